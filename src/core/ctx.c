@@ -1,0 +1,63 @@
+/* ctx.c — the execution context: thread count, algorithm choice and reusable scratch memory.
+   Threads are recorded here; the ops use them once the [perf] kernels land. */
+#include "core/internal.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+cnn_ctx *cnn_ctx_create(int threads) {
+    cnn_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return NULL;
+    if (threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 && n < 4096 ? (int)n : 1;
+    }
+    ctx->threads = threads;
+    ctx->algo = CNN_ALGO_AUTO;
+    return ctx;
+}
+
+void cnn_ctx_free(cnn_ctx *ctx) {
+    if (!ctx) return;
+    free(ctx->scratch);
+    free(ctx);
+}
+
+int cnn_ctx_threads(const cnn_ctx *ctx) { return ctx ? ctx->threads : 1; }
+
+cnn_status cnn_ctx_set_algo(cnn_ctx *ctx, cnn_algo algo) {
+    if (!ctx) return CNN_ERR_ARG;
+    if (algo != CNN_ALGO_AUTO && algo != CNN_ALGO_REFERENCE) return CNN_ERR_ARG;
+    ctx->algo = algo;
+    return CNN_OK;
+}
+
+cnn_algo cnn_ctx_algo(const cnn_ctx *ctx) { return ctx ? ctx->algo : CNN_ALGO_AUTO; }
+
+cnn_status cnn_scratch_get(cnn_ctx *ctx, size_t floats, cnn_scratch *s) {
+    size_t bytes;
+    if (cnn_size_mul(&bytes, floats, sizeof(float)) != CNN_OK) return CNN_ERR_SHAPE;
+    if (bytes == 0) bytes = sizeof(float);
+    s->p = NULL;
+    s->owned = 0;
+    if (!ctx) {
+        s->p = malloc(bytes);
+        s->owned = 1;
+        return s->p ? CNN_OK : CNN_ERR_NOMEM;
+    }
+    if (ctx->scratch_size < bytes) {
+        void *np = malloc(bytes);
+        if (!np) return CNN_ERR_NOMEM;
+        free(ctx->scratch);
+        ctx->scratch = np;
+        ctx->scratch_size = bytes;
+    }
+    s->p = ctx->scratch;
+    return CNN_OK;
+}
+
+void cnn_scratch_release(cnn_scratch *s) {
+    if (s->owned) free(s->p);
+    s->p = NULL;
+    s->owned = 0;
+}

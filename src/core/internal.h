@@ -1,0 +1,41 @@
+/* internal.h — what the library's files share and users never see: the context's insides,
+   overflow-checked size arithmetic and scratch memory. Not installed. */
+#ifndef CNN_INTERNAL_H
+#define CNN_INTERNAL_H
+
+#include "cnn.h"
+
+#include <stddef.h>
+
+#define CNN_LOCAL __attribute__((visibility("hidden")))
+
+struct cnn_ctx {
+    int threads;
+    cnn_algo algo;
+    void *scratch;       /* grown on demand, reused across calls */
+    size_t scratch_size; /* bytes */
+};
+
+/* Scratch memory for one op call: from the context (reused) or, with ctx == NULL, a private
+   allocation that cnn_scratch_release frees. */
+typedef struct cnn_scratch {
+    float *p;
+    int owned;
+} cnn_scratch;
+CNN_LOCAL cnn_status cnn_scratch_get(cnn_ctx *ctx, size_t floats, cnn_scratch *s);
+CNN_LOCAL void cnn_scratch_release(cnn_scratch *s);
+
+/* Largest element count any tensor may have: indices stay within ptrdiff_t and bytes within size_t. */
+#define CNN_MAX_ELEMS ((size_t)1 << 40)
+
+/* *out = f[0] * ... * f[count-1]; CNN_ERR_SHAPE when the product exceeds CNN_MAX_ELEMS.
+   Every size product in the library goes through this one helper; cnn_size_mul(&n, a, b, c)
+   converts its int or size_t factors to size_t (callers reject negative sizes first). */
+CNN_LOCAL cnn_status cnn_size_prod(size_t *out, const size_t *f, int count);
+#define cnn_size_mul(out, ...)                                                                              \
+    cnn_size_prod((out), (const size_t[]){__VA_ARGS__},                                                    \
+                  (int)(sizeof((const size_t[]){__VA_ARGS__}) / sizeof(size_t)))
+
+static inline int cnn_algo_of(const cnn_ctx *ctx) { return ctx ? (int)ctx->algo : (int)CNN_ALGO_AUTO; }
+
+#endif
