@@ -1,0 +1,69 @@
+/* im2col.c — unfold an image into the column matrix of a convolution, and fold it back (col2im).
+   The padding is handled by computing, per kernel tap, the range of output columns whose input
+   falls inside the image, so the inner loops carry no bounds tests. */
+#include "kernels/kernels.h"
+
+#include <string.h>
+
+/* Output positions o in [0, out) whose input index o*stride - pad + tap lies in [0, size). */
+static void valid_range(int out, int stride, int pad, int tap, int size, int *lo, int *hi) {
+    int off = tap - pad; /* input index = o*stride + off */
+    int a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int b = size - off <= 0 ? 0 : (size - off - 1) / stride + 1; /* first o with o*stride+off >= size */
+    if (b > out) b = out;
+    if (a > b) a = b;
+    *lo = a;
+    *hi = b;
+}
+
+void cnn_im2col(const cnn_im2col_geom *g, const float *x, float *col) {
+    const size_t pq = (size_t)g->p * (size_t)g->q;
+    for (int c = 0; c < g->c; c++) {
+        const float *xc = x + (size_t)c * g->h * g->w;
+        for (int r = 0; r < g->r; r++) {
+            int p0, p1;
+            valid_range(g->p, g->stride_h, g->pad_top, r * g->dil_h, g->h, &p0, &p1);
+            for (int s = 0; s < g->s; s++) {
+                float *row = col + ((size_t)(c * g->r + r) * g->s + s) * pq;
+                int q0, q1;
+                const int off_w = s * g->dil_w - g->pad_left;
+                valid_range(g->q, g->stride_w, g->pad_left, s * g->dil_w, g->w, &q0, &q1);
+                if (p0 > 0) memset(row, 0, (size_t)p0 * g->q * sizeof(float));
+                for (int op = p0; op < p1; op++) {
+                    float *dst = row + (size_t)op * g->q;
+                    const float *src = xc + (size_t)(op * g->stride_h - g->pad_top + r * g->dil_h) * g->w;
+                    for (int oq = 0; oq < q0; oq++) dst[oq] = 0.0f;
+                    if (g->stride_w == 1) {
+                        if (q1 > q0) memcpy(dst + q0, src + q0 + off_w, (size_t)(q1 - q0) * sizeof(float));
+                    } else {
+                        for (int oq = q0; oq < q1; oq++) dst[oq] = src[oq * g->stride_w + off_w];
+                    }
+                    for (int oq = q1 < q0 ? q0 : q1; oq < g->q; oq++) dst[oq] = 0.0f;
+                }
+                if (p1 < g->p) memset(row + (size_t)p1 * g->q, 0, (size_t)(g->p - p1) * g->q * sizeof(float));
+            }
+        }
+    }
+}
+
+void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x) {
+    const size_t pq = (size_t)g->p * (size_t)g->q;
+    for (int c = 0; c < g->c; c++) {
+        float *xc = x + (size_t)c * g->h * g->w;
+        for (int r = 0; r < g->r; r++) {
+            int p0, p1;
+            valid_range(g->p, g->stride_h, g->pad_top, r * g->dil_h, g->h, &p0, &p1);
+            for (int s = 0; s < g->s; s++) {
+                const float *row = col + ((size_t)(c * g->r + r) * g->s + s) * pq;
+                int q0, q1;
+                const int off_w = s * g->dil_w - g->pad_left;
+                valid_range(g->q, g->stride_w, g->pad_left, s * g->dil_w, g->w, &q0, &q1);
+                for (int op = p0; op < p1; op++) {
+                    const float *src = row + (size_t)op * g->q;
+                    float *dst = xc + (size_t)(op * g->stride_h - g->pad_top + r * g->dil_h) * g->w;
+                    for (int oq = q0; oq < q1; oq++) dst[oq * g->stride_w + off_w] += src[oq];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+/* kernels.h — the fast paths the ops call: a packed, cache-blocked GEMM and im2col/col2im.
+   Shapes are validated by the ops before they get here; kernels trust their arguments. */
+#ifndef CNN_KERNELS_H
+#define CNN_KERNELS_H
+
+#include "core/internal.h"
+
+#include <stddef.h>
+
+/* C (M x N) = op(A) op(B) + beta C, all row-major; op(A) is M x K, op(B) is K x N.
+   trans_a: A is stored K x M (lda >= M); trans_b: B is stored N x K (ldb >= K).
+   beta == 0 never reads C (it may hold NaN). pack: cnn_gemm_pack_floats() floats of scratch.
+   The summation order over K is fixed, so results are bit-reproducible. */
+CNN_LOCAL void cnn_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
+                        const float *b, size_t ldb, float beta, float *c, size_t ldc, float *pack);
+CNN_LOCAL size_t cnn_gemm_pack_floats(void);
+
+/* The geometry of one convolution group, as the image-to-column transforms see it. */
+typedef struct cnn_im2col_geom {
+    int c;              /* channels of the group */
+    int h, w;           /* input height, width */
+    int r, s;           /* kernel */
+    int p, q;           /* output height, width */
+    int stride_h, stride_w, pad_top, pad_left, dil_h, dil_w;
+} cnn_im2col_geom;
+
+/* col[(c*R + r)*S + s][p*Q + q] = x[c][p*sh - pt + r*dh][q*sw - pl + s*dw], 0 outside the image.
+   x: C x H x W of one image and group; col: (C R S) x (P Q). */
+CNN_LOCAL void cnn_im2col(const cnn_im2col_geom *g, const float *x, float *col);
+/* The adjoint: x[c][..][..] += col[...] for every column entry that im2col would have read from x.
+   x must be initialised by the caller (zero for a fresh gradient). */
+CNN_LOCAL void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x);
+
+#endif

@@ -1,0 +1,79 @@
+/* act.c — element-wise activations and their derivatives: ReLU, leaky ReLU, sigmoid, tanh, identity.
+   One path: an element-wise loop is its own reference. */
+#include "ops/ops.h"
+
+#include <math.h>
+
+static cnn_status act_check(cnn_act a, size_t n) {
+    if (a < CNN_ACT_IDENTITY || a > CNN_ACT_TANH) return CNN_ERR_ARG;
+    if (n == 0) return CNN_ERR_ARG;
+    if (n > CNN_MAX_ELEMS) return CNN_ERR_SHAPE;
+    return CNN_OK;
+}
+
+static inline float sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
+
+cnn_status cnn_act_forward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const float *x, float *y) {
+    cnn_status st = act_check(a, n);
+    (void)ctx;
+    if (st != CNN_OK) return st;
+    if (!x || !y) return CNN_ERR_ARG;
+    switch (a) {
+    case CNN_ACT_IDENTITY:
+        for (size_t i = 0; i < n; i++) y[i] = x[i];
+        break;
+    case CNN_ACT_RELU: /* max(0, x); NaN stays NaN as in PyTorch */
+        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f || isnan(x[i]) ? x[i] : 0.0f;
+        break;
+    case CNN_ACT_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : x[i] * alpha;
+        break;
+    case CNN_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) y[i] = sigmoidf(x[i]);
+        break;
+    case CNN_ACT_TANH:
+        for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+        break;
+    }
+    return CNN_OK;
+}
+
+cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const float *x, const float *y,
+                            const float *dy, float *dx) {
+    cnn_status st = act_check(a, n);
+    (void)ctx;
+    if (st != CNN_OK) return st;
+    if (!dy || !dx) return CNN_ERR_ARG;
+    switch (a) {
+    case CNN_ACT_IDENTITY:
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i];
+        break;
+    case CNN_ACT_RELU: { /* f'(x) = [x > 0]; y > 0 exactly when x > 0 */
+        const float *v = x ? x : y;
+        if (!v) return CNN_ERR_ARG;
+        for (size_t i = 0; i < n; i++) dx[i] = v[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    }
+    case CNN_ACT_LEAKY_RELU: { /* f'(x) = x > 0 ? 1 : alpha; from y only when alpha > 0 keeps the sign */
+        const float *v = x ? x : y;
+        if (!v || (!x && !(alpha > 0.0f))) return CNN_ERR_ARG;
+        for (size_t i = 0; i < n; i++) dx[i] = v[i] > 0.0f ? dy[i] : dy[i] * alpha;
+        break;
+    }
+    case CNN_ACT_SIGMOID: /* f' = y (1 - y) */
+        if (!x && !y) return CNN_ERR_ARG;
+        for (size_t i = 0; i < n; i++) {
+            float s = y ? y[i] : sigmoidf(x[i]);
+            dx[i] = dy[i] * s * (1.0f - s);
+        }
+        break;
+    case CNN_ACT_TANH: /* f' = 1 - y^2 */
+        if (!x && !y) return CNN_ERR_ARG;
+        for (size_t i = 0; i < n; i++) {
+            float t = y ? y[i] : tanhf(x[i]);
+            dx[i] = dy[i] * (1.0f - t * t);
+        }
+        break;
+    }
+    return CNN_OK;
+}

@@ -1,0 +1,91 @@
+/* dense.c — fully connected layer, PyTorch Linear layout (w: OUT x IN). Fast path: the packed GEMM;
+   reference: double-accumulated loops, selected with CNN_ALGO_REFERENCE. */
+#include "kernels/kernels.h"
+#include "ops/ops.h"
+
+static cnn_status dense_check(const cnn_dense *p) {
+    size_t sz;
+    if (!p) return CNN_ERR_ARG;
+    if (p->n <= 0 || p->in <= 0 || p->out <= 0) return CNN_ERR_ARG;
+    if (cnn_size_mul(&sz, p->n, p->in) || cnn_size_mul(&sz, p->n, p->out) || cnn_size_mul(&sz, p->out, p->in))
+        return CNN_ERR_SHAPE;
+    return CNN_OK;
+}
+
+/* Runs C = op(A) op(B) with packing scratch from ctx. */
+static cnn_status gemm_call(cnn_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, const float *a,
+                            size_t lda, const float *b, size_t ldb, float *c, size_t ldc) {
+    cnn_scratch s;
+    cnn_status st = cnn_scratch_get(ctx, cnn_gemm_pack_floats(), &s);
+    if (st != CNN_OK) return st;
+    cnn_gemm(ta, tb, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, s.p);
+    cnn_scratch_release(&s);
+    return CNN_OK;
+}
+
+/* y[i,o] = b[o] + sum_j x[i,j] w[o,j] */
+cnn_status cnn_dense_forward(cnn_ctx *ctx, const cnn_dense *p, const float *x, const float *w, const float *b,
+                             float *y) {
+    cnn_status st = dense_check(p);
+    if (st != CNN_OK) return st;
+    if (!x || !w || !y) return CNN_ERR_ARG;
+    const size_t n = (size_t)p->n, in = (size_t)p->in, out = (size_t)p->out;
+    if (cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t o = 0; o < out; o++) {
+                double acc = b ? b[o] : 0.0;
+                for (size_t j = 0; j < in; j++) acc += (double)x[i * in + j] * w[o * in + j];
+                y[i * out + o] = (float)acc;
+            }
+        return CNN_OK;
+    }
+    if ((st = gemm_call(ctx, 0, 1, n, out, in, x, in, w, in, y, out)) != CNN_OK) return st;
+    if (b)
+        for (size_t i = 0; i < n; i++)
+            for (size_t o = 0; o < out; o++) y[i * out + o] += b[o];
+    return CNN_OK;
+}
+
+/* dx[i,j] = sum_o dy[i,o] w[o,j] */
+cnn_status cnn_dense_backward_data(cnn_ctx *ctx, const cnn_dense *p, const float *dy, const float *w, float *dx) {
+    cnn_status st = dense_check(p);
+    if (st != CNN_OK) return st;
+    if (!dy || !w || !dx) return CNN_ERR_ARG;
+    const size_t n = (size_t)p->n, in = (size_t)p->in, out = (size_t)p->out;
+    if (cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < in; j++) {
+                double acc = 0.0;
+                for (size_t o = 0; o < out; o++) acc += (double)dy[i * out + o] * w[o * in + j];
+                dx[i * in + j] = (float)acc;
+            }
+        return CNN_OK;
+    }
+    return gemm_call(ctx, 0, 0, n, in, out, dy, out, w, in, dx, in);
+}
+
+/* dw[o,j] = sum_i dy[i,o] x[i,j]; db[o] = sum_i dy[i,o] */
+cnn_status cnn_dense_backward_weights(cnn_ctx *ctx, const cnn_dense *p, const float *x, const float *dy,
+                                      float *dw, float *db) {
+    cnn_status st = dense_check(p);
+    if (st != CNN_OK) return st;
+    if (!x || !dy || !dw) return CNN_ERR_ARG;
+    const size_t n = (size_t)p->n, in = (size_t)p->in, out = (size_t)p->out;
+    if (cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) {
+        for (size_t o = 0; o < out; o++)
+            for (size_t j = 0; j < in; j++) {
+                double acc = 0.0;
+                for (size_t i = 0; i < n; i++) acc += (double)dy[i * out + o] * x[i * in + j];
+                dw[o * in + j] = (float)acc;
+            }
+    } else if ((st = gemm_call(ctx, 1, 0, out, in, n, dy, out, x, in, dw, in)) != CNN_OK) {
+        return st;
+    }
+    if (db)
+        for (size_t o = 0; o < out; o++) {
+            double acc = 0.0;
+            for (size_t i = 0; i < n; i++) acc += dy[i * out + o];
+            db[o] = (float)acc;
+        }
+    return CNN_OK;
+}

@@ -1,0 +1,91 @@
+/* loss.c — softmax and the losses: MSE as in the lecture (L = sum (y - o)^2, or its mean) and
+   softmax cross-entropy on logits with integer labels (mean over the batch).
+   Sums are accumulated in double; softmax subtracts the row maximum for stability. */
+#include "ops/ops.h"
+
+#include <math.h>
+
+static cnn_status matrix_check(int n, int classes) {
+    size_t sz;
+    if (n <= 0 || classes <= 0) return CNN_ERR_ARG;
+    return cnn_size_mul(&sz, n, classes);
+}
+
+/* y_j = e^(x_j - m) / sum_k e^(x_k - m), m = max_k x_k, for one row; returns log sum_k e^(x_k - m) */
+static double softmax_row(int classes, const float *x, float *y) {
+    float m = x[0];
+    for (int j = 1; j < classes; j++)
+        if (x[j] > m || isnan(x[j])) m = x[j];
+    double sum = 0.0;
+    for (int j = 0; j < classes; j++) sum += exp((double)x[j] - m);
+    if (y)
+        for (int j = 0; j < classes; j++) y[j] = (float)(exp((double)x[j] - m) / sum);
+    return log(sum) + m;
+}
+
+cnn_status cnn_softmax_forward(cnn_ctx *ctx, int n, int classes, const float *x, float *y) {
+    cnn_status st = matrix_check(n, classes);
+    (void)ctx;
+    if (st != CNN_OK) return st;
+    if (!x || !y) return CNN_ERR_ARG;
+    for (int i = 0; i < n; i++) softmax_row(classes, x + (size_t)i * classes, y + (size_t)i * classes);
+    return CNN_OK;
+}
+
+cnn_status cnn_softmax_backward(cnn_ctx *ctx, int n, int classes, const float *y, const float *dy, float *dx) {
+    cnn_status st = matrix_check(n, classes);
+    (void)ctx;
+    if (st != CNN_OK) return st;
+    if (!y || !dy || !dx) return CNN_ERR_ARG;
+    for (int i = 0; i < n; i++) {
+        const float *yr = y + (size_t)i * classes, *dyr = dy + (size_t)i * classes;
+        float *dxr = dx + (size_t)i * classes;
+        double dot = 0.0;
+        for (int j = 0; j < classes; j++) dot += (double)dyr[j] * yr[j];
+        for (int j = 0; j < classes; j++) dxr[j] = (float)(yr[j] * ((double)dyr[j] - dot));
+    }
+    return CNN_OK;
+}
+
+/* L = sum_i (y_i - o_i)^2 [/ n];  dL/do_i = 2 (o_i - y_i) [/ n] */
+cnn_status cnn_mse_loss(cnn_ctx *ctx, size_t n, const float *o, const float *y, cnn_reduction red, float *loss,
+                        float *dout) {
+    (void)ctx;
+    if (red != CNN_REDUCE_SUM && red != CNN_REDUCE_MEAN) return CNN_ERR_ARG;
+    if (n == 0) return CNN_ERR_ARG;
+    if (n > CNN_MAX_ELEMS) return CNN_ERR_SHAPE;
+    if (!o || !y || !loss) return CNN_ERR_ARG;
+    const double scale = red == CNN_REDUCE_MEAN ? 1.0 / (double)n : 1.0;
+    double acc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)y[i] - o[i];
+        acc += d * d;
+    }
+    if (dout)
+        for (size_t i = 0; i < n; i++) dout[i] = (float)(2.0 * ((double)o[i] - y[i]) * scale);
+    *loss = (float)(acc * scale);
+    return CNN_OK;
+}
+
+/* L = (1/N) sum_i [log sum_j e^(x_ij) - x_i,label_i];  dL/dx_ij = (softmax(x_i)_j - [j == label_i]) / N */
+cnn_status cnn_softmax_cross_entropy(cnn_ctx *ctx, int n, int classes, const float *logits, const int32_t *labels,
+                                     float *loss, float *dlogits) {
+    cnn_status st = matrix_check(n, classes);
+    (void)ctx;
+    if (st != CNN_OK) return st;
+    if (!logits || !labels || !loss) return CNN_ERR_ARG;
+    for (int i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= classes) return CNN_ERR_ARG;
+    double acc = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *row = logits + (size_t)i * classes;
+        float *drow = dlogits ? dlogits + (size_t)i * classes : NULL;
+        acc += softmax_row(classes, row, drow) - row[labels[i]];
+        if (drow) {
+            drow[labels[i]] -= 1.0f;
+            for (int j = 0; j < classes; j++) drow[j] = (float)((double)drow[j] / n);
+        }
+    }
+    *loss = (float)(acc / n);
+    return CNN_OK;
+}

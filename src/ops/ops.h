@@ -1,0 +1,27 @@
+/* ops.h — what the operator files share: validated conv geometry and the reference paths. */
+#ifndef CNN_OPS_H
+#define CNN_OPS_H
+
+#include "core/internal.h"
+
+/* A cnn_conv2d after validation: 0 defaults resolved, output size and tensor sizes computed. */
+typedef struct cnn_conv_geom {
+    int n, c, h, w, k, r, s, p, q;
+    int sh, sw, pt, pl, pb, pr, dh, dw, groups;
+    int cg, kg;                  /* channels and filters per group */
+    size_t x_size, w_size, y_size; /* elements of x, w, y */
+    size_t crs, pq;              /* rows and columns of one group's column matrix */
+} cnn_conv_geom;
+
+/* Checks every field once, with overflow-checked sizes. CNN_ERR_ARG for NULL or bad values,
+   CNN_ERR_SHAPE for inconsistent or too large shapes. */
+CNN_LOCAL cnn_status cnn_conv_validate(const cnn_conv2d *p, cnn_conv_geom *g);
+
+/* Reference paths: plain loops with double accumulation; the oracle for the fast paths. */
+CNN_LOCAL void cnn_conv_ref_forward(const cnn_conv_geom *g, const float *x, const float *w, const float *bias,
+                                    float *y);
+CNN_LOCAL void cnn_conv_ref_backward_data(const cnn_conv_geom *g, const float *dy, const float *w, float *dx);
+CNN_LOCAL void cnn_conv_ref_backward_weights(const cnn_conv_geom *g, const float *x, const float *dy,
+                                             float *dw, float *dbias);
+
+#endif

@@ -1,0 +1,153 @@
+/* pool2d.c — max and average pooling, PyTorch semantics (ceil_mode, count_include_pad, dilation for max).
+   Direct loops: pooling does no arithmetic worth a second algorithm, so this one path is both the
+   reference and what users run. */
+#include "ops/ops.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+typedef struct pool_geom {
+    int mode, n, c, h, w, r, s, p, q, sh, sw, pt, pl, pb, pr, dh, dw, ceil, incl;
+    size_t x_size, y_size;
+} pool_geom;
+
+/* PyTorch's pooling_output_shape_pad_lr: with ceil_mode the last window may not start in the padding. */
+static long long pool_extent(int size, int pad_a, int pad_b, int kernel, int dil, int stride, int ceil) {
+    long long padded = (long long)size + pad_a + pad_b, eff = (long long)dil * (kernel - 1) + 1;
+    if (eff > padded || padded > INT_MAX / 2 || stride > INT_MAX / 2) return -1; /* int indexing stays safe */
+    long long o = (padded - eff + (ceil ? stride - 1 : 0)) / stride + 1;
+    if (ceil && (o - 1) * stride >= (long long)size + pad_a) o--;
+    return o;
+}
+
+static cnn_status pool_validate(const cnn_pool2d *p, pool_geom *g) {
+    if (!p) return CNN_ERR_ARG;
+    if (p->mode != CNN_POOL_MAX && p->mode != CNN_POOL_AVG) return CNN_ERR_ARG;
+    if (p->n <= 0 || p->c <= 0 || p->h <= 0 || p->w <= 0 || p->r <= 0 || p->s <= 0) return CNN_ERR_ARG;
+    if (p->stride_h < 0 || p->stride_w < 0 || p->dil_h < 0 || p->dil_w < 0 || p->pad_top < 0 || p->pad_left < 0 ||
+        p->pad_bottom < 0 || p->pad_right < 0)
+        return CNN_ERR_ARG;
+    memset(g, 0, sizeof *g);
+    g->mode = (int)p->mode, g->n = p->n, g->c = p->c, g->h = p->h, g->w = p->w, g->r = p->r, g->s = p->s;
+    g->sh = p->stride_h ? p->stride_h : p->r;
+    g->sw = p->stride_w ? p->stride_w : p->s;
+    g->dh = p->dil_h ? p->dil_h : 1;
+    g->dw = p->dil_w ? p->dil_w : 1;
+    g->pt = p->pad_top, g->pl = p->pad_left, g->pb = p->pad_bottom, g->pr = p->pad_right;
+    g->ceil = p->ceil_mode != 0;
+    g->incl = p->count_include_pad != 0;
+    if (g->mode == CNN_POOL_AVG && (g->dh != 1 || g->dw != 1)) return CNN_ERR_UNSUPPORTED;
+    /* PyTorch: padding at most half the window, so that no window lies wholly in the padding */
+    if (g->pt > g->r / 2 || g->pb > g->r / 2 || g->pl > g->s / 2 || g->pr > g->s / 2) return CNN_ERR_SHAPE;
+    long long ph = pool_extent(g->h, g->pt, g->pb, g->r, g->dh, g->sh, g->ceil);
+    long long pw = pool_extent(g->w, g->pl, g->pr, g->s, g->dw, g->sw, g->ceil);
+    if (ph < 1 || pw < 1 || ph > INT_MAX || pw > INT_MAX) return CNN_ERR_SHAPE;
+    g->p = (int)ph, g->q = (int)pw;
+    if (cnn_size_mul(&g->x_size, g->n, g->c, g->h, g->w) || cnn_size_mul(&g->y_size, g->n, g->c, g->p, g->q))
+        return CNN_ERR_SHAPE;
+    return CNN_OK;
+}
+
+cnn_status cnn_pool2d_output_size(const cnn_pool2d *p, int *out_h, int *out_w) {
+    pool_geom g;
+    if (!out_h || !out_w) return CNN_ERR_ARG;
+    cnn_status st = pool_validate(p, &g);
+    if (st != CNN_OK) return st;
+    *out_h = g.p;
+    *out_w = g.q;
+    return CNN_OK;
+}
+
+/* Index in the H x W plane of the first maximum of window (op, oq), row-major, NaN winning as in
+   PyTorch; -1 when the window holds no input element. */
+static long window_argmax(const pool_geom *g, const float *plane, int op, int oq) {
+    long best_i = -1;
+    float best = -INFINITY;
+    for (int r = 0; r < g->r; r++) {
+        long ih = (long)op * g->sh - g->pt + (long)r * g->dh;
+        if (ih < 0 || ih >= g->h) continue;
+        for (int s = 0; s < g->s; s++) {
+            long iw = (long)oq * g->sw - g->pl + (long)s * g->dw;
+            if (iw < 0 || iw >= g->w) continue;
+            float v = plane[ih * g->w + iw];
+            if (best_i < 0) best_i = ih * g->w + iw; /* the index when every value is -inf */
+            if (v > best || isnan(v)) {
+                best = v;
+                best_i = ih * g->w + iw;
+            }
+        }
+    }
+    return best_i;
+}
+
+/* Average window (op, oq): the clipped range [h0,h1) x [w0,w1) and its divisor. */
+static void avg_window(const pool_geom *g, int op, int oq, int *h0, int *h1, int *w0, int *w1, int *div) {
+    int hs = op * g->sh - g->pt, ws = oq * g->sw - g->pl;
+    int he = hs + g->r < g->h + g->pb ? hs + g->r : g->h + g->pb;
+    int we = ws + g->s < g->w + g->pr ? ws + g->s : g->w + g->pr;
+    int padded = (he - hs) * (we - ws);
+    *h0 = hs < 0 ? 0 : hs, *w0 = ws < 0 ? 0 : ws;
+    *h1 = he > g->h ? g->h : he, *w1 = we > g->w ? g->w : we;
+    *div = g->incl ? padded : (*h1 - *h0) * (*w1 - *w0);
+}
+
+/* max: y = max over the window (padding is -inf); avg: y = sum over the window / divisor */
+cnn_status cnn_pool2d_forward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, float *y) {
+    pool_geom g;
+    cnn_status st = pool_validate(p, &g);
+    (void)ctx;
+    if (st != CNN_OK) return st;
+    if (!x || !y) return CNN_ERR_ARG;
+    const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
+    for (size_t nc = 0; nc < (size_t)g.n * g.c; nc++) {
+        const float *plane = x + nc * hw;
+        float *out = y + nc * pq;
+        for (int op = 0; op < g.p; op++)
+            for (int oq = 0; oq < g.q; oq++) {
+                if (g.mode == CNN_POOL_MAX) {
+                    long i = window_argmax(&g, plane, op, oq);
+                    out[(size_t)op * g.q + oq] = i < 0 ? -INFINITY : plane[i];
+                } else {
+                    int h0, h1, w0, w1, div;
+                    double acc = 0.0;
+                    avg_window(&g, op, oq, &h0, &h1, &w0, &w1, &div);
+                    for (int ih = h0; ih < h1; ih++)
+                        for (int iw = w0; iw < w1; iw++) acc += plane[(size_t)ih * g.w + iw];
+                    out[(size_t)op * g.q + oq] = div > 0 ? (float)(acc / div) : 0.0f;
+                }
+            }
+    }
+    return CNN_OK;
+}
+
+/* max: dx[argmax] += dy; avg: dx[window] += dy / divisor. Outputs visited in order: deterministic. */
+cnn_status cnn_pool2d_backward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, const float *dy, float *dx) {
+    pool_geom g;
+    cnn_status st = pool_validate(p, &g);
+    (void)ctx;
+    if (st != CNN_OK) return st;
+    if (!dy || !dx || (g.mode == CNN_POOL_MAX && !x)) return CNN_ERR_ARG;
+    const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
+    memset(dx, 0, g.x_size * sizeof(float));
+    for (size_t nc = 0; nc < (size_t)g.n * g.c; nc++) {
+        float *grad = dx + nc * hw;
+        const float *d = dy + nc * pq;
+        for (int op = 0; op < g.p; op++)
+            for (int oq = 0; oq < g.q; oq++) {
+                float v = d[(size_t)op * g.q + oq];
+                if (g.mode == CNN_POOL_MAX) {
+                    long i = window_argmax(&g, x + nc * hw, op, oq);
+                    if (i >= 0) grad[i] += v;
+                } else {
+                    int h0, h1, w0, w1, div;
+                    avg_window(&g, op, oq, &h0, &h1, &w0, &w1, &div);
+                    if (div <= 0) continue;
+                    float share = v / (float)div;
+                    for (int ih = h0; ih < h1; ih++)
+                        for (int iw = w0; iw < w1; iw++) grad[(size_t)ih * g.w + iw] += share;
+                }
+            }
+    }
+    return CNN_OK;
+}
