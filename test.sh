@@ -1,0 +1,26 @@
+#!/bin/sh
+# test.sh — the whole test suite from a fresh Debian machine: installs what is missing, builds with
+# warnings as errors, runs every test, then rebuilds under AddressSanitizer + UBSan and runs them again.
+set -eu
+cd "$(dirname "$0")"
+scripts/deps.sh build-essential cmake libcmocka-dev zlib1g-dev
+jobs=$(nproc 2>/dev/null || echo 2)
+
+echo "== release build, warnings as errors =="
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Release -DCNN_WERROR=ON >/dev/null
+cmake --build build-test -j"$jobs"
+ctest --test-dir build-test --output-on-failure -j"$jobs"
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer build =="
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNN_WERROR=ON -DCNN_SANITIZE=ON \
+      -DCNN_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== install check: header, libraries, cnn.pc and CMake package config =="
+rm -rf build-test/stage
+cmake --install build-test --prefix "$PWD/build-test/stage" >/dev/null
+test -f build-test/stage/include/cnn.h
+test -f build-test/stage/lib/pkgconfig/cnn.pc || test -f build-test/stage/lib/x86_64-linux-gnu/pkgconfig/cnn.pc
+echo "all tests passed"
