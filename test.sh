@@ -3,7 +3,7 @@
 # warnings as errors, runs every test, then rebuilds under AddressSanitizer + UBSan and runs them again.
 set -eu
 cd "$(dirname "$0")"
-scripts/deps.sh build-essential cmake libcmocka-dev zlib1g-dev
+scripts/deps.sh build-essential cmake libcmocka-dev zlib1g-dev libstb-dev
 jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== release build, warnings as errors =="

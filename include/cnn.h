@@ -182,6 +182,214 @@ CNN_API cnn_status cnn_xcorr2d_full(int xh, int xw, const float *x, int kh, int 
 /* y = x rotated by 180 degrees (h x w); y may not overlap x unless y == x. */
 CNN_API cnn_status cnn_rot180(int h, int w, const float *x, float *y);
 
+/* ================================================================ network level
+   Built only on the operator level above. A cnn_net is a stack of layers with one arena holding
+   parameters, gradients, batchnorm statistics, activations and scratch, sized once by
+   cnn_net_build: a training step allocates nothing (after the first call on a given cnn_ctx, whose
+   scratch grows once). */
+
+/* ---------------------------------------------------------------- random numbers */
+
+/* Explicit RNG state (xoshiro128**-style; no globals, no rand()). Same seed, same stream on every machine. */
+typedef struct cnn_rng {
+    uint64_t s[2];
+} cnn_rng;
+CNN_API void cnn_rng_seed(cnn_rng *rng, uint64_t seed);
+CNN_API uint32_t cnn_rng_u32(cnn_rng *rng);
+CNN_API float cnn_rng_uniform(cnn_rng *rng);          /* [0, 1), 24 random bits */
+CNN_API uint32_t cnn_rng_below(cnn_rng *rng, uint32_t n); /* [0, n), unbiased; 0 for n == 0 */
+
+/* ---------------------------------------------------------------- networks */
+
+typedef struct cnn_net cnn_net; /* opaque */
+
+/* Layer kinds, append-only (they are stored in checkpoints by name, listed here for cnn_net_layer_info). */
+typedef enum cnn_layer_kind {
+    CNN_LAYER_CONV2D = 0,
+    CNN_LAYER_POOL2D = 1,
+    CNN_LAYER_GLOBAL_AVGPOOL = 2,
+    CNN_LAYER_ACT = 3,
+    CNN_LAYER_FLATTEN = 4,
+    CNN_LAYER_DENSE = 5,
+    CNN_LAYER_DROPOUT = 6,
+    CNN_LAYER_BATCHNORM = 7,
+    CNN_LAYER_SOFTMAX_CE = 8, /* loss: softmax cross-entropy on logits, integer labels, mean over the batch */
+    CNN_LAYER_MSE = 9         /* loss: sum or mean of (target - out)^2 */
+} cnn_layer_kind;
+
+/* Building from C calls: cnn_net_create(input shape), then cnn_net_add_* in order (each infers and
+   checks its output shape at once), then cnn_net_build. A loss layer, if any, comes last. */
+CNN_API cnn_status cnn_net_create(int c, int h, int w, cnn_net **out);
+CNN_API void cnn_net_free(cnn_net *net); /* NULL is a no-op */
+/* p->k, r, s, strides, pads, dilations, groups are used; n, c, h, w are inferred and ignored. */
+CNN_API cnn_status cnn_net_add_conv2d(cnn_net *net, const cnn_conv2d *p, int bias);
+/* p->mode, r, s, strides, pads, dilations, ceil_mode, count_include_pad; n, c, h, w ignored. */
+CNN_API cnn_status cnn_net_add_pool2d(cnn_net *net, const cnn_pool2d *p);
+CNN_API cnn_status cnn_net_add_global_avgpool(cnn_net *net);
+CNN_API cnn_status cnn_net_add_act(cnn_net *net, cnn_act a, float alpha);
+CNN_API cnn_status cnn_net_add_flatten(cnn_net *net);
+CNN_API cnn_status cnn_net_add_dense(cnn_net *net, int out, int bias);
+CNN_API cnn_status cnn_net_add_dropout(cnn_net *net, float p);           /* 0 <= p < 1 */
+CNN_API cnn_status cnn_net_add_batchnorm(cnn_net *net, float eps, float momentum); /* PyTorch: 1e-5, 0.1 */
+CNN_API cnn_status cnn_net_add_softmax_ce(cnn_net *net);
+CNN_API cnn_status cnn_net_add_mse(cnn_net *net, cnn_reduction red);
+/* Sizes the arena for batches of up to max_batch images; after this no layer can be added. */
+CNN_API cnn_status cnn_net_build(cnn_net *net, int max_batch);
+
+/* Building from the model-spec text (see README "Model spec"): parses, adds every layer, builds.
+   On error *out is NULL and err (if not NULL) holds "line N: <what was expected>". */
+CNN_API cnn_status cnn_net_from_spec(const char *spec, int max_batch, cnn_net **out, char *err, size_t err_size);
+CNN_API cnn_status cnn_net_from_spec_file(const char *path, int max_batch, cnn_net **out, char *err,
+                                          size_t err_size);
+/* The net written back as canonical model-spec text (NUL-terminated, owned by the net; NULL before
+   cnn_net_build). Parsing it gives the same net. */
+CNN_API const char *cnn_net_spec(const cnn_net *net);
+
+/* Shapes and sizes. */
+CNN_API int cnn_net_max_batch(const cnn_net *net);
+CNN_API void cnn_net_input_shape(const cnn_net *net, int *c, int *h, int *w);
+CNN_API int cnn_net_output_size(const cnn_net *net); /* features per image reaching the loss (e.g. classes) */
+CNN_API int cnn_net_layer_count(const cnn_net *net);
+typedef struct cnn_layer_info {
+    cnn_layer_kind kind;
+    const char *name;       /* "conv2d", "maxpool", ... */
+    int out_c, out_h, out_w; /* output shape per image (flattened: out_c features, out_h = out_w = 1) */
+    size_t params;          /* trainable parameters */
+    double flops;           /* forward FLOPs per image (multiply-add = 2) */
+    char desc[96];          /* the layer's own spec line, e.g. "conv 32 3 pad=1" */
+} cnn_layer_info;
+CNN_API cnn_status cnn_net_layer_info(const cnn_net *net, int i, cnn_layer_info *info);
+
+/* The flat arena blocks: parameters, their gradients (same layout), and the non-trained state
+   (batchnorm running mean and variance). Layer by layer, in order: conv/dense weight then bias,
+   batchnorm weight then bias. */
+CNN_API size_t cnn_net_param_count(const cnn_net *net);
+CNN_API float *cnn_net_params(cnn_net *net);
+CNN_API float *cnn_net_grads(cnn_net *net);
+CNN_API size_t cnn_net_state_count(const cnn_net *net);
+CNN_API float *cnn_net_state(cnn_net *net);
+/* The RNG dropout draws from (saved in checkpoints). */
+CNN_API cnn_rng *cnn_net_rng(cnn_net *net);
+
+/* PyTorch's default initialisation from an explicit seed: conv and dense weights and biases
+   Kaiming-uniform (U(-1/sqrt(fan_in), 1/sqrt(fan_in))), batchnorm weight 1, bias 0, running mean 0,
+   running variance 1. Also seeds the dropout RNG. */
+CNN_API cnn_status cnn_net_init(cnn_net *net, uint64_t seed);
+
+/* Forward of n <= max_batch images (x: n x C x H x W) up to the layer before the loss.
+   training: batch statistics for batchnorm, dropout active. *out (may be NULL) points at the
+   n x cnn_net_output_size() result inside the net, valid until the next call. */
+CNN_API cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, int training,
+                                   const float **out);
+/* The loss of the last forward and its gradient, ready for cnn_net_backward. Softmax-CE reads labels
+   (n int32 in [0, classes)), MSE reads targets (n x output_size floats). CNN_ERR_NUMERIC if the loss
+   is NaN or Inf. */
+CNN_API cnn_status cnn_net_loss(cnn_ctx *ctx, cnn_net *net, const int32_t *labels, const float *targets,
+                                float *loss);
+/* Backward through every layer in reverse: fills cnn_net_grads (overwritten, not accumulated). */
+CNN_API cnn_status cnn_net_backward(cnn_ctx *ctx, cnn_net *net);
+
+/* ---------------------------------------------------------------- optimizers */
+
+typedef enum cnn_optimizer { CNN_OPT_SGD = 0, CNN_OPT_ADAM = 1, CNN_OPT_ADAMW = 2 } cnn_optimizer;
+/* PyTorch's torch.optim semantics. SGD: g += wd p; buf = momentum buf + g; g = nesterov ? g + momentum buf : buf.
+   Adam: g += wd p (L2); AdamW: p -= lr wd p (decoupled). */
+typedef struct cnn_optim_config {
+    cnn_optimizer kind;
+    float momentum;     /* SGD */
+    int nesterov;       /* SGD */
+    float weight_decay;
+    float beta1, beta2; /* Adam/AdamW; 0 means PyTorch's 0.9, 0.999 */
+    float eps;          /* Adam/AdamW; 0 means 1e-8 */
+} cnn_optim_config;
+typedef struct cnn_optim cnn_optim; /* opaque: config, step count and state (momentum / moments) */
+CNN_API cnn_status cnn_optim_create(const cnn_optim_config *cfg, size_t param_count, cnn_optim **out);
+CNN_API void cnn_optim_free(cnn_optim *opt);
+/* One update of params with grads (param_count floats each) at learning rate lr. */
+CNN_API cnn_status cnn_optim_step(cnn_optim *opt, float lr, float *params, const float *grads);
+/* Serialised state for checkpoints: step count plus the state floats (momentum buffer, or m then v). */
+CNN_API int64_t cnn_optim_steps(const cnn_optim *opt);
+CNN_API size_t cnn_optim_state_count(const cnn_optim *opt);
+CNN_API float *cnn_optim_state(cnn_optim *opt);
+CNN_API cnn_status cnn_optim_set_steps(cnn_optim *opt, int64_t steps);
+CNN_API const cnn_optim_config *cnn_optim_get_config(const cnn_optim *opt);
+
+/* Learning-rate schedules, by optimizer step (0-based): during the first warmup steps the rate rises
+   linearly, lr (step + 1) / warmup; after it, constant lr, step decay lr gamma^floor((step - warmup) / step_size),
+   or cosine lr (1 + cos(pi (step - warmup) / (total_steps - warmup))) / 2. */
+typedef enum cnn_schedule_kind { CNN_SCHED_CONSTANT = 0, CNN_SCHED_STEP = 1, CNN_SCHED_COSINE = 2 } cnn_schedule_kind;
+typedef struct cnn_schedule {
+    cnn_schedule_kind kind;
+    float lr;            /* base learning rate */
+    int64_t warmup;      /* steps of linear warm-up (0: none) */
+    int64_t total_steps; /* cosine: length of the whole run */
+    int64_t step_size;   /* step: decay period in steps */
+    float gamma;         /* step: decay factor (0 means 0.1) */
+} cnn_schedule;
+CNN_API float cnn_schedule_lr(const cnn_schedule *s, int64_t step);
+
+/* A whole training step: forward (training), loss, backward, optimizer update at lr. */
+CNN_API cnn_status cnn_net_train_step(cnn_ctx *ctx, cnn_net *net, cnn_optim *opt, float lr, int n, const float *x,
+                                      const int32_t *labels, const float *targets, float *loss);
+
+/* ---------------------------------------------------------------- datasets */
+
+/* Images with integer labels, held as bytes. IDX files (the MNIST family: idx3 unsigned-byte images
+   N x H x W, idx1 labels N), raw or gzip-compressed (detected from the content, not the name). Every
+   header field is checked before anything is allocated; counts of images and labels must agree. */
+typedef struct cnn_dataset cnn_dataset; /* opaque */
+CNN_API cnn_status cnn_dataset_load_idx(const char *images_path, const char *labels_path, cnn_dataset **out,
+                                        char *err, size_t err_size);
+CNN_API void cnn_dataset_free(cnn_dataset *ds); /* NULL is a no-op */
+CNN_API int cnn_dataset_count(const cnn_dataset *ds);
+CNN_API void cnn_dataset_shape(const cnn_dataset *ds, int *c, int *h, int *w);
+CNN_API int cnn_dataset_classes(const cnn_dataset *ds); /* largest label + 1 */
+CNN_API const uint8_t *cnn_dataset_images(const cnn_dataset *ds); /* count x C x H x W bytes */
+CNN_API const uint8_t *cnn_dataset_labels(const cnn_dataset *ds); /* count bytes */
+/* Mean and standard deviation of all pixels scaled to [0, 1] (double accumulation). */
+CNN_API cnn_status cnn_dataset_stats(const cnn_dataset *ds, float *mean, float *std);
+
+/* How a batch is made: x = (pixel / 255 - mean) / std, then optional augmentation
+   (random crop after zero padding by crop_pad on each side, horizontal flip with probability 1/2). */
+typedef struct cnn_batch_config {
+    float mean, std; /* std 0 means 1 */
+    int crop_pad;    /* 0: no random crop */
+    int flip;        /* 1: random horizontal flip */
+} cnn_batch_config;
+/* x: n x C x H x W floats, labels: n int32, for the images idx[0..n-1]; rng is used only by augmentation. */
+CNN_API cnn_status cnn_dataset_batch(const cnn_dataset *ds, const int32_t *idx, int n, const cnn_batch_config *cfg,
+                                     cnn_rng *rng, float *x, int32_t *labels);
+/* perm = a uniformly random permutation of 0..count-1 (Fisher-Yates from rng). */
+CNN_API cnn_status cnn_shuffle(int32_t *perm, int count, cnn_rng *rng);
+
+/* ---------------------------------------------------------------- checkpoints */
+
+/* Where a training run stands; saved with the net and the optimizer so a run resumes bit-identically. */
+typedef struct cnn_train_state {
+    int32_t epoch;          /* epochs completed */
+    int64_t step;           /* optimizer steps taken */
+    uint64_t seed;
+    cnn_rng rng;            /* shuffling and augmentation stream, as it stands at the end of `epoch` */
+    int32_t batch;          /* batch size of the run */
+    int32_t epochs;         /* epochs planned for the run (for the schedule) */
+    cnn_batch_config data;  /* normalisation and augmentation the net was trained with */
+    cnn_schedule schedule;
+} cnn_train_state;
+
+/* One file: magic "CNNCKPT\0", version, fixed-width little-endian fields, the model spec, parameters,
+   batchnorm statistics, dropout RNG, optimizer config and state (optional), train state, CRC32.
+   Written atomically: a temporary file in the same folder, fsync, rename. opt may be NULL (a
+   deploy-only file). err gets a message naming the file and what is wrong. */
+CNN_API cnn_status cnn_checkpoint_save(const char *path, const cnn_net *net, const cnn_optim *opt,
+                                       const cnn_train_state *ts, char *err, size_t err_size);
+/* Validates every size before allocating and the CRC before trusting anything. *opt is set to NULL
+   when the file has no optimizer state (opt itself may be NULL to skip it); ts may be NULL. */
+CNN_API cnn_status cnn_checkpoint_load(const char *path, int max_batch, cnn_net **net, cnn_optim **opt,
+                                       cnn_train_state *ts, char *err, size_t err_size);
+
+/* CRC-32 (IEEE 802.3, as zlib's crc32) of n bytes, continuing from crc (start with 0). */
+CNN_API uint32_t cnn_crc32(uint32_t crc, const void *data, size_t n);
+
 /* ---------------------------------------------------------------- measuring */
 
 /* FLOPs of one conv pass: 2 N K (C/groups) R S P Q; the same for forward, backward-data and
