@@ -61,3 +61,11 @@ void cnn_scratch_release(cnn_scratch *s) {
     s->p = NULL;
     s->owned = 0;
 }
+
+cnn_status cnn_ctx_reserve(cnn_ctx *ctx, size_t floats) {
+    cnn_scratch s;
+    if (!ctx) return CNN_ERR_ARG;
+    cnn_status st = cnn_scratch_get(ctx, floats, &s);
+    cnn_scratch_release(&s);
+    return st;
+}

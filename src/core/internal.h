@@ -24,6 +24,8 @@ typedef struct cnn_scratch {
 } cnn_scratch;
 CNN_LOCAL cnn_status cnn_scratch_get(cnn_ctx *ctx, size_t floats, cnn_scratch *s);
 CNN_LOCAL void cnn_scratch_release(cnn_scratch *s);
+/* Grows ctx's scratch to at least floats now, so later op calls on ctx do not allocate. */
+CNN_LOCAL cnn_status cnn_ctx_reserve(cnn_ctx *ctx, size_t floats);
 
 /* Largest element count any tensor may have: indices stay within ptrdiff_t and bytes within size_t. */
 #define CNN_MAX_ELEMS ((size_t)1 << 40)

@@ -71,6 +71,10 @@ static cnn_im2col_geom im2col_geom(const cnn_conv_geom *g) {
     return ig;
 }
 
+size_t cnn_conv_scratch_floats(const cnn_conv_geom *g) {
+    return (is_pointwise(g) ? 0 : g->crs * g->pq) + cnn_gemm_pack_floats();
+}
+
 /* Scratch for one call: the column matrix (unless pointwise) followed by the GEMM packing buffers. */
 static cnn_status conv_scratch(cnn_ctx *ctx, const cnn_conv_geom *g, cnn_scratch *s, float **col, float **pack) {
     size_t col_floats = is_pointwise(g) ? 0 : g->crs * g->pq, total;

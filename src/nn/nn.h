@@ -1,0 +1,48 @@
+/* nn.h — the insides of a network shared by net.c (layers, arena, forward/backward) and spec.c
+   (the model-spec parser and writer). Not installed. */
+#ifndef CNN_NN_H
+#define CNN_NN_H
+
+#include "core/internal.h"
+
+typedef struct cnn_layer {
+    cnn_layer_kind kind;
+    int in_c, in_h, in_w, out_c, out_h, out_w;
+    size_t in_size, out_size;  /* elements per image */
+    cnn_conv2d conv;           /* CONV2D: geometry with n = 1 (batch set per call) */
+    cnn_pool2d pool;           /* POOL2D */
+    int bias;                  /* CONV2D, DENSE */
+    cnn_act act;               /* ACT */
+    float alpha;               /* ACT: leaky slope */
+    float drop_p;              /* DROPOUT */
+    float bn_eps, bn_momentum; /* BATCHNORM */
+    cnn_reduction red;         /* MSE */
+    size_t w_count, b_count;   /* parameters: weights then bias (BATCHNORM: gamma then beta) */
+    size_t param_off, state_off;
+    float *out;                /* max_batch x out_size, or the input's buffer for views (flatten, eval dropout) */
+    float *aux;                /* DROPOUT: mask (max_batch x in_size); BATCHNORM: xhat, then mean and invstd */
+    size_t aux_size;
+} cnn_layer;
+
+struct cnn_net {
+    int c, h, w;            /* input shape */
+    int max_batch, built, n, training, has_loss_input;
+    int nlayers, cap;
+    cnn_layer *layers;
+    size_t param_count, state_count;
+    float *arena;           /* one block: params, grads, state, input copy, activations, aux, two gradient buffers */
+    float *params, *grads, *state, *input, *gbuf[2];
+    const float *g;         /* dL/d(output of the last non-loss layer) after cnn_net_loss */
+    size_t scratch_floats;  /* op scratch a step needs, reserved on the context up front */
+    cnn_ctx *own_ctx;       /* used when the caller passes ctx == NULL */
+    cnn_rng rng;            /* dropout */
+    char *spec;             /* canonical spec text, made by cnn_net_build */
+};
+
+/* The layer's own spec line ("conv 32 3 pad=1"), written into buf. */
+CNN_LOCAL void cnn_layer_describe(const cnn_layer *l, char *buf, size_t size);
+CNN_LOCAL const char *cnn_layer_name(const cnn_layer *l);
+/* Writes net->spec, the canonical text of the layers (called by cnn_net_build). */
+CNN_LOCAL cnn_status cnn_net_make_spec(cnn_net *net);
+
+#endif
