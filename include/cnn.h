@@ -65,6 +65,14 @@ typedef enum cnn_algo { CNN_ALGO_AUTO = 0, CNN_ALGO_REFERENCE = 1 } cnn_algo;
 CNN_API cnn_status cnn_ctx_set_algo(cnn_ctx *ctx, cnn_algo algo);
 CNN_API cnn_algo cnn_ctx_algo(const cnn_ctx *ctx); /* AUTO for NULL */
 
+/* Which SIMD micro-kernels the fast path uses. A context starts with the best one the CPU has
+   (detected at run time, never at build time); tests force the others. Append-only. */
+typedef enum cnn_isa { CNN_ISA_AUTO = 0, CNN_ISA_PORTABLE = 1, CNN_ISA_AVX2 = 2, CNN_ISA_AVX512 = 3 } cnn_isa;
+/* CNN_ERR_UNSUPPORTED when this CPU cannot run isa; AUTO picks the best again. */
+CNN_API cnn_status cnn_ctx_set_isa(cnn_ctx *ctx, cnn_isa isa);
+CNN_API cnn_isa cnn_ctx_isa(const cnn_ctx *ctx); /* the kernels in use (for NULL: the CPU's best) */
+CNN_API const char *cnn_isa_name(cnn_isa isa);   /* "avx512", "avx2", "portable", "auto" */
+
 /* Every op below accepts ctx == NULL: it then runs on one thread with its own scratch. */
 
 /* ---------------------------------------------------------------- conv2d */
@@ -361,6 +369,12 @@ CNN_API cnn_status cnn_dataset_batch(const cnn_dataset *ds, const int32_t *idx, 
                                      cnn_rng *rng, float *x, int32_t *labels);
 /* perm = a uniformly random permutation of 0..count-1 (Fisher-Yates from rng). */
 CNN_API cnn_status cnn_shuffle(int32_t *perm, int count, cnn_rng *rng);
+/* One PNG or PGM/PPM image (stb_image) as c x h x w bytes (planar, CHW), converted to c channels
+   (1: gray, 3: RGB; 2 and 4 add alpha). CNN_ERR_SHAPE when the image is not w x h pixels (err:
+   "image.png: 32x32, the model expects 28x28", width x height), CNN_ERR_IO when it cannot be read,
+   CNN_ERR_FORMAT when it cannot be decoded. */
+CNN_API cnn_status cnn_image_load(const char *path, int c, int h, int w, uint8_t *pixels, char *err,
+                                  size_t err_size);
 
 /* ---------------------------------------------------------------- checkpoints */
 

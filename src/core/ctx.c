@@ -1,6 +1,7 @@
 /* ctx.c — the execution context: thread count, algorithm choice and reusable scratch memory.
    Threads are recorded here; the ops use them once the [perf] kernels land. */
 #include "core/internal.h"
+#include "kernels/kernels.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@ cnn_ctx *cnn_ctx_create(int threads) {
     }
     ctx->threads = threads;
     ctx->algo = CNN_ALGO_AUTO;
+    ctx->isa = cnn_isa_detect();
     return ctx;
 }
 
@@ -68,4 +70,25 @@ cnn_status cnn_ctx_reserve(cnn_ctx *ctx, size_t floats) {
     cnn_status st = cnn_scratch_get(ctx, floats, &s);
     cnn_scratch_release(&s);
     return st;
+}
+
+cnn_status cnn_ctx_set_isa(cnn_ctx *ctx, cnn_isa isa) {
+    if (!ctx || isa < CNN_ISA_AUTO || isa > CNN_ISA_AVX512) return CNN_ERR_ARG;
+    if (isa == CNN_ISA_AUTO) isa = cnn_isa_detect();
+    if (!cnn_isa_available(isa)) return CNN_ERR_UNSUPPORTED;
+    ctx->isa = isa;
+    return CNN_OK;
+}
+
+cnn_isa cnn_isa_of(const cnn_ctx *ctx) { return ctx ? ctx->isa : cnn_isa_detect(); }
+cnn_isa cnn_ctx_isa(const cnn_ctx *ctx) { return cnn_isa_of(ctx); }
+
+const char *cnn_isa_name(cnn_isa isa) {
+    switch (isa) {
+    case CNN_ISA_AUTO: return "auto";
+    case CNN_ISA_PORTABLE: return "portable";
+    case CNN_ISA_AVX2: return "avx2";
+    case CNN_ISA_AVX512: return "avx512";
+    }
+    return "unknown";
 }

@@ -12,6 +12,7 @@
 struct cnn_ctx {
     int threads;
     cnn_algo algo;
+    cnn_isa isa;         /* resolved: never AUTO */
     void *scratch;       /* grown on demand, reused across calls */
     size_t scratch_size; /* bytes */
 };
@@ -39,5 +40,7 @@ CNN_LOCAL cnn_status cnn_size_prod(size_t *out, const size_t *f, int count);
                   (int)(sizeof((const size_t[]){__VA_ARGS__}) / sizeof(size_t)))
 
 static inline int cnn_algo_of(const cnn_ctx *ctx) { return ctx ? (int)ctx->algo : (int)CNN_ALGO_AUTO; }
+/* The micro-kernels the ops of ctx use (for NULL: the CPU's best). */
+CNN_LOCAL cnn_isa cnn_isa_of(const cnn_ctx *ctx);
 
 #endif

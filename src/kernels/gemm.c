@@ -1,82 +1,200 @@
-/* gemm.c — single-precision GEMM in portable C, blocked for the caches as in Goto's algorithm:
-   B is packed in KC x NC blocks (L3/L2), A in MC x KC blocks (L2), and an MR x NR register tile
-   accumulates over KC. SIMD micro-kernels per ISA come later; this one relies on the compiler's
-   auto-vectorisation of the fixed-size tile loops. Summation order over K is fixed. */
+/* gemm.c — single-precision GEMM, blocked for the caches as in Goto's algorithm: B is packed in
+   KC x NC blocks, A in MC x KC blocks, and an MR x NR register tile accumulates over KC.
+   The micro-kernel is chosen at run time from the CPU (AVX-512, AVX2+FMA, or portable C, which
+   relies on the compiler's auto-vectorisation for baseline x86-64); the build never uses -march.
+   Summation order over K is fixed for a given kernel, so results are bit-reproducible. */
 #include "kernels/kernels.h"
 
 #include <string.h>
 
-/* MR x NR = 2 x 16: eight 4-wide accumulators fit the 16 SSE registers of baseline x86-64 without
-   spilling; measured on res128 forward against 4x8, 4x16, 6x8, 8x8, 1x32 and 2x32 (2x16 fastest). */
-enum { MR = 2, NR = 16, MC = 128, KC = 256, NC = 2048 };
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CNN_X86 1
+#include <immintrin.h>
+#endif
+
+enum { MC = 144, KC = 256, NC = 2048, MR_MAX = 12, NR_MAX = 32 };
 
 size_t cnn_gemm_pack_floats(void) { return (size_t)MC * KC + (size_t)KC * NC; }
 
-/* pa[panel][kk][ii] = op(A)[i0 + panel*MR + ii][k0 + kk], zero rows past m. */
-static void pack_a(int trans, const float *a, size_t lda, size_t i0, size_t mc, size_t k0, size_t kc,
+typedef void (*micro_fn)(size_t kc, const float *pa, const float *pb, float *c, size_t ldc, float beta);
+typedef struct gemm_kernel {
+    int mr, nr;
+    micro_fn fn; /* full MR x NR tile: C = acc + beta C (beta 0: C is not read) */
+} gemm_kernel;
+
+/* pa[panel][kk][ii] = op(A)[i0 + panel*mr + ii][k0 + kk], zero rows past m. */
+static void pack_a(int trans, const float *a, size_t lda, size_t i0, size_t mc, size_t k0, size_t kc, int mr,
                    float *pa) {
-    for (size_t ip = 0; ip < mc; ip += MR) {
-        size_t rows = mc - ip < MR ? mc - ip : MR;
-        for (size_t kk = 0; kk < kc; kk++) {
-            float *dst = pa + ip * kc + kk * MR;
+    for (size_t ip = 0; ip < mc; ip += (size_t)mr) {
+        size_t rows = mc - ip < (size_t)mr ? mc - ip : (size_t)mr;
+        float *panel = pa + ip * kc;
+        if (!trans) {
             for (size_t ii = 0; ii < rows; ii++) {
-                size_t i = i0 + ip + ii, k = k0 + kk;
-                dst[ii] = trans ? a[k * lda + i] : a[i * lda + k];
+                const float *src = a + (i0 + ip + ii) * lda + k0;
+                for (size_t kk = 0; kk < kc; kk++) panel[kk * mr + ii] = src[kk];
             }
-            for (size_t ii = rows; ii < MR; ii++) dst[ii] = 0.0f;
+        } else {
+            for (size_t kk = 0; kk < kc; kk++) {
+                const float *src = a + (k0 + kk) * lda + i0 + ip;
+                for (size_t ii = 0; ii < rows; ii++) panel[kk * mr + ii] = src[ii];
+            }
         }
+        if (rows < (size_t)mr)
+            for (size_t kk = 0; kk < kc; kk++)
+                for (size_t ii = rows; ii < (size_t)mr; ii++) panel[kk * mr + ii] = 0.0f;
     }
 }
 
-/* pb[panel][kk][jj] = op(B)[k0 + kk][j0 + panel*NR + jj], zero columns past n. */
-static void pack_b(int trans, const float *b, size_t ldb, size_t k0, size_t kc, size_t j0, size_t nc,
+/* pb[panel][kk][jj] = op(B)[k0 + kk][j0 + panel*nr + jj], zero columns past n. */
+static void pack_b(int trans, const float *b, size_t ldb, size_t k0, size_t kc, size_t j0, size_t nc, int nr,
                    float *pb) {
-    for (size_t jp = 0; jp < nc; jp += NR) {
-        size_t cols = nc - jp < NR ? nc - jp : NR;
+    for (size_t jp = 0; jp < nc; jp += (size_t)nr) {
+        size_t cols = nc - jp < (size_t)nr ? nc - jp : (size_t)nr;
         float *panel = pb + jp * kc;
         if (!trans) {
             for (size_t kk = 0; kk < kc; kk++) {
-                const float *src = b + (k0 + kk) * ldb + j0 + jp;
-                float *dst = panel + kk * NR;
-                memcpy(dst, src, cols * sizeof(float));
-                for (size_t jj = cols; jj < NR; jj++) dst[jj] = 0.0f;
+                float *dst = panel + kk * nr;
+                memcpy(dst, b + (k0 + kk) * ldb + j0 + jp, cols * sizeof(float));
+                for (size_t jj = cols; jj < (size_t)nr; jj++) dst[jj] = 0.0f;
             }
         } else {
-            for (size_t kk = 0; kk < kc; kk++)
-                for (size_t jj = cols; jj < NR; jj++) panel[kk * NR + jj] = 0.0f;
+            if (cols < (size_t)nr)
+                for (size_t kk = 0; kk < kc; kk++)
+                    for (size_t jj = cols; jj < (size_t)nr; jj++) panel[kk * nr + jj] = 0.0f;
             for (size_t jj = 0; jj < cols; jj++) {
                 const float *src = b + (j0 + jp + jj) * ldb + k0;
-                for (size_t kk = 0; kk < kc; kk++) panel[kk * NR + jj] = src[kk];
+                for (size_t kk = 0; kk < kc; kk++) panel[kk * nr + jj] = src[kk];
             }
         }
     }
 }
 
-/* acc = pa (MR x kc) * pb (kc x NR); C tile = acc + beta C tile (only rows < mr, cols < nr). */
-static void micro_kernel(size_t kc, const float *pa, const float *pb, float beta, float *c, size_t ldc,
-                         size_t mr, size_t nr) {
-    float acc[MR][NR];
+/* ---------------------------------------------------------------- portable: 2 x 16 */
+
+/* 2 x 16: eight 4-wide accumulators fit the 16 SSE registers of baseline x86-64 without spilling;
+   measured on res128 forward against 4x8, 4x16, 6x8, 8x8, 1x32 and 2x32 (2x16 fastest). */
+static void micro_portable(size_t kc, const float *pa, const float *pb, float *c, size_t ldc, float beta) {
+    float acc[2][16];
     memset(acc, 0, sizeof acc);
     for (size_t kk = 0; kk < kc; kk++) {
-        const float *av = pa + kk * MR, *bv = pb + kk * NR;
-        for (int i = 0; i < MR; i++) {
-            float ai = av[i];
-            for (int j = 0; j < NR; j++) acc[i][j] += ai * bv[j];
-        }
+        const float *av = pa + kk * 2, *bv = pb + kk * 16;
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 16; j++) acc[i][j] += av[i] * bv[j];
     }
-    for (size_t i = 0; i < mr; i++) {
+    for (int i = 0; i < 2; i++) {
         float *ci = c + i * ldc;
         if (beta == 0.0f)
-            for (size_t j = 0; j < nr; j++) ci[j] = acc[i][j];
+            for (int j = 0; j < 16; j++) ci[j] = acc[i][j];
         else if (beta == 1.0f)
-            for (size_t j = 0; j < nr; j++) ci[j] += acc[i][j];
+            for (int j = 0; j < 16; j++) ci[j] += acc[i][j];
         else
-            for (size_t j = 0; j < nr; j++) ci[j] = acc[i][j] + beta * ci[j];
+            for (int j = 0; j < 16; j++) ci[j] = acc[i][j] + beta * ci[j];
     }
 }
 
-void cnn_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
+#ifdef CNN_X86
+/* ---------------------------------------------------------------- AVX2 + FMA: 6 x 16 */
+
+/* 12 ymm accumulators + 2 for B + 1 broadcast = 15 of 16 registers. */
+__attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const float *pa, const float *pb, float *c,
+                                                           size_t ldc, float beta) {
+    __m256 acc[6][2];
+    for (int i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (size_t kk = 0; kk < kc; kk++) {
+        __m256 b0 = _mm256_loadu_ps(pb + kk * 16), b1 = _mm256_loadu_ps(pb + kk * 16 + 8);
+        for (int i = 0; i < 6; i++) {
+            __m256 a = _mm256_broadcast_ss(pa + kk * 6 + i);
+            acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+        }
+    }
+    __m256 vb = _mm256_set1_ps(beta);
+    for (int i = 0; i < 6; i++)
+        for (int h = 0; h < 2; h++) {
+            float *ci = c + i * ldc + h * 8;
+            __m256 r = acc[i][h];
+            if (beta == 1.0f) r = _mm256_add_ps(r, _mm256_loadu_ps(ci));
+            else if (beta != 0.0f) r = _mm256_add_ps(r, _mm256_mul_ps(vb, _mm256_loadu_ps(ci)));
+            _mm256_storeu_ps(ci, r);
+        }
+}
+
+/* ---------------------------------------------------------------- AVX-512: 12 x 32 */
+
+/* 24 zmm accumulators + 2 for B + 1 broadcast of 32 registers. */
+__attribute__((target("avx512f"))) static void micro_avx512(size_t kc, const float *pa, const float *pb, float *c,
+                                                            size_t ldc, float beta) {
+    __m512 acc[12][2];
+    for (int i = 0; i < 12; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (size_t kk = 0; kk < kc; kk++) {
+        __m512 b0 = _mm512_loadu_ps(pb + kk * 32), b1 = _mm512_loadu_ps(pb + kk * 32 + 16);
+        for (int i = 0; i < 12; i++) {
+            __m512 a = _mm512_set1_ps(pa[kk * 12 + i]);
+            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+        }
+    }
+    __m512 vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < 12; i++)
+        for (int h = 0; h < 2; h++) {
+            float *ci = c + i * ldc + h * 16;
+            __m512 r = acc[i][h];
+            if (beta == 1.0f) r = _mm512_add_ps(r, _mm512_loadu_ps(ci));
+            else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(ci)));
+            _mm512_storeu_ps(ci, r);
+        }
+}
+#endif
+
+static const gemm_kernel KERNELS[] = {
+    [CNN_ISA_PORTABLE] = {2, 16, micro_portable},
+#ifdef CNN_X86
+    [CNN_ISA_AVX2] = {6, 16, micro_avx2},
+    [CNN_ISA_AVX512] = {12, 32, micro_avx512},
+#endif
+};
+
+cnn_isa cnn_isa_detect(void) {
+#ifdef CNN_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return CNN_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CNN_ISA_AVX2;
+#endif
+    return CNN_ISA_PORTABLE;
+}
+
+int cnn_isa_available(cnn_isa isa) {
+    if (isa == CNN_ISA_PORTABLE) return 1;
+#ifdef CNN_X86
+    cnn_isa best = cnn_isa_detect();
+    if (isa == CNN_ISA_AVX2) return best >= CNN_ISA_AVX2;
+    if (isa == CNN_ISA_AVX512) return best == CNN_ISA_AVX512;
+#endif
+    return 0;
+}
+
+/* An edge tile: the kernel writes a full tile into tmp, then the valid part is merged into C. */
+static void edge_tile(const gemm_kernel *k, size_t kc, const float *pa, const float *pb, float *c, size_t ldc,
+                      float beta, size_t mr, size_t nr) {
+    float tmp[MR_MAX * NR_MAX];
+    k->fn(kc, pa, pb, tmp, (size_t)k->nr, 0.0f);
+    for (size_t i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        const float *ti = tmp + i * (size_t)k->nr;
+        if (beta == 0.0f)
+            for (size_t j = 0; j < nr; j++) ci[j] = ti[j];
+        else if (beta == 1.0f)
+            for (size_t j = 0; j < nr; j++) ci[j] += ti[j];
+        else
+            for (size_t j = 0; j < nr; j++) ci[j] = ti[j] + beta * ci[j];
+    }
+}
+
+void cnn_gemm(cnn_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
               const float *b, size_t ldb, float beta, float *c, size_t ldc, float *pack) {
+    if (isa <= CNN_ISA_AUTO || isa > CNN_ISA_AVX512 || !KERNELS[isa].fn) isa = CNN_ISA_PORTABLE;
+    const gemm_kernel *kern = &KERNELS[isa];
+    const size_t MR = (size_t)kern->mr, NR = (size_t)kern->nr;
     float *pa = pack, *pb = pack + (size_t)MC * KC;
     if (m == 0 || n == 0) return;
     if (k == 0) { /* op(A) op(B) is empty: C = beta C */
@@ -89,16 +207,17 @@ void cnn_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, const floa
         for (size_t pc = 0; pc < k; pc += KC) {
             size_t kc = k - pc < KC ? k - pc : KC;
             float bt = pc == 0 ? beta : 1.0f;
-            pack_b(trans_b, b, ldb, pc, kc, jc, nc, pb);
+            pack_b(trans_b, b, ldb, pc, kc, jc, nc, kern->nr, pb);
             for (size_t ic = 0; ic < m; ic += MC) {
                 size_t mc = m - ic < MC ? m - ic : MC;
-                pack_a(trans_a, a, lda, ic, mc, pc, kc, pa);
+                pack_a(trans_a, a, lda, ic, mc, pc, kc, kern->mr, pa);
                 for (size_t jr = 0; jr < nc; jr += NR) {
                     size_t nr = nc - jr < NR ? nc - jr : NR;
                     for (size_t ir = 0; ir < mc; ir += MR) {
                         size_t mr = mc - ir < MR ? mc - ir : MR;
-                        micro_kernel(kc, pa + ir * kc, pb + jr * kc, bt, c + (ic + ir) * ldc + jc + jr, ldc,
-                                     mr, nr);
+                        float *ct = c + (ic + ir) * ldc + jc + jr;
+                        if (mr == MR && nr == NR) kern->fn(kc, pa + ir * kc, pb + jr * kc, ct, ldc, bt);
+                        else edge_tile(kern, kc, pa + ir * kc, pb + jr * kc, ct, ldc, bt, mr, nr);
                     }
                 }
             }

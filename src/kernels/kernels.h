@@ -7,13 +7,16 @@
 
 #include <stddef.h>
 
-/* C (M x N) = op(A) op(B) + beta C, all row-major; op(A) is M x K, op(B) is K x N.
+/* C (M x N) = op(A) op(B) + beta C, with the micro-kernel of isa (AUTO or unavailable: portable), all row-major; op(A) is M x K, op(B) is K x N.
    trans_a: A is stored K x M (lda >= M); trans_b: B is stored N x K (ldb >= K).
    beta == 0 never reads C (it may hold NaN). pack: cnn_gemm_pack_floats() floats of scratch.
    The summation order over K is fixed, so results are bit-reproducible. */
-CNN_LOCAL void cnn_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
+CNN_LOCAL void cnn_gemm(cnn_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
                         const float *b, size_t ldb, float beta, float *c, size_t ldc, float *pack);
 CNN_LOCAL size_t cnn_gemm_pack_floats(void);
+/* The best micro-kernel this CPU runs (cpuid), and whether a given one runs here. */
+CNN_LOCAL cnn_isa cnn_isa_detect(void);
+CNN_LOCAL int cnn_isa_available(cnn_isa isa);
 
 /* The geometry of one convolution group, as the image-to-column transforms see it. */
 typedef struct cnn_im2col_geom {

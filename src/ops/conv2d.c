@@ -100,6 +100,7 @@ cnn_status cnn_conv2d_forward(cnn_ctx *ctx, const cnn_conv2d *p, const float *x,
     float *col, *pack;
     if ((st = conv_scratch(ctx, &g, &s, &col, &pack)) != CNN_OK) return st;
     cnn_im2col_geom ig = im2col_geom(&g);
+    const cnn_isa isa = cnn_isa_of(ctx);
     for (int n = 0; n < g.n; n++)
         for (int grp = 0; grp < g.groups; grp++) {
             const float *xg = x + ((size_t)n * g.c + (size_t)grp * g.cg) * g.h * g.w;
@@ -110,7 +111,7 @@ cnn_status cnn_conv2d_forward(cnn_ctx *ctx, const cnn_conv2d *p, const float *x,
                 b = col;
             }
             /* Y_g (Kg x PQ) = W_g (Kg x CgRS) . col (CgRS x PQ) */
-            cnn_gemm(0, 0, g.kg, g.pq, g.crs, w + (size_t)grp * g.kg * g.crs, g.crs, b, g.pq, 0.0f, yg, g.pq, pack);
+            cnn_gemm(isa, 0, 0, g.kg, g.pq, g.crs, w + (size_t)grp * g.kg * g.crs, g.crs, b, g.pq, 0.0f, yg, g.pq, pack);
             if (bias)
                 for (int kk = 0; kk < g.kg; kk++) {
                     float bk = bias[grp * g.kg + kk], *row = yg + (size_t)kk * g.pq;
@@ -135,6 +136,7 @@ cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const flo
     float *col, *pack;
     if ((st = conv_scratch(ctx, &g, &s, &col, &pack)) != CNN_OK) return st;
     cnn_im2col_geom ig = im2col_geom(&g);
+    const cnn_isa isa = cnn_isa_of(ctx);
     const size_t hw = (size_t)g.h * g.w;
     for (int n = 0; n < g.n; n++)
         for (int grp = 0; grp < g.groups; grp++) {
@@ -143,9 +145,9 @@ cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const flo
             const float *wg = w + (size_t)grp * g.kg * g.crs;
             /* col (CgRS x PQ) = W_g^T (CgRS x Kg) . dY_g (Kg x PQ), then folded back onto dx */
             if (is_pointwise(&g)) {
-                cnn_gemm(1, 0, g.crs, g.pq, g.kg, wg, g.crs, dyg, g.pq, 0.0f, dxg, g.pq, pack);
+                cnn_gemm(isa, 1, 0, g.crs, g.pq, g.kg, wg, g.crs, dyg, g.pq, 0.0f, dxg, g.pq, pack);
             } else {
-                cnn_gemm(1, 0, g.crs, g.pq, g.kg, wg, g.crs, dyg, g.pq, 0.0f, col, g.pq, pack);
+                cnn_gemm(isa, 1, 0, g.crs, g.pq, g.kg, wg, g.crs, dyg, g.pq, 0.0f, col, g.pq, pack);
                 memset(dxg, 0, (size_t)g.cg * hw * sizeof(float));
                 cnn_col2im(&ig, col, dxg);
             }
@@ -168,6 +170,7 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
     float *col, *pack;
     if ((st = conv_scratch(ctx, &g, &s, &col, &pack)) != CNN_OK) return st;
     cnn_im2col_geom ig = im2col_geom(&g);
+    const cnn_isa isa = cnn_isa_of(ctx);
     for (int grp = 0; grp < g.groups; grp++)
         for (int n = 0; n < g.n; n++) {
             const float *xg = x + ((size_t)n * g.c + (size_t)grp * g.cg) * g.h * g.w;
@@ -178,7 +181,7 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
                 b = col;
             }
             /* dW_g (Kg x CgRS) += dY_g (Kg x PQ) . col^T (PQ x CgRS), images in order */
-            cnn_gemm(0, 1, g.kg, g.crs, g.pq, dyg, g.pq, b, g.pq, n == 0 ? 0.0f : 1.0f,
+            cnn_gemm(isa, 0, 1, g.kg, g.crs, g.pq, dyg, g.pq, b, g.pq, n == 0 ? 0.0f : 1.0f,
                      dw + (size_t)grp * g.kg * g.crs, g.crs, pack);
         }
     if (dbias)

@@ -18,7 +18,7 @@ static cnn_status gemm_call(cnn_ctx *ctx, int ta, int tb, size_t m, size_t n, si
     cnn_scratch s;
     cnn_status st = cnn_scratch_get(ctx, cnn_gemm_pack_floats(), &s);
     if (st != CNN_OK) return st;
-    cnn_gemm(ta, tb, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, s.p);
+    cnn_gemm(cnn_isa_of(ctx), ta, tb, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, s.p);
     cnn_scratch_release(&s);
     return CNN_OK;
 }
