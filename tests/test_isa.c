@@ -1,0 +1,134 @@
+/* test_isa.c — every micro-kernel this CPU can run (portable, AVX2+FMA, AVX-512) against the
+   reference path, on shapes chosen to cross every blocking edge of the GEMM (MR, NR, MC = 144,
+   KC = 256, NC = 2048) and on odd sizes that fill no register tile. */
+#include "testutil.h"
+
+/* Float GEMM sums of length L against double-accumulated reference: error grows like
+   sqrt(L) ulp on random data of mixed sign; 1e-5 * L absolute plus 1e-4 relative is loose
+   enough for L up to ~2000 and still catches any wrong element (errors of O(1)). */
+static int close_sum(const char *what, const float *a, const float *b, size_t n, size_t len) {
+    return test_close(what, a, b, n, 2e-6 * (double)len, 1e-4);
+}
+
+typedef struct shape {
+    int n, c, h, w, k, r, s, stride, pad, dil, groups;
+} shape;
+
+static void check_conv(cnn_isa isa, const shape *sh, uint64_t seed) {
+    cnn_conv2d p = {sh->n, sh->c, sh->h, sh->w, sh->k, sh->r, sh->s, sh->stride, sh->stride, sh->pad, sh->pad,
+                    sh->pad, sh->pad, sh->dil, sh->dil, sh->groups};
+    int P, Q;
+    assert_int_equal(cnn_conv2d_output_size(&p, &P, &Q), CNN_OK);
+    size_t xs = (size_t)p.n * p.c * p.h * p.w, ws = (size_t)p.k * (p.c / p.groups) * p.r * p.s;
+    size_t ys = (size_t)p.n * p.k * P * Q;
+    test_rng rng = test_rng_make(seed);
+    float *x = test_rand_buf(&rng, xs, -1, 1), *w = test_rand_buf(&rng, ws, -1, 1), *b = test_rand_buf(&rng, p.k, -1, 1);
+    float *dy = test_rand_buf(&rng, ys, -1, 1);
+    float *y0 = test_alloc(ys), *y1 = test_alloc(ys), *dx0 = test_alloc(xs), *dx1 = test_alloc(xs);
+    float *dw0 = test_alloc(ws), *dw1 = test_alloc(ws), *db0 = test_alloc(p.k), *db1 = test_alloc(p.k);
+    cnn_ctx *ref = cnn_ctx_create(1), *fast = cnn_ctx_create(1);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    assert_int_equal(cnn_ctx_set_isa(fast, isa), CNN_OK);
+    for (size_t i = 0; i < ys; i++) y1[i] = NAN;
+    for (size_t i = 0; i < xs; i++) dx1[i] = NAN;
+    for (size_t i = 0; i < ws; i++) dw1[i] = NAN;
+    assert_int_equal(cnn_conv2d_forward(ref, &p, x, w, b, y0), CNN_OK);
+    assert_int_equal(cnn_conv2d_forward(fast, &p, x, w, b, y1), CNN_OK);
+    assert_int_equal(cnn_conv2d_backward_data(ref, &p, dy, w, dx0), CNN_OK);
+    assert_int_equal(cnn_conv2d_backward_data(fast, &p, dy, w, dx1), CNN_OK);
+    assert_int_equal(cnn_conv2d_backward_weights(ref, &p, x, dy, dw0, db0), CNN_OK);
+    assert_int_equal(cnn_conv2d_backward_weights(fast, &p, x, dy, dw1, db1), CNN_OK);
+    size_t crs = (size_t)(p.c / p.groups) * p.r * p.s;
+    assert_true(close_sum("forward", y1, y0, ys, crs));
+    assert_true(close_sum("backward data", dx1, dx0, xs, (size_t)(p.k / p.groups) * p.r * p.s));
+    assert_true(close_sum("backward weights", dw1, dw0, ws, (size_t)p.n * P * Q));
+    assert_true(close_sum("bias", db1, db0, p.k, (size_t)p.n * P * Q));
+    cnn_ctx_free(ref);
+    cnn_ctx_free(fast);
+    free(x), free(w), free(b), free(dy), free(y0), free(y1), free(dx0), free(dx1);
+    free(dw0), free(dw1), free(db0), free(db1);
+}
+
+static const shape SHAPES[] = {
+    {1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1},       /* the smallest conv */
+    {2, 3, 7, 5, 13, 3, 2, 1, 1, 1, 1},      /* odd everything */
+    {1, 17, 9, 11, 33, 1, 1, 1, 0, 1, 1},    /* pointwise: GEMM straight on x */
+    {2, 300, 6, 6, 7, 1, 1, 1, 0, 1, 1},     /* K = 300 > KC */
+    {1, 4, 50, 47, 150, 3, 3, 1, 1, 1, 1},   /* M = 150 > MC, N = 2350 > NC */
+    {1, 64, 12, 12, 65, 3, 3, 2, 1, 2, 1},   /* strided, dilated, K = 576 > 2 KC */
+    {2, 12, 10, 10, 18, 3, 3, 1, 1, 1, 6},   /* groups */
+    {1, 16, 9, 9, 16, 3, 3, 1, 1, 1, 16},    /* depthwise */
+};
+
+static void test_every_isa(void **state) {
+    (void)state;
+    const cnn_isa isas[] = {CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512};
+    cnn_ctx *probe = cnn_ctx_create(1);
+    int ran = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (cnn_ctx_set_isa(probe, isas[i]) != CNN_OK) {
+            fprintf(stderr, "isa %s: not on this CPU, skipped\n", cnn_isa_name(isas[i]));
+            continue;
+        }
+        for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) check_conv(isas[i], &SHAPES[s], 100 + s);
+        ran++;
+    }
+    assert_true(ran >= 1); /* the portable kernel runs everywhere */
+    cnn_ctx_free(probe);
+}
+
+static void test_dense_every_isa(void **state) {
+    (void)state;
+    const cnn_isa isas[] = {CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512};
+    const cnn_dense shapes[] = {{1, 1, 1}, {3, 7, 5}, {64, 3136, 128}, {13, 300, 29}};
+    for (size_t i = 0; i < 3; i++) {
+        cnn_ctx *fast = cnn_ctx_create(1), *ref = cnn_ctx_create(1);
+        cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE);
+        if (cnn_ctx_set_isa(fast, isas[i]) != CNN_OK) {
+            cnn_ctx_free(fast), cnn_ctx_free(ref);
+            continue;
+        }
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const cnn_dense *p = &shapes[s];
+            test_rng rng = test_rng_make(7 + s);
+            size_t xs = (size_t)p->n * p->in, ws = (size_t)p->out * p->in, ys = (size_t)p->n * p->out;
+            float *x = test_rand_buf(&rng, xs, -1, 1), *w = test_rand_buf(&rng, ws, -1, 1);
+            float *b = test_rand_buf(&rng, p->out, -1, 1), *dy = test_rand_buf(&rng, ys, -1, 1);
+            float *y0 = test_alloc(ys), *y1 = test_alloc(ys), *dx0 = test_alloc(xs), *dx1 = test_alloc(xs);
+            float *dw0 = test_alloc(ws), *dw1 = test_alloc(ws);
+            assert_int_equal(cnn_dense_forward(ref, p, x, w, b, y0), CNN_OK);
+            assert_int_equal(cnn_dense_forward(fast, p, x, w, b, y1), CNN_OK);
+            assert_int_equal(cnn_dense_backward_data(ref, p, dy, w, dx0), CNN_OK);
+            assert_int_equal(cnn_dense_backward_data(fast, p, dy, w, dx1), CNN_OK);
+            assert_int_equal(cnn_dense_backward_weights(ref, p, x, dy, dw0, NULL), CNN_OK);
+            assert_int_equal(cnn_dense_backward_weights(fast, p, x, dy, dw1, NULL), CNN_OK);
+            assert_true(close_sum("dense forward", y1, y0, ys, (size_t)p->in));
+            assert_true(close_sum("dense backward data", dx1, dx0, xs, (size_t)p->out));
+            assert_true(close_sum("dense backward weights", dw1, dw0, ws, (size_t)p->n));
+            free(x), free(w), free(b), free(dy), free(y0), free(y1), free(dx0), free(dx1), free(dw0), free(dw1);
+        }
+        cnn_ctx_free(fast), cnn_ctx_free(ref);
+    }
+}
+
+static void test_isa_api(void **state) {
+    (void)state;
+    cnn_ctx *ctx = cnn_ctx_create(1);
+    assert_int_equal(cnn_ctx_set_isa(ctx, CNN_ISA_PORTABLE), CNN_OK);
+    assert_int_equal(cnn_ctx_isa(ctx), CNN_ISA_PORTABLE);
+    assert_int_equal(cnn_ctx_set_isa(ctx, CNN_ISA_AUTO), CNN_OK);
+    assert_int_equal(cnn_ctx_isa(ctx), cnn_ctx_isa(NULL));
+    assert_int_equal(cnn_ctx_set_isa(ctx, (cnn_isa)9), CNN_ERR_ARG);
+    assert_int_equal(cnn_ctx_set_isa(NULL, CNN_ISA_PORTABLE), CNN_ERR_ARG);
+    assert_string_equal(cnn_isa_name(CNN_ISA_AVX512), "avx512");
+    cnn_ctx_free(ctx);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_isa),
+        cmocka_unit_test(test_dense_every_isa),
+        cmocka_unit_test(test_isa_api),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
