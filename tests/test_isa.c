@@ -111,6 +111,32 @@ static void test_dense_every_isa(void **state) {
     }
 }
 
+/* Threads split C into bands of whole tiles; every element keeps its summation order, so two
+   threads must give exactly the bits of one. */
+static void test_threads_bit_identical(void **state) {
+    (void)state;
+    cnn_conv2d p = {4, 32, 20, 20, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    int P, Q;
+    assert_int_equal(cnn_conv2d_output_size(&p, &P, &Q), CNN_OK);
+    size_t xs = (size_t)4 * 32 * 400, ws = (size_t)48 * 32 * 9, ys = (size_t)4 * 48 * P * Q;
+    test_rng rng = test_rng_make(5);
+    float *x = test_rand_buf(&rng, xs, -1, 1), *w = test_rand_buf(&rng, ws, -1, 1), *dy = test_rand_buf(&rng, ys, -1, 1);
+    float *out[2][3];
+    for (int t = 0; t < 2; t++) {
+        cnn_ctx *ctx = cnn_ctx_create(t + 1);
+        out[t][0] = test_alloc(ys), out[t][1] = test_alloc(xs), out[t][2] = test_alloc(ws);
+        assert_int_equal(cnn_conv2d_forward(ctx, &p, x, w, NULL, out[t][0]), CNN_OK);
+        assert_int_equal(cnn_conv2d_backward_data(ctx, &p, dy, w, out[t][1]), CNN_OK);
+        assert_int_equal(cnn_conv2d_backward_weights(ctx, &p, x, dy, out[t][2], NULL), CNN_OK);
+        cnn_ctx_free(ctx);
+    }
+    assert_memory_equal(out[0][0], out[1][0], ys * sizeof(float));
+    assert_memory_equal(out[0][1], out[1][1], xs * sizeof(float));
+    assert_memory_equal(out[0][2], out[1][2], ws * sizeof(float));
+    for (int t = 0; t < 2; t++) free(out[t][0]), free(out[t][1]), free(out[t][2]);
+    free(x), free(w), free(dy);
+}
+
 static void test_isa_api(void **state) {
     (void)state;
     cnn_ctx *ctx = cnn_ctx_create(1);
@@ -128,6 +154,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_isa),
         cmocka_unit_test(test_dense_every_isa),
+        cmocka_unit_test(test_threads_bit_identical),
         cmocka_unit_test(test_isa_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -190,26 +190,20 @@ static void edge_tile(const gemm_kernel *k, size_t kc, const float *pa, const fl
     }
 }
 
-void cnn_gemm(cnn_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
-              const float *b, size_t ldb, float beta, float *c, size_t ldc, float *pack) {
-    if (isa <= CNN_ISA_AUTO || isa > CNN_ISA_AVX512 || !KERNELS[isa].fn) isa = CNN_ISA_PORTABLE;
-    const gemm_kernel *kern = &KERNELS[isa];
+/* One thread's share: C[i0:i0+m, j0:j0+n] with its own packing buffers. */
+static void gemm_block(const gemm_kernel *kern, int trans_a, int trans_b, size_t i0, size_t m, size_t j0, size_t n,
+                       size_t k, const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
+                       size_t ldc, float *pack) {
     const size_t MR = (size_t)kern->mr, NR = (size_t)kern->nr;
     float *pa = pack, *pb = pack + (size_t)MC * KC;
-    if (m == 0 || n == 0) return;
-    if (k == 0) { /* op(A) op(B) is empty: C = beta C */
-        for (size_t i = 0; i < m; i++)
-            for (size_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-        return;
-    }
-    for (size_t jc = 0; jc < n; jc += NC) {
-        size_t nc = n - jc < NC ? n - jc : NC;
+    for (size_t jc = j0; jc < j0 + n; jc += NC) {
+        size_t nc = j0 + n - jc < NC ? j0 + n - jc : NC;
         for (size_t pc = 0; pc < k; pc += KC) {
             size_t kc = k - pc < KC ? k - pc : KC;
             float bt = pc == 0 ? beta : 1.0f;
             pack_b(trans_b, b, ldb, pc, kc, jc, nc, kern->nr, pb);
-            for (size_t ic = 0; ic < m; ic += MC) {
-                size_t mc = m - ic < MC ? m - ic : MC;
+            for (size_t ic = i0; ic < i0 + m; ic += MC) {
+                size_t mc = i0 + m - ic < MC ? i0 + m - ic : MC;
                 pack_a(trans_a, a, lda, ic, mc, pc, kc, kern->mr, pa);
                 for (size_t jr = 0; jr < nc; jr += NR) {
                     size_t nr = nc - jr < NR ? nc - jr : NR;
@@ -222,5 +216,36 @@ void cnn_gemm(cnn_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t 
                 }
             }
         }
+    }
+}
+
+void cnn_gemm(cnn_isa isa, int threads, int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a,
+              size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc, float *pack) {
+    if (isa <= CNN_ISA_AUTO || isa > CNN_ISA_AVX512 || !KERNELS[isa].fn) isa = CNN_ISA_PORTABLE;
+    const gemm_kernel *kern = &KERNELS[isa];
+    if (m == 0 || n == 0) return;
+    if (k == 0) { /* op(A) op(B) is empty: C = beta C */
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+        return;
+    }
+    /* Threads split C into bands of whole register tiles along its longer side; every element is
+       computed by one thread in the same order whatever the thread count, so results are identical. */
+    const int split_n = n >= m;
+    const size_t unit = split_n ? (size_t)kern->nr : (size_t)kern->mr, len = split_n ? n : m;
+    size_t tiles = (len + unit - 1) / unit;
+    int t = threads < 1 ? 1 : threads;
+    if ((size_t)t > tiles) t = (int)tiles;
+    if (2.0 * m * n * k < 2e5) t = 1; /* too small to pay for a thread team */
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(t) schedule(static, 1) if (t > 1)
+#endif
+    for (int id = 0; id < t; id++) {
+        size_t lo = tiles * (size_t)id / (size_t)t * unit, hi = tiles * (size_t)(id + 1) / (size_t)t * unit;
+        if (hi > len) hi = len;
+        float *mine = pack + (size_t)id * cnn_gemm_pack_floats();
+        if (hi <= lo) continue;
+        if (split_n) gemm_block(kern, trans_a, trans_b, 0, m, lo, hi - lo, k, a, lda, b, ldb, beta, c, ldc, mine);
+        else gemm_block(kern, trans_a, trans_b, lo, hi - lo, 0, n, k, a, lda, b, ldb, beta, c, ldc, mine);
     }
 }

@@ -16,8 +16,16 @@ static void valid_range(int out, int stride, int pad, int tap, int size, int *lo
     *hi = b;
 }
 
-void cnn_im2col(const cnn_im2col_geom *g, const float *x, float *col) {
+/* Below this many column entries a thread team costs more than it saves. */
+#define PAR_MIN_WORK 65536
+
+void cnn_im2col(const cnn_im2col_geom *g, const float *x, float *col, int threads) {
     const size_t pq = (size_t)g->p * (size_t)g->q;
+    const int par = threads > 1 && pq * (size_t)g->c * g->r * g->s >= PAR_MIN_WORK;
+    (void)par;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (par)
+#endif
     for (int c = 0; c < g->c; c++) {
         const float *xc = x + (size_t)c * g->h * g->w;
         for (int r = 0; r < g->r; r++) {
@@ -46,8 +54,13 @@ void cnn_im2col(const cnn_im2col_geom *g, const float *x, float *col) {
     }
 }
 
-void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x) {
+void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x, int threads) {
     const size_t pq = (size_t)g->p * (size_t)g->q;
+    const int par = threads > 1 && pq * (size_t)g->c * g->r * g->s >= PAR_MIN_WORK;
+    (void)par;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (par)
+#endif
     for (int c = 0; c < g->c; c++) {
         float *xc = x + (size_t)c * g->h * g->w;
         for (int r = 0; r < g->r; r++) {

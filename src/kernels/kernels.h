@@ -9,9 +9,10 @@
 
 /* C (M x N) = op(A) op(B) + beta C, with the micro-kernel of isa (AUTO or unavailable: portable), all row-major; op(A) is M x K, op(B) is K x N.
    trans_a: A is stored K x M (lda >= M); trans_b: B is stored N x K (ldb >= K).
-   beta == 0 never reads C (it may hold NaN). pack: cnn_gemm_pack_floats() floats of scratch.
+   beta == 0 never reads C (it may hold NaN). pack: threads x cnn_gemm_pack_floats() floats of scratch.
+   threads > 1 splits C among an OpenMP team; the result does not depend on the thread count.
    The summation order over K is fixed, so results are bit-reproducible. */
-CNN_LOCAL void cnn_gemm(cnn_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
+CNN_LOCAL void cnn_gemm(cnn_isa isa, int threads, int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
                         const float *b, size_t ldb, float beta, float *c, size_t ldc, float *pack);
 CNN_LOCAL size_t cnn_gemm_pack_floats(void);
 /* The best micro-kernel this CPU runs (cpuid), and whether a given one runs here. */
@@ -29,9 +30,9 @@ typedef struct cnn_im2col_geom {
 
 /* col[(c*R + r)*S + s][p*Q + q] = x[c][p*sh - pt + r*dh][q*sw - pl + s*dw], 0 outside the image.
    x: C x H x W of one image and group; col: (C R S) x (P Q). */
-CNN_LOCAL void cnn_im2col(const cnn_im2col_geom *g, const float *x, float *col);
+CNN_LOCAL void cnn_im2col(const cnn_im2col_geom *g, const float *x, float *col, int threads);
 /* The adjoint: x[c][..][..] += col[...] for every column entry that im2col would have read from x.
-   x must be initialised by the caller (zero for a fresh gradient). */
-CNN_LOCAL void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x);
+   x must be initialised by the caller (zero for a fresh gradient). Threads split the channels. */
+CNN_LOCAL void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x, int threads);
 
 #endif

@@ -214,9 +214,8 @@ static cnn_status layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t 
         cnn_conv_geom g;
         cnn_status st = cnn_conv_validate(&l->conv, &g);
         if (st != CNN_OK) return st;
-        *scratch = cnn_conv_scratch_floats(&g);
+        *scratch = cnn_conv_col_floats(&g);
     }
-    if (l->kind == CNN_LAYER_DENSE) *scratch = cnn_gemm_pack_floats();
     return CNN_OK;
 }
 
@@ -272,7 +271,7 @@ cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     net->gbuf[1] = p;
     net->scratch_floats = scratch;
     net->max_batch = max_batch;
-    if ((st = cnn_ctx_reserve(net->own_ctx, scratch)) != CNN_OK) return st;
+    if ((st = cnn_ctx_reserve(net->own_ctx, scratch + cnn_gemm_pack_floats())) != CNN_OK) return st;
     net->built = 1;
     if ((st = cnn_net_make_spec(net)) != CNN_OK) {
         net->built = 0;
@@ -464,7 +463,7 @@ cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, in
                 return CNN_ERR_SHAPE;
     }
     if (!ctx) ctx = net->own_ctx;
-    cnn_status st = cnn_ctx_reserve(ctx, net->scratch_floats);
+    cnn_status st = cnn_ctx_reserve(ctx, net->scratch_floats + (size_t)cnn_ctx_threads(ctx) * cnn_gemm_pack_floats());
     if (st != CNN_OK) return st;
     net->n = n;
     net->training = training != 0;

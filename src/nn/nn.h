@@ -33,7 +33,7 @@ struct cnn_net {
     float *arena;           /* one block: params, grads, state, input copy, activations, aux, two gradient buffers */
     float *params, *grads, *state, *input, *gbuf[2];
     const float *g;         /* dL/d(output of the last non-loss layer) after cnn_net_loss */
-    size_t scratch_floats;  /* op scratch a step needs, reserved on the context up front */
+    size_t scratch_floats;  /* largest conv column matrix; with the GEMM packing per thread, reserved up front */
     cnn_ctx *own_ctx;       /* used when the caller passes ctx == NULL */
     cnn_rng rng;            /* dropout */
     char *spec;             /* canonical spec text, made by cnn_net_build */

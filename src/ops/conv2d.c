@@ -71,14 +71,13 @@ static cnn_im2col_geom im2col_geom(const cnn_conv_geom *g) {
     return ig;
 }
 
-size_t cnn_conv_scratch_floats(const cnn_conv_geom *g) {
-    return (is_pointwise(g) ? 0 : g->crs * g->pq) + cnn_gemm_pack_floats();
-}
+size_t cnn_conv_col_floats(const cnn_conv_geom *g) { return is_pointwise(g) ? 0 : g->crs * g->pq; }
 
-/* Scratch for one call: the column matrix (unless pointwise) followed by the GEMM packing buffers. */
+/* Scratch for one call: the column matrix (unless pointwise) followed by a GEMM packing buffer per thread. */
 static cnn_status conv_scratch(cnn_ctx *ctx, const cnn_conv_geom *g, cnn_scratch *s, float **col, float **pack) {
-    size_t col_floats = is_pointwise(g) ? 0 : g->crs * g->pq, total;
-    if (cnn_size_mul(&total, 1, col_floats + cnn_gemm_pack_floats())) return CNN_ERR_SHAPE;
+    size_t col_floats = cnn_conv_col_floats(g), total;
+    if (cnn_size_mul(&total, 1, col_floats + (size_t)cnn_ctx_threads(ctx) * cnn_gemm_pack_floats()))
+        return CNN_ERR_SHAPE;
     cnn_status st = cnn_scratch_get(ctx, total, s);
     if (st != CNN_OK) return st;
     *col = s->p;
@@ -101,17 +100,18 @@ cnn_status cnn_conv2d_forward(cnn_ctx *ctx, const cnn_conv2d *p, const float *x,
     if ((st = conv_scratch(ctx, &g, &s, &col, &pack)) != CNN_OK) return st;
     cnn_im2col_geom ig = im2col_geom(&g);
     const cnn_isa isa = cnn_isa_of(ctx);
+    const int nt = cnn_ctx_threads(ctx);
     for (int n = 0; n < g.n; n++)
         for (int grp = 0; grp < g.groups; grp++) {
             const float *xg = x + ((size_t)n * g.c + (size_t)grp * g.cg) * g.h * g.w;
             float *yg = y + ((size_t)n * g.k + (size_t)grp * g.kg) * g.pq;
             const float *b = xg;
             if (!is_pointwise(&g)) {
-                cnn_im2col(&ig, xg, col);
+                cnn_im2col(&ig, xg, col, nt);
                 b = col;
             }
             /* Y_g (Kg x PQ) = W_g (Kg x CgRS) . col (CgRS x PQ) */
-            cnn_gemm(isa, 0, 0, g.kg, g.pq, g.crs, w + (size_t)grp * g.kg * g.crs, g.crs, b, g.pq, 0.0f, yg, g.pq, pack);
+            cnn_gemm(isa, nt, 0, 0, g.kg, g.pq, g.crs, w + (size_t)grp * g.kg * g.crs, g.crs, b, g.pq, 0.0f, yg, g.pq, pack);
             if (bias)
                 for (int kk = 0; kk < g.kg; kk++) {
                     float bk = bias[grp * g.kg + kk], *row = yg + (size_t)kk * g.pq;
@@ -137,6 +137,7 @@ cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const flo
     if ((st = conv_scratch(ctx, &g, &s, &col, &pack)) != CNN_OK) return st;
     cnn_im2col_geom ig = im2col_geom(&g);
     const cnn_isa isa = cnn_isa_of(ctx);
+    const int nt = cnn_ctx_threads(ctx);
     const size_t hw = (size_t)g.h * g.w;
     for (int n = 0; n < g.n; n++)
         for (int grp = 0; grp < g.groups; grp++) {
@@ -145,11 +146,11 @@ cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const flo
             const float *wg = w + (size_t)grp * g.kg * g.crs;
             /* col (CgRS x PQ) = W_g^T (CgRS x Kg) . dY_g (Kg x PQ), then folded back onto dx */
             if (is_pointwise(&g)) {
-                cnn_gemm(isa, 1, 0, g.crs, g.pq, g.kg, wg, g.crs, dyg, g.pq, 0.0f, dxg, g.pq, pack);
+                cnn_gemm(isa, nt, 1, 0, g.crs, g.pq, g.kg, wg, g.crs, dyg, g.pq, 0.0f, dxg, g.pq, pack);
             } else {
-                cnn_gemm(isa, 1, 0, g.crs, g.pq, g.kg, wg, g.crs, dyg, g.pq, 0.0f, col, g.pq, pack);
+                cnn_gemm(isa, nt, 1, 0, g.crs, g.pq, g.kg, wg, g.crs, dyg, g.pq, 0.0f, col, g.pq, pack);
                 memset(dxg, 0, (size_t)g.cg * hw * sizeof(float));
-                cnn_col2im(&ig, col, dxg);
+                cnn_col2im(&ig, col, dxg, nt);
             }
         }
     cnn_scratch_release(&s);
@@ -171,17 +172,18 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
     if ((st = conv_scratch(ctx, &g, &s, &col, &pack)) != CNN_OK) return st;
     cnn_im2col_geom ig = im2col_geom(&g);
     const cnn_isa isa = cnn_isa_of(ctx);
+    const int nt = cnn_ctx_threads(ctx);
     for (int grp = 0; grp < g.groups; grp++)
         for (int n = 0; n < g.n; n++) {
             const float *xg = x + ((size_t)n * g.c + (size_t)grp * g.cg) * g.h * g.w;
             const float *dyg = dy + ((size_t)n * g.k + (size_t)grp * g.kg) * g.pq;
             const float *b = xg;
             if (!is_pointwise(&g)) {
-                cnn_im2col(&ig, xg, col);
+                cnn_im2col(&ig, xg, col, nt);
                 b = col;
             }
             /* dW_g (Kg x CgRS) += dY_g (Kg x PQ) . col^T (PQ x CgRS), images in order */
-            cnn_gemm(isa, 0, 1, g.kg, g.crs, g.pq, dyg, g.pq, b, g.pq, n == 0 ? 0.0f : 1.0f,
+            cnn_gemm(isa, nt, 0, 1, g.kg, g.crs, g.pq, dyg, g.pq, b, g.pq, n == 0 ? 0.0f : 1.0f,
                      dw + (size_t)grp * g.kg * g.crs, g.crs, pack);
         }
     if (dbias)

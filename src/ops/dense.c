@@ -16,9 +16,10 @@ static cnn_status dense_check(const cnn_dense *p) {
 static cnn_status gemm_call(cnn_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, const float *a,
                             size_t lda, const float *b, size_t ldb, float *c, size_t ldc) {
     cnn_scratch s;
-    cnn_status st = cnn_scratch_get(ctx, cnn_gemm_pack_floats(), &s);
+    const int nt = cnn_ctx_threads(ctx);
+    cnn_status st = cnn_scratch_get(ctx, (size_t)nt * cnn_gemm_pack_floats(), &s);
     if (st != CNN_OK) return st;
-    cnn_gemm(cnn_isa_of(ctx), ta, tb, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, s.p);
+    cnn_gemm(cnn_isa_of(ctx), nt, ta, tb, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, s.p);
     cnn_scratch_release(&s);
     return CNN_OK;
 }
