@@ -109,7 +109,7 @@ CNN_API cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p
    ceil_mode: output size rounds up, but a window may not start in the bottom/right padding;
    count_include_pad (avg): divide by the window clipped to the padded input instead of the valid count.
    Max backward sends each dy to the first maximum in row-major window order, as PyTorch.
-   As PyTorch, each padding may be at most half the (dilated) window, so no window is all padding. */
+   As PyTorch, each padding may be at most half the window size (r / 2, s / 2, without dilation). */
 typedef enum cnn_pool_mode { CNN_POOL_MAX = 0, CNN_POOL_AVG = 1 } cnn_pool_mode;
 typedef struct cnn_pool2d {
     cnn_pool_mode mode;
@@ -369,10 +369,11 @@ CNN_API cnn_status cnn_dataset_batch(const cnn_dataset *ds, const int32_t *idx, 
                                      cnn_rng *rng, float *x, int32_t *labels);
 /* perm = a uniformly random permutation of 0..count-1 (Fisher-Yates from rng). */
 CNN_API cnn_status cnn_shuffle(int32_t *perm, int count, cnn_rng *rng);
-/* One PNG or PGM/PPM image (stb_image) as c x h x w bytes (planar, CHW), converted to c channels
-   (1: gray, 3: RGB; 2 and 4 add alpha). CNN_ERR_SHAPE when the image is not w x h pixels (err:
-   "image.png: 32x32, the model expects 28x28", width x height), CNN_ERR_IO when it cannot be read,
-   CNN_ERR_FORMAT when it cannot be decoded. */
+/* One PNG or 8-bit binary PGM/PPM image (stb_image) as c x h x w bytes (planar, CHW), converted to
+   c channels (1: gray, 3: RGB; 2 and 4 add alpha). CNN_ERR_SHAPE when the image is not w x h pixels
+   (err: "image.png: 32x32, the model expects 28x28", width x height), CNN_ERR_IO when it cannot be
+   read, CNN_ERR_FORMAT when it cannot be decoded, CNN_ERR_UNSUPPORTED for a PGM/PPM maxval other
+   than 255. */
 CNN_API cnn_status cnn_image_load(const char *path, int c, int h, int w, uint8_t *pixels, char *err,
                                   size_t err_size);
 
