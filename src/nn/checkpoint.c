@@ -1,0 +1,726 @@
+/* checkpoint.c — saving and loading a whole training run in one file (docs/checkpoint.md): the model
+   spec, parameters, batchnorm statistics, RNG states, optimizer and train state, with a CRC-32.
+   Not here: the spec parser and the net itself (spec.c, net.c) and the optimizer (optim.c).
+
+   Layout, version 1. Every field is fixed-width little-endian, encoded byte by byte; floats are
+   IEEE-754 binary32 bit patterns (u32), so values round-trip bit-exactly, NaNs included.
+
+     offset  field
+     0       magic "CNNCKPT\0"                         8 bytes
+     8       u32 version = 1
+     12      u32 flags: bit 0 = optimizer section present; other bits must be 0
+     16      u64 spec length L, then L bytes of model-spec text (UTF-8, no NUL)
+             u64 parameter count P, then P f32               (cnn_net_params)
+             u64 state count S, then S f32                    (cnn_net_state: batchnorm statistics)
+             u64 u64   dropout RNG                            (cnn_net_rng)
+             train state: i32 epoch, i64 step, u64 seed, u64 u64 rng, i32 batch, i32 epochs,
+               f32 mean, f32 std, i32 crop_pad, i32 flip,
+               i32 schedule kind, f32 lr, i64 warmup, i64 total_steps, i64 step_size, f32 gamma
+             optimizer (flag bit 0 only): i32 kind, f32 momentum, i32 nesterov, f32 weight_decay,
+               f32 beta1, f32 beta2, f32 eps, i64 steps, u64 state count O, then O f32
+     end-4   u32 CRC-32 (IEEE, as zlib's crc32) of every byte before it
+
+   Loading checks, in order: magic, version, the CRC, then every count against the bytes left before
+   anything is allocated from it, then that nothing trails; only then is the net built from the spec.
+   Saving streams the image through a small buffer (running CRC) into a temporary file in the same
+   folder, fsyncs it, renames it over the path and fsyncs the folder, so a crash leaves either the old
+   file or the new one, never half a file. */
+#define _POSIX_C_SOURCE 200809L
+#define _FILE_OFFSET_BITS 64
+
+#include "core/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+_Static_assert(sizeof(float) == 4, "checkpoints store floats as IEEE-754 binary32");
+
+#define CKPT_MAGIC "CNNCKPT" /* plus its NUL: 8 bytes */
+#define CKPT_MAGIC_SIZE 8
+#define CKPT_VERSION 1u
+#define CKPT_FLAG_OPTIM 1u
+#define CKPT_HEADER_SIZE 16 /* magic, version, flags */
+#define CKPT_CRC_SIZE 4
+#define CKPT_WRITE_BUF 65536
+
+/* ---------------------------------------------------------------- CRC-32 */
+
+/* zlib's own crc32 (it is linked anyway for gzip datasets): fast, and the reference values by
+   definition. zlib takes lengths as uInt, so long buffers go in slices. */
+uint32_t cnn_crc32(uint32_t crc, const void *data, size_t n) {
+    const Bytef *p = data;
+    uLong c = crc;
+    if (!data) return crc;
+    while (n > 0) {
+        uInt len = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = crc32(c, p, len);
+        p += len;
+        n -= len;
+    }
+    return (uint32_t)c;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+static cnn_status ckpt_fail(cnn_status st, char *err, size_t err_size, const char *path, const char *what) {
+    if (err && err_size > 0) snprintf(err, err_size, "%s: %s", path ? path : "(null)", what);
+    return st;
+}
+
+/* ---------------------------------------------------------------- little-endian encoding */
+
+static void put_u32_le(uint8_t *b, uint32_t v) {
+    for (int i = 0; i < 4; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64_le(uint8_t *b, uint64_t v) {
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get_u32_le(const uint8_t *b) {
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | b[i];
+    return v;
+}
+static uint64_t get_u64_le(const uint8_t *b) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | b[i];
+    return v;
+}
+static uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static float f32_of_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* ---------------------------------------------------------------- writer: buffered, running CRC */
+
+typedef struct ckpt_writer {
+    int fd;
+    uint8_t *buf; /* CKPT_WRITE_BUF bytes */
+    size_t len;
+    uint32_t crc; /* of every byte flushed so far */
+    int err;      /* first errno, 0 while all is well */
+} ckpt_writer;
+
+static void w_flush(ckpt_writer *w) {
+    size_t done = 0;
+    if (w->err) return;
+    w->crc = cnn_crc32(w->crc, w->buf, w->len);
+    while (done < w->len) {
+        ssize_t k = write(w->fd, w->buf + done, w->len - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            w->err = k < 0 ? errno : EIO;
+            return;
+        }
+        done += (size_t)k;
+    }
+    w->len = 0;
+}
+static void w_bytes(ckpt_writer *w, const void *data, size_t n) {
+    const uint8_t *p = data;
+    while (n > 0 && !w->err) {
+        size_t room = CKPT_WRITE_BUF - w->len, k = n < room ? n : room;
+        memcpy(w->buf + w->len, p, k);
+        w->len += k;
+        p += k;
+        n -= k;
+        if (w->len == CKPT_WRITE_BUF) w_flush(w);
+    }
+}
+static void w_u32(ckpt_writer *w, uint32_t v) {
+    uint8_t b[4];
+    put_u32_le(b, v);
+    w_bytes(w, b, 4);
+}
+static void w_u64(ckpt_writer *w, uint64_t v) {
+    uint8_t b[8];
+    put_u64_le(b, v);
+    w_bytes(w, b, 8);
+}
+static void w_i32(ckpt_writer *w, int32_t v) {
+    w_u32(w, (uint32_t)v);
+}
+static void w_i64(ckpt_writer *w, int64_t v) {
+    w_u64(w, (uint64_t)v);
+}
+static void w_f32(ckpt_writer *w, float v) {
+    w_u32(w, f32_bits(v));
+}
+/* A count and the floats, encoded straight into the buffer (this is where the bytes are). */
+static void w_floats(ckpt_writer *w, const float *x, size_t n) {
+    w_u64(w, (uint64_t)n);
+    for (size_t i = 0; i < n && !w->err; i++) {
+        if (CKPT_WRITE_BUF - w->len < 4) {
+            w_flush(w);
+            if (w->err) return;
+        }
+        put_u32_le(w->buf + w->len, f32_bits(x[i]));
+        w->len += 4;
+    }
+}
+
+static void w_train_state(ckpt_writer *w, const cnn_train_state *ts) {
+    cnn_train_state zero;
+    memset(&zero, 0, sizeof zero);
+    if (!ts) ts = &zero;
+    w_i32(w, ts->epoch);
+    w_i64(w, ts->step);
+    w_u64(w, ts->seed);
+    w_u64(w, ts->rng.s[0]);
+    w_u64(w, ts->rng.s[1]);
+    w_i32(w, ts->batch);
+    w_i32(w, ts->epochs);
+    w_f32(w, ts->data.mean);
+    w_f32(w, ts->data.std);
+    w_i32(w, ts->data.crop_pad);
+    w_i32(w, ts->data.flip);
+    w_i32(w, (int32_t)ts->schedule.kind);
+    w_f32(w, ts->schedule.lr);
+    w_i64(w, ts->schedule.warmup);
+    w_i64(w, ts->schedule.total_steps);
+    w_i64(w, ts->schedule.step_size);
+    w_f32(w, ts->schedule.gamma);
+}
+
+static void w_optim(ckpt_writer *w, const cnn_optim *opt) {
+    const cnn_optim_config *c = cnn_optim_get_config(opt);
+    /* The state is only read; the public getter is not const-qualified. */
+    cnn_optim *o = (cnn_optim *)opt;
+    w_i32(w, (int32_t)c->kind);
+    w_f32(w, c->momentum);
+    w_i32(w, c->nesterov);
+    w_f32(w, c->weight_decay);
+    w_f32(w, c->beta1);
+    w_f32(w, c->beta2);
+    w_f32(w, c->eps);
+    w_i64(w, cnn_optim_steps(opt));
+    w_floats(w, cnn_optim_state(o), cnn_optim_state_count(opt));
+}
+
+/* The whole image, ending with its CRC. */
+static void w_image(ckpt_writer *w, const cnn_net *net, const cnn_optim *opt, const cnn_train_state *ts,
+                    const char *spec) {
+    cnn_net *n = (cnn_net *)net; /* read only; the getters are not const-qualified */
+    const cnn_rng *rng = cnn_net_rng(n);
+    uint8_t magic[CKPT_MAGIC_SIZE] = CKPT_MAGIC;
+    size_t spec_len = strlen(spec);
+    w_bytes(w, magic, CKPT_MAGIC_SIZE);
+    w_u32(w, CKPT_VERSION);
+    w_u32(w, opt ? CKPT_FLAG_OPTIM : 0u);
+    w_u64(w, (uint64_t)spec_len);
+    w_bytes(w, spec, spec_len);
+    w_floats(w, cnn_net_params(n), cnn_net_param_count(net));
+    w_floats(w, cnn_net_state(n), cnn_net_state_count(net));
+    w_u64(w, rng ? rng->s[0] : 0);
+    w_u64(w, rng ? rng->s[1] : 0);
+    w_train_state(w, ts);
+    if (opt) w_optim(w, opt);
+    w_flush(w); /* folds everything so far into the CRC */
+    if (!w->err) {
+        uint32_t crc = w->crc;
+        w_u32(w, crc);
+        w_flush(w);
+    }
+}
+
+/* ---------------------------------------------------------------- save */
+
+/* The folder holding path ("." when path has no slash), for fsync after the rename. */
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 1;
+    char *d;
+    if (slash && n == 0) n = 1; /* "/file" lives in "/" */
+    d = malloc(n + 1);
+    if (!d) return NULL;
+    if (slash)
+        memcpy(d, path, n);
+    else
+        d[0] = '.';
+    d[n] = '\0';
+    return d;
+}
+
+/* New files get rw-r--r--; replacing a checkpoint keeps the permissions it had. */
+static mode_t ckpt_mode(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) return st.st_mode & 07777;
+    return 0644;
+}
+
+static cnn_status ckpt_sync_dir(const char *path, char *err, size_t err_size) {
+    char msg[256];
+    char *dir = dir_of(path);
+    int fd, e = 0;
+    if (!dir) return ckpt_fail(CNN_ERR_NOMEM, err, err_size, path, "out of memory");
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) e = errno;
+    /* Some file systems cannot fsync a folder (EINVAL): the rename is then as durable as it gets. */
+    if (fd >= 0 && close(fd) != 0 && !e) e = errno;
+    if (e && e != EINVAL) {
+        snprintf(msg, sizeof msg, "written, but syncing its folder %s failed: %s", dir, strerror(e));
+        free(dir);
+        return ckpt_fail(CNN_ERR_IO, err, err_size, path, msg);
+    }
+    free(dir);
+    return CNN_OK;
+}
+
+cnn_status cnn_checkpoint_save(const char *path, const cnn_net *net, const cnn_optim *opt,
+                               const cnn_train_state *ts, char *err, size_t err_size) {
+    static const char suffix[] = ".tmp.XXXXXX";
+    char msg[320];
+    ckpt_writer w = {-1, NULL, 0, 0, 0};
+    const char *spec, *step = NULL;
+    char *tmp;
+    size_t plen;
+    int e = 0;
+
+    if (err && err_size > 0) err[0] = '\0';
+    if (!path || !*path) return ckpt_fail(CNN_ERR_ARG, err, err_size, path, "empty checkpoint path");
+    if (!net) return ckpt_fail(CNN_ERR_ARG, err, err_size, path, "no network to save");
+    spec = cnn_net_spec(net);
+    if (!spec) return ckpt_fail(CNN_ERR_ARG, err, err_size, path, "the network is not built");
+    if (opt && !cnn_optim_get_config(opt))
+        return ckpt_fail(CNN_ERR_ARG, err, err_size, path, "the optimizer has no configuration");
+
+    plen = strlen(path);
+    tmp = malloc(plen + sizeof suffix);
+    w.buf = malloc(CKPT_WRITE_BUF);
+    if (!tmp || !w.buf) {
+        free(tmp);
+        free(w.buf);
+        return ckpt_fail(CNN_ERR_NOMEM, err, err_size, path, "out of memory");
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, suffix, sizeof suffix);
+
+    w.fd = mkstemp(tmp);
+    if (w.fd < 0) {
+        e = errno;
+        snprintf(msg, sizeof msg, "cannot create a temporary file next to it: %s", strerror(e));
+        free(tmp);
+        free(w.buf);
+        return ckpt_fail(CNN_ERR_IO, err, err_size, path, msg);
+    }
+    if (fchmod(w.fd, ckpt_mode(path)) != 0) {
+        e = errno;
+        step = "setting the permissions of";
+    }
+    if (!e) {
+        w_image(&w, net, opt, ts, spec);
+        if (w.err) {
+            e = w.err;
+            step = "writing";
+        }
+    }
+    if (!e && fsync(w.fd) != 0) {
+        e = errno;
+        step = "syncing";
+    }
+    if (close(w.fd) != 0 && !e) {
+        e = errno;
+        step = "closing";
+    }
+    if (!e && rename(tmp, path) != 0) {
+        e = errno;
+        step = "renaming";
+    }
+    free(w.buf);
+    if (e) {
+        snprintf(msg, sizeof msg, "%s the temporary file %s failed: %s", step, tmp, strerror(e));
+        unlink(tmp);
+        free(tmp);
+        return ckpt_fail(CNN_ERR_IO, err, err_size, path, msg);
+    }
+    free(tmp);
+    return ckpt_sync_dir(path, err, err_size);
+}
+
+/* ---------------------------------------------------------------- reader: bounds-checked cursor */
+
+typedef struct ckpt_reader {
+    const uint8_t *p;
+    size_t size; /* payload bytes: the file without its CRC */
+    size_t off;
+    const char *path;
+    char *err;
+    size_t err_size;
+    cnn_status st; /* first failure */
+} ckpt_reader;
+
+static void r_fail(ckpt_reader *r, cnn_status st, const char *what) {
+    if (r->st != CNN_OK) return;
+    r->st = st;
+    if (r->err && r->err_size > 0) snprintf(r->err, r->err_size, "%s: byte %zu: %s", r->path, r->off, what);
+}
+
+/* The next n bytes, or NULL (and the failure recorded) when fewer remain. */
+static const uint8_t *r_take(ckpt_reader *r, size_t n, const char *what) {
+    const uint8_t *b;
+    char msg[160];
+    if (r->st != CNN_OK) return NULL;
+    if (n > r->size - r->off) {
+        snprintf(msg, sizeof msg, "truncated: %s needs %zu bytes, %zu left", what, n, r->size - r->off);
+        r_fail(r, CNN_ERR_FORMAT, msg);
+        return NULL;
+    }
+    b = r->p + r->off;
+    r->off += n;
+    return b;
+}
+static uint32_t r_u32(ckpt_reader *r, const char *what) {
+    const uint8_t *b = r_take(r, 4, what);
+    return b ? get_u32_le(b) : 0;
+}
+static uint64_t r_u64(ckpt_reader *r, const char *what) {
+    const uint8_t *b = r_take(r, 8, what);
+    return b ? get_u64_le(b) : 0;
+}
+static int32_t r_i32(ckpt_reader *r, const char *what) {
+    uint32_t u = r_u32(r, what);
+    return u <= INT32_MAX ? (int32_t)u : (int32_t)(u - INT32_MAX - 1) + INT32_MIN;
+}
+static int64_t r_i64(ckpt_reader *r, const char *what) {
+    uint64_t u = r_u64(r, what);
+    return u <= INT64_MAX ? (int64_t)u : (int64_t)(u - INT64_MAX - 1) + INT64_MIN;
+}
+static float r_f32(ckpt_reader *r, const char *what) {
+    return f32_of_bits(r_u32(r, what));
+}
+
+/* A float array: its count, checked against the bytes left before anything trusts it. */
+typedef struct ckpt_floats {
+    size_t count;
+    const uint8_t *data; /* count x 4 bytes, little-endian */
+} ckpt_floats;
+
+static ckpt_floats r_floats(ckpt_reader *r, const char *what) {
+    ckpt_floats f = {0, NULL};
+    size_t at = r->off;
+    uint64_t n = r_u64(r, what);
+    char msg[200];
+    if (r->st != CNN_OK) return f;
+    if (n > (r->size - r->off) / 4) {
+        r->off = at;
+        snprintf(msg, sizeof msg, "%s: count %llu exceeds the %zu bytes left", what, (unsigned long long)n,
+                 r->size - r->off - 8);
+        r_fail(r, CNN_ERR_FORMAT, msg);
+        return f;
+    }
+    f.count = (size_t)n;
+    f.data = r_take(r, f.count * 4, what);
+    return f;
+}
+
+static void floats_copy(float *dst, const ckpt_floats *f) {
+    for (size_t i = 0; i < f->count; i++)
+        dst[i] = f32_of_bits(get_u32_le(f->data + 4 * i));
+}
+
+/* Everything in a checkpoint, located and range-checked, before anything is built from it. */
+typedef struct ckpt_image {
+    const uint8_t *spec;
+    size_t spec_len;
+    ckpt_floats params, state, opt_state;
+    cnn_rng dropout_rng;
+    cnn_train_state ts;
+    int has_optim;
+    cnn_optim_config cfg;
+    int64_t opt_steps;
+} ckpt_image;
+
+static void r_train_state(ckpt_reader *r, cnn_train_state *ts) {
+    memset(ts, 0, sizeof *ts);
+    ts->epoch = r_i32(r, "train state epoch");
+    ts->step = r_i64(r, "train state step");
+    ts->seed = r_u64(r, "train state seed");
+    ts->rng.s[0] = r_u64(r, "train state rng");
+    ts->rng.s[1] = r_u64(r, "train state rng");
+    ts->batch = r_i32(r, "train state batch");
+    ts->epochs = r_i32(r, "train state epochs");
+    ts->data.mean = r_f32(r, "batch mean");
+    ts->data.std = r_f32(r, "batch std");
+    ts->data.crop_pad = r_i32(r, "batch crop_pad");
+    ts->data.flip = r_i32(r, "batch flip");
+    size_t at = r->off;
+    int32_t kind = r_i32(r, "schedule kind");
+    if (r->st == CNN_OK && (kind < CNN_SCHED_CONSTANT || kind > CNN_SCHED_COSINE)) {
+        char msg[64];
+        r->off = at;
+        snprintf(msg, sizeof msg, "unknown schedule kind %d", (int)kind);
+        r_fail(r, CNN_ERR_FORMAT, msg);
+    }
+    ts->schedule.kind = (cnn_schedule_kind)kind;
+    ts->schedule.lr = r_f32(r, "schedule lr");
+    ts->schedule.warmup = r_i64(r, "schedule warmup");
+    ts->schedule.total_steps = r_i64(r, "schedule total_steps");
+    ts->schedule.step_size = r_i64(r, "schedule step_size");
+    ts->schedule.gamma = r_f32(r, "schedule gamma");
+}
+
+static void r_optim(ckpt_reader *r, ckpt_image *im) {
+    size_t at = r->off;
+    int32_t kind = r_i32(r, "optimizer kind");
+    if (r->st == CNN_OK && (kind < CNN_OPT_SGD || kind > CNN_OPT_ADAMW)) {
+        char msg[64];
+        r->off = at;
+        snprintf(msg, sizeof msg, "unknown optimizer kind %d", (int)kind);
+        r_fail(r, CNN_ERR_FORMAT, msg);
+    }
+    memset(&im->cfg, 0, sizeof im->cfg);
+    im->cfg.kind = (cnn_optimizer)kind;
+    im->cfg.momentum = r_f32(r, "optimizer momentum");
+    im->cfg.nesterov = r_i32(r, "optimizer nesterov");
+    im->cfg.weight_decay = r_f32(r, "optimizer weight_decay");
+    im->cfg.beta1 = r_f32(r, "optimizer beta1");
+    im->cfg.beta2 = r_f32(r, "optimizer beta2");
+    im->cfg.eps = r_f32(r, "optimizer eps");
+    im->opt_steps = r_i64(r, "optimizer steps");
+    im->opt_state = r_floats(r, "optimizer state");
+}
+
+/* Magic, version, CRC, then the layout. buf holds the whole file (size bytes). */
+static cnn_status ckpt_parse(const uint8_t *buf, size_t size, ckpt_image *im, const char *path, char *err,
+                             size_t err_size) {
+    static const uint8_t magic[CKPT_MAGIC_SIZE] = CKPT_MAGIC;
+    ckpt_reader r = {buf, 0, CKPT_MAGIC_SIZE, path, err, err_size, CNN_OK};
+    uint32_t version, flags, stored, actual;
+    char msg[160];
+
+    memset(im, 0, sizeof *im);
+    if (size < CKPT_MAGIC_SIZE || memcmp(buf, magic, CKPT_MAGIC_SIZE) != 0)
+        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, "not a cnn checkpoint (bad magic)");
+    if (size < CKPT_HEADER_SIZE + CKPT_CRC_SIZE) {
+        snprintf(msg, sizeof msg, "truncated: %zu bytes, a checkpoint has at least %d", size,
+                 CKPT_HEADER_SIZE + CKPT_CRC_SIZE);
+        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
+    }
+    version = get_u32_le(buf + 8);
+    if (version != CKPT_VERSION) {
+        snprintf(msg, sizeof msg, "checkpoint version %lu is not supported (this library reads version %u)",
+                 (unsigned long)version, CKPT_VERSION);
+        return ckpt_fail(CNN_ERR_UNSUPPORTED, err, err_size, path, msg);
+    }
+    stored = get_u32_le(buf + size - CKPT_CRC_SIZE);
+    actual = cnn_crc32(0, buf, size - CKPT_CRC_SIZE);
+    if (stored != actual) {
+        snprintf(msg, sizeof msg, "corrupted (CRC mismatch: stored 0x%08lx, computed 0x%08lx over %zu bytes)",
+                 (unsigned long)stored, (unsigned long)actual, size - CKPT_CRC_SIZE);
+        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
+    }
+    flags = get_u32_le(buf + 12);
+    if (flags & ~CKPT_FLAG_OPTIM) {
+        snprintf(msg, sizeof msg, "byte 12: unknown flags 0x%08lx", (unsigned long)flags);
+        return ckpt_fail(CNN_ERR_UNSUPPORTED, err, err_size, path, msg);
+    }
+
+    r.size = size - CKPT_CRC_SIZE;
+    r.off = CKPT_HEADER_SIZE;
+    size_t at = r.off;
+    uint64_t spec_len = r_u64(&r, "spec length");
+    if (r.st == CNN_OK && spec_len > r.size - r.off) {
+        r.off = at;
+        snprintf(msg, sizeof msg, "spec length %llu exceeds the %zu bytes left", (unsigned long long)spec_len,
+                 r.size - r.off - 8);
+        r_fail(&r, CNN_ERR_FORMAT, msg);
+    }
+    if (r.st == CNN_OK) {
+        im->spec_len = (size_t)spec_len;
+        im->spec = r_take(&r, im->spec_len, "spec");
+        if (im->spec && memchr(im->spec, '\0', im->spec_len)) {
+            r.off -= im->spec_len;
+            r_fail(&r, CNN_ERR_FORMAT, "the model spec contains a NUL byte");
+        }
+    }
+    im->params = r_floats(&r, "parameters");
+    im->state = r_floats(&r, "batchnorm state");
+    im->dropout_rng.s[0] = r_u64(&r, "dropout rng");
+    im->dropout_rng.s[1] = r_u64(&r, "dropout rng");
+    r_train_state(&r, &im->ts);
+    im->has_optim = (flags & CKPT_FLAG_OPTIM) != 0;
+    if (im->has_optim) r_optim(&r, im);
+    if (r.st == CNN_OK && r.off != r.size) {
+        snprintf(msg, sizeof msg, "%zu unexpected bytes after the last section", r.size - r.off);
+        r_fail(&r, CNN_ERR_FORMAT, msg);
+    }
+    return r.st;
+}
+
+/* ---------------------------------------------------------------- load */
+
+/* The whole file into *buf; its size bounds every later allocation. */
+static cnn_status ckpt_read_file(const char *path, uint8_t **buf, size_t *size, char *err, size_t err_size) {
+    char msg[256];
+    struct stat st;
+    uint8_t *b = NULL, extra;
+    size_t n, done = 0;
+    int fd, e = 0;
+    ssize_t k;
+
+    *buf = NULL;
+    *size = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(msg, sizeof msg, "cannot open: %s", strerror(errno));
+        return ckpt_fail(CNN_ERR_IO, err, err_size, path, msg);
+    }
+    if (fstat(fd, &st) != 0) {
+        e = errno;
+        close(fd);
+        snprintf(msg, sizeof msg, "cannot stat: %s", strerror(e));
+        return ckpt_fail(CNN_ERR_IO, err, err_size, path, msg);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return ckpt_fail(CNN_ERR_IO, err, err_size, path,
+                         S_ISDIR(st.st_mode) ? "is a directory, not a checkpoint file"
+                                             : "not a regular file");
+    }
+    if (st.st_size < 0 || (uintmax_t)st.st_size >= (uintmax_t)SIZE_MAX / 2) {
+        close(fd);
+        return ckpt_fail(CNN_ERR_IO, err, err_size, path, "file too large");
+    }
+    n = (size_t)st.st_size;
+    b = malloc(n ? n : 1);
+    if (!b) {
+        close(fd);
+        return ckpt_fail(CNN_ERR_NOMEM, err, err_size, path, "out of memory for the file contents");
+    }
+    while (done < n) {
+        k = read(fd, b + done, n - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            e = k < 0 ? errno : 0;
+            break;
+        }
+        done += (size_t)k;
+    }
+    if (done == n) {
+        do
+            k = read(fd, &extra, 1);
+        while (k < 0 && errno == EINTR);
+        if (k != 0) e = k < 0 ? errno : EAGAIN; /* EAGAIN: the file grew while we read it */
+    }
+    close(fd);
+    if (done != n || e) {
+        free(b);
+        snprintf(msg, sizeof msg, "read failed at byte %zu of %zu: %s", done, n,
+                 e == EAGAIN ? "the file changed while being read"
+                 : e         ? strerror(e)
+                             : "the file shrank");
+        return ckpt_fail(CNN_ERR_IO, err, err_size, path, msg);
+    }
+    *buf = b;
+    *size = n;
+    return CNN_OK;
+}
+
+static cnn_status ckpt_build_net(const ckpt_image *im, int max_batch, cnn_net **out, const char *path,
+                                 char *err, size_t err_size) {
+    char msg[400], perr[256] = "";
+    char *spec = malloc(im->spec_len + 1);
+    cnn_net *net = NULL;
+    cnn_status st;
+
+    *out = NULL;
+    if (!spec) return ckpt_fail(CNN_ERR_NOMEM, err, err_size, path, "out of memory");
+    memcpy(spec, im->spec, im->spec_len);
+    spec[im->spec_len] = '\0';
+    st = cnn_net_from_spec(spec, max_batch, &net, perr, sizeof perr);
+    free(spec);
+    if (st != CNN_OK) {
+        cnn_net_free(net);
+        snprintf(msg, sizeof msg, "model spec: %s", perr[0] ? perr : cnn_status_str(st));
+        return ckpt_fail(st == CNN_ERR_NOMEM ? CNN_ERR_NOMEM : CNN_ERR_FORMAT, err, err_size, path, msg);
+    }
+    if (im->params.count != cnn_net_param_count(net) || im->state.count != cnn_net_state_count(net)) {
+        snprintf(msg, sizeof msg,
+                 "holds %zu parameters and %zu state values, its model spec needs %zu and %zu",
+                 im->params.count, im->state.count, cnn_net_param_count(net), cnn_net_state_count(net));
+        cnn_net_free(net);
+        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
+    }
+    floats_copy(cnn_net_params(net), &im->params);
+    floats_copy(cnn_net_state(net), &im->state);
+    if (cnn_net_rng(net)) *cnn_net_rng(net) = im->dropout_rng;
+    *out = net;
+    return CNN_OK;
+}
+
+static cnn_status ckpt_build_optim(const ckpt_image *im, size_t param_count, cnn_optim **out,
+                                   const char *path, char *err, size_t err_size) {
+    char msg[200];
+    cnn_optim *o = NULL;
+    cnn_status st = cnn_optim_create(&im->cfg, param_count, &o);
+
+    *out = NULL;
+    if (st != CNN_OK) {
+        cnn_optim_free(o);
+        snprintf(msg, sizeof msg, "the optimizer configuration is rejected: %s", cnn_status_str(st));
+        return ckpt_fail(st == CNN_ERR_NOMEM ? CNN_ERR_NOMEM : CNN_ERR_FORMAT, err, err_size, path, msg);
+    }
+    if (cnn_optim_state_count(o) != im->opt_state.count) {
+        snprintf(msg, sizeof msg, "holds %zu optimizer state values, the optimizer needs %zu",
+                 im->opt_state.count, cnn_optim_state_count(o));
+        cnn_optim_free(o);
+        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
+    }
+    if (im->opt_state.count) floats_copy(cnn_optim_state(o), &im->opt_state);
+    st = cnn_optim_set_steps(o, im->opt_steps);
+    if (st != CNN_OK) {
+        cnn_optim_free(o);
+        snprintf(msg, sizeof msg, "invalid optimizer step count %lld", (long long)im->opt_steps);
+        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
+    }
+    *out = o;
+    return CNN_OK;
+}
+
+cnn_status cnn_checkpoint_load(const char *path, int max_batch, cnn_net **net, cnn_optim **opt,
+                               cnn_train_state *ts, char *err, size_t err_size) {
+    uint8_t *buf = NULL;
+    size_t size = 0;
+    ckpt_image im;
+    cnn_net *n = NULL;
+    cnn_optim *o = NULL;
+    cnn_status st;
+
+    if (err && err_size > 0) err[0] = '\0';
+    if (net) *net = NULL;
+    if (opt) *opt = NULL;
+    if (!path || !*path) return ckpt_fail(CNN_ERR_ARG, err, err_size, path, "empty checkpoint path");
+    if (!net) return ckpt_fail(CNN_ERR_ARG, err, err_size, path, "no place for the network (net is NULL)");
+    if (max_batch < 1) return ckpt_fail(CNN_ERR_ARG, err, err_size, path, "max_batch must be at least 1");
+
+    st = ckpt_read_file(path, &buf, &size, err, err_size);
+    if (st == CNN_OK) st = ckpt_parse(buf, size, &im, path, err, err_size);
+    if (st == CNN_OK) st = ckpt_build_net(&im, max_batch, &n, path, err, err_size);
+    if (st == CNN_OK && opt && im.has_optim)
+        st = ckpt_build_optim(&im, cnn_net_param_count(n), &o, path, err, err_size);
+    free(buf);
+    if (st != CNN_OK) {
+        cnn_net_free(n);
+        return st;
+    }
+    *net = n;
+    if (opt) *opt = o;
+    if (ts) *ts = im.ts;
+    return CNN_OK;
+}

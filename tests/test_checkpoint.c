@@ -1,0 +1,666 @@
+/* test_checkpoint.c — checkpoints: a save/load round trip is bit-exact and training resumes
+   bit-identically; every truncation, bit flip and forged field is refused without a crash, a leak or
+   a huge allocation; failed saves leave the previous file alone and no temporary files behind.
+   The layout itself is documented in src/nn/checkpoint.c and docs/checkpoint.md. */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_BATCH 4
+#define TRAIN_STEPS 3
+
+static const char *const SPEC = "input 1 8 8\n"
+                                "conv 4 3 pad=1\n"
+                                "batchnorm\n"
+                                "relu\n"
+                                "maxpool 2\n"
+                                "flatten\n"
+                                "dropout 0.25\n"
+                                "dense 10\n"
+                                "softmax_ce\n";
+
+/* Offsets of the fixed header fields (docs/checkpoint.md). */
+#define OFF_VERSION 8
+#define OFF_FLAGS 12
+#define OFF_SPEC_LEN 16
+#define OFF_SPEC 24
+
+/* ---------------------------------------------------------------- helpers */
+
+typedef struct fixture {
+    char dir[64];
+    char path[128];
+    cnn_ctx *ctx;
+    cnn_net *net;
+    cnn_optim *opt;
+    cnn_train_state ts;
+    test_rng data_rng;
+} fixture;
+
+static void train_steps(cnn_ctx *ctx, cnn_net *net, cnn_optim *opt, test_rng *r, int steps) {
+    float x[MAX_BATCH * 64];
+    int32_t labels[MAX_BATCH];
+    for (int s = 0; s < steps; s++) {
+        for (int i = 0; i < MAX_BATCH * 64; i++)
+            x[i] = test_rng_uniform(r, -1.0f, 1.0f);
+        for (int i = 0; i < MAX_BATCH; i++)
+            labels[i] = test_rng_int(r, 0, 9);
+        float loss = 0.0f;
+        assert_int_equal(cnn_net_train_step(ctx, net, opt, 1e-2f, MAX_BATCH, x, labels, NULL, &loss), CNN_OK);
+    }
+}
+
+static void make_train_state(cnn_train_state *ts) {
+    memset(ts, 0, sizeof *ts);
+    ts->epoch = 2;
+    ts->step = -123456789012345ll;
+    ts->seed = 0xFEEDFACECAFEBEEFull;
+    cnn_rng_seed(&ts->rng, 77);
+    ts->batch = MAX_BATCH;
+    ts->epochs = 10;
+    ts->data.mean = 0.2860f;
+    ts->data.std = 0.3530f;
+    ts->data.crop_pad = 2;
+    ts->data.flip = 1;
+    ts->schedule.kind = CNN_SCHED_COSINE;
+    ts->schedule.lr = 3e-4f;
+    ts->schedule.warmup = 100;
+    ts->schedule.total_steps = 10000;
+    ts->schedule.step_size = 7;
+    ts->schedule.gamma = -0.0f; /* a sign bit must survive too */
+}
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof *f);
+    char err[256];
+    assert_non_null(f);
+    strcpy(f->dir, "/tmp/cnn_ckpt_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/run.ckpt", f->dir);
+    f->ctx = cnn_ctx_create(1);
+    assert_non_null(f->ctx);
+    cnn_status st = cnn_net_from_spec(SPEC, MAX_BATCH, &f->net, err, sizeof err);
+    if (st != CNN_OK) fprintf(stderr, "spec: %s\n", err);
+    assert_int_equal(st, CNN_OK);
+    assert_int_equal(cnn_net_init(f->net, 1234), CNN_OK);
+    cnn_optim_config cfg = {.kind = CNN_OPT_ADAM, .weight_decay = 1e-4f};
+    assert_int_equal(cnn_optim_create(&cfg, cnn_net_param_count(f->net), &f->opt), CNN_OK);
+    f->data_rng = test_rng_make(99);
+    train_steps(f->ctx, f->net, f->opt, &f->data_rng, TRAIN_STEPS);
+    make_train_state(&f->ts);
+    *state = f;
+    return 0;
+}
+
+/* Removes the folder and everything in it (a failed test may leave a subfolder). */
+static void remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[512];
+    if (!d) return;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (unlink(p) != 0) remove_tree(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    cnn_optim_free(f->opt);
+    cnn_net_free(f->net);
+    cnn_ctx_free(f->ctx);
+    chmod(f->dir, 0700);
+    remove_tree(f->dir);
+    free(f);
+    return 0;
+}
+
+static unsigned char *read_all(const char *path, size_t *size) {
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    long n = ftell(fp);
+    assert_true(n > 0);
+    rewind(fp);
+    unsigned char *b = malloc((size_t)n);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    *size = (size_t)n;
+    return b;
+}
+
+static void write_all(const char *path, const unsigned char *b, size_t n) {
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    if (n) assert_int_equal(fwrite(b, 1, n, fp), n);
+    assert_int_equal(fclose(fp), 0);
+}
+
+static uint64_t get_u64(const unsigned char *b) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | b[i];
+    return v;
+}
+static void put_u32(unsigned char *b, uint32_t v) {
+    for (int i = 0; i < 4; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+}
+static void put_u64(unsigned char *b, uint64_t v) {
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+}
+/* Rewrites the trailing CRC so that a forged field reaches the check that is meant to catch it. */
+static void fix_crc(unsigned char *b, size_t n) {
+    put_u32(b + n - 4, cnn_crc32(0, b, n - 4));
+}
+
+/* Loading must fail with `expect` (or any error when expect is 0), leave the outputs NULL and
+   write a message naming the file. */
+static cnn_status load_fails(const char *path, cnn_status expect) {
+    char err[512] = "";
+    int dummy;
+    cnn_net *net = (cnn_net *)(void *)&dummy;
+    cnn_optim *opt = (cnn_optim *)(void *)&dummy;
+    cnn_train_state ts;
+    cnn_status st = cnn_checkpoint_load(path, MAX_BATCH, &net, &opt, &ts, err, sizeof err);
+    if (expect ? st != expect : st >= 0) fprintf(stderr, "load of %s: status %d (%s)\n", path, (int)st, err);
+    if (expect)
+        assert_int_equal(st, expect);
+    else
+        assert_true(st < 0);
+    assert_null(net);
+    assert_null(opt);
+    assert_non_null(strstr(err, path));
+    return st;
+}
+
+static void expect_floats_equal(const float *a, const float *b, size_t n) {
+    if (n) assert_memory_equal(a, b, n * sizeof(float));
+}
+
+/* Counts the entries of dir whose name contains ".tmp.". */
+static int count_temps(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, ".tmp.")) n++;
+    closedir(d);
+    return n;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_crc32_known(void **state) {
+    (void)state;
+    assert_int_equal(cnn_crc32(0, "123456789", 9), 0xCBF43926u);
+    assert_int_equal(cnn_crc32(0, "", 0), 0u);
+    /* Continuing from a previous value equals one pass. */
+    uint32_t c = cnn_crc32(0, "1234", 4);
+    assert_int_equal(cnn_crc32(c, "56789", 5), 0xCBF43926u);
+    assert_int_equal(cnn_crc32(0, "The quick brown fox jumps over the lazy dog", 43), 0x414FA339u);
+}
+
+static void test_round_trip(void **state) {
+    fixture *f = *state;
+    char err[512] = "";
+    cnn_status st = cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, err, sizeof err);
+    if (st != CNN_OK) fprintf(stderr, "save: %s\n", err);
+    assert_int_equal(st, CNN_OK);
+    assert_int_equal(count_temps(f->dir), 0);
+
+    cnn_net *net = NULL;
+    cnn_optim *opt = NULL;
+    cnn_train_state ts;
+    memset(&ts, 0xAB, sizeof ts);
+    st = cnn_checkpoint_load(f->path, MAX_BATCH, &net, &opt, &ts, err, sizeof err);
+    if (st != CNN_OK) fprintf(stderr, "load: %s\n", err);
+    assert_int_equal(st, CNN_OK);
+    assert_non_null(net);
+    assert_non_null(opt);
+
+    assert_string_equal(cnn_net_spec(net), cnn_net_spec(f->net));
+    assert_int_equal(cnn_net_param_count(net), cnn_net_param_count(f->net));
+    assert_int_equal(cnn_net_state_count(net), cnn_net_state_count(f->net));
+    assert_true(cnn_net_state_count(net) > 0);
+    expect_floats_equal(cnn_net_params(net), cnn_net_params(f->net), cnn_net_param_count(net));
+    expect_floats_equal(cnn_net_state(net), cnn_net_state(f->net), cnn_net_state_count(net));
+    assert_memory_equal(cnn_net_rng(net), cnn_net_rng(f->net), sizeof(cnn_rng));
+
+    assert_memory_equal(cnn_optim_get_config(opt), cnn_optim_get_config(f->opt), sizeof(cnn_optim_config));
+    assert_int_equal(cnn_optim_steps(opt), cnn_optim_steps(f->opt));
+    assert_int_equal(cnn_optim_steps(opt), TRAIN_STEPS);
+    assert_int_equal(cnn_optim_state_count(opt), cnn_optim_state_count(f->opt));
+    expect_floats_equal(cnn_optim_state(opt), cnn_optim_state(f->opt), cnn_optim_state_count(opt));
+
+    /* Field by field: the struct may have padding, which need not survive. */
+    assert_int_equal(ts.epoch, f->ts.epoch);
+    assert_true(ts.step == f->ts.step);
+    assert_true(ts.seed == f->ts.seed);
+    assert_memory_equal(&ts.rng, &f->ts.rng, sizeof ts.rng);
+    assert_int_equal(ts.batch, f->ts.batch);
+    assert_int_equal(ts.epochs, f->ts.epochs);
+    assert_memory_equal(&ts.data.mean, &f->ts.data.mean, sizeof(float));
+    assert_memory_equal(&ts.data.std, &f->ts.data.std, sizeof(float));
+    assert_int_equal(ts.data.crop_pad, f->ts.data.crop_pad);
+    assert_int_equal(ts.data.flip, f->ts.data.flip);
+    assert_int_equal(ts.schedule.kind, f->ts.schedule.kind);
+    assert_memory_equal(&ts.schedule.lr, &f->ts.schedule.lr, sizeof(float));
+    assert_true(ts.schedule.warmup == f->ts.schedule.warmup);
+    assert_true(ts.schedule.total_steps == f->ts.schedule.total_steps);
+    assert_true(ts.schedule.step_size == f->ts.schedule.step_size);
+    assert_memory_equal(&ts.schedule.gamma, &f->ts.schedule.gamma, sizeof(float));
+
+    /* Resuming: the same batches on the original and on the loaded copy give the same bits
+       (dropout masks come from the restored RNG, Adam's moments and step count from the file). */
+    test_rng r1 = f->data_rng, r2 = f->data_rng;
+    train_steps(f->ctx, f->net, f->opt, &r1, TRAIN_STEPS);
+    train_steps(f->ctx, net, opt, &r2, TRAIN_STEPS);
+    expect_floats_equal(cnn_net_params(net), cnn_net_params(f->net), cnn_net_param_count(net));
+    expect_floats_equal(cnn_net_state(net), cnn_net_state(f->net), cnn_net_state_count(net));
+    expect_floats_equal(cnn_optim_state(opt), cnn_optim_state(f->opt), cnn_optim_state_count(opt));
+    assert_memory_equal(cnn_net_rng(net), cnn_net_rng(f->net), sizeof(cnn_rng));
+
+    cnn_optim_free(opt);
+    cnn_net_free(net);
+}
+
+/* Saved twice, the bytes are the same: nothing uninitialised (struct padding) reaches the file. */
+static void test_deterministic_bytes(void **state) {
+    fixture *f = *state;
+    char p2[160];
+    size_t n1, n2;
+    snprintf(p2, sizeof p2, "%s/second.ckpt", f->dir);
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
+    assert_int_equal(cnn_checkpoint_save(p2, f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
+    unsigned char *a = read_all(f->path, &n1), *b = read_all(p2, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(a, b, n1);
+    assert_memory_equal(a, "CNNCKPT\0\1\0\0\0\1\0\0\0", 16); /* magic, version 1, optimizer flag */
+    size_t spec_len = (size_t)get_u64(a + OFF_SPEC_LEN);
+    assert_int_equal(spec_len, strlen(cnn_net_spec(f->net)));
+    assert_memory_equal(a + OFF_SPEC, cnn_net_spec(f->net), spec_len);
+    free(a);
+    free(b);
+}
+
+/* No optimizer and no train state: a deploy-only file; loading gives opt NULL and a zero state. */
+static void test_without_optimizer(void **state) {
+    fixture *f = *state;
+    char err[512] = "";
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, NULL, NULL, err, sizeof err), CNN_OK);
+    cnn_net *net = NULL;
+    cnn_optim *opt = (cnn_optim *)(void *)err;
+    cnn_train_state ts, zero;
+    memset(&ts, 0x5A, sizeof ts);
+    memset(&zero, 0, sizeof zero);
+    assert_int_equal(cnn_checkpoint_load(f->path, 1, &net, &opt, &ts, err, sizeof err), CNN_OK);
+    assert_null(opt);
+    assert_int_equal(cnn_net_max_batch(net), 1);
+    expect_floats_equal(cnn_net_params(net), cnn_net_params(f->net), cnn_net_param_count(net));
+    assert_int_equal(ts.epoch, 0);
+    assert_true(ts.step == 0 && ts.seed == 0 && ts.rng.s[0] == 0 && ts.rng.s[1] == 0);
+    assert_int_equal(ts.schedule.kind, CNN_SCHED_CONSTANT);
+    assert_true(ts.schedule.lr == 0.0f && ts.data.std == 0.0f);
+    cnn_net_free(net);
+
+    /* A file with an optimizer, loaded without asking for it (opt == NULL, ts == NULL). */
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, err, sizeof err), CNN_OK);
+    assert_int_equal(cnn_checkpoint_load(f->path, MAX_BATCH, &net, NULL, NULL, err, sizeof err), CNN_OK);
+    expect_floats_equal(cnn_net_state(net), cnn_net_state(f->net), cnn_net_state_count(net));
+    cnn_net_free(net);
+}
+
+static void test_truncated_everywhere(void **state) {
+    fixture *f = *state;
+    size_t n;
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
+    unsigned char *b = read_all(f->path, &n);
+    for (size_t len = n; len-- > 0;) {
+        /* shrinking in place: one file, cut one byte shorter each time */
+        assert_int_equal(truncate(f->path, (off_t)len), 0);
+        load_fails(f->path, 0);
+    }
+    /* One byte too many (CRC over the original bytes kept): refused as well. */
+    unsigned char *c = malloc(n + 1);
+    assert_non_null(c);
+    memcpy(c, b, n);
+    c[n] = 0;
+    write_all(f->path, c, n + 1);
+    load_fails(f->path, CNN_ERR_FORMAT);
+    free(c);
+    free(b);
+}
+
+static void test_bit_flips(void **state) {
+    fixture *f = *state;
+    size_t n;
+    test_rng r = test_rng_make(2024);
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
+    unsigned char *b = read_all(f->path, &n);
+    for (int t = 0; t < 200; t++) {
+        /* the first flips hit the header and the CRC, the rest anywhere */
+        size_t pos = t < 20 ? (size_t)t : t < 24 ? n - 4 + (size_t)(t - 20) : test_rng_u32(&r) % n;
+        unsigned bit = test_rng_u32(&r) % 8;
+        b[pos] ^= (unsigned char)(1u << bit);
+        write_all(f->path, b, n);
+        load_fails(f->path, 0);
+        b[pos] ^= (unsigned char)(1u << bit);
+    }
+    /* the untouched bytes still load */
+    write_all(f->path, b, n);
+    cnn_net *net = NULL;
+    assert_int_equal(cnn_checkpoint_load(f->path, MAX_BATCH, &net, NULL, NULL, NULL, 0), CNN_OK);
+    cnn_net_free(net);
+    free(b);
+}
+
+static void test_forged_fields(void **state) {
+    fixture *f = *state;
+    size_t n;
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
+    unsigned char *orig = read_all(f->path, &n);
+    unsigned char *b = malloc(n);
+    assert_non_null(b);
+    const size_t spec_len = (size_t)get_u64(orig + OFF_SPEC_LEN);
+    const size_t off_params = OFF_SPEC + spec_len;
+    const size_t off_state = off_params + 8 + 4 * cnn_net_param_count(f->net);
+    const size_t off_opt_count = n - 4 - 4 * cnn_optim_state_count(f->opt) - 8;
+
+    /* wrong magic (no CRC fix needed: the magic is checked first) */
+    memcpy(b, orig, n);
+    memcpy(b, "CNNCKPX", 8);
+    fix_crc(b, n);
+    write_all(f->path, b, n);
+    load_fails(f->path, CNN_ERR_FORMAT);
+
+    /* version 99, CRC fixed up: the version check itself speaks */
+    memcpy(b, orig, n);
+    put_u32(b + OFF_VERSION, 99);
+    fix_crc(b, n);
+    write_all(f->path, b, n);
+    load_fails(f->path, CNN_ERR_UNSUPPORTED);
+
+    /* unknown flag bits */
+    memcpy(b, orig, n);
+    put_u32(b + OFF_FLAGS, 0x3);
+    fix_crc(b, n);
+    write_all(f->path, b, n);
+    load_fails(f->path, CNN_ERR_UNSUPPORTED);
+
+    /* the optimizer flag cleared: the optimizer bytes then trail */
+    memcpy(b, orig, n);
+    put_u32(b + OFF_FLAGS, 0);
+    fix_crc(b, n);
+    write_all(f->path, b, n);
+    load_fails(f->path, CNN_ERR_FORMAT);
+
+    /* a CRC mismatch alone */
+    memcpy(b, orig, n);
+    b[n - 1] ^= 0x80;
+    write_all(f->path, b, n);
+    load_fails(f->path, CNN_ERR_FORMAT);
+
+    /* garbage in the spec, same length */
+    memcpy(b, orig, n);
+    memset(b + OFF_SPEC, '?', spec_len);
+    fix_crc(b, n);
+    write_all(f->path, b, n);
+    load_fails(f->path, CNN_ERR_FORMAT);
+
+    /* a valid spec of another net: parameter counts disagree */
+    {
+        const char *other = "input 1 8 8\nflatten\ndense 3\nsoftmax_ce\n";
+        size_t ol = strlen(other);
+        assert_true(ol <= spec_len);
+        memcpy(b, orig, n);
+        memset(b + OFF_SPEC, '\n', spec_len); /* blank lines after it */
+        memcpy(b + OFF_SPEC, other, ol);
+        fix_crc(b, n);
+        write_all(f->path, b, n);
+        load_fails(f->path, CNN_ERR_FORMAT);
+    }
+
+    /* a NUL inside the spec */
+    memcpy(b, orig, n);
+    b[OFF_SPEC + spec_len / 2] = 0;
+    fix_crc(b, n);
+    write_all(f->path, b, n);
+    load_fails(f->path, CNN_ERR_FORMAT);
+
+    /* counts claiming 2^60 (and 2^64 - 1) items: refused from the bytes left, nothing allocated
+       (under ASan an attempt at such an allocation would abort the test) */
+    const size_t count_offs[] = {OFF_SPEC_LEN, off_params, off_state, off_opt_count};
+    const uint64_t huge[] = {(uint64_t)1 << 60, UINT64_MAX, (uint64_t)1 << 62};
+    for (size_t i = 0; i < sizeof count_offs / sizeof *count_offs; i++)
+        for (size_t j = 0; j < sizeof huge / sizeof *huge; j++) {
+            memcpy(b, orig, n);
+            put_u64(b + count_offs[i], huge[j]);
+            fix_crc(b, n);
+            write_all(f->path, b, n);
+            load_fails(f->path, CNN_ERR_FORMAT);
+        }
+    /* off by one in each count */
+    for (size_t i = 0; i < sizeof count_offs / sizeof *count_offs; i++)
+        for (int d = -1; d <= 1; d += 2) {
+            memcpy(b, orig, n);
+            put_u64(b + count_offs[i], get_u64(orig + count_offs[i]) + (uint64_t)(int64_t)d);
+            fix_crc(b, n);
+            write_all(f->path, b, n);
+            load_fails(f->path, CNN_ERR_FORMAT);
+        }
+
+    /* an unknown optimizer kind */
+    {
+        const size_t off_opt_kind = off_opt_count - 8 - 7 * 4;
+        memcpy(b, orig, n);
+        put_u32(b + off_opt_kind, 7);
+        fix_crc(b, n);
+        write_all(f->path, b, n);
+        load_fails(f->path, CNN_ERR_FORMAT);
+    }
+
+    /* the pristine bytes load (so every failure above came from the forged field) */
+    write_all(f->path, orig, n);
+    cnn_net *net = NULL;
+    cnn_optim *opt = NULL;
+    assert_int_equal(cnn_checkpoint_load(f->path, MAX_BATCH, &net, &opt, NULL, NULL, 0), CNN_OK);
+    cnn_optim_free(opt);
+    cnn_net_free(net);
+    free(b);
+    free(orig);
+}
+
+static void test_not_a_checkpoint(void **state) {
+    fixture *f = *state;
+    char p[160];
+    snprintf(p, sizeof p, "%s/missing.ckpt", f->dir);
+    load_fails(p, CNN_ERR_IO);
+    load_fails(f->dir, CNN_ERR_IO);
+    write_all(p, (const unsigned char *)"", 0);
+    load_fails(p, CNN_ERR_FORMAT);
+    write_all(p, (const unsigned char *)SPEC, strlen(SPEC));
+    load_fails(p, CNN_ERR_FORMAT);
+
+    cnn_net *net = NULL;
+    assert_int_equal(cnn_checkpoint_load(NULL, MAX_BATCH, &net, NULL, NULL, NULL, 0), CNN_ERR_ARG);
+    assert_int_equal(cnn_checkpoint_load(p, MAX_BATCH, NULL, NULL, NULL, NULL, 0), CNN_ERR_ARG);
+    assert_int_equal(cnn_checkpoint_load(p, 0, &net, NULL, NULL, NULL, 0), CNN_ERR_ARG);
+    assert_null(net);
+    assert_int_equal(cnn_checkpoint_save(NULL, f->net, NULL, NULL, NULL, 0), CNN_ERR_ARG);
+    assert_int_equal(cnn_checkpoint_save(p, NULL, NULL, NULL, NULL, 0), CNN_ERR_ARG);
+}
+
+/* Saves that cannot succeed: the error names the path, nothing is created or left behind, and a
+   checkpoint already there keeps its bytes. */
+static void expect_save_fails(fixture *f, const char *path) {
+    char err[512] = "";
+    cnn_status st = cnn_checkpoint_save(path, f->net, f->opt, &f->ts, err, sizeof err);
+    assert_int_equal(st, CNN_ERR_IO);
+    assert_non_null(strstr(err, path));
+}
+
+static void test_failed_saves(void **state) {
+    fixture *f = *state;
+    char p[200];
+    size_t n0, n1;
+    struct stat st;
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
+    unsigned char *good = read_all(f->path, &n0);
+
+    /* a folder that does not exist */
+    snprintf(p, sizeof p, "%s/no/such/folder/run.ckpt", f->dir);
+    expect_save_fails(f, p);
+    snprintf(p, sizeof p, "%s/no", f->dir);
+    assert_int_equal(stat(p, &st), -1);
+
+    /* the path is a non-empty folder: the rename fails after the temp file was written */
+    snprintf(p, sizeof p, "%s/sub", f->dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    char inner[240];
+    snprintf(inner, sizeof inner, "%s/keep", p);
+    write_all(inner, (const unsigned char *)"x", 1);
+    expect_save_fails(f, p);
+    assert_int_equal(count_temps(f->dir), 0);
+    unlink(inner);
+    rmdir(p);
+
+    /* a full disk, as far as this process can tell: RLIMIT_FSIZE makes write() fail with EFBIG
+       part-way through the image (also for root); SIGXFSZ is ignored so the call returns. */
+    {
+        struct rlimit old, lim;
+        void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+        lim = old;
+        lim.rlim_cur = 1000;
+        assert_true(n0 > 1000);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        char err[512] = "";
+        cnn_status s = cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, err, sizeof err);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        signal(SIGXFSZ, old_handler);
+        assert_int_equal(s, CNN_ERR_IO);
+        assert_non_null(strstr(err, f->path));
+        assert_int_equal(count_temps(f->dir), 0);
+    }
+
+    /* a read-only folder (root writes anyway, so only for other users) */
+    if (geteuid() != 0) {
+        assert_int_equal(chmod(f->dir, 0500), 0);
+        expect_save_fails(f, f->path);
+        assert_int_equal(chmod(f->dir, 0700), 0);
+    }
+
+    /* the good checkpoint is untouched and still loads; nothing was left behind */
+    unsigned char *now = read_all(f->path, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(good, now, n0);
+    assert_int_equal(count_temps(f->dir), 0);
+    cnn_net *net = NULL;
+    assert_int_equal(cnn_checkpoint_load(f->path, MAX_BATCH, &net, NULL, NULL, NULL, 0), CNN_OK);
+    cnn_net_free(net);
+    free(now);
+    free(good);
+}
+
+/* Replacing a checkpoint keeps its permissions; a relative path (no folder part) works. */
+static void test_replace_and_relative(void **state) {
+    fixture *f = *state;
+    struct stat st;
+    char cwd[512];
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, NULL, NULL, NULL, 0), CNN_OK);
+    assert_int_equal(chmod(f->path, 0640), 0);
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(f->dir), 0);
+    assert_int_equal(cnn_checkpoint_save("rel.ckpt", f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
+    cnn_net *net = NULL;
+    assert_int_equal(cnn_checkpoint_load("rel.ckpt", MAX_BATCH, &net, NULL, NULL, NULL, 0), CNN_OK);
+    cnn_net_free(net);
+    assert_int_equal(count_temps("."), 0);
+    assert_int_equal(chdir(cwd), 0);
+}
+
+/* A net of a few MB: the image crosses the write buffer many times, floats straddling its ends. */
+static void test_large_net(void **state) {
+    fixture *f = *state;
+    const char *spec = "input 1 8 8\nflatten\ndense 3000\nsoftmax_ce\n";
+    char err[512] = "";
+    cnn_net *big = NULL, *net = NULL;
+    cnn_optim *opt = NULL, *lopt = NULL;
+    cnn_optim_config cfg = {.kind = CNN_OPT_ADAMW, .weight_decay = 1e-2f};
+    size_t n0, n1;
+    assert_int_equal(cnn_net_from_spec(spec, MAX_BATCH, &big, err, sizeof err), CNN_OK);
+    assert_int_equal(cnn_net_init(big, 5), CNN_OK);
+    assert_int_equal(cnn_optim_create(&cfg, cnn_net_param_count(big), &opt), CNN_OK);
+    test_rng r = test_rng_make(3);
+    train_steps(f->ctx, big, opt, &r, 2);
+    assert_int_equal(cnn_checkpoint_save(f->path, big, opt, &f->ts, err, sizeof err), CNN_OK);
+    assert_int_equal(cnn_checkpoint_load(f->path, MAX_BATCH, &net, &lopt, NULL, err, sizeof err), CNN_OK);
+    expect_floats_equal(cnn_net_params(net), cnn_net_params(big), cnn_net_param_count(big));
+    assert_int_equal(cnn_optim_state_count(lopt), cnn_optim_state_count(opt));
+    expect_floats_equal(cnn_optim_state(lopt), cnn_optim_state(opt), cnn_optim_state_count(opt));
+    cnn_optim_free(lopt);
+    cnn_net_free(net);
+
+    /* the disk fills part-way through the parameters: the small net's file, saved under the same
+       limit just before, stays as it was */
+    {
+        struct rlimit old, lim;
+        void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+        lim = old;
+        lim.rlim_cur = 200000;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        cnn_status s = cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, err, sizeof err);
+        cnn_status s2 = s == CNN_OK ? cnn_checkpoint_save(f->path, big, opt, &f->ts, err, sizeof err) : s;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        signal(SIGXFSZ, old_handler);
+        assert_int_equal(s, CNN_OK);
+        assert_int_equal(s2, CNN_ERR_IO);
+        assert_non_null(strstr(err, f->path));
+    }
+    assert_int_equal(count_temps(f->dir), 0);
+    char small[160];
+    snprintf(small, sizeof small, "%s/small.ckpt", f->dir);
+    assert_int_equal(cnn_checkpoint_save(small, f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
+    unsigned char *good = read_all(small, &n0), *now = read_all(f->path, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(good, now, n0);
+    free(now);
+    free(good);
+    cnn_optim_free(opt);
+    cnn_net_free(big);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc32_known),
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deterministic_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_without_optimizer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_everywhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bit_flips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_saves, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replace_and_relative, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_net, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
