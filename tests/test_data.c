@@ -1,0 +1,901 @@
+/* test_data.c — datasets and images: the committed Fashion-MNIST subset (gzip and a raw copy),
+   statistics, batches (normalisation, crop, flip, determinism), shuffling, every malformed IDX file
+   we can think of (written at test time into a temporary folder), and cnn_image_load. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <dirent.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define DATA_DIR CNN_TEST_DATA_DIR "/data"
+#define TRAIN_IMAGES DATA_DIR "/train-images-idx3-ubyte.gz"
+#define TRAIN_LABELS DATA_DIR "/train-labels-idx1-ubyte.gz"
+#define TEST_IMAGES DATA_DIR "/t10k-images-idx3-ubyte.gz"
+#define TEST_LABELS DATA_DIR "/t10k-labels-idx1-ubyte.gz"
+#define IMG_DIR DATA_DIR "/images"
+
+/* ---------------------------------------------------------------- helpers */
+
+typedef struct tmp {
+    char dir[256];
+} tmp;
+
+static int tmp_setup(void **state) {
+    tmp *t = calloc(1, sizeof *t);
+    if (!t) return -1;
+    const char *base = getenv("TMPDIR");
+    snprintf(t->dir, sizeof t->dir, "%s/cnn_test_data_XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(t->dir)) {
+        free(t);
+        return -1;
+    }
+    *state = t;
+    return 0;
+}
+
+static int tmp_teardown(void **state) {
+    tmp *t = *state;
+    DIR *d = opendir(t->dir);
+    if (d) {
+        struct dirent *e;
+        char p[512];
+        while ((e = readdir(d)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            snprintf(p, sizeof p, "%s/%s", t->dir, e->d_name);
+            if (unlink(p) != 0) rmdir(p);
+        }
+        closedir(d);
+    }
+    rmdir(t->dir);
+    free(t);
+    return 0;
+}
+
+static void tmp_path(const tmp *t, const char *name, char *out, size_t size) {
+    snprintf(out, size, "%s/%s", t->dir, name);
+}
+
+static void write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    if (n) assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A whole file in memory (test files are small). */
+static uint8_t *read_bytes(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long len = ftell(f);
+    assert_true(len >= 0);
+    rewind(f);
+    uint8_t *p = malloc((size_t)len + 1);
+    assert_non_null(p);
+    assert_int_equal(fread(p, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return p;
+}
+
+/* Growing byte buffer to build IDX files from parts. */
+typedef struct bytes {
+    uint8_t *p;
+    size_t n, cap;
+} bytes;
+
+static void put(bytes *b, const void *data, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    if (n) memcpy(b->p + b->n, data, n);
+    b->n += n;
+}
+
+static void put_u8(bytes *b, unsigned v) {
+    uint8_t c = (uint8_t)v;
+    put(b, &c, 1);
+}
+
+static void put_be32(bytes *b, uint32_t v) {
+    uint8_t c[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    put(b, c, 4);
+}
+
+static void put_le(bytes *b, uint32_t v, int n) {
+    for (int i = 0; i < n; i++)
+        put_u8(b, (v >> (8 * i)) & 0xff);
+}
+
+/* IDX header 00 00 type ndim + dims, then data bytes (may be fewer or more than the dims say). */
+static bytes idx_bytes(unsigned type, int ndim, const uint32_t *dims, const uint8_t *data, size_t n) {
+    bytes b = {0};
+    put_u8(&b, 0);
+    put_u8(&b, 0);
+    put_u8(&b, type);
+    put_u8(&b, (unsigned)ndim);
+    for (int i = 0; i < ndim; i++)
+        put_be32(&b, dims[i]);
+    put(&b, data, n);
+    return b;
+}
+
+static void write_idx(const char *path, unsigned type, int ndim, const uint32_t *dims, const uint8_t *data,
+                      size_t n) {
+    bytes b = idx_bytes(type, ndim, dims, data, n);
+    write_bytes(path, b.p, b.n);
+    free(b.p);
+}
+
+/* CRC-32 (IEEE), bit by bit: the test's own, independent of the library's. */
+static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xffffffffu;
+}
+
+/* A valid gzip file (RFC 1952) of n bytes in deflate "stored" blocks: no compressor needed. */
+static void write_gz(const char *path, const uint8_t *data, size_t n) {
+    bytes b = {0};
+    const uint8_t head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
+    put(&b, head, sizeof head);
+    size_t off = 0;
+    do {
+        size_t len = n - off < 65535 ? n - off : 65535;
+        put_u8(&b, off + len == n ? 1 : 0); /* BFINAL, BTYPE 00 */
+        put_le(&b, (uint32_t)len, 2);
+        put_le(&b, (uint32_t)(~len & 0xffff), 2);
+        put(&b, data + off, len);
+        off += len;
+    } while (off < n);
+    put_le(&b, crc32_ieee(data, n), 4);
+    put_le(&b, (uint32_t)n, 4);
+    write_bytes(path, b.p, b.n);
+    free(b.p);
+}
+
+static cnn_dataset *load_ok(const char *images, const char *labels) {
+    char err[512] = "";
+    cnn_dataset *ds = NULL;
+    cnn_status s = cnn_dataset_load_idx(images, labels, &ds, err, sizeof err);
+    if (s != CNN_OK) fprintf(stderr, "load failed: %s (%s)\n", cnn_status_str(s), err);
+    assert_int_equal(s, CNN_OK);
+    assert_non_null(ds);
+    return ds;
+}
+
+static cnn_dataset *load_test_subset(void) {
+    return load_ok(TEST_IMAGES, TEST_LABELS);
+}
+
+/* ---------------------------------------------------------------- the committed subset */
+
+static void test_subset_gz(void **state) {
+    (void)state;
+    cnn_dataset *tr = load_ok(TRAIN_IMAGES, TRAIN_LABELS);
+    cnn_dataset *te = load_test_subset();
+    int c = 0, h = 0, w = 0, per_tr[10] = {0}, per_te[10] = {0};
+    assert_int_equal(cnn_dataset_count(tr), 2000);
+    assert_int_equal(cnn_dataset_count(te), 500);
+    cnn_dataset_shape(tr, &c, &h, &w);
+    assert_int_equal(c, 1);
+    assert_int_equal(h, 28);
+    assert_int_equal(w, 28);
+    cnn_dataset_shape(te, &c, &h, &w);
+    assert_true(c == 1 && h == 28 && w == 28);
+    assert_int_equal(cnn_dataset_classes(tr), 10);
+    assert_int_equal(cnn_dataset_classes(te), 10);
+    for (int i = 0; i < 2000; i++)
+        per_tr[cnn_dataset_labels(tr)[i]]++;
+    for (int i = 0; i < 500; i++)
+        per_te[cnn_dataset_labels(te)[i]]++;
+    for (int k = 0; k < 10; k++) {
+        assert_int_equal(per_tr[k], 200);
+        assert_int_equal(per_te[k], 50);
+    }
+    /* Fashion-MNIST has dark backgrounds and bright garments: both extremes occur */
+    const uint8_t *px = cnn_dataset_images(te);
+    int lo = 255, hi = 0;
+    for (size_t i = 0; i < (size_t)500 * 784; i++) {
+        lo = px[i] < lo ? px[i] : lo;
+        hi = px[i] > hi ? px[i] : hi;
+    }
+    assert_int_equal(lo, 0);
+    assert_int_equal(hi, 255);
+    cnn_dataset_free(tr);
+    cnn_dataset_free(te);
+    cnn_dataset_free(NULL);
+    assert_int_equal(cnn_dataset_count(NULL), 0);
+    assert_int_equal(cnn_dataset_classes(NULL), 0);
+    assert_null(cnn_dataset_images(NULL));
+    assert_null(cnn_dataset_labels(NULL));
+    cnn_dataset_shape(NULL, &c, &h, &w);
+    assert_true(c == 0 && h == 0 && w == 0);
+}
+
+/* The same data as raw IDX (written by hand here) and as a 4-D N x 1 x H x W file loads identically. */
+static void test_subset_raw_and_4d(void **state) {
+    tmp *t = *state;
+    cnn_dataset *gz = load_test_subset();
+    int n = cnn_dataset_count(gz);
+    char im[512], lb[512], im4[512];
+    tmp_path(t, "images.idx3", im, sizeof im);
+    tmp_path(t, "labels.idx1", lb, sizeof lb);
+    tmp_path(t, "images.idx4", im4, sizeof im4);
+    write_idx(im, 8, 3, (const uint32_t[]){(uint32_t)n, 28, 28}, cnn_dataset_images(gz), (size_t)n * 784);
+    write_idx(lb, 8, 1, (const uint32_t[]){(uint32_t)n}, cnn_dataset_labels(gz), (size_t)n);
+    write_idx(im4, 8, 4, (const uint32_t[]){(uint32_t)n, 1, 28, 28}, cnn_dataset_images(gz), (size_t)n * 784);
+    const char *paths[2] = {im, im4};
+    for (int k = 0; k < 2; k++) {
+        cnn_dataset *raw = load_ok(paths[k], lb);
+        int c, h, w;
+        cnn_dataset_shape(raw, &c, &h, &w);
+        assert_true(c == 1 && h == 28 && w == 28);
+        assert_int_equal(cnn_dataset_count(raw), n);
+        assert_int_equal(cnn_dataset_classes(raw), 10);
+        assert_memory_equal(cnn_dataset_images(raw), cnn_dataset_images(gz), (size_t)n * 784);
+        assert_memory_equal(cnn_dataset_labels(raw), cnn_dataset_labels(gz), (size_t)n);
+        cnn_dataset_free(raw);
+    }
+    /* gzip detection is by content, not name: a raw file called .gz and a gzip file called .idx */
+    char rawgz[512], gzraw[512];
+    tmp_path(t, "really-raw.gz", rawgz, sizeof rawgz);
+    tmp_path(t, "really-gzip.idx", gzraw, sizeof gzraw);
+    size_t len;
+    uint8_t *b = read_bytes(im, &len);
+    write_bytes(rawgz, b, len);
+    write_gz(gzraw, b, len); /* stored blocks, several of them */
+    free(b);
+    cnn_dataset *a = load_ok(rawgz, lb), *z = load_ok(gzraw, lb);
+    assert_memory_equal(cnn_dataset_images(a), cnn_dataset_images(gz), (size_t)n * 784);
+    assert_memory_equal(cnn_dataset_images(z), cnn_dataset_images(gz), (size_t)n * 784);
+    cnn_dataset_free(a);
+    cnn_dataset_free(z);
+    cnn_dataset_free(gz);
+}
+
+/* Several channels (N x C x H x W) and labels up to 255: classes is the largest label + 1. */
+static void test_channels_and_big_labels(void **state) {
+    tmp *t = *state;
+    char im[512], lb[512];
+    tmp_path(t, "im", im, sizeof im);
+    tmp_path(t, "lb", lb, sizeof lb);
+    uint8_t px[3 * 2 * 2 * 3], labels[3] = {0, 255, 7};
+    for (size_t i = 0; i < sizeof px; i++)
+        px[i] = (uint8_t)(i * 7);
+    write_idx(im, 8, 4, (const uint32_t[]){3, 2, 2, 3}, px, sizeof px);
+    write_idx(lb, 8, 1, (const uint32_t[]){3}, labels, 3);
+    cnn_dataset *ds = load_ok(im, lb);
+    int c, h, w;
+    cnn_dataset_shape(ds, &c, &h, &w);
+    assert_true(c == 2 && h == 2 && w == 3);
+    assert_int_equal(cnn_dataset_count(ds), 3);
+    assert_int_equal(cnn_dataset_classes(ds), 256);
+    assert_memory_equal(cnn_dataset_images(ds), px, sizeof px);
+    /* flipping mirrors every channel's rows */
+    float x[12];
+    int32_t lab;
+    cnn_rng rng;
+    cnn_batch_config cfg = {.mean = 0, .std = 1, .flip = 1};
+    int flipped = 0;
+    for (uint64_t seed = 1; seed < 20 && !flipped; seed++) {
+        cnn_rng_seed(&rng, seed);
+        cnn_rng probe = rng;
+        assert_int_equal(cnn_dataset_batch(ds, (const int32_t[]){2}, 1, &cfg, &rng, x, &lab), CNN_OK);
+        if (!cnn_rng_below(&probe, 2)) continue;
+        flipped = 1;
+        for (int ch = 0; ch < 2; ch++)
+            for (int y = 0; y < 2; y++)
+                for (int xx = 0; xx < 3; xx++)
+                    assert_true(x[(ch * 2 + y) * 3 + xx] ==
+                                (float)px[24 + (ch * 2 + y) * 3 + (2 - xx)] / 255.0f);
+    }
+    assert_true(flipped);
+    assert_int_equal(lab, 7);
+    cnn_dataset_free(ds);
+}
+
+/* ---------------------------------------------------------------- statistics */
+
+static void test_stats(void **state) {
+    (void)state;
+    cnn_dataset *ds = load_ok(TRAIN_IMAGES, TRAIN_LABELS);
+    float mean = 0, sd = 0;
+    assert_int_equal(cnn_dataset_stats(ds, &mean, &sd), CNN_OK);
+    const uint8_t *px = cnn_dataset_images(ds);
+    size_t n = (size_t)cnn_dataset_count(ds) * 784;
+    double s = 0, s2 = 0;
+    for (size_t i = 0; i < n; i++)
+        s += px[i] / 255.0;
+    double m = s / (double)n;
+    for (size_t i = 0; i < n; i++)
+        s2 += (px[i] / 255.0 - m) * (px[i] / 255.0 - m);
+    double sdev = sqrt(s2 / (double)n);
+    assert_true(fabs(mean - m) < 1e-6);
+    assert_true(fabs(sd - sdev) < 1e-6);
+    /* the whole Fashion-MNIST training set has mean 0.2860, std 0.3530; a balanced subset is close */
+    assert_true(mean > 0.25f && mean < 0.33f);
+    assert_true(sd > 0.31f && sd < 0.39f);
+    float only_mean = 0;
+    assert_int_equal(cnn_dataset_stats(ds, &only_mean, NULL), CNN_OK);
+    assert_true(only_mean == mean);
+    assert_int_equal(cnn_dataset_stats(NULL, &mean, &sd), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_stats(ds, NULL, NULL), CNN_ERR_ARG);
+    cnn_dataset_free(ds);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+static float norm(uint8_t p, float mean, float sd) {
+    return ((float)p / 255.0f - mean) / sd;
+}
+
+static void test_batch_normalise(void **state) {
+    (void)state;
+    cnn_dataset *ds = load_test_subset();
+    const int32_t idx[5] = {0, 499, 17, 17, 250};
+    float *x = test_alloc(5 * 784);
+    int32_t labels[5];
+    const cnn_batch_config cfg = {.mean = 0.2860f, .std = 0.3530f};
+    assert_int_equal(cnn_dataset_batch(ds, idx, 5, &cfg, NULL, x, labels), CNN_OK);
+    const uint8_t *px = cnn_dataset_images(ds);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(labels[i], cnn_dataset_labels(ds)[idx[i]]);
+        for (int j = 0; j < 784; j++) {
+            float want = norm(px[(size_t)idx[i] * 784 + (size_t)j], cfg.mean, cfg.std);
+            assert_memory_equal(&x[i * 784 + j], &want, sizeof want); /* bit-exact */
+        }
+    }
+    /* std 0 means 1; no config means mean 0, std 1: plain pixel / 255 */
+    const cnn_batch_config unit = {.mean = 0.5f, .std = 0};
+    assert_int_equal(cnn_dataset_batch(ds, idx, 2, &unit, NULL, x, labels), CNN_OK);
+    for (int j = 0; j < 784; j++)
+        assert_true(x[j] == (float)px[j] / 255.0f - 0.5f);
+    assert_int_equal(cnn_dataset_batch(ds, idx, 2, NULL, NULL, x, labels), CNN_OK);
+    for (int j = 0; j < 784; j++)
+        assert_true(x[784 + j] == (float)px[499 * 784 + j] / 255.0f);
+    free(x);
+    cnn_dataset_free(ds);
+}
+
+/* Reference augmentation, written differently from the library: pad into a bigger image, cut the
+   window at (top, left), then mirror the window. Draws: flip, then top, then left. */
+static void ref_augment(const uint8_t *img, int h, int w, const cnn_batch_config *cfg, cnn_rng *rng,
+                        float *out) {
+    int p = cfg->crop_pad, ph = h + 2 * p, pw = w + 2 * p;
+    int mirror = cfg->flip ? (int)cnn_rng_below(rng, 2) : 0, top = 0, left = 0;
+    if (p > 0) {
+        top = (int)cnn_rng_below(rng, (uint32_t)(2 * p + 1));
+        left = (int)cnn_rng_below(rng, (uint32_t)(2 * p + 1));
+    }
+    float *padded = test_alloc((size_t)ph * (size_t)pw);
+    for (int i = 0; i < ph * pw; i++)
+        padded[i] = norm(0, cfg->mean, cfg->std);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            padded[(y + p) * pw + x + p] = norm(img[y * w + x], cfg->mean, cfg->std);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++)
+            out[y * w + x] = padded[(y + top) * pw + x + left];
+        if (mirror)
+            for (int x = 0; x < w / 2; x++) {
+                float tv = out[y * w + x];
+                out[y * w + x] = out[y * w + w - 1 - x];
+                out[y * w + w - 1 - x] = tv;
+            }
+    }
+    free(padded);
+}
+
+static void check_augment(const cnn_batch_config *cfg, uint64_t seed) {
+    cnn_dataset *ds = load_test_subset();
+    enum { N = 64 };
+    int32_t idx[N], labels[N];
+    for (int i = 0; i < N; i++)
+        idx[i] = (i * 37) % 500;
+    float *x = test_alloc((size_t)N * 784), *want = test_alloc(784);
+    cnn_rng rng, ref;
+    cnn_rng_seed(&rng, seed);
+    cnn_rng_seed(&ref, seed);
+    assert_int_equal(cnn_dataset_batch(ds, idx, N, cfg, &rng, x, labels), CNN_OK);
+    int changed = 0;
+    for (int i = 0; i < N; i++) {
+        ref_augment(cnn_dataset_images(ds) + (size_t)idx[i] * 784, 28, 28, cfg, &ref, want);
+        assert_memory_equal(x + (size_t)i * 784, want, 784 * sizeof(float));
+        float plain[784];
+        for (int j = 0; j < 784; j++)
+            plain[j] = norm(cnn_dataset_images(ds)[(size_t)idx[i] * 784 + j], cfg->mean, cfg->std);
+        changed += memcmp(plain, want, sizeof plain) != 0;
+    }
+    /* the streams stayed in step, and augmentation really did something to most images */
+    assert_memory_equal(&rng, &ref, sizeof rng);
+    assert_true(changed > N / 3);
+    free(x);
+    free(want);
+    cnn_dataset_free(ds);
+}
+
+static void test_batch_flip(void **state) {
+    (void)state;
+    const cnn_batch_config cfg = {.mean = 0.2860f, .std = 0.3530f, .flip = 1};
+    check_augment(&cfg, 7);
+}
+
+static void test_batch_crop(void **state) {
+    (void)state;
+    const cnn_batch_config cfg = {.mean = 0.2860f, .std = 0.3530f, .crop_pad = 4};
+    check_augment(&cfg, 11);
+}
+
+static void test_batch_crop_flip(void **state) {
+    (void)state;
+    const cnn_batch_config cfg = {.mean = 0.2860f, .std = 0.3530f, .crop_pad = 2, .flip = 1};
+    check_augment(&cfg, 12345);
+    const cnn_batch_config huge = {.mean = 0.5f, .std = 2, .crop_pad = 40, .flip = 1}; /* pad > size */
+    check_augment(&huge, 99);
+}
+
+/* A hand-worked example: 1 x 2 x 3 image, pad 1, every crop offset and flip checked by value. */
+static void test_batch_crop_by_hand(void **state) {
+    tmp *t = *state;
+    char im[512], lb[512];
+    tmp_path(t, "im", im, sizeof im);
+    tmp_path(t, "lb", lb, sizeof lb);
+    const uint8_t px[6] = {10, 20, 30, 40, 50, 60}; /* rows: 10 20 30 / 40 50 60 */
+    write_idx(im, 8, 3, (const uint32_t[]){1, 2, 3}, px, 6);
+    write_idx(lb, 8, 1, (const uint32_t[]){1}, (const uint8_t[]){3}, 1);
+    cnn_dataset *ds = load_ok(im, lb);
+    const cnn_batch_config cfg = {.mean = 0, .std = 1.0f / 255.0f, .crop_pad = 1, .flip = 1};
+    int seen[2][3][3] = {{{0}}};
+    for (uint64_t seed = 0; seed < 400; seed++) {
+        cnn_rng rng, probe;
+        cnn_rng_seed(&rng, seed);
+        probe = rng;
+        int mirror = (int)cnn_rng_below(&probe, 2), top = (int)cnn_rng_below(&probe, 3),
+            left = (int)cnn_rng_below(&probe, 3);
+        seen[mirror][top][left]++;
+        float x[6];
+        int32_t lab;
+        assert_int_equal(cnn_dataset_batch(ds, (const int32_t[]){0}, 1, &cfg, &rng, x, &lab), CNN_OK);
+        assert_int_equal(lab, 3);
+        /* window of the padded 4 x 5 image at (top, left), then mirrored */
+        for (int y = 0; y < 2; y++)
+            for (int xx = 0; xx < 3; xx++) {
+                int sx = (mirror ? 2 - xx : xx) + left - 1, sy = y + top - 1;
+                float want = sy >= 0 && sy < 2 && sx >= 0 && sx < 3 ? (float)px[sy * 3 + sx] : 0.0f;
+                assert_true(fabsf(x[y * 3 + xx] - want) < 1e-3f);
+            }
+    }
+    for (int m = 0; m < 2; m++)
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++)
+                assert_true(seen[m][a][b] > 0); /* every case was exercised */
+    cnn_dataset_free(ds);
+}
+
+static void test_batch_determinism(void **state) {
+    (void)state;
+    cnn_dataset *ds = load_test_subset();
+    enum { N = 32 };
+    int32_t idx[N], l1[N], l2[N];
+    for (int i = 0; i < N; i++)
+        idx[i] = 499 - 3 * i;
+    float *a = test_alloc(N * 784), *b = test_alloc(N * 784);
+    const cnn_batch_config cfg = {.mean = 0.2860f, .std = 0.3530f, .crop_pad = 3, .flip = 1};
+    cnn_rng r1, r2;
+    cnn_rng_seed(&r1, 42);
+    cnn_rng_seed(&r2, 42);
+    assert_int_equal(cnn_dataset_batch(ds, idx, N, &cfg, &r1, a, l1), CNN_OK);
+    assert_int_equal(cnn_dataset_batch(ds, idx, N, &cfg, &r2, b, l2), CNN_OK);
+    assert_memory_equal(a, b, N * 784 * sizeof(float));
+    assert_memory_equal(l1, l2, sizeof l1);
+    assert_memory_equal(&r1, &r2, sizeof r1);
+    cnn_rng_seed(&r2, 43);
+    assert_int_equal(cnn_dataset_batch(ds, idx, N, &cfg, &r2, b, l2), CNN_OK);
+    assert_true(memcmp(a, b, N * 784 * sizeof(float)) != 0);
+    /* without augmentation the rng is not touched (and may be NULL) */
+    const cnn_batch_config plain = {.mean = 0.1f, .std = 0.2f};
+    cnn_rng before = r1;
+    assert_int_equal(cnn_dataset_batch(ds, idx, N, &plain, &r1, a, l1), CNN_OK);
+    assert_memory_equal(&before, &r1, sizeof r1);
+    free(a);
+    free(b);
+    cnn_dataset_free(ds);
+}
+
+static void test_batch_args(void **state) {
+    (void)state;
+    cnn_dataset *ds = load_test_subset();
+    float x[2 * 784];
+    int32_t labels[2];
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 1);
+    const cnn_batch_config aug = {.crop_pad = 2, .flip = 1};
+    assert_int_equal(cnn_dataset_batch(ds, (const int32_t[]){0, 500}, 2, NULL, NULL, x, labels), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch(ds, (const int32_t[]){-1, 0}, 2, NULL, NULL, x, labels), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch(ds, (const int32_t[]){0, 1}, 2, &aug, NULL, x, labels), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch(NULL, (const int32_t[]){0, 1}, 2, NULL, NULL, x, labels), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch(ds, NULL, 2, NULL, NULL, x, labels), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch(ds, (const int32_t[]){0, 1}, 2, NULL, NULL, NULL, labels),
+                     CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch(ds, (const int32_t[]){0, 1}, 2, NULL, NULL, x, NULL), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch(ds, (const int32_t[]){0, 1}, -1, NULL, NULL, x, labels), CNN_ERR_ARG);
+    const cnn_batch_config negpad = {.crop_pad = -1}, nanmean = {.mean = NAN}, infstd = {.std = INFINITY};
+    assert_int_equal(cnn_dataset_batch(ds, (const int32_t[]){0, 1}, 2, &negpad, &rng, x, labels),
+                     CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch(ds, (const int32_t[]){0, 1}, 2, &nanmean, &rng, x, labels),
+                     CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch(ds, (const int32_t[]){0, 1}, 2, &infstd, &rng, x, labels),
+                     CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch(ds, NULL, 0, &aug, &rng, NULL, NULL), CNN_OK);
+    assert_int_equal(cnn_dataset_batch(ds, (const int32_t[]){0, 499}, 2, &aug, &rng, x, labels), CNN_OK);
+    cnn_dataset_free(ds);
+}
+
+/* ---------------------------------------------------------------- shuffling */
+
+static void test_shuffle(void **state) {
+    (void)state;
+    enum { N = 1000 };
+    int32_t a[N], b[N];
+    uint8_t seen[N];
+    cnn_rng r1, r2;
+    cnn_rng_seed(&r1, 5);
+    cnn_rng_seed(&r2, 5);
+    assert_int_equal(cnn_shuffle(a, N, &r1), CNN_OK);
+    assert_int_equal(cnn_shuffle(b, N, &r2), CNN_OK);
+    assert_memory_equal(a, b, sizeof a);
+    memset(seen, 0, sizeof seen);
+    int fixed = 0;
+    for (int i = 0; i < N; i++) {
+        assert_true(a[i] >= 0 && a[i] < N);
+        assert_int_equal(seen[a[i]], 0);
+        seen[a[i]] = 1;
+        fixed += a[i] == i;
+    }
+    assert_true(fixed < 10); /* about 1 expected */
+    /* the next shuffle of the same stream differs; a different seed differs */
+    assert_int_equal(cnn_shuffle(b, N, &r2), CNN_OK);
+    assert_true(memcmp(a, b, sizeof a) != 0);
+    /* uniform: each of the 6 orders of 3 items about 1/6 of the time */
+    int count[6] = {0};
+    cnn_rng_seed(&r1, 77);
+    for (int k = 0; k < 6000; k++) {
+        int32_t p[3];
+        assert_int_equal(cnn_shuffle(p, 3, &r1), CNN_OK);
+        count[p[0] * 2 + (p[1] > p[2])]++;
+    }
+    for (int k = 0; k < 6; k++)
+        assert_true(count[k] > 850 && count[k] < 1150);
+    int32_t one = 7;
+    assert_int_equal(cnn_shuffle(&one, 1, NULL), CNN_OK);
+    assert_int_equal(one, 0);
+    assert_int_equal(cnn_shuffle(NULL, 0, NULL), CNN_OK);
+    assert_int_equal(cnn_shuffle(NULL, 3, &r1), CNN_ERR_ARG);
+    assert_int_equal(cnn_shuffle(a, -1, &r1), CNN_ERR_ARG);
+    assert_int_equal(cnn_shuffle(a, 3, NULL), CNN_ERR_ARG);
+}
+
+/* ---------------------------------------------------------------- malformed files */
+
+/* Loads and expects status `want`, no dataset, and an error naming `bad` (the offending file) and
+   containing `says` (unless NULL). */
+static void expect_fail(const char *images, const char *labels, cnn_status want, const char *bad,
+                        const char *says, const char *what) {
+    char err[512];
+    memset(err, 'x', sizeof err);
+    cnn_dataset *ds = (cnn_dataset *)&err; /* must be reset to NULL */
+    cnn_status s = cnn_dataset_load_idx(images, labels, &ds, err, sizeof err);
+    if (s != want || !strstr(err, bad) || (says && !strstr(err, says)))
+        fprintf(stderr, "%s: got %s (%d), err \"%.200s\"; want %s naming %s and saying %s\n", what,
+                cnn_status_str(s), s, err, cnn_status_str(want), bad, says ? says : "-");
+    assert_int_equal(s, want);
+    assert_null(ds);
+    assert_true(strlen(err) > 0 && strlen(err) < sizeof err);
+    assert_non_null(strstr(err, bad));
+    if (says) assert_non_null(strstr(err, says));
+    /* also without an error buffer */
+    ds = NULL;
+    assert_int_equal(cnn_dataset_load_idx(images, labels, &ds, NULL, 0), want);
+    assert_null(ds);
+}
+
+typedef struct bad_case {
+    const char *name;
+    cnn_status want;
+    int gzip;      /* write the IDX bytes gzip-compressed */
+    unsigned type; /* IDX type byte */
+    int ndim;
+    uint32_t dims[4];
+    size_t data;      /* data bytes written (may differ from the dims) */
+    uint8_t magic0;   /* first magic byte (0 in a valid file) */
+    const char *says; /* what the error message must contain */
+} bad_case;
+
+static void test_bad_image_files(void **state) {
+    tmp *t = *state;
+    char lb[512], im[512];
+    tmp_path(t, "labels-ok", lb, sizeof lb);
+    const uint8_t labels[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    write_idx(lb, 8, 1, (const uint32_t[]){10}, labels, 10);
+    uint8_t *zeros = calloc(1, 10 * 784 + 16);
+    assert_non_null(zeros);
+    const bad_case cases[] = {
+        {"ok-control", CNN_OK, 0, 8, 3, {10, 28, 28}, 7840, 0, NULL},
+        {"ok-control-gz", CNN_OK, 1, 8, 3, {10, 28, 28}, 7840, 0, NULL},
+        {"wrong-magic", CNN_ERR_FORMAT, 0, 8, 3, {10, 28, 28}, 7840, 1, "magic"},
+        {"wrong-magic-gz", CNN_ERR_FORMAT, 1, 8, 3, {10, 28, 28}, 7840, 0x1f, "magic"},
+        {"type-float32", CNN_ERR_UNSUPPORTED, 0, 0x0d, 3, {10, 28, 28}, 7840, 0, "0x0d"},
+        {"type-invalid", CNN_ERR_FORMAT, 0, 0x07, 3, {10, 28, 28}, 7840, 0, "0x07"},
+        {"ndim-2", CNN_ERR_FORMAT, 0, 8, 2, {10, 784}, 7840, 0, "2 dimensions"},
+        {"ndim-1", CNN_ERR_FORMAT, 0, 8, 1, {7840}, 7840, 0, "1 dimensions"},
+        {"count-0", CNN_ERR_FORMAT, 0, 8, 3, {0, 28, 28}, 0, 0, "dimension 0 (byte 4) is 0"},
+        {"height-0", CNN_ERR_FORMAT, 0, 8, 3, {10, 0, 28}, 0, 0, "dimension 1 (byte 8) is 0"},
+        {"channels-0", CNN_ERR_FORMAT, 0, 8, 4, {10, 0, 28, 28}, 0, 0, "dimension 1 (byte 8) is 0"},
+        {"count-2^31", CNN_ERR_SHAPE, 0, 8, 3, {0x80000000u, 28, 28}, 100, 0, "2147483648"},
+        {"overflow",
+         CNN_ERR_SHAPE,
+         0,
+         8,
+         4,
+         {0x7fffffffu, 0x7fffffffu, 0x7fffffffu, 0x7fffffffu},
+         100,
+         0,
+         "multiply"},
+        {"billion-images-tiny-file", CNN_ERR_FORMAT, 0, 8, 3, {0x40000000u, 28, 28}, 100, 0, "truncated"},
+        {"billion-images-tiny-gz",
+         CNN_ERR_FORMAT,
+         1,
+         8,
+         3,
+         {0x40000000u, 28, 28},
+         100,
+         0,
+         "gzip file can hold"},
+        {"max-int-bytes-tiny-gz", CNN_ERR_FORMAT, 1, 8, 3, {0x7fffffffu, 1, 1}, 100, 0, "gzip file can hold"},
+        {"truncated", CNN_ERR_FORMAT, 0, 8, 3, {10, 28, 28}, 7839, 0, "truncated"},
+        {"truncated-gz", CNN_ERR_FORMAT, 1, 8, 3, {10, 28, 28}, 5000, 0, "data ends at byte 5016"},
+        {"trailing", CNN_ERR_FORMAT, 0, 8, 3, {10, 28, 28}, 7841, 0, "trailing"},
+        {"trailing-gz", CNN_ERR_FORMAT, 1, 8, 3, {10, 28, 28}, 7850, 0, "trailing"},
+        {"count-mismatch", CNN_ERR_FORMAT, 0, 8, 3, {9, 28, 28}, 9 * 784, 0, "9 images but"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const bad_case *c = &cases[k];
+        tmp_path(t, c->name, im, sizeof im);
+        bytes b = idx_bytes(c->type, c->ndim, c->dims, zeros, c->data);
+        b.p[0] = c->magic0;
+        if (c->gzip)
+            write_gz(im, b.p, b.n);
+        else
+            write_bytes(im, b.p, b.n);
+        free(b.p);
+        if (c->want == CNN_OK) {
+            cnn_dataset *ds = load_ok(im, lb);
+            cnn_dataset_free(ds);
+        } else {
+            expect_fail(im, lb, c->want, im, c->says, c->name);
+        }
+    }
+    free(zeros);
+}
+
+static void test_bad_label_files(void **state) {
+    tmp *t = *state;
+    char im[512], lb[512];
+    tmp_path(t, "images-ok", im, sizeof im);
+    uint8_t px[4 * 2 * 2] = {0};
+    write_idx(im, 8, 3, (const uint32_t[]){4, 2, 2}, px, sizeof px);
+    const uint8_t l4[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    struct {
+        const char *name;
+        cnn_status want;
+        int ndim;
+        uint32_t dims[2];
+        size_t data;
+        const char *says;
+    } cases[] = {
+        {"labels-more", CNN_ERR_FORMAT, 1, {5}, 5, "5 labels"},
+        {"labels-fewer", CNN_ERR_FORMAT, 1, {3}, 3, "3 labels"},
+        {"labels-2d", CNN_ERR_FORMAT, 2, {4, 1}, 4, "2 dimensions"},
+        {"labels-0", CNN_ERR_FORMAT, 1, {0}, 0, "is 0"},
+        {"labels-truncated", CNN_ERR_FORMAT, 1, {4}, 3, "truncated"},
+        {"labels-trailing", CNN_ERR_FORMAT, 1, {4}, 5, "trailing"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tmp_path(t, cases[k].name, lb, sizeof lb);
+        write_idx(lb, 8, cases[k].ndim, cases[k].dims, l4, cases[k].data);
+        expect_fail(im, lb, cases[k].want, lb, cases[k].says, cases[k].name);
+    }
+    /* a count mismatch names both files */
+    char err[512];
+    cnn_dataset *ds = NULL;
+    tmp_path(t, "labels-more", lb, sizeof lb);
+    assert_int_equal(cnn_dataset_load_idx(im, lb, &ds, err, sizeof err), CNN_ERR_FORMAT);
+    assert_non_null(strstr(err, im));
+    assert_non_null(strstr(err, lb));
+}
+
+/* Missing files, a folder, empty and tiny files, broken gzip streams. */
+static void test_bad_paths_and_streams(void **state) {
+    tmp *t = *state;
+    char lb[512], p[512], dir[512];
+    tmp_path(t, "labels", lb, sizeof lb);
+    write_idx(lb, 8, 1, (const uint32_t[]){500}, (const uint8_t[500]){0}, 500);
+
+    tmp_path(t, "missing", p, sizeof p);
+    expect_fail(p, lb, CNN_ERR_IO, p, "No such file", "missing images");
+    expect_fail(TEST_IMAGES, p, CNN_ERR_IO, p, "No such file", "missing labels");
+    tmp_path(t, "adir", dir, sizeof dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    expect_fail(dir, lb, CNN_ERR_IO, dir, "directory", "directory");
+    tmp_path(t, "empty", p, sizeof p);
+    write_bytes(p, "", 0);
+    expect_fail(p, lb, CNN_ERR_FORMAT, p, "empty", "empty");
+    expect_fail(TEST_IMAGES, p, CNN_ERR_FORMAT, p, "empty", "empty labels");
+    tmp_path(t, "three-bytes", p, sizeof p);
+    write_bytes(p, "\0\0\x08", 3);
+    expect_fail(p, lb, CNN_ERR_FORMAT, p, "too short", "three bytes");
+    tmp_path(t, "short-dims", p, sizeof p);
+    write_bytes(p, "\0\0\x08\x03\0\0\0\x0a\0\0", 10);
+    expect_fail(p, lb, CNN_ERR_FORMAT, p, "header ends at byte 10", "short dims");
+    tmp_path(t, "garbage", p, sizeof p);
+    write_bytes(p, "GIF89a this is not IDX at all", 29);
+    expect_fail(p, lb, CNN_ERR_FORMAT, p, "magic", "garbage");
+
+    /* the committed gzip file cut in half, and with its CRC broken */
+    size_t n;
+    uint8_t *gz = read_bytes(TEST_IMAGES, &n);
+    tmp_path(t, "half.gz", p, sizeof p);
+    write_bytes(p, gz, n / 2);
+    expect_fail(p, lb, CNN_ERR_FORMAT, p, "gzip", "half gzip");
+    tmp_path(t, "cut-trailer.gz", p, sizeof p);
+    write_bytes(p, gz, n - 4); /* all data there, the length field of the trailer missing */
+    expect_fail(p, lb, CNN_ERR_FORMAT, p, "gzip", "cut trailer");
+    gz[n - 8] ^= 0x55; /* CRC32 */
+    tmp_path(t, "bad-crc.gz", p, sizeof p);
+    write_bytes(p, gz, n);
+    expect_fail(p, lb, CNN_ERR_FORMAT, p, "gzip", "bad crc");
+    gz[n - 8] ^= 0x55;
+    gz[n / 2] ^= 0xff; /* a corrupt deflate stream (caught by inflate or by the CRC) */
+    tmp_path(t, "corrupt.gz", p, sizeof p);
+    write_bytes(p, gz, n);
+    expect_fail(p, lb, CNN_ERR_FORMAT, p, NULL, "corrupt gzip");
+    free(gz);
+
+    cnn_dataset *ds = (cnn_dataset *)&n;
+    assert_int_equal(cnn_dataset_load_idx(NULL, lb, &ds, NULL, 0), CNN_ERR_ARG);
+    assert_null(ds);
+    assert_int_equal(cnn_dataset_load_idx(TEST_IMAGES, NULL, &ds, NULL, 0), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_load_idx(TEST_IMAGES, TEST_LABELS, NULL, NULL, 0), CNN_ERR_ARG);
+}
+
+/* ---------------------------------------------------------------- images */
+
+static const char *const CLASS_NAMES[10] = {"tshirt", "trouser", "pullover", "dress", "coat",
+                                            "sandal", "shirt",   "sneaker",  "bag",   "boot"};
+
+static void test_image_png_pgm(void **state) {
+    (void)state;
+    cnn_dataset *ds = load_test_subset();
+    const uint8_t *px = cnn_dataset_images(ds), *lab = cnn_dataset_labels(ds);
+    char path[512], err[256];
+    uint8_t img[3 * 784];
+    for (int k = 0; k < 10; k++) {
+        int first = 0;
+        while (lab[first] != k)
+            first++;
+        snprintf(path, sizeof path, IMG_DIR "/%d_%s.png", k, CLASS_NAMES[k]);
+        assert_int_equal(cnn_image_load(path, 1, 28, 28, img, err, sizeof err), CNN_OK);
+        assert_memory_equal(img, px + (size_t)first * 784, 784);
+        /* as RGB: three equal planes */
+        assert_int_equal(cnn_image_load(path, 3, 28, 28, img, err, sizeof err), CNN_OK);
+        for (int ch = 0; ch < 3; ch++)
+            assert_memory_equal(img + ch * 784, px + (size_t)first * 784, 784);
+    }
+    const int pgm[2] = {498, 499};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, IMG_DIR "/test_%d.pgm", pgm[k]);
+        assert_int_equal(cnn_image_load(path, 1, 28, 28, img, NULL, 0), CNN_OK);
+        assert_memory_equal(img, px + (size_t)pgm[k] * 784, 784);
+    }
+    cnn_dataset_free(ds);
+}
+
+static void test_image_errors(void **state) {
+    tmp *t = *state;
+    char err[256], p[512];
+    uint8_t img[32 * 32 * 3];
+    const char *wrong = IMG_DIR "/wrong_size_32x32.png";
+    assert_int_equal(cnn_image_load(wrong, 1, 28, 28, img, err, sizeof err), CNN_ERR_SHAPE);
+    assert_non_null(strstr(err, wrong));
+    assert_non_null(strstr(err, "32x32, the model expects 28x28"));
+    assert_int_equal(cnn_image_load(wrong, 1, 32, 32, img, err, sizeof err), CNN_OK);
+    assert_int_equal(img[0], 0); /* the zero border */
+    assert_int_equal(cnn_image_load(IMG_DIR "/0_tshirt.png", 1, 28, 27, img, err, sizeof err), CNN_ERR_SHAPE);
+    assert_non_null(strstr(err, "28x28, the model expects 27x28"));
+
+    tmp_path(t, "missing.png", p, sizeof p);
+    assert_int_equal(cnn_image_load(p, 1, 28, 28, img, err, sizeof err), CNN_ERR_IO);
+    assert_non_null(strstr(err, p));
+    assert_int_equal(cnn_image_load(t->dir, 1, 28, 28, img, err, sizeof err), CNN_ERR_IO);
+    assert_non_null(strstr(err, t->dir));
+
+    tmp_path(t, "garbage.png", p, sizeof p);
+    write_bytes(p, "this is not an image, only some bytes......", 43);
+    assert_int_equal(cnn_image_load(p, 1, 28, 28, img, err, sizeof err), CNN_ERR_FORMAT);
+    assert_non_null(strstr(err, p));
+    tmp_path(t, "empty.png", p, sizeof p);
+    write_bytes(p, "", 0);
+    assert_int_equal(cnn_image_load(p, 1, 28, 28, img, err, sizeof err), CNN_ERR_FORMAT);
+    assert_non_null(strstr(err, p));
+
+    /* a PNG cut after its header: the size is readable, the pixels are not */
+    size_t n;
+    uint8_t *png = read_bytes(IMG_DIR "/2_pullover.png", &n);
+    tmp_path(t, "cut.png", p, sizeof p);
+    write_bytes(p, png, 60);
+    assert_int_equal(cnn_image_load(p, 1, 28, 28, img, err, sizeof err), CNN_ERR_FORMAT);
+    assert_non_null(strstr(err, p));
+    free(png);
+    tmp_path(t, "cut.pgm", p, sizeof p);
+    write_bytes(p, "P5\n28 28\n255\n\x01\x02\x03", 16);
+    assert_int_equal(cnn_image_load(p, 1, 28, 28, img, err, sizeof err), CNN_ERR_FORMAT);
+    assert_non_null(strstr(err, p));
+
+    /* PGM headers stb_image would trust: numbers that overflow an int, maxval 0, no size at all */
+    const char *bad_pgm[] = {"P5\n99999999999999999999 28\n255\n", "P5\n28 28\n0\n", "P5\n\n",
+                             "P5 28 28 255"};
+    for (size_t k = 0; k < sizeof bad_pgm / sizeof bad_pgm[0]; k++) {
+        tmp_path(t, "bad.pgm", p, sizeof p);
+        write_bytes(p, bad_pgm[k], strlen(bad_pgm[k]));
+        assert_int_equal(cnn_image_load(p, 1, 28, 28, img, err, sizeof err), CNN_ERR_FORMAT);
+        assert_non_null(strstr(err, p));
+    }
+    /* a valid 3 x 2 PGM with a comment; a 16-bit one is refused (stb 2.27 would misread it) */
+    tmp_path(t, "comment.pgm", p, sizeof p);
+    write_bytes(p, "P5 # a comment\n3 2\n255\n\x00\x01\x02\xfd\xfe\xff", 29);
+    assert_int_equal(cnn_image_load(p, 1, 2, 3, img, err, sizeof err), CNN_OK);
+    assert_memory_equal(img, "\x00\x01\x02\xfd\xfe\xff", 6);
+    tmp_path(t, "wide.pgm", p, sizeof p);
+    write_bytes(p, "P5\n3 2\n65535\n\x00\x01\x01\x00\x02\x00\xfd\x00\xfe\x00\xff\xff", 25);
+    assert_int_equal(cnn_image_load(p, 1, 2, 3, img, err, sizeof err), CNN_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err, p));
+
+    assert_int_equal(cnn_image_load(NULL, 1, 28, 28, img, err, sizeof err), CNN_ERR_ARG);
+    assert_int_equal(cnn_image_load(wrong, 0, 28, 28, img, err, sizeof err), CNN_ERR_ARG);
+    assert_int_equal(cnn_image_load(wrong, 5, 28, 28, img, err, sizeof err), CNN_ERR_ARG);
+    assert_int_equal(cnn_image_load(wrong, 1, 0, 28, img, err, sizeof err), CNN_ERR_ARG);
+    assert_int_equal(cnn_image_load(wrong, 1, 28, 28, NULL, err, sizeof err), CNN_ERR_ARG);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_subset_gz),
+        cmocka_unit_test_setup_teardown(test_subset_raw_and_4d, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_channels_and_big_labels, tmp_setup, tmp_teardown),
+        cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_batch_normalise),
+        cmocka_unit_test(test_batch_flip),
+        cmocka_unit_test(test_batch_crop),
+        cmocka_unit_test(test_batch_crop_flip),
+        cmocka_unit_test_setup_teardown(test_batch_crop_by_hand, tmp_setup, tmp_teardown),
+        cmocka_unit_test(test_batch_determinism),
+        cmocka_unit_test(test_batch_args),
+        cmocka_unit_test(test_shuffle),
+        cmocka_unit_test_setup_teardown(test_bad_image_files, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_label_files, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_paths_and_streams, tmp_setup, tmp_teardown),
+        cmocka_unit_test(test_image_png_pgm),
+        cmocka_unit_test_setup_teardown(test_image_errors, tmp_setup, tmp_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
