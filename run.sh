@@ -1,11 +1,23 @@
 #!/bin/sh
-# run.sh — the main job from a fresh Debian machine: installs what is missing, builds, and runs the
-# convolution benchmark side by side with PyTorch (Debian's python3-torch), printing the ratios.
-# Usage: ./run.sh [--threads N]   (default: 1 and 2 threads)
+# run.sh — the main job from a fresh Debian machine: installs what is missing (build tools, zlib,
+# stb, the Fashion-MNIST package), builds, trains the default model (fashion-cnn, 10 epochs) and
+# prints its test accuracy. Extra arguments go to `cnn train` (e.g. --threads 1, --epochs 3).
+#   ./run.sh --bench   instead runs the conv benchmark side by side with PyTorch (python3-torch).
 set -eu
 cd "$(dirname "$0")"
-scripts/deps.sh build-essential cmake libcmocka-dev zlib1g-dev libstb-dev python3-torch python3-numpy
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+if [ "${1:-}" = "--bench" ]; then
+    shift
+    scripts/deps.sh build-essential cmake zlib1g-dev libstb-dev python3-torch python3-numpy
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCNN_BUILD_TESTS=OFF >/dev/null
+    cmake --build build -j"$jobs"
+    exec bench/compare.sh build "$@"
+fi
+scripts/deps.sh build-essential cmake zlib1g-dev libstb-dev dataset-fashion-mnist
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCNN_BUILD_TESTS=OFF >/dev/null
 cmake --build build -j"$jobs"
-exec bench/compare.sh build "$@"
+start=$(date +%s)
+build/cli/cnn train --out build/fashion-cnn.cnn --log build/fashion-cnn.csv "$@"
+end=$(date +%s)
+echo "trained in $((end - start)) s; checkpoint build/fashion-cnn.cnn, log build/fashion-cnn.csv"
+build/cli/cnn eval build/fashion-cnn.cnn | head -1
