@@ -1,0 +1,1151 @@
+/* test_net.c — the network level: whole nets against PyTorch (forward, loss, every gradient, batchnorm
+   statistics, one SGD and one Adam step, eval logits; fixtures from tests/golden/gen_net.py), whole-net
+   finite-difference gradients, the model-spec parser's errors and round trip, building from C calls,
+   determinism, shapes and argument errors. The optimizers alone are in test_optim.c. */
+#include "testutil.h"
+
+#include <string.h>
+
+#define FASHION_SPEC                                                                                         \
+    "input 1 28 28\nconv 32 3 pad=1\nrelu\nmaxpool 2\nconv 64 3 pad=1\nrelu\nmaxpool 2\nflatten\n"           \
+    "dense 128\nrelu\ndense 10\nsoftmax_ce\n"
+#define BN_SPEC                                                                                              \
+    "input 3 12 12\nconv 8 3 pad=1 bias=0\nbatchnorm\nrelu\nmaxpool 2\n"                                     \
+    "conv 16 3 stride=2 pad=1\nbatchnorm\nleaky_relu alpha=0.1\n"                                            \
+    "globalavgpool\nflatten\ndense 10\nsoftmax_ce\n"
+
+/* ---------------------------------------------------------------- fixtures */
+
+#define FX_MAX_RECORDS 24
+
+typedef struct fx_record {
+    const char *name;
+    size_t count;
+    double *v; /* floats stored as '%.9g': (float)v[i] is the exact float32 */
+} fx_record;
+
+typedef struct fixture {
+    const char *name;
+    char *text;
+    int n;
+    fx_record r[FX_MAX_RECORDS];
+} fixture;
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+    if (size >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)size + 1)) != NULL) {
+        if (fread(buf, 1, (size_t)size, f) == (size_t)size) {
+            buf[size] = '\0';
+        } else {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Next whitespace-separated token, skipping '#' comments to the end of the line; NULL at the end. */
+static char *next_token(char **cur) {
+    char *p = *cur;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        if (*p != '#') break;
+        while (*p && *p != '\n')
+            p++;
+    }
+    if (!*p) {
+        *cur = p;
+        return NULL;
+    }
+    char *tok = p;
+    while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+        p++;
+    if (*p) *p++ = '\0';
+    *cur = p;
+    return tok;
+}
+
+/* Records "name count v0 .. v_{count-1}" (see gen_net.py). A missing or malformed file fails the test. */
+static void fx_load(fixture *f, const char *name) {
+    char path[512];
+    memset(f, 0, sizeof *f);
+    f->name = name;
+    snprintf(path, sizeof path, "%s/golden/%s.txt", CNN_TEST_DATA_DIR, name);
+    f->text = read_text(path);
+    if (!f->text) fail_msg("missing fixture %s (run tests/golden/gen_net.py)", path);
+    char *cur = f->text, *tok, *end;
+    while ((tok = next_token(&cur)) != NULL) {
+        if (f->n == FX_MAX_RECORDS) fail_msg("%s: too many records", name);
+        fx_record *r = &f->r[f->n++];
+        r->name = tok;
+        char *cnt = next_token(&cur);
+        if (!cnt) fail_msg("%s: %s: no count", name, tok);
+        unsigned long c = strtoul(cnt, &end, 10);
+        if (*end || c > 10000000ul) fail_msg("%s: %s: bad count '%s'", name, tok, cnt);
+        r->count = c;
+        r->v = malloc((c ? c : 1) * sizeof(double));
+        assert_non_null(r->v);
+        for (size_t i = 0; i < c; i++) {
+            char *v = next_token(&cur);
+            if (!v) fail_msg("%s: %s: file ends after %zu of %zu values", name, tok, i, r->count);
+            r->v[i] = strtod(v, &end);
+            if (*end || !isfinite(r->v[i])) fail_msg("%s: %s: bad value '%s'", name, tok, v);
+        }
+    }
+}
+
+/* The record called name; count must match unless it is SIZE_MAX. */
+static const fx_record *fx_get(const fixture *f, const char *name, size_t count) {
+    for (int i = 0; i < f->n; i++) {
+        if (strcmp(f->r[i].name, name) != 0) continue;
+        if (count != SIZE_MAX && f->r[i].count != count)
+            fail_msg("%s: %s has %zu values, expected %zu", f->name, name, f->r[i].count, count);
+        return &f->r[i];
+    }
+    fail_msg("%s: no record '%s'", f->name, name);
+    return NULL;
+}
+
+static void fx_free(fixture *f) {
+    for (int i = 0; i < f->n; i++)
+        free(f->r[i].v);
+    free(f->text);
+}
+
+/* ---------------------------------------------------------------- deterministic parameters */
+
+/* The parameter tensors of a net in cnn.c's flat layout, found from cnn_net_layer_info. */
+enum { T_UNIFORM = 0, T_BN_WEIGHT = 1, T_BN_BIAS = 2 };
+typedef struct net_tensor {
+    size_t off, count;
+    int kind;
+    double fan_in;
+} net_tensor;
+
+static int net_tensors(const cnn_net *net, net_tensor *t, int max) {
+    int nt = 0;
+    size_t off = 0;
+    for (int i = 0; i < cnn_net_layer_count(net); i++) {
+        cnn_layer_info info;
+        assert_int_equal(cnn_net_layer_info(net, i, &info), CNN_OK);
+        if (!info.params) continue;
+        assert_true(nt + 2 <= max);
+        if (info.kind == CNN_LAYER_BATCHNORM) {
+            size_t c = info.params / 2;
+            t[nt++] = (net_tensor){off, c, T_BN_WEIGHT, 0.0};
+            t[nt++] = (net_tensor){off + c, c, T_BN_BIAS, 0.0};
+        } else {
+            assert_true(info.kind == CNN_LAYER_CONV2D || info.kind == CNN_LAYER_DENSE);
+            size_t k = (size_t)info.out_c, b = strstr(info.desc, "bias=0") ? 0 : k, w = info.params - b;
+            t[nt++] = (net_tensor){off, w, T_UNIFORM, (double)(w / k)};
+            if (b) t[nt++] = (net_tensor){off + w, b, T_UNIFORM, (double)(w / k)};
+        }
+        off += info.params;
+    }
+    assert_true(off == cnn_net_param_count(net));
+    return nt;
+}
+
+/* hash32 of gen_net.py, in wrapping 32-bit arithmetic. */
+static uint32_t det_hash(uint32_t i, uint32_t t) {
+    uint32_t x = i * 0x9E3779B1u + (t * 0x85EBCA77u + 0x165667B1u);
+    x ^= x >> 15;
+    x *= 0x2C1B3C6Du;
+    x ^= x >> 12;
+    x *= 0x297A2D39u;
+    x ^= x >> 15;
+    return x;
+}
+
+/* gen_net.py's initial parameters: U[-1/sqrt(fan_in), 1/sqrt(fan_in)) for conv and dense, batchnorm
+   weight in [0.5, 1.5), bias in [-0.5, 0.5); exact in float32, so both sides hold the same bits. */
+static void det_init(cnn_net *net) {
+    net_tensor t[64];
+    int nt = net_tensors(net, t, 64);
+    float *p = cnn_net_params(net);
+    for (int j = 0; j < nt; j++) {
+        const float bound = (float)(1.0 / sqrt(t[j].fan_in));
+        for (size_t i = 0; i < t[j].count; i++) {
+            uint32_t h = det_hash((uint32_t)i, (uint32_t)j);
+            float v;
+            if (t[j].kind == T_UNIFORM)
+                v = bound * ((float)(h >> 8) * 0x1p-23f - 1.0f);
+            else
+                v = (float)(h >> 9) * 0x1p-23f + (t[j].kind == T_BN_WEIGHT ? 0.5f : -0.5f);
+            p[t[j].off + i] = v;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- comparisons */
+
+/* Every |a_i - b_i| <= atol + rtol |b_i|; prints the worst element and returns 0 otherwise. */
+static int close_to(const char *what, const float *a, const double *b, size_t n, double atol, double rtol) {
+    double worst = 0.0;
+    size_t wi = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]), r = d / (atol + rtol * fabs(b[i]));
+        if (!(r <= worst)) worst = r, wi = i;
+    }
+    if (getenv("TEST_NET_VERBOSE")) fprintf(stderr, "  %s: %.3g of the tolerance\n", what, worst);
+    if (worst <= 1.0) return 1;
+    fprintf(stderr, "%s: element %zu: got %.9g expected %.9g (|diff| %.3g, %.3g x the tolerance)\n", what, wi,
+            (double)a[wi], b[wi], fabs((double)a[wi] - b[wi]), worst);
+    return 0;
+}
+
+static double max_abs(const double *v, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(v[i]) > m) m = fabs(v[i]);
+    return m;
+}
+
+/* ---------------------------------------------------------------- PyTorch parity */
+
+/* Tolerances, float32 against float32. libcnn and torch do the same maths in a different summation
+   order (GEMM blocking, im2col vs mkldnn, libcnn's double accumulation in batchnorm and on the reference
+   path), so every value differs by rounding only, a few ulp per sum growing with the sums' lengths (up
+   to 3136 terms in dense1, 8 x 28 x 28 = 6272 in conv1's weight gradient). Each bound below is about
+   20x the largest error observed on all three paths (run with TEST_NET_VERBOSE=1 to see the ratios),
+   and 10x or more below what a formula error does (e.g. a biased running variance is 2e-3 off in
+   net_bn's second batchnorm, a missing weight decay 5e-5 x |p| in SGD).
+   - logits, loss, eval logits after a step: |d| <= 1e-5 + 1e-4 |b| (values of order 1; observed 1e-6).
+   - gradients: |d| <= 1e-5 max|g of the record| + 1e-4 |g|. Gradient elements are sums with
+     cancellation, so a tiny one can carry the absolute rounding error of its large terms: the absolute
+     floor is relative to the largest gradient. The fixture's data seed keeps every ReLU input and
+     max-pool top-2 gap >= 1e-5 (gen_net.py), so no kink flips between the two summation orders.
+   - per-tensor gradient sum of squares (covers the elements the fashion fixture does not list):
+     1e-5 relative, plus count x (the gradient floor)^2 for tensors whose gradient is only rounding
+     noise (a conv bias in front of batchnorm has true gradient 0).
+   - batchnorm running statistics: 1e-6 + 1e-5 |b|.
+   - SGD: p - 0.1 (g + 5e-4 p) carries 0.1 x the gradient error: |d| <= 1e-6 + 1e-5 |b| + 0.1 |dg|.
+   - Adam's first step is p - lr g / (|g| + eps) ~ p - lr sign(g): an element whose gradient is rounding
+     noise may move either way, so the bound is the update difference that the two gradients imply,
+     lr |s(g_c) - s(g_t)| with s(g) = g / (|g| + 1e-8), plus 1e-6 + 1e-5 |b|. (net_bn's conv bias in
+     front of batchnorm, whose gradient is only noise, sits at ~0.997 of this bound by construction: the
+     two sides moved it by +lr and -lr; every other element is below 0.04.) */
+#define LOGIT_ATOL 1e-5
+#define LOGIT_RTOL 1e-4
+#define GRAD_AFLOOR 1e-5
+#define GRAD_RTOL 1e-4
+#define SUMSQ_RTOL 1e-5
+#define STATE_ATOL 1e-6
+#define STATE_RTOL 1e-5
+
+static double adam_sign(double g) {
+    return g / (fabs(g) + 1e-8);
+}
+
+typedef struct parity_run {
+    size_t k; /* number of sampled indices */
+    size_t *idx;
+    float *got;     /* scratch: values at idx */
+    float *grad_at; /* libcnn's gradient at idx */
+} parity_run;
+
+static void gather(parity_run *pr, const float *src) {
+    for (size_t i = 0; i < pr->k; i++)
+        pr->got[i] = src[pr->idx[i]];
+}
+
+static void check_param_update(parity_run *pr, const char *what, const float *params, const fx_record *want,
+                               const fx_record *grad, int adam, float lr) {
+    gather(pr, params);
+    double worst = 0.0;
+    size_t wi = 0;
+    for (size_t i = 0; i < pr->k; i++) {
+        double b = want->v[i], dg = fabs((double)pr->grad_at[i] - grad->v[i]);
+        double tol = 1e-6 + 1e-5 * fabs(b) +
+                     lr * (adam ? fabs(adam_sign(pr->grad_at[i]) - adam_sign(grad->v[i])) : dg);
+        double r = fabs((double)pr->got[i] - b) / tol;
+        if (!(r <= worst)) worst = r, wi = i;
+    }
+    if (getenv("TEST_NET_VERBOSE")) fprintf(stderr, "  %s: %.3g of the tolerance\n", what, worst);
+    if (worst > 1.0)
+        fprintf(stderr, "%s: param %zu: got %.9g expected %.9g (%.3g x the tolerance)\n", what, pr->idx[wi],
+                (double)pr->got[wi], want->v[wi], worst);
+    assert_true(worst <= 1.0);
+}
+
+/* "net_bn (4 threads): what", for messages. */
+static const char *label(char *buf, size_t size, const char *fxname, const char *path, const char *what) {
+    snprintf(buf, size, "%s (%s): %s", fxname, path, what);
+    return buf;
+}
+
+static void run_parity(const char *fxname, const char *spec, int noisy_grads, cnn_ctx *ctx,
+                       const char *path) {
+    char lb[128];
+    fixture fx;
+    fx_load(&fx, fxname);
+    const fx_record *meta = fx_get(&fx, "meta", 5);
+    const int n = (int)meta->v[0], classes = (int)meta->v[4];
+    const size_t in_size = (size_t)(meta->v[1] * meta->v[2] * meta->v[3]);
+    char err[256];
+    cnn_net *net = NULL;
+    cnn_status st = cnn_net_from_spec(spec, n, &net, err, sizeof err);
+    if (st != CNN_OK) fail_msg("%s: %s", fxname, err);
+    const size_t np = cnn_net_param_count(net);
+    assert_true((size_t)fx_get(&fx, "param_count", 1)->v[0] == np);
+    assert_int_equal(cnn_net_output_size(net), classes);
+
+    parity_run pr = {0, NULL, NULL, NULL};
+    const fx_record *ridx = fx_get(&fx, "idx", SIZE_MAX);
+    pr.k = ridx->count;
+    pr.idx = malloc(pr.k * sizeof *pr.idx);
+    assert_non_null(pr.idx);
+    for (size_t i = 0; i < pr.k; i++) {
+        assert_true(ridx->v[i] >= 0 && ridx->v[i] < (double)np);
+        pr.idx[i] = (size_t)ridx->v[i];
+    }
+    pr.got = test_alloc(pr.k);
+    pr.grad_at = test_alloc(pr.k);
+
+    /* the same initial parameters, bit for bit */
+    det_init(net);
+    float *params = cnn_net_params(net), *grads = cnn_net_grads(net);
+    const fx_record *p0 = fx_get(&fx, "param0", pr.k);
+    gather(&pr, params);
+    for (size_t i = 0; i < pr.k; i++)
+        if (pr.got[i] != (float)p0->v[i])
+            fail_msg("%s: initial param %zu: %.9g, fixture %.9g", fxname, pr.idx[i], (double)pr.got[i],
+                     p0->v[i]);
+    float *p_init = test_alloc(np);
+    memcpy(p_init, params, np * sizeof(float));
+
+    const fx_record *rx = fx_get(&fx, "x", (size_t)n * in_size), *rl = fx_get(&fx, "labels", (size_t)n);
+    float *x = test_alloc((size_t)n * in_size);
+    int32_t labels[64];
+    assert_true(n <= 64);
+    for (size_t i = 0; i < (size_t)n * in_size; i++)
+        x[i] = (float)rx->v[i];
+    for (int i = 0; i < n; i++)
+        labels[i] = (int32_t)rl->v[i];
+
+    /* forward (training), loss, backward */
+    const float *out = NULL;
+    float loss = 0.0f;
+    assert_int_equal(cnn_net_forward(ctx, net, n, x, 1, &out), CNN_OK);
+    const fx_record *rlog = fx_get(&fx, "logits", (size_t)n * classes);
+    assert_true(close_to(label(lb, sizeof lb, fxname, path, "logits"), out, rlog->v, rlog->count, LOGIT_ATOL,
+                         LOGIT_RTOL));
+    assert_int_equal(cnn_net_loss(ctx, net, labels, NULL, &loss), CNN_OK);
+    assert_true(close_to(label(lb, sizeof lb, fxname, path, "loss"), &loss, fx_get(&fx, "loss", 1)->v, 1,
+                         LOGIT_ATOL, LOGIT_RTOL));
+    assert_int_equal(cnn_net_backward(ctx, net), CNN_OK);
+
+    const fx_record *rg = fx_get(&fx, "grad", pr.k);
+    gather(&pr, grads);
+    memcpy(pr.grad_at, pr.got, pr.k * sizeof(float));
+    if (!close_to(label(lb, sizeof lb, fxname, path, "grad"), pr.got, rg->v, pr.k,
+                  GRAD_AFLOOR * max_abs(rg->v, pr.k), GRAD_RTOL))
+        fail_msg("%s (%s): gradients differ", fxname, path);
+
+    net_tensor t[64];
+    int nt = net_tensors(net, t, 64);
+    const fx_record *rss = fx_get(&fx, "grad_sumsq", (size_t)nt);
+    const double gfloor = GRAD_AFLOOR * max_abs(rg->v, pr.k);
+    for (int j = 0; j < nt; j++) {
+        double s = 0.0;
+        for (size_t i = 0; i < t[j].count; i++)
+            s += (double)grads[t[j].off + i] * grads[t[j].off + i];
+        if (getenv("TEST_NET_VERBOSE"))
+            fprintf(stderr, "  tensor %d grad sumsq: rel diff %.3g\n", j,
+                    fabs(s - rss->v[j]) / (rss->v[j] + 1e-300));
+        if (!(fabs(s - rss->v[j]) <= SUMSQ_RTOL * rss->v[j] + (double)t[j].count * gfloor * gfloor))
+            fail_msg("%s (%s): tensor %d: gradient sum of squares %.9g, torch %.9g", fxname, path, j, s,
+                     rss->v[j]);
+    }
+
+    const fx_record *rst = fx_get(&fx, "state", cnn_net_state_count(net));
+    assert_true(close_to(label(lb, sizeof lb, fxname, path, "state"), cnn_net_state(net), rst->v, rst->count,
+                         STATE_ATOL, STATE_RTOL));
+    float *g_saved = test_alloc(np);
+    memcpy(g_saved, grads, np * sizeof(float));
+
+    /* one SGD step and one Adam step, each from the initial parameters and the same gradients */
+    static const struct {
+        const char *name, *eval;
+        cnn_optim_config cfg;
+        float lr;
+    } steps[] = {
+        {"sgd", "eval_sgd", {CNN_OPT_SGD, 0.9f, 0, 5e-4f, 0.0f, 0.0f, 0.0f}, 0.1f},
+        {"adam", "eval_adam", {CNN_OPT_ADAM, 0.0f, 0, 0.0f, 0.0f, 0.0f, 0.0f}, 1e-3f},
+    };
+    for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+        cnn_optim *opt = NULL;
+        memcpy(params, p_init, np * sizeof(float));
+        assert_int_equal(cnn_optim_create(&steps[s].cfg, np, &opt), CNN_OK);
+        assert_int_equal(cnn_optim_step(opt, steps[s].lr, params, g_saved), CNN_OK);
+        check_param_update(&pr, label(lb, sizeof lb, fxname, path, steps[s].name), params,
+                           fx_get(&fx, steps[s].name, pr.k), rg, (int)s, steps[s].lr);
+        cnn_optim_free(opt);
+        /* eval logits from libcnn's own updated parameters; but Adam's sign-like step of a gradient that is
+           pure rounding noise (a conv bias in front of batchnorm: true gradient 0) goes either way, so when
+           the fixture lists every parameter the eval forward also runs on torch's updated parameters */
+        const fx_record *rev = fx_get(&fx, steps[s].eval, (size_t)n * classes);
+        const fx_record *rp = fx_get(&fx, steps[s].name, pr.k);
+        if (!(s == 1 && noisy_grads)) {
+            assert_int_equal(cnn_net_forward(ctx, net, n, x, 0, &out), CNN_OK);
+            assert_true(close_to(label(lb, sizeof lb, fxname, path, steps[s].eval), out, rev->v, rev->count,
+                                 LOGIT_ATOL, LOGIT_RTOL));
+        }
+        if (pr.k == np) {
+            for (size_t i = 0; i < np; i++)
+                params[i] = (float)rp->v[i];
+            assert_int_equal(cnn_net_forward(ctx, net, n, x, 0, &out), CNN_OK);
+            assert_true(close_to(label(lb, sizeof lb, fxname, path, steps[s].eval), out, rev->v, rev->count,
+                                 LOGIT_ATOL, LOGIT_RTOL));
+        }
+    }
+    /* eval forwards leave the running statistics alone */
+    assert_true(close_to(label(lb, sizeof lb, fxname, path, "state after eval"), cnn_net_state(net), rst->v,
+                         rst->count, STATE_ATOL, STATE_RTOL));
+
+    free(g_saved);
+    free(x);
+    free(p_init);
+    free(pr.got);
+    free(pr.grad_at);
+    free(pr.idx);
+    cnn_net_free(net);
+    fx_free(&fx);
+}
+
+/* Each fixture on three paths: ctx NULL (one thread, fast kernels), a 4-thread AUTO context, and a
+   CNN_ALGO_REFERENCE context (plain loops, double accumulation). */
+static void parity_all_paths(const char *fxname, const char *spec, int noisy_grads) {
+    cnn_ctx *threaded = cnn_ctx_create(4), *ref = cnn_ctx_create(1);
+    assert_non_null(threaded);
+    assert_non_null(ref);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    run_parity(fxname, spec, noisy_grads, NULL, "ctx NULL");
+    run_parity(fxname, spec, noisy_grads, threaded, "4 threads");
+    run_parity(fxname, spec, noisy_grads, ref, "reference");
+    cnn_ctx_free(threaded);
+    cnn_ctx_free(ref);
+}
+
+static void test_parity_fashion(void **state) {
+    (void)state;
+    parity_all_paths("net_fashion", FASHION_SPEC, 0);
+}
+
+static void test_parity_batchnorm(void **state) {
+    (void)state;
+    parity_all_paths("net_bn", BN_SPEC, 1); /* conv 16 (with bias) feeds batchnorm */
+}
+
+/* ---------------------------------------------------------------- finite differences */
+
+/* The loss at the current parameters, with the dropout stream rewound so every evaluation draws the
+   same masks. */
+static float fd_loss(cnn_ctx *ctx, cnn_net *net, int n, const float *x, const int32_t *labels,
+                     const float *targets, const cnn_rng *rng0) {
+    float loss = 0.0f;
+    *cnn_net_rng(net) = *rng0;
+    assert_int_equal(cnn_net_forward(ctx, net, n, x, 1, NULL), CNN_OK);
+    assert_int_equal(cnn_net_loss(ctx, net, labels, targets, &loss), CNN_OK);
+    return loss;
+}
+
+/* Central differences of the float loss against cnn_net_backward, for every parameter of a small net on
+   the reference path (double accumulation in every op). h is 1e-2 of the mean |p| of the parameter's
+   tensor (the difference is divided by the step actually taken in float). The float loss carries ~1e-7
+   relative rounding, i.e. an error ~1e-7 |L| / h in each difference, plus the h^2 truncation; an
+   occasional ReLU / max-pool kink inside [p - h, p + h] spoils single elements. So the comparison is of
+   the whole gradient vector, ||fd - g|| <= 5e-3 ||g||, and per element |fd - g| <= 2e-2 max|g| (a kink
+   crossing is the one thing that may use that much). Observed: 7e-5 to 6e-4 on these nets; a wrong
+   backward (missing batchnorm mean term, wrong pooling route, unscaled dropout) is off by 1e-1 or more. */
+#define FD_NORM_TOL 5e-3
+#define FD_ELEM_TOL 2e-2
+
+static void fd_check(const char *spec, int n, uint64_t seed) {
+    cnn_ctx *ctx = cnn_ctx_create(1);
+    assert_non_null(ctx);
+    assert_int_equal(cnn_ctx_set_algo(ctx, CNN_ALGO_REFERENCE), CNN_OK);
+    char err[256];
+    cnn_net *net = NULL;
+    if (cnn_net_from_spec(spec, n, &net, err, sizeof err) != CNN_OK) fail_msg("%s", err);
+    det_init(net);
+    int c, h, w;
+    cnn_net_input_shape(net, &c, &h, &w);
+    const size_t in = (size_t)n * c * h * w, outs = (size_t)n * cnn_net_output_size(net);
+    test_rng r = test_rng_make(seed);
+    float *x = test_rand_buf(&r, in, -1.5f, 1.5f), *targets = test_rand_buf(&r, outs, -0.5f, 1.0f);
+    int32_t labels[16];
+    assert_true(n <= 16);
+    for (int i = 0; i < n; i++)
+        labels[i] = test_rng_int(&r, 0, cnn_net_output_size(net) - 1);
+    assert_int_equal(cnn_net_init(net, seed), CNN_OK); /* seeds the dropout stream */
+    det_init(net);
+    const cnn_rng rng0 = *cnn_net_rng(net);
+
+    const size_t np = cnn_net_param_count(net);
+    float *p = cnn_net_params(net);
+    fd_loss(ctx, net, n, x, labels, targets, &rng0);
+    assert_int_equal(cnn_net_backward(ctx, net), CNN_OK);
+    double *g = malloc(np * sizeof *g), *fd = malloc(np * sizeof *fd);
+    assert_non_null(g);
+    assert_non_null(fd);
+    for (size_t i = 0; i < np; i++)
+        g[i] = cnn_net_grads(net)[i];
+
+    net_tensor t[64];
+    int nt = net_tensors(net, t, 64);
+    for (int j = 0; j < nt; j++) {
+        double mean = 0.0;
+        for (size_t i = 0; i < t[j].count; i++)
+            mean += fabs(p[t[j].off + i]);
+        mean /= (double)t[j].count;
+        for (size_t i = t[j].off; i < t[j].off + t[j].count; i++) {
+            const float p0 = p[i];
+            const float hh = (float)(1e-2 * mean);
+            p[i] = p0 + hh;
+            const double up = fd_loss(ctx, net, n, x, labels, targets, &rng0);
+            const double hup = (double)p[i] - p0; /* the step actually taken in float */
+            p[i] = p0 - hh;
+            const double down = fd_loss(ctx, net, n, x, labels, targets, &rng0);
+            const double hdown = (double)p0 - p[i];
+            p[i] = p0;
+            fd[i] = (up - down) / (hup + hdown);
+        }
+    }
+    double dn = 0.0, gn = 0.0, worst = 0.0, gmax = 0.0;
+    size_t wi = 0;
+    for (size_t i = 0; i < np; i++) {
+        dn += (fd[i] - g[i]) * (fd[i] - g[i]);
+        gn += g[i] * g[i];
+        if (fabs(g[i]) > gmax) gmax = fabs(g[i]);
+        if (fabs(fd[i] - g[i]) > worst) worst = fabs(fd[i] - g[i]), wi = i;
+    }
+    const double rel = sqrt(dn / gn);
+    if (getenv("TEST_NET_VERBOSE"))
+        fprintf(stderr, "  %zu params: ||fd - g|| / ||g|| = %.3g, worst |fd - g| / max|g| = %.3g\n", np, rel,
+                worst / gmax);
+    if (!(rel <= FD_NORM_TOL) || !(worst <= FD_ELEM_TOL * gmax))
+        fail_msg(
+            "finite differences of\n%s: ||fd - g|| / ||g|| = %.3g; worst param %zu: fd %.6g, backward %.6g "
+            "(max |g| %.3g)",
+            spec, rel, wi, fd[wi], g[wi], gmax);
+    assert_true(gn > 0.0);
+    free(g);
+    free(fd);
+    free(x);
+    free(targets);
+    cnn_net_free(net);
+    cnn_ctx_free(ctx);
+}
+
+static void test_fd_conv_bn_pools(void **state) {
+    (void)state;
+    /* batchnorm over space, ReLU, max and average pooling, a grouped strided conv, softmax CE */
+    fd_check("input 2 8 8\nconv 4 3 pad=1\nbatchnorm\nrelu\nmaxpool 2\nconv 6 3 stride=2 pad=1 groups=2\n"
+             "avgpool 2\nflatten\ndense 5\nsoftmax_ce\n",
+             4, 11);
+}
+
+static void test_fd_dilation_smooth_mse_sum(void **state) {
+    (void)state;
+    /* dilated depthwise (multiplier 2) conv, leaky ReLU, 1x1 conv, tanh, dropout 0.5 (masks replayed),
+       global average pooling, sigmoid, dropout 0, MSE sum */
+    fd_check("input 3 9 9\nconv 6 3 dil=2 groups=3\nleaky_relu alpha=0.2\nconv 4 1\ntanh\ndropout 0.5\n"
+             "globalavgpool\nflatten\ndense 6\nsigmoid\ndropout 0\ndense 3\nmse reduction=sum\n",
+             3, 12);
+}
+
+static void test_fd_dense_bn_mse_mean(void **state) {
+    (void)state;
+    /* non-square strided conv with asymmetric padding, average pooling excluding the padding, batchnorm
+       over features (1 x 1 spatial), MSE mean */
+    fd_check(
+        "input 1 6 6\nconv 3 3x2 stride=2x1 pad=1,0,1,1\navgpool 3 stride=1 pad=1 count_include_pad=0\ntanh\n"
+        "flatten\ndense 8\nbatchnorm\nrelu\ndense 4\nmse reduction=mean\n",
+        5, 13);
+}
+
+static void test_fd_same_dilated_maxpool(void **state) {
+    (void)state;
+    /* 'same' padding with an even kernel, dilated max pooling in ceil mode, biasless conv and dense */
+    fd_check("input 2 7 7\nconv 4 2 pad=same\nmaxpool 3 stride=2 dil=2 ceil=1\nconv 5 2 bias=0\nleaky_relu\n"
+             "flatten\ndense 3 bias=0\nsoftmax_ce\n",
+             3, 14);
+}
+
+/* ---------------------------------------------------------------- model spec */
+
+/* The spec must fail with err beginning "line <line>:" and containing needle (if not NULL). */
+static void expect_spec_error(const char *spec, int line, const char *needle) {
+    char err[512], prefix[32];
+    cnn_net *net = (cnn_net *)&err; /* must be reset to NULL */
+    memset(err, 'x', sizeof err);
+    cnn_status st = cnn_net_from_spec(spec, 4, &net, err, sizeof err);
+    if (st == CNN_OK) fail_msg("spec accepted:\n%s", spec);
+    assert_null(net);
+    snprintf(prefix, sizeof prefix, "line %d: ", line);
+    if (strncmp(err, prefix, strlen(prefix)) != 0 || (needle && !strstr(err, needle)))
+        fail_msg("spec:\n%s\nerror '%s', expected '%s...%s'", spec, err, prefix, needle ? needle : "");
+    assert_int_equal(st, CNN_ERR_FORMAT);
+}
+
+static void test_spec_errors(void **state) {
+    (void)state;
+    char long_words[512], long_line[1100];
+    expect_spec_error("input 1 8 8\nconvv 4 3\n", 2, "unknown layer 'convv'");
+    expect_spec_error("conv 4 3\n", 1, "input");                              /* missing input */
+    expect_spec_error("# a comment\n\n  relu\n", 3, "input");                 /* first layer, no input */
+    expect_spec_error("input 1 8\nrelu\n", 1, "input CHANNELS HEIGHT WIDTH"); /* input: too few numbers */
+    expect_spec_error("input 1 8 eight\nrelu\n", 1, NULL);                    /* bad number */
+    expect_spec_error("input 1 8 8\nconv 4 x3\n", 2, "KERNEL");               /* bad number */
+    expect_spec_error("input 1 8 8\nconv 4.5 3\n", 2, "FILTERS");
+    expect_spec_error("input 1 8 8\nconv -4 3\n", 2, "FILTERS"); /* negative */
+    expect_spec_error("input 1 8 8\nconv 4 3 stride=-1\n", 2, "stride");
+    expect_spec_error("input 1 -8 8\nrelu\n", 1, NULL);
+    expect_spec_error("input 1 8 8\ndense 0\n", 2, "OUTPUTS");
+    expect_spec_error("input 1 4 4\nconv 2 5\n", 2, "does not fit"); /* kernel too large */
+    expect_spec_error("input 1 4 4\nmaxpool 5\n", 2, NULL);
+    expect_spec_error("input 1 4 4\nconv 2 3 dil=2\n", 2, "does not fit"); /* dilated kernel too large */
+    expect_spec_error("input 3 8 8\nconv 4 3 groups=2\n", 2, "groups");    /* groups not dividing C */
+    expect_spec_error("input 1 4 4\ndense 10\n", 2, "flatten");            /* dense without flatten */
+    expect_spec_error("input 1 4 4\nflatten\ndense 3\nsoftmax_ce\nrelu\n", 5, "follow the loss");
+    expect_spec_error("input 1 4 4\nflatten\nmse\n\n# end\ndense 2\n", 6, "follow the loss");
+    expect_spec_error("input 1 8 8\nconv 4 3 strid=2\n", 2, "unknown option 'strid'");
+    expect_spec_error("input 1 8 8\nrelu alpha=0.1\n", 2, "unknown option 'alpha'");
+    expect_spec_error("input 1 8 8\nrelu 2\n", 2, "unexpected '2'");
+    expect_spec_error("input 1 8 8\nconv 4 3 3\n", 2, "unexpected '3'");
+    strcpy(long_words, "input 1 8 8\nflatten\ndense 4");
+    for (int i = 0; i < 16; i++)
+        strcat(long_words, " bias=1");
+    strcat(long_words, "\n");
+    expect_spec_error(long_words, 3, "more than 16 words"); /* too many words */
+    memset(long_line, 0, sizeof long_line);
+    strcpy(long_line, "input 1 8 8\nrelu ");
+    memset(long_line + strlen(long_line), ' ', 1050);
+    expect_spec_error(long_line, 2, "longer than");
+    expect_spec_error("input 1 8 8\nconv 4 3 pad=1,2,3\n", 2, "pad="); /* bad pad */
+    expect_spec_error("input 1 8 8\nconv 4 3 pad=1,2,3,4,5\n", 2, "pad=");
+    expect_spec_error("input 1 8 8\nconv 4 3 pad=-1\n", 2, "pad=");
+    expect_spec_error("input 1 8 8\nconv 4 3 pad=valid\n", 2, "pad=");
+    expect_spec_error("input 1 8 8\nmaxpool 2 pad=same\n", 2, "pad=");         /* no 'same' for pools */
+    expect_spec_error("input 1 8 8\nmaxpool 2 pad=2\n", 2, "half the window"); /* pool pad too big */
+    expect_spec_error("input 1 8 8\navgpool 3 pad=0,2,0,0\n", 2, "half the window");
+    expect_spec_error("input 1 8 8\navgpool 2 dil=2\n", 2, "unknown option 'dil'");
+    expect_spec_error("input 1 8 8\nmaxpool 2 ceil=2\n", 2, "ceil");
+    expect_spec_error("input 1 8 8\ndropout 1\n", 2, "probability");
+    expect_spec_error("input 1 8 8\ndropout -0.1\n", 2, "probability");
+    expect_spec_error("input 1 8 8\nbatchnorm eps=0\n", 2, "eps");
+    expect_spec_error("input 1 8 8\nbatchnorm momentum=1.5\n", 2, "momentum");
+    expect_spec_error("input 1 8 8\nleaky_relu alpha=x\n", 2, "alpha");
+    expect_spec_error("input 1 8 8\nflatten\nmse reduction=avg\n", 3, "reduction");
+    expect_spec_error("input 1 8 8\nconv 4 3 bias=2\n", 2, "bias");
+    expect_spec_error("", 1, "input");                          /* empty spec */
+    expect_spec_error("# only\n   # comments\n\n", 4, "input"); /* comments only: the end */
+    expect_spec_error("input 1 8 8\n# nothing else\n", 3, "at least one layer");
+    expect_spec_error("input 1 8 8\ninput 1 8 8\n", 2, "unknown layer 'input'");
+
+    /* arguments */
+    cnn_net *net = NULL;
+    char err[64];
+    assert_int_equal(cnn_net_from_spec(NULL, 4, &net, err, sizeof err), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_from_spec("input 1 2 2\nrelu\n", 0, &net, err, sizeof err), CNN_ERR_ARG);
+    assert_null(net);
+    assert_int_equal(cnn_net_from_spec("input 1 2 2\nrelu\n", 4, NULL, err, sizeof err), CNN_ERR_ARG);
+    /* a tiny or absent error buffer is never overrun */
+    assert_int_equal(cnn_net_from_spec("input 1 8 8\nconvv\n", 4, &net, err, 5), CNN_ERR_FORMAT);
+    assert_string_equal(err, "line");
+    assert_int_equal(cnn_net_from_spec("input 1 8 8\nconvv\n", 4, &net, NULL, 0), CNN_ERR_FORMAT);
+    assert_null(net);
+}
+
+/* Parsing the canonical text gives the same canonical text, the same parameter count and the same
+   layer shapes. */
+static cnn_net *roundtrip(const char *spec) {
+    char err[256];
+    cnn_net *a = NULL, *b = NULL;
+    if (cnn_net_from_spec(spec, 2, &a, err, sizeof err) != CNN_OK) fail_msg("%s\n%s", spec, err);
+    const char *text = cnn_net_spec(a);
+    assert_non_null(text);
+    if (cnn_net_from_spec(text, 2, &b, err, sizeof err) != CNN_OK)
+        fail_msg("canonical text\n%s\n%s", text, err);
+    assert_string_equal(cnn_net_spec(b), text);
+    assert_true(cnn_net_param_count(a) == cnn_net_param_count(b));
+    assert_int_equal(cnn_net_layer_count(a), cnn_net_layer_count(b));
+    for (int i = 0; i < cnn_net_layer_count(a); i++) {
+        cnn_layer_info ia, ib;
+        assert_int_equal(cnn_net_layer_info(a, i, &ia), CNN_OK);
+        assert_int_equal(cnn_net_layer_info(b, i, &ib), CNN_OK);
+        assert_int_equal(ia.kind, ib.kind);
+        assert_int_equal(ia.out_c, ib.out_c);
+        assert_int_equal(ia.out_h, ib.out_h);
+        assert_int_equal(ia.out_w, ib.out_w);
+        assert_true(ia.params == ib.params);
+        assert_string_equal(ia.desc, ib.desc);
+    }
+    cnn_net_free(b);
+    return a;
+}
+
+static void test_spec_roundtrip(void **state) {
+    (void)state;
+    static const char *specs[] = {
+        FASHION_SPEC,
+        BN_SPEC,
+        ("# every option\ninput 3 17 15   # trailing comment\n\n"
+         "conv 8 3x5 stride=2x1 pad=1,2,0,3 dil=1x2 groups=1 bias=0\n"
+         "  maxpool 3x2   stride=1x2 pad=1x0 dil=2x1 ceil=1\n"
+         "avgpool 2 stride=1 pad=1 ceil=1 count_include_pad=0\n"
+         "batchnorm eps=1e-3 momentum=0.25\nleaky_relu alpha=0.125\nconv 8 1 groups=4\ntanh\nsigmoid\n"
+         "dropout 0.25\nglobalavgpool\nflatten\ndense 7 bias=0\nrelu\ndropout\ndense 5\n"
+         "mse reduction=mean\n"),
+        ("input 2 9 9\nconv 4 4 pad=same\nconv 4 3 stride=2 pad=same\nconv 6 3 dil=2 pad=same groups=2\n"
+         "avgpool 3 stride=2 pad=1\nflatten\ndense 3\nmse\n"),
+        "input 1 5 5\nflatten\n", /* no loss */
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+        cnn_net_free(roundtrip(specs[i]));
+
+    /* canonical forms: defaults dropped, 'same' written as explicit pads (top/left get the smaller half) */
+    cnn_net *net = roundtrip(specs[3]);
+    assert_string_equal(cnn_net_spec(net),
+                        "input 2 9 9\nconv 4 4 pad=1,1,2,2\nconv 4 3 stride=2 pad=1\n"
+                        "conv 6 3 pad=2 dil=2 groups=2\navgpool 3 stride=2 pad=1\nflatten\n"
+                        "dense 3\nmse reduction=sum\n");
+    cnn_layer_info info;
+    assert_int_equal(cnn_net_layer_info(net, 0, &info), CNN_OK);
+    assert_int_equal(info.out_h, 9); /* 'same' keeps the size at stride 1 */
+    assert_int_equal(cnn_net_layer_info(net, 1, &info), CNN_OK);
+    assert_int_equal(info.out_h, 5); /* and gives ceil(9 / 2) at stride 2 */
+    cnn_net_free(net);
+    net = roundtrip(
+        "input 1 8 8\nconv 2 3 stride=1 pad=0 dil=1 groups=1 bias=1\nmaxpool 2 stride=2 pad=0 dil=1 ceil=0\n"
+        "avgpool 2 stride=2x2 count_include_pad=1\nbatchnorm eps=1e-5 momentum=0.1\ndropout p=0.5\n");
+    assert_string_equal(cnn_net_spec(net),
+                        "input 1 8 8\nconv 2 3\nmaxpool 2\navgpool 2\nbatchnorm\ndropout 0.5\n");
+    cnn_net_free(net);
+}
+
+/* ---------------------------------------------------------------- building from C calls */
+
+static cnn_net *fashion_by_calls(int max_batch) {
+    cnn_net *net = NULL;
+    cnn_conv2d c1 = {0}, c2 = {0};
+    cnn_pool2d mp = {0};
+    c1.k = 32, c1.r = c1.s = 3, c1.pad_top = c1.pad_left = c1.pad_bottom = c1.pad_right = 1;
+    c2 = c1;
+    c2.k = 64;
+    mp.mode = CNN_POOL_MAX, mp.r = mp.s = 2;
+    assert_int_equal(cnn_net_create(1, 28, 28, &net), CNN_OK);
+    assert_int_equal(cnn_net_add_conv2d(net, &c1, 1), CNN_OK);
+    assert_int_equal(cnn_net_add_act(net, CNN_ACT_RELU, 0.0f), CNN_OK);
+    assert_int_equal(cnn_net_add_pool2d(net, &mp), CNN_OK);
+    assert_int_equal(cnn_net_add_conv2d(net, &c2, 1), CNN_OK);
+    assert_int_equal(cnn_net_add_act(net, CNN_ACT_RELU, 0.0f), CNN_OK);
+    assert_int_equal(cnn_net_add_pool2d(net, &mp), CNN_OK);
+    assert_int_equal(cnn_net_add_flatten(net), CNN_OK);
+    assert_int_equal(cnn_net_add_dense(net, 128, 1), CNN_OK);
+    assert_int_equal(cnn_net_add_act(net, CNN_ACT_RELU, 0.0f), CNN_OK);
+    assert_int_equal(cnn_net_add_dense(net, 10, 1), CNN_OK);
+    assert_int_equal(cnn_net_add_softmax_ce(net), CNN_OK);
+    assert_null(cnn_net_spec(net));
+    assert_null(cnn_net_params(net));
+    assert_int_equal(cnn_net_build(net, max_batch), CNN_OK);
+    return net;
+}
+
+static cnn_net *bn_by_calls(int max_batch) {
+    cnn_net *net = NULL;
+    cnn_conv2d c1 = {0}, c2 = {0};
+    cnn_pool2d mp = {0};
+    c1.k = 8, c1.r = c1.s = 3, c1.pad_top = c1.pad_left = c1.pad_bottom = c1.pad_right = 1;
+    c2 = c1;
+    c2.k = 16, c2.stride_h = c2.stride_w = 2;
+    mp.mode = CNN_POOL_MAX, mp.r = mp.s = 2;
+    assert_int_equal(cnn_net_create(3, 12, 12, &net), CNN_OK);
+    assert_int_equal(cnn_net_add_conv2d(net, &c1, 0), CNN_OK);
+    assert_int_equal(cnn_net_add_batchnorm(net, 1e-5f, 0.1f), CNN_OK);
+    assert_int_equal(cnn_net_add_act(net, CNN_ACT_RELU, 0.0f), CNN_OK);
+    assert_int_equal(cnn_net_add_pool2d(net, &mp), CNN_OK);
+    assert_int_equal(cnn_net_add_conv2d(net, &c2, 1), CNN_OK);
+    assert_int_equal(cnn_net_add_batchnorm(net, 1e-5f, 0.1f), CNN_OK);
+    assert_int_equal(cnn_net_add_act(net, CNN_ACT_LEAKY_RELU, 0.1f), CNN_OK);
+    assert_int_equal(cnn_net_add_global_avgpool(net), CNN_OK);
+    assert_int_equal(cnn_net_add_flatten(net), CNN_OK);
+    assert_int_equal(cnn_net_add_dense(net, 10, 1), CNN_OK);
+    assert_int_equal(cnn_net_add_softmax_ce(net), CNN_OK);
+    assert_int_equal(cnn_net_build(net, max_batch), CNN_OK);
+    return net;
+}
+
+/* Same canonical text, shapes, initial parameters and (bit-identical) forward and gradients. */
+static void same_net(cnn_net *a, cnn_net *b, int n, uint64_t seed) {
+    assert_string_equal(cnn_net_spec(a), cnn_net_spec(b));
+    assert_true(cnn_net_param_count(a) == cnn_net_param_count(b));
+    assert_true(cnn_net_state_count(a) == cnn_net_state_count(b));
+    assert_int_equal(cnn_net_layer_count(a), cnn_net_layer_count(b));
+    for (int i = 0; i < cnn_net_layer_count(a); i++) {
+        cnn_layer_info ia, ib;
+        assert_int_equal(cnn_net_layer_info(a, i, &ia), CNN_OK);
+        assert_int_equal(cnn_net_layer_info(b, i, &ib), CNN_OK);
+        assert_int_equal(ia.kind, ib.kind);
+        assert_string_equal(ia.name, ib.name);
+        assert_string_equal(ia.desc, ib.desc);
+        assert_int_equal(ia.out_c * 10000 + ia.out_h * 100 + ia.out_w,
+                         ib.out_c * 10000 + ib.out_h * 100 + ib.out_w);
+        assert_true(ia.params == ib.params && ia.flops == ib.flops);
+    }
+    assert_int_equal(cnn_net_init(a, seed), CNN_OK);
+    assert_int_equal(cnn_net_init(b, seed), CNN_OK);
+    const size_t np = cnn_net_param_count(a);
+    assert_memory_equal(cnn_net_params(a), cnn_net_params(b), np * sizeof(float));
+    int c, h, w;
+    cnn_net_input_shape(a, &c, &h, &w);
+    test_rng r = test_rng_make(seed);
+    float *x = test_rand_buf(&r, (size_t)n * c * h * w, -1.0f, 1.0f);
+    int32_t labels[8] = {1, 7, 3, 0, 9, 2, 5, 4};
+    const float *oa, *ob;
+    float la, lb;
+    assert_int_equal(cnn_net_forward(NULL, a, n, x, 1, &oa), CNN_OK);
+    assert_int_equal(cnn_net_forward(NULL, b, n, x, 1, &ob), CNN_OK);
+    assert_memory_equal(oa, ob, (size_t)n * cnn_net_output_size(a) * sizeof(float));
+    assert_int_equal(cnn_net_loss(NULL, a, labels, NULL, &la), CNN_OK);
+    assert_int_equal(cnn_net_loss(NULL, b, labels, NULL, &lb), CNN_OK);
+    assert_true(la == lb);
+    assert_int_equal(cnn_net_backward(NULL, a), CNN_OK);
+    assert_int_equal(cnn_net_backward(NULL, b), CNN_OK);
+    assert_memory_equal(cnn_net_grads(a), cnn_net_grads(b), np * sizeof(float));
+    free(x);
+}
+
+static void test_build_by_calls(void **state) {
+    (void)state;
+    cnn_net *a = NULL, *b = fashion_by_calls(4);
+    char err[256];
+    assert_int_equal(cnn_net_from_spec(FASHION_SPEC, 4, &a, err, sizeof err), CNN_OK);
+    same_net(a, b, 4, 3);
+    cnn_net_free(a);
+    cnn_net_free(b);
+    b = bn_by_calls(6);
+    assert_int_equal(cnn_net_from_spec(BN_SPEC, 6, &a, err, sizeof err), CNN_OK);
+    same_net(a, b, 6, 4);
+    cnn_net_free(a);
+    cnn_net_free(b);
+}
+
+/* ---------------------------------------------------------------- determinism */
+
+static void train3(cnn_net *net, const float *x, const int32_t *labels, int n, float *losses) {
+    cnn_optim_config cfg = {CNN_OPT_SGD, 0.9f, 0, 5e-4f, 0.0f, 0.0f, 0.0f};
+    cnn_optim *opt = NULL;
+    assert_int_equal(cnn_optim_create(&cfg, cnn_net_param_count(net), &opt), CNN_OK);
+    for (int s = 0; s < 3; s++)
+        assert_int_equal(cnn_net_train_step(NULL, net, opt, 0.05f, n, x, labels, NULL, &losses[s]), CNN_OK);
+    cnn_optim_free(opt);
+}
+
+static void test_determinism(void **state) {
+    (void)state;
+    static const char *spec =
+        "input 1 28 28\nconv 8 3 pad=1\nbatchnorm\nrelu\nmaxpool 2\nconv 16 3 pad=1\nrelu\n"
+        "maxpool 2\nflatten\ndropout 0.3\ndense 32\nrelu\ndense 10\nsoftmax_ce\n";
+    enum { N = 6 };
+    cnn_net *a = NULL, *b = NULL, *c = NULL;
+    assert_int_equal(cnn_net_from_spec(spec, N, &a, NULL, 0), CNN_OK);
+    assert_int_equal(cnn_net_from_spec(spec, N, &b, NULL, 0), CNN_OK);
+    assert_int_equal(cnn_net_from_spec(spec, N, &c, NULL, 0), CNN_OK);
+    const size_t np = cnn_net_param_count(a), ns = cnn_net_state_count(a);
+    assert_int_equal(cnn_net_init(a, 1234), CNN_OK);
+    assert_int_equal(cnn_net_init(b, 1234), CNN_OK);
+    assert_int_equal(cnn_net_init(c, 1235), CNN_OK);
+    assert_memory_equal(cnn_net_params(a), cnn_net_params(b), np * sizeof(float));
+    assert_memory_not_equal(cnn_net_params(a), cnn_net_params(c), np * sizeof(float));
+    /* PyTorch's default bounds: every conv/dense value within 1/sqrt(fan_in), batchnorm 1 and 0 */
+    net_tensor t[16];
+    int nt = net_tensors(a, t, 16);
+    for (int j = 0; j < nt; j++)
+        for (size_t i = 0; i < t[j].count; i++) {
+            float v = cnn_net_params(a)[t[j].off + i];
+            if (t[j].kind == T_UNIFORM)
+                assert_true(fabs(v) <= 1.0 / sqrt(t[j].fan_in));
+            else
+                assert_true(v == (t[j].kind == T_BN_WEIGHT ? 1.0f : 0.0f));
+        }
+    for (size_t i = 0; i < ns; i++)
+        assert_true(cnn_net_state(a)[i] == (i % 16 < 8 ? 0.0f : 1.0f));
+
+    test_rng r = test_rng_make(99);
+    float *x = test_rand_buf(&r, (size_t)N * 784, 0.0f, 1.0f);
+    int32_t labels[N] = {3, 1, 4, 1, 5, 9};
+    float la[3], lb[3];
+    train3(a, x, labels, N, la);
+    train3(b, x, labels, N, lb);
+    assert_memory_equal(la, lb, sizeof la);
+    assert_memory_equal(cnn_net_params(a), cnn_net_params(b), np * sizeof(float));
+    assert_memory_equal(cnn_net_state(a), cnn_net_state(b), ns * sizeof(float));
+    assert_memory_equal(cnn_net_rng(a), cnn_net_rng(b), sizeof(cnn_rng));
+    assert_true(la[2] < la[0]); /* three steps on one batch do learn it */
+    /* re-initialising gives the same start again */
+    assert_int_equal(cnn_net_init(a, 1234), CNN_OK);
+    assert_int_equal(cnn_net_init(c, 1234), CNN_OK);
+    assert_memory_equal(cnn_net_params(a), cnn_net_params(c), np * sizeof(float));
+    free(x);
+    cnn_net_free(a);
+    cnn_net_free(b);
+    cnn_net_free(c);
+}
+
+static void test_dropout(void **state) {
+    (void)state;
+    enum { N = 4, SIZE = 4 * 8 * 8 };
+    cnn_net *a = NULL, *b = NULL;
+    assert_int_equal(cnn_net_from_spec("input 4 8 8\ndropout 0.5\n", N, &a, NULL, 0), CNN_OK);
+    assert_int_equal(cnn_net_from_spec("input 4 8 8\ndropout 0.5\n", N, &b, NULL, 0), CNN_OK);
+    test_rng r = test_rng_make(5);
+    float *x = test_rand_buf(&r, (size_t)N * SIZE, 0.5f, 1.5f), *first = test_alloc((size_t)N * SIZE);
+    const float *ya, *yb;
+
+    /* eval: the identity */
+    assert_int_equal(cnn_net_forward(NULL, a, N, x, 0, &ya), CNN_OK);
+    assert_memory_equal(ya, x, (size_t)N * SIZE * sizeof(float));
+
+    /* training: each element dropped or scaled by 1 / (1 - p) = 2, about half dropped */
+    assert_int_equal(cnn_net_init(a, 77), CNN_OK);
+    assert_int_equal(cnn_net_init(b, 77), CNN_OK);
+    assert_int_equal(cnn_net_forward(NULL, a, N, x, 1, &ya), CNN_OK);
+    int zeros = 0;
+    for (size_t i = 0; i < (size_t)N * SIZE; i++) {
+        assert_true(ya[i] == 0.0f || ya[i] == 2.0f * x[i]);
+        zeros += ya[i] == 0.0f;
+    }
+    assert_true(zeros > N * SIZE * 4 / 10 && zeros < N * SIZE * 6 / 10);
+    memcpy(first, ya, (size_t)N * SIZE * sizeof(float));
+    /* the same seed draws the same masks */
+    assert_int_equal(cnn_net_forward(NULL, b, N, x, 1, &yb), CNN_OK);
+    assert_memory_equal(first, yb, (size_t)N * SIZE * sizeof(float));
+    /* the stream moves on: the next batch gets other masks */
+    assert_int_equal(cnn_net_forward(NULL, a, N, x, 1, &ya), CNN_OK);
+    assert_memory_not_equal(first, ya, (size_t)N * SIZE * sizeof(float));
+    /* eval neither drops nor draws */
+    cnn_rng saved = *cnn_net_rng(a);
+    assert_int_equal(cnn_net_forward(NULL, a, N, x, 0, &ya), CNN_OK);
+    assert_memory_equal(ya, x, (size_t)N * SIZE * sizeof(float));
+    assert_memory_equal(&saved, cnn_net_rng(a), sizeof saved);
+    /* a different seed, different masks */
+    assert_int_equal(cnn_net_init(b, 78), CNN_OK);
+    assert_int_equal(cnn_net_forward(NULL, b, N, x, 1, &yb), CNN_OK);
+    assert_memory_not_equal(first, yb, (size_t)N * SIZE * sizeof(float));
+    free(x);
+    free(first);
+    cnn_net_free(a);
+    cnn_net_free(b);
+}
+
+/* ---------------------------------------------------------------- shapes and arguments */
+
+static void test_fashion_shapes(void **state) {
+    (void)state;
+    static const struct {
+        cnn_layer_kind kind;
+        const char *name, *desc;
+        int c, h, w;
+        size_t params;
+    } want[] = {
+        {CNN_LAYER_CONV2D, "conv", "conv 32 3 pad=1", 32, 28, 28, 320},
+        {CNN_LAYER_ACT, "relu", "relu", 32, 28, 28, 0},
+        {CNN_LAYER_POOL2D, "maxpool", "maxpool 2", 32, 14, 14, 0},
+        {CNN_LAYER_CONV2D, "conv", "conv 64 3 pad=1", 64, 14, 14, 18496},
+        {CNN_LAYER_ACT, "relu", "relu", 64, 14, 14, 0},
+        {CNN_LAYER_POOL2D, "maxpool", "maxpool 2", 64, 7, 7, 0},
+        {CNN_LAYER_FLATTEN, "flatten", "flatten", 3136, 1, 1, 0},
+        {CNN_LAYER_DENSE, "dense", "dense 128", 128, 1, 1, 401536},
+        {CNN_LAYER_ACT, "relu", "relu", 128, 1, 1, 0},
+        {CNN_LAYER_DENSE, "dense", "dense 10", 10, 1, 1, 1290},
+        {CNN_LAYER_SOFTMAX_CE, "softmax_ce", "softmax_ce", 1, 1, 1, 0},
+    };
+    cnn_net *net = NULL;
+    char err[128];
+    assert_int_equal(cnn_net_from_spec(FASHION_SPEC, 16, &net, err, sizeof err), CNN_OK);
+    assert_int_equal(cnn_net_layer_count(net), 11);
+    for (int i = 0; i < 11; i++) {
+        cnn_layer_info info;
+        assert_int_equal(cnn_net_layer_info(net, i, &info), CNN_OK);
+        assert_int_equal(info.kind, want[i].kind);
+        assert_string_equal(info.name, want[i].name);
+        assert_string_equal(info.desc, want[i].desc);
+        assert_int_equal(info.out_c, want[i].c);
+        assert_int_equal(info.out_h, want[i].h);
+        assert_int_equal(info.out_w, want[i].w);
+        assert_true(info.params == want[i].params);
+    }
+    cnn_layer_info info;
+    assert_int_equal(cnn_net_layer_info(net, 0, &info), CNN_OK);
+    assert_true(info.flops == 2.0 * 32 * 9 * 28 * 28 + 32 * 28 * 28); /* multiply-adds plus the bias */
+    assert_int_equal(cnn_net_layer_info(net, 7, &info), CNN_OK);
+    assert_true(info.flops == 2.0 * 3136 * 128 + 128);
+    assert_int_equal(cnn_net_layer_info(net, 11, &info), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_layer_info(net, -1, &info), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_layer_info(net, 0, NULL), CNN_ERR_ARG);
+    assert_true(cnn_net_param_count(net) == 421642);
+    assert_true(cnn_net_state_count(net) == 0);
+    assert_int_equal(cnn_net_output_size(net), 10);
+    assert_int_equal(cnn_net_max_batch(net), 16);
+    int c, h, w;
+    cnn_net_input_shape(net, &c, &h, &w);
+    assert_int_equal(c * 10000 + h * 100 + w, 12828);
+    cnn_net_free(net);
+
+    assert_int_equal(cnn_net_from_spec(BN_SPEC, 6, &net, err, sizeof err), CNN_OK);
+    assert_true(cnn_net_param_count(net) == 1602);
+    assert_true(cnn_net_state_count(net) == 48);
+    cnn_net_free(net);
+}
+
+static void test_bad_args(void **state) {
+    (void)state;
+    cnn_net *net = NULL, *mse = NULL, *bare = NULL;
+    enum { MAXB = 4 };
+    float x[MAXB * 2 * 4 * 4], nanx[MAXB * 2 * 4 * 4], loss = 0.0f, targets[MAXB * 3];
+    int32_t labels[MAXB] = {0, 1, 2, 0}, bad[MAXB] = {0, 3, 1, 0}, neg[MAXB] = {0, -1, 1, 0};
+    const float *out;
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
+        x[i] = nanx[i] = (float)(i % 7) * 0.1f - 0.3f;
+    nanx[5] = NAN;
+    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
+        targets[i] = 0.5f;
+    assert_int_equal(
+        cnn_net_from_spec("input 2 4 4\nconv 3 3 pad=1\nbatchnorm\nrelu\nglobalavgpool\nflatten\n"
+                          "batchnorm\ndense 3\nsoftmax_ce\n",
+                          MAXB, &net, NULL, 0),
+        CNN_OK);
+    assert_int_equal(cnn_net_from_spec("input 2 4 4\nflatten\ndense 3\nmse\n", MAXB, &mse, NULL, 0), CNN_OK);
+    assert_int_equal(cnn_net_from_spec("input 2 4 4\nflatten\ndense 3\n", MAXB, &bare, NULL, 0), CNN_OK);
+
+    /* forward */
+    assert_int_equal(cnn_net_forward(NULL, net, MAXB + 1, x, 1, &out), CNN_ERR_ARG); /* n > max_batch */
+    assert_int_equal(cnn_net_forward(NULL, net, 0, x, 1, &out), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_forward(NULL, net, -1, x, 1, &out), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_forward(NULL, net, 2, NULL, 1, &out), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_forward(NULL, NULL, 2, x, 1, &out), CNN_ERR_ARG);
+    /* batch statistics of one value per channel (batchnorm after flatten, batch 1): as PyTorch, refused */
+    assert_int_equal(cnn_net_forward(NULL, net, 1, x, 1, &out), CNN_ERR_SHAPE);
+    assert_int_equal(cnn_net_forward(NULL, net, 1, x, 0, &out), CNN_OK);
+
+    /* loss before any training forward of this net, backward before the loss */
+    cnn_net *fresh = NULL;
+    assert_int_equal(cnn_net_from_spec("input 2 4 4\nflatten\ndense 3\nsoftmax_ce\n", MAXB, &fresh, NULL, 0),
+                     CNN_OK);
+    assert_int_equal(cnn_net_loss(NULL, fresh, labels, NULL, &loss), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_backward(NULL, fresh), CNN_ERR_ARG);
+    cnn_net_free(fresh);
+
+    assert_int_equal(cnn_net_forward(NULL, net, MAXB, x, 1, &out), CNN_OK);
+    assert_int_equal(cnn_net_backward(NULL, net), CNN_ERR_ARG);                   /* no loss yet */
+    assert_int_equal(cnn_net_loss(NULL, net, NULL, targets, &loss), CNN_ERR_ARG); /* CE needs labels */
+    assert_int_equal(cnn_net_loss(NULL, net, bad, NULL, &loss), CNN_ERR_ARG);     /* label 3 of 3 classes */
+    assert_int_equal(cnn_net_loss(NULL, net, neg, NULL, &loss), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_loss(NULL, net, labels, NULL, NULL), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_loss(NULL, NULL, labels, NULL, &loss), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_loss(NULL, net, labels, NULL, &loss), CNN_OK);
+    assert_true(isfinite(loss) && loss > 0.0f);
+    assert_int_equal(cnn_net_backward(NULL, NULL), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_backward(NULL, net), CNN_OK);
+    assert_int_equal(cnn_net_backward(NULL, net), CNN_ERR_ARG); /* the loss gradient was used up */
+
+    assert_int_equal(cnn_net_forward(NULL, mse, 2, x, 1, &out), CNN_OK);
+    assert_int_equal(cnn_net_loss(NULL, mse, labels, NULL, &loss), CNN_ERR_ARG); /* MSE needs targets */
+    assert_int_equal(cnn_net_loss(NULL, mse, NULL, targets, &loss), CNN_OK);
+    assert_int_equal(cnn_net_forward(NULL, mse, 2, nanx, 1, &out), CNN_OK);
+    assert_int_equal(cnn_net_loss(NULL, mse, NULL, targets, &loss),
+                     CNN_ERR_NUMERIC); /* NaN reaches the loss */
+
+    assert_int_equal(cnn_net_forward(NULL, bare, 2, x, 1, &out), CNN_OK);
+    assert_int_equal(cnn_net_loss(NULL, bare, labels, targets, &loss),
+                     CNN_ERR_UNSUPPORTED); /* no loss layer */
+
+    /* train step */
+    cnn_optim_config cfg = {CNN_OPT_SGD, 0.0f, 0, 0.0f, 0.0f, 0.0f, 0.0f};
+    cnn_optim *opt = NULL;
+    assert_int_equal(cnn_optim_create(&cfg, cnn_net_param_count(net), &opt), CNN_OK);
+    assert_int_equal(cnn_net_train_step(NULL, net, NULL, 0.1f, 2, x, labels, NULL, &loss), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_train_step(NULL, net, opt, 0.1f, 2, x, labels, NULL, NULL), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_train_step(NULL, net, opt, 0.1f, MAXB + 1, x, labels, NULL, &loss), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_train_step(NULL, net, opt, 0.1f, 2, x, labels, NULL, &loss), CNN_OK);
+    cnn_optim_free(opt);
+
+    /* building */
+    cnn_net *b = NULL;
+    cnn_conv2d conv = {0};
+    cnn_pool2d pool = {0};
+    assert_int_equal(cnn_net_create(0, 4, 4, &b), CNN_ERR_ARG);
+    assert_null(b);
+    assert_int_equal(cnn_net_create(1, 4, -4, &b), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_create(1, 4, 4, NULL), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_create(1, 4, 4, &b), CNN_OK);
+    assert_int_equal(cnn_net_build(b, 1), CNN_ERR_SHAPE); /* no layers */
+    conv.k = 2, conv.r = conv.s = 5;
+    assert_int_equal(cnn_net_add_conv2d(b, &conv, 1), CNN_ERR_SHAPE); /* 5x5 kernel on 4x4 */
+    assert_int_equal(cnn_net_add_conv2d(b, NULL, 1), CNN_ERR_ARG);
+    conv.r = conv.s = 3;
+    assert_int_equal(cnn_net_add_conv2d(b, &conv, 1), CNN_OK);
+    pool.mode = CNN_POOL_MAX, pool.r = pool.s = 2, pool.pad_top = 2;
+    assert_int_equal(cnn_net_add_pool2d(b, &pool), CNN_ERR_SHAPE); /* pad > window / 2 */
+    assert_int_equal(cnn_net_add_dense(b, 3, 1), CNN_ERR_SHAPE);   /* 2x2x2 not flattened */
+    assert_int_equal(cnn_net_add_dense(b, 0, 1), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_dropout(b, 1.0f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_dropout(b, -0.5f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_batchnorm(b, 0.0f, 0.1f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_batchnorm(b, 1e-5f, 1.5f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_act(b, (cnn_act)9, 0.0f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_mse(b, (cnn_reduction)7), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_flatten(b), CNN_OK);
+    assert_int_equal(cnn_net_add_mse(b, CNN_REDUCE_MEAN), CNN_OK);
+    assert_int_equal(cnn_net_add_flatten(b), CNN_ERR_SHAPE); /* nothing after the loss */
+    assert_int_equal(cnn_net_add_softmax_ce(b), CNN_ERR_SHAPE);
+    assert_int_equal(cnn_net_build(b, 0), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_build(b, 2), CNN_OK);
+    assert_int_equal(cnn_net_build(b, 2), CNN_ERR_ARG);           /* built once */
+    assert_int_equal(cnn_net_add_global_avgpool(b), CNN_ERR_ARG); /* and closed */
+    assert_string_equal(cnn_net_spec(b), "input 1 4 4\nconv 2 3\nflatten\nmse reduction=mean\n");
+    cnn_net_free(b);
+
+    /* NULL queries */
+    assert_null(cnn_net_params(NULL));
+    assert_null(cnn_net_grads(NULL));
+    assert_null(cnn_net_state(NULL));
+    assert_null(cnn_net_spec(NULL));
+    assert_null(cnn_net_rng(NULL));
+    assert_true(cnn_net_param_count(NULL) == 0);
+    assert_int_equal(cnn_net_layer_count(NULL), 0);
+    assert_int_equal(cnn_net_output_size(NULL), 0);
+    assert_int_equal(cnn_net_init(NULL, 1), CNN_ERR_ARG);
+    cnn_net_free(NULL);
+
+    cnn_net_free(net);
+    cnn_net_free(mse);
+    cnn_net_free(bare);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parity_fashion),
+        cmocka_unit_test(test_parity_batchnorm),
+        cmocka_unit_test(test_fd_conv_bn_pools),
+        cmocka_unit_test(test_fd_dilation_smooth_mse_sum),
+        cmocka_unit_test(test_fd_dense_bn_mse_mean),
+        cmocka_unit_test(test_fd_same_dilated_maxpool),
+        cmocka_unit_test(test_spec_errors),
+        cmocka_unit_test(test_spec_roundtrip),
+        cmocka_unit_test(test_build_by_calls),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_fashion_shapes),
+        cmocka_unit_test(test_bad_args),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
