@@ -247,6 +247,8 @@ cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     }
     if ((st = arena_add(&total, 2 * gmax)) != CNN_OK) return st;
     if (cnn_size_mul(&total, total, sizeof(float))) return CNN_ERR_SHAPE;
+    free(net->arena); /* left by an earlier build that failed later on */
+    cnn_ctx_free(net->own_ctx);
     net->arena = calloc(1, total ? total : 1);
     net->own_ctx = cnn_ctx_create(1);
     if (!net->arena || !net->own_ctx) return CNN_ERR_NOMEM;

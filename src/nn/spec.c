@@ -98,6 +98,7 @@ typedef struct opts {
     int n;
     const char *pos[MAX_TOKENS];
     int npos;
+    const char *twice; /* an option given more than once */
 } opts;
 
 static void split_opts(spec_line *ln, opts *o) {
@@ -108,6 +109,8 @@ static void split_opts(spec_line *ln, opts *o) {
             *eq = 0;
             o->key[o->n] = ln->tok[i];
             o->val[o->n++] = eq + 1;
+            for (int j = 0; j < o->n - 1; j++)
+                if (!strcmp(o->key[j], ln->tok[i])) o->twice = ln->tok[i];
         } else {
             o->pos[o->npos++] = ln->tok[i];
         }
@@ -125,6 +128,7 @@ static const char *opt_get(opts *o, const char *key) {
 
 /* Unknown options and extra positional words are errors, not silently ignored. */
 static cnn_status check_leftovers(const spec_line *ln, const opts *o, int npos, const char *usage) {
+    if (o->twice) return fail(ln, CNN_ERR_FORMAT, "%s: option '%s' given twice", ln->tok[0], o->twice);
     for (int i = 0; i < o->n; i++)
         if (!o->used[i]) return fail(ln, CNN_ERR_FORMAT, "%s: unknown option '%s' (usage: %s)", ln->tok[0], o->key[i], usage);
     if (o->npos > npos)
@@ -486,6 +490,15 @@ const char *cnn_layer_name(const cnn_layer *l) {
     return LAYER_NAMES[l->kind];
 }
 
+/* The shortest decimal that reads back as exactly v ("0.01", not "0.00999999978"). */
+static const char *short_float(char *buf, size_t size, float v) {
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, size, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
 /* " key=A" or " key=AxB", skipped when equal to the default d. */
 static size_t put_pair(char *b, size_t size, const char *key, int a, int c, int d) {
     if (a == d && c == d) return 0;
@@ -502,6 +515,7 @@ static size_t put_pad(char *b, size_t size, int t, int l, int bo, int r) {
 
 void cnn_layer_describe(const cnn_layer *l, char *buf, size_t size) {
     size_t k = 0;
+    char f[32];
 #define ROOM (k < size ? size - k : 0)
 #define PUT(...) k += (size_t)snprintf(buf + (k < size ? k : size), ROOM, __VA_ARGS__)
     if (!size) return;
@@ -533,15 +547,15 @@ void cnn_layer_describe(const cnn_layer *l, char *buf, size_t size) {
         break;
     }
     case CNN_LAYER_ACT:
-        if (l->act == CNN_ACT_LEAKY_RELU) PUT("leaky_relu alpha=%.9g", (double)l->alpha);
+        if (l->act == CNN_ACT_LEAKY_RELU) PUT("leaky_relu alpha=%s", short_float(f, sizeof f, l->alpha));
         else PUT("%s", ACT_NAMES[l->act]);
         break;
     case CNN_LAYER_DENSE: PUT("dense %d%s", l->out_c, l->bias ? "" : " bias=0"); break;
-    case CNN_LAYER_DROPOUT: PUT("dropout %.9g", (double)l->drop_p); break;
+    case CNN_LAYER_DROPOUT: PUT("dropout %s", short_float(f, sizeof f, l->drop_p)); break;
     case CNN_LAYER_BATCHNORM:
         PUT("batchnorm");
-        if (l->bn_eps != 1e-5f) PUT(" eps=%.9g", (double)l->bn_eps);
-        if (l->bn_momentum != 0.1f) PUT(" momentum=%.9g", (double)l->bn_momentum);
+        if (l->bn_eps != 1e-5f) PUT(" eps=%s", short_float(f, sizeof f, l->bn_eps));
+        if (l->bn_momentum != 0.1f) PUT(" momentum=%s", short_float(f, sizeof f, l->bn_momentum));
         break;
     case CNN_LAYER_MSE: PUT("mse reduction=%s", l->red == CNN_REDUCE_SUM ? "sum" : "mean"); break;
     default: PUT("%s", LAYER_NAMES[l->kind]); break;
