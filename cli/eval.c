@@ -1,0 +1,82 @@
+/* eval.c — `cnn eval CKPT`: the checkpoint's accuracy on the test split, then the mean loss,
+   per-class accuracy and the confusion matrix. The first line is always "accuracy 0.XXXX". */
+#include "cli.h"
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+const char cmd_eval_usage[] =
+    "usage: cnn eval CKPT [--data DIR] [--batch N] [--threads N]\n"
+    "Evaluates a checkpoint on the test split (t10k-images/-labels) of an IDX dataset.\n"
+    "Prints 'accuracy 0.XXXX' first, then the loss, per-class accuracy and the confusion matrix\n"
+    "(rows: true class, columns: predicted).\n"
+    "  --data DIR    dataset folder (default: $CNN_DATA, else /usr/share/datasets/fashion-mnist)\n"
+    "  --batch N     images per forward pass (default 256)\n"
+    "  --threads N   threads (default: all cores)\n";
+
+static void print_report(const cli_eval_result *r, const long *conf, int classes) {
+    printf("accuracy %.4f\n", r->accuracy);
+    printf("loss %.4f\n", r->loss);
+    printf("images %ld, correct %ld\n\nper-class accuracy:\n", r->total, r->correct);
+    for (int k = 0; k < classes; k++) {
+        long row = 0;
+        for (int j = 0; j < classes; j++) row += conf[k * classes + j];
+        const char *name = cli_class_name(classes, k);
+        printf("  %2d %-12s %.4f  (%ld images)\n", k, name ? name : "", row ? (double)conf[k * classes + k] / row : 0.0,
+               row);
+    }
+    printf("\nconfusion matrix (rows: true class, columns: predicted):\n     ");
+    for (int j = 0; j < classes; j++) printf(" %5d", j);
+    printf("\n");
+    for (int k = 0; k < classes; k++) {
+        printf("  %2d ", k);
+        for (int j = 0; j < classes; j++) printf(" %5ld", conf[k * classes + j]);
+        printf("\n");
+    }
+}
+
+int cmd_eval(int argc, char **argv) {
+    const char *data = cli_default_data_dir();
+    int batch = 256, threads = 0, npos = 0;
+    const cli_opt opts[] = {
+        {"--data", CLI_STRING, &data, 0, 0, 0, NULL},
+        {"--batch", CLI_INT, &batch, 1, 65536, 0, NULL},
+        {"--threads", CLI_INT, &threads, 0, 1024, 0, NULL},
+        {NULL, CLI_FLAG, NULL, 0, 0, 0, NULL},
+    };
+    int rc = cli_parse("cnn eval", cmd_eval_usage, opts, argc, argv, 1, &npos);
+    if (rc >= 0) return rc;
+    if (npos != 1) return cli_usage_error("cnn eval", cmd_eval_usage, "expected one checkpoint file");
+    char err[512];
+    cnn_net *net = NULL;
+    cnn_dataset *ds = NULL;
+    cnn_train_state ts;
+    cnn_ctx *ctx = cnn_ctx_create(threads);
+    long *conf = NULL;
+    rc = CLI_EXIT_FAIL;
+    cnn_status st = cnn_checkpoint_load(argv[1], batch, &net, NULL, &ts, err, sizeof err);
+    if (st != CNN_OK) {
+        cli_error("cnn eval", "%s", err[0] ? err : cnn_status_str(st));
+        goto done;
+    }
+    if (!ctx || cli_load_split("cnn eval", data, "t10k", &ds) != CNN_OK || !cli_check_fit("cnn eval", net, ds)) goto done;
+    int classes = cnn_net_output_size(net);
+    cli_eval_result res;
+    if (!(conf = calloc((size_t)classes * classes, sizeof *conf))) {
+        cli_error("cnn eval", "out of memory");
+        goto done;
+    }
+    if ((st = cli_evaluate(ctx, net, ds, &ts.data, &res, conf, classes)) != CNN_OK) {
+        rc = cli_status_error("cnn eval", "evaluation", st, NULL);
+        goto done;
+    }
+    print_report(&res, conf, classes);
+    rc = CLI_EXIT_OK;
+done:
+    free(conf);
+    cnn_dataset_free(ds);
+    cnn_net_free(net);
+    cnn_ctx_free(ctx);
+    return rc;
+}

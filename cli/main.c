@@ -1,0 +1,67 @@
+/* main.c — the `cnn` program: `cnn COMMAND [ARGS]`, dispatched through one table.
+   Adding a subcommand is one row below plus its file (cmd_NAME and cmd_NAME_usage, see cli.h).
+   Exit status: 0 success, 1 failure, 2 bad command line. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const cli_command commands[] = {
+    {"explain", cmd_explain, "the lecture's 3x3 conv example: every sum written out and proved", cmd_explain_usage},
+    {"bench", cmd_bench, "GFLOP/s of conv2d forward, backward-data and backward-weights", cmd_bench_usage},
+    {"train", cmd_train, "train a model on an IDX dataset, a checkpoint after every epoch", cmd_train_usage},
+    {"eval", cmd_eval, "accuracy, loss, per-class accuracy and confusion matrix on the test split", cmd_eval_usage},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const char synopsis[] = "usage: cnn COMMAND [ARGS]...   (cnn --help lists the commands)\n";
+
+static const cli_command *find_command(const char *name) {
+    for (const cli_command *c = commands; c->name; c++)
+        if (!strcmp(c->name, name)) return c;
+    return NULL;
+}
+
+static void print_help(void) {
+    printf("cnn — convolutional neural networks on the CPU, with proven gradients (libcnn %s)\n\n",
+           cnn_version());
+    printf("usage: cnn COMMAND [ARGS]...\n"
+           "       cnn COMMAND --help     the usage of one command\n"
+           "       cnn --version\n\n"
+           "commands:\n");
+    for (const cli_command *c = commands; c->name; c++) printf("  %-10s %s\n", c->name, c->summary);
+}
+
+static int is_help(const char *a) {
+    return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
+
+/* `cnn help [COMMAND]` */
+static int help_command(int argc, char **argv) {
+    if (argc < 2) {
+        print_help();
+        return CLI_EXIT_OK;
+    }
+    const cli_command *c = find_command(argv[1]);
+    if (!c) return cli_usage_error("cnn", synopsis, "unknown command '%s'", argv[1]);
+    if (argc > 2) return cli_usage_error("cnn help", synopsis, "unexpected argument '%s'", argv[2]);
+    fputs(c->usage, stdout);
+    return CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return cli_usage_error("cnn", synopsis, "missing command");
+    const char *name = argv[1];
+    if (is_help(name) || !strcmp(name, "help")) return help_command(argc - 1, argv + 1);
+    if (!strcmp(name, "--version")) {
+        printf("cnn %s (libcnn %s)\n", CNN_VERSION_STRING, cnn_version());
+        return CLI_EXIT_OK;
+    }
+    const cli_command *c = find_command(name);
+    if (!c) return cli_usage_error("cnn", synopsis, "unknown %s '%s'", name[0] == '-' ? "option" : "command", name);
+    if (argc > 2 && is_help(argv[2])) {
+        fputs(c->usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    return c->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,310 @@
+/* train.c — `cnn train`: a model spec and an IDX dataset in, a trained checkpoint out.
+   Per epoch: a seeded shuffle, mini-batches (optionally augmented), forward, loss, backward and an
+   optimizer step at the scheduled rate; then the test accuracy, one summary line, a CSV row and an
+   atomically written checkpoint. --resume continues bit-identically from such a checkpoint. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include "common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char cmd_train_usage[] =
+    "usage: cnn train [--model FILE] [--data DIR] [--epochs N] [--batch N] [--lr X]\n"
+    "                 [--optimizer sgd|adam|adamw] [--momentum X] [--nesterov] [--weight-decay X]\n"
+    "                 [--schedule constant|step|cosine] [--warmup N] [--augment] [--seed N]\n"
+    "                 [--threads N] [--out FILE] [--resume FILE] [--log FILE]\n"
+    "Trains a model on an IDX dataset (the MNIST family) and writes a checkpoint after every epoch.\n"
+    "  --model FILE      model spec (default: the built-in fashion-cnn, see models/fashion-cnn.cfg)\n"
+    "  --data DIR        folder with train-/t10k- images and labels, .gz or raw\n"
+    "                    (default: $CNN_DATA, else /usr/share/datasets/fashion-mnist)\n"
+    "  --epochs N        total epochs of the run, also when resuming (default 10)\n"
+    "  --batch N         mini-batch size (default 64)\n"
+    "  --lr X            base learning rate (default 0.05 for sgd, 0.001 for adam/adamw)\n"
+    "  --optimizer NAME  sgd (default), adam or adamw (PyTorch semantics)\n"
+    "  --momentum X      SGD momentum (default 0.9)\n"
+    "  --nesterov        Nesterov momentum for SGD\n"
+    "  --weight-decay X  L2 for sgd/adam, decoupled for adamw (default 5e-4 for sgd, 0 for adam, 0.01 adamw)\n"
+    "  --schedule NAME   constant, step (x0.1 after each third of the run) or cosine (default)\n"
+    "  --warmup N        epochs of linear learning-rate warm-up (default 0)\n"
+    "  --augment         random crop (4 pixels of padding) and horizontal flip\n"
+    "  --seed N          seeds initialisation, shuffling, augmentation and dropout (default 1)\n"
+    "  --threads N       threads (default: all cores)\n"
+    "  --out FILE        checkpoint written after every epoch (default model.cnn)\n"
+    "  --resume FILE     continue the run saved in FILE; its model, data settings and optimizer are\n"
+    "                    used, and --epochs says where to stop\n"
+    "  --log FILE        one CSV row per epoch: epoch,train_loss,train_acc,test_acc,images_per_s,seconds,lr\n";
+
+typedef struct train_opts {
+    const char *model, *data, *optimizer, *schedule, *out, *resume, *log;
+    int epochs, batch, warmup, augment, threads, nesterov;
+    double lr, momentum, weight_decay;
+    uint64_t seed;
+} train_opts;
+
+typedef struct train_run {
+    train_opts o;
+    cnn_ctx *ctx;
+    cnn_net *net;
+    cnn_optim *opt;
+    cnn_dataset *train, *test;
+    cnn_train_state ts;
+    FILE *log;
+    int steps_per_epoch;
+    float *x;
+    int32_t *labels, *perm;
+} train_run;
+
+static const char *const OPTIMIZERS[] = {"sgd", "adam", "adamw"};
+static const char *const SCHEDULES[] = {"constant", "step", "cosine"};
+
+static int lookup(const char *name, const char *const *table, int n) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(name, table[i])) return i;
+    return -1;
+}
+
+/* Progress on stderr when it is a terminal: batch, loss, images/s, ETA. */
+static void progress(const train_run *r, int epoch, int batch, double loss, double ips, double eta) {
+    char bar[31];
+    int fill = (int)(30.0 * batch / r->steps_per_epoch);
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+    bar[30] = 0;
+    fprintf(stderr, "\repoch %d/%d [%s] %d/%d loss %.4f %.0f img/s ETA %d:%02d ", epoch, r->o.epochs, bar, batch,
+            r->steps_per_epoch, loss, ips, (int)eta / 60, (int)eta % 60);
+    fflush(stderr);
+}
+
+static void free_run(train_run *r) {
+    if (r->log) fclose(r->log);
+    cnn_dataset_free(r->train);
+    cnn_dataset_free(r->test);
+    cnn_optim_free(r->opt);
+    cnn_net_free(r->net);
+    cnn_ctx_free(r->ctx);
+    free(r->x), free(r->labels), free(r->perm);
+}
+
+/* A fresh run: the model, its initialisation, the optimizer, the schedule and the data settings. */
+static int setup_fresh(train_run *r) {
+    const train_opts *o = &r->o;
+    char err[512];
+    cnn_status st;
+    int kind = lookup(o->optimizer, OPTIMIZERS, 3), sched = lookup(o->schedule, SCHEDULES, 3);
+    if (o->model) st = cnn_net_from_spec_file(o->model, o->batch, &r->net, err, sizeof err);
+    else st = cnn_net_from_spec(cli_default_model, o->batch, &r->net, err, sizeof err);
+    if (st != CNN_OK) {
+        cli_error("cnn train", "%s", err);
+        return CLI_EXIT_FAIL;
+    }
+    cnn_net_init(r->net, o->seed);
+    cnn_optim_config oc = {(cnn_optimizer)kind, (float)o->momentum, o->nesterov, 0.0f, 0.0f, 0.0f, 0.0f};
+    oc.weight_decay = o->weight_decay >= 0 ? (float)o->weight_decay : kind == 0 ? 5e-4f : kind == 2 ? 0.01f : 0.0f;
+    if (kind != 0) oc.momentum = 0.0f;
+    if ((st = cnn_optim_create(&oc, cnn_net_param_count(r->net), &r->opt)) != CNN_OK)
+        return cli_status_error("cnn train", "optimizer settings", st, NULL);
+    memset(&r->ts, 0, sizeof r->ts);
+    r->ts.seed = o->seed;
+    cnn_rng_seed(&r->ts.rng, o->seed ^ 0x5DEECE66Dull);
+    r->ts.batch = o->batch;
+    if ((st = cnn_dataset_stats(r->train, &r->ts.data.mean, &r->ts.data.std)) != CNN_OK)
+        return cli_status_error("cnn train", "dataset statistics", st, NULL);
+    r->ts.data.crop_pad = o->augment ? 4 : 0;
+    r->ts.data.flip = o->augment;
+    r->ts.schedule.kind = (cnn_schedule_kind)sched;
+    r->ts.schedule.lr = (float)(o->lr > 0 ? o->lr : kind == 0 ? 0.05 : 0.001);
+    r->ts.schedule.gamma = 0.1f;
+    return CLI_EXIT_OK;
+}
+
+static int setup_resume(train_run *r) {
+    char err[512];
+    cnn_status st = cnn_checkpoint_load(r->o.resume, r->o.batch, &r->net, &r->opt, &r->ts, err, sizeof err);
+    if (st != CNN_OK) {
+        cli_error("cnn train", "%s", err[0] ? err : cnn_status_str(st));
+        return CLI_EXIT_FAIL;
+    }
+    if (!r->opt) {
+        cli_error("cnn train", "%s: no optimizer state in this checkpoint, it cannot be resumed", r->o.resume);
+        return CLI_EXIT_FAIL;
+    }
+    if (r->ts.batch != r->o.batch) { /* the net was built for the command line's batch: rebuild */
+        cnn_net_free(r->net);
+        cnn_optim_free(r->opt);
+        r->net = NULL, r->opt = NULL;
+        r->o.batch = r->ts.batch;
+        return setup_resume(r);
+    }
+    if (r->ts.epoch >= r->o.epochs)
+        fprintf(stderr, "cnn train: %s has %d epochs already; nothing to do for --epochs %d\n", r->o.resume,
+                r->ts.epoch, r->o.epochs);
+    return CLI_EXIT_OK;
+}
+
+/* The schedule's step numbers follow from the final epoch count, so a resumed run and an
+   uninterrupted one with the same --epochs see the same rates. A resumed run keeps its warm-up. */
+static void fix_schedule(train_run *r) {
+    cnn_schedule *s = &r->ts.schedule;
+    int64_t total = (int64_t)r->o.epochs * r->steps_per_epoch;
+    r->ts.epochs = r->o.epochs;
+    s->total_steps = total;
+    if (!r->o.resume) s->warmup = (int64_t)r->o.warmup * r->steps_per_epoch;
+    s->step_size = (total - s->warmup) / 3 > 0 ? (total - s->warmup) / 3 : 1; /* step: x gamma after each third */
+}
+
+static float rate_at(const train_run *r, int64_t step) { return cnn_schedule_lr(&r->ts.schedule, step); }
+
+static int train_epoch(train_run *r, int epoch, double *loss_out, double *acc_out, double *ips_out) {
+    const int count = cnn_dataset_count(r->train), B = r->o.batch, outs = cnn_net_output_size(r->net);
+    const int tty = isatty(2);
+    double loss_sum = 0.0, t0 = cli_now(), last_draw = 0.0;
+    long correct = 0, seen = 0;
+    cnn_status st = cnn_shuffle(r->perm, count, &r->ts.rng);
+    if (st != CNN_OK) return cli_status_error("cnn train", "shuffle", st, NULL);
+    for (int b = 0; b < r->steps_per_epoch; b++) {
+        int start = b * B, n = count - start < B ? count - start : B;
+        const float *out;
+        float loss;
+        float lr = rate_at(r, r->ts.step);
+        if ((st = cnn_dataset_batch(r->train, r->perm + start, n, &r->ts.data, &r->ts.rng, r->x, r->labels)) ||
+            (st = cnn_net_forward(r->ctx, r->net, n, r->x, 1, &out)))
+            return cli_status_error("cnn train", "forward", st, NULL);
+        st = cnn_net_loss(r->ctx, r->net, r->labels, NULL, &loss);
+        if (st == CNN_ERR_NUMERIC) {
+            if (tty) fputc('\n', stderr);
+            cli_error("cnn train",
+                      "the loss became %g at epoch %d, step %lld (batch %d): training stopped; the last "
+                      "checkpoint (if any) is %s. Try a lower --lr.",
+                      (double)loss, epoch, (long long)r->ts.step + 1, b + 1, r->o.out);
+            return CLI_EXIT_FAIL;
+        }
+        if (st != CNN_OK || (st = cnn_net_backward(r->ctx, r->net)) != CNN_OK ||
+            (st = cnn_optim_step(r->opt, lr, cnn_net_params(r->net), cnn_net_grads(r->net))) != CNN_OK)
+            return cli_status_error("cnn train", "training step", st, NULL);
+        r->ts.step++;
+        loss_sum += (double)loss * n;
+        for (int i = 0; i < n; i++) {
+            const float *row = out + (size_t)i * outs;
+            int best = 0;
+            for (int k = 1; k < outs; k++)
+                if (row[k] > row[best]) best = k;
+            correct += best == r->labels[i];
+        }
+        seen += n;
+        double now = cli_now();
+        if (tty && (now - last_draw > 0.2 || b + 1 == r->steps_per_epoch)) {
+            double ips = seen / (now - t0);
+            progress(r, epoch, b + 1, loss_sum / seen, ips, (count - seen) / (ips > 0 ? ips : 1));
+            last_draw = now;
+        }
+    }
+    if (tty) fputc('\n', stderr);
+    *loss_out = loss_sum / (double)seen;
+    *acc_out = (double)correct / (double)seen;
+    *ips_out = seen / (cli_now() - t0);
+    return CLI_EXIT_OK;
+}
+
+static int run_epochs(train_run *r) {
+    char err[512];
+    for (int epoch = r->ts.epoch + 1; epoch <= r->o.epochs; epoch++) {
+        double t0 = cli_now(), loss = 0, acc = 0, ips = 0;
+        float lr = rate_at(r, r->ts.step);
+        int rc = train_epoch(r, epoch, &loss, &acc, &ips);
+        if (rc != CLI_EXIT_OK) return rc;
+        cli_eval_result ev;
+        cnn_status st = cli_evaluate(r->ctx, r->net, r->test, &r->ts.data, &ev, NULL, 0);
+        if (st != CNN_OK) return cli_status_error("cnn train", "evaluation", st, NULL);
+        r->ts.epoch = epoch;
+        if ((st = cnn_checkpoint_save(r->o.out, r->net, r->opt, &r->ts, err, sizeof err)) != CNN_OK) {
+            cli_error("cnn train", "%s", err[0] ? err : cnn_status_str(st));
+            return CLI_EXIT_FAIL;
+        }
+        double secs = cli_now() - t0;
+        printf("epoch %2d/%d  train loss %.4f  train acc %.4f  test acc %.4f  %.0f img/s  %.1f s\n", epoch,
+               r->o.epochs, loss, acc, ev.accuracy, ips, secs);
+        fflush(stdout);
+        if (r->log) {
+            fprintf(r->log, "%d,%.6f,%.6f,%.6f,%.1f,%.3f,%.6g\n", epoch, loss, acc, ev.accuracy, ips, secs, (double)lr);
+            fflush(r->log);
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
+static int parse_args(train_opts *o, int argc, char **argv) {
+    const cli_opt opts[] = {
+        {"--model", CLI_STRING, &o->model, 0, 0, 0, NULL},
+        {"--data", CLI_STRING, &o->data, 0, 0, 0, NULL},
+        {"--epochs", CLI_INT, &o->epochs, 1, 100000, 0, NULL},
+        {"--batch", CLI_INT, &o->batch, 1, 65536, 0, NULL},
+        {"--lr", CLI_DOUBLE, &o->lr, 1e-12, 100, 0, NULL},
+        {"--optimizer", CLI_STRING, &o->optimizer, 0, 0, 0, NULL},
+        {"--momentum", CLI_DOUBLE, &o->momentum, 0, 0.999999, 0, NULL},
+        {"--nesterov", CLI_FLAG, &o->nesterov, 0, 0, 0, NULL},
+        {"--weight-decay", CLI_DOUBLE, &o->weight_decay, 0, 10, 0, NULL},
+        {"--schedule", CLI_STRING, &o->schedule, 0, 0, 0, NULL},
+        {"--warmup", CLI_INT, &o->warmup, 0, 100000, 0, NULL},
+        {"--augment", CLI_FLAG, &o->augment, 0, 0, 0, NULL},
+        {"--seed", CLI_U64, &o->seed, 0, 0, 0, NULL},
+        {"--threads", CLI_INT, &o->threads, 0, 1024, 0, NULL},
+        {"--out", CLI_STRING, &o->out, 0, 0, 0, NULL},
+        {"--resume", CLI_STRING, &o->resume, 0, 0, 0, NULL},
+        {"--log", CLI_STRING, &o->log, 0, 0, 0, NULL},
+        {NULL, CLI_FLAG, NULL, 0, 0, 0, NULL},
+    };
+    int rc = cli_parse("cnn train", cmd_train_usage, opts, argc, argv, 0, NULL);
+    if (rc >= 0) return rc;
+    if (lookup(o->optimizer, OPTIMIZERS, 3) < 0)
+        return cli_usage_error("cnn train", cmd_train_usage, "--optimizer: expected sgd, adam or adamw, got '%s'",
+                               o->optimizer);
+    if (lookup(o->schedule, SCHEDULES, 3) < 0)
+        return cli_usage_error("cnn train", cmd_train_usage,
+                               "--schedule: expected constant, step or cosine, got '%s'", o->schedule);
+    if (o->nesterov && !(o->momentum > 0))
+        return cli_usage_error("cnn train", cmd_train_usage, "--nesterov needs --momentum > 0");
+    return -1;
+}
+
+int cmd_train(int argc, char **argv) {
+    train_run r;
+    memset(&r, 0, sizeof r);
+    r.o = (train_opts){NULL, cli_default_data_dir(), "sgd", "cosine", "model.cnn", NULL, NULL,
+                       10, 64, 0, 0, 0, 0, -1, 0.9, -1, 1};
+    int rc = parse_args(&r.o, argc, argv);
+    if (rc >= 0) return rc;
+    if (!(r.ctx = cnn_ctx_create(r.o.threads))) return cli_status_error("cnn train", "context", CNN_ERR_NOMEM, NULL);
+    rc = CLI_EXIT_FAIL;
+    if (cli_load_split("cnn train", r.o.data, "train", &r.train) || cli_load_split("cnn train", r.o.data, "t10k", &r.test))
+        goto done;
+    if ((rc = r.o.resume ? setup_resume(&r) : setup_fresh(&r)) != CLI_EXIT_OK) goto done;
+    rc = CLI_EXIT_FAIL;
+    if (!cli_check_fit("cnn train", r.net, r.train) || !cli_check_fit("cnn train", r.net, r.test)) goto done;
+    if (r.o.log && !(r.log = fopen(r.o.log, r.o.resume ? "a" : "w"))) {
+        cli_error("cnn train", "%s: cannot open the log for writing", r.o.log);
+        goto done;
+    }
+    if (r.log && !r.o.resume) fprintf(r.log, "epoch,train_loss,train_acc,test_acc,images_per_s,seconds,lr\n");
+    int count = cnn_dataset_count(r.train), c, h, w;
+    cnn_net_input_shape(r.net, &c, &h, &w);
+    r.steps_per_epoch = (count + r.o.batch - 1) / r.o.batch;
+    r.x = malloc((size_t)r.o.batch * c * h * w * sizeof(float));
+    r.labels = malloc((size_t)r.o.batch * sizeof(int32_t));
+    r.perm = malloc((size_t)count * sizeof(int32_t));
+    if (!r.x || !r.labels || !r.perm) {
+        cli_error("cnn train", "out of memory");
+        goto done;
+    }
+    fix_schedule(&r);
+    fprintf(stderr, "cnn train: %s, %zu parameters, %d training and %d test images, batch %d, %d thread%s (%s)\n",
+            r.o.model ? r.o.model : cli_default_model_name, cnn_net_param_count(r.net), count,
+            cnn_dataset_count(r.test), r.o.batch, cnn_ctx_threads(r.ctx), cnn_ctx_threads(r.ctx) > 1 ? "s" : "",
+            cnn_isa_name(cnn_ctx_isa(r.ctx)));
+    rc = run_epochs(&r);
+done:
+    free_run(&r);
+    return rc;
+}

@@ -1,0 +1,528 @@
+/* test_pool2d.c — pool2d correctness: forward against a plain double-precision pooling written here,
+   backward against central finite differences of it (max pooling on inputs whose values are far apart,
+   so no argmax flips), ties going to the first maximum in row-major window order, and the fast path
+   against CNN_ALGO_REFERENCE. Error codes are left to other programs. */
+#include "testutil.h"
+
+#include <string.h>
+
+/* Central-difference step. Pooling is piecewise linear in x; away from argmax changes (max inputs are
+   spaced POOL_SPACING >> FD_STEP apart) the truncation error is zero and rounding is ~1e-16 |L| / h. */
+#define FD_STEP 1e-6
+#define POOL_SPACING 1e-2
+/* Float library vs exact double. Each dx element is a float sum of at most a few dozen dy / divisor terms
+   (overlapping windows) of magnitude <= 1, each output a sum of <= 25 inputs of magnitude <= 1 divided once:
+   rounding gives ~1e-7 .. 1e-6; 1e-4 + 1e-3 relative leaves a wide margin while a dy sent to the wrong
+   element or a wrong divisor (changes >= 1/25 relative) is caught. Max forward must be exact. */
+#define GRAD_ATOL 1e-4
+#define GRAD_RTOL 1e-3
+#define FD_SAMPLES 80
+#define FD_SHAPES 80
+
+typedef struct pool_geom {
+    int sh, sw, dh, dw; /* stride (0: window), dilation (0: 1) */
+    int p, q;
+    size_t nx, ny;
+} pool_geom;
+
+static void pool_print(const char *tag, const cnn_pool2d *p) {
+    fprintf(stderr,
+            "%s: %s n=%d c=%d h=%d w=%d window=%dx%d stride=%d,%d pad(t,l,b,r)=%d,%d,%d,%d dil=%d,%d ceil=%d "
+            "count_include_pad=%d\n",
+            tag, p->mode == CNN_POOL_MAX ? "max" : "avg", p->n, p->c, p->h, p->w, p->r, p->s, p->stride_h,
+            p->stride_w, p->pad_top, p->pad_left, p->pad_bottom, p->pad_right, p->dil_h, p->dil_w, p->ceil_mode,
+            p->count_include_pad);
+}
+
+/* PyTorch's pooling output length: floor or ceil of the span over the stride, plus one; in ceil mode a
+   last window that would start inside the trailing padding is dropped. 0 if the window does not fit. */
+static int pool_out_len(int in, int pad0, int pad1, int k, int stride, int dil, int ceil_mode, int *out) {
+    int span = in + pad0 + pad1 - dil * (k - 1) - 1;
+    if (span < 0) return 0;
+    int o = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    if (ceil_mode && (o - 1) * stride >= in + pad0) o--;
+    *out = o;
+    return 1;
+}
+
+static int pool_geom_of(const cnn_pool2d *p, pool_geom *g) {
+    g->sh = p->stride_h ? p->stride_h : p->r;
+    g->sw = p->stride_w ? p->stride_w : p->s;
+    g->dh = p->dil_h ? p->dil_h : 1;
+    g->dw = p->dil_w ? p->dil_w : 1;
+    if (!pool_out_len(p->h, p->pad_top, p->pad_bottom, p->r, g->sh, g->dh, p->ceil_mode, &g->p)) return 0;
+    if (!pool_out_len(p->w, p->pad_left, p->pad_right, p->s, g->sw, g->dw, p->ceil_mode, &g->q)) return 0;
+    g->nx = (size_t)p->n * p->c * p->h * p->w;
+    g->ny = (size_t)p->n * p->c * g->p * g->q;
+    return 1;
+}
+
+/* Double pooling of one output element of plane x (H x W). For max, *arg gets the flat index of the
+   first maximum in row-major window order (padding is -inf and never wins). */
+static double pool_one_d(const cnn_pool2d *p, const pool_geom *g, const double *x, int op, int oq, size_t *arg) {
+    int h0 = op * g->sh - p->pad_top, w0 = oq * g->sw - p->pad_left;
+    if (p->mode == CNN_POOL_MAX) {
+        double best = -INFINITY;
+        for (int r = 0; r < p->r; r++) {
+            int ih = h0 + r * g->dh;
+            if (ih < 0 || ih >= p->h) continue;
+            for (int s = 0; s < p->s; s++) {
+                int iw = w0 + s * g->dw;
+                if (iw < 0 || iw >= p->w) continue;
+                double v = x[(size_t)ih * p->w + iw];
+                if (v > best) {
+                    best = v;
+                    if (arg) *arg = (size_t)ih * p->w + iw;
+                }
+            }
+        }
+        return best;
+    }
+    /* avg: the window clipped to the padded input is the count_include_pad divisor, clipped to the input
+       the other one (PyTorch's avg_pool2d). */
+    int h1 = h0 + p->r < p->h + p->pad_bottom ? h0 + p->r : p->h + p->pad_bottom;
+    int w1 = w0 + p->s < p->w + p->pad_right ? w0 + p->s : p->w + p->pad_right;
+    int padded = (h1 - h0) * (w1 - w0);
+    int hs = h0 > 0 ? h0 : 0, ws = w0 > 0 ? w0 : 0;
+    int he = h1 < p->h ? h1 : p->h, we = w1 < p->w ? w1 : p->w;
+    double sum = 0.0;
+    for (int ih = hs; ih < he; ih++)
+        for (int iw = ws; iw < we; iw++) sum += x[(size_t)ih * p->w + iw];
+    return sum / (p->count_include_pad ? padded : (he - hs) * (we - ws));
+}
+
+static void pool_forward_d(const cnn_pool2d *p, const pool_geom *g, const double *x, double *y) {
+    for (int pl = 0; pl < p->n * p->c; pl++)
+        for (int op = 0; op < g->p; op++)
+            for (int oq = 0; oq < g->q; oq++)
+                y[((size_t)pl * g->p + op) * g->q + oq] =
+                    pool_one_d(p, g, x + (size_t)pl * p->h * p->w, op, oq, NULL);
+}
+
+/* Max backward with PyTorch's tie rule, in double: each dy goes to the first maximum of its window. */
+static void pool_max_backward_d(const cnn_pool2d *p, const pool_geom *g, const double *x, const double *dy,
+                                double *dx) {
+    memset(dx, 0, g->nx * sizeof *dx);
+    for (int pl = 0; pl < p->n * p->c; pl++)
+        for (int op = 0; op < g->p; op++)
+            for (int oq = 0; oq < g->q; oq++) {
+                size_t arg = 0;
+                size_t base = (size_t)pl * p->h * p->w;
+                pool_one_d(p, g, x + base, op, oq, &arg);
+                dx[base + arg] += dy[((size_t)pl * g->p + op) * g->q + oq];
+            }
+}
+
+static double *to_double(const float *a, size_t n) {
+    double *d = malloc((n ? n : 1) * sizeof(double));
+    assert_non_null(d);
+    for (size_t i = 0; i < n; i++) d[i] = a[i];
+    return d;
+}
+
+static void fill_nan(float *a, size_t n) {
+    for (size_t i = 0; i < n; i++) a[i] = NAN;
+}
+
+static int close_d(const char *what, const cnn_pool2d *p, const float *got, const double *want,
+                   const size_t *idx, size_t n, double atol, double rtol) {
+    int bad = 0;
+    for (size_t t = 0; t < n; t++) {
+        size_t i = idx ? idx[t] : t;
+        double d = fabs((double)got[i] - want[t]);
+        if (!(d <= atol + rtol * fabs(want[t]))) {
+            if (bad++ < 3) {
+                pool_print(what, p);
+                fprintf(stderr, "  element %zu: got %.9g expected %.9g (|diff| %.3g)\n", i, (double)got[i],
+                        want[t], d);
+            }
+        }
+    }
+    return bad;
+}
+
+/* x for max pooling: a random permutation of (i - nx/2) * POOL_SPACING, so all values are distinct and
+   differ by >= POOL_SPACING; avg pooling gets uniform [-1, 1]. */
+static float *pool_input(test_rng *rng, const cnn_pool2d *p, size_t nx) {
+    if (p->mode != CNN_POOL_MAX) return test_rand_buf(rng, nx, -1.f, 1.f);
+    float *x = test_alloc(nx);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)(((double)i - (double)(nx / 2)) * POOL_SPACING);
+    for (size_t i = nx; i > 1; i--) {
+        size_t j = test_rng_u32(rng) % (uint32_t)i;
+        float t = x[i - 1];
+        x[i - 1] = x[j];
+        x[j] = t;
+    }
+    return x;
+}
+
+static void pool_run(cnn_ctx *ctx, const cnn_pool2d *p, const pool_geom *g, const float *x, const float *dy,
+                     float *y, float *dx) {
+    fill_nan(y, g->ny);
+    fill_nan(dx, g->nx);
+    cnn_status st = cnn_pool2d_forward(ctx, p, x, y);
+    if (st != CNN_OK) pool_print(cnn_status_str(st), p);
+    assert_int_equal(st, CNN_OK);
+    /* avg backward does not need x: pass NULL as the header allows */
+    st = cnn_pool2d_backward(ctx, p, p->mode == CNN_POOL_MAX ? x : NULL, dy, dx);
+    if (st != CNN_OK) pool_print(cnn_status_str(st), p);
+    assert_int_equal(st, CNN_OK);
+}
+
+/* L(x) = sum(dy .* pool(x)), central differences in double */
+static double pool_loss(const cnn_pool2d *p, const pool_geom *g, const double *x, const double *dy, double *y) {
+    pool_forward_d(p, g, x, y);
+    double l = 0.0;
+    for (size_t i = 0; i < g->ny; i++) l += dy[i] * y[i];
+    return l;
+}
+
+static size_t sample_indices(test_rng *rng, size_t n, size_t max, size_t *out) {
+    if (n <= max) {
+        for (size_t i = 0; i < n; i++) out[i] = i;
+        return n;
+    }
+    size_t *all = malloc(n * sizeof *all);
+    assert_non_null(all);
+    for (size_t i = 0; i < n; i++) all[i] = i;
+    for (size_t i = 0; i < max; i++) {
+        size_t j = i + test_rng_u32(rng) % (uint32_t)(n - i);
+        size_t t = all[i];
+        all[i] = all[j];
+        all[j] = t;
+        out[i] = all[i];
+    }
+    free(all);
+    return max;
+}
+
+/* Forward vs double and dx vs FD, for the fast path (ctx NULL) and the reference. */
+static int pool_fd_case(const cnn_pool2d *p, test_rng *rng, cnn_ctx *ref) {
+    pool_geom g;
+    assert_true(pool_geom_of(p, &g));
+    int ph = -1, pw = -1;
+    cnn_status st = cnn_pool2d_output_size(p, &ph, &pw);
+    if (st != CNN_OK) pool_print(cnn_status_str(st), p);
+    assert_int_equal(st, CNN_OK);
+    if (ph != g.p || pw != g.q) {
+        pool_print("output size mismatch", p);
+        fprintf(stderr, "  got %dx%d expected %dx%d\n", ph, pw, g.p, g.q);
+        return 1;
+    }
+    float *x = pool_input(rng, p, g.nx);
+    float *dy = test_rand_buf(rng, g.ny, -1.f, 1.f);
+    float *y[2] = {test_alloc(g.ny), test_alloc(g.ny)};
+    float *dx[2] = {test_alloc(g.nx), test_alloc(g.nx)};
+    pool_run(NULL, p, &g, x, dy, y[0], dx[0]);
+    pool_run(ref, p, &g, x, dy, y[1], dx[1]);
+
+    double *xd = to_double(x, g.nx), *dyd = to_double(dy, g.ny);
+    double *yd = malloc(g.ny * sizeof *yd), *fd = malloc(g.nx * sizeof *fd);
+    size_t *idx = malloc(g.nx * sizeof *idx);
+    assert_true(yd && fd && idx);
+    pool_forward_d(p, &g, xd, yd);
+    /* max: the float result is one of the inputs, so it must match exactly */
+    double ftol = p->mode == CNN_POOL_MAX ? 0.0 : GRAD_ATOL, frel = p->mode == CNN_POOL_MAX ? 0.0 : GRAD_RTOL;
+    int bad = close_d("forward (fast) vs double", p, y[0], yd, NULL, g.ny, ftol, frel);
+    bad += close_d("forward (reference) vs double", p, y[1], yd, NULL, g.ny, ftol, frel);
+    size_t m = sample_indices(rng, g.nx, FD_SAMPLES, idx);
+    for (size_t t = 0; t < m; t++) {
+        double keep = xd[idx[t]];
+        xd[idx[t]] = keep + FD_STEP;
+        double lp = pool_loss(p, &g, xd, dyd, yd);
+        xd[idx[t]] = keep - FD_STEP;
+        double lm = pool_loss(p, &g, xd, dyd, yd);
+        xd[idx[t]] = keep;
+        fd[t] = (lp - lm) / (2.0 * FD_STEP);
+    }
+    bad += close_d("dx (fast) vs FD", p, dx[0], fd, idx, m, GRAD_ATOL, GRAD_RTOL);
+    bad += close_d("dx (reference) vs FD", p, dx[1], fd, idx, m, GRAD_ATOL, GRAD_RTOL);
+    free(xd);
+    free(dyd);
+    free(yd);
+    free(fd);
+    free(idx);
+    for (int i = 0; i < 2; i++) {
+        free(y[i]);
+        free(dx[i]);
+    }
+    free(x);
+    free(dy);
+    return bad;
+}
+
+/* A valid random pooling: batch 1-3, channels 1-5, sizes 1-12, windows 1x1..5x5 (non-square too), stride
+   0 (= window) to 3, dilation 1-3 for max, each padding at most half the window, ceil mode and
+   count_include_pad on or off. Invalid draws must be rejected by cnn_pool2d_output_size. */
+static void draw_pool(test_rng *rng, cnn_pool2d *p, cnn_pool_mode mode) {
+    for (;;) {
+        memset(p, 0, sizeof *p);
+        p->mode = mode;
+        p->n = test_rng_int(rng, 1, 3);
+        p->c = test_rng_int(rng, 1, 5);
+        p->h = test_rng_int(rng, 1, 12);
+        p->w = test_rng_int(rng, 1, 12);
+        p->r = test_rng_int(rng, 1, 5);
+        p->s = test_rng_int(rng, 1, 5);
+        p->stride_h = test_rng_int(rng, 0, 3);
+        p->stride_w = test_rng_int(rng, 0, 3);
+        if (mode == CNN_POOL_MAX) {
+            p->dil_h = test_rng_int(rng, 0, 3);
+            p->dil_w = test_rng_int(rng, 0, 3);
+        } else {
+            p->dil_h = test_rng_int(rng, 0, 1);
+            p->dil_w = test_rng_int(rng, 0, 1);
+        }
+        /* PyTorch's rule is pad <= kernel / 2 of the undilated kernel (pool2d_shape_check), the stricter
+           reading of the header's "half the (dilated) window" */
+        int mh = p->r / 2, mw = p->s / 2;
+        p->pad_top = test_rng_int(rng, 0, mh);
+        p->pad_bottom = test_rng_int(rng, 0, mh);
+        p->pad_left = test_rng_int(rng, 0, mw);
+        p->pad_right = test_rng_int(rng, 0, mw);
+        p->ceil_mode = test_rng_int(rng, 0, 1);
+        p->count_include_pad = mode == CNN_POOL_AVG ? test_rng_int(rng, 0, 1) : 0;
+        pool_geom g;
+        int ph, pw;
+        cnn_status st = cnn_pool2d_output_size(p, &ph, &pw);
+        if (!pool_geom_of(p, &g)) {
+            if (st != CNN_ERR_SHAPE) pool_print("invalid pooling not rejected", p);
+            assert_int_equal(st, CNN_ERR_SHAPE);
+            continue;
+        }
+        return;
+    }
+}
+
+static void test_pool_fd_random(void **state) {
+    (void)state;
+    test_rng rng = test_rng_make(424242);
+    cnn_ctx *ref = cnn_ctx_create(1);
+    assert_non_null(ref);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    int bad = 0, ceil_drop = 0, padded = 0, dilated = 0, cip = 0, overlap = 0;
+    for (int t = 0; t < FD_SHAPES; t++) {
+        cnn_pool2d p;
+        draw_pool(&rng, &p, t % 2 ? CNN_POOL_AVG : CNN_POOL_MAX);
+        pool_geom g = {0};
+        assert_true(pool_geom_of(&p, &g));
+        int floor_p = 0, floor_q = 0;
+        pool_out_len(p.h, p.pad_top, p.pad_bottom, p.r, g.sh, g.dh, 0, &floor_p);
+        pool_out_len(p.w, p.pad_left, p.pad_right, p.s, g.sw, g.dw, 0, &floor_q);
+        ceil_drop += p.ceil_mode && (g.p != floor_p || g.q != floor_q);
+        padded += p.pad_top + p.pad_left + p.pad_bottom + p.pad_right > 0;
+        dilated += g.dh > 1 || g.dw > 1;
+        cip += p.count_include_pad;
+        overlap += g.sh < p.r || g.sw < p.s;
+        bad += pool_fd_case(&p, &rng, ref);
+    }
+    fprintf(stderr,
+            "pool2d FD: %d random shapes (%d padded, %d dilated, %d ceil mode changing the size, "
+            "%d count_include_pad, %d overlapping), %d mismatches\n",
+            FD_SHAPES, padded, dilated, ceil_drop, cip, overlap, bad);
+    assert_true(padded > 0 && dilated > 0 && ceil_drop > 0 && cip > 0 && overlap > 0);
+    cnn_ctx_free(ref);
+    assert_int_equal(bad, 0);
+}
+
+/* Ceil-mode corners: the last window hangs over the input (clipped divisor), or would start in the
+   bottom/right padding and is dropped; windows as large as the input; 1x1 inputs. */
+static void test_pool_fd_corners(void **state) {
+    (void)state;
+    static const cnn_pool2d cases[] = {
+        /* H: ceil((5+2-2)/2)+1 = 4, but window 3 starts at 6-1 = 5 = H: dropped, 3 remain */
+        {.n = 1, .c = 2, .h = 5, .w = 5, .r = 2, .s = 2, .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
+         .pad_right = 1, .ceil_mode = 1},
+        /* last window [4, 7) over a 6-wide input: padded divisor 2 (clipped), valid divisor 2 */
+        {.n = 1, .c = 1, .h = 6, .w = 6, .r = 3, .s = 3, .stride_h = 2, .stride_w = 2, .ceil_mode = 1},
+        {.n = 1, .c = 1, .h = 6, .w = 7, .r = 3, .s = 2, .stride_h = 2, .stride_w = 3, .pad_top = 1,
+         .pad_bottom = 1, .ceil_mode = 1, .count_include_pad = 1},
+        {.n = 2, .c = 1, .h = 1, .w = 1, .r = 1, .s = 1},
+        {.n = 1, .c = 3, .h = 4, .w = 3, .r = 4, .s = 3},
+        {.n = 1, .c = 1, .h = 3, .w = 3, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1, .pad_top = 1,
+         .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .count_include_pad = 1},
+        {.n = 1, .c = 1, .h = 7, .w = 9, .r = 3, .s = 2, .stride_h = 3, .stride_w = 1, .pad_top = 0,
+         .pad_left = 1, .pad_bottom = 1, .pad_right = 0},
+    };
+    test_rng rng = test_rng_make(5);
+    cnn_ctx *ref = cnn_ctx_create(1);
+    assert_non_null(ref);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cnn_pool2d p = cases[i];
+        p.mode = CNN_POOL_MAX;
+        p.count_include_pad = 0;
+        bad += pool_fd_case(&p, &rng, ref);
+        p.mode = CNN_POOL_AVG;
+        for (p.count_include_pad = 0; p.count_include_pad < 2; p.count_include_pad++)
+            bad += pool_fd_case(&p, &rng, ref);
+    }
+    /* dilated max pooling with ceil mode */
+    cnn_pool2d d = {.mode = CNN_POOL_MAX, .n = 1, .c = 2, .h = 10, .w = 8, .r = 3, .s = 2, .stride_h = 2,
+                    .stride_w = 3, .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .dil_h = 2, .dil_w = 3,
+                    .ceil_mode = 1};
+    bad += pool_fd_case(&d, &rng, ref);
+    cnn_ctx_free(ref);
+    assert_int_equal(bad, 0);
+}
+
+/* Max pooling ties: all-equal inputs and inputs drawn from {0, 1, 2}; every dy must go to the first
+   maximum of its window in row-major order (PyTorch), with both paths. Overlapping windows and padding
+   included. Expected values are sums of a few dy in double: the float result may differ by rounding. */
+static void test_pool_max_ties(void **state) {
+    (void)state;
+    static const cnn_pool2d cases[] = {
+        {.mode = CNN_POOL_MAX, .n = 1, .c = 1, .h = 4, .w = 4, .r = 2, .s = 2},
+        {.mode = CNN_POOL_MAX, .n = 2, .c = 3, .h = 7, .w = 6, .r = 3, .s = 3, .stride_h = 1, .stride_w = 2,
+         .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1},
+        {.mode = CNN_POOL_MAX, .n = 1, .c = 2, .h = 9, .w = 9, .r = 3, .s = 2, .stride_h = 2, .stride_w = 1,
+         .pad_top = 1, .pad_left = 1, .dil_h = 2, .dil_w = 3, .ceil_mode = 1},
+        {.mode = CNN_POOL_MAX, .n = 1, .c = 1, .h = 5, .w = 5, .r = 5, .s = 5, .stride_h = 1, .stride_w = 1,
+         .pad_top = 2, .pad_left = 2, .pad_bottom = 2, .pad_right = 2},
+    };
+    test_rng rng = test_rng_make(11);
+    cnn_ctx *ref = cnn_ctx_create(1);
+    assert_non_null(ref);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int kind = 0; kind < 2; kind++) {
+            const cnn_pool2d *p = &cases[i];
+            pool_geom g;
+            assert_true(pool_geom_of(p, &g));
+            float *x = test_alloc(g.nx);
+            for (size_t j = 0; j < g.nx; j++) x[j] = kind ? (float)test_rng_int(&rng, 0, 2) : 0.5f;
+            float *dy = test_rand_buf(&rng, g.ny, -1.f, 1.f);
+            double *xd = to_double(x, g.nx), *dyd = to_double(dy, g.ny);
+            double *want = malloc(g.nx * sizeof *want);
+            assert_non_null(want);
+            pool_max_backward_d(p, &g, xd, dyd, want);
+            float *y = test_alloc(g.ny), *dx = test_alloc(g.nx);
+            for (int path = 0; path < 2; path++) {
+                pool_run(path ? ref : NULL, p, &g, x, dy, y, dx);
+                bad += close_d(path ? "tie dx (reference)" : "tie dx (fast)", p, dx, want, NULL, g.nx, 1e-6, 1e-6);
+            }
+            free(x);
+            free(dy);
+            free(xd);
+            free(dyd);
+            free(want);
+            free(y);
+            free(dx);
+        }
+    cnn_ctx_free(ref);
+    assert_int_equal(bad, 0);
+}
+
+/* Padding up to half the window is accepted, one more is CNN_ERR_SHAPE (PyTorch's limit; with dilation 1
+   the dilated and plain windows agree), on every side. */
+static void test_pool_pad_limit(void **state) {
+    (void)state;
+    for (int r = 1; r <= 5; r++)
+        for (int side = 0; side < 4; side++) {
+            cnn_pool2d p = {.mode = CNN_POOL_MAX, .n = 1, .c = 1, .h = 9, .w = 9, .r = r, .s = r};
+            int *pad = side == 0 ? &p.pad_top : side == 1 ? &p.pad_left : side == 2 ? &p.pad_bottom : &p.pad_right;
+            int ph, pw;
+            *pad = r / 2;
+            assert_int_equal(cnn_pool2d_output_size(&p, &ph, &pw), CNN_OK);
+            *pad = r / 2 + 1;
+            assert_int_equal(cnn_pool2d_output_size(&p, &ph, &pw), CNN_ERR_SHAPE);
+        }
+}
+
+/* ---------------------------------------------------------------- fast vs reference */
+
+/* Fast vs reference: max forward must be bit-identical (no arithmetic); avg forward and all backwards sum
+   at most (window / stride)^2 * 25 terms, so 1e-5 relative plus 1e-6 max|ref| absolute is ample. Both
+   paths must also be deterministic and overwrite every output element. */
+static int pool_fast_vs_ref(const cnn_pool2d *p, test_rng *rng, cnn_ctx *ref, cnn_ctx *mt, int ties) {
+    pool_geom g;
+    assert_true(pool_geom_of(p, &g));
+    float *x = test_rand_buf(rng, g.nx, -1.f, 1.f);
+    if (ties)
+        for (size_t i = 0; i < g.nx; i++) x[i] = (float)test_rng_int(rng, 0, 3);
+    float *dy = test_rand_buf(rng, g.ny, -1.f, 1.f);
+    cnn_ctx *ctxs[5] = {NULL, NULL, mt, mt, ref};
+    float *y[5], *dx[5];
+    for (int i = 0; i < 5; i++) {
+        y[i] = test_alloc(g.ny);
+        dx[i] = test_alloc(g.nx);
+        pool_run(ctxs[i], p, &g, x, dy, y[i], dx[i]);
+    }
+    int bad = 0;
+    for (int i = 0; i < 4; i += 2) {
+        if (memcmp(y[i], y[i + 1], g.ny * sizeof(float)) || memcmp(dx[i], dx[i + 1], g.nx * sizeof(float))) {
+            pool_print("not deterministic", p);
+            bad++;
+        }
+    }
+    for (int i = 0; i < 4; i += 2) {
+        double mx = 0.0;
+        for (size_t j = 0; j < g.nx; j++) mx = fmax(mx, fabs((double)dx[4][j]));
+        int ok = p->mode == CNN_POOL_MAX ? memcmp(y[i], y[4], g.ny * sizeof(float)) == 0
+                                         : test_close("avg forward vs reference", y[i], y[4], g.ny, 1e-6, 1e-5);
+        ok = ok && test_close("backward vs reference", dx[i], dx[4], g.nx, 1e-6 * mx + 1e-12, 1e-5);
+        if (!ok) {
+            pool_print(i ? "threaded vs reference" : "fast vs reference", p);
+            bad++;
+        }
+    }
+    for (int i = 0; i < 5; i++) {
+        free(y[i]);
+        free(dx[i]);
+    }
+    free(x);
+    free(dy);
+    return bad;
+}
+
+static void test_pool_fast_vs_ref(void **state) {
+    (void)state;
+    static const cnn_pool2d cases[] = {
+        {.mode = CNN_POOL_MAX, .n = 2, .c = 64, .h = 28, .w = 28, .r = 3, .s = 3, .stride_h = 2, .stride_w = 2,
+         .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1},
+        {.mode = CNN_POOL_MAX, .n = 1, .c = 17, .h = 65, .w = 33, .r = 2, .s = 2},
+        {.mode = CNN_POOL_AVG, .n = 1, .c = 17, .h = 33, .w = 65, .r = 2, .s = 2, .ceil_mode = 1},
+        {.mode = CNN_POOL_AVG, .n = 3, .c = 7, .h = 13, .w = 13, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
+         .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .count_include_pad = 1},
+        {.mode = CNN_POOL_MAX, .n = 1, .c = 33, .h = 17, .w = 17, .r = 3, .s = 2, .stride_h = 2, .stride_w = 1,
+         .pad_top = 1, .pad_left = 1, .pad_bottom = 0, .pad_right = 1, .dil_h = 2, .dil_w = 3, .ceil_mode = 1},
+        {.mode = CNN_POOL_AVG, .n = 2, .c = 65, .h = 7, .w = 7, .r = 7, .s = 7},
+        {.mode = CNN_POOL_MAX, .n = 1, .c = 1, .h = 1, .w = 1, .r = 1, .s = 1},
+        {.mode = CNN_POOL_AVG, .n = 1, .c = 128, .h = 56, .w = 56, .r = 3, .s = 3, .stride_h = 2, .stride_w = 2,
+         .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .ceil_mode = 1},
+    };
+    test_rng rng = test_rng_make(77);
+    cnn_ctx *ref = cnn_ctx_create(1), *mt = cnn_ctx_create(3);
+    assert_true(ref && mt);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    int bad = 0, count = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bad += pool_fast_vs_ref(&cases[i], &rng, ref, mt, 0);
+        bad += pool_fast_vs_ref(&cases[i], &rng, ref, mt, 1);
+        count += 2;
+    }
+    for (int t = 0; t < 40; t++) {
+        cnn_pool2d p;
+        draw_pool(&rng, &p, t % 2 ? CNN_POOL_AVG : CNN_POOL_MAX);
+        p.c *= 7; /* more planes: 7 .. 35 */
+        bad += pool_fast_vs_ref(&p, &rng, ref, mt, t % 4 == 0);
+        count++;
+    }
+    fprintf(stderr, "pool2d fast vs reference: %d cases, %d mismatches\n", count, bad);
+    cnn_ctx_free(ref);
+    cnn_ctx_free(mt);
+    assert_int_equal(bad, 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pool_fd_random),
+        cmocka_unit_test(test_pool_fd_corners),
+        cmocka_unit_test(test_pool_max_ties),
+        cmocka_unit_test(test_pool_pad_limit),
+        cmocka_unit_test(test_pool_fast_vs_ref),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
