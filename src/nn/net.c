@@ -219,6 +219,25 @@ static cnn_status layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t 
     return CNN_OK;
 }
 
+/* Op scratch a step needs on ctx: the largest over layers and over the batch sizes that change how
+   a conv shares its work (a full batch, and a batch smaller than the thread count). */
+static size_t step_scratch(const cnn_net *net, const cnn_ctx *ctx) {
+    size_t need = (size_t)cnn_ctx_threads(ctx) * cnn_gemm_pack_floats();
+    for (int i = 0; i < net->nlayers; i++) {
+        const cnn_layer *l = &net->layers[i];
+        if (l->kind != CNN_LAYER_CONV2D) continue;
+        for (int pass = 0; pass < 2; pass++) {
+            cnn_conv2d p = l->conv;
+            cnn_conv_geom g;
+            p.n = pass ? 1 : net->max_batch;
+            if (cnn_conv_validate(&p, &g) != CNN_OK) continue;
+            size_t s = cnn_conv_scratch_floats(ctx, &g);
+            if (s > need) need = s;
+        }
+    }
+    return need;
+}
+
 /* Arena size in floats, adding with an overflow check. */
 static cnn_status arena_add(size_t *total, size_t n) {
     if (n > CNN_MAX_ELEMS || *total > CNN_MAX_ELEMS - n) return CNN_ERR_SHAPE;
@@ -271,9 +290,9 @@ cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     }
     net->gbuf[0] = p, p += gmax;
     net->gbuf[1] = p;
-    net->scratch_floats = scratch;
+    (void)scratch;
     net->max_batch = max_batch;
-    if ((st = cnn_ctx_reserve(net->own_ctx, scratch + cnn_gemm_pack_floats())) != CNN_OK) return st;
+    if ((st = cnn_ctx_reserve(net->own_ctx, step_scratch(net, net->own_ctx))) != CNN_OK) return st;
     net->built = 1;
     if ((st = cnn_net_make_spec(net)) != CNN_OK) {
         net->built = 0;
@@ -465,7 +484,12 @@ cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, in
                 return CNN_ERR_SHAPE;
     }
     if (!ctx) ctx = net->own_ctx;
-    cnn_status st = cnn_ctx_reserve(ctx, net->scratch_floats + (size_t)cnn_ctx_threads(ctx) * cnn_gemm_pack_floats());
+    if (ctx != net->reserved_ctx || cnn_ctx_threads(ctx) != net->reserved_threads) { /* once per context */
+        net->reserved_floats = step_scratch(net, ctx);
+        net->reserved_ctx = ctx;
+        net->reserved_threads = cnn_ctx_threads(ctx);
+    }
+    cnn_status st = cnn_ctx_reserve(ctx, net->reserved_floats);
     if (st != CNN_OK) return st;
     net->n = n;
     net->training = training != 0;

@@ -33,7 +33,9 @@ struct cnn_net {
     float *arena;           /* one block: params, grads, state, input copy, activations, aux, two gradient buffers */
     float *params, *grads, *state, *input, *gbuf[2];
     const float *g;         /* dL/d(output of the last non-loss layer) after cnn_net_loss */
-    size_t scratch_floats;  /* largest conv column matrix; with the GEMM packing per thread, reserved up front */
+    const cnn_ctx *reserved_ctx; /* the context whose scratch was last sized for a step, */
+    int reserved_threads;        /* with this many threads, */
+    size_t reserved_floats;      /* to this many floats */
     cnn_ctx *own_ctx;       /* used when the caller passes ctx == NULL */
     cnn_rng rng;            /* dropout */
     char *spec;             /* canonical spec text, made by cnn_net_build */

@@ -73,16 +73,111 @@ static cnn_im2col_geom im2col_geom(const cnn_conv_geom *g) {
 
 size_t cnn_conv_col_floats(const cnn_conv_geom *g) { return is_pointwise(g) ? 0 : g->crs * g->pq; }
 
-/* Scratch for one call: the column matrix (unless pointwise) followed by a GEMM packing buffer per thread. */
-static cnn_status conv_scratch(cnn_ctx *ctx, const cnn_conv_geom *g, cnn_scratch *s, float **col, float **pack) {
-    size_t col_floats = cnn_conv_col_floats(g), total;
-    if (cnn_size_mul(&total, 1, col_floats + (size_t)cnn_ctx_threads(ctx) * cnn_gemm_pack_floats()))
+/* How a call shares its work: with at least as many images as threads, each thread takes a
+   contiguous range of images with its own column matrix and packing buffers (no synchronisation);
+   with fewer images, one range and the GEMM splits C among all threads. Either way every output
+   element of forward and backward-data is computed in the same order, whatever the thread count. */
+typedef struct conv_plan {
+    int teams;     /* image ranges run in parallel */
+    int gemm_nt;   /* threads inside each GEMM */
+    size_t per;    /* scratch floats per team: column matrix, then packing buffers */
+    size_t col;
+} conv_plan;
+
+static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g) {
+    conv_plan pl;
+    int t = cnn_ctx_threads(ctx);
+    pl.teams = g->n >= t ? t : 1;
+    pl.gemm_nt = pl.teams == 1 ? t : 1;
+    pl.col = cnn_conv_col_floats(g);
+    pl.per = pl.col + (size_t)pl.gemm_nt * cnn_gemm_pack_floats();
+    return pl;
+}
+
+size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
+    conv_plan pl = make_plan(ctx, g);
+    /* backward-weights adds a private dW per team but the first */
+    return pl.per * (size_t)pl.teams + (size_t)(pl.teams - 1) * g->w_size;
+}
+
+static cnn_status conv_scratch(cnn_ctx *ctx, const cnn_conv_geom *g, cnn_scratch *s) {
+    size_t total;
+    conv_plan pl = make_plan(ctx, g);
+    if (cnn_size_mul(&total, pl.teams, pl.per) || cnn_size_mul(&total, 1, total + (size_t)(pl.teams - 1) * g->w_size))
         return CNN_ERR_SHAPE;
-    cnn_status st = cnn_scratch_get(ctx, total, s);
-    if (st != CNN_OK) return st;
-    *col = s->p;
-    *pack = s->p + col_floats;
-    return CNN_OK;
+    return cnn_scratch_get(ctx, total, s);
+}
+
+/* Images [lo, hi) of team id out of teams. */
+static void team_range(int n, int id, int teams, int *lo, int *hi) {
+    *lo = (int)((long long)n * id / teams);
+    *hi = (int)((long long)n * (id + 1) / teams);
+}
+
+/* Forward of images [lo, hi): im2col, then Y_g (Kg x PQ) = W_g (Kg x CgRS) . col (CgRS x PQ), plus bias. */
+static void forward_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int lo, int hi, const float *x,
+                           const float *w, const float *bias, float *y, float *col, float *pack) {
+    cnn_im2col_geom ig = im2col_geom(g);
+    for (int n = lo; n < hi; n++)
+        for (int grp = 0; grp < g->groups; grp++) {
+            const float *xg = x + ((size_t)n * g->c + (size_t)grp * g->cg) * g->h * g->w;
+            float *yg = y + ((size_t)n * g->k + (size_t)grp * g->kg) * g->pq;
+            const float *b = xg;
+            if (pl->col) {
+                cnn_im2col(&ig, xg, col, pl->gemm_nt);
+                b = col;
+            }
+            cnn_gemm(isa, pl->gemm_nt, 0, 0, g->kg, g->pq, g->crs, w + (size_t)grp * g->kg * g->crs, g->crs, b, g->pq,
+                     0.0f, yg, g->pq, pack);
+            if (bias)
+                for (int kk = 0; kk < g->kg; kk++) {
+                    float bk = bias[grp * g->kg + kk], *row = yg + (size_t)kk * g->pq;
+                    for (size_t i = 0; i < g->pq; i++) row[i] += bk;
+                }
+        }
+}
+
+/* Backward-data of images [lo, hi): col (CgRS x PQ) = W_g^T (CgRS x Kg) . dY_g (Kg x PQ), folded onto dx. */
+static void backward_data_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int lo, int hi,
+                                 const float *dy, const float *w, float *dx, float *col, float *pack) {
+    cnn_im2col_geom ig = im2col_geom(g);
+    const size_t hw = (size_t)g->h * g->w;
+    for (int n = lo; n < hi; n++)
+        for (int grp = 0; grp < g->groups; grp++) {
+            const float *dyg = dy + ((size_t)n * g->k + (size_t)grp * g->kg) * g->pq;
+            float *dxg = dx + ((size_t)n * g->c + (size_t)grp * g->cg) * hw;
+            const float *wg = w + (size_t)grp * g->kg * g->crs;
+            if (!pl->col) {
+                cnn_gemm(isa, pl->gemm_nt, 1, 0, g->crs, g->pq, g->kg, wg, g->crs, dyg, g->pq, 0.0f, dxg, g->pq, pack);
+            } else {
+                cnn_gemm(isa, pl->gemm_nt, 1, 0, g->crs, g->pq, g->kg, wg, g->crs, dyg, g->pq, 0.0f, col, g->pq, pack);
+                memset(dxg, 0, (size_t)g->cg * hw * sizeof(float));
+                cnn_col2im(&ig, col, dxg, pl->gemm_nt);
+            }
+        }
+}
+
+/* Backward-weights of images [lo, hi) into dw (overwritten): dW_g (Kg x CgRS) = sum_n dY_g . col^T,
+   images in order. */
+static void backward_weights_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int lo, int hi,
+                                    const float *x, const float *dy, float *dw, float *col, float *pack) {
+    cnn_im2col_geom ig = im2col_geom(g);
+    if (lo == hi) {
+        memset(dw, 0, g->w_size * sizeof(float));
+        return;
+    }
+    for (int grp = 0; grp < g->groups; grp++)
+        for (int n = lo; n < hi; n++) {
+            const float *xg = x + ((size_t)n * g->c + (size_t)grp * g->cg) * g->h * g->w;
+            const float *dyg = dy + ((size_t)n * g->k + (size_t)grp * g->kg) * g->pq;
+            const float *b = xg;
+            if (pl->col) {
+                cnn_im2col(&ig, xg, col, pl->gemm_nt);
+                b = col;
+            }
+            cnn_gemm(isa, pl->gemm_nt, 0, 1, g->kg, g->crs, g->pq, dyg, g->pq, b, g->pq, n == lo ? 0.0f : 1.0f,
+                     dw + (size_t)grp * g->kg * g->crs, g->crs, pack);
+        }
 }
 
 cnn_status cnn_conv2d_forward(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
@@ -96,28 +191,18 @@ cnn_status cnn_conv2d_forward(cnn_ctx *ctx, const cnn_conv2d *p, const float *x,
         return CNN_OK;
     }
     cnn_scratch s;
-    float *col, *pack;
-    if ((st = conv_scratch(ctx, &g, &s, &col, &pack)) != CNN_OK) return st;
-    cnn_im2col_geom ig = im2col_geom(&g);
+    if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
+    const conv_plan pl = make_plan(ctx, &g);
     const cnn_isa isa = cnn_isa_of(ctx);
-    const int nt = cnn_ctx_threads(ctx);
-    for (int n = 0; n < g.n; n++)
-        for (int grp = 0; grp < g.groups; grp++) {
-            const float *xg = x + ((size_t)n * g.c + (size_t)grp * g.cg) * g.h * g.w;
-            float *yg = y + ((size_t)n * g.k + (size_t)grp * g.kg) * g.pq;
-            const float *b = xg;
-            if (!is_pointwise(&g)) {
-                cnn_im2col(&ig, xg, col, nt);
-                b = col;
-            }
-            /* Y_g (Kg x PQ) = W_g (Kg x CgRS) . col (CgRS x PQ) */
-            cnn_gemm(isa, nt, 0, 0, g.kg, g.pq, g.crs, w + (size_t)grp * g.kg * g.crs, g.crs, b, g.pq, 0.0f, yg, g.pq, pack);
-            if (bias)
-                for (int kk = 0; kk < g.kg; kk++) {
-                    float bk = bias[grp * g.kg + kk], *row = yg + (size_t)kk * g.pq;
-                    for (size_t i = 0; i < g.pq; i++) row[i] += bk;
-                }
-        }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(pl.teams) schedule(static, 1) if (pl.teams > 1)
+#endif
+    for (int id = 0; id < pl.teams; id++) {
+        int lo, hi;
+        float *col = s.p + (size_t)id * pl.per;
+        team_range(g.n, id, pl.teams, &lo, &hi);
+        forward_images(&g, &pl, isa, lo, hi, x, w, bias, y, col, col + pl.col);
+    }
     cnn_scratch_release(&s);
     return CNN_OK;
 }
@@ -133,30 +218,36 @@ cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const flo
         return CNN_OK;
     }
     cnn_scratch s;
-    float *col, *pack;
-    if ((st = conv_scratch(ctx, &g, &s, &col, &pack)) != CNN_OK) return st;
-    cnn_im2col_geom ig = im2col_geom(&g);
+    if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
+    const conv_plan pl = make_plan(ctx, &g);
     const cnn_isa isa = cnn_isa_of(ctx);
-    const int nt = cnn_ctx_threads(ctx);
-    const size_t hw = (size_t)g.h * g.w;
-    for (int n = 0; n < g.n; n++)
-        for (int grp = 0; grp < g.groups; grp++) {
-            const float *dyg = dy + ((size_t)n * g.k + (size_t)grp * g.kg) * g.pq;
-            float *dxg = dx + ((size_t)n * g.c + (size_t)grp * g.cg) * hw;
-            const float *wg = w + (size_t)grp * g.kg * g.crs;
-            /* col (CgRS x PQ) = W_g^T (CgRS x Kg) . dY_g (Kg x PQ), then folded back onto dx */
-            if (is_pointwise(&g)) {
-                cnn_gemm(isa, nt, 1, 0, g.crs, g.pq, g.kg, wg, g.crs, dyg, g.pq, 0.0f, dxg, g.pq, pack);
-            } else {
-                cnn_gemm(isa, nt, 1, 0, g.crs, g.pq, g.kg, wg, g.crs, dyg, g.pq, 0.0f, col, g.pq, pack);
-                memset(dxg, 0, (size_t)g.cg * hw * sizeof(float));
-                cnn_col2im(&ig, col, dxg, nt);
-            }
-        }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(pl.teams) schedule(static, 1) if (pl.teams > 1)
+#endif
+    for (int id = 0; id < pl.teams; id++) {
+        int lo, hi;
+        float *col = s.p + (size_t)id * pl.per;
+        team_range(g.n, id, pl.teams, &lo, &hi);
+        backward_data_images(&g, &pl, isa, lo, hi, dy, w, dx, col, col + pl.col);
+    }
     cnn_scratch_release(&s);
     return CNN_OK;
 }
 
+/* dbias[k] = sum over n, p, q of dy, in double. */
+static void bias_grad(const cnn_conv_geom *g, const float *dy, float *dbias) {
+    for (int k = 0; k < g->k; k++) {
+        double acc = 0.0;
+        for (int n = 0; n < g->n; n++) {
+            const float *row = dy + ((size_t)n * g->k + k) * g->pq;
+            for (size_t i = 0; i < g->pq; i++) acc += row[i];
+        }
+        dbias[k] = (float)acc;
+    }
+}
+
+/* Each team sums its images into a private dW (team 0 straight into dw); the partial sums are then
+   added in team order, so the result is fixed for a given thread count. */
 cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *dy,
                                        float *dw, float *dbias) {
     cnn_conv_geom g;
@@ -168,33 +259,24 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
         return CNN_OK;
     }
     cnn_scratch s;
-    float *col, *pack;
-    if ((st = conv_scratch(ctx, &g, &s, &col, &pack)) != CNN_OK) return st;
-    cnn_im2col_geom ig = im2col_geom(&g);
+    if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
+    const conv_plan pl = make_plan(ctx, &g);
     const cnn_isa isa = cnn_isa_of(ctx);
-    const int nt = cnn_ctx_threads(ctx);
-    for (int grp = 0; grp < g.groups; grp++)
-        for (int n = 0; n < g.n; n++) {
-            const float *xg = x + ((size_t)n * g.c + (size_t)grp * g.cg) * g.h * g.w;
-            const float *dyg = dy + ((size_t)n * g.k + (size_t)grp * g.kg) * g.pq;
-            const float *b = xg;
-            if (!is_pointwise(&g)) {
-                cnn_im2col(&ig, xg, col, nt);
-                b = col;
-            }
-            /* dW_g (Kg x CgRS) += dY_g (Kg x PQ) . col^T (PQ x CgRS), images in order */
-            cnn_gemm(isa, nt, 0, 1, g.kg, g.crs, g.pq, dyg, g.pq, b, g.pq, n == 0 ? 0.0f : 1.0f,
-                     dw + (size_t)grp * g.kg * g.crs, g.crs, pack);
-        }
-    if (dbias)
-        for (int k = 0; k < g.k; k++) {
-            double acc = 0.0;
-            for (int n = 0; n < g.n; n++) {
-                const float *row = dy + ((size_t)n * g.k + k) * g.pq;
-                for (size_t i = 0; i < g.pq; i++) acc += row[i];
-            }
-            dbias[k] = (float)acc;
-        }
+    float *partial = s.p + (size_t)pl.teams * pl.per;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(pl.teams) schedule(static, 1) if (pl.teams > 1)
+#endif
+    for (int id = 0; id < pl.teams; id++) {
+        int lo, hi;
+        float *col = s.p + (size_t)id * pl.per, *mine = id ? partial + (size_t)(id - 1) * g.w_size : dw;
+        team_range(g.n, id, pl.teams, &lo, &hi);
+        backward_weights_images(&g, &pl, isa, lo, hi, x, dy, mine, col, col + pl.col);
+    }
+    for (int id = 1; id < pl.teams; id++) {
+        const float *part = partial + (size_t)(id - 1) * g.w_size;
+        for (size_t i = 0; i < g.w_size; i++) dw[i] += part[i];
+    }
+    if (dbias) bias_grad(&g, dy, dbias);
     cnn_scratch_release(&s);
     return CNN_OK;
 }
