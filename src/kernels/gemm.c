@@ -16,7 +16,8 @@ enum { MC = 144, KC = 256, NC = 2048, MR_MAX = 12, NR_MAX = 32 };
 
 size_t cnn_gemm_pack_floats(void) { return (size_t)MC * KC + (size_t)KC * NC; }
 
-typedef void (*micro_fn)(size_t kc, const float *pa, const float *pb, float *c, size_t ldc, float beta);
+/* acc (MR x NR) = pa (packed MR-row panel) . B, B's row kk at pb + kk ldb (packed: ldb = NR) */
+typedef void (*micro_fn)(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc, float beta);
 typedef struct gemm_kernel {
     int mr, nr;
     micro_fn fn; /* full MR x NR tile: C = acc + beta C (beta 0: C is not read) */
@@ -73,11 +74,11 @@ static void pack_b(int trans, const float *b, size_t ldb, size_t k0, size_t kc, 
 
 /* 2 x 16: eight 4-wide accumulators fit the 16 SSE registers of baseline x86-64 without spilling;
    measured on res128 forward against 4x8, 4x16, 6x8, 8x8, 1x32 and 2x32 (2x16 fastest). */
-static void micro_portable(size_t kc, const float *pa, const float *pb, float *c, size_t ldc, float beta) {
+static void micro_portable(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc, float beta) {
     float acc[2][16];
     memset(acc, 0, sizeof acc);
     for (size_t kk = 0; kk < kc; kk++) {
-        const float *av = pa + kk * 2, *bv = pb + kk * 16;
+        const float *av = pa + kk * 2, *bv = pb + kk * ldb;
         for (int i = 0; i < 2; i++)
             for (int j = 0; j < 16; j++) acc[i][j] += av[i] * bv[j];
     }
@@ -96,12 +97,12 @@ static void micro_portable(size_t kc, const float *pa, const float *pb, float *c
 /* ---------------------------------------------------------------- AVX2 + FMA: 6 x 16 */
 
 /* 12 ymm accumulators + 2 for B + 1 broadcast = 15 of 16 registers. */
-__attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const float *pa, const float *pb, float *c,
-                                                           size_t ldc, float beta) {
+__attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const float *pa, const float *pb, size_t ldb,
+                                                           float *c, size_t ldc, float beta) {
     __m256 acc[6][2];
     for (int i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (size_t kk = 0; kk < kc; kk++) {
-        __m256 b0 = _mm256_loadu_ps(pb + kk * 16), b1 = _mm256_loadu_ps(pb + kk * 16 + 8);
+        __m256 b0 = _mm256_loadu_ps(pb + kk * ldb), b1 = _mm256_loadu_ps(pb + kk * ldb + 8);
         for (int i = 0; i < 6; i++) {
             __m256 a = _mm256_broadcast_ss(pa + kk * 6 + i);
             acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
@@ -122,12 +123,12 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const floa
 /* ---------------------------------------------------------------- AVX-512: 12 x 32 */
 
 /* 24 zmm accumulators + 2 for B + 1 broadcast of 32 registers. */
-__attribute__((target("avx512f"))) static void micro_avx512(size_t kc, const float *pa, const float *pb, float *c,
-                                                            size_t ldc, float beta) {
+__attribute__((target("avx512f"))) static void micro_avx512(size_t kc, const float *pa, const float *pb, size_t ldb,
+                                                            float *c, size_t ldc, float beta) {
     __m512 acc[12][2];
     for (int i = 0; i < 12; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (size_t kk = 0; kk < kc; kk++) {
-        __m512 b0 = _mm512_loadu_ps(pb + kk * 32), b1 = _mm512_loadu_ps(pb + kk * 32 + 16);
+        __m512 b0 = _mm512_loadu_ps(pb + kk * ldb), b1 = _mm512_loadu_ps(pb + kk * ldb + 16);
         for (int i = 0; i < 12; i++) {
             __m512 a = _mm512_set1_ps(pa[kk * 12 + i]);
             acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
@@ -174,10 +175,10 @@ int cnn_isa_available(cnn_isa isa) {
 }
 
 /* An edge tile: the kernel writes a full tile into tmp, then the valid part is merged into C. */
-static void edge_tile(const gemm_kernel *k, size_t kc, const float *pa, const float *pb, float *c, size_t ldc,
-                      float beta, size_t mr, size_t nr) {
+static void edge_tile(const gemm_kernel *k, size_t kc, const float *pa, const float *pb, size_t ldb, float *c,
+                      size_t ldc, float beta, size_t mr, size_t nr) {
     float tmp[MR_MAX * NR_MAX];
-    k->fn(kc, pa, pb, tmp, (size_t)k->nr, 0.0f);
+    k->fn(kc, pa, pb, ldb, tmp, (size_t)k->nr, 0.0f);
     for (size_t i = 0; i < mr; i++) {
         float *ci = c + i * ldc;
         const float *ti = tmp + i * (size_t)k->nr;
@@ -191,27 +192,35 @@ static void edge_tile(const gemm_kernel *k, size_t kc, const float *pa, const fl
 }
 
 /* One thread's share: C[i0:i0+m, j0:j0+n] with its own packing buffers. */
-static void gemm_block(const gemm_kernel *kern, int trans_a, int trans_b, size_t i0, size_t m, size_t j0, size_t n,
-                       size_t k, const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
-                       size_t ldc, float *pack) {
+static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m, size_t j0, size_t n, size_t k,
+                       const float *a, size_t lda, const cnn_gemm_b *b, float beta, float *c, size_t ldc,
+                       float *pack) {
     const size_t MR = (size_t)kern->mr, NR = (size_t)kern->nr;
+    /* A row-major B is read in place by the micro-kernel (its rows are NR contiguous floats anyway);
+       only a ragged last panel is packed, so nothing is read past the end of B. */
+    const int direct = !b->view && !b->trans;
     float *pa = pack, *pb = pack + (size_t)MC * KC;
     for (size_t jc = j0; jc < j0 + n; jc += NC) {
         size_t nc = j0 + n - jc < NC ? j0 + n - jc : NC;
         for (size_t pc = 0; pc < k; pc += KC) {
             size_t kc = k - pc < KC ? k - pc : KC;
             float bt = pc == 0 ? beta : 1.0f;
-            pack_b(trans_b, b, ldb, pc, kc, jc, nc, kern->nr, pb);
+            size_t full = direct ? nc / NR * NR : 0; /* columns read in place */
+            if (!b->view) pack_b(b->trans, b->p, b->ld, pc, kc, jc + full, nc - full, kern->nr, pb + full * kc);
+            else if (!b->trans) cnn_im2col_pack(b->view, b->p, pc, kc, jc, nc, kern->nr, pb);
+            else cnn_im2col_pack_t(b->view, b->p, pc, kc, jc, nc, kern->nr, pb);
             for (size_t ic = i0; ic < i0 + m; ic += MC) {
                 size_t mc = i0 + m - ic < MC ? i0 + m - ic : MC;
                 pack_a(trans_a, a, lda, ic, mc, pc, kc, kern->mr, pa);
                 for (size_t jr = 0; jr < nc; jr += NR) {
                     size_t nr = nc - jr < NR ? nc - jr : NR;
+                    const float *bp = jr < full ? b->p + pc * b->ld + jc + jr : pb + jr * kc;
+                    size_t ldb = jr < full ? b->ld : NR;
                     for (size_t ir = 0; ir < mc; ir += MR) {
                         size_t mr = mc - ir < MR ? mc - ir : MR;
                         float *ct = c + (ic + ir) * ldc + jc + jr;
-                        if (mr == MR && nr == NR) kern->fn(kc, pa + ir * kc, pb + jr * kc, ct, ldc, bt);
-                        else edge_tile(kern, kc, pa + ir * kc, pb + jr * kc, ct, ldc, bt, mr, nr);
+                        if (mr == MR && nr == NR) kern->fn(kc, pa + ir * kc, bp, ldb, ct, ldc, bt);
+                        else edge_tile(kern, kc, pa + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
                     }
                 }
             }
@@ -221,6 +230,12 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, int trans_b, size_t
 
 void cnn_gemm(cnn_isa isa, int threads, int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a,
               size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc, float *pack) {
+    cnn_gemm_b bm = {b, ldb, trans_b, NULL};
+    cnn_gemm_ex(isa, threads, trans_a, m, n, k, a, lda, &bm, beta, c, ldc, pack);
+}
+
+void cnn_gemm_ex(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a, size_t lda,
+                 const cnn_gemm_b *b, float beta, float *c, size_t ldc, float *pack) {
     if (isa <= CNN_ISA_AUTO || isa > CNN_ISA_AVX512 || !KERNELS[isa].fn) isa = CNN_ISA_PORTABLE;
     const gemm_kernel *kern = &KERNELS[isa];
     if (m == 0 || n == 0) return;
@@ -245,7 +260,7 @@ void cnn_gemm(cnn_isa isa, int threads, int trans_a, int trans_b, size_t m, size
         if (hi > len) hi = len;
         float *mine = pack + (size_t)id * cnn_gemm_pack_floats();
         if (hi <= lo) continue;
-        if (split_n) gemm_block(kern, trans_a, trans_b, 0, m, lo, hi - lo, k, a, lda, b, ldb, beta, c, ldc, mine);
-        else gemm_block(kern, trans_a, trans_b, lo, hi - lo, 0, n, k, a, lda, b, ldb, beta, c, ldc, mine);
+        if (split_n) gemm_block(kern, trans_a, 0, m, lo, hi - lo, k, a, lda, b, beta, c, ldc, mine);
+        else gemm_block(kern, trans_a, lo, hi - lo, 0, n, k, a, lda, b, beta, c, ldc, mine);
     }
 }

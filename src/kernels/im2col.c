@@ -80,3 +80,96 @@ void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x, int thread
         }
     }
 }
+
+/* Where row `row` of the column matrix (a kernel tap c, r, s) reads the image. */
+typedef struct tap {
+    const float *xc; /* channel c */
+    int ih0;         /* input row of output row p: p * stride_h + ih0 */
+    int off_w;       /* input column of output column q: q * stride_w + off_w */
+    int qa, qb;      /* output columns whose input column is inside the image */
+} tap;
+
+static tap tap_of(const cnn_im2col_geom *g, const float *x, size_t row) {
+    tap t;
+    int s = (int)(row % (size_t)g->s), r = (int)(row / (size_t)g->s % (size_t)g->r);
+    int c = (int)(row / ((size_t)g->s * g->r));
+    t.xc = x + (size_t)c * g->h * g->w;
+    t.ih0 = r * g->dil_h - g->pad_top;
+    t.off_w = s * g->dil_w - g->pad_left;
+    valid_range(g->q, g->stride_w, g->pad_left, s * g->dil_w, g->w, &t.qa, &t.qb);
+    return t;
+}
+
+/* dst[i * stride] = col[row][p*Q + q0 + i] for i < len, all within output row p. */
+static inline void tap_segment(const cnn_im2col_geom *g, const tap *t, int p, int q0, int len, float *dst,
+                               size_t stride) {
+    int ih = p * g->stride_h + t->ih0;
+    if (ih < 0 || ih >= g->h) {
+        for (int i = 0; i < len; i++) dst[(size_t)i * stride] = 0.0f;
+        return;
+    }
+    const float *src = t->xc + (size_t)ih * g->w + t->off_w;
+    int a = t->qa > q0 ? t->qa - q0 : 0, b = t->qb - q0 < len ? t->qb - q0 : len;
+    if (b < a) b = a;
+    for (int i = 0; i < a; i++) dst[(size_t)i * stride] = 0.0f;
+    if (stride == 1 && g->stride_w == 1) {
+        if (b > a) memcpy(dst + a, src + q0 + a, (size_t)(b - a) * sizeof(float));
+    } else {
+        for (int i = a; i < b; i++) dst[(size_t)i * stride] = src[(size_t)(q0 + i) * g->stride_w];
+    }
+    for (int i = b; i < len; i++) dst[(size_t)i * stride] = 0.0f;
+}
+
+void cnn_im2col_pack(const cnn_im2col_geom *g, const float *x, size_t k0, size_t kc, size_t j0, size_t nc, int nr,
+                     float *pb) {
+    const size_t panel = kc * (size_t)nr;
+    const int p_start = (int)(j0 / (size_t)g->q), q_start = (int)(j0 % (size_t)g->q);
+    for (size_t kk = 0; kk < kc; kk++) {
+        tap t = tap_of(g, x, k0 + kk);
+        int p = p_start, q = q_start, jj = 0;
+        float *dst = pb + kk * (size_t)nr; /* the current panel's row kk */
+        size_t left = nc;
+        while (left) {
+            /* one piece: within output row p and within one panel (no divisions in this loop) */
+            int len = g->q - q;
+            if (len > nr - jj) len = nr - jj;
+            if ((size_t)len > left) len = (int)left;
+            tap_segment(g, &t, p, q, len, dst + jj, 1);
+            left -= (size_t)len;
+            q += len;
+            jj += len;
+            if (q == g->q) q = 0, p++;
+            if (jj == nr) jj = 0, dst += panel;
+        }
+    }
+    size_t tail = nc % (size_t)nr;
+    if (tail) {
+        float *last = pb + (nc / (size_t)nr) * panel;
+        for (size_t kk = 0; kk < kc; kk++)
+            for (size_t jj = tail; jj < (size_t)nr; jj++) last[kk * (size_t)nr + jj] = 0.0f;
+    }
+}
+
+void cnn_im2col_pack_t(const cnn_im2col_geom *g, const float *x, size_t k0, size_t kc, size_t j0, size_t nc, int nr,
+                       float *pb) {
+    const size_t panel = kc * (size_t)nr;
+    for (size_t jj = 0; jj < nc; jj++) {
+        tap t = tap_of(g, x, j0 + jj);
+        float *dst = pb + (jj / (size_t)nr) * panel + jj % (size_t)nr;
+        int p = (int)(k0 / (size_t)g->q), q = (int)(k0 % (size_t)g->q);
+        size_t done = 0;
+        while (done < kc) {
+            int len = g->q - q;
+            if ((size_t)len > kc - done) len = (int)(kc - done);
+            tap_segment(g, &t, p, q, len, dst + done * (size_t)nr, (size_t)nr);
+            done += (size_t)len;
+            q = 0, p++;
+        }
+    }
+    size_t tail = nc % (size_t)nr;
+    if (tail) {
+        float *last = pb + (nc / (size_t)nr) * panel;
+        for (size_t kk = 0; kk < kc; kk++)
+            for (size_t jj = tail; jj < (size_t)nr; jj++) last[kk * (size_t)nr + jj] = 0.0f;
+    }
+}

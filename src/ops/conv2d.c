@@ -123,7 +123,7 @@ static void forward_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa 
             const float *xg = x + ((size_t)n * g->c + (size_t)grp * g->cg) * g->h * g->w;
             float *yg = y + ((size_t)n * g->k + (size_t)grp * g->kg) * g->pq;
             const float *b = xg;
-            if (pl->col) {
+            if (pl->col) { /* the GEMM reads the column matrix in place, unpacked */
                 cnn_im2col(&ig, xg, col, pl->gemm_nt);
                 b = col;
             }
@@ -170,13 +170,10 @@ static void backward_weights_images(const cnn_conv_geom *g, const conv_plan *pl,
         for (int n = lo; n < hi; n++) {
             const float *xg = x + ((size_t)n * g->c + (size_t)grp * g->cg) * g->h * g->w;
             const float *dyg = dy + ((size_t)n * g->k + (size_t)grp * g->kg) * g->pq;
-            const float *b = xg;
-            if (pl->col) {
-                cnn_im2col(&ig, xg, col, pl->gemm_nt);
-                b = col;
-            }
-            cnn_gemm(isa, pl->gemm_nt, 0, 1, g->kg, g->crs, g->pq, dyg, g->pq, b, g->pq, n == lo ? 0.0f : 1.0f,
-                     dw + (size_t)grp * g->kg * g->crs, g->crs, pack);
+            cnn_gemm_b b = {xg, g->pq, 1, pl->col ? &ig : NULL}; /* op(B) = col^T, read from the image */
+            (void)col;
+            cnn_gemm_ex(isa, pl->gemm_nt, 0, g->kg, g->crs, g->pq, dyg, g->pq, &b, n == lo ? 0.0f : 1.0f,
+                        dw + (size_t)grp * g->kg * g->crs, g->crs, pack);
         }
 }
 
