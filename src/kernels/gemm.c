@@ -207,7 +207,6 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
             float bt = pc == 0 ? beta : 1.0f;
             size_t full = direct ? nc / NR * NR : 0; /* columns read in place */
             if (!b->view) pack_b(b->trans, b->p, b->ld, pc, kc, jc + full, nc - full, kern->nr, pb + full * kc);
-            else if (!b->trans) cnn_im2col_pack(b->view, b->p, pc, kc, jc, nc, kern->nr, pb);
             else cnn_im2col_pack_t(b->view, b->p, pc, kc, jc, nc, kern->nr, pb);
             for (size_t ic = i0; ic < i0 + m; ic += MC) {
                 size_t mc = i0 + m - ic < MC ? i0 + m - ic : MC;

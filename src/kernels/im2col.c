@@ -120,36 +120,6 @@ static inline void tap_segment(const cnn_im2col_geom *g, const tap *t, int p, in
     for (int i = b; i < len; i++) dst[(size_t)i * stride] = 0.0f;
 }
 
-void cnn_im2col_pack(const cnn_im2col_geom *g, const float *x, size_t k0, size_t kc, size_t j0, size_t nc, int nr,
-                     float *pb) {
-    const size_t panel = kc * (size_t)nr;
-    const int p_start = (int)(j0 / (size_t)g->q), q_start = (int)(j0 % (size_t)g->q);
-    for (size_t kk = 0; kk < kc; kk++) {
-        tap t = tap_of(g, x, k0 + kk);
-        int p = p_start, q = q_start, jj = 0;
-        float *dst = pb + kk * (size_t)nr; /* the current panel's row kk */
-        size_t left = nc;
-        while (left) {
-            /* one piece: within output row p and within one panel (no divisions in this loop) */
-            int len = g->q - q;
-            if (len > nr - jj) len = nr - jj;
-            if ((size_t)len > left) len = (int)left;
-            tap_segment(g, &t, p, q, len, dst + jj, 1);
-            left -= (size_t)len;
-            q += len;
-            jj += len;
-            if (q == g->q) q = 0, p++;
-            if (jj == nr) jj = 0, dst += panel;
-        }
-    }
-    size_t tail = nc % (size_t)nr;
-    if (tail) {
-        float *last = pb + (nc / (size_t)nr) * panel;
-        for (size_t kk = 0; kk < kc; kk++)
-            for (size_t jj = tail; jj < (size_t)nr; jj++) last[kk * (size_t)nr + jj] = 0.0f;
-    }
-}
-
 void cnn_im2col_pack_t(const cnn_im2col_geom *g, const float *x, size_t k0, size_t kc, size_t j0, size_t nc, int nr,
                        float *pb) {
     const size_t panel = kc * (size_t)nr;

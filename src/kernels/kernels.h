@@ -40,18 +40,15 @@ CNN_LOCAL void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x, 
 typedef struct cnn_gemm_b {
     const float *p;               /* the matrix, or the image (C x H x W of one group) for a view */
     size_t ld;                    /* matrix: leading dimension */
-    int trans;                    /* matrix: stored N x K; view: op(B) = col^T (PQ x CRS) instead of col */
-    const cnn_im2col_geom *view;  /* non-NULL: B is a column-matrix view of p with this geometry */
+    int trans;                    /* matrix: stored N x K; a view is always transposed: op(B) = col^T */
+    const cnn_im2col_geom *view;  /* non-NULL: op(B) = col^T (PQ x CRS) of image p with this geometry */
 } cnn_gemm_b;
 CNN_LOCAL void cnn_gemm_ex(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a,
                            size_t lda, const cnn_gemm_b *b, float beta, float *c, size_t ldc, float *pack);
 
-/* Packing of column-matrix views for the GEMM: op(B)[k0:k0+kc, j0:j0+nc] into nr-wide panels
-   pb[panel][kk][jj], zero past nc. cnn_im2col_pack: op(B) = col (rows: kernel taps CRS, columns:
-   output positions PQ); cnn_im2col_pack_t: op(B) = col^T. */
-CNN_LOCAL void cnn_im2col_pack(const cnn_im2col_geom *g, const float *x, size_t k0, size_t kc, size_t j0, size_t nc,
-                               int nr, float *pb);
-CNN_LOCAL void cnn_im2col_pack_t(const cnn_im2col_geom *g, const float *x, size_t k0, size_t kc, size_t j0,
+/* Packing of the transposed column-matrix view for the GEMM: op(B) = col^T (rows: output positions
+   PQ, columns: kernel taps CRS), op(B)[k0:k0+kc, j0:j0+nc] into nr-wide panels pb[panel][kk][jj],
+   zero past nc. (A row-major col is read in place by the GEMM and needs no view.) */CNN_LOCAL void cnn_im2col_pack_t(const cnn_im2col_geom *g, const float *x, size_t k0, size_t kc, size_t j0,
                                  size_t nc, int nr, float *pb);
 
 #endif
