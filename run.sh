@@ -11,7 +11,7 @@ if [ "${1:-}" = "--bench" ]; then
     scripts/deps.sh build-essential cmake zlib1g-dev libstb-dev python3-torch python3-numpy
     cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCNN_BUILD_TESTS=OFF >/dev/null
     cmake --build build -j"$jobs"
-    exec bench/compare.sh build "$@"
+    exec bench/all.sh build "$@"
 fi
 scripts/deps.sh build-essential cmake zlib1g-dev libstb-dev dataset-fashion-mnist
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCNN_BUILD_TESTS=OFF >/dev/null

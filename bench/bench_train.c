@@ -1,0 +1,235 @@
+/* bench_train.c — bench_train: training and inference throughput of the default model (fashion-cnn,
+   the text of models/fashion-cnn.cfg compiled in, as in `cnn train`) on Fashion-MNIST, timed the
+   same way as bench/train_torch.py so that bench/compare_train.sh can put the two side by side.
+
+   The data is decoded and normalised once, before anything is timed: a pool of up to one epoch of
+   shuffled training batches and the whole test set, as floats (x = (pixel / 255 - mean) / std with
+   the training set's mean and std, as `cnn train`). Training: SGD (momentum 0.9, weight decay 5e-4,
+   constant learning rate 0.05), batch 64, cnn_net_train_step on pool batch s mod pool for step s;
+   `--warmup` steps, then `--steps` timed steps -> images/s. Inference: a second net built for
+   batches of 256 gets the trained parameters; evaluation-mode forward over the 10,000 test images
+   in batches of 256 (after one warm-up batch), best of 3 passes -> images/s, plus the accuracy as
+   a check that real work was done. */
+#include "cli.h"
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRAIN_BATCH 64
+#define INFER_BATCH 256
+#define INFER_PASSES 3
+
+static const char prog[] = "bench_train";
+static const char usage[] =
+    "usage: bench_train [--threads N] [--steps N] [--warmup N] [--data DIR] [--no-infer] [--csv]\n"
+    "Training and inference images/s of fashion-cnn (models/fashion-cnn.cfg) on Fashion-MNIST,\n"
+    "data prepared in memory first (bench/train_torch.py is PyTorch's twin).\n"
+    "  --threads N   threads (default 1; 0: all cores)\n"
+    "  --steps N     timed training steps of batch 64 (default 300)\n"
+    "  --warmup N    untimed training steps first (default 20)\n"
+    "  --data DIR    dataset folder (default: $CNN_DATA, else /usr/share/datasets/fashion-mnist)\n"
+    "  --no-infer    skip inference (and the test set): training only, e.g. for memory measurements\n"
+    "  --csv         '#' line with the settings, a header and one row:\n"
+    "                train_img_s,infer_img_s,final_loss,test_acc\n";
+
+typedef struct bench_opts {
+    int threads, steps, warmup, no_infer, csv;
+    const char *data;
+} bench_opts;
+
+typedef struct bench_result {
+    double train_ips, infer_ips, acc;
+    float loss;
+} bench_result;
+
+/* Images idx[0..n) of ds as normalised floats and labels (no augmentation). */
+static cnn_status prepare(const cnn_dataset *ds, const int32_t *idx, int n, const cnn_batch_config *cfg, float **x,
+                          int32_t **labels) {
+    int c, h, w;
+    cnn_dataset_shape(ds, &c, &h, &w);
+    *x = malloc((size_t)n * c * h * w * sizeof(float));
+    *labels = malloc((size_t)n * sizeof(int32_t));
+    if (!*x || !*labels) return CNN_ERR_NOMEM;
+    return cnn_dataset_batch(ds, idx, n, cfg, NULL, *x, *labels);
+}
+
+static int train(const bench_opts *o, cnn_ctx *ctx, cnn_net *net, const cnn_dataset *ds, const cnn_batch_config *cfg,
+                 bench_result *res) {
+    const int count = cnn_dataset_count(ds), total = o->warmup + o->steps;
+    const int pool = total < count / TRAIN_BATCH ? total : count / TRAIN_BATCH; /* batches prepared */
+    int c, h, w, rc = CLI_EXIT_FAIL;
+    cnn_optim *opt = NULL;
+    cnn_optim_config oc = {CNN_OPT_SGD, 0.9f, 0, 5e-4f, 0.0f, 0.0f, 0.0f};
+    cnn_rng rng;
+    float *x = NULL;
+    int32_t *labels = NULL, *perm = malloc((size_t)count * sizeof(int32_t));
+    cnn_status st = CNN_OK;
+    cnn_net_input_shape(net, &c, &h, &w);
+    const size_t image = (size_t)c * h * w;
+    cnn_rng_seed(&rng, 1);
+    if (pool < 1) {
+        cli_error(prog, "the training set has %d images, fewer than one batch of %d", count, TRAIN_BATCH);
+        goto done;
+    }
+    if (!perm || (st = cnn_shuffle(perm, count, &rng)) != CNN_OK) {
+        cli_error(prog, "shuffle: %s", perm ? cnn_status_str(st) : "out of memory");
+        goto done;
+    }
+    if ((st = prepare(ds, perm, pool * TRAIN_BATCH, cfg, &x, &labels)) != CNN_OK) {
+        cli_status_error(prog, "preparing the training batches", st, NULL);
+        goto done;
+    }
+    if ((st = cnn_optim_create(&oc, cnn_net_param_count(net), &opt)) != CNN_OK) {
+        cli_status_error(prog, "optimizer", st, NULL);
+        goto done;
+    }
+    double t0 = 0.0;
+    for (int s = 0; s < total; s++) {
+        if (s == o->warmup) t0 = cli_now();
+        size_t b = (size_t)(s % pool) * TRAIN_BATCH;
+        st = cnn_net_train_step(ctx, net, opt, 0.05f, TRAIN_BATCH, x + b * image, labels + b, NULL, &res->loss);
+        if (st != CNN_OK) {
+            cli_status_error(prog, "training step", st, NULL);
+            goto done;
+        }
+    }
+    double secs = cli_now() - t0;
+    res->train_ips = secs > 0 ? (double)o->steps * TRAIN_BATCH / secs : 0.0;
+    rc = CLI_EXIT_OK;
+done:
+    cnn_optim_free(opt);
+    free(x), free(labels), free(perm);
+    return rc;
+}
+
+static int infer(cnn_ctx *ctx, cnn_net *trained, const cnn_dataset *ds,
+                 const cnn_batch_config *cfg, bench_result *res) {
+    const int count = cnn_dataset_count(ds);
+    int rc = CLI_EXIT_FAIL;
+    cnn_net *net = NULL;
+    float *x = NULL;
+    int32_t *labels = NULL, *idx = malloc((size_t)count * sizeof(int32_t));
+    char err[512];
+    cnn_status st;
+    if ((st = cnn_net_from_spec(cnn_net_spec(trained), INFER_BATCH, &net, err, sizeof err)) != CNN_OK) {
+        cli_error(prog, "%s", err);
+        goto done;
+    }
+    memcpy(cnn_net_params(net), cnn_net_params(trained), cnn_net_param_count(net) * sizeof(float));
+    if (!idx) {
+        cli_error(prog, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < count; i++) idx[i] = i;
+    if ((st = prepare(ds, idx, count, cfg, &x, &labels)) != CNN_OK) {
+        cli_status_error(prog, "preparing the test set", st, NULL);
+        goto done;
+    }
+    int c, h, w;
+    cnn_net_input_shape(net, &c, &h, &w);
+    const size_t image = (size_t)c * h * w;
+    const int outs = cnn_net_output_size(net);
+    const float *out;
+    if ((st = cnn_net_forward(ctx, net, count < INFER_BATCH ? count : INFER_BATCH, x, 0, &out)) != CNN_OK) {
+        cli_status_error(prog, "inference", st, NULL); /* the warm-up batch */
+        goto done;
+    }
+    double best = 0.0;
+    for (int pass = 0; pass < INFER_PASSES; pass++) {
+        long correct = 0;
+        double t0 = cli_now();
+        for (int start = 0; start < count; start += INFER_BATCH) {
+            int n = count - start < INFER_BATCH ? count - start : INFER_BATCH;
+            if ((st = cnn_net_forward(ctx, net, n, x + (size_t)start * image, 0, &out)) != CNN_OK) {
+                cli_status_error(prog, "inference", st, NULL);
+                goto done;
+            }
+            for (int i = 0; i < n; i++) { /* arg max: negligible next to the forward pass */
+                const float *row = out + (size_t)i * outs;
+                int k = 0;
+                for (int j = 1; j < outs; j++)
+                    if (row[j] > row[k]) k = j;
+                correct += k == labels[start + i];
+            }
+        }
+        double secs = cli_now() - t0, ips = secs > 0 ? count / secs : 0.0;
+        if (ips > best) best = ips;
+        res->acc = (double)correct / count;
+    }
+    res->infer_ips = best;
+    rc = CLI_EXIT_OK;
+done:
+    cnn_net_free(net);
+    free(x), free(labels), free(idx);
+    return rc;
+}
+
+static int run(const bench_opts *o) {
+    int rc = CLI_EXIT_FAIL;
+    char err[512];
+    cnn_ctx *ctx = cnn_ctx_create(o->threads);
+    cnn_net *net = NULL;
+    cnn_dataset *tr = NULL, *te = NULL;
+    cnn_batch_config cfg = {0.0f, 1.0f, 0, 0};
+    bench_result res = {0.0, 0.0, 0.0, 0.0f};
+    cnn_status st;
+    if (!ctx) {
+        cli_error(prog, "cannot create a context");
+        goto done;
+    }
+    if (cli_load_split(prog, o->data, "train", &tr) != CNN_OK ||
+        (!o->no_infer && cli_load_split(prog, o->data, "t10k", &te) != CNN_OK))
+        goto done;
+    if ((st = cnn_net_from_spec(cli_default_model, TRAIN_BATCH, &net, err, sizeof err)) != CNN_OK) {
+        cli_error(prog, "%s", err);
+        goto done;
+    }
+    if (!cli_check_fit(prog, net, tr) || (te && !cli_check_fit(prog, net, te))) goto done;
+    if ((st = cnn_dataset_stats(tr, &cfg.mean, &cfg.std)) != CNN_OK) {
+        cli_status_error(prog, "dataset statistics", st, NULL);
+        goto done;
+    }
+    cnn_net_init(net, 1);
+    if (train(o, ctx, net, tr, &cfg, &res) != CLI_EXIT_OK) goto done;
+    if (te && infer(ctx, net, te, &cfg, &res) != CLI_EXIT_OK) goto done;
+    const int threads = cnn_ctx_threads(ctx);
+    const char *isa = cnn_isa_name(cnn_ctx_isa(ctx));
+    if (o->csv) {
+        printf("# cnn.c %s threads=%d isa=%s batch=%d steps=%d warmup=%d infer_batch=%d\n", cnn_version(), threads, isa,
+               TRAIN_BATCH, o->steps, o->warmup, INFER_BATCH);
+        printf("train_img_s,infer_img_s,final_loss,test_acc\n");
+        printf("%.1f,%.1f,%.4f,%.4f\n", res.train_ips, res.infer_ips, (double)res.loss, res.acc);
+    } else {
+        printf("cnn.c %s fashion-cnn, %d thread%s (%s)\n", cnn_version(), threads, threads == 1 ? "" : "s", isa);
+        printf("training:  %.1f images/s (batch %d, %d steps after %d warm-up), last loss %.4f\n", res.train_ips,
+               TRAIN_BATCH, o->steps, o->warmup, (double)res.loss);
+        if (te)
+            printf("inference: %.1f images/s (batch %d, %d test images, best of %d), accuracy %.4f\n", res.infer_ips,
+                   INFER_BATCH, cnn_dataset_count(te), INFER_PASSES, res.acc);
+    }
+    rc = CLI_EXIT_OK;
+done:
+    cnn_net_free(net);
+    cnn_dataset_free(tr);
+    cnn_dataset_free(te);
+    cnn_ctx_free(ctx);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    bench_opts o = {1, 300, 20, 0, 0, cli_default_data_dir()};
+    const cli_opt opts[] = {
+        {.name = "--threads", .kind = CLI_INT, .dst = &o.threads, .min = 0, .max = 4096},
+        {.name = "--steps", .kind = CLI_INT, .dst = &o.steps, .min = 1, .max = 10000000},
+        {.name = "--warmup", .kind = CLI_INT, .dst = &o.warmup, .min = 0, .max = 10000000},
+        {.name = "--data", .kind = CLI_STRING, .dst = &o.data},
+        {.name = "--no-infer", .kind = CLI_FLAG, .dst = &o.no_infer},
+        {.name = "--csv", .kind = CLI_FLAG, .dst = &o.csv},
+        {.name = NULL},
+    };
+    int rc = cli_parse(prog, usage, opts, argc, argv, 0, NULL);
+    if (rc >= 0) return rc;
+    return run(&o);
+}
