@@ -9,6 +9,7 @@
 
 typedef struct pool_geom {
     int mode, n, c, h, w, r, s, p, q, sh, sw, pt, pl, pb, pr, dh, dw, ceil, incl;
+    int in_p0, in_p1, in_q0, in_q1; /* outputs whose window lies wholly inside the input */
     size_t x_size, y_size;
 } pool_geom;
 
@@ -19,6 +20,14 @@ static long long pool_extent(int size, int pad_a, int pad_b, int kernel, int dil
     long long o = (padded - eff + (ceil ? stride - 1 : 0)) / stride + 1;
     if (ceil && (o - 1) * stride >= (long long)size + pad_a) o--;
     return o;
+}
+
+/* Output rows (or columns) o whose whole window lies inside [0, size). */
+static void inside_range(int out, int stride, int pad, int eff, int size, int *lo, int *hi) {
+    int a = (pad + stride - 1) / stride, b = size + pad - eff < 0 ? 0 : (size + pad - eff) / stride + 1;
+    if (b > out) b = out;
+    if (a > b) a = b;
+    *lo = a, *hi = b;
 }
 
 static cnn_status pool_validate(const cnn_pool2d *p, pool_geom *g) {
@@ -46,6 +55,8 @@ static cnn_status pool_validate(const cnn_pool2d *p, pool_geom *g) {
     g->p = (int)ph, g->q = (int)pw;
     if (cnn_size_mul(&g->x_size, g->n, g->c, g->h, g->w) || cnn_size_mul(&g->y_size, g->n, g->c, g->p, g->q))
         return CNN_ERR_SHAPE;
+    inside_range(g->p, g->sh, g->pt, g->dh * (g->r - 1) + 1, g->h, &g->in_p0, &g->in_p1);
+    inside_range(g->q, g->sw, g->pl, g->dw * (g->s - 1) + 1, g->w, &g->in_q0, &g->in_q1);
     return CNN_OK;
 }
 
@@ -60,8 +71,8 @@ cnn_status cnn_pool2d_output_size(const cnn_pool2d *p, int *out_h, int *out_w) {
 }
 
 /* Index in the H x W plane of the first maximum of window (op, oq), row-major, NaN winning as in
-   PyTorch; -1 when the window holds no input element. */
-static long window_argmax(const pool_geom *g, const float *plane, int op, int oq) {
+   PyTorch; -1 when the window holds no input element. Any window, with bounds checks. */
+static long window_argmax_slow(const pool_geom *g, const float *plane, int op, int oq) {
     long best_i = -1;
     float best = -INFINITY;
     for (int r = 0; r < g->r; r++) {
@@ -81,6 +92,53 @@ static long window_argmax(const pool_geom *g, const float *plane, int op, int oq
     return best_i;
 }
 
+/* The first maximum of an R x S window wholly inside the plane, taps dh rows and dw columns apart;
+   the same choice as window_argmax_slow (NaN wins; with every value -inf, the first tap). Constant
+   R and S let the compiler unroll the common 2x2 and 3x3 windows. */
+static inline long argmax_inside(const float *base, long row, int R, int S, int dh, int dw) {
+    float best = base[0];
+    long bi = 0;
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) {
+            long i = (long)r * dh * row + (long)s * dw;
+            float v = base[i];
+            int take = (v > best) | (v != v); /* no branch: random data would mispredict half the time */
+            best = take ? v : best;
+            bi = take ? i : bi;
+        }
+    return bi;
+}
+
+enum { ROW_CHUNK = 256 };
+
+/* idx[i] = argmax of window (op, q0 + i) for i < n: the test for the interior is hoisted out of the
+   loop, and 2x2 and 3x3 windows get their own unrolled loops. */
+static void row_argmax(const pool_geom *g, const float *plane, int op, int q0, int n, long *idx) {
+    int a = q0, b = q0 + n;
+    int inside = op >= g->in_p0 && op < g->in_p1;
+    int f0 = inside ? (g->in_q0 > a ? g->in_q0 : a) : b, f1 = inside ? (g->in_q1 < b ? g->in_q1 : b) : b;
+    if (f1 < f0) f1 = f0;
+    for (int oq = a; oq < f0; oq++) idx[oq - q0] = window_argmax_slow(g, plane, op, oq);
+    const long row0 = (long)(op * g->sh - g->pt) * g->w - g->pl;
+    if (g->r == 2 && g->s == 2 && g->sw == 2) {
+        for (int oq = f0; oq < f1; oq++) {
+            long start = row0 + 2L * oq;
+            idx[oq - q0] = start + argmax_inside(plane + start, g->w, 2, 2, g->dh, g->dw);
+        }
+    } else if (g->r == 3 && g->s == 3) {
+        for (int oq = f0; oq < f1; oq++) {
+            long start = row0 + (long)oq * g->sw;
+            idx[oq - q0] = start + argmax_inside(plane + start, g->w, 3, 3, g->dh, g->dw);
+        }
+    } else {
+        for (int oq = f0; oq < f1; oq++) {
+            long start = row0 + (long)oq * g->sw;
+            idx[oq - q0] = start + argmax_inside(plane + start, g->w, g->r, g->s, g->dh, g->dw);
+        }
+    }
+    for (int oq = f1; oq < b; oq++) idx[oq - q0] = window_argmax_slow(g, plane, op, oq);
+}
+
 /* Average window (op, oq): the clipped range [h0,h1) x [w0,w1) and its divisor. */
 static void avg_window(const pool_geom *g, int op, int oq, int *h0, int *h1, int *w0, int *w1, int *div) {
     int hs = op * g->sh - g->pt, ws = oq * g->sw - g->pl;
@@ -96,18 +154,26 @@ static void avg_window(const pool_geom *g, int op, int oq, int *h0, int *h1, int
 cnn_status cnn_pool2d_forward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, float *y) {
     pool_geom g;
     cnn_status st = pool_validate(p, &g);
-    (void)ctx;
     if (st != CNN_OK) return st;
     if (!x || !y) return CNN_ERR_ARG;
     const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
-    for (size_t nc = 0; nc < (size_t)g.n * g.c; nc++) {
+    const long planes = (long)g.n * g.c;
+    const int nt = cnn_ctx_threads(ctx);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g.y_size > 16384)
+#endif
+    for (long nc = 0; nc < planes; nc++) {
         const float *plane = x + nc * hw;
         float *out = y + nc * pq;
+        long idx[ROW_CHUNK];
         for (int op = 0; op < g.p; op++)
             for (int oq = 0; oq < g.q; oq++) {
                 if (g.mode == CNN_POOL_MAX) {
-                    long i = window_argmax(&g, plane, op, oq);
-                    out[(size_t)op * g.q + oq] = i < 0 ? -INFINITY : plane[i];
+                    int n = g.q - oq < ROW_CHUNK ? g.q - oq : ROW_CHUNK;
+                    row_argmax(&g, plane, op, oq, n, idx);
+                    for (int i = 0; i < n; i++) out[(size_t)op * g.q + oq + i] = idx[i] < 0 ? -INFINITY : plane[idx[i]];
+                    oq += n - 1;
                 } else {
                     int h0, h1, w0, w1, div;
                     double acc = 0.0;
@@ -125,20 +191,29 @@ cnn_status cnn_pool2d_forward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x,
 cnn_status cnn_pool2d_backward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, const float *dy, float *dx) {
     pool_geom g;
     cnn_status st = pool_validate(p, &g);
-    (void)ctx;
     if (st != CNN_OK) return st;
     if (!dy || !dx || (g.mode == CNN_POOL_MAX && !x)) return CNN_ERR_ARG;
     const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
-    memset(dx, 0, g.x_size * sizeof(float));
-    for (size_t nc = 0; nc < (size_t)g.n * g.c; nc++) {
+    const long planes = (long)g.n * g.c;
+    const int nt = cnn_ctx_threads(ctx);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g.y_size > 16384)
+#endif
+    for (long nc = 0; nc < planes; nc++) {
         float *grad = dx + nc * hw;
+        memset(grad, 0, hw * sizeof(float));
         const float *d = dy + nc * pq;
+        long idx[ROW_CHUNK];
         for (int op = 0; op < g.p; op++)
             for (int oq = 0; oq < g.q; oq++) {
                 float v = d[(size_t)op * g.q + oq];
                 if (g.mode == CNN_POOL_MAX) {
-                    long i = window_argmax(&g, x + nc * hw, op, oq);
-                    if (i >= 0) grad[i] += v;
+                    int n = g.q - oq < ROW_CHUNK ? g.q - oq : ROW_CHUNK;
+                    row_argmax(&g, x + nc * hw, op, oq, n, idx);
+                    for (int i = 0; i < n; i++)
+                        if (idx[i] >= 0) grad[idx[i]] += d[(size_t)op * g.q + oq + i];
+                    oq += n - 1;
                 } else {
                     int h0, h1, w0, w1, div;
                     avg_window(&g, op, oq, &h0, &h1, &w0, &w1, &div);
