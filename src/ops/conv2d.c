@@ -1,6 +1,7 @@
 /* conv2d.c — 2-D convolution (cross-correlation): validation once, then the fast path
    (im2col + packed GEMM per image and group; a 1x1 stride-1 unpadded conv is a GEMM on x itself).
    Backward-data is GEMM + col2im, so a strided dy is never zero-dilated. Reference: conv2d_ref.c. */
+#include "kernels/depthwise.h"
 #include "kernels/kernels.h"
 #include "ops/ops.h"
 
@@ -187,6 +188,7 @@ cnn_status cnn_conv2d_forward(cnn_ctx *ctx, const cnn_conv2d *p, const float *x,
         cnn_conv_ref_forward(&g, x, w, bias, y);
         return CNN_OK;
     }
+    if (g.cg == 1 && cnn_depthwise_supported(&g)) return cnn_depthwise_forward(ctx, &g, x, w, bias, y);
     cnn_scratch s;
     if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
     const conv_plan pl = make_plan(ctx, &g);
@@ -214,6 +216,7 @@ cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const flo
         cnn_conv_ref_backward_data(&g, dy, w, dx);
         return CNN_OK;
     }
+    if (g.cg == 1 && cnn_depthwise_supported(&g)) return cnn_depthwise_backward_data(ctx, &g, dy, w, dx);
     cnn_scratch s;
     if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
     const conv_plan pl = make_plan(ctx, &g);
@@ -255,6 +258,7 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
         cnn_conv_ref_backward_weights(&g, x, dy, dw, dbias);
         return CNN_OK;
     }
+    if (g.cg == 1 && cnn_depthwise_supported(&g)) return cnn_depthwise_backward_weights(ctx, &g, x, dy, dw, dbias);
     cnn_scratch s;
     if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
     const conv_plan pl = make_plan(ctx, &g);

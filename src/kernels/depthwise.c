@@ -1,0 +1,963 @@
+/* depthwise.c — direct convolution for groups of one input channel (depthwise, any channel multiplier,
+   stride, padding, dilation; kernels up to CNN_DEPTHWISE_MAX_S wide). Every pass is a sum of shifted
+   rows of one plane, vectorised along the output row (portable C, AVX2+FMA or AVX-512 by the context's
+   isa). Borders: the plane a pass reads is first copied into a per-thread buffer with its zero padding
+   (left and right border columns, top and bottom rows) around it, so every row splits into borders that
+   read zeros from the buffer and an interior, all without bounds checks. A horizontal stride s is made
+   stride 1 by splitting each buffered row into s phases (x[i], x[i+s], ...). Backward-data gathers from
+   a padded dy (never zero-dilated) and writes dx phase by phase. Not here: wider kernels (im2col). */
+#include "kernels/depthwise.h"
+#include "kernels/kernels.h"
+
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CNN_X86 1
+#include <immintrin.h>
+#endif
+
+enum {
+    TMAX = CNN_DEPTHWISE_MAX_S, /* taps of one kernel row */
+    LANES = 16,                 /* float partial sums per dW element (the widest vector) */
+    GMAX = 9,                   /* dW elements one backward-weights sweep keeps in registers */
+    BAND = 8                    /* output rows per kernel call; the next plane is prefetched between calls */
+};
+
+/* out[p][o] = (acc ? out[p][o] : init) + sum_{i < nr} sum_{j < ntaps} w[i wrs + widx[j]] in[p pstride +
+   i rstride + off[j] + o] for o < q: every read lies inside the buffer, summed in (i, j) order. */
+typedef struct dw_sum {
+    const float *in;
+    ptrdiff_t pstride, rstride;
+    const float *w;
+    ptrdiff_t wrs;
+    int nr, ntaps;
+    int off[TMAX], widx[TMAX];
+    float *out;
+    ptrdiff_t ostride;
+    int q, acc;
+    float init;
+} dw_sum;
+
+/* acc[u][lane] += sum_p sum_{o < q} dy[p dyps + o] x[p xps + poff[u] + o], u < G, lanes by o mod 16. */
+typedef struct dw_grad {
+    const float *x, *dy;
+    ptrdiff_t xps, dyps;
+    int q;
+} dw_grad;
+
+/* ---------------------------------------------------------------- padded, phase-split planes */
+
+static int floor_div(int a, int b) {
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* Elements of phase rho when a row of n is split into stride-s phases, and where it starts. */
+static int phase_len(int n, int s, int rho) {
+    return rho < n ? (n - rho + s - 1) / s : 0;
+}
+static int phase_start(int n, int s, int rho) {
+    int at = 0;
+    for (int r = 0; r < rho && r < n; r++)
+        at += phase_len(n, s, r);
+    return at;
+}
+
+/* A buffered plane: rows x cols, where (u, v) holds src[u + row0][v + col0] (zero outside src) at
+   u cols + phase_start(v mod sw) + v / sw. */
+typedef struct dw_pad {
+    int rows, cols, row0, col0, h, w, sw;
+} dw_pad;
+
+/* The source itself serves when no padding, cropping of columns or phase split is needed. */
+static int pad_direct(const dw_pad *pd) {
+    return pd->sw == 1 && pd->col0 == 0 && pd->cols == pd->w && pd->row0 >= 0 && pd->row0 + pd->rows <= pd->h;
+}
+
+/* Scratch floats of the buffer (none when the source serves). */
+static size_t pad_scratch(const dw_pad *pd) {
+    return pad_direct(pd) ? 0 : (size_t)pd->rows * pd->cols;
+}
+
+/* The buffered plane of src. buf's padding must be zero already: only source elements are written. */
+static const float *pad_fill(const dw_pad *pd, const float *src, float *buf) {
+    if (pad_direct(pd)) return src + (size_t)pd->row0 * pd->w;
+    int u0 = pd->row0 < 0 ? -pd->row0 : 0, u1 = pd->h - pd->row0 < pd->rows ? pd->h - pd->row0 : pd->rows;
+    int v0 = pd->col0 < 0 ? -pd->col0 : 0, v1 = pd->w - pd->col0 < pd->cols ? pd->w - pd->col0 : pd->cols;
+    if (v1 <= v0) return buf;
+    for (int u = u0; u < u1; u++) {
+        const float *s = src + (size_t)(u + pd->row0) * pd->w + pd->col0;
+        float *d = buf + (size_t)u * pd->cols;
+        if (pd->sw == 1) {
+            memcpy(d + v0, s + v0, (size_t)(v1 - v0) * sizeof(float));
+            continue;
+        }
+        for (int rho = 0, at = 0; rho < pd->sw && rho < pd->cols; at += phase_len(pd->cols, pd->sw, rho++)) {
+            int v = v0 + (rho - v0 % pd->sw + pd->sw) % pd->sw;
+            float *dd = d + at + v / pd->sw;
+            for (; v < v1; v += pd->sw)
+                *dd++ = s[v];
+        }
+    }
+    return buf;
+}
+
+/* x[row][rho + s m] = xd[row][phase_start(rho) + m]: a phase-split plane back to rows. */
+static void interleave(const float *xd, int h, int w, int s, float *x) {
+    for (int row = 0; row < h; row++) {
+        const float *src = xd + (size_t)row * w;
+        float *dst = x + (size_t)row * w;
+        for (int rho = 0; rho < s && rho < w; rho++)
+            for (int i = rho; i < w; i += s)
+                dst[i] = *src++;
+    }
+}
+
+/* Prefetch part `part` of `parts` of [p, p + floats): the next plane streams in while this one is
+   computed (measured: without it the kernels wait on DRAM at half speed). */
+static void prefetch_part(const float *p, size_t floats, int part, int parts, int write) {
+#if defined(__GNUC__)
+    size_t lines = (floats * sizeof(float) + 63) / 64;
+    size_t lo = lines * (size_t)part / (size_t)parts, hi = lines * (size_t)(part + 1) / (size_t)parts;
+    for (size_t l = lo; l < hi; l++) {
+        if (write)
+            __builtin_prefetch((const char *)p + l * 64, 1, 3);
+        else
+            __builtin_prefetch((const char *)p + l * 64, 0, 3);
+    }
+#else
+    (void)p, (void)floats, (void)part, (void)parts, (void)write;
+#endif
+}
+
+/* What to prefetch while a plane is computed (NULL: nothing). */
+typedef struct dw_next {
+    const float *rd1, *rd2;
+    size_t n1, n2;
+    float *wr;
+    size_t nw;
+} dw_next;
+
+static void prefetch_next(const dw_next *nx, int part, int parts) {
+    if (nx->rd1) prefetch_part(nx->rd1, nx->n1, part, parts, 0);
+    if (nx->rd2) prefetch_part(nx->rd2, nx->n2, part, parts, 0);
+    if (nx->wr) prefetch_part(nx->wr, nx->nw, part, parts, 1);
+}
+
+/* ---------------------------------------------------------------- portable kernels */
+
+static void axpy(int n, float a, const float *restrict x, float *restrict y) {
+    for (int i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static void sum_portable(const dw_sum *s, int p0, int p1) {
+    for (int p = p0; p < p1; p++) {
+        const float *in = s->in + (ptrdiff_t)p * s->pstride;
+        float *y = s->out + (ptrdiff_t)p * s->ostride;
+        if (!s->acc)
+            for (int o = 0; o < s->q; o++)
+                y[o] = s->init;
+        for (int i = 0; i < s->nr; i++) {
+            const float *row = in + (ptrdiff_t)i * s->rstride, *wi = s->w + (ptrdiff_t)i * s->wrs;
+            for (int j = 0; j < s->ntaps; j++)
+                axpy(s->q, wi[s->widx[j]], row + s->off[j], y);
+        }
+    }
+}
+
+static void dot_lanes(int n, const float *restrict a, const float *restrict b, float *restrict part) {
+    int o = 0;
+    for (; o + LANES <= n; o += LANES)
+        for (int l = 0; l < LANES; l++)
+            part[l] += a[o + l] * b[o + l];
+    for (int l = 0; o + l < n; l++)
+        part[l] += a[o + l] * b[o + l];
+}
+
+static void grad_portable(const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff, float *const *slot,
+                          int g) {
+    for (int u = 0; u < g; u++)
+        for (int p = p0; p < p1; p++)
+            dot_lanes(gr->q, gr->dy + (ptrdiff_t)p * gr->dyps, gr->x + (ptrdiff_t)p * gr->xps + poff[u],
+                      slot[u]);
+}
+
+#ifdef CNN_X86
+/* ---------------------------------------------------------------- AVX-512 */
+
+/* NV vectors of 16 outputs at o + d[v]. Unmasked tails overlap the vector before them (the lanes
+   computed twice get the same value); masked ones (accumulating, or rows under 16) load with the mask
+   and store through a buffer: masked stores to lines not yet in cache are slow (AMD Zen 4). */
+static inline __attribute__((always_inline, target("avx512f"))) void
+sum512_block(const dw_sum *s, const float *in, float *out, int o, const int *d, int left, const int NV,
+             const int masked) {
+    __mmask16 m[4];
+    __m512 a[4];
+    for (int v = 0; v < NV; v++) {
+        int rem = left - 16 * v;
+        m[v] = (__mmask16)(rem >= 16 ? 0xFFFFu : (1u << rem) - 1);
+        if (!s->acc)
+            a[v] = _mm512_set1_ps(s->init);
+        else if (masked)
+            a[v] = _mm512_maskz_loadu_ps(m[v], out + o + d[v]);
+        else
+            a[v] = _mm512_loadu_ps(out + o + d[v]);
+    }
+    for (int i = 0; i < s->nr; i++) {
+        const float *row = in + (ptrdiff_t)i * s->rstride + o, *wi = s->w + (ptrdiff_t)i * s->wrs;
+        for (int j = 0; j < s->ntaps; j++) {
+            const __m512 wv = _mm512_set1_ps(wi[s->widx[j]]);
+            const float *p = row + s->off[j];
+            for (int v = 0; v < NV; v++) {
+                __m512 xv = masked ? _mm512_maskz_loadu_ps(m[v], p + d[v]) : _mm512_loadu_ps(p + d[v]);
+                a[v] = _mm512_fmadd_ps(wv, xv, a[v]);
+            }
+        }
+    }
+    if (masked) {
+        float tmp[64];
+        for (int v = 0; v < NV; v++)
+            _mm512_storeu_ps(tmp + 16 * v, a[v]);
+        memcpy(out + o, tmp, (size_t)left * sizeof(float));
+    } else
+        for (int v = 0; v < NV; v++)
+            _mm512_storeu_ps(out + o + d[v], a[v]);
+}
+
+/* The last left (< 64) outputs of a row from o, as NV = ceil(left / 16) vectors. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+sum512_tail(const dw_sum *s, const float *in, float *out, int o, int left, const int NV) {
+    static const int even[4] = {0, 16, 32, 48};
+    int d[4];
+    if (s->acc || o + left < 16) {
+        sum512_block(s, in, out, o, even, left, NV, 1);
+        return;
+    }
+    for (int v = 0; v < NV; v++)
+        d[v] = 16 * v < left - 16 ? 16 * v : left - 16;
+    sum512_block(s, in, out, o, d, left, NV, 0);
+}
+
+__attribute__((target("avx512f"))) static void sum_avx512(const dw_sum *s, int p0, int p1) {
+    static const int even[4] = {0, 16, 32, 48};
+    for (int p = p0; p < p1; p++) {
+        const float *in = s->in + (ptrdiff_t)p * s->pstride;
+        float *out = s->out + (ptrdiff_t)p * s->ostride;
+        int o = 0;
+        for (; o + 64 <= s->q; o += 64)
+            sum512_block(s, in, out, o, even, 64, 4, 0);
+        int left = s->q - o;
+        /* clang-format off */
+        switch ((left + 15) / 16) {
+        case 1: sum512_tail(s, in, out, o, left, 1); break;
+        case 2: sum512_tail(s, in, out, o, left, 2); break;
+        case 3: sum512_tail(s, in, out, o, left, 3); break;
+        case 4: sum512_tail(s, in, out, o, left, 4); break;
+        default: break;
+        }
+        /* clang-format on */
+    }
+}
+
+/* G dW elements over rows [p0, p1), in registers; then added to their lanes. A row's last partial
+   vector is loaded unmasked where it can end at the row's end, with the FMA masked to its new lanes. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+grad512_g(const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff, float *const *slot, const int G) {
+    __m512 a[GMAX];
+    const int q = gr->q, body = q & ~15, shifted = q >= 16 && body < q;
+    const __mmask16 m =
+        shifted ? (__mmask16)(0xFFFFu << (16 - (q - body))) : (__mmask16)((1u << (q - body)) - 1);
+    const int tail = shifted ? q - 16 : body;
+    for (int u = 0; u < G; u++)
+        a[u] = _mm512_setzero_ps();
+    for (int p = p0; p < p1; p++) {
+        const float *d = gr->dy + (ptrdiff_t)p * gr->dyps, *xr = gr->x + (ptrdiff_t)p * gr->xps;
+        for (int o = 0; o < body; o += 16) {
+            const __m512 dv = _mm512_loadu_ps(d + o);
+            for (int u = 0; u < G; u++)
+                a[u] = _mm512_fmadd_ps(dv, _mm512_loadu_ps(xr + (poff[u] + o)), a[u]);
+        }
+        if (shifted) {
+            const __m512 dv = _mm512_loadu_ps(d + tail);
+            for (int u = 0; u < G; u++)
+                a[u] = _mm512_mask3_fmadd_ps(dv, _mm512_loadu_ps(xr + (poff[u] + tail)), a[u], m);
+        } else if (body < q) {
+            const __m512 dv = _mm512_maskz_loadu_ps(m, d + tail);
+            for (int u = 0; u < G; u++)
+                a[u] = _mm512_fmadd_ps(dv, _mm512_maskz_loadu_ps(m, xr + (poff[u] + tail)), a[u]);
+        }
+    }
+    for (int u = 0; u < G; u++)
+        _mm512_storeu_ps(slot[u], _mm512_add_ps(_mm512_loadu_ps(slot[u]), a[u]));
+}
+
+__attribute__((target("avx512f"))) static void grad_avx512(const dw_grad *gr, int p0, int p1,
+                                                           const ptrdiff_t *poff, float *const *slot, int g) {
+    /* clang-format off */
+    switch (g) {
+    case 1: grad512_g(gr, p0, p1, poff, slot, 1); break;
+    case 2: grad512_g(gr, p0, p1, poff, slot, 2); break;
+    case 3: grad512_g(gr, p0, p1, poff, slot, 3); break;
+    case 4: grad512_g(gr, p0, p1, poff, slot, 4); break;
+    case 5: grad512_g(gr, p0, p1, poff, slot, 5); break;
+    case 6: grad512_g(gr, p0, p1, poff, slot, 6); break;
+    case 7: grad512_g(gr, p0, p1, poff, slot, 7); break;
+    case 8: grad512_g(gr, p0, p1, poff, slot, 8); break;
+    default: grad512_g(gr, p0, p1, poff, slot, GMAX); break;
+    }
+    /* clang-format on */
+}
+
+/* 3 x 3 taps with kernel rows one input row apart (rstride == pstride): input row u feeds output rows
+   u, u - 1, u - 2, so a 16-wide column strip streams down the rows loading each input vector once
+   (3 loads per output vector instead of 9), in the same (i, j) order as sum512_block. Writes only
+   (the last strip overlaps the one before it); rows of at least 16. */
+__attribute__((target("avx512f"))) static void sum512_3x3(const dw_sum *s, int p0, int p1) {
+    __m512 w[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            w[i][j] = _mm512_set1_ps(s->w[i * s->wrs + s->widx[j]]);
+    const __m512 init = _mm512_set1_ps(s->init);
+    const ptrdiff_t o0 = s->off[0], o1 = s->off[1], o2 = s->off[2];
+    for (int o = 0; o < s->q; o += 16) {
+        const int oo = o + 16 <= s->q ? o : s->q - 16;
+        __m512 a0 = init, a1 = init, a2 = init; /* output rows u, u - 1, u - 2 */
+        for (int u = p0; u < p1 + 2; u++) {
+            const float *xr = s->in + (ptrdiff_t)u * s->pstride + oo;
+            const __m512 x0 = _mm512_loadu_ps(xr + o0), x1 = _mm512_loadu_ps(xr + o1),
+                         x2 = _mm512_loadu_ps(xr + o2);
+            a0 = init;
+            if (u < p1) {
+                a0 = _mm512_fmadd_ps(w[0][0], x0, a0), a0 = _mm512_fmadd_ps(w[0][1], x1, a0);
+                a0 = _mm512_fmadd_ps(w[0][2], x2, a0);
+            }
+            if (u - 1 >= p0 && u - 1 < p1) {
+                a1 = _mm512_fmadd_ps(w[1][0], x0, a1), a1 = _mm512_fmadd_ps(w[1][1], x1, a1);
+                a1 = _mm512_fmadd_ps(w[1][2], x2, a1);
+            }
+            if (u - 2 >= p0) {
+                a2 = _mm512_fmadd_ps(w[2][0], x0, a2), a2 = _mm512_fmadd_ps(w[2][1], x1, a2);
+                a2 = _mm512_fmadd_ps(w[2][2], x2, a2);
+                _mm512_storeu_ps(s->out + (ptrdiff_t)(u - 2) * s->ostride + oo, a2);
+            }
+            a2 = a1, a1 = a0;
+        }
+    }
+}
+
+/* The 3 x 3 dW of unit row stride and dilation: input row u meets dy rows u, u - 1, u - 2 (kernel rows
+   0, 1, 2), so a column strip streams down the rows with those dy vectors held: 4 loads per 9 FMAs.
+   The last strip of a row overlaps the one before, its FMAs masked to the new lanes; rows >= 16. */
+__attribute__((target("avx512f"))) static void grad512_3x3(const dw_grad *gr, int p0, int p1,
+                                                           const ptrdiff_t *poff, float *const *slot) {
+    __m512 a[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            a[i][j] = _mm512_setzero_ps();
+    const ptrdiff_t o0 = poff[0], o1 = poff[1], o2 = poff[2];
+    for (int o = 0; o < gr->q; o += 16) {
+        const int oo = o + 16 <= gr->q ? o : gr->q - 16;
+        const __mmask16 m = (__mmask16)(0xFFFFu << (o - oo));
+        __m512 d0 = _mm512_setzero_ps(), d1 = d0, d2 = d0; /* dy rows u, u - 1, u - 2 */
+        for (int u = p0; u < p1 + 2; u++) {
+            const float *xr = gr->x + (ptrdiff_t)u * gr->xps + oo;
+            const __m512 x0 = _mm512_loadu_ps(xr + o0), x1 = _mm512_loadu_ps(xr + o1),
+                         x2 = _mm512_loadu_ps(xr + o2);
+            d2 = d1, d1 = d0;
+            if (u < p1) {
+                d0 = _mm512_loadu_ps(gr->dy + (ptrdiff_t)u * gr->dyps + oo);
+                a[0][0] = _mm512_mask3_fmadd_ps(d0, x0, a[0][0], m);
+                a[0][1] = _mm512_mask3_fmadd_ps(d0, x1, a[0][1], m);
+                a[0][2] = _mm512_mask3_fmadd_ps(d0, x2, a[0][2], m);
+            }
+            if (u - 1 >= p0 && u - 1 < p1) {
+                a[1][0] = _mm512_mask3_fmadd_ps(d1, x0, a[1][0], m);
+                a[1][1] = _mm512_mask3_fmadd_ps(d1, x1, a[1][1], m);
+                a[1][2] = _mm512_mask3_fmadd_ps(d1, x2, a[1][2], m);
+            }
+            if (u - 2 >= p0) {
+                a[2][0] = _mm512_mask3_fmadd_ps(d2, x0, a[2][0], m);
+                a[2][1] = _mm512_mask3_fmadd_ps(d2, x1, a[2][1], m);
+                a[2][2] = _mm512_mask3_fmadd_ps(d2, x2, a[2][2], m);
+            }
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            _mm512_storeu_ps(slot[i * 3 + j], _mm512_add_ps(_mm512_loadu_ps(slot[i * 3 + j]), a[i][j]));
+}
+
+/* ---------------------------------------------------------------- AVX2 + FMA */
+
+__attribute__((target("avx2,fma"))) static inline __m256i mask8(int rem) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* sum512_block in 8 lanes (the same overlapped or buffered tails). */
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+sum256_block(const dw_sum *s, const float *in, float *out, int o, const int *d, int left, const int NV,
+             const int masked) {
+    __m256i m[4];
+    __m256 a[4];
+    for (int v = 0; v < NV; v++) {
+        m[v] = mask8(left - 8 * v);
+        if (!s->acc)
+            a[v] = _mm256_set1_ps(s->init);
+        else if (masked)
+            a[v] = _mm256_maskload_ps(out + o + d[v], m[v]);
+        else
+            a[v] = _mm256_loadu_ps(out + o + d[v]);
+    }
+    for (int i = 0; i < s->nr; i++) {
+        const float *row = in + (ptrdiff_t)i * s->rstride + o, *wi = s->w + (ptrdiff_t)i * s->wrs;
+        for (int j = 0; j < s->ntaps; j++) {
+            const __m256 wv = _mm256_set1_ps(wi[s->widx[j]]);
+            const float *p = row + s->off[j];
+            for (int v = 0; v < NV; v++) {
+                __m256 xv = masked ? _mm256_maskload_ps(p + d[v], m[v]) : _mm256_loadu_ps(p + d[v]);
+                a[v] = _mm256_fmadd_ps(wv, xv, a[v]);
+            }
+        }
+    }
+    if (masked) {
+        float tmp[32];
+        for (int v = 0; v < NV; v++)
+            _mm256_storeu_ps(tmp + 8 * v, a[v]);
+        memcpy(out + o, tmp, (size_t)left * sizeof(float));
+    } else
+        for (int v = 0; v < NV; v++)
+            _mm256_storeu_ps(out + o + d[v], a[v]);
+}
+
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+sum256_tail(const dw_sum *s, const float *in, float *out, int o, int left, const int NV) {
+    static const int even[4] = {0, 8, 16, 24};
+    int d[4];
+    if (s->acc || o + left < 8) {
+        sum256_block(s, in, out, o, even, left, NV, 1);
+        return;
+    }
+    for (int v = 0; v < NV; v++)
+        d[v] = 8 * v < left - 8 ? 8 * v : left - 8;
+    sum256_block(s, in, out, o, d, left, NV, 0);
+}
+
+__attribute__((target("avx2,fma"))) static void sum_avx2(const dw_sum *s, int p0, int p1) {
+    static const int even[4] = {0, 8, 16, 24};
+    for (int p = p0; p < p1; p++) {
+        const float *in = s->in + (ptrdiff_t)p * s->pstride;
+        float *out = s->out + (ptrdiff_t)p * s->ostride;
+        int o = 0;
+        for (; o + 32 <= s->q; o += 32)
+            sum256_block(s, in, out, o, even, 32, 4, 0);
+        int left = s->q - o;
+        /* clang-format off */
+        switch ((left + 7) / 8) {
+        case 1: sum256_tail(s, in, out, o, left, 1); break;
+        case 2: sum256_tail(s, in, out, o, left, 2); break;
+        case 3: sum256_tail(s, in, out, o, left, 3); break;
+        case 4: sum256_tail(s, in, out, o, left, 4); break;
+        default: break;
+        }
+        /* clang-format on */
+    }
+}
+
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+grad256_g(const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff, float *const *slot, const int G) {
+    __m256 a[GMAX];
+    for (int u = 0; u < G; u++)
+        a[u] = _mm256_setzero_ps();
+    for (int p = p0; p < p1; p++) {
+        const float *d = gr->dy + (ptrdiff_t)p * gr->dyps, *xr = gr->x + (ptrdiff_t)p * gr->xps;
+        int o = 0;
+        for (; o + 8 <= gr->q; o += 8) {
+            const __m256 dv = _mm256_loadu_ps(d + o);
+            for (int u = 0; u < G; u++)
+                a[u] = _mm256_fmadd_ps(dv, _mm256_loadu_ps(xr + (poff[u] + o)), a[u]);
+        }
+        if (o < gr->q) {
+            const __m256i m = mask8(gr->q - o);
+            const __m256 dv = _mm256_maskload_ps(d + o, m);
+            for (int u = 0; u < G; u++)
+                a[u] = _mm256_fmadd_ps(dv, _mm256_maskload_ps(xr + (poff[u] + o), m), a[u]);
+        }
+    }
+    for (int u = 0; u < G; u++)
+        _mm256_storeu_ps(slot[u], _mm256_add_ps(_mm256_loadu_ps(slot[u]), a[u]));
+}
+
+__attribute__((target("avx2,fma"))) static void grad_avx2(const dw_grad *gr, int p0, int p1,
+                                                          const ptrdiff_t *poff, float *const *slot, int g) {
+    /* clang-format off */
+    switch (g) {
+    case 1: grad256_g(gr, p0, p1, poff, slot, 1); break;
+    case 2: grad256_g(gr, p0, p1, poff, slot, 2); break;
+    case 3: grad256_g(gr, p0, p1, poff, slot, 3); break;
+    case 4: grad256_g(gr, p0, p1, poff, slot, 4); break;
+    case 5: grad256_g(gr, p0, p1, poff, slot, 5); break;
+    case 6: grad256_g(gr, p0, p1, poff, slot, 6); break;
+    case 7: grad256_g(gr, p0, p1, poff, slot, 7); break;
+    case 8: grad256_g(gr, p0, p1, poff, slot, 8); break;
+    default: grad256_g(gr, p0, p1, poff, slot, GMAX); break;
+    }
+    /* clang-format on */
+}
+/* sum512_3x3 in 8 lanes: 9 weights, 3 accumulators and one input vector fit the 16 registers. */
+__attribute__((target("avx2,fma"))) static void sum256_3x3(const dw_sum *s, int p0, int p1) {
+    __m256 w[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            w[i][j] = _mm256_set1_ps(s->w[i * s->wrs + s->widx[j]]);
+    const ptrdiff_t o0 = s->off[0], o1 = s->off[1], o2 = s->off[2];
+    for (int o = 0; o < s->q; o += 8) {
+        const int oo = o + 8 <= s->q ? o : s->q - 8;
+        __m256 a0, a1 = _mm256_set1_ps(s->init), a2 = a1;
+        for (int u = p0; u < p1 + 2; u++) {
+            const float *xr = s->in + (ptrdiff_t)u * s->pstride + oo;
+            __m256 xv = _mm256_loadu_ps(xr + o0);
+            a0 = _mm256_set1_ps(s->init);
+            const int r0 = u < p1, r1 = u - 1 >= p0 && u - 1 < p1, r2 = u - 2 >= p0;
+            if (r0) a0 = _mm256_fmadd_ps(w[0][0], xv, a0);
+            if (r1) a1 = _mm256_fmadd_ps(w[1][0], xv, a1);
+            if (r2) a2 = _mm256_fmadd_ps(w[2][0], xv, a2);
+            xv = _mm256_loadu_ps(xr + o1);
+            if (r0) a0 = _mm256_fmadd_ps(w[0][1], xv, a0);
+            if (r1) a1 = _mm256_fmadd_ps(w[1][1], xv, a1);
+            if (r2) a2 = _mm256_fmadd_ps(w[2][1], xv, a2);
+            xv = _mm256_loadu_ps(xr + o2);
+            if (r0) a0 = _mm256_fmadd_ps(w[0][2], xv, a0);
+            if (r1) a1 = _mm256_fmadd_ps(w[1][2], xv, a1);
+            if (r2) {
+                a2 = _mm256_fmadd_ps(w[2][2], xv, a2);
+                _mm256_storeu_ps(s->out + (ptrdiff_t)(u - 2) * s->ostride + oo, a2);
+            }
+            a2 = a1, a1 = a0;
+        }
+    }
+}
+
+/* grad512_3x3 in 8 lanes; the overlapping last strip zeroes its old lanes in dy and x (0 * 0 adds 0). */
+__attribute__((target("avx2,fma"))) static void grad256_3x3(const dw_grad *gr, int p0, int p1,
+                                                            const ptrdiff_t *poff, float *const *slot) {
+    __m256 a[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            a[i][j] = _mm256_setzero_ps();
+    const ptrdiff_t o0 = poff[0], o1 = poff[1], o2 = poff[2];
+    for (int o = 0; o < gr->q; o += 8) {
+        const int oo = o + 8 <= gr->q ? o : gr->q - 8;
+        const __m256 m = _mm256_castsi256_ps(
+            _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(o - oo - 1)));
+        __m256 d0 = _mm256_setzero_ps(), d1 = d0, d2 = d0;
+        for (int u = p0; u < p1 + 2; u++) {
+            const float *xr = gr->x + (ptrdiff_t)u * gr->xps + oo;
+            const __m256 x0 = _mm256_and_ps(m, _mm256_loadu_ps(xr + o0));
+            const __m256 x1 = _mm256_and_ps(m, _mm256_loadu_ps(xr + o1));
+            const __m256 x2 = _mm256_and_ps(m, _mm256_loadu_ps(xr + o2));
+            d2 = d1, d1 = d0;
+            if (u < p1) {
+                d0 = _mm256_and_ps(m, _mm256_loadu_ps(gr->dy + (ptrdiff_t)u * gr->dyps + oo));
+                a[0][0] = _mm256_fmadd_ps(d0, x0, a[0][0]);
+                a[0][1] = _mm256_fmadd_ps(d0, x1, a[0][1]);
+                a[0][2] = _mm256_fmadd_ps(d0, x2, a[0][2]);
+            }
+            if (u - 1 >= p0 && u - 1 < p1) {
+                a[1][0] = _mm256_fmadd_ps(d1, x0, a[1][0]);
+                a[1][1] = _mm256_fmadd_ps(d1, x1, a[1][1]);
+                a[1][2] = _mm256_fmadd_ps(d1, x2, a[1][2]);
+            }
+            if (u - 2 >= p0) {
+                a[2][0] = _mm256_fmadd_ps(d2, x0, a[2][0]);
+                a[2][1] = _mm256_fmadd_ps(d2, x1, a[2][1]);
+                a[2][2] = _mm256_fmadd_ps(d2, x2, a[2][2]);
+            }
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            _mm256_storeu_ps(slot[i * 3 + j], _mm256_add_ps(_mm256_loadu_ps(slot[i * 3 + j]), a[i][j]));
+}
+#endif
+
+/* ---------------------------------------------------------------- dispatch, in bands of rows */
+
+static void sum_rows(cnn_isa isa, const dw_sum *s, int p0, int p1) {
+#ifdef CNN_X86
+    const int s3x3 = s->nr == 3 && s->ntaps == 3 && s->rstride == s->pstride && !s->acc;
+    if (isa == CNN_ISA_AVX512 && s3x3 && s->q >= 16)
+        sum512_3x3(s, p0, p1);
+    else if (isa == CNN_ISA_AVX512)
+        sum_avx512(s, p0, p1);
+    else if (isa == CNN_ISA_AVX2 && s3x3 && s->q >= 8)
+        sum256_3x3(s, p0, p1);
+    else if (isa == CNN_ISA_AVX2)
+        sum_avx2(s, p0, p1);
+    else
+        sum_portable(s, p0, p1);
+#else
+    (void)isa;
+    sum_portable(s, p0, p1);
+#endif
+}
+
+/* Rows [0, np) of s; nx (may be NULL) is prefetched along the way. */
+static void sum_plane(cnn_isa isa, const dw_sum *s, int np, const dw_next *nx) {
+    const int bands = (np + BAND - 1) / BAND;
+    for (int b = 0; b < bands; b++) {
+        sum_rows(isa, s, b * BAND, b + 1 == bands ? np : (b + 1) * BAND);
+        if (nx) prefetch_next(nx, b, bands);
+    }
+}
+
+/* g dW elements; g3x3: they are the 3 x 3 taps of unit row stride and dilation (poff: tap offsets). */
+static void grad_rows(cnn_isa isa, const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff,
+                      float *const *slot, int g, int g3x3) {
+#ifdef CNN_X86
+    if (isa == CNN_ISA_AVX512 && g3x3 && gr->q >= 16)
+        grad512_3x3(gr, p0, p1, poff, slot);
+    else if (isa == CNN_ISA_AVX512)
+        grad_avx512(gr, p0, p1, poff, slot, g);
+    else if (isa == CNN_ISA_AVX2 && g3x3 && gr->q >= 8)
+        grad256_3x3(gr, p0, p1, poff, slot);
+    else if (isa == CNN_ISA_AVX2)
+        grad_avx2(gr, p0, p1, poff, slot, g);
+    else
+        grad_portable(gr, p0, p1, poff, slot, g);
+#else
+    (void)isa, (void)g3x3;
+    grad_portable(gr, p0, p1, poff, slot, g);
+#endif
+}
+
+/* ---------------------------------------------------------------- the three passes */
+
+/* What every work item of one call reads. */
+typedef struct dw_call {
+    const cnn_conv_geom *g;
+    cnn_isa isa;
+    dw_pad pad;    /* the buffered plane: x (forward, weights) or dy (backward-data) */
+    int off[TMAX]; /* forward tap s reads buffered row + off[s] + q */
+    const float *x, *w, *bias, *dy;
+    float *y, *dx, *dw, *dbias;
+} dw_call;
+
+typedef void (*dw_range_fn)(const dw_call *d, size_t lo, size_t hi, float *scratch);
+
+/* x buffered for forward and backward-weights: output (p, q), tap (r, s) reads buffered row
+   p sh + r dh, column q sw + s dw, i.e. phase (s dw) mod sw at q + (s dw) / sw. */
+static void forward_pad(const cnn_conv_geom *g, dw_call *d) {
+    dw_pad pd = {(g->p - 1) * g->sh + (g->r - 1) * g->dh + 1,
+                 (g->q - 1) * g->sw + (g->s - 1) * g->dw + 1,
+                 -g->pt,
+                 -g->pl,
+                 g->h,
+                 g->w,
+                 g->sw};
+    d->pad = pd;
+    for (int s = 0; s < g->s; s++) {
+        int c = s * g->dw;
+        d->off[s] = phase_start(pd.cols, g->sw, c % g->sw) + c / g->sw;
+    }
+}
+
+/* Forward of plane (n, c): y[n, c kg + m] for every m < kg. */
+static void forward_plane(const dw_call *d, size_t item, float *scratch) {
+    const cnn_conv_geom *g = d->g;
+    const size_t hw = (size_t)g->h * g->w, rs = (size_t)g->r * g->s, items = (size_t)g->n * g->c;
+    const int n = (int)(item / (size_t)g->c), c = (int)(item % (size_t)g->c);
+    const float *xp = pad_fill(&d->pad, d->x + item * hw, scratch);
+    dw_next nx = {NULL, NULL, 0, 0, NULL, 0};
+    if (item + 1 < items) {
+        nx.rd1 = d->x + (item + 1) * hw, nx.n1 = hw;
+        nx.wr = d->y + ((item + 1) / g->c * g->k + (item + 1) % g->c * g->kg) * g->pq;
+        nx.nw = (size_t)g->kg * g->pq;
+    }
+    dw_sum s;
+    s.in = xp, s.pstride = (ptrdiff_t)g->sh * d->pad.cols, s.rstride = (ptrdiff_t)g->dh * d->pad.cols;
+    s.wrs = g->s, s.nr = g->r, s.ntaps = g->s;
+    for (int j = 0; j < g->s; j++)
+        s.off[j] = d->off[j], s.widx[j] = j;
+    s.ostride = g->q, s.q = g->q, s.acc = 0;
+    for (int m = 0; m < g->kg; m++) {
+        const int k = c * g->kg + m;
+        s.w = d->w + k * rs;
+        s.out = d->y + ((size_t)n * g->k + k) * g->pq;
+        s.init = d->bias ? d->bias[k] : 0.0f;
+        sum_plane(d->isa, &s, g->p, m == 0 ? &nx : NULL);
+    }
+}
+
+static void forward_planes(const dw_call *d, size_t lo, size_t hi, float *scratch) {
+    for (size_t it = lo; it < hi; it++)
+        forward_plane(d, it, scratch);
+}
+
+/* dy buffered for backward-data: rows p and columns q that any dx element reads, zero outside dy. */
+static void data_pad(const cnn_conv_geom *g, dw_call *d) {
+    int p0 = floor_div(g->pt - (g->r - 1) * g->dh, g->sh), p1 = floor_div(g->h - 1 + g->pt, g->sh);
+    int q0 = floor_div(g->pl - (g->s - 1) * g->dw, g->sw), q1 = floor_div(g->w - 1 + g->pl, g->sw);
+    dw_pad pd = {p1 - p0 + 1, q1 - q0 + 1, p0, q0, g->p, g->q, 1};
+    d->pad = pd;
+}
+
+/* dx rows ih = rho + sh t read kernel rows r0, r0 + L, ... (L = sh / gcd(sh, dh)): those with
+   ih + pt - r dh a multiple of sh, at dy row p = t + (rho + pt - r dh) / sh, falling by L dh / sh. */
+static void data_rows(const cnn_conv_geom *g, const dw_call *d, int rho, dw_sum *s) {
+    int a = g->sh, b = g->dh;
+    while (b) {
+        int t = a % b;
+        a = b, b = t;
+    }
+    const int step = g->sh / a;
+    s->nr = 0, s->rstride = 0, s->wrs = 0;
+    for (int r = 0; r < g->r && r < step; r++) {
+        int num = rho + g->pt - r * g->dh;
+        if (num % g->sh) continue;
+        /* listed from the last kernel row up, so buffer rows ascend as in forward */
+        const int nr = (g->r - r + step - 1) / step, last = r + (nr - 1) * step;
+        s->nr = nr;
+        s->in += (ptrdiff_t)((rho + g->pt - last * g->dh) / g->sh - d->pad.row0) * d->pad.cols;
+        s->rstride = (ptrdiff_t)(step * g->dh / g->sh) * d->pad.cols;
+        s->w += (ptrdiff_t)last * g->s; /* s->w points at filter k on entry */
+        s->wrs = -(ptrdiff_t)step * g->s;
+        return;
+    }
+}
+
+/* dx columns iw = rho + sw m read taps s with iw + pl - s dw a multiple of sw, at q = m + off. */
+static void data_cols(const cnn_conv_geom *g, const dw_call *d, int rho, dw_sum *s) {
+    s->ntaps = 0;
+    for (int j = 0; j < g->s; j++) {
+        int num = rho + g->pl - j * g->dw;
+        if (num % g->sw) continue;
+        s->off[s->ntaps] = num / g->sw - d->pad.col0;
+        s->widx[s->ntaps++] = j;
+    }
+}
+
+/* Backward-data of plane (n, c): dx = sum over m < kg of gathers from dy[n, c kg + m], by row and column
+   phase of dx; with a horizontal stride the phases go to scratch and are interleaved at the end. */
+static void data_plane(const dw_call *d, size_t item, float *scratch) {
+    const cnn_conv_geom *g = d->g;
+    const size_t hw = (size_t)g->h * g->w, rs = (size_t)g->r * g->s, items = (size_t)g->n * g->c;
+    const int n = (int)(item / (size_t)g->c), c = (int)(item % (size_t)g->c);
+    float *dxp = d->dx + item * hw, *out = g->sw > 1 ? scratch + pad_scratch(&d->pad) : dxp;
+    for (int m = 0; m < g->kg; m++) {
+        const int k = c * g->kg + m;
+        const float *dyp = pad_fill(&d->pad, d->dy + ((size_t)n * g->k + k) * g->pq, scratch);
+        /* the dy plane padded next, and on the last filter the next dx plane */
+        dw_next nx = {NULL, NULL, 0, 0, NULL, 0};
+        if (m + 1 < g->kg)
+            nx.rd1 = d->dy + ((size_t)n * g->k + k + 1) * g->pq, nx.n1 = g->pq;
+        else if (item + 1 < items) {
+            nx.rd1 = d->dy + ((item + 1) / g->c * g->k + (item + 1) % g->c * g->kg) * g->pq, nx.n1 = g->pq;
+            nx.wr = dxp + hw, nx.nw = hw;
+        }
+        for (int rh = 0; rh < g->sh && rh < g->h; rh++)
+            for (int rw = 0, start = 0; rw < g->sw && rw < g->w; start += phase_len(g->w, g->sw, rw++)) {
+                dw_sum s;
+                s.in = dyp, s.w = d->w + k * rs, s.pstride = d->pad.cols;
+                data_rows(g, d, rh, &s);
+                data_cols(g, d, rw, &s);
+                s.out = out + (size_t)rh * g->w + start, s.ostride = (ptrdiff_t)g->sh * g->w;
+                s.q = phase_len(g->w, g->sw, rw), s.acc = m > 0, s.init = 0.0f;
+                if (m > 0 && (s.nr == 0 || s.ntaps == 0)) continue;
+                sum_plane(d->isa, &s, phase_len(g->h, g->sh, rh), rh == 0 && rw == 0 ? &nx : NULL);
+            }
+    }
+    if (g->sw > 1) interleave(out, g->h, g->w, g->sw, dxp);
+}
+
+static void data_planes(const dw_call *d, size_t lo, size_t hi, float *scratch) {
+    for (size_t it = lo; it < hi; it++)
+        data_plane(d, it, scratch);
+}
+
+/* sum of v[0 .. n) in 16 float lanes, then in double */
+static double plane_sum(const float *v, size_t n) {
+    float part[LANES] = {0};
+    size_t i = 0;
+    double s = 0.0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++)
+            part[l] += v[i + l];
+    for (; i < n; i++)
+        s += v[i];
+    for (int l = 0; l < LANES; l++)
+        s += part[l];
+    return s;
+}
+
+/* One plane's share of dW[k]: sum over p, q of dy[n, k] x[n, c] per element, in bands of rows, into
+   16 float lanes each, then added to the double sums dacc (RS of them). */
+static void weights_plane(const dw_call *d, const float *xp, const float *dyp, float *accv, double *dacc,
+                          const dw_next *nx) {
+    const cnn_conv_geom *g = d->g;
+    const size_t rs = (size_t)g->r * g->s;
+    const int bands = (g->p + BAND - 1) / BAND;
+    dw_grad gr = {xp, dyp, (ptrdiff_t)g->sh * d->pad.cols, g->q, g->q};
+    memset(accv, 0, rs * LANES * sizeof(float));
+    const int g3x3 = g->r == 3 && g->s == 3 && g->sh == 1 && g->dh == 1;
+    for (int b = 0; b < bands; b++) {
+        const int p0 = b * BAND, p1 = b + 1 == bands ? g->p : p0 + BAND;
+        for (size_t t0 = 0; t0 < rs; t0 += GMAX) {
+            ptrdiff_t poff[GMAX];
+            float *slot[GMAX];
+            int cnt = rs - t0 < GMAX ? (int)(rs - t0) : GMAX;
+            for (int u = 0; u < cnt; u++) {
+                int r = (int)((t0 + u) / g->s), s = (int)((t0 + u) % g->s);
+                poff[u] = (ptrdiff_t)r * g->dh * d->pad.cols + d->off[s];
+                slot[u] = accv + (t0 + u) * LANES;
+            }
+            grad_rows(d->isa, &gr, p0, p1, poff, slot, cnt, g3x3); /* 3 x 3: poff[0..2] are tap offsets */
+        }
+        prefetch_next(nx, b, bands);
+    }
+    for (size_t t = 0; t < rs; t++)
+        for (int l = 0; l < LANES; l++)
+            dacc[t] += accv[t * LANES + l];
+}
+
+/* dW and dbias of filters [k0, k1): images in the outer loop so the planes stream through memory in
+   order, yet every filter's sums run over n, then p, in the same order whatever the thread split. */
+static void weights_filters(const dw_call *d, size_t k0, size_t k1, float *scratch) {
+    const cnn_conv_geom *g = d->g;
+    const size_t hw = (size_t)g->h * g->w, rs = (size_t)g->r * g->s, nk = k1 - k0;
+    /* the same layout for every range a thread takes, so the buffer's padding stays zero */
+    const size_t nbuf = pad_scratch(&d->pad);
+    float *buf = scratch, *accv = scratch + nbuf + (nbuf & 1);
+    double *dacc = (double *)(void *)(accv + rs * LANES); /* nk x (RS + 1): dW sums, then dbias's */
+    for (size_t t = 0; t < nk * (rs + 1); t++)
+        dacc[t] = 0.0;
+    for (int n = 0; n < g->n; n++) {
+        const float *xp = NULL;
+        for (size_t k = k0; k < k1; k++) {
+            const size_t c = k / (size_t)g->kg, nc = (size_t)n * g->c + c;
+            const float *dyp = d->dy + ((size_t)n * g->k + k) * g->pq;
+            if (k == k0 || k % (size_t)g->kg == 0)
+                xp = pad_fill(&d->pad, d->x + nc * hw, buf); /* c's filters share it */
+            dw_next nx = {NULL, NULL, 0, 0, NULL, 0};
+            if (k + 1 < k1)
+                nx.rd2 = dyp + g->pq, nx.n2 = g->pq;
+            else if (n + 1 < g->n)
+                nx.rd2 = d->dy + ((size_t)(n + 1) * g->k + k0) * g->pq, nx.n2 = g->pq;
+            if (k + 1 < k1 && (k + 1) % (size_t)g->kg == 0)
+                nx.rd1 = d->x + (nc + 1) * hw, nx.n1 = hw;
+            else if (k + 1 == k1 && n + 1 < g->n) {
+                nx.rd1 = d->x + ((size_t)(n + 1) * g->c + k0 / (size_t)g->kg) * hw, nx.n1 = hw;
+            }
+            double *dk = dacc + (k - k0) * (rs + 1);
+            weights_plane(d, xp, dyp, accv, dk, &nx);
+            if (d->dbias) dk[rs] += plane_sum(dyp, g->pq);
+        }
+    }
+    for (size_t k = k0; k < k1; k++) {
+        const double *dk = dacc + (k - k0) * (rs + 1);
+        for (size_t t = 0; t < rs; t++)
+            d->dw[k * rs + t] = (float)dk[t];
+        if (d->dbias) d->dbias[k] = (float)dk[rs];
+    }
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+int cnn_depthwise_supported(const cnn_conv_geom *g) {
+    return g->cg == 1 && g->s <= CNN_DEPTHWISE_MAX_S && g->kg <= CNN_DEPTHWISE_MAX_KG;
+}
+
+/* Scratch floats per thread: the buffered plane, backward-data's phase-split dx, backward-weights' sums
+   for up to nk filters (kept even, so every thread's doubles stay aligned). */
+static size_t per_thread(const cnn_conv_geom *g, const dw_pad *pd, int pass, size_t nk) {
+    size_t n = pad_scratch(pd), rs = (size_t)g->r * g->s;
+    if (pass == 1 && g->sw > 1) n += (size_t)g->h * g->w;
+    if (pass == 2) n += (n & 1) + rs * LANES + 2 * nk * (rs + 1);
+    return n + (n & 1);
+}
+
+static int team(const cnn_ctx *ctx, const cnn_conv_geom *g, size_t items) {
+    int t = cnn_ctx_threads(ctx);
+    if ((size_t)t > items) t = (int)items;
+    if (2.0 * (double)g->y_size * g->r * g->s < 2e5) t = 1; /* too small to pay for a thread team */
+    return t < 1 ? 1 : t;
+}
+
+size_t cnn_depthwise_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
+    dw_call d;
+    size_t most = 0, out;
+    if (!cnn_depthwise_supported(g)) return 0;
+    forward_pad(g, &d);
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 1) data_pad(g, &d);
+        if (pass == 2) forward_pad(g, &d);
+        size_t n = per_thread(g, &d.pad, pass, (size_t)g->k);
+        if (n > most) most = n;
+    }
+    if (cnn_size_mul(&out, most, cnn_ctx_threads(ctx))) return 0;
+    return out;
+}
+
+/* Items [0, items) in chunks that the team's threads take as they come (a core shared with another
+   process slows its thread, not the call), each thread with its own zeroed scratch. Which thread runs
+   a chunk never changes a result: every item is computed alone in a fixed order. */
+static cnn_status run_items(cnn_ctx *ctx, const dw_call *d, size_t items, int pass, dw_range_fn fn) {
+    const int t = team(ctx, d->g, items);
+    const size_t chunks = t == 1 ? 1 : items < (size_t)t * 8 ? items : (size_t)t * 8;
+    const size_t per = per_thread(d->g, &d->pad, pass, (items + chunks - 1) / chunks);
+    cnn_scratch s = {NULL, 0};
+    size_t total;
+    if (per) {
+        cnn_status st = cnn_size_mul(&total, per, t);
+        if (st == CNN_OK) st = cnn_scratch_get(ctx, total, &s);
+        if (st != CNN_OK) return st;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(t) if (t > 1)
+#endif
+    {
+#ifdef _OPENMP
+        const size_t id = (size_t)omp_get_thread_num();
+#else
+        const size_t id = 0;
+#endif
+        float *mine = s.p ? s.p + id * per : NULL;
+        if (mine) memset(mine, 0, per * sizeof(float)); /* the padding of the buffered planes */
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (size_t ch = 0; ch < chunks; ch++)
+            fn(d, items * ch / chunks, items * (ch + 1) / chunks, mine);
+    }
+    cnn_scratch_release(&s);
+    return CNN_OK;
+}
+
+cnn_status cnn_depthwise_forward(cnn_ctx *ctx, const cnn_conv_geom *g, const float *x, const float *w,
+                                 const float *bias, float *y) {
+    dw_call d;
+    memset(&d, 0, sizeof d);
+    d.g = g, d.isa = cnn_isa_of(ctx), d.x = x, d.w = w, d.bias = bias, d.y = y;
+    forward_pad(g, &d);
+    return run_items(ctx, &d, (size_t)g->n * g->c, 0, forward_planes);
+}
+
+cnn_status cnn_depthwise_backward_data(cnn_ctx *ctx, const cnn_conv_geom *g, const float *dy, const float *w,
+                                       float *dx) {
+    dw_call d;
+    memset(&d, 0, sizeof d);
+    d.g = g, d.isa = cnn_isa_of(ctx), d.dy = dy, d.w = w, d.dx = dx;
+    data_pad(g, &d);
+    return run_items(ctx, &d, (size_t)g->n * g->c, 1, data_planes);
+}
+
+cnn_status cnn_depthwise_backward_weights(cnn_ctx *ctx, const cnn_conv_geom *g, const float *x,
+                                          const float *dy, float *dw, float *dbias) {
+    dw_call d;
+    memset(&d, 0, sizeof d);
+    d.g = g, d.isa = cnn_isa_of(ctx), d.x = x, d.dy = dy, d.dw = dw, d.dbias = dbias;
+    forward_pad(g, &d);
+    return run_items(ctx, &d, (size_t)g->k, 2, weights_filters);
+}

@@ -1,0 +1,242 @@
+/* test_depthwise.c — the direct depthwise kernels (groups of one input channel, channel multiplier 1-3)
+   against CNN_ALGO_REFERENCE for every micro-kernel this CPU runs (portable, AVX2+FMA, AVX-512) on 1 and
+   2 threads: random shapes with kernels 1x1..7x7 (non-square), strides 1-3, asymmetric padding 0-3,
+   dilations 1-3 and widths 1-70 (vector bodies and remainders), plus fixed edge shapes; outputs start as
+   NaN so every element must be written. Also: two calls are bit-identical, and so are 1 and 2 threads. */
+#include "testutil.h"
+
+#include <string.h>
+
+/* Float result vs the reference's double sums of L products of numbers in [-1, 1]. Rounding grows like
+   sqrt(L) ulp of the partial sums (|partial| <= L), so 1e-6 L absolute plus 1e-4 relative is ~100x the
+   typical error, while a wrong tap, border or stride moves an element by O(0.1 .. 1). */
+static int close_len(const char *what, const float *got, const float *want, size_t n, double len) {
+    return test_close(what, got, want, n, 1e-6 * len + 1e-6, 1e-4);
+}
+
+/* A depthwise shape: x N x C x H x W, K = C kg, groups = C. */
+typedef struct dw_shape {
+    int n, c, kg, h, w, r, s, sh, sw, pt, pl, pb, pr, dh, dw;
+} dw_shape;
+
+static cnn_conv2d to_conv(const dw_shape *d) {
+    cnn_conv2d p = {d->n,  d->c,  d->h,  d->w,  d->c * d->kg, d->r,  d->s,  d->sh,
+                    d->sw, d->pt, d->pl, d->pb, d->pr,        d->dh, d->dw, d->c};
+    return p;
+}
+
+static void print_shape(const char *tag, const dw_shape *d) {
+    fprintf(stderr,
+            "%s: n=%d c=%d kg=%d h=%d w=%d r=%d s=%d stride=%d,%d pad(t,l,b,r)=%d,%d,%d,%d dil=%d,%d\n", tag,
+            d->n, d->c, d->kg, d->h, d->w, d->r, d->s, d->sh, d->sw, d->pt, d->pl, d->pb, d->pr, d->dh,
+            d->dw);
+}
+
+/* Outputs of all three passes. */
+typedef struct dw_out {
+    float *y, *dx, *dw, *db;
+} dw_out;
+
+typedef struct dw_case {
+    cnn_conv2d p;
+    int P, Q;
+    size_t nx, nw, ny, nk;
+    float *x, *w, *b, *dy;
+    dw_out ref;
+} dw_case;
+
+static void fill_nan(float *a, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        a[i] = NAN;
+}
+
+static void out_alloc(dw_out *o, const dw_case *t) {
+    o->y = test_alloc(t->ny), o->dx = test_alloc(t->nx), o->dw = test_alloc(t->nw), o->db = test_alloc(t->nk);
+}
+
+static void out_free(dw_out *o) {
+    free(o->y), free(o->dx), free(o->dw), free(o->db);
+}
+
+/* All three passes on ctx (NULL allowed) into o, which starts as NaN; bias and dbias on when with_b. */
+static void run(cnn_ctx *ctx, const dw_case *t, int with_b, dw_out *o) {
+    fill_nan(o->y, t->ny), fill_nan(o->dx, t->nx), fill_nan(o->dw, t->nw), fill_nan(o->db, t->nk);
+    assert_int_equal(cnn_conv2d_forward(ctx, &t->p, t->x, t->w, with_b ? t->b : NULL, o->y), CNN_OK);
+    assert_int_equal(cnn_conv2d_backward_data(ctx, &t->p, t->dy, t->w, o->dx), CNN_OK);
+    assert_int_equal(cnn_conv2d_backward_weights(ctx, &t->p, t->x, t->dy, o->dw, with_b ? o->db : NULL),
+                     CNN_OK);
+}
+
+static void case_make(dw_case *t, const dw_shape *d, uint64_t seed) {
+    test_rng rng = test_rng_make(seed);
+    t->p = to_conv(d);
+    assert_int_equal(cnn_conv2d_output_size(&t->p, &t->P, &t->Q), CNN_OK);
+    t->nx = (size_t)d->n * d->c * d->h * d->w;
+    t->nk = (size_t)d->c * d->kg;
+    t->nw = t->nk * d->r * d->s;
+    t->ny = (size_t)d->n * t->nk * t->P * t->Q;
+    t->x = test_rand_buf(&rng, t->nx, -1, 1), t->w = test_rand_buf(&rng, t->nw, -1, 1);
+    t->b = test_rand_buf(&rng, t->nk, -1, 1), t->dy = test_rand_buf(&rng, t->ny, -1, 1);
+    out_alloc(&t->ref, t);
+    cnn_ctx *ref = cnn_ctx_create(1);
+    assert_non_null(ref);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    run(ref, t, 1, &t->ref);
+    cnn_ctx_free(ref);
+}
+
+static void case_free(dw_case *t) {
+    free(t->x), free(t->w), free(t->b), free(t->dy);
+    out_free(&t->ref);
+}
+
+static int same_bits(const float *a, const float *b, size_t n) {
+    return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+static int outs_identical(const dw_out *a, const dw_out *b, const dw_case *t) {
+    return same_bits(a->y, b->y, t->ny) && same_bits(a->dx, b->dx, t->nx) && same_bits(a->dw, b->dw, t->nw) &&
+           same_bits(a->db, b->db, t->nk);
+}
+
+/* One shape on one micro-kernel: 1 thread against the reference, twice (bit-identical), then 2 threads
+   (bit-identical to 1 thread). Returns 0 and prints the shape on a mismatch. */
+static int check_isa(const dw_case *t, const dw_shape *d, cnn_isa isa) {
+    cnn_ctx *one = cnn_ctx_create(1), *two = cnn_ctx_create(2);
+    assert_non_null(one), assert_non_null(two);
+    assert_int_equal(cnn_ctx_set_isa(one, isa), CNN_OK);
+    assert_int_equal(cnn_ctx_set_isa(two, isa), CNN_OK);
+    dw_out a, b, c;
+    out_alloc(&a, t), out_alloc(&b, t), out_alloc(&c, t);
+    run(one, t, 1, &a);
+    run(one, t, 1, &b);
+    run(two, t, 1, &c);
+    const int d_len = d->kg * d->r * d->s, x_len = d->r * d->s + 1, w_len = d->n * t->P * t->Q;
+    int ok = close_len("forward", a.y, t->ref.y, t->ny, x_len) &&
+             close_len("backward data", a.dx, t->ref.dx, t->nx, d_len) &&
+             close_len("backward weights", a.dw, t->ref.dw, t->nw, w_len) &&
+             close_len("dbias", a.db, t->ref.db, t->nk, w_len);
+    if (ok && !outs_identical(&a, &b, t)) fprintf(stderr, "two calls differ\n"), ok = 0;
+    if (ok && !outs_identical(&a, &c, t)) fprintf(stderr, "1 and 2 threads differ\n"), ok = 0;
+    if (!ok) {
+        fprintf(stderr, "isa %s\n", cnn_isa_name(isa));
+        print_shape("  shape", d);
+    }
+    out_free(&a), out_free(&b), out_free(&c);
+    cnn_ctx_free(one);
+    cnn_ctx_free(two);
+    return ok;
+}
+
+/* Every ISA this CPU runs; returns how many ran. */
+static int check_shape(const dw_shape *d, uint64_t seed) {
+    static const cnn_isa isas[] = {CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512};
+    cnn_ctx *probe = cnn_ctx_create(1);
+    dw_case t;
+    int ran = 0;
+    case_make(&t, d, seed);
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (cnn_ctx_set_isa(probe, isas[i]) != CNN_OK) continue;
+        assert_true(check_isa(&t, d, isas[i]));
+        ran++;
+    }
+    cnn_ctx_free(probe);
+    case_free(&t);
+    return ran;
+}
+
+/* A valid random depthwise shape (redrawn until the dilated kernel fits the padded input); large ones
+   have more channels and rows, enough work to be split across threads. */
+static void draw_shape(test_rng *rng, dw_shape *d, int large) {
+    do {
+        d->n = test_rng_int(rng, 1, 3), d->c = test_rng_int(rng, 1, large ? 12 : 5);
+        d->kg = test_rng_int(rng, 1, 3);
+        d->h = test_rng_int(rng, 1, large ? 32 : 16), d->w = test_rng_int(rng, 1, 70);
+        d->r = test_rng_int(rng, 1, 7), d->s = test_rng_int(rng, 1, 7);
+        d->sh = test_rng_int(rng, 1, 3), d->sw = test_rng_int(rng, 1, 3);
+        d->pt = test_rng_int(rng, 0, 3), d->pl = test_rng_int(rng, 0, 3);
+        d->pb = test_rng_int(rng, 0, 3), d->pr = test_rng_int(rng, 0, 3);
+        d->dh = test_rng_int(rng, 1, 3), d->dw = test_rng_int(rng, 1, 3);
+    } while (d->h + d->pt + d->pb < d->dh * (d->r - 1) + 1 || d->w + d->pl + d->pr < d->dw * (d->s - 1) + 1);
+}
+
+/* Shapes of at least 2e5 FLOPs, which the library splits across threads (smaller ones run on one). */
+static int splits(const dw_shape *d) {
+    cnn_conv2d p = to_conv(d);
+    return cnn_conv2d_flops(&p) >= 2e5;
+}
+
+static void test_random_shapes(void **state) {
+    (void)state;
+    test_rng rng = test_rng_make(2024);
+    int ran = 0, threaded = 0;
+    for (int i = 0; i < 300; i++) {
+        dw_shape d;
+        draw_shape(&rng, &d, i % 2 == 0);
+        ran += check_shape(&d, 1000 + (uint64_t)i) > 0;
+        threaded += splits(&d);
+    }
+    fprintf(stderr, "depthwise: 300 random shapes, %d of them large enough for 2 threads\n", threaded);
+    assert_int_equal(ran, 300);
+    assert_true(threaded >= 30);
+}
+
+static const dw_shape FIXED[] = {
+    /* n  c kg   h   w  r  s sh sw pt pl pb pr dh dw */
+    {2, 8, 1, 28, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  /* the benchmark's layer, smaller (2 threads) */
+    {2, 6, 2, 20, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  /* rows of exactly 64: no remainder */
+    {1, 4, 1, 9, 65, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1},   /* 64 + 1 */
+    {1, 3, 1, 7, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   /* 16 + 1 */
+    {1, 3, 1, 7, 15, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   /* rows under one vector */
+    {2, 16, 1, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, /* MobileNet's stride 2 */
+    {2, 8, 1, 30, 30, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1},  /* stride 2, TF-style asymmetric padding */
+    {1, 2, 3, 12, 40, 7, 7, 3, 3, 3, 3, 3, 3, 2, 2},  /* everything at once */
+    {1, 2, 1, 5, 40, 1, 32, 1, 1, 0, 5, 0, 5, 1, 1},  /* the widest kernel taken */
+    {1, 2, 1, 5, 40, 1, 33, 1, 1, 0, 5, 0, 5, 1, 1},  /* one wider: im2col path */
+    {1, 2, 1, 40, 5, 11, 2, 1, 1, 4, 0, 4, 1, 1, 1},  /* tall kernel: more taps than registers */
+    {2, 3, 1, 6, 6, 1, 1, 1, 1, 3, 3, 3, 3, 1, 1},    /* padding wider than the kernel */
+    {1, 1, 8, 28, 28, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1},  /* one input channel, 8 filters (a first layer) */
+    {2, 17, 2, 13, 13, 5, 5, 1, 1, 2, 2, 2, 2, 1,
+     1}, /* 34 filters: a channel's filters split between chunks */
+    {2, 23, 3, 11, 19, 3, 3, 2, 1, 1, 0, 1, 2, 1, 1}, /* 69 filters, strided */
+    {1, 2, 9, 12, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  /* multiplier 9: back to GEMM */
+    {1, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1},    /* 1 x 1 planes */
+    {1, 2, 2, 9, 70, 3, 2, 3, 2, 0, 1, 2, 3, 3, 2},   /* strided and dilated, asymmetric */
+};
+
+static void test_fixed_shapes(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof FIXED / sizeof FIXED[0]; i++)
+        assert_true(check_shape(&FIXED[i], 77 + i) >= 1);
+}
+
+/* ctx == NULL runs the same kernels (one thread, the CPU's best) with its own scratch; dbias NULL is
+   skipped without changing dW. */
+static void test_null_ctx(void **state) {
+    (void)state;
+    const dw_shape d = {2, 5, 2, 13, 37, 3, 5, 2, 1, 1, 2, 0, 1, 1, 2};
+    dw_case t;
+    dw_out a, b;
+    case_make(&t, &d, 5);
+    out_alloc(&a, &t), out_alloc(&b, &t);
+    cnn_ctx *ctx = cnn_ctx_create(1);
+    run(NULL, &t, 1, &a);
+    run(ctx, &t, 1, &b);
+    assert_true(close_len("forward", a.y, t.ref.y, t.ny, d.r * d.s + 1));
+    assert_true(outs_identical(&a, &b, &t));
+    fill_nan(b.dw, t.nw);
+    assert_int_equal(cnn_conv2d_backward_weights(NULL, &t.p, t.x, t.dy, b.dw, NULL), CNN_OK);
+    assert_true(same_bits(a.dw, b.dw, t.nw));
+    cnn_ctx_free(ctx);
+    out_free(&a), out_free(&b);
+    case_free(&t);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixed_shapes),
+        cmocka_unit_test(test_random_shapes),
+        cmocka_unit_test(test_null_ctx),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
