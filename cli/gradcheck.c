@@ -10,6 +10,7 @@
 
 const char cmd_gradcheck_usage[] =
     "usage: cnn gradcheck [--model FILE] [--batch N] [--seed N] [--eps X] [--dirs N]\n"
+    "                     [--corrupt scale|swap|half]\n"
     "Checks every parameter tensor of a network (default: the built-in fashion-cnn) against central\n"
     "finite differences of the loss, on random inputs in [-1, 1] and random labels (or targets for mse),\n"
     "using the double-accumulating reference ops. Each tensor p is moved as a whole along directions u\n"
@@ -19,7 +20,22 @@ const char cmd_gradcheck_usage[] =
     "The loss is float32 and ReLU/max-pool kinks are crossed, so the tolerance is 2e-2.\n"
     "Exit status 1 if any tensor exceeds it.\n"
     "  --batch N     images (default 2)      --seed N     inputs and initialisation (default 1)\n"
-    "  --eps X       relative step (1e-3)    --dirs N     directions per tensor (default 3)\n";
+    "  --eps X       relative step (1e-3)    --dirs N     directions per tensor (default 3)\n"
+    "  --corrupt KIND  self-test: spoil the backward pass's gradient before comparing, which must then\n"
+    "                  fail: scale (x1.05), swap (neighbours exchanged) or half (second half zeroed)\n";
+
+/* --corrupt: spoils g[0, n) the way a buggy backward would. */
+static void corrupt(float *g, size_t n, const char *kind) {
+    if (!strcmp(kind, "scale"))
+        for (size_t i = 0; i < n; i++) g[i] *= 1.05f;
+    else if (!strcmp(kind, "swap"))
+        for (size_t i = 0; i + 1 < n; i += 2) {
+            float t = g[i];
+            g[i] = g[i + 1], g[i + 1] = t;
+        }
+    else
+        for (size_t i = n / 2; i < n; i++) g[i] = 0.0f;
+}
 
 #define TOLERANCE 2e-2 /* 3x above the worst seen on fashion-cnn over seeds and steps (6e-3) */
 
@@ -81,7 +97,7 @@ static int check_tensor(gc *g, const float *grads, size_t off, size_t count, int
 }
 
 int cmd_gradcheck(int argc, char **argv) {
-    const char *model = NULL;
+    const char *model = NULL, *spoil = NULL;
     int batch = 2, dirs = 3;
     uint64_t seed = 1;
     double eps = 1e-3;
@@ -91,10 +107,14 @@ int cmd_gradcheck(int argc, char **argv) {
         {.name = "--seed", .kind = CLI_U64, .dst = &seed},
         {.name = "--eps", .kind = CLI_DOUBLE, .dst = &eps, .min = 1e-6, .max = 1},
         {.name = "--dirs", .kind = CLI_INT, .dst = &dirs, .min = 1, .max = 1000},
+        {.name = "--corrupt", .kind = CLI_STRING, .dst = &spoil},
         {.name = NULL},
     };
     int rc = cli_parse("cnn gradcheck", cmd_gradcheck_usage, opts, argc, argv, 0, NULL);
     if (rc >= 0) return rc;
+    if (spoil && strcmp(spoil, "scale") && strcmp(spoil, "swap") && strcmp(spoil, "half"))
+        return cli_usage_error("cnn gradcheck", cmd_gradcheck_usage,
+                               "--corrupt: expected scale, swap or half, got '%s'", spoil);
     gc g;
     char err[512];
     memset(&g, 0, sizeof g);
@@ -156,11 +176,13 @@ int cmd_gradcheck(int argc, char **argv) {
                                                    : strstr(li.desc, "bias=0") ? 0 : (size_t)li.out_c;
         char name[128];
         snprintf(name, sizeof name, "%d %s", i + 1, li.desc);
-        ok &= check_tensor(&g, grads, off, li.params - nb, dirs, eps, &r, name, "weight", u, keep);
-        if (nb) ok &= check_tensor(&g, grads, off + li.params - nb, nb, dirs, eps, &r, name, "bias", u, keep);
+        int bn = li.kind == CNN_LAYER_BATCHNORM;
+        if (spoil) corrupt(grads + off, li.params - nb, spoil), corrupt(grads + off + li.params - nb, nb, spoil);
+        ok &= check_tensor(&g, grads, off, li.params - nb, dirs, eps, &r, name, bn ? "gamma" : "weight", u, keep);
+        if (nb) ok &= check_tensor(&g, grads, off + li.params - nb, nb, dirs, eps, &r, name, bn ? "beta" : "bias", u, keep);
         off += li.params;
     }
-    printf(ok ? "all tensors agree\n" : "FAILED\n");
+    printf(ok ? "all tensors agree\n" : "FAILED: a gradient disagrees with its finite differences\n");
 done:
     free(grads), free(u), free(keep), free(g.x), free(g.targets), free(g.labels);
     cnn_ctx_free(g.ctx);

@@ -16,12 +16,12 @@ static void print_layers(const cnn_net *net) {
     int c, h, w;
     double flops = 0.0;
     cnn_net_input_shape(net, &c, &h, &w);
+    char shape[48];
+    snprintf(shape, sizeof shape, "%dx%dx%d", c, h, w);
     printf("  #  %-34s %-14s %12s %14s\n", "layer", "output", "params", "MFLOP/image");
-    printf("     %-34s %-14s\n", "input", "");
-    printf("     %-34s %dx%dx%d\n", "", c, h, w);
+    printf("     %-34s %s\n", "input", shape);
     for (int i = 0; i < cnn_net_layer_count(net); i++) {
         cnn_layer_info li;
-        char shape[48];
         if (cnn_net_layer_info(net, i, &li) != CNN_OK) continue;
         snprintf(shape, sizeof shape, "%dx%dx%d", li.out_c, li.out_h, li.out_w);
         printf(" %2d  %-34s %-14s %12zu %14.3f\n", i + 1, li.desc, shape, li.params, li.flops / 1e6);
@@ -36,19 +36,30 @@ static void print_state(const cnn_optim *opt, const cnn_train_state *ts) {
     static const char *const kinds[] = {"sgd", "adam", "adamw"};
     printf("training: epoch %d of %d, step %lld, seed %llu, batch %d\n", ts->epoch, ts->epochs,
            (long long)ts->step, (unsigned long long)ts->seed, ts->batch);
-    printf("schedule: %s, lr %g, warm-up %lld steps\n",
-           ts->schedule.kind >= 0 && ts->schedule.kind <= 2 ? sched[ts->schedule.kind] : "?", (double)ts->schedule.lr,
-           (long long)ts->schedule.warmup);
-    printf("data: mean %.6f, std %.6f, crop padding %d, flip %s\n", (double)ts->data.mean, (double)ts->data.std,
-           ts->data.crop_pad, ts->data.flip ? "yes" : "no");
+    const cnn_schedule *s = &ts->schedule;
+    printf("schedule: %s, lr %g, warm-up %lld steps", s->kind >= 0 && s->kind <= 2 ? sched[s->kind] : "?",
+           (double)s->lr, (long long)s->warmup);
+    if (s->kind == CNN_SCHED_STEP)
+        printf(", x%g every %lld steps", (double)(s->gamma > 0 ? s->gamma : 0.1f), (long long)s->step_size);
+    if (s->kind == CNN_SCHED_COSINE) printf(", over %lld steps", (long long)s->total_steps);
+    printf("\n");
+    printf("data: mean %.6f, std %.6f, crop padding %d, flip %s\n", (double)ts->data.mean,
+           (double)ts->data.std, ts->data.crop_pad, ts->data.flip ? "yes" : "no");
     if (!opt) {
         printf("optimizer: none stored (deploy-only checkpoint)\n");
         return;
     }
     const cnn_optim_config *oc = cnn_optim_get_config(opt);
-    printf("optimizer: %s, momentum %g%s, weight decay %g, %lld steps taken\n",
-           oc->kind >= 0 && oc->kind <= 2 ? kinds[oc->kind] : "?", (double)oc->momentum,
-           oc->nesterov ? " (Nesterov)" : "", (double)oc->weight_decay, (long long)cnn_optim_steps(opt));
+    const char *kind = oc->kind >= 0 && oc->kind <= 2 ? kinds[oc->kind] : "?";
+    if (oc->kind == CNN_OPT_SGD)
+        printf("optimizer: %s, momentum %g%s, weight decay %g, %lld steps taken\n", kind,
+               (double)oc->momentum, oc->nesterov ? " (Nesterov)" : "", (double)oc->weight_decay,
+               (long long)cnn_optim_steps(opt));
+    else /* 0 stands for PyTorch's defaults */
+        printf("optimizer: %s, betas %g %g, eps %g, weight decay %g%s, %lld steps taken\n", kind,
+               (double)(oc->beta1 > 0 ? oc->beta1 : 0.9f), (double)(oc->beta2 > 0 ? oc->beta2 : 0.999f),
+               (double)(oc->eps > 0 ? oc->eps : 1e-8f), (double)oc->weight_decay,
+               oc->kind == CNN_OPT_ADAMW ? " (decoupled)" : "", (long long)cnn_optim_steps(opt));
 }
 
 /* A file that starts with the checkpoint magic is a checkpoint; anything else is read as a spec. */

@@ -11,7 +11,9 @@ const char cmd_predict_usage[] =
     "Classifies PNG or PGM images (8-bit; gray for 1-channel models) with a checkpoint. Each image must\n"
     "have the model's input size; it is normalised as the model was trained. Prints one line per image:\n"
     "the top K classes (default 3) with probabilities, with class names for 10-class models.\n"
-    "Exit status 1 if any image could not be read or has the wrong size.\n";
+    "Every image is tried; exit status 1 if any could not be read or has the wrong size.\n"
+    "  --top K       classes per image (default 3)\n"
+    "  --threads N   threads (default 1: one image at a time gives little to share)\n";
 
 /* One image: load, normalise, forward, softmax, print. 0 on success. */
 static int predict_one(cnn_ctx *ctx, cnn_net *net, const cnn_train_state *ts, const char *path, int top,
@@ -55,7 +57,9 @@ int cmd_predict(int argc, char **argv) {
     };
     int rc = cli_parse("cnn predict", cmd_predict_usage, opts, argc, argv, argc, &npos);
     if (rc >= 0) return rc;
-    if (npos < 2) return cli_usage_error("cnn predict", cmd_predict_usage, "expected a checkpoint and at least one image");
+    if (npos < 2)
+        return cli_usage_error("cnn predict", cmd_predict_usage,
+                               "expected a checkpoint and at least one image");
     char err[512];
     cnn_net *net = NULL;
     cnn_train_state ts;
@@ -68,7 +72,8 @@ int cmd_predict(int argc, char **argv) {
     cnn_net_input_shape(net, &c, &h, &w);
     cnn_ctx *ctx = cnn_ctx_create(threads);
     uint8_t *pix = malloc((size_t)c * h * w);
-    float *x = malloc((size_t)c * h * w * sizeof(float)), *prob = malloc((size_t)cnn_net_output_size(net) * sizeof(float));
+    float *x = malloc((size_t)c * h * w * sizeof(float)),
+          *prob = malloc((size_t)cnn_net_output_size(net) * sizeof(float));
     int failed = 0;
     if (!ctx || !pix || !x || !prob) {
         cli_error("cnn predict", "out of memory");

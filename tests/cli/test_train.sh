@@ -23,8 +23,9 @@ run() {
 }
 has() { grep -q -E -e "$2" "$tmp/$1" || fail "expected /$2/ in std$1 of the last run"; }
 
-# 1. A short training run learns: 3 epochs on 2000 images reached 0.79-0.80 test accuracy when this
-#    was written (seed 7, 2 threads and 1 thread alike); 0.70 leaves room for other CPUs' kernels.
+# 1. A short training run learns: 3 epochs on 2000 images reached 0.79-0.81 test accuracy when this
+#    was written (seed 7 with 2 threads: 0.814; seeds 1-5 and 11 with 1 thread: 0.786-0.812); other
+#    CPUs' kernels sum in another order, which moves it like another seed: 0.75 leaves room for that.
 run 0 train --data "$data" --epochs 3 --seed 7 --threads 2 --out "$tmp/a.cnn" --log "$tmp/a.csv"
 has out '^epoch  3/3  train loss [0-9.]+  train acc [0-9.]+  test acc [0-9.]+  [0-9]+ img/s  [0-9.]+ s$'
 [ "$(wc -l <"$tmp/a.csv")" -eq 4 ] || fail "the log should have a header and 3 rows"
@@ -34,7 +35,7 @@ head -n 1 "$tmp/out" | grep -q -E '^accuracy 0\.[0-9]{4}$' || fail "eval: first 
 has out '^confusion matrix'
 has out 'Ankle boot'
 acc=$(head -n 1 "$tmp/out" | cut -d' ' -f2)
-awk -v a="$acc" 'BEGIN { exit !(a >= 0.70) }' || fail "test accuracy $acc below 0.70"
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.75) }' || fail "test accuracy $acc below 0.75"
 # eval and train agree on the test accuracy of the last epoch
 tail -n 1 "$tmp/a.csv" | cut -d, -f4 | awk -v a="$acc" '{ exit !(($1 - a) < 1e-4 && (a - $1) < 1e-4) }' ||
     fail "train's last test accuracy differs from eval's $acc"
@@ -60,27 +61,48 @@ for pair in 0_tshirt:T-shirt 1_trouser:Trouser 2_pullover:Pullover 3_dress:Dress
     grep -q "^$data/images/$file.png: $name" "$tmp/out" && right=$((right + 1))
 done
 [ "$right" -ge 7 ] || fail "predict: only $right of 10 class images right"
+grep -q -E "^$data/images/0_tshirt.png: [A-Za-z/ -]+ [01]\.[0-9]{4}, [A-Za-z/ -]+ [01]\.[0-9]{4}, [A-Za-z/ -]+ [01]\.[0-9]{4}\$" \
+    "$tmp/out" || fail "predict: expected 'FILE: CLASS P, CLASS P, CLASS P'"
 run 0 predict "$tmp/a.cnn" "$data"/images/test_498.pgm "$data"/images/test_499.pgm --top 2
 [ "$(wc -l <"$tmp/out")" -eq 2 ] || fail "predict pgm: expected 2 lines"
 run 1 predict "$tmp/a.cnn" "$data"/images/wrong_size_32x32.png
 has err '32x32, the model expects 28x28'
 run 1 predict "$tmp/a.cnn" "$tmp/missing.png"
 has err 'missing.png'
+# a bad image among good ones: the good ones are still classified, the status says one failed
+run 1 predict "$tmp/a.cnn" "$data"/images/0_tshirt.png "$data"/images/wrong_size_32x32.png "$data"/images/1_trouser.png --top 1
+[ "$(wc -l <"$tmp/out")" -eq 2 ] || fail "predict with one bad image: expected 2 lines"
+has err 'wrong_size_32x32.png: 32x32'
 
 # 4. info on a checkpoint, a spec and the built-in model
 run 0 info "$tmp/a.cnn"
 has out '^total: 421642 parameters'
 has out '^training: epoch 3 of 3'
+has out '^optimizer: sgd, momentum 0.9'
 run 0 info
 has out '64x7x7'
+has out '^total: 421642 parameters'
 
-# 5. gradcheck: the default model and a small one with batchnorm, groups, dropout, avgpool and mse
+# 5. gradcheck: the default model (~10 s) and small ones with batchnorm, groups, dropout, avgpool and
+#    mse; then the check itself: a gradient corrupted on purpose must fail
 run 0 gradcheck
 has out 'all tensors agree'
+has out '^  10 dense 10 +bias +10 '
+printf 'input 1 8 8\nconv 4 3 pad=1\nbatchnorm\nrelu\nmaxpool 2\nflatten\ndense 10\nsoftmax_ce\n' >"$tmp/bn.cfg"
+run 0 gradcheck --model "$tmp/bn.cfg"
+has out '^  2 batchnorm +beta +4 '
+run 0 info "$tmp/bn.cfg"
+has out 'model spec'
+has out '^total: 698 parameters'
 printf 'input 1 8 8\nconv 4 3 pad=1\nbatchnorm\nrelu\nmaxpool 2\nconv 6 3 stride=2 pad=same groups=2\ntanh\nflatten\ndropout 0.3\ndense 10\nsoftmax_ce\n' >"$tmp/small.cfg"
 run 0 gradcheck --model "$tmp/small.cfg" --batch 4
 printf 'input 2 6 6\nconv 3 3\nsigmoid\navgpool 2 ceil=1\nflatten\ndense 5\nleaky_relu alpha=0.1\ndense 3\nmse reduction=mean\n' >"$tmp/small2.cfg"
 run 0 gradcheck --model "$tmp/small2.cfg" --batch 3
+for kind in scale swap half; do
+    run 1 gradcheck --model "$tmp/small.cfg" --batch 4 --corrupt $kind
+    has out '^FAILED: '
+done
+run 2 gradcheck --corrupt sideways
 
 # 6. errors: usage (2) and failures (1) with one-line messages naming the culprit
 run 2 train --epochs 0
