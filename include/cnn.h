@@ -364,7 +364,10 @@ typedef struct cnn_batch_config {
     int crop_pad;    /* 0: no random crop */
     int flip;        /* 1: random horizontal flip */
 } cnn_batch_config;
-/* x: n x C x H x W floats, labels: n int32, for the images idx[0..n-1]; rng is used only by augmentation. */
+/* x: n x C x H x W floats, labels: n int32, for the images idx[0..n-1]; rng is used only by augmentation
+   (it may be NULL without it). Per image, in this order: the flip draw, then the crop's top and left
+   offsets; the crop comes first and the flip second (torchvision's RandomCrop then RandomHorizontalFlip),
+   and the padding is black, (0 - mean) / std. */
 CNN_API cnn_status cnn_dataset_batch(const cnn_dataset *ds, const int32_t *idx, int n, const cnn_batch_config *cfg,
                                      cnn_rng *rng, float *x, int32_t *labels);
 /* perm = a uniformly random permutation of 0..count-1 (Fisher-Yates from rng). */
