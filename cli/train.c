@@ -120,6 +120,28 @@ static int setup_fresh(train_run *r) {
     return CLI_EXIT_OK;
 }
 
+/* With --resume the run's settings come from the checkpoint: say which flags that overrides. */
+static void note_ignored(const train_opts *o) {
+    char list[256] = "";
+    const struct {
+        int given;
+        const char *flag;
+    } flags[] = {
+        {o->model != NULL, "--model"},          {strcmp(o->optimizer, "sgd") != 0, "--optimizer"},
+        {o->lr > 0, "--lr"},                    {o->momentum != 0.9, "--momentum"},
+        {o->nesterov, "--nesterov"},            {o->weight_decay >= 0, "--weight-decay"},
+        {strcmp(o->schedule, "cosine") != 0, "--schedule"}, {o->warmup != 0, "--warmup"},
+        {o->augment, "--augment"},              {o->seed != 1, "--seed"},
+    };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (flags[i].given && strlen(list) + strlen(flags[i].flag) + 2 < sizeof list) {
+            if (list[0]) strcat(list, " ");
+            strcat(list, flags[i].flag);
+        }
+    if (list[0])
+        fprintf(stderr, "cnn train: resuming %s: its own settings are used; ignored: %s\n", o->resume, list);
+}
+
 static int setup_resume(train_run *r) {
     char err[512];
     cnn_status st = cnn_checkpoint_load(r->o.resume, r->o.batch, &r->net, &r->opt, &r->ts, err, sizeof err);
@@ -280,6 +302,7 @@ int cmd_train(int argc, char **argv) {
     rc = CLI_EXIT_FAIL;
     if (cli_load_split("cnn train", r.o.data, "train", &r.train) || cli_load_split("cnn train", r.o.data, "t10k", &r.test))
         goto done;
+    if (r.o.resume) note_ignored(&r.o);
     if ((rc = r.o.resume ? setup_resume(&r) : setup_fresh(&r)) != CLI_EXIT_OK) goto done;
     rc = CLI_EXIT_FAIL;
     if (!cli_check_fit("cnn train", r.net, r.train) || !cli_check_fit("cnn train", r.net, r.test)) goto done;

@@ -46,6 +46,11 @@ run 0 train --data "$data" --epochs 3 --seed 3 --schedule constant --threads 1 -
 run 0 train --data "$data" --epochs 2 --seed 3 --schedule constant --threads 1 --out "$tmp/part.cnn"
 run 0 train --data "$data" --epochs 3 --resume "$tmp/part.cnn" --threads 1 --out "$tmp/part.cnn"
 cmp -s "$tmp/full.cnn" "$tmp/part.cnn" || fail "resumed checkpoint differs from the uninterrupted one"
+# flags that the checkpoint overrides are named; a finished run has nothing left to do
+run 0 train --data "$data" --epochs 3 --resume "$tmp/full.cnn" --lr 0.5 --out "$tmp/full.cnn"
+has err 'ignored: --lr'
+has err 'nothing to do'
+cmp -s "$tmp/full.cnn" "$tmp/part.cnn" || fail "a finished run was rewritten by a resume with nothing to do"
 # and the same seed and thread count give the same bytes
 run 0 train --data "$data" --epochs 3 --seed 3 --schedule constant --threads 1 --out "$tmp/again.cnn"
 cmp -s "$tmp/full.cnn" "$tmp/again.cnn" || fail "two identical runs gave different checkpoints"
