@@ -112,11 +112,7 @@ static inline void tap_segment(const cnn_im2col_geom *g, const tap *t, int p, in
     int a = t->qa > q0 ? t->qa - q0 : 0, b = t->qb - q0 < len ? t->qb - q0 : len;
     if (b < a) b = a;
     for (int i = 0; i < a; i++) dst[(size_t)i * stride] = 0.0f;
-    if (stride == 1 && g->stride_w == 1) {
-        if (b > a) memcpy(dst + a, src + q0 + a, (size_t)(b - a) * sizeof(float));
-    } else {
-        for (int i = a; i < b; i++) dst[(size_t)i * stride] = src[(size_t)(q0 + i) * g->stride_w];
-    }
+    for (int i = a; i < b; i++) dst[(size_t)i * stride] = src[(size_t)(q0 + i) * g->stride_w];
     for (int i = b; i < len; i++) dst[(size_t)i * stride] = 0.0f;
 }
 

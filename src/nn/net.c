@@ -200,21 +200,15 @@ static int is_loss(const cnn_layer *l) { return l->kind == CNN_LAYER_SOFTMAX_CE 
 /* Layers whose output is their input's buffer. */
 static int is_view(const cnn_layer *l) { return l->kind == CNN_LAYER_FLATTEN; }
 
-/* Floats of activation, aux and scratch each layer needs for a batch of b. */
-static cnn_status layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t *aux, size_t *scratch) {
-    *out = *aux = *scratch = 0;
+/* Floats of activation and aux each layer needs for a batch of b (op scratch: step_scratch). */
+static cnn_status layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t *aux) {
+    *out = *aux = 0;
     if (is_loss(l)) return CNN_OK;
     if (!is_view(l) && cnn_size_mul(out, b, l->out_size)) return CNN_ERR_SHAPE;
     if (l->kind == CNN_LAYER_DROPOUT && cnn_size_mul(aux, b, l->in_size)) return CNN_ERR_SHAPE;
     if (l->kind == CNN_LAYER_BATCHNORM) {
         if (cnn_size_mul(aux, b, l->in_size)) return CNN_ERR_SHAPE;
         *aux += 2 * (size_t)l->in_c;
-    }
-    if (l->kind == CNN_LAYER_CONV2D) {
-        cnn_conv_geom g;
-        cnn_status st = cnn_conv_validate(&l->conv, &g);
-        if (st != CNN_OK) return st;
-        *scratch = cnn_conv_col_floats(&g);
     }
     return CNN_OK;
 }
@@ -248,7 +242,7 @@ static cnn_status arena_add(size_t *total, size_t n) {
 cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     if (!net || max_batch <= 0 || net->built) return CNN_ERR_ARG;
     if (net->nlayers == 0) return CNN_ERR_SHAPE;
-    size_t b = (size_t)max_batch, total = 0, in, gmax = 0, scratch = 0;
+    size_t b = (size_t)max_batch, total = 0, in, gmax = 0;
     cnn_status st;
     if (cnn_size_mul(&in, b, (size_t)net->c * net->h * net->w)) return CNN_ERR_SHAPE;
     if ((st = arena_add(&total, 2 * net->param_count)) || (st = arena_add(&total, net->state_count)) ||
@@ -257,12 +251,11 @@ cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     gmax = in;
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *l = &net->layers[i];
-        size_t o, a, s, gi;
-        if ((st = layer_sizes(l, b, &o, &a, &s)) || (st = arena_add(&total, o)) || (st = arena_add(&total, a)))
+        size_t o, a, gi;
+        if ((st = layer_sizes(l, b, &o, &a)) || (st = arena_add(&total, o)) || (st = arena_add(&total, a)))
             return st;
         if (cnn_size_mul(&gi, b, l->out_size > l->in_size ? l->out_size : l->in_size)) return CNN_ERR_SHAPE;
         if (gi > gmax) gmax = gi;
-        if (s > scratch) scratch = s;
     }
     if ((st = arena_add(&total, 2 * gmax)) != CNN_OK) return st;
     if (cnn_size_mul(&total, total, sizeof(float))) return CNN_ERR_SHAPE;
@@ -279,8 +272,8 @@ cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     const float *prev = net->input;
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *l = &net->layers[i];
-        size_t o, a, s;
-        layer_sizes(l, b, &o, &a, &s);
+        size_t o, a;
+        layer_sizes(l, b, &o, &a);
         l->out = is_view(l) ? (float *)prev : p;
         p += o;
         l->aux = a ? p : NULL;
@@ -290,7 +283,6 @@ cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     }
     net->gbuf[0] = p, p += gmax;
     net->gbuf[1] = p;
-    (void)scratch;
     net->max_batch = max_batch;
     if ((st = cnn_ctx_reserve(net->own_ctx, step_scratch(net, net->own_ctx))) != CNN_OK) return st;
     net->built = 1;
@@ -611,13 +603,14 @@ cnn_status cnn_net_backward(cnn_ctx *ctx, cnn_net *net) {
     float *g = net->g == net->gbuf[0] ? net->gbuf[0] : net->gbuf[1];
     float *spare = g == net->gbuf[0] ? net->gbuf[1] : net->gbuf[0];
     memset(net->grads, 0, net->param_count * sizeof(float));
+    /* dL/dx is worth computing only above the first layer with parameters */
+    int first_param = 0;
+    while (first_param < net->nlayers && net->layers[first_param].w_count == 0) first_param++;
     for (int i = net->nlayers - 1; i >= 0; i--) {
         const cnn_layer *l = &net->layers[i];
         if (is_loss(l)) continue;
         const float *x = i ? net->layers[i - 1].out : net->input;
-        /* Does any earlier layer need dL/dx? Only layers with parameters below make it worth computing. */
-        int need_dx = 0;
-        for (int j = 0; j < i && !need_dx; j++) need_dx = net->layers[j].w_count > 0;
+        const int need_dx = first_param < i;
         int in_place;
         cnn_status st = layer_backward(ctx, net, l, n, x, g, need_dx ? spare : NULL, &in_place);
         if (st != CNN_OK) return st;

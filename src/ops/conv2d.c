@@ -72,7 +72,8 @@ static cnn_im2col_geom im2col_geom(const cnn_conv_geom *g) {
     return ig;
 }
 
-size_t cnn_conv_col_floats(const cnn_conv_geom *g) { return is_pointwise(g) ? 0 : g->crs * g->pq; }
+/* Floats of the column matrix the fast path needs (0 for pointwise: the GEMM reads x itself). */
+static size_t col_floats(const cnn_conv_geom *g) { return is_pointwise(g) ? 0 : g->crs * g->pq; }
 
 /* How a call shares its work: with at least as many images as threads, each thread takes a
    contiguous range of images with its own column matrix and packing buffers (no synchronisation);
@@ -90,7 +91,7 @@ static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g) {
     int t = cnn_ctx_threads(ctx);
     pl.teams = g->n >= t ? t : 1;
     pl.gemm_nt = pl.teams == 1 ? t : 1;
-    pl.col = cnn_conv_col_floats(g);
+    pl.col = col_floats(g);
     pl.per = pl.col + (size_t)pl.gemm_nt * cnn_gemm_pack_floats();
     return pl;
 }

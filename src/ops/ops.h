@@ -17,9 +17,6 @@ typedef struct cnn_conv_geom {
    CNN_ERR_SHAPE for inconsistent or too large shapes. */
 CNN_LOCAL cnn_status cnn_conv_validate(const cnn_conv2d *p, cnn_conv_geom *g);
 
-/* Floats of the column matrix the fast path needs (0 for pointwise); the GEMM packing comes on top,
-   cnn_gemm_pack_floats() per thread. */
-CNN_LOCAL size_t cnn_conv_col_floats(const cnn_conv_geom *g);
 /* All the scratch one fast-path call on ctx needs (column matrices, packing, partial dW per thread). */
 CNN_LOCAL size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g);
 
