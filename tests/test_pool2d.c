@@ -516,6 +516,43 @@ static void test_pool_fast_vs_ref(void **state) {
     assert_int_equal(bad, 0);
 }
 
+/* The 2x2 stride-2 max pooling has a vector kernel: widths 2..41 and heights 2..5 cover full and
+   masked 16-window steps and odd last rows and columns; values drawn from {-inf, NaN, -1, 0, 1} make
+   ties, all -inf windows and NaN windows common. Max pooling moves values without arithmetic, so
+   forward and backward must equal the reference bit for bit. */
+static void test_pool_2x2_specials(void **state) {
+    (void)state;
+    static const float vals[] = {-INFINITY, NAN, -1.0f, 0.0f, 1.0f};
+    test_rng rng = test_rng_make(2024);
+    cnn_ctx *ref = cnn_ctx_create(1), *fast = cnn_ctx_create(1);
+    assert_true(ref && fast);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    int bad = 0, count = 0;
+    for (int w = 2; w <= 41; w++)
+        for (int h = 2; h <= 5; h++) {
+            cnn_pool2d p = {.mode = CNN_POOL_MAX, .n = 2, .c = 3, .h = h, .w = w, .r = 2, .s = 2};
+            pool_geom g;
+            assert_true(pool_geom_of(&p, &g));
+            float *x = test_alloc(g.nx), *dy = test_rand_buf(&rng, g.ny, -1.f, 1.f);
+            for (size_t i = 0; i < g.nx; i++) x[i] = vals[test_rng_int(&rng, 0, 4)];
+            float *y0 = test_alloc(g.ny), *y1 = test_alloc(g.ny), *dx0 = test_alloc(g.nx), *dx1 = test_alloc(g.nx);
+            for (size_t i = 0; i < g.nx; i++) dx1[i] = 99.0f; /* every element must be overwritten */
+            pool_run(ref, &p, &g, x, dy, y0, dx0);
+            pool_run(fast, &p, &g, x, dy, y1, dx1);
+            if (memcmp(y0, y1, g.ny * sizeof(float)) || memcmp(dx0, dx1, g.nx * sizeof(float))) {
+                pool_print("2x2 specials: fast vs reference", &p);
+                bad++;
+            }
+            count++;
+            free(x), free(dy), free(y0), free(y1), free(dx0), free(dx1);
+        }
+    fprintf(stderr, "pool2d 2x2 with -inf/NaN/ties: %d shapes (ISA %s), %d mismatches\n", count,
+            cnn_isa_name(cnn_ctx_isa(fast)), bad);
+    cnn_ctx_free(ref);
+    cnn_ctx_free(fast);
+    assert_int_equal(bad, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_fd_random),
@@ -523,6 +560,7 @@ int main(void) {
         cmocka_unit_test(test_pool_max_ties),
         cmocka_unit_test(test_pool_pad_limit),
         cmocka_unit_test(test_pool_fast_vs_ref),
+        cmocka_unit_test(test_pool_2x2_specials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,4 +51,10 @@ CNN_LOCAL void cnn_gemm_ex(cnn_isa isa, int threads, int trans_a, size_t m, size
    zero past nc. (A row-major col is read in place by the GEMM and needs no view.) */CNN_LOCAL void cnn_im2col_pack_t(const cnn_im2col_geom *g, const float *x, size_t k0, size_t kc, size_t j0,
                                  size_t nc, int nr, float *pb);
 
+/* Max pooling 2x2, stride 2, no padding, dilation 1, on one H x W plane (P = H/2, Q = W/2 rounded
+   down): the same choice per window as the reference. Only where cnn_maxpool2x2_fast(isa) says so. */
+CNN_LOCAL int cnn_maxpool2x2_fast(cnn_isa isa);
+CNN_LOCAL void cnn_maxpool2x2_forward(const float *x, int h, int w, int p, int q, float *y);
+CNN_LOCAL void cnn_maxpool2x2_backward(const float *x, const float *dy, int h, int w, int p, int q, float *dx);
+
 #endif

@@ -2,6 +2,7 @@
    Direct loops: pooling does no arithmetic worth a second algorithm, so this one path is both the
    reference and what users run. */
 #include "ops/ops.h"
+#include "kernels/kernels.h"
 
 #include <limits.h>
 #include <math.h>
@@ -150,6 +151,13 @@ static void avg_window(const pool_geom *g, int op, int oq, int *h0, int *h1, int
     *div = g->incl ? padded : (*h1 - *h0) * (*w1 - *w0);
 }
 
+/* The 2x2 stride-2 unpadded max pooling of most CNNs, on a CPU with a vector kernel for it. */
+static int use_2x2(const cnn_ctx *ctx, const pool_geom *g) {
+    return g->mode == CNN_POOL_MAX && g->r == 2 && g->s == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 &&
+           g->dw == 1 && g->pt == 0 && g->pl == 0 && 2 * g->p <= g->h && 2 * g->q <= g->w &&
+           cnn_algo_of(ctx) != CNN_ALGO_REFERENCE && cnn_maxpool2x2_fast(cnn_isa_of(ctx));
+}
+
 /* max: y = max over the window (padding is -inf); avg: y = sum over the window / divisor */
 cnn_status cnn_pool2d_forward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, float *y) {
     pool_geom g;
@@ -158,7 +166,7 @@ cnn_status cnn_pool2d_forward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x,
     if (!x || !y) return CNN_ERR_ARG;
     const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
     const long planes = (long)g.n * g.c;
-    const int nt = cnn_ctx_threads(ctx);
+    const int nt = cnn_ctx_threads(ctx), fast = use_2x2(ctx, &g);
     (void)nt;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g.y_size > 16384)
@@ -166,6 +174,10 @@ cnn_status cnn_pool2d_forward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x,
     for (long nc = 0; nc < planes; nc++) {
         const float *plane = x + nc * hw;
         float *out = y + nc * pq;
+        if (fast) {
+            cnn_maxpool2x2_forward(plane, g.h, g.w, g.p, g.q, out);
+            continue;
+        }
         long idx[ROW_CHUNK];
         for (int op = 0; op < g.p; op++)
             for (int oq = 0; oq < g.q; oq++) {
@@ -195,15 +207,19 @@ cnn_status cnn_pool2d_backward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x
     if (!dy || !dx || (g.mode == CNN_POOL_MAX && !x)) return CNN_ERR_ARG;
     const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
     const long planes = (long)g.n * g.c;
-    const int nt = cnn_ctx_threads(ctx);
+    const int nt = cnn_ctx_threads(ctx), fast = use_2x2(ctx, &g);
     (void)nt;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g.y_size > 16384)
 #endif
     for (long nc = 0; nc < planes; nc++) {
         float *grad = dx + nc * hw;
-        memset(grad, 0, hw * sizeof(float));
         const float *d = dy + nc * pq;
+        if (fast) {
+            cnn_maxpool2x2_backward(x + nc * hw, d, g.h, g.w, g.p, g.q, grad);
+            continue;
+        }
+        memset(grad, 0, hw * sizeof(float));
         long idx[ROW_CHUNK];
         for (int op = 0; op < g.p; op++)
             for (int oq = 0; oq < g.q; oq++) {

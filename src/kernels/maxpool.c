@@ -1,0 +1,125 @@
+/* maxpool.c — the common 2x2, stride-2, unpadded max pooling on whole planes with AVX-512: sixteen
+   windows per step, the four taps split into even and odd columns of two input rows.
+   The choice per window is the reference's exactly (src/ops/pool2d.c): taps in row-major order, a
+   tap wins when it is greater than the best so far or NaN, so the first maximum wins and the last
+   NaN wins; with every tap -inf the first tap is the argmax. Backward recomputes that choice from x
+   and routes dy to it; every other input element of the plane gets 0. */
+#include "kernels/kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f")))
+
+/* best of the four taps of sixteen windows and which tap won (0..3, row-major) */
+AVX512 static inline __m512 max4(__m512 t0, __m512 t1, __m512 t2, __m512 t3, __m512i *which) {
+    __m512 best = t0;
+    __m512i w = _mm512_setzero_si512();
+    const __m512 taps[3] = {t1, t2, t3};
+    for (int t = 0; t < 3; t++) {
+        __m512 v = taps[t];
+        __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        best = _mm512_mask_blend_ps(take, best, v);
+        w = _mm512_mask_blend_epi32(take, w, _mm512_set1_epi32(t + 1));
+    }
+    *which = w;
+    return best;
+}
+
+/* the even and odd columns of 2*cnt (<= 32) floats at row */
+AVX512 static inline void load_pairs(const float *row, int cnt, __m512 *even, __m512 *odd) {
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __m512 a, b;
+    if (cnt == 16) {
+        a = _mm512_loadu_ps(row), b = _mm512_loadu_ps(row + 16);
+    } else { /* 2 cnt floats: the tail masked, nothing read past them */
+        int n2 = 2 * cnt;
+        __mmask16 ma = (__mmask16)(n2 >= 16 ? 0xFFFF : (1u << n2) - 1);
+        __mmask16 mb = (__mmask16)(n2 > 16 ? (1u << (n2 - 16)) - 1 : 0);
+        a = _mm512_maskz_loadu_ps(ma, row), b = _mm512_maskz_loadu_ps(mb, row + 16);
+    }
+    *even = _mm512_permutex2var_ps(a, ie, b);
+    *odd = _mm512_permutex2var_ps(a, io, b);
+}
+
+AVX512 static void fwd_avx512(const float *x, int h, int w, int p, int q, float *y) {
+    for (int op = 0; op < p; op++) {
+        const float *r0 = x + (size_t)2 * op * w, *r1 = r0 + w;
+        for (int oq = 0; oq < q; oq += 16) {
+            int cnt = q - oq < 16 ? q - oq : 16;
+            __m512 e0, o0, e1, o1;
+            __m512i which;
+            load_pairs(r0 + 2 * oq, cnt, &e0, &o0);
+            load_pairs(r1 + 2 * oq, cnt, &e1, &o1);
+            __m512 best = max4(e0, o0, e1, o1, &which);
+            _mm512_mask_storeu_ps(y + (size_t)op * q + oq, (__mmask16)((1u << cnt) - 1), best);
+        }
+    }
+    (void)h;
+}
+
+/* dx row pair from dy and the winning taps: interleave (tap0|tap1) into row 0, (tap2|tap3) into row 1 */
+AVX512 static void bwd_avx512(const float *x, const float *dy, int h, int w, int p, int q, float *dx) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int op = 0; op < p; op++) {
+        const float *r0 = x + (size_t)2 * op * w, *r1 = r0 + w;
+        float *d0 = dx + (size_t)2 * op * w, *d1 = d0 + w;
+        for (int oq = 0; oq < q; oq += 16) {
+            int cnt = q - oq < 16 ? q - oq : 16;
+            __mmask16 m = (__mmask16)((1u << cnt) - 1);
+            __m512 e0, o0, e1, o1;
+            __m512i which;
+            load_pairs(r0 + 2 * oq, cnt, &e0, &o0);
+            load_pairs(r1 + 2 * oq, cnt, &e1, &o1);
+            (void)max4(e0, o0, e1, o1, &which);
+            __m512 g = _mm512_maskz_loadu_ps(m, dy + (size_t)op * q + oq);
+            __m512 t[4];
+            for (int k = 0; k < 4; k++)
+                t[k] = _mm512_mask_blend_ps(_mm512_cmpeq_epi32_mask(which, _mm512_set1_epi32(k)), zero, g);
+            for (int row = 0; row < 2; row++) {
+                float *d = (row ? d1 : d0) + 2 * oq;
+                __m512 a = _mm512_permutex2var_ps(t[2 * row], lo, t[2 * row + 1]);
+                __m512 b = _mm512_permutex2var_ps(t[2 * row], hi, t[2 * row + 1]);
+                int n2 = 2 * cnt;
+                __mmask16 ma = (__mmask16)(n2 >= 16 ? 0xFFFF : (1u << n2) - 1);
+                __mmask16 mb = (__mmask16)(n2 > 16 ? (1u << (n2 - 16)) - 1 : 0);
+                _mm512_mask_storeu_ps(d, ma, a);
+                _mm512_mask_storeu_ps(d + 16, mb, b);
+            }
+        }
+        /* an odd last column is in no window */
+        if (2 * q < w) d0[w - 1] = d1[w - 1] = 0.0f;
+    }
+    /* an odd last row is in no window */
+    for (int r = 2 * p; r < h; r++)
+        for (int c = 0; c < w; c++) dx[(size_t)r * w + c] = 0.0f;
+}
+#endif
+
+int cnn_maxpool2x2_fast(cnn_isa isa) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    return isa == CNN_ISA_AVX512;
+#else
+    (void)isa;
+    return 0;
+#endif
+}
+
+void cnn_maxpool2x2_forward(const float *x, int h, int w, int p, int q, float *y) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    fwd_avx512(x, h, w, p, q, y);
+#else
+    (void)x, (void)h, (void)w, (void)p, (void)q, (void)y;
+#endif
+}
+
+void cnn_maxpool2x2_backward(const float *x, const float *dy, int h, int w, int p, int q, float *dx) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    bwd_avx512(x, dy, h, w, p, q, dx);
+#else
+    (void)x, (void)dy, (void)h, (void)w, (void)p, (void)q, (void)dx;
+#endif
+}
