@@ -55,6 +55,7 @@ CNN_LOCAL void cnn_gemm_ex(cnn_isa isa, int threads, int trans_a, size_t m, size
    down): the same choice per window as the reference. Only where cnn_maxpool2x2_fast(isa) says so. */
 CNN_LOCAL int cnn_maxpool2x2_fast(cnn_isa isa);
 CNN_LOCAL void cnn_maxpool2x2_forward(const float *x, int h, int w, int p, int q, float *y);
-CNN_LOCAL void cnn_maxpool2x2_backward(const float *x, const float *dy, int h, int w, int p, int q, float *dx);
+CNN_LOCAL void cnn_maxpool2x2_backward(const float *x, const float *dy, int h, int w, int p, int q, int relu_in,
+                                      float *dx);
 
 #endif

@@ -3,7 +3,8 @@
    The choice per window is the reference's exactly (src/ops/pool2d.c): taps in row-major order, a
    tap wins when it is greater than the best so far or NaN, so the first maximum wins and the last
    NaN wins; with every tap -inf the first tap is the argmax. Backward recomputes that choice from x
-   and routes dy to it; every other input element of the plane gets 0. */
+   and routes dy to it (with relu_in, only where the maximum is > 0: the gradient of a ReLU before
+   the pool folded in); every other input element of the plane gets 0. */
 #include "kernels/kernels.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -60,7 +61,7 @@ AVX512 static void fwd_avx512(const float *x, int h, int w, int p, int q, float 
 }
 
 /* dx row pair from dy and the winning taps: interleave (tap0|tap1) into row 0, (tap2|tap3) into row 1 */
-AVX512 static void bwd_avx512(const float *x, const float *dy, int h, int w, int p, int q, float *dx) {
+AVX512 static void bwd_avx512(const float *x, const float *dy, int h, int w, int p, int q, int relu_in, float *dx) {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     const __m512 zero = _mm512_setzero_ps();
@@ -74,7 +75,8 @@ AVX512 static void bwd_avx512(const float *x, const float *dy, int h, int w, int
             __m512i which;
             load_pairs(r0 + 2 * oq, cnt, &e0, &o0);
             load_pairs(r1 + 2 * oq, cnt, &e1, &o1);
-            (void)max4(e0, o0, e1, o1, &which);
+            __m512 best = max4(e0, o0, e1, o1, &which);
+            if (relu_in) m &= _mm512_cmp_ps_mask(best, zero, _CMP_GT_OQ); /* the ReLU's gradient gate */
             __m512 g = _mm512_maskz_loadu_ps(m, dy + (size_t)op * q + oq);
             __m512 t[4];
             for (int k = 0; k < 4; k++)
@@ -116,10 +118,10 @@ void cnn_maxpool2x2_forward(const float *x, int h, int w, int p, int q, float *y
 #endif
 }
 
-void cnn_maxpool2x2_backward(const float *x, const float *dy, int h, int w, int p, int q, float *dx) {
+void cnn_maxpool2x2_backward(const float *x, const float *dy, int h, int w, int p, int q, int relu_in, float *dx) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    bwd_avx512(x, dy, h, w, p, q, dx);
+    bwd_avx512(x, dy, h, w, p, q, relu_in, dx);
 #else
-    (void)x, (void)dy, (void)h, (void)w, (void)p, (void)q, (void)dx;
+    (void)x, (void)dy, (void)h, (void)w, (void)p, (void)q, (void)relu_in, (void)dx;
 #endif
 }

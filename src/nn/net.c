@@ -198,7 +198,18 @@ cnn_status cnn_net_add_mse(cnn_net *net, cnn_reduction red) {
 
 static int is_loss(const cnn_layer *l) { return l->kind == CNN_LAYER_SOFTMAX_CE || l->kind == CNN_LAYER_MSE; }
 /* Layers whose output is their input's buffer. */
-static int is_view(const cnn_layer *l) { return l->kind == CNN_LAYER_FLATTEN; }
+static int is_view(const cnn_layer *l) { return l->kind == CNN_LAYER_FLATTEN || l->fused_fwd; }
+
+static int is_relu(const cnn_layer *l) { return l->kind == CNN_LAYER_ACT && l->act == CNN_ACT_RELU; }
+
+/* Marks the fusions (see cnn_layer): conv -> relu and relu -> max pool. */
+static void plan_fusions(cnn_net *net) {
+    for (int i = 0; i + 1 < net->nlayers; i++) {
+        cnn_layer *a = &net->layers[i], *b = &net->layers[i + 1];
+        if (a->kind == CNN_LAYER_CONV2D && is_relu(b)) a->relu_out = b->fused_fwd = 1;
+        if (is_relu(a) && b->kind == CNN_LAYER_POOL2D && b->pool.mode == CNN_POOL_MAX) a->fused_bwd = b->relu_in = 1;
+    }
+}
 
 /* Floats of activation and aux each layer needs for a batch of b (op scratch: step_scratch). */
 static cnn_status layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t *aux) {
@@ -244,6 +255,7 @@ cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     if (net->nlayers == 0) return CNN_ERR_SHAPE;
     size_t b = (size_t)max_batch, total = 0, in, gmax = 0;
     cnn_status st;
+    plan_fusions(net);
     if (cnn_size_mul(&in, b, (size_t)net->c * net->h * net->w)) return CNN_ERR_SHAPE;
     if ((st = arena_add(&total, 2 * net->param_count)) || (st = arena_add(&total, net->state_count)) ||
         (st = arena_add(&total, in)))
@@ -442,7 +454,7 @@ static cnn_status layer_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n,
     case CNN_LAYER_CONV2D: {
         cnn_conv2d p = l->conv;
         p.n = n;
-        return cnn_conv2d_forward(ctx, &p, x, w, b, l->out);
+        return cnn_conv2d_forward_act(ctx, &p, x, w, b, l->relu_out, l->out);
     }
     case CNN_LAYER_POOL2D: {
         cnn_pool2d p = l->pool;
@@ -450,7 +462,9 @@ static cnn_status layer_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n,
         return cnn_pool2d_forward(ctx, &p, x, l->out);
     }
     case CNN_LAYER_GLOBAL_AVGPOOL: gap_forward(l, n, x); return CNN_OK;
-    case CNN_LAYER_ACT: return cnn_act_forward(ctx, l->act, l->alpha, (size_t)n * l->in_size, x, l->out);
+    case CNN_LAYER_ACT:
+        if (l->fused_fwd) return CNN_OK; /* the conv before wrote relu(conv) into this very buffer */
+        return cnn_act_forward(ctx, l->act, l->alpha, (size_t)n * l->in_size, x, l->out);
     case CNN_LAYER_FLATTEN: return CNN_OK;
     case CNN_LAYER_DENSE: {
         cnn_dense p = {n, (int)l->in_size, l->out_c};
@@ -566,7 +580,7 @@ static cnn_status layer_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l,
     case CNN_LAYER_POOL2D: {
         cnn_pool2d p = l->pool;
         p.n = n;
-        return dx ? cnn_pool2d_backward(ctx, &p, x, dy, dx) : CNN_OK;
+        return dx ? cnn_pool2d_backward_act(ctx, &p, x, dy, l->relu_in, dx) : CNN_OK;
     }
     case CNN_LAYER_GLOBAL_AVGPOOL:
         if (dx) {
@@ -577,6 +591,7 @@ static cnn_status layer_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l,
         return CNN_OK;
     case CNN_LAYER_ACT:
         *in_place = 1;
+        if (l->fused_bwd) return CNN_OK; /* the max pool after it already gated dy */
         return cnn_act_backward(ctx, l->act, l->alpha, (size_t)n * l->in_size, x, l->out, dy, dy);
     case CNN_LAYER_FLATTEN: *in_place = 1; return CNN_OK;
     case CNN_LAYER_DENSE: {

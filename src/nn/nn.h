@@ -22,6 +22,13 @@ typedef struct cnn_layer {
     float *out;                /* max_batch x out_size, or the input's buffer for views (flatten, eval dropout) */
     float *aux;                /* DROPOUT: mask (max_batch x in_size); BATCHNORM: xhat, then mean and invstd */
     size_t aux_size;
+    /* Fusions set by cnn_net_build, results bit-identical to the layers run one by one:
+       conv -> relu: the conv applies the ReLU and the relu layer is a view of its output;
+       relu -> maxpool: the pool's backward applies the ReLU's gradient gate and the relu's is skipped. */
+    int relu_out;      /* CONV2D: writes relu(conv) */
+    int fused_fwd;     /* ACT relu: forward done by the conv before it */
+    int relu_in;       /* POOL2D (max): its input is a relu's output */
+    int fused_bwd;     /* ACT relu: backward done by the pool after it */
 } cnn_layer;
 
 struct cnn_net {

@@ -116,9 +116,14 @@ static void team_range(int n, int id, int teams, int *lo, int *hi) {
     *hi = (int)((long long)n * (id + 1) / teams);
 }
 
+/* y = max(0, y), NaN kept: the same values as cnn_act_forward's ReLU. */
+static void relu_inplace(float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f || y[i] != y[i] ? y[i] : 0.0f;
+}
+
 /* Forward of images [lo, hi): im2col, then Y_g (Kg x PQ) = W_g (Kg x CgRS) . col (CgRS x PQ), plus bias. */
 static void forward_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int lo, int hi, const float *x,
-                           const float *w, const float *bias, float *y, float *col, float *pack) {
+                           const float *w, const float *bias, int relu, float *y, float *col, float *pack) {
     cnn_im2col_geom ig = im2col_geom(g);
     for (int n = lo; n < hi; n++)
         for (int grp = 0; grp < g->groups; grp++) {
@@ -136,6 +141,7 @@ static void forward_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa 
                     float bk = bias[grp * g->kg + kk], *row = yg + (size_t)kk * g->pq;
                     for (size_t i = 0; i < g->pq; i++) row[i] += bk;
                 }
+            if (relu) relu_inplace(yg, (size_t)g->kg * g->pq); /* while the image's output is in cache */
         }
 }
 
@@ -181,15 +187,21 @@ static void backward_weights_images(const cnn_conv_geom *g, const conv_plan *pl,
 
 cnn_status cnn_conv2d_forward(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
                               const float *bias, float *y) {
+    return cnn_conv2d_forward_act(ctx, p, x, w, bias, 0, y);
+}
+
+cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
+                                  const float *bias, int relu, float *y) {
     cnn_conv_geom g;
     cnn_status st = cnn_conv_validate(p, &g);
     if (st != CNN_OK) return st;
     if (!x || !w || !y) return CNN_ERR_ARG;
-    if (cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) {
-        cnn_conv_ref_forward(&g, x, w, bias, y);
+    if (cnn_algo_of(ctx) == CNN_ALGO_REFERENCE || (g.cg == 1 && cnn_depthwise_supported(&g))) {
+        if (cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) cnn_conv_ref_forward(&g, x, w, bias, y);
+        else if ((st = cnn_depthwise_forward(ctx, &g, x, w, bias, y)) != CNN_OK) return st;
+        if (relu) relu_inplace(y, g.y_size);
         return CNN_OK;
     }
-    if (g.cg == 1 && cnn_depthwise_supported(&g)) return cnn_depthwise_forward(ctx, &g, x, w, bias, y);
     cnn_scratch s;
     if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
     const conv_plan pl = make_plan(ctx, &g);
@@ -201,7 +213,7 @@ cnn_status cnn_conv2d_forward(cnn_ctx *ctx, const cnn_conv2d *p, const float *x,
         int lo, hi;
         float *col = s.p + (size_t)id * pl.per;
         team_range(g.n, id, pl.teams, &lo, &hi);
-        forward_images(&g, &pl, isa, lo, hi, x, w, bias, y, col, col + pl.col);
+        forward_images(&g, &pl, isa, lo, hi, x, w, bias, relu, y, col, col + pl.col);
     }
     cnn_scratch_release(&s);
     return CNN_OK;

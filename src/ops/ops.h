@@ -16,6 +16,15 @@ typedef struct cnn_conv_geom {
 /* Checks every field once, with overflow-checked sizes. CNN_ERR_ARG for NULL or bad values,
    CNN_ERR_SHAPE for inconsistent or too large shapes. */
 CNN_LOCAL cnn_status cnn_conv_validate(const cnn_conv2d *p, cnn_conv_geom *g);
+/* cnn_conv2d_forward with ReLU fused (relu != 0): y = relu(conv + bias), the values cnn_act_forward
+   gives, applied per image while its output is in cache. Used by the network for conv -> relu. */
+CNN_LOCAL cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
+                                            const float *bias, int relu, float *y);
+/* cnn_pool2d_backward for a pool whose input is a ReLU's output (relu_in != 0): a window's gradient
+   goes to its argmax only when that value is > 0, so the ReLU's own backward becomes the identity
+   (bit-identical to running it). Max pooling only. */
+CNN_LOCAL cnn_status cnn_pool2d_backward_act(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, const float *dy,
+                                             int relu_in, float *dx);
 
 /* All the scratch one fast-path call on ctx needs (column matrices, packing, partial dW per thread). */
 CNN_LOCAL size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g);

@@ -201,10 +201,15 @@ cnn_status cnn_pool2d_forward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x,
 
 /* max: dx[argmax] += dy; avg: dx[window] += dy / divisor. Outputs visited in order: deterministic. */
 cnn_status cnn_pool2d_backward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, const float *dy, float *dx) {
+    return cnn_pool2d_backward_act(ctx, p, x, dy, 0, dx);
+}
+
+cnn_status cnn_pool2d_backward_act(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, const float *dy,
+                                   int relu_in, float *dx) {
     pool_geom g;
     cnn_status st = pool_validate(p, &g);
     if (st != CNN_OK) return st;
-    if (!dy || !dx || (g.mode == CNN_POOL_MAX && !x)) return CNN_ERR_ARG;
+    if (!dy || !dx || (g.mode == CNN_POOL_MAX && !x) || (relu_in && g.mode != CNN_POOL_MAX)) return CNN_ERR_ARG;
     const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
     const long planes = (long)g.n * g.c;
     const int nt = cnn_ctx_threads(ctx), fast = use_2x2(ctx, &g);
@@ -216,7 +221,7 @@ cnn_status cnn_pool2d_backward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x
         float *grad = dx + nc * hw;
         const float *d = dy + nc * pq;
         if (fast) {
-            cnn_maxpool2x2_backward(x + nc * hw, d, g.h, g.w, g.p, g.q, grad);
+            cnn_maxpool2x2_backward(x + nc * hw, d, g.h, g.w, g.p, g.q, relu_in, grad);
             continue;
         }
         memset(grad, 0, hw * sizeof(float));
@@ -227,8 +232,9 @@ cnn_status cnn_pool2d_backward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x
                 if (g.mode == CNN_POOL_MAX) {
                     int n = g.q - oq < ROW_CHUNK ? g.q - oq : ROW_CHUNK;
                     row_argmax(&g, x + nc * hw, op, oq, n, idx);
+                    const float *plane = x + nc * hw;
                     for (int i = 0; i < n; i++)
-                        if (idx[i] >= 0) grad[idx[i]] += d[(size_t)op * g.q + oq + i];
+                        if (idx[i] >= 0 && (!relu_in || plane[idx[i]] > 0.0f)) grad[idx[i]] += d[(size_t)op * g.q + oq + i];
                     oq += n - 1;
                 } else {
                     int h0, h1, w0, w1, div;
