@@ -193,8 +193,8 @@ static void edge_tile(const gemm_kernel *k, size_t kc, const float *pa, const fl
 
 /* One thread's share: C[i0:i0+m, j0:j0+n] with its own packing buffers. */
 static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m, size_t j0, size_t n, size_t k,
-                       const float *a, size_t lda, const cnn_gemm_b *b, float beta, float *c, size_t ldc,
-                       float *pack) {
+                       const float *a, size_t lda, const float *apk, size_t mpad, const cnn_gemm_b *b, float beta,
+                       float *c, size_t ldc, float *pack) {
     const size_t MR = (size_t)kern->mr, NR = (size_t)kern->nr;
     /* A row-major B is read in place by the micro-kernel (its rows are NR contiguous floats anyway);
        only a ragged last panel is packed, so nothing is read past the end of B. */
@@ -210,7 +210,9 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
             else cnn_im2col_pack_t(b->view, b->p, pc, kc, jc, nc, kern->nr, pb);
             for (size_t ic = i0; ic < i0 + m; ic += MC) {
                 size_t mc = i0 + m - ic < MC ? i0 + m - ic : MC;
-                pack_a(trans_a, a, lda, ic, mc, pc, kc, kern->mr, pa);
+                const float *pab = pa;
+                if (apk) pab = apk + pc * mpad + ic * kc; /* packed once by cnn_gemm_pack_a */
+                else pack_a(trans_a, a, lda, ic, mc, pc, kc, kern->mr, pa);
                 for (size_t jr = 0; jr < nc; jr += NR) {
                     size_t nr = nc - jr < NR ? nc - jr : NR;
                     const float *bp = jr < full ? b->p + pc * b->ld + jc + jr : pb + jr * kc;
@@ -218,8 +220,8 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
                     for (size_t ir = 0; ir < mc; ir += MR) {
                         size_t mr = mc - ir < MR ? mc - ir : MR;
                         float *ct = c + (ic + ir) * ldc + jc + jr;
-                        if (mr == MR && nr == NR) kern->fn(kc, pa + ir * kc, bp, ldb, ct, ldc, bt);
-                        else edge_tile(kern, kc, pa + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
+                        if (mr == MR && nr == NR) kern->fn(kc, pab + ir * kc, bp, ldb, ct, ldc, bt);
+                        else edge_tile(kern, kc, pab + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
                     }
                 }
             }
@@ -233,10 +235,37 @@ void cnn_gemm(cnn_isa isa, int threads, int trans_a, int trans_b, size_t m, size
     cnn_gemm_ex(isa, threads, trans_a, m, n, k, a, lda, &bm, beta, c, ldc, pack);
 }
 
+static const gemm_kernel *kernel_of(cnn_isa isa) {
+    if (isa <= CNN_ISA_AUTO || isa > CNN_ISA_AVX512 || !KERNELS[isa].fn) isa = CNN_ISA_PORTABLE;
+    return &KERNELS[isa];
+}
+
+static size_t round_up(size_t m, size_t r) { return (m + r - 1) / r * r; }
+
+size_t cnn_gemm_packed_a_floats(cnn_isa isa, size_t m, size_t k) {
+    return round_up(m, (size_t)kernel_of(isa)->mr) * k;
+}
+
+/* KC block pc of op(A) lies at out + pc * mpad: the MR-row panels of all M rows, each kc deep, the
+   layout gemm_block reads (MC is a multiple of every MR, so a block of MC rows starts at ic * kc). */
+void cnn_gemm_pack_a(cnn_isa isa, int trans_a, size_t m, size_t k, const float *a, size_t lda, float *out) {
+    const gemm_kernel *kern = kernel_of(isa);
+    const size_t mpad = round_up(m, (size_t)kern->mr);
+    for (size_t pc = 0; pc < k; pc += KC) {
+        size_t kc = k - pc < KC ? k - pc : KC;
+        pack_a(trans_a, a, lda, 0, m, pc, kc, kern->mr, out + pc * mpad);
+    }
+}
+
 void cnn_gemm_ex(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a, size_t lda,
                  const cnn_gemm_b *b, float beta, float *c, size_t ldc, float *pack) {
-    if (isa <= CNN_ISA_AUTO || isa > CNN_ISA_AVX512 || !KERNELS[isa].fn) isa = CNN_ISA_PORTABLE;
-    const gemm_kernel *kern = &KERNELS[isa];
+    cnn_gemm_pa(isa, threads, trans_a, m, n, k, a, lda, NULL, b, beta, c, ldc, pack);
+}
+
+void cnn_gemm_pa(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a, size_t lda,
+                 const float *apacked, const cnn_gemm_b *b, float beta, float *c, size_t ldc, float *pack) {
+    const gemm_kernel *kern = kernel_of(isa);
+    const size_t mpad = round_up(m, (size_t)kern->mr);
     if (m == 0 || n == 0) return;
     if (k == 0) { /* op(A) op(B) is empty: C = beta C */
         for (size_t i = 0; i < m; i++)
@@ -259,7 +288,7 @@ void cnn_gemm_ex(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size
         if (hi > len) hi = len;
         float *mine = pack + (size_t)id * cnn_gemm_pack_floats();
         if (hi <= lo) continue;
-        if (split_n) gemm_block(kern, trans_a, 0, m, lo, hi - lo, k, a, lda, b, beta, c, ldc, mine);
-        else gemm_block(kern, trans_a, lo, hi - lo, 0, n, k, a, lda, b, beta, c, ldc, mine);
+        if (split_n) gemm_block(kern, trans_a, 0, m, lo, hi - lo, k, a, lda, apacked, mpad, b, beta, c, ldc, mine);
+        else gemm_block(kern, trans_a, lo, hi - lo, 0, n, k, a, lda, apacked, mpad, b, beta, c, ldc, mine);
     }
 }

@@ -46,6 +46,15 @@ typedef struct cnn_gemm_b {
 CNN_LOCAL void cnn_gemm_ex(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a,
                            size_t lda, const cnn_gemm_b *b, float beta, float *c, size_t ldc, float *pack);
 
+/* op(A) packed once for many products with the same A (a conv's weights over a batch of images):
+   cnn_gemm_pack_a writes cnn_gemm_packed_a_floats(isa, m, k) floats for the micro-kernel of isa, and
+   cnn_gemm_pa is cnn_gemm_ex reading them (apacked NULL: it packs op(A) from a itself). */
+CNN_LOCAL size_t cnn_gemm_packed_a_floats(cnn_isa isa, size_t m, size_t k);
+CNN_LOCAL void cnn_gemm_pack_a(cnn_isa isa, int trans_a, size_t m, size_t k, const float *a, size_t lda, float *out);
+CNN_LOCAL void cnn_gemm_pa(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a,
+                           size_t lda, const float *apacked, const cnn_gemm_b *b, float beta, float *c, size_t ldc,
+                           float *pack);
+
 /* Packing of the transposed column-matrix view for the GEMM: op(B) = col^T (rows: output positions
    PQ, columns: kernel taps CRS), op(B)[k0:k0+kc, j0:j0+nc] into nr-wide panels pb[panel][kk][jj],
    zero past nc. (A row-major col is read in place by the GEMM and needs no view.) */CNN_LOCAL void cnn_im2col_pack_t(const cnn_im2col_geom *g, const float *x, size_t k0, size_t kc, size_t j0,

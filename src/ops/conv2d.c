@@ -84,6 +84,7 @@ typedef struct conv_plan {
     int gemm_nt;   /* threads inside each GEMM */
     size_t per;    /* scratch floats per team: column matrix, then packing buffers */
     size_t col;
+    size_t apk;    /* the weights packed once for all images: every group's W_g or W_g^T */
 } conv_plan;
 
 static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g) {
@@ -93,21 +94,38 @@ static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g) {
     pl.gemm_nt = pl.teams == 1 ? t : 1;
     pl.col = col_floats(g);
     pl.per = pl.col + (size_t)pl.gemm_nt * cnn_gemm_pack_floats();
+    const cnn_isa isa = cnn_isa_of(ctx);
+    size_t fwd = cnn_gemm_packed_a_floats(isa, (size_t)g->kg, g->crs);
+    size_t bwd = cnn_gemm_packed_a_floats(isa, g->crs, (size_t)g->kg);
+    pl.apk = (fwd > bwd ? fwd : bwd) * (size_t)g->groups;
     return pl;
 }
 
 size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
     conv_plan pl = make_plan(ctx, g);
     /* backward-weights adds a private dW per team but the first */
-    return pl.per * (size_t)pl.teams + (size_t)(pl.teams - 1) * g->w_size;
+    return pl.per * (size_t)pl.teams + (size_t)(pl.teams - 1) * g->w_size + pl.apk;
 }
 
 static cnn_status conv_scratch(cnn_ctx *ctx, const cnn_conv_geom *g, cnn_scratch *s) {
     size_t total;
     conv_plan pl = make_plan(ctx, g);
-    if (cnn_size_mul(&total, pl.teams, pl.per) || cnn_size_mul(&total, 1, total + (size_t)(pl.teams - 1) * g->w_size))
+    if (cnn_size_mul(&total, pl.teams, pl.per) ||
+        cnn_size_mul(&total, 1, total + (size_t)(pl.teams - 1) * g->w_size + pl.apk))
         return CNN_ERR_SHAPE;
     return cnn_scratch_get(ctx, total, s);
+}
+
+/* Every group's W_g (forward) or W_g^T (backward-data, trans) packed once for the GEMMs of all images,
+   at the end of the scratch. */
+static float *pack_weights(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int trans, const float *w,
+                           cnn_scratch *s) {
+    float *out = s->p + (size_t)pl->teams * pl->per + (size_t)(pl->teams - 1) * g->w_size;
+    const size_t m = trans ? g->crs : (size_t)g->kg, k = trans ? (size_t)g->kg : g->crs;
+    const size_t each = cnn_gemm_packed_a_floats(isa, m, k);
+    for (int grp = 0; grp < g->groups; grp++)
+        cnn_gemm_pack_a(isa, trans, m, k, w + (size_t)grp * g->kg * g->crs, g->crs, out + grp * each);
+    return out;
 }
 
 /* Images [lo, hi) of team id out of teams. */
@@ -123,7 +141,9 @@ static void relu_inplace(float *y, size_t n) {
 
 /* Forward of images [lo, hi): im2col, then Y_g (Kg x PQ) = W_g (Kg x CgRS) . col (CgRS x PQ), plus bias. */
 static void forward_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int lo, int hi, const float *x,
-                           const float *w, const float *bias, int relu, float *y, float *col, float *pack) {
+                           const float *w, const float *wpk, const float *bias, int relu, float *y, float *col,
+                           float *pack) {
+    const size_t wpk_g = cnn_gemm_packed_a_floats(isa, (size_t)g->kg, g->crs);
     cnn_im2col_geom ig = im2col_geom(g);
     for (int n = lo; n < hi; n++)
         for (int grp = 0; grp < g->groups; grp++) {
@@ -134,8 +154,9 @@ static void forward_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa 
                 cnn_im2col(&ig, xg, col, pl->gemm_nt);
                 b = col;
             }
-            cnn_gemm(isa, pl->gemm_nt, 0, 0, g->kg, g->pq, g->crs, w + (size_t)grp * g->kg * g->crs, g->crs, b, g->pq,
-                     0.0f, yg, g->pq, pack);
+            cnn_gemm_b bm = {b, g->pq, 0, NULL};
+            cnn_gemm_pa(isa, pl->gemm_nt, 0, g->kg, g->pq, g->crs, w + (size_t)grp * g->kg * g->crs, g->crs,
+                        wpk + grp * wpk_g, &bm, 0.0f, yg, g->pq, pack);
             if (bias)
                 for (int kk = 0; kk < g->kg; kk++) {
                     float bk = bias[grp * g->kg + kk], *row = yg + (size_t)kk * g->pq;
@@ -147,7 +168,9 @@ static void forward_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa 
 
 /* Backward-data of images [lo, hi): col (CgRS x PQ) = W_g^T (CgRS x Kg) . dY_g (Kg x PQ), folded onto dx. */
 static void backward_data_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int lo, int hi,
-                                 const float *dy, const float *w, float *dx, float *col, float *pack) {
+                                 const float *dy, const float *w, const float *wpk, float *dx, float *col,
+                                 float *pack) {
+    const size_t wpk_g = cnn_gemm_packed_a_floats(isa, g->crs, (size_t)g->kg);
     cnn_im2col_geom ig = im2col_geom(g);
     const size_t hw = (size_t)g->h * g->w;
     for (int n = lo; n < hi; n++)
@@ -155,10 +178,12 @@ static void backward_data_images(const cnn_conv_geom *g, const conv_plan *pl, cn
             const float *dyg = dy + ((size_t)n * g->k + (size_t)grp * g->kg) * g->pq;
             float *dxg = dx + ((size_t)n * g->c + (size_t)grp * g->cg) * hw;
             const float *wg = w + (size_t)grp * g->kg * g->crs;
+            cnn_gemm_b bm = {dyg, g->pq, 0, NULL};
+            const float *ap = wpk + grp * wpk_g;
             if (!pl->col) {
-                cnn_gemm(isa, pl->gemm_nt, 1, 0, g->crs, g->pq, g->kg, wg, g->crs, dyg, g->pq, 0.0f, dxg, g->pq, pack);
+                cnn_gemm_pa(isa, pl->gemm_nt, 1, g->crs, g->pq, g->kg, wg, g->crs, ap, &bm, 0.0f, dxg, g->pq, pack);
             } else {
-                cnn_gemm(isa, pl->gemm_nt, 1, 0, g->crs, g->pq, g->kg, wg, g->crs, dyg, g->pq, 0.0f, col, g->pq, pack);
+                cnn_gemm_pa(isa, pl->gemm_nt, 1, g->crs, g->pq, g->kg, wg, g->crs, ap, &bm, 0.0f, col, g->pq, pack);
                 memset(dxg, 0, (size_t)g->cg * hw * sizeof(float));
                 cnn_col2im(&ig, col, dxg, pl->gemm_nt);
             }
@@ -206,6 +231,7 @@ cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float
     if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
     const conv_plan pl = make_plan(ctx, &g);
     const cnn_isa isa = cnn_isa_of(ctx);
+    const float *wpk = pack_weights(&g, &pl, isa, 0, w, &s);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(pl.teams) schedule(static, 1) if (pl.teams > 1)
 #endif
@@ -213,7 +239,7 @@ cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float
         int lo, hi;
         float *col = s.p + (size_t)id * pl.per;
         team_range(g.n, id, pl.teams, &lo, &hi);
-        forward_images(&g, &pl, isa, lo, hi, x, w, bias, relu, y, col, col + pl.col);
+        forward_images(&g, &pl, isa, lo, hi, x, w, wpk, bias, relu, y, col, col + pl.col);
     }
     cnn_scratch_release(&s);
     return CNN_OK;
@@ -234,6 +260,7 @@ cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const flo
     if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
     const conv_plan pl = make_plan(ctx, &g);
     const cnn_isa isa = cnn_isa_of(ctx);
+    const float *wpk = pack_weights(&g, &pl, isa, 1, w, &s);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(pl.teams) schedule(static, 1) if (pl.teams > 1)
 #endif
@@ -241,21 +268,30 @@ cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const flo
         int lo, hi;
         float *col = s.p + (size_t)id * pl.per;
         team_range(g.n, id, pl.teams, &lo, &hi);
-        backward_data_images(&g, &pl, isa, lo, hi, dy, w, dx, col, col + pl.col);
+        backward_data_images(&g, &pl, isa, lo, hi, dy, w, wpk, dx, col, col + pl.col);
     }
     cnn_scratch_release(&s);
     return CNN_OK;
 }
 
 /* dbias[k] = sum over n, p, q of dy, in double. */
-static void bias_grad(const cnn_conv_geom *g, const float *dy, float *dbias) {
+static void bias_grad(const cnn_conv_geom *g, const float *dy, float *dbias, int threads) {
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && g->y_size > 65536)
+#endif
     for (int k = 0; k < g->k; k++) {
-        double acc = 0.0;
+        /* eight interleaved double sums (element i into lane i % 8) added pairwise at the end: a fixed
+           order for any thread count, and eight independent chains instead of one */
+        double lane[8] = {0};
         for (int n = 0; n < g->n; n++) {
             const float *row = dy + ((size_t)n * g->k + k) * g->pq;
-            for (size_t i = 0; i < g->pq; i++) acc += row[i];
+            size_t i = 0;
+            for (; i + 8 <= g->pq; i += 8)
+                for (int j = 0; j < 8; j++) lane[j] += row[i + j];
+            for (; i < g->pq; i++) lane[i % 8] += row[i];
         }
-        dbias[k] = (float)acc;
+        dbias[k] = (float)(((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])));
     }
 }
 
@@ -290,7 +326,7 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
         const float *part = partial + (size_t)(id - 1) * g.w_size;
         for (size_t i = 0; i < g.w_size; i++) dw[i] += part[i];
     }
-    if (dbias) bias_grad(&g, dy, dbias);
+    if (dbias) bias_grad(&g, dy, dbias, cnn_ctx_threads(ctx));
     cnn_scratch_release(&s);
     return CNN_OK;
 }
