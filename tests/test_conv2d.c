@@ -515,12 +515,62 @@ static void test_conv_fast_vs_ref_random(void **state) {
     assert_int_equal(bad, 0);
 }
 
+/* Few taps (C R S <= 32, one group, width stride 1) run the direct kernels on AVX-512 CPUs and the GEMM
+   elsewhere: 1-3 channels, kernels up to 5x5 (never more than 32 taps), height strides 1-2, dilation,
+   uneven padding, 1-40 filters (partial 8-filter and tap blocks) and widths whose rows end in a partial
+   16- or 32-column step. The reference agrees on every ISA this CPU runs. */
+static void test_conv_few_taps_vs_ref(void **state) {
+    (void)state;
+    static const cnn_isa isas[] = {CNN_ISA_AVX512, CNN_ISA_AVX2, CNN_ISA_PORTABLE};
+    test_rng rng = test_rng_make(4242);
+    cnn_ctx *ref = cnn_ctx_create(1);
+    assert_non_null(ref);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    int bad = 0, count = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        cnn_ctx *mt = cnn_ctx_create(2);
+        assert_non_null(mt);
+        if (cnn_ctx_set_isa(mt, isas[i]) != CNN_OK) {
+            cnn_ctx_free(mt);
+            continue;
+        }
+        for (int t = 0; t < 30;) {
+            cnn_conv2d c = {0};
+            c.n = test_rng_int(&rng, 1, 4);
+            c.c = test_rng_int(&rng, 1, 3);
+            c.k = test_rng_int(&rng, 1, 40);
+            c.h = test_rng_int(&rng, 1, 40);
+            c.w = test_rng_int(&rng, 1, 40);
+            c.r = test_rng_int(&rng, 1, 5);
+            c.s = test_rng_int(&rng, 1, 5);
+            if (c.c * c.r * c.s > 32) continue;
+            c.stride_h = test_rng_int(&rng, 1, 2);
+            c.stride_w = 1;
+            c.pad_top = test_rng_int(&rng, 0, 2);
+            c.pad_left = test_rng_int(&rng, 0, 2);
+            c.pad_bottom = test_rng_int(&rng, 0, 2);
+            c.pad_right = test_rng_int(&rng, 0, 2);
+            c.dil_h = test_rng_int(&rng, 1, 2);
+            c.dil_w = test_rng_int(&rng, 1, 2);
+            conv_geom geo;
+            if (!conv_geom_of(&c, &geo)) continue;
+            bad += conv_fast_vs_ref(&c, &rng, ref, mt);
+            t++, count++;
+        }
+        cnn_ctx_free(mt);
+    }
+    fprintf(stderr, "conv2d few taps vs reference: %d shapes, %d mismatches\n", count, bad);
+    cnn_ctx_free(ref);
+    assert_int_equal(bad, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_fd_random),
         cmocka_unit_test(test_conv_fd_corners),
         cmocka_unit_test(test_conv_fast_vs_ref_fixed),
         cmocka_unit_test(test_conv_fast_vs_ref_random),
+        cmocka_unit_test(test_conv_few_taps_vs_ref),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

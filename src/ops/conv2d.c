@@ -2,6 +2,7 @@
    (im2col + packed GEMM per image and group; a 1x1 stride-1 unpadded conv is a GEMM on x itself).
    Backward-data is GEMM + col2im, so a strided dy is never zero-dilated. Reference: conv2d_ref.c. */
 #include "kernels/depthwise.h"
+#include "kernels/direct.h"
 #include "kernels/kernels.h"
 #include "ops/ops.h"
 
@@ -104,7 +105,17 @@ static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g) {
 size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
     conv_plan pl = make_plan(ctx, g);
     /* backward-weights adds a private dW per team but the first */
-    return pl.per * (size_t)pl.teams + (size_t)(pl.teams - 1) * g->w_size + pl.apk;
+    size_t need = pl.per * (size_t)pl.teams + (size_t)(pl.teams - 1) * g->w_size + pl.apk;
+    if (cnn_direct_supported(g, cnn_isa_of(ctx))) {
+        size_t d = cnn_direct_scratch_floats(g);
+        if (d > need) need = d;
+    }
+    return need;
+}
+
+/* The direct kernels' scratch (see direct.h). */
+static cnn_status direct_scratch(cnn_ctx *ctx, const cnn_conv_geom *g, cnn_scratch *s) {
+    return cnn_scratch_get(ctx, cnn_direct_scratch_floats(g), s);
 }
 
 static cnn_status conv_scratch(cnn_ctx *ctx, const cnn_conv_geom *g, cnn_scratch *s) {
@@ -228,6 +239,12 @@ cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float
         return CNN_OK;
     }
     cnn_scratch s;
+    if (cnn_direct_supported(&g, cnn_isa_of(ctx))) {
+        if ((st = direct_scratch(ctx, &g, &s)) != CNN_OK) return st;
+        cnn_direct_forward(&g, cnn_ctx_threads(ctx), x, w, bias, relu, y, s.p);
+        cnn_scratch_release(&s);
+        return CNN_OK;
+    }
     if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
     const conv_plan pl = make_plan(ctx, &g);
     const cnn_isa isa = cnn_isa_of(ctx);
@@ -309,6 +326,13 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
     }
     if (g.cg == 1 && cnn_depthwise_supported(&g)) return cnn_depthwise_backward_weights(ctx, &g, x, dy, dw, dbias);
     cnn_scratch s;
+    if (cnn_direct_supported(&g, cnn_isa_of(ctx))) {
+        if ((st = direct_scratch(ctx, &g, &s)) != CNN_OK) return st;
+        cnn_direct_backward_weights(&g, cnn_ctx_threads(ctx), x, dy, dw, s.p);
+        cnn_scratch_release(&s);
+        if (dbias) bias_grad(&g, dy, dbias, cnn_ctx_threads(ctx));
+        return CNN_OK;
+    }
     if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
     const conv_plan pl = make_plan(ctx, &g);
     const cnn_isa isa = cnn_isa_of(ctx);

@@ -1,0 +1,234 @@
+/* direct.c — see direct.h. The batch is first copied into zero-padded planes (Hp x Wp, wide enough
+   that every vector load of a tap stays inside its plane), so the kernels need no bounds checks:
+   - forward: 8 filters x 32 output columns in registers; per tap two loads of the padded row and
+     eight broadcast weights; bias (and the fused ReLU) in the epilogue, stores masked at the row end.
+   - backward-weights: KB filters x TB taps in registers, each a 16-lane partial sum over the whole
+     batch (images, rows, 16-column chunks in order, the chunk past the row end masked), reduced
+     across lanes once at the end. Threads take whole (filter block, tap block) units. */
+#include "kernels/direct.h"
+
+#include <string.h>
+
+/* above this many floats of padded input the GEMM path (one image at a time) is used instead */
+#define DIRECT_MAX_PADDED ((size_t)1 << 22)
+
+typedef struct dgeom {
+    int hp, wp;     /* padded plane */
+    size_t plane;   /* hp * wp */
+    int taps;       /* C R S */
+} dgeom;
+
+static dgeom dgeom_of(const cnn_conv_geom *g) {
+    dgeom d;
+    int q32 = (g->q + 31) / 32 * 32, need = q32 + (g->s - 1) * g->dw, wide = g->w + g->pl + g->pr;
+    d.hp = g->h + g->pt + g->pb;
+    d.wp = need > wide ? need : wide;
+    d.plane = (size_t)d.hp * d.wp;
+    d.taps = g->cg * g->r * g->s;
+    return d;
+}
+
+static size_t weights_floats(const cnn_conv_geom *g, const dgeom *d) { return (size_t)(g->k + 7) / 8 * 8 * d->taps; }
+
+size_t cnn_direct_scratch_floats(const cnn_conv_geom *g) {
+    dgeom d = dgeom_of(g);
+    return (size_t)g->n * g->c * d.plane + weights_floats(g, &d);
+}
+
+int cnn_direct_supported(const cnn_conv_geom *g, cnn_isa isa) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (isa != CNN_ISA_AVX512 || g->groups != 1 || g->sw != 1 || g->cg * g->r * g->s > CNN_DIRECT_MAX_TAPS) return 0;
+    dgeom d = dgeom_of(g);
+    return (size_t)g->n * g->c * d.plane <= DIRECT_MAX_PADDED;
+#else
+    (void)g, (void)isa;
+    return 0;
+#endif
+}
+
+/* xp[n][c] = x[n][c] with pt rows and pl columns of zeros before it, zeros after */
+static void pad_batch(const cnn_conv_geom *g, const dgeom *d, int threads, const float *x, float *xp) {
+    const long planes = (long)g->n * g->c;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && planes > 1)
+#endif
+    for (long i = 0; i < planes; i++) {
+        float *dst = xp + (size_t)i * d->plane;
+        const float *src = x + (size_t)i * g->h * g->w;
+        memset(dst, 0, d->plane * sizeof(float));
+        for (int r = 0; r < g->h; r++)
+            memcpy(dst + (size_t)(r + g->pt) * d->wp + g->pl, src + (size_t)r * g->w, (size_t)g->w * sizeof(float));
+    }
+}
+
+/* offset of tap t = (c, r, s) from an output position's top-left corner in the padded image */
+static long tap_offset(const cnn_conv_geom *g, const dgeom *d, int t) {
+    int s = t % g->s, r = t / g->s % g->r, c = t / (g->s * g->r);
+    return (long)c * (long)d->plane + (long)r * g->dh * d->wp + (long)s * g->dw;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f")))
+
+static inline __mmask16 lanes(int rem) { return (__mmask16)(rem >= 16 ? 0xFFFF : rem <= 0 ? 0 : (1u << rem) - 1); }
+
+/* 8 filters (k0..k0+7, weights wpk[t][8], zero past K) of image xn over all output rows */
+AVX512 static void fwd_block(const cnn_conv_geom *g, const dgeom *d, const long *off, const float *xn,
+                             const float *wpk, const float *b8, int kvalid, int relu, float *yk) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (int p = 0; p < g->p; p++) {
+        const float *row = xn + (size_t)p * g->sh * d->wp;
+        for (int q0 = 0; q0 < g->q; q0 += 32) {
+            __m512 acc[8][2];
+            for (int k = 0; k < 8; k++) acc[k][0] = acc[k][1] = _mm512_set1_ps(b8[k]);
+            for (int t = 0; t < d->taps; t++) {
+                const float *xr = row + off[t] + q0, *wt = wpk + (size_t)t * 8;
+                __m512 x0 = _mm512_loadu_ps(xr), x1 = _mm512_loadu_ps(xr + 16);
+                for (int k = 0; k < 8; k++) {
+                    __m512 wv = _mm512_set1_ps(wt[k]);
+                    acc[k][0] = _mm512_fmadd_ps(wv, x0, acc[k][0]);
+                    acc[k][1] = _mm512_fmadd_ps(wv, x1, acc[k][1]);
+                }
+            }
+            __mmask16 m0 = lanes(g->q - q0), m1 = lanes(g->q - q0 - 16);
+            for (int k = 0; k < kvalid; k++) {
+                float *dst = yk + (size_t)k * g->pq + (size_t)p * g->q + q0;
+                __m512 v0 = acc[k][0], v1 = acc[k][1];
+                if (relu) { /* max(0, v) with NaN kept and -0 made +0, as cnn_act_forward */
+                    v0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v0, zero, _CMP_NLE_UQ), v0);
+                    v1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v1, zero, _CMP_NLE_UQ), v1);
+                }
+                _mm512_mask_storeu_ps(dst, m0, v0);
+                _mm512_mask_storeu_ps(dst + 16, m1, v1);
+            }
+        }
+    }
+}
+
+AVX512 static void forward_avx512(const cnn_conv_geom *g, const dgeom *d, int threads, const float *xp,
+                                  const float *w, const float *bias, int relu, float *y, float *wpk) {
+    long off[CNN_DIRECT_MAX_TAPS];
+    for (int t = 0; t < d->taps; t++) off[t] = tap_offset(g, d, t);
+    const int kblocks = (g->k + 7) / 8;
+    for (int kb = 0; kb < kblocks; kb++) /* wpk[kb][t][8] */
+        for (int t = 0; t < d->taps; t++)
+            for (int k = 0; k < 8; k++) {
+                int kk = kb * 8 + k;
+                wpk[((size_t)kb * d->taps + t) * 8 + k] = kk < g->k ? w[(size_t)kk * d->taps + t] : 0.0f;
+            }
+    const long units = (long)g->n * kblocks;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && units > 1)
+#endif
+    for (long u = 0; u < units; u++) {
+        int n = (int)(u / kblocks), kb = (int)(u % kblocks), k0 = kb * 8;
+        int kvalid = g->k - k0 < 8 ? g->k - k0 : 8;
+        float b8[8] = {0};
+        for (int k = 0; bias && k < kvalid; k++) b8[k] = bias[k0 + k];
+        fwd_block(g, d, off, xp + (size_t)n * g->c * d->plane, wpk + (size_t)kb * d->taps * 8, b8, kvalid, relu,
+                  y + ((size_t)n * g->k + k0) * g->pq);
+    }
+}
+
+/* KB filters x TB taps of dW, summed over the whole batch; filters past K repeat the last one and taps
+   past C R S repeat tap 0 (computed, never stored). */
+#define BWW_KERNEL(KB, TB)                                                                                           \
+    AVX512 static void bww_##KB##_##TB(const cnn_conv_geom *g, const dgeom *d, const float *xp, const float *dy,   \
+                                       int k0, int kvalid, const long *off, float *out) {                          \
+        __m512 acc[KB][TB];                                                                                        \
+        for (int k = 0; k < KB; k++)                                                                               \
+            for (int t = 0; t < TB; t++) acc[k][t] = _mm512_setzero_ps();                                          \
+        const size_t img = (size_t)g->c * d->plane;                                                                \
+        for (int n = 0; n < g->n; n++)                                                                             \
+            for (int p = 0; p < g->p; p++) {                                                                       \
+                const float *row = xp + (size_t)n * img + (size_t)p * g->sh * d->wp, *dr[KB];                     \
+                for (int k = 0; k < KB; k++)                                                                       \
+                    dr[k] = dy + ((size_t)n * g->k + k0 + (k < kvalid ? k : kvalid - 1)) * g->pq +               \
+                            (size_t)p * g->q;                                                                      \
+                for (int q0 = 0; q0 < g->q; q0 += 16) {                                                            \
+                    __mmask16 m = lanes(g->q - q0);                                                                \
+                    __m512 dv[KB];                                                                                 \
+                    for (int k = 0; k < KB; k++) dv[k] = _mm512_maskz_loadu_ps(m, dr[k] + q0);                    \
+                    for (int t = 0; t < TB; t++) {                                                                 \
+                        __m512 xv = _mm512_loadu_ps(row + off[t] + q0);                                            \
+                        for (int k = 0; k < KB; k++) acc[k][t] = _mm512_mask3_fmadd_ps(dv[k], xv, acc[k][t], m);  \
+                    }                                                                                              \
+                }                                                                                                  \
+            }                                                                                                      \
+        for (int k = 0; k < KB; k++)                                                                               \
+            for (int t = 0; t < TB; t++) out[k * TB + t] = _mm512_reduce_add_ps(acc[k][t]);                       \
+    }
+
+BWW_KERNEL(6, 3)
+BWW_KERNEL(5, 4)
+BWW_KERNEL(4, 5)
+BWW_KERNEL(3, 6)
+BWW_KERNEL(3, 8)
+
+typedef void (*bww_fn)(const cnn_conv_geom *, const dgeom *, const float *, const float *, int, int, const long *,
+                       float *);
+typedef struct bww_kernel {
+    int kb, tb;
+    bww_fn fn;
+} bww_kernel;
+
+/* the tap block that wastes fewest taps (ties: the wider block, fewer passes over dy) */
+static const bww_kernel *pick_bww(int taps) {
+    static const bww_kernel table[] = {{3, 8, bww_3_8}, {3, 6, bww_3_6}, {4, 5, bww_4_5}, {5, 4, bww_5_4},
+                                       {6, 3, bww_6_3}};
+    const bww_kernel *best = &table[0];
+    int best_pad = (taps + 7) / 8 * 8;
+    for (size_t i = 1; i < sizeof table / sizeof table[0]; i++) {
+        int pad = (taps + table[i].tb - 1) / table[i].tb * table[i].tb;
+        if (pad < best_pad) best = &table[i], best_pad = pad;
+    }
+    return best;
+}
+
+static void backward_weights_avx512(const cnn_conv_geom *g, const dgeom *d, int threads, const float *xp,
+                                    const float *dy, float *dw) {
+    const bww_kernel *kern = pick_bww(d->taps);
+    const int kblocks = (g->k + kern->kb - 1) / kern->kb, tblocks = (d->taps + kern->tb - 1) / kern->tb;
+    const long units = (long)kblocks * tblocks;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && units > 1)
+#endif
+    for (long u = 0; u < units; u++) {
+        int kb = (int)(u / tblocks), tb = (int)(u % tblocks), k0 = kb * kern->kb, t0 = tb * kern->tb;
+        int kvalid = g->k - k0 < kern->kb ? g->k - k0 : kern->kb, tvalid = d->taps - t0 < kern->tb ? d->taps - t0 : kern->tb;
+        long off[8];
+        float out[24];
+        for (int t = 0; t < kern->tb; t++) off[t] = tap_offset(g, d, t < tvalid ? t0 + t : t0);
+        kern->fn(g, d, xp, dy, k0, kvalid, off, out);
+        for (int k = 0; k < kvalid; k++)
+            for (int t = 0; t < tvalid; t++) dw[(size_t)(k0 + k) * d->taps + t0 + t] = out[k * kern->tb + t];
+    }
+}
+#endif
+
+void cnn_direct_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *bias,
+                        int relu, float *y, float *scratch) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    dgeom d = dgeom_of(g);
+    pad_batch(g, &d, threads, x, scratch);
+    forward_avx512(g, &d, threads, scratch, w, bias, relu, y, scratch + (size_t)g->n * g->c * d.plane);
+#else
+    (void)g, (void)threads, (void)x, (void)w, (void)bias, (void)relu, (void)y, (void)scratch;
+#endif
+}
+
+void cnn_direct_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy, float *dw,
+                                 float *scratch) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    dgeom d = dgeom_of(g);
+    pad_batch(g, &d, threads, x, scratch);
+    backward_weights_avx512(g, &d, threads, scratch, dy, dw);
+#else
+    (void)g, (void)threads, (void)x, (void)dy, (void)dw, (void)scratch;
+#endif
+}

@@ -1,0 +1,28 @@
+/* direct.h — direct AVX-512 kernels for convolutions with few taps per output (C R S <= 32, one group,
+   stride 1 along the width): first layers on 1-3 channel images, where im2col + GEMM spends more time
+   building and packing its column matrix than multiplying (K = C R S is shorter than a register tile's
+   worth of work). Forward and backward-weights run here; backward-data (rarely needed for a first
+   layer) stays on the GEMM. Shapes come validated (cnn_conv_validate); the kernels trust them. */
+#ifndef CNN_DIRECT_H
+#define CNN_DIRECT_H
+
+#include "ops/ops.h"
+
+/* Largest C R S the direct kernels take. */
+#define CNN_DIRECT_MAX_TAPS 32
+
+/* Whether the direct kernels run g with the micro-kernels of isa. */
+CNN_LOCAL int cnn_direct_supported(const cnn_conv_geom *g, cnn_isa isa);
+/* Scratch floats a call takes: the zero-padded input of the batch and the packed weights. */
+CNN_LOCAL size_t cnn_direct_scratch_floats(const cnn_conv_geom *g);
+
+/* As cnn_conv2d_forward (bias may be NULL; relu: the fused ReLU of cnn_conv2d_forward_act) and
+   cnn_conv2d_backward_weights (dW only; the caller sums the bias gradient). scratch holds
+   cnn_direct_scratch_floats(g) floats. Every output element is computed by one thread in a fixed
+   order, so results do not depend on the thread count. */
+CNN_LOCAL void cnn_direct_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w,
+                                  const float *bias, int relu, float *y, float *scratch);
+CNN_LOCAL void cnn_direct_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy,
+                                           float *dw, float *scratch);
+
+#endif
