@@ -28,7 +28,12 @@ static dgeom dgeom_of(const cnn_conv_geom *g) {
     return d;
 }
 
-static size_t weights_floats(const cnn_conv_geom *g, const dgeom *d) { return (size_t)(g->k + 7) / 8 * 8 * d->taps; }
+/* after the padded batch: forward's packed weights, or backward-weights' 16-lane partial sums (at most
+   (K + 5) x (taps + 7) blocks of 16 with the blockings of pick_bww) */
+static size_t weights_floats(const cnn_conv_geom *g, const dgeom *d) {
+    size_t fwd = (size_t)(g->k + 7) / 8 * 8 * d->taps, bwd = (size_t)16 * (g->k + 5) * (d->taps + 7);
+    return fwd > bwd ? fwd : bwd;
+}
 
 size_t cnn_direct_scratch_floats(const cnn_conv_geom *g) {
     dgeom d = dgeom_of(g);
@@ -73,6 +78,9 @@ static long tap_offset(const cnn_conv_geom *g, const dgeom *d, int t) {
 
 #define AVX512 __attribute__((target("avx512f")))
 
+/* every loop over a register block unrolled, so the accumulators live in registers only */
+#define UNROLL _Pragma("GCC unroll 32")
+
 static inline __mmask16 lanes(int rem) { return (__mmask16)(rem >= 16 ? 0xFFFF : rem <= 0 ? 0 : (1u << rem) - 1); }
 
 /* 8 filters (k0..k0+7, weights wpk[t][8], zero past K) of image xn over all output rows */
@@ -83,18 +91,19 @@ AVX512 static void fwd_block(const cnn_conv_geom *g, const dgeom *d, const long 
         const float *row = xn + (size_t)p * g->sh * d->wp;
         for (int q0 = 0; q0 < g->q; q0 += 32) {
             __m512 acc[8][2];
-            for (int k = 0; k < 8; k++) acc[k][0] = acc[k][1] = _mm512_set1_ps(b8[k]);
+            UNROLL for (int k = 0; k < 8; k++) acc[k][0] = acc[k][1] = _mm512_set1_ps(b8[k]);
             for (int t = 0; t < d->taps; t++) {
                 const float *xr = row + off[t] + q0, *wt = wpk + (size_t)t * 8;
                 __m512 x0 = _mm512_loadu_ps(xr), x1 = _mm512_loadu_ps(xr + 16);
-                for (int k = 0; k < 8; k++) {
+                UNROLL for (int k = 0; k < 8; k++) {
                     __m512 wv = _mm512_set1_ps(wt[k]);
                     acc[k][0] = _mm512_fmadd_ps(wv, x0, acc[k][0]);
                     acc[k][1] = _mm512_fmadd_ps(wv, x1, acc[k][1]);
                 }
             }
             __mmask16 m0 = lanes(g->q - q0), m1 = lanes(g->q - q0 - 16);
-            for (int k = 0; k < kvalid; k++) {
+            UNROLL for (int k = 0; k < 8; k++) {
+                if (k >= kvalid) break;
                 float *dst = yk + (size_t)k * g->pq + (size_t)p * g->q + q0;
                 __m512 v0 = acc[k][0], v1 = acc[k][1];
                 if (relu) { /* max(0, v) with NaN kept and -0 made +0, as cnn_act_forward */
@@ -134,33 +143,40 @@ AVX512 static void forward_avx512(const cnn_conv_geom *g, const dgeom *d, int th
     }
 }
 
-/* KB filters x TB taps of dW, summed over the whole batch; filters past K repeat the last one and taps
-   past C R S repeat tap 0 (computed, never stored). */
-#define BWW_KERNEL(KB, TB)                                                                                           \
-    AVX512 static void bww_##KB##_##TB(const cnn_conv_geom *g, const dgeom *d, const float *xp, const float *dy,   \
-                                       int k0, int kvalid, const long *off, float *out) {                          \
-        __m512 acc[KB][TB];                                                                                        \
-        for (int k = 0; k < KB; k++)                                                                               \
-            for (int t = 0; t < TB; t++) acc[k][t] = _mm512_setzero_ps();                                          \
-        const size_t img = (size_t)g->c * d->plane;                                                                \
-        for (int n = 0; n < g->n; n++)                                                                             \
-            for (int p = 0; p < g->p; p++) {                                                                       \
-                const float *row = xp + (size_t)n * img + (size_t)p * g->sh * d->wp, *dr[KB];                     \
-                for (int k = 0; k < KB; k++)                                                                       \
-                    dr[k] = dy + ((size_t)n * g->k + k0 + (k < kvalid ? k : kvalid - 1)) * g->pq +               \
-                            (size_t)p * g->q;                                                                      \
-                for (int q0 = 0; q0 < g->q; q0 += 16) {                                                            \
-                    __mmask16 m = lanes(g->q - q0);                                                                \
-                    __m512 dv[KB];                                                                                 \
-                    for (int k = 0; k < KB; k++) dv[k] = _mm512_maskz_loadu_ps(m, dr[k] + q0);                    \
-                    for (int t = 0; t < TB; t++) {                                                                 \
-                        __m512 xv = _mm512_loadu_ps(row + off[t] + q0);                                            \
-                        for (int k = 0; k < KB; k++) acc[k][t] = _mm512_mask3_fmadd_ps(dv[k], xv, acc[k][t], m);  \
-                    }                                                                                              \
-                }                                                                                                  \
-            }                                                                                                      \
-        for (int k = 0; k < KB; k++)                                                                               \
-            for (int t = 0; t < TB; t++) out[k * TB + t] = _mm512_reduce_add_ps(acc[k][t]);                       \
+/* KB filters x TB taps of dW: the 16-lane partial sums vacc[KB][TB][16] (carried from image to image)
+   plus image xn's share; filters past K repeat the last one and taps past C R S repeat tap 0 (computed,
+   never stored). One image's dy and padded x stay in cache while every block of it is done. */
+#define BWW_KERNEL(KB, TB)                                                                                         \
+    AVX512 static void bww_##KB##_##TB(const cnn_conv_geom *g, const dgeom *d, const float *xn, const float *dyn, \
+                                       int k0, int kvalid, const long *off, float *vacc) {                       \
+        __m512 acc[KB][TB];                                                                                      \
+        UNROLL for (int k = 0; k < KB; k++)                                                                      \
+            UNROLL for (int t = 0; t < TB; t++) acc[k][t] = _mm512_loadu_ps(vacc + (k * TB + t) * 16);           \
+        for (int p = 0; p < g->p; p++) {                                                                         \
+            const float *row = xn + (size_t)p * g->sh * d->wp, *dr[KB];                                          \
+            UNROLL for (int k = 0; k < KB; k++)                                                                  \
+                dr[k] = dyn + (size_t)(k0 + (k < kvalid ? k : kvalid - 1)) * g->pq + (size_t)p * g->q;          \
+            int q0 = 0;                                                                                          \
+            for (; q0 + 16 <= g->q; q0 += 16) {                                                                  \
+                __m512 dv[KB];                                                                                   \
+                UNROLL for (int k = 0; k < KB; k++) dv[k] = _mm512_loadu_ps(dr[k] + q0);                         \
+                UNROLL for (int t = 0; t < TB; t++) {                                                            \
+                    __m512 xv = _mm512_loadu_ps(row + off[t] + q0);                                              \
+                    UNROLL for (int k = 0; k < KB; k++) acc[k][t] = _mm512_fmadd_ps(dv[k], xv, acc[k][t]);       \
+                }                                                                                                \
+            }                                                                                                    \
+            if (q0 < g->q) { /* the row end: 0 in the lanes past it on both sides, so no 0 * inf */              \
+                __mmask16 m = lanes(g->q - q0);                                                                  \
+                __m512 dv[KB];                                                                                   \
+                UNROLL for (int k = 0; k < KB; k++) dv[k] = _mm512_maskz_loadu_ps(m, dr[k] + q0);                \
+                UNROLL for (int t = 0; t < TB; t++) {                                                            \
+                    __m512 xv = _mm512_maskz_loadu_ps(m, row + off[t] + q0);                                     \
+                    UNROLL for (int k = 0; k < KB; k++) acc[k][t] = _mm512_fmadd_ps(dv[k], xv, acc[k][t]);       \
+                }                                                                                                \
+            }                                                                                                    \
+        }                                                                                                        \
+        UNROLL for (int k = 0; k < KB; k++)                                                                      \
+            UNROLL for (int t = 0; t < TB; t++) _mm512_storeu_ps(vacc + (k * TB + t) * 16, acc[k][t]);           \
     }
 
 BWW_KERNEL(6, 3)
@@ -189,24 +205,39 @@ static const bww_kernel *pick_bww(int taps) {
     return best;
 }
 
-static void backward_weights_avx512(const cnn_conv_geom *g, const dgeom *d, int threads, const float *xp,
-                                    const float *dy, float *dw) {
+AVX512 static void backward_weights_avx512(const cnn_conv_geom *g, const dgeom *d, int threads, const float *xp,
+                                           const float *dy, float *dw, float *vacc) {
     const bww_kernel *kern = pick_bww(d->taps);
     const int kblocks = (g->k + kern->kb - 1) / kern->kb, tblocks = (d->taps + kern->tb - 1) / kern->tb;
-    const long units = (long)kblocks * tblocks;
+    const int units = kblocks * tblocks, per = kern->kb * kern->tb * 16;
+    memset(vacc, 0, (size_t)units * per * sizeof(float));
     (void)threads;
+    /* images in order; each thread keeps the same units for every image (static schedule) */
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && units > 1)
+#pragma omp parallel num_threads(threads) if (threads > 1 && units > 1)
 #endif
-    for (long u = 0; u < units; u++) {
-        int kb = (int)(u / tblocks), tb = (int)(u % tblocks), k0 = kb * kern->kb, t0 = tb * kern->tb;
-        int kvalid = g->k - k0 < kern->kb ? g->k - k0 : kern->kb, tvalid = d->taps - t0 < kern->tb ? d->taps - t0 : kern->tb;
-        long off[8];
-        float out[24];
-        for (int t = 0; t < kern->tb; t++) off[t] = tap_offset(g, d, t < tvalid ? t0 + t : t0);
-        kern->fn(g, d, xp, dy, k0, kvalid, off, out);
+    for (int n = 0; n < g->n; n++) {
+#ifdef _OPENMP
+#pragma omp for schedule(static) nowait
+#endif
+        for (int u = 0; u < units; u++) {
+            int kb = u / tblocks, tb = u % tblocks, k0 = kb * kern->kb, t0 = tb * kern->tb;
+            int kvalid = g->k - k0 < kern->kb ? g->k - k0 : kern->kb;
+            int tvalid = d->taps - t0 < kern->tb ? d->taps - t0 : kern->tb;
+            long off[8];
+            for (int t = 0; t < kern->tb; t++) off[t] = tap_offset(g, d, t < tvalid ? t0 + t : t0);
+            kern->fn(g, d, xp + (size_t)n * g->c * d->plane, dy + (size_t)n * g->k * g->pq, k0, kvalid, off,
+                     vacc + (size_t)u * per);
+        }
+    }
+    for (int u = 0; u < units; u++) {
+        int kb = u / tblocks, tb = u % tblocks, k0 = kb * kern->kb, t0 = tb * kern->tb;
+        int kvalid = g->k - k0 < kern->kb ? g->k - k0 : kern->kb;
+        int tvalid = d->taps - t0 < kern->tb ? d->taps - t0 : kern->tb;
         for (int k = 0; k < kvalid; k++)
-            for (int t = 0; t < tvalid; t++) dw[(size_t)(k0 + k) * d->taps + t0 + t] = out[k * kern->tb + t];
+            for (int t = 0; t < tvalid; t++)
+                dw[(size_t)(k0 + k) * d->taps + t0 + t] =
+                    _mm512_reduce_add_ps(_mm512_loadu_ps(vacc + (size_t)u * per + (k * kern->tb + t) * 16));
     }
 }
 #endif
@@ -227,7 +258,7 @@ void cnn_direct_backward_weights(const cnn_conv_geom *g, int threads, const floa
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     dgeom d = dgeom_of(g);
     pad_batch(g, &d, threads, x, scratch);
-    backward_weights_avx512(g, &d, threads, scratch, dy, dw);
+    backward_weights_avx512(g, &d, threads, scratch, dy, dw, scratch + (size_t)g->n * g->c * d.plane);
 #else
     (void)g, (void)threads, (void)x, (void)dy, (void)dw, (void)scratch;
 #endif
