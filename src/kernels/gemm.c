@@ -207,6 +207,7 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
             float bt = pc == 0 ? beta : 1.0f;
             size_t full = direct ? nc / NR * NR : 0; /* columns read in place */
             if (!b->view) pack_b(b->trans, b->p, b->ld, pc, kc, jc + full, nc - full, kern->nr, pb + full * kc);
+            else if (b->nhwc) cnn_im2col_pack_nhwc(b->view, b->p, pc, kc, jc, nc, kern->nr, pb);
             else cnn_im2col_pack_t(b->view, b->p, pc, kc, jc, nc, kern->nr, pb);
             for (size_t ic = i0; ic < i0 + m; ic += MC) {
                 size_t mc = i0 + m - ic < MC ? i0 + m - ic : MC;
@@ -231,7 +232,7 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
 
 void cnn_gemm(cnn_isa isa, int threads, int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a,
               size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc, float *pack) {
-    cnn_gemm_b bm = {b, ldb, trans_b, NULL};
+    cnn_gemm_b bm = {b, ldb, trans_b, NULL, 0};
     cnn_gemm_ex(isa, threads, trans_a, m, n, k, a, lda, &bm, beta, c, ldc, pack);
 }
 
@@ -239,6 +240,8 @@ static const gemm_kernel *kernel_of(cnn_isa isa) {
     if (isa <= CNN_ISA_AUTO || isa > CNN_ISA_AVX512 || !KERNELS[isa].fn) isa = CNN_ISA_PORTABLE;
     return &KERNELS[isa];
 }
+
+int cnn_gemm_nr(cnn_isa isa) { return kernel_of(isa)->nr; }
 
 static size_t round_up(size_t m, size_t r) { return (m + r - 1) / r * r; }
 

@@ -139,3 +139,47 @@ void cnn_im2col_pack_t(const cnn_im2col_geom *g, const float *x, size_t k0, size
             for (size_t jj = tail; jj < (size_t)nr; jj++) last[kk * (size_t)nr + jj] = 0.0f;
     }
 }
+
+size_t cnn_nhwc_h(const cnn_im2col_geom *g) { return (size_t)(g->p - 1) * g->stride_h + (size_t)(g->r - 1) * g->dil_h + 1; }
+size_t cnn_nhwc_w(const cnn_im2col_geom *g) { return (size_t)(g->q - 1) * g->stride_w + (size_t)(g->s - 1) * g->dil_w + 1; }
+
+/* xt[ih + pt][iw + pl][c] = x[c][ih][iw]: a transpose, rows of the padded frame that no window reads left out */
+void cnn_im2col_nhwc(const cnn_im2col_geom *g, const float *x, float *xt) {
+    const size_t hp = cnn_nhwc_h(g), wp = cnn_nhwc_w(g), C = (size_t)g->c;
+    memset(xt, 0, hp * wp * C * sizeof(float));
+    for (size_t hh = 0; hh < hp; hh++) {
+        long ih = (long)hh - g->pad_top;
+        if (ih < 0 || ih >= g->h) continue;
+        for (size_t ww = 0; ww < wp; ww++) {
+            long iw = (long)ww - g->pad_left;
+            if (iw < 0 || iw >= g->w) continue;
+            const float *src = x + (size_t)ih * g->w + iw;
+            float *dst = xt + (hh * wp + ww) * C;
+            for (size_t c = 0; c < C; c++) dst[c] = src[c * (size_t)g->h * g->w];
+        }
+    }
+}
+
+/* Panels of nr columns lie inside one tap (r, s) because C % nr == 0, so each packed row is one
+   contiguous run of nr channels of xt. */
+void cnn_im2col_pack_nhwc(const cnn_im2col_geom *g, const float *xt, size_t k0, size_t kc, size_t j0, size_t nc,
+                          int nr, float *pb) {
+    const size_t C = (size_t)g->c, wp = cnn_nhwc_w(g), NR = (size_t)nr;
+    for (size_t jp = 0; jp < nc; jp += NR) {
+        size_t cols = nc - jp < NR ? nc - jp : NR, j = j0 + jp, rs = j / C;
+        size_t r = rs / (size_t)g->s, s = rs % (size_t)g->s;
+        const float *tapx = xt + (r * g->dil_h * wp + s * g->dil_w) * C + j % C;
+        float *panel = pb + jp * kc;
+        size_t p = k0 / (size_t)g->q, q = k0 % (size_t)g->q;
+        for (size_t kk = 0; kk < kc; kk++) {
+            const float *src = tapx + (p * g->stride_h * wp + q * g->stride_w) * C;
+            float *dst = panel + kk * NR;
+            if (cols == NR) memcpy(dst, src, NR * sizeof(float));
+            else {
+                memcpy(dst, src, cols * sizeof(float));
+                memset(dst + cols, 0, (NR - cols) * sizeof(float));
+            }
+            if (++q == (size_t)g->q) q = 0, p++;
+        }
+    }
+}

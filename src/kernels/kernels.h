@@ -42,9 +42,24 @@ typedef struct cnn_gemm_b {
     size_t ld;                    /* matrix: leading dimension */
     int trans;                    /* matrix: stored N x K; a view is always transposed: op(B) = col^T */
     const cnn_im2col_geom *view;  /* non-NULL: op(B) = col^T (PQ x CRS) of image p with this geometry */
+    int nhwc;                     /* view: p is the padded channels-last image of cnn_im2col_nhwc and the
+                                     columns of op(B) run over (r, s, c) instead of (c, r, s) */
 } cnn_gemm_b;
 CNN_LOCAL void cnn_gemm_ex(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a,
                            size_t lda, const cnn_gemm_b *b, float beta, float *c, size_t ldc, float *pack);
+
+/* The register tile width of isa's micro-kernel (the GEMM's NR). */
+CNN_LOCAL int cnn_gemm_nr(cnn_isa isa);
+
+/* Channels-last copy of one image (C x H x W) with the convolution's padding made explicit: xt[h'][w'][c],
+   h' < cnn_nhwc_h(g), w' < cnn_nhwc_w(g), zero where the padding is. For backward-weights, whose column
+   matrix then reads as contiguous runs of channels (cnn_im2col_pack_nhwc). */
+CNN_LOCAL size_t cnn_nhwc_h(const cnn_im2col_geom *g);
+CNN_LOCAL size_t cnn_nhwc_w(const cnn_im2col_geom *g);
+CNN_LOCAL void cnn_im2col_nhwc(const cnn_im2col_geom *g, const float *x, float *xt);
+/* As cnn_im2col_pack_t for the channels-last image xt, columns in (r, s, c) order; needs C % nr == 0. */
+CNN_LOCAL void cnn_im2col_pack_nhwc(const cnn_im2col_geom *g, const float *xt, size_t k0, size_t kc, size_t j0,
+                                   size_t nc, int nr, float *pb);
 
 /* op(A) packed once for many products with the same A (a conv's weights over a batch of images):
    cnn_gemm_pack_a writes cnn_gemm_packed_a_floats(isa, m, k) floats for the micro-kernel of isa, and

@@ -76,12 +76,24 @@ static cnn_im2col_geom im2col_geom(const cnn_conv_geom *g) {
 /* Floats of the column matrix the fast path needs (0 for pointwise: the GEMM reads x itself). */
 static size_t col_floats(const cnn_conv_geom *g) { return is_pointwise(g) ? 0 : g->crs * g->pq; }
 
+/* Floats of the channels-last image backward-weights reads when its packing runs are whole register
+   tiles (C/G a multiple of the GEMM's NR) and the copy is no larger than the column matrix; else 0. */
+static size_t nhwc_floats(const cnn_conv_geom *g, cnn_isa isa) {
+    cnn_im2col_geom ig = im2col_geom(g);
+    size_t xt;
+    if (g->cg % cnn_gemm_nr(isa) || cnn_size_mul(&xt, cnn_nhwc_h(&ig), cnn_nhwc_w(&ig), (size_t)g->cg) ||
+        xt > g->crs * g->pq)
+        return 0;
+    return xt;
+}
+
 /* How a call shares its work: with at least as many images as threads, each thread takes a
    contiguous range of images with its own column matrix and packing buffers (no synchronisation);
    with fewer images, one range and the GEMM splits C among all threads. Either way every output
    element of forward and backward-data is computed in the same order, whatever the thread count. */
 typedef struct conv_plan {
     int teams;     /* image ranges run in parallel */
+    int nhwc;      /* backward-weights reads a channels-last copy of each image (cnn_im2col_pack_nhwc) */
     int gemm_nt;   /* threads inside each GEMM */
     size_t per;    /* scratch floats per team: column matrix, then packing buffers */
     size_t col;
@@ -93,9 +105,12 @@ static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g) {
     int t = cnn_ctx_threads(ctx);
     pl.teams = g->n >= t ? t : 1;
     pl.gemm_nt = pl.teams == 1 ? t : 1;
-    pl.col = col_floats(g);
-    pl.per = pl.col + (size_t)pl.gemm_nt * cnn_gemm_pack_floats();
     const cnn_isa isa = cnn_isa_of(ctx);
+    pl.col = col_floats(g);
+    size_t xt = nhwc_floats(g, isa);
+    pl.nhwc = xt > 0;
+    if (xt > pl.col) pl.col = xt;
+    pl.per = pl.col + (size_t)pl.gemm_nt * cnn_gemm_pack_floats();
     size_t fwd = cnn_gemm_packed_a_floats(isa, (size_t)g->kg, g->crs);
     size_t bwd = cnn_gemm_packed_a_floats(isa, g->crs, (size_t)g->kg);
     pl.apk = (fwd > bwd ? fwd : bwd) * (size_t)g->groups;
@@ -104,8 +119,8 @@ static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g) {
 
 size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
     conv_plan pl = make_plan(ctx, g);
-    /* backward-weights adds a private dW per team but the first */
-    size_t need = pl.per * (size_t)pl.teams + (size_t)(pl.teams - 1) * g->w_size + pl.apk;
+    /* backward-weights adds a private dW per team */
+    size_t need = pl.per * (size_t)pl.teams + (size_t)pl.teams * g->w_size + pl.apk;
     if (cnn_direct_supported(g, cnn_isa_of(ctx))) {
         size_t d = cnn_direct_scratch_floats(g);
         if (d > need) need = d;
@@ -122,7 +137,7 @@ static cnn_status conv_scratch(cnn_ctx *ctx, const cnn_conv_geom *g, cnn_scratch
     size_t total;
     conv_plan pl = make_plan(ctx, g);
     if (cnn_size_mul(&total, pl.teams, pl.per) ||
-        cnn_size_mul(&total, 1, total + (size_t)(pl.teams - 1) * g->w_size + pl.apk))
+        cnn_size_mul(&total, 1, total + (size_t)pl.teams * g->w_size + pl.apk))
         return CNN_ERR_SHAPE;
     return cnn_scratch_get(ctx, total, s);
 }
@@ -131,7 +146,7 @@ static cnn_status conv_scratch(cnn_ctx *ctx, const cnn_conv_geom *g, cnn_scratch
    at the end of the scratch. */
 static float *pack_weights(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int trans, const float *w,
                            cnn_scratch *s) {
-    float *out = s->p + (size_t)pl->teams * pl->per + (size_t)(pl->teams - 1) * g->w_size;
+    float *out = s->p + (size_t)pl->teams * pl->per + (size_t)pl->teams * g->w_size;
     const size_t m = trans ? g->crs : (size_t)g->kg, k = trans ? (size_t)g->kg : g->crs;
     const size_t each = cnn_gemm_packed_a_floats(isa, m, k);
     for (int grp = 0; grp < g->groups; grp++)
@@ -165,7 +180,7 @@ static void forward_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa 
                 cnn_im2col(&ig, xg, col, pl->gemm_nt);
                 b = col;
             }
-            cnn_gemm_b bm = {b, g->pq, 0, NULL};
+            cnn_gemm_b bm = {b, g->pq, 0, NULL, 0};
             cnn_gemm_pa(isa, pl->gemm_nt, 0, g->kg, g->pq, g->crs, w + (size_t)grp * g->kg * g->crs, g->crs,
                         wpk + grp * wpk_g, &bm, 0.0f, yg, g->pq, pack);
             if (bias)
@@ -189,7 +204,7 @@ static void backward_data_images(const cnn_conv_geom *g, const conv_plan *pl, cn
             const float *dyg = dy + ((size_t)n * g->k + (size_t)grp * g->kg) * g->pq;
             float *dxg = dx + ((size_t)n * g->c + (size_t)grp * g->cg) * hw;
             const float *wg = w + (size_t)grp * g->kg * g->crs;
-            cnn_gemm_b bm = {dyg, g->pq, 0, NULL};
+            cnn_gemm_b bm = {dyg, g->pq, 0, NULL, 0};
             const float *ap = wpk + grp * wpk_g;
             if (!pl->col) {
                 cnn_gemm_pa(isa, pl->gemm_nt, 1, g->crs, g->pq, g->kg, wg, g->crs, ap, &bm, 0.0f, dxg, g->pq, pack);
@@ -202,7 +217,7 @@ static void backward_data_images(const cnn_conv_geom *g, const conv_plan *pl, cn
 }
 
 /* Backward-weights of images [lo, hi) into dw (overwritten): dW_g (Kg x CgRS) = sum_n dY_g . col^T,
-   images in order. */
+   images in order; with pl->nhwc the columns of each dW_g run over (r, s, c) (see backward_weights). */
 static void backward_weights_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int lo, int hi,
                                     const float *x, const float *dy, float *dw, float *col, float *pack) {
     cnn_im2col_geom ig = im2col_geom(g);
@@ -214,8 +229,11 @@ static void backward_weights_images(const cnn_conv_geom *g, const conv_plan *pl,
         for (int n = lo; n < hi; n++) {
             const float *xg = x + ((size_t)n * g->c + (size_t)grp * g->cg) * g->h * g->w;
             const float *dyg = dy + ((size_t)n * g->k + (size_t)grp * g->kg) * g->pq;
-            cnn_gemm_b b = {xg, g->pq, 1, pl->col ? &ig : NULL}; /* op(B) = col^T, read from the image */
-            (void)col;
+            cnn_gemm_b b = {xg, g->pq, 1, col_floats(g) ? &ig : NULL, 0}; /* op(B) = col^T, read from the image */
+            if (pl->nhwc) { /* from its channels-last copy: packing copies runs of channels */
+                cnn_im2col_nhwc(&ig, xg, col);
+                b.p = col, b.view = &ig, b.nhwc = 1;
+            }
             cnn_gemm_ex(isa, pl->gemm_nt, 0, g->kg, g->crs, g->pq, dyg, g->pq, &b, n == lo ? 0.0f : 1.0f,
                         dw + (size_t)grp * g->kg * g->crs, g->crs, pack);
         }
@@ -342,14 +360,19 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
 #endif
     for (int id = 0; id < pl.teams; id++) {
         int lo, hi;
-        float *col = s.p + (size_t)id * pl.per, *mine = id ? partial + (size_t)(id - 1) * g.w_size : dw;
+        float *col = s.p + (size_t)id * pl.per;
         team_range(g.n, id, pl.teams, &lo, &hi);
-        backward_weights_images(&g, &pl, isa, lo, hi, x, dy, mine, col, col + pl.col);
+        backward_weights_images(&g, &pl, isa, lo, hi, x, dy, partial + (size_t)id * g.w_size, col, col + pl.col);
     }
-    for (int id = 1; id < pl.teams; id++) {
-        const float *part = partial + (size_t)(id - 1) * g.w_size;
-        for (size_t i = 0; i < g.w_size; i++) dw[i] += part[i];
-    }
+    /* dw = the teams' partial sums added in team order; (r, s, c) columns put back in (c, r, s) order */
+    const size_t rs = (size_t)g.r * g.s;
+    for (size_t row = 0; row < (size_t)g.k; row++)
+        for (size_t j = 0; j < g.crs; j++) {
+            size_t src = pl.nhwc ? j % rs * (size_t)g.cg + j / rs : j;
+            float v = partial[row * g.crs + src];
+            for (int id = 1; id < pl.teams; id++) v += partial[(size_t)id * g.w_size + row * g.crs + src];
+            dw[row * g.crs + j] = v;
+        }
     if (dbias) bias_grad(&g, dy, dbias, cnn_ctx_threads(ctx));
     cnn_scratch_release(&s);
     return CNN_OK;
