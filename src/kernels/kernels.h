@@ -56,7 +56,7 @@ CNN_LOCAL int cnn_gemm_nr(cnn_isa isa);
    matrix then reads as contiguous runs of channels (cnn_im2col_pack_nhwc). */
 CNN_LOCAL size_t cnn_nhwc_h(const cnn_im2col_geom *g);
 CNN_LOCAL size_t cnn_nhwc_w(const cnn_im2col_geom *g);
-CNN_LOCAL void cnn_im2col_nhwc(const cnn_im2col_geom *g, const float *x, float *xt);
+CNN_LOCAL void cnn_im2col_nhwc(cnn_isa isa, const cnn_im2col_geom *g, const float *x, float *xt);
 /* As cnn_im2col_pack_t for the channels-last image xt, columns in (r, s, c) order; needs C % nr == 0. */
 CNN_LOCAL void cnn_im2col_pack_nhwc(const cnn_im2col_geom *g, const float *xt, size_t k0, size_t kc, size_t j0,
                                    size_t nc, int nr, float *pb);

@@ -231,7 +231,7 @@ static void backward_weights_images(const cnn_conv_geom *g, const conv_plan *pl,
             const float *dyg = dy + ((size_t)n * g->k + (size_t)grp * g->kg) * g->pq;
             cnn_gemm_b b = {xg, g->pq, 1, col_floats(g) ? &ig : NULL, 0}; /* op(B) = col^T, read from the image */
             if (pl->nhwc) { /* from its channels-last copy: packing copies runs of channels */
-                cnn_im2col_nhwc(&ig, xg, col);
+                cnn_im2col_nhwc(isa, &ig, xg, col);
                 b.p = col, b.view = &ig, b.nhwc = 1;
             }
             cnn_gemm_ex(isa, pl->gemm_nt, 0, g->kg, g->crs, g->pq, dyg, g->pq, &b, n == lo ? 0.0f : 1.0f,
