@@ -564,6 +564,29 @@ static void test_conv_few_taps_vs_ref(void **state) {
     assert_int_equal(bad, 0);
 }
 
+/* Column matrices above 2^19 floats are built a band of output rows at a time (conv2d.c): shapes
+   whose bands split unevenly, with stride, dilation and padding at the band edges. */
+static void test_conv_banded_vs_ref(void **state) {
+    (void)state;
+    static const cnn_conv2d cases[] = {
+        {.n = 1, .c = 32, .h = 48, .w = 48, .k = 8, .r = 3, .s = 3, .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
+         .pad_right = 1},
+        {.n = 2, .c = 16, .h = 80, .w = 80, .k = 4, .r = 5, .s = 5, .pad_top = 2, .pad_left = 2, .pad_bottom = 2,
+         .pad_right = 2, .dil_h = 2, .dil_w = 1},
+        {.n = 1, .c = 64, .h = 64, .w = 64, .k = 5, .r = 3, .s = 3, .stride_h = 2, .stride_w = 2, .pad_top = 1,
+         .pad_left = 0, .pad_bottom = 2, .pad_right = 1},
+    };
+    test_rng rng = test_rng_make(5150);
+    cnn_ctx *ref = cnn_ctx_create(1), *mt = cnn_ctx_create(2);
+    assert_true(ref && mt);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bad += conv_fast_vs_ref(&cases[i], &rng, ref, mt);
+    cnn_ctx_free(ref);
+    cnn_ctx_free(mt);
+    assert_int_equal(bad, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_fd_random),
@@ -571,6 +594,7 @@ int main(void) {
         cmocka_unit_test(test_conv_fast_vs_ref_fixed),
         cmocka_unit_test(test_conv_fast_vs_ref_random),
         cmocka_unit_test(test_conv_few_taps_vs_ref),
+        cmocka_unit_test(test_conv_banded_vs_ref),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

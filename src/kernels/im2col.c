@@ -20,7 +20,15 @@ static void valid_range(int out, int stride, int pad, int tap, int size, int *lo
 #define PAR_MIN_WORK 65536
 
 void cnn_im2col(const cnn_im2col_geom *g, const float *x, float *col, int threads) {
-    const size_t pq = (size_t)g->p * (size_t)g->q;
+    cnn_im2col_rows(g, x, 0, g->p, col, threads);
+}
+
+void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x, int threads) {
+    cnn_col2im_rows(g, col, 0, g->p, x, threads);
+}
+
+void cnn_im2col_rows(const cnn_im2col_geom *g, const float *x, int pa, int pb, float *col, int threads) {
+    const size_t pq = (size_t)(pb - pa) * (size_t)g->q;
     const int par = threads > 1 && pq * (size_t)g->c * g->r * g->s >= PAR_MIN_WORK;
     (void)par;
 #ifdef _OPENMP
@@ -31,14 +39,16 @@ void cnn_im2col(const cnn_im2col_geom *g, const float *x, float *col, int thread
         for (int r = 0; r < g->r; r++) {
             int p0, p1;
             valid_range(g->p, g->stride_h, g->pad_top, r * g->dil_h, g->h, &p0, &p1);
+            p0 = p0 < pa ? pa : p0 > pb ? pb : p0; /* the band [pa, pb) only */
+            p1 = p1 > pb ? pb : p1 < p0 ? p0 : p1;
             for (int s = 0; s < g->s; s++) {
                 float *row = col + ((size_t)(c * g->r + r) * g->s + s) * pq;
                 int q0, q1;
                 const int off_w = s * g->dil_w - g->pad_left;
                 valid_range(g->q, g->stride_w, g->pad_left, s * g->dil_w, g->w, &q0, &q1);
-                if (p0 > 0) memset(row, 0, (size_t)p0 * g->q * sizeof(float));
+                if (p0 > pa) memset(row, 0, (size_t)(p0 - pa) * g->q * sizeof(float));
                 for (int op = p0; op < p1; op++) {
-                    float *dst = row + (size_t)op * g->q;
+                    float *dst = row + (size_t)(op - pa) * g->q;
                     const float *src = xc + (size_t)(op * g->stride_h - g->pad_top + r * g->dil_h) * g->w;
                     for (int oq = 0; oq < q0; oq++) dst[oq] = 0.0f;
                     if (g->stride_w == 1) {
@@ -48,14 +58,14 @@ void cnn_im2col(const cnn_im2col_geom *g, const float *x, float *col, int thread
                     }
                     for (int oq = q1 < q0 ? q0 : q1; oq < g->q; oq++) dst[oq] = 0.0f;
                 }
-                if (p1 < g->p) memset(row + (size_t)p1 * g->q, 0, (size_t)(g->p - p1) * g->q * sizeof(float));
+                if (p1 < pb) memset(row + (size_t)(p1 - pa) * g->q, 0, (size_t)(pb - p1) * g->q * sizeof(float));
             }
         }
     }
 }
 
-void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x, int threads) {
-    const size_t pq = (size_t)g->p * (size_t)g->q;
+void cnn_col2im_rows(const cnn_im2col_geom *g, const float *col, int pa, int pb, float *x, int threads) {
+    const size_t pq = (size_t)(pb - pa) * (size_t)g->q;
     const int par = threads > 1 && pq * (size_t)g->c * g->r * g->s >= PAR_MIN_WORK;
     (void)par;
 #ifdef _OPENMP
@@ -66,13 +76,15 @@ void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x, int thread
         for (int r = 0; r < g->r; r++) {
             int p0, p1;
             valid_range(g->p, g->stride_h, g->pad_top, r * g->dil_h, g->h, &p0, &p1);
+            p0 = p0 < pa ? pa : p0;
+            p1 = p1 > pb ? pb : p1;
             for (int s = 0; s < g->s; s++) {
                 const float *row = col + ((size_t)(c * g->r + r) * g->s + s) * pq;
                 int q0, q1;
                 const int off_w = s * g->dil_w - g->pad_left;
                 valid_range(g->q, g->stride_w, g->pad_left, s * g->dil_w, g->w, &q0, &q1);
                 for (int op = p0; op < p1; op++) {
-                    const float *src = row + (size_t)op * g->q;
+                    const float *src = row + (size_t)(op - pa) * g->q;
                     float *dst = xc + (size_t)(op * g->stride_h - g->pad_top + r * g->dil_h) * g->w;
                     for (int oq = q0; oq < q1; oq++) dst[oq * g->stride_w + off_w] += src[oq];
                 }

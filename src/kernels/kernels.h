@@ -34,6 +34,9 @@ CNN_LOCAL void cnn_im2col(const cnn_im2col_geom *g, const float *x, float *col, 
 /* The adjoint: x[c][..][..] += col[...] for every column entry that im2col would have read from x.
    x must be initialised by the caller (zero for a fresh gradient). Threads split the channels. */
 CNN_LOCAL void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x, int threads);
+/* The same for the band of output rows [pa, pb): col is (C R S) x ((pb - pa) Q). */
+CNN_LOCAL void cnn_im2col_rows(const cnn_im2col_geom *g, const float *x, int pa, int pb, float *col, int threads);
+CNN_LOCAL void cnn_col2im_rows(const cnn_im2col_geom *g, const float *col, int pa, int pb, float *x, int threads);
 
 /* The B operand of cnn_gemm_ex: a stored matrix, or the column matrix of a convolution read straight
    from the image while packing (implicit GEMM: no column matrix is ever written). */
