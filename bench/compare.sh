@@ -7,12 +7,14 @@ set -euo pipefail
 
 usage() {
     cat <<EOF
-usage: bench/compare.sh [BUILD_DIR] [--threads N]... [--min-time S] [--shape NAMES]... [--median]
+usage: bench/compare.sh [BUILD_DIR] [--threads N]... [--min-time S] [--shape NAMES]... [--median] [--no-mallopt]
   BUILD_DIR      the CMake build directory holding bench/bench_conv (default: \$BUILD_DIR or ./build)
   --threads N    thread count (repeatable; default: 1, then 2)
   --min-time S   seconds of repeats per pass, after one warm-up (default: \$MIN_TIME or 0.5)
   --shape NAMES  shapes to compare (repeatable or comma list; default: all)
   --median       compare median repeats instead of the best
+  --no-mallopt   both sides with glibc's default malloc (PyTorch as users run it; slow on small shapes
+                 here, where fresh memory is costly), instead of both keeping freed memory
 environment: PYTHON, a python3 with torch (default: /usr/bin/python3)
 EOF
 }
@@ -29,7 +31,8 @@ while [ $# -gt 0 ]; do
     --threads) threads+=("${2:?--threads needs a number}"); shift 2 ;;
     --min-time) min_time=${2:?--min-time needs seconds}; shift 2 ;;
     --shape) shape_args+=(--shape "${2:?--shape needs names}"); shift 2 ;;
-    --median) stat_args=(--median); shift ;;
+    --median) stat_args+=(--median); shift ;;
+    --no-mallopt) stat_args+=(--no-mallopt); shift ;;
     -h | --help) usage; exit 0 ;;
     -*) echo "compare.sh: unknown option '$1'" >&2; usage >&2; exit 1 ;;
     *) build=$1; shift ;;
