@@ -71,18 +71,45 @@ void cnn_optim_free(cnn_optim *opt) {
 
 /* d = g + wd p;  buf = d (first step) or momentum buf + d;  d = nesterov ? d + momentum buf : buf;
    p -= lr d.  Each a + alpha b of PyTorch's add kernel is one fused multiply-add. */
+#define SGD_LOOP                                                                   \
+    for (size_t i = 0; i < n; i++) {                                               \
+        float d = wd != 0.0f ? fmaf(wd, p[i], g[i]) : g[i];                        \
+        if (mom != 0.0f) {                                                         \
+            buf[i] = first ? d : buf[i] * mom + d;                                 \
+            d = nesterov ? fmaf(mom, buf[i], d) : buf[i];                          \
+        }                                                                          \
+        p[i] = fmaf(neg_lr, d, p[i]);                                              \
+    }
+
+static void sgd_loop(size_t n, float wd, float mom, float neg_lr, int first, int nesterov, float *p, const float *g,
+                     float *buf) {
+    SGD_LOOP
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* The same loop where the CPU has FMA: fmaf becomes one vector instruction instead of a library call
+   per element, with the same correctly rounded result. */
+__attribute__((target("avx2,fma"))) static void sgd_loop_fma(size_t n, float wd, float mom, float neg_lr, int first,
+                                                             int nesterov, float *p, const float *g, float *buf) {
+    SGD_LOOP
+}
+
+static int have_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
 static void sgd_step(cnn_optim *opt, float lr, float *p, const float *g) {
     const float wd = opt->cfg.weight_decay, mom = opt->cfg.momentum, neg_lr = -lr;
     const int first = opt->steps == 0, nesterov = opt->cfg.nesterov != 0;
-    float *buf = opt->state;
-    for (size_t i = 0; i < opt->n; i++) {
-        float d = wd != 0.0f ? fmaf(wd, p[i], g[i]) : g[i];
-        if (mom != 0.0f) {
-            buf[i] = first ? d : buf[i] * mom + d;
-            d = nesterov ? fmaf(mom, buf[i], d) : buf[i];
-        }
-        p[i] = fmaf(neg_lr, d, p[i]);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (have_fma()) {
+        sgd_loop_fma(opt->n, wd, mom, neg_lr, first, nesterov, p, g, opt->state);
+        return;
     }
+#endif
+    sgd_loop(opt->n, wd, mom, neg_lr, first, nesterov, p, g, opt->state);
 }
 
 /* t = steps + 1;  g += wd p (Adam) or p *= 1 - lr wd (AdamW);  m = b1 m + (1 - b1) g;
