@@ -112,6 +112,30 @@ static void sgd_step(cnn_optim *opt, float lr, float *p, const float *g) {
     sgd_loop(opt->n, wd, mom, neg_lr, first, nesterov, p, g, opt->state);
 }
 
+typedef struct adam_scalars {
+    float b1, one_m_b1, b2, one_m_b2, neg_step, bc2_sqrt, eps, l2, decay;
+    int decoupled;
+} adam_scalars;
+
+#define ADAM_LOOP                                                                                   \
+    for (size_t i = 0; i < n; i++) {                                                                \
+        if (a->decoupled) p[i] *= a->decay;                                                         \
+        const float gi = a->l2 != 0.0f ? fmaf(a->l2, p[i], g[i]) : g[i];                           \
+        m[i] = fmaf(a->one_m_b1, gi, m[i] * a->b1);                                                 \
+        v[i] = fmaf(a->one_m_b2 * gi, gi, v[i] * a->b2); /* addcmul: self + (value t1) t2, fused */ \
+        const float denom = sqrtf(v[i]) / a->bc2_sqrt + a->eps;                                     \
+        p[i] += a->neg_step * m[i] / denom; /* addcdiv: self + (value t1) / t2, not fused */        \
+    }
+
+static void adam_loop(size_t n, const adam_scalars *a, float *p, const float *g, float *m, float *v) { ADAM_LOOP }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2,fma"))) static void adam_loop_fma(size_t n, const adam_scalars *a, float *p,
+                                                              const float *g, float *m, float *v) {
+    ADAM_LOOP
+}
+#endif
+
 /* t = steps + 1;  g += wd p (Adam) or p *= 1 - lr wd (AdamW);  m = b1 m + (1 - b1) g;
    v = b2 v + (1 - b2) g^2;  p -= lr / (1 - b1^t) m / (sqrt(v) / sqrt(1 - b2^t) + eps).
    The scalars are formed in double and rounded to float once, as PyTorch's Python floats are. */
@@ -124,15 +148,14 @@ static void adam_step(cnn_optim *opt, float lr, float *p, const float *g) {
     const float l2 = opt->cfg.kind == CNN_OPT_ADAM ? opt->cfg.weight_decay : 0.0f;
     const float decay = (float)(1.0 - (double)lr * wd_d);
     const int decoupled = opt->cfg.kind == CNN_OPT_ADAMW;
-    float *m = opt->state, *v = opt->state + opt->n;
-    for (size_t i = 0; i < opt->n; i++) {
-        if (decoupled) p[i] *= decay;
-        const float gi = l2 != 0.0f ? fmaf(l2, p[i], g[i]) : g[i];
-        m[i] = fmaf(one_m_b1, gi, m[i] * b1);
-        v[i] = fmaf(one_m_b2 * gi, gi, v[i] * b2); /* addcmul: self + (value t1) t2, fused */
-        const float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        p[i] += neg_step * m[i] / denom; /* addcdiv: self + (value t1) / t2, not fused */
+    const adam_scalars a = {b1, one_m_b1, b2, one_m_b2, neg_step, bc2_sqrt, eps, l2, decay, decoupled};
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (have_fma()) {
+        adam_loop_fma(opt->n, &a, p, g, opt->state, opt->state + opt->n);
+        return;
     }
+#endif
+    adam_loop(opt->n, &a, p, g, opt->state, opt->state + opt->n);
 }
 
 cnn_status cnn_optim_step(cnn_optim *opt, float lr, float *params, const float *grads) {
