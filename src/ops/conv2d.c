@@ -141,6 +141,10 @@ size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
         size_t d = cnn_direct_scratch_floats(g);
         if (d > need) need = d;
     }
+    if (g->cg == 1 && cnn_depthwise_supported(g)) {
+        size_t d = cnn_depthwise_scratch_floats(ctx, g);
+        if (d > need) need = d;
+    }
     return need;
 }
 
