@@ -186,7 +186,8 @@ static int run(const bench_opts *o) {
         cli_error(prog, "%s", err);
         goto done;
     }
-    if (!cli_check_fit(prog, net, tr) || (te && !cli_check_fit(prog, net, te))) goto done;
+    if (!cli_check_fit(prog, net, tr, o->data, "train") || (te && !cli_check_fit(prog, net, te, o->data, "t10k")))
+        goto done;
     if ((st = cnn_dataset_stats(tr, &cfg.mean, &cfg.std)) != CNN_OK) {
         cli_status_error(prog, "dataset statistics", st, NULL);
         goto done;

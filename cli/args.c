@@ -11,9 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Put after "PROG: " in every message: "rank 1 of 4: " in a job of several MPI ranks (dist.c). */
+static const char *error_tag = "";
+void cli_set_error_tag(const char *tag) { error_tag = tag ? tag : ""; }
+
 void cli_error(const char *prog, const char *fmt, ...) {
     va_list ap;
-    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, "%s: %s", prog, error_tag);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -22,7 +26,7 @@ void cli_error(const char *prog, const char *fmt, ...) {
 
 int cli_usage_error(const char *prog, const char *usage, const char *fmt, ...) {
     va_list ap;
-    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, "%s: %s", prog, error_tag);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -33,9 +37,9 @@ int cli_usage_error(const char *prog, const char *usage, const char *fmt, ...) {
 
 int cli_status_error(const char *prog, const char *what, cnn_status s, const char *detail) {
     if (detail && *detail)
-        fprintf(stderr, "%s: %s: %s: %s\n", prog, what, cnn_status_str(s), detail);
+        fprintf(stderr, "%s: %s%s: %s: %s\n", prog, error_tag, what, cnn_status_str(s), detail);
     else
-        fprintf(stderr, "%s: %s: %s\n", prog, what, cnn_status_str(s));
+        fprintf(stderr, "%s: %s%s: %s\n", prog, error_tag, what, cnn_status_str(s));
     return CLI_EXIT_FAIL;
 }
 

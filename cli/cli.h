@@ -81,6 +81,9 @@ int cli_parse_double(const char *s, double min, double max, double *out);
    or -1 on a bad or empty element or more than max_count of them. */
 int cli_parse_floats(const char *s, float *out, int max_count, double min, double max);
 
+/* Text put after "PROG: " in the messages below, from then on (NULL: none); `cnn train` under MPI
+   sets "rank R of N: " so that each rank's errors say whose they are. */
+void cli_set_error_tag(const char *tag);
 /* "PROG: message" on stderr. */
 void cli_error(const char *prog, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -3,11 +3,13 @@
 #include "common.h"
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *cli_default_data_dir(void) {
     const char *env = getenv("CNN_DATA");
@@ -32,25 +34,81 @@ cnn_status cli_load_split(const char *prog, const char *dir, const char *prefix,
     return st;
 }
 
-int cli_check_fit(const char *prog, const cnn_net *net, const cnn_dataset *ds) {
-    int c, h, w, dc, dh, dw;
+int cli_check_fit(const char *prog, const cnn_net *net, const cnn_dataset *ds, const char *dir,
+                  const char *prefix) {
+    char path[4096];
+    int c, h, w, dc, dh, dw, outs = cnn_net_output_size(net);
+    const uint8_t *labels = cnn_dataset_labels(ds);
     cnn_net_input_shape(net, &c, &h, &w);
     cnn_dataset_shape(ds, &dc, &dh, &dw);
     if (c != dc || h != dh || w != dw) {
-        cli_error(prog, "the data has %dx%dx%d images but the model expects %dx%dx%d", dc, dh, dw, c, h, w);
+        data_path(path, sizeof path, dir, prefix, "images-idx3");
+        cli_error(prog, "%s: %dx%dx%d images, the model expects %dx%dx%d", path, dc, dh, dw, c, h, w);
         return 0;
     }
-    if (cnn_dataset_classes(ds) > cnn_net_output_size(net)) {
-        cli_error(prog, "the data has %d classes but the model has %d outputs", cnn_dataset_classes(ds),
-                  cnn_net_output_size(net));
-        return 0;
-    }
+    for (int i = 0; i < cnn_dataset_count(ds); i++)
+        if (labels[i] >= outs) { /* idx1: 8 header bytes, then one byte per label */
+            data_path(path, sizeof path, dir, prefix, "labels-idx1");
+            cli_error(prog, "%s: byte %d: label %d (image %d), the model has %d outputs (classes 0..%d)",
+                      path, 8 + i, labels[i], i, outs, outs - 1);
+            return 0;
+        }
     return 1;
+}
+
+int cli_check_classifier(const char *prog, const cnn_net *net, const char *model) {
+    cnn_layer_info li;
+    int n = cnn_net_layer_count(net);
+    if (n > 0 && cnn_net_layer_info(net, n - 1, &li) == CNN_OK && li.kind == CNN_LAYER_SOFTMAX_CE) return 1;
+    cli_error(prog, "%s: the last layer is '%s'; %s needs 'softmax_ce' as the last line (a classifier)",
+              model, n > 0 && cnn_net_layer_info(net, n - 1, &li) == CNN_OK ? li.desc : "input", prog);
+    return 0;
+}
+
+int cli_check_writable(const char *prog, const char *path) {
+    static const char suffix[] = ".tmp.XXXXXX";
+    struct stat st;
+    size_t n = strlen(path);
+    char *tmp;
+    int fd;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        cli_error(prog, "%s: %s", path,
+                  S_ISDIR(st.st_mode)
+                      ? "is a directory; a checkpoint is written to a file"
+                      : "not a regular file; a checkpoint is written to a new or regular file");
+        return 0;
+    }
+    if (!n || !(tmp = malloc(n + sizeof suffix))) {
+        cli_error(prog, "%s", n ? "out of memory" : "empty checkpoint file name");
+        return 0;
+    }
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, suffix, sizeof suffix);
+    if ((fd = mkstemp(tmp)) < 0) {
+        cli_error(prog, "%s: cannot create a file next to it: %s", path, strerror(errno));
+        free(tmp);
+        return 0;
+    }
+    close(fd);
+    unlink(tmp);
+    free(tmp);
+    return 1;
+}
+
+int cli_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
 }
 
 cnn_status cli_evaluate(cnn_ctx *ctx, cnn_net *net, const cnn_dataset *ds, const cnn_batch_config *cfg,
                         cli_eval_result *res, long *confusion, int classes) {
-    const int count = cnn_dataset_count(ds), bmax = cnn_net_max_batch(net), outs = cnn_net_output_size(net);
+    return cli_evaluate_range(ctx, net, ds, cfg, 0, cnn_dataset_count(ds), res, confusion, classes);
+}
+
+cnn_status cli_evaluate_range(cnn_ctx *ctx, cnn_net *net, const cnn_dataset *ds, const cnn_batch_config *cfg,
+                              int first, int count, cli_eval_result *res, long *confusion, int classes) {
+    const int end = first + count, bmax = cnn_net_max_batch(net), outs = cnn_net_output_size(net);
     int c, h, w;
     cnn_net_input_shape(net, &c, &h, &w);
     float *x = malloc((size_t)bmax * c * h * w * sizeof(float));
@@ -62,8 +120,8 @@ cnn_status cli_evaluate(cnn_ctx *ctx, cnn_net *net, const cnn_dataset *ds, const
     memset(res, 0, sizeof *res);
     if (confusion) memset(confusion, 0, (size_t)classes * classes * sizeof(long));
     if (!x || !idx || !labels) st = CNN_ERR_NOMEM;
-    for (int start = 0; st == CNN_OK && start < count; start += bmax) {
-        int n = count - start < bmax ? count - start : bmax;
+    for (int start = first; st == CNN_OK && start < end; start += bmax) {
+        int n = end - start < bmax ? end - start : bmax;
         const float *out;
         float loss;
         for (int i = 0; i < n; i++) idx[i] = start + i;

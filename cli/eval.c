@@ -60,7 +60,9 @@ int cmd_eval(int argc, char **argv) {
         cli_error("cnn eval", "%s", err[0] ? err : cnn_status_str(st));
         goto done;
     }
-    if (!ctx || cli_load_split("cnn eval", data, "t10k", &ds) != CNN_OK || !cli_check_fit("cnn eval", net, ds)) goto done;
+    if (!ctx || cli_load_split("cnn eval", data, "t10k", &ds) != CNN_OK ||
+        !cli_check_classifier("cnn eval", net, argv[1]) || !cli_check_fit("cnn eval", net, ds, data, "t10k"))
+        goto done;
     int classes = cnn_net_output_size(net);
     cli_eval_result res;
     if (!(conf = calloc((size_t)classes * classes, sizeof *conf))) {

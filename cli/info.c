@@ -62,14 +62,15 @@ static void print_state(const cnn_optim *opt, const cnn_train_state *ts) {
                oc->kind == CNN_OPT_ADAMW ? " (decoupled)" : "", (long long)cnn_optim_steps(opt));
 }
 
-/* A file that starts with the checkpoint magic is a checkpoint; anything else is read as a spec. */
+/* A file that starts with the checkpoint magic (or is a piece of it, cut short) is a checkpoint;
+   anything else is read as a spec. */
 static int is_checkpoint(const char *path) {
     char magic[8] = {0};
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
     size_t n = fread(magic, 1, sizeof magic, f);
     fclose(f);
-    return n == sizeof magic && !memcmp(magic, "CNNCKPT", 8);
+    return n > 0 && !memcmp(magic, "CNNCKPT", n);
 }
 
 int cmd_info(int argc, char **argv) {

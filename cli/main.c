@@ -3,6 +3,7 @@
    Exit status: 0 success, 1 failure, 2 bad command line. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,5 +67,14 @@ int main(int argc, char **argv) {
         fputs(c->usage, stdout);
         return CLI_EXIT_OK;
     }
-    return c->fn(argc - 1, argv + 1);
+    int rc = c->fn(argc - 1, argv + 1);
+    /* Output that never arrived (a full disk, a closed pipe) is a failure, not a success. */
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        char prog[64];
+        snprintf(prog, sizeof prog, "cnn %s", c->name);
+        cli_error(prog, "writing the standard output failed: %s", errno ? strerror(errno) : "write error");
+        if (rc == CLI_EXIT_OK) rc = CLI_EXIT_FAIL;
+    }
+    return rc;
 }

@@ -5,7 +5,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "common.h"
+#include "dist.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,11 +35,20 @@ const char cmd_train_usage[] =
     "  --warmup N        epochs of linear learning-rate warm-up (default 0)\n"
     "  --augment         random crop (4 pixels of padding) and horizontal flip\n"
     "  --seed N          seeds initialisation, shuffling, augmentation and dropout (default 1)\n"
-    "  --threads N       threads (default: all cores)\n"
+    "  --threads N       threads per process (default: all cores; under mpirun, a machine's cores\n"
+    "                    shared among its ranks)\n"
     "  --out FILE        checkpoint written after every epoch (default model.cnn)\n"
     "  --resume FILE     continue the run saved in FILE; its model, data settings and optimizer are\n"
-    "                    used, and --epochs says where to stop\n"
-    "  --log FILE        one CSV row per epoch: epoch,train_loss,train_acc,test_acc,images_per_s,seconds,lr\n";
+    "                    used, and --epochs says where to stop; FILE must exist (a run killed before\n"
+    "                    its first checkpoint starts again without --resume)\n"
+    "  --log FILE        one CSV row per epoch: epoch,train_loss,train_acc,test_acc,images_per_s,seconds,lr\n"
+    "Across processes and machines (a cnn built with MPI): mpirun -np N cnn train ... Every rank takes\n"
+    "its shard of each global batch of --batch images, the gradients are summed by MPI_Allreduce, and\n"
+    "the same seed and --batch give one process's weights (up to float rounding), augmentation and\n"
+    "dropout included. Batchnorm normalises with each rank's own batch statistics (as PyTorch DDP without\n"
+    "SyncBatchNorm); its running statistics are averaged over the ranks after every epoch. The test set\n"
+    "is split among the ranks. Rank 0 alone prints, logs and writes checkpoints; --resume accepts a\n"
+    "checkpoint written with any rank count. See README \"Several machines\".\n";
 
 typedef struct train_opts {
     const char *model, *data, *optimizer, *schedule, *out, *resume, *log;
@@ -52,8 +64,10 @@ typedef struct train_run {
     cnn_optim *opt;
     cnn_dataset *train, *test;
     cnn_train_state ts;
+    cli_dist dist; /* MPI ranks: this one's share of every batch (rank 0 of 1 when alone) */
     FILE *log;
     int steps_per_epoch;
+    int saved_epoch; /* epoch of the checkpoint at --out, written or resumed by this run; 0: none */
     float *x;
     int32_t *labels, *perm;
 } train_run;
@@ -94,8 +108,9 @@ static int setup_fresh(train_run *r) {
     char err[512];
     cnn_status st;
     int kind = lookup(o->optimizer, OPTIMIZERS, 3), sched = lookup(o->schedule, SCHEDULES, 3);
-    if (o->model) st = cnn_net_from_spec_file(o->model, o->batch, &r->net, err, sizeof err);
-    else st = cnn_net_from_spec(cli_default_model, o->batch, &r->net, err, sizeof err);
+    const int shard = cli_dist_max_shard(&r->dist, o->batch); /* the net holds one rank's images */
+    if (o->model) st = cnn_net_from_spec_file(o->model, shard, &r->net, err, sizeof err);
+    else st = cnn_net_from_spec(cli_default_model, shard, &r->net, err, sizeof err);
     if (st != CNN_OK) {
         cli_error("cnn train", "%s", err);
         return CLI_EXIT_FAIL;
@@ -144,7 +159,8 @@ static void note_ignored(const train_opts *o) {
 
 static int setup_resume(train_run *r) {
     char err[512];
-    cnn_status st = cnn_checkpoint_load(r->o.resume, r->o.batch, &r->net, &r->opt, &r->ts, err, sizeof err);
+    cnn_status st = cnn_checkpoint_load(r->o.resume, cli_dist_max_shard(&r->dist, r->o.batch), &r->net, &r->opt,
+                                        &r->ts, err, sizeof err);
     if (st != CNN_OK) {
         cli_error("cnn train", "%s", err[0] ? err : cnn_status_str(st));
         return CLI_EXIT_FAIL;
@@ -160,7 +176,8 @@ static int setup_resume(train_run *r) {
         r->o.batch = r->ts.batch;
         return setup_resume(r);
     }
-    if (r->ts.epoch >= r->o.epochs)
+    if (cli_same_file(r->o.resume, r->o.out)) r->saved_epoch = r->ts.epoch;
+    if (r->ts.epoch >= r->o.epochs && r->dist.rank == 0)
         fprintf(stderr, "cnn train: %s has %d epochs already; nothing to do for --epochs %d\n", r->o.resume,
                 r->ts.epoch, r->o.epochs);
     return CLI_EXIT_OK;
@@ -179,32 +196,79 @@ static void fix_schedule(train_run *r) {
 
 static float rate_at(const train_run *r, int64_t step) { return cnn_schedule_lr(&r->ts.schedule, step); }
 
+/* A NaN or Inf stops the run before anything is saved, so the checkpoint at --out stays the last
+   good one. */
+static int stop_numeric(const train_run *r, const char *what) {
+    char kept[600];
+    if (r->saved_epoch > 0)
+        snprintf(kept, sizeof kept, "the last good checkpoint, %s (epoch %d), is kept", r->o.out,
+                 r->saved_epoch);
+    else
+        snprintf(kept, sizeof kept, "%s was not written", r->o.out);
+    cli_error("cnn train", "%s; training stopped, %s. %s", what, kept,
+              r->ts.step == 0 ? "The model overflows before any update: check its spec."
+                              : "Try a lower --lr.");
+    return CLI_EXIT_FAIL;
+}
+
+static int all_finite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+/* This rank's images [first, first + n) of the global batch perm[start, start + total) into r->x and
+   r->labels (alone: the whole batch, as always). Augmentation draws from the shared RNG image by
+   image, a varying number of draws each: the other ranks' images are drawn for but not made, so every
+   rank's RNG stays where one process leaves it. Dropout keeps in step through cnn_net_set_shard. */
+static cnn_status load_shard(train_run *r, int start, int total, int first, int n) {
+    const cnn_batch_config *cfg = &r->ts.data;
+    const int32_t *idx = r->perm + start;
+    const int draws = cfg->crop_pad > 0 || cfg->flip, after = total - first - n;
+    cnn_rng *rng = &r->ts.rng;
+    cnn_status st = CNN_OK;
+    if (r->dist.size > 1 &&
+        (st = n ? cnn_net_set_shard(r->net, first, total) : cnn_net_skip_batch(r->net, total)) != CNN_OK)
+        return st;
+    if (draws && first) st = cnn_dataset_batch(r->train, idx, first, cfg, rng, NULL, NULL);
+    if (st == CNN_OK && n) st = cnn_dataset_batch(r->train, idx + first, n, cfg, rng, r->x, r->labels);
+    if (st == CNN_OK && draws && after) st = cnn_dataset_batch(r->train, idx + first + n, after, cfg, rng, NULL, NULL);
+    return st;
+}
+
 static int train_epoch(train_run *r, int epoch, double *loss_out, double *acc_out, double *ips_out) {
     const int count = cnn_dataset_count(r->train), B = r->o.batch, outs = cnn_net_output_size(r->net);
-    const int tty = isatty(2);
+    const int tty = r->dist.rank == 0 && isatty(2);
     double loss_sum = 0.0, t0 = cli_now(), last_draw = 0.0;
     long correct = 0, seen = 0;
     cnn_status st = cnn_shuffle(r->perm, count, &r->ts.rng);
     if (st != CNN_OK) return cli_status_error("cnn train", "shuffle", st, NULL);
     for (int b = 0; b < r->steps_per_epoch; b++) {
-        int start = b * B, n = count - start < B ? count - start : B;
-        const float *out;
-        float loss;
+        int start = b * B, total = count - start < B ? count - start : B, first, n;
+        cli_dist_shard(&r->dist, total, &first, &n); /* this rank's n images of the global batch's total */
+        const float *out = NULL;
+        float loss = 0.0f;
         float lr = rate_at(r, r->ts.step);
-        if ((st = cnn_dataset_batch(r->train, r->perm + start, n, &r->ts.data, &r->ts.rng, r->x, r->labels)) ||
-            (st = cnn_net_forward(r->ctx, r->net, n, r->x, 1, &out)))
+        if ((st = load_shard(r, start, total, first, n)) ||
+            (n && (st = cnn_net_forward(r->ctx, r->net, n, r->x, 1, &out))))
             return cli_status_error("cnn train", "forward", st, NULL);
-        st = cnn_net_loss(r->ctx, r->net, r->labels, NULL, &loss);
+        st = n ? cnn_net_loss(r->ctx, r->net, r->labels, NULL, &loss) : CNN_OK;
         if (st == CNN_ERR_NUMERIC) {
+            char what[160];
             if (tty) fputc('\n', stderr);
-            cli_error("cnn train",
-                      "the loss became %g at epoch %d, step %lld (batch %d): training stopped; the last "
-                      "checkpoint (if any) is %s. Try a lower --lr.",
-                      (double)loss, epoch, (long long)r->ts.step + 1, b + 1, r->o.out);
-            return CLI_EXIT_FAIL;
+            snprintf(what, sizeof what, "the loss is %s at epoch %d, step %lld (batch %d of %d)",
+                     isnan(loss) ? "nan" : loss > 0 ? "inf" : "-inf", epoch, (long long)r->ts.step + 1,
+                     b + 1, r->steps_per_epoch);
+            return stop_numeric(r, what);
         }
-        if (st != CNN_OK || (st = cnn_net_backward(r->ctx, r->net)) != CNN_OK ||
-            (st = cnn_optim_step(r->opt, lr, cnn_net_params(r->net), cnn_net_grads(r->net))) != CNN_OK)
+        if (st == CNN_OK && n) st = cnn_net_backward(r->ctx, r->net);
+        else if (st == CNN_OK) memset(cnn_net_grads(r->net), 0, cnn_net_param_count(r->net) * sizeof(float));
+        if (st != CNN_OK) return cli_status_error("cnn train", "training step", st, NULL);
+        /* the loss is a mean over the global batch: this rank's gradient counts n / total of it */
+        if (cli_dist_sum_grads(&r->dist, cnn_net_grads(r->net), cnn_net_param_count(r->net),
+                               (float)n / (float)total))
+            return CLI_EXIT_FAIL;
+        if ((st = cnn_optim_step(r->opt, lr, cnn_net_params(r->net), cnn_net_grads(r->net))) != CNN_OK)
             return cli_status_error("cnn train", "training step", st, NULL);
         r->ts.step++;
         loss_sum += (double)loss * n;
@@ -218,16 +282,58 @@ static int train_epoch(train_run *r, int epoch, double *loss_out, double *acc_ou
         seen += n;
         double now = cli_now();
         if (tty && (now - last_draw > 0.2 || b + 1 == r->steps_per_epoch)) {
-            double ips = seen / (now - t0);
-            progress(r, epoch, b + 1, loss_sum / seen, ips, (count - seen) / (ips > 0 ? ips : 1));
+            double done = start + total, ips = done / (now - t0); /* rank 0's loss, every rank's images */
+            progress(r, epoch, b + 1, loss_sum / seen, ips, (count - done) / (ips > 0 ? ips : 1));
             last_draw = now;
         }
     }
     if (tty) fputc('\n', stderr);
-    *loss_out = loss_sum / (double)seen;
-    *acc_out = (double)correct / (double)seen;
-    *ips_out = seen / (cli_now() - t0);
+    double sums[3] = {loss_sum, (double)correct, (double)seen}; /* over the ranks */
+    if (cli_dist_sum(&r->dist, sums, 3)) return CLI_EXIT_FAIL;
+    *loss_out = sums[0] / sums[2];
+    *acc_out = sums[1] / sums[2];
+    *ips_out = sums[2] / (cli_now() - t0);
     return CLI_EXIT_OK;
+}
+
+/* A checkpoint write killed before its rename leaves OUT.tmp.XXXXXX behind (docs/checkpoint.md):
+   nothing ever reads it, but it is as big as a checkpoint and a crash loop would pile them up, so
+   they are removed before training. A second run writing the same OUT at this moment would lose
+   that write, but two runs on one OUT overwrite each other's checkpoints anyway. */
+static int is_temp_of(const char *name, const char *base, size_t blen) {
+    if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".tmp.", 5) != 0) return 0;
+    name += blen + 5;
+    for (int i = 0; i < 6; i++) /* mkstemp's XXXXXX: letters and digits */
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') || (name[i] >= '0' && name[i] <= '9')))
+            return 0;
+    return name[6] == '\0';
+}
+
+static void remove_stale_temps(const char *out) {
+    const char *slash = strrchr(out, '/'), *base = slash ? slash + 1 : out;
+    const int dlen = (int)(base - out);
+    const size_t blen = strlen(base);
+    char dir[4096], path[4096];
+    struct dirent *e;
+    DIR *d;
+    if (!blen || snprintf(dir, sizeof dir, "%.*s", dlen, out) >= (int)sizeof dir || !(d = opendir(dlen ? dir : ".")))
+        return;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (!is_temp_of(n, base, blen)) continue;
+        if (snprintf(path, sizeof path, "%s%s", dir, n) < (int)sizeof path && unlink(path) == 0)
+            fprintf(stderr, "cnn train: removed %s, left by an interrupted checkpoint write\n", path);
+    }
+    closedir(d);
+}
+
+/* A log that cannot be written (a full disk) stops the run rather than losing rows silently. */
+static int log_flushed(const train_run *r) {
+    errno = 0;
+    if (fflush(r->log) == 0 && !ferror(r->log)) return 1;
+    cli_error("cnn train", "%s: writing the log failed: %s", r->o.log,
+              errno ? strerror(errno) : "write error");
+    return 0;
 }
 
 static int run_epochs(train_run *r) {
@@ -237,21 +343,34 @@ static int run_epochs(train_run *r) {
         float lr = rate_at(r, r->ts.step);
         int rc = train_epoch(r, epoch, &loss, &acc, &ips);
         if (rc != CLI_EXIT_OK) return rc;
+        if (!all_finite(cnn_net_params(r->net), cnn_net_param_count(r->net)) ||
+            !all_finite(cnn_net_state(r->net), cnn_net_state_count(r->net))) {
+            snprintf(err, sizeof err, "a parameter is nan or inf after step %lld, the last of epoch %d",
+                     (long long)r->ts.step, epoch);
+            return stop_numeric(r, err);
+        }
         cli_eval_result ev;
-        cnn_status st = cli_evaluate(r->ctx, r->net, r->test, &r->ts.data, &ev, NULL, 0);
-        if (st != CNN_OK) return cli_status_error("cnn train", "evaluation", st, NULL);
+        cnn_status st;
+        if ((rc = cli_dist_sync(&r->dist, r->net, r->opt)) != CLI_EXIT_OK ||
+            (rc = cli_dist_evaluate(&r->dist, r->ctx, r->net, r->test, &r->ts.data, &ev)) != CLI_EXIT_OK)
+            return rc;
         r->ts.epoch = epoch;
-        if ((st = cnn_checkpoint_save(r->o.out, r->net, r->opt, &r->ts, err, sizeof err)) != CNN_OK) {
+        if (r->dist.rank == 0 &&
+            (st = cnn_checkpoint_save(r->o.out, r->net, r->opt, &r->ts, err, sizeof err)) != CNN_OK) {
             cli_error("cnn train", "%s", err[0] ? err : cnn_status_str(st));
             return CLI_EXIT_FAIL;
         }
+        if (cli_dist_barrier(&r->dist)) return CLI_EXIT_FAIL; /* no rank stops the job during the write */
+        r->saved_epoch = epoch;
         double secs = cli_now() - t0;
-        printf("epoch %2d/%d  train loss %.4f  train acc %.4f  test acc %.4f  %.0f img/s  %.1f s\n", epoch,
-               r->o.epochs, loss, acc, ev.accuracy, ips, secs);
+        char times[96];
+        if (r->dist.rank != 0) continue; /* rank 0 alone saves (above), prints and logs */
+        printf("epoch %2d/%d  train loss %.4f  train acc %.4f  test acc %.4f  %.0f img/s  %.1f s%s\n", epoch,
+               r->o.epochs, loss, acc, ev.accuracy, ips, secs, cli_dist_times(&r->dist, times, sizeof times));
         fflush(stdout);
         if (r->log) {
             fprintf(r->log, "%d,%.6f,%.6f,%.6f,%.1f,%.3f,%.6g\n", epoch, loss, acc, ev.accuracy, ips, secs, (double)lr);
-            fflush(r->log);
+            if (!log_flushed(r)) return CLI_EXIT_FAIL;
         }
     }
     return CLI_EXIT_OK;
@@ -298,19 +417,27 @@ int cmd_train(int argc, char **argv) {
                        10, 64, 0, 0, 0, 0, -1, 0.9, -1, 1};
     int rc = parse_args(&r.o, argc, argv);
     if (rc >= 0) return rc;
-    if (!(r.ctx = cnn_ctx_create(r.o.threads))) return cli_status_error("cnn train", "context", CNN_ERR_NOMEM, NULL);
+    if (cli_dist_begin(&r.dist, "cnn train") != CLI_EXIT_OK) return CLI_EXIT_FAIL;
+    if (!(r.ctx = cnn_ctx_create(cli_dist_threads(&r.dist, r.o.threads))))
+        return cli_dist_end(&r.dist, cli_status_error("cnn train", "context", CNN_ERR_NOMEM, NULL));
     rc = CLI_EXIT_FAIL;
     if (cli_load_split("cnn train", r.o.data, "train", &r.train) || cli_load_split("cnn train", r.o.data, "t10k", &r.test))
         goto done;
-    if (r.o.resume) note_ignored(&r.o);
+    if (r.o.resume && r.dist.rank == 0) note_ignored(&r.o);
     if ((rc = r.o.resume ? setup_resume(&r) : setup_fresh(&r)) != CLI_EXIT_OK) goto done;
     rc = CLI_EXIT_FAIL;
-    if (!cli_check_fit("cnn train", r.net, r.train) || !cli_check_fit("cnn train", r.net, r.test)) goto done;
-    if (r.o.log && !(r.log = fopen(r.o.log, r.o.resume ? "a" : "w"))) {
-        cli_error("cnn train", "%s: cannot open the log for writing", r.o.log);
+    const char *model = r.o.resume ? r.o.resume : r.o.model ? r.o.model : cli_default_model_name;
+    if (!cli_check_classifier("cnn train", r.net, model) ||
+        !cli_check_fit("cnn train", r.net, r.train, r.o.data, "train") ||
+        !cli_check_fit("cnn train", r.net, r.test, r.o.data, "t10k") ||
+        (r.dist.rank == 0 && !cli_check_writable("cnn train", r.o.out))) /* rank 0 alone writes */
+        goto done;
+    if (r.o.log && r.dist.rank == 0 && !(r.log = fopen(r.o.log, r.o.resume ? "a" : "w"))) {
+        cli_error("cnn train", "%s: cannot open the log for writing: %s", r.o.log, strerror(errno));
         goto done;
     }
     if (r.log && !r.o.resume) fprintf(r.log, "epoch,train_loss,train_acc,test_acc,images_per_s,seconds,lr\n");
+    if (r.log && !log_flushed(&r)) goto done;
     int count = cnn_dataset_count(r.train), c, h, w;
     cnn_net_input_shape(r.net, &c, &h, &w);
     r.steps_per_epoch = (count + r.o.batch - 1) / r.o.batch;
@@ -322,12 +449,15 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     fix_schedule(&r);
-    fprintf(stderr, "cnn train: %s, %zu parameters, %d training and %d test images, batch %d, %d thread%s (%s)\n",
-            r.o.model ? r.o.model : cli_default_model_name, cnn_net_param_count(r.net), count,
-            cnn_dataset_count(r.test), r.o.batch, cnn_ctx_threads(r.ctx), cnn_ctx_threads(r.ctx) > 1 ? "s" : "",
-            cnn_isa_name(cnn_ctx_isa(r.ctx)));
+    if (r.dist.rank == 0)
+        fprintf(stderr, "cnn train: %s, %zu parameters, %d training and %d test images, batch %d, %d thread%s (%s)\n",
+                r.o.model ? r.o.model : cli_default_model_name, cnn_net_param_count(r.net), count,
+                cnn_dataset_count(r.test), r.o.batch, cnn_ctx_threads(r.ctx), cnn_ctx_threads(r.ctx) > 1 ? "s" : "",
+                cnn_isa_name(cnn_ctx_isa(r.ctx)));
+    cli_dist_announce(&r.dist, r.o.batch, cnn_ctx_threads(r.ctx), cnn_net_param_count(r.net));
+    if (r.dist.rank == 0) remove_stale_temps(r.o.out);
     rc = run_epochs(&r);
 done:
     free_run(&r);
-    return rc;
+    return cli_dist_end(&r.dist, rc);
 }

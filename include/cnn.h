@@ -336,9 +336,25 @@ typedef struct cnn_schedule {
 } cnn_schedule;
 CNN_API float cnn_schedule_lr(const cnn_schedule *s, int64_t step);
 
-/* A whole training step: forward (training), loss, backward, optimizer update at lr. */
+/* A whole training step: forward (training), loss, backward, optimizer update at lr. A NaN or Inf
+   loss is CNN_ERR_NUMERIC (*loss holds it) and nothing is updated: the parameters stay those of the
+   last good step, so a caller can stop and keep its last checkpoint. */
 CNN_API cnn_status cnn_net_train_step(cnn_ctx *ctx, cnn_net *net, cnn_optim *opt, float lr, int n, const float *x,
                                       const int32_t *labels, const float *targets, float *loss);
+
+/* Data-parallel training (one process per shard of each global batch, e.g. the MPI ranks of
+   `cnn train`): the training forwards that follow compute images [first, first + n) of a global
+   batch of total images, n being the forward's own count (first + n > total is CNN_ERR_ARG then).
+   Dropout draws exactly the random numbers those images get in a forward of the whole batch and
+   leaves its RNG where the whole batch leaves it, so the shards' RNGs stay in step and together
+   they reproduce one process. Batchnorm still uses the shard's own batch statistics. With a mean
+   loss (softmax_ce, mse reduction=mean) the whole batch's gradient is the sum over the shards of
+   (n / total) cnn_net_grads; with a summed loss, the plain sum.
+   cnn_net_set_shard(net, 0, 0) (the default) ends sharding. */
+CNN_API cnn_status cnn_net_set_shard(cnn_net *net, int first, int total);
+/* Moves the dropout RNG as a training forward of n images would, computing nothing: a shard with
+   no images in a global batch of n calls this to stay in step. */
+CNN_API cnn_status cnn_net_skip_batch(cnn_net *net, int n);
 
 /* ---------------------------------------------------------------- datasets */
 
@@ -367,7 +383,8 @@ typedef struct cnn_batch_config {
 /* x: n x C x H x W floats, labels: n int32, for the images idx[0..n-1]; rng is used only by augmentation
    (it may be NULL without it). Per image, in this order: the flip draw, then the crop's top and left
    offsets; the crop comes first and the flip second (torchvision's RandomCrop then RandomHorizontalFlip),
-   and the padding is black, (0 - mean) / std. */
+   and the padding is black, (0 - mean) / std. x and labels both NULL: only the draws are made, which
+   moves rng as the batch would (a data-parallel shard skips the other shards' images this way). */
 CNN_API cnn_status cnn_dataset_batch(const cnn_dataset *ds, const int32_t *idx, int n, const cnn_batch_config *cfg,
                                      cnn_rng *rng, float *x, int32_t *labels);
 /* perm = a uniformly random permutation of 0..count-1 (Fisher-Yates from rng). */
@@ -375,8 +392,9 @@ CNN_API cnn_status cnn_shuffle(int32_t *perm, int count, cnn_rng *rng);
 /* One PNG or 8-bit binary PGM/PPM image (stb_image) as c x h x w bytes (planar, CHW), converted to
    c channels (1: gray, 3: RGB; 2 and 4 add alpha). CNN_ERR_SHAPE when the image is not w x h pixels
    (err: "image.png: 32x32, the model expects 28x28", width x height), CNN_ERR_IO when it cannot be
-   read, CNN_ERR_FORMAT when it cannot be decoded, CNN_ERR_UNSUPPORTED for a PGM/PPM maxval other
-   than 255. */
+   read, CNN_ERR_FORMAT when it cannot be decoded (also a PNG chunk running past the end of the
+   file), CNN_ERR_UNSUPPORTED for a PGM/PPM maxval other than 255 or a PNG whose first IDAT chunk is
+   empty. */
 CNN_API cnn_status cnn_image_load(const char *path, int c, int h, int w, uint8_t *pixels, char *err,
                                   size_t err_size);
 

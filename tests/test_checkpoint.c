@@ -526,7 +526,7 @@ static void test_failed_saves(void **state) {
     snprintf(p, sizeof p, "%s/no", f->dir);
     assert_int_equal(stat(p, &st), -1);
 
-    /* the path is a non-empty folder: the rename fails after the temp file was written */
+    /* the path is a non-empty folder: refused before anything is written */
     snprintf(p, sizeof p, "%s/sub", f->dir);
     assert_int_equal(mkdir(p, 0700), 0);
     char inner[240];
@@ -536,6 +536,16 @@ static void test_failed_saves(void **state) {
     assert_int_equal(count_temps(f->dir), 0);
     unlink(inner);
     rmdir(p);
+
+    /* the path is not a regular file (a FIFO here; as root, /dev/null would be one): the rename
+       would replace it by a regular file, so it is refused and stays what it was */
+    snprintf(p, sizeof p, "%s/fifo", f->dir);
+    assert_int_equal(mkfifo(p, 0600), 0);
+    expect_save_fails(f, p);
+    assert_int_equal(stat(p, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    assert_int_equal(count_temps(f->dir), 0);
+    unlink(p);
 
     /* a full disk, as far as this process can tell: RLIMIT_FSIZE makes write() fail with EFBIG
        part-way through the image (also for root); SIGXFSZ is ignored so the call returns. */

@@ -648,7 +648,7 @@ static void test_spec_errors(void **state) {
     expect_spec_error("", 1, "input");                          /* empty spec */
     expect_spec_error("# only\n   # comments\n\n", 4, "input"); /* comments only: the end */
     expect_spec_error("input 1 8 8\n# nothing else\n", 3, "at least one layer");
-    expect_spec_error("input 1 8 8\ninput 1 8 8\n", 2, "unknown layer 'input'");
+    expect_spec_error("input 1 8 8\ninput 1 8 8\n", 2, "a second 'input' line");
 
     /* arguments */
     cnn_net *net = NULL;

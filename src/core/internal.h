@@ -28,8 +28,12 @@ CNN_LOCAL void cnn_scratch_release(cnn_scratch *s);
 /* Grows ctx's scratch to at least floats now, so later op calls on ctx do not allocate. */
 CNN_LOCAL cnn_status cnn_ctx_reserve(cnn_ctx *ctx, size_t floats);
 
-/* Largest element count any tensor may have: indices stay within ptrdiff_t and bytes within size_t. */
+/* Largest element count any tensor may have: indices stay within ptrdiff_t and bytes within size_t.
+   The fuzz build (fuzz/CMakeLists.txt) lowers it so that no input can make the library allocate or
+   touch more memory than a fuzzer's limits allow. */
+#ifndef CNN_MAX_ELEMS
 #define CNN_MAX_ELEMS ((size_t)1 << 40)
+#endif
 
 /* *out = f[0] * ... * f[count-1]; CNN_ERR_SHAPE when the product exceeds CNN_MAX_ELEMS.
    Every size product in the library goes through this one helper; cnn_size_mul(&n, a, b, c)

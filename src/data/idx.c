@@ -57,7 +57,11 @@ typedef struct idx_reader {
 /* The zlib error of gz as a status and message; offset is in the uncompressed stream. */
 static cnn_status gz_fail(const idx_reader *r, size_t offset, char *err, size_t err_size) {
     int zerr = Z_OK;
-    const char *msg = gzerror(r->gz, &zerr);
+    const char *msg = gzerror(r->gz, &zerr), *colon;
+    z_off_t at = gztell(r->gz); /* the bytes delivered so far, where the error was found */
+    if (at > 0 && (unsigned long long)at > offset) offset = (size_t)at;
+    if (msg && !strncmp(msg, "<fd:", 4) && (colon = strstr(msg, ": ")))
+        msg = colon + 2; /* zlib's "<fd:3>: " */
     if (zerr == Z_ERRNO)
         return fail(err, err_size, CNN_ERR_IO, "%s: read error at byte %zu: %s", r->path, offset,
                     strerror(errno));
@@ -65,7 +69,8 @@ static cnn_status gz_fail(const idx_reader *r, size_t offset, char *err, size_t 
     if (zerr == Z_BUF_ERROR)
         return fail(err, err_size, CNN_ERR_FORMAT, "%s: truncated gzip stream (data ends at byte %zu)",
                     r->path, offset);
-    return fail(err, err_size, CNN_ERR_FORMAT, "%s: corrupt gzip data near byte %zu: %s", r->path, offset,
+    return fail(err, err_size, CNN_ERR_FORMAT,
+                "%s: corrupt gzip data (found at byte %zu of the uncompressed stream): %s", r->path, offset,
                 msg ? msg : "unknown zlib error");
 }
 
@@ -259,8 +264,9 @@ static cnn_status load(idx_reader *im, idx_reader *lb, cnn_dataset *ds, char *er
     if ((s = idx_check_size(lb, err, err_size))) return s;
     /* both headers are checked before any data is read */
     if (im->dims[0] != lb->dims[0])
-        return fail(err, err_size, CNN_ERR_FORMAT, "%s has %u images but %s has %u labels", im->path,
-                    im->dims[0], lb->path, lb->dims[0]);
+        return fail(err, err_size, CNN_ERR_FORMAT,
+                    "%s has %u images but %s has %u labels (the counts at byte 4)", im->path, im->dims[0],
+                    lb->path, lb->dims[0]);
     ds->count = (int)im->dims[0];
     ds->c = im->ndim == 4 ? (int)im->dims[1] : 1;
     ds->h = (int)im->dims[im->ndim - 2];
@@ -371,7 +377,7 @@ static void put_image(const uint8_t *src, int c, int h, int w, long long dy, lon
    Values are float32 (pixel / 255 - mean) / std, the same rounding as ToTensor then Normalize. */
 cnn_status cnn_dataset_batch(const cnn_dataset *ds, const int32_t *idx, int n, const cnn_batch_config *cfg,
                              cnn_rng *rng, float *x, int32_t *labels) {
-    if (!ds || n < 0 || (n > 0 && (!idx || !x || !labels))) return CNN_ERR_ARG;
+    if (!ds || n < 0 || (n > 0 && (!idx || !x != !labels))) return CNN_ERR_ARG; /* both NULL: draws only */
     float mean = cfg ? cfg->mean : 0.0f, sd = cfg && cfg->std != 0.0f ? cfg->std : 1.0f;
     int pad = cfg ? cfg->crop_pad : 0, flip = cfg ? cfg->flip : 0;
     if (!isfinite(mean) || !isfinite(sd) || pad < 0 || ((pad > 0 || flip) && !rng)) return CNN_ERR_ARG;
@@ -389,6 +395,7 @@ cnn_status cnn_dataset_batch(const cnn_dataset *ds, const int32_t *idx, int n, c
             dy = (long long)cnn_rng_below(rng, span) - pad;
             dx = (long long)cnn_rng_below(rng, span) - pad;
         }
+        if (!x) continue;
         put_image(ds->images + (size_t)idx[i] * per, ds->c, ds->h, ds->w, dy, dx, mirror, lut,
                   x + (size_t)i * per);
         labels[i] = ds->labels[idx[i]];

@@ -42,9 +42,26 @@ static cnn_status fail(char *err, size_t err_size, cnn_status s, const char *fmt
     return s;
 }
 
+/* A PNG ends with its IEND chunk: the size of one that does not (it was cut short), else -1. */
+static long png_cut_short(FILE *f) {
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+    unsigned char b[12];
+    long size;
+    if (fseek(f, 0, SEEK_SET) != 0 || fread(b, 1, 8, f) != 8 || memcmp(b, sig, 8) != 0) return -1;
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0) return -1;
+    if (size >= 20 && fseek(f, size - 12, SEEK_SET) == 0 && fread(b, 1, 12, f) == 12 && !memcmp(b, iend, 12))
+        return -1;
+    return size;
+}
+
 static cnn_status decode_fail(FILE *f, const char *path, char *err, size_t err_size) {
     const char *why = stbi_failure_reason();
     if (ferror(f)) return fail(err, err_size, CNN_ERR_IO, "%s: read error", path);
+    long cut = png_cut_short(f); /* stb says only "Corrupt PNG" */
+    if (cut >= 0)
+        return fail(err, err_size, CNN_ERR_FORMAT,
+                    "%s: truncated PNG: the file ends at byte %ld, before the IEND chunk", path, cut);
     if (why && strcmp(why, "Out of memory") == 0)
         return fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory decoding the image", path);
     return fail(err, err_size, CNN_ERR_FORMAT, "%s: cannot decode as PNG or PGM/PPM: %s", path,
@@ -93,6 +110,35 @@ static cnn_status pnm_check(FILE *f, long long fsize, const char *path, char *er
     return CNN_OK;
 }
 
+/* stb_image 2.27 trusts a PNG chunk's length too: an IDAT chunk claiming 2 GiB in a 100-byte file is
+   allocated before a byte of it is read. So every chunk up to IEND must fit in the file (a file cut
+   inside a chunk header is left to stb, which reports it). fsize < 0: not a regular file, unchecked.
+   An empty first IDAT chunk, legal but never written by encoders, is refused: stb would read it
+   through a NULL pointer (undefined behaviour, found by fuzz/fuzz_image.c). */
+static cnn_status png_check(FILE *f, long long fsize, const char *path, char *err, size_t err_size) {
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char h[8];
+    int data = 0; /* a non-empty IDAT chunk was seen */
+    if (fsize < 0 || fseek(f, 0, SEEK_SET) != 0 || fread(h, 1, 8, f) != 8 || memcmp(h, sig, 8) != 0)
+        return CNN_OK; /* not PNG: stb decides */
+    for (long long off = 8; off < fsize;) {
+        if (fseek(f, off, SEEK_SET) != 0 || fread(h, 1, 8, f) != 8) break;
+        long long len = (long long)h[0] << 24 | (long long)h[1] << 16 | (long long)h[2] << 8 | h[3];
+        if (len > fsize - off - 12) /* length, type, data, CRC */
+            return fail(err, err_size, CNN_ERR_FORMAT,
+                        "%s: truncated PNG: the file ends at byte %lld, before the IEND chunk (the chunk at "
+                        "byte %lld claims %lld bytes of data)",
+                        path, fsize, off, len);
+        if (memcmp(h + 4, "IEND", 4) == 0) break;
+        if (memcmp(h + 4, "IDAT", 4) == 0 && !data && len == 0)
+            return fail(err, err_size, CNN_ERR_UNSUPPORTED,
+                        "%s: the first IDAT chunk (byte %lld) is empty: not supported", path, off);
+        data |= memcmp(h + 4, "IDAT", 4) == 0;
+        off += 12 + len;
+    }
+    return CNN_OK;
+}
+
 /* Header first (stbi_info), so a wrong-size image is refused before any pixel is decoded. */
 static cnn_status load_open(FILE *f, const char *path, int c, int h, int w, uint8_t *pixels, char *err,
                             size_t err_size) {
@@ -100,7 +146,11 @@ static cnn_status load_open(FILE *f, const char *path, int c, int h, int w, uint
     if (fstat(fileno(f), &st) != 0)
         return fail(err, err_size, CNN_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) return fail(err, err_size, CNN_ERR_IO, "%s: is a directory, not an image", path);
-    cnn_status s = pnm_check(f, S_ISREG(st.st_mode) ? (long long)st.st_size : -1, path, err, err_size);
+    if (S_ISREG(st.st_mode) && st.st_size == 0)
+        return fail(err, err_size, CNN_ERR_FORMAT, "%s: empty file, not an image", path);
+    long long fsize = S_ISREG(st.st_mode) ? (long long)st.st_size : -1;
+    cnn_status s = pnm_check(f, fsize, path, err, err_size);
+    if (!s) s = png_check(f, fsize, path, err, err_size);
     if (s) return s;
     if (fseek(f, 0, SEEK_SET) != 0) return fail(err, err_size, CNN_ERR_IO, "%s: cannot seek", path);
     int iw = 0, ih = 0, ic = 0;

@@ -21,14 +21,17 @@
      end-4   u32 CRC-32 (IEEE, as zlib's crc32) of every byte before it
 
    Loading checks, in order: magic, version, the CRC, then every count against the bytes left before
-   anything is allocated from it, then that nothing trails; only then is the net built from the spec.
+   anything is allocated from it, then that nothing trails (on a CRC mismatch the counts are still
+   walked, so that a file cut short is reported where it breaks); only then is the spec parsed, its
+   parameter counts compared with the file's, and the net built (so a tiny file cannot ask for a huge
+   arena).
    Saving streams the image through a small buffer (running CRC) into a temporary file in the same
    folder, fsyncs it, renames it over the path and fsyncs the folder, so a crash leaves either the old
    file or the new one, never half a file. */
 #define _POSIX_C_SOURCE 200809L
 #define _FILE_OFFSET_BITS 64
 
-#include "core/internal.h"
+#include "nn/nn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -290,6 +293,7 @@ cnn_status cnn_checkpoint_save(const char *path, const cnn_net *net, const cnn_o
     const char *spec, *step = NULL;
     char *tmp;
     size_t plen;
+    struct stat pst;
     int e = 0;
 
     if (err && err_size > 0) err[0] = '\0';
@@ -299,6 +303,13 @@ cnn_status cnn_checkpoint_save(const char *path, const cnn_net *net, const cnn_o
     if (!spec) return ckpt_fail(CNN_ERR_ARG, err, err_size, path, "the network is not built");
     if (opt && !cnn_optim_get_config(opt))
         return ckpt_fail(CNN_ERR_ARG, err, err_size, path, "the optimizer has no configuration");
+    /* The rename would replace whatever is there: a folder fails late, and a device such as
+       /dev/null would be swapped for a regular file where the process may write to /dev (root). */
+    if (stat(path, &pst) == 0 && !S_ISREG(pst.st_mode))
+        return ckpt_fail(CNN_ERR_IO, err, err_size, path,
+                         S_ISDIR(pst.st_mode)
+                             ? "is a directory; a checkpoint is written to a file"
+                             : "not a regular file; a checkpoint is written to a new or regular file");
 
     plen = strlen(path);
     tmp = malloc(plen + sizeof suffix);
@@ -505,8 +516,15 @@ static cnn_status ckpt_parse(const uint8_t *buf, size_t size, ckpt_image *im, co
     char msg[160];
 
     memset(im, 0, sizeof *im);
+    if (size == 0)
+        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, "empty file, not a cnn checkpoint");
+    if (size < CKPT_MAGIC_SIZE && memcmp(buf, magic, size) == 0) {
+        snprintf(msg, sizeof msg, "truncated: %zu bytes, a checkpoint has at least %d", size,
+                 CKPT_HEADER_SIZE + CKPT_CRC_SIZE);
+        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
+    }
     if (size < CKPT_MAGIC_SIZE || memcmp(buf, magic, CKPT_MAGIC_SIZE) != 0)
-        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, "not a cnn checkpoint (bad magic)");
+        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, "byte 0: not a cnn checkpoint (bad magic)");
     if (size < CKPT_HEADER_SIZE + CKPT_CRC_SIZE) {
         snprintf(msg, sizeof msg, "truncated: %zu bytes, a checkpoint has at least %d", size,
                  CKPT_HEADER_SIZE + CKPT_CRC_SIZE);
@@ -514,21 +532,19 @@ static cnn_status ckpt_parse(const uint8_t *buf, size_t size, ckpt_image *im, co
     }
     version = get_u32_le(buf + 8);
     if (version != CKPT_VERSION) {
-        snprintf(msg, sizeof msg, "checkpoint version %lu is not supported (this library reads version %u)",
+        snprintf(msg, sizeof msg,
+                 "byte 8: checkpoint version %lu is not supported (this library reads version %u)",
                  (unsigned long)version, CKPT_VERSION);
         return ckpt_fail(CNN_ERR_UNSUPPORTED, err, err_size, path, msg);
     }
+    /* On a CRC mismatch the layout is still walked (bounds-checked, nothing allocated, nothing
+       returned), so that a file cut short or a damaged count is reported at its byte offset. */
     stored = get_u32_le(buf + size - CKPT_CRC_SIZE);
     actual = cnn_crc32(0, buf, size - CKPT_CRC_SIZE);
-    if (stored != actual) {
-        snprintf(msg, sizeof msg, "corrupted (CRC mismatch: stored 0x%08lx, computed 0x%08lx over %zu bytes)",
-                 (unsigned long)stored, (unsigned long)actual, size - CKPT_CRC_SIZE);
-        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
-    }
     flags = get_u32_le(buf + 12);
     if (flags & ~CKPT_FLAG_OPTIM) {
         snprintf(msg, sizeof msg, "byte 12: unknown flags 0x%08lx", (unsigned long)flags);
-        return ckpt_fail(CNN_ERR_UNSUPPORTED, err, err_size, path, msg);
+        return ckpt_fail(stored == actual ? CNN_ERR_UNSUPPORTED : CNN_ERR_FORMAT, err, err_size, path, msg);
     }
 
     r.size = size - CKPT_CRC_SIZE;
@@ -560,7 +576,13 @@ static cnn_status ckpt_parse(const uint8_t *buf, size_t size, ckpt_image *im, co
         snprintf(msg, sizeof msg, "%zu unexpected bytes after the last section", r.size - r.off);
         r_fail(&r, CNN_ERR_FORMAT, msg);
     }
-    return r.st;
+    if (r.st == CNN_OK && stored != actual) {
+        snprintf(msg, sizeof msg,
+                 "corrupted (CRC mismatch: bytes 0..%zu give 0x%08lx, byte %zu stores 0x%08lx)", r.size - 1,
+                 (unsigned long)actual, r.size, (unsigned long)stored);
+        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
+    }
+    return r.st != CNN_OK && stored != actual ? CNN_ERR_FORMAT : r.st;
 }
 
 /* ---------------------------------------------------------------- load */
@@ -643,7 +665,9 @@ static cnn_status ckpt_build_net(const ckpt_image *im, int max_batch, cnn_net **
     if (!spec) return ckpt_fail(CNN_ERR_NOMEM, err, err_size, path, "out of memory");
     memcpy(spec, im->spec, im->spec_len);
     spec[im->spec_len] = '\0';
-    st = cnn_net_from_spec(spec, max_batch, &net, perr, sizeof perr);
+    /* Parsed, then its parameter counts checked against the file, and only then built: a small file
+       whose spec describes a huge net is refused before the net's arena is allocated. */
+    st = cnn_net_parse_spec(spec, &net, perr, sizeof perr);
     free(spec);
     if (st != CNN_OK) {
         cnn_net_free(net);
@@ -656,6 +680,12 @@ static cnn_status ckpt_build_net(const ckpt_image *im, int max_batch, cnn_net **
                  im->params.count, im->state.count, cnn_net_param_count(net), cnn_net_state_count(net));
         cnn_net_free(net);
         return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
+    }
+    st = cnn_net_build(net, max_batch);
+    if (st != CNN_OK) {
+        cnn_net_free(net);
+        snprintf(msg, sizeof msg, "model spec: building the net: %s", cnn_status_str(st));
+        return ckpt_fail(st == CNN_ERR_NOMEM ? CNN_ERR_NOMEM : CNN_ERR_FORMAT, err, err_size, path, msg);
     }
     floats_copy(cnn_net_params(net), &im->params);
     floats_copy(cnn_net_state(net), &im->state);

@@ -388,12 +388,22 @@ cnn_status cnn_net_init(cnn_net *net, uint64_t seed) {
 
 /* ---------------------------------------------------------------- forward */
 
-static cnn_status dropout_forward(cnn_net *net, cnn_layer *l, size_t count, const float *x) {
+static void rng_skip(cnn_rng *rng, size_t draws) {
+    for (size_t i = 0; i < draws; i++) (void)cnn_rng_u32(rng); /* cnn_rng_uniform takes one u32 */
+}
+
+/* One uniform draw per element, image after image; a shard (cnn_net_set_shard) skips the draws of
+   the global batch's other images, so its masks and the RNG's end state are the whole batch's. */
+static cnn_status dropout_forward(cnn_net *net, cnn_layer *l, int n, const float *x) {
     const float scale = 1.0f / (1.0f - l->drop_p);
+    const size_t count = (size_t)n * l->in_size;
+    const int after = net->shard_total ? net->shard_total - net->shard_first - n : 0;
+    rng_skip(&net->rng, (size_t)net->shard_first * l->in_size);
     for (size_t i = 0; i < count; i++) {
         l->aux[i] = cnn_rng_uniform(&net->rng) < l->drop_p ? 0.0f : scale;
         l->out[i] = x[i] * l->aux[i];
     }
+    rng_skip(&net->rng, (size_t)after * l->in_size);
     return CNN_OK;
 }
 
@@ -471,7 +481,7 @@ static cnn_status layer_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n,
         return cnn_dense_forward(ctx, &p, x, w, b, l->out);
     }
     case CNN_LAYER_DROPOUT:
-        if (net->training && l->drop_p > 0.0f) return dropout_forward(net, l, (size_t)n * l->in_size, x);
+        if (net->training && l->drop_p > 0.0f) return dropout_forward(net, l, n, x);
         memcpy(l->out, x, (size_t)n * l->in_size * sizeof(float));
         return CNN_OK;
     case CNN_LAYER_BATCHNORM: return batchnorm_forward(net, l, n, x);
@@ -483,6 +493,7 @@ static cnn_status layer_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n,
 
 cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, int training, const float **out) {
     if (!net || !net->built || !x || n <= 0 || n > net->max_batch) return CNN_ERR_ARG;
+    if (training && net->shard_total && net->shard_first > net->shard_total - n) return CNN_ERR_ARG;
     if (n == 1 && training && net->state_count) {
         /* as PyTorch: batch statistics need more than one value per channel */
         for (int i = 0; i < net->nlayers; i++)
@@ -509,6 +520,22 @@ cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, in
         cur = l->out;
     }
     if (out) *out = cur;
+    return CNN_OK;
+}
+
+cnn_status cnn_net_set_shard(cnn_net *net, int first, int total) {
+    if (!net || first < 0 || total < 0 || (total == 0 && first != 0) || (total > 0 && first >= total))
+        return CNN_ERR_ARG;
+    net->shard_first = first, net->shard_total = total;
+    return CNN_OK;
+}
+
+cnn_status cnn_net_skip_batch(cnn_net *net, int n) {
+    if (!net || !net->built || n < 0) return CNN_ERR_ARG;
+    for (int i = 0; i < net->nlayers; i++) {
+        const cnn_layer *l = &net->layers[i];
+        if (l->kind == CNN_LAYER_DROPOUT && l->drop_p > 0.0f) rng_skip(&net->rng, (size_t)n * l->in_size);
+    }
     return CNN_OK;
 }
 

@@ -45,6 +45,7 @@ struct cnn_net {
     size_t reserved_floats;      /* to this many floats */
     cnn_ctx *own_ctx;       /* used when the caller passes ctx == NULL */
     cnn_rng rng;            /* dropout */
+    int shard_first, shard_total; /* cnn_net_set_shard: this forward's images in a global batch (total 0: none) */
     char *spec;             /* canonical spec text, made by cnn_net_build */
 };
 
@@ -53,5 +54,8 @@ CNN_LOCAL void cnn_layer_describe(const cnn_layer *l, char *buf, size_t size);
 CNN_LOCAL const char *cnn_layer_name(const cnn_layer *l);
 /* Writes net->spec, the canonical text of the layers (called by cnn_net_build). */
 CNN_LOCAL cnn_status cnn_net_make_spec(cnn_net *net);
+/* Parses the model-spec text and adds its layers, without building: *out has its shapes and
+   parameter counts but no arena yet (checkpoint.c checks the counts against the file first). */
+CNN_LOCAL cnn_status cnn_net_parse_spec(const char *spec, cnn_net **out, char *err, size_t err_size);
 
 #endif

@@ -130,6 +130,10 @@ static const char *opt_get(opts *o, const char *key) {
 static cnn_status check_leftovers(const spec_line *ln, const opts *o, int npos, const char *usage) {
     if (o->twice) return fail(ln, CNN_ERR_FORMAT, "%s: option '%s' given twice", ln->tok[0], o->twice);
     for (int i = 0; i < o->n; i++)
+        if (!o->key[i][0])
+            return fail(ln, CNN_ERR_FORMAT, "%s: expected key=value, got '=%s' (usage: %s)", ln->tok[0],
+                        o->val[i], usage);
+    for (int i = 0; i < o->n; i++)
         if (!o->used[i]) return fail(ln, CNN_ERR_FORMAT, "%s: unknown option '%s' (usage: %s)", ln->tok[0], o->key[i], usage);
     if (o->npos > npos)
         return fail(ln, CNN_ERR_FORMAT, "%s: unexpected '%s' (usage: %s)", ln->tok[0], o->pos[npos], usage);
@@ -150,10 +154,14 @@ static cnn_status add_failed(const spec_line *ln, const cnn_net *net, cnn_status
         c = net->c, h = net->h, w = net->w;
     }
     if (net->has_loss_input) return fail(ln, CNN_ERR_FORMAT, "%s: nothing may follow the loss layer", ln->tok[0]);
+    const char *k = ln->tok[0];
+    int windowed = !strcmp(k, "conv") || !strcmp(k, "maxpool") || !strcmp(k, "avgpool");
     if (st == CNN_ERR_SHAPE)
-        return fail(ln, CNN_ERR_FORMAT, "%s: does not fit its input of shape %dx%dx%d (%s)", ln->tok[0], c, h, w,
-                    !strcmp(ln->tok[0], "dense") ? "dense needs flattened features: add 'flatten' before it"
-                                                 : "kernel larger than the padded input, or groups not dividing channels");
+        return fail(ln, CNN_ERR_FORMAT, "%s: does not fit its input of shape %dx%dx%d (%s)", k, c, h, w,
+                    !strcmp(k, "dense") && (h != 1 || w != 1)
+                        ? "dense needs flattened features: add 'flatten' before it"
+                    : windowed ? "kernel larger than the padded input, or groups not dividing channels"
+                               : "the result would be too large");
     return fail(ln, CNN_ERR_FORMAT, "%s: %s", ln->tok[0], cnn_status_str(st));
 }
 
@@ -409,7 +417,10 @@ static cnn_status parse_text(const char *spec, cnn_net **out, char *err, size_t 
                                             : parse_input(&ln, &net);
         } else {
             const spec_kw *kw = find_kw(ln.tok[0]);
-            if (!kw)
+            if (!strcmp(ln.tok[0], "input"))
+                st = fail(&ln, CNN_ERR_FORMAT,
+                          "a second 'input' line: the input is given once, before the first layer");
+            else if (!kw)
                 st = fail(&ln, CNN_ERR_FORMAT,
                           "unknown layer '%s' (expected conv, maxpool, avgpool, globalavgpool, relu, leaky_relu, "
                           "sigmoid, tanh, flatten, dense, dropout, batchnorm, softmax_ce or mse)",
@@ -428,6 +439,14 @@ static cnn_status parse_text(const char *spec, cnn_net **out, char *err, size_t 
     }
     *out = net;
     return CNN_OK;
+}
+
+cnn_status cnn_net_parse_spec(const char *spec, cnn_net **out, char *err, size_t err_size) {
+    if (err && err_size) err[0] = 0;
+    if (!out) return CNN_ERR_ARG;
+    *out = NULL;
+    if (!spec) return CNN_ERR_ARG;
+    return parse_text(spec, out, err, err_size);
 }
 
 cnn_status cnn_net_from_spec(const char *spec, int max_batch, cnn_net **out, char *err, size_t err_size) {
@@ -454,19 +473,29 @@ cnn_status cnn_net_from_spec_file(const char *path, int max_batch, cnn_net **out
     if (!path) return CNN_ERR_ARG;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        if (err && err_size) snprintf(err, err_size, "%s: %s", path, strerror(errno));
+        if (err && err_size) snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
         return CNN_ERR_IO;
     }
     enum { MAX_SPEC = 1 << 20 };
     char *text = malloc(MAX_SPEC + 1);
+    errno = 0;
     size_t n = text ? fread(text, 1, MAX_SPEC + 1, f) : 0;
-    int bad = !text ? 1 : ferror(f) ? 2 : n > MAX_SPEC ? 3 : memchr(text, 0, n) ? 4 : 0;
+    int e = errno;
+    const char *nul = text && n <= MAX_SPEC ? memchr(text, 0, n) : NULL;
+    int bad = !text ? 1 : ferror(f) ? 2 : n > MAX_SPEC ? 3 : nul ? 4 : n == 0 ? 5 : 0;
     fclose(f);
     if (bad) {
+        char why[96];
+        if (bad == 2)
+            snprintf(why, sizeof why, e == EISDIR ? "is a directory, not a model spec" : "read error: %s",
+                     strerror(e));
+        if (bad == 4)
+            snprintf(why, sizeof why, "byte %zu: a NUL byte: binary data, not a model spec",
+                     (size_t)(nul - text));
         if (err && err_size)
             snprintf(err, err_size, "%s: %s", path,
-                     bad == 1 ? "out of memory" : bad == 2 ? "read error (is it a directory?)"
-                                                : bad == 3 ? "larger than 1 MiB, not a model spec" : "binary data, not a model spec");
+                     bad == 1 ? "out of memory" : bad == 3 ? "larger than 1 MiB, not a model spec"
+                                                : bad == 5 ? "empty file, expected a model spec" : why);
         free(text);
         return bad == 1 ? CNN_ERR_NOMEM : bad == 2 ? CNN_ERR_IO : CNN_ERR_FORMAT;
     }

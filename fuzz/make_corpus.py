@@ -1,0 +1,179 @@
+#!/usr/bin/python3
+"""make_corpus.py — writes the seed corpora under fuzz/corpus/ (deterministic; rerun to rebuild).
+
+Python's standard library only. Checkpoints follow docs/checkpoint.md (version 1); IDX seeds are
+u32 little-endian L + images file (L bytes) + labels file, the input format of fuzz_idx.c; images
+are tiny PNGs of every colour type, binary PGM/PPM, and a BMP (which the loader must refuse).
+Also copies models/*.cfg and a few of tests/data/images. A seed whose name starts with "bad-" must be
+refused by its loader, every other seed must load (tests/test_fuzz_regress.c checks both). Run from anywhere:
+    /usr/bin/python3 fuzz/make_corpus.py
+"""
+import gzip
+import os
+import shutil
+import struct
+import zlib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORPUS = os.path.join(ROOT, "fuzz", "corpus")
+
+
+def put(target, name, data):
+    d = os.path.join(CORPUS, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def gz(data):
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+# ---------------------------------------------------------------- model specs
+
+SPECS = {
+    "small-conv.cfg": "input 1 4 4\nconv 2 3\nrelu\nflatten\ndense 3\nsoftmax_ce\n",
+    "all-layers.cfg": """# every keyword and option at least once
+input 2 9 9
+conv 4 3x2 stride=1x2 pad=1,0,1,1 dil=1 groups=2 bias=1
+batchnorm eps=1e-3 momentum=0.2
+leaky_relu alpha=0.1
+maxpool 2x2 stride=1 pad=1 dil=1 ceil=1
+conv 4 3 pad=same groups=4 bias=0
+sigmoid
+avgpool 2 stride=2 pad=1 ceil=0 count_include_pad=0
+tanh
+dropout 0.25
+globalavgpool
+flatten
+dense 5 bias=0
+dropout p=0
+mse reduction=mean
+""",
+    "pad-same.cfg": "input 3 7 5\nconv 8 5x3 pad=same stride=2 dil=2\nrelu\nmaxpool 3 stride=2 pad=1\nflatten\ndense 4\nmse\n",
+    "no-loss.cfg": "input 1 8 8\nconv 2 1\nrelu\navgpool 2\n",
+    "bad-line.cfg": "input 1 28 28\nconv 32 3 pad=1\nrelu\nmaxpool 2 pad=3\n",
+}
+
+
+def write_specs():
+    for name, text in SPECS.items():
+        put("spec", name, text)
+    for cfg in sorted(os.listdir(os.path.join(ROOT, "models"))):
+        if cfg.endswith(".cfg"):
+            shutil.copy(os.path.join(ROOT, "models", cfg), os.path.join(CORPUS, "spec", cfg))
+
+
+# ---------------------------------------------------------------- checkpoints (docs/checkpoint.md)
+
+def f32s(values):
+    return struct.pack("<Q", len(values)) + b"".join(struct.pack("<f", v) for v in values)
+
+
+def ramp(n, scale=0.01):
+    return [((i * 37) % 23 - 11) * scale for i in range(n)]
+
+
+def checkpoint(spec, params, state, optim=None, epoch=1, step=8):
+    """optim: (kind, momentum, nesterov, weight_decay, beta1, beta2, eps, steps, state_count)."""
+    body = b"CNNCKPT\0" + struct.pack("<II", 1, 1 if optim else 0)
+    body += struct.pack("<Q", len(spec)) + spec.encode()
+    body += f32s(ramp(params)) + f32s([0.5] * state)
+    body += struct.pack("<QQ", 0x0123456789ABCDEF, 0xFEDCBA9876543210)  # dropout rng
+    body += struct.pack("<iqQQQii", epoch, step, 42, 7, 9, 4, 3)  # epoch step seed rng batch epochs
+    body += struct.pack("<ffii", 0.28, 0.35, 2, 1)  # mean std crop_pad flip
+    body += struct.pack("<ifqqqf", 2, 0.01, 2, 100, 10, 0.1)  # schedule: cosine, lr, warmup, total, size, gamma
+    if optim:
+        kind, mom, nest, wd, b1, b2, eps, steps, count = optim
+        body += struct.pack("<ififfffq", kind, mom, nest, wd, b1, b2, eps, steps) + f32s(ramp(count, 0.001))
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def write_checkpoints():
+    a = "input 1 4 4\nconv 2 3\nrelu\nflatten\ndense 3\nsoftmax_ce\n"  # 20 + 27 parameters
+    put("checkpoint", "adam.ckpt", checkpoint(a, 47, 0, (1, 0.0, 0, 0.0, 0.9, 0.999, 1e-8, 8, 94)))
+    put("checkpoint", "deploy.ckpt", checkpoint(a, 47, 0))
+    b = ("input 1 6 6\nconv 2 3 pad=1 bias=0\nbatchnorm\nleaky_relu alpha=0.1\nmaxpool 2\ndropout 0.25\n"
+         "flatten\ndense 2\nmse reduction=mean\n")  # 18 + 4 + 38 parameters, 4 state
+    put("checkpoint", "sgd-batchnorm.ckpt", checkpoint(b, 60, 4, (0, 0.9, 1, 1e-4, 0.0, 0.0, 0.0, 3, 60)))
+    c = ("input 2 5 5\nconv 4 3 groups=2 stride=2 pad=1\nsigmoid\navgpool 2 ceil=1\ntanh\nglobalavgpool\n"
+         "flatten\ndense 2\nsoftmax_ce\n")  # 40 + 10 parameters
+    put("checkpoint", "adamw-groups.ckpt", checkpoint(c, 50, 0, (2, 0.0, 0, 0.01, 0.8, 0.99, 1e-6, 1, 100)))
+    put("checkpoint", "sgd-plain.ckpt", checkpoint(c, 50, 0, (0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0)))
+
+
+# ---------------------------------------------------------------- IDX
+
+def idx(dims, data):
+    return struct.pack(">BBBB", 0, 0, 8, len(dims)) + b"".join(struct.pack(">I", d) for d in dims) + bytes(data)
+
+
+def idx_pair(images, labels):
+    return struct.pack("<I", len(images)) + images + labels
+
+
+def write_idx():
+    img3 = idx([2, 3, 3], range(18))
+    img4 = idx([2, 2, 2, 2], [i * 16 for i in range(16)])
+    lab = idx([2], [1, 0])
+    put("idx", "raw-3d", idx_pair(img3, lab))
+    put("idx", "raw-4d", idx_pair(img4, lab))
+    put("idx", "gz-3d", idx_pair(gz(img3), gz(lab)))
+    put("idx", "gz-images-raw-labels", idx_pair(gz(img4), lab))
+    # the first three images of the committed Fashion-MNIST test subset, raw and compressed
+    with gzip.open(os.path.join(ROOT, "tests", "data", "t10k-images-idx3-ubyte.gz")) as f:
+        real = f.read(16 + 3 * 784)
+    with gzip.open(os.path.join(ROOT, "tests", "data", "t10k-labels-idx1-ubyte.gz")) as f:
+        real_lab = f.read(8 + 3)
+    real = real[:4] + struct.pack(">I", 3) + real[8:]
+    real_lab = real_lab[:4] + struct.pack(">I", 3) + real_lab[8:]
+    put("idx", "fashion-3-raw", idx_pair(real, real_lab))
+    put("idx", "fashion-3-gz", idx_pair(gz(real), gz(real_lab)))
+
+
+# ---------------------------------------------------------------- images
+
+def png(w, h, color, depth, rows, plte=None, trns=None, interlace=0):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, interlace))
+    if plte:
+        out += chunk(b"PLTE", plte)
+    if trns:
+        out += chunk(b"tRNS", trns)
+    return out + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+
+
+def raw_rows(h, row_bytes, filt=0):
+    return b"".join(bytes([filt]) + bytes((y * 31 + x * 7) & 0xFF for x in range(row_bytes)) for y in range(h))
+
+
+def write_images():
+    put("image", "gray-3x3.png", png(3, 3, 0, 8, raw_rows(3, 3)))
+    put("image", "gray-1bit-9x2.png", png(9, 2, 0, 1, raw_rows(2, 2)))
+    put("image", "gray16-2x2.png", png(2, 2, 0, 16, raw_rows(2, 4, 1)))
+    put("image", "gray-alpha-2x3.png", png(2, 3, 4, 8, raw_rows(3, 4, 2)))
+    put("image", "rgb-3x2.png", png(3, 2, 2, 8, raw_rows(2, 9, 3)))
+    put("image", "rgba-2x2.png", png(2, 2, 6, 8, raw_rows(2, 8, 4)))
+    put("image", "palette-4x2.png", png(4, 2, 3, 4, raw_rows(2, 2), plte=bytes(range(12)), trns=b"\x00\x80"))
+    # Adam7: a 5x5 RGB image is seven passes of sub-images
+    passes = [(1, 1), (1, 1), (2, 1), (1, 2), (3, 1), (2, 3), (5, 2)]
+    put("image", "rgb-interlaced-5x5.png", png(5, 5, 2, 8, b"".join(raw_rows(ph, 3 * pw) for pw, ph in passes),
+                                               interlace=1))
+    put("image", "gray-3x2.pgm", b"P5\n# a comment\n3 2\n255\n" + bytes(range(0, 240, 40)))
+    put("image", "rgb-2x2.ppm", b"P6 2 2 255\n" + bytes(range(12)))
+    put("image", "bad-maxval-15.pgm", b"P5 2 1 15\n\x01\x02")
+    put("image", "bad-tiny.bmp", b"BM" + struct.pack("<IHHI", 66, 0, 0, 62) +
+        struct.pack("<IiiHHIIiiII", 40, 2, 2, 1, 1, 0, 8, 2835, 2835, 2, 2) + b"\0\0\0\0\xff\xff\xff\0" +
+        b"\x80\0\0\0\x40\0\0\0")
+    images = os.path.join(ROOT, "tests", "data", "images")
+    for name in ("5_sandal.png", "test_499.pgm", "wrong_size_32x32.png"):
+        shutil.copy(os.path.join(images, name), os.path.join(CORPUS, "image", name))
+
+
+if __name__ == "__main__":
+    shutil.rmtree(CORPUS, ignore_errors=True)
+    write_specs()
+    write_checkpoints()
+    write_idx()
+    write_images()

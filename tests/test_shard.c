@@ -1,0 +1,139 @@
+/* test_shard.c — data-parallel training at the library level (cnn_net_set_shard, cnn_net_skip_batch,
+   cnn_dataset_batch's draws-only mode): a global batch split into shards, empty ones included, gives
+   the whole batch's dropout masks, augmentation, outputs and RNG states, and the shards' gradients
+   weighted by n / total sum to the whole batch's gradient. The MPI side (cnn train under mpirun) is
+   tests/cli/test_mpi.sh. */
+#include "testutil.h"
+
+#include <string.h>
+
+/* two dropout layers, so the draws of the shards interleave layer by layer */
+#define DROP_SPEC                                                                                            \
+    "input 2 6 6\nconv 4 3 pad=1\nrelu\nflatten\ndropout 0.4\ndense 16\ntanh\ndropout 0.25\ndense 5\n"       \
+    "softmax_ce\n"
+
+enum { TOTAL = 7, CLASSES = 5, IN_SIZE = 2 * 6 * 6 };
+
+static cnn_net *make_net(int max_batch) {
+    cnn_net *net = NULL;
+    char err[256];
+    assert_int_equal(cnn_net_from_spec(DROP_SPEC, max_batch, &net, err, sizeof err), CNN_OK);
+    assert_int_equal(cnn_net_init(net, 42), CNN_OK);
+    return net;
+}
+
+static void test_shards_match_whole_batch(void **state) {
+    (void)state;
+    test_rng r = test_rng_make(5);
+    float *x = test_rand_buf(&r, (size_t)TOTAL * IN_SIZE, -1.0f, 1.0f);
+    int32_t labels[TOTAL];
+    for (int i = 0; i < TOTAL; i++)
+        labels[i] = i % CLASSES;
+    /* one net per shard, as one per rank */
+    cnn_net *whole = make_net(TOTAL), *part[4];
+    for (int s = 0; s < 4; s++)
+        part[s] = make_net(TOTAL);
+    const size_t pc = cnn_net_param_count(whole);
+    float *gsum = test_alloc(pc), *out_whole = test_alloc((size_t)TOTAL * CLASSES);
+    const float *out;
+    float loss;
+    /* two steps in a row: the RNG must also be in step for the second */
+    for (int step = 0; step < 2; step++) {
+        assert_int_equal(cnn_net_forward(NULL, whole, TOTAL, x, 1, &out), CNN_OK);
+        memcpy(out_whole, out, (size_t)TOTAL * CLASSES * sizeof(float));
+        assert_int_equal(cnn_net_loss(NULL, whole, labels, NULL, &loss), CNN_OK);
+        assert_int_equal(cnn_net_backward(NULL, whole), CNN_OK);
+        memset(gsum, 0, pc * sizeof(float));
+        /* shards [0,3) [3,3) [3,6) [6,7): an empty one in the middle */
+        const int first[] = {0, 3, 3, 6}, count[] = {3, 0, 3, 1};
+        for (int s = 0; s < 4; s++) {
+            if (!count[s]) {
+                assert_int_equal(cnn_net_skip_batch(part[s], TOTAL), CNN_OK);
+                continue;
+            }
+            assert_int_equal(cnn_net_set_shard(part[s], first[s], TOTAL), CNN_OK);
+            assert_int_equal(
+                cnn_net_forward(NULL, part[s], count[s], x + (size_t)first[s] * IN_SIZE, 1, &out), CNN_OK);
+            assert_true(test_close("shard output", out, out_whole + (size_t)first[s] * CLASSES,
+                                   (size_t)count[s] * CLASSES, 1e-6, 1e-5));
+            assert_int_equal(cnn_net_loss(NULL, part[s], labels + first[s], NULL, &loss), CNN_OK);
+            assert_int_equal(cnn_net_backward(NULL, part[s]), CNN_OK);
+            const float *g = cnn_net_grads(part[s]), wgt = (float)count[s] / TOTAL;
+            for (size_t i = 0; i < pc; i++)
+                gsum[i] += wgt * g[i];
+        }
+        /* every shard's dropout stream ends where the whole batch leaves it */
+        for (int s = 0; s < 4; s++)
+            assert_memory_equal(cnn_net_rng(part[s]), cnn_net_rng(whole), sizeof(cnn_rng));
+        assert_true(test_close("summed shard gradients", gsum, cnn_net_grads(whole), pc, 1e-6, 1e-5));
+    }
+    /* (0, 0) ends sharding: a plain forward again draws like the whole net */
+    assert_int_equal(cnn_net_set_shard(part[0], 0, 0), CNN_OK);
+    assert_int_equal(cnn_net_forward(NULL, part[0], TOTAL, x, 1, &out), CNN_OK);
+    memcpy(out_whole, out, (size_t)TOTAL * CLASSES * sizeof(float));
+    assert_int_equal(cnn_net_forward(NULL, whole, TOTAL, x, 1, &out), CNN_OK);
+    assert_true(test_close("unsharded again", out_whole, out, (size_t)TOTAL * CLASSES, 0.0, 0.0));
+    cnn_net_free(whole);
+    for (int s = 0; s < 4; s++)
+        cnn_net_free(part[s]);
+    free(x), free(gsum), free(out_whole);
+}
+
+static void test_shard_args(void **state) {
+    (void)state;
+    cnn_net *net = make_net(4);
+    float x[4 * IN_SIZE] = {0};
+    assert_int_equal(cnn_net_set_shard(NULL, 0, 4), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_shard(net, -1, 4), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_shard(net, 4, 4), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_shard(net, 1, 0), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_shard(net, 0, -2), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_skip_batch(net, -1), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_skip_batch(NULL, 1), CNN_ERR_ARG);
+    /* a shard running past its global batch */
+    assert_int_equal(cnn_net_set_shard(net, 2, 5), CNN_OK);
+    assert_int_equal(cnn_net_forward(NULL, net, 4, x, 1, NULL), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_forward(NULL, net, 3, x, 1, NULL), CNN_OK);
+    assert_int_equal(cnn_net_forward(NULL, net, 4, x, 0, NULL), CNN_OK); /* evaluation ignores shards */
+    cnn_net_free(net);
+}
+
+/* Augmentation's draws for images a shard does not make (x and labels NULL) move the RNG as making them
+   would, and the images a shard makes are the whole batch's. */
+static void test_batch_draws_only(void **state) {
+    (void)state;
+    enum { N = 9, HW = 28 * 28 };
+    cnn_dataset *ds = NULL;
+    char err[256];
+    assert_int_equal(cnn_dataset_load_idx(CNN_TEST_DATA_DIR "/data/t10k-images-idx3-ubyte.gz",
+                                          CNN_TEST_DATA_DIR "/data/t10k-labels-idx1-ubyte.gz", &ds, err,
+                                          sizeof err),
+                     CNN_OK);
+    const int32_t idx[N] = {40, 0, 81, 2, 77, 1, 300, 6, 499};
+    const cnn_batch_config cfg = {0.5f, 0.25f, 2, 1};
+    static float whole[N * HW], part[N * HW];
+    int32_t lw[N], lpart[N];
+    cnn_rng a, b;
+    cnn_rng_seed(&a, 3), cnn_rng_seed(&b, 3);
+    assert_int_equal(cnn_dataset_batch(ds, idx, N, &cfg, &a, whole, lw), CNN_OK);
+    /* a shard [2, 6): draws for 0..1, images 2..5, draws for 6..8 */
+    assert_int_equal(cnn_dataset_batch(ds, idx, 2, &cfg, &b, NULL, NULL), CNN_OK);
+    assert_int_equal(cnn_dataset_batch(ds, idx + 2, 4, &cfg, &b, part, lpart), CNN_OK);
+    assert_int_equal(cnn_dataset_batch(ds, idx + 6, 3, &cfg, &b, NULL, NULL), CNN_OK);
+    assert_memory_equal(part, whole + 2 * HW, 4 * HW * sizeof(float));
+    assert_memory_equal(lpart, lw + 2, 4 * sizeof(int32_t));
+    assert_memory_equal(&a, &b, sizeof a);
+    /* one of x and labels alone is still an error */
+    assert_int_equal(cnn_dataset_batch(ds, idx, 2, &cfg, &b, part, NULL), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch(ds, idx, 2, &cfg, &b, NULL, lpart), CNN_ERR_ARG);
+    cnn_dataset_free(ds);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shards_match_whole_batch),
+        cmocka_unit_test(test_shard_args),
+        cmocka_unit_test(test_batch_draws_only),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
