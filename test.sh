@@ -1,9 +1,10 @@
 #!/bin/sh
 # test.sh — the whole test suite from a fresh Debian machine: installs what is missing, builds with
-# warnings as errors, runs every test, then rebuilds under AddressSanitizer + UBSan and runs them again.
+# warnings as errors, runs every test, then rebuilds under AddressSanitizer + UBSan and runs them again,
+# then runs each libFuzzer target for a minute (clang, ASan + UBSan).
 set -eu
 cd "$(dirname "$0")"
-scripts/deps.sh build-essential cmake libcmocka-dev zlib1g-dev libstb-dev
+scripts/deps.sh build-essential cmake libcmocka-dev zlib1g-dev libstb-dev libopenmpi-dev openmpi-bin valgrind
 jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== release build, warnings as errors =="
@@ -17,6 +18,9 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNN_WERROR=ON -DCNN
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== libFuzzer targets, 60 s each (clang, ASan + UBSan) =="
+scripts/fuzz.sh 60
 
 echo "== install check: header, libraries, cnn.pc and CMake package config =="
 rm -rf build-test/stage
