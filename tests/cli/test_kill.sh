@@ -95,7 +95,16 @@ while [ $kills -lt 24 ] && [ $i -lt 40 ]; do
         # inside a write: as soon as a temporary file that was not there before appears
         while kill -0 "$pid" 2>/dev/null && [ -z "$(new_temp)" ]; do :; done
     else
-        ms=$((first + $(rand $((6 * per_epoch + 1)))))
+        # after 1-3 new checkpoints (a rename gives the file a new inode), then at a random moment of
+        # the epoch after: counted in epochs, not milliseconds, so a fast machine (or a start-up
+        # faster than the first run's) cannot run through all the epochs before the kills are done
+        j=$((1 + $(rand 3)))
+        ino0=$(stat -c %i "$ck" 2>/dev/null || echo none)
+        while [ $j -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+            ino=$(stat -c %i "$ck" 2>/dev/null || echo none)
+            [ "$ino" = "$ino0" ] || { j=$((j - 1)); ino0=$ino; }
+        done
+        ms=$(rand $((per_epoch + 1)))
         sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
     fi
     kill -9 "$pid" 2>/dev/null
