@@ -4,6 +4,8 @@
 # committed corpus never grows here). One summary line per target; exits non-zero when any target
 # crashes, leaks, times out or runs out of memory. Crashing inputs are kept in build-fuzz/artifacts/:
 # fix the library, then add the input to tests/data/fuzz-regress/<target>/ (test_fuzz_regress).
+# The mutation seed is fixed (FUZZ_SEED, default 1) so that a CI run is reproducible; FUZZ_SEED=0
+# lets libFuzzer pick one, for exploring.
 set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-60}
@@ -25,7 +27,7 @@ for t in spec checkpoint idx image; do
     rc=0
     # shellcheck disable=SC2086
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
-        build-fuzz/fuzz/fuzz_$t -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=8192 \
+        build-fuzz/fuzz/fuzz_$t -seed="${FUZZ_SEED:-1}" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=8192 \
         -print_final_stats=1 -artifact_prefix="$art/" $dict "$work" >"$log" 2>&1 || rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)

@@ -199,7 +199,8 @@ static cnn_status p_conv(cnn_net *net, spec_line *ln) {
             long long out = ((long long)in[a] + s[a] - 1) / s[a];
             long long total = (out - 1) * s[a] + (long long)d[a] * (k[a] - 1) + 1 - in[a];
             if (total < 0) total = 0;
-            if (total > INT_MAX / 2) return bad_value(ln, "a kernel that fits", "pad=same", usage);
+            /* no side beyond an explicit pad's limit (1 << 20), so the canonical text parses back */
+            if (total - total / 2 > (1 << 20)) return bad_value(ln, "a kernel that fits", "pad=same", usage);
             pad[a] = (int)(total / 2);          /* top / left */
             pad[a + 2] = (int)(total - total / 2); /* bottom / right get the odd one, as PyTorch */
         }
