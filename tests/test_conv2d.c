@@ -422,6 +422,19 @@ static int conv_fast_vs_ref(const cnn_conv2d *c, test_rng *rng, cnn_ctx *ref, cn
     return bad;
 }
 
+/* Each case through conv_fast_vs_ref, against the reference, with a threads-thread context. */
+static void cases_vs_ref(const cnn_conv2d *cases, size_t n, uint64_t seed, int threads) {
+    test_rng rng = test_rng_make(seed);
+    cnn_ctx *ref = cnn_ctx_create(1), *mt = cnn_ctx_create(threads);
+    assert_true(ref && mt);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) bad += conv_fast_vs_ref(&cases[i], &rng, ref, mt);
+    cnn_ctx_free(ref);
+    cnn_ctx_free(mt);
+    assert_int_equal(bad, 0);
+}
+
 /* Shapes whose GEMM dims (forward: M = K, N = P*Q, K = C/G*R*S; backward-weights: K = N*P*Q) reach several
    hundreds or thousands, and odd sizes (1, 7, 13, 17, 33, 65, ...) that leave partial blocks. */
 static void test_conv_fast_vs_ref_fixed(void **state) {
@@ -463,15 +476,7 @@ static void test_conv_fast_vs_ref_fixed(void **state) {
         {.n = 3, .c = 5, .h = 33, .w = 33, .k = 9, .r = 3, .s = 3, .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
          .pad_right = 1},
     };
-    test_rng rng = test_rng_make(99);
-    cnn_ctx *ref = cnn_ctx_create(1), *mt = cnn_ctx_create(3);
-    assert_true(ref && mt);
-    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
-    int bad = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bad += conv_fast_vs_ref(&cases[i], &rng, ref, mt);
-    cnn_ctx_free(ref);
-    cnn_ctx_free(mt);
-    assert_int_equal(bad, 0);
+    cases_vs_ref(cases, sizeof cases / sizeof cases[0], 99, 3);
 }
 
 static int pick(test_rng *rng, const int *v, int n) { return v[test_rng_int(rng, 0, n - 1)]; }
@@ -576,15 +581,7 @@ static void test_conv_banded_vs_ref(void **state) {
         {.n = 1, .c = 64, .h = 64, .w = 64, .k = 5, .r = 3, .s = 3, .stride_h = 2, .stride_w = 2, .pad_top = 1,
          .pad_left = 0, .pad_bottom = 2, .pad_right = 1},
     };
-    test_rng rng = test_rng_make(5150);
-    cnn_ctx *ref = cnn_ctx_create(1), *mt = cnn_ctx_create(2);
-    assert_true(ref && mt);
-    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
-    int bad = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bad += conv_fast_vs_ref(&cases[i], &rng, ref, mt);
-    cnn_ctx_free(ref);
-    cnn_ctx_free(mt);
-    assert_int_equal(bad, 0);
+    cases_vs_ref(cases, sizeof cases / sizeof cases[0], 5150, 2);
 }
 
 int main(void) {

@@ -81,30 +81,16 @@ static uint8_t *read_bytes(const char *path, size_t *n) {
     return p;
 }
 
-/* Growing byte buffer to build IDX files from parts. */
-typedef struct bytes {
-    uint8_t *p;
-    size_t n, cap;
-} bytes;
-
-static void put(bytes *b, const void *data, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        assert_non_null(b->p);
-    }
-    if (n) memcpy(b->p + b->n, data, n);
-    b->n += n;
-}
+typedef test_bytes bytes;
 
 static void put_u8(bytes *b, unsigned v) {
     uint8_t c = (uint8_t)v;
-    put(b, &c, 1);
+    test_bytes_put(b, &c, 1);
 }
 
 static void put_be32(bytes *b, uint32_t v) {
     uint8_t c[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-    put(b, c, 4);
+    test_bytes_put(b, c, 4);
 }
 
 static void put_le(bytes *b, uint32_t v, int n) {
@@ -121,7 +107,7 @@ static bytes idx_bytes(unsigned type, int ndim, const uint32_t *dims, const uint
     put_u8(&b, (unsigned)ndim);
     for (int i = 0; i < ndim; i++)
         put_be32(&b, dims[i]);
-    put(&b, data, n);
+    test_bytes_put(&b, data, n);
     return b;
 }
 
@@ -147,14 +133,14 @@ static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
 static void write_gz(const char *path, const uint8_t *data, size_t n) {
     bytes b = {0};
     const uint8_t head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
-    put(&b, head, sizeof head);
+    test_bytes_put(&b, head, sizeof head);
     size_t off = 0;
     do {
         size_t len = n - off < 65535 ? n - off : 65535;
         put_u8(&b, off + len == n ? 1 : 0); /* BFINAL, BTYPE 00 */
         put_le(&b, (uint32_t)len, 2);
         put_le(&b, (uint32_t)(~len & 0xffff), 2);
-        put(&b, data + off, len);
+        test_bytes_put(&b, data + off, len);
         off += len;
     } while (off < n);
     put_le(&b, crc32_ieee(data, n), 4);

@@ -35,36 +35,24 @@ static const target TARGETS[] = {
 
 /* ---------------------------------------------------------------- byte buffers */
 
-typedef struct bytes {
-    uint8_t *p;
-    size_t n, cap;
-} bytes;
+typedef test_bytes bytes;
 
-static void b_put(bytes *b, const void *data, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        assert_non_null(b->p);
-    }
-    if (n) memcpy(b->p + b->n, data, n);
-    b->n += n;
-}
 static void b_le(bytes *b, uint64_t v, int width) {
     uint8_t x[8];
     for (int i = 0; i < width; i++)
         x[i] = (uint8_t)(v >> (8 * i));
-    b_put(b, x, (size_t)width);
+    test_bytes_put(b, x, (size_t)width);
 }
 static void b_be32(bytes *b, uint32_t v) {
     uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-    b_put(b, x, 4);
+    test_bytes_put(b, x, 4);
 }
 static void b_str(bytes *b, const char *s) {
-    b_put(b, s, strlen(s));
+    test_bytes_put(b, s, strlen(s));
 }
 static void b_zeros(bytes *b, size_t n) {
     for (size_t i = 0; i < n; i++)
-        b_put(b, "", 1);
+        test_bytes_put(b, "", 1);
 }
 
 static int read_file(const char *path, bytes *b) {
@@ -73,7 +61,7 @@ static int read_file(const char *path, bytes *b) {
     size_t k;
     if (!f) return 0;
     while ((k = fread(buf, 1, sizeof buf, f)) > 0)
-        b_put(b, buf, k);
+        test_bytes_put(b, buf, k);
     fclose(f);
     return 1;
 }
@@ -203,7 +191,7 @@ static void test_nasty_specs(void **state) {
     b_str(&b, "\n");
     expect_refused(t, "a 2000-character line", &b, CNN_ERR_FORMAT, "line 2: line longer than");
     b.n = 0;
-    b_put(&b, "input 1 28 28\0\nrelu\n", 20);
+    test_bytes_put(&b, "input 1 28 28\0\nrelu\n", 20);
     expect_refused(t, "a NUL after the input line", &b, CNN_ERR_FORMAT, "expected at least one layer");
     free(b.p);
 }
@@ -225,12 +213,12 @@ static void fix_crc(bytes *b) {
 static void ckpt_make(bytes *b, const char *spec, size_t spec_len, uint64_t params, uint64_t state, int optim,
                       uint64_t opt_state, ckpt_offsets *at) {
     b->n = 0;
-    b_put(b, "CNNCKPT", 8);
+    test_bytes_put(b, "CNNCKPT", 8);
     b_le(b, 1, 4);
     b_le(b, optim ? 1 : 0, 4);
     at->spec_len = b->n;
     b_le(b, spec_len, 8);
-    b_put(b, spec, spec_len);
+    test_bytes_put(b, spec, spec_len);
     at->params = b->n;
     b_le(b, params, 8);
     b_zeros(b, 4 * params);
@@ -287,17 +275,17 @@ static void test_nasty_checkpoints(void **state) {
     const size_t cuts[] = {0, 1, 7, 8, 12, 16, 19, 20, 24, good.n / 2, good.n - 5, good.n - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         b.n = 0;
-        b_put(&b, good.p, cuts[i]);
+        test_bytes_put(&b, good.p, cuts[i]);
         expect_refused(t, "a truncated checkpoint", &b, ANY_ERR, NULL);
     }
     /* one flipped bit: the CRC catches it */
     b.n = 0;
-    b_put(&b, good.p, good.n);
+    test_bytes_put(&b, good.p, good.n);
     b.p[b.n / 2] ^= 0x10;
     expect_refused(t, "a flipped bit", &b, CNN_ERR_FORMAT, "CRC mismatch");
     /* version 2, unknown flags */
     b.n = 0;
-    b_put(&b, good.p, good.n);
+    test_bytes_put(&b, good.p, good.n);
     set_le(&b, 8, 2, 4);
     expect_refused(t, "version 2", &b, CNN_ERR_UNSUPPORTED, "version 2");
     set_le(&b, 8, 1, 4);
@@ -365,7 +353,7 @@ static void test_nasty_checkpoints(void **state) {
 /* Magic and the dims (at most 4 of them: a larger ndim is written but its dims are not). */
 static void idx_header(bytes *b, int type, int ndim, const uint32_t *dims) {
     uint8_t magic[4] = {0, 0, (uint8_t)type, (uint8_t)ndim};
-    b_put(b, magic, 4);
+    test_bytes_put(b, magic, 4);
     for (int i = 0; i < ndim && i < 4; i++)
         b_be32(b, dims[i]);
 }
@@ -374,10 +362,10 @@ static void idx_header(bytes *b, int type, int ndim, const uint32_t *dims) {
 static void gzip_stored(bytes *out, const bytes *in) {
     static const uint8_t head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
     assert_true(in->n < 65536);
-    b_put(out, head, sizeof head);
+    test_bytes_put(out, head, sizeof head);
     uint8_t blk[5] = {1, (uint8_t)in->n, (uint8_t)(in->n >> 8), (uint8_t)~in->n, (uint8_t)(~in->n >> 8)};
-    b_put(out, blk, sizeof blk);
-    b_put(out, in->p, in->n);
+    test_bytes_put(out, blk, sizeof blk);
+    test_bytes_put(out, in->p, in->n);
     b_le(out, cnn_crc32(0, in->p, in->n), 4);
     b_le(out, in->n, 4);
 }
@@ -386,8 +374,8 @@ static void gzip_stored(bytes *out, const bytes *in) {
 static void idx_input(bytes *out, const bytes *images, const bytes *labels) {
     out->n = 0;
     b_le(out, images->n, 4);
-    b_put(out, images->p, images->n);
-    b_put(out, labels->p, labels->n);
+    test_bytes_put(out, images->p, images->n);
+    test_bytes_put(out, labels->p, labels->n);
 }
 
 static void test_nasty_idx(void **state) {
@@ -396,7 +384,7 @@ static void test_nasty_idx(void **state) {
     const uint32_t two = 2, d3[3] = {2, 3, 3};
     (void)state;
     idx_header(&lb, 8, 1, &two);
-    b_put(&lb, "\1\0", 2);
+    test_bytes_put(&lb, "\1\0", 2);
 
     /* a good pair loads, raw and compressed */
     idx_header(&im, 8, 3, d3);
@@ -437,7 +425,7 @@ static void test_nasty_idx(void **state) {
     }
     /* a header cut short, an empty images file, no magic */
     im.n = 0;
-    b_put(&im, "\0\0\x08\x03\0\0", 6);
+    test_bytes_put(&im, "\0\0\x08\x03\0\0", 6);
     idx_input(&in, &im, &lb);
     expect_refused(t, "a cut header", &in, CNN_ERR_FORMAT, "header ends");
     im.n = 0;
@@ -479,8 +467,8 @@ static void test_nasty_idx(void **state) {
 static void png_chunk(bytes *b, const char *type, const uint8_t *data, uint32_t len, uint32_t claimed) {
     b_be32(b, claimed);
     size_t at = b->n;
-    b_put(b, type, 4);
-    b_put(b, data, len);
+    test_bytes_put(b, type, 4);
+    test_bytes_put(b, data, len);
     b_be32(b, cnn_crc32(0, b->p + at, 4 + (size_t)len));
 }
 
@@ -489,8 +477,8 @@ static void png_ihdr(bytes *b, uint32_t w, uint32_t h, int depth, int color) {
     uint8_t rest[5] = {(uint8_t)depth, (uint8_t)color, 0, 0, 0}; /* compression, filter, interlace */
     b_be32(&ihdr, w);
     b_be32(&ihdr, h);
-    b_put(&ihdr, rest, sizeof rest);
-    b_put(b, "\x89PNG\r\n\x1a\n", 8);
+    test_bytes_put(&ihdr, rest, sizeof rest);
+    test_bytes_put(b, "\x89PNG\r\n\x1a\n", 8);
     png_chunk(b, "IHDR", ihdr.p, 13, 13);
     free(ihdr.p);
 }
@@ -526,7 +514,7 @@ static void test_nasty_images(void **state) {
     b_str(&b, "BM not a supported image");
     expect_refused(t, "a BMP", &b, CNN_ERR_FORMAT, NULL);
     b.n = 0;
-    b_put(&b, "\x89PNG\r\n\x1a\n", 8);
+    test_bytes_put(&b, "\x89PNG\r\n\x1a\n", 8);
     expect_refused(t, "a PNG signature alone", &b, CNN_ERR_FORMAT, NULL);
     b.n = 0;
     png_ihdr(&b, 0, 28, 8, 0);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* setjmp.h, stdarg.h and stddef.h must precede cmocka.h */
 #include <setjmp.h>
@@ -61,6 +62,21 @@ static inline int test_close(const char *what, const float *a, const float *b, s
         }
     }
     return 1;
+}
+
+/* A growing byte buffer, for building files (IDX, checkpoints, PNG) from parts. */
+typedef struct test_bytes {
+    uint8_t *p;
+    size_t n, cap;
+} test_bytes;
+static inline void test_bytes_put(test_bytes *b, const void *data, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    if (n) memcpy(b->p + b->n, data, n);
+    b->n += n;
 }
 
 #endif

@@ -205,6 +205,14 @@ static const bww_kernel *pick_bww(int taps) {
     return best;
 }
 
+/* Unit u's first filter and tap, and how many of its KB filters and TB taps exist. */
+static void unit_block(const cnn_conv_geom *g, const dgeom *d, const bww_kernel *kern, int u, int tblocks, int *k0,
+                       int *t0, int *kvalid, int *tvalid) {
+    *k0 = u / tblocks * kern->kb, *t0 = u % tblocks * kern->tb;
+    *kvalid = g->k - *k0 < kern->kb ? g->k - *k0 : kern->kb;
+    *tvalid = d->taps - *t0 < kern->tb ? d->taps - *t0 : kern->tb;
+}
+
 AVX512 static void backward_weights_avx512(const cnn_conv_geom *g, const dgeom *d, int threads, const float *xp,
                                            const float *dy, float *dw, float *vacc) {
     const bww_kernel *kern = pick_bww(d->taps);
@@ -221,9 +229,8 @@ AVX512 static void backward_weights_avx512(const cnn_conv_geom *g, const dgeom *
 #pragma omp for schedule(static) nowait
 #endif
         for (int u = 0; u < units; u++) {
-            int kb = u / tblocks, tb = u % tblocks, k0 = kb * kern->kb, t0 = tb * kern->tb;
-            int kvalid = g->k - k0 < kern->kb ? g->k - k0 : kern->kb;
-            int tvalid = d->taps - t0 < kern->tb ? d->taps - t0 : kern->tb;
+            int k0, t0, kvalid, tvalid;
+            unit_block(g, d, kern, u, tblocks, &k0, &t0, &kvalid, &tvalid);
             long off[8];
             for (int t = 0; t < kern->tb; t++) off[t] = tap_offset(g, d, t < tvalid ? t0 + t : t0);
             kern->fn(g, d, xp + (size_t)n * g->c * d->plane, dy + (size_t)n * g->k * g->pq, k0, kvalid, off,
@@ -231,9 +238,8 @@ AVX512 static void backward_weights_avx512(const cnn_conv_geom *g, const dgeom *
         }
     }
     for (int u = 0; u < units; u++) {
-        int kb = u / tblocks, tb = u % tblocks, k0 = kb * kern->kb, t0 = tb * kern->tb;
-        int kvalid = g->k - k0 < kern->kb ? g->k - k0 : kern->kb;
-        int tvalid = d->taps - t0 < kern->tb ? d->taps - t0 : kern->tb;
+        int k0, t0, kvalid, tvalid;
+        unit_block(g, d, kern, u, tblocks, &k0, &t0, &kvalid, &tvalid);
         for (int k = 0; k < kvalid; k++)
             for (int t = 0; t < tvalid; t++)
                 dw[(size_t)(k0 + k) * d->taps + t0 + t] =

@@ -13,24 +13,12 @@ pid=
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM HUP
 failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
+. "$(dirname "$0")/lib.sh" # fail, be32, subset
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# subset SPLIT N: the first N images and labels of tests/data's SPLIT as raw IDX files in $tmp/data
-# (the header's count is rewritten; the loader reads raw and gzip alike).
-be32() { printf "\\$(printf %o $(($1 >> 24 & 255)))\\$(printf %o $(($1 >> 16 & 255)))\\$(printf %o $(($1 >> 8 & 255)))\\$(printf %o $(($1 & 255)))"; }
-subset() {
-    { printf '\000\000\010\003'; be32 "$2"; be32 28; be32 28
-      gzip -dc "$data/$1-images-idx3-ubyte.gz" | tail -c +17 | head -c $(($2 * 784)); } >"$tmp/data/$1-images-idx3-ubyte"
-    { printf '\000\000\010\001'; be32 "$2"
-      gzip -dc "$data/$1-labels-idx1-ubyte.gz" | tail -c +9 | head -c "$2"; } >"$tmp/data/$1-labels-idx1-ubyte"
-}
 mkdir "$tmp/data" "$tmp/run" || exit 1
-subset train 16
-subset t10k 16
+subset "$tmp/data" train 16
+subset "$tmp/data" t10k 16
 # Light convolutions and a big dense layer: fashion-cnn's checkpoint size (3.3 MB, with momentum) at a
 # tenth of its compute, so writes are a large part of each epoch; batchnorm (running statistics) and
 # dropout (its own RNG) make every kind of state a checkpoint carries survive the kills.

@@ -14,19 +14,7 @@ pid=
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM HUP
 failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-
-# subset DIR SPLIT N: the first N images and labels of tests/data's SPLIT as raw IDX files in DIR.
-be32() { printf "\\$(printf %o $(($1 >> 24 & 255)))\\$(printf %o $(($1 >> 16 & 255)))\\$(printf %o $(($1 >> 8 & 255)))\\$(printf %o $(($1 & 255)))"; }
-subset() {
-    { printf '\000\000\010\003'; be32 "$3"; be32 28; be32 28
-      gzip -dc "$data/$2-images-idx3-ubyte.gz" | tail -c +17 | head -c $(($3 * 784)); } >"$1/$2-images-idx3-ubyte"
-    { printf '\000\000\010\001'; be32 "$3"
-      gzip -dc "$data/$2-labels-idx1-ubyte.gz" | tail -c +9 | head -c "$3"; } >"$1/$2-labels-idx1-ubyte"
-}
+. "$(dirname "$0")/lib.sh" # fail, be32, subset
 
 # 1. Resident memory across 12 epochs of fashion-cnn (two threads, augmented), read from /proc at each
 #    epoch line. The net's arena and the context's scratch are sized in the first epoch; later epochs

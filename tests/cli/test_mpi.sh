@@ -27,10 +27,7 @@ export OMPI_MCA_mpi_yield_when_idle=1
 # detection off and every other check on; cnn's leaks are checked by the single-process tests.
 mpi_asan="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
+. "$(dirname "$0")/lib.sh" # fail
 # run STATUS NP ARGS...: cnn ARGS in NP ranks (0: one process without mpirun), stdout in $tmp/out,
 # stderr in $tmp/err, the exit status checked (any non-zero status when STATUS is "fail").
 run() {

@@ -9,10 +9,7 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 failures=0
 
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
+. "$(dirname "$0")/lib.sh" # fail
 # run STATUS ARGS...: cnn ARGS with stdout in $tmp/out, stderr in $tmp/err, and the exit status checked.
 run() {
     want=$1
