@@ -130,15 +130,12 @@ int cli_dist_end(cli_dist *d, int rc) {
     return rc;
 }
 
-int cli_dist_sum_grads(cli_dist *d, float *g, size_t count, float weight) {
+int cli_dist_sum_grads(cli_dist *d, float *g, size_t count) {
     if (d->size == 1) return CLI_EXIT_OK;
     if (count > (size_t)0x7fffffff) {
         cli_error(d->prog, "%zu gradients are more than one MPI_Allreduce can take", count);
         return CLI_EXIT_FAIL;
     }
-    if (weight != 1.0f)
-        for (size_t i = 0; i < count; i++)
-            g[i] *= weight;
     /* The barrier splits the time into waiting for the slowest rank (compute imbalance, noise) and
        the reduction itself; it costs one latency per step. */
     double t0 = MPI_Wtime();
@@ -234,8 +231,8 @@ int cli_dist_end(cli_dist *d, int rc) {
     return rc;
 }
 
-int cli_dist_sum_grads(cli_dist *d, float *g, size_t count, float weight) {
-    (void)d, (void)g, (void)count, (void)weight;
+int cli_dist_sum_grads(cli_dist *d, float *g, size_t count) {
+    (void)d, (void)g, (void)count;
     return CLI_EXIT_OK;
 }
 

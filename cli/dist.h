@@ -40,10 +40,11 @@ void cli_dist_shard(const cli_dist *d, int n, int *first, int *count);
 /* The largest shard of a global batch of n: the batch size each rank's net is built for. */
 int cli_dist_max_shard(const cli_dist *d, int n);
 
-/* g = sum over the ranks of weight_r g_r, in place (weight: this rank's share of the global batch,
-   as the loss is a mean over it). One MPI_Allreduce over the flat gradient block; the time waiting
-   for the slowest rank and the time in the Allreduce are added to d's counters. */
-int cli_dist_sum_grads(cli_dist *d, float *g, size_t count, float weight);
+/* g = sum over the ranks of g_r, in place (each g_r its shard's part of the global batch's gradient,
+   cnn_net_set_shard). One MPI_Allreduce over the flat gradient block; the time waiting for the
+   slowest rank and the time in the Allreduce are added to d's counters. With 2 ranks the sum is one
+   float addition per element, so it equals one process's tree sum bit for bit. */
+int cli_dist_sum_grads(cli_dist *d, float *g, size_t count);
 /* v = sum over the ranks (double), in place: epoch statistics. */
 int cli_dist_sum(cli_dist *d, double *v, int count);
 /* The ranks end an epoch as one: the batchnorm running statistics (each rank's follow its own

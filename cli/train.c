@@ -264,9 +264,8 @@ static int train_epoch(train_run *r, int epoch, double *loss_out, double *acc_ou
         if (st == CNN_OK && n) st = cnn_net_backward(r->ctx, r->net);
         else if (st == CNN_OK) memset(cnn_net_grads(r->net), 0, cnn_net_param_count(r->net) * sizeof(float));
         if (st != CNN_OK) return cli_status_error("cnn train", "training step", st, NULL);
-        /* the loss is a mean over the global batch: this rank's gradient counts n / total of it */
-        if (cli_dist_sum_grads(&r->dist, cnn_net_grads(r->net), cnn_net_param_count(r->net),
-                               (float)n / (float)total))
+        /* this rank's part of the global batch's gradient (cnn_net_set_shard), summed over the ranks */
+        if (cli_dist_sum_grads(&r->dist, cnn_net_grads(r->net), cnn_net_param_count(r->net)))
             return CLI_EXIT_FAIL;
         if ((st = cnn_optim_step(r->opt, lr, cnn_net_params(r->net), cnn_net_grads(r->net))) != CNN_OK)
             return cli_status_error("cnn train", "training step", st, NULL);

@@ -347,9 +347,13 @@ CNN_API cnn_status cnn_net_train_step(cnn_ctx *ctx, cnn_net *net, cnn_optim *opt
    batch of total images, n being the forward's own count (first + n > total is CNN_ERR_ARG then).
    Dropout draws exactly the random numbers those images get in a forward of the whole batch and
    leaves its RNG where the whole batch leaves it, so the shards' RNGs stay in step and together
-   they reproduce one process. Batchnorm still uses the shard's own batch statistics. With a mean
-   loss (softmax_ce, mse reduction=mean) the whole batch's gradient is the sum over the shards of
-   (n / total) cnn_net_grads; with a summed loss, the plain sum.
+   they reproduce one process. Batchnorm still uses the shard's own batch statistics. cnn_net_loss
+   then reports the shard's own loss but gives the gradient of the whole batch's loss restricted to
+   the shard (a mean loss divides by total), so the whole batch's gradient is the plain sum over the
+   shards of cnn_net_grads. Every sum over a batch in a backward pass is a fixed tree (leaves of up
+   to 8 images, split at ceil(n / 2)): for a batch of more than 8 split into shards [0, ceil(total /
+   2)) and [ceil(total / 2), total), the two shards' gradients added in float are the whole batch's
+   bit for bit (for a net without batchnorm or depthwise convolutions).
    cnn_net_set_shard(net, 0, 0) (the default) ends sharding. */
 CNN_API cnn_status cnn_net_set_shard(cnn_net *net, int first, int total);
 /* Moves the dropout RNG as a training forward of n images would, computing nothing: a shard with

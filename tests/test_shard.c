@@ -1,7 +1,8 @@
 /* test_shard.c — data-parallel training at the library level (cnn_net_set_shard, cnn_net_skip_batch,
    cnn_dataset_batch's draws-only mode): a global batch split into shards, empty ones included, gives
    the whole batch's dropout masks, augmentation, outputs and RNG states, and the shards' gradients
-   weighted by n / total sum to the whole batch's gradient. The MPI side (cnn train under mpirun) is
+   sum to the whole batch's gradient; split in two halves (2 MPI ranks), bit for bit, on every ISA and
+   thread count (the batch's summation trees of kernels/tree.h). The MPI side (cnn train under mpirun) is
    tests/cli/test_mpi.sh. */
 #include "testutil.h"
 
@@ -58,9 +59,9 @@ static void test_shards_match_whole_batch(void **state) {
                                    (size_t)count[s] * CLASSES, 1e-6, 1e-5));
             assert_int_equal(cnn_net_loss(NULL, part[s], labels + first[s], NULL, &loss), CNN_OK);
             assert_int_equal(cnn_net_backward(NULL, part[s]), CNN_OK);
-            const float *g = cnn_net_grads(part[s]), wgt = (float)count[s] / TOTAL;
+            const float *g = cnn_net_grads(part[s]);
             for (size_t i = 0; i < pc; i++)
-                gsum[i] += wgt * g[i];
+                gsum[i] += g[i];
         }
         /* every shard's dropout stream ends where the whole batch leaves it */
         for (int s = 0; s < 4; s++)
@@ -77,6 +78,69 @@ static void test_shards_match_whole_batch(void **state) {
     for (int s = 0; s < 4; s++)
         cnn_net_free(part[s]);
     free(x), free(gsum), free(out_whole);
+}
+
+/* Every kind of batch sum: a few-tap first conv (direct kernels on AVX-512), a 32-channel conv
+   (channels-last packing), a pointwise conv, dense layers, all with biases. */
+#define EXACT_SPEC                                                                                           \
+    "input 2 9 9\nconv 32 3 pad=1\nrelu\nconv 32 3 pad=1\nrelu\nmaxpool 2\nconv 8 1\ntanh\nflatten\n"   \
+    "dense 16\nrelu\ndense 5\nsoftmax_ce\n"
+
+/* One training step's gradient of images [first, first + n) of a global batch of total on ctx. */
+static void shard_grads(cnn_ctx *ctx, const float *x, const int32_t *labels, int first, int n, int total,
+                        float *g) {
+    cnn_net *net = NULL;
+    char err[256];
+    const float *out;
+    float loss;
+    assert_int_equal(cnn_net_from_spec(EXACT_SPEC, total, &net, err, sizeof err), CNN_OK);
+    assert_int_equal(cnn_net_init(net, 11), CNN_OK);
+    if (n < total) assert_int_equal(cnn_net_set_shard(net, first, total), CNN_OK);
+    assert_int_equal(cnn_net_forward(ctx, net, n, x + (size_t)first * 2 * 9 * 9, 1, &out), CNN_OK);
+    assert_int_equal(cnn_net_loss(ctx, net, labels + first, NULL, &loss), CNN_OK);
+    assert_int_equal(cnn_net_backward(ctx, net), CNN_OK);
+    memcpy(g, cnn_net_grads(net), cnn_net_param_count(net) * sizeof(float));
+    cnn_net_free(net);
+}
+
+/* A batch of more than 8 split at ceil(total / 2) (the shards of 2 ranks): the two halves' gradients,
+   added in float, are the whole batch's bit for bit; and 1, 2 or 3 threads give the same bits. */
+static void test_two_shards_exact(void **state) {
+    (void)state;
+    static const cnn_isa isas[] = {CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512};
+    static const int totals[] = {9, 21, 64};
+    for (size_t t = 0; t < sizeof totals / sizeof totals[0]; t++) {
+        const int total = totals[t], half = (total + 1) / 2;
+        test_rng r = test_rng_make(17 + (uint64_t)total);
+        float *x = test_rand_buf(&r, (size_t)total * 2 * 9 * 9, -1.0f, 1.0f);
+        int32_t *labels = malloc((size_t)total * sizeof *labels);
+        assert_non_null(labels);
+        for (int i = 0; i < total; i++) labels[i] = test_rng_int(&r, 0, 4);
+        cnn_net *probe = NULL;
+        char err[256];
+        assert_int_equal(cnn_net_from_spec(EXACT_SPEC, 1, &probe, err, sizeof err), CNN_OK);
+        const size_t pc = cnn_net_param_count(probe);
+        cnn_net_free(probe);
+        float *whole = test_alloc(pc), *first = test_alloc(pc), *a = test_alloc(pc), *b = test_alloc(pc);
+        for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++)
+            for (int threads = 1; threads <= 3; threads++) {
+                cnn_ctx *ctx = cnn_ctx_create(threads);
+                assert_non_null(ctx);
+                if (cnn_ctx_set_isa(ctx, isas[k]) != CNN_OK) {
+                    cnn_ctx_free(ctx);
+                    continue;
+                }
+                shard_grads(ctx, x, labels, 0, total, total, whole);
+                if (threads == 1) memcpy(first, whole, pc * sizeof(float));
+                assert_memory_equal(whole, first, pc * sizeof(float)); /* any thread count */
+                shard_grads(ctx, x, labels, 0, half, total, a);
+                shard_grads(ctx, x, labels, half, total - half, total, b);
+                for (size_t i = 0; i < pc; i++) a[i] += b[i];
+                assert_memory_equal(a, whole, pc * sizeof(float));
+                cnn_ctx_free(ctx);
+            }
+        free(x), free(labels), free(whole), free(first), free(a), free(b);
+    }
 }
 
 static void test_shard_args(void **state) {
@@ -132,6 +196,7 @@ static void test_batch_draws_only(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shards_match_whole_batch),
+        cmocka_unit_test(test_two_shards_exact),
         cmocka_unit_test(test_shard_args),
         cmocka_unit_test(test_batch_draws_only),
     };

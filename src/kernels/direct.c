@@ -4,12 +4,18 @@
      eight broadcast weights; bias (and the fused ReLU) in the epilogue, stores masked at the row end.
    - backward-weights: KB filters x TB taps in registers, each a 16-lane partial sum over the whole
      batch (images, rows, 16-column chunks in order, the chunk past the row end masked), reduced
-     across lanes once at the end. Threads take whole (filter block, tap block) units. */
+     across lanes at the end of each leaf of the batch's summation tree (kernels/tree.h): a team pads
+     its leaf's images and takes every unit of them, or, with one team, threads take whole
+     (filter block, tap block) units.
+   Both pad at most CHUNK images at a time, so the choice of this path never depends on the batch size. */
 #include "kernels/direct.h"
+#include "kernels/tree.h"
 
 #include <string.h>
 
-/* above this many floats of padded input the GEMM path (one image at a time) is used instead */
+/* images padded at a time (a leaf of the summation tree at most) */
+#define CHUNK CNN_TREE_LEAF
+/* above this many floats of padded input per chunk the GEMM path (one image at a time) is used instead */
 #define DIRECT_MAX_PADDED ((size_t)1 << 22)
 
 typedef struct dgeom {
@@ -35,25 +41,29 @@ static size_t weights_floats(const cnn_conv_geom *g, const dgeom *d) {
     return fwd > bwd ? fwd : bwd;
 }
 
-size_t cnn_direct_scratch_floats(const cnn_conv_geom *g) {
+/* forward: the packed weights, then one padded chunk; backward-weights: the summation tree's buffers,
+   then per team a padded chunk and the 16-lane partial sums */
+size_t cnn_direct_scratch_floats(const cnn_conv_geom *g, int threads) {
     dgeom d = dgeom_of(g);
-    return (size_t)g->n * g->c * d.plane + weights_floats(g, &d);
+    size_t chunk = (size_t)CHUNK * g->c * d.plane + weights_floats(g, &d);
+    size_t bww = cnn_tree_scratch_floats(g->n, threads, g->w_size) + (size_t)cnn_tree_teams(g->n, threads) * chunk;
+    return chunk > bww ? chunk : bww;
 }
 
 int cnn_direct_supported(const cnn_conv_geom *g, cnn_isa isa) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (isa != CNN_ISA_AVX512 || g->groups != 1 || g->sw != 1 || g->cg * g->r * g->s > CNN_DIRECT_MAX_TAPS) return 0;
     dgeom d = dgeom_of(g);
-    return (size_t)g->n * g->c * d.plane <= DIRECT_MAX_PADDED;
+    return (size_t)CHUNK * g->c * d.plane <= DIRECT_MAX_PADDED;
 #else
     (void)g, (void)isa;
     return 0;
 #endif
 }
 
-/* xp[n][c] = x[n][c] with pt rows and pl columns of zeros before it, zeros after */
-static void pad_batch(const cnn_conv_geom *g, const dgeom *d, int threads, const float *x, float *xp) {
-    const long planes = (long)g->n * g->c;
+/* xp[n][c] = x[n][c] with pt rows and pl columns of zeros before it, zeros after, for `count` images */
+static void pad_batch(const cnn_conv_geom *g, const dgeom *d, int threads, const float *x, int count, float *xp) {
+    const long planes = (long)count * g->c;
     (void)threads;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && planes > 1)
@@ -117,8 +127,9 @@ AVX512 static void fwd_block(const cnn_conv_geom *g, const dgeom *d, const long 
     }
 }
 
-AVX512 static void forward_avx512(const cnn_conv_geom *g, const dgeom *d, int threads, const float *xp,
-                                  const float *w, const float *bias, int relu, float *y, float *wpk) {
+/* The batch CHUNK images at a time: pad them into xp, then (image, filter block) units in parallel. */
+AVX512 static void forward_avx512(const cnn_conv_geom *g, const dgeom *d, int threads, const float *x,
+                                  const float *w, const float *bias, int relu, float *y, float *wpk, float *xp) {
     long off[CNN_DIRECT_MAX_TAPS];
     for (int t = 0; t < d->taps; t++) off[t] = tap_offset(g, d, t);
     const int kblocks = (g->k + 7) / 8;
@@ -128,18 +139,22 @@ AVX512 static void forward_avx512(const cnn_conv_geom *g, const dgeom *d, int th
                 int kk = kb * 8 + k;
                 wpk[((size_t)kb * d->taps + t) * 8 + k] = kk < g->k ? w[(size_t)kk * d->taps + t] : 0.0f;
             }
-    const long units = (long)g->n * kblocks;
     (void)threads;
+    for (int n0 = 0; n0 < g->n; n0 += CHUNK) {
+        const int count = g->n - n0 < CHUNK ? g->n - n0 : CHUNK;
+        const long units = (long)count * kblocks;
+        pad_batch(g, d, threads, x + (size_t)n0 * g->c * g->h * g->w, count, xp);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && units > 1)
 #endif
-    for (long u = 0; u < units; u++) {
-        int n = (int)(u / kblocks), kb = (int)(u % kblocks), k0 = kb * 8;
-        int kvalid = g->k - k0 < 8 ? g->k - k0 : 8;
-        float b8[8] = {0};
-        for (int k = 0; bias && k < kvalid; k++) b8[k] = bias[k0 + k];
-        fwd_block(g, d, off, xp + (size_t)n * g->c * d->plane, wpk + (size_t)kb * d->taps * 8, b8, kvalid, relu,
-                  y + ((size_t)n * g->k + k0) * g->pq);
+        for (long u = 0; u < units; u++) {
+            int n = (int)(u / kblocks), kb = (int)(u % kblocks), k0 = kb * 8;
+            int kvalid = g->k - k0 < 8 ? g->k - k0 : 8;
+            float b8[8] = {0};
+            for (int k = 0; bias && k < kvalid; k++) b8[k] = bias[k0 + k];
+            fwd_block(g, d, off, xp + (size_t)n * g->c * d->plane, wpk + (size_t)kb * d->taps * 8, b8, kvalid, relu,
+                      y + ((size_t)(n0 + n) * g->k + k0) * g->pq);
+        }
     }
 }
 
@@ -213,18 +228,34 @@ static void unit_block(const cnn_conv_geom *g, const dgeom *d, const bww_kernel 
     *tvalid = d->taps - *t0 < kern->tb ? d->taps - *t0 : kern->tb;
 }
 
-AVX512 static void backward_weights_avx512(const cnn_conv_geom *g, const dgeom *d, int threads, const float *xp,
-                                           const float *dy, float *dw, float *vacc) {
-    const bww_kernel *kern = pick_bww(d->taps);
+/* A leaf of the summation tree: images [lo, hi) padded into the team's chunk, their 16-lane sums for
+   every unit (threads over units when the batch is one leaf), reduced across lanes into out. */
+typedef struct bww_job {
+    const cnn_conv_geom *g;
+    const dgeom *d;
+    const bww_kernel *kern;
+    const float *x, *dy;
+    float *team_scratch; /* per team: a padded chunk, then the unit's partial sums */
+    size_t team_floats;
+    int threads; /* inside a leaf */
+} bww_job;
+
+AVX512 static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
+    const bww_job *j = arg;
+    const cnn_conv_geom *g = j->g;
+    const dgeom *d = j->d;
+    const bww_kernel *kern = j->kern;
     const int kblocks = (g->k + kern->kb - 1) / kern->kb, tblocks = (d->taps + kern->tb - 1) / kern->tb;
-    const int units = kblocks * tblocks, per = kern->kb * kern->tb * 16;
+    const int units = kblocks * tblocks, per = kern->kb * kern->tb * 16, threads = j->threads;
+    float *xp = j->team_scratch + (size_t)team * j->team_floats, *vacc = xp + (size_t)CHUNK * g->c * d->plane;
+    pad_batch(g, d, threads, j->x + (size_t)lo * g->c * g->h * g->w, hi - lo, xp);
     memset(vacc, 0, (size_t)units * per * sizeof(float));
     (void)threads;
     /* images in order; each thread keeps the same units for every image (static schedule) */
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads) if (threads > 1 && units > 1)
 #endif
-    for (int n = 0; n < g->n; n++) {
+    for (int n = lo; n < hi; n++) {
 #ifdef _OPENMP
 #pragma omp for schedule(static) nowait
 #endif
@@ -233,8 +264,8 @@ AVX512 static void backward_weights_avx512(const cnn_conv_geom *g, const dgeom *
             unit_block(g, d, kern, u, tblocks, &k0, &t0, &kvalid, &tvalid);
             long off[8];
             for (int t = 0; t < kern->tb; t++) off[t] = tap_offset(g, d, t < tvalid ? t0 + t : t0);
-            kern->fn(g, d, xp + (size_t)n * g->c * d->plane, dy + (size_t)n * g->k * g->pq, k0, kvalid, off,
-                     vacc + (size_t)u * per);
+            kern->fn(g, d, xp + (size_t)(n - lo) * g->c * d->plane, j->dy + (size_t)n * g->k * g->pq, k0, kvalid,
+                     off, vacc + (size_t)u * per);
         }
     }
     for (int u = 0; u < units; u++) {
@@ -242,7 +273,7 @@ AVX512 static void backward_weights_avx512(const cnn_conv_geom *g, const dgeom *
         unit_block(g, d, kern, u, tblocks, &k0, &t0, &kvalid, &tvalid);
         for (int k = 0; k < kvalid; k++)
             for (int t = 0; t < tvalid; t++)
-                dw[(size_t)(k0 + k) * d->taps + t0 + t] =
+                out[(size_t)(k0 + k) * d->taps + t0 + t] =
                     _mm512_reduce_add_ps(_mm512_loadu_ps(vacc + (size_t)u * per + (k * kern->tb + t) * 16));
     }
 }
@@ -252,8 +283,7 @@ void cnn_direct_forward(const cnn_conv_geom *g, int threads, const float *x, con
                         int relu, float *y, float *scratch) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     dgeom d = dgeom_of(g);
-    pad_batch(g, &d, threads, x, scratch);
-    forward_avx512(g, &d, threads, scratch, w, bias, relu, y, scratch + (size_t)g->n * g->c * d.plane);
+    forward_avx512(g, &d, threads, x, w, bias, relu, y, scratch, scratch + weights_floats(g, &d));
 #else
     (void)g, (void)threads, (void)x, (void)w, (void)bias, (void)relu, (void)y, (void)scratch;
 #endif
@@ -263,8 +293,11 @@ void cnn_direct_backward_weights(const cnn_conv_geom *g, int threads, const floa
                                  float *scratch) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     dgeom d = dgeom_of(g);
-    pad_batch(g, &d, threads, x, scratch);
-    backward_weights_avx512(g, &d, threads, scratch, dy, dw, scratch + (size_t)g->n * g->c * d.plane);
+    const int teams = cnn_tree_teams(g->n, threads);
+    const size_t tree = cnn_tree_scratch_floats(g->n, threads, g->w_size);
+    bww_job j = {g, &d, pick_bww(d.taps), x, dy, scratch + tree,
+                 (size_t)CHUNK * g->c * d.plane + weights_floats(g, &d), teams == 1 ? threads : 1};
+    cnn_tree_sum(g->n, threads, g->w_size, bww_leaf, &j, dw, scratch);
 #else
     (void)g, (void)threads, (void)x, (void)dy, (void)dw, (void)scratch;
 #endif

@@ -13,13 +13,14 @@
 
 /* Whether the direct kernels run g with the micro-kernels of isa. */
 CNN_LOCAL int cnn_direct_supported(const cnn_conv_geom *g, cnn_isa isa);
-/* Scratch floats a call takes: the zero-padded input of the batch and the packed weights. */
-CNN_LOCAL size_t cnn_direct_scratch_floats(const cnn_conv_geom *g);
+/* Scratch floats a call with `threads` threads takes: zero-padded chunks of the batch, packed weights
+   or partial sums, the summation tree's buffers. */
+CNN_LOCAL size_t cnn_direct_scratch_floats(const cnn_conv_geom *g, int threads);
 
 /* As cnn_conv2d_forward (bias may be NULL; relu: the fused ReLU of cnn_conv2d_forward_act) and
-   cnn_conv2d_backward_weights (dW only; the caller sums the bias gradient). scratch holds
-   cnn_direct_scratch_floats(g) floats. Every output element is computed by one thread in a fixed
-   order, so results do not depend on the thread count. */
+   cnn_conv2d_backward_weights (dW only, summed over the batch's tree of kernels/tree.h; the caller sums
+   the bias gradient). scratch holds cnn_direct_scratch_floats(g, threads) floats. Every output element
+   is computed in a fixed order, so results do not depend on the thread count. */
 CNN_LOCAL void cnn_direct_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w,
                                   const float *bias, int relu, float *y, float *scratch);
 CNN_LOCAL void cnn_direct_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy,

@@ -224,12 +224,18 @@ static cnn_status layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t 
     return CNN_OK;
 }
 
-/* Op scratch a step needs on ctx: the largest over layers and over the batch sizes that change how
-   a conv shares its work (a full batch, and a batch smaller than the thread count). */
+/* Op scratch a step needs on ctx: the largest over layers and, for convs, over the batch sizes that
+   change how a conv shares its work (a full batch, and a batch smaller than the thread count); a dense
+   layer's grows with the batch (its summation tree). */
 static size_t step_scratch(const cnn_net *net, const cnn_ctx *ctx) {
     size_t need = (size_t)cnn_ctx_threads(ctx) * cnn_gemm_pack_floats();
     for (int i = 0; i < net->nlayers; i++) {
         const cnn_layer *l = &net->layers[i];
+        if (l->kind == CNN_LAYER_DENSE) {
+            cnn_dense p = {net->max_batch, (int)l->in_size, l->out_c};
+            size_t s = cnn_dense_scratch_floats(ctx, &p);
+            if (s > need) need = s;
+        }
         if (l->kind != CNN_LAYER_CONV2D) continue;
         for (int pass = 0; pass < 2; pass++) {
             cnn_conv2d p = l->conv;
@@ -547,14 +553,17 @@ cnn_status cnn_net_loss(cnn_ctx *ctx, cnn_net *net, const int32_t *labels, const
     const cnn_layer *feat = last_feature_layer(net);
     const float *o = feat ? feat->out : net->input;
     const int n = net->n, size = cnn_net_output_size(net);
+    /* a shard's gradient is its part of the whole batch's (cnn_net_set_shard) */
+    const int whole = net->training && net->shard_total ? net->shard_total : n;
     cnn_status st;
     if (!is_loss(last)) return CNN_ERR_UNSUPPORTED; /* the net has no loss layer */
     if (last->kind == CNN_LAYER_SOFTMAX_CE) {
         if (!labels) return CNN_ERR_ARG;
-        st = cnn_softmax_cross_entropy(ctx, n, size, o, labels, loss, net->gbuf[0]);
+        st = cnn_softmax_ce_part(ctx, n, whole, size, o, labels, loss, net->gbuf[0]);
     } else {
         if (!targets) return CNN_ERR_ARG;
-        st = cnn_mse_loss(ctx, (size_t)n * size, o, targets, last->red, loss, net->gbuf[0]);
+        st = cnn_mse_loss_part(ctx, (size_t)n * size, (size_t)whole * size, o, targets, last->red, loss,
+                               net->gbuf[0]);
     }
     if (st != CNN_OK) return st;
     net->g = net->gbuf[0];

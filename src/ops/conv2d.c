@@ -4,6 +4,7 @@
 #include "kernels/depthwise.h"
 #include "kernels/direct.h"
 #include "kernels/kernels.h"
+#include "kernels/tree.h"
 #include "ops/ops.h"
 
 #include <limits.h>
@@ -99,27 +100,31 @@ static size_t nhwc_floats(const cnn_conv_geom *g, cnn_isa isa) {
     return xt;
 }
 
-/* How a call shares its work: with at least as many images as threads, each thread takes a
-   contiguous range of images with its own column matrix and packing buffers (no synchronisation);
-   with fewer images, one range and the GEMM splits C among all threads. Either way every output
-   element of forward and backward-data is computed in the same order, whatever the thread count. */
+/* How a call shares its work: forward and backward-data give each of `teams` threads a contiguous
+   range of images with its own column matrix and packing buffers (no synchronisation) when there are
+   at least as many images as threads; backward-weights gives each team whole subtrees of the batch's
+   summation tree (kernels/tree.h). With one team, the GEMM splits C among all threads. Either way
+   every output element is computed in the same order, whatever the thread count. */
 typedef struct conv_plan {
-    int teams;     /* image ranges run in parallel */
+    int teams;     /* image ranges (or subtrees) run in parallel */
     int nhwc;      /* backward-weights reads a channels-last copy of each image (cnn_im2col_pack_nhwc) */
     int unfold;    /* forward and backward-data go through a column matrix (all but pointwise convs) */
     int band;      /* output rows per column matrix: all P, or fewer when the whole would not fit in cache */
     int gemm_nt;   /* threads inside each GEMM */
     size_t per;    /* scratch floats per team: column matrix, then packing buffers */
     size_t col;
-    size_t apk;    /* the weights packed once for all images: every group's W_g or W_g^T */
+    size_t extra;  /* after the teams' scratch: the packed weights (forward, backward-data), or the
+                      summation tree's buffers and the channels-last dW (backward-weights) */
 } conv_plan;
 
-static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g) {
+enum { PASS_IMAGES, PASS_WEIGHTS };
+
+static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g, int pass) {
     conv_plan pl;
     int t = cnn_ctx_threads(ctx);
-    pl.teams = g->n >= t ? t : 1;
-    pl.gemm_nt = pl.teams == 1 ? t : 1;
     const cnn_isa isa = cnn_isa_of(ctx);
+    pl.teams = pass == PASS_WEIGHTS ? cnn_tree_teams(g->n, t) : g->n >= t ? t : 1;
+    pl.gemm_nt = pl.teams == 1 ? t : 1;
     pl.unfold = col_floats(g) > 0;
     pl.band = band_rows(g);
     pl.col = g->crs * (size_t)pl.band * g->q * (size_t)pl.unfold;
@@ -127,18 +132,25 @@ static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g) {
     pl.nhwc = xt > 0;
     if (xt > pl.col) pl.col = xt;
     pl.per = pl.col + (size_t)pl.gemm_nt * cnn_gemm_pack_floats();
-    size_t fwd = cnn_gemm_packed_a_floats(isa, (size_t)g->kg, g->crs);
-    size_t bwd = cnn_gemm_packed_a_floats(isa, g->crs, (size_t)g->kg);
-    pl.apk = (fwd > bwd ? fwd : bwd) * (size_t)g->groups;
+    if (pass == PASS_WEIGHTS) {
+        pl.extra = cnn_tree_scratch_floats(g->n, t, g->w_size) + (pl.nhwc ? g->w_size : 0);
+    } else {
+        size_t fwd = cnn_gemm_packed_a_floats(isa, (size_t)g->kg, g->crs);
+        size_t bwd = cnn_gemm_packed_a_floats(isa, g->crs, (size_t)g->kg);
+        pl.extra = (fwd > bwd ? fwd : bwd) * (size_t)g->groups;
+    }
     return pl;
 }
 
+static size_t plan_floats(const conv_plan *pl) { return pl->per * (size_t)pl->teams + pl->extra; }
+
 size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
-    conv_plan pl = make_plan(ctx, g);
-    /* backward-weights adds a private dW per team */
-    size_t need = pl.per * (size_t)pl.teams + (size_t)pl.teams * g->w_size + pl.apk;
+    conv_plan a = make_plan(ctx, g, PASS_IMAGES), b = make_plan(ctx, g, PASS_WEIGHTS);
+    size_t need = plan_floats(&a) > plan_floats(&b) ? plan_floats(&a) : plan_floats(&b);
+    size_t bias = cnn_tree_scratch_floats(g->n, cnn_ctx_threads(ctx), (size_t)g->k);
+    if (bias > need) need = bias;
     if (cnn_direct_supported(g, cnn_isa_of(ctx))) {
-        size_t d = cnn_direct_scratch_floats(g);
+        size_t d = cnn_direct_scratch_floats(g, cnn_ctx_threads(ctx));
         if (d > need) need = d;
     }
     if (g->cg == 1 && cnn_depthwise_supported(g)) {
@@ -148,16 +160,9 @@ size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
     return need;
 }
 
-/* The direct kernels' scratch (see direct.h). */
-static cnn_status direct_scratch(cnn_ctx *ctx, const cnn_conv_geom *g, cnn_scratch *s) {
-    return cnn_scratch_get(ctx, cnn_direct_scratch_floats(g), s);
-}
-
-static cnn_status conv_scratch(cnn_ctx *ctx, const cnn_conv_geom *g, cnn_scratch *s) {
+static cnn_status conv_scratch(cnn_ctx *ctx, const conv_plan *pl, cnn_scratch *s) {
     size_t total;
-    conv_plan pl = make_plan(ctx, g);
-    if (cnn_size_mul(&total, pl.teams, pl.per) ||
-        cnn_size_mul(&total, 1, total + (size_t)pl.teams * g->w_size + pl.apk))
+    if (cnn_size_mul(&total, pl->teams, pl->per) || cnn_size_mul(&total, 1, total + pl->extra))
         return CNN_ERR_SHAPE;
     return cnn_scratch_get(ctx, total, s);
 }
@@ -166,7 +171,7 @@ static cnn_status conv_scratch(cnn_ctx *ctx, const cnn_conv_geom *g, cnn_scratch
    at the end of the scratch. */
 static float *pack_weights(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int trans, const float *w,
                            cnn_scratch *s) {
-    float *out = s->p + (size_t)pl->teams * pl->per + (size_t)pl->teams * g->w_size;
+    float *out = s->p + (size_t)pl->teams * pl->per;
     const size_t m = trans ? g->crs : (size_t)g->kg, k = trans ? (size_t)g->kg : g->crs;
     const size_t each = cnn_gemm_packed_a_floats(isa, m, k);
     for (int grp = 0; grp < g->groups; grp++)
@@ -286,13 +291,14 @@ cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float
     }
     cnn_scratch s;
     if (cnn_direct_supported(&g, cnn_isa_of(ctx))) {
-        if ((st = direct_scratch(ctx, &g, &s)) != CNN_OK) return st;
-        cnn_direct_forward(&g, cnn_ctx_threads(ctx), x, w, bias, relu, y, s.p);
+        const int t = cnn_ctx_threads(ctx);
+        if ((st = cnn_scratch_get(ctx, cnn_direct_scratch_floats(&g, t), &s)) != CNN_OK) return st;
+        cnn_direct_forward(&g, t, x, w, bias, relu, y, s.p);
         cnn_scratch_release(&s);
         return CNN_OK;
     }
-    if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
-    const conv_plan pl = make_plan(ctx, &g);
+    const conv_plan pl = make_plan(ctx, &g, PASS_IMAGES);
+    if ((st = conv_scratch(ctx, &pl, &s)) != CNN_OK) return st;
     const cnn_isa isa = cnn_isa_of(ctx);
     const float *wpk = pack_weights(&g, &pl, isa, 0, w, &s);
 #ifdef _OPENMP
@@ -320,8 +326,8 @@ cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const flo
     }
     if (g.cg == 1 && cnn_depthwise_supported(&g)) return cnn_depthwise_backward_data(ctx, &g, dy, w, dx);
     cnn_scratch s;
-    if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
-    const conv_plan pl = make_plan(ctx, &g);
+    const conv_plan pl = make_plan(ctx, &g, PASS_IMAGES);
+    if ((st = conv_scratch(ctx, &pl, &s)) != CNN_OK) return st;
     const cnn_isa isa = cnn_isa_of(ctx);
     const float *wpk = pack_weights(&g, &pl, isa, 1, w, &s);
 #ifdef _OPENMP
@@ -337,29 +343,64 @@ cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const flo
     return CNN_OK;
 }
 
-/* dbias[k] = sum over n, p, q of dy, in double. */
-static void bias_grad(const cnn_conv_geom *g, const float *dy, float *dbias, int threads) {
-    (void)threads;
+/* dbias over images [lo, hi) of a leaf: per channel, eight interleaved double sums (element i into lane
+   i % 8: eight independent chains) added pairwise, rounded to float once. */
+typedef struct bias_job {
+    const cnn_conv_geom *g;
+    const float *dy;
+    int threads; /* for the channels when the batch is one leaf */
+} bias_job;
+
+static void bias_leaf(void *arg, int team, int lo, int hi, float *out) {
+    const bias_job *j = arg;
+    const cnn_conv_geom *g = j->g;
+    (void)team;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && g->y_size > 65536)
+#pragma omp parallel for num_threads(j->threads) schedule(static) if (j->threads > 1 && g->y_size > 65536)
 #endif
     for (int k = 0; k < g->k; k++) {
-        /* eight interleaved double sums (element i into lane i % 8) added pairwise at the end: a fixed
-           order for any thread count, and eight independent chains instead of one */
         double lane[8] = {0};
-        for (int n = 0; n < g->n; n++) {
-            const float *row = dy + ((size_t)n * g->k + k) * g->pq;
+        for (int n = lo; n < hi; n++) {
+            const float *row = j->dy + ((size_t)n * g->k + k) * g->pq;
             size_t i = 0;
             for (; i + 8 <= g->pq; i += 8)
-                for (int j = 0; j < 8; j++) lane[j] += row[i + j];
+                for (int l = 0; l < 8; l++) lane[l] += row[i + l];
             for (; i < g->pq; i++) lane[i % 8] += row[i];
         }
-        dbias[k] = (float)(((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])));
+        out[k] = (float)(((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])));
     }
 }
 
-/* Each team sums its images into a private dW (team 0 straight into dw); the partial sums are then
-   added in team order, so the result is fixed for a given thread count. */
+/* dbias[k] = sum over n, p, q of dy: the batch's summation tree over leaves of bias_leaf. */
+static cnn_status bias_grad(cnn_ctx *ctx, const cnn_conv_geom *g, const float *dy, float *dbias) {
+    const int t = cnn_ctx_threads(ctx);
+    cnn_scratch s = {NULL, 0};
+    size_t need = cnn_tree_scratch_floats(g->n, t, (size_t)g->k);
+    cnn_status st = need ? cnn_scratch_get(ctx, need, &s) : CNN_OK;
+    if (st != CNN_OK) return st;
+    bias_job j = {g, dy, cnn_tree_teams(g->n, t) == 1 ? t : 1};
+    cnn_tree_sum(g->n, t, (size_t)g->k, bias_leaf, &j, dbias, s.p);
+    cnn_scratch_release(&s);
+    return CNN_OK;
+}
+
+/* A leaf of backward-weights: images [lo, hi) of team `team`, with that team's column and packing buffers. */
+typedef struct weights_job {
+    const cnn_conv_geom *g;
+    const conv_plan *pl;
+    cnn_isa isa;
+    const float *x, *dy;
+    float *scratch;
+} weights_job;
+
+static void weights_leaf(void *arg, int team, int lo, int hi, float *out) {
+    const weights_job *j = arg;
+    float *col = j->scratch + (size_t)team * j->pl->per;
+    backward_weights_images(j->g, j->pl, j->isa, lo, hi, j->x, j->dy, out, col, col + j->pl->col);
+}
+
+/* dW = the summation tree (kernels/tree.h) over the batch, each leaf a run of per-image GEMMs: the same
+   bits for any thread count, and for a batch split between two MPI ranks. */
 cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *dy,
                                        float *dw, float *dbias) {
     cnn_conv_geom g;
@@ -372,36 +413,23 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
     }
     if (g.cg == 1 && cnn_depthwise_supported(&g)) return cnn_depthwise_backward_weights(ctx, &g, x, dy, dw, dbias);
     cnn_scratch s;
+    const int t = cnn_ctx_threads(ctx);
     if (cnn_direct_supported(&g, cnn_isa_of(ctx))) {
-        if ((st = direct_scratch(ctx, &g, &s)) != CNN_OK) return st;
-        cnn_direct_backward_weights(&g, cnn_ctx_threads(ctx), x, dy, dw, s.p);
+        if ((st = cnn_scratch_get(ctx, cnn_direct_scratch_floats(&g, t), &s)) != CNN_OK) return st;
+        cnn_direct_backward_weights(&g, t, x, dy, dw, s.p);
         cnn_scratch_release(&s);
-        if (dbias) bias_grad(&g, dy, dbias, cnn_ctx_threads(ctx));
-        return CNN_OK;
+        return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
     }
-    if ((st = conv_scratch(ctx, &g, &s)) != CNN_OK) return st;
-    const conv_plan pl = make_plan(ctx, &g);
-    const cnn_isa isa = cnn_isa_of(ctx);
-    float *partial = s.p + (size_t)pl.teams * pl.per;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(pl.teams) schedule(static, 1) if (pl.teams > 1)
-#endif
-    for (int id = 0; id < pl.teams; id++) {
-        int lo, hi;
-        float *col = s.p + (size_t)id * pl.per;
-        team_range(g.n, id, pl.teams, &lo, &hi);
-        backward_weights_images(&g, &pl, isa, lo, hi, x, dy, partial + (size_t)id * g.w_size, col, col + pl.col);
+    const conv_plan pl = make_plan(ctx, &g, PASS_WEIGHTS);
+    if ((st = conv_scratch(ctx, &pl, &s)) != CNN_OK) return st;
+    float *tree = s.p + (size_t)pl.teams * pl.per, *rsc = tree + cnn_tree_scratch_floats(g.n, t, g.w_size);
+    weights_job j = {&g, &pl, cnn_isa_of(ctx), x, dy, s.p};
+    cnn_tree_sum(g.n, t, g.w_size, weights_leaf, &j, pl.nhwc ? rsc : dw, tree);
+    if (pl.nhwc) { /* (r, s, c) columns put back in (c, r, s) order */
+        const size_t rs = (size_t)g.r * g.s;
+        for (size_t row = 0; row < (size_t)g.k; row++)
+            for (size_t c = 0; c < g.crs; c++) dw[row * g.crs + c] = rsc[row * g.crs + c % rs * (size_t)g.cg + c / rs];
     }
-    /* dw = the teams' partial sums added in team order; (r, s, c) columns put back in (c, r, s) order */
-    const size_t rs = (size_t)g.r * g.s;
-    for (size_t row = 0; row < (size_t)g.k; row++)
-        for (size_t j = 0; j < g.crs; j++) {
-            size_t src = pl.nhwc ? j % rs * (size_t)g.cg + j / rs : j;
-            float v = partial[row * g.crs + src];
-            for (int id = 1; id < pl.teams; id++) v += partial[(size_t)id * g.w_size + row * g.crs + src];
-            dw[row * g.crs + j] = v;
-        }
-    if (dbias) bias_grad(&g, dy, dbias, cnn_ctx_threads(ctx));
     cnn_scratch_release(&s);
-    return CNN_OK;
+    return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
 }

@@ -1,6 +1,7 @@
 /* dense.c — fully connected layer, PyTorch Linear layout (w: OUT x IN). Fast path: the packed GEMM;
    reference: double-accumulated loops, selected with CNN_ALGO_REFERENCE. */
 #include "kernels/kernels.h"
+#include "kernels/tree.h"
 #include "ops/ops.h"
 
 static cnn_status dense_check(const cnn_dense *p) {
@@ -65,7 +66,46 @@ cnn_status cnn_dense_backward_data(cnn_ctx *ctx, const cnn_dense *p, const float
     return gemm_call(ctx, 0, 0, n, in, out, dy, out, w, in, dx, in);
 }
 
-/* dw[o,j] = sum_i dy[i,o] x[i,j]; db[o] = sum_i dy[i,o] */
+/* A leaf of the batch's summation tree (kernels/tree.h): rows [lo, hi) of the batch. */
+typedef struct dense_job {
+    const cnn_dense *p;
+    cnn_isa isa;
+    const float *x, *dy;
+    float *pack; /* per team: gemm_nt packing buffers */
+    int gemm_nt;
+} dense_job;
+
+/* dw over the leaf: dy[lo:hi]^T x[lo:hi], one GEMM with K = hi - lo */
+static void weights_leaf(void *arg, int team, int lo, int hi, float *out) {
+    const dense_job *j = arg;
+    const size_t in = (size_t)j->p->in, o = (size_t)j->p->out;
+    cnn_gemm(j->isa, j->gemm_nt, 1, 0, o, in, (size_t)(hi - lo), j->dy + (size_t)lo * o, o, j->x + (size_t)lo * in,
+             in, 0.0f, out, in, j->pack + (size_t)team * j->gemm_nt * cnn_gemm_pack_floats());
+}
+
+/* db over the leaf, in double, rounded once */
+static void bias_leaf(void *arg, int team, int lo, int hi, float *out) {
+    const dense_job *j = arg;
+    const size_t o = (size_t)j->p->out;
+    (void)team;
+    for (size_t k = 0; k < o; k++) {
+        double acc = 0.0;
+        for (int i = lo; i < hi; i++) acc += j->dy[(size_t)i * o + k];
+        out[k] = (float)acc;
+    }
+}
+
+size_t cnn_dense_scratch_floats(const cnn_ctx *ctx, const cnn_dense *p) {
+    const int t = cnn_ctx_threads(ctx);
+    if (dense_check(p) != CNN_OK) return 0;
+    /* forward and backward-data: t packing buffers; backward-weights: the tree's, then the teams' */
+    size_t gemm = (size_t)t * cnn_gemm_pack_floats(), w = (size_t)p->out * p->in;
+    size_t tree = cnn_tree_scratch_floats(p->n, t, w) + gemm;
+    return tree > gemm ? tree : gemm;
+}
+
+/* dw[o,j] = sum_i dy[i,o] x[i,j]; db[o] = sum_i dy[i,o]: each the summation tree over the batch, so the
+   same bits for any thread count and for a batch split between two MPI ranks */
 cnn_status cnn_dense_backward_weights(cnn_ctx *ctx, const cnn_dense *p, const float *x, const float *dy,
                                       float *dw, float *db) {
     cnn_status st = dense_check(p);
@@ -79,14 +119,21 @@ cnn_status cnn_dense_backward_weights(cnn_ctx *ctx, const cnn_dense *p, const fl
                 for (size_t i = 0; i < n; i++) acc += (double)dy[i * out + o] * x[i * in + j];
                 dw[o * in + j] = (float)acc;
             }
-    } else if ((st = gemm_call(ctx, 1, 0, out, in, n, dy, out, x, in, dw, in)) != CNN_OK) {
-        return st;
+        if (db)
+            for (size_t o = 0; o < out; o++) {
+                double acc = 0.0;
+                for (size_t i = 0; i < n; i++) acc += dy[i * out + o];
+                db[o] = (float)acc;
+            }
+        return CNN_OK;
     }
-    if (db)
-        for (size_t o = 0; o < out; o++) {
-            double acc = 0.0;
-            for (size_t i = 0; i < n; i++) acc += dy[i * out + o];
-            db[o] = (float)acc;
-        }
+    const int t = cnn_ctx_threads(ctx), teams = cnn_tree_teams(p->n, t);
+    const size_t tree = cnn_tree_scratch_floats(p->n, t, out * in);
+    cnn_scratch s;
+    if ((st = cnn_scratch_get(ctx, cnn_dense_scratch_floats(ctx, p), &s)) != CNN_OK) return st;
+    dense_job j = {p, cnn_isa_of(ctx), x, dy, s.p + tree, teams == 1 ? t : 1};
+    cnn_tree_sum(p->n, t, out * in, weights_leaf, &j, dw, s.p);
+    if (db) cnn_tree_sum(p->n, t, out, bias_leaf, &j, db, s.p);
+    cnn_scratch_release(&s);
     return CNN_OK;
 }

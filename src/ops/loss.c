@@ -50,19 +50,25 @@ cnn_status cnn_softmax_backward(cnn_ctx *ctx, int n, int classes, const float *y
 /* L = sum_i (y_i - o_i)^2 [/ n];  dL/do_i = 2 (o_i - y_i) [/ n] */
 cnn_status cnn_mse_loss(cnn_ctx *ctx, size_t n, const float *o, const float *y, cnn_reduction red, float *loss,
                         float *dout) {
+    return cnn_mse_loss_part(ctx, n, n, o, y, red, loss, dout);
+}
+
+cnn_status cnn_mse_loss_part(cnn_ctx *ctx, size_t n, size_t whole, const float *o, const float *y, cnn_reduction red,
+                             float *loss, float *dout) {
     (void)ctx;
     if (red != CNN_REDUCE_SUM && red != CNN_REDUCE_MEAN) return CNN_ERR_ARG;
-    if (n == 0) return CNN_ERR_ARG;
-    if (n > CNN_MAX_ELEMS) return CNN_ERR_SHAPE;
+    if (n == 0 || whole < n) return CNN_ERR_ARG;
+    if (whole > CNN_MAX_ELEMS) return CNN_ERR_SHAPE;
     if (!o || !y || !loss) return CNN_ERR_ARG;
     const double scale = red == CNN_REDUCE_MEAN ? 1.0 / (double)n : 1.0;
+    const double gscale = red == CNN_REDUCE_MEAN ? 1.0 / (double)whole : 1.0;
     double acc = 0.0;
     for (size_t i = 0; i < n; i++) {
         double d = (double)y[i] - o[i];
         acc += d * d;
     }
     if (dout)
-        for (size_t i = 0; i < n; i++) dout[i] = (float)(2.0 * ((double)o[i] - y[i]) * scale);
+        for (size_t i = 0; i < n; i++) dout[i] = (float)(2.0 * ((double)o[i] - y[i]) * gscale);
     *loss = (float)(acc * scale);
     return CNN_OK;
 }
@@ -70,9 +76,15 @@ cnn_status cnn_mse_loss(cnn_ctx *ctx, size_t n, const float *o, const float *y, 
 /* L = (1/N) sum_i [log sum_j e^(x_ij) - x_i,label_i];  dL/dx_ij = (softmax(x_i)_j - [j == label_i]) / N */
 cnn_status cnn_softmax_cross_entropy(cnn_ctx *ctx, int n, int classes, const float *logits, const int32_t *labels,
                                      float *loss, float *dlogits) {
+    return cnn_softmax_ce_part(ctx, n, n, classes, logits, labels, loss, dlogits);
+}
+
+cnn_status cnn_softmax_ce_part(cnn_ctx *ctx, int n, int whole, int classes, const float *logits,
+                               const int32_t *labels, float *loss, float *dlogits) {
     cnn_status st = matrix_check(n, classes);
     (void)ctx;
     if (st != CNN_OK) return st;
+    if (whole < n) return CNN_ERR_ARG;
     if (!logits || !labels || !loss) return CNN_ERR_ARG;
     for (int i = 0; i < n; i++)
         if (labels[i] < 0 || labels[i] >= classes) return CNN_ERR_ARG;
@@ -83,7 +95,7 @@ cnn_status cnn_softmax_cross_entropy(cnn_ctx *ctx, int n, int classes, const flo
         acc += softmax_row(classes, row, drow) - row[labels[i]];
         if (drow) {
             drow[labels[i]] -= 1.0f;
-            for (int j = 0; j < classes; j++) drow[j] = (float)((double)drow[j] / n);
+            for (int j = 0; j < classes; j++) drow[j] = (float)((double)drow[j] / whole);
         }
     }
     *loss = (float)(acc / n);

@@ -28,6 +28,15 @@ CNN_LOCAL cnn_status cnn_pool2d_backward_act(cnn_ctx *ctx, const cnn_pool2d *p, 
 
 /* All the scratch one fast-path call on ctx needs (column matrices, packing, partial dW per thread). */
 CNN_LOCAL size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g);
+/* The losses of a part (n rows or elements) of a batch of `whole`: *loss is the part's own mean (or
+   sum), the gradient is that of the whole batch's mean restricted to the part, so the parts' gradients
+   add up to the whole batch's. cnn_softmax_cross_entropy and cnn_mse_loss are the whole == n case. */
+CNN_LOCAL cnn_status cnn_softmax_ce_part(cnn_ctx *ctx, int n, int whole, int classes, const float *logits,
+                                         const int32_t *labels, float *loss, float *dlogits);
+CNN_LOCAL cnn_status cnn_mse_loss_part(cnn_ctx *ctx, size_t n, size_t whole, const float *o, const float *y,
+                                       cnn_reduction red, float *loss, float *dout);
+/* Scratch floats the dense passes of p take on ctx (the most of the three). */
+CNN_LOCAL size_t cnn_dense_scratch_floats(const cnn_ctx *ctx, const cnn_dense *p);
 
 /* Reference paths: plain loops with double accumulation; the oracle for the fast paths. */
 CNN_LOCAL void cnn_conv_ref_forward(const cnn_conv_geom *g, const float *x, const float *w, const float *bias,
