@@ -46,7 +46,7 @@ static size_t weights_floats(const cnn_conv_geom *g, const dgeom *d) {
 size_t cnn_direct_scratch_floats(const cnn_conv_geom *g, int threads) {
     dgeom d = dgeom_of(g);
     size_t chunk = (size_t)CHUNK * g->c * d.plane + weights_floats(g, &d);
-    size_t bww = cnn_tree_scratch_floats(g->n, threads, g->w_size) + (size_t)cnn_tree_teams(g->n, threads) * chunk;
+    size_t bww = cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, g->w_size) + (size_t)cnn_tree_teams(g->n, threads, CNN_TREE_LEAF) * chunk;
     return chunk > bww ? chunk : bww;
 }
 
@@ -293,11 +293,11 @@ void cnn_direct_backward_weights(const cnn_conv_geom *g, int threads, const floa
                                  float *scratch) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     dgeom d = dgeom_of(g);
-    const int teams = cnn_tree_teams(g->n, threads);
-    const size_t tree = cnn_tree_scratch_floats(g->n, threads, g->w_size);
+    const int teams = cnn_tree_teams(g->n, threads, CNN_TREE_LEAF);
+    const size_t tree = cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, g->w_size);
     bww_job j = {g, &d, pick_bww(d.taps), x, dy, scratch + tree,
                  (size_t)CHUNK * g->c * d.plane + weights_floats(g, &d), teams == 1 ? threads : 1};
-    cnn_tree_sum(g->n, threads, g->w_size, bww_leaf, &j, dw, scratch);
+    cnn_tree_sum(g->n, threads, CNN_TREE_LEAF, g->w_size, bww_leaf, &j, dw, scratch);
 #else
     (void)g, (void)threads, (void)x, (void)dy, (void)dw, (void)scratch;
 #endif

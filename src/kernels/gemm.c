@@ -4,6 +4,7 @@
    relies on the compiler's auto-vectorisation for baseline x86-64); the build never uses -march.
    Summation order over K is fixed for a given kernel, so results are bit-reproducible. */
 #include "kernels/kernels.h"
+#include "kernels/tree.h"
 
 #include <string.h>
 
@@ -13,6 +14,8 @@
 #endif
 
 enum { MC = 144, KC = 256, NC = 2048, MR_MAX = 12, NR_MAX = 32 };
+/* levels of the summation tree below a node of at most KC: ceil(log2(KC / CNN_TREE_LEAF)) */
+enum { KTREE_LEVELS = 5 };
 
 size_t cnn_gemm_pack_floats(void) { return (size_t)MC * KC + (size_t)KC * NC; }
 
@@ -191,10 +194,41 @@ static void edge_tile(const gemm_kernel *k, size_t kc, const float *pa, const fl
     }
 }
 
-/* One thread's share: C[i0:i0+m, j0:j0+n] with its own packing buffers. */
+/* The tile's sum over k in [lo, hi) in the summation tree of kernels/tree.h (split at ceil, leaves of
+   at most CNN_TREE_LEAF in k order) into dst (MR x NR, row stride NR); stack: a tile per level below. */
+static void ktree_tile(const gemm_kernel *kern, size_t lo, size_t hi, const float *pa, const float *pb, size_t ldb,
+                       float *dst, float *stack) {
+    const size_t MR = (size_t)kern->mr, NR = (size_t)kern->nr;
+    if (hi - lo <= CNN_TREE_LEAF) {
+        kern->fn(hi - lo, pa + lo * MR, pb + lo * ldb, ldb, dst, NR, 0.0f);
+        return;
+    }
+    size_t mid = lo + (hi - lo + 1) / 2;
+    ktree_tile(kern, lo, mid, pa, pb, ldb, dst, stack);
+    ktree_tile(kern, mid, hi, pa, pb, ldb, stack, stack + MR * NR);
+    for (size_t i = 0; i < MR * NR; i++) dst[i] += stack[i];
+}
+
+/* A tile summed over its kc in tree order (ktree_tile), merged into C as edge_tile does. */
+static void tree_tile(const gemm_kernel *k, size_t kc, const float *pa, const float *pb, size_t ldb, float *c,
+                      size_t ldc, float beta, size_t mr, size_t nr) {
+    float tiles[(KTREE_LEVELS + 1) * MR_MAX * NR_MAX];
+    ktree_tile(k, 0, kc, pa, pb, ldb, tiles, tiles + (size_t)k->mr * k->nr);
+    for (size_t i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        const float *ti = tiles + i * (size_t)k->nr;
+        if (beta == 0.0f)
+            for (size_t j = 0; j < nr; j++) ci[j] = ti[j];
+        else
+            for (size_t j = 0; j < nr; j++) ci[j] = ti[j] + beta * ci[j];
+    }
+}
+
+/* One thread's share: C[i0:i0+m, j0:j0+n] with its own packing buffers; ktree: k <= KC summed in tree
+   order (tree_tile). */
 static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m, size_t j0, size_t n, size_t k,
                        const float *a, size_t lda, const float *apk, size_t mpad, const cnn_gemm_b *b, float beta,
-                       float *c, size_t ldc, float *pack) {
+                       float *c, size_t ldc, float *pack, int ktree) {
     const size_t MR = (size_t)kern->mr, NR = (size_t)kern->nr;
     /* A row-major B is read in place by the micro-kernel (its rows are NR contiguous floats anyway);
        only a ragged last panel is packed, so nothing is read past the end of B. */
@@ -221,7 +255,8 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
                     for (size_t ir = 0; ir < mc; ir += MR) {
                         size_t mr = mc - ir < MR ? mc - ir : MR;
                         float *ct = c + (ic + ir) * ldc + jc + jr;
-                        if (mr == MR && nr == NR) kern->fn(kc, pab + ir * kc, bp, ldb, ct, ldc, bt);
+                        if (ktree) tree_tile(kern, kc, pab + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
+                        else if (mr == MR && nr == NR) kern->fn(kc, pab + ir * kc, bp, ldb, ct, ldc, bt);
                         else edge_tile(kern, kc, pab + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
                     }
                 }
@@ -265,8 +300,26 @@ void cnn_gemm_ex(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size
     cnn_gemm_pa(isa, threads, trans_a, m, n, k, a, lda, NULL, b, beta, c, ldc, pack);
 }
 
+static void gemm_run(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a,
+                     size_t lda, const float *apacked, const cnn_gemm_b *b, float beta, float *c, size_t ldc,
+                     float *pack, int ktree);
+
 void cnn_gemm_pa(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a, size_t lda,
                  const float *apacked, const cnn_gemm_b *b, float beta, float *c, size_t ldc, float *pack) {
+    gemm_run(isa, threads, trans_a, m, n, k, a, lda, apacked, b, beta, c, ldc, pack, 0);
+}
+
+size_t cnn_gemm_ktree_max(void) { return KC; }
+
+void cnn_gemm_ktree(cnn_isa isa, int threads, int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a,
+                    size_t lda, const float *b, size_t ldb, float *c, size_t ldc, float *pack) {
+    cnn_gemm_b bm = {b, ldb, trans_b, NULL, 0};
+    gemm_run(isa, threads, trans_a, m, n, k, a, lda, NULL, &bm, 0.0f, c, ldc, pack, 1);
+}
+
+static void gemm_run(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a,
+                     size_t lda, const float *apacked, const cnn_gemm_b *b, float beta, float *c, size_t ldc,
+                     float *pack, int ktree) {
     const gemm_kernel *kern = kernel_of(isa);
     const size_t mpad = round_up(m, (size_t)kern->mr);
     if (m == 0 || n == 0) return;
@@ -291,7 +344,8 @@ void cnn_gemm_pa(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size
         if (hi > len) hi = len;
         float *mine = pack + (size_t)id * cnn_gemm_pack_floats();
         if (hi <= lo) continue;
-        if (split_n) gemm_block(kern, trans_a, 0, m, lo, hi - lo, k, a, lda, apacked, mpad, b, beta, c, ldc, mine);
-        else gemm_block(kern, trans_a, lo, hi - lo, 0, n, k, a, lda, apacked, mpad, b, beta, c, ldc, mine);
+        if (split_n)
+            gemm_block(kern, trans_a, 0, m, lo, hi - lo, k, a, lda, apacked, mpad, b, beta, c, ldc, mine, ktree);
+        else gemm_block(kern, trans_a, lo, hi - lo, 0, n, k, a, lda, apacked, mpad, b, beta, c, ldc, mine, ktree);
     }
 }

@@ -15,6 +15,13 @@
 CNN_LOCAL void cnn_gemm(cnn_isa isa, int threads, int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
                         const float *b, size_t ldb, float beta, float *c, size_t ldc, float *pack);
 CNN_LOCAL size_t cnn_gemm_pack_floats(void);
+/* C = op(A) op(B) (no beta) with the sum over K in the summation tree of kernels/tree.h instead of K
+   order, for K <= cnn_gemm_ktree_max(): a batch reduction (K = images) whose result does not depend on
+   how the batch is split (the same bits as adding tree-ordered sums of its halves). */
+CNN_LOCAL size_t cnn_gemm_ktree_max(void);
+CNN_LOCAL void cnn_gemm_ktree(cnn_isa isa, int threads, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                              const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
+                              float *pack);
 /* The best micro-kernel this CPU runs (cpuid), and whether a given one runs here. */
 CNN_LOCAL cnn_isa cnn_isa_detect(void);
 CNN_LOCAL int cnn_isa_available(cnn_isa isa);

@@ -14,16 +14,17 @@ typedef struct tree_job {
     cnn_tree_leaf_fn fn;
     void *arg;
     size_t size;
+    int node;
 } tree_job;
 
 static int split_at(int lo, int hi) { return lo + (hi - lo + 1) / 2; }
 
 /* Levels below a node of len images (the left child, the longer, is the deepest). */
-static int height(int len) { return len <= CNN_TREE_LEAF ? 0 : 1 + height(len - len / 2); }
+static int height(int len, int node) { return len <= node ? 0 : 1 + height(len - len / 2, node); }
 
-/* The frontier of a batch of n for `threads`: nodes[0 .. count) left to right at level *depth (a leaf
-   reached earlier stays a node). */
-static int frontier(int n, int threads, range *nodes, int *depth) {
+/* The frontier of a batch of n for `threads`: nodes[0 .. count) left to right at level *depth (a node
+   of at most `node` images reached earlier stays one). */
+static int frontier(int n, int threads, int node, range *nodes, int *depth) {
     const int want = threads < MAX_NODES / 2 ? threads : MAX_NODES / 2;
     int count = 1;
     nodes[0].lo = 0, nodes[0].hi = n;
@@ -32,7 +33,7 @@ static int frontier(int n, int threads, range *nodes, int *depth) {
         range next[MAX_NODES];
         int c = 0, grew = 0;
         for (int i = 0; i < count; i++) {
-            if (nodes[i].hi - nodes[i].lo > CNN_TREE_LEAF) {
+            if (nodes[i].hi - nodes[i].lo > node) {
                 int mid = split_at(nodes[i].lo, nodes[i].hi);
                 next[c].lo = nodes[i].lo, next[c++].hi = mid;
                 next[c].lo = mid, next[c++].hi = nodes[i].hi;
@@ -49,17 +50,17 @@ static int frontier(int n, int threads, range *nodes, int *depth) {
     return count;
 }
 
-int cnn_tree_teams(int n, int threads) {
+int cnn_tree_teams(int n, int threads, int node) {
     range nodes[MAX_NODES];
-    int depth, count = frontier(n, threads, nodes, &depth);
+    int depth, count = frontier(n, threads, node, nodes, &depth);
     return count < threads ? count : threads < MAX_NODES / 2 ? threads : MAX_NODES / 2;
 }
 
-size_t cnn_tree_scratch_floats(int n, int threads, size_t size) {
+size_t cnn_tree_scratch_floats(int n, int threads, int node, size_t size) {
     range nodes[MAX_NODES];
-    int depth, count = frontier(n, threads, nodes, &depth);
-    int teams = cnn_tree_teams(n, threads);
-    return ((size_t)count - 1 + (size_t)teams * height(nodes[0].hi - nodes[0].lo)) * size;
+    int depth, count = frontier(n, threads, node, nodes, &depth);
+    int teams = cnn_tree_teams(n, threads, node);
+    return ((size_t)count - 1 + (size_t)teams * height(nodes[0].hi - nodes[0].lo, node)) * size;
 }
 
 static void add_into(float *dst, const float *src, size_t size, int threads) {
@@ -72,7 +73,7 @@ static void add_into(float *dst, const float *src, size_t size, int threads) {
 
 /* dst = the sum over [lo, hi); stack: one buffer of size floats per level below. */
 static void node_sum(const tree_job *j, int team, int lo, int hi, float *dst, float *stack) {
-    if (hi - lo <= CNN_TREE_LEAF) {
+    if (hi - lo <= j->node) {
         j->fn(j->arg, team, lo, hi, dst);
         return;
     }
@@ -83,22 +84,25 @@ static void node_sum(const tree_job *j, int team, int lo, int hi, float *dst, fl
 }
 
 /* Adds the frontier's sums below [lo, hi) into the leftmost one's buffer; returns its index. */
-static int combine(int lo, int hi, int level, int depth, int *next, float *const *buf, size_t size, int threads) {
-    if (level == depth || hi - lo <= CNN_TREE_LEAF) return (*next)++;
+static int combine(int lo, int hi, int level, const tree_job *j, int depth, int *next, float *const *buf,
+                   int threads) {
+    if (level == depth || hi - lo <= j->node) return (*next)++;
     int mid = split_at(lo, hi);
-    int a = combine(lo, mid, level + 1, depth, next, buf, size, threads);
-    int b = combine(mid, hi, level + 1, depth, next, buf, size, threads);
+    int a = combine(lo, mid, level + 1, j, depth, next, buf, threads);
+    int b = combine(mid, hi, level + 1, j, depth, next, buf, threads);
+    const size_t size = j->size;
     add_into(buf[a], buf[b], size, threads);
     return a;
 }
 
-void cnn_tree_sum(int n, int threads, size_t size, cnn_tree_leaf_fn fn, void *arg, float *out, float *scratch) {
+void cnn_tree_sum(int n, int threads, int node, size_t size, cnn_tree_leaf_fn fn, void *arg, float *out,
+                  float *scratch) {
     range nodes[MAX_NODES];
     float *buf[MAX_NODES];
     int depth;
-    const int count = frontier(n, threads, nodes, &depth), teams = cnn_tree_teams(n, threads);
-    const size_t h = (size_t)height(nodes[0].hi - nodes[0].lo);
-    const tree_job job = {fn, arg, size};
+    const int count = frontier(n, threads, node, nodes, &depth), teams = cnn_tree_teams(n, threads, node);
+    const size_t h = (size_t)height(nodes[0].hi - nodes[0].lo, node);
+    const tree_job job = {fn, arg, size, node};
     float *stacks = scratch + ((size_t)count - 1) * size;
     buf[0] = out;
     for (int i = 1; i < count; i++) buf[i] = scratch + (size_t)(i - 1) * size;
@@ -109,5 +113,5 @@ void cnn_tree_sum(int n, int threads, size_t size, cnn_tree_leaf_fn fn, void *ar
         for (int i = (int)((long long)count * t / teams); i < (int)((long long)count * (t + 1) / teams); i++)
             node_sum(&job, t, nodes[i].lo, nodes[i].hi, buf[i], stacks + (size_t)t * h * size);
     int next = 0;
-    combine(0, n, 0, depth, &next, buf, size, threads);
+    combine(0, n, 0, &job, depth, &next, buf, threads);
 }

@@ -18,17 +18,20 @@
 
 #define CNN_TREE_LEAF 8
 
-/* Writes into out (size floats, overwritten) the sum over images [lo, hi), in image order. team is the
-   caller's team index (0 .. cnn_tree_teams - 1), for its private scratch. */
+/* Writes into out (size floats, overwritten) the sum over images [lo, hi), a node of at most `node`
+   images (cnn_tree_sum's), in the tree's order: for node == CNN_TREE_LEAF simply image order; a larger
+   node (e.g. cnn_gemm_ktree's) must split it itself. team is the caller's team index
+   (0 .. cnn_tree_teams - 1), for its private scratch. */
 typedef void (*cnn_tree_leaf_fn)(void *arg, int team, int lo, int hi, float *out);
 
 /* Teams that compute disjoint subtrees of a batch of n with `threads` threads (each team one thread;
-   1 when the batch is one leaf: the leaf function may then use all threads itself). */
-CNN_LOCAL int cnn_tree_teams(int n, int threads);
-/* Scratch floats cnn_tree_sum needs besides out (0 when the batch is one leaf). */
-CNN_LOCAL size_t cnn_tree_scratch_floats(int n, int threads, size_t size);
-/* out = the tree sum over images [0, n), n >= 1; the adds use up to `threads` threads. */
-CNN_LOCAL void cnn_tree_sum(int n, int threads, size_t size, cnn_tree_leaf_fn fn, void *arg, float *out,
+   1 when the batch is one node: the function may then use all threads itself). */
+CNN_LOCAL int cnn_tree_teams(int n, int threads, int node);
+/* Scratch floats cnn_tree_sum needs besides out (0 when the batch is one node). */
+CNN_LOCAL size_t cnn_tree_scratch_floats(int n, int threads, int node, size_t size);
+/* out = the tree sum over images [0, n), n >= 1, nodes of at most `node` (>= CNN_TREE_LEAF) images
+   handed to fn; the adds use up to `threads` threads. */
+CNN_LOCAL void cnn_tree_sum(int n, int threads, int node, size_t size, cnn_tree_leaf_fn fn, void *arg, float *out,
                             float *scratch);
 
 #endif

@@ -123,7 +123,7 @@ static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g, int pass)
     conv_plan pl;
     int t = cnn_ctx_threads(ctx);
     const cnn_isa isa = cnn_isa_of(ctx);
-    pl.teams = pass == PASS_WEIGHTS ? cnn_tree_teams(g->n, t) : g->n >= t ? t : 1;
+    pl.teams = pass == PASS_WEIGHTS ? cnn_tree_teams(g->n, t, CNN_TREE_LEAF) : g->n >= t ? t : 1;
     pl.gemm_nt = pl.teams == 1 ? t : 1;
     pl.unfold = col_floats(g) > 0;
     pl.band = band_rows(g);
@@ -133,7 +133,7 @@ static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g, int pass)
     if (xt > pl.col) pl.col = xt;
     pl.per = pl.col + (size_t)pl.gemm_nt * cnn_gemm_pack_floats();
     if (pass == PASS_WEIGHTS) {
-        pl.extra = cnn_tree_scratch_floats(g->n, t, g->w_size) + (pl.nhwc ? g->w_size : 0);
+        pl.extra = cnn_tree_scratch_floats(g->n, t, CNN_TREE_LEAF, g->w_size) + (pl.nhwc ? g->w_size : 0);
     } else {
         size_t fwd = cnn_gemm_packed_a_floats(isa, (size_t)g->kg, g->crs);
         size_t bwd = cnn_gemm_packed_a_floats(isa, g->crs, (size_t)g->kg);
@@ -147,7 +147,7 @@ static size_t plan_floats(const conv_plan *pl) { return pl->per * (size_t)pl->te
 size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
     conv_plan a = make_plan(ctx, g, PASS_IMAGES), b = make_plan(ctx, g, PASS_WEIGHTS);
     size_t need = plan_floats(&a) > plan_floats(&b) ? plan_floats(&a) : plan_floats(&b);
-    size_t bias = cnn_tree_scratch_floats(g->n, cnn_ctx_threads(ctx), (size_t)g->k);
+    size_t bias = cnn_tree_scratch_floats(g->n, cnn_ctx_threads(ctx), CNN_TREE_LEAF, (size_t)g->k);
     if (bias > need) need = bias;
     if (cnn_direct_supported(g, cnn_isa_of(ctx))) {
         size_t d = cnn_direct_scratch_floats(g, cnn_ctx_threads(ctx));
@@ -375,11 +375,11 @@ static void bias_leaf(void *arg, int team, int lo, int hi, float *out) {
 static cnn_status bias_grad(cnn_ctx *ctx, const cnn_conv_geom *g, const float *dy, float *dbias) {
     const int t = cnn_ctx_threads(ctx);
     cnn_scratch s = {NULL, 0};
-    size_t need = cnn_tree_scratch_floats(g->n, t, (size_t)g->k);
+    size_t need = cnn_tree_scratch_floats(g->n, t, CNN_TREE_LEAF, (size_t)g->k);
     cnn_status st = need ? cnn_scratch_get(ctx, need, &s) : CNN_OK;
     if (st != CNN_OK) return st;
-    bias_job j = {g, dy, cnn_tree_teams(g->n, t) == 1 ? t : 1};
-    cnn_tree_sum(g->n, t, (size_t)g->k, bias_leaf, &j, dbias, s.p);
+    bias_job j = {g, dy, cnn_tree_teams(g->n, t, CNN_TREE_LEAF) == 1 ? t : 1};
+    cnn_tree_sum(g->n, t, CNN_TREE_LEAF, (size_t)g->k, bias_leaf, &j, dbias, s.p);
     cnn_scratch_release(&s);
     return CNN_OK;
 }
@@ -422,9 +422,9 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
     }
     const conv_plan pl = make_plan(ctx, &g, PASS_WEIGHTS);
     if ((st = conv_scratch(ctx, &pl, &s)) != CNN_OK) return st;
-    float *tree = s.p + (size_t)pl.teams * pl.per, *rsc = tree + cnn_tree_scratch_floats(g.n, t, g.w_size);
+    float *tree = s.p + (size_t)pl.teams * pl.per, *rsc = tree + cnn_tree_scratch_floats(g.n, t, CNN_TREE_LEAF, g.w_size);
     weights_job j = {&g, &pl, cnn_isa_of(ctx), x, dy, s.p};
-    cnn_tree_sum(g.n, t, g.w_size, weights_leaf, &j, pl.nhwc ? rsc : dw, tree);
+    cnn_tree_sum(g.n, t, CNN_TREE_LEAF, g.w_size, weights_leaf, &j, pl.nhwc ? rsc : dw, tree);
     if (pl.nhwc) { /* (r, s, c) columns put back in (c, r, s) order */
         const size_t rs = (size_t)g.r * g.s;
         for (size_t row = 0; row < (size_t)g.k; row++)

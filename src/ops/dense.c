@@ -66,7 +66,8 @@ cnn_status cnn_dense_backward_data(cnn_ctx *ctx, const cnn_dense *p, const float
     return gemm_call(ctx, 0, 0, n, in, out, dy, out, w, in, dx, in);
 }
 
-/* A leaf of the batch's summation tree (kernels/tree.h): rows [lo, hi) of the batch. */
+/* A node of the batch's summation tree (kernels/tree.h): rows [lo, hi) of the batch, at most
+   cnn_gemm_ktree_max() of them. */
 typedef struct dense_job {
     const cnn_dense *p;
     cnn_isa isa;
@@ -75,15 +76,15 @@ typedef struct dense_job {
     int gemm_nt;
 } dense_job;
 
-/* dw over the leaf: dy[lo:hi]^T x[lo:hi], one GEMM with K = hi - lo */
-static void weights_leaf(void *arg, int team, int lo, int hi, float *out) {
+/* dw over the node: dy[lo:hi]^T x[lo:hi], one GEMM summing its K = hi - lo rows in tree order */
+static void weights_node(void *arg, int team, int lo, int hi, float *out) {
     const dense_job *j = arg;
     const size_t in = (size_t)j->p->in, o = (size_t)j->p->out;
-    cnn_gemm(j->isa, j->gemm_nt, 1, 0, o, in, (size_t)(hi - lo), j->dy + (size_t)lo * o, o, j->x + (size_t)lo * in,
-             in, 0.0f, out, in, j->pack + (size_t)team * j->gemm_nt * cnn_gemm_pack_floats());
+    cnn_gemm_ktree(j->isa, j->gemm_nt, 1, 0, o, in, (size_t)(hi - lo), j->dy + (size_t)lo * o, o,
+                   j->x + (size_t)lo * in, in, out, in, j->pack + (size_t)team * j->gemm_nt * cnn_gemm_pack_floats());
 }
 
-/* db over the leaf, in double, rounded once */
+/* db over a leaf, in double, rounded once */
 static void bias_leaf(void *arg, int team, int lo, int hi, float *out) {
     const dense_job *j = arg;
     const size_t o = (size_t)j->p->out;
@@ -96,11 +97,14 @@ static void bias_leaf(void *arg, int team, int lo, int hi, float *out) {
 }
 
 size_t cnn_dense_scratch_floats(const cnn_ctx *ctx, const cnn_dense *p) {
-    const int t = cnn_ctx_threads(ctx);
+    const int t = cnn_ctx_threads(ctx), node = (int)cnn_gemm_ktree_max();
     if (dense_check(p) != CNN_OK) return 0;
-    /* forward and backward-data: t packing buffers; backward-weights: the tree's, then the teams' */
+    /* forward and backward-data: t packing buffers; backward-weights: the trees' buffers, then the
+       teams' packing buffers */
     size_t gemm = (size_t)t * cnn_gemm_pack_floats(), w = (size_t)p->out * p->in;
-    size_t tree = cnn_tree_scratch_floats(p->n, t, w) + gemm;
+    size_t tree = cnn_tree_scratch_floats(p->n, t, node, w) + gemm;
+    size_t bias = cnn_tree_scratch_floats(p->n, t, CNN_TREE_LEAF, (size_t)p->out);
+    if (bias > tree) tree = bias;
     return tree > gemm ? tree : gemm;
 }
 
@@ -127,13 +131,13 @@ cnn_status cnn_dense_backward_weights(cnn_ctx *ctx, const cnn_dense *p, const fl
             }
         return CNN_OK;
     }
-    const int t = cnn_ctx_threads(ctx), teams = cnn_tree_teams(p->n, t);
-    const size_t tree = cnn_tree_scratch_floats(p->n, t, out * in);
+    const int t = cnn_ctx_threads(ctx), node = (int)cnn_gemm_ktree_max(), teams = cnn_tree_teams(p->n, t, node);
+    const size_t tree = cnn_tree_scratch_floats(p->n, t, node, out * in);
     cnn_scratch s;
     if ((st = cnn_scratch_get(ctx, cnn_dense_scratch_floats(ctx, p), &s)) != CNN_OK) return st;
     dense_job j = {p, cnn_isa_of(ctx), x, dy, s.p + tree, teams == 1 ? t : 1};
-    cnn_tree_sum(p->n, t, out * in, weights_leaf, &j, dw, s.p);
-    if (db) cnn_tree_sum(p->n, t, out, bias_leaf, &j, db, s.p);
+    cnn_tree_sum(p->n, t, node, out * in, weights_node, &j, dw, s.p);
+    if (db) cnn_tree_sum(p->n, t, CNN_TREE_LEAF, out, bias_leaf, &j, db, s.p);
     cnn_scratch_release(&s);
     return CNN_OK;
 }
