@@ -7,7 +7,8 @@
      across lanes at the end of each leaf of the batch's summation tree (kernels/tree.h): a team pads
      its leaf's images and takes every unit of them, or, with one team, threads take whole
      (filter block, tap block) units.
-   Both pad at most CHUNK images at a time, so the choice of this path never depends on the batch size. */
+   Both pad a bounded number of images at a time (forward: one per thread; backward-weights: a leaf of
+   at most CHUNK), so the choice of this path never depends on the batch size. */
 #include "kernels/direct.h"
 #include "kernels/tree.h"
 
@@ -41,13 +42,15 @@ static size_t weights_floats(const cnn_conv_geom *g, const dgeom *d) {
     return fwd > bwd ? fwd : bwd;
 }
 
-/* forward: the packed weights, then one padded chunk; backward-weights: the summation tree's buffers,
-   then per team a padded chunk and the 16-lane partial sums */
+/* forward: the packed weights, then a padded image per thread; backward-weights: the summation tree's
+   buffers, then per team a padded chunk and the 16-lane partial sums */
 size_t cnn_direct_scratch_floats(const cnn_conv_geom *g, int threads) {
     dgeom d = dgeom_of(g);
+    size_t fwd = weights_floats(g, &d) + (size_t)(threads > 1 ? threads : 1) * g->c * d.plane;
     size_t chunk = (size_t)CHUNK * g->c * d.plane + weights_floats(g, &d);
-    size_t bww = cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, g->w_size) + (size_t)cnn_tree_teams(g->n, threads, CNN_TREE_LEAF) * chunk;
-    return chunk > bww ? chunk : bww;
+    size_t bww = cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, g->w_size) +
+                 (size_t)cnn_tree_teams(g->n, threads, CNN_TREE_LEAF) * chunk;
+    return fwd > bww ? fwd : bww;
 }
 
 int cnn_direct_supported(const cnn_conv_geom *g, cnn_isa isa) {
@@ -61,20 +64,29 @@ int cnn_direct_supported(const cnn_conv_geom *g, cnn_isa isa) {
 #endif
 }
 
-/* xp[n][c] = x[n][c] with pt rows and pl columns of zeros before it, zeros after, for `count` images */
-static void pad_batch(const cnn_conv_geom *g, const dgeom *d, int threads, const float *x, int count, float *xp) {
-    const long planes = (long)count * g->c;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && planes > 1)
-#endif
-    for (long i = 0; i < planes; i++) {
+/* planes [i0, i1) of xp: x's planes with pt rows and pl columns of zeros before, zeros after */
+static void pad_planes(const cnn_conv_geom *g, const dgeom *d, const float *x, long i0, long i1, float *xp) {
+    for (long i = i0; i < i1; i++) {
         float *dst = xp + (size_t)i * d->plane;
         const float *src = x + (size_t)i * g->h * g->w;
         memset(dst, 0, d->plane * sizeof(float));
         for (int r = 0; r < g->h; r++)
             memcpy(dst + (size_t)(r + g->pt) * d->wp + g->pl, src + (size_t)r * g->w, (size_t)g->w * sizeof(float));
     }
+}
+
+/* xp[n][c] padded from x[n][c] for `count` images. One thread never enters an OpenMP region (inside a
+   team's region that would start a nested team per call). */
+static void pad_batch(const cnn_conv_geom *g, const dgeom *d, int threads, const float *x, int count, float *xp) {
+    const long planes = (long)count * g->c;
+    if (threads <= 1 || planes <= 1) {
+        pad_planes(g, d, x, 0, planes, xp);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static)
+#endif
+    for (long i = 0; i < planes; i++) pad_planes(g, d, x, i, i + 1, xp);
 }
 
 /* offset of tap t = (c, r, s) from an output position's top-left corner in the padded image */
@@ -127,7 +139,18 @@ AVX512 static void fwd_block(const cnn_conv_geom *g, const dgeom *d, const long 
     }
 }
 
-/* The batch CHUNK images at a time: pad them into xp, then (image, filter block) units in parallel. */
+/* Filter block kb (8 filters) of image n, its padded planes at xn. */
+AVX512 static void fwd_filters(const cnn_conv_geom *g, const dgeom *d, const long *off, const float *xn,
+                               const float *wpk, const float *bias, int relu, int n, int kb, float *y) {
+    int k0 = kb * 8, kvalid = g->k - k0 < 8 ? g->k - k0 : 8;
+    float b8[8] = {0};
+    for (int k = 0; bias && k < kvalid; k++) b8[k] = bias[k0 + k];
+    fwd_block(g, d, off, xn, wpk + (size_t)kb * d->taps * 8, b8, kvalid, relu, y + ((size_t)n * g->k + k0) * g->pq);
+}
+
+/* With at least as many images as threads, each thread takes a contiguous range of images, padding one
+   at a time into its own plane (no barrier between images); with fewer, the images are padded once and
+   the threads share their (image, filter block) units. xp: threads padded images. */
 AVX512 static void forward_avx512(const cnn_conv_geom *g, const dgeom *d, int threads, const float *x,
                                   const float *w, const float *bias, int relu, float *y, float *wpk, float *xp) {
     long off[CNN_DIRECT_MAX_TAPS];
@@ -139,21 +162,24 @@ AVX512 static void forward_avx512(const cnn_conv_geom *g, const dgeom *d, int th
                 int kk = kb * 8 + k;
                 wpk[((size_t)kb * d->taps + t) * 8 + k] = kk < g->k ? w[(size_t)kk * d->taps + t] : 0.0f;
             }
+    const size_t in_image = (size_t)g->c * g->h * g->w, padded = (size_t)g->c * d->plane;
+    const int by_image = g->n >= threads;
+    if (!by_image) pad_batch(g, d, threads, x, g->n, xp);
+    const long units = by_image ? threads : (long)g->n * kblocks;
     (void)threads;
-    for (int n0 = 0; n0 < g->n; n0 += CHUNK) {
-        const int count = g->n - n0 < CHUNK ? g->n - n0 : CHUNK;
-        const long units = (long)count * kblocks;
-        pad_batch(g, d, threads, x + (size_t)n0 * g->c * g->h * g->w, count, xp);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && units > 1)
 #endif
-        for (long u = 0; u < units; u++) {
-            int n = (int)(u / kblocks), kb = (int)(u % kblocks), k0 = kb * 8;
-            int kvalid = g->k - k0 < 8 ? g->k - k0 : 8;
-            float b8[8] = {0};
-            for (int k = 0; bias && k < kvalid; k++) b8[k] = bias[k0 + k];
-            fwd_block(g, d, off, xp + (size_t)n * g->c * d->plane, wpk + (size_t)kb * d->taps * 8, b8, kvalid, relu,
-                      y + ((size_t)(n0 + n) * g->k + k0) * g->pq);
+    for (long u = 0; u < units; u++) {
+        if (!by_image) {
+            int n = (int)(u / kblocks);
+            fwd_filters(g, d, off, xp + (size_t)n * padded, wpk, bias, relu, n, (int)(u % kblocks), y);
+            continue;
+        }
+        float *mine = xp + (size_t)u * padded;
+        for (int n = (int)((long long)g->n * u / threads); n < (int)((long long)g->n * (u + 1) / threads); n++) {
+            pad_batch(g, d, 1, x + (size_t)n * in_image, 1, mine);
+            for (int kb = 0; kb < kblocks; kb++) fwd_filters(g, d, off, mine, wpk, bias, relu, n, kb, y);
         }
     }
 }
@@ -240,6 +266,18 @@ typedef struct bww_job {
     int threads; /* inside a leaf */
 } bww_job;
 
+/* Unit u (a filter block x tap block) of image n, padded at xn, into its partial sums. */
+static void bww_unit(const bww_job *j, int tblocks, const float *xn, int n, int u, float *vacc) {
+    const cnn_conv_geom *g = j->g;
+    const bww_kernel *kern = j->kern;
+    int k0, t0, kvalid, tvalid;
+    unit_block(g, j->d, kern, u, tblocks, &k0, &t0, &kvalid, &tvalid);
+    long off[8];
+    for (int t = 0; t < kern->tb; t++) off[t] = tap_offset(g, j->d, t < tvalid ? t0 + t : t0);
+    kern->fn(g, j->d, xn, j->dy + (size_t)n * g->k * g->pq, k0, kvalid, off,
+             vacc + (size_t)u * (kern->kb * kern->tb * 16));
+}
+
 AVX512 static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
     const bww_job *j = arg;
     const cnn_conv_geom *g = j->g;
@@ -250,22 +288,20 @@ AVX512 static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
     float *xp = j->team_scratch + (size_t)team * j->team_floats, *vacc = xp + (size_t)CHUNK * g->c * d->plane;
     pad_batch(g, d, threads, j->x + (size_t)lo * g->c * g->h * g->w, hi - lo, xp);
     memset(vacc, 0, (size_t)units * per * sizeof(float));
-    (void)threads;
-    /* images in order; each thread keeps the same units for every image (static schedule) */
+    /* images in order; each thread keeps the same units for every image (static schedule); one thread
+       never enters an OpenMP region (inside a team's region that would start a nested team) */
+    if (threads <= 1 || units <= 1) {
+        for (int n = lo; n < hi; n++)
+            for (int u = 0; u < units; u++) bww_unit(j, tblocks, xp + (size_t)(n - lo) * g->c * d->plane, n, u, vacc);
+    } else {
 #ifdef _OPENMP
-#pragma omp parallel num_threads(threads) if (threads > 1 && units > 1)
+#pragma omp parallel num_threads(threads)
 #endif
-    for (int n = lo; n < hi; n++) {
+        for (int n = lo; n < hi; n++) {
 #ifdef _OPENMP
 #pragma omp for schedule(static) nowait
 #endif
-        for (int u = 0; u < units; u++) {
-            int k0, t0, kvalid, tvalid;
-            unit_block(g, d, kern, u, tblocks, &k0, &t0, &kvalid, &tvalid);
-            long off[8];
-            for (int t = 0; t < kern->tb; t++) off[t] = tap_offset(g, d, t < tvalid ? t0 + t : t0);
-            kern->fn(g, d, xp + (size_t)(n - lo) * g->c * d->plane, j->dy + (size_t)n * g->k * g->pq, k0, kvalid,
-                     off, vacc + (size_t)u * per);
+            for (int u = 0; u < units; u++) bww_unit(j, tblocks, xp + (size_t)(n - lo) * g->c * d->plane, n, u, vacc);
         }
     }
     for (int u = 0; u < units; u++) {

@@ -336,8 +336,12 @@ static void gemm_run(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, 
     int t = threads < 1 ? 1 : threads;
     if ((size_t)t > tiles) t = (int)tiles;
     if (2.0 * m * n * k < 2e5) t = 1; /* too small to pay for a thread team */
+    if (t == 1) { /* no OpenMP region: nested in a conv team's, it would start a team per call */
+        gemm_block(kern, trans_a, 0, m, 0, n, k, a, lda, apacked, mpad, b, beta, c, ldc, pack, ktree);
+        return;
+    }
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(t) schedule(static, 1) if (t > 1)
+#pragma omp parallel for num_threads(t) schedule(static, 1)
 #endif
     for (int id = 0; id < t; id++) {
         size_t lo = tiles * (size_t)id / (size_t)t * unit, hi = tiles * (size_t)(id + 1) / (size_t)t * unit;

@@ -40,38 +40,64 @@ void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x, int thread
     cnn_col2im_rows(g, col, 0, g->p, x, threads);
 }
 
+static void im2col_channel(const cnn_im2col_geom *g, const float *x, int pa, int pb, float *col, size_t pq, int c) {
+    const float *xc = x + (size_t)c * g->h * g->w;
+    for (int r = 0; r < g->r; r++) {
+        int p0, p1;
+        valid_range(g->p, g->stride_h, g->pad_top, r * g->dil_h, g->h, &p0, &p1);
+        p0 = p0 < pa ? pa : p0 > pb ? pb : p0; /* the band [pa, pb) only */
+        p1 = p1 > pb ? pb : p1 < p0 ? p0 : p1;
+        for (int s = 0; s < g->s; s++) {
+            float *row = col + ((size_t)(c * g->r + r) * g->s + s) * pq;
+            int q0, q1;
+            const int off_w = s * g->dil_w - g->pad_left;
+            valid_range(g->q, g->stride_w, g->pad_left, s * g->dil_w, g->w, &q0, &q1);
+            if (p0 > pa) memset(row, 0, (size_t)(p0 - pa) * g->q * sizeof(float));
+            for (int op = p0; op < p1; op++) {
+                float *dst = row + (size_t)(op - pa) * g->q;
+                const float *src = xc + (size_t)(op * g->stride_h - g->pad_top + r * g->dil_h) * g->w;
+                for (int oq = 0; oq < q0; oq++) dst[oq] = 0.0f;
+                if (g->stride_w == 1) {
+                    if (q1 > q0) copy_row(dst + q0, src + q0 + off_w, (size_t)(q1 - q0));
+                } else {
+                    for (int oq = q0; oq < q1; oq++) dst[oq] = src[oq * g->stride_w + off_w];
+                }
+                for (int oq = q1 < q0 ? q0 : q1; oq < g->q; oq++) dst[oq] = 0.0f;
+            }
+            if (p1 < pb) memset(row + (size_t)(p1 - pa) * g->q, 0, (size_t)(pb - p1) * g->q * sizeof(float));
+        }
+    }
+}
+
 void cnn_im2col_rows(const cnn_im2col_geom *g, const float *x, int pa, int pb, float *col, int threads) {
     const size_t pq = (size_t)(pb - pa) * (size_t)g->q;
     const int par = threads > 1 && pq * (size_t)g->c * g->r * g->s >= PAR_MIN_WORK;
-    (void)par;
+    if (!par) { /* one thread never enters an OpenMP region (nested in a team's, it would start a team) */
+        for (int c = 0; c < g->c; c++) im2col_channel(g, x, pa, pb, col, pq, c);
+        return;
+    }
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static) if (par)
+#pragma omp parallel for num_threads(threads) schedule(static)
 #endif
-    for (int c = 0; c < g->c; c++) {
-        const float *xc = x + (size_t)c * g->h * g->w;
-        for (int r = 0; r < g->r; r++) {
-            int p0, p1;
-            valid_range(g->p, g->stride_h, g->pad_top, r * g->dil_h, g->h, &p0, &p1);
-            p0 = p0 < pa ? pa : p0 > pb ? pb : p0; /* the band [pa, pb) only */
-            p1 = p1 > pb ? pb : p1 < p0 ? p0 : p1;
-            for (int s = 0; s < g->s; s++) {
-                float *row = col + ((size_t)(c * g->r + r) * g->s + s) * pq;
-                int q0, q1;
-                const int off_w = s * g->dil_w - g->pad_left;
-                valid_range(g->q, g->stride_w, g->pad_left, s * g->dil_w, g->w, &q0, &q1);
-                if (p0 > pa) memset(row, 0, (size_t)(p0 - pa) * g->q * sizeof(float));
-                for (int op = p0; op < p1; op++) {
-                    float *dst = row + (size_t)(op - pa) * g->q;
-                    const float *src = xc + (size_t)(op * g->stride_h - g->pad_top + r * g->dil_h) * g->w;
-                    for (int oq = 0; oq < q0; oq++) dst[oq] = 0.0f;
-                    if (g->stride_w == 1) {
-                        if (q1 > q0) copy_row(dst + q0, src + q0 + off_w, (size_t)(q1 - q0));
-                    } else {
-                        for (int oq = q0; oq < q1; oq++) dst[oq] = src[oq * g->stride_w + off_w];
-                    }
-                    for (int oq = q1 < q0 ? q0 : q1; oq < g->q; oq++) dst[oq] = 0.0f;
-                }
-                if (p1 < pb) memset(row + (size_t)(p1 - pa) * g->q, 0, (size_t)(pb - p1) * g->q * sizeof(float));
+    for (int c = 0; c < g->c; c++) im2col_channel(g, x, pa, pb, col, pq, c);
+}
+
+static void col2im_channel(const cnn_im2col_geom *g, const float *col, int pa, int pb, float *x, size_t pq, int c) {
+    float *xc = x + (size_t)c * g->h * g->w;
+    for (int r = 0; r < g->r; r++) {
+        int p0, p1;
+        valid_range(g->p, g->stride_h, g->pad_top, r * g->dil_h, g->h, &p0, &p1);
+        p0 = p0 < pa ? pa : p0;
+        p1 = p1 > pb ? pb : p1;
+        for (int s = 0; s < g->s; s++) {
+            const float *row = col + ((size_t)(c * g->r + r) * g->s + s) * pq;
+            int q0, q1;
+            const int off_w = s * g->dil_w - g->pad_left;
+            valid_range(g->q, g->stride_w, g->pad_left, s * g->dil_w, g->w, &q0, &q1);
+            for (int op = p0; op < p1; op++) {
+                const float *src = row + (size_t)(op - pa) * g->q;
+                float *dst = xc + (size_t)(op * g->stride_h - g->pad_top + r * g->dil_h) * g->w;
+                for (int oq = q0; oq < q1; oq++) dst[oq * g->stride_w + off_w] += src[oq];
             }
         }
     }
@@ -80,30 +106,14 @@ void cnn_im2col_rows(const cnn_im2col_geom *g, const float *x, int pa, int pb, f
 void cnn_col2im_rows(const cnn_im2col_geom *g, const float *col, int pa, int pb, float *x, int threads) {
     const size_t pq = (size_t)(pb - pa) * (size_t)g->q;
     const int par = threads > 1 && pq * (size_t)g->c * g->r * g->s >= PAR_MIN_WORK;
-    (void)par;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static) if (par)
-#endif
-    for (int c = 0; c < g->c; c++) {
-        float *xc = x + (size_t)c * g->h * g->w;
-        for (int r = 0; r < g->r; r++) {
-            int p0, p1;
-            valid_range(g->p, g->stride_h, g->pad_top, r * g->dil_h, g->h, &p0, &p1);
-            p0 = p0 < pa ? pa : p0;
-            p1 = p1 > pb ? pb : p1;
-            for (int s = 0; s < g->s; s++) {
-                const float *row = col + ((size_t)(c * g->r + r) * g->s + s) * pq;
-                int q0, q1;
-                const int off_w = s * g->dil_w - g->pad_left;
-                valid_range(g->q, g->stride_w, g->pad_left, s * g->dil_w, g->w, &q0, &q1);
-                for (int op = p0; op < p1; op++) {
-                    const float *src = row + (size_t)(op - pa) * g->q;
-                    float *dst = xc + (size_t)(op * g->stride_h - g->pad_top + r * g->dil_h) * g->w;
-                    for (int oq = q0; oq < q1; oq++) dst[oq * g->stride_w + off_w] += src[oq];
-                }
-            }
-        }
+    if (!par) { /* one thread never enters an OpenMP region (nested in a team's, it would start a team) */
+        for (int c = 0; c < g->c; c++) col2im_channel(g, col, pa, pb, x, pq, c);
+        return;
     }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static)
+#endif
+    for (int c = 0; c < g->c; c++) col2im_channel(g, col, pa, pb, x, pq, c);
 }
 
 /* Where row `row` of the column matrix (a kernel tap c, r, s) reads the image. */

@@ -63,10 +63,15 @@ size_t cnn_tree_scratch_floats(int n, int threads, int node, size_t size) {
     return ((size_t)count - 1 + (size_t)teams * height(nodes[0].hi - nodes[0].lo, node)) * size;
 }
 
+/* dst += src; one thread never enters an OpenMP region (inside a team's region that would start a
+   nested team per call) */
 static void add_into(float *dst, const float *src, size_t size, int threads) {
-    (void)threads;
+    if (threads <= 1 || size < 65536) {
+        for (size_t i = 0; i < size; i++) dst[i] += src[i];
+        return;
+    }
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && size >= 65536)
+#pragma omp parallel for num_threads(threads) schedule(static)
 #endif
     for (size_t i = 0; i < size; i++) dst[i] += src[i];
 }
@@ -106,12 +111,16 @@ void cnn_tree_sum(int n, int threads, int node, size_t size, cnn_tree_leaf_fn fn
     float *stacks = scratch + ((size_t)count - 1) * size;
     buf[0] = out;
     for (int i = 1; i < count; i++) buf[i] = scratch + (size_t)(i - 1) * size;
+    if (teams == 1) { /* no region of one thread: fn's own OpenMP regions would be nested, in new threads */
+        for (int i = 0; i < count; i++) node_sum(&job, 0, nodes[i].lo, nodes[i].hi, buf[i], stacks);
+    } else {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(teams) schedule(static, 1) if (teams > 1)
+#pragma omp parallel for num_threads(teams) schedule(static, 1)
 #endif
-    for (int t = 0; t < teams; t++)
-        for (int i = (int)((long long)count * t / teams); i < (int)((long long)count * (t + 1) / teams); i++)
-            node_sum(&job, t, nodes[i].lo, nodes[i].hi, buf[i], stacks + (size_t)t * h * size);
+        for (int t = 0; t < teams; t++)
+            for (int i = (int)((long long)count * t / teams); i < (int)((long long)count * (t + 1) / teams); i++)
+                node_sum(&job, t, nodes[i].lo, nodes[i].hi, buf[i], stacks + (size_t)t * h * size);
+    }
     int next = 0;
     combine(0, n, 0, &job, depth, &next, buf, threads);
 }

@@ -301,14 +301,18 @@ cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float
     if ((st = conv_scratch(ctx, &pl, &s)) != CNN_OK) return st;
     const cnn_isa isa = cnn_isa_of(ctx);
     const float *wpk = pack_weights(&g, &pl, isa, 0, w, &s);
+    if (pl.teams == 1) { /* no region of one thread: the GEMM's own would be nested, in new threads */
+        forward_images(&g, &pl, isa, 0, g.n, x, w, wpk, bias, relu, y, s.p, s.p + pl.col);
+    } else {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(pl.teams) schedule(static, 1) if (pl.teams > 1)
+#pragma omp parallel for num_threads(pl.teams) schedule(static, 1)
 #endif
-    for (int id = 0; id < pl.teams; id++) {
-        int lo, hi;
-        float *col = s.p + (size_t)id * pl.per;
-        team_range(g.n, id, pl.teams, &lo, &hi);
-        forward_images(&g, &pl, isa, lo, hi, x, w, wpk, bias, relu, y, col, col + pl.col);
+        for (int id = 0; id < pl.teams; id++) {
+            int lo, hi;
+            float *col = s.p + (size_t)id * pl.per;
+            team_range(g.n, id, pl.teams, &lo, &hi);
+            forward_images(&g, &pl, isa, lo, hi, x, w, wpk, bias, relu, y, col, col + pl.col);
+        }
     }
     cnn_scratch_release(&s);
     return CNN_OK;
@@ -330,14 +334,18 @@ cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const flo
     if ((st = conv_scratch(ctx, &pl, &s)) != CNN_OK) return st;
     const cnn_isa isa = cnn_isa_of(ctx);
     const float *wpk = pack_weights(&g, &pl, isa, 1, w, &s);
+    if (pl.teams == 1) { /* no region of one thread: the GEMM's own would be nested, in new threads */
+        backward_data_images(&g, &pl, isa, 0, g.n, dy, w, wpk, dx, s.p, s.p + pl.col);
+    } else {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(pl.teams) schedule(static, 1) if (pl.teams > 1)
+#pragma omp parallel for num_threads(pl.teams) schedule(static, 1)
 #endif
-    for (int id = 0; id < pl.teams; id++) {
-        int lo, hi;
-        float *col = s.p + (size_t)id * pl.per;
-        team_range(g.n, id, pl.teams, &lo, &hi);
-        backward_data_images(&g, &pl, isa, lo, hi, dy, w, wpk, dx, col, col + pl.col);
+        for (int id = 0; id < pl.teams; id++) {
+            int lo, hi;
+            float *col = s.p + (size_t)id * pl.per;
+            team_range(g.n, id, pl.teams, &lo, &hi);
+            backward_data_images(&g, &pl, isa, lo, hi, dy, w, wpk, dx, col, col + pl.col);
+        }
     }
     cnn_scratch_release(&s);
     return CNN_OK;
@@ -351,24 +359,30 @@ typedef struct bias_job {
     int threads; /* for the channels when the batch is one leaf */
 } bias_job;
 
+static void bias_channel(const bias_job *j, int lo, int hi, int k, float *out) {
+    const cnn_conv_geom *g = j->g;
+    double lane[8] = {0};
+    for (int n = lo; n < hi; n++) {
+        const float *row = j->dy + ((size_t)n * g->k + k) * g->pq;
+        size_t i = 0;
+        for (; i + 8 <= g->pq; i += 8)
+            for (int l = 0; l < 8; l++) lane[l] += row[i + l];
+        for (; i < g->pq; i++) lane[i % 8] += row[i];
+    }
+    out[k] = (float)(((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])));
+}
+
 static void bias_leaf(void *arg, int team, int lo, int hi, float *out) {
     const bias_job *j = arg;
-    const cnn_conv_geom *g = j->g;
     (void)team;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(j->threads) schedule(static) if (j->threads > 1 && g->y_size > 65536)
-#endif
-    for (int k = 0; k < g->k; k++) {
-        double lane[8] = {0};
-        for (int n = lo; n < hi; n++) {
-            const float *row = j->dy + ((size_t)n * g->k + k) * g->pq;
-            size_t i = 0;
-            for (; i + 8 <= g->pq; i += 8)
-                for (int l = 0; l < 8; l++) lane[l] += row[i + l];
-            for (; i < g->pq; i++) lane[i % 8] += row[i];
-        }
-        out[k] = (float)(((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])));
+    if (j->threads <= 1 || j->g->y_size <= 65536) { /* no OpenMP region inside a team's */
+        for (int k = 0; k < j->g->k; k++) bias_channel(j, lo, hi, k, out);
+        return;
     }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(j->threads) schedule(static)
+#endif
+    for (int k = 0; k < j->g->k; k++) bias_channel(j, lo, hi, k, out);
 }
 
 /* dbias[k] = sum over n, p, q of dy: the batch's summation tree over leaves of bias_leaf. */
