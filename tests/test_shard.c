@@ -81,10 +81,11 @@ static void test_shards_match_whole_batch(void **state) {
 }
 
 /* Every kind of batch sum: a few-tap first conv (direct kernels on AVX-512), a 32-channel conv
-   (channels-last packing), a pointwise conv, dense layers, all with biases. */
+   (channels-last packing), a depthwise one and a strided one, a pointwise conv, dense layers, all with
+   biases. */
 #define EXACT_SPEC                                                                                           \
-    "input 2 9 9\nconv 32 3 pad=1\nrelu\nconv 32 3 pad=1\nrelu\nmaxpool 2\nconv 8 1\ntanh\nflatten\n"   \
-    "dense 16\nrelu\ndense 5\nsoftmax_ce\n"
+    "input 2 9 9\nconv 32 3 pad=1\nrelu\nconv 32 3 pad=1\nrelu\nconv 32 3 pad=1 groups=32\ntanh\n"      \
+    "conv 32 3 stride=2 pad=1\nrelu\nconv 8 1\ntanh\nflatten\ndense 16\nrelu\ndense 5\nsoftmax_ce\n"
 
 /* One training step's gradient of images [first, first + n) of a global batch of total on ctx. */
 static void shard_grads(cnn_ctx *ctx, const float *x, const int32_t *labels, int first, int n, int total,

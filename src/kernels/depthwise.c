@@ -8,6 +8,7 @@
    a padded dy (never zero-dilated) and writes dx phase by phase. Not here: wider kernels (im2col). */
 #include "kernels/depthwise.h"
 #include "kernels/kernels.h"
+#include "kernels/tree.h"
 
 #include <string.h>
 #ifdef _OPENMP
@@ -822,44 +823,67 @@ static void weights_plane(const dw_call *d, const float *xp, const float *dyp, f
             dacc[t] += accv[t * LANES + l];
 }
 
-/* dW and dbias of filters [k0, k1): images in the outer loop so the planes stream through memory in
-   order, yet every filter's sums run over n, then p, in the same order whatever the thread split. */
-static void weights_filters(const dw_call *d, size_t k0, size_t k1, float *scratch) {
+/* A leaf of the batch's summation tree (kernels/tree.h) for filters [k0, k1): images [lo, hi) in the outer
+   loop so the planes stream through memory in order, every filter's sums over n, then p, in double,
+   rounded once into out[k - k0][RS + 1] (dW, then dbias). */
+typedef struct dw_wjob {
+    const dw_call *d;
+    size_t k0, k1;
+    float *buf, *accv;
+    double *dacc;
+} dw_wjob;
+
+static void weights_leaf(void *arg, int team, int lo, int hi, float *out) {
+    const dw_wjob *j = arg;
+    const dw_call *d = j->d;
     const cnn_conv_geom *g = d->g;
-    const size_t hw = (size_t)g->h * g->w, rs = (size_t)g->r * g->s, nk = k1 - k0;
-    /* the same layout for every range a thread takes, so the buffer's padding stays zero */
-    const size_t nbuf = pad_scratch(&d->pad);
-    float *buf = scratch, *accv = scratch + nbuf + (nbuf & 1);
-    double *dacc = (double *)(void *)(accv + rs * LANES); /* nk x (RS + 1): dW sums, then dbias's */
-    for (size_t t = 0; t < nk * (rs + 1); t++)
+    const size_t hw = (size_t)g->h * g->w, rs = (size_t)g->r * g->s, k0 = j->k0, k1 = j->k1;
+    double *dacc = j->dacc;
+    (void)team;
+    for (size_t t = 0; t < (k1 - k0) * (rs + 1); t++)
         dacc[t] = 0.0;
-    for (int n = 0; n < g->n; n++) {
+    for (int n = lo; n < hi; n++) {
         const float *xp = NULL;
         for (size_t k = k0; k < k1; k++) {
             const size_t c = k / (size_t)g->kg, nc = (size_t)n * g->c + c;
             const float *dyp = d->dy + ((size_t)n * g->k + k) * g->pq;
             if (k == k0 || k % (size_t)g->kg == 0)
-                xp = pad_fill(&d->pad, d->x + nc * hw, buf); /* c's filters share it */
+                xp = pad_fill(&d->pad, d->x + nc * hw, j->buf); /* c's filters share it */
             dw_next nx = {NULL, NULL, 0, 0, NULL, 0};
             if (k + 1 < k1)
                 nx.rd2 = dyp + g->pq, nx.n2 = g->pq;
-            else if (n + 1 < g->n)
+            else if (n + 1 < hi)
                 nx.rd2 = d->dy + ((size_t)(n + 1) * g->k + k0) * g->pq, nx.n2 = g->pq;
             if (k + 1 < k1 && (k + 1) % (size_t)g->kg == 0)
                 nx.rd1 = d->x + (nc + 1) * hw, nx.n1 = hw;
-            else if (k + 1 == k1 && n + 1 < g->n) {
+            else if (k + 1 == k1 && n + 1 < hi) {
                 nx.rd1 = d->x + ((size_t)(n + 1) * g->c + k0 / (size_t)g->kg) * hw, nx.n1 = hw;
             }
             double *dk = dacc + (k - k0) * (rs + 1);
-            weights_plane(d, xp, dyp, accv, dk, &nx);
+            weights_plane(d, xp, dyp, j->accv, dk, &nx);
             if (d->dbias) dk[rs] += plane_sum(dyp, g->pq);
         }
     }
+    for (size_t t = 0; t < (k1 - k0) * (rs + 1); t++)
+        out[t] = (float)dacc[t];
+}
+
+/* dW and dbias of filters [k0, k1): the batch's summation tree over leaves of weights_leaf, so the sums
+   do not depend on how the batch is split (threads take filters; each runs its own tree). */
+static void weights_filters(const dw_call *d, size_t k0, size_t k1, float *scratch) {
+    const cnn_conv_geom *g = d->g;
+    const size_t rs = (size_t)g->r * g->s, nk = k1 - k0, size = nk * (rs + 1);
+    /* the same layout for every range a thread takes, so the buffer's padding stays zero */
+    const size_t nbuf = pad_scratch(&d->pad);
+    dw_wjob j = {d, k0, k1, scratch, scratch + nbuf + (nbuf & 1), NULL};
+    j.dacc = (double *)(void *)(j.accv + rs * LANES); /* nk x (RS + 1) doubles */
+    float *sums = (float *)(void *)(j.dacc + size), *tree = sums + size;
+    cnn_tree_sum(g->n, 1, CNN_TREE_LEAF, size, weights_leaf, &j, sums, tree);
     for (size_t k = k0; k < k1; k++) {
-        const double *dk = dacc + (k - k0) * (rs + 1);
+        const float *sk = sums + (k - k0) * (rs + 1);
         for (size_t t = 0; t < rs; t++)
-            d->dw[k * rs + t] = (float)dk[t];
-        if (d->dbias) d->dbias[k] = (float)dk[rs];
+            d->dw[k * rs + t] = sk[t];
+        if (d->dbias) d->dbias[k] = sk[rs];
     }
 }
 
@@ -874,7 +898,8 @@ int cnn_depthwise_supported(const cnn_conv_geom *g) {
 static size_t per_thread(const cnn_conv_geom *g, const dw_pad *pd, int pass, size_t nk) {
     size_t n = pad_scratch(pd), rs = (size_t)g->r * g->s;
     if (pass == 1 && g->sw > 1) n += (size_t)g->h * g->w;
-    if (pass == 2) n += (n & 1) + rs * LANES + 2 * nk * (rs + 1);
+    if (pass == 2) /* partial sums, the doubles, the leaf's floats and the summation tree's */
+        n += (n & 1) + rs * LANES + 3 * nk * (rs + 1) + cnn_tree_scratch_floats(g->n, 1, CNN_TREE_LEAF, nk * (rs + 1));
     return n + (n & 1);
 }
 
