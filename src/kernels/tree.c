@@ -108,7 +108,7 @@ void cnn_tree_sum(int n, int threads, int node, size_t size, cnn_tree_leaf_fn fn
     const int count = frontier(n, threads, node, nodes, &depth), teams = cnn_tree_teams(n, threads, node);
     const size_t h = (size_t)height(nodes[0].hi - nodes[0].lo, node);
     const tree_job job = {fn, arg, size, node};
-    float *stacks = scratch + ((size_t)count - 1) * size;
+    float *stacks = scratch ? scratch + ((size_t)count - 1) * size : NULL; /* NULL when none is needed */
     buf[0] = out;
     for (int i = 1; i < count; i++) buf[i] = scratch + (size_t)(i - 1) * size;
     if (teams == 1) { /* no region of one thread: fn's own OpenMP regions would be nested, in new threads */
