@@ -58,6 +58,7 @@ static const shape SHAPES[] = {
     {1, 64, 12, 12, 65, 3, 3, 2, 1, 2, 1},   /* strided, dilated, K = 576 > 2 KC */
     {2, 12, 10, 10, 18, 3, 3, 1, 1, 1, 6},   /* groups */
     {1, 16, 9, 9, 16, 3, 3, 1, 1, 1, 16},    /* depthwise */
+    {2, 8, 11, 9, 64, 3, 3, 1, 1, 1, 1},     /* M = 64: AVX-512's 8-row tile (whole tiles; 150 and 13 edges) */
 };
 
 static void test_every_isa(void **state) {

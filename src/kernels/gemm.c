@@ -123,40 +123,49 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const floa
         }
 }
 
-/* ---------------------------------------------------------------- AVX-512: 12 x 32 */
+/* ---------------------------------------------------------------- AVX-512: 12 x 32 and 8 x 32 */
 
-/* 24 zmm accumulators + 2 for B + 1 broadcast of 32 registers. */
-__attribute__((target("avx512f"))) static void micro_avx512(size_t kc, const float *pa, const float *pb, size_t ldb,
-                                                            float *c, size_t ldc, float beta) {
-    __m512 acc[12][2];
-    for (int i = 0; i < 12; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    for (size_t kk = 0; kk < kc; kk++) {
-        __m512 b0 = _mm512_loadu_ps(pb + kk * ldb), b1 = _mm512_loadu_ps(pb + kk * ldb + 16);
-        for (int i = 0; i < 12; i++) {
-            __m512 a = _mm512_set1_ps(pa[kk * 12 + i]);
-            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
-        }
+/* MR x 32: 2 MR zmm accumulators (24 for MR = 12) + 2 for B + 1 broadcast of 32 registers. Both
+   sum over k in the same order, so the choice between them never changes a result. */
+#define MICRO_AVX512(MR)                                                                                           \
+    __attribute__((target("avx512f"))) static void micro_avx512_##MR(size_t kc, const float *pa, const float *pb,  \
+                                                                     size_t ldb, float *c, size_t ldc, float beta) { \
+        __m512 acc[MR][2];                                                                                         \
+        for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();                                  \
+        for (size_t kk = 0; kk < kc; kk++) {                                                                       \
+            __m512 b0 = _mm512_loadu_ps(pb + kk * ldb), b1 = _mm512_loadu_ps(pb + kk * ldb + 16);                  \
+            for (int i = 0; i < MR; i++) {                                                                         \
+                __m512 a = _mm512_set1_ps(pa[kk * MR + i]);                                                        \
+                acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);                                                     \
+                acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);                                                     \
+            }                                                                                                      \
+        }                                                                                                          \
+        __m512 vb = _mm512_set1_ps(beta);                                                                          \
+        for (int i = 0; i < MR; i++)                                                                               \
+            for (int h = 0; h < 2; h++) {                                                                          \
+                float *ci = c + i * ldc + h * 16;                                                                  \
+                __m512 r = acc[i][h];                                                                              \
+                if (beta == 1.0f) r = _mm512_add_ps(r, _mm512_loadu_ps(ci));                                      \
+                else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(ci)));               \
+                _mm512_storeu_ps(ci, r);                                                                           \
+            }                                                                                                      \
     }
-    __m512 vb = _mm512_set1_ps(beta);
-    for (int i = 0; i < 12; i++)
-        for (int h = 0; h < 2; h++) {
-            float *ci = c + i * ldc + h * 16;
-            __m512 r = acc[i][h];
-            if (beta == 1.0f) r = _mm512_add_ps(r, _mm512_loadu_ps(ci));
-            else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(ci)));
-            _mm512_storeu_ps(ci, r);
-        }
-}
+
+MICRO_AVX512(12)
+MICRO_AVX512(8)
 #endif
 
 static const gemm_kernel KERNELS[] = {
     [CNN_ISA_PORTABLE] = {2, 16, micro_portable},
 #ifdef CNN_X86
     [CNN_ISA_AVX2] = {6, 16, micro_avx2},
-    [CNN_ISA_AVX512] = {12, 32, micro_avx512},
+    [CNN_ISA_AVX512] = {12, 32, micro_avx512_12},
 #endif
 };
+#ifdef CNN_X86
+/* for M that 8-row tiles cover with clearly fewer padded rows than 12-row ones (32, 64, 40, 80, ...) */
+static const gemm_kernel AVX512_8 = {8, 32, micro_avx512_8};
+#endif
 
 cnn_isa cnn_isa_detect(void) {
 #ifdef CNN_X86
@@ -276,18 +285,28 @@ static const gemm_kernel *kernel_of(cnn_isa isa) {
     return &KERNELS[isa];
 }
 
-int cnn_gemm_nr(cnn_isa isa) { return kernel_of(isa)->nr; }
-
 static size_t round_up(size_t m, size_t r) { return (m + r - 1) / r * r; }
 
+/* The micro-kernel for a GEMM of M rows: isa's, or on AVX-512 the 8-row one when it pads M less. */
+static const gemm_kernel *kernel_for(cnn_isa isa, size_t m) {
+    const gemm_kernel *k = kernel_of(isa);
+#ifdef CNN_X86
+    /* the 12-row tile reuses each B load more; it loses only where it pads M by over 6 % more */
+    if (k == &KERNELS[CNN_ISA_AVX512] && (double)round_up(m, 8) * 1.06 < (double)round_up(m, 12)) return &AVX512_8;
+#endif
+    return k;
+}
+
+int cnn_gemm_nr(cnn_isa isa) { return kernel_of(isa)->nr; }
+
 size_t cnn_gemm_packed_a_floats(cnn_isa isa, size_t m, size_t k) {
-    return round_up(m, (size_t)kernel_of(isa)->mr) * k;
+    return round_up(m, (size_t)kernel_for(isa, m)->mr) * k;
 }
 
 /* KC block pc of op(A) lies at out + pc * mpad: the MR-row panels of all M rows, each kc deep, the
    layout gemm_block reads (MC is a multiple of every MR, so a block of MC rows starts at ic * kc). */
 void cnn_gemm_pack_a(cnn_isa isa, int trans_a, size_t m, size_t k, const float *a, size_t lda, float *out) {
-    const gemm_kernel *kern = kernel_of(isa);
+    const gemm_kernel *kern = kernel_for(isa, m);
     const size_t mpad = round_up(m, (size_t)kern->mr);
     for (size_t pc = 0; pc < k; pc += KC) {
         size_t kc = k - pc < KC ? k - pc : KC;
@@ -320,7 +339,7 @@ void cnn_gemm_ktree(cnn_isa isa, int threads, int trans_a, int trans_b, size_t m
 static void gemm_run(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a,
                      size_t lda, const float *apacked, const cnn_gemm_b *b, float beta, float *c, size_t ldc,
                      float *pack, int ktree) {
-    const gemm_kernel *kern = kernel_of(isa);
+    const gemm_kernel *kern = kernel_for(isa, m);
     const size_t mpad = round_up(m, (size_t)kern->mr);
     if (m == 0 || n == 0) return;
     if (k == 0) { /* op(A) op(B) is empty: C = beta C */
