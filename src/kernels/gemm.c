@@ -23,7 +23,8 @@ size_t cnn_gemm_pack_floats(void) { return (size_t)MC * KC + (size_t)KC * NC; }
 typedef void (*micro_fn)(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc, float beta);
 typedef struct gemm_kernel {
     int mr, nr;
-    micro_fn fn; /* full MR x NR tile: C = acc + beta C (beta 0: C is not read) */
+    micro_fn fn;   /* full MR x NR tile: C = acc + beta C (beta 0: C is not read) */
+    micro_fn half; /* the same for the first NR/2 columns only (an edge tile that narrow), or NULL */
 } gemm_kernel;
 
 /* pa[panel][kk][ii] = op(A)[i0 + panel*mr + ii][k0 + kk], zero rows past m. */
@@ -153,18 +154,41 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const floa
 
 MICRO_AVX512(12)
 MICRO_AVX512(8)
+
+/* MR x 16: the left half of a tile, for column edges of at most 16 (half the work of a full tile). */
+#define MICRO_AVX512_HALF(MR)                                                                                      \
+    __attribute__((target("avx512f"))) static void half_avx512_##MR(size_t kc, const float *pa, const float *pb,   \
+                                                                    size_t ldb, float *c, size_t ldc, float beta) { \
+        __m512 acc[MR];                                                                                            \
+        for (int i = 0; i < MR; i++) acc[i] = _mm512_setzero_ps();                                                 \
+        for (size_t kk = 0; kk < kc; kk++) {                                                                       \
+            __m512 b0 = _mm512_loadu_ps(pb + kk * ldb);                                                            \
+            for (int i = 0; i < MR; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(pa[kk * MR + i]), b0, acc[i]);  \
+        }                                                                                                          \
+        __m512 vb = _mm512_set1_ps(beta);                                                                          \
+        for (int i = 0; i < MR; i++) {                                                                             \
+            float *ci = c + i * ldc;                                                                               \
+            __m512 r = acc[i];                                                                                     \
+            if (beta == 1.0f) r = _mm512_add_ps(r, _mm512_loadu_ps(ci));                                          \
+            else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(ci)));                   \
+            _mm512_storeu_ps(ci, r);                                                                               \
+        }                                                                                                          \
+    }
+
+MICRO_AVX512_HALF(12)
+MICRO_AVX512_HALF(8)
 #endif
 
 static const gemm_kernel KERNELS[] = {
-    [CNN_ISA_PORTABLE] = {2, 16, micro_portable},
+    [CNN_ISA_PORTABLE] = {2, 16, micro_portable, NULL},
 #ifdef CNN_X86
-    [CNN_ISA_AVX2] = {6, 16, micro_avx2},
-    [CNN_ISA_AVX512] = {12, 32, micro_avx512_12},
+    [CNN_ISA_AVX2] = {6, 16, micro_avx2, NULL},
+    [CNN_ISA_AVX512] = {12, 32, micro_avx512_12, half_avx512_12},
 #endif
 };
 #ifdef CNN_X86
 /* for M that 8-row tiles cover with clearly fewer padded rows than 12-row ones (32, 64, 40, 80, ...) */
-static const gemm_kernel AVX512_8 = {8, 32, micro_avx512_8};
+static const gemm_kernel AVX512_8 = {8, 32, micro_avx512_8, half_avx512_8};
 #endif
 
 cnn_isa cnn_isa_detect(void) {
@@ -190,7 +214,8 @@ int cnn_isa_available(cnn_isa isa) {
 static void edge_tile(const gemm_kernel *k, size_t kc, const float *pa, const float *pb, size_t ldb, float *c,
                       size_t ldc, float beta, size_t mr, size_t nr) {
     float tmp[MR_MAX * NR_MAX];
-    k->fn(kc, pa, pb, ldb, tmp, (size_t)k->nr, 0.0f);
+    if (k->half && nr <= (size_t)k->nr / 2) k->half(kc, pa, pb, ldb, tmp, (size_t)k->nr, 0.0f);
+    else k->fn(kc, pa, pb, ldb, tmp, (size_t)k->nr, 0.0f);
     for (size_t i = 0; i < mr; i++) {
         float *ci = c + i * ldc;
         const float *ti = tmp + i * (size_t)k->nr;
