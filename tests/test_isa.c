@@ -59,6 +59,8 @@ static const shape SHAPES[] = {
     {2, 12, 10, 10, 18, 3, 3, 1, 1, 1, 6},   /* groups */
     {1, 16, 9, 9, 16, 3, 3, 1, 1, 1, 16},    /* depthwise */
     {2, 8, 11, 9, 64, 3, 3, 1, 1, 1, 1},     /* M = 64: AVX-512's 8-row tile (whole tiles; 150 and 13 edges) */
+    {2, 40, 6, 7, 24, 1, 1, 1, 0, 1, 1},     /* pointwise, K < C: backward-weights as dW^T = X dY^T */
+    {1, 24, 5, 5, 12, 1, 1, 1, 0, 1, 2},     /* the same in groups */
 };
 
 static void test_every_isa(void **state) {

@@ -108,6 +108,8 @@ static size_t nhwc_floats(const cnn_conv_geom *g, cnn_isa isa) {
 typedef struct conv_plan {
     int teams;     /* image ranges (or subtrees) run in parallel */
     int nhwc;      /* backward-weights reads a channels-last copy of each image (cnn_im2col_pack_nhwc) */
+    int wt;        /* backward-weights of a pointwise conv with Kg <= Cg computes dW_g^T = X_g . dY_g^T: x
+                      is the GEMM's A as it lies, and only the smaller dy is packed transposed */
     int unfold;    /* forward and backward-data go through a column matrix (all but pointwise convs) */
     int band;      /* output rows per column matrix: all P, or fewer when the whole would not fit in cache */
     int gemm_nt;   /* threads inside each GEMM */
@@ -128,12 +130,13 @@ static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g, int pass)
     pl.unfold = col_floats(g) > 0;
     pl.band = band_rows(g);
     pl.col = g->crs * (size_t)pl.band * g->q * (size_t)pl.unfold;
-    size_t xt = nhwc_floats(g, isa);
+    pl.wt = !pl.unfold && g->kg <= g->cg;
+    size_t xt = pl.wt ? 0 : nhwc_floats(g, isa);
     pl.nhwc = xt > 0;
     if (xt > pl.col) pl.col = xt;
     pl.per = pl.col + (size_t)pl.gemm_nt * cnn_gemm_pack_floats();
     if (pass == PASS_WEIGHTS) {
-        pl.extra = cnn_tree_scratch_floats(g->n, t, CNN_TREE_LEAF, g->w_size) + (pl.nhwc ? g->w_size : 0);
+        pl.extra = cnn_tree_scratch_floats(g->n, t, CNN_TREE_LEAF, g->w_size) + (pl.nhwc || pl.wt ? g->w_size : 0);
     } else {
         size_t fwd = cnn_gemm_packed_a_floats(isa, (size_t)g->kg, g->crs);
         size_t bwd = cnn_gemm_packed_a_floats(isa, g->crs, (size_t)g->kg);
@@ -250,7 +253,9 @@ static void backward_data_images(const cnn_conv_geom *g, const conv_plan *pl, cn
 }
 
 /* Backward-weights of images [lo, hi) into dw (overwritten): dW_g (Kg x CgRS) = sum_n dY_g . col^T,
-   images in order; with pl->nhwc the columns of each dW_g run over (r, s, c) (see backward_weights). */
+   images in order; with pl->nhwc the columns of each dW_g run over (r, s, c), with pl->wt dw holds
+   each dW_g^T (CgRS x Kg) (see backward_weights). Either way every element sums the same products in
+   the same order. */
 static void backward_weights_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int lo, int hi,
                                     const float *x, const float *dy, float *dw, float *col, float *pack) {
     cnn_im2col_geom ig = im2col_geom(g);
@@ -262,6 +267,12 @@ static void backward_weights_images(const cnn_conv_geom *g, const conv_plan *pl,
         for (int n = lo; n < hi; n++) {
             const float *xg = x + ((size_t)n * g->c + (size_t)grp * g->cg) * g->h * g->w;
             const float *dyg = dy + ((size_t)n * g->k + (size_t)grp * g->kg) * g->pq;
+            if (pl->wt) { /* dW_g^T = X_g (Cg x PQ) . dY_g^T */
+                cnn_gemm_b bt = {dyg, g->pq, 1, NULL, 0};
+                cnn_gemm_ex(isa, pl->gemm_nt, 0, g->crs, g->kg, g->pq, xg, g->pq, &bt, n == lo ? 0.0f : 1.0f,
+                            dw + (size_t)grp * g->kg * g->crs, g->kg, pack);
+                continue;
+            }
             cnn_gemm_b b = {xg, g->pq, 1, pl->unfold ? &ig : NULL, 0}; /* op(B) = col^T, read from the image */
             if (pl->nhwc) { /* from its channels-last copy: packing copies runs of channels */
                 cnn_im2col_nhwc(isa, &ig, xg, col);
@@ -438,12 +449,19 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
     if ((st = conv_scratch(ctx, &pl, &s)) != CNN_OK) return st;
     float *tree = s.p + (size_t)pl.teams * pl.per, *rsc = tree + cnn_tree_scratch_floats(g.n, t, CNN_TREE_LEAF, g.w_size);
     weights_job j = {&g, &pl, cnn_isa_of(ctx), x, dy, s.p};
-    cnn_tree_sum(g.n, t, CNN_TREE_LEAF, g.w_size, weights_leaf, &j, pl.nhwc ? rsc : dw, tree);
+    cnn_tree_sum(g.n, t, CNN_TREE_LEAF, g.w_size, weights_leaf, &j, pl.nhwc || pl.wt ? rsc : dw, tree);
     if (pl.nhwc) { /* (r, s, c) columns put back in (c, r, s) order */
         const size_t rs = (size_t)g.r * g.s;
         for (size_t row = 0; row < (size_t)g.k; row++)
             for (size_t c = 0; c < g.crs; c++) dw[row * g.crs + c] = rsc[row * g.crs + c % rs * (size_t)g.cg + c / rs];
     }
+    if (pl.wt) /* each group's dW_g^T transposed back */
+        for (int grp = 0; grp < g.groups; grp++) {
+            const float *src = rsc + (size_t)grp * g.kg * g.crs;
+            float *dst = dw + (size_t)grp * g.kg * g.crs;
+            for (size_t k = 0; k < (size_t)g.kg; k++)
+                for (size_t c = 0; c < g.crs; c++) dst[k * g.crs + c] = src[c * g.kg + k];
+        }
     cnn_scratch_release(&s);
     return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
 }
