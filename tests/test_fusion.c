@@ -1,6 +1,7 @@
-/* test_fusion.c — the network fuses conv -> relu (the conv writes relu(conv)) and relu -> max pool
-   (the pool's backward applies the ReLU's gradient gate). A `dropout 0` layer between them is an
-   exact copy that stops the fusion, so each fused net is compared with its unfused twin: the same
+/* test_fusion.c — the network fuses conv -> relu (the conv writes relu(conv)), relu -> max pool
+   (the pool's backward applies the ReLU's gradient gate) and conv [-> relu] -> pool (their forwards
+   run together a chunk of images at a time). A `dropout 0` layer between them is an exact copy that
+   stops the fusion, so each fused net is compared with its unfused twin: the same
    parameters, outputs, loss and gradients, bit for bit, over several training steps, with inputs
    that make exact zeros, negative maxima and NaN-free ties common. */
 #include "testutil.h"
@@ -24,6 +25,12 @@ static const pair_case CASES[] = {
     /* relu -> maxpool without a conv before, and conv -> relu without a pool after */
     {"input 2 10 10\nrelu\nmaxpool 2\nconv 4 3 pad=1\nrelu\nflatten\ndense 3\nsoftmax_ce\n",
      "input 2 10 10\nrelu\ndropout 0\nmaxpool 2\nconv 4 3 pad=1\ndropout 0\nrelu\nflatten\ndense 3\nsoftmax_ce\n", 5},
+    /* conv outputs of 2^16 floats an image: chunks of 2 (one thread) or 4 images, the last one short;
+       an average pool straight after a conv */
+    {"input 1 32 32\nconv 64 3 pad=1\nrelu\nmaxpool 2\nconv 4 3 pad=1\navgpool 2\nflatten\ndense 3\nsoftmax_ce\n",
+     "input 1 32 32\nconv 64 3 pad=1\ndropout 0\nrelu\ndropout 0\nmaxpool 2\nconv 4 3 pad=1\ndropout 0\n"
+     "avgpool 2\nflatten\ndense 3\nsoftmax_ce\n",
+     7},
 };
 
 static void run_case(const pair_case *pc, cnn_ctx *ctx) {

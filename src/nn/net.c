@@ -5,6 +5,7 @@
 #include "nn/nn.h"
 #include "ops/ops.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,23 @@ static void plan_fusions(cnn_net *net) {
         if (a->kind == CNN_LAYER_CONV2D && is_relu(b)) a->relu_out = b->fused_fwd = 1;
         if (is_relu(a) && b->kind == CNN_LAYER_POOL2D && b->pool.mode == CNN_POOL_MAX) a->fused_bwd = b->relu_in = 1;
     }
+    for (int i = 0; i < net->nlayers; i++) {
+        int j = i + 1;
+        if (net->layers[i].kind != CNN_LAYER_CONV2D) continue;
+        if (j < net->nlayers && net->layers[j].fused_fwd) j++;
+        if (j < net->nlayers && net->layers[j].kind == CNN_LAYER_POOL2D)
+            net->layers[i].pool_after = j, net->layers[j].fused_chunk = 1;
+    }
+}
+
+/* Images per chunk of a conv -> pool forward: about CHUNK_FLOATS of conv output (half a core's L2), so
+   the pool reads what the conv just wrote from cache instead of memory; at least two per thread. */
+#define CHUNK_FLOATS ((size_t)1 << 17)
+static int conv_pool_chunk(const cnn_layer *conv, const cnn_ctx *ctx) {
+    size_t c = CHUNK_FLOATS / (conv->out_size ? conv->out_size : 1);
+    size_t least = 2 * (size_t)cnn_ctx_threads(ctx);
+    if (c < least) c = least;
+    return c > INT_MAX ? INT_MAX : (int)c;
 }
 
 /* Floats of activation and aux each layer needs for a batch of b (op scratch: step_scratch). */
@@ -469,10 +487,26 @@ static cnn_status layer_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n,
     switch (l->kind) {
     case CNN_LAYER_CONV2D: {
         cnn_conv2d p = l->conv;
-        p.n = n;
-        return cnn_conv2d_forward_act(ctx, &p, x, w, b, l->relu_out, l->out);
+        if (!l->pool_after) {
+            p.n = n;
+            return cnn_conv2d_forward_act(ctx, &p, x, w, b, l->relu_out, l->out);
+        }
+        /* conv (and its fused relu) then the pool, chunk by chunk: every image computed as in one call */
+        const cnn_layer *pool = &net->layers[l->pool_after];
+        const int chunk = conv_pool_chunk(l, ctx);
+        for (int i0 = 0; i0 < n; i0 += chunk) {
+            cnn_pool2d q = pool->pool;
+            float *y = l->out + (size_t)i0 * l->out_size;
+            cnn_status st;
+            p.n = q.n = n - i0 < chunk ? n - i0 : chunk;
+            if ((st = cnn_conv2d_forward_act(ctx, &p, x + (size_t)i0 * l->in_size, w, b, l->relu_out, y)) != CNN_OK ||
+                (st = cnn_pool2d_forward(ctx, &q, y, pool->out + (size_t)i0 * pool->out_size)) != CNN_OK)
+                return st;
+        }
+        return CNN_OK;
     }
     case CNN_LAYER_POOL2D: {
+        if (l->fused_chunk) return CNN_OK; /* the conv before ran it */
         cnn_pool2d p = l->pool;
         p.n = n;
         return cnn_pool2d_forward(ctx, &p, x, l->out);

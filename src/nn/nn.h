@@ -29,6 +29,9 @@ typedef struct cnn_layer {
     int fused_fwd;     /* ACT relu: forward done by the conv before it */
     int relu_in;       /* POOL2D (max): its input is a relu's output */
     int fused_bwd;     /* ACT relu: backward done by the pool after it */
+    int pool_after;    /* CONV2D: index of the pool right after it (a fused relu between allowed), whose
+                          forward runs with the conv's, a chunk of images at a time; 0: none */
+    int fused_chunk;   /* POOL2D: forward done by the conv before it (pool_after) */
 } cnn_layer;
 
 struct cnn_net {
