@@ -4,6 +4,7 @@
 #include "kernels/depthwise.h"
 #include "kernels/direct.h"
 #include "kernels/kernels.h"
+#include "kernels/pointwise.h"
 #include "kernels/tree.h"
 #include "ops/ops.h"
 
@@ -154,6 +155,10 @@ size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
     if (bias > need) need = bias;
     if (cnn_direct_supported(g, cnn_isa_of(ctx))) {
         size_t d = cnn_direct_scratch_floats(g, cnn_ctx_threads(ctx));
+        if (d > need) need = d;
+    }
+    if (cnn_pointwise_supported(g, cnn_isa_of(ctx))) {
+        size_t d = cnn_pointwise_scratch_floats(g, cnn_ctx_threads(ctx));
         if (d > need) need = d;
     }
     if (g->cg == 1 && cnn_depthwise_supported(g)) {
@@ -442,6 +447,12 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
     if (cnn_direct_supported(&g, cnn_isa_of(ctx))) {
         if ((st = cnn_scratch_get(ctx, cnn_direct_scratch_floats(&g, t), &s)) != CNN_OK) return st;
         cnn_direct_backward_weights(&g, t, x, dy, dw, s.p);
+        cnn_scratch_release(&s);
+        return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
+    }
+    if (cnn_pointwise_supported(&g, cnn_isa_of(ctx))) {
+        if ((st = cnn_scratch_get(ctx, cnn_pointwise_scratch_floats(&g, t), &s)) != CNN_OK) return st;
+        cnn_pointwise_backward_weights(&g, t, x, dy, dw, s.p);
         cnn_scratch_release(&s);
         return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
     }
