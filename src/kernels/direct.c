@@ -178,7 +178,7 @@ AVX512 static void forward_avx512(const cnn_conv_geom *g, const dgeom *d, int th
         }
         float *mine = xp + (size_t)u * padded;
         for (int n = (int)((long long)g->n * u / threads); n < (int)((long long)g->n * (u + 1) / threads); n++) {
-            pad_batch(g, d, 1, x + (size_t)n * in_image, 1, mine);
+            pad_planes(g, d, x + (size_t)n * in_image, 0, g->c, mine);
             for (int kb = 0; kb < kblocks; kb++) fwd_filters(g, d, off, mine, wpk, bias, relu, n, kb, y);
         }
     }

@@ -126,6 +126,13 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const floa
 
 /* ---------------------------------------------------------------- AVX-512: 12 x 32 and 8 x 32 */
 
+/* c[0, 16) = r + beta c (beta 0: c is not read) */
+__attribute__((target("avx512f"))) static inline void store_zmm(float *c, __m512 r, float beta, __m512 vb) {
+    if (beta == 1.0f) r = _mm512_add_ps(r, _mm512_loadu_ps(c));
+    else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(c)));
+    _mm512_storeu_ps(c, r);
+}
+
 /* MR x 32: 2 MR zmm accumulators (24 for MR = 12) + 2 for B + 1 broadcast of 32 registers. Both
    sum over k in the same order, so the choice between them never changes a result. */
 #define MICRO_AVX512(MR)                                                                                           \
@@ -143,13 +150,7 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const floa
         }                                                                                                          \
         __m512 vb = _mm512_set1_ps(beta);                                                                          \
         for (int i = 0; i < MR; i++)                                                                               \
-            for (int h = 0; h < 2; h++) {                                                                          \
-                float *ci = c + i * ldc + h * 16;                                                                  \
-                __m512 r = acc[i][h];                                                                              \
-                if (beta == 1.0f) r = _mm512_add_ps(r, _mm512_loadu_ps(ci));                                      \
-                else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(ci)));               \
-                _mm512_storeu_ps(ci, r);                                                                           \
-            }                                                                                                      \
+            for (int h = 0; h < 2; h++) store_zmm(c + i * ldc + h * 16, acc[i][h], beta, vb);                     \
     }
 
 MICRO_AVX512(12)
@@ -166,13 +167,7 @@ MICRO_AVX512(8)
             for (int i = 0; i < MR; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(pa[kk * MR + i]), b0, acc[i]);  \
         }                                                                                                          \
         __m512 vb = _mm512_set1_ps(beta);                                                                          \
-        for (int i = 0; i < MR; i++) {                                                                             \
-            float *ci = c + i * ldc;                                                                               \
-            __m512 r = acc[i];                                                                                     \
-            if (beta == 1.0f) r = _mm512_add_ps(r, _mm512_loadu_ps(ci));                                          \
-            else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(ci)));                   \
-            _mm512_storeu_ps(ci, r);                                                                               \
-        }                                                                                                          \
+        for (int i = 0; i < MR; i++) store_zmm(c + i * ldc, acc[i], beta, vb);                                    \
     }
 
 MICRO_AVX512_HALF(12)
@@ -210,15 +205,11 @@ int cnn_isa_available(cnn_isa isa) {
     return 0;
 }
 
-/* An edge tile: the kernel writes a full tile into tmp, then the valid part is merged into C. */
-static void edge_tile(const gemm_kernel *k, size_t kc, const float *pa, const float *pb, size_t ldb, float *c,
-                      size_t ldc, float beta, size_t mr, size_t nr) {
-    float tmp[MR_MAX * NR_MAX];
-    if (k->half && nr <= (size_t)k->nr / 2) k->half(kc, pa, pb, ldb, tmp, (size_t)k->nr, 0.0f);
-    else k->fn(kc, pa, pb, ldb, tmp, (size_t)k->nr, 0.0f);
+/* C[0:mr, 0:nr] = tile + beta C, the tile's rows nr_stride apart */
+static void merge_tile(const float *tile, size_t nr_stride, float *c, size_t ldc, float beta, size_t mr, size_t nr) {
     for (size_t i = 0; i < mr; i++) {
         float *ci = c + i * ldc;
-        const float *ti = tmp + i * (size_t)k->nr;
+        const float *ti = tile + i * nr_stride;
         if (beta == 0.0f)
             for (size_t j = 0; j < nr; j++) ci[j] = ti[j];
         else if (beta == 1.0f)
@@ -226,6 +217,15 @@ static void edge_tile(const gemm_kernel *k, size_t kc, const float *pa, const fl
         else
             for (size_t j = 0; j < nr; j++) ci[j] = ti[j] + beta * ci[j];
     }
+}
+
+/* An edge tile: the kernel writes a full (or half-width) tile into tmp, then the valid part is merged. */
+static void edge_tile(const gemm_kernel *k, size_t kc, const float *pa, const float *pb, size_t ldb, float *c,
+                      size_t ldc, float beta, size_t mr, size_t nr) {
+    float tmp[MR_MAX * NR_MAX];
+    if (k->half && nr <= (size_t)k->nr / 2) k->half(kc, pa, pb, ldb, tmp, (size_t)k->nr, 0.0f);
+    else k->fn(kc, pa, pb, ldb, tmp, (size_t)k->nr, 0.0f);
+    merge_tile(tmp, (size_t)k->nr, c, ldc, beta, mr, nr);
 }
 
 /* The tile's sum over k in [lo, hi) in the summation tree of kernels/tree.h (split at ceil, leaves of
@@ -248,14 +248,7 @@ static void tree_tile(const gemm_kernel *k, size_t kc, const float *pa, const fl
                       size_t ldc, float beta, size_t mr, size_t nr) {
     float tiles[(KTREE_LEVELS + 1) * MR_MAX * NR_MAX];
     ktree_tile(k, 0, kc, pa, pb, ldb, tiles, tiles + (size_t)k->mr * k->nr);
-    for (size_t i = 0; i < mr; i++) {
-        float *ci = c + i * ldc;
-        const float *ti = tiles + i * (size_t)k->nr;
-        if (beta == 0.0f)
-            for (size_t j = 0; j < nr; j++) ci[j] = ti[j];
-        else
-            for (size_t j = 0; j < nr; j++) ci[j] = ti[j] + beta * ci[j];
-    }
+    merge_tile(tiles, (size_t)k->nr, c, ldc, beta, mr, nr);
 }
 
 /* One thread's share: C[i0:i0+m, j0:j0+n] with its own packing buffers; ktree: k <= KC summed in tree

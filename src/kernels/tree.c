@@ -50,16 +50,23 @@ static int frontier(int n, int threads, int node, range *nodes, int *depth) {
     return count;
 }
 
+/* The frontier (nodes, its count returned, *depth) and the teams that take it. */
+static int shape(int n, int threads, int node, range *nodes, int *depth, int *teams) {
+    const int count = frontier(n, threads, node, nodes, depth);
+    *teams = count < threads ? count : threads < MAX_NODES / 2 ? threads : MAX_NODES / 2;
+    return count;
+}
+
 int cnn_tree_teams(int n, int threads, int node) {
     range nodes[MAX_NODES];
-    int depth, count = frontier(n, threads, node, nodes, &depth);
-    return count < threads ? count : threads < MAX_NODES / 2 ? threads : MAX_NODES / 2;
+    int depth, teams;
+    shape(n, threads, node, nodes, &depth, &teams);
+    return teams;
 }
 
 size_t cnn_tree_scratch_floats(int n, int threads, int node, size_t size) {
     range nodes[MAX_NODES];
-    int depth, count = frontier(n, threads, node, nodes, &depth);
-    int teams = cnn_tree_teams(n, threads, node);
+    int depth, teams, count = shape(n, threads, node, nodes, &depth, &teams);
     return ((size_t)count - 1 + (size_t)teams * height(nodes[0].hi - nodes[0].lo, node)) * size;
 }
 
@@ -104,8 +111,8 @@ void cnn_tree_sum(int n, int threads, int node, size_t size, cnn_tree_leaf_fn fn
                   float *scratch) {
     range nodes[MAX_NODES];
     float *buf[MAX_NODES];
-    int depth;
-    const int count = frontier(n, threads, node, nodes, &depth), teams = cnn_tree_teams(n, threads, node);
+    int depth, teams;
+    const int count = shape(n, threads, node, nodes, &depth, &teams);
     const size_t h = (size_t)height(nodes[0].hi - nodes[0].lo, node);
     const tree_job job = {fn, arg, size, node};
     float *stacks = scratch ? scratch + ((size_t)count - 1) * size : NULL; /* NULL when none is needed */

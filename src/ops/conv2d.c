@@ -458,7 +458,8 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
     }
     const conv_plan pl = make_plan(ctx, &g, PASS_WEIGHTS);
     if ((st = conv_scratch(ctx, &pl, &s)) != CNN_OK) return st;
-    float *tree = s.p + (size_t)pl.teams * pl.per, *rsc = tree + cnn_tree_scratch_floats(g.n, t, CNN_TREE_LEAF, g.w_size);
+    float *tree = s.p + (size_t)pl.teams * pl.per;
+    float *rsc = tree + cnn_tree_scratch_floats(g.n, t, CNN_TREE_LEAF, g.w_size); /* dW to permute back */
     weights_job j = {&g, &pl, cnn_isa_of(ctx), x, dy, s.p};
     cnn_tree_sum(g.n, t, CNN_TREE_LEAF, g.w_size, weights_leaf, &j, pl.nhwc || pl.wt ? rsc : dw, tree);
     if (pl.nhwc) { /* (r, s, c) columns put back in (c, r, s) order */

@@ -101,11 +101,10 @@ size_t cnn_dense_scratch_floats(const cnn_ctx *ctx, const cnn_dense *p) {
     if (dense_check(p) != CNN_OK) return 0;
     /* forward and backward-data: t packing buffers; backward-weights: the trees' buffers, then the
        teams' packing buffers */
-    size_t gemm = (size_t)t * cnn_gemm_pack_floats(), w = (size_t)p->out * p->in;
-    size_t tree = cnn_tree_scratch_floats(p->n, t, node, w) + gemm;
+    size_t weights = cnn_tree_scratch_floats(p->n, t, node, (size_t)p->out * p->in) +
+                     (size_t)t * cnn_gemm_pack_floats();
     size_t bias = cnn_tree_scratch_floats(p->n, t, CNN_TREE_LEAF, (size_t)p->out);
-    if (bias > tree) tree = bias;
-    return tree > gemm ? tree : gemm;
+    return weights > bias ? weights : bias;
 }
 
 /* dw[o,j] = sum_i dy[i,o] x[i,j]; db[o] = sum_i dy[i,o]: each the summation tree over the batch, so the
