@@ -14,9 +14,8 @@ typedef struct shape {
     int n, c, h, w, k, r, s, stride, pad, dil, groups;
 } shape;
 
-static void check_conv(cnn_isa isa, const shape *sh, uint64_t seed) {
-    cnn_conv2d p = {sh->n, sh->c, sh->h, sh->w, sh->k, sh->r, sh->s, sh->stride, sh->stride, sh->pad, sh->pad,
-                    sh->pad, sh->pad, sh->dil, sh->dil, sh->groups};
+static void check_conv_p(cnn_isa isa, const cnn_conv2d *pp, uint64_t seed) {
+    const cnn_conv2d p = *pp;
     int P, Q;
     assert_int_equal(cnn_conv2d_output_size(&p, &P, &Q), CNN_OK);
     size_t xs = (size_t)p.n * p.c * p.h * p.w, ws = (size_t)p.k * (p.c / p.groups) * p.r * p.s;
@@ -49,6 +48,12 @@ static void check_conv(cnn_isa isa, const shape *sh, uint64_t seed) {
     free(dw0), free(dw1), free(db0), free(db1);
 }
 
+static void check_conv(cnn_isa isa, const shape *sh, uint64_t seed) {
+    cnn_conv2d p = {sh->n, sh->c, sh->h, sh->w, sh->k, sh->r, sh->s, sh->stride, sh->stride, sh->pad, sh->pad,
+                    sh->pad, sh->pad, sh->dil, sh->dil, sh->groups};
+    check_conv_p(isa, &p, seed);
+}
+
 static const shape SHAPES[] = {
     {1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1},       /* the smallest conv */
     {2, 3, 7, 5, 13, 3, 2, 1, 1, 1, 1},      /* odd everything */
@@ -61,6 +66,24 @@ static const shape SHAPES[] = {
     {2, 8, 11, 9, 64, 3, 3, 1, 1, 1, 1},     /* M = 64: AVX-512's 8-row tile (whole tiles; 150 and 13 edges) */
     {2, 40, 6, 7, 24, 1, 1, 1, 0, 1, 1},     /* pointwise, K < C: backward-weights as dW^T = X dY^T */
     {1, 24, 5, 5, 12, 1, 1, 1, 0, 1, 2},     /* the same in groups */
+    /* AVX-512's channels-in-lanes kernel (kernels/kvec.c): tiles of 14 positions, 32- and 16-lane blocks */
+    {2, 5, 9, 31, 32, 3, 3, 1, 1, 1, 1},     /* Q = 31: tiles of 10, 10, 11 */
+    {1, 3, 6, 20, 48, 3, 3, 1, 1, 1, 1},     /* 48 filters: a 32- and a 16-lane block; Q = 20 as 10 + 10 */
+    {2, 14, 7, 9, 28, 3, 5, 1, 1, 1, 1},     /* R != S, 28 filters (4 zero lanes), backward-data 14 of 16 */
+    {2, 8, 15, 15, 32, 3, 3, 2, 1, 1, 1},    /* width stride 2 (forward only; strided backward-data: GEMM) */
+    {1, 16, 12, 13, 16, 3, 3, 1, 2, 2, 1},   /* dilation 2 */
+    {2, 32, 6, 8, 64, 3, 3, 1, 1, 1, 2},     /* two groups of 16 -> 32 */
+    {1, 9, 4, 4, 16, 3, 3, 1, 1, 1, 1},      /* Q = 4, the narrowest row it takes */
+    {1, 2, 3, 60, 16, 1, 3, 1, 0, 1, 1},     /* 1 x 3 unpadded, Q = 58: five tiles */
+    {1, 8, 6, 6, 16, 3, 3, 1, 2, 1, 1},      /* padding past the kernel: backward-data on the GEMM */
+};
+
+/* Padding and strides that differ per side and axis (the kernel's padded plane and offsets). */
+static const cnn_conv2d ASYM[] = {
+    {2, 16, 9, 12, 16, 3, 4, 1, 1, 2, 0, 1, 3, 1, 1, 1}, /* pads t2 l0 b1 r3, 3 x 4 kernel */
+    {1, 4, 11, 10, 32, 5, 3, 2, 1, 0, 1, 2, 2, 1, 1, 1}, /* stride 2 x 1 */
+    {1, 4, 11, 41, 16, 3, 3, 1, 2, 1, 1, 1, 0, 1, 1, 1}, /* stride 1 x 2, no right pad, Q = 20: two tiles */
+    {2, 16, 7, 9, 16, 3, 3, 1, 1, 0, 2, 2, 1, 2, 1, 1},  /* dilation 2 x 1 */
 };
 
 static void test_every_isa(void **state) {
@@ -74,6 +97,7 @@ static void test_every_isa(void **state) {
             continue;
         }
         for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++) check_conv(isas[i], &SHAPES[s], 100 + s);
+        for (size_t s = 0; s < sizeof ASYM / sizeof ASYM[0]; s++) check_conv_p(isas[i], &ASYM[s], 200 + s);
         ran++;
     }
     assert_true(ran >= 1); /* the portable kernel runs everywhere */
@@ -117,12 +141,11 @@ static void test_dense_every_isa(void **state) {
 /* Forward and backward-data compute every output element in one order whatever the thread count,
    so two threads must give exactly the bits of one. Backward-weights sums per-thread partial dW in
    thread order: fixed for a given thread count (checked by repeating), close to one thread. */
-static void test_threads_bit_identical(void **state) {
-    (void)state;
-    cnn_conv2d p = {4, 32, 20, 20, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+static void threads_bit_identical(int n) {
+    cnn_conv2d p = {n, 32, 20, 20, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     int P, Q;
     assert_int_equal(cnn_conv2d_output_size(&p, &P, &Q), CNN_OK);
-    size_t xs = (size_t)4 * 32 * 400, ws = (size_t)48 * 32 * 9, ys = (size_t)4 * 48 * P * Q;
+    size_t xs = (size_t)n * 32 * 400, ws = (size_t)48 * 32 * 9, ys = (size_t)n * 48 * P * Q;
     test_rng rng = test_rng_make(5);
     float *x = test_rand_buf(&rng, xs, -1, 1), *w = test_rand_buf(&rng, ws, -1, 1), *dy = test_rand_buf(&rng, ys, -1, 1);
     float *out[3][3];
@@ -140,6 +163,13 @@ static void test_threads_bit_identical(void **state) {
     assert_true(test_close("dW, 2 threads vs 1", out[1][2], out[0][2], ws, 1e-5 * 4 * P * Q, 1e-5));
     for (int t = 0; t < 3; t++) free(out[t][0]), free(out[t][1]), free(out[t][2]);
     free(x), free(w), free(dy);
+}
+
+/* 4 images: each thread takes whole images; 1 image: the threads share its rows. */
+static void test_threads_bit_identical(void **state) {
+    (void)state;
+    threads_bit_identical(4);
+    threads_bit_identical(1);
 }
 
 static void test_isa_api(void **state) {

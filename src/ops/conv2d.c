@@ -4,6 +4,7 @@
 #include "kernels/depthwise.h"
 #include "kernels/direct.h"
 #include "kernels/kernels.h"
+#include "kernels/kvec.h"
 #include "kernels/pointwise.h"
 #include "kernels/tree.h"
 #include "ops/ops.h"
@@ -68,6 +69,12 @@ double cnn_conv2d_flops(const cnn_conv2d *p) {
 /* A 1x1, stride-1, unpadded convolution reads x as its own column matrix. */
 static int is_pointwise(const cnn_conv_geom *g) {
     return g->r == 1 && g->s == 1 && g->sh == 1 && g->sw == 1 && !g->pt && !g->pl && !g->pb && !g->pr;
+}
+
+/* Forward and backward-data of convs with a column matrix go through kernels/kvec.c where it runs
+   (a pointwise conv's GEMM reads x itself and is as fast). */
+static int use_kvec(const cnn_conv_geom *g, cnn_isa isa, int pass) {
+    return !is_pointwise(g) && cnn_kvec_supported(g, isa, pass);
 }
 
 static cnn_im2col_geom im2col_geom(const cnn_conv_geom *g) {
@@ -161,6 +168,11 @@ size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
         size_t d = cnn_pointwise_scratch_floats(g, cnn_ctx_threads(ctx));
         if (d > need) need = d;
     }
+    for (int pass = CNN_KVEC_FORWARD; pass <= CNN_KVEC_BACKWARD_DATA; pass++)
+        if (use_kvec(g, cnn_isa_of(ctx), pass)) {
+            size_t d = cnn_kvec_scratch_floats(g, cnn_ctx_threads(ctx), pass);
+            if (d > need) need = d;
+        }
     if (g->cg == 1 && cnn_depthwise_supported(g)) {
         size_t d = cnn_depthwise_scratch_floats(ctx, g);
         if (d > need) need = d;
@@ -313,6 +325,13 @@ cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float
         cnn_scratch_release(&s);
         return CNN_OK;
     }
+    if (use_kvec(&g, cnn_isa_of(ctx), CNN_KVEC_FORWARD)) {
+        const int t = cnn_ctx_threads(ctx);
+        if ((st = cnn_scratch_get(ctx, cnn_kvec_scratch_floats(&g, t, CNN_KVEC_FORWARD), &s)) != CNN_OK) return st;
+        cnn_kvec_forward(&g, t, x, w, bias, relu, y, s.p);
+        cnn_scratch_release(&s);
+        return CNN_OK;
+    }
     const conv_plan pl = make_plan(ctx, &g, PASS_IMAGES);
     if ((st = conv_scratch(ctx, &pl, &s)) != CNN_OK) return st;
     const cnn_isa isa = cnn_isa_of(ctx);
@@ -346,6 +365,14 @@ cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const flo
     }
     if (g.cg == 1 && cnn_depthwise_supported(&g)) return cnn_depthwise_backward_data(ctx, &g, dy, w, dx);
     cnn_scratch s;
+    if (use_kvec(&g, cnn_isa_of(ctx), CNN_KVEC_BACKWARD_DATA)) {
+        const int t = cnn_ctx_threads(ctx);
+        if ((st = cnn_scratch_get(ctx, cnn_kvec_scratch_floats(&g, t, CNN_KVEC_BACKWARD_DATA), &s)) != CNN_OK)
+            return st;
+        cnn_kvec_backward_data(&g, t, dy, w, dx, s.p);
+        cnn_scratch_release(&s);
+        return CNN_OK;
+    }
     const conv_plan pl = make_plan(ctx, &g, PASS_IMAGES);
     if ((st = conv_scratch(ctx, &pl, &s)) != CNN_OK) return st;
     const cnn_isa isa = cnn_isa_of(ctx);

@@ -1,0 +1,33 @@
+/* kvec.h — direct AVX-512 convolution with the output channels along the vector lanes: each
+   register tile holds up to 14 output positions of one row x 32 (or 16) output channels, and every
+   tap (c, r, s) adds one broadcast input value times a vector of 32 weights to each position. No
+   column matrix is built (the image is only zero-padded), the weights of a 32-channel block are read
+   as packed vectors, and a tile's 28 accumulators give 28 FMAs per two vector loads: close to the FMA
+   peak where im2col + GEMM spends a third of its time unfolding the image (C R S long, P Q short).
+   Forward and stride-1 backward-data (the forward convolution of dy with the weights rotated by 180
+   degrees and transposed, dL/dX = Full(dL/dO) * rot180(W)) run here.
+   Shapes come validated (cnn_conv_validate); the kernels trust them. */
+#ifndef CNN_KVEC_H
+#define CNN_KVEC_H
+
+#include "ops/ops.h"
+
+enum { CNN_KVEC_FORWARD, CNN_KVEC_BACKWARD_DATA };
+
+/* Whether pass (CNN_KVEC_FORWARD or CNN_KVEC_BACKWARD_DATA) of g runs here with isa. Depends on the
+   shape and isa only, never on the batch size or the thread count. */
+CNN_LOCAL int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, int pass);
+/* Scratch floats a call of pass with `threads` threads takes: the packed weights and a zero-padded
+   image per thread. */
+CNN_LOCAL size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, int threads, int pass);
+
+/* As cnn_conv2d_forward (bias may be NULL; relu: the fused ReLU of cnn_conv2d_forward_act). Each
+   output is the sum over (c, r, s) in that order, plus the bias: the same bits for any thread count
+   and any split of the batch. */
+CNN_LOCAL void cnn_kvec_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w,
+                                const float *bias, int relu, float *y, float *scratch);
+/* As cnn_conv2d_backward_data (dx overwritten); each element sums over (k, r, s) in a fixed order. */
+CNN_LOCAL void cnn_kvec_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w,
+                                      float *dx, float *scratch);
+
+#endif
