@@ -8,6 +8,7 @@
    many images as threads; otherwise the threads share each image's units. Every output element is
    computed by one tile, in one order: the bits depend on neither the thread count nor the batch. */
 #include "kernels/kvec.h"
+#include "kernels/tree.h"
 
 #include <string.h>
 
@@ -53,10 +54,10 @@ int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, int pass) {
         (g->sh != 1 || g->sw != 1 || g->pt > g->dh * (g->r - 1) || g->pb > g->dh * (g->r - 1) ||
          g->pl > g->dw * (g->s - 1) || g->pr > g->dw * (g->s - 1)))
         return 0;
-    kjob j = job_of(g, pass);
+    kjob j = job_of(g, pass == CNN_KVEC_BACKWARD_WEIGHTS ? CNN_KVEC_FORWARD : pass); /* reduced over P Q */
     /* stride 1 or 2 along the width (the tile's offsets are constants); at most a quarter of the lanes
        padding; rows of at least 4 positions (8 accumulators hide the FMA latency) */
-    if (j.sw > 2 || (j.ko16 - j.ko) * 4 > j.ko16 || j.q < 4) return 0;
+    if (j.sw > 2 || (j.ko16 - j.ko) * 4 > j.ko16 || (j.q < 4 && pass != CNN_KVEC_BACKWARD_WEIGHTS)) return 0;
     return (size_t)j.groups * j.ci * j.plane <= KVEC_MAX_PADDED;
 #else
     (void)g, (void)isa, (void)pass;
@@ -68,7 +69,17 @@ static int teams_of(const cnn_conv_geom *g, int threads) { return g->n >= thread
 
 static size_t packed_floats(const kjob *j) { return (size_t)j->groups * j->ko16 * j->taps; }
 
+/* backward-weights, per team: the padded image, its dy transposed, the units' running sums */
+static size_t bww_team_floats(const kjob *j) {
+    return (size_t)j->groups * j->ci * j->plane + (size_t)j->groups * j->ko16 * j->p * j->q + packed_floats(j);
+}
+
 size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, int threads, int pass) {
+    if (pass == CNN_KVEC_BACKWARD_WEIGHTS) {
+        kjob j = job_of(g, CNN_KVEC_FORWARD);
+        return cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, g->w_size) +
+               (size_t)cnn_tree_teams(g->n, threads, CNN_TREE_LEAF) * bww_team_floats(&j);
+    }
     kjob j = job_of(g, pass);
     return packed_floats(&j) + (size_t)teams_of(g, threads) * j.groups * j.ci * j.plane;
 }
@@ -122,29 +133,74 @@ typedef struct kout {
     int relu;
 } kout;
 
-/* y[grp ko + k0 + l][p][q0 + i] = tile[i][l] (+ bias, ReLU) for the block's valid lanes */
-static void write_tile(const kjob *j, const kout *o, size_t n, int grp, int k0, int bw, int p, int q0, int np,
-                       const float *tile) {
-    const size_t pq = (size_t)j->p * j->q;
-    const int valid = j->ko - k0 < bw ? j->ko - k0 : bw;
-    for (int l = 0; l < valid; l++) {
-        const int ch = grp * j->ko + k0 + l;
-        float *dst = o->y + (n * (size_t)j->groups * j->ko + (size_t)ch) * pq + (size_t)p * j->q + q0;
-        const float b = o->bias ? o->bias[ch] : 0.0f;
-        for (int i = 0; i < np; i++) {
-            float v = tile[i * LANES + l];
-            if (o->bias) v += b;
-            if (o->relu && !(v > 0.0f || v != v)) v = 0.0f; /* max(0, v), NaN kept, as cnn_act_forward */
-            dst[i] = v;
-        }
-    }
-}
-
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f")))
 #define INLINE __attribute__((always_inline)) inline
+
+static inline __mmask16 lanes(int n) { return (__mmask16)(n >= 16 ? 0xFFFF : n <= 0 ? 0 : (1u << n) - 1); }
+
+/* r[i] = row i of a 16 x 16 block in, column i out */
+AVX512 static INLINE void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    for (int h = 0; h < 16; h += 8)
+        for (int i = 0; i < 4; i++) {
+            t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + 4 + i], 0x88);
+            t[h + 4 + i] = _mm512_shuffle_f32x4(r[h + i], r[h + 4 + i], 0xdd);
+        }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+    }
+}
+
+/* dst[c ldd + r] = src[r lds + c] for r < rows, c < cols, in 16 x 16 blocks */
+AVX512 static void transpose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd) {
+    for (size_t r0 = 0; r0 < rows; r0 += 16)
+        for (size_t c0 = 0; c0 < cols; c0 += 16) {
+            const int nr = rows - r0 < 16 ? (int)(rows - r0) : 16, nc = cols - c0 < 16 ? (int)(cols - c0) : 16;
+            const __mmask16 cm = lanes(nc), rm = lanes(nr);
+            __m512 v[16];
+            for (int i = 0; i < 16; i++)
+                v[i] = i < nr ? _mm512_maskz_loadu_ps(cm, src + (r0 + i) * lds + c0) : _mm512_setzero_ps();
+            transpose16(v);
+            for (int i = 0; i < nc; i++) _mm512_mask_storeu_ps(dst + (c0 + i) * ldd + r0, rm, v[i]);
+        }
+}
+
+/* y[grp ko + k0 + l][p][q0 + i] = tile[i][l] (+ bias, ReLU: max(0, v) with NaN kept, as cnn_act_forward)
+   for the block's valid lanes */
+AVX512 static void write_tile(const kjob *j, const kout *o, size_t n, int grp, int k0, int bw, int p, int q0,
+                              int np, float *tile) {
+    const size_t pq = (size_t)j->p * j->q;
+    const int valid = j->ko - k0 < bw ? j->ko - k0 : bw, ch0 = grp * j->ko + k0;
+    if (o->bias || o->relu) {
+        const __m512 zero = _mm512_setzero_ps();
+        for (int h = 0; h < valid; h += 16) {
+            const __mmask16 m = lanes(valid - h);
+            const __m512 b = o->bias ? _mm512_maskz_loadu_ps(m, o->bias + ch0 + h) : zero;
+            for (int i = 0; i < np; i++) {
+                __m512 v = _mm512_loadu_ps(tile + i * LANES + h);
+                if (o->bias) v = _mm512_add_ps(v, b);
+                if (o->relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_NLE_UQ), v);
+                _mm512_storeu_ps(tile + i * LANES + h, v);
+            }
+        }
+    }
+    transpose((size_t)np, (size_t)valid, tile, LANES,
+              o->y + (n * (size_t)j->groups * j->ko + (size_t)ch0) * pq + (size_t)p * j->q + q0, pq);
+}
 
 /* tile[i][0, 16 nb) = sum over taps (c, r, s) of x at (position i, tap) times the tap's nb vectors of
    weights; x0: the padded input at the tile's first position. np, nb and sw are constants in every
@@ -195,9 +251,74 @@ AVX512 static void tile_any(int np, int nb, int sw, const kjob *j, const float *
     }
 }
 #undef KV_CASE
-#else
+
+/* Backward-weights: st[i][0, 16 nb) += sum over output positions (p, q) in order of the input value
+   under tap i (at xg + off[i] from the position's corner) times dy's nb vectors at (p, q), dyt[p Q + q]
+   (16 nb floats each). The running sums are loaded and stored around the image (the order of every
+   sum stays images, rows, columns). */
+AVX512 static INLINE void bww_sums(const int np, const int nb, const int sw, const kjob *j, const float *xg,
+                                   const long *off, const float *dyt, float *st) {
+    __m512 a0[TILE], a1[TILE];
+    const float *px[TILE];
+    for (int i = 0; i < np; i++) {
+        a0[i] = _mm512_loadu_ps(st + i * 16 * nb);
+        a1[i] = nb == 2 ? _mm512_loadu_ps(st + i * 32 + 16) : a0[i];
+        px[i] = xg + off[i];
+    }
+    const float *d = dyt;
+    for (int p = 0; p < j->p; p++) {
+        const size_t row = (size_t)p * j->sh * j->wp;
+        for (int q = 0; q < j->q; q++, d += 16 * nb) {
+            const __m512 w0 = _mm512_loadu_ps(d), w1 = nb == 2 ? _mm512_loadu_ps(d + 16) : w0;
+            const size_t at = row + (size_t)q * sw;
+#pragma GCC unroll 14
+            for (int i = 0; i < np; i++) {
+                const __m512 b = _mm512_set1_ps(px[i][at]);
+                a0[i] = _mm512_fmadd_ps(b, w0, a0[i]);
+                if (nb == 2) a1[i] = _mm512_fmadd_ps(b, w1, a1[i]);
+            }
+        }
+    }
+    for (int i = 0; i < np; i++) {
+        _mm512_storeu_ps(st + i * 16 * nb, a0[i]);
+        if (nb == 2) _mm512_storeu_ps(st + i * 32 + 16, a1[i]);
+    }
+}
+
+#define KV_CASE(N)                                                                                                 \
+    case N:                                                                                                        \
+        if (nb == 2) {                                                                                             \
+            if (sw == 1) bww_sums(N, 2, 1, j, xg, off, dyt, st);                                                   \
+            else bww_sums(N, 2, 2, j, xg, off, dyt, st);                                                           \
+        } else {                                                                                                   \
+            if (sw == 1) bww_sums(N, 1, 1, j, xg, off, dyt, st);                                                   \
+            else bww_sums(N, 1, 2, j, xg, off, dyt, st);                                                           \
+        }                                                                                                          \
+        break;
+
+AVX512 static void bww_any(int np, int nb, int sw, const kjob *j, const float *xg, const long *off,
+                           const float *dyt, float *st) {
+    switch (np) {
+        KV_CASE(1) KV_CASE(2) KV_CASE(3) KV_CASE(4) KV_CASE(5) KV_CASE(6) KV_CASE(7)
+        KV_CASE(8) KV_CASE(9) KV_CASE(10) KV_CASE(11) KV_CASE(12) KV_CASE(13) KV_CASE(14)
+        default: break;
+    }
+}
+#undef KV_CASE
+#else /* never selected: kvec runs on AVX-512 only */
+static void transpose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd) {
+    (void)rows, (void)cols, (void)src, (void)lds, (void)dst, (void)ldd;
+}
+static void write_tile(const kjob *j, const kout *o, size_t n, int grp, int k0, int bw, int p, int q0, int np,
+                       float *tile) {
+    (void)j, (void)o, (void)n, (void)grp, (void)k0, (void)bw, (void)p, (void)q0, (void)np, (void)tile;
+}
 static void tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, float *tile) {
-    (void)np, (void)nb, (void)sw, (void)j, (void)x0, (void)w, (void)tile; /* never selected */
+    (void)np, (void)nb, (void)sw, (void)j, (void)x0, (void)w, (void)tile;
+}
+static void bww_any(int np, int nb, int sw, const kjob *j, const float *xg, const long *off, const float *dyt,
+                    float *st) {
+    (void)np, (void)nb, (void)sw, (void)j, (void)xg, (void)off, (void)dyt, (void)st;
 }
 #endif
 
@@ -265,4 +386,91 @@ void cnn_kvec_backward_data(const cnn_conv_geom *g, int threads, const float *dy
     pack_weights(&j, CNN_KVEC_BACKWARD_DATA, w, scratch);
     const kout o = {dx, NULL, 0};
     run(&j, g->n, threads, teams_of(g, threads), dy, scratch, &o, scratch + packed_floats(&j));
+}
+
+/* ---------------------------------------------------------------- backward-weights */
+
+typedef struct bww_job {
+    const kjob *j;
+    const float *x, *dy;
+    float *teams;      /* per team: bww_team_floats */
+    int threads;       /* inside a leaf (the batch is one leaf) */
+} bww_job;
+
+/* dyt[grp][block][pq][lane] = dy[grp ko + block start + lane][pq] of one image, 0 past ko */
+static void transpose_dy(const kjob *j, const float *dyn, float *dyt) {
+    const size_t pq = (size_t)j->p * j->q;
+    for (int grp = 0; grp < j->groups; grp++)
+        for (int k0 = 0; k0 < j->ko16; k0 += LANES) {
+            const int bw = j->ko16 - k0 < LANES ? j->ko16 - k0 : LANES, valid = j->ko - k0 < bw ? j->ko - k0 : bw;
+            float *blk = dyt + ((size_t)grp * j->ko16 + k0) * pq;
+            transpose((size_t)valid, pq, dyn + ((size_t)grp * j->ko + k0) * pq, pq, blk, (size_t)bw);
+            for (size_t i = 0; valid < bw && i < pq; i++)
+                for (int l = valid; l < bw; l++) blk[i * bw + l] = 0.0f;
+        }
+}
+
+/* taps of tap tile `tile` out of `tiles` (even split: 25 taps as 13 + 12) */
+static void tap_range(const kjob *j, int tile, int tiles, size_t *t0, size_t *t1) {
+    *t0 = j->taps * (size_t)tile / (size_t)tiles, *t1 = j->taps * (size_t)(tile + 1) / (size_t)tiles;
+}
+
+static int tap_tiles(const kjob *j) { return (int)((j->taps + TILE - 1) / TILE); }
+
+/* unit u = (group, block, tap tile) of the image padded at xp with transposed dy dyt, into the sums st */
+static void bww_unit(const kjob *j, long u, const float *xp, const float *dyt, float *st) {
+    const int tiles = tap_tiles(j), blocks = blocks_of(j);
+    const int tile = (int)(u % tiles), blk = (int)(u / tiles % blocks), grp = (int)(u / tiles / blocks);
+    const int k0 = blk * LANES, bw = j->ko16 - k0 < LANES ? j->ko16 - k0 : LANES;
+    const size_t rs = (size_t)j->r * j->s;
+    size_t t0, t1;
+    tap_range(j, tile, tiles, &t0, &t1);
+    long off[TILE];
+    int c = (int)(t0 / rs), r = (int)(t0 % rs / j->s), s = (int)(t0 % j->s);
+    for (size_t t = t0; t < t1; t++) {
+        off[t - t0] = (long)c * (long)j->plane + (long)r * j->dh * j->wp + (long)s * j->dw;
+        if (++s == j->s) s = 0, r = r + 1 == j->r ? (c++, 0) : r + 1;
+    }
+    const size_t blk_at = (size_t)grp * j->ko16 + k0;
+    bww_any((int)(t1 - t0), bw / 16, j->sw, j, xp + (size_t)grp * j->ci * j->plane, off,
+            dyt + blk_at * j->p * j->q, st + blk_at * j->taps + t0 * bw);
+}
+
+/* A leaf of the summation tree: images [lo, hi) one at a time (padded, dy transposed), every unit's sums
+   carried from image to image, then written out in dW's layout. */
+static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
+    const bww_job *b = arg;
+    const kjob *j = b->j;
+    float *xp = b->teams + (size_t)team * bww_team_floats(j);
+    float *dyt = xp + (size_t)j->groups * j->ci * j->plane, *st = dyt + (size_t)j->groups * j->ko16 * j->p * j->q;
+    const size_t in_image = (size_t)j->groups * j->ci * j->h * j->w, dy_image = (size_t)j->groups * j->ko * j->p * j->q;
+    const long units = (long)j->groups * blocks_of(j) * tap_tiles(j);
+    memset(st, 0, packed_floats(j) * sizeof(float));
+    for (int n = lo; n < hi; n++) {
+        pad_image(j, b->x + (size_t)n * in_image, xp);
+        transpose_dy(j, b->dy + (size_t)n * dy_image, dyt);
+        if (b->threads <= 1 || units < 2) { /* no OpenMP region inside a team's */
+            for (long u = 0; u < units; u++) bww_unit(j, u, xp, dyt, st);
+            continue;
+        }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(b->threads) schedule(static)
+#endif
+        for (long u = 0; u < units; u++) bww_unit(j, u, xp, dyt, st);
+    }
+    for (int grp = 0; grp < j->groups; grp++)
+        for (int k0 = 0; k0 < j->ko16; k0 += LANES) {
+            const int bw = j->ko16 - k0 < LANES ? j->ko16 - k0 : LANES, valid = j->ko - k0 < bw ? j->ko - k0 : bw;
+            const float *blk = st + ((size_t)grp * j->ko16 + k0) * j->taps;
+            transpose(j->taps, (size_t)valid, blk, (size_t)bw, out + ((size_t)grp * j->ko + k0) * j->taps, j->taps);
+        }
+}
+
+void cnn_kvec_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy, float *dw,
+                               float *scratch) {
+    const kjob j = job_of(g, CNN_KVEC_FORWARD);
+    const int teams = cnn_tree_teams(g->n, threads, CNN_TREE_LEAF);
+    const bww_job b = {&j, x, dy, scratch + cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, g->w_size),
+                       teams == 1 ? threads : 1};
+    cnn_tree_sum(g->n, threads, CNN_TREE_LEAF, g->w_size, bww_leaf, (void *)&b, dw, scratch);
 }

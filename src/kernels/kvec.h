@@ -5,20 +5,23 @@
    as packed vectors, and a tile's 28 accumulators give 28 FMAs per two vector loads: close to the FMA
    peak where im2col + GEMM spends a third of its time unfolding the image (C R S long, P Q short).
    Forward and stride-1 backward-data (the forward convolution of dy with the weights rotated by 180
-   degrees and transposed, dL/dX = Full(dL/dO) * rot180(W)) run here.
+   degrees and transposed, dL/dX = Full(dL/dO) * rot180(W)) run here, and backward-weights the other way
+   round: a tile holds 14 taps x 32 filters of dW, and each output position adds the broadcast input
+   value under each tap times the position's 32 values of dy (dy transposed per image, channels last).
    Shapes come validated (cnn_conv_validate); the kernels trust them. */
 #ifndef CNN_KVEC_H
 #define CNN_KVEC_H
 
 #include "ops/ops.h"
 
-enum { CNN_KVEC_FORWARD, CNN_KVEC_BACKWARD_DATA };
+enum { CNN_KVEC_FORWARD, CNN_KVEC_BACKWARD_DATA, CNN_KVEC_BACKWARD_WEIGHTS };
 
-/* Whether pass (CNN_KVEC_FORWARD or CNN_KVEC_BACKWARD_DATA) of g runs here with isa. Depends on the
+/* Whether pass (CNN_KVEC_FORWARD, _BACKWARD_DATA or _BACKWARD_WEIGHTS) of g runs here with isa. Depends on the
    shape and isa only, never on the batch size or the thread count. */
 CNN_LOCAL int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, int pass);
 /* Scratch floats a call of pass with `threads` threads takes: the packed weights and a zero-padded
-   image per thread. */
+   image per thread; backward-weights: the summation tree's buffers, and per team a padded image, its
+   transposed dy and the tiles' running sums. */
 CNN_LOCAL size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, int threads, int pass);
 
 /* As cnn_conv2d_forward (bias may be NULL; relu: the fused ReLU of cnn_conv2d_forward_act). Each
@@ -29,5 +32,11 @@ CNN_LOCAL void cnn_kvec_forward(const cnn_conv_geom *g, int threads, const float
 /* As cnn_conv2d_backward_data (dx overwritten); each element sums over (k, r, s) in a fixed order. */
 CNN_LOCAL void cnn_kvec_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w,
                                       float *dx, float *scratch);
+
+/* dW (not the bias) as cnn_conv2d_backward_weights: each leaf of the batch's summation tree
+   (kernels/tree.h) sums its images, rows and columns in order; the same bits for any thread count and
+   for the halves of a batch. */
+CNN_LOCAL void cnn_kvec_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy,
+                                         float *dw, float *scratch);
 
 #endif

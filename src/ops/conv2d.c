@@ -168,7 +168,7 @@ size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
         size_t d = cnn_pointwise_scratch_floats(g, cnn_ctx_threads(ctx));
         if (d > need) need = d;
     }
-    for (int pass = CNN_KVEC_FORWARD; pass <= CNN_KVEC_BACKWARD_DATA; pass++)
+    for (int pass = CNN_KVEC_FORWARD; pass <= CNN_KVEC_BACKWARD_WEIGHTS; pass++)
         if (use_kvec(g, cnn_isa_of(ctx), pass)) {
             size_t d = cnn_kvec_scratch_floats(g, cnn_ctx_threads(ctx), pass);
             if (d > need) need = d;
@@ -474,6 +474,13 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
     if (cnn_direct_supported(&g, cnn_isa_of(ctx))) {
         if ((st = cnn_scratch_get(ctx, cnn_direct_scratch_floats(&g, t), &s)) != CNN_OK) return st;
         cnn_direct_backward_weights(&g, t, x, dy, dw, s.p);
+        cnn_scratch_release(&s);
+        return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
+    }
+    if (use_kvec(&g, cnn_isa_of(ctx), CNN_KVEC_BACKWARD_WEIGHTS)) {
+        if ((st = cnn_scratch_get(ctx, cnn_kvec_scratch_floats(&g, t, CNN_KVEC_BACKWARD_WEIGHTS), &s)) != CNN_OK)
+            return st;
+        cnn_kvec_backward_weights(&g, t, x, dy, dw, s.p);
         cnn_scratch_release(&s);
         return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
     }
