@@ -471,16 +471,17 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
     if (g.cg == 1 && cnn_depthwise_supported(&g)) return cnn_depthwise_backward_weights(ctx, &g, x, dy, dw, dbias);
     cnn_scratch s;
     const int t = cnn_ctx_threads(ctx);
-    if (cnn_direct_supported(&g, cnn_isa_of(ctx))) {
-        if ((st = cnn_scratch_get(ctx, cnn_direct_scratch_floats(&g, t), &s)) != CNN_OK) return st;
-        cnn_direct_backward_weights(&g, t, x, dy, dw, s.p);
-        cnn_scratch_release(&s);
-        return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
-    }
+    /* before the direct kernels: on a first layer (lenet1) 160 against 100 GFLOP/s */
     if (use_kvec(&g, cnn_isa_of(ctx), CNN_KVEC_BACKWARD_WEIGHTS)) {
         if ((st = cnn_scratch_get(ctx, cnn_kvec_scratch_floats(&g, t, CNN_KVEC_BACKWARD_WEIGHTS), &s)) != CNN_OK)
             return st;
         cnn_kvec_backward_weights(&g, t, x, dy, dw, s.p);
+        cnn_scratch_release(&s);
+        return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
+    }
+    if (cnn_direct_supported(&g, cnn_isa_of(ctx))) {
+        if ((st = cnn_scratch_get(ctx, cnn_direct_scratch_floats(&g, t), &s)) != CNN_OK) return st;
+        cnn_direct_backward_weights(&g, t, x, dy, dw, s.p);
         cnn_scratch_release(&s);
         return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
     }
