@@ -3,6 +3,7 @@
    so no argmax flips), ties going to the first maximum in row-major window order, and the fast path
    against CNN_ALGO_REFERENCE. Error codes are left to other programs. */
 #include "testutil.h"
+#include "ops/ops.h"
 
 #include <string.h>
 
@@ -553,6 +554,56 @@ static void test_pool_2x2_specials(void **state) {
     assert_int_equal(bad, 0);
 }
 
+/* A network's training forward keeps the 2x2 max pool's choices (a byte per window) and its backward
+   routes dy by them instead of reading x again: on the same -inf/NaN/tie planes, the kept-choice
+   forward equals the reference and its backward equals the reference's, with the ReLU gate (relu_in)
+   and without, bit for bit. Where the vector kernel does not run, nothing is kept. */
+static void test_pool_2x2_kept_choices(void **state) {
+    (void)state;
+    static const float vals[] = {-INFINITY, NAN, -1.0f, 0.0f, 1.0f};
+    test_rng rng = test_rng_make(77);
+    cnn_ctx *ref = cnn_ctx_create(1), *fast = cnn_ctx_create(2);
+    assert_true(ref && fast);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    int bad = 0, kept_any = 0;
+    for (int w = 2; w <= 37; w += 5)
+        for (int h = 2; h <= 5; h++)
+            for (int relu_in = 0; relu_in <= 1; relu_in++) {
+                cnn_pool2d p = {.mode = CNN_POOL_MAX, .n = 3, .c = 2, .h = h, .w = w, .r = 2, .s = 2};
+                pool_geom g;
+                assert_true(pool_geom_of(&p, &g));
+                float *x = test_alloc(g.nx), *dy = test_rand_buf(&rng, g.ny, -1.f, 1.f);
+                for (size_t i = 0; i < g.nx; i++) x[i] = vals[test_rng_int(&rng, 0, 4)];
+                float *y0 = test_alloc(g.ny), *y1 = test_alloc(g.ny), *dx0 = test_alloc(g.nx), *dx1 = test_alloc(g.nx);
+                uint8_t *arg = malloc(g.ny);
+                assert_non_null(arg);
+                int kept = -1;
+                fill_nan(dx1, g.nx);
+                assert_int_equal(cnn_pool2d_forward(ref, &p, x, y0), CNN_OK);
+                assert_int_equal(cnn_pool2d_backward_act(ref, &p, x, dy, relu_in, dx0), CNN_OK);
+                assert_int_equal(cnn_pool2d_forward_arg(fast, &p, x, y1, arg, &kept), CNN_OK);
+                int kept_ref = -1;
+                assert_int_equal(cnn_pool2d_forward_arg(ref, &p, x, y0, arg, &kept_ref), CNN_OK);
+                assert_int_equal(kept_ref, 0); /* the reference path keeps nothing */
+                if (kept) {
+                    assert_int_equal(cnn_pool2d_backward_arg(fast, &p, arg, dy, relu_in, dx1), CNN_OK);
+                    kept_any = 1;
+                    if (memcmp(y0, y1, g.ny * sizeof(float)) || memcmp(dx0, dx1, g.nx * sizeof(float))) {
+                        pool_print("2x2 kept choices vs reference", &p);
+                        bad++;
+                    }
+                } else { /* no vector kernel here: the backward from choices refuses */
+                    assert_int_equal(cnn_pool2d_backward_arg(fast, &p, arg, dy, relu_in, dx1), CNN_ERR_ARG);
+                }
+                free(x), free(dy), free(y0), free(y1), free(dx0), free(dx1), free(arg);
+            }
+    fprintf(stderr, "pool2d 2x2 kept choices: %s, %d mismatches\n", kept_any ? "kept (vector kernel)" : "not kept here",
+            bad);
+    cnn_ctx_free(ref);
+    cnn_ctx_free(fast);
+    assert_int_equal(bad, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_fd_random),
@@ -561,6 +612,7 @@ int main(void) {
         cmocka_unit_test(test_pool_pad_limit),
         cmocka_unit_test(test_pool_fast_vs_ref),
         cmocka_unit_test(test_pool_2x2_specials),
+        cmocka_unit_test(test_pool_2x2_kept_choices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

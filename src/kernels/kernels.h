@@ -6,6 +6,7 @@
 #include "core/internal.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* C (M x N) = op(A) op(B) + beta C, with the micro-kernel of isa (AUTO or unavailable: portable), all row-major; op(A) is M x K, op(B) is K x N.
    trans_a: A is stored K x M (lda >= M); trans_b: B is stored N x K (ldb >= K).
@@ -88,8 +89,13 @@ CNN_LOCAL void cnn_gemm_pa(cnn_isa isa, int threads, int trans_a, size_t m, size
 /* Max pooling 2x2, stride 2, no padding, dilation 1, on one H x W plane (P = H/2, Q = W/2 rounded
    down): the same choice per window as the reference. Only where cnn_maxpool2x2_fast(isa) says so. */
 CNN_LOCAL int cnn_maxpool2x2_fast(cnn_isa isa);
-CNN_LOCAL void cnn_maxpool2x2_forward(const float *x, int h, int w, int p, int q, float *y);
+/* arg (may be NULL): per window the winning tap (0..3, row-major), plus 4 when the maximum is > 0;
+   cnn_maxpool2x2_backward_arg routes dy by those bytes (relu_in: only where the 4 is set), the same
+   dx as cnn_maxpool2x2_backward from the x they were made from. */
+CNN_LOCAL void cnn_maxpool2x2_forward(const float *x, int h, int w, int p, int q, float *y, uint8_t *arg);
 CNN_LOCAL void cnn_maxpool2x2_backward(const float *x, const float *dy, int h, int w, int p, int q, int relu_in,
                                       float *dx);
+CNN_LOCAL void cnn_maxpool2x2_backward_arg(const uint8_t *arg, const float *dy, int h, int w, int p, int q,
+                                          int relu_in, float *dx);
 
 #endif

@@ -4,8 +4,12 @@
    tap wins when it is greater than the best so far or NaN, so the first maximum wins and the last
    NaN wins; with every tap -inf the first tap is the argmax. Backward recomputes that choice from x
    and routes dy to it (with relu_in, only where the maximum is > 0: the gradient of a ReLU before
-   the pool folded in); every other input element of the plane gets 0. */
+   the pool folded in); every other input element of the plane gets 0. The forward can also keep the
+   choice, a byte per window (the tap, plus 4 when the maximum is > 0), for a backward that then reads
+   those bytes instead of x: a sixteenth of the memory traffic of a training step's largest tensor. */
 #include "kernels/kernels.h"
+
+#include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -44,7 +48,8 @@ AVX512 static inline void load_pairs(const float *row, int cnt, __m512 *even, __
     *odd = _mm512_permutex2var_ps(a, io, b);
 }
 
-AVX512 static void fwd_avx512(const float *x, int h, int w, int p, int q, float *y) {
+AVX512 static void fwd_avx512(const float *x, int h, int w, int p, int q, float *y, uint8_t *arg) {
+    const __m512 zero = _mm512_setzero_ps();
     for (int op = 0; op < p; op++) {
         const float *r0 = x + (size_t)2 * op * w, *r1 = r0 + w;
         for (int oq = 0; oq < q; oq += 16) {
@@ -54,29 +59,45 @@ AVX512 static void fwd_avx512(const float *x, int h, int w, int p, int q, float 
             load_pairs(r0 + 2 * oq, cnt, &e0, &o0);
             load_pairs(r1 + 2 * oq, cnt, &e1, &o1);
             __m512 best = max4(e0, o0, e1, o1, &which);
-            _mm512_mask_storeu_ps(y + (size_t)op * q + oq, (__mmask16)((1u << cnt) - 1), best);
+            const __mmask16 m = (__mmask16)((1u << cnt) - 1);
+            _mm512_mask_storeu_ps(y + (size_t)op * q + oq, m, best);
+            if (arg) {
+                which = _mm512_mask_or_epi32(which, _mm512_cmp_ps_mask(best, zero, _CMP_GT_OQ), which,
+                                             _mm512_set1_epi32(4));
+                _mm512_mask_cvtepi32_storeu_epi8(arg + (size_t)op * q + oq, m, which);
+            }
         }
     }
     (void)h;
 }
 
-/* dx row pair from dy and the winning taps: interleave (tap0|tap1) into row 0, (tap2|tap3) into row 1 */
-AVX512 static void bwd_avx512(const float *x, const float *dy, int h, int w, int p, int q, int relu_in, float *dx) {
+/* dx row pair from dy and the winning taps: interleave (tap0|tap1) into row 0, (tap2|tap3) into row 1.
+   x NULL: the taps (and the gates) come from the forward's bytes arg instead. */
+AVX512 static void bwd_avx512(const float *x, const uint8_t *arg, const float *dy, int h, int w, int p, int q,
+                              int relu_in, float *dx) {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     const __m512 zero = _mm512_setzero_ps();
     for (int op = 0; op < p; op++) {
-        const float *r0 = x + (size_t)2 * op * w, *r1 = r0 + w;
         float *d0 = dx + (size_t)2 * op * w, *d1 = d0 + w;
         for (int oq = 0; oq < q; oq += 16) {
             int cnt = q - oq < 16 ? q - oq : 16;
             __mmask16 m = (__mmask16)((1u << cnt) - 1);
-            __m512 e0, o0, e1, o1;
             __m512i which;
-            load_pairs(r0 + 2 * oq, cnt, &e0, &o0);
-            load_pairs(r1 + 2 * oq, cnt, &e1, &o1);
-            __m512 best = max4(e0, o0, e1, o1, &which);
-            if (relu_in) m &= _mm512_cmp_ps_mask(best, zero, _CMP_GT_OQ); /* the ReLU's gradient gate */
+            if (x) {
+                const float *r0 = x + (size_t)2 * op * w, *r1 = r0 + w;
+                __m512 e0, o0, e1, o1;
+                load_pairs(r0 + 2 * oq, cnt, &e0, &o0);
+                load_pairs(r1 + 2 * oq, cnt, &e1, &o1);
+                __m512 best = max4(e0, o0, e1, o1, &which);
+                if (relu_in) m &= _mm512_cmp_ps_mask(best, zero, _CMP_GT_OQ); /* the ReLU's gradient gate */
+            } else {
+                uint8_t b[16] = {0};
+                memcpy(b, arg + (size_t)op * q + oq, (size_t)cnt);
+                which = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b));
+                if (relu_in) m &= _mm512_test_epi32_mask(which, _mm512_set1_epi32(4));
+                which = _mm512_and_si512(which, _mm512_set1_epi32(3));
+            }
             __m512 g = _mm512_maskz_loadu_ps(m, dy + (size_t)op * q + oq);
             __m512 t[4];
             for (int k = 0; k < 4; k++)
@@ -110,18 +131,27 @@ int cnn_maxpool2x2_fast(cnn_isa isa) {
 #endif
 }
 
-void cnn_maxpool2x2_forward(const float *x, int h, int w, int p, int q, float *y) {
+void cnn_maxpool2x2_forward(const float *x, int h, int w, int p, int q, float *y, uint8_t *arg) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    fwd_avx512(x, h, w, p, q, y);
+    fwd_avx512(x, h, w, p, q, y, arg);
 #else
-    (void)x, (void)h, (void)w, (void)p, (void)q, (void)y;
+    (void)x, (void)h, (void)w, (void)p, (void)q, (void)y, (void)arg;
 #endif
 }
 
 void cnn_maxpool2x2_backward(const float *x, const float *dy, int h, int w, int p, int q, int relu_in, float *dx) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    bwd_avx512(x, dy, h, w, p, q, relu_in, dx);
+    bwd_avx512(x, NULL, dy, h, w, p, q, relu_in, dx);
 #else
     (void)x, (void)dy, (void)h, (void)w, (void)p, (void)q, (void)relu_in, (void)dx;
+#endif
+}
+
+void cnn_maxpool2x2_backward_arg(const uint8_t *arg, const float *dy, int h, int w, int p, int q, int relu_in,
+                                 float *dx) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    bwd_avx512(NULL, arg, dy, h, w, p, q, relu_in, dx);
+#else
+    (void)arg, (void)dy, (void)h, (void)w, (void)p, (void)q, (void)relu_in, (void)dx;
 #endif
 }

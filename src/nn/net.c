@@ -235,6 +235,10 @@ static cnn_status layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t 
     if (is_loss(l)) return CNN_OK;
     if (!is_view(l) && cnn_size_mul(out, b, l->out_size)) return CNN_ERR_SHAPE;
     if (l->kind == CNN_LAYER_DROPOUT && cnn_size_mul(aux, b, l->in_size)) return CNN_ERR_SHAPE;
+    if (l->kind == CNN_LAYER_POOL2D && l->pool.mode == CNN_POOL_MAX) { /* bytes, in floats */
+        if (cnn_size_mul(aux, b, l->out_size)) return CNN_ERR_SHAPE;
+        *aux = *aux / sizeof(float) + 1;
+    }
     if (l->kind == CNN_LAYER_BATCHNORM) {
         if (cnn_size_mul(aux, b, l->in_size)) return CNN_ERR_SHAPE;
         *aux += 2 * (size_t)l->in_c;
@@ -482,6 +486,15 @@ static void gap_forward(const cnn_layer *l, int n, const float *x) {
     }
 }
 
+/* Pool layer l's forward of images [i0, i0 + p->n) from x; a max pool in training keeps its choices for
+   the backward where it can (a byte per output instead of reading x again). */
+static cnn_status pool_forward(cnn_ctx *ctx, const cnn_net *net, cnn_layer *l, const cnn_pool2d *p, const float *x,
+                               int i0) {
+    float *y = l->out + (size_t)i0 * l->out_size;
+    uint8_t *arg = net->training && l->aux ? (uint8_t *)l->aux + (size_t)i0 * l->out_size : NULL;
+    return cnn_pool2d_forward_arg(ctx, p, x, y, arg, &l->arg_kept);
+}
+
 static cnn_status layer_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
     const float *w = net->params + l->param_off, *b = l->b_count ? w + l->w_count : NULL;
     switch (l->kind) {
@@ -492,7 +505,7 @@ static cnn_status layer_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n,
             return cnn_conv2d_forward_act(ctx, &p, x, w, b, l->relu_out, l->out);
         }
         /* conv (and its fused relu) then the pool, chunk by chunk: every image computed as in one call */
-        const cnn_layer *pool = &net->layers[l->pool_after];
+        cnn_layer *pool = &net->layers[l->pool_after];
         const int chunk = conv_pool_chunk(l, ctx);
         for (int i0 = 0; i0 < n; i0 += chunk) {
             cnn_pool2d q = pool->pool;
@@ -500,7 +513,7 @@ static cnn_status layer_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n,
             cnn_status st;
             p.n = q.n = n - i0 < chunk ? n - i0 : chunk;
             if ((st = cnn_conv2d_forward_act(ctx, &p, x + (size_t)i0 * l->in_size, w, b, l->relu_out, y)) != CNN_OK ||
-                (st = cnn_pool2d_forward(ctx, &q, y, pool->out + (size_t)i0 * pool->out_size)) != CNN_OK)
+                (st = pool_forward(ctx, net, pool, &q, y, i0)) != CNN_OK)
                 return st;
         }
         return CNN_OK;
@@ -509,7 +522,7 @@ static cnn_status layer_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n,
         if (l->fused_chunk) return CNN_OK; /* the conv before ran it */
         cnn_pool2d p = l->pool;
         p.n = n;
-        return cnn_pool2d_forward(ctx, &p, x, l->out);
+        return pool_forward(ctx, net, l, &p, x, 0);
     }
     case CNN_LAYER_GLOBAL_AVGPOOL: gap_forward(l, n, x); return CNN_OK;
     case CNN_LAYER_ACT:
@@ -650,7 +663,9 @@ static cnn_status layer_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l,
     case CNN_LAYER_POOL2D: {
         cnn_pool2d p = l->pool;
         p.n = n;
-        return dx ? cnn_pool2d_backward_act(ctx, &p, x, dy, l->relu_in, dx) : CNN_OK;
+        if (!dx) return CNN_OK;
+        if (l->arg_kept) return cnn_pool2d_backward_arg(ctx, &p, (const uint8_t *)l->aux, dy, l->relu_in, dx);
+        return cnn_pool2d_backward_act(ctx, &p, x, dy, l->relu_in, dx);
     }
     case CNN_LAYER_GLOBAL_AVGPOOL:
         if (dx) {

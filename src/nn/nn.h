@@ -20,7 +20,8 @@ typedef struct cnn_layer {
     size_t w_count, b_count;   /* parameters: weights then bias (BATCHNORM: gamma then beta) */
     size_t param_off, state_off;
     float *out;                /* max_batch x out_size, or the input's buffer for views (flatten, eval dropout) */
-    float *aux;                /* DROPOUT: mask (max_batch x in_size); BATCHNORM: xhat, then mean and invstd */
+    float *aux;                /* DROPOUT: mask (max_batch x in_size); BATCHNORM: xhat, then mean and invstd;
+                                  POOL2D (max): the forward's choices, a byte per output (cnn_pool2d_forward_arg) */
     size_t aux_size;
     /* Fusions set by cnn_net_build, results bit-identical to the layers run one by one:
        conv -> relu: the conv applies the ReLU and the relu layer is a view of its output;
@@ -32,6 +33,7 @@ typedef struct cnn_layer {
     int pool_after;    /* CONV2D: index of the pool right after it (a fused relu between allowed), whose
                           forward runs with the conv's, a chunk of images at a time; 0: none */
     int fused_chunk;   /* POOL2D: forward done by the conv before it (pool_after) */
+    int arg_kept;      /* POOL2D (max): the last forward kept its choices in aux, for the backward */
 } cnn_layer;
 
 struct cnn_net {

@@ -26,6 +26,15 @@ CNN_LOCAL cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, c
 CNN_LOCAL cnn_status cnn_pool2d_backward_act(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, const float *dy,
                                              int relu_in, float *dx);
 
+/* The 2x2 max pool's choices kept by the forward for the backward (training): the forward as
+   cnn_pool2d_forward that also writes them into arg (n c p q bytes, cnn_maxpool2x2_forward's) where
+   ctx runs p on the vector kernel (*kept = 1, else 0); and the backward from them, dx identical to
+   cnn_pool2d_backward_act's from the same x (CNN_ERR_ARG where the forward would not have kept them). */
+CNN_LOCAL cnn_status cnn_pool2d_forward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, float *y,
+                                           uint8_t *arg, int *kept);
+CNN_LOCAL cnn_status cnn_pool2d_backward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const uint8_t *arg,
+                                            const float *dy, int relu_in, float *dx);
+
 /* All the scratch one fast-path call on ctx needs (column matrices, packing, partial dW per thread). */
 CNN_LOCAL size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g);
 /* The losses of a part (n rows or elements) of a batch of `whole`: *loss is the part's own mean (or

@@ -160,8 +160,14 @@ static int use_2x2(const cnn_ctx *ctx, const pool_geom *g) {
 
 /* max: y = max over the window (padding is -inf); avg: y = sum over the window / divisor */
 cnn_status cnn_pool2d_forward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, float *y) {
+    return cnn_pool2d_forward_arg(ctx, p, x, y, NULL, NULL);
+}
+
+cnn_status cnn_pool2d_forward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, float *y, uint8_t *arg,
+                                  int *kept) {
     pool_geom g;
     cnn_status st = pool_validate(p, &g);
+    if (kept) *kept = 0;
     if (st != CNN_OK) return st;
     if (!x || !y) return CNN_ERR_ARG;
     const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
@@ -175,7 +181,7 @@ cnn_status cnn_pool2d_forward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x,
         const float *plane = x + nc * hw;
         float *out = y + nc * pq;
         if (fast) {
-            cnn_maxpool2x2_forward(plane, g.h, g.w, g.p, g.q, out);
+            cnn_maxpool2x2_forward(plane, g.h, g.w, g.p, g.q, out, arg ? arg + nc * pq : NULL);
             continue;
         }
         long idx[ROW_CHUNK];
@@ -196,6 +202,25 @@ cnn_status cnn_pool2d_forward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x,
                 }
             }
     }
+    if (kept) *kept = fast && arg;
+    return CNN_OK;
+}
+
+cnn_status cnn_pool2d_backward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const uint8_t *arg, const float *dy,
+                                   int relu_in, float *dx) {
+    pool_geom g;
+    cnn_status st = pool_validate(p, &g);
+    if (st != CNN_OK) return st;
+    if (!arg || !dy || !dx || !use_2x2(ctx, &g)) return CNN_ERR_ARG;
+    const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
+    const long planes = (long)g.n * g.c;
+    const int nt = cnn_ctx_threads(ctx);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g.y_size > 16384)
+#endif
+    for (long nc = 0; nc < planes; nc++)
+        cnn_maxpool2x2_backward_arg(arg + nc * pq, dy + nc * pq, g.h, g.w, g.p, g.q, relu_in, dx + nc * hw);
     return CNN_OK;
 }
 
