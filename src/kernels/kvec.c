@@ -11,6 +11,9 @@
 #include "kernels/tree.h"
 
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 enum { TILE = 14, LANES = 32 };
 
@@ -345,14 +348,18 @@ static void run(const kjob *j, int n_images, int threads, int teams, const float
                 const kout *o, float *pads) {
     const size_t in_image = (size_t)j->groups * j->ci * j->h * j->w, pad_image_floats = (size_t)j->groups * j->ci * j->plane;
     const long units = units_of(j);
-    if (teams > 1) {
+    if (teams > 1) { /* images handed out one at a time: a core slowed by its neighbours takes fewer */
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(teams) schedule(static, 1)
+#pragma omp parallel num_threads(teams)
 #endif
-        for (int id = 0; id < teams; id++) {
-            const int lo = (int)((long long)n_images * id / teams), hi = (int)((long long)n_images * (id + 1) / teams);
-            float *xp = pads + (size_t)id * pad_image_floats;
-            for (int n = lo; n < hi; n++) {
+        {
+#ifdef _OPENMP
+            float *xp = pads + (size_t)omp_get_thread_num() * pad_image_floats;
+#pragma omp for schedule(dynamic, 1)
+#else
+            float *xp = pads;
+#endif
+            for (int n = 0; n < n_images; n++) {
                 pad_image(j, in + (size_t)n * in_image, xp);
                 for (long u = 0; u < units; u++) run_unit(j, o, wpk, (size_t)n, u, xp);
             }
