@@ -1,6 +1,10 @@
-/* conv2d.c — 2-D convolution (cross-correlation): validation once, then the fast path
-   (im2col + packed GEMM per image and group; a 1x1 stride-1 unpadded conv is a GEMM on x itself).
-   Backward-data is GEMM + col2im, so a strided dy is never zero-dilated. Reference: conv2d_ref.c. */
+/* conv2d.c — 2-D convolution (cross-correlation): validation once, then the fast path: on AVX-512
+   the direct kernels where they run (kernels/kvec.c: output channels in the vector lanes, for forward,
+   stride-1 backward-data and backward-weights; kernels/direct.c: few-tap first layers; depthwise and
+   pointwise backward-weights kernels), else im2col + packed GEMM per image and group (a 1x1 stride-1
+   unpadded conv is a GEMM on x itself). Backward-data there is GEMM + col2im, so a strided dy is never
+   zero-dilated. Which path runs depends on the shape and the CPU, never on the batch or thread count.
+   Reference: conv2d_ref.c. */
 #include "kernels/depthwise.h"
 #include "kernels/direct.h"
 #include "kernels/kernels.h"
