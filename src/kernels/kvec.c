@@ -1,12 +1,16 @@
-/* kvec.c — see kvec.h. Both passes are one kernel over a "job": an input of `ci` channels per group
-   (x, or dy for backward-data), zero-padded once per image into a private plane per thread, an output
-   of `ko` channels per group, and packed weights wpk[group][block][tap][lane] where a block is 32
-   output channels (16 for the last when ko rounded up to 16 leaves an odd half) and lanes past ko are
-   zero. Units are (group, block, output row); a unit walks its row in tiles of at most 14 positions,
-   each summing every tap in order into registers and written out through a small transposing copy
-   (bias and the fused ReLU applied there). A team of threads takes whole images when there are as
-   many images as threads; otherwise the threads share each image's units. Every output element is
-   computed by one tile, in one order: the bits depend on neither the thread count nor the batch. */
+/* kvec.c — see kvec.h. Forward and backward-data are one kernel over a "job": an input of `ci`
+   channels per group (x, or dy for backward-data), zero-padded once per image into a private plane
+   per thread, an output of `ko` channels per group, and packed weights wpk[group][block][tap][lane]
+   where a block is 32 output channels (16 for the last when ko rounded up to 16 leaves an odd half) and
+   lanes past ko are zero. Units are (group, block, output row); a unit walks its row in tiles of at
+   most 14 positions, each summing every tap in order into registers and written out through 16 x 16
+   in-register transposes (bias and the fused ReLU applied to the tile first). With at least as many
+   images as threads the threads take whole images, handed out one at a time; otherwise they share
+   each image's units. Every output element is computed by one tile, in one order: the bits depend on
+   neither the thread count nor the batch.
+   Backward-weights runs the forward's job the other way round: units (group, block, tap tile of at most
+   14 taps) keep running sums over a leaf's images (padded and their dy transposed one at a time), and
+   the leaves are added in the batch's summation tree (kernels/tree.h). */
 #include "kernels/kvec.h"
 #include "kernels/tree.h"
 
