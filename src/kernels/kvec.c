@@ -358,10 +358,13 @@ static void run(const kjob *j, int n_images, int threads, int teams, const float
 #endif
         {
 #ifdef _OPENMP
-            float *xp = pads + (size_t)omp_get_thread_num() * pad_image_floats;
-#pragma omp for schedule(dynamic, 1)
+            const size_t me = (size_t)omp_get_thread_num();
 #else
-            float *xp = pads;
+            const size_t me = 0;
+#endif
+            float *xp = pads + me * pad_image_floats;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
 #endif
             for (int n = 0; n < n_images; n++) {
                 pad_image(j, in + (size_t)n * in_image, xp);
