@@ -82,10 +82,11 @@ static size_t bww_team_floats(const kjob *j) {
 }
 
 size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, int threads, int pass) {
-    if (pass == CNN_KVEC_BACKWARD_WEIGHTS) {
+    if (pass == CNN_KVEC_BACKWARD_WEIGHTS) { /* with the bias: the tree sums dW and dbias together */
         kjob j = job_of(g, CNN_KVEC_FORWARD);
-        return cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, g->w_size) +
-               (size_t)cnn_tree_teams(g->n, threads, CNN_TREE_LEAF) * bww_team_floats(&j);
+        const size_t size = g->w_size + (size_t)g->k;
+        return cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, size) +
+               (size_t)cnn_tree_teams(g->n, threads, CNN_TREE_LEAF) * bww_team_floats(&j) + size;
     }
     kjob j = job_of(g, pass);
     return packed_floats(&j) + (size_t)teams_of(g, threads) * j.groups * j.ci * j.plane;
@@ -172,18 +173,28 @@ AVX512 static INLINE void transpose16(__m512 r[16]) {
     }
 }
 
-/* dst[c ldd + r] = src[r lds + c] for r < rows, c < cols, in 16 x 16 blocks */
-AVX512 static void transpose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd) {
-    for (size_t r0 = 0; r0 < rows; r0 += 16)
+/* dst[c ldd + r] = src[r lds + c] for r < rows, c < cols, in 16 x 16 blocks; sums (may be NULL):
+   sums[r] += src[r][0] + src[r][1] + ... in column order, one float add at a time */
+AVX512 static void transpose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd,
+                             float *sums) {
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+        const int nr = rows - r0 < 16 ? (int)(rows - r0) : 16;
+        const __mmask16 rm = lanes(nr);
+        __m512 acc = sums ? _mm512_maskz_loadu_ps(rm, sums + r0) : _mm512_setzero_ps();
         for (size_t c0 = 0; c0 < cols; c0 += 16) {
-            const int nr = rows - r0 < 16 ? (int)(rows - r0) : 16, nc = cols - c0 < 16 ? (int)(cols - c0) : 16;
-            const __mmask16 cm = lanes(nc), rm = lanes(nr);
+            const int nc = cols - c0 < 16 ? (int)(cols - c0) : 16;
+            const __mmask16 cm = lanes(nc);
             __m512 v[16];
             for (int i = 0; i < 16; i++)
                 v[i] = i < nr ? _mm512_maskz_loadu_ps(cm, src + (r0 + i) * lds + c0) : _mm512_setzero_ps();
             transpose16(v);
-            for (int i = 0; i < nc; i++) _mm512_mask_storeu_ps(dst + (c0 + i) * ldd + r0, rm, v[i]);
+            for (int i = 0; i < nc; i++) {
+                _mm512_mask_storeu_ps(dst + (c0 + i) * ldd + r0, rm, v[i]);
+                if (sums) acc = _mm512_add_ps(acc, v[i]);
+            }
         }
+        if (sums) _mm512_mask_storeu_ps(sums + r0, rm, acc);
+    }
 }
 
 /* y[grp ko + k0 + l][p][q0 + i] = tile[i][l] (+ bias, ReLU: max(0, v) with NaN kept, as cnn_act_forward)
@@ -206,7 +217,7 @@ AVX512 static void write_tile(const kjob *j, const kout *o, size_t n, int grp, i
         }
     }
     transpose((size_t)np, (size_t)valid, tile, LANES,
-              o->y + (n * (size_t)j->groups * j->ko + (size_t)ch0) * pq + (size_t)p * j->q + q0, pq);
+              o->y + (n * (size_t)j->groups * j->ko + (size_t)ch0) * pq + (size_t)p * j->q + q0, pq, NULL);
 }
 
 /* tile[i][0, 16 nb) = sum over taps (c, r, s) of x at (position i, tap) times the tap's nb vectors of
@@ -313,8 +324,9 @@ AVX512 static void bww_any(int np, int nb, int sw, const kjob *j, const float *x
 }
 #undef KV_CASE
 #else /* never selected: kvec runs on AVX-512 only */
-static void transpose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd) {
-    (void)rows, (void)cols, (void)src, (void)lds, (void)dst, (void)ldd;
+static void transpose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd,
+                      float *sums) {
+    (void)rows, (void)cols, (void)src, (void)lds, (void)dst, (void)ldd, (void)sums;
 }
 static void write_tile(const kjob *j, const kout *o, size_t n, int grp, int k0, int bw, int p, int q0, int np,
                        float *tile) {
@@ -407,18 +419,21 @@ void cnn_kvec_backward_data(const cnn_conv_geom *g, int threads, const float *dy
 typedef struct bww_job {
     const kjob *j;
     const float *x, *dy;
+    int bias;          /* the leaf's sums carry the bias gradient after dW's */
     float *teams;      /* per team: bww_team_floats */
     int threads;       /* inside a leaf (the batch is one leaf) */
 } bww_job;
 
-/* dyt[grp][block][pq][lane] = dy[grp ko + block start + lane][pq] of one image, 0 past ko */
-static void transpose_dy(const kjob *j, const float *dyn, float *dyt) {
+/* dyt[grp][block][pq][lane] = dy[grp ko + block start + lane][pq] of one image, 0 past ko; bsum (may be
+   NULL): bsum[channel] += the channel's dy over P Q in order (the bias gradient, read on the way) */
+static void transpose_dy(const kjob *j, const float *dyn, float *dyt, float *bsum) {
     const size_t pq = (size_t)j->p * j->q;
     for (int grp = 0; grp < j->groups; grp++)
         for (int k0 = 0; k0 < j->ko16; k0 += LANES) {
             const int bw = j->ko16 - k0 < LANES ? j->ko16 - k0 : LANES, valid = j->ko - k0 < bw ? j->ko - k0 : bw;
+            const size_t ch0 = (size_t)grp * j->ko + k0;
             float *blk = dyt + ((size_t)grp * j->ko16 + k0) * pq;
-            transpose((size_t)valid, pq, dyn + ((size_t)grp * j->ko + k0) * pq, pq, blk, (size_t)bw);
+            transpose((size_t)valid, pq, dyn + ch0 * pq, pq, blk, (size_t)bw, bsum ? bsum + ch0 : NULL);
             for (size_t i = 0; valid < bw && i < pq; i++)
                 for (int l = valid; l < bw; l++) blk[i * bw + l] = 0.0f;
         }
@@ -459,10 +474,13 @@ static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
     float *dyt = xp + (size_t)j->groups * j->ci * j->plane, *st = dyt + (size_t)j->groups * j->ko16 * j->p * j->q;
     const size_t in_image = (size_t)j->groups * j->ci * j->h * j->w, dy_image = (size_t)j->groups * j->ko * j->p * j->q;
     const long units = (long)j->groups * blocks_of(j) * tap_tiles(j);
+    const size_t w_size = (size_t)j->groups * j->ko * j->taps;
+    float *bsum = b->bias ? out + w_size : NULL;
     memset(st, 0, packed_floats(j) * sizeof(float));
+    if (bsum) memset(bsum, 0, (size_t)j->groups * j->ko * sizeof(float));
     for (int n = lo; n < hi; n++) {
         pad_image(j, b->x + (size_t)n * in_image, xp);
-        transpose_dy(j, b->dy + (size_t)n * dy_image, dyt);
+        transpose_dy(j, b->dy + (size_t)n * dy_image, dyt, bsum);
         if (b->threads <= 1 || units < 2) { /* no OpenMP region inside a team's */
             for (long u = 0; u < units; u++) bww_unit(j, u, xp, dyt, st);
             continue;
@@ -476,15 +494,22 @@ static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
         for (int k0 = 0; k0 < j->ko16; k0 += LANES) {
             const int bw = j->ko16 - k0 < LANES ? j->ko16 - k0 : LANES, valid = j->ko - k0 < bw ? j->ko - k0 : bw;
             const float *blk = st + ((size_t)grp * j->ko16 + k0) * j->taps;
-            transpose(j->taps, (size_t)valid, blk, (size_t)bw, out + ((size_t)grp * j->ko + k0) * j->taps, j->taps);
+            transpose(j->taps, (size_t)valid, blk, (size_t)bw, out + ((size_t)grp * j->ko + k0) * j->taps, j->taps,
+                      NULL);
         }
 }
 
 void cnn_kvec_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy, float *dw,
-                               float *scratch) {
+                               float *dbias, float *scratch) {
     const kjob j = job_of(g, CNN_KVEC_FORWARD);
     const int teams = cnn_tree_teams(g->n, threads, CNN_TREE_LEAF);
-    const bww_job b = {&j, x, dy, scratch + cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, g->w_size),
-                       teams == 1 ? threads : 1};
-    cnn_tree_sum(g->n, threads, CNN_TREE_LEAF, g->w_size, bww_leaf, (void *)&b, dw, scratch);
+    const size_t size = g->w_size + (dbias ? (size_t)g->k : 0), tree = cnn_tree_scratch_floats(g->n, threads,
+                                                                                                 CNN_TREE_LEAF, size);
+    const bww_job b = {&j, x, dy, dbias != NULL, scratch + tree, teams == 1 ? threads : 1};
+    float *root = dbias ? scratch + tree + (size_t)teams * bww_team_floats(&j) : dw; /* dW, then dbias */
+    cnn_tree_sum(g->n, threads, CNN_TREE_LEAF, size, bww_leaf, (void *)&b, root, scratch);
+    if (dbias) {
+        memcpy(dw, root, g->w_size * sizeof(float));
+        memcpy(dbias, root + g->w_size, (size_t)g->k * sizeof(float));
+    }
 }

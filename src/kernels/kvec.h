@@ -21,7 +21,7 @@ enum { CNN_KVEC_FORWARD, CNN_KVEC_BACKWARD_DATA, CNN_KVEC_BACKWARD_WEIGHTS };
 CNN_LOCAL int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, int pass);
 /* Scratch floats a call of pass with `threads` threads takes: the packed weights and a zero-padded
    image per thread; backward-weights: the summation tree's buffers, and per team a padded image, its
-   transposed dy and the tiles' running sums. */
+   transposed dy and the tiles' running sums; then the tree's root (dW and dbias). */
 CNN_LOCAL size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, int threads, int pass);
 
 /* As cnn_conv2d_forward (bias may be NULL; relu: the fused ReLU of cnn_conv2d_forward_act). Each
@@ -33,10 +33,10 @@ CNN_LOCAL void cnn_kvec_forward(const cnn_conv_geom *g, int threads, const float
 CNN_LOCAL void cnn_kvec_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w,
                                       float *dx, float *scratch);
 
-/* dW (not the bias) as cnn_conv2d_backward_weights: each leaf of the batch's summation tree
-   (kernels/tree.h) sums its images, rows and columns in order; the same bits for any thread count and
-   for the halves of a batch. */
+/* dW and dbias (may be NULL) as cnn_conv2d_backward_weights: each leaf of the batch's summation tree
+   (kernels/tree.h) sums its images, rows and columns in order (dbias read from dy while it is
+   transposed); the same bits for any thread count and for the halves of a batch. */
 CNN_LOCAL void cnn_kvec_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy,
-                                         float *dw, float *scratch);
+                                         float *dw, float *dbias, float *scratch);
 
 #endif

@@ -479,9 +479,9 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
     if (use_kvec(&g, cnn_isa_of(ctx), CNN_KVEC_BACKWARD_WEIGHTS)) {
         if ((st = cnn_scratch_get(ctx, cnn_kvec_scratch_floats(&g, t, CNN_KVEC_BACKWARD_WEIGHTS), &s)) != CNN_OK)
             return st;
-        cnn_kvec_backward_weights(&g, t, x, dy, dw, s.p);
+        cnn_kvec_backward_weights(&g, t, x, dy, dw, dbias, s.p);
         cnn_scratch_release(&s);
-        return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
+        return CNN_OK;
     }
     if (cnn_direct_supported(&g, cnn_isa_of(ctx))) {
         if ((st = cnn_scratch_get(ctx, cnn_direct_scratch_floats(&g, t), &s)) != CNN_OK) return st;
