@@ -520,17 +520,14 @@ static void test_conv_fast_vs_ref_random(void **state) {
     assert_int_equal(bad, 0);
 }
 
-/* Filter counts that fill 16-lane blocks (with at most a quarter of zero lanes) and rows of at least 4
-   outputs run the channels-in-lanes kernels on AVX-512 CPUs (kernels/kvec.c; the GEMM elsewhere):
-   random channels, rows of 4-40 positions (partial 14-position tiles), kernels up to 5x5, strides 1-2
-   (width stride 2: forward and backward-weights there, backward-data on the GEMM), per-side padding
-   (past the kernel's extent: backward-data on the GEMM), dilation, two groups, 1-5 images on 2
-   threads. The reference agrees on every ISA this CPU runs. */
-static void test_conv_kvec_vs_ref(void **state) {
-    (void)state;
+/* A random shape for one of the per-kernel tests below; 0: draw again. */
+typedef int (*shape_draw)(test_rng *rng, cnn_conv2d *c);
+
+/* per_isa valid shapes from draw for every ISA this CPU runs, each through conv_fast_vs_ref with a
+   2-thread context against the reference: no mismatch allowed. */
+static void random_shapes_vs_ref(const char *what, uint64_t seed, int per_isa, shape_draw draw) {
     static const cnn_isa isas[] = {CNN_ISA_AVX512, CNN_ISA_AVX2, CNN_ISA_PORTABLE};
-    static const int filters[] = {12, 16, 24, 28, 32, 48, 64};
-    test_rng rng = test_rng_make(9191);
+    test_rng rng = test_rng_make(seed);
     cnn_ctx *ref = cnn_ctx_create(1);
     assert_non_null(ref);
     assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
@@ -542,83 +539,79 @@ static void test_conv_kvec_vs_ref(void **state) {
             cnn_ctx_free(mt);
             continue;
         }
-        for (int t = 0; t < 25;) {
+        for (int t = 0; t < per_isa;) {
             cnn_conv2d c = {0};
-            c.groups = test_rng_int(&rng, 1, 2);
-            c.n = test_rng_int(&rng, 1, 5);
-            c.c = c.groups * (test_rng_int(&rng, 0, 1) ? pick(&rng, filters, 7) : test_rng_int(&rng, 1, 24));
-            c.k = c.groups * pick(&rng, filters, 7);
-            c.h = test_rng_int(&rng, 3, 16);
-            c.w = test_rng_int(&rng, 4, 40);
-            c.r = test_rng_int(&rng, 1, 5);
-            c.s = test_rng_int(&rng, 1, 5);
-            c.stride_h = test_rng_int(&rng, 0, 2) ? 1 : 2;
-            c.stride_w = test_rng_int(&rng, 0, 2) ? 1 : 2;
-            c.pad_top = test_rng_int(&rng, 0, 3);
-            c.pad_left = test_rng_int(&rng, 0, 3);
-            c.pad_bottom = test_rng_int(&rng, 0, 3);
-            c.pad_right = test_rng_int(&rng, 0, 3);
-            c.dil_h = test_rng_int(&rng, 1, 2);
-            c.dil_w = test_rng_int(&rng, 1, 2);
             conv_geom geo;
-            if (!conv_geom_of(&c, &geo) || conv_macs(&c, &geo) > 4e6) continue;
+            if (!draw(&rng, &c) || !conv_geom_of(&c, &geo)) continue;
             bad += conv_fast_vs_ref(&c, &rng, ref, mt);
             t++, count++;
         }
         cnn_ctx_free(mt);
     }
-    fprintf(stderr, "conv2d channels-in-lanes shapes vs reference: %d shapes, %d mismatches\n", count, bad);
+    fprintf(stderr, "conv2d %s vs reference: %d shapes, %d mismatches\n", what, count, bad);
     cnn_ctx_free(ref);
     assert_int_equal(bad, 0);
+}
+
+/* Filter counts that fill 16-lane blocks (with at most a quarter of zero lanes) and rows of at least 4
+   outputs run the channels-in-lanes kernels on AVX-512 CPUs (kernels/kvec.c; the GEMM elsewhere):
+   random channels, rows of 4-40 positions (partial 14-position tiles), kernels up to 5x5, strides 1-2
+   (width stride 2: forward and backward-weights there, backward-data on the GEMM), per-side padding
+   (past the kernel's extent: backward-data on the GEMM), dilation, two groups, 1-5 images. */
+static int draw_kvec(test_rng *rng, cnn_conv2d *c) {
+    static const int filters[] = {12, 16, 24, 28, 32, 48, 64};
+    c->groups = test_rng_int(rng, 1, 2);
+    c->n = test_rng_int(rng, 1, 5);
+    c->c = c->groups * (test_rng_int(rng, 0, 1) ? pick(rng, filters, 7) : test_rng_int(rng, 1, 24));
+    c->k = c->groups * pick(rng, filters, 7);
+    c->h = test_rng_int(rng, 3, 16);
+    c->w = test_rng_int(rng, 4, 40);
+    c->r = test_rng_int(rng, 1, 5);
+    c->s = test_rng_int(rng, 1, 5);
+    c->stride_h = test_rng_int(rng, 0, 2) ? 1 : 2;
+    c->stride_w = test_rng_int(rng, 0, 2) ? 1 : 2;
+    c->pad_top = test_rng_int(rng, 0, 3);
+    c->pad_left = test_rng_int(rng, 0, 3);
+    c->pad_bottom = test_rng_int(rng, 0, 3);
+    c->pad_right = test_rng_int(rng, 0, 3);
+    c->dil_h = test_rng_int(rng, 1, 2);
+    c->dil_w = test_rng_int(rng, 1, 2);
+    conv_geom geo;
+    return conv_geom_of(c, &geo) && conv_macs(c, &geo) <= 4e6;
+}
+
+static void test_conv_kvec_vs_ref(void **state) {
+    (void)state;
+    random_shapes_vs_ref("channels-in-lanes shapes", 9191, 25, draw_kvec);
 }
 
 /* Few taps (C R S <= 32, one group, width stride 1) run the direct kernels on AVX-512 CPUs and the GEMM
    elsewhere: 1-3 channels, kernels up to 5x5 (never more than 32 taps), height strides 1-2, dilation,
    uneven padding, 1-40 filters (partial 8-filter and tap blocks) and widths whose rows end in a partial
-   16- or 32-column step. The reference agrees on every ISA this CPU runs. */
+   16- or 32-column step. */
+static int draw_few_taps(test_rng *rng, cnn_conv2d *c) {
+    c->n = test_rng_int(rng, 1, 4);
+    c->c = test_rng_int(rng, 1, 3);
+    c->k = test_rng_int(rng, 1, 40);
+    c->h = test_rng_int(rng, 1, 40);
+    c->w = test_rng_int(rng, 1, 40);
+    c->r = test_rng_int(rng, 1, 5);
+    c->s = test_rng_int(rng, 1, 5);
+    if (c->c * c->r * c->s > 32) return 0;
+    c->stride_h = test_rng_int(rng, 1, 2);
+    c->stride_w = 1;
+    c->pad_top = test_rng_int(rng, 0, 2);
+    c->pad_left = test_rng_int(rng, 0, 2);
+    c->pad_bottom = test_rng_int(rng, 0, 2);
+    c->pad_right = test_rng_int(rng, 0, 2);
+    c->dil_h = test_rng_int(rng, 1, 2);
+    c->dil_w = test_rng_int(rng, 1, 2);
+    return 1;
+}
+
 static void test_conv_few_taps_vs_ref(void **state) {
     (void)state;
-    static const cnn_isa isas[] = {CNN_ISA_AVX512, CNN_ISA_AVX2, CNN_ISA_PORTABLE};
-    test_rng rng = test_rng_make(4242);
-    cnn_ctx *ref = cnn_ctx_create(1);
-    assert_non_null(ref);
-    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
-    int bad = 0, count = 0;
-    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
-        cnn_ctx *mt = cnn_ctx_create(2);
-        assert_non_null(mt);
-        if (cnn_ctx_set_isa(mt, isas[i]) != CNN_OK) {
-            cnn_ctx_free(mt);
-            continue;
-        }
-        for (int t = 0; t < 30;) {
-            cnn_conv2d c = {0};
-            c.n = test_rng_int(&rng, 1, 4);
-            c.c = test_rng_int(&rng, 1, 3);
-            c.k = test_rng_int(&rng, 1, 40);
-            c.h = test_rng_int(&rng, 1, 40);
-            c.w = test_rng_int(&rng, 1, 40);
-            c.r = test_rng_int(&rng, 1, 5);
-            c.s = test_rng_int(&rng, 1, 5);
-            if (c.c * c.r * c.s > 32) continue;
-            c.stride_h = test_rng_int(&rng, 1, 2);
-            c.stride_w = 1;
-            c.pad_top = test_rng_int(&rng, 0, 2);
-            c.pad_left = test_rng_int(&rng, 0, 2);
-            c.pad_bottom = test_rng_int(&rng, 0, 2);
-            c.pad_right = test_rng_int(&rng, 0, 2);
-            c.dil_h = test_rng_int(&rng, 1, 2);
-            c.dil_w = test_rng_int(&rng, 1, 2);
-            conv_geom geo;
-            if (!conv_geom_of(&c, &geo)) continue;
-            bad += conv_fast_vs_ref(&c, &rng, ref, mt);
-            t++, count++;
-        }
-        cnn_ctx_free(mt);
-    }
-    fprintf(stderr, "conv2d few taps vs reference: %d shapes, %d mismatches\n", count, bad);
-    cnn_ctx_free(ref);
-    assert_int_equal(bad, 0);
+    random_shapes_vs_ref("few taps", 4242, 30, draw_few_taps);
 }
 
 /* Column matrices above 2^19 floats are built a band of output rows at a time (conv2d.c): shapes
