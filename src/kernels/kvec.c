@@ -117,20 +117,25 @@ static void pack_weights(const kjob *j, int pass, const float *w, float *wpk) {
         }
 }
 
-/* plane-by-plane copy of one image (groups x ci planes of h x w) into xp with its zero padding */
-static void pad_image(const kjob *j, const float *x, float *xp) {
+/* plane-by-plane copy of one image (groups x ci planes of h x w) into xp with its zero padding;
+   borders 0: xp already holds an image of this job padded, so only the inside is copied (the zeros
+   around it stay) */
+static void pad_image(const kjob *j, const float *x, float *xp, int borders) {
     const int planes = j->groups * j->ci;
     for (int c = 0; c < planes; c++) {
         float *dst = xp + (size_t)c * j->plane;
         const float *src = x + (size_t)c * j->h * j->w;
-        memset(dst, 0, (size_t)j->pt * j->wp * sizeof(float));
+        if (borders) memset(dst, 0, (size_t)j->pt * j->wp * sizeof(float));
         for (int i = 0; i < j->h; i++) {
             float *row = dst + (size_t)(i + j->pt) * j->wp;
-            memset(row, 0, (size_t)j->pl * sizeof(float));
-            memcpy(row + j->pl, src + (size_t)i * j->w, (size_t)j->w * sizeof(float));
-            memset(row + j->pl + j->w, 0, (size_t)j->pr * sizeof(float));
+            const float *in = src + (size_t)i * j->w;
+            if (borders) {
+                for (int k = 0; k < j->pl; k++) row[k] = 0.0f;
+                for (int k = j->pl + j->w; k < j->wp; k++) row[k] = 0.0f;
+            }
+            for (int k = 0; k < j->w; k++) row[j->pl + k] = in[k];
         }
-        memset(dst + (size_t)(j->pt + j->h) * j->wp, 0, (size_t)j->pb * j->wp * sizeof(float));
+        if (borders) memset(dst + (size_t)(j->pt + j->h) * j->wp, 0, (size_t)j->pb * j->wp * sizeof(float));
     }
 }
 
@@ -375,18 +380,20 @@ static void run(const kjob *j, int n_images, int threads, int teams, const float
             const size_t me = 0;
 #endif
             float *xp = pads + me * pad_image_floats;
+            int padded = 0; /* this thread's plane has its zero borders */
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
             for (int n = 0; n < n_images; n++) {
-                pad_image(j, in + (size_t)n * in_image, xp);
+                pad_image(j, in + (size_t)n * in_image, xp, !padded);
+                padded = 1;
                 for (long u = 0; u < units; u++) run_unit(j, o, wpk, (size_t)n, u, xp);
             }
         }
         return;
     }
     for (int n = 0; n < n_images; n++) {
-        pad_image(j, in + (size_t)n * in_image, pads);
+        pad_image(j, in + (size_t)n * in_image, pads, n == 0);
         if (threads <= 1 || units < 2) { /* no OpenMP region of one thread */
             for (long u = 0; u < units; u++) run_unit(j, o, wpk, (size_t)n, u, pads);
             continue;
@@ -479,7 +486,7 @@ static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
     memset(st, 0, packed_floats(j) * sizeof(float));
     if (bsum) memset(bsum, 0, (size_t)j->groups * j->ko * sizeof(float));
     for (int n = lo; n < hi; n++) {
-        pad_image(j, b->x + (size_t)n * in_image, xp);
+        pad_image(j, b->x + (size_t)n * in_image, xp, n == lo);
         transpose_dy(j, b->dy + (size_t)n * dy_image, dyt, bsum);
         if (b->threads <= 1 || units < 2) { /* no OpenMP region inside a team's */
             for (long u = 0; u < units; u++) bww_unit(j, u, xp, dyt, st);
