@@ -51,6 +51,18 @@ static kjob job_of(const cnn_conv_geom *g, int pass) {
     return j;
 }
 
+/* lanes of the block of output channels starting at k0 (32, or 16 for the last), and how many of them
+   are channels (the rest, past ko, are zero) */
+static int block_width(const kjob *j, int k0) { return j->ko16 - k0 < LANES ? j->ko16 - k0 : LANES; }
+static int block_valid(const kjob *j, int k0) {
+    const int bw = block_width(j, k0);
+    return j->ko - k0 < bw ? j->ko - k0 : bw;
+}
+
+/* floats of one zero-padded input image, and of one image's dy transposed to blocks of lanes */
+static size_t padded_floats(const kjob *j) { return (size_t)j->groups * j->ci * j->plane; }
+static size_t dyt_floats(const kjob *j) { return (size_t)j->groups * j->ko16 * j->p * j->q; }
+
 /* images padded per thread at most this many floats (a larger image goes through im2col + GEMM) */
 #define KVEC_MAX_PADDED ((size_t)1 << 22)
 
@@ -65,7 +77,7 @@ int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, int pass) {
     /* stride 1 or 2 along the width (the tile's offsets are constants); at most a quarter of the lanes
        padding; rows of at least 4 positions (8 accumulators hide the FMA latency) */
     if (j.sw > 2 || (j.ko16 - j.ko) * 4 > j.ko16 || (j.q < 4 && pass != CNN_KVEC_BACKWARD_WEIGHTS)) return 0;
-    return (size_t)j.groups * j.ci * j.plane <= KVEC_MAX_PADDED;
+    return padded_floats(&j) <= KVEC_MAX_PADDED;
 #else
     (void)g, (void)isa, (void)pass;
     return 0;
@@ -78,7 +90,7 @@ static size_t packed_floats(const kjob *j) { return (size_t)j->groups * j->ko16 
 
 /* backward-weights, per team: the padded image, its dy transposed, the units' running sums */
 static size_t bww_team_floats(const kjob *j) {
-    return (size_t)j->groups * j->ci * j->plane + (size_t)j->groups * j->ko16 * j->p * j->q + packed_floats(j);
+    return padded_floats(j) + dyt_floats(j) + packed_floats(j);
 }
 
 size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, int threads, int pass) {
@@ -89,7 +101,7 @@ size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, int threads, int pass) {
                (size_t)cnn_tree_teams(g->n, threads, CNN_TREE_LEAF) * bww_team_floats(&j) + size;
     }
     kjob j = job_of(g, pass);
-    return packed_floats(&j) + (size_t)teams_of(g, threads) * j.groups * j.ci * j.plane;
+    return packed_floats(&j) + (size_t)teams_of(g, threads) * padded_floats(&j);
 }
 
 /* wpk[grp][block][t][lane] = the weight of output channel (block start + lane) and tap t, 0 past ko.
@@ -98,7 +110,7 @@ static void pack_weights(const kjob *j, int pass, const float *w, float *wpk) {
     const size_t rs = (size_t)j->r * j->s;
     for (int grp = 0; grp < j->groups; grp++)
         for (int k0 = 0; k0 < j->ko16; k0 += LANES) {
-            const int bw = j->ko16 - k0 < LANES ? j->ko16 - k0 : LANES;
+            const int bw = block_width(j, k0);
             float *blk = wpk + ((size_t)grp * j->ko16 + k0) * j->taps;
             for (size_t t = 0; t < j->taps; t++)
                 for (int l = 0; l < bw; l++) {
@@ -204,10 +216,10 @@ AVX512 static void transpose(size_t rows, size_t cols, const float *src, size_t 
 
 /* y[grp ko + k0 + l][p][q0 + i] = tile[i][l] (+ bias, ReLU: max(0, v) with NaN kept, as cnn_act_forward)
    for the block's valid lanes */
-AVX512 static void write_tile(const kjob *j, const kout *o, size_t n, int grp, int k0, int bw, int p, int q0,
-                              int np, float *tile) {
+AVX512 static void write_tile(const kjob *j, const kout *o, size_t n, int grp, int k0, int p, int q0, int np,
+                              float *tile) {
     const size_t pq = (size_t)j->p * j->q;
-    const int valid = j->ko - k0 < bw ? j->ko - k0 : bw, ch0 = grp * j->ko + k0;
+    const int valid = block_valid(j, k0), ch0 = grp * j->ko + k0;
     if (o->bias || o->relu) {
         const __m512 zero = _mm512_setzero_ps();
         for (int h = 0; h < valid; h += 16) {
@@ -255,25 +267,30 @@ AVX512 static INLINE void tile_sums(const int np, const int nb, const int sw, co
     }
 }
 
-#define KV_CASE(N)                                                                                                 \
+/* switch (np) over 1..TILE, then nb (1, 2) and sw (1, 2): CALL(np, nb, sw) with all three constants */
+#define KV_NB_SW(CALL, N)                                                                                          \
     case N:                                                                                                        \
         if (nb == 2) {                                                                                             \
-            if (sw == 1) tile_sums(N, 2, 1, j, x0, w, tile);                                                       \
-            else tile_sums(N, 2, 2, j, x0, w, tile);                                                               \
+            if (sw == 1) CALL(N, 2, 1);                                                                            \
+            else CALL(N, 2, 2);                                                                                    \
         } else {                                                                                                   \
-            if (sw == 1) tile_sums(N, 1, 1, j, x0, w, tile);                                                       \
-            else tile_sums(N, 1, 2, j, x0, w, tile);                                                               \
+            if (sw == 1) CALL(N, 1, 1);                                                                            \
+            else CALL(N, 1, 2);                                                                                    \
         }                                                                                                          \
         break;
+#define KV_SWITCH(CALL)                                                                                            \
+    switch (np) {                                                                                                  \
+        KV_NB_SW(CALL, 1) KV_NB_SW(CALL, 2) KV_NB_SW(CALL, 3) KV_NB_SW(CALL, 4) KV_NB_SW(CALL, 5)                  \
+        KV_NB_SW(CALL, 6) KV_NB_SW(CALL, 7) KV_NB_SW(CALL, 8) KV_NB_SW(CALL, 9) KV_NB_SW(CALL, 10)                 \
+        KV_NB_SW(CALL, 11) KV_NB_SW(CALL, 12) KV_NB_SW(CALL, 13) KV_NB_SW(CALL, 14)                               \
+        default: break;                                                                                            \
+    }
 
 AVX512 static void tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, float *tile) {
-    switch (np) {
-        KV_CASE(1) KV_CASE(2) KV_CASE(3) KV_CASE(4) KV_CASE(5) KV_CASE(6) KV_CASE(7)
-        KV_CASE(8) KV_CASE(9) KV_CASE(10) KV_CASE(11) KV_CASE(12) KV_CASE(13) KV_CASE(14)
-        default: break;
-    }
+#define TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, tile)
+    KV_SWITCH(TILE_SUMS)
+#undef TILE_SUMS
 }
-#undef KV_CASE
 
 /* Backward-weights: st[i][0, 16 nb) += sum over output positions (p, q) in order of the input value
    under tap i (at xg + off[i] from the position's corner) times dy's nb vectors at (p, q), dyt[p Q + q]
@@ -308,34 +325,22 @@ AVX512 static INLINE void bww_sums(const int np, const int nb, const int sw, con
     }
 }
 
-#define KV_CASE(N)                                                                                                 \
-    case N:                                                                                                        \
-        if (nb == 2) {                                                                                             \
-            if (sw == 1) bww_sums(N, 2, 1, j, xg, off, dyt, st);                                                   \
-            else bww_sums(N, 2, 2, j, xg, off, dyt, st);                                                           \
-        } else {                                                                                                   \
-            if (sw == 1) bww_sums(N, 1, 1, j, xg, off, dyt, st);                                                   \
-            else bww_sums(N, 1, 2, j, xg, off, dyt, st);                                                           \
-        }                                                                                                          \
-        break;
-
 AVX512 static void bww_any(int np, int nb, int sw, const kjob *j, const float *xg, const long *off,
                            const float *dyt, float *st) {
-    switch (np) {
-        KV_CASE(1) KV_CASE(2) KV_CASE(3) KV_CASE(4) KV_CASE(5) KV_CASE(6) KV_CASE(7)
-        KV_CASE(8) KV_CASE(9) KV_CASE(10) KV_CASE(11) KV_CASE(12) KV_CASE(13) KV_CASE(14)
-        default: break;
-    }
+#define BWW_SUMS(N, NB, SW) bww_sums(N, NB, SW, j, xg, off, dyt, st)
+    KV_SWITCH(BWW_SUMS)
+#undef BWW_SUMS
 }
-#undef KV_CASE
+#undef KV_SWITCH
+#undef KV_NB_SW
 #else /* never selected: kvec runs on AVX-512 only */
 static void transpose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd,
                       float *sums) {
     (void)rows, (void)cols, (void)src, (void)lds, (void)dst, (void)ldd, (void)sums;
 }
-static void write_tile(const kjob *j, const kout *o, size_t n, int grp, int k0, int bw, int p, int q0, int np,
+static void write_tile(const kjob *j, const kout *o, size_t n, int grp, int k0, int p, int q0, int np,
                        float *tile) {
-    (void)j, (void)o, (void)n, (void)grp, (void)k0, (void)bw, (void)p, (void)q0, (void)np, (void)tile;
+    (void)j, (void)o, (void)n, (void)grp, (void)k0, (void)p, (void)q0, (void)np, (void)tile;
 }
 static void tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, float *tile) {
     (void)np, (void)nb, (void)sw, (void)j, (void)x0, (void)w, (void)tile;
@@ -354,20 +359,20 @@ static long units_of(const kjob *j) { return (long)j->groups * blocks_of(j) * j-
 static void run_unit(const kjob *j, const kout *o, const float *wpk, size_t n, long u, const float *xp) {
     float tile[TILE * LANES];
     const int p = (int)(u % j->p), blk = (int)(u / j->p % blocks_of(j)), grp = (int)(u / j->p / blocks_of(j));
-    const int k0 = blk * LANES, bw = j->ko16 - k0 < LANES ? j->ko16 - k0 : LANES;
+    const int k0 = blk * LANES, bw = block_width(j, k0);
     const float *w = wpk + ((size_t)grp * j->ko16 + k0) * j->taps;
     const float *xrow = xp + (size_t)grp * j->ci * j->plane + (size_t)p * j->sh * j->wp;
     const int chunks = (j->q + TILE - 1) / TILE;
     for (int ch = 0; ch < chunks; ch++) { /* even tiles: 28 positions as 14 + 14, not 14 + 14 + 0 */
         const int q0 = (int)((long)j->q * ch / chunks), q1 = (int)((long)j->q * (ch + 1) / chunks);
         tile_any(q1 - q0, bw / 16, j->sw, j, xrow + (size_t)q0 * j->sw, w, tile);
-        write_tile(j, o, n, grp, k0, bw, p, q0, q1 - q0, tile);
+        write_tile(j, o, n, grp, k0, p, q0, q1 - q0, tile);
     }
 }
 
 static void run(const kjob *j, int n_images, int threads, int teams, const float *in, const float *wpk,
                 const kout *o, float *pads) {
-    const size_t in_image = (size_t)j->groups * j->ci * j->h * j->w, pad_image_floats = (size_t)j->groups * j->ci * j->plane;
+    const size_t in_image = (size_t)j->groups * j->ci * j->h * j->w;
     const long units = units_of(j);
     if (teams > 1) { /* images handed out one at a time: a core slowed by its neighbours takes fewer */
 #ifdef _OPENMP
@@ -379,7 +384,7 @@ static void run(const kjob *j, int n_images, int threads, int teams, const float
 #else
             const size_t me = 0;
 #endif
-            float *xp = pads + me * pad_image_floats;
+            float *xp = pads + me * padded_floats(j);
             int padded = 0; /* this thread's plane has its zero borders */
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
@@ -437,12 +442,13 @@ static void transpose_dy(const kjob *j, const float *dyn, float *dyt, float *bsu
     const size_t pq = (size_t)j->p * j->q;
     for (int grp = 0; grp < j->groups; grp++)
         for (int k0 = 0; k0 < j->ko16; k0 += LANES) {
-            const int bw = j->ko16 - k0 < LANES ? j->ko16 - k0 : LANES, valid = j->ko - k0 < bw ? j->ko - k0 : bw;
+            const int bw = block_width(j, k0), valid = block_valid(j, k0);
             const size_t ch0 = (size_t)grp * j->ko + k0;
             float *blk = dyt + ((size_t)grp * j->ko16 + k0) * pq;
             transpose((size_t)valid, pq, dyn + ch0 * pq, pq, blk, (size_t)bw, bsum ? bsum + ch0 : NULL);
-            for (size_t i = 0; valid < bw && i < pq; i++)
-                for (int l = valid; l < bw; l++) blk[i * bw + l] = 0.0f;
+            if (valid < bw) /* the zero lanes */
+                for (size_t i = 0; i < pq; i++)
+                    for (int l = valid; l < bw; l++) blk[i * bw + l] = 0.0f;
         }
 }
 
@@ -457,7 +463,7 @@ static int tap_tiles(const kjob *j) { return (int)((j->taps + TILE - 1) / TILE);
 static void bww_unit(const kjob *j, long u, const float *xp, const float *dyt, float *st) {
     const int tiles = tap_tiles(j), blocks = blocks_of(j);
     const int tile = (int)(u % tiles), blk = (int)(u / tiles % blocks), grp = (int)(u / tiles / blocks);
-    const int k0 = blk * LANES, bw = j->ko16 - k0 < LANES ? j->ko16 - k0 : LANES;
+    const int k0 = blk * LANES, bw = block_width(j, k0);
     const size_t rs = (size_t)j->r * j->s;
     size_t t0, t1;
     tap_range(j, tile, tiles, &t0, &t1);
@@ -478,7 +484,7 @@ static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
     const bww_job *b = arg;
     const kjob *j = b->j;
     float *xp = b->teams + (size_t)team * bww_team_floats(j);
-    float *dyt = xp + (size_t)j->groups * j->ci * j->plane, *st = dyt + (size_t)j->groups * j->ko16 * j->p * j->q;
+    float *dyt = xp + padded_floats(j), *st = dyt + dyt_floats(j);
     const size_t in_image = (size_t)j->groups * j->ci * j->h * j->w, dy_image = (size_t)j->groups * j->ko * j->p * j->q;
     const long units = (long)j->groups * blocks_of(j) * tap_tiles(j);
     const size_t w_size = (size_t)j->groups * j->ko * j->taps;
@@ -499,10 +505,9 @@ static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
     }
     for (int grp = 0; grp < j->groups; grp++)
         for (int k0 = 0; k0 < j->ko16; k0 += LANES) {
-            const int bw = j->ko16 - k0 < LANES ? j->ko16 - k0 : LANES, valid = j->ko - k0 < bw ? j->ko - k0 : bw;
             const float *blk = st + ((size_t)grp * j->ko16 + k0) * j->taps;
-            transpose(j->taps, (size_t)valid, blk, (size_t)bw, out + ((size_t)grp * j->ko + k0) * j->taps, j->taps,
-                      NULL);
+            transpose(j->taps, (size_t)block_valid(j, k0), blk, (size_t)block_width(j, k0),
+                      out + ((size_t)grp * j->ko + k0) * j->taps, j->taps, NULL);
         }
 }
 
