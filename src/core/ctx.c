@@ -1,7 +1,6 @@
-/* ctx.c — the execution context: thread count, algorithm choice and reusable scratch memory.
-   Threads are recorded here; the ops use them once the [perf] kernels land. */
+/* ctx.c — the execution context: thread count, algorithm choice, instruction set and reusable scratch
+   memory. The ops read them; the kernels get threads and the instruction set as plain arguments. */
 #include "core/internal.h"
-#include "kernels/kernels.h"
 
 #include <stdlib.h>
 #include <unistd.h>

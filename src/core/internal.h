@@ -43,6 +43,11 @@ CNN_LOCAL cnn_status cnn_size_prod(size_t *out, const size_t *f, int count);
     cnn_size_prod((out), (const size_t[]){__VA_ARGS__},                                                    \
                   (int)(sizeof((const size_t[]){__VA_ARGS__}) / sizeof(size_t)))
 
+/* The best instruction set this CPU runs for the kernels (cpuid, src/core/cpu.c), and whether a given
+   one runs here. */
+CNN_LOCAL cnn_isa cnn_isa_detect(void);
+CNN_LOCAL int cnn_isa_available(cnn_isa isa);
+
 static inline int cnn_algo_of(const cnn_ctx *ctx) { return ctx ? (int)ctx->algo : (int)CNN_ALGO_AUTO; }
 /* The micro-kernels the ops of ctx use (for NULL: the CPU's best). */
 CNN_LOCAL cnn_isa cnn_isa_of(const cnn_ctx *ctx);

@@ -4,7 +4,7 @@
 #ifndef CNN_DEPTHWISE_H
 #define CNN_DEPTHWISE_H
 
-#include "ops/ops.h"
+#include "kernels/conv_geom.h"
 
 /* Widest kernel (S) the direct kernels take; wider ones stay on im2col + GEMM. */
 #define CNN_DEPTHWISE_MAX_S 32

@@ -186,25 +186,6 @@ static const gemm_kernel KERNELS[] = {
 static const gemm_kernel AVX512_8 = {8, 32, micro_avx512_8, half_avx512_8};
 #endif
 
-cnn_isa cnn_isa_detect(void) {
-#ifdef CNN_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return CNN_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CNN_ISA_AVX2;
-#endif
-    return CNN_ISA_PORTABLE;
-}
-
-int cnn_isa_available(cnn_isa isa) {
-    if (isa == CNN_ISA_PORTABLE) return 1;
-#ifdef CNN_X86
-    cnn_isa best = cnn_isa_detect();
-    if (isa == CNN_ISA_AVX2) return best >= CNN_ISA_AVX2;
-    if (isa == CNN_ISA_AVX512) return best == CNN_ISA_AVX512;
-#endif
-    return 0;
-}
-
 /* C[0:mr, 0:nr] = tile + beta C, the tile's rows nr_stride apart */
 static void merge_tile(const float *tile, size_t nr_stride, float *c, size_t ldc, float beta, size_t mr, size_t nr) {
     for (size_t i = 0; i < mr; i++) {

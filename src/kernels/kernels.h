@@ -23,9 +23,6 @@ CNN_LOCAL size_t cnn_gemm_ktree_max(void);
 CNN_LOCAL void cnn_gemm_ktree(cnn_isa isa, int threads, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                               const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
                               float *pack);
-/* The best micro-kernel this CPU runs (cpuid), and whether a given one runs here. */
-CNN_LOCAL cnn_isa cnn_isa_detect(void);
-CNN_LOCAL int cnn_isa_available(cnn_isa isa);
 
 /* The geometry of one convolution group, as the image-to-column transforms see it. */
 typedef struct cnn_im2col_geom {

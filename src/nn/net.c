@@ -1,7 +1,6 @@
 /* net.c — the network: a stack of layers over the operator level, one arena sized at build time,
    forward, loss and backward in the lecture's order. The model-spec text lives in spec.c, the
    optimizers in optim.c, checkpoints in checkpoint.c. */
-#include "kernels/kernels.h"
 #include "nn/nn.h"
 #include "ops/ops.h"
 
@@ -250,7 +249,7 @@ static cnn_status layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t 
    change how a conv shares its work (a full batch, and a batch smaller than the thread count); a dense
    layer's grows with the batch (its summation tree). */
 static size_t step_scratch(const cnn_net *net, const cnn_ctx *ctx) {
-    size_t need = (size_t)cnn_ctx_threads(ctx) * cnn_gemm_pack_floats();
+    size_t need = cnn_ops_scratch_floor(ctx);
     for (int i = 0; i < net->nlayers; i++) {
         const cnn_layer *l = &net->layers[i];
         if (l->kind == CNN_LAYER_DENSE) {

@@ -6,10 +6,10 @@
    zero-dilated. Which path runs depends on the shape and the CPU, never on the batch or thread count.
    Reference: conv2d_ref.c. */
 #include "kernels/depthwise.h"
-#include "kernels/direct.h"
+#include "kernels/x86/direct.h"
 #include "kernels/kernels.h"
-#include "kernels/kvec.h"
-#include "kernels/pointwise.h"
+#include "kernels/x86/kvec.h"
+#include "kernels/x86/pointwise.h"
 #include "kernels/tree.h"
 #include "ops/ops.h"
 

@@ -13,12 +13,14 @@ static cnn_status dense_check(const cnn_dense *p) {
     return CNN_OK;
 }
 
+size_t cnn_ops_scratch_floor(const cnn_ctx *ctx) { return (size_t)cnn_ctx_threads(ctx) * cnn_gemm_pack_floats(); }
+
 /* Runs C = op(A) op(B) with packing scratch from ctx. */
 static cnn_status gemm_call(cnn_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, const float *a,
                             size_t lda, const float *b, size_t ldb, float *c, size_t ldc) {
     cnn_scratch s;
     const int nt = cnn_ctx_threads(ctx);
-    cnn_status st = cnn_scratch_get(ctx, (size_t)nt * cnn_gemm_pack_floats(), &s);
+    cnn_status st = cnn_scratch_get(ctx, cnn_ops_scratch_floor(ctx), &s);
     if (st != CNN_OK) return st;
     cnn_gemm(cnn_isa_of(ctx), nt, ta, tb, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, s.p);
     cnn_scratch_release(&s);

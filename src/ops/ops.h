@@ -3,18 +3,10 @@
 #define CNN_OPS_H
 
 #include "core/internal.h"
+#include "kernels/conv_geom.h"
 
-/* A cnn_conv2d after validation: 0 defaults resolved, output size and tensor sizes computed. */
-typedef struct cnn_conv_geom {
-    int n, c, h, w, k, r, s, p, q;
-    int sh, sw, pt, pl, pb, pr, dh, dw, groups;
-    int cg, kg;                  /* channels and filters per group */
-    size_t x_size, w_size, y_size; /* elements of x, w, y */
-    size_t crs, pq;              /* rows and columns of one group's column matrix */
-} cnn_conv_geom;
-
-/* Checks every field once, with overflow-checked sizes. CNN_ERR_ARG for NULL or bad values,
-   CNN_ERR_SHAPE for inconsistent or too large shapes. */
+/* A cnn_conv2d validated into a cnn_conv_geom (kernels/conv_geom.h): every field checked once, sizes
+   overflow-checked. CNN_ERR_ARG for NULL or bad values, CNN_ERR_SHAPE for inconsistent or too large shapes. */
 CNN_LOCAL cnn_status cnn_conv_validate(const cnn_conv2d *p, cnn_conv_geom *g);
 /* cnn_conv2d_forward with ReLU fused (relu != 0): y = relu(conv + bias), the values cnn_act_forward
    gives, applied per image while its output is in cache. Used by the network for conv -> relu. */
@@ -35,6 +27,8 @@ CNN_LOCAL cnn_status cnn_pool2d_forward_arg(cnn_ctx *ctx, const cnn_pool2d *p, c
 CNN_LOCAL cnn_status cnn_pool2d_backward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const uint8_t *arg,
                                             const float *dy, int relu_in, float *dx);
 
+/* The scratch any op call on ctx that runs a GEMM takes at the least (a packing buffer per thread). */
+CNN_LOCAL size_t cnn_ops_scratch_floor(const cnn_ctx *ctx);
 /* All the scratch one fast-path call on ctx needs (column matrices, packing, partial dW per thread). */
 CNN_LOCAL size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g);
 /* The losses of a part (n rows or elements) of a batch of `whole`: *loss is the part's own mean (or

@@ -3,7 +3,7 @@
    the end of each image and added to the leaf's sums in image order; filters past Kg repeat the last
    one and channels past Cg the last one (computed, never stored). Units go channel block by channel
    block, so a block's x rows stay in L1 while the filter blocks stream dy (small, in L2). */
-#include "kernels/pointwise.h"
+#include "kernels/x86/pointwise.h"
 #include "kernels/tree.h"
 
 #include <string.h>
@@ -15,20 +15,14 @@ static size_t units_of(const cnn_conv_geom *g) {
 }
 
 int cnn_pointwise_supported(const cnn_conv_geom *g, cnn_isa isa) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     return isa == CNN_ISA_AVX512 && g->r == 1 && g->s == 1 && g->sh == 1 && g->sw == 1 && !g->pt && !g->pl &&
            !g->pb && !g->pr;
-#else
-    (void)g, (void)isa;
-    return 0;
-#endif
 }
 
 size_t cnn_pointwise_scratch_floats(const cnn_conv_geom *g, int threads) {
     return cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, g->w_size);
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f")))
@@ -116,14 +110,9 @@ static void pw_leaf(void *arg, int team, int lo, int hi, float *out) {
         }
     }
 }
-#endif
 
 void cnn_pointwise_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy,
                                     float *dw, float *scratch) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     pw_job j = {g, x, dy, cnn_tree_teams(g->n, threads, CNN_TREE_LEAF) == 1 ? threads : 1};
     cnn_tree_sum(g->n, threads, CNN_TREE_LEAF, g->w_size, pw_leaf, &j, dw, scratch);
-#else
-    (void)g, (void)threads, (void)x, (void)dy, (void)dw, (void)scratch;
-#endif
 }

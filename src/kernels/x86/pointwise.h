@@ -7,7 +7,7 @@
 #ifndef CNN_POINTWISE_H
 #define CNN_POINTWISE_H
 
-#include "ops/ops.h"
+#include "kernels/conv_geom.h"
 
 /* Whether g runs here with the kernels of isa (a pointwise conv on an AVX-512 CPU). */
 CNN_LOCAL int cnn_pointwise_supported(const cnn_conv_geom *g, cnn_isa isa);

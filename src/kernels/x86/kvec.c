@@ -11,7 +11,7 @@
    Backward-weights runs the forward's job the other way round: units (group, block, tap tile of at most
    14 taps) keep running sums over a leaf's images (padded and their dy transposed one at a time), and
    the leaves are added in the batch's summation tree (kernels/tree.h). */
-#include "kernels/kvec.h"
+#include "kernels/x86/kvec.h"
 #include "kernels/tree.h"
 
 #include <string.h>
@@ -67,7 +67,6 @@ static size_t dyt_floats(const kjob *j) { return (size_t)j->groups * j->ko16 * j
 #define KVEC_MAX_PADDED ((size_t)1 << 22)
 
 int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, int pass) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (isa != CNN_ISA_AVX512) return 0;
     if (pass == CNN_KVEC_BACKWARD_DATA &&
         (g->sh != 1 || g->sw != 1 || g->pt > g->dh * (g->r - 1) || g->pb > g->dh * (g->r - 1) ||
@@ -78,10 +77,6 @@ int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, int pass) {
        padding; rows of at least 4 positions (8 accumulators hide the FMA latency) */
     if (j.sw > 2 || (j.ko16 - j.ko) * 4 > j.ko16 || (j.q < 4 && pass != CNN_KVEC_BACKWARD_WEIGHTS)) return 0;
     return padded_floats(&j) <= KVEC_MAX_PADDED;
-#else
-    (void)g, (void)isa, (void)pass;
-    return 0;
-#endif
 }
 
 static int teams_of(const cnn_conv_geom *g, int threads) { return g->n >= threads ? threads : 1; }
@@ -158,7 +153,6 @@ typedef struct kout {
     int relu;
 } kout;
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f")))
@@ -333,23 +327,6 @@ AVX512 static void bww_any(int np, int nb, int sw, const kjob *j, const float *x
 }
 #undef KV_SWITCH
 #undef KV_NB_SW
-#else /* never selected: kvec runs on AVX-512 only */
-static void transpose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd,
-                      float *sums) {
-    (void)rows, (void)cols, (void)src, (void)lds, (void)dst, (void)ldd, (void)sums;
-}
-static void write_tile(const kjob *j, const kout *o, size_t n, int grp, int k0, int p, int q0, int np,
-                       float *tile) {
-    (void)j, (void)o, (void)n, (void)grp, (void)k0, (void)p, (void)q0, (void)np, (void)tile;
-}
-static void tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, float *tile) {
-    (void)np, (void)nb, (void)sw, (void)j, (void)x0, (void)w, (void)tile;
-}
-static void bww_any(int np, int nb, int sw, const kjob *j, const float *xg, const long *off, const float *dyt,
-                    float *st) {
-    (void)np, (void)nb, (void)sw, (void)j, (void)xg, (void)off, (void)dyt, (void)st;
-}
-#endif
 
 /* units of one image: (group, block, output row) */
 static int blocks_of(const kjob *j) { return (j->ko16 + LANES - 1) / LANES; }

@@ -12,7 +12,7 @@
 #ifndef CNN_KVEC_H
 #define CNN_KVEC_H
 
-#include "ops/ops.h"
+#include "kernels/conv_geom.h"
 
 enum { CNN_KVEC_FORWARD, CNN_KVEC_BACKWARD_DATA, CNN_KVEC_BACKWARD_WEIGHTS };
 

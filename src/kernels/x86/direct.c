@@ -9,7 +9,7 @@
      (filter block, tap block) units.
    Both pad a bounded number of images at a time (forward: one per thread; backward-weights: a leaf of
    at most CHUNK), so the choice of this path never depends on the batch size. */
-#include "kernels/direct.h"
+#include "kernels/x86/direct.h"
 #include "kernels/tree.h"
 
 #include <string.h>
@@ -54,14 +54,9 @@ size_t cnn_direct_scratch_floats(const cnn_conv_geom *g, int threads) {
 }
 
 int cnn_direct_supported(const cnn_conv_geom *g, cnn_isa isa) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (isa != CNN_ISA_AVX512 || g->groups != 1 || g->sw != 1 || g->cg * g->r * g->s > CNN_DIRECT_MAX_TAPS) return 0;
     dgeom d = dgeom_of(g);
     return (size_t)CHUNK * g->c * d.plane <= DIRECT_MAX_PADDED;
-#else
-    (void)g, (void)isa;
-    return 0;
-#endif
 }
 
 /* planes [i0, i1) of xp: x's planes with pt rows and pl columns of zeros before, zeros after */
@@ -95,7 +90,6 @@ static long tap_offset(const cnn_conv_geom *g, const dgeom *d, int t) {
     return (long)c * (long)d->plane + (long)r * g->dh * d->wp + (long)s * g->dw;
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f")))
@@ -313,28 +307,19 @@ AVX512 static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
                     _mm512_reduce_add_ps(_mm512_loadu_ps(vacc + (size_t)u * per + (k * kern->tb + t) * 16));
     }
 }
-#endif
 
 void cnn_direct_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *bias,
                         int relu, float *y, float *scratch) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     dgeom d = dgeom_of(g);
     forward_avx512(g, &d, threads, x, w, bias, relu, y, scratch, scratch + weights_floats(g, &d));
-#else
-    (void)g, (void)threads, (void)x, (void)w, (void)bias, (void)relu, (void)y, (void)scratch;
-#endif
 }
 
 void cnn_direct_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy, float *dw,
                                  float *scratch) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     dgeom d = dgeom_of(g);
     const int teams = cnn_tree_teams(g->n, threads, CNN_TREE_LEAF);
     const size_t tree = cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, g->w_size);
     bww_job j = {g, &d, pick_bww(d.taps), x, dy, scratch + tree,
                  (size_t)CHUNK * g->c * d.plane + weights_floats(g, &d), teams == 1 ? threads : 1};
     cnn_tree_sum(g->n, threads, CNN_TREE_LEAF, g->w_size, bww_leaf, &j, dw, scratch);
-#else
-    (void)g, (void)threads, (void)x, (void)dy, (void)dw, (void)scratch;
-#endif
 }

@@ -6,7 +6,7 @@
 #ifndef CNN_DIRECT_H
 #define CNN_DIRECT_H
 
-#include "ops/ops.h"
+#include "kernels/conv_geom.h"
 
 /* Largest C R S the direct kernels take. */
 #define CNN_DIRECT_MAX_TAPS 32

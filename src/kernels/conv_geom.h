@@ -1,0 +1,18 @@
+/* conv_geom.h — the geometry of one convolution as every conv kernel receives it: already validated
+   (src/ops/conv2d.c, cnn_conv_validate), defaults resolved, sizes computed. Kernels trust it. */
+#ifndef CNN_CONV_GEOM_H
+#define CNN_CONV_GEOM_H
+
+#include "core/internal.h"
+
+#include <stddef.h>
+
+typedef struct cnn_conv_geom {
+    int n, c, h, w, k, r, s, p, q; /* images, channels, input, filters, kernel, output */
+    int sh, sw, pt, pl, pb, pr, dh, dw, groups; /* stride, padding (top left bottom right), dilation */
+    int cg, kg;                    /* channels and filters per group */
+    size_t x_size, w_size, y_size; /* elements of x, w, y */
+    size_t crs, pq;                /* rows and columns of one group's column matrix */
+} cnn_conv_geom;
+
+#endif
