@@ -1,53 +1,23 @@
 /* depthwise.c — direct convolution for groups of one input channel (depthwise, any channel multiplier,
    stride, padding, dilation; kernels up to CNN_DEPTHWISE_MAX_S wide). Every pass is a sum of shifted
-   rows of one plane, vectorised along the output row (portable C, AVX2+FMA or AVX-512 by the context's
-   isa). Borders: the plane a pass reads is first copied into a per-thread buffer with its zero padding
-   (left and right border columns, top and bottom rows) around it, so every row splits into borders that
-   read zeros from the buffer and an interior, all without bounds checks. A horizontal stride s is made
-   stride 1 by splitting each buffered row into s phases (x[i], x[i+s], ...). Backward-data gathers from
-   a padded dy (never zero-dilated) and writes dx phase by phase. Not here: wider kernels (im2col). */
+   rows of one plane, vectorised along the output row by the caller's isa (the portable row kernels here,
+   the AVX2+FMA and AVX-512 ones in src/kernels/x86/depthwise_avx*.c). Borders: the plane a pass reads is
+   first copied into a per-thread buffer with its zero padding (left and right border columns, top and
+   bottom rows) around it, so every row splits into borders that read zeros from the buffer and an
+   interior, all without bounds checks. A horizontal stride s is made stride 1 by splitting each buffered
+   row into s phases (x[i], x[i+s], ...). Backward-data gathers from a padded dy (never zero-dilated) and
+   writes dx phase by phase. Not here: wider kernels (im2col). */
 #include "kernels/depthwise.h"
-#include "kernels/kernels.h"
+#include "kernels/depthwise_rows.h"
 #include "kernels/tree.h"
 
+#include <stdint.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define CNN_X86 1
-#include <immintrin.h>
-#endif
-
-enum {
-    TMAX = CNN_DEPTHWISE_MAX_S, /* taps of one kernel row */
-    LANES = 16,                 /* float partial sums per dW element (the widest vector) */
-    GMAX = 9,                   /* dW elements one backward-weights sweep keeps in registers */
-    BAND = 8                    /* output rows per kernel call; the next plane is prefetched between calls */
-};
-
-/* out[p][o] = (acc ? out[p][o] : init) + sum_{i < nr} sum_{j < ntaps} w[i wrs + widx[j]] in[p pstride +
-   i rstride + off[j] + o] for o < q: every read lies inside the buffer, summed in (i, j) order. */
-typedef struct dw_sum {
-    const float *in;
-    ptrdiff_t pstride, rstride;
-    const float *w;
-    ptrdiff_t wrs;
-    int nr, ntaps;
-    int off[TMAX], widx[TMAX];
-    float *out;
-    ptrdiff_t ostride;
-    int q, acc;
-    float init;
-} dw_sum;
-
-/* acc[u][lane] += sum_p sum_{o < q} dy[p dyps + o] x[p xps + poff[u] + o], u < G, lanes by o mod 16. */
-typedef struct dw_grad {
-    const float *x, *dy;
-    ptrdiff_t xps, dyps;
-    int q;
-} dw_grad;
+enum { BAND = 8 }; /* output rows per kernel call; the next plane is prefetched between calls */
 
 /* ---------------------------------------------------------------- padded, phase-split planes */
 
@@ -186,417 +156,19 @@ static void grad_portable(const dw_grad *gr, int p0, int p1, const ptrdiff_t *po
                       slot[u]);
 }
 
-#ifdef CNN_X86
-/* ---------------------------------------------------------------- AVX-512 */
-
-/* NV vectors of 16 outputs at o + d[v]. Unmasked tails overlap the vector before them (the lanes
-   computed twice get the same value); masked ones (accumulating, or rows under 16) load with the mask
-   and store through a buffer: masked stores to lines not yet in cache are slow (AMD Zen 4). */
-static inline __attribute__((always_inline, target("avx512f"))) void
-sum512_block(const dw_sum *s, const float *in, float *out, int o, const int *d, int left, const int NV,
-             const int masked) {
-    __mmask16 m[4];
-    __m512 a[4];
-    for (int v = 0; v < NV; v++) {
-        int rem = left - 16 * v;
-        m[v] = (__mmask16)(rem >= 16 ? 0xFFFFu : (1u << rem) - 1);
-        if (!s->acc)
-            a[v] = _mm512_set1_ps(s->init);
-        else if (masked)
-            a[v] = _mm512_maskz_loadu_ps(m[v], out + o + d[v]);
-        else
-            a[v] = _mm512_loadu_ps(out + o + d[v]);
-    }
-    for (int i = 0; i < s->nr; i++) {
-        const float *row = in + (ptrdiff_t)i * s->rstride + o, *wi = s->w + (ptrdiff_t)i * s->wrs;
-        for (int j = 0; j < s->ntaps; j++) {
-            const __m512 wv = _mm512_set1_ps(wi[s->widx[j]]);
-            const float *p = row + s->off[j];
-            for (int v = 0; v < NV; v++) {
-                __m512 xv = masked ? _mm512_maskz_loadu_ps(m[v], p + d[v]) : _mm512_loadu_ps(p + d[v]);
-                a[v] = _mm512_fmadd_ps(wv, xv, a[v]);
-            }
-        }
-    }
-    if (masked) {
-        float tmp[64];
-        for (int v = 0; v < NV; v++)
-            _mm512_storeu_ps(tmp + 16 * v, a[v]);
-        memcpy(out + o, tmp, (size_t)left * sizeof(float));
-    } else
-        for (int v = 0; v < NV; v++)
-            _mm512_storeu_ps(out + o + d[v], a[v]);
-}
-
-/* The last left (< 64) outputs of a row from o, as NV = ceil(left / 16) vectors. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-sum512_tail(const dw_sum *s, const float *in, float *out, int o, int left, const int NV) {
-    static const int even[4] = {0, 16, 32, 48};
-    int d[4];
-    if (s->acc || o + left < 16) {
-        sum512_block(s, in, out, o, even, left, NV, 1);
-        return;
-    }
-    for (int v = 0; v < NV; v++)
-        d[v] = 16 * v < left - 16 ? 16 * v : left - 16;
-    sum512_block(s, in, out, o, d, left, NV, 0);
-}
-
-__attribute__((target("avx512f"))) static void sum_avx512(const dw_sum *s, int p0, int p1) {
-    static const int even[4] = {0, 16, 32, 48};
-    for (int p = p0; p < p1; p++) {
-        const float *in = s->in + (ptrdiff_t)p * s->pstride;
-        float *out = s->out + (ptrdiff_t)p * s->ostride;
-        int o = 0;
-        for (; o + 64 <= s->q; o += 64)
-            sum512_block(s, in, out, o, even, 64, 4, 0);
-        int left = s->q - o;
-        /* clang-format off */
-        switch ((left + 15) / 16) {
-        case 1: sum512_tail(s, in, out, o, left, 1); break;
-        case 2: sum512_tail(s, in, out, o, left, 2); break;
-        case 3: sum512_tail(s, in, out, o, left, 3); break;
-        case 4: sum512_tail(s, in, out, o, left, 4); break;
-        default: break;
-        }
-        /* clang-format on */
-    }
-}
-
-/* G dW elements over rows [p0, p1), in registers; then added to their lanes. A row's last partial
-   vector is loaded unmasked where it can end at the row's end, with the FMA masked to its new lanes. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-grad512_g(const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff, float *const *slot, const int G) {
-    __m512 a[GMAX];
-    const int q = gr->q, body = q & ~15, shifted = q >= 16 && body < q;
-    const __mmask16 m =
-        shifted ? (__mmask16)(0xFFFFu << (16 - (q - body))) : (__mmask16)((1u << (q - body)) - 1);
-    const int tail = shifted ? q - 16 : body;
-    for (int u = 0; u < G; u++)
-        a[u] = _mm512_setzero_ps();
-    for (int p = p0; p < p1; p++) {
-        const float *d = gr->dy + (ptrdiff_t)p * gr->dyps, *xr = gr->x + (ptrdiff_t)p * gr->xps;
-        for (int o = 0; o < body; o += 16) {
-            const __m512 dv = _mm512_loadu_ps(d + o);
-            for (int u = 0; u < G; u++)
-                a[u] = _mm512_fmadd_ps(dv, _mm512_loadu_ps(xr + (poff[u] + o)), a[u]);
-        }
-        if (shifted) {
-            const __m512 dv = _mm512_loadu_ps(d + tail);
-            for (int u = 0; u < G; u++)
-                a[u] = _mm512_mask3_fmadd_ps(dv, _mm512_loadu_ps(xr + (poff[u] + tail)), a[u], m);
-        } else if (body < q) {
-            const __m512 dv = _mm512_maskz_loadu_ps(m, d + tail);
-            for (int u = 0; u < G; u++)
-                a[u] = _mm512_fmadd_ps(dv, _mm512_maskz_loadu_ps(m, xr + (poff[u] + tail)), a[u]);
-        }
-    }
-    for (int u = 0; u < G; u++)
-        _mm512_storeu_ps(slot[u], _mm512_add_ps(_mm512_loadu_ps(slot[u]), a[u]));
-}
-
-__attribute__((target("avx512f"))) static void grad_avx512(const dw_grad *gr, int p0, int p1,
-                                                           const ptrdiff_t *poff, float *const *slot, int g) {
-    /* clang-format off */
-    switch (g) {
-    case 1: grad512_g(gr, p0, p1, poff, slot, 1); break;
-    case 2: grad512_g(gr, p0, p1, poff, slot, 2); break;
-    case 3: grad512_g(gr, p0, p1, poff, slot, 3); break;
-    case 4: grad512_g(gr, p0, p1, poff, slot, 4); break;
-    case 5: grad512_g(gr, p0, p1, poff, slot, 5); break;
-    case 6: grad512_g(gr, p0, p1, poff, slot, 6); break;
-    case 7: grad512_g(gr, p0, p1, poff, slot, 7); break;
-    case 8: grad512_g(gr, p0, p1, poff, slot, 8); break;
-    default: grad512_g(gr, p0, p1, poff, slot, GMAX); break;
-    }
-    /* clang-format on */
-}
-
-/* 3 x 3 taps with kernel rows one input row apart (rstride == pstride): input row u feeds output rows
-   u, u - 1, u - 2, so a 16-wide column strip streams down the rows loading each input vector once
-   (3 loads per output vector instead of 9), in the same (i, j) order as sum512_block. Writes only
-   (the last strip overlaps the one before it); rows of at least 16. */
-__attribute__((target("avx512f"))) static void sum512_3x3(const dw_sum *s, int p0, int p1) {
-    __m512 w[3][3];
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++)
-            w[i][j] = _mm512_set1_ps(s->w[i * s->wrs + s->widx[j]]);
-    const __m512 init = _mm512_set1_ps(s->init);
-    const ptrdiff_t o0 = s->off[0], o1 = s->off[1], o2 = s->off[2];
-    for (int o = 0; o < s->q; o += 16) {
-        const int oo = o + 16 <= s->q ? o : s->q - 16;
-        __m512 a0 = init, a1 = init, a2 = init; /* output rows u, u - 1, u - 2 */
-        for (int u = p0; u < p1 + 2; u++) {
-            const float *xr = s->in + (ptrdiff_t)u * s->pstride + oo;
-            const __m512 x0 = _mm512_loadu_ps(xr + o0), x1 = _mm512_loadu_ps(xr + o1),
-                         x2 = _mm512_loadu_ps(xr + o2);
-            a0 = init;
-            if (u < p1) {
-                a0 = _mm512_fmadd_ps(w[0][0], x0, a0), a0 = _mm512_fmadd_ps(w[0][1], x1, a0);
-                a0 = _mm512_fmadd_ps(w[0][2], x2, a0);
-            }
-            if (u - 1 >= p0 && u - 1 < p1) {
-                a1 = _mm512_fmadd_ps(w[1][0], x0, a1), a1 = _mm512_fmadd_ps(w[1][1], x1, a1);
-                a1 = _mm512_fmadd_ps(w[1][2], x2, a1);
-            }
-            if (u - 2 >= p0) {
-                a2 = _mm512_fmadd_ps(w[2][0], x0, a2), a2 = _mm512_fmadd_ps(w[2][1], x1, a2);
-                a2 = _mm512_fmadd_ps(w[2][2], x2, a2);
-                _mm512_storeu_ps(s->out + (ptrdiff_t)(u - 2) * s->ostride + oo, a2);
-            }
-            a2 = a1, a1 = a0;
-        }
-    }
-}
-
-/* The 3 x 3 dW of unit row stride and dilation: input row u meets dy rows u, u - 1, u - 2 (kernel rows
-   0, 1, 2), so a column strip streams down the rows with those dy vectors held: 4 loads per 9 FMAs.
-   The last strip of a row overlaps the one before, its FMAs masked to the new lanes; rows >= 16. */
-__attribute__((target("avx512f"))) static void grad512_3x3(const dw_grad *gr, int p0, int p1,
-                                                           const ptrdiff_t *poff, float *const *slot) {
-    __m512 a[3][3];
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++)
-            a[i][j] = _mm512_setzero_ps();
-    const ptrdiff_t o0 = poff[0], o1 = poff[1], o2 = poff[2];
-    for (int o = 0; o < gr->q; o += 16) {
-        const int oo = o + 16 <= gr->q ? o : gr->q - 16;
-        const __mmask16 m = (__mmask16)(0xFFFFu << (o - oo));
-        __m512 d0 = _mm512_setzero_ps(), d1 = d0, d2 = d0; /* dy rows u, u - 1, u - 2 */
-        for (int u = p0; u < p1 + 2; u++) {
-            const float *xr = gr->x + (ptrdiff_t)u * gr->xps + oo;
-            const __m512 x0 = _mm512_loadu_ps(xr + o0), x1 = _mm512_loadu_ps(xr + o1),
-                         x2 = _mm512_loadu_ps(xr + o2);
-            d2 = d1, d1 = d0;
-            if (u < p1) {
-                d0 = _mm512_loadu_ps(gr->dy + (ptrdiff_t)u * gr->dyps + oo);
-                a[0][0] = _mm512_mask3_fmadd_ps(d0, x0, a[0][0], m);
-                a[0][1] = _mm512_mask3_fmadd_ps(d0, x1, a[0][1], m);
-                a[0][2] = _mm512_mask3_fmadd_ps(d0, x2, a[0][2], m);
-            }
-            if (u - 1 >= p0 && u - 1 < p1) {
-                a[1][0] = _mm512_mask3_fmadd_ps(d1, x0, a[1][0], m);
-                a[1][1] = _mm512_mask3_fmadd_ps(d1, x1, a[1][1], m);
-                a[1][2] = _mm512_mask3_fmadd_ps(d1, x2, a[1][2], m);
-            }
-            if (u - 2 >= p0) {
-                a[2][0] = _mm512_mask3_fmadd_ps(d2, x0, a[2][0], m);
-                a[2][1] = _mm512_mask3_fmadd_ps(d2, x1, a[2][1], m);
-                a[2][2] = _mm512_mask3_fmadd_ps(d2, x2, a[2][2], m);
-            }
-        }
-    }
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++)
-            _mm512_storeu_ps(slot[i * 3 + j], _mm512_add_ps(_mm512_loadu_ps(slot[i * 3 + j]), a[i][j]));
-}
-
-/* ---------------------------------------------------------------- AVX2 + FMA */
-
-__attribute__((target("avx2,fma"))) static inline __m256i mask8(int rem) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-/* sum512_block in 8 lanes (the same overlapped or buffered tails). */
-static inline __attribute__((always_inline, target("avx2,fma"))) void
-sum256_block(const dw_sum *s, const float *in, float *out, int o, const int *d, int left, const int NV,
-             const int masked) {
-    __m256i m[4];
-    __m256 a[4];
-    for (int v = 0; v < NV; v++) {
-        m[v] = mask8(left - 8 * v);
-        if (!s->acc)
-            a[v] = _mm256_set1_ps(s->init);
-        else if (masked)
-            a[v] = _mm256_maskload_ps(out + o + d[v], m[v]);
-        else
-            a[v] = _mm256_loadu_ps(out + o + d[v]);
-    }
-    for (int i = 0; i < s->nr; i++) {
-        const float *row = in + (ptrdiff_t)i * s->rstride + o, *wi = s->w + (ptrdiff_t)i * s->wrs;
-        for (int j = 0; j < s->ntaps; j++) {
-            const __m256 wv = _mm256_set1_ps(wi[s->widx[j]]);
-            const float *p = row + s->off[j];
-            for (int v = 0; v < NV; v++) {
-                __m256 xv = masked ? _mm256_maskload_ps(p + d[v], m[v]) : _mm256_loadu_ps(p + d[v]);
-                a[v] = _mm256_fmadd_ps(wv, xv, a[v]);
-            }
-        }
-    }
-    if (masked) {
-        float tmp[32];
-        for (int v = 0; v < NV; v++)
-            _mm256_storeu_ps(tmp + 8 * v, a[v]);
-        memcpy(out + o, tmp, (size_t)left * sizeof(float));
-    } else
-        for (int v = 0; v < NV; v++)
-            _mm256_storeu_ps(out + o + d[v], a[v]);
-}
-
-static inline __attribute__((always_inline, target("avx2,fma"))) void
-sum256_tail(const dw_sum *s, const float *in, float *out, int o, int left, const int NV) {
-    static const int even[4] = {0, 8, 16, 24};
-    int d[4];
-    if (s->acc || o + left < 8) {
-        sum256_block(s, in, out, o, even, left, NV, 1);
-        return;
-    }
-    for (int v = 0; v < NV; v++)
-        d[v] = 8 * v < left - 8 ? 8 * v : left - 8;
-    sum256_block(s, in, out, o, d, left, NV, 0);
-}
-
-__attribute__((target("avx2,fma"))) static void sum_avx2(const dw_sum *s, int p0, int p1) {
-    static const int even[4] = {0, 8, 16, 24};
-    for (int p = p0; p < p1; p++) {
-        const float *in = s->in + (ptrdiff_t)p * s->pstride;
-        float *out = s->out + (ptrdiff_t)p * s->ostride;
-        int o = 0;
-        for (; o + 32 <= s->q; o += 32)
-            sum256_block(s, in, out, o, even, 32, 4, 0);
-        int left = s->q - o;
-        /* clang-format off */
-        switch ((left + 7) / 8) {
-        case 1: sum256_tail(s, in, out, o, left, 1); break;
-        case 2: sum256_tail(s, in, out, o, left, 2); break;
-        case 3: sum256_tail(s, in, out, o, left, 3); break;
-        case 4: sum256_tail(s, in, out, o, left, 4); break;
-        default: break;
-        }
-        /* clang-format on */
-    }
-}
-
-static inline __attribute__((always_inline, target("avx2,fma"))) void
-grad256_g(const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff, float *const *slot, const int G) {
-    __m256 a[GMAX];
-    for (int u = 0; u < G; u++)
-        a[u] = _mm256_setzero_ps();
-    for (int p = p0; p < p1; p++) {
-        const float *d = gr->dy + (ptrdiff_t)p * gr->dyps, *xr = gr->x + (ptrdiff_t)p * gr->xps;
-        int o = 0;
-        for (; o + 8 <= gr->q; o += 8) {
-            const __m256 dv = _mm256_loadu_ps(d + o);
-            for (int u = 0; u < G; u++)
-                a[u] = _mm256_fmadd_ps(dv, _mm256_loadu_ps(xr + (poff[u] + o)), a[u]);
-        }
-        if (o < gr->q) {
-            const __m256i m = mask8(gr->q - o);
-            const __m256 dv = _mm256_maskload_ps(d + o, m);
-            for (int u = 0; u < G; u++)
-                a[u] = _mm256_fmadd_ps(dv, _mm256_maskload_ps(xr + (poff[u] + o), m), a[u]);
-        }
-    }
-    for (int u = 0; u < G; u++)
-        _mm256_storeu_ps(slot[u], _mm256_add_ps(_mm256_loadu_ps(slot[u]), a[u]));
-}
-
-__attribute__((target("avx2,fma"))) static void grad_avx2(const dw_grad *gr, int p0, int p1,
-                                                          const ptrdiff_t *poff, float *const *slot, int g) {
-    /* clang-format off */
-    switch (g) {
-    case 1: grad256_g(gr, p0, p1, poff, slot, 1); break;
-    case 2: grad256_g(gr, p0, p1, poff, slot, 2); break;
-    case 3: grad256_g(gr, p0, p1, poff, slot, 3); break;
-    case 4: grad256_g(gr, p0, p1, poff, slot, 4); break;
-    case 5: grad256_g(gr, p0, p1, poff, slot, 5); break;
-    case 6: grad256_g(gr, p0, p1, poff, slot, 6); break;
-    case 7: grad256_g(gr, p0, p1, poff, slot, 7); break;
-    case 8: grad256_g(gr, p0, p1, poff, slot, 8); break;
-    default: grad256_g(gr, p0, p1, poff, slot, GMAX); break;
-    }
-    /* clang-format on */
-}
-/* sum512_3x3 in 8 lanes: 9 weights, 3 accumulators and one input vector fit the 16 registers. */
-__attribute__((target("avx2,fma"))) static void sum256_3x3(const dw_sum *s, int p0, int p1) {
-    __m256 w[3][3];
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++)
-            w[i][j] = _mm256_set1_ps(s->w[i * s->wrs + s->widx[j]]);
-    const ptrdiff_t o0 = s->off[0], o1 = s->off[1], o2 = s->off[2];
-    for (int o = 0; o < s->q; o += 8) {
-        const int oo = o + 8 <= s->q ? o : s->q - 8;
-        __m256 a0, a1 = _mm256_set1_ps(s->init), a2 = a1;
-        for (int u = p0; u < p1 + 2; u++) {
-            const float *xr = s->in + (ptrdiff_t)u * s->pstride + oo;
-            __m256 xv = _mm256_loadu_ps(xr + o0);
-            a0 = _mm256_set1_ps(s->init);
-            const int r0 = u < p1, r1 = u - 1 >= p0 && u - 1 < p1, r2 = u - 2 >= p0;
-            if (r0) a0 = _mm256_fmadd_ps(w[0][0], xv, a0);
-            if (r1) a1 = _mm256_fmadd_ps(w[1][0], xv, a1);
-            if (r2) a2 = _mm256_fmadd_ps(w[2][0], xv, a2);
-            xv = _mm256_loadu_ps(xr + o1);
-            if (r0) a0 = _mm256_fmadd_ps(w[0][1], xv, a0);
-            if (r1) a1 = _mm256_fmadd_ps(w[1][1], xv, a1);
-            if (r2) a2 = _mm256_fmadd_ps(w[2][1], xv, a2);
-            xv = _mm256_loadu_ps(xr + o2);
-            if (r0) a0 = _mm256_fmadd_ps(w[0][2], xv, a0);
-            if (r1) a1 = _mm256_fmadd_ps(w[1][2], xv, a1);
-            if (r2) {
-                a2 = _mm256_fmadd_ps(w[2][2], xv, a2);
-                _mm256_storeu_ps(s->out + (ptrdiff_t)(u - 2) * s->ostride + oo, a2);
-            }
-            a2 = a1, a1 = a0;
-        }
-    }
-}
-
-/* grad512_3x3 in 8 lanes; the overlapping last strip zeroes its old lanes in dy and x (0 * 0 adds 0). */
-__attribute__((target("avx2,fma"))) static void grad256_3x3(const dw_grad *gr, int p0, int p1,
-                                                            const ptrdiff_t *poff, float *const *slot) {
-    __m256 a[3][3];
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++)
-            a[i][j] = _mm256_setzero_ps();
-    const ptrdiff_t o0 = poff[0], o1 = poff[1], o2 = poff[2];
-    for (int o = 0; o < gr->q; o += 8) {
-        const int oo = o + 8 <= gr->q ? o : gr->q - 8;
-        const __m256 m = _mm256_castsi256_ps(
-            _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(o - oo - 1)));
-        __m256 d0 = _mm256_setzero_ps(), d1 = d0, d2 = d0;
-        for (int u = p0; u < p1 + 2; u++) {
-            const float *xr = gr->x + (ptrdiff_t)u * gr->xps + oo;
-            const __m256 x0 = _mm256_and_ps(m, _mm256_loadu_ps(xr + o0));
-            const __m256 x1 = _mm256_and_ps(m, _mm256_loadu_ps(xr + o1));
-            const __m256 x2 = _mm256_and_ps(m, _mm256_loadu_ps(xr + o2));
-            d2 = d1, d1 = d0;
-            if (u < p1) {
-                d0 = _mm256_and_ps(m, _mm256_loadu_ps(gr->dy + (ptrdiff_t)u * gr->dyps + oo));
-                a[0][0] = _mm256_fmadd_ps(d0, x0, a[0][0]);
-                a[0][1] = _mm256_fmadd_ps(d0, x1, a[0][1]);
-                a[0][2] = _mm256_fmadd_ps(d0, x2, a[0][2]);
-            }
-            if (u - 1 >= p0 && u - 1 < p1) {
-                a[1][0] = _mm256_fmadd_ps(d1, x0, a[1][0]);
-                a[1][1] = _mm256_fmadd_ps(d1, x1, a[1][1]);
-                a[1][2] = _mm256_fmadd_ps(d1, x2, a[1][2]);
-            }
-            if (u - 2 >= p0) {
-                a[2][0] = _mm256_fmadd_ps(d2, x0, a[2][0]);
-                a[2][1] = _mm256_fmadd_ps(d2, x1, a[2][1]);
-                a[2][2] = _mm256_fmadd_ps(d2, x2, a[2][2]);
-            }
-        }
-    }
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++)
-            _mm256_storeu_ps(slot[i * 3 + j], _mm256_add_ps(_mm256_loadu_ps(slot[i * 3 + j]), a[i][j]));
-}
-#endif
-
 /* ---------------------------------------------------------------- dispatch, in bands of rows */
 
 static void sum_rows(cnn_isa isa, const dw_sum *s, int p0, int p1) {
-#ifdef CNN_X86
+#ifdef CNN_ARCH_X86
     const int s3x3 = s->nr == 3 && s->ntaps == 3 && s->rstride == s->pstride && !s->acc;
     if (isa == CNN_ISA_AVX512 && s3x3 && s->q >= 16)
-        sum512_3x3(s, p0, p1);
+        cnn_dw_sum512_3x3(s, p0, p1);
     else if (isa == CNN_ISA_AVX512)
-        sum_avx512(s, p0, p1);
+        cnn_dw_sum_avx512(s, p0, p1);
     else if (isa == CNN_ISA_AVX2 && s3x3 && s->q >= 8)
-        sum256_3x3(s, p0, p1);
+        cnn_dw_sum256_3x3(s, p0, p1);
     else if (isa == CNN_ISA_AVX2)
-        sum_avx2(s, p0, p1);
+        cnn_dw_sum_avx2(s, p0, p1);
     else
         sum_portable(s, p0, p1);
 #else
@@ -617,15 +189,15 @@ static void sum_plane(cnn_isa isa, const dw_sum *s, int np, const dw_next *nx) {
 /* g dW elements; g3x3: they are the 3 x 3 taps of unit row stride and dilation (poff: tap offsets). */
 static void grad_rows(cnn_isa isa, const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff,
                       float *const *slot, int g, int g3x3) {
-#ifdef CNN_X86
+#ifdef CNN_ARCH_X86
     if (isa == CNN_ISA_AVX512 && g3x3 && gr->q >= 16)
-        grad512_3x3(gr, p0, p1, poff, slot);
+        cnn_dw_grad512_3x3(gr, p0, p1, poff, slot);
     else if (isa == CNN_ISA_AVX512)
-        grad_avx512(gr, p0, p1, poff, slot, g);
+        cnn_dw_grad_avx512(gr, p0, p1, poff, slot, g);
     else if (isa == CNN_ISA_AVX2 && g3x3 && gr->q >= 8)
-        grad256_3x3(gr, p0, p1, poff, slot);
+        cnn_dw_grad256_3x3(gr, p0, p1, poff, slot);
     else if (isa == CNN_ISA_AVX2)
-        grad_avx2(gr, p0, p1, poff, slot, g);
+        cnn_dw_grad_avx2(gr, p0, p1, poff, slot, g);
     else
         grad_portable(gr, p0, p1, poff, slot, g);
 #else
@@ -887,60 +459,61 @@ static void weights_filters(const dw_call *d, size_t k0, size_t k1, float *scrat
     }
 }
 
-/* ---------------------------------------------------------------- entry points */
-
-int cnn_depthwise_supported(const cnn_conv_geom *g) {
-    return g->cg == 1 && g->s <= CNN_DEPTHWISE_MAX_S && g->kg <= CNN_DEPTHWISE_MAX_KG;
-}
+/* ---------------------------------------------------------------- teams and their scratch */
 
 /* Scratch floats per thread: the buffered plane, backward-data's phase-split dx, backward-weights' sums
    for up to nk filters (kept even, so every thread's doubles stay aligned). */
 static size_t per_thread(const cnn_conv_geom *g, const dw_pad *pd, int pass, size_t nk) {
     size_t n = pad_scratch(pd), rs = (size_t)g->r * g->s;
-    if (pass == 1 && g->sw > 1) n += (size_t)g->h * g->w;
-    if (pass == 2) /* partial sums, the doubles, the leaf's floats and the summation tree's */
-        n += (n & 1) + rs * LANES + 3 * nk * (rs + 1) + cnn_tree_scratch_floats(g->n, 1, CNN_TREE_LEAF, nk * (rs + 1));
+    if (pass == CNN_DEPTHWISE_BACKWARD_DATA && g->sw > 1) n += (size_t)g->h * g->w;
+    /* backward-weights: partial sums, the doubles, the leaf's floats and the summation tree's */
+    if (pass == CNN_DEPTHWISE_BACKWARD_WEIGHTS)
+        n += (n & 1) + rs * LANES + 3 * nk * (rs + 1) +
+             cnn_tree_scratch_floats(g->n, 1, CNN_TREE_LEAF, nk * (rs + 1));
     return n + (n & 1);
 }
 
-static int team(const cnn_ctx *ctx, const cnn_conv_geom *g, size_t items) {
-    int t = cnn_ctx_threads(ctx);
+static int team(int threads, const cnn_conv_geom *g, size_t items) {
+    int t = threads;
     if ((size_t)t > items) t = (int)items;
     if (2.0 * (double)g->y_size * g->r * g->s < 2e5) t = 1; /* too small to pay for a thread team */
     return t < 1 ? 1 : t;
 }
 
-size_t cnn_depthwise_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
-    dw_call d;
-    size_t most = 0, out;
-    if (!cnn_depthwise_supported(g)) return 0;
-    forward_pad(g, &d);
-    for (int pass = 0; pass < 3; pass++) {
-        if (pass == 1) data_pad(g, &d);
-        if (pass == 2) forward_pad(g, &d);
-        size_t n = per_thread(g, &d.pad, pass, (size_t)g->k);
-        if (n > most) most = n;
-    }
-    if (cnn_size_mul(&out, most, cnn_ctx_threads(ctx))) return 0;
-    return out;
+/* How a call splits its items (planes (n, c), or filters k in backward-weights): t threads take the
+   chunks as they come, each with per floats of scratch (per * t in all). */
+typedef struct dw_team {
+    size_t items, chunks, per;
+    int t;
+} dw_team;
+
+static dw_team team_of(const dw_call *d, int threads, int pass) {
+    const cnn_conv_geom *g = d->g;
+    dw_team tm;
+    tm.items = pass == CNN_DEPTHWISE_BACKWARD_WEIGHTS ? (size_t)g->k : (size_t)g->n * g->c;
+    tm.t = team(threads, g, tm.items);
+    tm.chunks = tm.t == 1 ? 1 : tm.items < (size_t)tm.t * 8 ? tm.items : (size_t)tm.t * 8;
+    tm.per = per_thread(g, &d->pad, pass, (tm.items + tm.chunks - 1) / tm.chunks);
+    return tm;
 }
 
-/* Items [0, items) in chunks that the team's threads take as they come (a core shared with another
-   process slows its thread, not the call), each thread with its own zeroed scratch. Which thread runs
+/* A call of pass on g with its buffered plane laid out; the entry point adds the isa and the tensors. */
+static void call_init(dw_call *d, const cnn_conv_geom *g, int pass) {
+    memset(d, 0, sizeof *d);
+    d->g = g;
+    if (pass == CNN_DEPTHWISE_BACKWARD_DATA)
+        data_pad(g, d);
+    else
+        forward_pad(g, d);
+}
+
+/* The team's items in chunks that its threads take as they come (a core shared with another process
+   slows its thread, not the call), each thread with its own zeroed share of scratch. Which thread runs
    a chunk never changes a result: every item is computed alone in a fixed order. */
-static cnn_status run_items(cnn_ctx *ctx, const dw_call *d, size_t items, int pass, dw_range_fn fn) {
-    const int t = team(ctx, d->g, items);
-    const size_t chunks = t == 1 ? 1 : items < (size_t)t * 8 ? items : (size_t)t * 8;
-    const size_t per = per_thread(d->g, &d->pad, pass, (items + chunks - 1) / chunks);
-    cnn_scratch s = {NULL, 0};
-    size_t total;
-    if (per) {
-        cnn_status st = cnn_size_mul(&total, per, t);
-        if (st == CNN_OK) st = cnn_scratch_get(ctx, total, &s);
-        if (st != CNN_OK) return st;
-    }
+static void run_items(const dw_call *d, int threads, int pass, dw_range_fn fn, float *scratch) {
+    const dw_team tm = team_of(d, threads, pass);
 #ifdef _OPENMP
-#pragma omp parallel num_threads(t) if (t > 1)
+#pragma omp parallel num_threads(tm.t) if (tm.t > 1)
 #endif
     {
 #ifdef _OPENMP
@@ -948,41 +521,51 @@ static cnn_status run_items(cnn_ctx *ctx, const dw_call *d, size_t items, int pa
 #else
         const size_t id = 0;
 #endif
-        float *mine = s.p ? s.p + id * per : NULL;
-        if (mine) memset(mine, 0, per * sizeof(float)); /* the padding of the buffered planes */
+        float *mine = tm.per ? scratch + id * tm.per : NULL;
+        if (mine) memset(mine, 0, tm.per * sizeof(float)); /* the padding of the buffered planes */
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-        for (size_t ch = 0; ch < chunks; ch++)
-            fn(d, items * ch / chunks, items * (ch + 1) / chunks, mine);
+        for (size_t ch = 0; ch < tm.chunks; ch++)
+            fn(d, tm.items * ch / tm.chunks, tm.items * (ch + 1) / tm.chunks, mine);
     }
-    cnn_scratch_release(&s);
-    return CNN_OK;
 }
 
-cnn_status cnn_depthwise_forward(cnn_ctx *ctx, const cnn_conv_geom *g, const float *x, const float *w,
-                                 const float *bias, float *y) {
-    dw_call d;
-    memset(&d, 0, sizeof d);
-    d.g = g, d.isa = cnn_isa_of(ctx), d.x = x, d.w = w, d.bias = bias, d.y = y;
-    forward_pad(g, &d);
-    return run_items(ctx, &d, (size_t)g->n * g->c, 0, forward_planes);
+/* ---------------------------------------------------------------- entry points */
+
+int cnn_depthwise_supported(const cnn_conv_geom *g) {
+    return g->cg == 1 && g->s <= CNN_DEPTHWISE_MAX_S && g->kg <= CNN_DEPTHWISE_MAX_KG;
 }
 
-cnn_status cnn_depthwise_backward_data(cnn_ctx *ctx, const cnn_conv_geom *g, const float *dy, const float *w,
-                                       float *dx) {
+size_t cnn_depthwise_scratch_floats(const cnn_conv_geom *g, int threads, int pass) {
     dw_call d;
-    memset(&d, 0, sizeof d);
-    d.g = g, d.isa = cnn_isa_of(ctx), d.dy = dy, d.w = w, d.dx = dx;
-    data_pad(g, &d);
-    return run_items(ctx, &d, (size_t)g->n * g->c, 1, data_planes);
+    size_t out;
+    if (!cnn_depthwise_supported(g)) return 0; /* off[] holds at most CNN_DEPTHWISE_MAX_S taps */
+    call_init(&d, g, pass);
+    const dw_team tm = team_of(&d, threads, pass);
+    return cnn_size_mul(&out, tm.per, tm.t) == CNN_OK ? out : SIZE_MAX;
 }
 
-cnn_status cnn_depthwise_backward_weights(cnn_ctx *ctx, const cnn_conv_geom *g, const float *x,
-                                          const float *dy, float *dw, float *dbias) {
+void cnn_depthwise_forward(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x, const float *w,
+                           const float *bias, float *y, float *scratch) {
     dw_call d;
-    memset(&d, 0, sizeof d);
-    d.g = g, d.isa = cnn_isa_of(ctx), d.x = x, d.dy = dy, d.dw = dw, d.dbias = dbias;
-    forward_pad(g, &d);
-    return run_items(ctx, &d, (size_t)g->k, 2, weights_filters);
+    call_init(&d, g, CNN_DEPTHWISE_FORWARD);
+    d.isa = isa, d.x = x, d.w = w, d.bias = bias, d.y = y;
+    run_items(&d, threads, CNN_DEPTHWISE_FORWARD, forward_planes, scratch);
+}
+
+void cnn_depthwise_backward_data(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *dy,
+                                 const float *w, float *dx, float *scratch) {
+    dw_call d;
+    call_init(&d, g, CNN_DEPTHWISE_BACKWARD_DATA);
+    d.isa = isa, d.dy = dy, d.w = w, d.dx = dx;
+    run_items(&d, threads, CNN_DEPTHWISE_BACKWARD_DATA, data_planes, scratch);
+}
+
+void cnn_depthwise_backward_weights(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x,
+                                    const float *dy, float *dw, float *dbias, float *scratch) {
+    dw_call d;
+    call_init(&d, g, CNN_DEPTHWISE_BACKWARD_WEIGHTS);
+    d.isa = isa, d.x = x, d.dy = dy, d.dw = dw, d.dbias = dbias;
+    run_items(&d, threads, CNN_DEPTHWISE_BACKWARD_WEIGHTS, weights_filters, scratch);
 }

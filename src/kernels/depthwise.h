@@ -12,19 +12,28 @@
    it wins backward-data (measured on 1-channel 3x3 and 5x5 layers, K = 16..128). */
 #define CNN_DEPTHWISE_MAX_KG 8
 
+/* The passes, for cnn_depthwise_scratch_floats. */
+enum { CNN_DEPTHWISE_FORWARD, CNN_DEPTHWISE_BACKWARD_DATA, CNN_DEPTHWISE_BACKWARD_WEIGHTS };
+
 /* Whether the direct kernels run g: one input channel per group, S <= CNN_DEPTHWISE_MAX_S and
    K/C <= CNN_DEPTHWISE_MAX_KG. */
 CNN_LOCAL int cnn_depthwise_supported(const cnn_conv_geom *g);
-/* Scratch floats one call on ctx takes (a phase-split plane per thread when strided, dW partial sums). */
-CNN_LOCAL size_t cnn_depthwise_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g);
+/* Scratch floats one call of pass with `threads` threads takes, exactly what the call uses (per thread:
+   the padded plane, backward-data's phase-split dx when strided, backward-weights' partial sums); 0 for
+   an unsupported g; SIZE_MAX when the count overflows, so the caller's allocation fails cleanly. */
+CNN_LOCAL size_t cnn_depthwise_scratch_floats(const cnn_conv_geom *g, int threads, int pass);
 
-/* As cnn_conv2d_forward / _backward_data / _backward_weights for a supported g. Every output
-   element is computed by one thread in a fixed order, so results do not depend on the thread count. */
-CNN_LOCAL cnn_status cnn_depthwise_forward(cnn_ctx *ctx, const cnn_conv_geom *g, const float *x,
-                                           const float *w, const float *bias, float *y);
-CNN_LOCAL cnn_status cnn_depthwise_backward_data(cnn_ctx *ctx, const cnn_conv_geom *g, const float *dy,
-                                                 const float *w, float *dx);
-CNN_LOCAL cnn_status cnn_depthwise_backward_weights(cnn_ctx *ctx, const cnn_conv_geom *g, const float *x,
-                                                    const float *dy, float *dw, float *dbias);
+/* As cnn_conv2d_forward / _backward_data / _backward_weights for a supported g, with up to `threads`
+   OpenMP threads and the row kernels of isa (one the CPU runs; AVX2 and AVX-512 only where the build has
+   src/kernels/x86/, any other: portable). scratch: cnn_depthwise_scratch_floats(g, threads, pass) floats
+   (NULL when that is 0), any contents. Every output element is computed by one thread in a fixed order,
+   so results do not depend on the thread count. */
+CNN_LOCAL void cnn_depthwise_forward(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x,
+                                     const float *w, const float *bias, float *y, float *scratch);
+CNN_LOCAL void cnn_depthwise_backward_data(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *dy,
+                                           const float *w, float *dx, float *scratch);
+CNN_LOCAL void cnn_depthwise_backward_weights(const cnn_conv_geom *g, int threads, cnn_isa isa,
+                                              const float *x, const float *dy, float *dw, float *dbias,
+                                              float *scratch);
 
 #endif

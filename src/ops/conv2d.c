@@ -1,19 +1,23 @@
-/* conv2d.c — 2-D convolution (cross-correlation): validation once, then the fast path: on AVX-512
-   the direct kernels where they run (kernels/kvec.c: output channels in the vector lanes, for forward,
-   stride-1 backward-data and backward-weights; kernels/direct.c: few-tap first layers; depthwise and
-   pointwise backward-weights kernels), else im2col + packed GEMM per image and group (a 1x1 stride-1
-   unpadded conv is a GEMM on x itself). Backward-data there is GEMM + col2im, so a strided dy is never
-   zero-dilated. Which path runs depends on the shape and the CPU, never on the batch or thread count.
-   Reference: conv2d_ref.c. */
+/* conv2d.c — 2-D convolution (cross-correlation): a cnn_conv2d is validated once into a cnn_conv_geom,
+   then each pass runs the first algorithm of its table (below) that takes the shape on the context's
+   CPU: the reference loops when asked for, direct kernels where they apply (depthwise; on x86-64 the
+   channels-in-lanes kernels of kernels/x86/kvec.c, few-tap first layers, pointwise backward-weights),
+   else im2col + packed GEMM per image and group (a 1x1 stride-1 unpadded conv is a GEMM on x itself;
+   backward-data is GEMM + col2im, so a strided dy is never zero-dilated). The same table answers the
+   scratch query, so dispatch and scratch sizes cannot drift apart. Which algorithm runs depends on the
+   shape and the CPU, never on the batch or thread count. Reference: conv2d_ref.c. */
 #include "kernels/depthwise.h"
-#include "kernels/x86/direct.h"
 #include "kernels/kernels.h"
-#include "kernels/x86/kvec.h"
-#include "kernels/x86/pointwise.h"
 #include "kernels/tree.h"
 #include "ops/ops.h"
+#ifdef CNN_ARCH_X86
+#include "kernels/x86/direct.h"
+#include "kernels/x86/kvec.h"
+#include "kernels/x86/pointwise.h"
+#endif
 
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 /* (padded - effective kernel) / stride + 1, or -1 when the kernel does not fit. */
@@ -75,12 +79,6 @@ static int is_pointwise(const cnn_conv_geom *g) {
     return g->r == 1 && g->s == 1 && g->sh == 1 && g->sw == 1 && !g->pt && !g->pl && !g->pb && !g->pr;
 }
 
-/* Forward and backward-data of convs with a column matrix go through kernels/kvec.c where it runs
-   (a pointwise conv's GEMM reads x itself and is as fast). */
-static int use_kvec(const cnn_conv_geom *g, cnn_isa isa, int pass) {
-    return !is_pointwise(g) && cnn_kvec_supported(g, isa, pass);
-}
-
 static cnn_im2col_geom im2col_geom(const cnn_conv_geom *g) {
     cnn_im2col_geom ig = {g->cg, g->h, g->w, g->r, g->s, g->p, g->q, g->sh, g->sw, g->pt, g->pl, g->dh, g->dw};
     return ig;
@@ -133,10 +131,8 @@ typedef struct conv_plan {
 
 enum { PASS_IMAGES, PASS_WEIGHTS };
 
-static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g, int pass) {
+static conv_plan make_plan(const cnn_conv_geom *g, int t, cnn_isa isa, int pass) {
     conv_plan pl;
-    int t = cnn_ctx_threads(ctx);
-    const cnn_isa isa = cnn_isa_of(ctx);
     pl.teams = pass == PASS_WEIGHTS ? cnn_tree_teams(g->n, t, CNN_TREE_LEAF) : g->n >= t ? t : 1;
     pl.gemm_nt = pl.teams == 1 ? t : 1;
     pl.unfold = col_floats(g) > 0;
@@ -157,45 +153,18 @@ static conv_plan make_plan(const cnn_ctx *ctx, const cnn_conv_geom *g, int pass)
     return pl;
 }
 
-static size_t plan_floats(const conv_plan *pl) { return pl->per * (size_t)pl->teams + pl->extra; }
-
-size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
-    conv_plan a = make_plan(ctx, g, PASS_IMAGES), b = make_plan(ctx, g, PASS_WEIGHTS);
-    size_t need = plan_floats(&a) > plan_floats(&b) ? plan_floats(&a) : plan_floats(&b);
-    size_t bias = cnn_tree_scratch_floats(g->n, cnn_ctx_threads(ctx), CNN_TREE_LEAF, (size_t)g->k);
-    if (bias > need) need = bias;
-    if (cnn_direct_supported(g, cnn_isa_of(ctx))) {
-        size_t d = cnn_direct_scratch_floats(g, cnn_ctx_threads(ctx));
-        if (d > need) need = d;
-    }
-    if (cnn_pointwise_supported(g, cnn_isa_of(ctx))) {
-        size_t d = cnn_pointwise_scratch_floats(g, cnn_ctx_threads(ctx));
-        if (d > need) need = d;
-    }
-    for (int pass = CNN_KVEC_FORWARD; pass <= CNN_KVEC_BACKWARD_WEIGHTS; pass++)
-        if (use_kvec(g, cnn_isa_of(ctx), pass)) {
-            size_t d = cnn_kvec_scratch_floats(g, cnn_ctx_threads(ctx), pass);
-            if (d > need) need = d;
-        }
-    if (g->cg == 1 && cnn_depthwise_supported(g)) {
-        size_t d = cnn_depthwise_scratch_floats(ctx, g);
-        if (d > need) need = d;
-    }
-    return need;
-}
-
-static cnn_status conv_scratch(cnn_ctx *ctx, const conv_plan *pl, cnn_scratch *s) {
+/* The plan's scratch floats; SIZE_MAX when they overflow (the allocation then fails cleanly). */
+static size_t plan_floats(const conv_plan *pl) {
     size_t total;
-    if (cnn_size_mul(&total, pl->teams, pl->per) || cnn_size_mul(&total, 1, total + pl->extra))
-        return CNN_ERR_SHAPE;
-    return cnn_scratch_get(ctx, total, s);
+    if (cnn_size_mul(&total, pl->teams, pl->per) || cnn_size_mul(&total, 1, total + pl->extra)) return SIZE_MAX;
+    return total;
 }
 
 /* Every group's W_g (forward) or W_g^T (backward-data, trans) packed once for the GEMMs of all images,
    at the end of the scratch. */
 static float *pack_weights(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int trans, const float *w,
-                           cnn_scratch *s) {
-    float *out = s->p + (size_t)pl->teams * pl->per;
+                           float *scratch) {
+    float *out = scratch + (size_t)pl->teams * pl->per;
     const size_t m = trans ? g->crs : (size_t)g->kg, k = trans ? (size_t)g->kg : g->crs;
     const size_t each = cnn_gemm_packed_a_floats(isa, m, k);
     for (int grp = 0; grp < g->groups; grp++)
@@ -304,100 +273,6 @@ static void backward_weights_images(const cnn_conv_geom *g, const conv_plan *pl,
         }
 }
 
-cnn_status cnn_conv2d_forward(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
-                              const float *bias, float *y) {
-    return cnn_conv2d_forward_act(ctx, p, x, w, bias, 0, y);
-}
-
-cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
-                                  const float *bias, int relu, float *y) {
-    cnn_conv_geom g;
-    cnn_status st = cnn_conv_validate(p, &g);
-    if (st != CNN_OK) return st;
-    if (!x || !w || !y) return CNN_ERR_ARG;
-    if (cnn_algo_of(ctx) == CNN_ALGO_REFERENCE || (g.cg == 1 && cnn_depthwise_supported(&g))) {
-        if (cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) cnn_conv_ref_forward(&g, x, w, bias, y);
-        else if ((st = cnn_depthwise_forward(ctx, &g, x, w, bias, y)) != CNN_OK) return st;
-        if (relu) relu_inplace(y, g.y_size);
-        return CNN_OK;
-    }
-    cnn_scratch s;
-    if (cnn_direct_supported(&g, cnn_isa_of(ctx))) {
-        const int t = cnn_ctx_threads(ctx);
-        if ((st = cnn_scratch_get(ctx, cnn_direct_scratch_floats(&g, t), &s)) != CNN_OK) return st;
-        cnn_direct_forward(&g, t, x, w, bias, relu, y, s.p);
-        cnn_scratch_release(&s);
-        return CNN_OK;
-    }
-    if (use_kvec(&g, cnn_isa_of(ctx), CNN_KVEC_FORWARD)) {
-        const int t = cnn_ctx_threads(ctx);
-        if ((st = cnn_scratch_get(ctx, cnn_kvec_scratch_floats(&g, t, CNN_KVEC_FORWARD), &s)) != CNN_OK) return st;
-        cnn_kvec_forward(&g, t, x, w, bias, relu, y, s.p);
-        cnn_scratch_release(&s);
-        return CNN_OK;
-    }
-    const conv_plan pl = make_plan(ctx, &g, PASS_IMAGES);
-    if ((st = conv_scratch(ctx, &pl, &s)) != CNN_OK) return st;
-    const cnn_isa isa = cnn_isa_of(ctx);
-    const float *wpk = pack_weights(&g, &pl, isa, 0, w, &s);
-    if (pl.teams == 1) { /* no region of one thread: the GEMM's own would be nested, in new threads */
-        forward_images(&g, &pl, isa, 0, g.n, x, w, wpk, bias, relu, y, s.p, s.p + pl.col);
-    } else {
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(pl.teams) schedule(static, 1)
-#endif
-        for (int id = 0; id < pl.teams; id++) {
-            int lo, hi;
-            float *col = s.p + (size_t)id * pl.per;
-            team_range(g.n, id, pl.teams, &lo, &hi);
-            forward_images(&g, &pl, isa, lo, hi, x, w, wpk, bias, relu, y, col, col + pl.col);
-        }
-    }
-    cnn_scratch_release(&s);
-    return CNN_OK;
-}
-
-cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const float *dy, const float *w,
-                                    float *dx) {
-    cnn_conv_geom g;
-    cnn_status st = cnn_conv_validate(p, &g);
-    if (st != CNN_OK) return st;
-    if (!dy || !w || !dx) return CNN_ERR_ARG;
-    if (cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) {
-        cnn_conv_ref_backward_data(&g, dy, w, dx);
-        return CNN_OK;
-    }
-    if (g.cg == 1 && cnn_depthwise_supported(&g)) return cnn_depthwise_backward_data(ctx, &g, dy, w, dx);
-    cnn_scratch s;
-    if (use_kvec(&g, cnn_isa_of(ctx), CNN_KVEC_BACKWARD_DATA)) {
-        const int t = cnn_ctx_threads(ctx);
-        if ((st = cnn_scratch_get(ctx, cnn_kvec_scratch_floats(&g, t, CNN_KVEC_BACKWARD_DATA), &s)) != CNN_OK)
-            return st;
-        cnn_kvec_backward_data(&g, t, dy, w, dx, s.p);
-        cnn_scratch_release(&s);
-        return CNN_OK;
-    }
-    const conv_plan pl = make_plan(ctx, &g, PASS_IMAGES);
-    if ((st = conv_scratch(ctx, &pl, &s)) != CNN_OK) return st;
-    const cnn_isa isa = cnn_isa_of(ctx);
-    const float *wpk = pack_weights(&g, &pl, isa, 1, w, &s);
-    if (pl.teams == 1) { /* no region of one thread: the GEMM's own would be nested, in new threads */
-        backward_data_images(&g, &pl, isa, 0, g.n, dy, w, wpk, dx, s.p, s.p + pl.col);
-    } else {
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(pl.teams) schedule(static, 1)
-#endif
-        for (int id = 0; id < pl.teams; id++) {
-            int lo, hi;
-            float *col = s.p + (size_t)id * pl.per;
-            team_range(g.n, id, pl.teams, &lo, &hi);
-            backward_data_images(&g, &pl, isa, lo, hi, dy, w, wpk, dx, col, col + pl.col);
-        }
-    }
-    cnn_scratch_release(&s);
-    return CNN_OK;
-}
-
 /* dbias over images [lo, hi) of a leaf: per channel, eight interleaved double sums (element i into lane
    i % 8: eight independent chains) added pairwise, rounded to float once. */
 typedef struct bias_job {
@@ -432,17 +307,14 @@ static void bias_leaf(void *arg, int team, int lo, int hi, float *out) {
     for (int k = 0; k < j->g->k; k++) bias_channel(j, lo, hi, k, out);
 }
 
-/* dbias[k] = sum over n, p, q of dy: the batch's summation tree over leaves of bias_leaf. */
-static cnn_status bias_grad(cnn_ctx *ctx, const cnn_conv_geom *g, const float *dy, float *dbias) {
-    const int t = cnn_ctx_threads(ctx);
-    cnn_scratch s = {NULL, 0};
-    size_t need = cnn_tree_scratch_floats(g->n, t, CNN_TREE_LEAF, (size_t)g->k);
-    cnn_status st = need ? cnn_scratch_get(ctx, need, &s) : CNN_OK;
-    if (st != CNN_OK) return st;
-    bias_job j = {g, dy, cnn_tree_teams(g->n, t, CNN_TREE_LEAF) == 1 ? t : 1};
-    cnn_tree_sum(g->n, t, CNN_TREE_LEAF, (size_t)g->k, bias_leaf, &j, dbias, s.p);
-    cnn_scratch_release(&s);
-    return CNN_OK;
+/* dbias[k] = sum over n, p, q of dy: the batch's summation tree over leaves of bias_leaf, with
+   bias_floats(g, threads) floats of scratch. */
+static size_t bias_floats(const cnn_conv_geom *g, int threads) {
+    return cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, (size_t)g->k);
+}
+static void bias_sum(const cnn_conv_geom *g, int threads, const float *dy, float *dbias, float *scratch) {
+    bias_job j = {g, dy, cnn_tree_teams(g->n, threads, CNN_TREE_LEAF) == 1 ? threads : 1};
+    cnn_tree_sum(g->n, threads, CNN_TREE_LEAF, (size_t)g->k, bias_leaf, &j, dbias, scratch);
 }
 
 /* A leaf of backward-weights: images [lo, hi) of team `team`, with that team's column and packing buffers. */
@@ -460,59 +332,319 @@ static void weights_leaf(void *arg, int team, int lo, int hi, float *out) {
     backward_weights_images(j->g, j->pl, j->isa, lo, hi, j->x, j->dy, out, col, col + j->pl->col);
 }
 
+/* ---------------------------------------------------------------- the algorithms */
+
+/* One call of one pass, as the algorithms see it: the buffers of its pass (the others NULL), the
+   context's threads and instruction set. */
+typedef struct conv_call {
+    const cnn_conv_geom *g;
+    int threads;
+    cnn_isa isa;
+    int reference;                /* the context asks for the reference loops */
+    const float *x, *w, *bias, *dy;
+    float *y, *dx, *dw, *dbias;   /* dbias may be NULL */
+    int relu;                     /* forward: ReLU fused on the output */
+} conv_call;
+
+/* An algorithm of a pass: whether it takes the call's shape on its instruction set, the scratch floats
+   it needs (a function of the shape, threads and instruction set only), and the call itself, which
+   computes the whole pass (bias, fused ReLU and bias gradient included) and cannot fail. */
+typedef struct conv_algo {
+    const char *name;
+    int (*supported)(const conv_call *c);
+    size_t (*scratch_floats)(const conv_call *c);
+    void (*run)(const conv_call *c, float *scratch);
+} conv_algo;
+
+static int always(const conv_call *c) { return (void)c, 1; }
+static int reference(const conv_call *c) { return c->reference; }
+static size_t no_scratch(const conv_call *c) { return (void)c, 0; }
+
+/* y = max(0, y) over the whole batch, for the algorithms without a fused ReLU */
+static void relu_after(const conv_call *c) {
+    if (c->relu) relu_inplace(c->y, c->g->y_size);
+}
+/* a bias gradient summed after an algorithm that computes dW only, in the same scratch */
+static size_t with_bias(const conv_call *c, size_t floats) {
+    size_t b = bias_floats(c->g, c->threads);
+    return floats > b ? floats : b;
+}
+static void bias_after(const conv_call *c, float *scratch) {
+    if (c->dbias) bias_sum(c->g, c->threads, c->dy, c->dbias, scratch);
+}
+
+/* reference loops (conv2d_ref.c) */
+static void ref_forward(const conv_call *c, float *s) {
+    (void)s;
+    cnn_conv_ref_forward(c->g, c->x, c->w, c->bias, c->y);
+    relu_after(c);
+}
+static void ref_data(const conv_call *c, float *s) { (void)s, cnn_conv_ref_backward_data(c->g, c->dy, c->w, c->dx); }
+static void ref_weights(const conv_call *c, float *s) {
+    (void)s, cnn_conv_ref_backward_weights(c->g, c->x, c->dy, c->dw, c->dbias);
+}
+
+/* depthwise (kernels/depthwise.c): groups of one input channel */
+static int dw_supported(const conv_call *c) { return !c->reference && cnn_depthwise_supported(c->g); }
+static size_t dw_forward_floats(const conv_call *c) {
+    return cnn_depthwise_scratch_floats(c->g, c->threads, CNN_DEPTHWISE_FORWARD);
+}
+static size_t dw_data_floats(const conv_call *c) {
+    return cnn_depthwise_scratch_floats(c->g, c->threads, CNN_DEPTHWISE_BACKWARD_DATA);
+}
+static size_t dw_weights_floats(const conv_call *c) {
+    return cnn_depthwise_scratch_floats(c->g, c->threads, CNN_DEPTHWISE_BACKWARD_WEIGHTS);
+}
+static void dw_forward(const conv_call *c, float *s) {
+    cnn_depthwise_forward(c->g, c->threads, c->isa, c->x, c->w, c->bias, c->y, s);
+    relu_after(c);
+}
+static void dw_data(const conv_call *c, float *s) {
+    cnn_depthwise_backward_data(c->g, c->threads, c->isa, c->dy, c->w, c->dx, s);
+}
+static void dw_weights(const conv_call *c, float *s) {
+    cnn_depthwise_backward_weights(c->g, c->threads, c->isa, c->x, c->dy, c->dw, c->dbias, s);
+}
+
+#ifdef CNN_ARCH_X86
+/* channels in the vector lanes (kernels/x86/kvec.c), for convs with a column matrix: a pointwise
+   conv's GEMM reads x itself and is as fast */
+static int kvec_takes(const conv_call *c, int pass) {
+    return !c->reference && !is_pointwise(c->g) && cnn_kvec_supported(c->g, c->isa, pass);
+}
+static int kvec_forward_ok(const conv_call *c) { return kvec_takes(c, CNN_KVEC_FORWARD); }
+static int kvec_data_ok(const conv_call *c) { return kvec_takes(c, CNN_KVEC_BACKWARD_DATA); }
+static int kvec_weights_ok(const conv_call *c) { return kvec_takes(c, CNN_KVEC_BACKWARD_WEIGHTS); }
+static size_t kvec_forward_floats(const conv_call *c) {
+    return cnn_kvec_scratch_floats(c->g, c->threads, CNN_KVEC_FORWARD);
+}
+static size_t kvec_data_floats(const conv_call *c) {
+    return cnn_kvec_scratch_floats(c->g, c->threads, CNN_KVEC_BACKWARD_DATA);
+}
+static size_t kvec_weights_floats(const conv_call *c) {
+    return cnn_kvec_scratch_floats(c->g, c->threads, CNN_KVEC_BACKWARD_WEIGHTS);
+}
+static void kvec_forward(const conv_call *c, float *s) {
+    cnn_kvec_forward(c->g, c->threads, c->x, c->w, c->bias, c->relu, c->y, s);
+}
+static void kvec_data(const conv_call *c, float *s) { cnn_kvec_backward_data(c->g, c->threads, c->dy, c->w, c->dx, s); }
+static void kvec_weights(const conv_call *c, float *s) {
+    cnn_kvec_backward_weights(c->g, c->threads, c->x, c->dy, c->dw, c->dbias, s);
+}
+
+/* few taps per output (kernels/x86/direct.c): first layers on 1-3 channel images */
+static int direct_ok(const conv_call *c) { return !c->reference && cnn_direct_supported(c->g, c->isa); }
+static size_t direct_floats(const conv_call *c) { return cnn_direct_scratch_floats(c->g, c->threads); }
+static size_t direct_weights_floats(const conv_call *c) { return with_bias(c, direct_floats(c)); }
+static void direct_forward(const conv_call *c, float *s) {
+    cnn_direct_forward(c->g, c->threads, c->x, c->w, c->bias, c->relu, c->y, s);
+}
+static void direct_weights(const conv_call *c, float *s) {
+    cnn_direct_backward_weights(c->g, c->threads, c->x, c->dy, c->dw, s);
+    bias_after(c, s);
+}
+
+/* pointwise backward-weights without packing (kernels/x86/pointwise.c) */
+static int pw_ok(const conv_call *c) { return !c->reference && cnn_pointwise_supported(c->g, c->isa); }
+static size_t pw_floats(const conv_call *c) {
+    return with_bias(c, cnn_pointwise_scratch_floats(c->g, c->threads));
+}
+static void pw_weights(const conv_call *c, float *s) {
+    cnn_pointwise_backward_weights(c->g, c->threads, c->x, c->dy, c->dw, s);
+    bias_after(c, s);
+}
+#endif
+
+/* im2col + packed GEMM, the path for every shape: forward and backward-data give each team a range
+   of images (or the GEMM all threads), backward-weights sums the batch's tree of per-image GEMMs. */
+static size_t gemm_images_floats(const conv_call *c) {
+    conv_plan pl = make_plan(c->g, c->threads, c->isa, PASS_IMAGES);
+    return plan_floats(&pl);
+}
+static size_t gemm_weights_floats(const conv_call *c) {
+    conv_plan pl = make_plan(c->g, c->threads, c->isa, PASS_WEIGHTS);
+    return with_bias(c, plan_floats(&pl));
+}
+
+static void gemm_forward(const conv_call *c, float *s) {
+    const cnn_conv_geom *g = c->g;
+    const conv_plan pl = make_plan(g, c->threads, c->isa, PASS_IMAGES);
+    const float *wpk = pack_weights(g, &pl, c->isa, 0, c->w, s);
+    if (pl.teams == 1) { /* no region of one thread: the GEMM's own would be nested, in new threads */
+        forward_images(g, &pl, c->isa, 0, g->n, c->x, c->w, wpk, c->bias, c->relu, c->y, s, s + pl.col);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(pl.teams) schedule(static, 1)
+#endif
+    for (int id = 0; id < pl.teams; id++) {
+        int lo, hi;
+        float *col = s + (size_t)id * pl.per;
+        team_range(g->n, id, pl.teams, &lo, &hi);
+        forward_images(g, &pl, c->isa, lo, hi, c->x, c->w, wpk, c->bias, c->relu, c->y, col, col + pl.col);
+    }
+}
+
+static void gemm_data(const conv_call *c, float *s) {
+    const cnn_conv_geom *g = c->g;
+    const conv_plan pl = make_plan(g, c->threads, c->isa, PASS_IMAGES);
+    const float *wpk = pack_weights(g, &pl, c->isa, 1, c->w, s);
+    if (pl.teams == 1) { /* no region of one thread: the GEMM's own would be nested, in new threads */
+        backward_data_images(g, &pl, c->isa, 0, g->n, c->dy, c->w, wpk, c->dx, s, s + pl.col);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(pl.teams) schedule(static, 1)
+#endif
+    for (int id = 0; id < pl.teams; id++) {
+        int lo, hi;
+        float *col = s + (size_t)id * pl.per;
+        team_range(g->n, id, pl.teams, &lo, &hi);
+        backward_data_images(g, &pl, c->isa, lo, hi, c->dy, c->w, wpk, c->dx, col, col + pl.col);
+    }
+}
+
 /* dW = the summation tree (kernels/tree.h) over the batch, each leaf a run of per-image GEMMs: the same
    bits for any thread count, and for a batch split between two MPI ranks. */
+static void gemm_weights(const conv_call *c, float *s) {
+    const cnn_conv_geom *g = c->g;
+    const conv_plan pl = make_plan(g, c->threads, c->isa, PASS_WEIGHTS);
+    float *tree = s + (size_t)pl.teams * pl.per;
+    float *rsc = tree + cnn_tree_scratch_floats(g->n, c->threads, CNN_TREE_LEAF, g->w_size); /* dW to permute */
+    float *dw = c->dw;
+    weights_job j = {g, &pl, c->isa, c->x, c->dy, s};
+    cnn_tree_sum(g->n, c->threads, CNN_TREE_LEAF, g->w_size, weights_leaf, &j, pl.nhwc || pl.wt ? rsc : dw, tree);
+    if (pl.nhwc) { /* (r, s, c) columns put back in (c, r, s) order */
+        const size_t rs = (size_t)g->r * g->s;
+        for (size_t row = 0; row < (size_t)g->k; row++)
+            for (size_t i = 0; i < g->crs; i++) dw[row * g->crs + i] = rsc[row * g->crs + i % rs * (size_t)g->cg + i / rs];
+    }
+    if (pl.wt) /* each group's dW_g^T transposed back */
+        for (int grp = 0; grp < g->groups; grp++) {
+            const float *src = rsc + (size_t)grp * g->kg * g->crs;
+            float *dst = dw + (size_t)grp * g->kg * g->crs;
+            for (size_t k = 0; k < (size_t)g->kg; k++)
+                for (size_t i = 0; i < g->crs; i++) dst[k * g->crs + i] = src[i * g->kg + k];
+        }
+    bias_after(c, s);
+}
+
+/* The tables: per pass, the algorithms in order of preference; the last takes every shape. */
+static const conv_algo FORWARD[] = {
+    {"reference", reference, no_scratch, ref_forward},
+    {"depthwise", dw_supported, dw_forward_floats, dw_forward},
+#ifdef CNN_ARCH_X86
+    {"direct", direct_ok, direct_floats, direct_forward},
+    {"kvec", kvec_forward_ok, kvec_forward_floats, kvec_forward},
+#endif
+    {"gemm", always, gemm_images_floats, gemm_forward},
+};
+static const conv_algo BACKWARD_DATA[] = {
+    {"reference", reference, no_scratch, ref_data},
+    {"depthwise", dw_supported, dw_data_floats, dw_data},
+#ifdef CNN_ARCH_X86
+    {"kvec", kvec_data_ok, kvec_data_floats, kvec_data},
+#endif
+    {"gemm", always, gemm_images_floats, gemm_data},
+};
+static const conv_algo BACKWARD_WEIGHTS[] = {
+    {"reference", reference, no_scratch, ref_weights},
+    {"depthwise", dw_supported, dw_weights_floats, dw_weights},
+#ifdef CNN_ARCH_X86
+    /* before the direct kernels: on a first layer (lenet1) 160 against 100 GFLOP/s */
+    {"kvec", kvec_weights_ok, kvec_weights_floats, kvec_weights},
+    {"direct", direct_ok, direct_weights_floats, direct_weights},
+    {"pointwise", pw_ok, pw_floats, pw_weights},
+#endif
+    {"gemm", always, gemm_weights_floats, gemm_weights},
+};
+
+typedef struct conv_table {
+    const conv_algo *algos;
+    int count;
+} conv_table;
+#define TABLE(t) {t, (int)(sizeof t / sizeof t[0])}
+static const conv_table TABLES[CNN_CONV_PASSES] = {TABLE(FORWARD), TABLE(BACKWARD_DATA), TABLE(BACKWARD_WEIGHTS)};
+
+static const conv_algo *choose(int pass, const conv_call *c) {
+    const conv_table *t = &TABLES[pass];
+    for (int i = 0; i < t->count - 1; i++)
+        if (t->algos[i].supported(c)) return &t->algos[i];
+    return &t->algos[t->count - 1];
+}
+
+static conv_call call_of(const cnn_ctx *ctx, const cnn_conv_geom *g) {
+    conv_call c = {g, cnn_ctx_threads(ctx), cnn_isa_of(ctx), cnn_algo_of(ctx) == CNN_ALGO_REFERENCE,
+                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0};
+    return c;
+}
+
+/* The chosen algorithm of pass with its scratch from ctx: the one place an algorithm is run. */
+static cnn_status run_pass(cnn_ctx *ctx, int pass, const conv_call *c) {
+    const conv_algo *a = choose(pass, c);
+    const size_t floats = a->scratch_floats(c);
+    cnn_scratch s = {NULL, 0};
+    if (floats) {
+        cnn_status st = cnn_scratch_get(ctx, floats, &s);
+        if (st != CNN_OK) return st;
+    }
+    a->run(c, s.p);
+    cnn_scratch_release(&s);
+    return CNN_OK;
+}
+
+const char *cnn_conv_algo_name(const cnn_ctx *ctx, const cnn_conv_geom *g, int pass) {
+    if (pass < 0 || pass >= CNN_CONV_PASSES) return NULL;
+    conv_call c = call_of(ctx, g);
+    return choose(pass, &c)->name;
+}
+
+size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
+    conv_call c = call_of(ctx, g);
+    size_t need = 0;
+    for (int pass = 0; pass < CNN_CONV_PASSES; pass++) {
+        size_t n = choose(pass, &c)->scratch_floats(&c);
+        if (n > need) need = n;
+    }
+    return need;
+}
+
+/* ---------------------------------------------------------------- the public calls */
+
+cnn_status cnn_conv2d_forward(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
+                              const float *bias, float *y) {
+    return cnn_conv2d_forward_act(ctx, p, x, w, bias, 0, y);
+}
+
+cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
+                                  const float *bias, int relu, float *y) {
+    cnn_conv_geom g;
+    cnn_status st = cnn_conv_validate(p, &g);
+    if (st != CNN_OK) return st;
+    if (!x || !w || !y) return CNN_ERR_ARG;
+    conv_call c = call_of(ctx, &g);
+    c.x = x, c.w = w, c.bias = bias, c.y = y, c.relu = relu;
+    return run_pass(ctx, CNN_CONV_FORWARD, &c);
+}
+
+cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const float *dy, const float *w,
+                                    float *dx) {
+    cnn_conv_geom g;
+    cnn_status st = cnn_conv_validate(p, &g);
+    if (st != CNN_OK) return st;
+    if (!dy || !w || !dx) return CNN_ERR_ARG;
+    conv_call c = call_of(ctx, &g);
+    c.dy = dy, c.w = w, c.dx = dx;
+    return run_pass(ctx, CNN_CONV_BACKWARD_DATA, &c);
+}
+
 cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *dy,
                                        float *dw, float *dbias) {
     cnn_conv_geom g;
     cnn_status st = cnn_conv_validate(p, &g);
     if (st != CNN_OK) return st;
     if (!x || !dy || !dw) return CNN_ERR_ARG;
-    if (cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) {
-        cnn_conv_ref_backward_weights(&g, x, dy, dw, dbias);
-        return CNN_OK;
-    }
-    if (g.cg == 1 && cnn_depthwise_supported(&g)) return cnn_depthwise_backward_weights(ctx, &g, x, dy, dw, dbias);
-    cnn_scratch s;
-    const int t = cnn_ctx_threads(ctx);
-    /* before the direct kernels: on a first layer (lenet1) 160 against 100 GFLOP/s */
-    if (use_kvec(&g, cnn_isa_of(ctx), CNN_KVEC_BACKWARD_WEIGHTS)) {
-        if ((st = cnn_scratch_get(ctx, cnn_kvec_scratch_floats(&g, t, CNN_KVEC_BACKWARD_WEIGHTS), &s)) != CNN_OK)
-            return st;
-        cnn_kvec_backward_weights(&g, t, x, dy, dw, dbias, s.p);
-        cnn_scratch_release(&s);
-        return CNN_OK;
-    }
-    if (cnn_direct_supported(&g, cnn_isa_of(ctx))) {
-        if ((st = cnn_scratch_get(ctx, cnn_direct_scratch_floats(&g, t), &s)) != CNN_OK) return st;
-        cnn_direct_backward_weights(&g, t, x, dy, dw, s.p);
-        cnn_scratch_release(&s);
-        return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
-    }
-    if (cnn_pointwise_supported(&g, cnn_isa_of(ctx))) {
-        if ((st = cnn_scratch_get(ctx, cnn_pointwise_scratch_floats(&g, t), &s)) != CNN_OK) return st;
-        cnn_pointwise_backward_weights(&g, t, x, dy, dw, s.p);
-        cnn_scratch_release(&s);
-        return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
-    }
-    const conv_plan pl = make_plan(ctx, &g, PASS_WEIGHTS);
-    if ((st = conv_scratch(ctx, &pl, &s)) != CNN_OK) return st;
-    float *tree = s.p + (size_t)pl.teams * pl.per;
-    float *rsc = tree + cnn_tree_scratch_floats(g.n, t, CNN_TREE_LEAF, g.w_size); /* dW to permute back */
-    weights_job j = {&g, &pl, cnn_isa_of(ctx), x, dy, s.p};
-    cnn_tree_sum(g.n, t, CNN_TREE_LEAF, g.w_size, weights_leaf, &j, pl.nhwc || pl.wt ? rsc : dw, tree);
-    if (pl.nhwc) { /* (r, s, c) columns put back in (c, r, s) order */
-        const size_t rs = (size_t)g.r * g.s;
-        for (size_t row = 0; row < (size_t)g.k; row++)
-            for (size_t c = 0; c < g.crs; c++) dw[row * g.crs + c] = rsc[row * g.crs + c % rs * (size_t)g.cg + c / rs];
-    }
-    if (pl.wt) /* each group's dW_g^T transposed back */
-        for (int grp = 0; grp < g.groups; grp++) {
-            const float *src = rsc + (size_t)grp * g.kg * g.crs;
-            float *dst = dw + (size_t)grp * g.kg * g.crs;
-            for (size_t k = 0; k < (size_t)g.kg; k++)
-                for (size_t c = 0; c < g.crs; c++) dst[k * g.crs + c] = src[c * g.kg + k];
-        }
-    cnn_scratch_release(&s);
-    return dbias ? bias_grad(ctx, &g, dy, dbias) : CNN_OK;
+    conv_call c = call_of(ctx, &g);
+    c.x = x, c.dy = dy, c.dw = dw, c.dbias = dbias;
+    return run_pass(ctx, CNN_CONV_BACKWARD_WEIGHTS, &c);
 }

@@ -1,0 +1,58 @@
+/* depthwise_rows.h — internal to the depthwise kernels: the row sums and dW dot products the driver
+   (depthwise.c) hands to its row kernels, and the AVX-512 and AVX2+FMA row kernels of src/kernels/x86/
+   (defined only where the build compiles them, CNN_ARCH_X86). The portable ones stay in the driver. */
+#ifndef CNN_DEPTHWISE_ROWS_H
+#define CNN_DEPTHWISE_ROWS_H
+
+#include "kernels/depthwise.h"
+
+#include <stddef.h>
+
+enum {
+    TMAX = CNN_DEPTHWISE_MAX_S, /* taps of one kernel row */
+    LANES = 16,                 /* float partial sums per dW element (the widest vector) */
+    GMAX = 9                    /* dW elements one backward-weights sweep keeps in registers */
+};
+
+/* out[p][o] = (acc ? out[p][o] : init) + sum_{i < nr} sum_{j < ntaps} w[i wrs + widx[j]] in[p pstride +
+   i rstride + off[j] + o] for o < q: every read lies inside the buffer, summed in (i, j) order. */
+typedef struct dw_sum {
+    const float *in;
+    ptrdiff_t pstride, rstride;
+    const float *w;
+    ptrdiff_t wrs;
+    int nr, ntaps;
+    int off[TMAX], widx[TMAX];
+    float *out;
+    ptrdiff_t ostride;
+    int q, acc;
+    float init;
+} dw_sum;
+
+/* acc[u][lane] += sum_p sum_{o < q} dy[p dyps + o] x[p xps + poff[u] + o], u < G, lanes by o mod 16. */
+typedef struct dw_grad {
+    const float *x, *dy;
+    ptrdiff_t xps, dyps;
+    int q;
+} dw_grad;
+
+/* Rows [p0, p1) of s. The 3 x 3 ones: nr == ntaps == 3, rstride == pstride, !acc, q of at least one
+   vector (16 floats, 8 for AVX2). */
+CNN_LOCAL void cnn_dw_sum_avx512(const dw_sum *s, int p0, int p1);
+CNN_LOCAL void cnn_dw_sum512_3x3(const dw_sum *s, int p0, int p1);
+CNN_LOCAL void cnn_dw_sum_avx2(const dw_sum *s, int p0, int p1);
+CNN_LOCAL void cnn_dw_sum256_3x3(const dw_sum *s, int p0, int p1);
+
+/* g (<= GMAX) dW elements over rows [p0, p1) of gr, added to the LANES floats at slot[u] (element u reads
+   x at poff[u]). The 3 x 3 ones: the 9 taps of unit row stride and dilation (poff[0..2]: the tap offsets
+   of kernel row 0), q of at least one vector. */
+CNN_LOCAL void cnn_dw_grad_avx512(const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff,
+                                  float *const *slot, int g);
+CNN_LOCAL void cnn_dw_grad512_3x3(const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff,
+                                  float *const *slot);
+CNN_LOCAL void cnn_dw_grad_avx2(const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff, float *const *slot,
+                                int g);
+CNN_LOCAL void cnn_dw_grad256_3x3(const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff,
+                                  float *const *slot);
+
+#endif

@@ -1,0 +1,199 @@
+/* depthwise_avx2.c — the AVX2+FMA row kernels of the depthwise driver (kernels/depthwise.c): those of
+   depthwise_avx512.c in 8 lanes (dW partial sums in the low 8 of each slot's 16). The structs they read
+   and what they compute: kernels/depthwise_rows.h. */
+#include "kernels/depthwise_rows.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+__attribute__((target("avx2,fma"))) static inline __m256i mask8(int rem) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* sum512_block of depthwise_avx512.c in 8 lanes (the same overlapped or buffered tails). */
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+sum256_block(const dw_sum *s, const float *in, float *out, int o, const int *d, int left, const int NV,
+             const int masked) {
+    __m256i m[4];
+    __m256 a[4];
+    for (int v = 0; v < NV; v++) {
+        m[v] = mask8(left - 8 * v);
+        if (!s->acc)
+            a[v] = _mm256_set1_ps(s->init);
+        else if (masked)
+            a[v] = _mm256_maskload_ps(out + o + d[v], m[v]);
+        else
+            a[v] = _mm256_loadu_ps(out + o + d[v]);
+    }
+    for (int i = 0; i < s->nr; i++) {
+        const float *row = in + (ptrdiff_t)i * s->rstride + o, *wi = s->w + (ptrdiff_t)i * s->wrs;
+        for (int j = 0; j < s->ntaps; j++) {
+            const __m256 wv = _mm256_set1_ps(wi[s->widx[j]]);
+            const float *p = row + s->off[j];
+            for (int v = 0; v < NV; v++) {
+                __m256 xv = masked ? _mm256_maskload_ps(p + d[v], m[v]) : _mm256_loadu_ps(p + d[v]);
+                a[v] = _mm256_fmadd_ps(wv, xv, a[v]);
+            }
+        }
+    }
+    if (masked) {
+        float tmp[32];
+        for (int v = 0; v < NV; v++)
+            _mm256_storeu_ps(tmp + 8 * v, a[v]);
+        memcpy(out + o, tmp, (size_t)left * sizeof(float));
+    } else
+        for (int v = 0; v < NV; v++)
+            _mm256_storeu_ps(out + o + d[v], a[v]);
+}
+
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+sum256_tail(const dw_sum *s, const float *in, float *out, int o, int left, const int NV) {
+    static const int even[4] = {0, 8, 16, 24};
+    int d[4];
+    if (s->acc || o + left < 8) {
+        sum256_block(s, in, out, o, even, left, NV, 1);
+        return;
+    }
+    for (int v = 0; v < NV; v++)
+        d[v] = 8 * v < left - 8 ? 8 * v : left - 8;
+    sum256_block(s, in, out, o, d, left, NV, 0);
+}
+
+__attribute__((target("avx2,fma"))) void cnn_dw_sum_avx2(const dw_sum *s, int p0, int p1) {
+    static const int even[4] = {0, 8, 16, 24};
+    for (int p = p0; p < p1; p++) {
+        const float *in = s->in + (ptrdiff_t)p * s->pstride;
+        float *out = s->out + (ptrdiff_t)p * s->ostride;
+        int o = 0;
+        for (; o + 32 <= s->q; o += 32)
+            sum256_block(s, in, out, o, even, 32, 4, 0);
+        int left = s->q - o;
+        /* clang-format off */
+        switch ((left + 7) / 8) {
+        case 1: sum256_tail(s, in, out, o, left, 1); break;
+        case 2: sum256_tail(s, in, out, o, left, 2); break;
+        case 3: sum256_tail(s, in, out, o, left, 3); break;
+        case 4: sum256_tail(s, in, out, o, left, 4); break;
+        default: break;
+        }
+        /* clang-format on */
+    }
+}
+
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+grad256_g(const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff, float *const *slot, const int G) {
+    __m256 a[GMAX];
+    for (int u = 0; u < G; u++)
+        a[u] = _mm256_setzero_ps();
+    for (int p = p0; p < p1; p++) {
+        const float *d = gr->dy + (ptrdiff_t)p * gr->dyps, *xr = gr->x + (ptrdiff_t)p * gr->xps;
+        int o = 0;
+        for (; o + 8 <= gr->q; o += 8) {
+            const __m256 dv = _mm256_loadu_ps(d + o);
+            for (int u = 0; u < G; u++)
+                a[u] = _mm256_fmadd_ps(dv, _mm256_loadu_ps(xr + (poff[u] + o)), a[u]);
+        }
+        if (o < gr->q) {
+            const __m256i m = mask8(gr->q - o);
+            const __m256 dv = _mm256_maskload_ps(d + o, m);
+            for (int u = 0; u < G; u++)
+                a[u] = _mm256_fmadd_ps(dv, _mm256_maskload_ps(xr + (poff[u] + o), m), a[u]);
+        }
+    }
+    for (int u = 0; u < G; u++)
+        _mm256_storeu_ps(slot[u], _mm256_add_ps(_mm256_loadu_ps(slot[u]), a[u]));
+}
+
+__attribute__((target("avx2,fma"))) void cnn_dw_grad_avx2(const dw_grad *gr, int p0, int p1,
+                                                          const ptrdiff_t *poff, float *const *slot, int g) {
+    /* clang-format off */
+    switch (g) {
+    case 1: grad256_g(gr, p0, p1, poff, slot, 1); break;
+    case 2: grad256_g(gr, p0, p1, poff, slot, 2); break;
+    case 3: grad256_g(gr, p0, p1, poff, slot, 3); break;
+    case 4: grad256_g(gr, p0, p1, poff, slot, 4); break;
+    case 5: grad256_g(gr, p0, p1, poff, slot, 5); break;
+    case 6: grad256_g(gr, p0, p1, poff, slot, 6); break;
+    case 7: grad256_g(gr, p0, p1, poff, slot, 7); break;
+    case 8: grad256_g(gr, p0, p1, poff, slot, 8); break;
+    default: grad256_g(gr, p0, p1, poff, slot, GMAX); break;
+    }
+    /* clang-format on */
+}
+
+/* cnn_dw_sum512_3x3 in 8 lanes: 9 weights, 3 accumulators and one input vector fit the 16 registers. */
+__attribute__((target("avx2,fma"))) void cnn_dw_sum256_3x3(const dw_sum *s, int p0, int p1) {
+    __m256 w[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            w[i][j] = _mm256_set1_ps(s->w[i * s->wrs + s->widx[j]]);
+    const ptrdiff_t o0 = s->off[0], o1 = s->off[1], o2 = s->off[2];
+    for (int o = 0; o < s->q; o += 8) {
+        const int oo = o + 8 <= s->q ? o : s->q - 8;
+        __m256 a0, a1 = _mm256_set1_ps(s->init), a2 = a1;
+        for (int u = p0; u < p1 + 2; u++) {
+            const float *xr = s->in + (ptrdiff_t)u * s->pstride + oo;
+            __m256 xv = _mm256_loadu_ps(xr + o0);
+            a0 = _mm256_set1_ps(s->init);
+            const int r0 = u < p1, r1 = u - 1 >= p0 && u - 1 < p1, r2 = u - 2 >= p0;
+            if (r0) a0 = _mm256_fmadd_ps(w[0][0], xv, a0);
+            if (r1) a1 = _mm256_fmadd_ps(w[1][0], xv, a1);
+            if (r2) a2 = _mm256_fmadd_ps(w[2][0], xv, a2);
+            xv = _mm256_loadu_ps(xr + o1);
+            if (r0) a0 = _mm256_fmadd_ps(w[0][1], xv, a0);
+            if (r1) a1 = _mm256_fmadd_ps(w[1][1], xv, a1);
+            if (r2) a2 = _mm256_fmadd_ps(w[2][1], xv, a2);
+            xv = _mm256_loadu_ps(xr + o2);
+            if (r0) a0 = _mm256_fmadd_ps(w[0][2], xv, a0);
+            if (r1) a1 = _mm256_fmadd_ps(w[1][2], xv, a1);
+            if (r2) {
+                a2 = _mm256_fmadd_ps(w[2][2], xv, a2);
+                _mm256_storeu_ps(s->out + (ptrdiff_t)(u - 2) * s->ostride + oo, a2);
+            }
+            a2 = a1, a1 = a0;
+        }
+    }
+}
+
+/* cnn_dw_grad512_3x3 in 8 lanes; the overlapping last strip zeroes its old lanes in dy and x
+   (0 * 0 adds 0). */
+__attribute__((target("avx2,fma"))) void cnn_dw_grad256_3x3(const dw_grad *gr, int p0, int p1,
+                                                            const ptrdiff_t *poff, float *const *slot) {
+    __m256 a[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            a[i][j] = _mm256_setzero_ps();
+    const ptrdiff_t o0 = poff[0], o1 = poff[1], o2 = poff[2];
+    for (int o = 0; o < gr->q; o += 8) {
+        const int oo = o + 8 <= gr->q ? o : gr->q - 8;
+        const __m256 m = _mm256_castsi256_ps(
+            _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(o - oo - 1)));
+        __m256 d0 = _mm256_setzero_ps(), d1 = d0, d2 = d0;
+        for (int u = p0; u < p1 + 2; u++) {
+            const float *xr = gr->x + (ptrdiff_t)u * gr->xps + oo;
+            const __m256 x0 = _mm256_and_ps(m, _mm256_loadu_ps(xr + o0));
+            const __m256 x1 = _mm256_and_ps(m, _mm256_loadu_ps(xr + o1));
+            const __m256 x2 = _mm256_and_ps(m, _mm256_loadu_ps(xr + o2));
+            d2 = d1, d1 = d0;
+            if (u < p1) {
+                d0 = _mm256_and_ps(m, _mm256_loadu_ps(gr->dy + (ptrdiff_t)u * gr->dyps + oo));
+                a[0][0] = _mm256_fmadd_ps(d0, x0, a[0][0]);
+                a[0][1] = _mm256_fmadd_ps(d0, x1, a[0][1]);
+                a[0][2] = _mm256_fmadd_ps(d0, x2, a[0][2]);
+            }
+            if (u - 1 >= p0 && u - 1 < p1) {
+                a[1][0] = _mm256_fmadd_ps(d1, x0, a[1][0]);
+                a[1][1] = _mm256_fmadd_ps(d1, x1, a[1][1]);
+                a[1][2] = _mm256_fmadd_ps(d1, x2, a[1][2]);
+            }
+            if (u - 2 >= p0) {
+                a[2][0] = _mm256_fmadd_ps(d2, x0, a[2][0]);
+                a[2][1] = _mm256_fmadd_ps(d2, x1, a[2][1]);
+                a[2][2] = _mm256_fmadd_ps(d2, x2, a[2][2]);
+            }
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            _mm256_storeu_ps(slot[i * 3 + j], _mm256_add_ps(_mm256_loadu_ps(slot[i * 3 + j]), a[i][j]));
+}

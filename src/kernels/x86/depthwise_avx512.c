@@ -1,0 +1,209 @@
+/* depthwise_avx512.c — the AVX-512 row kernels of the depthwise driver (kernels/depthwise.c): row sums
+   (forward, backward-data) and dW dot products in 16 lanes, with 3 x 3 specialisations. The structs they
+   read and what they compute: kernels/depthwise_rows.h. */
+#include "kernels/depthwise_rows.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+/* NV vectors of 16 outputs at o + d[v]. Unmasked tails overlap the vector before them (the lanes
+   computed twice get the same value); masked ones (accumulating, or rows under 16) load with the mask
+   and store through a buffer: masked stores to lines not yet in cache are slow (AMD Zen 4). */
+static inline __attribute__((always_inline, target("avx512f"))) void
+sum512_block(const dw_sum *s, const float *in, float *out, int o, const int *d, int left, const int NV,
+             const int masked) {
+    __mmask16 m[4];
+    __m512 a[4];
+    for (int v = 0; v < NV; v++) {
+        int rem = left - 16 * v;
+        m[v] = (__mmask16)(rem >= 16 ? 0xFFFFu : (1u << rem) - 1);
+        if (!s->acc)
+            a[v] = _mm512_set1_ps(s->init);
+        else if (masked)
+            a[v] = _mm512_maskz_loadu_ps(m[v], out + o + d[v]);
+        else
+            a[v] = _mm512_loadu_ps(out + o + d[v]);
+    }
+    for (int i = 0; i < s->nr; i++) {
+        const float *row = in + (ptrdiff_t)i * s->rstride + o, *wi = s->w + (ptrdiff_t)i * s->wrs;
+        for (int j = 0; j < s->ntaps; j++) {
+            const __m512 wv = _mm512_set1_ps(wi[s->widx[j]]);
+            const float *p = row + s->off[j];
+            for (int v = 0; v < NV; v++) {
+                __m512 xv = masked ? _mm512_maskz_loadu_ps(m[v], p + d[v]) : _mm512_loadu_ps(p + d[v]);
+                a[v] = _mm512_fmadd_ps(wv, xv, a[v]);
+            }
+        }
+    }
+    if (masked) {
+        float tmp[64];
+        for (int v = 0; v < NV; v++)
+            _mm512_storeu_ps(tmp + 16 * v, a[v]);
+        memcpy(out + o, tmp, (size_t)left * sizeof(float));
+    } else
+        for (int v = 0; v < NV; v++)
+            _mm512_storeu_ps(out + o + d[v], a[v]);
+}
+
+/* The last left (< 64) outputs of a row from o, as NV = ceil(left / 16) vectors. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+sum512_tail(const dw_sum *s, const float *in, float *out, int o, int left, const int NV) {
+    static const int even[4] = {0, 16, 32, 48};
+    int d[4];
+    if (s->acc || o + left < 16) {
+        sum512_block(s, in, out, o, even, left, NV, 1);
+        return;
+    }
+    for (int v = 0; v < NV; v++)
+        d[v] = 16 * v < left - 16 ? 16 * v : left - 16;
+    sum512_block(s, in, out, o, d, left, NV, 0);
+}
+
+__attribute__((target("avx512f"))) void cnn_dw_sum_avx512(const dw_sum *s, int p0, int p1) {
+    static const int even[4] = {0, 16, 32, 48};
+    for (int p = p0; p < p1; p++) {
+        const float *in = s->in + (ptrdiff_t)p * s->pstride;
+        float *out = s->out + (ptrdiff_t)p * s->ostride;
+        int o = 0;
+        for (; o + 64 <= s->q; o += 64)
+            sum512_block(s, in, out, o, even, 64, 4, 0);
+        int left = s->q - o;
+        /* clang-format off */
+        switch ((left + 15) / 16) {
+        case 1: sum512_tail(s, in, out, o, left, 1); break;
+        case 2: sum512_tail(s, in, out, o, left, 2); break;
+        case 3: sum512_tail(s, in, out, o, left, 3); break;
+        case 4: sum512_tail(s, in, out, o, left, 4); break;
+        default: break;
+        }
+        /* clang-format on */
+    }
+}
+
+/* G dW elements over rows [p0, p1), in registers; then added to their lanes. A row's last partial
+   vector is loaded unmasked where it can end at the row's end, with the FMA masked to its new lanes. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+grad512_g(const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff, float *const *slot, const int G) {
+    __m512 a[GMAX];
+    const int q = gr->q, body = q & ~15, shifted = q >= 16 && body < q;
+    const __mmask16 m =
+        shifted ? (__mmask16)(0xFFFFu << (16 - (q - body))) : (__mmask16)((1u << (q - body)) - 1);
+    const int tail = shifted ? q - 16 : body;
+    for (int u = 0; u < G; u++)
+        a[u] = _mm512_setzero_ps();
+    for (int p = p0; p < p1; p++) {
+        const float *d = gr->dy + (ptrdiff_t)p * gr->dyps, *xr = gr->x + (ptrdiff_t)p * gr->xps;
+        for (int o = 0; o < body; o += 16) {
+            const __m512 dv = _mm512_loadu_ps(d + o);
+            for (int u = 0; u < G; u++)
+                a[u] = _mm512_fmadd_ps(dv, _mm512_loadu_ps(xr + (poff[u] + o)), a[u]);
+        }
+        if (shifted) {
+            const __m512 dv = _mm512_loadu_ps(d + tail);
+            for (int u = 0; u < G; u++)
+                a[u] = _mm512_mask3_fmadd_ps(dv, _mm512_loadu_ps(xr + (poff[u] + tail)), a[u], m);
+        } else if (body < q) {
+            const __m512 dv = _mm512_maskz_loadu_ps(m, d + tail);
+            for (int u = 0; u < G; u++)
+                a[u] = _mm512_fmadd_ps(dv, _mm512_maskz_loadu_ps(m, xr + (poff[u] + tail)), a[u]);
+        }
+    }
+    for (int u = 0; u < G; u++)
+        _mm512_storeu_ps(slot[u], _mm512_add_ps(_mm512_loadu_ps(slot[u]), a[u]));
+}
+
+__attribute__((target("avx512f"))) void cnn_dw_grad_avx512(const dw_grad *gr, int p0, int p1,
+                                                           const ptrdiff_t *poff, float *const *slot, int g) {
+    /* clang-format off */
+    switch (g) {
+    case 1: grad512_g(gr, p0, p1, poff, slot, 1); break;
+    case 2: grad512_g(gr, p0, p1, poff, slot, 2); break;
+    case 3: grad512_g(gr, p0, p1, poff, slot, 3); break;
+    case 4: grad512_g(gr, p0, p1, poff, slot, 4); break;
+    case 5: grad512_g(gr, p0, p1, poff, slot, 5); break;
+    case 6: grad512_g(gr, p0, p1, poff, slot, 6); break;
+    case 7: grad512_g(gr, p0, p1, poff, slot, 7); break;
+    case 8: grad512_g(gr, p0, p1, poff, slot, 8); break;
+    default: grad512_g(gr, p0, p1, poff, slot, GMAX); break;
+    }
+    /* clang-format on */
+}
+
+/* 3 x 3 taps with kernel rows one input row apart (rstride == pstride): input row u feeds output rows
+   u, u - 1, u - 2, so a 16-wide column strip streams down the rows loading each input vector once
+   (3 loads per output vector instead of 9), in the same (i, j) order as sum512_block. Writes only
+   (the last strip overlaps the one before it); rows of at least 16. */
+__attribute__((target("avx512f"))) void cnn_dw_sum512_3x3(const dw_sum *s, int p0, int p1) {
+    __m512 w[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            w[i][j] = _mm512_set1_ps(s->w[i * s->wrs + s->widx[j]]);
+    const __m512 init = _mm512_set1_ps(s->init);
+    const ptrdiff_t o0 = s->off[0], o1 = s->off[1], o2 = s->off[2];
+    for (int o = 0; o < s->q; o += 16) {
+        const int oo = o + 16 <= s->q ? o : s->q - 16;
+        __m512 a0 = init, a1 = init, a2 = init; /* output rows u, u - 1, u - 2 */
+        for (int u = p0; u < p1 + 2; u++) {
+            const float *xr = s->in + (ptrdiff_t)u * s->pstride + oo;
+            const __m512 x0 = _mm512_loadu_ps(xr + o0), x1 = _mm512_loadu_ps(xr + o1),
+                         x2 = _mm512_loadu_ps(xr + o2);
+            a0 = init;
+            if (u < p1) {
+                a0 = _mm512_fmadd_ps(w[0][0], x0, a0), a0 = _mm512_fmadd_ps(w[0][1], x1, a0);
+                a0 = _mm512_fmadd_ps(w[0][2], x2, a0);
+            }
+            if (u - 1 >= p0 && u - 1 < p1) {
+                a1 = _mm512_fmadd_ps(w[1][0], x0, a1), a1 = _mm512_fmadd_ps(w[1][1], x1, a1);
+                a1 = _mm512_fmadd_ps(w[1][2], x2, a1);
+            }
+            if (u - 2 >= p0) {
+                a2 = _mm512_fmadd_ps(w[2][0], x0, a2), a2 = _mm512_fmadd_ps(w[2][1], x1, a2);
+                a2 = _mm512_fmadd_ps(w[2][2], x2, a2);
+                _mm512_storeu_ps(s->out + (ptrdiff_t)(u - 2) * s->ostride + oo, a2);
+            }
+            a2 = a1, a1 = a0;
+        }
+    }
+}
+
+/* The 3 x 3 dW of unit row stride and dilation: input row u meets dy rows u, u - 1, u - 2 (kernel rows
+   0, 1, 2), so a column strip streams down the rows with those dy vectors held: 4 loads per 9 FMAs.
+   The last strip of a row overlaps the one before, its FMAs masked to the new lanes; rows >= 16. */
+__attribute__((target("avx512f"))) void cnn_dw_grad512_3x3(const dw_grad *gr, int p0, int p1,
+                                                           const ptrdiff_t *poff, float *const *slot) {
+    __m512 a[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            a[i][j] = _mm512_setzero_ps();
+    const ptrdiff_t o0 = poff[0], o1 = poff[1], o2 = poff[2];
+    for (int o = 0; o < gr->q; o += 16) {
+        const int oo = o + 16 <= gr->q ? o : gr->q - 16;
+        const __mmask16 m = (__mmask16)(0xFFFFu << (o - oo));
+        __m512 d0 = _mm512_setzero_ps(), d1 = d0, d2 = d0; /* dy rows u, u - 1, u - 2 */
+        for (int u = p0; u < p1 + 2; u++) {
+            const float *xr = gr->x + (ptrdiff_t)u * gr->xps + oo;
+            const __m512 x0 = _mm512_loadu_ps(xr + o0), x1 = _mm512_loadu_ps(xr + o1),
+                         x2 = _mm512_loadu_ps(xr + o2);
+            d2 = d1, d1 = d0;
+            if (u < p1) {
+                d0 = _mm512_loadu_ps(gr->dy + (ptrdiff_t)u * gr->dyps + oo);
+                a[0][0] = _mm512_mask3_fmadd_ps(d0, x0, a[0][0], m);
+                a[0][1] = _mm512_mask3_fmadd_ps(d0, x1, a[0][1], m);
+                a[0][2] = _mm512_mask3_fmadd_ps(d0, x2, a[0][2], m);
+            }
+            if (u - 1 >= p0 && u - 1 < p1) {
+                a[1][0] = _mm512_mask3_fmadd_ps(d1, x0, a[1][0], m);
+                a[1][1] = _mm512_mask3_fmadd_ps(d1, x1, a[1][1], m);
+                a[1][2] = _mm512_mask3_fmadd_ps(d1, x2, a[1][2], m);
+            }
+            if (u - 2 >= p0) {
+                a[2][0] = _mm512_mask3_fmadd_ps(d2, x0, a[2][0], m);
+                a[2][1] = _mm512_mask3_fmadd_ps(d2, x1, a[2][1], m);
+                a[2][2] = _mm512_mask3_fmadd_ps(d2, x2, a[2][2], m);
+            }
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            _mm512_storeu_ps(slot[i * 3 + j], _mm512_add_ps(_mm512_loadu_ps(slot[i * 3 + j]), a[i][j]));
+}
