@@ -1,4 +1,4 @@
-/* dist.h — data-parallel `cnn train` over MPI ranks (README "Several machines"): which shard of each
+/* dist.h — data-parallel `cnn train` over MPI ranks (docs/mpi.md): which shard of each
    global batch this process trains, the one gradient Allreduce per step, and the few collective
    steps of an epoch's end. MPI lives here and nowhere else (libcnn stays MPI-free). Without MPI
    (built with CNN_MPI=OFF, or started without a launcher such as mpirun) the process is rank 0 of 1

@@ -48,7 +48,7 @@ const char cmd_train_usage[] =
     "dropout included. Batchnorm normalises with each rank's own batch statistics (as PyTorch DDP without\n"
     "SyncBatchNorm); its running statistics are averaged over the ranks after every epoch. The test set\n"
     "is split among the ranks. Rank 0 alone prints, logs and writes checkpoints; --resume accepts a\n"
-    "checkpoint written with any rank count. See README \"Several machines\".\n";
+    "checkpoint written with any rank count. See docs/mpi.md.\n";
 
 typedef struct train_opts {
     const char *model, *data, *optimizer, *schedule, *out, *resume, *log;

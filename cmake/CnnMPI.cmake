@@ -1,4 +1,4 @@
-# CnnMPI.cmake — MPI for `cnn train` across processes and machines (README "Several machines"),
+# CnnMPI.cmake — MPI for `cnn train` across processes and machines (docs/mpi.md),
 # included by cli/CMakeLists.txt. MPI belongs to the cnn program only: libcnn stays MPI-free.
 # CNN_MPI (top-level cache variable): AUTO builds with MPI when it is found, ON requires it, OFF never.
 if(CNN_MPI)

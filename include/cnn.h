@@ -244,7 +244,7 @@ CNN_API cnn_status cnn_net_add_mse(cnn_net *net, cnn_reduction red);
 /* Sizes the arena for batches of up to max_batch images; after this no layer can be added. */
 CNN_API cnn_status cnn_net_build(cnn_net *net, int max_batch);
 
-/* Building from the model-spec text (see README "Model spec"): parses, adds every layer, builds.
+/* Building from the model-spec text (README.md, "Model spec"): parses, adds every layer, builds.
    On error *out is NULL and err (if not NULL) holds "line N: <what was expected>". */
 CNN_API cnn_status cnn_net_from_spec(const char *spec, int max_batch, cnn_net **out, char *err, size_t err_size);
 CNN_API cnn_status cnn_net_from_spec_file(const char *path, int max_batch, cnn_net **out, char *err,
@@ -353,7 +353,7 @@ CNN_API cnn_status cnn_net_train_step(cnn_ctx *ctx, cnn_net *net, cnn_optim *opt
    shards of cnn_net_grads. Every sum over a batch in a backward pass is a fixed tree (leaves of up
    to 8 images, split at ceil(n / 2)): for a batch of more than 8 split into shards [0, ceil(total /
    2)) and [ceil(total / 2), total), the two shards' gradients added in float are the whole batch's
-   bit for bit (for a net without batchnorm or depthwise convolutions).
+   bit for bit (for a net without batchnorm).
    cnn_net_set_shard(net, 0, 0) (the default) ends sharding. */
 CNN_API cnn_status cnn_net_set_shard(cnn_net *net, int first, int total);
 /* Moves the dropout RNG as a training forward of n images would, computing nothing: a shard with
