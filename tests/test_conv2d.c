@@ -1,8 +1,12 @@
 /* test_conv2d.c — conv2d correctness: every backward against central finite differences of a plain
    double-precision forward written here (independent of the library), the float forward against that
    double forward, and the fast path (ctx NULL, threaded ctx) against CNN_ALGO_REFERENCE on shapes that do
-   and do not fill GEMM blocks. Error codes and the lecture primitives are left to other programs. */
+   and do not fill GEMM blocks; the algorithm tables' choices and scratch sizes (src/ops/conv2d.c). Error
+   codes and the lecture primitives are left to other programs. */
 #include "testutil.h"
+
+#include "core/internal.h" /* the context's scratch block, to see that a call did not grow it */
+#include "ops/ops.h"       /* cnn_conv_validate, cnn_conv_scratch_floats, cnn_conv_algo_name */
 
 #include <string.h>
 
@@ -629,6 +633,106 @@ static void test_conv_banded_vs_ref(void **state) {
     cases_vs_ref(cases, sizeof cases / sizeof cases[0], 5150, 2);
 }
 
+/* ---------------------------------------------------------------- the algorithm tables */
+
+/* The scratch query (what a network reserves once) covers every pass of the algorithm that runs: on a
+   context holding exactly the queried scratch, forward, backward-data and backward-weights (with bias)
+   leave its block where it was. Random shapes of every kind above, on every ISA, 1 and 2 threads. */
+static int scratch_query_case(const cnn_conv2d *c, cnn_isa isa, int threads, test_rng *rng) {
+    cnn_conv_geom g;
+    assert_int_equal(cnn_conv_validate(c, &g), CNN_OK);
+    cnn_ctx *ctx = cnn_ctx_create(threads);
+    assert_non_null(ctx);
+    assert_int_equal(cnn_ctx_set_isa(ctx, isa), CNN_OK);
+    assert_int_equal(cnn_ctx_reserve(ctx, cnn_conv_scratch_floats(ctx, &g)), CNN_OK);
+    const void *block = ctx->scratch;
+    const size_t size = ctx->scratch_size;
+    float *x = test_rand_buf(rng, g.x_size, -1, 1), *w = test_rand_buf(rng, g.w_size, -1, 1);
+    float *dy = test_rand_buf(rng, g.y_size, -1, 1), *y = malloc(g.y_size * sizeof *y);
+    float *dx = malloc(g.x_size * sizeof *dx), *dw = malloc(g.w_size * sizeof *dw);
+    float *b = test_rand_buf(rng, (size_t)g.k, -1, 1), *db = malloc((size_t)g.k * sizeof *db);
+    assert_true(y && dx && dw && db);
+    assert_int_equal(cnn_conv2d_forward(ctx, c, x, w, b, y), CNN_OK);
+    assert_int_equal(cnn_conv2d_backward_data(ctx, c, dy, w, dx), CNN_OK);
+    assert_int_equal(cnn_conv2d_backward_weights(ctx, c, x, dy, dw, db), CNN_OK);
+    int grew = ctx->scratch != block || ctx->scratch_size != size;
+    if (grew) {
+        conv_print("a pass took more scratch than the query said", c);
+        fprintf(stderr, "  isa %s, %d threads: algorithms %s / %s / %s, query %zu bytes, now %zu\n",
+                cnn_isa_name(isa), threads, cnn_conv_algo_name(ctx, &g, CNN_CONV_FORWARD),
+                cnn_conv_algo_name(ctx, &g, CNN_CONV_BACKWARD_DATA),
+                cnn_conv_algo_name(ctx, &g, CNN_CONV_BACKWARD_WEIGHTS), size, ctx->scratch_size);
+    }
+    free(x), free(w), free(dy), free(y), free(dx), free(dw), free(b), free(db);
+    cnn_ctx_free(ctx);
+    return grew;
+}
+
+static int draw_any(test_rng *rng, cnn_conv2d *c) {
+    draw_conv(rng, c, 2e5);
+    return 1;
+}
+
+static void test_conv_scratch_query(void **state) {
+    (void)state;
+    static const cnn_isa isas[] = {CNN_ISA_AVX512, CNN_ISA_AVX2, CNN_ISA_PORTABLE};
+    static const shape_draw draws[] = {draw_any, draw_kvec, draw_few_taps};
+    test_rng rng = test_rng_make(777);
+    int bad = 0, count = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (!cnn_isa_available(isas[i])) continue;
+        for (int t = 0; t < 36;) {
+            cnn_conv2d c = {0};
+            conv_geom geo;
+            if (!draws[t % 3](&rng, &c) || !conv_geom_of(&c, &geo)) continue;
+            bad += scratch_query_case(&c, isas[i], 1 + t % 2, &rng);
+            t++, count++;
+        }
+    }
+    fprintf(stderr, "conv2d scratch query: %d shapes, %d calls that grew the scratch\n", count, bad);
+    assert_int_equal(bad, 0);
+}
+
+/* Which algorithm each pass runs: the reference when asked for, the depthwise kernels for groups of one
+   channel, the GEMM on a CPU without AVX-512 for everything else, the channels-in-lanes kernels on
+   AVX-512 for a layer they take (lenet2: 32 -> 64 channels, 5x5), and never a different one for another
+   batch size or thread count. */
+static void test_conv_algorithm_choice(void **state) {
+    (void)state;
+    const cnn_conv2d lenet2 = {.n = 64, .c = 32, .h = 14, .w = 14, .k = 64, .r = 5, .s = 5, .pad_top = 2,
+                               .pad_left = 2, .pad_bottom = 2, .pad_right = 2};
+    const cnn_conv2d dw = {.n = 16, .c = 32, .h = 28, .w = 28, .k = 32, .r = 3, .s = 3, .pad_top = 1,
+                           .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .groups = 32};
+    static const cnn_isa isas[] = {CNN_ISA_AVX512, CNN_ISA_AVX2, CNN_ISA_PORTABLE};
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (!cnn_isa_available(isas[i])) continue;
+        for (int pass = 0; pass < CNN_CONV_PASSES; pass++) {
+            cnn_conv_geom g, g1, gd;
+            cnn_conv2d one = lenet2;
+            one.n = 1;
+            assert_int_equal(cnn_conv_validate(&lenet2, &g), CNN_OK);
+            assert_int_equal(cnn_conv_validate(&one, &g1), CNN_OK);
+            assert_int_equal(cnn_conv_validate(&dw, &gd), CNN_OK);
+            cnn_ctx *a = cnn_ctx_create(1), *b = cnn_ctx_create(2);
+            assert_true(a && b);
+            assert_int_equal(cnn_ctx_set_isa(a, isas[i]), CNN_OK);
+            assert_int_equal(cnn_ctx_set_isa(b, isas[i]), CNN_OK);
+            const char *name = cnn_conv_algo_name(a, &g, (cnn_conv_pass)pass);
+            assert_string_equal(name, isas[i] == CNN_ISA_AVX512 ? "kvec" : "gemm");
+            assert_string_equal(cnn_conv_algo_name(b, &g, (cnn_conv_pass)pass), name);
+            assert_string_equal(cnn_conv_algo_name(a, &g1, (cnn_conv_pass)pass), name);
+            assert_string_equal(cnn_conv_algo_name(a, &gd, (cnn_conv_pass)pass), "depthwise");
+            assert_int_equal(cnn_ctx_set_algo(b, CNN_ALGO_REFERENCE), CNN_OK);
+            assert_string_equal(cnn_conv_algo_name(b, &gd, (cnn_conv_pass)pass), "reference");
+            assert_int_equal(cnn_conv_scratch_floats(b, &g), 0);
+            cnn_ctx_free(a), cnn_ctx_free(b);
+        }
+    }
+    cnn_conv_geom g;
+    assert_int_equal(cnn_conv_validate(&lenet2, &g), CNN_OK);
+    assert_null(cnn_conv_algo_name(NULL, &g, CNN_CONV_PASSES));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_fd_random),
@@ -638,6 +742,8 @@ int main(void) {
         cmocka_unit_test(test_conv_kvec_vs_ref),
         cmocka_unit_test(test_conv_few_taps_vs_ref),
         cmocka_unit_test(test_conv_banded_vs_ref),
+        cmocka_unit_test(test_conv_scratch_query),
+        cmocka_unit_test(test_conv_algorithm_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

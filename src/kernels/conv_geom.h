@@ -15,4 +15,12 @@ typedef struct cnn_conv_geom {
     size_t crs, pq;                /* rows and columns of one group's column matrix */
 } cnn_conv_geom;
 
+/* The three passes of a convolution, as kernels and the ops' algorithm tables name them. */
+typedef enum cnn_conv_pass {
+    CNN_CONV_FORWARD,          /* y from x and w */
+    CNN_CONV_BACKWARD_DATA,    /* dx from dy and w */
+    CNN_CONV_BACKWARD_WEIGHTS, /* dw (and dbias) from x and dy */
+    CNN_CONV_PASSES
+} cnn_conv_pass;
+
 #endif

@@ -465,9 +465,9 @@ static void weights_filters(const dw_call *d, size_t k0, size_t k1, float *scrat
    for up to nk filters (kept even, so every thread's doubles stay aligned). */
 static size_t per_thread(const cnn_conv_geom *g, const dw_pad *pd, int pass, size_t nk) {
     size_t n = pad_scratch(pd), rs = (size_t)g->r * g->s;
-    if (pass == CNN_DEPTHWISE_BACKWARD_DATA && g->sw > 1) n += (size_t)g->h * g->w;
+    if (pass == CNN_CONV_BACKWARD_DATA && g->sw > 1) n += (size_t)g->h * g->w;
     /* backward-weights: partial sums, the doubles, the leaf's floats and the summation tree's */
-    if (pass == CNN_DEPTHWISE_BACKWARD_WEIGHTS)
+    if (pass == CNN_CONV_BACKWARD_WEIGHTS)
         n += (n & 1) + rs * LANES + 3 * nk * (rs + 1) +
              cnn_tree_scratch_floats(g->n, 1, CNN_TREE_LEAF, nk * (rs + 1));
     return n + (n & 1);
@@ -490,7 +490,7 @@ typedef struct dw_team {
 static dw_team team_of(const dw_call *d, int threads, int pass) {
     const cnn_conv_geom *g = d->g;
     dw_team tm;
-    tm.items = pass == CNN_DEPTHWISE_BACKWARD_WEIGHTS ? (size_t)g->k : (size_t)g->n * g->c;
+    tm.items = pass == CNN_CONV_BACKWARD_WEIGHTS ? (size_t)g->k : (size_t)g->n * g->c;
     tm.t = team(threads, g, tm.items);
     tm.chunks = tm.t == 1 ? 1 : tm.items < (size_t)tm.t * 8 ? tm.items : (size_t)tm.t * 8;
     tm.per = per_thread(g, &d->pad, pass, (tm.items + tm.chunks - 1) / tm.chunks);
@@ -501,7 +501,7 @@ static dw_team team_of(const dw_call *d, int threads, int pass) {
 static void call_init(dw_call *d, const cnn_conv_geom *g, int pass) {
     memset(d, 0, sizeof *d);
     d->g = g;
-    if (pass == CNN_DEPTHWISE_BACKWARD_DATA)
+    if (pass == CNN_CONV_BACKWARD_DATA)
         data_pad(g, d);
     else
         forward_pad(g, d);
@@ -537,7 +537,7 @@ int cnn_depthwise_supported(const cnn_conv_geom *g) {
     return g->cg == 1 && g->s <= CNN_DEPTHWISE_MAX_S && g->kg <= CNN_DEPTHWISE_MAX_KG;
 }
 
-size_t cnn_depthwise_scratch_floats(const cnn_conv_geom *g, int threads, int pass) {
+size_t cnn_depthwise_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass) {
     dw_call d;
     size_t out;
     if (!cnn_depthwise_supported(g)) return 0; /* off[] holds at most CNN_DEPTHWISE_MAX_S taps */
@@ -549,23 +549,23 @@ size_t cnn_depthwise_scratch_floats(const cnn_conv_geom *g, int threads, int pas
 void cnn_depthwise_forward(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x, const float *w,
                            const float *bias, float *y, float *scratch) {
     dw_call d;
-    call_init(&d, g, CNN_DEPTHWISE_FORWARD);
+    call_init(&d, g, CNN_CONV_FORWARD);
     d.isa = isa, d.x = x, d.w = w, d.bias = bias, d.y = y;
-    run_items(&d, threads, CNN_DEPTHWISE_FORWARD, forward_planes, scratch);
+    run_items(&d, threads, CNN_CONV_FORWARD, forward_planes, scratch);
 }
 
 void cnn_depthwise_backward_data(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *dy,
                                  const float *w, float *dx, float *scratch) {
     dw_call d;
-    call_init(&d, g, CNN_DEPTHWISE_BACKWARD_DATA);
+    call_init(&d, g, CNN_CONV_BACKWARD_DATA);
     d.isa = isa, d.dy = dy, d.w = w, d.dx = dx;
-    run_items(&d, threads, CNN_DEPTHWISE_BACKWARD_DATA, data_planes, scratch);
+    run_items(&d, threads, CNN_CONV_BACKWARD_DATA, data_planes, scratch);
 }
 
 void cnn_depthwise_backward_weights(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x,
                                     const float *dy, float *dw, float *dbias, float *scratch) {
     dw_call d;
-    call_init(&d, g, CNN_DEPTHWISE_BACKWARD_WEIGHTS);
+    call_init(&d, g, CNN_CONV_BACKWARD_WEIGHTS);
     d.isa = isa, d.x = x, d.dy = dy, d.dw = dw, d.dbias = dbias;
-    run_items(&d, threads, CNN_DEPTHWISE_BACKWARD_WEIGHTS, weights_filters, scratch);
+    run_items(&d, threads, CNN_CONV_BACKWARD_WEIGHTS, weights_filters, scratch);
 }

@@ -12,16 +12,13 @@
    it wins backward-data (measured on 1-channel 3x3 and 5x5 layers, K = 16..128). */
 #define CNN_DEPTHWISE_MAX_KG 8
 
-/* The passes, for cnn_depthwise_scratch_floats. */
-enum { CNN_DEPTHWISE_FORWARD, CNN_DEPTHWISE_BACKWARD_DATA, CNN_DEPTHWISE_BACKWARD_WEIGHTS };
-
 /* Whether the direct kernels run g: one input channel per group, S <= CNN_DEPTHWISE_MAX_S and
    K/C <= CNN_DEPTHWISE_MAX_KG. */
 CNN_LOCAL int cnn_depthwise_supported(const cnn_conv_geom *g);
 /* Scratch floats one call of pass with `threads` threads takes, exactly what the call uses (per thread:
    the padded plane, backward-data's phase-split dx when strided, backward-weights' partial sums); 0 for
    an unsupported g; SIZE_MAX when the count overflows, so the caller's allocation fails cleanly. */
-CNN_LOCAL size_t cnn_depthwise_scratch_floats(const cnn_conv_geom *g, int threads, int pass);
+CNN_LOCAL size_t cnn_depthwise_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass);
 
 /* As cnn_conv2d_forward / _backward_data / _backward_weights for a supported g, with up to `threads`
    OpenMP threads and the row kernels of isa (one the CPU runs; AVX2 and AVX-512 only where the build has

@@ -338,6 +338,7 @@ static void weights_leaf(void *arg, int team, int lo, int hi, float *out) {
    context's threads and instruction set. */
 typedef struct conv_call {
     const cnn_conv_geom *g;
+    cnn_conv_pass pass;
     int threads;
     cnn_isa isa;
     int reference;                /* the context asks for the reference loops */
@@ -386,15 +387,7 @@ static void ref_weights(const conv_call *c, float *s) {
 
 /* depthwise (kernels/depthwise.c): groups of one input channel */
 static int dw_supported(const conv_call *c) { return !c->reference && cnn_depthwise_supported(c->g); }
-static size_t dw_forward_floats(const conv_call *c) {
-    return cnn_depthwise_scratch_floats(c->g, c->threads, CNN_DEPTHWISE_FORWARD);
-}
-static size_t dw_data_floats(const conv_call *c) {
-    return cnn_depthwise_scratch_floats(c->g, c->threads, CNN_DEPTHWISE_BACKWARD_DATA);
-}
-static size_t dw_weights_floats(const conv_call *c) {
-    return cnn_depthwise_scratch_floats(c->g, c->threads, CNN_DEPTHWISE_BACKWARD_WEIGHTS);
-}
+static size_t dw_floats(const conv_call *c) { return cnn_depthwise_scratch_floats(c->g, c->threads, c->pass); }
 static void dw_forward(const conv_call *c, float *s) {
     cnn_depthwise_forward(c->g, c->threads, c->isa, c->x, c->w, c->bias, c->y, s);
     relu_after(c);
@@ -409,21 +402,10 @@ static void dw_weights(const conv_call *c, float *s) {
 #ifdef CNN_ARCH_X86
 /* channels in the vector lanes (kernels/x86/kvec.c), for convs with a column matrix: a pointwise
    conv's GEMM reads x itself and is as fast */
-static int kvec_takes(const conv_call *c, int pass) {
-    return !c->reference && !is_pointwise(c->g) && cnn_kvec_supported(c->g, c->isa, pass);
+static int kvec_ok(const conv_call *c) {
+    return !c->reference && !is_pointwise(c->g) && cnn_kvec_supported(c->g, c->isa, c->pass);
 }
-static int kvec_forward_ok(const conv_call *c) { return kvec_takes(c, CNN_KVEC_FORWARD); }
-static int kvec_data_ok(const conv_call *c) { return kvec_takes(c, CNN_KVEC_BACKWARD_DATA); }
-static int kvec_weights_ok(const conv_call *c) { return kvec_takes(c, CNN_KVEC_BACKWARD_WEIGHTS); }
-static size_t kvec_forward_floats(const conv_call *c) {
-    return cnn_kvec_scratch_floats(c->g, c->threads, CNN_KVEC_FORWARD);
-}
-static size_t kvec_data_floats(const conv_call *c) {
-    return cnn_kvec_scratch_floats(c->g, c->threads, CNN_KVEC_BACKWARD_DATA);
-}
-static size_t kvec_weights_floats(const conv_call *c) {
-    return cnn_kvec_scratch_floats(c->g, c->threads, CNN_KVEC_BACKWARD_WEIGHTS);
-}
+static size_t kvec_floats(const conv_call *c) { return cnn_kvec_scratch_floats(c->g, c->threads, c->pass); }
 static void kvec_forward(const conv_call *c, float *s) {
     cnn_kvec_forward(c->g, c->threads, c->x, c->w, c->bias, c->relu, c->y, s);
 }
@@ -466,31 +448,25 @@ static size_t gemm_weights_floats(const conv_call *c) {
     return with_bias(c, plan_floats(&pl));
 }
 
-static void gemm_forward(const conv_call *c, float *s) {
-    const cnn_conv_geom *g = c->g;
-    const conv_plan pl = make_plan(g, c->threads, c->isa, PASS_IMAGES);
-    const float *wpk = pack_weights(g, &pl, c->isa, 0, c->w, s);
-    if (pl.teams == 1) { /* no region of one thread: the GEMM's own would be nested, in new threads */
-        forward_images(g, &pl, c->isa, 0, g->n, c->x, c->w, wpk, c->bias, c->relu, c->y, s, s + pl.col);
-        return;
-    }
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(pl.teams) schedule(static, 1)
-#endif
-    for (int id = 0; id < pl.teams; id++) {
-        int lo, hi;
-        float *col = s + (size_t)id * pl.per;
-        team_range(g->n, id, pl.teams, &lo, &hi);
-        forward_images(g, &pl, c->isa, lo, hi, c->x, c->w, wpk, c->bias, c->relu, c->y, col, col + pl.col);
-    }
+/* Forward or backward-data of images [lo, hi) with one team's column and packing buffers. */
+typedef void (*images_fn)(const conv_call *c, const conv_plan *pl, const float *wpk, int lo, int hi, float *col,
+                          float *pack);
+static void forward_range(const conv_call *c, const conv_plan *pl, const float *wpk, int lo, int hi, float *col,
+                          float *pack) {
+    forward_images(c->g, pl, c->isa, lo, hi, c->x, c->w, wpk, c->bias, c->relu, c->y, col, pack);
+}
+static void data_range(const conv_call *c, const conv_plan *pl, const float *wpk, int lo, int hi, float *col,
+                       float *pack) {
+    backward_data_images(c->g, pl, c->isa, lo, hi, c->dy, c->w, wpk, c->dx, col, pack);
 }
 
-static void gemm_data(const conv_call *c, float *s) {
+/* The weights packed once (transposed for backward-data), then each team a range of images. */
+static void gemm_images(const conv_call *c, float *s, int trans, images_fn fn) {
     const cnn_conv_geom *g = c->g;
     const conv_plan pl = make_plan(g, c->threads, c->isa, PASS_IMAGES);
-    const float *wpk = pack_weights(g, &pl, c->isa, 1, c->w, s);
+    const float *wpk = pack_weights(g, &pl, c->isa, trans, c->w, s);
     if (pl.teams == 1) { /* no region of one thread: the GEMM's own would be nested, in new threads */
-        backward_data_images(g, &pl, c->isa, 0, g->n, c->dy, c->w, wpk, c->dx, s, s + pl.col);
+        fn(c, &pl, wpk, 0, g->n, s, s + pl.col);
         return;
     }
 #ifdef _OPENMP
@@ -500,9 +476,11 @@ static void gemm_data(const conv_call *c, float *s) {
         int lo, hi;
         float *col = s + (size_t)id * pl.per;
         team_range(g->n, id, pl.teams, &lo, &hi);
-        backward_data_images(g, &pl, c->isa, lo, hi, c->dy, c->w, wpk, c->dx, col, col + pl.col);
+        fn(c, &pl, wpk, lo, hi, col, col + pl.col);
     }
 }
+static void gemm_forward(const conv_call *c, float *s) { gemm_images(c, s, 0, forward_range); }
+static void gemm_data(const conv_call *c, float *s) { gemm_images(c, s, 1, data_range); }
 
 /* dW = the summation tree (kernels/tree.h) over the batch, each leaf a run of per-image GEMMs: the same
    bits for any thread count, and for a batch split between two MPI ranks. */
@@ -532,27 +510,27 @@ static void gemm_weights(const conv_call *c, float *s) {
 /* The tables: per pass, the algorithms in order of preference; the last takes every shape. */
 static const conv_algo FORWARD[] = {
     {"reference", reference, no_scratch, ref_forward},
-    {"depthwise", dw_supported, dw_forward_floats, dw_forward},
+    {"depthwise", dw_supported, dw_floats, dw_forward},
 #ifdef CNN_ARCH_X86
     {"direct", direct_ok, direct_floats, direct_forward},
-    {"kvec", kvec_forward_ok, kvec_forward_floats, kvec_forward},
+    {"kvec", kvec_ok, kvec_floats, kvec_forward},
 #endif
     {"gemm", always, gemm_images_floats, gemm_forward},
 };
 static const conv_algo BACKWARD_DATA[] = {
     {"reference", reference, no_scratch, ref_data},
-    {"depthwise", dw_supported, dw_data_floats, dw_data},
+    {"depthwise", dw_supported, dw_floats, dw_data},
 #ifdef CNN_ARCH_X86
-    {"kvec", kvec_data_ok, kvec_data_floats, kvec_data},
+    {"kvec", kvec_ok, kvec_floats, kvec_data},
 #endif
     {"gemm", always, gemm_images_floats, gemm_data},
 };
 static const conv_algo BACKWARD_WEIGHTS[] = {
     {"reference", reference, no_scratch, ref_weights},
-    {"depthwise", dw_supported, dw_weights_floats, dw_weights},
+    {"depthwise", dw_supported, dw_floats, dw_weights},
 #ifdef CNN_ARCH_X86
     /* before the direct kernels: on a first layer (lenet1) 160 against 100 GFLOP/s */
-    {"kvec", kvec_weights_ok, kvec_weights_floats, kvec_weights},
+    {"kvec", kvec_ok, kvec_floats, kvec_weights},
     {"direct", direct_ok, direct_weights_floats, direct_weights},
     {"pointwise", pw_ok, pw_floats, pw_weights},
 #endif
@@ -566,22 +544,22 @@ typedef struct conv_table {
 #define TABLE(t) {t, (int)(sizeof t / sizeof t[0])}
 static const conv_table TABLES[CNN_CONV_PASSES] = {TABLE(FORWARD), TABLE(BACKWARD_DATA), TABLE(BACKWARD_WEIGHTS)};
 
-static const conv_algo *choose(int pass, const conv_call *c) {
-    const conv_table *t = &TABLES[pass];
+static const conv_algo *choose(const conv_call *c) {
+    const conv_table *t = &TABLES[c->pass];
     for (int i = 0; i < t->count - 1; i++)
         if (t->algos[i].supported(c)) return &t->algos[i];
     return &t->algos[t->count - 1];
 }
 
-static conv_call call_of(const cnn_ctx *ctx, const cnn_conv_geom *g) {
-    conv_call c = {g, cnn_ctx_threads(ctx), cnn_isa_of(ctx), cnn_algo_of(ctx) == CNN_ALGO_REFERENCE,
-                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0};
+static conv_call call_of(const cnn_ctx *ctx, const cnn_conv_geom *g, cnn_conv_pass pass) {
+    conv_call c = {.g = g, .pass = pass, .threads = cnn_ctx_threads(ctx), .isa = cnn_isa_of(ctx),
+                   .reference = cnn_algo_of(ctx) == CNN_ALGO_REFERENCE};
     return c;
 }
 
 /* The chosen algorithm of pass with its scratch from ctx: the one place an algorithm is run. */
-static cnn_status run_pass(cnn_ctx *ctx, int pass, const conv_call *c) {
-    const conv_algo *a = choose(pass, c);
+static cnn_status run_pass(cnn_ctx *ctx, const conv_call *c) {
+    const conv_algo *a = choose(c);
     const size_t floats = a->scratch_floats(c);
     cnn_scratch s = {NULL, 0};
     if (floats) {
@@ -593,17 +571,17 @@ static cnn_status run_pass(cnn_ctx *ctx, int pass, const conv_call *c) {
     return CNN_OK;
 }
 
-const char *cnn_conv_algo_name(const cnn_ctx *ctx, const cnn_conv_geom *g, int pass) {
+const char *cnn_conv_algo_name(const cnn_ctx *ctx, const cnn_conv_geom *g, cnn_conv_pass pass) {
     if (pass < 0 || pass >= CNN_CONV_PASSES) return NULL;
-    conv_call c = call_of(ctx, g);
-    return choose(pass, &c)->name;
+    conv_call c = call_of(ctx, g, pass);
+    return choose(&c)->name;
 }
 
 size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
-    conv_call c = call_of(ctx, g);
     size_t need = 0;
     for (int pass = 0; pass < CNN_CONV_PASSES; pass++) {
-        size_t n = choose(pass, &c)->scratch_floats(&c);
+        conv_call c = call_of(ctx, g, (cnn_conv_pass)pass);
+        size_t n = choose(&c)->scratch_floats(&c);
         if (n > need) need = n;
     }
     return need;
@@ -622,9 +600,9 @@ cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float
     cnn_status st = cnn_conv_validate(p, &g);
     if (st != CNN_OK) return st;
     if (!x || !w || !y) return CNN_ERR_ARG;
-    conv_call c = call_of(ctx, &g);
+    conv_call c = call_of(ctx, &g, CNN_CONV_FORWARD);
     c.x = x, c.w = w, c.bias = bias, c.y = y, c.relu = relu;
-    return run_pass(ctx, CNN_CONV_FORWARD, &c);
+    return run_pass(ctx, &c);
 }
 
 cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const float *dy, const float *w,
@@ -633,9 +611,9 @@ cnn_status cnn_conv2d_backward_data(cnn_ctx *ctx, const cnn_conv2d *p, const flo
     cnn_status st = cnn_conv_validate(p, &g);
     if (st != CNN_OK) return st;
     if (!dy || !w || !dx) return CNN_ERR_ARG;
-    conv_call c = call_of(ctx, &g);
+    conv_call c = call_of(ctx, &g, CNN_CONV_BACKWARD_DATA);
     c.dy = dy, c.w = w, c.dx = dx;
-    return run_pass(ctx, CNN_CONV_BACKWARD_DATA, &c);
+    return run_pass(ctx, &c);
 }
 
 cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *dy,
@@ -644,7 +622,7 @@ cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p, const 
     cnn_status st = cnn_conv_validate(p, &g);
     if (st != CNN_OK) return st;
     if (!x || !dy || !dw) return CNN_ERR_ARG;
-    conv_call c = call_of(ctx, &g);
+    conv_call c = call_of(ctx, &g, CNN_CONV_BACKWARD_WEIGHTS);
     c.x = x, c.dy = dy, c.dw = dw, c.dbias = dbias;
-    return run_pass(ctx, CNN_CONV_BACKWARD_WEIGHTS, &c);
+    return run_pass(ctx, &c);
 }

@@ -29,13 +29,11 @@ CNN_LOCAL cnn_status cnn_pool2d_backward_arg(cnn_ctx *ctx, const cnn_pool2d *p, 
 
 /* The scratch any op call on ctx that runs a GEMM takes at the least (a packing buffer per thread). */
 CNN_LOCAL size_t cnn_ops_scratch_floor(const cnn_ctx *ctx);
-/* The passes of a convolution, each with its table of algorithms (conv2d.c). */
-enum { CNN_CONV_FORWARD, CNN_CONV_BACKWARD_DATA, CNN_CONV_BACKWARD_WEIGHTS, CNN_CONV_PASSES };
 /* The scratch floats one call of any pass of g on ctx takes (the most of the passes' chosen algorithms). */
 CNN_LOCAL size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g);
 /* The name of the algorithm that runs pass of g on ctx ("reference", "depthwise", "kvec", "direct",
    "pointwise" or "gemm"); NULL for a pass out of range. */
-CNN_LOCAL const char *cnn_conv_algo_name(const cnn_ctx *ctx, const cnn_conv_geom *g, int pass);
+CNN_LOCAL const char *cnn_conv_algo_name(const cnn_ctx *ctx, const cnn_conv_geom *g, cnn_conv_pass pass);
 /* The losses of a part (n rows or elements) of a batch of `whole`: *loss is the part's own mean (or
    sum), the gradient is that of the whole batch's mean restricted to the part, so the parts' gradients
    add up to the whole batch's. cnn_softmax_cross_entropy and cnn_mse_loss are the whole == n case. */

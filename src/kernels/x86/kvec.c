@@ -35,7 +35,7 @@ typedef struct kjob {
 static kjob job_of(const cnn_conv_geom *g, int pass) {
     kjob j;
     j.groups = g->groups, j.r = g->r, j.s = g->s, j.dh = g->dh, j.dw = g->dw;
-    if (pass == CNN_KVEC_FORWARD) {
+    if (pass == CNN_CONV_FORWARD) {
         j.ci = g->cg, j.ko = g->kg, j.h = g->h, j.w = g->w, j.p = g->p, j.q = g->q;
         j.pt = g->pt, j.pl = g->pl, j.pb = g->pb, j.pr = g->pr, j.sh = g->sh, j.sw = g->sw;
     } else { /* dx = dy (padded by the kernel's extent less the forward padding) * rot180(W)^T, stride 1 */
@@ -66,16 +66,16 @@ static size_t dyt_floats(const kjob *j) { return (size_t)j->groups * j->ko16 * j
 /* images padded per thread at most this many floats (a larger image goes through im2col + GEMM) */
 #define KVEC_MAX_PADDED ((size_t)1 << 22)
 
-int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, int pass) {
+int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, cnn_conv_pass pass) {
     if (isa != CNN_ISA_AVX512) return 0;
-    if (pass == CNN_KVEC_BACKWARD_DATA &&
+    if (pass == CNN_CONV_BACKWARD_DATA &&
         (g->sh != 1 || g->sw != 1 || g->pt > g->dh * (g->r - 1) || g->pb > g->dh * (g->r - 1) ||
          g->pl > g->dw * (g->s - 1) || g->pr > g->dw * (g->s - 1)))
         return 0;
-    kjob j = job_of(g, pass == CNN_KVEC_BACKWARD_WEIGHTS ? CNN_KVEC_FORWARD : pass); /* reduced over P Q */
+    kjob j = job_of(g, pass == CNN_CONV_BACKWARD_WEIGHTS ? CNN_CONV_FORWARD : pass); /* reduced over P Q */
     /* stride 1 or 2 along the width (the tile's offsets are constants); at most a quarter of the lanes
        padding; rows of at least 4 positions (8 accumulators hide the FMA latency) */
-    if (j.sw > 2 || (j.ko16 - j.ko) * 4 > j.ko16 || (j.q < 4 && pass != CNN_KVEC_BACKWARD_WEIGHTS)) return 0;
+    if (j.sw > 2 || (j.ko16 - j.ko) * 4 > j.ko16 || (j.q < 4 && pass != CNN_CONV_BACKWARD_WEIGHTS)) return 0;
     return padded_floats(&j) <= KVEC_MAX_PADDED;
 }
 
@@ -88,9 +88,9 @@ static size_t bww_team_floats(const kjob *j) {
     return padded_floats(j) + dyt_floats(j) + packed_floats(j);
 }
 
-size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, int threads, int pass) {
-    if (pass == CNN_KVEC_BACKWARD_WEIGHTS) { /* with the bias: the tree sums dW and dbias together */
-        kjob j = job_of(g, CNN_KVEC_FORWARD);
+size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass) {
+    if (pass == CNN_CONV_BACKWARD_WEIGHTS) { /* with the bias: the tree sums dW and dbias together */
+        kjob j = job_of(g, CNN_CONV_FORWARD);
         const size_t size = g->w_size + (size_t)g->k;
         return cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, size) +
                (size_t)cnn_tree_teams(g->n, threads, CNN_TREE_LEAF) * bww_team_floats(&j) + size;
@@ -112,7 +112,7 @@ static void pack_weights(const kjob *j, int pass, const float *w, float *wpk) {
                     const int o = k0 + l;
                     float v = 0.0f;
                     if (o < j->ko) {
-                        if (pass == CNN_KVEC_FORWARD) {
+                        if (pass == CNN_CONV_FORWARD) {
                             v = w[((size_t)grp * j->ko + o) * j->taps + t];
                         } else {
                             const size_t k = t / rs, rev = rs - 1 - t % rs; /* (R-1-r') S + (S-1-s') */
@@ -389,16 +389,16 @@ static void run(const kjob *j, int n_images, int threads, int teams, const float
 
 void cnn_kvec_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *bias,
                       int relu, float *y, float *scratch) {
-    const kjob j = job_of(g, CNN_KVEC_FORWARD);
-    pack_weights(&j, CNN_KVEC_FORWARD, w, scratch);
+    const kjob j = job_of(g, CNN_CONV_FORWARD);
+    pack_weights(&j, CNN_CONV_FORWARD, w, scratch);
     const kout o = {y, bias, relu};
     run(&j, g->n, threads, teams_of(g, threads), x, scratch, &o, scratch + packed_floats(&j));
 }
 
 void cnn_kvec_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w, float *dx,
                             float *scratch) {
-    const kjob j = job_of(g, CNN_KVEC_BACKWARD_DATA);
-    pack_weights(&j, CNN_KVEC_BACKWARD_DATA, w, scratch);
+    const kjob j = job_of(g, CNN_CONV_BACKWARD_DATA);
+    pack_weights(&j, CNN_CONV_BACKWARD_DATA, w, scratch);
     const kout o = {dx, NULL, 0};
     run(&j, g->n, threads, teams_of(g, threads), dy, scratch, &o, scratch + packed_floats(&j));
 }
@@ -490,7 +490,7 @@ static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
 
 void cnn_kvec_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy, float *dw,
                                float *dbias, float *scratch) {
-    const kjob j = job_of(g, CNN_KVEC_FORWARD);
+    const kjob j = job_of(g, CNN_CONV_FORWARD);
     const int teams = cnn_tree_teams(g->n, threads, CNN_TREE_LEAF);
     const size_t size = g->w_size + (dbias ? (size_t)g->k : 0), tree = cnn_tree_scratch_floats(g->n, threads,
                                                                                                  CNN_TREE_LEAF, size);

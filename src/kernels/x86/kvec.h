@@ -14,15 +14,13 @@
 
 #include "kernels/conv_geom.h"
 
-enum { CNN_KVEC_FORWARD, CNN_KVEC_BACKWARD_DATA, CNN_KVEC_BACKWARD_WEIGHTS };
-
-/* Whether pass (CNN_KVEC_FORWARD, _BACKWARD_DATA or _BACKWARD_WEIGHTS) of g runs here with isa. Depends on the
+/* Whether pass of g runs here with isa. Depends on the
    shape and isa only, never on the batch size or the thread count. */
-CNN_LOCAL int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, int pass);
+CNN_LOCAL int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, cnn_conv_pass pass);
 /* Scratch floats a call of pass with `threads` threads takes: the packed weights and a zero-padded
    image per thread; backward-weights: the summation tree's buffers, and per team a padded image, its
    transposed dy and the tiles' running sums; then the tree's root (dW and dbias). */
-CNN_LOCAL size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, int threads, int pass);
+CNN_LOCAL size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass);
 
 /* As cnn_conv2d_forward (bias may be NULL; relu: the fused ReLU of cnn_conv2d_forward_act). Each
    output is the sum over (c, r, s) in that order, plus the bias: the same bits for any thread count
