@@ -1,9 +1,10 @@
 /* cpu.c — which instruction sets this CPU runs, asked of cpuid at run time (the build never uses
-   -march, so one binary runs everywhere). Only x86-64 has kernels beyond the portable C ones. */
+   -march, so one binary runs everywhere). Only x86-64 builds have kernels beyond the portable C ones
+   (src/kernels/x86/, CNN_ARCH_X86); elsewhere every CPU is "portable". */
 #include "core/internal.h"
 
 cnn_isa cnn_isa_detect(void) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef CNN_ARCH_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return CNN_ISA_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CNN_ISA_AVX2;

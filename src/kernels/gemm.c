@@ -3,29 +3,17 @@
    The micro-kernel is chosen at run time from the CPU (AVX-512, AVX2+FMA, or portable C, which
    relies on the compiler's auto-vectorisation for baseline x86-64); the build never uses -march.
    Summation order over K is fixed for a given kernel, so results are bit-reproducible. */
+#include "kernels/gemm_micro.h"
 #include "kernels/kernels.h"
 #include "kernels/tree.h"
 
 #include <string.h>
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define CNN_X86 1
-#include <immintrin.h>
-#endif
 
 enum { MC = 144, KC = 256, NC = 2048, MR_MAX = 12, NR_MAX = 32 };
 /* levels of the summation tree below a node of at most KC: ceil(log2(KC / CNN_TREE_LEAF)) */
 enum { KTREE_LEVELS = 5 };
 
 size_t cnn_gemm_pack_floats(void) { return (size_t)MC * KC + (size_t)KC * NC; }
-
-/* acc (MR x NR) = pa (packed MR-row panel) . B, B's row kk at pb + kk ldb (packed: ldb = NR) */
-typedef void (*micro_fn)(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc, float beta);
-typedef struct gemm_kernel {
-    int mr, nr;
-    micro_fn fn;   /* full MR x NR tile: C = acc + beta C (beta 0: C is not read) */
-    micro_fn half; /* the same for the first NR/2 columns only (an edge tile that narrow), or NULL */
-} gemm_kernel;
 
 /* pa[panel][kk][ii] = op(A)[i0 + panel*mr + ii][k0 + kk], zero rows past m. */
 static void pack_a(int trans, const float *a, size_t lda, size_t i0, size_t mc, size_t k0, size_t kc, int mr,
@@ -97,94 +85,7 @@ static void micro_portable(size_t kc, const float *pa, const float *pb, size_t l
     }
 }
 
-#ifdef CNN_X86
-/* ---------------------------------------------------------------- AVX2 + FMA: 6 x 16 */
-
-/* 12 ymm accumulators + 2 for B + 1 broadcast = 15 of 16 registers. */
-__attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const float *pa, const float *pb, size_t ldb,
-                                                           float *c, size_t ldc, float beta) {
-    __m256 acc[6][2];
-    for (int i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (size_t kk = 0; kk < kc; kk++) {
-        __m256 b0 = _mm256_loadu_ps(pb + kk * ldb), b1 = _mm256_loadu_ps(pb + kk * ldb + 8);
-        for (int i = 0; i < 6; i++) {
-            __m256 a = _mm256_broadcast_ss(pa + kk * 6 + i);
-            acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
-        }
-    }
-    __m256 vb = _mm256_set1_ps(beta);
-    for (int i = 0; i < 6; i++)
-        for (int h = 0; h < 2; h++) {
-            float *ci = c + i * ldc + h * 8;
-            __m256 r = acc[i][h];
-            if (beta == 1.0f) r = _mm256_add_ps(r, _mm256_loadu_ps(ci));
-            else if (beta != 0.0f) r = _mm256_add_ps(r, _mm256_mul_ps(vb, _mm256_loadu_ps(ci)));
-            _mm256_storeu_ps(ci, r);
-        }
-}
-
-/* ---------------------------------------------------------------- AVX-512: 12 x 32 and 8 x 32 */
-
-/* c[0, 16) = r + beta c (beta 0: c is not read) */
-__attribute__((target("avx512f"))) static inline void store_zmm(float *c, __m512 r, float beta, __m512 vb) {
-    if (beta == 1.0f) r = _mm512_add_ps(r, _mm512_loadu_ps(c));
-    else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(c)));
-    _mm512_storeu_ps(c, r);
-}
-
-/* MR x 32: 2 MR zmm accumulators (24 for MR = 12) + 2 for B + 1 broadcast of 32 registers. Both
-   sum over k in the same order, so the choice between them never changes a result. */
-#define MICRO_AVX512(MR)                                                                                           \
-    __attribute__((target("avx512f"))) static void micro_avx512_##MR(size_t kc, const float *pa, const float *pb,  \
-                                                                     size_t ldb, float *c, size_t ldc, float beta) { \
-        __m512 acc[MR][2];                                                                                         \
-        for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();                                  \
-        for (size_t kk = 0; kk < kc; kk++) {                                                                       \
-            __m512 b0 = _mm512_loadu_ps(pb + kk * ldb), b1 = _mm512_loadu_ps(pb + kk * ldb + 16);                  \
-            for (int i = 0; i < MR; i++) {                                                                         \
-                __m512 a = _mm512_set1_ps(pa[kk * MR + i]);                                                        \
-                acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);                                                     \
-                acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);                                                     \
-            }                                                                                                      \
-        }                                                                                                          \
-        __m512 vb = _mm512_set1_ps(beta);                                                                          \
-        for (int i = 0; i < MR; i++)                                                                               \
-            for (int h = 0; h < 2; h++) store_zmm(c + i * ldc + h * 16, acc[i][h], beta, vb);                     \
-    }
-
-MICRO_AVX512(12)
-MICRO_AVX512(8)
-
-/* MR x 16: the left half of a tile, for column edges of at most 16 (half the work of a full tile). */
-#define MICRO_AVX512_HALF(MR)                                                                                      \
-    __attribute__((target("avx512f"))) static void half_avx512_##MR(size_t kc, const float *pa, const float *pb,   \
-                                                                    size_t ldb, float *c, size_t ldc, float beta) { \
-        __m512 acc[MR];                                                                                            \
-        for (int i = 0; i < MR; i++) acc[i] = _mm512_setzero_ps();                                                 \
-        for (size_t kk = 0; kk < kc; kk++) {                                                                       \
-            __m512 b0 = _mm512_loadu_ps(pb + kk * ldb);                                                            \
-            for (int i = 0; i < MR; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(pa[kk * MR + i]), b0, acc[i]);  \
-        }                                                                                                          \
-        __m512 vb = _mm512_set1_ps(beta);                                                                          \
-        for (int i = 0; i < MR; i++) store_zmm(c + i * ldc, acc[i], beta, vb);                                    \
-    }
-
-MICRO_AVX512_HALF(12)
-MICRO_AVX512_HALF(8)
-#endif
-
-static const gemm_kernel KERNELS[] = {
-    [CNN_ISA_PORTABLE] = {2, 16, micro_portable, NULL},
-#ifdef CNN_X86
-    [CNN_ISA_AVX2] = {6, 16, micro_avx2, NULL},
-    [CNN_ISA_AVX512] = {12, 32, micro_avx512_12, half_avx512_12},
-#endif
-};
-#ifdef CNN_X86
-/* for M that 8-row tiles cover with clearly fewer padded rows than 12-row ones (32, 64, 40, 80, ...) */
-static const gemm_kernel AVX512_8 = {8, 32, micro_avx512_8, half_avx512_8};
-#endif
+static const gemm_kernel PORTABLE = {2, 16, micro_portable, NULL};
 
 /* C[0:mr, 0:nr] = tile + beta C, the tile's rows nr_stride apart */
 static void merge_tile(const float *tile, size_t nr_stride, float *c, size_t ldc, float beta, size_t mr, size_t nr) {
@@ -280,8 +181,12 @@ void cnn_gemm(cnn_isa isa, int threads, int trans_a, int trans_b, size_t m, size
 }
 
 static const gemm_kernel *kernel_of(cnn_isa isa) {
-    if (isa <= CNN_ISA_AUTO || isa > CNN_ISA_AVX512 || !KERNELS[isa].fn) isa = CNN_ISA_PORTABLE;
-    return &KERNELS[isa];
+#ifdef CNN_ARCH_X86
+    if (isa == CNN_ISA_AVX512) return &cnn_gemm_avx512_12;
+    if (isa == CNN_ISA_AVX2) return &cnn_gemm_avx2;
+#endif
+    (void)isa;
+    return &PORTABLE;
 }
 
 static size_t round_up(size_t m, size_t r) { return (m + r - 1) / r * r; }
@@ -289,9 +194,11 @@ static size_t round_up(size_t m, size_t r) { return (m + r - 1) / r * r; }
 /* The micro-kernel for a GEMM of M rows: isa's, or on AVX-512 the 8-row one when it pads M less. */
 static const gemm_kernel *kernel_for(cnn_isa isa, size_t m) {
     const gemm_kernel *k = kernel_of(isa);
-#ifdef CNN_X86
+#ifdef CNN_ARCH_X86
     /* the 12-row tile reuses each B load more; it loses only where it pads M by over 6 % more */
-    if (k == &KERNELS[CNN_ISA_AVX512] && (double)round_up(m, 8) * 1.06 < (double)round_up(m, 12)) return &AVX512_8;
+    if (k == &cnn_gemm_avx512_12 && (double)round_up(m, 8) * 1.06 < (double)round_up(m, 12)) return &cnn_gemm_avx512_8;
+#else
+    (void)m;
 #endif
     return k;
 }

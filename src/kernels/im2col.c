@@ -178,45 +178,6 @@ void cnn_im2col_pack_t(const cnn_im2col_geom *g, const float *x, size_t k0, size
 size_t cnn_nhwc_h(const cnn_im2col_geom *g) { return (size_t)(g->p - 1) * g->stride_h + (size_t)(g->r - 1) * g->dil_h + 1; }
 size_t cnn_nhwc_w(const cnn_im2col_geom *g) { return (size_t)(g->q - 1) * g->stride_w + (size_t)(g->s - 1) * g->dil_w + 1; }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define NHWC_AVX512 1
-
-/* r[i][j] -> r[j][i] for a 16 x 16 block of floats in 16 registers */
-__attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-        __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
-        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
-    for (int h = 0; h < 2; h++)
-        for (int i = 0; i < 4; i++) {
-            t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
-            t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
-        }
-    for (int i = 0; i < 8; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
-        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
-    }
-}
-
-/* dst[j * C + i] = src[i * hw + j] for i, j < 16 */
-__attribute__((target("avx512f"))) static void block16(const float *src, size_t hw, float *dst, size_t C) {
-    __m512 r[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * hw);
-    transpose16(r);
-    for (int j = 0; j < 16; j++) _mm512_storeu_ps(dst + j * C, r[j]);
-}
-#endif
-
 /* xt[ih + pt][iw + pl][c] = x[c][ih][iw]: a transpose in 16 x 16 blocks where the CPU has AVX-512;
    the padding zeroed, rows and columns of the padded frame that no window reads left out */
 void cnn_im2col_nhwc(cnn_isa isa, const cnn_im2col_geom *g, const float *x, float *xt) {
@@ -234,14 +195,9 @@ void cnn_im2col_nhwc(cnn_isa isa, const cnn_im2col_geom *g, const float *x, floa
         memset(row + (size_t)(w0 + wn) * C, 0, (wp - (size_t)(w0 + wn)) * C * sizeof(float));
         const float *src = x + (size_t)ih * g->w;
         float *dst = row + (size_t)w0 * C;
-        size_t c0 = 0, iw0 = 0;
-#ifdef NHWC_AVX512
-        if (isa == CNN_ISA_AVX512) {
-            for (iw0 = 0; iw0 + 16 <= (size_t)wn; iw0 += 16)
-                for (c0 = 0; c0 + 16 <= C; c0 += 16) block16(src + c0 * hw + iw0, hw, dst + iw0 * C + c0, C);
-            for (size_t iw = 0; iw < iw0; iw++) /* channels past the last block of 16 */
-                for (size_t c = c0; c < C; c++) dst[iw * C + c] = src[c * hw + iw];
-        }
+        size_t iw0 = 0;
+#ifdef CNN_ARCH_X86
+        if (isa == CNN_ISA_AVX512) iw0 = cnn_nhwc_row_avx512(src, hw, (size_t)wn, C, dst);
 #endif
         for (size_t iw = iw0; iw < (size_t)wn; iw++) /* columns past the last block of 16 */
             for (size_t c = 0; c < C; c++) dst[iw * C + c] = src[c * hw + iw];

@@ -65,6 +65,12 @@ CNN_LOCAL int cnn_gemm_nr(cnn_isa isa);
 CNN_LOCAL size_t cnn_nhwc_h(const cnn_im2col_geom *g);
 CNN_LOCAL size_t cnn_nhwc_w(const cnn_im2col_geom *g);
 CNN_LOCAL void cnn_im2col_nhwc(cnn_isa isa, const cnn_im2col_geom *g, const float *x, float *xt);
+#ifdef CNN_ARCH_X86
+/* One input row of cnn_im2col_nhwc with AVX-512 (kernels/x86/im2col_avx512.c): dst[iw C + c] =
+   src[c hw + iw] for the columns iw of whole 16-column blocks out of wn, all C channels; returns how many
+   columns it wrote (the caller copies the rest). */
+CNN_LOCAL size_t cnn_nhwc_row_avx512(const float *src, size_t hw, size_t wn, size_t C, float *dst);
+#endif
 /* As cnn_im2col_pack_t for the channels-last image xt, columns in (r, s, c) order; needs C % nr == 0. */
 CNN_LOCAL void cnn_im2col_pack_nhwc(const cnn_im2col_geom *g, const float *xt, size_t k0, size_t kc, size_t j0,
                                    size_t nc, int nr, float *pb);
@@ -83,7 +89,8 @@ CNN_LOCAL void cnn_gemm_pa(cnn_isa isa, int threads, int trans_a, size_t m, size
    zero past nc. (A row-major col is read in place by the GEMM and needs no view.) */CNN_LOCAL void cnn_im2col_pack_t(const cnn_im2col_geom *g, const float *x, size_t k0, size_t kc, size_t j0,
                                  size_t nc, int nr, float *pb);
 
-/* Max pooling 2x2, stride 2, no padding, dilation 1, on one H x W plane (P = H/2, Q = W/2 rounded
+#ifdef CNN_ARCH_X86
+/* Max pooling 2x2, stride 2, no padding, dilation 1, on one H x W plane, with AVX-512 (kernels/x86/maxpool.c) (P = H/2, Q = W/2 rounded
    down): the same choice per window as the reference. Only where cnn_maxpool2x2_fast(isa) says so. */
 CNN_LOCAL int cnn_maxpool2x2_fast(cnn_isa isa);
 /* arg (may be NULL): per window the winning tap (0..3, row-major), plus 4 when the maximum is > 0;
@@ -94,5 +101,7 @@ CNN_LOCAL void cnn_maxpool2x2_backward(const float *x, const float *dy, int h, i
                                       float *dx);
 CNN_LOCAL void cnn_maxpool2x2_backward_arg(const uint8_t *arg, const float *dy, int h, int w, int p, int q,
                                           int relu_in, float *dx);
+
+#endif
 
 #endif

@@ -86,25 +86,20 @@ static void sgd_loop(size_t n, float wd, float mom, float neg_lr, int first, int
     SGD_LOOP
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef CNN_ARCH_X86
 /* The same loop where the CPU has FMA: fmaf becomes one vector instruction instead of a library call
    per element, with the same correctly rounded result. */
 __attribute__((target("avx2,fma"))) static void sgd_loop_fma(size_t n, float wd, float mom, float neg_lr, int first,
                                                              int nesterov, float *p, const float *g, float *buf) {
     SGD_LOOP
 }
-
-static int have_fma(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 #endif
 
 static void sgd_step(cnn_optim *opt, float lr, float *p, const float *g) {
     const float wd = opt->cfg.weight_decay, mom = opt->cfg.momentum, neg_lr = -lr;
     const int first = opt->steps == 0, nesterov = opt->cfg.nesterov != 0;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (have_fma()) {
+#ifdef CNN_ARCH_X86
+    if (cnn_isa_available(CNN_ISA_AVX2)) { /* AVX2 and FMA (core/cpu.c) */
         sgd_loop_fma(opt->n, wd, mom, neg_lr, first, nesterov, p, g, opt->state);
         return;
     }
@@ -129,7 +124,7 @@ typedef struct adam_scalars {
 
 static void adam_loop(size_t n, const adam_scalars *a, float *p, const float *g, float *m, float *v) { ADAM_LOOP }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef CNN_ARCH_X86
 __attribute__((target("avx2,fma"))) static void adam_loop_fma(size_t n, const adam_scalars *a, float *p,
                                                               const float *g, float *m, float *v) {
     ADAM_LOOP
@@ -149,8 +144,8 @@ static void adam_step(cnn_optim *opt, float lr, float *p, const float *g) {
     const float decay = (float)(1.0 - (double)lr * wd_d);
     const int decoupled = opt->cfg.kind == CNN_OPT_ADAMW;
     const adam_scalars a = {b1, one_m_b1, b2, one_m_b2, neg_step, bc2_sqrt, eps, l2, decay, decoupled};
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (have_fma()) {
+#ifdef CNN_ARCH_X86
+    if (cnn_isa_available(CNN_ISA_AVX2)) { /* AVX2 and FMA (core/cpu.c) */
         adam_loop_fma(opt->n, &a, p, g, opt->state, opt->state + opt->n);
         return;
     }

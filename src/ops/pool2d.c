@@ -151,12 +151,17 @@ static void avg_window(const pool_geom *g, int op, int oq, int *h0, int *h1, int
     *div = g->incl ? padded : (*h1 - *h0) * (*w1 - *w0);
 }
 
-/* The 2x2 stride-2 unpadded max pooling of most CNNs, on a CPU with a vector kernel for it. */
+/* The 2x2 stride-2 unpadded max pooling of most CNNs, on a CPU with a vector kernel for it (x86-64
+   builds only: kernels/x86/maxpool.c). */
+#ifdef CNN_ARCH_X86
 static int use_2x2(const cnn_ctx *ctx, const pool_geom *g) {
     return g->mode == CNN_POOL_MAX && g->r == 2 && g->s == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 &&
            g->dw == 1 && g->pt == 0 && g->pl == 0 && 2 * g->p <= g->h && 2 * g->q <= g->w &&
            cnn_algo_of(ctx) != CNN_ALGO_REFERENCE && cnn_maxpool2x2_fast(cnn_isa_of(ctx));
 }
+#else
+static int use_2x2(const cnn_ctx *ctx, const pool_geom *g) { return (void)ctx, (void)g, 0; }
+#endif
 
 /* max: y = max over the window (padding is -inf); avg: y = sum over the window / divisor */
 cnn_status cnn_pool2d_forward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, float *y) {
@@ -180,10 +185,12 @@ cnn_status cnn_pool2d_forward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const float
     for (long nc = 0; nc < planes; nc++) {
         const float *plane = x + nc * hw;
         float *out = y + nc * pq;
+#ifdef CNN_ARCH_X86
         if (fast) {
             cnn_maxpool2x2_forward(plane, g.h, g.w, g.p, g.q, out, arg ? arg + nc * pq : NULL);
             continue;
         }
+#endif
         long idx[ROW_CHUNK];
         for (int op = 0; op < g.p; op++)
             for (int oq = 0; oq < g.q; oq++) {
@@ -212,6 +219,7 @@ cnn_status cnn_pool2d_backward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const uint
     cnn_status st = pool_validate(p, &g);
     if (st != CNN_OK) return st;
     if (!arg || !dy || !dx || !use_2x2(ctx, &g)) return CNN_ERR_ARG;
+#ifdef CNN_ARCH_X86 /* elsewhere use_2x2 is 0: no choices are kept to route by */
     const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
     const long planes = (long)g.n * g.c;
     const int nt = cnn_ctx_threads(ctx);
@@ -221,6 +229,9 @@ cnn_status cnn_pool2d_backward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const uint
 #endif
     for (long nc = 0; nc < planes; nc++)
         cnn_maxpool2x2_backward_arg(arg + nc * pq, dy + nc * pq, g.h, g.w, g.p, g.q, relu_in, dx + nc * hw);
+#else
+    (void)relu_in;
+#endif
     return CNN_OK;
 }
 
@@ -238,17 +249,19 @@ cnn_status cnn_pool2d_backward_act(cnn_ctx *ctx, const cnn_pool2d *p, const floa
     const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
     const long planes = (long)g.n * g.c;
     const int nt = cnn_ctx_threads(ctx), fast = use_2x2(ctx, &g);
-    (void)nt;
+    (void)nt, (void)fast;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g.y_size > 16384)
 #endif
     for (long nc = 0; nc < planes; nc++) {
         float *grad = dx + nc * hw;
         const float *d = dy + nc * pq;
+#ifdef CNN_ARCH_X86
         if (fast) {
             cnn_maxpool2x2_backward(x + nc * hw, d, g.h, g.w, g.p, g.q, relu_in, grad);
             continue;
         }
+#endif
         memset(grad, 0, hw * sizeof(float));
         long idx[ROW_CHUNK];
         for (int op = 0; op < g.p; op++)

@@ -9,10 +9,8 @@
    those bytes instead of x: a sixteenth of the memory traffic of a training step's largest tensor. */
 #include "kernels/kernels.h"
 
-#include <string.h>
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+#include <string.h>
 
 #define AVX512 __attribute__((target("avx512f")))
 
@@ -120,38 +118,20 @@ AVX512 static void bwd_avx512(const float *x, const uint8_t *arg, const float *d
     for (int r = 2 * p; r < h; r++)
         for (int c = 0; c < w; c++) dx[(size_t)r * w + c] = 0.0f;
 }
-#endif
 
 int cnn_maxpool2x2_fast(cnn_isa isa) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     return isa == CNN_ISA_AVX512;
-#else
-    (void)isa;
-    return 0;
-#endif
 }
 
 void cnn_maxpool2x2_forward(const float *x, int h, int w, int p, int q, float *y, uint8_t *arg) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     fwd_avx512(x, h, w, p, q, y, arg);
-#else
-    (void)x, (void)h, (void)w, (void)p, (void)q, (void)y, (void)arg;
-#endif
 }
 
 void cnn_maxpool2x2_backward(const float *x, const float *dy, int h, int w, int p, int q, int relu_in, float *dx) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     bwd_avx512(x, NULL, dy, h, w, p, q, relu_in, dx);
-#else
-    (void)x, (void)dy, (void)h, (void)w, (void)p, (void)q, (void)relu_in, (void)dx;
-#endif
 }
 
 void cnn_maxpool2x2_backward_arg(const uint8_t *arg, const float *dy, int h, int w, int p, int q, int relu_in,
                                  float *dx) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     bwd_avx512(NULL, arg, dy, h, w, p, q, relu_in, dx);
-#else
-    (void)arg, (void)dy, (void)h, (void)w, (void)p, (void)q, (void)relu_in, (void)dx;
-#endif
 }

@@ -1,0 +1,27 @@
+/* gemm_micro.h — the GEMM's register-tile micro-kernels as gemm.c calls them: the portable one lives
+   in gemm.c, the AVX2+FMA and AVX-512 ones in src/kernels/x86/ (built for x86-64 targets only). */
+#ifndef CNN_GEMM_MICRO_H
+#define CNN_GEMM_MICRO_H
+
+#include "core/internal.h"
+
+#include <stddef.h>
+
+/* acc (MR x NR) = pa (packed MR-row panel) . B, B's row kk at pb + kk ldb (packed: ldb = NR) */
+typedef void (*micro_fn)(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc, float beta);
+typedef struct gemm_kernel {
+    int mr, nr;
+    micro_fn fn;   /* full MR x NR tile: C = acc + beta C (beta 0: C is not read) */
+    micro_fn half; /* the same for the first NR/2 columns only (an edge tile that narrow), or NULL */
+} gemm_kernel;
+
+#ifdef CNN_ARCH_X86
+/* 6 x 16 (kernels/x86/gemm_avx2.c) */
+CNN_LOCAL extern const gemm_kernel cnn_gemm_avx2;
+/* 12 x 32, and 8 x 32 for M that 8-row tiles cover with clearly fewer padded rows than 12-row ones (32,
+   64, 40, 80, ...); both sum over k in the same order (kernels/x86/gemm_avx512.c) */
+CNN_LOCAL extern const gemm_kernel cnn_gemm_avx512_12;
+CNN_LOCAL extern const gemm_kernel cnn_gemm_avx512_8;
+#endif
+
+#endif

@@ -1,0 +1,55 @@
+/* gemm_avx512.c — the GEMM's AVX-512 micro-kernels (12 x 32 and 8 x 32, each with a 16-column half
+   for narrow edge tiles), called by kernels/gemm.c through kernels/gemm_micro.h. */
+#include "kernels/gemm_micro.h"
+
+#include <immintrin.h>
+
+/* c[0, 16) = r + beta c (beta 0: c is not read) */
+__attribute__((target("avx512f"))) static inline void store_zmm(float *c, __m512 r, float beta, __m512 vb) {
+    if (beta == 1.0f) r = _mm512_add_ps(r, _mm512_loadu_ps(c));
+    else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(c)));
+    _mm512_storeu_ps(c, r);
+}
+
+/* MR x 32: 2 MR zmm accumulators (24 for MR = 12) + 2 for B + 1 broadcast of 32 registers. Both
+   sum over k in the same order, so the choice between them never changes a result. */
+#define MICRO_AVX512(MR)                                                                                           \
+    __attribute__((target("avx512f"))) static void micro_avx512_##MR(size_t kc, const float *pa, const float *pb,  \
+                                                                     size_t ldb, float *c, size_t ldc, float beta) { \
+        __m512 acc[MR][2];                                                                                         \
+        for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();                                  \
+        for (size_t kk = 0; kk < kc; kk++) {                                                                       \
+            __m512 b0 = _mm512_loadu_ps(pb + kk * ldb), b1 = _mm512_loadu_ps(pb + kk * ldb + 16);                  \
+            for (int i = 0; i < MR; i++) {                                                                         \
+                __m512 a = _mm512_set1_ps(pa[kk * MR + i]);                                                        \
+                acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);                                                     \
+                acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);                                                     \
+            }                                                                                                      \
+        }                                                                                                          \
+        __m512 vb = _mm512_set1_ps(beta);                                                                          \
+        for (int i = 0; i < MR; i++)                                                                               \
+            for (int h = 0; h < 2; h++) store_zmm(c + i * ldc + h * 16, acc[i][h], beta, vb);                     \
+    }
+
+MICRO_AVX512(12)
+MICRO_AVX512(8)
+
+/* MR x 16: the left half of a tile, for column edges of at most 16 (half the work of a full tile). */
+#define MICRO_AVX512_HALF(MR)                                                                                      \
+    __attribute__((target("avx512f"))) static void half_avx512_##MR(size_t kc, const float *pa, const float *pb,   \
+                                                                    size_t ldb, float *c, size_t ldc, float beta) { \
+        __m512 acc[MR];                                                                                            \
+        for (int i = 0; i < MR; i++) acc[i] = _mm512_setzero_ps();                                                 \
+        for (size_t kk = 0; kk < kc; kk++) {                                                                       \
+            __m512 b0 = _mm512_loadu_ps(pb + kk * ldb);                                                            \
+            for (int i = 0; i < MR; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(pa[kk * MR + i]), b0, acc[i]);  \
+        }                                                                                                          \
+        __m512 vb = _mm512_set1_ps(beta);                                                                          \
+        for (int i = 0; i < MR; i++) store_zmm(c + i * ldc, acc[i], beta, vb);                                    \
+    }
+
+MICRO_AVX512_HALF(12)
+MICRO_AVX512_HALF(8)
+
+const gemm_kernel cnn_gemm_avx512_12 = {12, 32, micro_avx512_12, half_avx512_12};
+const gemm_kernel cnn_gemm_avx512_8 = {8, 32, micro_avx512_8, half_avx512_8};
