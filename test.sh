@@ -1,7 +1,8 @@
 #!/bin/sh
 # test.sh — the whole test suite from a fresh Debian machine: installs what is missing, builds with
 # warnings as errors, runs every test, then rebuilds under AddressSanitizer + UBSan and runs them again,
-# then runs each libFuzzer target for a minute (clang, ASan + UBSan).
+# then runs each libFuzzer target for a minute (clang, ASan + UBSan), checks the install, and builds
+# the library for aarch64 (portable kernels only) with warnings as errors.
 set -eu
 cd "$(dirname "$0")"
 scripts/deps.sh build-essential cmake libcmocka-dev zlib1g-dev libstb-dev libopenmpi-dev openmpi-bin valgrind
@@ -27,4 +28,7 @@ rm -rf build-test/stage
 cmake --install build-test --prefix "$PWD/build-test/stage" >/dev/null
 test -f build-test/stage/include/cnn.h
 test -f build-test/stage/lib/pkgconfig/cnn.pc || test -f build-test/stage/lib/x86_64-linux-gnu/pkgconfig/cnn.pc
+echo "== aarch64 build of the library (no x86 kernels), warnings as errors =="
+scripts/deps.sh gcc-aarch64-linux-gnu
+scripts/cross_check.sh build-cross
 echo "all tests passed"

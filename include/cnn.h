@@ -33,7 +33,7 @@ CNN_API const char *cnn_version(void);
 
 /* ---------------------------------------------------------------- status */
 
-/* Every function returns one of these; values are append-only (files and ABIs outlive versions). */
+/* Every fallible function returns one of these; values are append-only (files and ABIs outlive versions). */
 typedef enum cnn_status {
     CNN_OK = 0,
     CNN_ERR_ARG = -1,         /* invalid argument: NULL pointer, non-positive size, bad enum */

@@ -1,6 +1,6 @@
 /* cpu.c — which instruction sets this CPU runs, asked of cpuid at run time (the build never uses
    -march, so one binary runs everywhere). Only x86-64 builds have kernels beyond the portable C ones
-   (src/kernels/x86/, CNN_ARCH_X86); elsewhere every CPU is "portable". */
+   (the x86 folder of the kernels, CNN_ARCH_X86); elsewhere every CPU is "portable". */
 #include "core/internal.h"
 
 cnn_isa cnn_isa_detect(void) {

@@ -8,11 +8,11 @@
 #include <stddef.h>
 
 typedef struct cnn_conv_geom {
-    int n, c, h, w, k, r, s, p, q; /* images, channels, input, filters, kernel, output */
+    int n, c, h, w, k, r, s, p, q;              /* images, channels, input, filters, kernel, output */
     int sh, sw, pt, pl, pb, pr, dh, dw, groups; /* stride, padding (top left bottom right), dilation */
-    int cg, kg;                    /* channels and filters per group */
-    size_t x_size, w_size, y_size; /* elements of x, w, y */
-    size_t crs, pq;                /* rows and columns of one group's column matrix */
+    int cg, kg;                                 /* channels and filters per group */
+    size_t x_size, w_size, y_size;              /* elements of x, w, y */
+    size_t crs, pq;                             /* rows and columns of one group's column matrix */
 } cnn_conv_geom;
 
 /* The three passes of a convolution, as kernels and the ops' algorithm tables name them. */

@@ -8,7 +8,8 @@
 #include <stddef.h>
 
 /* acc (MR x NR) = pa (packed MR-row panel) . B, B's row kk at pb + kk ldb (packed: ldb = NR) */
-typedef void (*micro_fn)(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc, float beta);
+typedef void (*micro_fn)(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc,
+                         float beta);
 typedef struct gemm_kernel {
     int mr, nr;
     micro_fn fn;   /* full MR x NR tile: C = acc + beta C (beta 0: C is not read) */

@@ -32,14 +32,6 @@ static inline void copy_row(float *dst, const float *src, size_t n) {
 /* Below this many column entries a thread team costs more than it saves. */
 #define PAR_MIN_WORK 65536
 
-void cnn_im2col(const cnn_im2col_geom *g, const float *x, float *col, int threads) {
-    cnn_im2col_rows(g, x, 0, g->p, col, threads);
-}
-
-void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x, int threads) {
-    cnn_col2im_rows(g, col, 0, g->p, x, threads);
-}
-
 static void im2col_channel(const cnn_im2col_geom *g, const float *x, int pa, int pb, float *col, size_t pq, int c) {
     const float *xc = x + (size_t)c * g->h * g->w;
     for (int r = 0; r < g->r; r++) {
@@ -69,7 +61,7 @@ static void im2col_channel(const cnn_im2col_geom *g, const float *x, int pa, int
     }
 }
 
-void cnn_im2col_rows(const cnn_im2col_geom *g, const float *x, int pa, int pb, float *col, int threads) {
+void cnn_im2col_rows(const cnn_im2col_geom *g, int threads, const float *x, int pa, int pb, float *col) {
     const size_t pq = (size_t)(pb - pa) * (size_t)g->q;
     const int par = threads > 1 && pq * (size_t)g->c * g->r * g->s >= PAR_MIN_WORK;
     if (!par) { /* one thread never enters an OpenMP region (nested in a team's, it would start a team) */
@@ -103,7 +95,7 @@ static void col2im_channel(const cnn_im2col_geom *g, const float *col, int pa, i
     }
 }
 
-void cnn_col2im_rows(const cnn_im2col_geom *g, const float *col, int pa, int pb, float *x, int threads) {
+void cnn_col2im_rows(const cnn_im2col_geom *g, int threads, const float *col, int pa, int pb, float *x) {
     const size_t pq = (size_t)(pb - pa) * (size_t)g->q;
     const int par = threads > 1 && pq * (size_t)g->c * g->r * g->s >= PAR_MIN_WORK;
     if (!par) { /* one thread never enters an OpenMP region (nested in a team's, it would start a team) */

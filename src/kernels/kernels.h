@@ -33,15 +33,15 @@ typedef struct cnn_im2col_geom {
     int stride_h, stride_w, pad_top, pad_left, dil_h, dil_w;
 } cnn_im2col_geom;
 
-/* col[(c*R + r)*S + s][p*Q + q] = x[c][p*sh - pt + r*dh][q*sw - pl + s*dw], 0 outside the image.
-   x: C x H x W of one image and group; col: (C R S) x (P Q). */
-CNN_LOCAL void cnn_im2col(const cnn_im2col_geom *g, const float *x, float *col, int threads);
-/* The adjoint: x[c][..][..] += col[...] for every column entry that im2col would have read from x.
+/* col[(c*R + r)*S + s][(p - pa)*Q + q] = x[c][p*sh - pt + r*dh][q*sw - pl + s*dw] for the band of output
+   rows [pa, pb), 0 outside the image. x: C x H x W of one image and group; col: (C R S) x ((pb - pa) Q).
+   Threads split the column matrix's rows. */
+CNN_LOCAL void cnn_im2col_rows(const cnn_im2col_geom *g, int threads, const float *x, int pa, int pb,
+                               float *col);
+/* The adjoint: x[c][..][..] += col[...] for every column entry that im2col_rows would have read from x.
    x must be initialised by the caller (zero for a fresh gradient). Threads split the channels. */
-CNN_LOCAL void cnn_col2im(const cnn_im2col_geom *g, const float *col, float *x, int threads);
-/* The same for the band of output rows [pa, pb): col is (C R S) x ((pb - pa) Q). */
-CNN_LOCAL void cnn_im2col_rows(const cnn_im2col_geom *g, const float *x, int pa, int pb, float *col, int threads);
-CNN_LOCAL void cnn_col2im_rows(const cnn_im2col_geom *g, const float *col, int pa, int pb, float *x, int threads);
+CNN_LOCAL void cnn_col2im_rows(const cnn_im2col_geom *g, int threads, const float *col, int pa, int pb,
+                               float *x);
 
 /* The B operand of cnn_gemm_ex: a stored matrix, or the column matrix of a convolution read straight
    from the image while packing (implicit GEMM: no column matrix is ever written). */

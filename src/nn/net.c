@@ -553,10 +553,13 @@ cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, in
                 return CNN_ERR_SHAPE;
     }
     if (!ctx) ctx = net->own_ctx;
-    if (ctx != net->reserved_ctx || cnn_ctx_threads(ctx) != net->reserved_threads) { /* once per context */
+    if (ctx != net->reserved_ctx || cnn_ctx_threads(ctx) != net->reserved_threads ||
+        cnn_ctx_isa(ctx) != net->reserved_isa || cnn_ctx_algo(ctx) != net->reserved_algo) { /* the ops' choices */
         net->reserved_floats = step_scratch(net, ctx);
         net->reserved_ctx = ctx;
         net->reserved_threads = cnn_ctx_threads(ctx);
+        net->reserved_isa = cnn_ctx_isa(ctx);
+        net->reserved_algo = cnn_ctx_algo(ctx);
     }
     cnn_status st = cnn_ctx_reserve(ctx, net->reserved_floats);
     if (st != CNN_OK) return st;

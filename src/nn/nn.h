@@ -46,7 +46,9 @@ struct cnn_net {
     float *params, *grads, *state, *input, *gbuf[2];
     const float *g;         /* dL/d(output of the last non-loss layer) after cnn_net_loss */
     const cnn_ctx *reserved_ctx; /* the context whose scratch was last sized for a step, */
-    int reserved_threads;        /* with this many threads, */
+    int reserved_threads;        /* with this many threads, this instruction set and algorithm choice */
+    cnn_isa reserved_isa;
+    cnn_algo reserved_algo;
     size_t reserved_floats;      /* to this many floats */
     cnn_ctx *own_ctx;       /* used when the caller passes ctx == NULL */
     cnn_rng rng;            /* dropout */

@@ -32,8 +32,8 @@ cnn_status cnn_conv_validate(const cnn_conv2d *p, cnn_conv_geom *g) {
     if (!p) return CNN_ERR_ARG;
     if (p->n <= 0 || p->c <= 0 || p->h <= 0 || p->w <= 0 || p->k <= 0 || p->r <= 0 || p->s <= 0)
         return CNN_ERR_ARG;
-    if (p->stride_h < 0 || p->stride_w < 0 || p->dil_h < 0 || p->dil_w < 0 || p->groups < 0 || p->pad_top < 0 ||
-        p->pad_left < 0 || p->pad_bottom < 0 || p->pad_right < 0)
+    if (p->stride_h < 0 || p->stride_w < 0 || p->dil_h < 0 || p->dil_w < 0 || p->groups < 0 ||
+        p->pad_top < 0 || p->pad_left < 0 || p->pad_bottom < 0 || p->pad_right < 0)
         return CNN_ERR_ARG;
     memset(g, 0, sizeof *g);
     g->n = p->n, g->c = p->c, g->h = p->h, g->w = p->w, g->k = p->k, g->r = p->r, g->s = p->s;
@@ -51,7 +51,8 @@ cnn_status cnn_conv_validate(const cnn_conv2d *p, cnn_conv_geom *g) {
     if (ph < 1 || pw < 1 || ph > INT_MAX || pw > INT_MAX) return CNN_ERR_SHAPE;
     g->p = (int)ph, g->q = (int)pw;
     size_t col;
-    if (cnn_size_mul(&g->x_size, g->n, g->c, g->h, g->w) || cnn_size_mul(&g->w_size, g->k, g->cg, g->r, g->s) ||
+    if (cnn_size_mul(&g->x_size, g->n, g->c, g->h, g->w) ||
+        cnn_size_mul(&g->w_size, g->k, g->cg, g->r, g->s) ||
         cnn_size_mul(&g->y_size, g->n, g->k, g->p, g->q) || cnn_size_mul(&g->crs, g->cg, g->r, g->s) ||
         cnn_size_mul(&g->pq, g->p, g->q) || cnn_size_mul(&col, g->crs, g->pq))
         return CNN_ERR_SHAPE;
@@ -80,12 +81,15 @@ static int is_pointwise(const cnn_conv_geom *g) {
 }
 
 static cnn_im2col_geom im2col_geom(const cnn_conv_geom *g) {
-    cnn_im2col_geom ig = {g->cg, g->h, g->w, g->r, g->s, g->p, g->q, g->sh, g->sw, g->pt, g->pl, g->dh, g->dw};
+    cnn_im2col_geom ig = {g->cg, g->h,  g->w,  g->r,  g->s,  g->p, g->q,
+                          g->sh, g->sw, g->pt, g->pl, g->dh, g->dw};
     return ig;
 }
 
 /* Floats of the column matrix the fast path needs (0 for pointwise: the GEMM reads x itself). */
-static size_t col_floats(const cnn_conv_geom *g) { return is_pointwise(g) ? 0 : g->crs * g->pq; }
+static size_t col_floats(const cnn_conv_geom *g) {
+    return is_pointwise(g) ? 0 : g->crs * g->pq;
+}
 
 /* A column matrix above BAND_ABOVE floats is built and used a band of output rows at a time, each band
    about BAND_FLOATS (a core's L2 cache): the GEMM then reads what im2col just wrote from cache instead
@@ -116,17 +120,17 @@ static size_t nhwc_floats(const cnn_conv_geom *g, cnn_isa isa) {
    summation tree (kernels/tree.h). With one team, the GEMM splits C among all threads. Either way
    every output element is computed in the same order, whatever the thread count. */
 typedef struct conv_plan {
-    int teams;     /* image ranges (or subtrees) run in parallel */
-    int nhwc;      /* backward-weights reads a channels-last copy of each image (cnn_im2col_pack_nhwc) */
-    int wt;        /* backward-weights of a pointwise conv with Kg <= Cg computes dW_g^T = X_g . dY_g^T: x
-                      is the GEMM's A as it lies, and only the smaller dy is packed transposed */
-    int unfold;    /* forward and backward-data go through a column matrix (all but pointwise convs) */
-    int band;      /* output rows per column matrix: all P, or fewer when the whole would not fit in cache */
-    int gemm_nt;   /* threads inside each GEMM */
-    size_t per;    /* scratch floats per team: column matrix, then packing buffers */
+    int teams;   /* image ranges (or subtrees) run in parallel */
+    int nhwc;    /* backward-weights reads a channels-last copy of each image (cnn_im2col_pack_nhwc) */
+    int wt;      /* backward-weights of a pointwise conv with Kg <= Cg computes dW_g^T = X_g . dY_g^T: x
+                    is the GEMM's A as it lies, and only the smaller dy is packed transposed */
+    int unfold;  /* forward and backward-data go through a column matrix (all but pointwise convs) */
+    int band;    /* output rows per column matrix: all P, or fewer when the whole would not fit in cache */
+    int gemm_nt; /* threads inside each GEMM */
+    size_t per;  /* scratch floats per team: column matrix, then packing buffers */
     size_t col;
-    size_t extra;  /* after the teams' scratch: the packed weights (forward, backward-data), or the
-                      summation tree's buffers and the channels-last dW (backward-weights) */
+    size_t extra; /* after the teams' scratch: the packed weights (forward, backward-data), or the
+                     summation tree's buffers and the channels-last dW (backward-weights) */
 } conv_plan;
 
 enum { PASS_IMAGES, PASS_WEIGHTS };
@@ -144,7 +148,8 @@ static conv_plan make_plan(const cnn_conv_geom *g, int t, cnn_isa isa, int pass)
     if (xt > pl.col) pl.col = xt;
     pl.per = pl.col + (size_t)pl.gemm_nt * cnn_gemm_pack_floats();
     if (pass == PASS_WEIGHTS) {
-        pl.extra = cnn_tree_scratch_floats(g->n, t, CNN_TREE_LEAF, g->w_size) + (pl.nhwc || pl.wt ? g->w_size : 0);
+        pl.extra =
+            cnn_tree_scratch_floats(g->n, t, CNN_TREE_LEAF, g->w_size) + (pl.nhwc || pl.wt ? g->w_size : 0);
     } else {
         size_t fwd = cnn_gemm_packed_a_floats(isa, (size_t)g->kg, g->crs);
         size_t bwd = cnn_gemm_packed_a_floats(isa, g->crs, (size_t)g->kg);
@@ -156,14 +161,15 @@ static conv_plan make_plan(const cnn_conv_geom *g, int t, cnn_isa isa, int pass)
 /* The plan's scratch floats; SIZE_MAX when they overflow (the allocation then fails cleanly). */
 static size_t plan_floats(const conv_plan *pl) {
     size_t total;
-    if (cnn_size_mul(&total, pl->teams, pl->per) || cnn_size_mul(&total, 1, total + pl->extra)) return SIZE_MAX;
+    if (cnn_size_mul(&total, pl->teams, pl->per) || cnn_size_mul(&total, 1, total + pl->extra))
+        return SIZE_MAX;
     return total;
 }
 
 /* Every group's W_g (forward) or W_g^T (backward-data, trans) packed once for the GEMMs of all images,
    at the end of the scratch. */
-static float *pack_weights(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int trans, const float *w,
-                           float *scratch) {
+static float *pack_weights(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int trans,
+                           const float *w, float *scratch) {
     float *out = scratch + (size_t)pl->teams * pl->per;
     const size_t m = trans ? g->crs : (size_t)g->kg, k = trans ? (size_t)g->kg : g->crs;
     const size_t each = cnn_gemm_packed_a_floats(isa, m, k);
@@ -180,13 +186,14 @@ static void team_range(int n, int id, int teams, int *lo, int *hi) {
 
 /* y = max(0, y), NaN kept: the same values as cnn_act_forward's ReLU. */
 static void relu_inplace(float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f || y[i] != y[i] ? y[i] : 0.0f;
+    for (size_t i = 0; i < n; i++)
+        y[i] = y[i] > 0.0f || y[i] != y[i] ? y[i] : 0.0f;
 }
 
 /* Forward of images [lo, hi): im2col, then Y_g (Kg x PQ) = W_g (Kg x CgRS) . col (CgRS x PQ), plus bias. */
-static void forward_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int lo, int hi, const float *x,
-                           const float *w, const float *wpk, const float *bias, int relu, float *y, float *col,
-                           float *pack) {
+static void forward_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int lo, int hi,
+                           const float *x, const float *w, const float *wpk, const float *bias, int relu,
+                           float *y, float *col, float *pack) {
     const size_t wpk_g = cnn_gemm_packed_a_floats(isa, (size_t)g->kg, g->crs);
     cnn_im2col_geom ig = im2col_geom(g);
     for (int n = lo; n < hi; n++)
@@ -198,16 +205,17 @@ static void forward_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa 
                 size_t cols = (size_t)(pb - pa) * g->q;
                 cnn_gemm_b bm = {xg, g->pq, 0, NULL, 0};
                 if (pl->unfold) { /* the GEMM reads the column matrix in place, unpacked */
-                    cnn_im2col_rows(&ig, xg, pa, pb, col, pl->gemm_nt);
+                    cnn_im2col_rows(&ig, pl->gemm_nt, xg, pa, pb, col);
                     bm.p = col, bm.ld = cols;
                 }
-                cnn_gemm_pa(isa, pl->gemm_nt, 0, g->kg, cols, g->crs, w + (size_t)grp * g->kg * g->crs, g->crs,
-                            wpk + grp * wpk_g, &bm, 0.0f, yg + (size_t)pa * g->q, g->pq, pack);
+                cnn_gemm_pa(isa, pl->gemm_nt, 0, g->kg, cols, g->crs, w + (size_t)grp * g->kg * g->crs,
+                            g->crs, wpk + grp * wpk_g, &bm, 0.0f, yg + (size_t)pa * g->q, g->pq, pack);
             }
             if (bias)
                 for (int kk = 0; kk < g->kg; kk++) {
                     float bk = bias[grp * g->kg + kk], *row = yg + (size_t)kk * g->pq;
-                    for (size_t i = 0; i < g->pq; i++) row[i] += bk;
+                    for (size_t i = 0; i < g->pq; i++)
+                        row[i] += bk;
                 }
             if (relu) relu_inplace(yg, (size_t)g->kg * g->pq); /* while the image's output is in cache */
         }
@@ -228,16 +236,19 @@ static void backward_data_images(const cnn_conv_geom *g, const conv_plan *pl, cn
             const float *ap = wpk + grp * wpk_g;
             if (!pl->unfold) {
                 cnn_gemm_b bm = {dyg, g->pq, 0, NULL, 0};
-                cnn_gemm_pa(isa, pl->gemm_nt, 1, g->crs, g->pq, g->kg, wg, g->crs, ap, &bm, 0.0f, dxg, g->pq, pack);
+                cnn_gemm_pa(isa, pl->gemm_nt, 1, g->crs, g->pq, g->kg, wg, g->crs, ap, &bm, 0.0f, dxg, g->pq,
+                            pack);
                 continue;
             }
             memset(dxg, 0, (size_t)g->cg * hw * sizeof(float));
-            for (int pa = 0; pa < g->p; pa += pl->band) { /* col(band) = W_g^T . dY_g[:, band], folded onto dx */
+            for (int pa = 0; pa < g->p;
+                 pa += pl->band) { /* col(band) = W_g^T . dY_g[:, band], folded onto dx */
                 int pb = pa + pl->band < g->p ? pa + pl->band : g->p;
                 size_t cols = (size_t)(pb - pa) * g->q;
                 cnn_gemm_b bm = {dyg + (size_t)pa * g->q, g->pq, 0, NULL, 0};
-                cnn_gemm_pa(isa, pl->gemm_nt, 1, g->crs, cols, g->kg, wg, g->crs, ap, &bm, 0.0f, col, cols, pack);
-                cnn_col2im_rows(&ig, col, pa, pb, dxg, pl->gemm_nt);
+                cnn_gemm_pa(isa, pl->gemm_nt, 1, g->crs, cols, g->kg, wg, g->crs, ap, &bm, 0.0f, col, cols,
+                            pack);
+                cnn_col2im_rows(&ig, pl->gemm_nt, col, pa, pb, dxg);
             }
         }
 }
@@ -263,8 +274,9 @@ static void backward_weights_images(const cnn_conv_geom *g, const conv_plan *pl,
                             dw + (size_t)grp * g->kg * g->crs, g->kg, pack);
                 continue;
             }
-            cnn_gemm_b b = {xg, g->pq, 1, pl->unfold ? &ig : NULL, 0}; /* op(B) = col^T, read from the image */
-            if (pl->nhwc) { /* from its channels-last copy: packing copies runs of channels */
+            cnn_gemm_b b = {xg, g->pq, 1, pl->unfold ? &ig : NULL,
+                            0}; /* op(B) = col^T, read from the image */
+            if (pl->nhwc) {     /* from its channels-last copy: packing copies runs of channels */
                 cnn_im2col_nhwc(isa, &ig, xg, col);
                 b.p = col, b.view = &ig, b.nhwc = 1;
             }
@@ -288,23 +300,28 @@ static void bias_channel(const bias_job *j, int lo, int hi, int k, float *out) {
         const float *row = j->dy + ((size_t)n * g->k + k) * g->pq;
         size_t i = 0;
         for (; i + 8 <= g->pq; i += 8)
-            for (int l = 0; l < 8; l++) lane[l] += row[i + l];
-        for (; i < g->pq; i++) lane[i % 8] += row[i];
+            for (int l = 0; l < 8; l++)
+                lane[l] += row[i + l];
+        for (; i < g->pq; i++)
+            lane[i % 8] += row[i];
     }
-    out[k] = (float)(((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])));
+    out[k] =
+        (float)(((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])));
 }
 
 static void bias_leaf(void *arg, int team, int lo, int hi, float *out) {
     const bias_job *j = arg;
     (void)team;
     if (j->threads <= 1 || j->g->y_size <= 65536) { /* no OpenMP region inside a team's */
-        for (int k = 0; k < j->g->k; k++) bias_channel(j, lo, hi, k, out);
+        for (int k = 0; k < j->g->k; k++)
+            bias_channel(j, lo, hi, k, out);
         return;
     }
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(j->threads) schedule(static)
 #endif
-    for (int k = 0; k < j->g->k; k++) bias_channel(j, lo, hi, k, out);
+    for (int k = 0; k < j->g->k; k++)
+        bias_channel(j, lo, hi, k, out);
 }
 
 /* dbias[k] = sum over n, p, q of dy: the batch's summation tree over leaves of bias_leaf, with
@@ -341,10 +358,10 @@ typedef struct conv_call {
     cnn_conv_pass pass;
     int threads;
     cnn_isa isa;
-    int reference;                /* the context asks for the reference loops */
+    int reference; /* the context asks for the reference loops */
     const float *x, *w, *bias, *dy;
-    float *y, *dx, *dw, *dbias;   /* dbias may be NULL */
-    int relu;                     /* forward: ReLU fused on the output */
+    float *y, *dx, *dw, *dbias; /* dbias may be NULL */
+    int relu;                   /* forward: ReLU fused on the output */
 } conv_call;
 
 /* An algorithm of a pass: whether it takes the call's shape on its instruction set, the scratch floats
@@ -357,9 +374,15 @@ typedef struct conv_algo {
     void (*run)(const conv_call *c, float *scratch);
 } conv_algo;
 
-static int always(const conv_call *c) { return (void)c, 1; }
-static int reference(const conv_call *c) { return c->reference; }
-static size_t no_scratch(const conv_call *c) { return (void)c, 0; }
+static int always(const conv_call *c) {
+    return (void)c, 1;
+}
+static int reference(const conv_call *c) {
+    return c->reference;
+}
+static size_t no_scratch(const conv_call *c) {
+    return (void)c, 0;
+}
 
 /* y = max(0, y) over the whole batch, for the algorithms without a fused ReLU */
 static void relu_after(const conv_call *c) {
@@ -380,14 +403,20 @@ static void ref_forward(const conv_call *c, float *s) {
     cnn_conv_ref_forward(c->g, c->x, c->w, c->bias, c->y);
     relu_after(c);
 }
-static void ref_data(const conv_call *c, float *s) { (void)s, cnn_conv_ref_backward_data(c->g, c->dy, c->w, c->dx); }
+static void ref_data(const conv_call *c, float *s) {
+    (void)s, cnn_conv_ref_backward_data(c->g, c->dy, c->w, c->dx);
+}
 static void ref_weights(const conv_call *c, float *s) {
     (void)s, cnn_conv_ref_backward_weights(c->g, c->x, c->dy, c->dw, c->dbias);
 }
 
 /* depthwise (kernels/depthwise.c): groups of one input channel */
-static int dw_supported(const conv_call *c) { return !c->reference && cnn_depthwise_supported(c->g); }
-static size_t dw_floats(const conv_call *c) { return cnn_depthwise_scratch_floats(c->g, c->threads, c->pass); }
+static int dw_supported(const conv_call *c) {
+    return !c->reference && cnn_depthwise_supported(c->g);
+}
+static size_t dw_floats(const conv_call *c) {
+    return cnn_depthwise_scratch_floats(c->g, c->threads, c->pass);
+}
 static void dw_forward(const conv_call *c, float *s) {
     cnn_depthwise_forward(c->g, c->threads, c->isa, c->x, c->w, c->bias, c->y, s);
     relu_after(c);
@@ -405,19 +434,29 @@ static void dw_weights(const conv_call *c, float *s) {
 static int kvec_ok(const conv_call *c) {
     return !c->reference && !is_pointwise(c->g) && cnn_kvec_supported(c->g, c->isa, c->pass);
 }
-static size_t kvec_floats(const conv_call *c) { return cnn_kvec_scratch_floats(c->g, c->threads, c->pass); }
+static size_t kvec_floats(const conv_call *c) {
+    return cnn_kvec_scratch_floats(c->g, c->threads, c->pass);
+}
 static void kvec_forward(const conv_call *c, float *s) {
     cnn_kvec_forward(c->g, c->threads, c->x, c->w, c->bias, c->relu, c->y, s);
 }
-static void kvec_data(const conv_call *c, float *s) { cnn_kvec_backward_data(c->g, c->threads, c->dy, c->w, c->dx, s); }
+static void kvec_data(const conv_call *c, float *s) {
+    cnn_kvec_backward_data(c->g, c->threads, c->dy, c->w, c->dx, s);
+}
 static void kvec_weights(const conv_call *c, float *s) {
     cnn_kvec_backward_weights(c->g, c->threads, c->x, c->dy, c->dw, c->dbias, s);
 }
 
 /* few taps per output (kernels/x86/direct.c): first layers on 1-3 channel images */
-static int direct_ok(const conv_call *c) { return !c->reference && cnn_direct_supported(c->g, c->isa); }
-static size_t direct_floats(const conv_call *c) { return cnn_direct_scratch_floats(c->g, c->threads); }
-static size_t direct_weights_floats(const conv_call *c) { return with_bias(c, direct_floats(c)); }
+static int direct_ok(const conv_call *c) {
+    return !c->reference && cnn_direct_supported(c->g, c->isa);
+}
+static size_t direct_floats(const conv_call *c) {
+    return cnn_direct_scratch_floats(c->g, c->threads);
+}
+static size_t direct_weights_floats(const conv_call *c) {
+    return with_bias(c, direct_floats(c));
+}
 static void direct_forward(const conv_call *c, float *s) {
     cnn_direct_forward(c->g, c->threads, c->x, c->w, c->bias, c->relu, c->y, s);
 }
@@ -427,7 +466,9 @@ static void direct_weights(const conv_call *c, float *s) {
 }
 
 /* pointwise backward-weights without packing (kernels/x86/pointwise.c) */
-static int pw_ok(const conv_call *c) { return !c->reference && cnn_pointwise_supported(c->g, c->isa); }
+static int pw_ok(const conv_call *c) {
+    return !c->reference && cnn_pointwise_supported(c->g, c->isa);
+}
 static size_t pw_floats(const conv_call *c) {
     return with_bias(c, cnn_pointwise_scratch_floats(c->g, c->threads));
 }
@@ -449,10 +490,10 @@ static size_t gemm_weights_floats(const conv_call *c) {
 }
 
 /* Forward or backward-data of images [lo, hi) with one team's column and packing buffers. */
-typedef void (*images_fn)(const conv_call *c, const conv_plan *pl, const float *wpk, int lo, int hi, float *col,
-                          float *pack);
-static void forward_range(const conv_call *c, const conv_plan *pl, const float *wpk, int lo, int hi, float *col,
-                          float *pack) {
+typedef void (*images_fn)(const conv_call *c, const conv_plan *pl, const float *wpk, int lo, int hi,
+                          float *col, float *pack);
+static void forward_range(const conv_call *c, const conv_plan *pl, const float *wpk, int lo, int hi,
+                          float *col, float *pack) {
     forward_images(c->g, pl, c->isa, lo, hi, c->x, c->w, wpk, c->bias, c->relu, c->y, col, pack);
 }
 static void data_range(const conv_call *c, const conv_plan *pl, const float *wpk, int lo, int hi, float *col,
@@ -479,8 +520,12 @@ static void gemm_images(const conv_call *c, float *s, int trans, images_fn fn) {
         fn(c, &pl, wpk, lo, hi, col, col + pl.col);
     }
 }
-static void gemm_forward(const conv_call *c, float *s) { gemm_images(c, s, 0, forward_range); }
-static void gemm_data(const conv_call *c, float *s) { gemm_images(c, s, 1, data_range); }
+static void gemm_forward(const conv_call *c, float *s) {
+    gemm_images(c, s, 0, forward_range);
+}
+static void gemm_data(const conv_call *c, float *s) {
+    gemm_images(c, s, 1, data_range);
+}
 
 /* dW = the summation tree (kernels/tree.h) over the batch, each leaf a run of per-image GEMMs: the same
    bits for any thread count, and for a batch split between two MPI ranks. */
@@ -488,32 +533,34 @@ static void gemm_weights(const conv_call *c, float *s) {
     const cnn_conv_geom *g = c->g;
     const conv_plan pl = make_plan(g, c->threads, c->isa, PASS_WEIGHTS);
     float *tree = s + (size_t)pl.teams * pl.per;
-    float *rsc = tree + cnn_tree_scratch_floats(g->n, c->threads, CNN_TREE_LEAF, g->w_size); /* dW to permute */
+    float *rsc =
+        tree + cnn_tree_scratch_floats(g->n, c->threads, CNN_TREE_LEAF, g->w_size); /* dW to permute */
     float *dw = c->dw;
     weights_job j = {g, &pl, c->isa, c->x, c->dy, s};
-    cnn_tree_sum(g->n, c->threads, CNN_TREE_LEAF, g->w_size, weights_leaf, &j, pl.nhwc || pl.wt ? rsc : dw, tree);
+    cnn_tree_sum(g->n, c->threads, CNN_TREE_LEAF, g->w_size, weights_leaf, &j, pl.nhwc || pl.wt ? rsc : dw,
+                 tree);
     if (pl.nhwc) { /* (r, s, c) columns put back in (c, r, s) order */
         const size_t rs = (size_t)g->r * g->s;
         for (size_t row = 0; row < (size_t)g->k; row++)
-            for (size_t i = 0; i < g->crs; i++) dw[row * g->crs + i] = rsc[row * g->crs + i % rs * (size_t)g->cg + i / rs];
+            for (size_t i = 0; i < g->crs; i++)
+                dw[row * g->crs + i] = rsc[row * g->crs + i % rs * (size_t)g->cg + i / rs];
     }
     if (pl.wt) /* each group's dW_g^T transposed back */
         for (int grp = 0; grp < g->groups; grp++) {
             const float *src = rsc + (size_t)grp * g->kg * g->crs;
             float *dst = dw + (size_t)grp * g->kg * g->crs;
             for (size_t k = 0; k < (size_t)g->kg; k++)
-                for (size_t i = 0; i < g->crs; i++) dst[k * g->crs + i] = src[i * g->kg + k];
+                for (size_t i = 0; i < g->crs; i++)
+                    dst[k * g->crs + i] = src[i * g->kg + k];
         }
     bias_after(c, s);
 }
 
 /* The tables: per pass, the algorithms in order of preference; the last takes every shape. */
 static const conv_algo FORWARD[] = {
-    {"reference", reference, no_scratch, ref_forward},
-    {"depthwise", dw_supported, dw_floats, dw_forward},
+    {"reference", reference, no_scratch, ref_forward},    {"depthwise", dw_supported, dw_floats, dw_forward},
 #ifdef CNN_ARCH_X86
-    {"direct", direct_ok, direct_floats, direct_forward},
-    {"kvec", kvec_ok, kvec_floats, kvec_forward},
+    {"direct", direct_ok, direct_floats, direct_forward}, {"kvec", kvec_ok, kvec_floats, kvec_forward},
 #endif
     {"gemm", always, gemm_images_floats, gemm_forward},
 };
@@ -541,8 +588,10 @@ typedef struct conv_table {
     const conv_algo *algos;
     int count;
 } conv_table;
-#define TABLE(t) {t, (int)(sizeof t / sizeof t[0])}
-static const conv_table TABLES[CNN_CONV_PASSES] = {TABLE(FORWARD), TABLE(BACKWARD_DATA), TABLE(BACKWARD_WEIGHTS)};
+#define TABLE(t)                                                                                             \
+    { t, (int)(sizeof t / sizeof t[0]) }
+static const conv_table TABLES[CNN_CONV_PASSES] = {TABLE(FORWARD), TABLE(BACKWARD_DATA),
+                                                   TABLE(BACKWARD_WEIGHTS)};
 
 static const conv_algo *choose(const conv_call *c) {
     const conv_table *t = &TABLES[c->pass];
@@ -552,7 +601,10 @@ static const conv_algo *choose(const conv_call *c) {
 }
 
 static conv_call call_of(const cnn_ctx *ctx, const cnn_conv_geom *g, cnn_conv_pass pass) {
-    conv_call c = {.g = g, .pass = pass, .threads = cnn_ctx_threads(ctx), .isa = cnn_isa_of(ctx),
+    conv_call c = {.g = g,
+                   .pass = pass,
+                   .threads = cnn_ctx_threads(ctx),
+                   .isa = cnn_isa_of(ctx),
                    .reference = cnn_algo_of(ctx) == CNN_ALGO_REFERENCE};
     return c;
 }

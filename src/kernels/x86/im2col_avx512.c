@@ -33,16 +33,20 @@ __attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16]) 
 /* dst[j * C + i] = src[i * hw + j] for i, j < 16 */
 __attribute__((target("avx512f"))) static void block16(const float *src, size_t hw, float *dst, size_t C) {
     __m512 r[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * hw);
+    for (int i = 0; i < 16; i++)
+        r[i] = _mm512_loadu_ps(src + i * hw);
     transpose16(r);
-    for (int j = 0; j < 16; j++) _mm512_storeu_ps(dst + j * C, r[j]);
+    for (int j = 0; j < 16; j++)
+        _mm512_storeu_ps(dst + j * C, r[j]);
 }
 
 size_t cnn_nhwc_row_avx512(const float *src, size_t hw, size_t wn, size_t C, float *dst) {
     size_t c0 = 0, iw0;
     for (iw0 = 0; iw0 + 16 <= wn; iw0 += 16)
-        for (c0 = 0; c0 + 16 <= C; c0 += 16) block16(src + c0 * hw + iw0, hw, dst + iw0 * C + c0, C);
+        for (c0 = 0; c0 + 16 <= C; c0 += 16)
+            block16(src + c0 * hw + iw0, hw, dst + iw0 * C + c0, C);
     for (size_t iw = 0; iw < iw0; iw++) /* channels past the last block of 16 */
-        for (size_t c = c0; c < C; c++) dst[iw * C + c] = src[c * hw + iw];
+        for (size_t c = c0; c < C; c++)
+            dst[iw * C + c] = src[c * hw + iw];
     return iw0;
 }
