@@ -24,11 +24,11 @@ extern "C" {
 #endif
 
 #define CNN_VERSION_MAJOR 0
-#define CNN_VERSION_MINOR 1
+#define CNN_VERSION_MINOR 2
 #define CNN_VERSION_PATCH 0
-#define CNN_VERSION_STRING "0.1.0"
+#define CNN_VERSION_STRING "0.2.0"
 
-/* "0.1.0": the version of the library actually linked. */
+/* "0.2.0": the version of the library actually linked. */
 CNN_API const char *cnn_version(void);
 
 /* ---------------------------------------------------------------- status */
