@@ -1,11 +1,13 @@
 #!/bin/sh
 # test.sh — the whole test suite from a fresh Debian machine: installs what is missing, builds with
 # warnings as errors, runs every test, then rebuilds under AddressSanitizer + UBSan and runs them again,
-# then runs each libFuzzer target for a minute (clang, ASan + UBSan), checks the install, and builds
-# the library for aarch64 (portable kernels only) with warnings as errors.
+# then runs each libFuzzer target for a minute (clang, ASan + UBSan), builds, installs, uses and
+# removes the Debian packages, and builds the library for aarch64 (portable kernels only) with warnings
+# as errors. The release tests include the install tree used by other projects (test_package).
 set -eu
 cd "$(dirname "$0")"
-scripts/deps.sh build-essential cmake libcmocka-dev zlib1g-dev libstb-dev libopenmpi-dev openmpi-bin valgrind
+scripts/deps.sh build-essential cmake libcmocka-dev zlib1g-dev libstb-dev libopenmpi-dev openmpi-bin valgrind \
+    scdoc groff pkg-config file
 jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== release build, warnings as errors =="
@@ -23,11 +25,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== libFuzzer targets, 60 s each (clang, ASan + UBSan) =="
 scripts/fuzz.sh 60
 
-echo "== install check: header, libraries, cnn.pc and CMake package config =="
-rm -rf build-test/stage
-cmake --install build-test --prefix "$PWD/build-test/stage" >/dev/null
-test -f build-test/stage/include/cnn.h
-test -f build-test/stage/lib/pkgconfig/cnn.pc || test -f build-test/stage/lib/x86_64-linux-gnu/pkgconfig/cnn.pc
+echo "== Debian packages: built, installed, used and removed =="
+scripts/deb_check.sh build-deb
+
 echo "== aarch64 build of the library (no x86 kernels), warnings as errors =="
 scripts/deps.sh gcc-aarch64-linux-gnu
 scripts/cross_check.sh build-cross
