@@ -4,6 +4,8 @@
    determinism, shapes and argument errors. The optimizers alone are in test_optim.c. */
 #include "testutil.h"
 
+#include "nn/layer.h" /* the layer class table */
+
 #include <string.h>
 
 #define FASHION_SPEC                                                                                         \
@@ -1131,6 +1133,27 @@ static void test_bad_args(void **state) {
     cnn_net_free(bare);
 }
 
+/* The class table: a row per kind at the kind's index, each with a spec keyword and a forward, a
+   backward for every layer that is not a loss and a loss function for those that are, no keyword in
+   two rows, and every keyword accepted by the parser with its own canonical spelling. */
+static void test_layer_classes(void **state) {
+    (void)state;
+    for (int i = 0; i < CNN_LAYER_KINDS; i++) {
+        const cnn_layer_class *cls = cnn_layer_class_at(i);
+        assert_int_equal(cls->kind, i);
+        assert_ptr_equal(cnn_layer_class_of((cnn_layer_kind)i), cls);
+        assert_non_null(cls->keywords[0].word);
+        assert_non_null(cls->keywords[0].usage);
+        assert_true(cls->is_loss ? cls->loss != NULL && !cls->forward && !cls->backward
+                                 : cls->forward && cls->backward && !cls->loss);
+        for (int j = 0; j < CNN_LAYER_MAX_KEYWORDS && cls->keywords[j].word; j++)
+            for (int i2 = 0; i2 < CNN_LAYER_KINDS; i2++)
+                for (int j2 = 0; j2 < CNN_LAYER_MAX_KEYWORDS && cnn_layer_class_at(i2)->keywords[j2].word; j2++)
+                    if (i2 != i || j2 != j)
+                        assert_string_not_equal(cls->keywords[j].word, cnn_layer_class_at(i2)->keywords[j2].word);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity_fashion),
@@ -1146,6 +1169,7 @@ int main(void) {
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_fashion_shapes),
         cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_layer_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* net.c — the network: a stack of layers over the operator level, one arena sized at build time,
-   forward, loss and backward in the lecture's order. The model-spec text lives in spec.c, the
-   optimizers in optim.c, checkpoints in checkpoint.c. */
-#include "nn/nn.h"
+   forward, loss and backward in the lecture's order, each layer through its class (layer.h; one file
+   per kind). The model-spec text lives in spec.c, the optimizers in optim.c, checkpoints in
+   checkpoint.c. */
+#include "nn/layer.h"
 #include "ops/ops.h"
 
 #include <limits.h>
@@ -9,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static cnn_status net_append(cnn_net *net, cnn_layer **out) {
+cnn_status cnn_net_append(cnn_net *net, cnn_layer **out) {
     if (!net) return CNN_ERR_ARG;
     if (net->built) return CNN_ERR_ARG;
     if (net->has_loss_input) return CNN_ERR_SHAPE; /* nothing may follow a loss */
@@ -33,18 +34,19 @@ static cnn_status net_append(cnn_net *net, cnn_layer **out) {
     return CNN_OK;
 }
 
-/* Accept the layer filled by net_append's caller: checks the output size and counts parameters. */
-static cnn_status net_commit(cnn_net *net, cnn_layer *l) {
+/* Accepts the layer filled by cnn_net_append's caller: checks the output size, counts parameters and
+   state. */
+cnn_status cnn_net_commit(cnn_net *net, cnn_layer *l) {
     if (cnn_size_mul(&l->out_size, l->out_c, l->out_h, l->out_w) || l->out_size == 0) return CNN_ERR_SHAPE;
     size_t total = net->param_count + l->w_count + l->b_count;
     if (total > CNN_MAX_ELEMS) return CNN_ERR_SHAPE;
     l->param_off = net->param_count;
     net->param_count = total;
-    if (l->kind == CNN_LAYER_BATCHNORM) {
+    if (l->s_count) {
         l->state_off = net->state_count;
-        net->state_count += 2 * (size_t)l->in_c;
+        net->state_count += l->s_count;
     }
-    if (l->kind == CNN_LAYER_SOFTMAX_CE || l->kind == CNN_LAYER_MSE) net->has_loss_input = 1;
+    if (cnn_layer_class_of(l->kind)->is_loss) net->has_loss_input = 1;
     net->nlayers++;
     return CNN_OK;
 }
@@ -72,133 +74,11 @@ void cnn_net_free(cnn_net *net) {
     free(net);
 }
 
-cnn_status cnn_net_add_conv2d(cnn_net *net, const cnn_conv2d *p, int bias) {
-    cnn_layer *l;
-    cnn_conv_geom g;
-    cnn_status st;
-    if (!p) return CNN_ERR_ARG;
-    if ((st = net_append(net, &l)) != CNN_OK) return st;
-    l->kind = CNN_LAYER_CONV2D;
-    l->conv = *p;
-    l->conv.n = 1, l->conv.c = l->in_c, l->conv.h = l->in_h, l->conv.w = l->in_w;
-    if ((st = cnn_conv_validate(&l->conv, &g)) != CNN_OK) return st;
-    l->conv.stride_h = g.sh, l->conv.stride_w = g.sw, l->conv.dil_h = g.dh, l->conv.dil_w = g.dw;
-    l->conv.groups = g.groups;
-    l->bias = bias != 0;
-    l->out_c = g.k, l->out_h = g.p, l->out_w = g.q;
-    l->w_count = g.w_size;
-    l->b_count = l->bias ? (size_t)g.k : 0;
-    return net_commit(net, l);
-}
-
-cnn_status cnn_net_add_pool2d(cnn_net *net, const cnn_pool2d *p) {
-    cnn_layer *l;
-    cnn_status st;
-    if (!p) return CNN_ERR_ARG;
-    if ((st = net_append(net, &l)) != CNN_OK) return st;
-    l->kind = CNN_LAYER_POOL2D;
-    l->pool = *p;
-    l->pool.n = 1, l->pool.c = l->in_c, l->pool.h = l->in_h, l->pool.w = l->in_w;
-    if (!l->pool.stride_h) l->pool.stride_h = p->r;
-    if (!l->pool.stride_w) l->pool.stride_w = p->s;
-    if (!l->pool.dil_h) l->pool.dil_h = 1;
-    if (!l->pool.dil_w) l->pool.dil_w = 1;
-    if ((st = cnn_pool2d_output_size(&l->pool, &l->out_h, &l->out_w)) != CNN_OK) return st;
-    l->out_c = l->in_c;
-    return net_commit(net, l);
-}
-
-cnn_status cnn_net_add_global_avgpool(cnn_net *net) {
-    cnn_layer *l;
-    cnn_status st = net_append(net, &l);
-    if (st != CNN_OK) return st;
-    l->kind = CNN_LAYER_GLOBAL_AVGPOOL;
-    l->out_c = l->in_c, l->out_h = 1, l->out_w = 1;
-    return net_commit(net, l);
-}
-
-cnn_status cnn_net_add_act(cnn_net *net, cnn_act a, float alpha) {
-    cnn_layer *l;
-    if (a < CNN_ACT_IDENTITY || a > CNN_ACT_TANH || !isfinite(alpha)) return CNN_ERR_ARG;
-    cnn_status st = net_append(net, &l);
-    if (st != CNN_OK) return st;
-    l->kind = CNN_LAYER_ACT;
-    l->act = a;
-    l->alpha = a == CNN_ACT_LEAKY_RELU ? alpha : 0.0f;
-    l->out_c = l->in_c, l->out_h = l->in_h, l->out_w = l->in_w;
-    return net_commit(net, l);
-}
-
-cnn_status cnn_net_add_flatten(cnn_net *net) {
-    cnn_layer *l;
-    cnn_status st = net_append(net, &l);
-    if (st != CNN_OK) return st;
-    l->kind = CNN_LAYER_FLATTEN;
-    if (l->in_size > 0x7fffffff) return CNN_ERR_SHAPE;
-    l->out_c = (int)l->in_size, l->out_h = 1, l->out_w = 1;
-    return net_commit(net, l);
-}
-
-cnn_status cnn_net_add_dense(cnn_net *net, int out, int bias) {
-    cnn_layer *l;
-    if (out <= 0) return CNN_ERR_ARG;
-    cnn_status st = net_append(net, &l);
-    if (st != CNN_OK) return st;
-    if (l->in_h != 1 || l->in_w != 1) return CNN_ERR_SHAPE; /* dense takes features: flatten first */
-    l->kind = CNN_LAYER_DENSE;
-    l->bias = bias != 0;
-    l->out_c = out, l->out_h = 1, l->out_w = 1;
-    if (cnn_size_mul(&l->w_count, out, l->in_size)) return CNN_ERR_SHAPE;
-    l->b_count = l->bias ? (size_t)out : 0;
-    return net_commit(net, l);
-}
-
-cnn_status cnn_net_add_dropout(cnn_net *net, float p) {
-    cnn_layer *l;
-    if (!(p >= 0.0f && p < 1.0f)) return CNN_ERR_ARG;
-    cnn_status st = net_append(net, &l);
-    if (st != CNN_OK) return st;
-    l->kind = CNN_LAYER_DROPOUT;
-    l->drop_p = p;
-    l->out_c = l->in_c, l->out_h = l->in_h, l->out_w = l->in_w;
-    return net_commit(net, l);
-}
-
-cnn_status cnn_net_add_batchnorm(cnn_net *net, float eps, float momentum) {
-    cnn_layer *l;
-    if (!(eps > 0.0f) || !isfinite(eps) || !(momentum >= 0.0f && momentum <= 1.0f)) return CNN_ERR_ARG;
-    cnn_status st = net_append(net, &l);
-    if (st != CNN_OK) return st;
-    l->kind = CNN_LAYER_BATCHNORM;
-    l->bn_eps = eps, l->bn_momentum = momentum;
-    l->out_c = l->in_c, l->out_h = l->in_h, l->out_w = l->in_w;
-    l->w_count = (size_t)l->in_c, l->b_count = (size_t)l->in_c;
-    return net_commit(net, l);
-}
-
-static cnn_status add_loss(cnn_net *net, cnn_layer_kind kind, cnn_reduction red) {
-    cnn_layer *l;
-    cnn_status st = net_append(net, &l);
-    if (st != CNN_OK) return st;
-    if (net->nlayers == 0) return CNN_ERR_SHAPE;
-    l->kind = kind;
-    l->red = red;
-    l->out_c = 1, l->out_h = 1, l->out_w = 1;
-    return net_commit(net, l);
-}
-
-cnn_status cnn_net_add_softmax_ce(cnn_net *net) { return add_loss(net, CNN_LAYER_SOFTMAX_CE, CNN_REDUCE_MEAN); }
-
-cnn_status cnn_net_add_mse(cnn_net *net, cnn_reduction red) {
-    if (red != CNN_REDUCE_SUM && red != CNN_REDUCE_MEAN) return CNN_ERR_ARG;
-    return add_loss(net, CNN_LAYER_MSE, red);
-}
-
 /* ---------------------------------------------------------------- build */
 
-static int is_loss(const cnn_layer *l) { return l->kind == CNN_LAYER_SOFTMAX_CE || l->kind == CNN_LAYER_MSE; }
+static int is_loss(const cnn_layer *l) { return cnn_layer_class_of(l->kind)->is_loss; }
 /* Layers whose output is their input's buffer. */
-static int is_view(const cnn_layer *l) { return l->kind == CNN_LAYER_FLATTEN || l->fused_fwd; }
+static int is_view(const cnn_layer *l) { return cnn_layer_class_of(l->kind)->is_view || l->fused_fwd; }
 
 static int is_relu(const cnn_layer *l) { return l->kind == CNN_LAYER_ACT && l->act == CNN_ACT_RELU; }
 
@@ -218,54 +98,23 @@ static void plan_fusions(cnn_net *net) {
     }
 }
 
-/* Images per chunk of a conv -> pool forward: about CHUNK_FLOATS of conv output (half a core's L2), so
-   the pool reads what the conv just wrote from cache instead of memory; at least two per thread. */
-#define CHUNK_FLOATS ((size_t)1 << 17)
-static int conv_pool_chunk(const cnn_layer *conv, const cnn_ctx *ctx) {
-    size_t c = CHUNK_FLOATS / (conv->out_size ? conv->out_size : 1);
-    size_t least = 2 * (size_t)cnn_ctx_threads(ctx);
-    if (c < least) c = least;
-    return c > INT_MAX ? INT_MAX : (int)c;
-}
-
 /* Floats of activation and aux each layer needs for a batch of b (op scratch: step_scratch). */
 static cnn_status layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t *aux) {
     *out = *aux = 0;
     if (is_loss(l)) return CNN_OK;
     if (!is_view(l) && cnn_size_mul(out, b, l->out_size)) return CNN_ERR_SHAPE;
-    if (l->kind == CNN_LAYER_DROPOUT && cnn_size_mul(aux, b, l->in_size)) return CNN_ERR_SHAPE;
-    if (l->kind == CNN_LAYER_POOL2D && l->pool.mode == CNN_POOL_MAX) { /* bytes, in floats */
-        if (cnn_size_mul(aux, b, l->out_size)) return CNN_ERR_SHAPE;
-        *aux = *aux / sizeof(float) + 1;
-    }
-    if (l->kind == CNN_LAYER_BATCHNORM) {
-        if (cnn_size_mul(aux, b, l->in_size)) return CNN_ERR_SHAPE;
-        *aux += 2 * (size_t)l->in_c;
-    }
-    return CNN_OK;
+    const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
+    return cls->aux_floats ? cls->aux_floats(l, b, aux) : CNN_OK;
 }
 
-/* Op scratch a step needs on ctx: the largest over layers and, for convs, over the batch sizes that
-   change how a conv shares its work (a full batch, and a batch smaller than the thread count); a dense
-   layer's grows with the batch (its summation tree). */
+/* Op scratch a step needs on ctx: the largest any layer asks for. */
 static size_t step_scratch(const cnn_net *net, const cnn_ctx *ctx) {
     size_t need = cnn_ops_scratch_floor(ctx);
     for (int i = 0; i < net->nlayers; i++) {
         const cnn_layer *l = &net->layers[i];
-        if (l->kind == CNN_LAYER_DENSE) {
-            cnn_dense p = {net->max_batch, (int)l->in_size, l->out_c};
-            size_t s = cnn_dense_scratch_floats(ctx, &p);
-            if (s > need) need = s;
-        }
-        if (l->kind != CNN_LAYER_CONV2D) continue;
-        for (int pass = 0; pass < 2; pass++) {
-            cnn_conv2d p = l->conv;
-            cnn_conv_geom g;
-            p.n = pass ? 1 : net->max_batch;
-            if (cnn_conv_validate(&p, &g) != CNN_OK) continue;
-            size_t s = cnn_conv_scratch_floats(ctx, &g);
-            if (s > need) need = s;
-        }
+        const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
+        size_t s = cls->scratch_floats ? cls->scratch_floats(l, net->max_batch, ctx) : 0;
+        if (s > need) need = s;
     }
     return need;
 }
@@ -365,14 +214,9 @@ cnn_status cnn_net_layer_info(const cnn_net *net, int i, cnn_layer_info *info) {
     info->name = cnn_layer_name(l);
     info->out_c = l->out_c, info->out_h = l->out_h, info->out_w = l->out_w;
     info->params = l->w_count + l->b_count;
-    if (l->kind == CNN_LAYER_CONV2D) {
-        info->flops = cnn_conv2d_flops(&l->conv);
-        if (l->bias) info->flops += (double)l->out_size;
-    } else if (l->kind == CNN_LAYER_DENSE) {
-        info->flops = 2.0 * (double)l->w_count + (double)l->b_count;
-    } else if (!is_view(l)) {
-        info->flops = (double)(is_loss(l) ? l->in_size : l->out_size); /* one operation per element */
-    }
+    const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
+    if (cls->flops) info->flops = cls->flops(l);
+    else if (!is_view(l)) info->flops = (double)l->out_size; /* one operation per element */
     cnn_layer_describe(l, info->desc, sizeof info->desc);
     return CNN_OK;
 }
@@ -387,10 +231,17 @@ const char *cnn_net_spec(const cnn_net *net) { return net && net->built ? net->s
 
 /* ---------------------------------------------------------------- init */
 
-/* w, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's kaiming_uniform_(a = sqrt(5)) and bias rule. */
+/* U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's kaiming_uniform_(a = sqrt(5)) and bias rule. */
 static void init_uniform(cnn_rng *rng, float *p, size_t n, double fan_in) {
     float bound = (float)(1.0 / sqrt(fan_in));
     for (size_t i = 0; i < n; i++) p[i] = (2.0f * cnn_rng_uniform(rng) - 1.0f) * bound;
+}
+
+void cnn_layer_init_uniform(const cnn_layer *l, cnn_rng *rng, float *w, float *b, float *state) {
+    double fan_in = (double)l->w_count / l->out_c;
+    (void)state;
+    init_uniform(rng, w, l->w_count, fan_in);
+    init_uniform(rng, b, l->b_count, fan_in);
 }
 
 cnn_status cnn_net_init(cnn_net *net, uint64_t seed) {
@@ -400,14 +251,8 @@ cnn_status cnn_net_init(cnn_net *net, uint64_t seed) {
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *l = &net->layers[i];
         float *w = net->params + l->param_off, *b = w + l->w_count;
-        if (l->kind == CNN_LAYER_CONV2D || l->kind == CNN_LAYER_DENSE) {
-            double fan_in = (double)l->w_count / l->out_c;
-            init_uniform(&rng, w, l->w_count, fan_in);
-            init_uniform(&rng, b, l->b_count, fan_in);
-        } else if (l->kind == CNN_LAYER_BATCHNORM) {
-            float *st = net->state + l->state_off;
-            for (int c = 0; c < l->in_c; c++) w[c] = 1.0f, b[c] = 0.0f, st[c] = 0.0f, st[l->in_c + c] = 1.0f;
-        }
+        const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
+        if (cls->init) cls->init(l, &rng, w, b, net->state + l->state_off);
     }
     cnn_rng_seed(&net->rng, seed ^ 0xD1B54A32D192ED03ull);
     return CNN_OK;
@@ -419,138 +264,13 @@ static void rng_skip(cnn_rng *rng, size_t draws) {
     for (size_t i = 0; i < draws; i++) (void)cnn_rng_u32(rng); /* cnn_rng_uniform takes one u32 */
 }
 
-/* One uniform draw per element, image after image; a shard (cnn_net_set_shard) skips the draws of
-   the global batch's other images, so its masks and the RNG's end state are the whole batch's. */
-static cnn_status dropout_forward(cnn_net *net, cnn_layer *l, int n, const float *x) {
-    const float scale = 1.0f / (1.0f - l->drop_p);
-    const size_t count = (size_t)n * l->in_size;
-    const int after = net->shard_total ? net->shard_total - net->shard_first - n : 0;
-    rng_skip(&net->rng, (size_t)net->shard_first * l->in_size);
-    for (size_t i = 0; i < count; i++) {
-        l->aux[i] = cnn_rng_uniform(&net->rng) < l->drop_p ? 0.0f : scale;
-        l->out[i] = x[i] * l->aux[i];
-    }
-    rng_skip(&net->rng, (size_t)after * l->in_size);
-    return CNN_OK;
-}
-
-/* BatchNorm2d. Training: per-channel batch mean and biased variance normalise; the running
-   statistics move by momentum with the unbiased variance, as PyTorch. Eval: running statistics. */
-static cnn_status batchnorm_forward(cnn_net *net, cnn_layer *l, int n, const float *x) {
-    const int C = l->in_c;
-    const size_t hw = (size_t)l->in_h * l->in_w, m = (size_t)n * hw;
-    const float *gamma = net->params + l->param_off, *beta = gamma + C;
-    float *rmean = net->state + l->state_off, *rvar = rmean + C;
-    float *xhat = l->aux, *mean = l->aux + l->aux_size - 2 * (size_t)C, *invstd = mean + C;
-    for (int c = 0; c < C; c++) {
-        double mu, var;
-        if (net->training) {
-            double s = 0.0, ss = 0.0;
-            for (int i = 0; i < n; i++) {
-                const float *px = x + ((size_t)i * C + c) * hw;
-                for (size_t j = 0; j < hw; j++) s += px[j];
-            }
-            mu = s / (double)m;
-            for (int i = 0; i < n; i++) {
-                const float *px = x + ((size_t)i * C + c) * hw;
-                for (size_t j = 0; j < hw; j++) ss += ((double)px[j] - mu) * ((double)px[j] - mu);
-            }
-            var = ss / (double)m;
-            double unbiased = m > 1 ? ss / (double)(m - 1) : var;
-            rmean[c] = (float)((1.0 - l->bn_momentum) * rmean[c] + l->bn_momentum * mu);
-            rvar[c] = (float)((1.0 - l->bn_momentum) * rvar[c] + l->bn_momentum * unbiased);
-        } else {
-            mu = rmean[c], var = rvar[c];
-        }
-        double is = 1.0 / sqrt(var + l->bn_eps);
-        mean[c] = (float)mu, invstd[c] = (float)is;
-        for (int i = 0; i < n; i++) {
-            size_t off = ((size_t)i * C + c) * hw;
-            for (size_t j = 0; j < hw; j++) {
-                float xh = (float)(((double)x[off + j] - mu) * is);
-                xhat[off + j] = xh;
-                l->out[off + j] = gamma[c] * xh + beta[c];
-            }
-        }
-    }
-    return CNN_OK;
-}
-
-static void gap_forward(const cnn_layer *l, int n, const float *x) {
-    const size_t hw = (size_t)l->in_h * l->in_w;
-    for (size_t i = 0; i < (size_t)n * l->in_c; i++) {
-        double s = 0.0;
-        for (size_t j = 0; j < hw; j++) s += x[i * hw + j];
-        l->out[i] = (float)(s / (double)hw);
-    }
-}
-
-/* Pool layer l's forward of images [i0, i0 + p->n) from x; a max pool in training keeps its choices for
-   the backward where it can (a byte per output instead of reading x again). */
-static cnn_status pool_forward(cnn_ctx *ctx, const cnn_net *net, cnn_layer *l, const cnn_pool2d *p, const float *x,
-                               int i0) {
-    float *y = l->out + (size_t)i0 * l->out_size;
-    uint8_t *arg = net->training && l->aux ? (uint8_t *)l->aux + (size_t)i0 * l->out_size : NULL;
-    return cnn_pool2d_forward_arg(ctx, p, x, y, arg, &l->arg_kept);
-}
-
-static cnn_status layer_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
-    const float *w = net->params + l->param_off, *b = l->b_count ? w + l->w_count : NULL;
-    switch (l->kind) {
-    case CNN_LAYER_CONV2D: {
-        cnn_conv2d p = l->conv;
-        if (!l->pool_after) {
-            p.n = n;
-            return cnn_conv2d_forward_act(ctx, &p, x, w, b, l->relu_out, l->out);
-        }
-        /* conv (and its fused relu) then the pool, chunk by chunk: every image computed as in one call */
-        cnn_layer *pool = &net->layers[l->pool_after];
-        const int chunk = conv_pool_chunk(l, ctx);
-        for (int i0 = 0; i0 < n; i0 += chunk) {
-            cnn_pool2d q = pool->pool;
-            float *y = l->out + (size_t)i0 * l->out_size;
-            cnn_status st;
-            p.n = q.n = n - i0 < chunk ? n - i0 : chunk;
-            if ((st = cnn_conv2d_forward_act(ctx, &p, x + (size_t)i0 * l->in_size, w, b, l->relu_out, y)) != CNN_OK ||
-                (st = pool_forward(ctx, net, pool, &q, y, i0)) != CNN_OK)
-                return st;
-        }
-        return CNN_OK;
-    }
-    case CNN_LAYER_POOL2D: {
-        if (l->fused_chunk) return CNN_OK; /* the conv before ran it */
-        cnn_pool2d p = l->pool;
-        p.n = n;
-        return pool_forward(ctx, net, l, &p, x, 0);
-    }
-    case CNN_LAYER_GLOBAL_AVGPOOL: gap_forward(l, n, x); return CNN_OK;
-    case CNN_LAYER_ACT:
-        if (l->fused_fwd) return CNN_OK; /* the conv before wrote relu(conv) into this very buffer */
-        return cnn_act_forward(ctx, l->act, l->alpha, (size_t)n * l->in_size, x, l->out);
-    case CNN_LAYER_FLATTEN: return CNN_OK;
-    case CNN_LAYER_DENSE: {
-        cnn_dense p = {n, (int)l->in_size, l->out_c};
-        return cnn_dense_forward(ctx, &p, x, w, b, l->out);
-    }
-    case CNN_LAYER_DROPOUT:
-        if (net->training && l->drop_p > 0.0f) return dropout_forward(net, l, n, x);
-        memcpy(l->out, x, (size_t)n * l->in_size * sizeof(float));
-        return CNN_OK;
-    case CNN_LAYER_BATCHNORM: return batchnorm_forward(net, l, n, x);
-    case CNN_LAYER_SOFTMAX_CE:
-    case CNN_LAYER_MSE: return CNN_OK;
-    }
-    return CNN_ERR_ARG;
-}
-
 cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, int training, const float **out) {
     if (!net || !net->built || !x || n <= 0 || n > net->max_batch) return CNN_ERR_ARG;
     if (training && net->shard_total && net->shard_first > net->shard_total - n) return CNN_ERR_ARG;
-    if (n == 1 && training && net->state_count) {
-        /* as PyTorch: batch statistics need more than one value per channel */
-        for (int i = 0; i < net->nlayers; i++)
-            if (net->layers[i].kind == CNN_LAYER_BATCHNORM && net->layers[i].in_h * net->layers[i].in_w == 1)
-                return CNN_ERR_SHAPE;
+    for (int i = 0; i < net->nlayers; i++) {
+        const cnn_layer_class *cls = cnn_layer_class_of(net->layers[i].kind);
+        cnn_status st = cls->check_batch ? cls->check_batch(&net->layers[i], n, training) : CNN_OK;
+        if (st != CNN_OK) return st;
     }
     if (!ctx) ctx = net->own_ctx;
     if (ctx != net->reserved_ctx || cnn_ctx_threads(ctx) != net->reserved_threads ||
@@ -571,7 +291,7 @@ cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, in
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *l = &net->layers[i];
         if (is_loss(l)) break;
-        if ((st = layer_forward(ctx, net, l, n, cur)) != CNN_OK) return st;
+        if ((st = cnn_layer_class_of(l->kind)->forward(ctx, net, l, n, cur)) != CNN_OK) return st;
         cur = l->out;
     }
     if (out) *out = cur;
@@ -589,7 +309,8 @@ cnn_status cnn_net_skip_batch(cnn_net *net, int n) {
     if (!net || !net->built || n < 0) return CNN_ERR_ARG;
     for (int i = 0; i < net->nlayers; i++) {
         const cnn_layer *l = &net->layers[i];
-        if (l->kind == CNN_LAYER_DROPOUT && l->drop_p > 0.0f) rng_skip(&net->rng, (size_t)n * l->in_size);
+        const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
+        if (cls->rng_draws) rng_skip(&net->rng, cls->rng_draws(l, n));
     }
     return CNN_OK;
 }
@@ -606,97 +327,13 @@ cnn_status cnn_net_loss(cnn_ctx *ctx, cnn_net *net, const int32_t *labels, const
     const int whole = net->training && net->shard_total ? net->shard_total : n;
     cnn_status st;
     if (!is_loss(last)) return CNN_ERR_UNSUPPORTED; /* the net has no loss layer */
-    if (last->kind == CNN_LAYER_SOFTMAX_CE) {
-        if (!labels) return CNN_ERR_ARG;
-        st = cnn_softmax_ce_part(ctx, n, whole, size, o, labels, loss, net->gbuf[0]);
-    } else {
-        if (!targets) return CNN_ERR_ARG;
-        st = cnn_mse_loss_part(ctx, (size_t)n * size, (size_t)whole * size, o, targets, last->red, loss,
-                               net->gbuf[0]);
-    }
+    st = cnn_layer_class_of(last->kind)->loss(ctx, last, n, whole, size, o, labels, targets, loss, net->gbuf[0]);
     if (st != CNN_OK) return st;
     net->g = net->gbuf[0];
     return isfinite(*loss) ? CNN_OK : CNN_ERR_NUMERIC;
 }
 
 /* ---------------------------------------------------------------- backward */
-
-/* dgamma = sum dy xhat, dbeta = sum dy, dx = gamma invstd / M (M dy - dbeta - xhat dgamma) (training);
-   dx = gamma invstd dy with running statistics (eval). */
-static void batchnorm_backward(cnn_net *net, const cnn_layer *l, int n, const float *dy, float *dx) {
-    const int C = l->in_c;
-    const size_t hw = (size_t)l->in_h * l->in_w, m = (size_t)n * hw;
-    const float *gamma = net->params + l->param_off;
-    float *dgamma = net->grads + l->param_off, *dbeta = dgamma + C;
-    const float *xhat = l->aux, *invstd = l->aux + l->aux_size - (size_t)C;
-    for (int c = 0; c < C; c++) {
-        double sg = 0.0, sb = 0.0;
-        for (int i = 0; i < n; i++) {
-            size_t off = ((size_t)i * C + c) * hw;
-            for (size_t j = 0; j < hw; j++) sg += (double)dy[off + j] * xhat[off + j], sb += dy[off + j];
-        }
-        dgamma[c] = (float)sg, dbeta[c] = (float)sb;
-        if (!dx) continue;
-        double k = (double)gamma[c] * invstd[c];
-        for (int i = 0; i < n; i++) {
-            size_t off = ((size_t)i * C + c) * hw;
-            for (size_t j = 0; j < hw; j++)
-                dx[off + j] = net->training ? (float)(k * ((double)dy[off + j] - (sb + xhat[off + j] * sg) / (double)m))
-                                            : (float)(k * dy[off + j]);
-        }
-    }
-}
-
-/* dy -> dx for layer l (input x); dx NULL: the input is the net's input, only parameter gradients.
-   Returns in *in_place 1 when the gradient was updated in dy itself. */
-static cnn_status layer_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x,
-                                 float *dy, float *dx, int *in_place) {
-    const float *w = net->params + l->param_off;
-    float *dw = net->grads + l->param_off, *db = l->b_count ? dw + l->w_count : NULL;
-    cnn_status st = CNN_OK;
-    *in_place = 0;
-    switch (l->kind) {
-    case CNN_LAYER_CONV2D: {
-        cnn_conv2d p = l->conv;
-        p.n = n;
-        if ((st = cnn_conv2d_backward_weights(ctx, &p, x, dy, dw, db)) != CNN_OK || !dx) return st;
-        return cnn_conv2d_backward_data(ctx, &p, dy, w, dx);
-    }
-    case CNN_LAYER_POOL2D: {
-        cnn_pool2d p = l->pool;
-        p.n = n;
-        if (!dx) return CNN_OK;
-        if (l->arg_kept) return cnn_pool2d_backward_arg(ctx, &p, (const uint8_t *)l->aux, dy, l->relu_in, dx);
-        return cnn_pool2d_backward_act(ctx, &p, x, dy, l->relu_in, dx);
-    }
-    case CNN_LAYER_GLOBAL_AVGPOOL:
-        if (dx) {
-            const size_t hw = (size_t)l->in_h * l->in_w;
-            for (size_t i = 0; i < (size_t)n * l->in_c; i++)
-                for (size_t j = 0; j < hw; j++) dx[i * hw + j] = dy[i] / (float)hw;
-        }
-        return CNN_OK;
-    case CNN_LAYER_ACT:
-        *in_place = 1;
-        if (l->fused_bwd) return CNN_OK; /* the max pool after it already gated dy */
-        return cnn_act_backward(ctx, l->act, l->alpha, (size_t)n * l->in_size, x, l->out, dy, dy);
-    case CNN_LAYER_FLATTEN: *in_place = 1; return CNN_OK;
-    case CNN_LAYER_DENSE: {
-        cnn_dense p = {n, (int)l->in_size, l->out_c};
-        if ((st = cnn_dense_backward_weights(ctx, &p, x, dy, dw, db)) != CNN_OK || !dx) return st;
-        return cnn_dense_backward_data(ctx, &p, dy, w, dx);
-    }
-    case CNN_LAYER_DROPOUT:
-        *in_place = 1;
-        if (net->training && l->drop_p > 0.0f)
-            for (size_t i = 0; i < (size_t)n * l->in_size; i++) dy[i] *= l->aux[i];
-        return CNN_OK;
-    case CNN_LAYER_BATCHNORM: batchnorm_backward(net, l, n, dy, dx); return CNN_OK;
-    case CNN_LAYER_SOFTMAX_CE:
-    case CNN_LAYER_MSE: *in_place = 1; return CNN_OK;
-    }
-    return CNN_ERR_ARG;
-}
 
 cnn_status cnn_net_backward(cnn_ctx *ctx, cnn_net *net) {
     if (!net || !net->built || !net->g) return CNN_ERR_ARG;
@@ -714,7 +351,7 @@ cnn_status cnn_net_backward(cnn_ctx *ctx, cnn_net *net) {
         const float *x = i ? net->layers[i - 1].out : net->input;
         const int need_dx = first_param < i;
         int in_place;
-        cnn_status st = layer_backward(ctx, net, l, n, x, g, need_dx ? spare : NULL, &in_place);
+        cnn_status st = cnn_layer_class_of(l->kind)->backward(ctx, net, l, n, x, g, need_dx ? spare : NULL, &in_place);
         if (st != CNN_OK) return st;
         if (!need_dx) break;
         if (!in_place) {

@@ -18,6 +18,7 @@ typedef struct cnn_layer {
     float bn_eps, bn_momentum; /* BATCHNORM */
     cnn_reduction red;         /* MSE */
     size_t w_count, b_count;   /* parameters: weights then bias (BATCHNORM: gamma then beta) */
+    size_t s_count;            /* state (BATCHNORM: running mean then variance) */
     size_t param_off, state_off;
     float *out;                /* max_batch x out_size, or the input's buffer for views (flatten, eval dropout) */
     float *aux;                /* DROPOUT: mask (max_batch x in_size); BATCHNORM: xhat, then mean and invstd;

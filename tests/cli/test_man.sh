@@ -3,8 +3,8 @@
 #   cnn(1): converts without warnings; has a section per command listed by `cnn --help`, and each
 #     section names every option that `cnn CMD --help` prints and no option the command lacks;
 #     `cnn --help`'s own options are on the page.
-#   cnn-spec(5): converts without warnings; names every layer keyword of src/nn/spec.c's table (and
-#     of the parser's "unknown layer" message) and every option key the parser reads.
+#   cnn-spec(5): converts without warnings; names every layer keyword of the layer classes
+#     (src/nn/layer_*.c, and the parser's "unknown layer" message) and every option key they read.
 #   completion/cnn.bash: parses; completes `cnn tr` to train and `cnn train --mo` to --model; offers
 #     exactly the commands of `cnn --help`, each command's options and `cnn bench --list`'s shapes.
 # Exit 77 (skipped, for CTest) when scdoc is not installed and the completion checks passed.
@@ -161,10 +161,10 @@ fi
 
 if render cnn-spec.5; then
     page=$tmp/cnn-spec.5.txt
-    spec=$src/src/nn/spec.c
-    # the keyword table: { "name", p_... } entries between "KEYWORDS[] = {" and "};"
-    keywords=$(sed -n '/KEYWORDS\[\] = {/,/};/p' "$spec" | grep -o -E '\{"[a-z_]+"' | tr -d '{"')
-    [ -n "$keywords" ] || fail "no layer keywords found in $spec (KEYWORDS table)"
+    layers=$(ls "$src"/src/nn/layer_*.c)
+    # each class's keywords: {"name", parser, "usage"} entries of its .keywords
+    keywords=$(cat $layers | grep -o -E '\{"[a-z_]+", parse' | sed 's/{"\([a-z_]*\)".*/\1/')
+    [ -n "$keywords" ] || fail "no layer keywords found in src/nn/layer_*.c (.keywords of the layer classes)"
     # the parser's own list, from its message for an unknown layer
     printf 'input 1 4 4\nno_such_layer\n' >"$tmp/bad.cfg"
     "$cnn" info "$tmp/bad.cfg" >/dev/null 2>"$tmp/bad.err"
@@ -173,14 +173,14 @@ if render cnn-spec.5; then
     [ -n "$listed" ] || fail "cnn info on an unknown layer printed no list of layers: $(cat "$tmp/bad.err")"
     for k in $(printf '%s\n%s\n' "$keywords" "$listed" | grep . | sort -u); do
         checks=$((checks + 1))
-        has_word "$page" "$k" || fail "cnn-spec(5) does not describe the layer '$k' (src/nn/spec.c)"
+        has_word "$page" "$k" || fail "cnn-spec(5) does not describe the layer '$k' (src/nn/layer_*.c)"
     done
-    for key in input $(grep -o -E 'opt_get\(&o, "[a-z_]+"\)' "$spec" | sed 's/.*"\(.*\)".*/\1/' | sort -u); do
+    for key in input $(cat $layers | grep -o -E 'cnn_spec_opt\(a, "[a-z_]+"\)' | sed 's/.*"\(.*\)".*/\1/' | sort -u); do
         checks=$((checks + 1))
         if [ "$key" = input ]; then
             grep -q -E '(^|[^a-z_])input [A-Z]' "$page" || fail "cnn-spec(5) does not describe the input line"
         else
-            grep -q -e "$key=" "$page" || fail "cnn-spec(5) does not describe the option '$key=' (src/nn/spec.c)"
+            grep -q -e "$key=" "$page" || fail "cnn-spec(5) does not describe the option '$key=' (src/nn/layer_*.c)"
         fi
     done
 fi

@@ -1,0 +1,174 @@
+/* layer_conv.c — the conv layer: `conv FILTERS KERNEL [stride=] [pad=|same] [dil=] [groups=] [bias=]`,
+   cnn_conv2d over the batch with its bias, PyTorch's default initialisation. With a ReLU after it the
+   conv writes relu(conv) itself, and with a pool after it the two forwards run a chunk of images at a
+   time (net.c plans both; the results are those of the layers run one by one). */
+#include "nn/layer.h"
+#include "ops/ops.h"
+
+#include <limits.h>
+#include <string.h>
+
+cnn_status cnn_net_add_conv2d(cnn_net *net, const cnn_conv2d *p, int bias) {
+    cnn_layer *l;
+    cnn_conv_geom g;
+    cnn_status st;
+    if (!p) return CNN_ERR_ARG;
+    if ((st = cnn_net_append(net, &l)) != CNN_OK) return st;
+    l->kind = CNN_LAYER_CONV2D;
+    l->conv = *p;
+    l->conv.n = 1, l->conv.c = l->in_c, l->conv.h = l->in_h, l->conv.w = l->in_w;
+    if ((st = cnn_conv_validate(&l->conv, &g)) != CNN_OK) return st;
+    l->conv.stride_h = g.sh, l->conv.stride_w = g.sw, l->conv.dil_h = g.dh, l->conv.dil_w = g.dw;
+    l->conv.groups = g.groups;
+    l->bias = bias != 0;
+    l->out_c = g.k, l->out_h = g.p, l->out_w = g.q;
+    l->w_count = g.w_size;
+    l->b_count = l->bias ? (size_t)g.k : 0;
+    return cnn_net_commit(net, l);
+}
+
+/* PyTorch's padding='same' for stride 1; for stride > 1 the output is ceil(in / stride). 0 when a side
+   would pass an explicit pad's limit (1 << 20), so that the canonical text parses back. */
+static int pad_same(const cnn_net *net, const cnn_conv2d *p, int pad[4]) {
+    int in[2], c;
+    cnn_spec_next_input(net, &c, &in[0], &in[1]);
+    int k[2] = {p->r, p->s}, s[2] = {p->stride_h ? p->stride_h : 1, p->stride_w ? p->stride_w : 1};
+    int d[2] = {p->dil_h ? p->dil_h : 1, p->dil_w ? p->dil_w : 1};
+    for (int a = 0; a < 2; a++) {
+        long long out = ((long long)in[a] + s[a] - 1) / s[a];
+        long long total = (out - 1) * s[a] + (long long)d[a] * (k[a] - 1) + 1 - in[a];
+        if (total < 0) total = 0;
+        if (total - total / 2 > (1 << 20)) return 0;
+        pad[a] = (int)(total / 2);             /* top / left */
+        pad[a + 2] = (int)(total - total / 2); /* bottom / right get the odd one, as PyTorch */
+    }
+    return 1;
+}
+
+static cnn_status parse(cnn_net *net, cnn_spec_args *a) {
+    cnn_conv2d p;
+    int bias = 1, pad[4] = {0, 0, 0, 0}, same = 0;
+    const char *v;
+    memset(&p, 0, sizeof p);
+    if (!(v = cnn_spec_pos(a, 0)) || !cnn_spec_int(v, 1, INT_MAX, &p.k))
+        return cnn_spec_bad(a, "FILTERS (a positive integer)", v);
+    if (!(v = cnn_spec_pos(a, 1)) || !cnn_spec_pair(v, 1, &p.r, &p.s))
+        return cnn_spec_bad(a, "KERNEL (e.g. 3 or 3x5)", v);
+    if ((v = cnn_spec_opt(a, "stride")) && !cnn_spec_pair(v, 1, &p.stride_h, &p.stride_w))
+        return cnn_spec_bad(a, "stride=S (positive, or HxW)", v);
+    if ((v = cnn_spec_opt(a, "dil")) && !cnn_spec_pair(v, 1, &p.dil_h, &p.dil_w))
+        return cnn_spec_bad(a, "dil=D (positive, or HxW)", v);
+    if ((v = cnn_spec_opt(a, "groups")) && !cnn_spec_int(v, 1, INT_MAX, &p.groups))
+        return cnn_spec_bad(a, "groups=G (a positive integer)", v);
+    if ((v = cnn_spec_opt(a, "bias")) && !cnn_spec_int(v, 0, 1, &bias))
+        return cnn_spec_bad(a, "bias=0 or bias=1", v);
+    if ((v = cnn_spec_opt(a, "pad"))) {
+        if (!strcmp(v, "same"))
+            same = 1;
+        else if (!cnn_spec_pad(v, pad))
+            return cnn_spec_bad(a, "pad=P, pad=HxW, pad=T,L,B,R or pad=same", v);
+    }
+    cnn_status st = cnn_spec_done(a, 2);
+    if (st != CNN_OK) return st;
+    if (same && !pad_same(net, &p, pad)) return cnn_spec_bad(a, "a kernel that fits", "pad=same");
+    p.pad_top = pad[0], p.pad_left = pad[1], p.pad_bottom = pad[2], p.pad_right = pad[3];
+    st = cnn_net_add_conv2d(net, &p, bias);
+    return st == CNN_OK ? st : cnn_spec_add_failed(a, net, st);
+}
+
+static const char *misfit(int c, int h, int w) {
+    (void)c, (void)h, (void)w;
+    return "kernel larger than the padded input, or groups not dividing channels";
+}
+
+static void describe(const cnn_layer *l, cnn_spec_out *o) {
+    const cnn_conv2d *p = &l->conv;
+    if (p->r == p->s)
+        cnn_spec_put(o, "conv %d %d", p->k, p->r);
+    else
+        cnn_spec_put(o, "conv %d %dx%d", p->k, p->r, p->s);
+    cnn_spec_put_pair(o, "stride", p->stride_h, p->stride_w, 1);
+    cnn_spec_put_pad(o, p->pad_top, p->pad_left, p->pad_bottom, p->pad_right);
+    cnn_spec_put_pair(o, "dil", p->dil_h, p->dil_w, 1);
+    if (p->groups > 1) cnn_spec_put(o, " groups=%d", p->groups);
+    if (!l->bias) cnn_spec_put(o, " bias=0");
+}
+
+/* the largest over the batch sizes that change how a conv shares its work: a full batch, and a batch
+   smaller than the thread count */
+static size_t scratch_floats(const cnn_layer *l, int max_batch, const cnn_ctx *ctx) {
+    size_t need = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        cnn_conv2d p = l->conv;
+        cnn_conv_geom g;
+        p.n = pass ? 1 : max_batch;
+        if (cnn_conv_validate(&p, &g) != CNN_OK) continue;
+        size_t s = cnn_conv_scratch_floats(ctx, &g);
+        if (s > need) need = s;
+    }
+    return need;
+}
+
+/* Images per chunk of a conv -> pool forward: about CHUNK_FLOATS of conv output (half a core's L2), so
+   the pool reads what the conv just wrote from cache instead of memory; at least two per thread. */
+#define CHUNK_FLOATS ((size_t)1 << 17)
+static int conv_pool_chunk(const cnn_layer *conv, const cnn_ctx *ctx) {
+    size_t c = CHUNK_FLOATS / (conv->out_size ? conv->out_size : 1);
+    size_t least = 2 * (size_t)cnn_ctx_threads(ctx);
+    if (c < least) c = least;
+    return c > INT_MAX ? INT_MAX : (int)c;
+}
+
+static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
+    const float *w = net->params + l->param_off, *b = l->b_count ? w + l->w_count : NULL;
+    cnn_conv2d p = l->conv;
+    if (!l->pool_after) {
+        p.n = n;
+        return cnn_conv2d_forward_act(ctx, &p, x, w, b, l->relu_out, l->out);
+    }
+    /* conv (and its fused relu) then the pool, chunk by chunk: every image computed as in one call */
+    cnn_layer *pool = &net->layers[l->pool_after];
+    const int chunk = conv_pool_chunk(l, ctx);
+    for (int i0 = 0; i0 < n; i0 += chunk) {
+        cnn_pool2d q = pool->pool;
+        float *y = l->out + (size_t)i0 * l->out_size;
+        cnn_status st;
+        p.n = q.n = n - i0 < chunk ? n - i0 : chunk;
+        if ((st = cnn_conv2d_forward_act(ctx, &p, x + (size_t)i0 * l->in_size, w, b, l->relu_out, y)) !=
+                CNN_OK ||
+            (st = cnn_layer_pool_forward(ctx, net, pool, &q, y, i0)) != CNN_OK)
+            return st;
+    }
+    return CNN_OK;
+}
+
+/* dW = X * dY and dbias (lecture: dL/dW = X * dL/dO), then dX = Full(dY) * rot180(W) */
+static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x, float *dy,
+                           float *dx, int *in_place) {
+    const float *w = net->params + l->param_off;
+    float *dw = net->grads + l->param_off, *db = l->b_count ? dw + l->w_count : NULL;
+    cnn_conv2d p = l->conv;
+    cnn_status st;
+    *in_place = 0;
+    p.n = n;
+    if ((st = cnn_conv2d_backward_weights(ctx, &p, x, dy, dw, db)) != CNN_OK || !dx) return st;
+    return cnn_conv2d_backward_data(ctx, &p, dy, w, dx);
+}
+
+static double flops(const cnn_layer *l) {
+    return cnn_conv2d_flops(&l->conv) + (l->bias ? (double)l->out_size : 0.0);
+}
+
+const cnn_layer_class cnn_layer_conv2d = {
+    .kind = CNN_LAYER_CONV2D,
+    .keywords =
+        {{"conv", parse,
+          "conv FILTERS KERNEL[xKERNEL] [stride=S] [pad=P|same|T,L,B,R] [dil=D] [groups=G] [bias=0|1]"}},
+    .misfit = misfit,
+    .describe = describe,
+    .scratch_floats = scratch_floats,
+    .init = cnn_layer_init_uniform,
+    .forward = forward,
+    .backward = backward,
+    .flops = flops,
+};
