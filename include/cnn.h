@@ -127,6 +127,12 @@ CNN_API cnn_status cnn_pool2d_forward(cnn_ctx *ctx, const cnn_pool2d *p, const f
 /* dy: N x C x P x Q -> dx: N x C x H x W (x is read by max pooling only; may be NULL for avg). */
 CNN_API cnn_status cnn_pool2d_backward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, const float *dy,
                                        float *dx);
+/* Global average pooling of x (n x c x h x w) to y (n x c): y[i][k] = mean over h, w of x[i][k] (double
+   sums), as PyTorch's adaptive_avg_pool2d(x, 1). */
+CNN_API cnn_status cnn_global_avgpool_forward(cnn_ctx *ctx, int n, int c, int h, int w, const float *x, float *y);
+/* dx[i][k][..][..] = dy[i][k] / (h w). */
+CNN_API cnn_status cnn_global_avgpool_backward(cnn_ctx *ctx, int n, int c, int h, int w, const float *dy,
+                                               float *dx);
 
 /* ---------------------------------------------------------------- activations */
 
@@ -206,6 +212,37 @@ CNN_API void cnn_rng_seed(cnn_rng *rng, uint64_t seed);
 CNN_API uint32_t cnn_rng_u32(cnn_rng *rng);
 CNN_API float cnn_rng_uniform(cnn_rng *rng);          /* [0, 1), 24 random bits */
 CNN_API uint32_t cnn_rng_below(cnn_rng *rng, uint32_t n); /* [0, n), unbiased; 0 for n == 0 */
+
+/* ---------------------------------------------------------------- dropout */
+
+/* Inverted dropout on count elements: mask[i] = 0 with probability p, else 1 / (1 - p), one uniform
+   draw of rng per element in order (cnn_rng_uniform(rng) < p drops); y = x mask. 0 <= p < 1. */
+CNN_API cnn_status cnn_dropout_forward(size_t count, float p, cnn_rng *rng, const float *x, float *mask, float *y);
+/* dx = dy mask; dx may be dy. */
+CNN_API cnn_status cnn_dropout_backward(size_t count, const float *mask, const float *dy, float *dx);
+
+/* ---------------------------------------------------------------- batch normalisation */
+
+/* BatchNorm2d over n x c x h x w, PyTorch's semantics. */
+typedef struct cnn_batchnorm2d {
+    int n, c, h, w;
+    float eps;      /* > 0 (PyTorch: 1e-5) */
+    float momentum; /* 0..1 (PyTorch: 0.1): running = (1 - momentum) running + momentum batch */
+} cnn_batchnorm2d;
+
+/* Training (training != 0): per channel k the batch mean m_k and biased variance v_k over n h w (double
+   sums), xhat = (x - m_k) / sqrt(v_k + eps), y = gamma_k xhat + beta_k; running_mean and running_var
+   (c each) move by momentum, with the unbiased variance. Evaluation: running_mean and running_var
+   normalise and are left as they are. xhat (n c h w) and mean, invstd (c each, the statistics used)
+   are written for the backward. n h w must exceed 1 in training (else CNN_ERR_SHAPE). */
+CNN_API cnn_status cnn_batchnorm2d_forward(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training, const float *x,
+                                           const float *gamma, const float *beta, float *running_mean,
+                                           float *running_var, float *y, float *xhat, float *mean, float *invstd);
+/* dgamma_k = sum dy xhat, dbeta_k = sum dy over n h w; dx (NULL: not wanted) = gamma_k invstd_k / M
+   (M dy - dbeta_k - xhat dgamma_k) in training (M = n h w), gamma_k invstd_k dy in evaluation. */
+CNN_API cnn_status cnn_batchnorm2d_backward(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training, const float *dy,
+                                            const float *xhat, const float *gamma, const float *invstd, float *dx,
+                                            float *dgamma, float *dbeta);
 
 /* ---------------------------------------------------------------- networks */
 

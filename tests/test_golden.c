@@ -402,6 +402,56 @@ static int check_dense(const golden *g, const golden_path *pt) {
     return fails;
 }
 
+/* ---------------------------------------------------------------- batchnorm and global average pooling */
+
+/* Batchnorm: statistics in double, so y is a few float operations off the exact value (rtol 1e-5 on
+   values up to ~10: atol 1e-5); the gradients are float roundings of double sums over n h w (up to 120)
+   elements of magnitude <= ~10 (atol 1e-6 per term); the running statistics one float rounding. */
+static int check_batchnorm(const golden *g, const golden_path *pt) {
+    const int training = golden_param(g, "training");
+    cnn_batchnorm2d p = {golden_param(g, "n"), golden_param(g, "c"), golden_param(g, "h"), golden_param(g, "w"),
+                         golden_get(g, "eps", 1)->v[0], golden_get(g, "momentum", 1)->v[0]};
+    const size_t size = (size_t)p.n * p.c * p.h * p.w, C = (size_t)p.c, m = size / C;
+    const golden_tensor *x = golden_get(g, "x", size), *gamma = golden_get(g, "gamma", C);
+    const golden_tensor *beta = golden_get(g, "beta", C), *rmean = golden_get(g, "rmean", C);
+    const golden_tensor *rvar = golden_get(g, "rvar", C), *dy = golden_get(g, "dy", size);
+    float *rm = golden_out(C), *rv = golden_out(C), *y = golden_out(size), *xhat = golden_out(size);
+    float *mean = golden_out(C), *invstd = golden_out(C), *dx = golden_out(size), *dg = golden_out(C);
+    float *db = golden_out(C);
+    int fails = 0;
+    memcpy(rm, rmean->v, C * sizeof *rm), memcpy(rv, rvar->v, C * sizeof *rv);
+    fails += !golden_status(g, pt, "forward",
+                            cnn_batchnorm2d_forward(pt->ctx, &p, training, x->v, gamma->v, beta->v, rm, rv, y, xhat,
+                                                    mean, invstd));
+    fails += !golden_check(g, pt, "y", y, golden_get(g, "y", size), 1e-5, 1e-5);
+    fails += !golden_check(g, pt, "running mean", rm, golden_get(g, "rmean_out", C), 1e-7, 1e-6);
+    fails += !golden_check(g, pt, "running var", rv, golden_get(g, "rvar_out", C), 1e-7, 1e-6);
+    fails += !golden_status(g, pt, "backward",
+                            cnn_batchnorm2d_backward(pt->ctx, &p, training, dy->v, xhat, gamma->v, invstd, dx, dg,
+                                                     db));
+    fails += !golden_check(g, pt, "dx", dx, golden_get(g, "dx", size), 1e-5, 1e-4);
+    fails += !golden_check(g, pt, "dgamma", dg, golden_get(g, "dgamma", C), 1e-6 * (double)m, 1e-5);
+    fails += !golden_check(g, pt, "dbeta", db, golden_get(g, "dbeta", C), 1e-6 * (double)m, 1e-5);
+    free(rm), free(rv), free(y), free(xhat), free(mean), free(invstd), free(dx), free(dg), free(db);
+    return fails;
+}
+
+/* Global average pooling: a double sum of h w floats, rounded once (rtol 1e-6); dx one division. */
+static int check_gap(const golden *g, const golden_path *pt) {
+    const int n = golden_param(g, "n"), c = golden_param(g, "c"), h = golden_param(g, "h"), w = golden_param(g, "w");
+    const size_t planes = (size_t)n * c, size = planes * h * w;
+    float *y = golden_out(planes), *dx = golden_out(size);
+    int fails = 0;
+    fails += !golden_status(g, pt, "forward",
+                            cnn_global_avgpool_forward(pt->ctx, n, c, h, w, golden_get(g, "x", size)->v, y));
+    fails += !golden_check(g, pt, "y", y, golden_get(g, "y", planes), 1e-7, 1e-6);
+    fails += !golden_status(g, pt, "backward",
+                            cnn_global_avgpool_backward(pt->ctx, n, c, h, w, golden_get(g, "dy", planes)->v, dx));
+    fails += !golden_check(g, pt, "dx", dx, golden_get(g, "dx", size), 1e-7, 1e-6);
+    free(y), free(dx);
+    return fails;
+}
+
 /* ---------------------------------------------------------------- softmax and losses */
 
 /* Softmax y: x - max is exact for the entries that matter (Sterbenz) and expf is good to an ulp or
@@ -518,6 +568,10 @@ static golden_case golden_cases[] = {
     {"ce_small", check_ce},
     {"ce_large", check_ce},
     {"ce_single", check_ce},
+    {"batchnorm_train", check_batchnorm},
+    {"batchnorm_train_eps", check_batchnorm},
+    {"batchnorm_eval", check_batchnorm},
+    {"gap", check_gap},
 };
 #define GOLDEN_NCASES (sizeof golden_cases / sizeof golden_cases[0])
 

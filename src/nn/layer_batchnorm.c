@@ -1,8 +1,8 @@
-/* layer_batchnorm.c — `batchnorm [eps=] [momentum=]`, PyTorch's BatchNorm2d: in training each channel
-   is normalised by its batch mean and biased variance (double sums) and the running statistics move by
-   momentum with the unbiased variance; in evaluation the running statistics normalise. gamma and beta
-   are its parameters, the running mean and variance its state. */
+/* layer_batchnorm.c — `batchnorm [eps=] [momentum=]`: cnn_batchnorm2d (src/ops/batchnorm.c) with
+   net->training choosing batch or running statistics. gamma and beta are its parameters, the running
+   mean and variance its state. */
 #include "nn/layer.h"
+#include "ops/ops.h"
 
 #include <math.h>
 
@@ -59,79 +59,28 @@ static cnn_status check_batch(const cnn_layer *l, int n, int training) {
     return n == 1 && training && l->in_h * l->in_w == 1 ? CNN_ERR_SHAPE : CNN_OK;
 }
 
-static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
-    const int C = l->in_c;
-    const size_t hw = (size_t)l->in_h * l->in_w, m = (size_t)n * hw;
-    const float *gamma = net->params + l->param_off, *beta = gamma + C;
-    float *rmean = net->state + l->state_off, *rvar = rmean + C;
-    float *xhat = l->aux, *mean = l->aux + l->aux_size - 2 * (size_t)C, *invstd = mean + C;
-    (void)ctx;
-    for (int c = 0; c < C; c++) {
-        double mu, var;
-        if (net->training) {
-            double s = 0.0, ss = 0.0;
-            for (int i = 0; i < n; i++) {
-                const float *px = x + ((size_t)i * C + c) * hw;
-                for (size_t j = 0; j < hw; j++)
-                    s += px[j];
-            }
-            mu = s / (double)m;
-            for (int i = 0; i < n; i++) {
-                const float *px = x + ((size_t)i * C + c) * hw;
-                for (size_t j = 0; j < hw; j++)
-                    ss += ((double)px[j] - mu) * ((double)px[j] - mu);
-            }
-            var = ss / (double)m;
-            double unbiased = m > 1 ? ss / (double)(m - 1) : var;
-            rmean[c] = (float)((1.0 - l->bn_momentum) * rmean[c] + l->bn_momentum * mu);
-            rvar[c] = (float)((1.0 - l->bn_momentum) * rvar[c] + l->bn_momentum * unbiased);
-        } else {
-            mu = rmean[c], var = rvar[c];
-        }
-        double is = 1.0 / sqrt(var + l->bn_eps);
-        mean[c] = (float)mu, invstd[c] = (float)is;
-        for (int i = 0; i < n; i++) {
-            size_t off = ((size_t)i * C + c) * hw;
-            for (size_t j = 0; j < hw; j++) {
-                float xh = (float)(((double)x[off + j] - mu) * is);
-                xhat[off + j] = xh;
-                l->out[off + j] = gamma[c] * xh + beta[c];
-            }
-        }
-    }
-    return CNN_OK;
+static cnn_batchnorm2d geometry(const cnn_layer *l, int n) {
+    cnn_batchnorm2d p = {n, l->in_c, l->in_h, l->in_w, l->bn_eps, l->bn_momentum};
+    return p;
 }
 
-/* dgamma = sum dy xhat, dbeta = sum dy, dx = gamma invstd / M (M dy - dbeta - xhat dgamma) (training);
-   dx = gamma invstd dy with running statistics (eval). */
+/* aux: xhat, then the mean and inverse standard deviation per channel */
+static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
+    const cnn_batchnorm2d p = geometry(l, n);
+    const float *gamma = net->params + l->param_off, *beta = gamma + l->in_c;
+    float *rmean = net->state + l->state_off, *rvar = rmean + l->in_c;
+    float *mean = l->aux + l->aux_size - 2 * (size_t)l->in_c, *invstd = mean + l->in_c;
+    return cnn_batchnorm2d_forward(ctx, &p, net->training, x, gamma, beta, rmean, rvar, l->out, l->aux, mean, invstd);
+}
+
 static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x, float *dy,
                            float *dx, int *in_place) {
-    const int C = l->in_c;
-    const size_t hw = (size_t)l->in_h * l->in_w, m = (size_t)n * hw;
-    const float *gamma = net->params + l->param_off;
-    float *dgamma = net->grads + l->param_off, *dbeta = dgamma + C;
-    const float *xhat = l->aux, *invstd = l->aux + l->aux_size - (size_t)C;
-    (void)ctx, (void)x;
+    const cnn_batchnorm2d p = geometry(l, n);
+    const float *gamma = net->params + l->param_off, *invstd = l->aux + l->aux_size - (size_t)l->in_c;
+    float *dgamma = net->grads + l->param_off, *dbeta = dgamma + l->in_c;
+    (void)x;
     *in_place = 0;
-    for (int c = 0; c < C; c++) {
-        double sg = 0.0, sb = 0.0;
-        for (int i = 0; i < n; i++) {
-            size_t off = ((size_t)i * C + c) * hw;
-            for (size_t j = 0; j < hw; j++)
-                sg += (double)dy[off + j] * xhat[off + j], sb += dy[off + j];
-        }
-        dgamma[c] = (float)sg, dbeta[c] = (float)sb;
-        if (!dx) continue;
-        double k = (double)gamma[c] * invstd[c];
-        for (int i = 0; i < n; i++) {
-            size_t off = ((size_t)i * C + c) * hw;
-            for (size_t j = 0; j < hw; j++)
-                dx[off + j] = net->training
-                                  ? (float)(k * ((double)dy[off + j] - (sb + xhat[off + j] * sg) / (double)m))
-                                  : (float)(k * dy[off + j]);
-        }
-    }
-    return CNN_OK;
+    return cnn_batchnorm2d_backward(ctx, &p, net->training, dy, l->aux, gamma, invstd, dx, dgamma, dbeta);
 }
 
 const cnn_layer_class cnn_layer_batchnorm = {

@@ -1,8 +1,8 @@
-/* layer_dropout.c — `dropout [P]`: in training each element is kept with probability 1 - P and scaled
-   by 1 / (1 - P), one uniform draw per element from the net's RNG, image after image (a shard of a
-   global batch skips the other images' draws, so its masks are the whole batch's); the identity in
-   evaluation. */
+/* layer_dropout.c — `dropout [P]`: cnn_dropout (src/ops/dropout.c) in training, drawing from the net's
+   RNG image after image (a shard of a global batch skips the other images' draws, so its masks are the
+   whole batch's); the identity in evaluation. */
 #include "nn/layer.h"
+#include "ops/ops.h"
 
 #include <string.h>
 
@@ -52,16 +52,11 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
         memcpy(l->out, x, (size_t)n * l->in_size * sizeof(float));
         return CNN_OK;
     }
-    const float scale = 1.0f / (1.0f - l->drop_p);
-    const size_t count = (size_t)n * l->in_size;
     const int after = net->shard_total ? net->shard_total - net->shard_first - n : 0;
     rng_skip(&net->rng, (size_t)net->shard_first * l->in_size);
-    for (size_t i = 0; i < count; i++) {
-        l->aux[i] = cnn_rng_uniform(&net->rng) < l->drop_p ? 0.0f : scale;
-        l->out[i] = x[i] * l->aux[i];
-    }
+    cnn_status st = cnn_dropout_forward((size_t)n * l->in_size, l->drop_p, &net->rng, x, l->aux, l->out);
     rng_skip(&net->rng, (size_t)after * l->in_size);
-    return CNN_OK;
+    return st;
 }
 
 static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x, float *dy,

@@ -151,31 +151,16 @@ static cnn_status parse_gap(cnn_net *net, cnn_spec_args *a) {
     return st;
 }
 
-/* y[n][c] = mean over h, w of x[n][c] (double sums) */
 static cnn_status gap_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
-    const size_t hw = (size_t)l->in_h * l->in_w;
-    (void)ctx, (void)net;
-    for (size_t i = 0; i < (size_t)n * l->in_c; i++) {
-        double s = 0.0;
-        for (size_t j = 0; j < hw; j++)
-            s += x[i * hw + j];
-        l->out[i] = (float)(s / (double)hw);
-    }
-    return CNN_OK;
+    (void)net;
+    return cnn_global_avgpool_forward(ctx, n, l->in_c, l->in_h, l->in_w, x, l->out);
 }
 
-/* dx[n][c][h][w] = dy[n][c] / (H W) */
-static cnn_status gap_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x,
-                               float *dy, float *dx, int *in_place) {
-    (void)ctx, (void)net, (void)x;
+static cnn_status gap_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x, float *dy,
+                               float *dx, int *in_place) {
+    (void)net, (void)x;
     *in_place = 0;
-    if (dx) {
-        const size_t hw = (size_t)l->in_h * l->in_w;
-        for (size_t i = 0; i < (size_t)n * l->in_c; i++)
-            for (size_t j = 0; j < hw; j++)
-                dx[i * hw + j] = dy[i] / (float)hw;
-    }
-    return CNN_OK;
+    return dx ? cnn_global_avgpool_backward(ctx, n, l->in_c, l->in_h, l->in_w, dy, dx) : CNN_OK;
 }
 
 const cnn_layer_class cnn_layer_global_avgpool = {

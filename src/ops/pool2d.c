@@ -286,3 +286,37 @@ cnn_status cnn_pool2d_backward_act(cnn_ctx *ctx, const cnn_pool2d *p, const floa
     }
     return CNN_OK;
 }
+
+/* ---------------------------------------------------------------- global average pooling */
+
+static cnn_status gap_check(int n, int c, int h, int w, size_t *planes, size_t *hw) {
+    size_t size;
+    if (n <= 0 || c <= 0 || h <= 0 || w <= 0) return CNN_ERR_ARG;
+    if (cnn_size_mul(&size, n, c, h, w) || cnn_size_mul(planes, n, c) || cnn_size_mul(hw, h, w)) return CNN_ERR_SHAPE;
+    return CNN_OK;
+}
+
+cnn_status cnn_global_avgpool_forward(cnn_ctx *ctx, int n, int c, int h, int w, const float *x, float *y) {
+    size_t planes, hw;
+    cnn_status st = gap_check(n, c, h, w, &planes, &hw);
+    (void)ctx;
+    if (st != CNN_OK) return st;
+    if (!x || !y) return CNN_ERR_ARG;
+    for (size_t i = 0; i < planes; i++) {
+        double s = 0.0;
+        for (size_t j = 0; j < hw; j++) s += x[i * hw + j];
+        y[i] = (float)(s / (double)hw);
+    }
+    return CNN_OK;
+}
+
+cnn_status cnn_global_avgpool_backward(cnn_ctx *ctx, int n, int c, int h, int w, const float *dy, float *dx) {
+    size_t planes, hw;
+    cnn_status st = gap_check(n, c, h, w, &planes, &hw);
+    (void)ctx;
+    if (st != CNN_OK) return st;
+    if (!dy || !dx) return CNN_ERR_ARG;
+    for (size_t i = 0; i < planes; i++)
+        for (size_t j = 0; j < hw; j++) dx[i * hw + j] = dy[i] / (float)hw;
+    return CNN_OK;
+}

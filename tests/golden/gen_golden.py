@@ -331,6 +331,53 @@ def ce_case(name, n, classes, scale, shift=0.0):
     return fx
 
 
+# ------------------------------------------------------------------ batchnorm and global average pooling
+
+def bn_case(name, n, c, h, w, training, eps, momentum):
+    fx = Fixture(name)
+    fx.param(n=n, c=c, h=h, w=w, training=int(training))
+    x = rand(n, c, h, w, lo=-2.0, hi=3.0)
+    gamma = rand(c, lo=0.5, hi=2.0)
+    beta = rand(c)
+    rmean = rand(c, lo=-0.5, hi=0.5)
+    rvar = rand(c, lo=0.5, hi=2.0)
+    dy = rand(n, c, h, w)
+    x64, g64, b64 = (t.double().requires_grad_() for t in (x, gamma, beta))
+    rm64, rv64 = rmean.double().clone(), rvar.double().clone()
+    y = F.batch_norm(x64, rm64, rv64, g64, b64, training=training, momentum=momentum, eps=eps)
+    g = grads(y, [x64, g64, b64], dy.double())
+    fx.tensor("x", x)
+    fx.tensor("gamma", gamma)
+    fx.tensor("beta", beta)
+    fx.tensor("rmean", rmean)
+    fx.tensor("rvar", rvar)
+    fx.tensor("eps", torch.tensor([eps]))
+    fx.tensor("momentum", torch.tensor([momentum]))
+    fx.tensor("dy", dy)
+    fx.tensor("y", y)
+    fx.tensor("rmean_out", rm64)
+    fx.tensor("rvar_out", rv64)
+    fx.tensor("dx", g[0])
+    fx.tensor("dgamma", g[1])
+    fx.tensor("dbeta", g[2])
+    return fx
+
+
+def gap_case(name, n, c, h, w):
+    fx = Fixture(name)
+    fx.param(n=n, c=c, h=h, w=w)
+    x = rand(n, c, h, w)
+    dy = rand(n, c)
+    x64 = x.double().requires_grad_()
+    y = F.adaptive_avg_pool2d(x64, 1).reshape(n, c)
+    (dx,) = grads(y, [x64], dy.double())
+    fx.tensor("x", x)
+    fx.tensor("dy", dy)
+    fx.tensor("y", y)
+    fx.tensor("dx", dx)
+    return fx
+
+
 def main():
     torch.manual_seed(20240531)
     torch.set_num_threads(1)
@@ -350,6 +397,11 @@ def main():
         ce_case("ce_small", 6, 5, 1.0),
         ce_case("ce_large", 4, 10, 30.0, shift=100.0),
         ce_case("ce_single", 1, 3, 2.0),
+        # appended last: the cases above keep their random draws
+        bn_case("batchnorm_train", 4, 3, 5, 6, True, 1e-5, 0.1),
+        bn_case("batchnorm_train_eps", 2, 5, 3, 2, True, 1e-3, 0.3),
+        bn_case("batchnorm_eval", 3, 4, 4, 4, False, 1e-5, 0.1),
+        gap_case("gap", 3, 5, 6, 7),
     ]
     names = [fx.name for fx in fixtures]
     assert len(set(names)) == len(names)
