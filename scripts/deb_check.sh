@@ -46,6 +46,7 @@ cnn --version | grep -q "^cnn $want (libcnn $want)$" || fail "cnn --version: $(c
 man -w cnn >/dev/null || fail "man -w cnn: no page"
 man -w 5 cnn-spec >/dev/null || fail "man -w 5 cnn-spec: no page"
 MANWIDTH=80 man cnn 2>/dev/null | grep -q "train" || fail "man cnn does not render"
+MANWIDTH=80 man 5 cnn-spec 2>/dev/null | grep -q "input" || fail "man cnn-spec does not render"
 [ -f /usr/share/bash-completion/completions/cnn ] || fail "no bash completion installed"
 
 cmake -S tests/consumer -B "$tmp/cmake" >"$tmp/log" 2>&1 || { cat "$tmp/log"; fail "find_package(cnn) failed"; }
