@@ -108,6 +108,10 @@ CNN_LOCAL extern const cnn_layer_class cnn_layer_conv2d, cnn_layer_pool2d, cnn_l
    and accepting it (output size checked, parameters and state counted). */
 CNN_LOCAL cnn_status cnn_net_append(cnn_net *net, cnn_layer **out);
 CNN_LOCAL cnn_status cnn_net_commit(cnn_net *net, cnn_layer *l);
+/* Moves rng as `draws` uniform draws would (a shard skipping other images' dropout draws). */
+CNN_LOCAL void cnn_rng_skip(cnn_rng *rng, size_t draws);
+/* Why an input does not fit a windowed layer (conv, maxpool, avgpool): the parser's hint. */
+CNN_LOCAL const char *cnn_layer_misfit_window(int c, int h, int w);
 /* Parameters w and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for conv and linear. */
 CNN_LOCAL void cnn_layer_init_uniform(const cnn_layer *l, cnn_rng *rng, float *w, float *b, float *state);
 /* The pool forward of images [i0, i0 + p->n) from x, keeping a max pool's choices in training. */

@@ -76,7 +76,7 @@ static cnn_status parse(cnn_net *net, cnn_spec_args *a) {
     return st == CNN_OK ? st : cnn_spec_add_failed(a, net, st);
 }
 
-static const char *misfit(int c, int h, int w) {
+const char *cnn_layer_misfit_window(int c, int h, int w) {
     (void)c, (void)h, (void)w;
     return "kernel larger than the padded input, or groups not dividing channels";
 }
@@ -164,7 +164,7 @@ const cnn_layer_class cnn_layer_conv2d = {
     .keywords =
         {{"conv", parse,
           "conv FILTERS KERNEL[xKERNEL] [stride=S] [pad=P|same|T,L,B,R] [dil=D] [groups=G] [bias=0|1]"}},
-    .misfit = misfit,
+    .misfit = cnn_layer_misfit_window,
     .describe = describe,
     .scratch_floats = scratch_floats,
     .init = cnn_layer_init_uniform,

@@ -41,11 +41,6 @@ static size_t rng_draws(const cnn_layer *l, int n) {
     return l->drop_p > 0.0f ? (size_t)n * l->in_size : 0;
 }
 
-static void rng_skip(cnn_rng *rng, size_t draws) {
-    for (size_t i = 0; i < draws; i++)
-        (void)cnn_rng_u32(rng); /* cnn_rng_uniform takes one u32 */
-}
-
 static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
     (void)ctx;
     if (!net->training || l->drop_p <= 0.0f) {
@@ -53,9 +48,9 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
         return CNN_OK;
     }
     const int after = net->shard_total ? net->shard_total - net->shard_first - n : 0;
-    rng_skip(&net->rng, (size_t)net->shard_first * l->in_size);
+    cnn_rng_skip(&net->rng, (size_t)net->shard_first * l->in_size);
     cnn_status st = cnn_dropout_forward((size_t)n * l->in_size, l->drop_p, &net->rng, x, l->aux, l->out);
-    rng_skip(&net->rng, (size_t)after * l->in_size);
+    cnn_rng_skip(&net->rng, (size_t)after * l->in_size);
     return st;
 }
 

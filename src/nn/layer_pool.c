@@ -59,11 +59,6 @@ static cnn_status parse_avg(cnn_net *net, cnn_spec_args *a) {
     return parse(net, a, CNN_POOL_AVG);
 }
 
-static const char *misfit(int c, int h, int w) {
-    (void)c, (void)h, (void)w;
-    return "kernel larger than the padded input, or groups not dividing channels";
-}
-
 static const char *name(const cnn_layer *l) {
     return l->pool.mode == CNN_POOL_MAX ? "maxpool" : "avgpool";
 }
@@ -125,7 +120,7 @@ const cnn_layer_class cnn_layer_pool2d = {
     .keywords = {{"maxpool", parse_max, "maxpool SIZE[xSIZE] [stride=S] [pad=P|T,L,B,R] [dil=D] [ceil=0|1]"},
                  {"avgpool", parse_avg,
                   "avgpool SIZE[xSIZE] [stride=S] [pad=P|T,L,B,R] [ceil=0|1] [count_include_pad=0|1]"}},
-    .misfit = misfit,
+    .misfit = cnn_layer_misfit_window,
     .name = name,
     .describe = describe,
     .aux_floats = aux_floats,

@@ -260,7 +260,7 @@ cnn_status cnn_net_init(cnn_net *net, uint64_t seed) {
 
 /* ---------------------------------------------------------------- forward */
 
-static void rng_skip(cnn_rng *rng, size_t draws) {
+void cnn_rng_skip(cnn_rng *rng, size_t draws) {
     for (size_t i = 0; i < draws; i++) (void)cnn_rng_u32(rng); /* cnn_rng_uniform takes one u32 */
 }
 
@@ -310,7 +310,7 @@ cnn_status cnn_net_skip_batch(cnn_net *net, int n) {
     for (int i = 0; i < net->nlayers; i++) {
         const cnn_layer *l = &net->layers[i];
         const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
-        if (cls->rng_draws) rng_skip(&net->rng, cls->rng_draws(l, n));
+        if (cls->rng_draws) cnn_rng_skip(&net->rng, cls->rng_draws(l, n));
     }
     return CNN_OK;
 }

@@ -95,6 +95,7 @@ int cnn_spec_pad(const char *s, int pad[4]) {
 /* A line's words after the keyword: "key=value" options (any order) and positional words. */
 struct cnn_spec_args {
     const spec_line *ln;
+    const cnn_layer_class *cls;
     const char *usage;
     const char *key[MAX_TOKENS], *val[MAX_TOKENS];
     int used[MAX_TOKENS];
@@ -104,9 +105,9 @@ struct cnn_spec_args {
     const char *twice; /* an option given more than once */
 };
 
-static void split_args(spec_line *ln, const char *usage, cnn_spec_args *a) {
+static void split_args(spec_line *ln, const cnn_layer_class *cls, const char *usage, cnn_spec_args *a) {
     memset(a, 0, sizeof *a);
-    a->ln = ln, a->usage = usage;
+    a->ln = ln, a->cls = cls, a->usage = usage;
     for (int i = 1; i < ln->ntok; i++) {
         char *eq = strchr(ln->tok[i], '=');
         if (eq) {
@@ -187,13 +188,11 @@ static const cnn_layer_class *find_keyword(const char *word, const cnn_layer_key
 
 cnn_status cnn_spec_add_failed(const cnn_spec_args *a, const cnn_net *net, cnn_status st) {
     const spec_line *ln = a->ln;
-    const cnn_layer_keyword *kw;
-    const cnn_layer_class *cls = find_keyword(ln->tok[0], &kw);
     int c, h, w;
     cnn_spec_next_input(net, &c, &h, &w);
     if (net->has_loss_input) return fail(ln, CNN_ERR_FORMAT, "%s: nothing may follow the loss layer", ln->tok[0]);
     if (st == CNN_ERR_SHAPE) {
-        const char *why = cls && cls->misfit ? cls->misfit(c, h, w) : NULL;
+        const char *why = a->cls->misfit ? a->cls->misfit(c, h, w) : NULL;
         return fail(ln, CNN_ERR_FORMAT, "%s: does not fit its input of shape %dx%dx%d (%s)", ln->tok[0], c, h, w,
                     why ? why : "the result would be too large");
     }
@@ -266,16 +265,17 @@ static cnn_status parse_text(const char *spec, cnn_net **out, char *err, size_t 
                                             : parse_input(&ln, &net);
         } else {
             const cnn_layer_keyword *kw = NULL;
+            const cnn_layer_class *cls = find_keyword(ln.tok[0], &kw);
             if (!strcmp(ln.tok[0], "input")) {
                 st = fail(&ln, CNN_ERR_FORMAT,
                           "a second 'input' line: the input is given once, before the first layer");
-            } else if (!find_keyword(ln.tok[0], &kw)) {
+            } else if (!cls) {
                 char list[512];
                 keyword_list(list, sizeof list);
                 st = fail(&ln, CNN_ERR_FORMAT, "unknown layer '%s' (expected %s)", ln.tok[0], list);
             } else {
                 cnn_spec_args args;
-                split_args(&ln, kw->usage, &args);
+                split_args(&ln, cls, kw->usage, &args);
                 st = kw->parse(net, &args);
             }
         }
