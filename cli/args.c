@@ -24,6 +24,16 @@ void cli_error(const char *prog, const char *fmt, ...) {
     fputc('\n', stderr);
 }
 
+void cli_net_warnings(const char *prog, const char *where, const cnn_net *net) {
+    const char *w = cnn_net_warnings(net);
+    while (w && *w) {
+        const char *eol = strchr(w, '\n');
+        int len = eol ? (int)(eol - w) : (int)strlen(w);
+        cli_error(prog, "warning: %s: %.*s", where, len, w);
+        w += len + (eol != NULL);
+    }
+}
+
 int cli_usage_error(const char *prog, const char *usage, const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "%s: %s", prog, error_tag);

@@ -90,6 +90,9 @@ void cli_error(const char *prog, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* "PROG: warning: WHERE: <line>" on stderr for each line of cnn_net_warnings (WHERE: the spec's
+   path or name). */
+void cli_net_warnings(const char *prog, const char *where, const cnn_net *net);
 /* cli_error, then the usage on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *prog, const char *usage, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -9,7 +9,8 @@
 const char cmd_info_usage[] =
     "usage: cnn info [CKPT|SPEC]\n"
     "Prints the layers of a checkpoint or a model-spec file (default: the built-in fashion-cnn) with\n"
-    "their output shapes, parameters and forward FLOPs per image (multiply-add = 2), the totals, and\n"
+    "the outputs each reads (# of the layer; 0 the input), their output shapes, parameters and\n"
+    "forward FLOPs per image (multiply-add = 2), the totals, and\n"
     "for a checkpoint where its training stands (epoch, step, optimizer, schedule, data settings).\n";
 
 static void print_layers(const cnn_net *net) {
@@ -18,13 +19,17 @@ static void print_layers(const cnn_net *net) {
     cnn_net_input_shape(net, &c, &h, &w);
     char shape[48];
     snprintf(shape, sizeof shape, "%dx%dx%d", c, h, w);
-    printf("  #  %-34s %-14s %12s %14s\n", "layer", "output", "params", "MFLOP/image");
-    printf("     %-34s %s\n", "input", shape);
+    printf("  #  %-34s %-9s %-14s %12s %14s\n", "layer", "reads", "output", "params", "MFLOP/image");
+    printf("  0  %-34s %-9s %s\n", "input", "", shape);
     for (int i = 0; i < cnn_net_layer_count(net); i++) {
         cnn_layer_info li;
+        int in[CNN_MAX_INPUTS], nin = cnn_net_layer_inputs(net, i, in);
+        char reads[8 * CNN_MAX_INPUTS] = "";
         if (cnn_net_layer_info(net, i, &li) != CNN_OK) continue;
+        for (int k = 0, len = 0; k < nin && len >= 0 && (size_t)len < sizeof reads; k++)
+            len += snprintf(reads + len, sizeof reads - (size_t)len, "%s%d", k ? "," : "", in[k] + 1);
         snprintf(shape, sizeof shape, "%dx%dx%d", li.out_c, li.out_h, li.out_w);
-        printf(" %2d  %-34s %-14s %12zu %14.3f\n", i + 1, li.desc, shape, li.params, li.flops / 1e6);
+        printf(" %2d  %-34s %-9s %-14s %12zu %14.3f\n", i + 1, li.desc, reads, shape, li.params, li.flops / 1e6);
         flops += li.flops;
     }
     printf("total: %zu parameters, %.3f MFLOP per image forward (about 3x that to train)\n",
@@ -92,6 +97,7 @@ int cmd_info(int argc, char **argv) {
         cli_error("cnn info", "%s", err[0] ? err : cnn_status_str(st));
         return CLI_EXIT_FAIL;
     }
+    if (!ckpt) cli_net_warnings("cnn info", what, net);
     printf("%s (%s)\n", what, ckpt ? "checkpoint" : "model spec");
     print_layers(net);
     if (ckpt) print_state(opt, &ts);

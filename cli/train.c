@@ -115,6 +115,7 @@ static int setup_fresh(train_run *r) {
         cli_error("cnn train", "%s", err);
         return CLI_EXIT_FAIL;
     }
+    cli_net_warnings("cnn train", o->model ? o->model : cli_default_model_name, r->net);
     cnn_net_init(r->net, o->seed);
     cnn_optim_config oc = {(cnn_optimizer)kind, (float)o->momentum, o->nesterov, 0.0f, 0.0f, 0.0f, 0.0f};
     oc.weight_decay = o->weight_decay >= 0 ? (float)o->weight_decay : kind == 0 ? 5e-4f : kind == 2 ? 0.01f : 0.0f;

@@ -259,11 +259,16 @@ typedef enum cnn_layer_kind {
     CNN_LAYER_DROPOUT = 6,
     CNN_LAYER_BATCHNORM = 7,
     CNN_LAYER_SOFTMAX_CE = 8, /* loss: softmax cross-entropy on logits, integer labels, mean over the batch */
-    CNN_LAYER_MSE = 9         /* loss: sum or mean of (target - out)^2 */
+    CNN_LAYER_MSE = 9,        /* loss: sum or mean of (target - out)^2 */
+    CNN_LAYER_ADD = 10,       /* the elementwise sum of its inputs (equal shapes) */
+    CNN_LAYER_CONCAT = 11,    /* its inputs one after another along channels (equal heights and widths) */
+    CNN_LAYER_MUL = 12        /* the elementwise product of two inputs; an N x C x 1 x 1 one is broadcast */
 } cnn_layer_kind;
 
 /* Building from C calls: cnn_net_create(input shape), then cnn_net_add_* in order (each infers and
-   checks its output shape at once), then cnn_net_build. A loss layer, if any, comes last. */
+   checks its output shape at once), then cnn_net_build. A loss layer, if any, comes last.
+   A network is a graph kept in the order of the calls: each layer reads the previous layer's output
+   (the net's input for the first) unless cnn_net_set_inputs named others for it. */
 CNN_API cnn_status cnn_net_create(int c, int h, int w, cnn_net **out);
 CNN_API void cnn_net_free(cnn_net *net); /* NULL is a no-op */
 /* p->k, r, s, strides, pads, dilations, groups are used; n, c, h, w are inferred and ignored. */
@@ -278,6 +283,13 @@ CNN_API cnn_status cnn_net_add_dropout(cnn_net *net, float p);           /* 0 <=
 CNN_API cnn_status cnn_net_add_batchnorm(cnn_net *net, float eps, float momentum); /* PyTorch: 1e-5, 0.1 */
 CNN_API cnn_status cnn_net_add_softmax_ce(cnn_net *net);
 CNN_API cnn_status cnn_net_add_mse(cnn_net *net, cnn_reduction red);
+/* The inputs of the next cnn_net_add_* call: count (1 to CNN_MAX_INPUTS) indices of earlier layers,
+   -1 for the net's input. The loss reads one; add and concat two or more, mul two. */
+#define CNN_MAX_INPUTS 8
+CNN_API cnn_status cnn_net_set_inputs(cnn_net *net, int count, const int *inputs);
+CNN_API cnn_status cnn_net_add_add(cnn_net *net);
+CNN_API cnn_status cnn_net_add_concat(cnn_net *net);
+CNN_API cnn_status cnn_net_add_mul(cnn_net *net); /* inputs: the features and the N x C x 1 x 1 gate */
 /* Sizes the arena for batches of up to max_batch images; after this no layer can be added. */
 CNN_API cnn_status cnn_net_build(cnn_net *net, int max_batch);
 
@@ -304,6 +316,14 @@ typedef struct cnn_layer_info {
     char desc[96];          /* the layer's own spec line, e.g. "conv 32 3 pad=1" */
 } cnn_layer_info;
 CNN_API cnn_status cnn_net_layer_info(const cnn_net *net, int i, cnn_layer_info *info);
+/* The outputs layer i reads, into inputs (earlier layers' indices, -1 the net's input); returns their
+   count, 0 for a bad net or index. */
+CNN_API int cnn_net_layer_inputs(const cnn_net *net, int i, int inputs[CNN_MAX_INPUTS]);
+/* Layer i's name in the spec (name=), "" when it has none; NULL for a bad net or index. */
+CNN_API const char *cnn_net_layer_label(const cnn_net *net, int i);
+/* What cnn_net_build found odd but allowed, a line each ("line 4: the output of 'conv 16 3' is read by no
+   layer"); "" when nothing; NULL before the build. */
+CNN_API const char *cnn_net_warnings(const cnn_net *net);
 
 /* The flat arena blocks: parameters, their gradients (same layout), and the non-trained state
    (batchnorm running mean and variance). Layer by layer, in order: conv/dense weight then bias,

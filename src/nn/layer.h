@@ -25,7 +25,7 @@ CNN_LOCAL cnn_status cnn_spec_fail(const cnn_spec_args *a, const char *fmt, ...)
 CNN_LOCAL cnn_status cnn_spec_done(const cnn_spec_args *a, int npos);
 /* The error of a cnn_net_add_* call for this line, in words (the input's shape for CNN_ERR_SHAPE). */
 CNN_LOCAL cnn_status cnn_spec_add_failed(const cnn_spec_args *a, const cnn_net *net, cnn_status st);
-/* The shape the next layer's input has: the last layer's output, or the net's input. */
+/* The shape the next layer's (first) input has: the output it reads, or the net's input. */
 CNN_LOCAL void cnn_spec_next_input(const cnn_net *net, int *c, int *h, int *w);
 
 /* Whole-token numbers: an int in [lo, hi]; a finite float in [lo, hi]; "3" or "3x5" (each >= lo);
@@ -64,6 +64,8 @@ typedef struct cnn_layer_class {
     cnn_layer_keyword keywords[CNN_LAYER_MAX_KEYWORDS]; /* in the order the "unknown layer" list gives */
     int is_loss; /* a loss: the last layer, no output buffer, cnn_net_loss computes it */
     int is_view; /* its output is its input's buffer (flatten) */
+    int merge;   /* it reads two or more inputs, named by the positional words of its spec line */
+    int grad_in_place; /* its backward turns dy into dx in place (dx is not passed) */
     /* Why an input of shape c x h x w does not fit (the parser's CNN_ERR_SHAPE message); NULL: the
        result would be too large. */
     const char *(*misfit)(int c, int h, int w);
@@ -81,12 +83,12 @@ typedef struct cnn_layer_class {
     cnn_status (*check_batch)(const cnn_layer *l, int n, int training);
     /* RNG draws a training forward of n images makes (NULL: none), for cnn_net_skip_batch. */
     size_t (*rng_draws)(const cnn_layer *l, int n);
-    /* l->out (n images) from x. */
-    cnn_status (*forward)(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x);
-    /* dL/dW of its parameters into net->grads, and dx from dy (dx NULL: not wanted); *in_place 1 when
-       it updated dy itself instead of writing dx. Losses: NULL. */
-    cnn_status (*backward)(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x, float *dy,
-                           float *dx, int *in_place);
+    /* l->out (n images) from its inputs x[0 .. l->nin). */
+    cnn_status (*forward)(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *x);
+    /* dL/dW of its parameters into net->grads, and each dx[k] from dy (dx[k] NULL: not wanted; with
+       grad_in_place dx is NULL and dy becomes dx[0]). Losses: NULL. */
+    cnn_status (*backward)(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *x,
+                           float *dy, float *const *dx);
     /* The loss of n images of outputs o (whole: the batch they are a part of) and dL/do into g. */
     cnn_status (*loss)(cnn_ctx *ctx, const cnn_layer *l, int n, int whole, int size, const float *o,
                        const int32_t *labels, const float *targets, float *loss, float *g);
@@ -95,17 +97,17 @@ typedef struct cnn_layer_class {
 } cnn_layer_class;
 
 /* The kinds of cnn_layer_kind (cnn.h), each with its row; layers.c checks the two agree. */
-#define CNN_LAYER_KINDS 10
+#define CNN_LAYER_KINDS 13
 CNN_LOCAL const cnn_layer_class *cnn_layer_class_of(cnn_layer_kind kind);
 CNN_LOCAL const cnn_layer_class *cnn_layer_class_at(int i);
 
 /* The rows, one per file. */
 CNN_LOCAL extern const cnn_layer_class cnn_layer_conv2d, cnn_layer_pool2d, cnn_layer_global_avgpool,
     cnn_layer_act, cnn_layer_flatten, cnn_layer_dense, cnn_layer_dropout, cnn_layer_batchnorm,
-    cnn_layer_softmax_ce, cnn_layer_mse;
+    cnn_layer_softmax_ce, cnn_layer_mse, cnn_layer_add, cnn_layer_concat, cnn_layer_mul;
 
-/* What the layer files share with net.c: starting a layer (its input shape from the previous one)
-   and accepting it (output size checked, parameters and state counted). */
+/* What the layer files share with net.c: starting a layer (its inputs and the first one's shape) and
+   accepting it (output size checked, parameters and state counted, readers counted). */
 CNN_LOCAL cnn_status cnn_net_append(cnn_net *net, cnn_layer **out);
 CNN_LOCAL cnn_status cnn_net_commit(cnn_net *net, cnn_layer *l);
 /* Moves rng as `draws` uniform draws would (a shard skipping other images' dropout draws). */

@@ -58,21 +58,23 @@ static void describe(const cnn_layer *l, cnn_spec_out *o) {
         cnn_spec_put(o, "%s", NAMES[l->act]);
 }
 
-static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
+static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
+    const float *x = xs[0];
     (void)net;
     if (l->fused_fwd) return CNN_OK; /* the conv before wrote relu(conv) into this very buffer */
     return cnn_act_forward(ctx, l->act, l->alpha, (size_t)n * l->in_size, x, l->out);
 }
 
-static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x, float *dy,
-                           float *dx, int *in_place) {
+static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *xs, float *dy, float *const *dxs) {
+    const float *x = xs[0];
+    float *dx = dxs ? dxs[0] : NULL;
     (void)net, (void)dx;
-    *in_place = 1;
     if (l->fused_bwd) return CNN_OK; /* the max pool after it already gated dy */
     return cnn_act_backward(ctx, l->act, l->alpha, (size_t)n * l->in_size, x, l->out, dy, dy);
 }
 
 const cnn_layer_class cnn_layer_act = {
+    .grad_in_place = 1,
     .kind = CNN_LAYER_ACT,
     .keywords = {{"relu", parse_relu, "relu"},
                  {"leaky_relu", parse_leaky, "leaky_relu [alpha=0.01]"},

@@ -65,7 +65,8 @@ static cnn_batchnorm2d geometry(const cnn_layer *l, int n) {
 }
 
 /* aux: xhat, then the mean and inverse standard deviation per channel */
-static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
+static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
+    const float *x = xs[0];
     const cnn_batchnorm2d p = geometry(l, n);
     const float *gamma = net->params + l->param_off, *beta = gamma + l->in_c;
     float *rmean = net->state + l->state_off, *rvar = rmean + l->in_c;
@@ -73,13 +74,13 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
     return cnn_batchnorm2d_forward(ctx, &p, net->training, x, gamma, beta, rmean, rvar, l->out, l->aux, mean, invstd);
 }
 
-static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x, float *dy,
-                           float *dx, int *in_place) {
+static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *xs, float *dy, float *const *dxs) {
+    const float *x = xs[0];
+    float *dx = dxs ? dxs[0] : NULL;
     const cnn_batchnorm2d p = geometry(l, n);
     const float *gamma = net->params + l->param_off, *invstd = l->aux + l->aux_size - (size_t)l->in_c;
     float *dgamma = net->grads + l->param_off, *dbeta = dgamma + l->in_c;
     (void)x;
-    *in_place = 0;
     return cnn_batchnorm2d_backward(ctx, &p, net->training, dy, l->aux, gamma, invstd, dx, dgamma, dbeta);
 }
 

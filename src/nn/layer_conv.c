@@ -119,7 +119,8 @@ static int conv_pool_chunk(const cnn_layer *conv, const cnn_ctx *ctx) {
     return c > INT_MAX ? INT_MAX : (int)c;
 }
 
-static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
+static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
+    const float *x = xs[0];
     const float *w = net->params + l->param_off, *b = l->b_count ? w + l->w_count : NULL;
     cnn_conv2d p = l->conv;
     if (!l->pool_after) {
@@ -143,13 +144,13 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
 }
 
 /* dW = X * dY and dbias (lecture: dL/dW = X * dL/dO), then dX = Full(dY) * rot180(W) */
-static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x, float *dy,
-                           float *dx, int *in_place) {
+static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *xs, float *dy, float *const *dxs) {
+    const float *x = xs[0];
+    float *dx = dxs ? dxs[0] : NULL;
     const float *w = net->params + l->param_off;
     float *dw = net->grads + l->param_off, *db = l->b_count ? dw + l->w_count : NULL;
     cnn_conv2d p = l->conv;
     cnn_status st;
-    *in_place = 0;
     p.n = n;
     if ((st = cnn_conv2d_backward_weights(ctx, &p, x, dy, dw, db)) != CNN_OK || !dx) return st;
     return cnn_conv2d_backward_data(ctx, &p, dy, w, dx);

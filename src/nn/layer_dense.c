@@ -21,19 +21,22 @@ static cnn_status parse_flatten(cnn_net *net, cnn_spec_args *a) {
     return st;
 }
 
-static cnn_status flatten_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
+static cnn_status flatten_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
+    const float *x = xs[0];
     (void)ctx, (void)net, (void)l, (void)n, (void)x; /* its output is its input's buffer */
     return CNN_OK;
 }
 
-static cnn_status flatten_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x,
-                                   float *dy, float *dx, int *in_place) {
+static cnn_status flatten_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *xs,
+                                   float *dy, float *const *dxs) {
+    const float *x = xs[0];
+    float *dx = dxs ? dxs[0] : NULL;
     (void)ctx, (void)net, (void)l, (void)n, (void)x, (void)dy, (void)dx;
-    *in_place = 1;
     return CNN_OK;
 }
 
 const cnn_layer_class cnn_layer_flatten = {
+    .grad_in_place = 1,
     .kind = CNN_LAYER_FLATTEN,
     .keywords = {{"flatten", parse_flatten, "flatten"}},
     .is_view = 1,
@@ -85,19 +88,21 @@ static size_t dense_scratch(const cnn_layer *l, int max_batch, const cnn_ctx *ct
     return cnn_dense_scratch_floats(ctx, &p);
 }
 
-static cnn_status dense_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
+static cnn_status dense_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
+    const float *x = xs[0];
     const float *w = net->params + l->param_off, *b = l->b_count ? w + l->w_count : NULL;
     cnn_dense p = {n, (int)l->in_size, l->out_c};
     return cnn_dense_forward(ctx, &p, x, w, b, l->out);
 }
 
-static cnn_status dense_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x,
-                                 float *dy, float *dx, int *in_place) {
+static cnn_status dense_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *xs,
+                                 float *dy, float *const *dxs) {
+    const float *x = xs[0];
+    float *dx = dxs ? dxs[0] : NULL;
     const float *w = net->params + l->param_off;
     float *dw = net->grads + l->param_off, *db = l->b_count ? dw + l->w_count : NULL;
     cnn_dense p = {n, (int)l->in_size, l->out_c};
     cnn_status st;
-    *in_place = 0;
     if ((st = cnn_dense_backward_weights(ctx, &p, x, dy, dw, db)) != CNN_OK || !dx) return st;
     return cnn_dense_backward_data(ctx, &p, dy, w, dx);
 }

@@ -41,7 +41,8 @@ static size_t rng_draws(const cnn_layer *l, int n) {
     return l->drop_p > 0.0f ? (size_t)n * l->in_size : 0;
 }
 
-static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
+static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
+    const float *x = xs[0];
     (void)ctx;
     if (!net->training || l->drop_p <= 0.0f) {
         memcpy(l->out, x, (size_t)n * l->in_size * sizeof(float));
@@ -54,10 +55,10 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
     return st;
 }
 
-static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x, float *dy,
-                           float *dx, int *in_place) {
+static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *xs, float *dy, float *const *dxs) {
+    const float *x = xs[0];
+    float *dx = dxs ? dxs[0] : NULL;
     (void)ctx, (void)x, (void)dx;
-    *in_place = 1;
     if (net->training && l->drop_p > 0.0f)
         for (size_t i = 0; i < (size_t)n * l->in_size; i++)
             dy[i] *= l->aux[i];
@@ -65,6 +66,7 @@ static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n
 }
 
 const cnn_layer_class cnn_layer_dropout = {
+    .grad_in_place = 1,
     .kind = CNN_LAYER_DROPOUT,
     .keywords = {{"dropout", parse, "dropout [P] (0 <= P < 1, default 0.5)"}},
     .describe = describe,

@@ -97,18 +97,19 @@ cnn_status cnn_layer_pool_forward(cnn_ctx *ctx, const cnn_net *net, cnn_layer *l
     return cnn_pool2d_forward_arg(ctx, p, x, y, arg, &l->arg_kept);
 }
 
-static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
+static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
+    const float *x = xs[0];
     if (l->fused_chunk) return CNN_OK; /* the conv before ran it */
     cnn_pool2d p = l->pool;
     p.n = n;
     return cnn_layer_pool_forward(ctx, net, l, &p, x, 0);
 }
 
-static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x, float *dy,
-                           float *dx, int *in_place) {
+static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *xs, float *dy, float *const *dxs) {
+    const float *x = xs[0];
+    float *dx = dxs ? dxs[0] : NULL;
     cnn_pool2d p = l->pool;
     (void)net;
-    *in_place = 0;
     p.n = n;
     if (!dx) return CNN_OK;
     if (l->arg_kept) return cnn_pool2d_backward_arg(ctx, &p, (const uint8_t *)l->aux, dy, l->relu_in, dx);
@@ -146,15 +147,16 @@ static cnn_status parse_gap(cnn_net *net, cnn_spec_args *a) {
     return st;
 }
 
-static cnn_status gap_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *x) {
+static cnn_status gap_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
+    const float *x = xs[0];
     (void)net;
     return cnn_global_avgpool_forward(ctx, n, l->in_c, l->in_h, l->in_w, x, l->out);
 }
 
-static cnn_status gap_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *x, float *dy,
-                               float *dx, int *in_place) {
+static cnn_status gap_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *xs, float *dy, float *const *dxs) {
+    const float *x = xs[0];
+    float *dx = dxs ? dxs[0] : NULL;
     (void)net, (void)x;
-    *in_place = 0;
     return dx ? cnn_global_avgpool_backward(ctx, n, l->in_c, l->in_h, l->in_w, dy, dx) : CNN_OK;
 }
 

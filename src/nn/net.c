@@ -1,17 +1,32 @@
-/* net.c — the network: a stack of layers over the operator level, one arena sized at build time,
-   forward, loss and backward in the lecture's order, each layer through its class (layer.h; one file
-   per kind). The model-spec text lives in spec.c, the optimizers in optim.c, checkpoints in
+/* net.c — the network: a graph of layers kept in topological order (each reads earlier outputs) over
+   the operator level, one arena sized at build time, forward, loss and backward in the lecture's
+   order, each layer through its class (layer.h; one file per kind). A gradient read by several layers
+   is summed; buffers come from a small pool sized by a dry run of the backward. The model-spec text lives in spec.c, the optimizers in optim.c, checkpoints in
    checkpoint.c. */
 #include "nn/layer.h"
 #include "ops/ops.h"
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+cnn_status cnn_net_set_inputs(cnn_net *net, int count, const int *inputs) {
+    if (!net || net->built || count < 1 || count > CNN_MAX_INPUTS || !inputs) return CNN_ERR_ARG;
+    for (int k = 0; k < count; k++)
+        if (inputs[k] < -1 || inputs[k] >= net->nlayers ||
+            (inputs[k] >= 0 && cnn_layer_class_of(net->layers[inputs[k]].kind)->is_loss))
+            return CNN_ERR_ARG;
+    memcpy(net->next_in, inputs, (size_t)count * sizeof *inputs);
+    net->next_nin = count;
+    return CNN_OK;
+}
+
 cnn_status cnn_net_append(cnn_net *net, cnn_layer **out) {
     if (!net) return CNN_ERR_ARG;
+    int nin = net->next_nin;
+    net->next_nin = 0; /* cnn_net_set_inputs holds for one call, failed or not */
     if (net->built) return CNN_ERR_ARG;
     if (net->has_loss_input) return CNN_ERR_SHAPE; /* nothing may follow a loss */
     if (net->nlayers == net->cap) {
@@ -23,9 +38,16 @@ cnn_status cnn_net_append(cnn_net *net, cnn_layer **out) {
     }
     cnn_layer *l = &net->layers[net->nlayers];
     memset(l, 0, sizeof *l);
-    if (net->nlayers) {
-        const cnn_layer *prev = &net->layers[net->nlayers - 1];
-        l->in_c = prev->out_c, l->in_h = prev->out_h, l->in_w = prev->out_w;
+    if (nin) {
+        l->nin = nin;
+        memcpy(l->in, net->next_in, (size_t)nin * sizeof *l->in);
+    } else {
+        l->nin = 1;
+        l->in[0] = net->nlayers - 1; /* the previous layer, or the net's input (-1) */
+    }
+    if (l->in[0] >= 0) {
+        const cnn_layer *src = &net->layers[l->in[0]];
+        l->in_c = src->out_c, l->in_h = src->out_h, l->in_w = src->out_w;
     } else {
         l->in_c = net->c, l->in_h = net->h, l->in_w = net->w;
     }
@@ -34,9 +56,11 @@ cnn_status cnn_net_append(cnn_net *net, cnn_layer **out) {
     return CNN_OK;
 }
 
-/* Accepts the layer filled by cnn_net_append's caller: checks the output size, counts parameters and
-   state. */
+/* Accepts the layer filled by cnn_net_append's caller: checks the output size and the number of its
+   inputs, counts parameters, state and the readers of its inputs. */
 cnn_status cnn_net_commit(cnn_net *net, cnn_layer *l) {
+    const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
+    if (cls->merge ? l->nin < 2 : l->nin != 1) return CNN_ERR_ARG;
     if (cnn_size_mul(&l->out_size, l->out_c, l->out_h, l->out_w) || l->out_size == 0) return CNN_ERR_SHAPE;
     size_t total = net->param_count + l->w_count + l->b_count;
     if (total > CNN_MAX_ELEMS) return CNN_ERR_SHAPE;
@@ -46,7 +70,12 @@ cnn_status cnn_net_commit(cnn_net *net, cnn_layer *l) {
         l->state_off = net->state_count;
         net->state_count += l->s_count;
     }
-    if (cnn_layer_class_of(l->kind)->is_loss) net->has_loss_input = 1;
+    if (cls->is_loss) net->has_loss_input = 1;
+    for (int k = 0; k < l->nin; k++)
+        if (l->in[k] >= 0) {
+            net->layers[l->in[k]].readers++;
+            net->layers[l->in[k]].reader = net->nlayers;
+        }
     net->nlayers++;
     return CNN_OK;
 }
@@ -70,6 +99,8 @@ void cnn_net_free(cnn_net *net) {
     free(net->layers);
     free(net->arena);
     free(net->spec);
+    free(net->warnings);
+    free(net->gbuf);
     cnn_ctx_free(net->own_ctx);
     free(net);
 }
@@ -77,24 +108,31 @@ void cnn_net_free(cnn_net *net) {
 /* ---------------------------------------------------------------- build */
 
 static int is_loss(const cnn_layer *l) { return cnn_layer_class_of(l->kind)->is_loss; }
-/* Layers whose output is their input's buffer. */
+/* Layers whose output is their (first) input's buffer. */
 static int is_view(const cnn_layer *l) { return cnn_layer_class_of(l->kind)->is_view || l->fused_fwd; }
 
 static int is_relu(const cnn_layer *l) { return l->kind == CNN_LAYER_ACT && l->act == CNN_ACT_RELU; }
 
-/* Marks the fusions (see cnn_layer): conv -> relu and relu -> max pool. */
+/* The one layer reading layer i's output, or NULL when none or several do. */
+static cnn_layer *sole_reader(cnn_net *net, int i) {
+    return net->layers[i].readers == 1 ? &net->layers[net->layers[i].reader] : NULL;
+}
+
+/* Marks the fusions (see cnn_layer): conv -> relu and relu -> max pool, each only where the first
+   layer's output has the second as its one reader (a second reader would see the fused values), and
+   conv [-> relu] -> pool forwards run a chunk at a time. */
 static void plan_fusions(cnn_net *net) {
-    for (int i = 0; i + 1 < net->nlayers; i++) {
-        cnn_layer *a = &net->layers[i], *b = &net->layers[i + 1];
+    for (int i = 0; i < net->nlayers; i++) {
+        cnn_layer *a = &net->layers[i], *b = sole_reader(net, i);
+        if (!b) continue;
         if (a->kind == CNN_LAYER_CONV2D && is_relu(b)) a->relu_out = b->fused_fwd = 1;
         if (is_relu(a) && b->kind == CNN_LAYER_POOL2D && b->pool.mode == CNN_POOL_MAX) a->fused_bwd = b->relu_in = 1;
     }
     for (int i = 0; i < net->nlayers; i++) {
-        int j = i + 1;
         if (net->layers[i].kind != CNN_LAYER_CONV2D) continue;
-        if (j < net->nlayers && net->layers[j].fused_fwd) j++;
-        if (j < net->nlayers && net->layers[j].kind == CNN_LAYER_POOL2D)
-            net->layers[i].pool_after = j, net->layers[j].fused_chunk = 1;
+        cnn_layer *b = sole_reader(net, i);
+        if (b && b->fused_fwd) b = sole_reader(net, (int)(b - net->layers));
+        if (b && b->kind == CNN_LAYER_POOL2D) net->layers[i].pool_after = (int)(b - net->layers), b->fused_chunk = 1;
     }
 }
 
@@ -126,51 +164,153 @@ static cnn_status arena_add(size_t *total, size_t n) {
     return CNN_OK;
 }
 
+/* Which outputs need a gradient, which one the loss reads, which ones nobody reads. */
+static cnn_status plan_graph(cnn_net *net) {
+    const cnn_layer *last = &net->layers[net->nlayers - 1];
+    net->out_layer = is_loss(last) ? last->in[0] : net->nlayers - 1;
+    for (int i = 0; i < net->nlayers; i++) {
+        cnn_layer *l = &net->layers[i];
+        l->needs_grad = l->w_count + l->b_count > 0;
+        for (int k = 0; k < l->nin; k++)
+            if (l->in[k] >= 0 && net->layers[l->in[k]].needs_grad) l->needs_grad = 1;
+    }
+    size_t cap = 1, k = 0;
+    for (int i = 0; i < net->nlayers; i++) cap += 192; /* a line: at most ~150 */
+    free(net->warnings);
+    if (!(net->warnings = malloc(cap))) return CNN_ERR_NOMEM;
+    net->warnings[0] = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        const cnn_layer *l = &net->layers[i];
+        char desc[96];
+        if (l->readers || i == net->out_layer || is_loss(l)) continue;
+        cnn_layer_describe(net, i, desc, sizeof desc);
+        k += (size_t)snprintf(net->warnings + k, cap - k, "%s %d: the output of '%s' is read by no layer\n",
+                              l->lineno ? "line" : "layer", l->lineno ? l->lineno : i, desc);
+    }
+    return CNN_OK;
+}
+
+/* The gradient buffers a backward takes from and gives back to (see cnn_net_backward); dry: only
+   count them. */
+typedef struct grad_pool {
+    cnn_net *net;
+    int dry, used, most; /* dry: buffers in use and the most at once */
+} grad_pool;
+
+static float *grad_take(grad_pool *gp) {
+    if (gp->dry) {
+        if (++gp->used > gp->most) gp->most = gp->used;
+        return (float *)gp; /* any non-NULL token */
+    }
+    return gp->net->gbuf[--gp->net->gfree];
+}
+
+static void grad_give(grad_pool *gp, float *g) {
+    if (gp->dry) gp->used--;
+    else gp->net->gbuf[gp->net->gfree++] = g;
+}
+
+/* dL/d(tensor t) += buffer g of n images: the first delivery hands g over, later ones add into it. */
+static void grad_deliver(grad_pool *gp, int t, float *g, int n) {
+    cnn_layer *l = &gp->net->layers[t];
+    if (!l->grad) {
+        l->grad = g;
+        return;
+    }
+    if (!gp->dry) {
+        const size_t m = (size_t)n * l->out_size;
+        for (size_t i = 0; i < m; i++) l->grad[i] += g[i];
+    }
+    grad_give(gp, g);
+}
+
+/* The backward pass in reverse layer order. Each layer's dy is its output's gradient, delivered by its
+   readers (none: nothing depends on it, the layer is skipped); its dx go to the layers it reads. */
+static cnn_status grad_walk(cnn_ctx *ctx, grad_pool *gp) {
+    cnn_net *net = gp->net;
+    const int n = net->n;
+    for (int i = 0; i < net->nlayers; i++) net->layers[i].grad = NULL;
+    if (net->out_layer < 0) return CNN_OK;
+    net->layers[net->out_layer].grad = gp->dry ? grad_take(gp) : net->g; /* taken by cnn_net_loss */
+    for (int i = net->nlayers - 1; i >= 0; i--) {
+        cnn_layer *l = &net->layers[i];
+        const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
+        float *dy = l->grad, *dx[CNN_MAX_INPUTS] = {NULL};
+        const float *x[CNN_MAX_INPUTS];
+        int want = 0;
+        if (!dy) continue;
+        for (int k = 0; k < l->nin; k++) {
+            x[k] = cnn_net_tensor(net, l->in[k]);
+            if (l->in[k] >= 0 && net->layers[l->in[k]].needs_grad) want |= 1 << k;
+        }
+        if (cls->grad_in_place) {
+            cnn_status st = want && !gp->dry ? cls->backward(ctx, net, l, n, x, dy, NULL) : CNN_OK;
+            if (st != CNN_OK) return st;
+            if (want) grad_deliver(gp, l->in[0], dy, n);
+            else grad_give(gp, dy);
+            continue;
+        }
+        for (int k = 0; k < l->nin; k++)
+            if (want >> k & 1) dx[k] = grad_take(gp);
+        if (!gp->dry && (want || l->w_count + l->b_count)) {
+            cnn_status st = cls->backward(ctx, net, l, n, x, dy, dx);
+            if (st != CNN_OK) return st;
+        }
+        grad_give(gp, dy);
+        for (int k = 0; k < l->nin; k++)
+            if (dx[k]) grad_deliver(gp, l->in[k], dx[k], n);
+    }
+    return CNN_OK;
+}
+
 cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     if (!net || max_batch <= 0 || net->built) return CNN_ERR_ARG;
     if (net->nlayers == 0) return CNN_ERR_SHAPE;
-    size_t b = (size_t)max_batch, total = 0, in, gmax = 0;
+    size_t b = (size_t)max_batch, total = 0, in, gmax = 1;
     cnn_status st;
+    if ((st = plan_graph(net)) != CNN_OK) return st;
     plan_fusions(net);
+    grad_pool count = {net, 1, 0, 0};
+    grad_walk(NULL, &count);
+    net->gcount = count.most ? count.most : 1;
     if (cnn_size_mul(&in, b, (size_t)net->c * net->h * net->w)) return CNN_ERR_SHAPE;
     if ((st = arena_add(&total, 2 * net->param_count)) || (st = arena_add(&total, net->state_count)) ||
         (st = arena_add(&total, in)))
         return st;
-    gmax = in;
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *l = &net->layers[i];
         size_t o, a, gi;
         if ((st = layer_sizes(l, b, &o, &a)) || (st = arena_add(&total, o)) || (st = arena_add(&total, a)))
             return st;
-        if (cnn_size_mul(&gi, b, l->out_size > l->in_size ? l->out_size : l->in_size)) return CNN_ERR_SHAPE;
-        if (gi > gmax) gmax = gi;
+        if (cnn_size_mul(&gi, b, l->out_size)) return CNN_ERR_SHAPE;
+        if (!is_loss(l) && gi > gmax) gmax = gi;
     }
-    if ((st = arena_add(&total, 2 * gmax)) != CNN_OK) return st;
+    for (int k = 0; k < net->gcount; k++)
+        if ((st = arena_add(&total, gmax)) != CNN_OK) return st;
     if (cnn_size_mul(&total, total, sizeof(float))) return CNN_ERR_SHAPE;
     free(net->arena); /* left by an earlier build that failed later on */
+    free(net->gbuf);
     cnn_ctx_free(net->own_ctx);
     net->arena = calloc(1, total ? total : 1);
+    net->gbuf = calloc((size_t)net->gcount, sizeof *net->gbuf);
     net->own_ctx = cnn_ctx_create(1);
-    if (!net->arena || !net->own_ctx) return CNN_ERR_NOMEM;
+    if (!net->arena || !net->gbuf || !net->own_ctx) return CNN_ERR_NOMEM;
     float *p = net->arena;
     net->params = p, p += net->param_count;
     net->grads = p, p += net->param_count;
     net->state = p, p += net->state_count;
     net->input = p, p += in;
-    const float *prev = net->input;
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *l = &net->layers[i];
         size_t o, a;
         layer_sizes(l, b, &o, &a);
-        l->out = is_view(l) ? (float *)prev : p;
+        l->out = is_loss(l) ? NULL : is_view(l) ? cnn_net_tensor(net, l->in[0]) : p;
         p += o;
         l->aux = a ? p : NULL;
         l->aux_size = a;
         p += a;
-        if (!is_loss(l)) prev = l->out;
     }
-    net->gbuf[0] = p, p += gmax;
-    net->gbuf[1] = p;
+    net->gbase = p, net->gstride = gmax;
     net->max_batch = max_batch;
     if ((st = cnn_ctx_reserve(net->own_ctx, step_scratch(net, net->own_ctx))) != CNN_OK) return st;
     net->built = 1;
@@ -191,17 +331,12 @@ void cnn_net_input_shape(const cnn_net *net, int *c, int *h, int *w) {
     if (w) *w = net ? net->w : 0;
 }
 
-/* The last layer that is not a loss; NULL for an empty net. */
-static const cnn_layer *last_feature_layer(const cnn_net *net) {
-    for (int i = net->nlayers - 1; i >= 0; i--)
-        if (!is_loss(&net->layers[i])) return &net->layers[i];
-    return NULL;
-}
-
 int cnn_net_output_size(const cnn_net *net) {
     if (!net) return 0;
-    const cnn_layer *l = last_feature_layer(net);
-    return l ? (int)l->out_size : net->c * net->h * net->w;
+    if (!net->nlayers) return net->c * net->h * net->w;
+    const cnn_layer *last = &net->layers[net->nlayers - 1];
+    int t = is_loss(last) ? last->in[0] : net->nlayers - 1;
+    return t >= 0 ? (int)net->layers[t].out_size : net->c * net->h * net->w;
 }
 
 int cnn_net_layer_count(const cnn_net *net) { return net ? net->nlayers : 0; }
@@ -217,8 +352,22 @@ cnn_status cnn_net_layer_info(const cnn_net *net, int i, cnn_layer_info *info) {
     const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
     if (cls->flops) info->flops = cls->flops(l);
     else if (!is_view(l)) info->flops = (double)l->out_size; /* one operation per element */
-    cnn_layer_describe(l, info->desc, sizeof info->desc);
+    cnn_layer_describe(net, i, info->desc, sizeof info->desc);
     return CNN_OK;
+}
+
+int cnn_net_layer_inputs(const cnn_net *net, int i, int inputs[CNN_MAX_INPUTS]) {
+    if (!net || !inputs || i < 0 || i >= net->nlayers) return 0;
+    memcpy(inputs, net->layers[i].in, (size_t)net->layers[i].nin * sizeof *inputs);
+    return net->layers[i].nin;
+}
+
+const char *cnn_net_layer_label(const cnn_net *net, int i) {
+    return net && i >= 0 && i < net->nlayers ? net->layers[i].label : NULL;
+}
+
+const char *cnn_net_warnings(const cnn_net *net) {
+    return net && net->built ? net->warnings : NULL;
 }
 
 size_t cnn_net_param_count(const cnn_net *net) { return net ? net->param_count : 0; }
@@ -287,14 +436,14 @@ cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, in
     net->training = training != 0;
     net->g = NULL;
     memcpy(net->input, x, (size_t)n * net->c * net->h * net->w * sizeof(float));
-    const float *cur = net->input;
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *l = &net->layers[i];
+        const float *xs[CNN_MAX_INPUTS];
         if (is_loss(l)) break;
-        if ((st = cnn_layer_class_of(l->kind)->forward(ctx, net, l, n, cur)) != CNN_OK) return st;
-        cur = l->out;
+        for (int k = 0; k < l->nin; k++) xs[k] = cnn_net_tensor(net, l->in[k]);
+        if ((st = cnn_layer_class_of(l->kind)->forward(ctx, net, l, n, xs)) != CNN_OK) return st;
     }
-    if (out) *out = cur;
+    if (out) *out = cnn_net_tensor(net, net->out_layer);
     return CNN_OK;
 }
 
@@ -320,16 +469,19 @@ cnn_status cnn_net_skip_batch(cnn_net *net, int n) {
 cnn_status cnn_net_loss(cnn_ctx *ctx, cnn_net *net, const int32_t *labels, const float *targets, float *loss) {
     if (!net || !net->built || !loss || net->n <= 0) return CNN_ERR_ARG;
     const cnn_layer *last = &net->layers[net->nlayers - 1];
-    const cnn_layer *feat = last_feature_layer(net);
-    const float *o = feat ? feat->out : net->input;
+    const float *o = cnn_net_tensor(net, net->out_layer);
     const int n = net->n, size = cnn_net_output_size(net);
     /* a shard's gradient is its part of the whole batch's (cnn_net_set_shard) */
     const int whole = net->training && net->shard_total ? net->shard_total : n;
     cnn_status st;
     if (!is_loss(last)) return CNN_ERR_UNSUPPORTED; /* the net has no loss layer */
-    st = cnn_layer_class_of(last->kind)->loss(ctx, last, n, whole, size, o, labels, targets, loss, net->gbuf[0]);
+    /* every gradient buffer free, then the first taken for dL/d(output) */
+    for (int k = 0; k < net->gcount; k++) net->gbuf[k] = net->gbase + (size_t)k * net->gstride;
+    net->gfree = net->gcount - 1;
+    float *g = net->gbuf[net->gfree];
+    st = cnn_layer_class_of(last->kind)->loss(ctx, last, n, whole, size, o, labels, targets, loss, g);
     if (st != CNN_OK) return st;
-    net->g = net->gbuf[0];
+    net->g = g;
     return isfinite(*loss) ? CNN_OK : CNN_ERR_NUMERIC;
 }
 
@@ -338,30 +490,11 @@ cnn_status cnn_net_loss(cnn_ctx *ctx, cnn_net *net, const int32_t *labels, const
 cnn_status cnn_net_backward(cnn_ctx *ctx, cnn_net *net) {
     if (!net || !net->built || !net->g) return CNN_ERR_ARG;
     if (!ctx) ctx = net->own_ctx;
-    const int n = net->n;
-    float *g = net->g == net->gbuf[0] ? net->gbuf[0] : net->gbuf[1];
-    float *spare = g == net->gbuf[0] ? net->gbuf[1] : net->gbuf[0];
     memset(net->grads, 0, net->param_count * sizeof(float));
-    /* dL/dx is worth computing only above the first layer with parameters */
-    int first_param = 0;
-    while (first_param < net->nlayers && net->layers[first_param].w_count == 0) first_param++;
-    for (int i = net->nlayers - 1; i >= 0; i--) {
-        const cnn_layer *l = &net->layers[i];
-        if (is_loss(l)) continue;
-        const float *x = i ? net->layers[i - 1].out : net->input;
-        const int need_dx = first_param < i;
-        int in_place;
-        cnn_status st = cnn_layer_class_of(l->kind)->backward(ctx, net, l, n, x, g, need_dx ? spare : NULL, &in_place);
-        if (st != CNN_OK) return st;
-        if (!need_dx) break;
-        if (!in_place) {
-            float *t = g;
-            g = spare;
-            spare = t;
-        }
-    }
+    grad_pool gp = {net, 0, 0, 0};
+    cnn_status st = grad_walk(ctx, &gp);
     net->g = NULL;
-    return CNN_OK;
+    return st;
 }
 
 cnn_status cnn_net_train_step(cnn_ctx *ctx, cnn_net *net, cnn_optim *opt, float lr, int n, const float *x,

@@ -7,8 +7,13 @@
 
 typedef struct cnn_layer {
     cnn_layer_kind kind;
-    int in_c, in_h, in_w, out_c, out_h, out_w;
+    int nin, in[CNN_MAX_INPUTS]; /* the outputs it reads: earlier layers' indices, -1 the net's input */
+    int in_c, in_h, in_w, out_c, out_h, out_w; /* in_*: the first input's shape */
     size_t in_size, out_size;  /* elements per image */
+    int readers, reader;       /* how many layers read its output (a loss too), and the last of them */
+    int needs_grad;            /* dL/d(its output) is wanted: it or a layer it reads from has parameters */
+    int lineno;                /* its model-spec line; 0 when added by a C call */
+    char label[32];            /* its name= in the spec; "" when none */
     cnn_conv2d conv;           /* CONV2D: geometry with n = 1 (batch set per call) */
     cnn_pool2d pool;           /* POOL2D */
     int bias;                  /* CONV2D, DENSE */
@@ -35,6 +40,7 @@ typedef struct cnn_layer {
                           forward runs with the conv's, a chunk of images at a time; 0: none */
     int fused_chunk;   /* POOL2D: forward done by the conv before it (pool_after) */
     int arg_kept;      /* POOL2D (max): the last forward kept its choices in aux, for the backward */
+    float *grad;       /* in a backward: dL/d(out), a gradient buffer, once its readers delivered it */
 } cnn_layer;
 
 struct cnn_net {
@@ -42,10 +48,16 @@ struct cnn_net {
     int max_batch, built, n, training, has_loss_input;
     int nlayers, cap;
     cnn_layer *layers;
+    int next_nin, next_in[CNN_MAX_INPUTS]; /* cnn_net_set_inputs for the next layer (0: the previous one) */
+    int out_layer;          /* the layer whose output is the net's (the loss's input); -1 the input */
     size_t param_count, state_count;
-    float *arena;           /* one block: params, grads, state, input copy, activations, aux, two gradient buffers */
-    float *params, *grads, *state, *input, *gbuf[2];
-    const float *g;         /* dL/d(output of the last non-loss layer) after cnn_net_loss */
+    float *arena;           /* one block: params, grads, state, input copy, activations, aux, gradient buffers */
+    float *params, *grads, *state, *input;
+    int gcount, gfree;      /* gradient buffers of the largest activation: as many as a backward holds at */
+    float **gbuf;           /* once; gbuf[0, gfree) are free during a backward */
+    float *gbase;           /* buffer k is gbase + k gstride */
+    size_t gstride;
+    float *g;               /* dL/d(the net's output) after cnn_net_loss: gbuf[0] */
     const cnn_ctx *reserved_ctx; /* the context whose scratch was last sized for a step, */
     int reserved_threads;        /* with this many threads, this instruction set and algorithm choice */
     cnn_isa reserved_isa;
@@ -55,10 +67,16 @@ struct cnn_net {
     cnn_rng rng;            /* dropout */
     int shard_first, shard_total; /* cnn_net_set_shard: this forward's images in a global batch (total 0: none) */
     char *spec;             /* canonical spec text, made by cnn_net_build */
+    char *warnings;         /* cnn_net_warnings, made by cnn_net_build */
 };
 
-/* The layer's own spec line ("conv 32 3 pad=1"), written into buf. */
-CNN_LOCAL void cnn_layer_describe(const cnn_layer *l, char *buf, size_t size);
+/* The buffer of tensor t (a layer's output; -1 the net's input). */
+static inline float *cnn_net_tensor(const cnn_net *net, int t) {
+    return t < 0 ? net->input : net->layers[t].out;
+}
+
+/* Layer i's own spec line ("conv 32 3 pad=1", with from= and name= where it has them), into buf. */
+CNN_LOCAL void cnn_layer_describe(const cnn_net *net, int i, char *buf, size_t size);
 CNN_LOCAL const char *cnn_layer_name(const cnn_layer *l);
 /* Writes net->spec, the canonical text of the layers (called by cnn_net_build). */
 CNN_LOCAL cnn_status cnn_net_make_spec(cnn_net *net);

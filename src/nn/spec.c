@@ -21,6 +21,7 @@ typedef struct spec_line {
     char *tok[MAX_TOKENS];
     char *err;
     size_t err_size;
+    const char *rest; /* the text after this line (a name defined later is found there) */
 } spec_line;
 
 static cnn_status fail(const spec_line *ln, cnn_status st, const char *fmt, ...) {
@@ -103,6 +104,8 @@ struct cnn_spec_args {
     const char *pos[MAX_TOKENS];
     int npos;
     const char *twice; /* an option given more than once */
+    const char *ref[CNN_MAX_INPUTS]; /* the words naming its inputs, when not the previous layer */
+    int nref;
 };
 
 static void split_args(spec_line *ln, const cnn_layer_class *cls, const char *usage, cnn_spec_args *a) {
@@ -165,8 +168,9 @@ cnn_status cnn_spec_done(const cnn_spec_args *a, int npos) {
 }
 
 void cnn_spec_next_input(const cnn_net *net, int *c, int *h, int *w) {
-    if (net->nlayers) {
-        const cnn_layer *prev = &net->layers[net->nlayers - 1];
+    int t = net->next_nin ? net->next_in[0] : net->nlayers - 1;
+    if (t >= 0) {
+        const cnn_layer *prev = &net->layers[t];
         *c = prev->out_c, *h = prev->out_h, *w = prev->out_w;
     } else {
         *c = net->c, *h = net->h, *w = net->w;
@@ -186,17 +190,150 @@ static const cnn_layer_class *find_keyword(const char *word, const cnn_layer_key
     return NULL;
 }
 
+/* "16x28x28 (-1), 32x14x14 (s0)": the shapes of the inputs a line names. */
+static void input_shapes(const cnn_spec_args *a, const cnn_net *net, char *buf, size_t size) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < a->nref && k < size; i++) {
+        int t = net->next_in[i], c = net->c, h = net->h, w = net->w;
+        if (t >= 0) c = net->layers[t].out_c, h = net->layers[t].out_h, w = net->layers[t].out_w;
+        int m = snprintf(buf + k, size - k, "%s%dx%dx%d (%s)", i ? ", " : "", c, h, w, a->ref[i]);
+        if (m < 0) return;
+        k += (size_t)m;
+    }
+}
+
 cnn_status cnn_spec_add_failed(const cnn_spec_args *a, const cnn_net *net, cnn_status st) {
     const spec_line *ln = a->ln;
     int c, h, w;
     cnn_spec_next_input(net, &c, &h, &w);
-    if (net->has_loss_input) return fail(ln, CNN_ERR_FORMAT, "%s: nothing may follow the loss layer", ln->tok[0]);
+    if (net->has_loss_input) {
+        int at = net->layers[net->nlayers - 1].lineno;
+        if (a->cls->is_loss)
+            return fail(ln, CNN_ERR_FORMAT, "%s: a second loss (line %d has the net's loss; a net has one)",
+                        ln->tok[0], at);
+        return fail(ln, CNN_ERR_FORMAT, "%s: nothing may follow the loss layer (line %d)", ln->tok[0], at);
+    }
+    if (st == CNN_ERR_SHAPE && a->cls->merge) {
+        char shapes[256];
+        input_shapes(a, net, shapes, sizeof shapes);
+        return fail(ln, CNN_ERR_FORMAT, "%s: its inputs do not fit: %s (%s)", ln->tok[0], shapes,
+                    a->cls->misfit ? a->cls->misfit(c, h, w) : "the result would be too large");
+    }
     if (st == CNN_ERR_SHAPE) {
         const char *why = a->cls->misfit ? a->cls->misfit(c, h, w) : NULL;
         return fail(ln, CNN_ERR_FORMAT, "%s: does not fit its input of shape %dx%dx%d (%s)", ln->tok[0], c, h, w,
                     why ? why : "the result would be too large");
     }
     return fail(ln, CNN_ERR_FORMAT, "%s: %s", ln->tok[0], cnn_status_str(st));
+}
+
+/* ---------------------------------------------------------------- names and inputs */
+
+/* The line after ln that names an output `word` (name=word), or 0. */
+static int named_later(const spec_line *ln, const char *word) {
+    int lineno = ln->lineno;
+    size_t wl = strlen(word);
+    for (const char *p = ln->rest; p && *p;) {
+        const char *eol = strchr(p, '\n'), *end = eol ? eol : p + strlen(p), *hash = memchr(p, '#', (size_t)(end - p));
+        lineno++;
+        if (hash) end = hash;
+        for (const char *q = p; q + 5 + wl <= end; q++)
+            if ((q == p || isspace((unsigned char)q[-1])) && !strncmp(q, "name=", 5) && !strncmp(q + 5, word, wl) &&
+                (q + 5 + wl == end || isspace((unsigned char)q[5 + wl])))
+                return lineno;
+        p = eol ? eol + 1 : NULL;
+    }
+    return 0;
+}
+
+/* "a, b and c": the names given so far. */
+static void name_list(const cnn_net *net, char *buf, size_t size) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < net->nlayers && k < size; i++) {
+        if (!net->layers[i].label[0]) continue;
+        int m = snprintf(buf + k, size - k, "%s%s", k ? ", " : "", net->layers[i].label);
+        if (m < 0) return;
+        k += (size_t)m;
+    }
+}
+
+/* The output a word names: "input", an earlier layer's name, or -K (the layer K lines up). */
+static cnn_status resolve(const spec_line *ln, const cnn_net *net, const char *own, const char *word, int *t) {
+    int back;
+    if (!strcmp(word, "input")) {
+        *t = -1;
+        return CNN_OK;
+    }
+    if (word[0] == '-' && cnn_spec_int(word + 1, 1, 1 << 24, &back)) {
+        if (back > net->nlayers)
+            return fail(ln, CNN_ERR_FORMAT, "%s: '%s' reaches before the first layer (there are %d above)", ln->tok[0],
+                        word, net->nlayers);
+        *t = net->nlayers - back;
+        return CNN_OK;
+    }
+    if (own && !strcmp(own, word))
+        return fail(ln, CNN_ERR_FORMAT, "%s: reads '%s', its own output: a layer reads earlier outputs", ln->tok[0],
+                    word);
+    for (int i = net->nlayers - 1; i >= 0; i--)
+        if (!strcmp(net->layers[i].label, word)) {
+            *t = i;
+            return CNN_OK;
+        }
+    int later = named_later(ln, word);
+    if (later)
+        return fail(ln, CNN_ERR_FORMAT, "%s: reads '%s', named on line %d below: a layer reads earlier outputs",
+                    ln->tok[0], word, later);
+    char names[256];
+    name_list(net, names, sizeof names);
+    return fail(ln, CNN_ERR_FORMAT, "%s: unknown name '%s' (%s%s)", ln->tok[0], word,
+                names[0] ? "names so far: " : "no layer above has a name=", names);
+}
+
+/* name=: a word of letters, digits and _ . - starting with a letter or _, new, not "input". */
+static cnn_status check_label(const spec_line *ln, const cnn_net *net, const char *v) {
+    size_t len = strlen(v);
+    int ok = len > 0 && len < sizeof net->layers[0].label && (isalpha((unsigned char)v[0]) || v[0] == '_');
+    for (size_t i = 0; ok && i < len; i++)
+        ok = isalnum((unsigned char)v[i]) || v[i] == '_' || v[i] == '.' || v[i] == '-';
+    if (!ok)
+        return fail(ln, CNN_ERR_FORMAT,
+                    "%s: name=%s: a name is a letter or _ then letters, digits, _ . or - (at most %d)", ln->tok[0], v,
+                    (int)sizeof net->layers[0].label - 1);
+    if (!strcmp(v, "input")) return fail(ln, CNN_ERR_FORMAT, "%s: name=input: 'input' is the net's input", ln->tok[0]);
+    for (int i = 0; i < net->nlayers; i++)
+        if (!strcmp(net->layers[i].label, v))
+            return fail(ln, CNN_ERR_FORMAT, "%s: name=%s: line %d has that name already", ln->tok[0], v,
+                        net->layers[i].lineno);
+    return CNN_OK;
+}
+
+/* The inputs of a line: a merge's positional words (one word: the previous layer and it), another
+   layer's from=, none (the previous layer). Sets them for the next cnn_net_add_*. */
+static cnn_status line_inputs(cnn_spec_args *a, cnn_net *net, const char *own) {
+    const spec_line *ln = a->ln;
+    int t[CNN_MAX_INPUTS];
+    if (a->cls->merge) {
+        if (a->npos == 0) return cnn_spec_bad(a, "the outputs it reads", NULL);
+        if (a->npos + 1 > CNN_MAX_INPUTS)
+            return fail(ln, CNN_ERR_FORMAT, "%s: more than %d inputs", ln->tok[0], CNN_MAX_INPUTS);
+        if (a->npos == 1) a->ref[a->nref++] = "-1";
+        for (int i = 0; i < a->npos; i++) a->ref[a->nref++] = a->pos[i];
+        a->npos = 0;
+    } else {
+        const char *v = cnn_spec_opt(a, "from");
+        if (!v) return CNN_OK;
+        if (strchr(v, ','))
+            return fail(ln, CNN_ERR_FORMAT, "%s: from=%s: it reads one output (add, concat and mul read several)",
+                        ln->tok[0], v);
+        a->ref[a->nref++] = v;
+    }
+    for (int i = 0; i < a->nref; i++) {
+        cnn_status st = resolve(ln, net, own, a->ref[i], &t[i]);
+        if (st != CNN_OK) return st;
+    }
+    return cnn_net_set_inputs(net, a->nref, t);
 }
 
 /* "conv, maxpool, ... or mse": every keyword of the class table, in its order. */
@@ -241,7 +378,7 @@ static cnn_status parse_input(spec_line *ln, cnn_net **net) {
 }
 
 static cnn_status parse_text(const char *spec, cnn_net **out, char *err, size_t err_size) {
-    spec_line ln = {0, 0, {0}, err, err_size};
+    spec_line ln = {0, 0, {0}, err, err_size, NULL};
     char buf[MAX_LINE];
     cnn_net *net = NULL;
     cnn_status st = CNN_OK;
@@ -256,6 +393,7 @@ static cnn_status parse_text(const char *spec, cnn_net **out, char *err, size_t 
         memcpy(buf, p, len);
         buf[len] = 0;
         p = eol ? eol + 1 : p + len;
+        ln.rest = p;
         if (!tokenize(buf, &ln)) {
             st = fail(&ln, CNN_ERR_FORMAT, "more than %d words", MAX_TOKENS);
         } else if (ln.ntok == 0) {
@@ -276,7 +414,14 @@ static cnn_status parse_text(const char *spec, cnn_net **out, char *err, size_t 
             } else {
                 cnn_spec_args args;
                 split_args(&ln, cls, kw->usage, &args);
-                st = kw->parse(net, &args);
+                const char *label = cnn_spec_opt(&args, "name");
+                if ((!label || (st = check_label(&ln, net, label)) == CNN_OK) &&
+                    (st = line_inputs(&args, net, label)) == CNN_OK && (st = kw->parse(net, &args)) == CNN_OK) {
+                    cnn_layer *l = &net->layers[net->nlayers - 1];
+                    l->lineno = ln.lineno;
+                    if (label) strcpy(l->label, label);
+                }
+                net->next_nin = 0;
             }
         }
     }
@@ -393,22 +538,41 @@ void cnn_spec_put_pad(cnn_spec_out *o, int t, int l, int b, int r) {
     else cnn_spec_put(o, " pad=%d,%d,%d,%d", t, l, b, r);
 }
 
-void cnn_layer_describe(const cnn_layer *l, char *buf, size_t size) {
+/* The word naming output t for layer i: "input", its name, or -K. */
+static void put_ref(cnn_spec_out *o, const cnn_net *net, int i, int t) {
+    if (t < 0) cnn_spec_put(o, "input");
+    else if (net->layers[t].label[0]) cnn_spec_put(o, "%s", net->layers[t].label);
+    else cnn_spec_put(o, "-%d", i - t);
+}
+
+void cnn_layer_describe(const cnn_net *net, int i, char *buf, size_t size) {
+    const cnn_layer *l = &net->layers[i];
     const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
     cnn_spec_out o = {buf, size, 0};
     if (!size) return;
     buf[0] = 0;
     if (cls->describe) cls->describe(l, &o);
     else cnn_spec_put(&o, "%s", cnn_layer_name(l));
+    if (cls->merge) {
+        int first = l->nin == 2 && l->in[0] == i - 1; /* one word: the previous layer and it */
+        for (int k = first; k < l->nin; k++) {
+            cnn_spec_put(&o, " ");
+            put_ref(&o, net, i, l->in[k]);
+        }
+    } else if (l->in[0] != i - 1) {
+        cnn_spec_put(&o, " from=");
+        put_ref(&o, net, i, l->in[0]);
+    }
+    if (l->label[0]) cnn_spec_put(&o, " name=%s", l->label);
 }
 
 cnn_status cnn_net_make_spec(cnn_net *net) {
-    size_t cap = 64 + (size_t)net->nlayers * 128, k = 0;
+    size_t cap = 64 + (size_t)net->nlayers * 512, k = 0; /* a line: at most ~400 */
     char *s = malloc(cap);
     if (!s) return CNN_ERR_NOMEM;
     k += (size_t)snprintf(s, cap, "input %d %d %d\n", net->c, net->h, net->w);
     for (int i = 0; i < net->nlayers; i++) {
-        cnn_layer_describe(&net->layers[i], s + k, cap - k - 1);
+        cnn_layer_describe(net, i, s + k, cap - k - 1);
         k += strlen(s + k);
         s[k++] = '\n';
         s[k] = 0;

@@ -1,0 +1,206 @@
+/* layer_merge.c — the layers that join outputs of a graph: `add A B ...` (the elementwise sum of
+   equal shapes: a residual connection), `concat A B ...` (along channels: Inception, DenseNet) and
+   `mul A B` (the elementwise product, an N x C x 1 x 1 side broadcast over height and width:
+   squeeze-excitation). Their positional words name the inputs (spec.c); one word reads the previous
+   layer and it. Each loop is its own reference: a fixed order, no threads. */
+#include "nn/layer.h"
+
+#include <string.h>
+
+/* The shape of tensor t: a layer's output, or the net's input (-1). */
+static void shape_of(const cnn_net *net, int t, int *c, int *h, int *w) {
+    if (t < 0) {
+        *c = net->c, *h = net->h, *w = net->w;
+    } else {
+        *c = net->layers[t].out_c, *h = net->layers[t].out_h, *w = net->layers[t].out_w;
+    }
+}
+
+static cnn_status add_merge(cnn_net *net, cnn_layer_kind kind) {
+    cnn_layer *l;
+    cnn_status st = cnn_net_append(net, &l);
+    if (st != CNN_OK) return st;
+    l->kind = kind;
+    if (l->nin < 2 || (kind == CNN_LAYER_MUL && l->nin != 2)) return CNN_ERR_ARG;
+    int c0, h0, w0;
+    long long csum = 0;
+    shape_of(net, l->in[0], &c0, &h0, &w0);
+    l->out_c = c0, l->out_h = h0, l->out_w = w0;
+    for (int k = 0; k < l->nin; k++) {
+        int c, h, w;
+        shape_of(net, l->in[k], &c, &h, &w);
+        csum += c;
+        if (kind == CNN_LAYER_ADD && (c != c0 || h != h0 || w != w0)) return CNN_ERR_SHAPE;
+        if (kind == CNN_LAYER_CONCAT && (h != h0 || w != w0)) return CNN_ERR_SHAPE;
+        if (kind == CNN_LAYER_MUL && k == 1) {
+            /* equal shapes, or one side N x C x 1 x 1 with the other's channels */
+            int gate0 = h0 == 1 && w0 == 1, gate1 = h == 1 && w == 1;
+            if (c != c0 || !((h == h0 && w == w0) || gate0 || gate1)) return CNN_ERR_SHAPE;
+            if (gate0) l->out_h = h, l->out_w = w;
+        }
+    }
+    if (kind == CNN_LAYER_CONCAT) {
+        if (csum > 0x7fffffff) return CNN_ERR_SHAPE;
+        l->out_c = (int)csum;
+    }
+    return cnn_net_commit(net, l);
+}
+
+cnn_status cnn_net_add_add(cnn_net *net) {
+    return add_merge(net, CNN_LAYER_ADD);
+}
+cnn_status cnn_net_add_concat(cnn_net *net) {
+    return add_merge(net, CNN_LAYER_CONCAT);
+}
+cnn_status cnn_net_add_mul(cnn_net *net) {
+    return add_merge(net, CNN_LAYER_MUL);
+}
+
+static cnn_status parse(cnn_net *net, cnn_spec_args *a, cnn_layer_kind kind) {
+    cnn_status st = cnn_spec_done(a, 0);
+    if (st == CNN_OK && (st = add_merge(net, kind)) != CNN_OK) return cnn_spec_add_failed(a, net, st);
+    return st;
+}
+static cnn_status parse_add(cnn_net *net, cnn_spec_args *a) {
+    return parse(net, a, CNN_LAYER_ADD);
+}
+static cnn_status parse_concat(cnn_net *net, cnn_spec_args *a) {
+    return parse(net, a, CNN_LAYER_CONCAT);
+}
+static cnn_status parse_mul(cnn_net *net, cnn_spec_args *a) {
+    return parse(net, a, CNN_LAYER_MUL);
+}
+
+static size_t size_of(const cnn_net *net, int t) {
+    return t < 0 ? (size_t)net->c * net->h * net->w : net->layers[t].out_size;
+}
+
+/* ---------------------------------------------------------------- add */
+
+static cnn_status add_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *x) {
+    const size_t m = (size_t)n * l->out_size;
+    (void)ctx, (void)net;
+    memcpy(l->out, x[0], m * sizeof(float));
+    for (int k = 1; k < l->nin; k++)
+        for (size_t i = 0; i < m; i++) l->out[i] += x[k][i];
+    return CNN_OK;
+}
+
+static cnn_status add_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *x,
+                               float *dy, float *const *dx) {
+    (void)ctx, (void)net, (void)x;
+    for (int k = 0; k < l->nin; k++)
+        if (dx[k]) memcpy(dx[k], dy, (size_t)n * l->out_size * sizeof(float));
+    return CNN_OK;
+}
+
+static const char *add_misfit(int c, int h, int w) {
+    (void)c, (void)h, (void)w;
+    return "add needs inputs of one shape";
+}
+
+const cnn_layer_class cnn_layer_add = {
+    .kind = CNN_LAYER_ADD,
+    .keywords = {{"add", parse_add, "add A [B ...] (one name: the previous layer plus it)"}},
+    .merge = 1,
+    .misfit = add_misfit,
+    .forward = add_forward,
+    .backward = add_backward,
+};
+
+/* ---------------------------------------------------------------- concat */
+
+static cnn_status concat_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *x) {
+    (void)ctx;
+    for (int i = 0; i < n; i++) {
+        float *y = l->out + (size_t)i * l->out_size;
+        for (int k = 0; k < l->nin; k++) {
+            size_t s = size_of(net, l->in[k]);
+            memcpy(y, x[k] + (size_t)i * s, s * sizeof(float));
+            y += s;
+        }
+    }
+    return CNN_OK;
+}
+
+static cnn_status concat_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *x,
+                                  float *dy, float *const *dx) {
+    (void)ctx, (void)x;
+    for (int i = 0; i < n; i++) {
+        const float *g = dy + (size_t)i * l->out_size;
+        for (int k = 0; k < l->nin; k++) {
+            size_t s = size_of(net, l->in[k]);
+            if (dx[k]) memcpy(dx[k] + (size_t)i * s, g, s * sizeof(float));
+            g += s;
+        }
+    }
+    return CNN_OK;
+}
+
+static const char *concat_misfit(int c, int h, int w) {
+    (void)c, (void)h, (void)w;
+    return "concat needs inputs of one height and width";
+}
+
+const cnn_layer_class cnn_layer_concat = {
+    .kind = CNN_LAYER_CONCAT,
+    .keywords = {{"concat", parse_concat, "concat A [B ...] (along channels; one name: the previous layer and it)"}},
+    .merge = 1,
+    .misfit = concat_misfit,
+    .forward = concat_forward,
+    .backward = concat_backward,
+};
+
+/* ---------------------------------------------------------------- mul */
+
+/* The two sides: f (the full one, out_size per image) and g (the gate: a value per channel when
+   broadcast, else out_size); which input each is. */
+static void mul_sides(const cnn_net *net, const cnn_layer *l, int *f, int *g, size_t *plane) {
+    *f = size_of(net, l->in[0]) == l->out_size ? 0 : 1;
+    *g = 1 - *f;
+    *plane = size_of(net, l->in[*g]) == l->out_size ? 1 : (size_t)l->out_h * l->out_w;
+}
+
+static cnn_status mul_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *x) {
+    int f, g;
+    size_t plane;
+    (void)ctx;
+    mul_sides(net, l, &f, &g, &plane);
+    const size_t m = (size_t)n * l->out_size;
+    for (size_t i = 0; i < m; i++) l->out[i] = x[f][i] * x[g][i / plane];
+    return CNN_OK;
+}
+
+/* dF = dy g; dG = dy f, summed over each channel's plane when broadcast */
+static cnn_status mul_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *x,
+                               float *dy, float *const *dx) {
+    int f, g;
+    size_t plane;
+    (void)ctx;
+    mul_sides(net, l, &f, &g, &plane);
+    const size_t m = (size_t)n * l->out_size;
+    if (dx[g]) {
+        for (size_t j = 0; j < m / plane; j++) {
+            double s = 0.0;
+            for (size_t i = j * plane; i < (j + 1) * plane; i++) s += (double)dy[i] * x[f][i];
+            dx[g][j] = (float)s;
+        }
+    }
+    if (dx[f])
+        for (size_t i = 0; i < m; i++) dx[f][i] = dy[i] * x[g][i / plane];
+    return CNN_OK;
+}
+
+static const char *mul_misfit(int c, int h, int w) {
+    (void)c, (void)h, (void)w;
+    return "mul needs two inputs of one shape, or one N x C x 1 x 1 with the other's channels";
+}
+
+const cnn_layer_class cnn_layer_mul = {
+    .kind = CNN_LAYER_MUL,
+    .keywords = {{"mul", parse_mul, "mul A [B] (elementwise; a C x 1 x 1 side is broadcast; one name: the previous layer and it)"}},
+    .merge = 1,
+    .misfit = mul_misfit,
+    .forward = mul_forward,
+    .backward = mul_backward,
+};
