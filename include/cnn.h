@@ -139,13 +139,18 @@ CNN_API cnn_status cnn_global_avgpool_backward(cnn_ctx *ctx, int n, int c, int h
 /* Element-wise activations. alpha: negative slope of LEAKY_RELU, ignored by the others.
    Backward gets the forward input x and output y (either may be used); ReLU'(0) = 0 as PyTorch.
    In backward, one of x and y may be NULL: ReLU and leaky ReLU read x (or y when x is NULL, then
-   alpha must be > 0 for leaky ReLU), sigmoid and tanh read y (or recompute it from x). */
+   alpha must be > 0 for leaky ReLU), sigmoid and tanh read y (or recompute it from x); relu6,
+   hardsigmoid, hardswish and silu read x. Derivatives at the kinks are PyTorch's. */
 typedef enum cnn_act {
-    CNN_ACT_IDENTITY = 0,   /* f(x) = x */
-    CNN_ACT_RELU = 1,       /* f(x) = max(0, x) */
-    CNN_ACT_LEAKY_RELU = 2, /* f(x) = x > 0 ? x : alpha x */
-    CNN_ACT_SIGMOID = 3,    /* f(x) = 1 / (1 + e^-x) */
-    CNN_ACT_TANH = 4        /* f(x) = tanh x */
+    CNN_ACT_IDENTITY = 0,    /* f(x) = x */
+    CNN_ACT_RELU = 1,        /* f(x) = max(0, x) */
+    CNN_ACT_LEAKY_RELU = 2,  /* f(x) = x > 0 ? x : alpha x */
+    CNN_ACT_SIGMOID = 3,     /* f(x) = 1 / (1 + e^-x) */
+    CNN_ACT_TANH = 4,        /* f(x) = tanh x */
+    CNN_ACT_RELU6 = 5,       /* f(x) = min(max(0, x), 6) */
+    CNN_ACT_HARDSIGMOID = 6, /* f(x) = relu6(x + 3) / 6 */
+    CNN_ACT_HARDSWISH = 7,   /* f(x) = x relu6(x + 3) / 6 */
+    CNN_ACT_SILU = 8         /* f(x) = x / (1 + e^-x) */
 } cnn_act;
 /* y may equal x (in place). */
 CNN_API cnn_status cnn_act_forward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const float *x, float *y);

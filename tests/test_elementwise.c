@@ -60,7 +60,9 @@ static cnn_ctx *make_ref_ctx(void) {
 
 /* ---------------------------------------------------------------- activations */
 
-static const char *const act_names[] = {"identity", "relu", "leaky_relu", "sigmoid", "tanh"};
+static const char *const act_names[] = {"identity", "relu",        "leaky_relu", "sigmoid", "tanh",
+                                        "relu6",    "hardsigmoid", "hardswish",  "silu"};
+#define NACTS (CNN_ACT_SILU + 1)
 
 static double act_d(cnn_act a, double alpha, double x) {
     switch (a) {
@@ -68,16 +70,21 @@ static double act_d(cnn_act a, double alpha, double x) {
     case CNN_ACT_LEAKY_RELU: return x > 0 ? x : alpha * x;
     case CNN_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
     case CNN_ACT_TANH: return tanh(x);
+    case CNN_ACT_RELU6: return x < 0 ? 0.0 : x > 6 ? 6.0 : x;
+    case CNN_ACT_HARDSIGMOID: return (x < -3 ? 0.0 : x > 3 ? 6.0 : x + 3) / 6.0;
+    case CNN_ACT_HARDSWISH: return x * (x < -3 ? 0.0 : x > 3 ? 6.0 : x + 3) / 6.0;
+    case CNN_ACT_SILU: return x / (1.0 + exp(-x));
     default: return x;
     }
 }
 
-/* x uniform in [-lim, lim] but at least KINK_GAP away from 0, so no FD step crosses the ReLU kink. */
+/* x uniform in [-lim, lim] but at least KINK_GAP away from every kink (0, +-3, 6), so no FD step
+   crosses one. */
 static float *act_input(test_rng *rng, size_t n, float lim) {
     float *x = test_alloc(n);
     for (size_t i = 0; i < n; i++) {
         do x[i] = test_rng_uniform(rng, -lim, lim);
-        while (fabsf(x[i]) < KINK_GAP);
+        while (fabsf(x[i]) < KINK_GAP || fabsf(fabsf(x[i]) - 3.0f) < KINK_GAP || fabsf(x[i] - 6.0f) < KINK_GAP);
     }
     return x;
 }
@@ -89,7 +96,7 @@ static void test_act_forward(void **state) {
     test_rng rng = test_rng_make(1);
     cnn_ctx *ref = make_ref_ctx();
     int bad = 0;
-    for (int a = 0; a < 5; a++)
+    for (int a = 0; a < NACTS; a++)
         for (int si = 0; si < NSIZES; si++)
             for (int path = 0; path < 2; path++) {
                 size_t n = (size_t)sizes[si];
@@ -98,8 +105,8 @@ static void test_act_forward(void **state) {
                 double *want = malloc(n * sizeof *want);
                 assert_non_null(want);
                 for (size_t i = 0; i < n; i++) want[i] = act_d((cnn_act)a, alpha, x[i]);
-                double atol = a == CNN_ACT_IDENTITY || a == CNN_ACT_RELU ? 0.0 : EW_ATOL;
-                double rtol = a == CNN_ACT_IDENTITY || a == CNN_ACT_RELU ? 0.0 : EW_RTOL;
+                int exact = a == CNN_ACT_IDENTITY || a == CNN_ACT_RELU || a == CNN_ACT_RELU6;
+                double atol = exact ? 0.0 : EW_ATOL, rtol = exact ? 0.0 : EW_RTOL;
                 float *y = test_alloc(n);
                 fill_nan(y, n);
                 cnn_ctx *ctx = path ? ref : NULL;
@@ -129,7 +136,7 @@ static void test_act_backward_fd(void **state) {
     test_rng rng = test_rng_make(2);
     cnn_ctx *ref = make_ref_ctx();
     int bad = 0, checked = 0;
-    for (int a = 0; a < 5; a++)
+    for (int a = 0; a < NACTS; a++)
         for (int si = 0; si < NSIZES; si++) {
             size_t n = (size_t)sizes[si];
             float alpha = alphas[si % 2];
@@ -147,6 +154,7 @@ static void test_act_backward_fd(void **state) {
             for (int path = 0; path < 2; path++)
                 for (int variant = 0; variant < 4; variant++) {
                     cnn_ctx *ctx = path ? ref : NULL;
+                    if (variant == 2 && a >= CNN_ACT_RELU6) continue; /* they read x */
                     const float *xa = variant == 2 ? NULL : x;
                     const float *ya = variant == 1 ? NULL : y;
                     fill_nan(dx, n);
@@ -212,7 +220,7 @@ static void test_act_fast_vs_ref(void **state) {
     test_rng rng = test_rng_make(3);
     cnn_ctx *ref = make_ref_ctx();
     int bad = 0;
-    for (int a = 0; a < 5; a++)
+    for (int a = 0; a < NACTS; a++)
         for (int si = 0; si < NSIZES; si++) {
             size_t n = (size_t)sizes[si];
             float *x = act_input(&rng, n, 8.f);

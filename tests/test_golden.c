@@ -214,6 +214,14 @@ static int golden_status(const golden *g, const golden_path *pt, const char *wha
     return 0;
 }
 
+static int golden_status_is(const golden *g, const golden_path *pt, const char *what, cnn_status st,
+                            cnn_status want) {
+    if (st == want) return 1;
+    fprintf(stderr, "%s [%s] %s: %s, expected %s\n", g->name, pt->name, what, cnn_status_str(st),
+            cnn_status_str(want));
+    return 0;
+}
+
 /* A fresh output buffer full of NaN: the ops must overwrite every element. */
 static float *golden_out(size_t n) {
     float *p = test_alloc(n);
@@ -326,10 +334,13 @@ static int check_pool(const golden *g, const golden_path *pt) {
 /* ReLU is exact (a selection). Leaky ReLU is one float product alpha x, correctly rounded by both
    libcnn and PyTorch (the float64 product of two floats is exact): one ulp of slack. Sigmoid and tanh
    go through expf/tanhf-like functions (a few ulps: rtol 4e-6), and their backward from y inherits
-   the rounding of y: |d f'/dy| <= 2, times u |y| <= 6e-8, times |dy| <= 1: atol 3e-7 on dx. */
+   the rounding of y: |d f'/dy| <= 2, times u |y| <= 6e-8, times |dy| <= 1: atol 3e-7 on dx. ReLU6 is
+   a selection too; hard sigmoid, hard swish and SiLU are two or three float operations (and an expf):
+   the same tolerances as sigmoid. Those four need x for the backward. */
 static void act_tol(cnn_act a, int is_dx, double *atol, double *rtol) {
     switch (a) {
     case CNN_ACT_RELU:
+    case CNN_ACT_RELU6:
         *atol = 0.0, *rtol = 0.0;
         break;
     case CNN_ACT_LEAKY_RELU:
@@ -364,6 +375,10 @@ static int check_act(const golden *g, const golden_path *pt) {
             o[i] = NAN;
         cnn_status st =
             cnn_act_backward(pt->ctx, a, alpha, n, v == 2 ? NULL : x->v, v == 1 ? NULL : y->v, dy->v, o);
+        if (v == 2 && a >= CNN_ACT_RELU6) { /* they read x */
+            fails += !golden_status_is(g, pt, which[v], st, CNN_ERR_ARG);
+            continue;
+        }
         fails += !golden_status(g, pt, which[v], st);
         fails += !golden_check(g, pt, which[v], o, dx, dat, drt);
     }
@@ -572,6 +587,10 @@ static golden_case golden_cases[] = {
     {"batchnorm_train_eps", check_batchnorm},
     {"batchnorm_eval", check_batchnorm},
     {"gap", check_gap},
+    {"act_relu6", check_act},
+    {"act_hardsigmoid", check_act},
+    {"act_hardswish", check_act},
+    {"act_silu", check_act},
 };
 #define GOLDEN_NCASES (sizeof golden_cases / sizeof golden_cases[0])
 

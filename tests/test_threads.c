@@ -152,7 +152,7 @@ static uint64_t job_elementwise(cnn_ctx *ctx, test_rng *r) {
     int32_t *labels = malloc((size_t)n * sizeof *labels);
     float loss;
     if (x && dy && t && y && dx && labels) {
-        for (int a = CNN_ACT_IDENTITY; a <= CNN_ACT_TANH; a++) {
+        for (int a = CNN_ACT_IDENTITY; a <= CNN_ACT_SILU; a++) {
             h = hash_status(h, cnn_act_forward(ctx, (cnn_act)a, 0.1f, len, x, y));
             h = hash_status(h, cnn_act_backward(ctx, (cnn_act)a, 0.1f, len, x, y, dy, dx));
             h = hash_floats(hash_floats(h, y, len), dx, len);

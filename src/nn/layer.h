@@ -57,7 +57,7 @@ typedef struct cnn_layer_keyword {
     const char *usage;
 } cnn_layer_keyword;
 
-enum { CNN_LAYER_MAX_KEYWORDS = 4 };
+enum { CNN_LAYER_MAX_KEYWORDS = 8 };
 
 typedef struct cnn_layer_class {
     cnn_layer_kind kind;

@@ -1,4 +1,5 @@
-/* layer_act.c — activation layers: `relu`, `leaky_relu [alpha=]`, `sigmoid`, `tanh` (cnn_act, applied
+/* layer_act.c — activation layers: `relu`, `leaky_relu [alpha=]`, `sigmoid`, `tanh`, `relu6`,
+   `hardsigmoid`, `hardswish`, `silu` (cnn_act, applied
    elementwise; backward in place on dL/dO). A ReLU after a conv is the conv's fused output, and a ReLU
    before a max pool leaves its gradient gate to the pool (net.c plans both). */
 #include "nn/layer.h"
@@ -7,7 +8,7 @@
 
 cnn_status cnn_net_add_act(cnn_net *net, cnn_act a, float alpha) {
     cnn_layer *l;
-    if (a < CNN_ACT_IDENTITY || a > CNN_ACT_TANH || !isfinite(alpha)) return CNN_ERR_ARG;
+    if (a < CNN_ACT_IDENTITY || a > CNN_ACT_SILU || !isfinite(alpha)) return CNN_ERR_ARG;
     cnn_status st = cnn_net_append(net, &l);
     if (st != CNN_OK) return st;
     l->kind = CNN_LAYER_ACT;
@@ -32,6 +33,18 @@ static cnn_status parse_sigmoid(cnn_net *net, cnn_spec_args *a) {
 static cnn_status parse_tanh(cnn_net *net, cnn_spec_args *a) {
     return parse(net, a, CNN_ACT_TANH);
 }
+static cnn_status parse_relu6(cnn_net *net, cnn_spec_args *a) {
+    return parse(net, a, CNN_ACT_RELU6);
+}
+static cnn_status parse_hardsigmoid(cnn_net *net, cnn_spec_args *a) {
+    return parse(net, a, CNN_ACT_HARDSIGMOID);
+}
+static cnn_status parse_hardswish(cnn_net *net, cnn_spec_args *a) {
+    return parse(net, a, CNN_ACT_HARDSWISH);
+}
+static cnn_status parse_silu(cnn_net *net, cnn_spec_args *a) {
+    return parse(net, a, CNN_ACT_SILU);
+}
 
 static cnn_status parse_leaky(cnn_net *net, cnn_spec_args *a) {
     float alpha = 0.01f; /* PyTorch's default negative slope */
@@ -44,7 +57,8 @@ static cnn_status parse_leaky(cnn_net *net, cnn_spec_args *a) {
     return st;
 }
 
-static const char *const NAMES[] = {"identity", "relu", "leaky_relu", "sigmoid", "tanh"};
+static const char *const NAMES[] = {"identity", "relu",  "leaky_relu", "sigmoid", "tanh",
+                                    "relu6",    "hardsigmoid", "hardswish", "silu"};
 
 static const char *name(const cnn_layer *l) {
     return NAMES[l->act];
@@ -79,7 +93,11 @@ const cnn_layer_class cnn_layer_act = {
     .keywords = {{"relu", parse_relu, "relu"},
                  {"leaky_relu", parse_leaky, "leaky_relu [alpha=0.01]"},
                  {"sigmoid", parse_sigmoid, "sigmoid"},
-                 {"tanh", parse_tanh, "tanh"}},
+                 {"tanh", parse_tanh, "tanh"},
+                 {"relu6", parse_relu6, "relu6"},
+                 {"hardsigmoid", parse_hardsigmoid, "hardsigmoid"},
+                 {"hardswish", parse_hardswish, "hardswish"},
+                 {"silu", parse_silu, "silu"}},
     .name = name,
     .describe = describe,
     .forward = forward,

@@ -1,17 +1,19 @@
-/* act.c — element-wise activations and their derivatives: ReLU, leaky ReLU, sigmoid, tanh, identity.
+/* act.c — element-wise activations and their derivatives: ReLU, leaky ReLU, sigmoid, tanh, identity,
+   ReLU6, hard sigmoid, hard swish and SiLU (MobileNetV3, EfficientNet), with PyTorch's kinks.
    One path: an element-wise loop is its own reference. */
 #include "ops/ops.h"
 
 #include <math.h>
 
 static cnn_status act_check(cnn_act a, size_t n) {
-    if (a < CNN_ACT_IDENTITY || a > CNN_ACT_TANH) return CNN_ERR_ARG;
+    if (a < CNN_ACT_IDENTITY || a > CNN_ACT_SILU) return CNN_ERR_ARG;
     if (n == 0) return CNN_ERR_ARG;
     if (n > CNN_MAX_ELEMS) return CNN_ERR_SHAPE;
     return CNN_OK;
 }
 
 static inline float sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
+static inline float relu6f(float v) { return v > 6.0f ? 6.0f : v > 0.0f || isnan(v) ? v : 0.0f; }
 
 cnn_status cnn_act_forward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const float *x, float *y) {
     cnn_status st = act_check(a, n);
@@ -33,6 +35,18 @@ cnn_status cnn_act_forward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const
         break;
     case CNN_ACT_TANH:
         for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+        break;
+    case CNN_ACT_RELU6:
+        for (size_t i = 0; i < n; i++) y[i] = relu6f(x[i]);
+        break;
+    case CNN_ACT_HARDSIGMOID:
+        for (size_t i = 0; i < n; i++) y[i] = relu6f(x[i] + 3.0f) / 6.0f;
+        break;
+    case CNN_ACT_HARDSWISH:
+        for (size_t i = 0; i < n; i++) y[i] = x[i] * relu6f(x[i] + 3.0f) / 6.0f;
+        break;
+    case CNN_ACT_SILU:
+        for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
         break;
     }
     return CNN_OK;
@@ -72,6 +86,26 @@ cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, cons
         for (size_t i = 0; i < n; i++) {
             float t = y ? y[i] : tanhf(x[i]);
             dx[i] = dy[i] * (1.0f - t * t);
+        }
+        break;
+    case CNN_ACT_RELU6: /* 1 on (0, 6), else 0 */
+        if (!x) return CNN_ERR_ARG;
+        for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f && x[i] < 6.0f ? dy[i] : 0.0f;
+        break;
+    case CNN_ACT_HARDSIGMOID: /* 1/6 on (-3, 3), else 0 */
+        if (!x) return CNN_ERR_ARG;
+        for (size_t i = 0; i < n; i++) dx[i] = x[i] > -3.0f && x[i] < 3.0f ? dy[i] / 6.0f : 0.0f;
+        break;
+    case CNN_ACT_HARDSWISH: /* 0 below -3, x / 3 + 1/2 on [-3, 3), 1 from 3 (PyTorch's at the kinks) */
+        if (!x) return CNN_ERR_ARG;
+        for (size_t i = 0; i < n; i++)
+            dx[i] = x[i] < -3.0f ? 0.0f : x[i] < 3.0f ? dy[i] * (x[i] / 3.0f + 0.5f) : dy[i];
+        break;
+    case CNN_ACT_SILU: /* s (1 + x (1 - s)), s = sigmoid(x) */
+        if (!x) return CNN_ERR_ARG;
+        for (size_t i = 0; i < n; i++) {
+            float s = sigmoidf(x[i]);
+            dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
         }
         break;
     }

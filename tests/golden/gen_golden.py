@@ -36,7 +36,8 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-ACT_IDS = {"relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}  # enum cnn_act
+ACT_IDS = {"relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "relu6": 5, "hardsigmoid": 6, "hardswish": 7,
+           "silu": 8}  # enum cnn_act
 POOL_MAX, POOL_AVG = 0, 1  # enum cnn_pool_mode
 
 
@@ -237,6 +238,8 @@ def act_case(kind):
     x[0, :4] = 0.0                        # exact zeros: ReLU'(0) = 0, leaky'(0) = alpha
     x[1, :3] = torch.tensor([-20.0, 20.0, -0.0])  # saturation of sigmoid/tanh, negative zero
     x[2, :2] = torch.tensor([1e-3, -1e-3])
+    if ACT_IDS[kind] >= 5:                # the kinks of relu6, hardsigmoid and hardswish, exactly
+        x[3, :6] = torch.tensor([-3.0, 3.0, 6.0, -6.0, 7.5, -2.5])
     dy = rand(4, 16)
     alpha = np.float32(0.1)               # the float the C side passes, exactly
     x64 = x.double().requires_grad_()
@@ -246,8 +249,16 @@ def act_case(kind):
         y = F.leaky_relu(x64, negative_slope=float(alpha))
     elif kind == "sigmoid":
         y = torch.sigmoid(x64)
-    else:
+    elif kind == "tanh":
         y = torch.tanh(x64)
+    elif kind == "relu6":
+        y = F.relu6(x64)
+    elif kind == "hardsigmoid":
+        y = F.hardsigmoid(x64)
+    elif kind == "hardswish":
+        y = F.hardswish(x64)
+    else:
+        y = F.silu(x64)
     (dx,) = grads(y, [x64], dy.double())
     fx.param(act=ACT_IDS[kind], n=x.numel())
     fx.tensor("alpha", torch.tensor(float(alpha) if kind == "leaky_relu" else 0.0))
@@ -403,6 +414,7 @@ def main():
         bn_case("batchnorm_eval", 3, 4, 4, 4, False, 1e-5, 0.1),
         gap_case("gap", 3, 5, 6, 7),
     ]
+    fixtures += [act_case(k) for k in ("relu6", "hardsigmoid", "hardswish", "silu")]
     names = [fx.name for fx in fixtures]
     assert len(set(names)) == len(names)
     total = 0
