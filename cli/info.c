@@ -19,8 +19,13 @@ static void print_layers(const cnn_net *net) {
     cnn_net_input_shape(net, &c, &h, &w);
     char shape[48];
     snprintf(shape, sizeof shape, "%dx%dx%d", c, h, w);
-    printf("  #  %-34s %-9s %-14s %12s %14s\n", "layer", "reads", "output", "params", "MFLOP/image");
-    printf("  0  %-34s %-9s %s\n", "input", "", shape);
+    int width = 34; /* the layer column: as wide as its longest line */
+    for (int i = 0; i < cnn_net_layer_count(net); i++) {
+        cnn_layer_info li;
+        if (cnn_net_layer_info(net, i, &li) == CNN_OK && (int)strlen(li.desc) > width) width = (int)strlen(li.desc);
+    }
+    printf("  #  %-*s %-9s %-14s %12s %14s\n", width, "layer", "reads", "output", "params", "MFLOP/image");
+    printf("  0  %-*s %-9s %s\n", width, "input", "", shape);
     for (int i = 0; i < cnn_net_layer_count(net); i++) {
         cnn_layer_info li;
         int in[CNN_MAX_INPUTS], nin = cnn_net_layer_inputs(net, i, in);
@@ -29,7 +34,7 @@ static void print_layers(const cnn_net *net) {
         for (int k = 0, len = 0; k < nin && len >= 0 && (size_t)len < sizeof reads; k++)
             len += snprintf(reads + len, sizeof reads - (size_t)len, "%s%d", k ? "," : "", in[k] + 1);
         snprintf(shape, sizeof shape, "%dx%dx%d", li.out_c, li.out_h, li.out_w);
-        printf(" %2d  %-34s %-9s %-14s %12zu %14.3f\n", i + 1, li.desc, reads, shape, li.params, li.flops / 1e6);
+        printf(" %2d  %-*s %-9s %-14s %12zu %14.3f\n", i + 1, width, li.desc, reads, shape, li.params, li.flops / 1e6);
         flops += li.flops;
     }
     printf("total: %zu parameters, %.3f MFLOP per image forward (about 3x that to train)\n",

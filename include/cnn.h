@@ -134,6 +134,14 @@ CNN_API cnn_status cnn_global_avgpool_forward(cnn_ctx *ctx, int n, int c, int h,
 CNN_API cnn_status cnn_global_avgpool_backward(cnn_ctx *ctx, int n, int c, int h, int w, const float *dy,
                                                float *dx);
 
+/* Nearest upsampling by integer factors sh, sw: x (n x c x h x w) to y (n x c x h sh x w sw),
+   y[..][i][j] = x[..][i / sh][j / sw], as PyTorch's interpolate(mode='nearest', scale_factor). */
+CNN_API cnn_status cnn_upsample_nearest_forward(cnn_ctx *ctx, int n, int c, int h, int w, int sh, int sw,
+                                                const float *x, float *y);
+/* dx[..][i][j] = the sum of dy over the sh x sw block x[..][i][j] was copied to (float sums in row order). */
+CNN_API cnn_status cnn_upsample_nearest_backward(cnn_ctx *ctx, int n, int c, int h, int w, int sh, int sw,
+                                                 const float *dy, float *dx);
+
 /* ---------------------------------------------------------------- activations */
 
 /* Element-wise activations. alpha: negative slope of LEAKY_RELU, ignored by the others.
@@ -267,7 +275,9 @@ typedef enum cnn_layer_kind {
     CNN_LAYER_MSE = 9,        /* loss: sum or mean of (target - out)^2 */
     CNN_LAYER_ADD = 10,       /* the elementwise sum of its inputs (equal shapes) */
     CNN_LAYER_CONCAT = 11,    /* its inputs one after another along channels (equal heights and widths) */
-    CNN_LAYER_MUL = 12        /* the elementwise product of two inputs; an N x C x 1 x 1 one is broadcast */
+    CNN_LAYER_MUL = 12,       /* the elementwise product of two inputs; an N x C x 1 x 1 one is broadcast */
+    CNN_LAYER_CONVTRANSPOSE = 13, /* PyTorch's ConvTranspose2d: cnn_conv2d_backward_data as a layer */
+    CNN_LAYER_UPSAMPLE = 14   /* nearest, integer factors */
 } cnn_layer_kind;
 
 /* Building from C calls: cnn_net_create(input shape), then cnn_net_add_* in order (each infers and
@@ -295,6 +305,13 @@ CNN_API cnn_status cnn_net_set_inputs(cnn_net *net, int count, const int *inputs
 CNN_API cnn_status cnn_net_add_add(cnn_net *net);
 CNN_API cnn_status cnn_net_add_concat(cnn_net *net);
 CNN_API cnn_status cnn_net_add_mul(cnn_net *net); /* inputs: the features and the N x C x 1 x 1 gate */
+/* A transposed convolution (PyTorch's ConvTranspose2d) with p->k output channels, kernel r x s,
+   stride, symmetric padding pad_top x pad_left, dilation and groups of p; out_pad_h, out_pad_w (each
+   less than its stride) are added to the bottom and right of the output. Weights: in x k/groups x r x s
+   (PyTorch's layout). */
+CNN_API cnn_status cnn_net_add_convtranspose(cnn_net *net, const cnn_conv2d *p, int out_pad_h, int out_pad_w,
+                                             int bias);
+CNN_API cnn_status cnn_net_add_upsample(cnn_net *net, int sh, int sw); /* nearest, by integer factors */
 /* Sizes the arena for batches of up to max_batch images; after this no layer can be added. */
 CNN_API cnn_status cnn_net_build(cnn_net *net, int max_batch);
 

@@ -467,6 +467,24 @@ static int check_gap(const golden *g, const golden_path *pt) {
     return fails;
 }
 
+/* Nearest upsampling copies (exact); its backward sums sh sw values of |dy| <= 1 in float: 1e-6. */
+static int check_upsample(const golden *g, const golden_path *pt) {
+    const int n = golden_param(g, "n"), c = golden_param(g, "c"), h = golden_param(g, "h"), w = golden_param(g, "w");
+    const int sh = golden_param(g, "sh"), sw = golden_param(g, "sw");
+    const size_t size = (size_t)n * c * h * w, big = size * sh * sw;
+    float *y = golden_out(big), *dx = golden_out(size);
+    int fails = 0;
+    fails += !golden_status(
+        g, pt, "forward", cnn_upsample_nearest_forward(pt->ctx, n, c, h, w, sh, sw, golden_get(g, "x", size)->v, y));
+    fails += !golden_check(g, pt, "y", y, golden_get(g, "y", big), 0.0, 0.0);
+    fails += !golden_status(
+        g, pt, "backward",
+        cnn_upsample_nearest_backward(pt->ctx, n, c, h, w, sh, sw, golden_get(g, "dy", big)->v, dx));
+    fails += !golden_check(g, pt, "dx", dx, golden_get(g, "dx", size), 1e-6, 1e-6);
+    free(y), free(dx);
+    return fails;
+}
+
 /* ---------------------------------------------------------------- softmax and losses */
 
 /* Softmax y: x - max is exact for the entries that matter (Sterbenz) and expf is good to an ulp or
@@ -591,6 +609,8 @@ static golden_case golden_cases[] = {
     {"act_hardsigmoid", check_act},
     {"act_hardswish", check_act},
     {"act_silu", check_act},
+    {"upsample_2", check_upsample},
+    {"upsample_3x1", check_upsample},
 };
 #define GOLDEN_NCASES (sizeof golden_cases / sizeof golden_cases[0])
 

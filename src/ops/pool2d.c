@@ -320,3 +320,48 @@ cnn_status cnn_global_avgpool_backward(cnn_ctx *ctx, int n, int c, int h, int w,
         for (size_t j = 0; j < hw; j++) dx[i * hw + j] = dy[i] / (float)hw;
     return CNN_OK;
 }
+
+/* ---------------------------------------------------------------- nearest upsampling */
+
+static cnn_status upsample_check(int n, int c, int h, int w, int sh, int sw) {
+    size_t size;
+    if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || sh <= 0 || sw <= 0) return CNN_ERR_ARG;
+    if (cnn_size_mul(&size, n, c, (size_t)h * sh, (size_t)w * sw) || (size_t)h * sh > INT_MAX ||
+        (size_t)w * sw > INT_MAX)
+        return CNN_ERR_SHAPE;
+    return CNN_OK;
+}
+
+cnn_status cnn_upsample_nearest_forward(cnn_ctx *ctx, int n, int c, int h, int w, int sh, int sw, const float *x,
+                                        float *y) {
+    cnn_status st = upsample_check(n, c, h, w, sh, sw);
+    (void)ctx;
+    if (st != CNN_OK) return st;
+    if (!x || !y) return CNN_ERR_ARG;
+    const size_t planes = (size_t)n * c, ow = (size_t)w * sw;
+    for (size_t p = 0; p < planes; p++)
+        for (size_t i = 0; i < (size_t)h * sh; i++) {
+            const float *row = x + (p * h + i / (size_t)sh) * w;
+            float *out = y + (p * h * sh + i) * ow;
+            for (size_t j = 0; j < ow; j++) out[j] = row[j / (size_t)sw];
+        }
+    return CNN_OK;
+}
+
+cnn_status cnn_upsample_nearest_backward(cnn_ctx *ctx, int n, int c, int h, int w, int sh, int sw, const float *dy,
+                                         float *dx) {
+    cnn_status st = upsample_check(n, c, h, w, sh, sw);
+    (void)ctx;
+    if (st != CNN_OK) return st;
+    if (!dy || !dx) return CNN_ERR_ARG;
+    const size_t planes = (size_t)n * c, ow = (size_t)w * sw;
+    for (size_t p = 0; p < planes; p++)
+        for (size_t i = 0; i < (size_t)h; i++)
+            for (size_t j = 0; j < (size_t)w; j++) {
+                float s = 0.0f;
+                for (size_t a = 0; a < (size_t)sh; a++)
+                    for (size_t b = 0; b < (size_t)sw; b++) s += dy[(p * h * sh + i * sh + a) * ow + j * sw + b];
+                dx[(p * h + i) * w + j] = s;
+            }
+    return CNN_OK;
+}

@@ -389,6 +389,21 @@ def gap_case(name, n, c, h, w):
     return fx
 
 
+def upsample_case(name, n, c, h, w, sh, sw):
+    fx = Fixture(name)
+    fx.param(n=n, c=c, h=h, w=w, sh=sh, sw=sw)
+    x = rand(n, c, h, w)
+    dy = rand(n, c, h * sh, w * sw)
+    x64 = x.double().requires_grad_()
+    y = F.interpolate(x64, scale_factor=(sh, sw), mode="nearest")
+    (dx,) = grads(y, [x64], dy.double())
+    fx.tensor("x", x)
+    fx.tensor("dy", dy)
+    fx.tensor("y", y)
+    fx.tensor("dx", dx)
+    return fx
+
+
 def main():
     torch.manual_seed(20240531)
     torch.set_num_threads(1)
@@ -415,6 +430,7 @@ def main():
         gap_case("gap", 3, 5, 6, 7),
     ]
     fixtures += [act_case(k) for k in ("relu6", "hardsigmoid", "hardswish", "silu")]
+    fixtures += [upsample_case("upsample_2", 2, 3, 4, 5, 2, 2), upsample_case("upsample_3x1", 1, 2, 3, 4, 3, 1)]
     names = [fx.name for fx in fixtures]
     assert len(set(names)) == len(names)
     total = 0
