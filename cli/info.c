@@ -39,6 +39,7 @@ static void print_layers(const cnn_net *net) {
     }
     printf("total: %zu parameters, %.3f MFLOP per image forward (about 3x that to train)\n",
            cnn_net_param_count(net), flops / 1e6);
+    if (cnn_net_recipe(net)[0]) printf("recipe: train %s\n", cnn_net_recipe(net));
 }
 
 static void print_state(const cnn_optim *opt, const cnn_train_state *ts) {

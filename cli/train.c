@@ -21,7 +21,8 @@ const char cmd_train_usage[] =
     "                 [--schedule constant|step|cosine] [--warmup N] [--augment] [--seed N]\n"
     "                 [--threads N] [--out FILE] [--resume FILE] [--log FILE]\n"
     "Trains a model on an IDX dataset (the MNIST family) and writes a checkpoint after every epoch.\n"
-    "  --model FILE      model spec (default: the built-in fashion-cnn, see models/fashion-cnn.cfg)\n"
+    "  --model FILE      model spec (default: the built-in fashion-cnn, see models/fashion-cnn.cfg);\n"
+    "                    its 'train' line, if any, sets the defaults of the flags below\n"
     "  --data DIR        folder with train-/t10k- images and labels, .gz or raw\n"
     "                    (default: $CNN_DATA, else /usr/share/datasets/fashion-mnist)\n"
     "  --epochs N        total epochs of the run, also when resuming (default 10)\n"
@@ -410,6 +411,59 @@ static int parse_args(train_opts *o, int argc, char **argv) {
     return -1;
 }
 
+/* The settings a model's `train` line may give: the flags of a training recipe. */
+static const char *const RECIPE_KEYS[] = {"epochs", "batch", "optimizer", "lr", "momentum", "nesterov",
+                                          "weight-decay", "schedule", "warmup", "augment", "seed"};
+
+/* A fresh run of a model with a `train` line: its words become flags ("lr=0.1" is --lr=0.1) put before
+   the command line's, which override them. -1 when the run goes on. */
+static int apply_recipe(train_opts *o, int argc, char **argv) {
+    if (!o->model || o->resume) return -1; /* a resumed run keeps its checkpoint's settings */
+    char err[512];
+    cnn_net *net = NULL;
+    if (cnn_net_from_spec_file(o->model, 1, &net, err, sizeof err) != CNN_OK) return -1; /* reported later */
+    const char *recipe = cnn_net_recipe(net);
+    enum { MAX_WORDS = 32 };
+    /* the flags outlive this call: string options point into them */
+    static char flags[2 * 1024 + 2 * MAX_WORDS];
+    size_t used = 0;
+    char *words = malloc(strlen(recipe) + 1), *args[MAX_WORDS + 1], **all = NULL;
+    int n = 0, rc = -1;
+    if (!words || !(all = malloc(((size_t)argc + MAX_WORDS + 1) * sizeof *all))) {
+        cli_error("cnn train", "out of memory");
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    strcpy(words, recipe);
+    for (char *t = strtok(words, " "); t; t = strtok(NULL, " ")) {
+        size_t klen = strcspn(t, "="), k;
+        for (k = 0; k < sizeof RECIPE_KEYS / sizeof RECIPE_KEYS[0]; k++)
+            if (strlen(RECIPE_KEYS[k]) == klen && !strncmp(RECIPE_KEYS[k], t, klen)) break;
+        if (k == sizeof RECIPE_KEYS / sizeof RECIPE_KEYS[0] || n == MAX_WORDS || used + strlen(t) + 3 > sizeof flags) {
+            cli_error("cnn train", "%s: the train line: '%.*s' is not a training setting (expected epochs, batch, "
+                      "optimizer, lr, momentum, nesterov, weight-decay, schedule, warmup, augment or seed)",
+                      o->model, (int)klen, t);
+            rc = CLI_EXIT_USAGE;
+            goto out;
+        }
+        args[n++] = flags + used;
+        used += (size_t)snprintf(flags + used, sizeof flags - used, "--%s", t) + 1;
+    }
+    if (n) {
+        /* the recipe's flags, then the command line's; parsed from the defaults again */
+        all[0] = argv[0];
+        memcpy(all + 1, args, (size_t)n * sizeof *all);
+        memcpy(all + 1 + n, argv + 1, (size_t)(argc - 1) * sizeof *all);
+        rc = parse_args(o, argc + n, all);
+        if (rc >= 0) cli_error("cnn train", "(in %s's train line: %s, or on the command line)", o->model, recipe);
+    }
+out:
+    free(all);
+    free(words);
+    cnn_net_free(net);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
     train_run r;
     memset(&r, 0, sizeof r);
@@ -417,6 +471,7 @@ int cmd_train(int argc, char **argv) {
                        10, 64, 0, 0, 0, 0, -1, 0.9, -1, 1};
     int rc = parse_args(&r.o, argc, argv);
     if (rc >= 0) return rc;
+    if ((rc = apply_recipe(&r.o, argc, argv)) >= 0) return rc;
     if (cli_dist_begin(&r.dist, "cnn train") != CLI_EXIT_OK) return CLI_EXIT_FAIL;
     if (!(r.ctx = cnn_ctx_create(cli_dist_threads(&r.dist, r.o.threads))))
         return cli_dist_end(&r.dist, cli_status_error("cnn train", "context", CNN_ERR_NOMEM, NULL));

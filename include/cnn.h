@@ -320,6 +320,9 @@ CNN_API cnn_status cnn_net_build(cnn_net *net, int max_batch);
 CNN_API cnn_status cnn_net_from_spec(const char *spec, int max_batch, cnn_net **out, char *err, size_t err_size);
 CNN_API cnn_status cnn_net_from_spec_file(const char *path, int max_batch, cnn_net **out, char *err,
                                           size_t err_size);
+/* The training recipe a spec carries on its `train` line ("epochs=30 batch=128 lr=0.1 augment"), the
+   words as written, for a trainer to use as its defaults (cnn train does); "" when none. */
+CNN_API const char *cnn_net_recipe(const cnn_net *net);
 /* The net written back as canonical model-spec text (NUL-terminated, owned by the net; NULL before
    cnn_net_build). Parsing it gives the same net. */
 CNN_API const char *cnn_net_spec(const cnn_net *net);

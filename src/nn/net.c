@@ -100,6 +100,7 @@ void cnn_net_free(cnn_net *net) {
     free(net->arena);
     free(net->spec);
     free(net->warnings);
+    free(net->recipe);
     free(net->gbuf);
     cnn_ctx_free(net->own_ctx);
     free(net);
@@ -364,6 +365,10 @@ int cnn_net_layer_inputs(const cnn_net *net, int i, int inputs[CNN_MAX_INPUTS]) 
 
 const char *cnn_net_layer_label(const cnn_net *net, int i) {
     return net && i >= 0 && i < net->nlayers ? net->layers[i].label : NULL;
+}
+
+const char *cnn_net_recipe(const cnn_net *net) {
+    return net && net->recipe ? net->recipe : "";
 }
 
 const char *cnn_net_warnings(const cnn_net *net) {

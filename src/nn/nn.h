@@ -68,6 +68,8 @@ struct cnn_net {
     int shard_first, shard_total; /* cnn_net_set_shard: this forward's images in a global batch (total 0: none) */
     char *spec;             /* canonical spec text, made by cnn_net_build */
     char *warnings;         /* cnn_net_warnings, made by cnn_net_build */
+    char *recipe;           /* the spec's train line after its keyword (NULL: none) */
+    int recipe_line;
 };
 
 /* The buffer of tensor t (a layer's output; -1 the net's input). */

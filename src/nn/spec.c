@@ -377,6 +377,31 @@ static cnn_status parse_input(spec_line *ln, cnn_net **net) {
     return CNN_OK;
 }
 
+/* `train KEY[=VALUE] ...`: the recipe, kept as written (its keys are the trainer's: cnn train's
+   flags without the dashes). */
+static cnn_status parse_recipe(spec_line *ln, cnn_net *net) {
+    size_t len = 0;
+    if (net->recipe)
+        return fail(ln, CNN_ERR_FORMAT, "a second 'train' line (line %d has the recipe)", net->recipe_line);
+    if (ln->ntok < 2) return fail(ln, CNN_ERR_FORMAT, "train: expected KEY=VALUE settings, e.g. 'train epochs=30'");
+    for (int i = 1; i < ln->ntok; i++) {
+        const char *t = ln->tok[i];
+        size_t k = 0;
+        while (t[k] && (islower((unsigned char)t[k]) || t[k] == '-')) k++;
+        if (k == 0 || (t[k] && (t[k] != '=' || !t[k + 1])))
+            return fail(ln, CNN_ERR_FORMAT, "train: expected KEY=VALUE or KEY (lower-case key), got '%s'", t);
+        len += strlen(t) + 1;
+    }
+    if (!(net->recipe = malloc(len))) return fail(ln, CNN_ERR_NOMEM, "out of memory");
+    net->recipe[0] = 0;
+    for (int i = 1; i < ln->ntok; i++) {
+        if (i > 1) strcat(net->recipe, " ");
+        strcat(net->recipe, ln->tok[i]);
+    }
+    net->recipe_line = ln->lineno;
+    return CNN_OK;
+}
+
 static cnn_status parse_text(const char *spec, cnn_net **out, char *err, size_t err_size) {
     spec_line ln = {0, 0, {0}, err, err_size, NULL};
     char buf[MAX_LINE];
@@ -404,7 +429,9 @@ static cnn_status parse_text(const char *spec, cnn_net **out, char *err, size_t 
         } else {
             const cnn_layer_keyword *kw = NULL;
             const cnn_layer_class *cls = find_keyword(ln.tok[0], &kw);
-            if (!strcmp(ln.tok[0], "input")) {
+            if (!strcmp(ln.tok[0], "train")) {
+                st = parse_recipe(&ln, net);
+            } else if (!strcmp(ln.tok[0], "input")) {
                 st = fail(&ln, CNN_ERR_FORMAT,
                           "a second 'input' line: the input is given once, before the first layer");
             } else if (!cls) {
@@ -570,7 +597,9 @@ cnn_status cnn_net_make_spec(cnn_net *net) {
     size_t cap = 64 + (size_t)net->nlayers * 512, k = 0; /* a line: at most ~400 */
     char *s = malloc(cap);
     if (!s) return CNN_ERR_NOMEM;
+    if (net->recipe) cap += strlen(net->recipe) + 8;
     k += (size_t)snprintf(s, cap, "input %d %d %d\n", net->c, net->h, net->w);
+    if (net->recipe) k += (size_t)snprintf(s + k, cap - k, "train %s\n", net->recipe);
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer_describe(net, i, s + k, cap - k - 1);
         k += strlen(s + k);
