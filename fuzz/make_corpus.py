@@ -53,6 +53,30 @@ mse reduction=mean
     "pad-same.cfg": "input 3 7 5\nconv 8 5x3 pad=same stride=2 dil=2\nrelu\nmaxpool 3 stride=2 pad=1\nflatten\ndense 4\nmse\n",
     "no-loss.cfg": "input 1 8 8\nconv 2 1\nrelu\navgpool 2\n",
     "bad-line.cfg": "input 1 28 28\nconv 32 3 pad=1\nrelu\nmaxpool 2 pad=3\n",
+    "graph.cfg": """# names, from=, the merge layers, the newer layers and a recipe
+input 3 8 8
+train epochs=2 batch=4 lr=0.1 nesterov augment
+conv 4 3 pad=1 name=a
+relu6 name=t
+conv 4 3 pad=1 from=t
+hardswish
+add t
+conv 2 1 from=a name=b
+upsample 2
+conv 2 3 stride=2 pad=1
+silu
+concat -1 b -5
+globalavgpool name=g
+dense 8
+hardsigmoid
+mul -4
+convtranspose 4 3 stride=2 pad=1 outpad=1 groups=2
+maxpool 2
+flatten
+dense 3
+softmax_ce from=-1
+""",
+    "graph-bad.cfg": "input 1 8 8\nconv 2 3 name=x\nadd y x\nconv 2 1 name=y\n",
 }
 
 
