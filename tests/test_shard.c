@@ -87,14 +87,21 @@ static void test_shards_match_whole_batch(void **state) {
     "input 2 9 9\nconv 8 3 pad=1\nrelu\nconv 32 3 pad=1\nrelu\nconv 32 3 pad=1 groups=32\ntanh\n"       \
     "conv 32 3 stride=2 pad=1\nrelu\nconv 8 1\ntanh\nflatten\ndense 16\nrelu\ndense 5\nsoftmax_ce\n"
 
+/* The same on a graph: an output read by three layers (a conv, a second conv and an add), a concat and
+   a broadcast mul, whose gradients are summed per element. */
+#define GRAPH_SPEC                                                                                           \
+    "input 2 9 9\nconv 8 3 pad=1\nrelu name=t\nconv 8 3 pad=1\ntanh\nconv 8 1 from=t\nadd t -2\n"        \
+    "concat t\nglobalavgpool\nflatten\ndense 16\nsigmoid\nmul -5\nconv 8 3 stride=2 pad=1\nflatten\n"       \
+    "dense 5\nsoftmax_ce\n"
+
 /* One training step's gradient of images [first, first + n) of a global batch of total on ctx. */
-static void shard_grads(cnn_ctx *ctx, const float *x, const int32_t *labels, int first, int n, int total,
-                        float *g) {
+static void shard_grads(const char *spec, cnn_ctx *ctx, const float *x, const int32_t *labels, int first, int n,
+                        int total, float *g) {
     cnn_net *net = NULL;
     char err[256];
     const float *out;
     float loss;
-    assert_int_equal(cnn_net_from_spec(EXACT_SPEC, total, &net, err, sizeof err), CNN_OK);
+    if (cnn_net_from_spec(spec, total, &net, err, sizeof err) != CNN_OK) fail_msg("%s", err);
     assert_int_equal(cnn_net_init(net, 11), CNN_OK);
     if (n < total) assert_int_equal(cnn_net_set_shard(net, first, total), CNN_OK);
     assert_int_equal(cnn_net_forward(ctx, net, n, x + (size_t)first * 2 * 9 * 9, 1, &out), CNN_OK);
@@ -106,8 +113,7 @@ static void shard_grads(cnn_ctx *ctx, const float *x, const int32_t *labels, int
 
 /* A batch of more than 8 split at ceil(total / 2) (the shards of 2 ranks): the two halves' gradients,
    added in float, are the whole batch's bit for bit; and 1, 2 or 3 threads give the same bits. */
-static void test_two_shards_exact(void **state) {
-    (void)state;
+static void two_shards_exact(const char *spec) {
     static const cnn_isa isas[] = {CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512};
     static const int totals[] = {9, 21, 64};
     for (size_t t = 0; t < sizeof totals / sizeof totals[0]; t++) {
@@ -119,7 +125,7 @@ static void test_two_shards_exact(void **state) {
         for (int i = 0; i < total; i++) labels[i] = test_rng_int(&r, 0, 4);
         cnn_net *probe = NULL;
         char err[256];
-        assert_int_equal(cnn_net_from_spec(EXACT_SPEC, 1, &probe, err, sizeof err), CNN_OK);
+        assert_int_equal(cnn_net_from_spec(spec, 1, &probe, err, sizeof err), CNN_OK);
         const size_t pc = cnn_net_param_count(probe);
         cnn_net_free(probe);
         float *whole = test_alloc(pc), *first = test_alloc(pc), *a = test_alloc(pc), *b = test_alloc(pc);
@@ -131,17 +137,23 @@ static void test_two_shards_exact(void **state) {
                     cnn_ctx_free(ctx);
                     continue;
                 }
-                shard_grads(ctx, x, labels, 0, total, total, whole);
+                shard_grads(spec, ctx, x, labels, 0, total, total, whole);
                 if (threads == 1) memcpy(first, whole, pc * sizeof(float));
                 assert_memory_equal(whole, first, pc * sizeof(float)); /* any thread count */
-                shard_grads(ctx, x, labels, 0, half, total, a);
-                shard_grads(ctx, x, labels, half, total - half, total, b);
+                shard_grads(spec, ctx, x, labels, 0, half, total, a);
+                shard_grads(spec, ctx, x, labels, half, total - half, total, b);
                 for (size_t i = 0; i < pc; i++) a[i] += b[i];
                 assert_memory_equal(a, whole, pc * sizeof(float));
                 cnn_ctx_free(ctx);
             }
         free(x), free(labels), free(whole), free(first), free(a), free(b);
     }
+}
+
+static void test_two_shards_exact(void **state) {
+    (void)state;
+    two_shards_exact(EXACT_SPEC);
+    two_shards_exact(GRAPH_SPEC);
 }
 
 static void test_shard_args(void **state) {

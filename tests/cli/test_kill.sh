@@ -21,8 +21,9 @@ subset "$tmp/data" train 16
 subset "$tmp/data" t10k 16
 # Light convolutions and a big dense layer: fashion-cnn's checkpoint size (3.3 MB, with momentum) at a
 # tenth of its compute, so writes are a large part of each epoch; batchnorm (running statistics) and
-# dropout (its own RNG) make every kind of state a checkpoint carries survive the kills.
-printf 'input 1 28 28\nconv 8 3 pad=1\nbatchnorm\nrelu\nmaxpool 2\nconv 16 3 pad=1\nrelu\nmaxpool 2\nflatten\ndropout 0.25\ndense 512\nrelu\ndense 10\nsoftmax_ce\n' >"$tmp/model.cfg"
+# dropout (its own RNG) make every kind of state a checkpoint carries survive the kills; a residual add
+# makes it a graph.
+printf 'input 1 28 28\nconv 8 3 pad=1\nbatchnorm\nrelu name=r\nconv 8 3 pad=1\nrelu\nadd r\nmaxpool 2\nconv 16 3 pad=1\nrelu\nmaxpool 2\nflatten\ndropout 0.25\ndense 512\nrelu\ndense 10\nsoftmax_ce\n' >"$tmp/model.cfg"
 
 epochs=200
 ck=$tmp/run/model.cnn

@@ -71,11 +71,12 @@ grep -q -E 'allreduce [0-9.]+ ms/step  wait [0-9.]+ ms/step$' "$tmp/two.out" || 
 [ "$(wc -l <"$tmp/two.csv")" -eq 2 ] || fail "2 ranks: the log should have a header and one row"
 [ "$(grep -c '^cnn train: fashion-cnn' "$tmp/err")" -eq 1 ] || fail "2 ranks: expected one banner"
 
-# 2. With dropout and augmentation on a smooth model (tanh, average pooling): 2 ranks with global
+# 2. With dropout and augmentation on a smooth graph (tanh, a residual add whose input has two readers,
+#    a concat, average pooling): 2 ranks with global
 #    batch 63 (shards 32/31, the last batch of 47 in 24/23) give the same bits again; 3 ranks with
 #    batch 1999, whose second step has one image, so two ranks have none, agree within 1e-5 of each
 #    tensor's scale (three shards are not halves of the tree: Open MPI adds them in its own order).
-printf 'input 1 28 28\nconv 8 5 stride=2 pad=2\ntanh\navgpool 2\nflatten\ndropout 0.2\ndense 10\nsoftmax_ce\n' \
+printf 'input 1 28 28\nconv 8 5 stride=2 pad=2 name=a\ntanh name=t\nconv 8 3 pad=1\ntanh\nadd t\nconcat a\navgpool 2\nflatten\ndropout 0.2\ndense 10\nsoftmax_ce\n' \
     >"$tmp/smooth.cfg"
 smooth="--model $tmp/smooth.cfg --data $data --seed 5 --threads 1 --augment"
 run 0 0 train $smooth --epochs 1 --batch 63 --out "$tmp/s1.cnn"
