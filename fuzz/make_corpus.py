@@ -76,7 +76,7 @@ flatten
 dense 3
 softmax_ce from=-1
 """,
-    "graph-bad.cfg": "input 1 8 8\nconv 2 3 name=x\nadd y x\nconv 2 1 name=y\n",
+    "bad-graph.cfg": "input 1 8 8\nconv 2 3 name=x\nadd y x\nconv 2 1 name=y\n",
 }
 
 

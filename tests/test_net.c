@@ -15,6 +15,29 @@
     "input 3 12 12\nconv 8 3 pad=1 bias=0\nbatchnorm\nrelu\nmaxpool 2\n"                                     \
     "conv 16 3 stride=2 pad=1\nbatchnorm\nleaky_relu alpha=0.1\n"                                            \
     "globalavgpool\nflatten\ndense 10\nsoftmax_ce\n"
+/* Graph blocks (gen_net.py writes their fixtures from the same text): a residual block with an identity
+   shortcut; one with a strided 1x1 projection shortcut reading the block input via from=; an
+   Inception-like block (1x1; 1x1 then 3x3; 3x3 max pool then 1x1) joined by concat; a squeeze-excitation
+   block (a per-channel gate N x C x 1 x 1 multiplying the feature map). */
+#define RESIDUAL_SPEC                                                                                        \
+    "input 3 8 8\nconv 8 3 pad=1 bias=0\nbatchnorm\nrelu name=x\n"                                           \
+    "conv 8 3 pad=1 bias=0\nbatchnorm\nrelu\nconv 8 3 pad=1 bias=0\nbatchnorm\nadd x\nrelu\n"                \
+    "globalavgpool\nflatten\ndense 10\nsoftmax_ce\n"
+#define PROJECTION_SPEC                                                                                      \
+    "input 4 10 10\nconv 8 3 pad=1 bias=0\nbatchnorm\nrelu name=stem\n"                                      \
+    "conv 16 3 stride=2 pad=1 bias=0\nbatchnorm\nhardswish\nconv 16 3 pad=1 bias=0\n"                        \
+    "batchnorm name=main\nconv 16 1 stride=2 bias=0 from=stem\nbatchnorm\nadd main\nrelu\n"                  \
+    "globalavgpool\nflatten\ndense 10\nsoftmax_ce\n"
+#define INCEPTION_SPEC                                                                                       \
+    "input 3 8 8\nconv 8 3 pad=1\nrelu name=t\n"                                                             \
+    "conv 4 1 bias=0\nbatchnorm\nsilu name=b1\n"                                                             \
+    "conv 4 1 from=t\nrelu\nconv 6 3 pad=1 bias=0\nbatchnorm\nrelu6 name=b2\n"                               \
+    "maxpool 3 stride=1 pad=1 from=t\nconv 4 1\nrelu name=b3\n"                                              \
+    "concat b1 b2 b3\nglobalavgpool\nflatten\ndense 10\nsoftmax_ce\n"
+#define SE_SPEC                                                                                              \
+    "input 3 8 8\nconv 16 3 pad=1 bias=0\nbatchnorm\nrelu name=f\n"                                          \
+    "globalavgpool\ndense 4\nrelu\ndense 16\nhardsigmoid\nmul f\n"                                           \
+    "conv 8 3 pad=1 bias=0\nbatchnorm\nsilu\nglobalavgpool\nflatten\ndense 10\nsoftmax_ce\n"
 
 /* ---------------------------------------------------------------- fixtures */
 
@@ -445,6 +468,27 @@ static void test_parity_batchnorm(void **state) {
     parity_all_paths("net_bn", BN_SPEC, 1); /* conv 16 (with bias) feeds batchnorm */
 }
 
+/* The graph blocks: no conv with a bias feeds a batchnorm, so no gradient is pure rounding noise. */
+static void test_parity_residual(void **state) {
+    (void)state;
+    parity_all_paths("net_residual", RESIDUAL_SPEC, 0);
+}
+
+static void test_parity_projection(void **state) {
+    (void)state;
+    parity_all_paths("net_projection", PROJECTION_SPEC, 0);
+}
+
+static void test_parity_inception(void **state) {
+    (void)state;
+    parity_all_paths("net_inception", INCEPTION_SPEC, 0);
+}
+
+static void test_parity_se(void **state) {
+    (void)state;
+    parity_all_paths("net_se", SE_SPEC, 0);
+}
+
 /* ---------------------------------------------------------------- finite differences */
 
 /* The loss at the current parameters, with the dropout stream rewound so every evaluation draws the
@@ -458,24 +502,63 @@ static float fd_loss(cnn_ctx *ctx, cnn_net *net, int n, const float *x, const in
     return loss;
 }
 
-/* Central differences of the float loss against cnn_net_backward, for every parameter of a small net on
-   the reference path (double accumulation in every op). h is 1e-2 of the mean |p| of the parameter's
-   tensor (the difference is divided by the step actually taken in float). The float loss carries ~1e-7
+/* The mean softmax cross-entropy of the net's float output, computed in double (log-sum-exp): the same
+   loss as cnn_net_loss but without its float rounding, for fd_check's precise mode. */
+static double fd_loss_double(cnn_ctx *ctx, cnn_net *net, int n, const float *x, const int32_t *labels,
+                             const cnn_rng *rng0) {
+    const float *out = NULL;
+    const int k = cnn_net_output_size(net);
+    double sum = 0.0;
+    *cnn_net_rng(net) = *rng0;
+    assert_int_equal(cnn_net_forward(ctx, net, n, x, 1, &out), CNN_OK);
+    for (int i = 0; i < n; i++) {
+        const float *z = out + (size_t)i * k;
+        double m = z[0], e = 0.0;
+        for (int j = 1; j < k; j++)
+            if (z[j] > m) m = z[j];
+        for (int j = 0; j < k; j++)
+            e += exp((double)z[j] - m);
+        sum += m + log(e) - z[labels[i]];
+    }
+    return sum / n;
+}
+
+/* Central differences of the loss against cnn_net_backward, for every parameter of a small net on the
+   reference path (double accumulation in every op). h is 1e-2 of the mean |p| of the parameter's tensor
+   (the difference is divided by the step actually taken in float). The float loss carries ~1e-7
    relative rounding, i.e. an error ~1e-7 |L| / h in each difference, plus the h^2 truncation; an
    occasional ReLU / max-pool kink inside [p - h, p + h] spoils single elements. So the comparison is of
    the whole gradient vector, ||fd - g|| <= 5e-3 ||g||, and per element |fd - g| <= 2e-2 max|g| (a kink
    crossing is the one thing that may use that much). Observed: 7e-5 to 6e-4 on these nets; a wrong
-   backward (missing batchnorm mean term, wrong pooling route, unscaled dropout) is off by 1e-1 or more. */
+   backward (missing batchnorm mean term, wrong pooling route, unscaled dropout) is off by 1e-1 or more.
+   precise (softmax_ce nets only): the loss is computed in double from the float logits (fd_loss_double),
+   so only the float activations' rounding is left in the differences; its tolerances follow. */
 #define FD_NORM_TOL 5e-3
 #define FD_ELEM_TOL 2e-2
+/* With the loss in double (fd_check_tol's precise mode) the float loss's rounding, ~1e-7 |L| / h in each
+   difference, is gone, and what is left is the rounding of the float activations and the h^2 truncation:
+   observed ||fd - g|| / ||g|| 3.7e-5 and worst element 2.1e-5 max|g| on FD_GRAPH_SPEC (7.6e-4 and 2.5e-4
+   with the float loss), 3.8e-5 / 3.3e-5 on FD_POOLS_SPEC and 1.4e-5 / 1.4e-5 on FD_SAME_SPEC (norms 2.0e-4
+   and 5.7e-4 with the float loss). The bounds are 13x the largest of these. Wrong graph backwards (tried on
+   a copy of src/) are far outside both bounds on FD_GRAPH_SPEC: summing no delivery after an output's
+   first gives ||fd - g|| / ||g|| = 1.8e-1, a broadcast gate's gradient taken from one element of its
+   plane instead of the plane's sum 3.7e-2. */
+#define FD_PRECISE_NORM_TOL 5e-4
+#define FD_PRECISE_ELEM_TOL 5e-4
 
-static void fd_check(const char *spec, int n, uint64_t seed) {
+static void fd_check_tol(const char *spec, int n, uint64_t seed, int precise, double norm_tol,
+                         double elem_tol) {
     cnn_ctx *ctx = cnn_ctx_create(1);
     assert_non_null(ctx);
     assert_int_equal(cnn_ctx_set_algo(ctx, CNN_ALGO_REFERENCE), CNN_OK);
     char err[256];
     cnn_net *net = NULL;
     if (cnn_net_from_spec(spec, n, &net, err, sizeof err) != CNN_OK) fail_msg("%s", err);
+    if (precise) {
+        cnn_layer_info last;
+        assert_int_equal(cnn_net_layer_info(net, cnn_net_layer_count(net) - 1, &last), CNN_OK);
+        assert_int_equal(last.kind, CNN_LAYER_SOFTMAX_CE);
+    }
     det_init(net);
     int c, h, w;
     cnn_net_input_shape(net, &c, &h, &w);
@@ -511,10 +594,12 @@ static void fd_check(const char *spec, int n, uint64_t seed) {
             const float p0 = p[i];
             const float hh = (float)(1e-2 * mean);
             p[i] = p0 + hh;
-            const double up = fd_loss(ctx, net, n, x, labels, targets, &rng0);
+            const double up = precise ? fd_loss_double(ctx, net, n, x, labels, &rng0)
+                                      : fd_loss(ctx, net, n, x, labels, targets, &rng0);
             const double hup = (double)p[i] - p0; /* the step actually taken in float */
             p[i] = p0 - hh;
-            const double down = fd_loss(ctx, net, n, x, labels, targets, &rng0);
+            const double down = precise ? fd_loss_double(ctx, net, n, x, labels, &rng0)
+                                        : fd_loss(ctx, net, n, x, labels, targets, &rng0);
             const double hdown = (double)p0 - p[i];
             p[i] = p0;
             fd[i] = (up - down) / (hup + hdown);
@@ -530,13 +615,13 @@ static void fd_check(const char *spec, int n, uint64_t seed) {
     }
     const double rel = sqrt(dn / gn);
     if (getenv("TEST_NET_VERBOSE"))
-        fprintf(stderr, "  %zu params: ||fd - g|| / ||g|| = %.3g, worst |fd - g| / max|g| = %.3g\n", np, rel,
-                worst / gmax);
-    if (!(rel <= FD_NORM_TOL) || !(worst <= FD_ELEM_TOL * gmax))
+        fprintf(stderr, "  %zu params%s: ||fd - g|| / ||g|| = %.3g, worst |fd - g| / max|g| = %.3g\n", np,
+                precise ? " (double loss)" : "", rel, worst / gmax);
+    if (!(rel <= norm_tol) || !(worst <= elem_tol * gmax))
         fail_msg(
-            "finite differences of\n%s: ||fd - g|| / ||g|| = %.3g; worst param %zu: fd %.6g, backward %.6g "
+            "finite differences%s of\n%s: ||fd - g|| / ||g|| = %.3g; worst param %zu: fd %.6g, backward %.6g "
             "(max |g| %.3g)",
-            spec, rel, wi, fd[wi], g[wi], gmax);
+            precise ? " (double loss)" : "", spec, rel, wi, fd[wi], g[wi], gmax);
     assert_true(gn > 0.0);
     free(g);
     free(fd);
@@ -546,12 +631,21 @@ static void fd_check(const char *spec, int n, uint64_t seed) {
     cnn_ctx_free(ctx);
 }
 
+static void fd_check(const char *spec, int n, uint64_t seed) {
+    fd_check_tol(spec, n, seed, 0, FD_NORM_TOL, FD_ELEM_TOL);
+}
+
+#define FD_POOLS_SPEC                                                                                        \
+    "input 2 8 8\nconv 4 3 pad=1\nbatchnorm\nrelu\nmaxpool 2\nconv 6 3 stride=2 pad=1 groups=2\n"            \
+    "avgpool 2\nflatten\ndense 5\nsoftmax_ce\n"
+#define FD_SAME_SPEC                                                                                         \
+    "input 2 7 7\nconv 4 2 pad=same\nmaxpool 3 stride=2 dil=2 ceil=1\nconv 5 2 bias=0\nleaky_relu\n"         \
+    "flatten\ndense 3 bias=0\nsoftmax_ce\n"
 static void test_fd_conv_bn_pools(void **state) {
     (void)state;
     /* batchnorm over space, ReLU, max and average pooling, a grouped strided conv, softmax CE */
-    fd_check("input 2 8 8\nconv 4 3 pad=1\nbatchnorm\nrelu\nmaxpool 2\nconv 6 3 stride=2 pad=1 groups=2\n"
-             "avgpool 2\nflatten\ndense 5\nsoftmax_ce\n",
-             4, 11);
+    fd_check(FD_POOLS_SPEC, 4, 11);
+    fd_check_tol(FD_POOLS_SPEC, 4, 11, 1, FD_PRECISE_NORM_TOL, FD_PRECISE_ELEM_TOL);
 }
 
 static void test_fd_dilation_smooth_mse_sum(void **state) {
@@ -576,9 +670,36 @@ static void test_fd_dense_bn_mse_mean(void **state) {
 static void test_fd_same_dilated_maxpool(void **state) {
     (void)state;
     /* 'same' padding with an even kernel, dilated max pooling in ceil mode, biasless conv and dense */
-    fd_check("input 2 7 7\nconv 4 2 pad=same\nmaxpool 3 stride=2 dil=2 ceil=1\nconv 5 2 bias=0\nleaky_relu\n"
-             "flatten\ndense 3 bias=0\nsoftmax_ce\n",
-             3, 14);
+    fd_check(FD_SAME_SPEC, 3, 14);
+    fd_check_tol(FD_SAME_SPEC, 3, 14, 1, FD_PRECISE_NORM_TOL, FD_PRECISE_ELEM_TOL);
+}
+
+/* A graph: the output t is read by three layers (conv a, a 1x1 conv by from=t, and the add), so its
+   gradient is the sum of three deliveries; concat joins a and the sum, a sigmoid gate (N x 8 x 1 x 1, from
+   globalavgpool and dense) multiplies the concat by broadcast (mul); batchnorm before t. t is a SiLU, not a
+   ReLU: with a ReLU there, each of its 576 inputs moves with every first-conv weight (through batchnorm),
+   kinks are crossed inside [p - h, p + h], and this test measured ||fd - g|| / ||g|| = 1.2e-2 (worst
+   element 2.5e-2 max|g|, a first-conv weight) against 7.6e-4 with the SiLU. The ReLU's backward in graphs
+   is covered by the PyTorch fixtures, whose data keep every ReLU input away from its kink. */
+#define FD_GRAPH_SPEC                                                                                        \
+    "input 2 6 6\nconv 4 3 pad=1\nbatchnorm\nsilu name=t\nconv 4 3 pad=1 name=a\nconv 4 1 from=t\n"          \
+    "add t name=s\nconcat a s name=cat\nglobalavgpool\ndense 8\nsigmoid\nmul cat\navgpool 2\nflatten\n"      \
+    "dense 3\nsoftmax_ce\n"
+
+static void test_fd_graph_fanout(void **state) {
+    (void)state;
+    cnn_net *net = NULL;
+    int in[CNN_MAX_INPUTS];
+    assert_int_equal(cnn_net_from_spec(FD_GRAPH_SPEC, 4, &net, NULL, 0), CNN_OK);
+    int readers = 0; /* t (layer 2) has three readers */
+    for (int i = 0; i < cnn_net_layer_count(net); i++)
+        for (int k = 0, m = cnn_net_layer_inputs(net, i, in); k < m; k++)
+            readers += in[k] == 2;
+    assert_int_equal(readers, 3);
+    assert_string_equal(cnn_net_warnings(net), "");
+    cnn_net_free(net);
+    fd_check(FD_GRAPH_SPEC, 4, 15);
+    fd_check_tol(FD_GRAPH_SPEC, 4, 15, 1, FD_PRECISE_NORM_TOL, FD_PRECISE_ELEM_TOL);
 }
 
 /* ---------------------------------------------------------------- model spec */
@@ -712,6 +833,13 @@ static void test_spec_roundtrip(void **state) {
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
         cnn_net_free(roundtrip(specs[i]));
+    /* a merge on the first line reads the net's input as its "previous" output; eight inputs, the most */
+    cnn_net *first = roundtrip("input 2 4 4\nadd input\nflatten\ndense 3\nsoftmax_ce\n");
+    assert_string_equal(cnn_net_spec(first), "input 2 4 4\nadd input\nflatten\ndense 3\nsoftmax_ce\n");
+    cnn_net_free(first);
+    cnn_net_free(roundtrip("input 1 4 4\nrelu name=a\nconcat a a a a a a a\nconcat -1 a a a a a a a\n"));
+    expect_spec_error("input 1 4 4\nrelu name=a\nconcat -1 a a a a a a a a\n", 3, "more than 8 inputs");
+    expect_spec_error("input 2 4 4\nconv 2 1\nmul -1 input -1\n", 3, "mul reads two outputs, got 3");
 
     /* canonical forms: defaults dropped, 'same' written as explicit pads (top/left get the smaller half) */
     cnn_net *net = roundtrip(specs[3]);
@@ -730,6 +858,133 @@ static void test_spec_roundtrip(void **state) {
         "avgpool 2 stride=2x2 count_include_pad=1\nbatchnorm eps=1e-5 momentum=0.1\ndropout p=0.5\n");
     assert_string_equal(cnn_net_spec(net),
                         "input 1 8 8\nconv 2 3\nmaxpool 2\navgpool 2\nbatchnorm\ndropout 0.5\n");
+    cnn_net_free(net);
+}
+
+/* The graph grammar's errors, each naming its line: names, references, merge shapes, one loss. */
+static void test_spec_graph_errors(void **state) {
+    (void)state;
+    /* names a line reads */
+    expect_spec_error("input 1 8 8\nconv 4 3 pad=1 name=b1\nadd b3\n", 3,
+                      "unknown name 'b3' (names so far: b1)");
+    expect_spec_error("input 1 8 8\nrelu\nconv 2 3 from=x\n", 3, "unknown name 'x'");
+    expect_spec_error("input 1 8 8\nconv 4 3 pad=1 from=c\n\n# c comes later\nrelu name=c\n", 2,
+                      "named on line 5 below");
+    expect_spec_error("input 1 8 8\nrelu name=a\nconcat a b\nrelu name=b\n", 3, "named on line 4 below");
+    expect_spec_error("input 1 8 8\nrelu\nrelu from=r name=r\n", 3, "its own output");
+    expect_spec_error("input 1 8 8\nrelu name=a\nadd a me name=me\n", 3, "its own output");
+    /* names a line gives */
+    expect_spec_error("input 1 8 8\nrelu name=a\nrelu\nrelu name=a\n", 4,
+                      "name=a: line 2 has that name already");
+    expect_spec_error("input 1 8 8\nrelu name=input\n", 2, "name=input");
+    expect_spec_error("input 1 8 8\nrelu name=1x\n", 2, "name=1x");
+    expect_spec_error("input 1 8 8\nrelu name=\n", 2, "name=");
+    /* from= and -K */
+    expect_spec_error("input 1 8 8\nrelu name=a\nrelu name=b\nconv 2 3 from=a,b\n", 4, "from=a,b");
+    expect_spec_error("input 1 8 8\nrelu\nadd -1 -2\n", 3, "'-2' reaches before the first layer");
+    expect_spec_error("input 1 8 8\nconv 2 3 from=-1\n", 2, "'-1' reaches before the first layer");
+    expect_spec_error("input 1 8 8\nrelu\nrelu\nconv 2 3 from=-3\n", 4, "reaches before the first layer");
+    /* merges: their inputs, and shapes that do not fit */
+    expect_spec_error("input 1 8 8\nrelu\nadd\n", 3, "the outputs it reads");
+    expect_spec_error("input 8 8 8\nrelu name=x\nconv 16 3 pad=1\nadd x\n", 4, "16x8x8 (-1), 8x8x8 (x)");
+    expect_spec_error("input 8 8 8\nrelu name=x\nconv 8 3\nadd x\n", 4, "8x6x6 (-1), 8x8x8 (x)");
+    expect_spec_error("input 4 8 8\nrelu name=x\nmaxpool 2\nconcat x\n", 4, "4x4x4 (-1), 4x8x8 (x)");
+    expect_spec_error("input 4 8 8\nrelu name=x\nmaxpool 2\nconcat x -1 input\n", 4, "one height and width");
+    expect_spec_error("input 4 8 8\nrelu name=x\nglobalavgpool\ndense 3\nmul x\n", 5,
+                      "3x1x1 (-1), 4x8x8 (x)");
+    expect_spec_error("input 4 8 8\nconv 3 1 name=x\nrelu from=input\nmul x\n", 4, "4x8x8 (-1), 3x8x8 (x)");
+    /* one loss */
+    expect_spec_error("input 1 4 4\nflatten name=f\ndense 3\nsoftmax_ce\nmse from=f\n", 5, "a second loss");
+    expect_spec_error("input 1 4 4\nflatten\ndense 3\nsoftmax_ce\nsoftmax_ce\n", 5, "a second loss");
+    expect_spec_error("input 1 4 4\nflatten name=f\ndense 3\nmse\nrelu from=f\n", 5, "follow the loss");
+}
+
+/* cnn_net_warnings: an output no layer reads is allowed but named; a chain has none. */
+static void test_spec_graph_warnings(void **state) {
+    (void)state;
+    cnn_net *net = NULL;
+    char err[256];
+    assert_null(cnn_net_warnings(NULL));
+    assert_int_equal(cnn_net_from_spec(FASHION_SPEC, 2, &net, err, sizeof err), CNN_OK);
+    assert_string_equal(cnn_net_warnings(net), "");
+    cnn_net_free(net);
+    assert_int_equal(cnn_net_from_spec(RESIDUAL_SPEC, 2, &net, err, sizeof err), CNN_OK);
+    assert_string_equal(cnn_net_warnings(net), "");
+    cnn_net_free(net);
+    /* line 3's conv is read by nobody: line 4 reads the net's input again */
+    assert_int_equal(
+        cnn_net_from_spec("input 1 8 8\n# a dead branch\nconv 2 3 name=dead\nconv 2 3 from=input\n"
+                          "flatten\ndense 3\nsoftmax_ce\n",
+                          2, &net, err, sizeof err),
+        CNN_OK);
+    const char *wn = cnn_net_warnings(net);
+    assert_non_null(wn);
+    if (!strstr(wn, "line 3: the output of")) fail_msg("warnings: '%s'", wn);
+    assert_non_null(strstr(wn, "dead"));
+    assert_null(strstr(wn, "line 4")); /* the other layers are read */
+    assert_null(strstr(wn, "line 7"));
+    cnn_net_free(net);
+    /* two unread outputs, a line each */
+    assert_int_equal(
+        cnn_net_from_spec("input 1 8 8\nrelu\nrelu from=input\nrelu from=input\n", 2, &net, err, sizeof err),
+        CNN_OK);
+    wn = cnn_net_warnings(net);
+    assert_non_null(strstr(wn, "line 2: the output of"));
+    assert_non_null(strstr(wn, "line 3: the output of"));
+    assert_null(strstr(wn, "line 4")); /* the net's output */
+    cnn_net_free(net);
+}
+
+/* Graph specs: the canonical text parses back to itself (names, from=, -K, input, merge words). */
+static void test_spec_graph_roundtrip(void **state) {
+    (void)state;
+    static const char *specs[] = {
+        RESIDUAL_SPEC,
+        PROJECTION_SPEC,
+        INCEPTION_SPEC,
+        SE_SPEC,
+        FD_GRAPH_SPEC,
+        ("input 3 6 6\nconv 4 3 pad=1 name=c1\nrelu\nconv 4 1 from=c1 name=c2\nadd -2 c2 c1\n"
+         "concat input -1 c2 name=cat\nconv 2 1 from=-3\nmul -1\n"),
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+        cnn_net_free(roundtrip(specs[i]));
+
+    /* canonical forms: a merge reading (the previous layer, X) writes X alone; from= of the previous layer
+       is dropped; -K stays -K; names stay; "input" reads the net's input */
+    cnn_net *net = roundtrip("input 3 6 6\nconv 4 3 pad=1 name=c1\nrelu from=-1\nconv 4 1 from=c1 name=c2\n"
+                             "add -1 -2\nadd c1 -1 c2\nconcat -1 input name=cat\nmul -1 -1\n"
+                             "relu from=cat # a comment\n");
+    assert_string_equal(cnn_net_spec(net),
+                        "input 3 6 6\nconv 4 3 pad=1 name=c1\nrelu\nconv 4 1 from=c1 name=c2\n"
+                        "add -2\nadd c1 -1 c2\nconcat input name=cat\nmul cat\nrelu from=cat\n");
+    int in[CNN_MAX_INPUTS];
+    assert_int_equal(cnn_net_layer_inputs(net, 4, in), 3); /* add c1 -1 c2 */
+    assert_int_equal(in[0] * 100 + in[1] * 10 + in[2], 0 * 100 + 3 * 10 + 2);
+    assert_int_equal(cnn_net_layer_inputs(net, 5, in), 2); /* concat -1 input */
+    assert_int_equal(in[0], 4);
+    assert_int_equal(in[1], -1);
+    cnn_layer_info info;
+    assert_int_equal(cnn_net_layer_info(net, 5, &info), CNN_OK);
+    assert_int_equal(info.kind, CNN_LAYER_CONCAT);
+    assert_int_equal(info.out_c * 10000 + info.out_h * 100 + info.out_w, 7 * 10000 + 6 * 100 + 6);
+    assert_string_equal(info.desc, "concat input name=cat");
+    assert_string_equal(cnn_net_layer_label(net, 5), "cat");
+    assert_string_equal(cnn_net_layer_label(net, 1), "");
+    assert_int_equal(cnn_net_layer_info(net, 6, &info), CNN_OK);
+    assert_int_equal(info.kind, CNN_LAYER_MUL);
+    assert_true(cnn_net_param_count(net) == 4 * 3 * 9 + 4 + 4 * 4 + 4);
+    cnn_net_free(net);
+
+    /* the squeeze-excitation gate: N x C x 1 x 1 broadcast, on either side of mul */
+    net = roundtrip("input 4 5 5\nconv 4 3 pad=1 name=f\nglobalavgpool\ndense 4\nsigmoid name=g\nmul f\n"
+                    "mul g f\n");
+    for (int i = 4; i <= 5; i++) {
+        assert_int_equal(cnn_net_layer_info(net, i, &info), CNN_OK);
+        assert_int_equal(info.out_c * 10000 + info.out_h * 100 + info.out_w, 4 * 10000 + 5 * 100 + 5);
+    }
+    assert_string_equal(cnn_net_spec(net), "input 4 5 5\nconv 4 3 pad=1 name=f\nglobalavgpool\ndense 4\n"
+                                           "sigmoid name=g\nmul f\nmul g f\n");
     cnn_net_free(net);
 }
 
@@ -838,6 +1093,161 @@ static void test_build_by_calls(void **state) {
     same_net(a, b, 6, 4);
     cnn_net_free(a);
     cnn_net_free(b);
+}
+
+/* RESIDUAL_SPEC without names: the add reads the previous layer and layer 2 (6 lines up). */
+#define RESIDUAL_SPEC_K                                                                                      \
+    "input 3 8 8\nconv 8 3 pad=1 bias=0\nbatchnorm\nrelu\n"                                                  \
+    "conv 8 3 pad=1 bias=0\nbatchnorm\nrelu\nconv 8 3 pad=1 bias=0\nbatchnorm\nadd -6\nrelu\n"               \
+    "globalavgpool\nflatten\ndense 10\nsoftmax_ce\n"
+
+static cnn_net *residual_by_calls(int max_batch) {
+    cnn_net *net = NULL;
+    cnn_conv2d c3 = {0};
+    c3.k = 8, c3.r = c3.s = 3, c3.pad_top = c3.pad_left = c3.pad_bottom = c3.pad_right = 1;
+    assert_int_equal(cnn_net_create(3, 8, 8, &net), CNN_OK);
+    assert_int_equal(cnn_net_add_conv2d(net, &c3, 0), CNN_OK);          /* 0 */
+    assert_int_equal(cnn_net_add_batchnorm(net, 1e-5f, 0.1f), CNN_OK);  /* 1 */
+    assert_int_equal(cnn_net_add_act(net, CNN_ACT_RELU, 0.0f), CNN_OK); /* 2: the block input */
+    assert_int_equal(cnn_net_add_conv2d(net, &c3, 0), CNN_OK);          /* 3 */
+    assert_int_equal(cnn_net_add_batchnorm(net, 1e-5f, 0.1f), CNN_OK);  /* 4 */
+    assert_int_equal(cnn_net_add_act(net, CNN_ACT_RELU, 0.0f), CNN_OK); /* 5 */
+    assert_int_equal(cnn_net_add_conv2d(net, &c3, 0), CNN_OK);          /* 6 */
+    assert_int_equal(cnn_net_add_batchnorm(net, 1e-5f, 0.1f), CNN_OK);  /* 7 */
+    const int in[2] = {7, 2};
+    assert_int_equal(cnn_net_set_inputs(net, 2, in), CNN_OK);
+    assert_int_equal(cnn_net_add_add(net), CNN_OK);                     /* 8 */
+    assert_int_equal(cnn_net_add_act(net, CNN_ACT_RELU, 0.0f), CNN_OK); /* 9: reads 8 again */
+    assert_int_equal(cnn_net_add_global_avgpool(net), CNN_OK);
+    assert_int_equal(cnn_net_add_flatten(net), CNN_OK);
+    assert_int_equal(cnn_net_add_dense(net, 10, 1), CNN_OK);
+    assert_int_equal(cnn_net_add_softmax_ce(net), CNN_OK);
+    assert_null(cnn_net_warnings(net)); /* before the build */
+    assert_int_equal(cnn_net_build(net, max_batch), CNN_OK);
+    return net;
+}
+
+static void test_build_graph_by_calls(void **state) {
+    (void)state;
+    char err[256];
+    int in[CNN_MAX_INPUTS];
+    cnn_net *a = NULL, *b = residual_by_calls(4), *named = NULL;
+    assert_int_equal(cnn_net_from_spec(RESIDUAL_SPEC_K, 4, &a, err, sizeof err), CNN_OK);
+    assert_string_equal(cnn_net_spec(b), RESIDUAL_SPEC_K);
+    same_net(a, b, 4, 5);
+    /* the named spec: the same graph (inputs, shapes, parameters), written with its names */
+    assert_int_equal(cnn_net_from_spec(RESIDUAL_SPEC, 4, &named, err, sizeof err), CNN_OK);
+    assert_true(cnn_net_param_count(named) == cnn_net_param_count(b));
+    assert_int_equal(cnn_net_layer_count(named), cnn_net_layer_count(b));
+    for (int i = 0; i < cnn_net_layer_count(b); i++) {
+        int in2[CNN_MAX_INPUTS];
+        const int k = cnn_net_layer_inputs(b, i, in);
+        assert_int_equal(cnn_net_layer_inputs(named, i, in2), k);
+        assert_memory_equal(in, in2, (size_t)k * sizeof *in);
+        assert_string_equal(cnn_net_layer_label(b, i), ""); /* layers built by calls have no names */
+        assert_string_equal(cnn_net_layer_label(named, i), i == 2 ? "x" : "");
+    }
+    assert_int_equal(cnn_net_layer_inputs(b, 8, in), 2);
+    assert_int_equal(in[0] * 10 + in[1], 72);
+    assert_int_equal(cnn_net_layer_inputs(b, 0, in), 1);
+    assert_int_equal(in[0], -1); /* the net's input */
+    assert_int_equal(cnn_net_layer_inputs(b, 9, in), 1);
+    assert_int_equal(in[0], 8);
+    assert_int_equal(cnn_net_layer_inputs(b, cnn_net_layer_count(b), in), 0); /* bad index */
+    assert_int_equal(cnn_net_layer_inputs(b, -1, in), 0);
+    assert_int_equal(cnn_net_layer_inputs(NULL, 0, in), 0);
+    assert_int_equal(cnn_net_layer_inputs(b, 0, NULL), 0);
+    assert_null(cnn_net_layer_label(b, cnn_net_layer_count(b)));
+    assert_null(cnn_net_layer_label(b, -1));
+    assert_null(cnn_net_layer_label(NULL, 0));
+    assert_string_equal(cnn_net_warnings(b), "");
+    cnn_net_free(a);
+    cnn_net_free(b);
+    cnn_net_free(named);
+
+    /* concat of the net's input with a conv, a squeeze-excitation mul with the gate second, a C-built
+       unread layer (its warning says "layer N", having no line) */
+    cnn_net *g = NULL;
+    cnn_conv2d c1 = {0};
+    c1.k = 3, c1.r = c1.s = 1;
+    assert_int_equal(cnn_net_create(2, 5, 5, &g), CNN_OK);
+    assert_int_equal(cnn_net_add_conv2d(g, &c1, 1), CNN_OK); /* 0 */
+    in[0] = -1, in[1] = 0;
+    assert_int_equal(cnn_net_set_inputs(g, 2, in), CNN_OK);
+    assert_int_equal(cnn_net_add_concat(g), CNN_OK);                  /* 1: 5x5x5 */
+    assert_int_equal(cnn_net_add_act(g, CNN_ACT_TANH, 0.0f), CNN_OK); /* 2: read by nobody */
+    in[0] = 1;
+    assert_int_equal(cnn_net_set_inputs(g, 1, in), CNN_OK);
+    assert_int_equal(cnn_net_add_global_avgpool(g), CNN_OK);                 /* 3 */
+    assert_int_equal(cnn_net_add_dense(g, 5, 1), CNN_OK);                    /* 4 */
+    assert_int_equal(cnn_net_add_act(g, CNN_ACT_HARDSIGMOID, 0.0f), CNN_OK); /* 5 */
+    in[0] = 1, in[1] = 5;
+    assert_int_equal(cnn_net_set_inputs(g, 2, in), CNN_OK);
+    assert_int_equal(cnn_net_add_mul(g), CNN_OK); /* 6: 5x5x5 */
+    assert_int_equal(cnn_net_add_flatten(g), CNN_OK);
+    assert_int_equal(cnn_net_add_dense(g, 10, 1), CNN_OK); /* same_net's labels go up to 9 */
+    assert_int_equal(cnn_net_add_softmax_ce(g), CNN_OK);
+    assert_int_equal(cnn_net_build(g, 3), CNN_OK);
+    assert_string_equal(cnn_net_spec(g),
+                        "input 2 5 5\nconv 3 1\nconcat input -1\ntanh\nglobalavgpool from=-2\n"
+                        "dense 5\nhardsigmoid\nmul -5 -1\nflatten\ndense 10\nsoftmax_ce\n");
+    assert_string_equal(cnn_net_warnings(g), "layer 2: the output of 'tanh' is read by no layer\n");
+    assert_int_equal(cnn_net_from_spec(cnn_net_spec(g), 3, &a, err, sizeof err), CNN_OK);
+    same_net(a, g, 3, 6);
+    /* parsed, the unread layer has a line: line 4 (after "input") */
+    assert_string_equal(cnn_net_warnings(a), "line 4: the output of 'tanh' is read by no layer\n");
+    cnn_net_free(a);
+    cnn_net_free(g);
+
+    /* argument errors: cnn_net_set_inputs holds for the next add call only, failed or not */
+    assert_int_equal(cnn_net_create(2, 4, 4, &g), CNN_OK);
+    assert_int_equal(cnn_net_add_act(g, CNN_ACT_RELU, 0.0f), CNN_OK); /* 0 */
+    in[0] = 0, in[1] = -1;
+    assert_int_equal(cnn_net_set_inputs(g, 2, in), CNN_OK);
+    assert_int_equal(cnn_net_add_add(g), CNN_OK); /* 1: relu(x) + x */
+    in[0] = 2;
+    assert_int_equal(cnn_net_set_inputs(g, 1, in), CNN_ERR_ARG); /* no layer 2 yet */
+    in[0] = -2;
+    assert_int_equal(cnn_net_set_inputs(g, 1, in), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_inputs(g, 0, in), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_inputs(g, CNN_MAX_INPUTS + 1, in), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_inputs(g, 1, NULL), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_inputs(NULL, 1, in), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_add(g), CNN_ERR_ARG); /* one input (the previous layer) */
+    assert_int_equal(cnn_net_add_mul(g), CNN_ERR_ARG);
+    in[0] = 1, in[1] = 1, in[2] = -1;
+    assert_int_equal(cnn_net_set_inputs(g, 3, in), CNN_OK);
+    assert_int_equal(cnn_net_add_mul(g), CNN_ERR_ARG);    /* mul reads two */
+    assert_int_equal(cnn_net_add_concat(g), CNN_ERR_ARG); /* the inputs were used up by the failed call */
+    in[0] = 1, in[1] = -1;
+    assert_int_equal(cnn_net_set_inputs(g, 2, in), CNN_OK);
+    assert_int_equal(cnn_net_add_conv2d(g, &c1, 1), CNN_ERR_ARG);     /* a conv reads one */
+    assert_int_equal(cnn_net_add_act(g, CNN_ACT_RELU, 0.0f), CNN_OK); /* 2: the previous layer again */
+    assert_int_equal(cnn_net_layer_inputs(g, 2, in), 1);
+    assert_int_equal(in[0], 1);
+    assert_int_equal(cnn_net_add_conv2d(g, &c1, 1), CNN_OK); /* 3: 3x4x4 */
+    in[0] = 3, in[1] = 2;
+    assert_int_equal(cnn_net_set_inputs(g, 2, in), CNN_OK);
+    assert_int_equal(cnn_net_add_add(g), CNN_ERR_SHAPE); /* 3x4x4 + 2x4x4 */
+    assert_int_equal(cnn_net_set_inputs(g, 2, in), CNN_OK);
+    assert_int_equal(cnn_net_add_concat(g), CNN_OK); /* 4: 5x4x4 */
+    in[0] = 4, in[1] = 3;
+    assert_int_equal(cnn_net_set_inputs(g, 2, in), CNN_OK);
+    assert_int_equal(cnn_net_add_mul(g), CNN_ERR_SHAPE); /* 5 channels and 3 */
+    assert_int_equal(cnn_net_add_flatten(g), CNN_OK);
+    assert_int_equal(cnn_net_add_dense(g, 2, 1), CNN_OK);
+    assert_int_equal(cnn_net_add_softmax_ce(g), CNN_OK); /* 7 */
+    in[0] = 7;
+    assert_int_equal(cnn_net_set_inputs(g, 1, in), CNN_ERR_ARG); /* a loss has no output */
+    assert_int_equal(cnn_net_layer_count(g), 8);
+    assert_int_equal(cnn_net_build(g, 2), CNN_OK);
+    in[0] = 0;
+    assert_int_equal(cnn_net_set_inputs(g, 1, in), CNN_ERR_ARG); /* built */
+    assert_string_equal(cnn_net_spec(g), "input 2 4 4\nrelu\nadd input\nrelu\nconv 3 1\nconcat -2\nflatten\n"
+                                         "dense 2\nsoftmax_ce\n");
+    assert_string_equal(cnn_net_warnings(g), "");
+    cnn_net_free(roundtrip(cnn_net_spec(g)));
+    cnn_net_free(g);
 }
 
 /* ---------------------------------------------------------------- determinism */
@@ -1158,13 +1568,22 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity_fashion),
         cmocka_unit_test(test_parity_batchnorm),
+        cmocka_unit_test(test_parity_residual),
+        cmocka_unit_test(test_parity_projection),
+        cmocka_unit_test(test_parity_inception),
+        cmocka_unit_test(test_parity_se),
         cmocka_unit_test(test_fd_conv_bn_pools),
         cmocka_unit_test(test_fd_dilation_smooth_mse_sum),
         cmocka_unit_test(test_fd_dense_bn_mse_mean),
         cmocka_unit_test(test_fd_same_dilated_maxpool),
+        cmocka_unit_test(test_fd_graph_fanout),
         cmocka_unit_test(test_spec_errors),
         cmocka_unit_test(test_spec_roundtrip),
+        cmocka_unit_test(test_spec_graph_errors),
+        cmocka_unit_test(test_spec_graph_warnings),
+        cmocka_unit_test(test_spec_graph_roundtrip),
         cmocka_unit_test(test_build_by_calls),
+        cmocka_unit_test(test_build_graph_by_calls),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_fashion_shapes),

@@ -68,6 +68,7 @@ static cnn_status parse_concat(cnn_net *net, cnn_spec_args *a) {
     return parse(net, a, CNN_LAYER_CONCAT);
 }
 static cnn_status parse_mul(cnn_net *net, cnn_spec_args *a) {
+    if (net->next_nin != 2) return cnn_spec_fail(a, "mul reads two outputs, got %d", net->next_nin);
     return parse(net, a, CNN_LAYER_MUL);
 }
 

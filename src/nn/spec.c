@@ -268,8 +268,8 @@ static cnn_status resolve(const spec_line *ln, const cnn_net *net, const char *o
     }
     if (word[0] == '-' && cnn_spec_int(word + 1, 1, 1 << 24, &back)) {
         if (back > net->nlayers)
-            return fail(ln, CNN_ERR_FORMAT, "%s: '%s' reaches before the first layer (there are %d above)", ln->tok[0],
-                        word, net->nlayers);
+            return fail(ln, CNN_ERR_FORMAT, "%s: '%s' reaches before the first layer (%d layer%s above)", ln->tok[0],
+                        word, net->nlayers, net->nlayers == 1 ? "" : "s");
         *t = net->nlayers - back;
         return CNN_OK;
     }
@@ -316,9 +316,10 @@ static cnn_status line_inputs(cnn_spec_args *a, cnn_net *net, const char *own) {
     int t[CNN_MAX_INPUTS];
     if (a->cls->merge) {
         if (a->npos == 0) return cnn_spec_bad(a, "the outputs it reads", NULL);
-        if (a->npos + 1 > CNN_MAX_INPUTS)
+        if (a->npos + (a->npos == 1) > CNN_MAX_INPUTS)
             return fail(ln, CNN_ERR_FORMAT, "%s: more than %d inputs", ln->tok[0], CNN_MAX_INPUTS);
-        if (a->npos == 1) a->ref[a->nref++] = "-1";
+        if (a->npos == 1) /* the previous output (the net's input before the first layer), then the word */
+            a->ref[a->nref++] = net->nlayers ? "-1" : "input";
         for (int i = 0; i < a->npos; i++) a->ref[a->nref++] = a->pos[i];
         a->npos = 0;
     } else {
@@ -594,10 +595,9 @@ void cnn_layer_describe(const cnn_net *net, int i, char *buf, size_t size) {
 }
 
 cnn_status cnn_net_make_spec(cnn_net *net) {
-    size_t cap = 64 + (size_t)net->nlayers * 512, k = 0; /* a line: at most ~400 */
-    char *s = malloc(cap);
+    size_t cap = 64 + (size_t)net->nlayers * 512 + (net->recipe ? strlen(net->recipe) + 8 : 0), k = 0;
+    char *s = malloc(cap); /* a layer's line: at most ~400 */
     if (!s) return CNN_ERR_NOMEM;
-    if (net->recipe) cap += strlen(net->recipe) + 8;
     k += (size_t)snprintf(s, cap, "input %d %d %d\n", net->c, net->h, net->w);
     if (net->recipe) k += (size_t)snprintf(s + k, cap - k, "train %s\n", net->recipe);
     for (int i = 0; i < net->nlayers; i++) {

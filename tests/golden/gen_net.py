@@ -1,16 +1,49 @@
 #!/usr/bin/python3
 """gen_net.py -- writes the network-level PyTorch fixtures that tests/test_net.c replays against libcnn.
 
-Run from anywhere with Debian's interpreter (python3-torch):  /usr/bin/python3 tests/golden/gen_net.py
+Run from anywhere with Debian's interpreter (python3-torch):
+    /usr/bin/python3 tests/golden/gen_net.py [NET ...]
+(no NET: all of them; `gen_net.py residual se` rewrites net_residual.txt and net_se.txt only).
 Deterministic: fixed seeds, CPU, one thread, float32. Re-running on the same torch version and CPU
-reproduces net_fashion.txt and net_bn.txt byte for byte.
+reproduces the files byte for byte; another CPU (another vector ISA inside torch) may change the last
+digit of some values, well inside test_net.c's tolerances. net_fashion.txt and net_bn.txt were written on
+such another machine: on an AVX2-only one this script (and its nn.Sequential predecessor alike) writes
+them with such last-digit differences, so regenerate only the nets you change.
 
-The two nets (model-spec text, exactly as test_net.c builds them)
+Each net is built from its model-spec text (below; test_net.c uses the same text) by a small interpreter,
+SpecNet: one torch module per spec line, in line order, reading what the line names (the previous line's
+output, from=REF, or the positional words of add / concat / mul, as cnn.c reads them), so that its
+parameters enumerate in cnn.c's flat order.
+
+The nets (model-spec text, exactly as test_net.c builds them; ';' separates lines)
   fashion  input 1 28 28; conv 32 3 pad=1; relu; maxpool 2; conv 64 3 pad=1; relu; maxpool 2; flatten;
            dense 128; relu; dense 10; softmax_ce                                    batch 8, 421642 params
   bn       input 3 12 12; conv 8 3 pad=1 bias=0; batchnorm; relu; maxpool 2; conv 16 3 stride=2 pad=1;
            batchnorm; leaky_relu alpha=0.1; globalavgpool; flatten; dense 10; softmax_ce
                                                                                      batch 6, 1602 params
+  residual (a residual block, identity shortcut)
+           input 3 8 8; conv 8 3 pad=1 bias=0; batchnorm; relu name=x; conv 8 3 pad=1 bias=0; batchnorm;
+           relu; conv 8 3 pad=1 bias=0; batchnorm; add x; relu; globalavgpool; flatten; dense 10;
+           softmax_ce                                                                batch 4, 1506 params
+  projection (a strided residual block, 1x1 stride-2 conv + batchnorm on the shortcut, which reads the
+           block input by from=; hardswish inside)
+           input 4 10 10; conv 8 3 pad=1 bias=0; batchnorm; relu name=stem; conv 16 3 stride=2 pad=1 bias=0;
+           batchnorm; hardswish; conv 16 3 pad=1 bias=0; batchnorm name=main;
+           conv 16 1 stride=2 bias=0 from=stem; batchnorm; add main; relu; globalavgpool; flatten;
+           dense 10; softmax_ce                                                      batch 6, 4154 params
+  inception (three branches from t -- 1x1; 1x1 then 3x3; 3x3 max pool stride 1 pad 1 then 1x1 -- joined
+           by concat; silu and relu6 inside)
+           input 3 8 8; conv 8 3 pad=1; relu name=t; conv 4 1 bias=0; batchnorm; silu name=b1;
+           conv 4 1 from=t; relu; conv 6 3 pad=1 bias=0; batchnorm; relu6 name=b2;
+           maxpool 3 stride=1 pad=1 from=t; conv 4 1; relu name=b3; concat b1 b2 b3; globalavgpool;
+           flatten; dense 10; softmax_ce                                              batch 5, 714 params
+  se       (squeeze-excitation: globalavgpool, dense, relu, dense, hardsigmoid gives an N x 16 x 1 x 1 gate
+           that mul broadcasts over the feature map f; silu after)
+           input 3 8 8; conv 16 3 pad=1 bias=0; batchnorm; relu name=f; globalavgpool; dense 4; relu;
+           dense 16; hardsigmoid; mul f; conv 8 3 pad=1 bias=0; batchnorm; silu; globalavgpool; flatten;
+           dense 10; softmax_ce                                                      batch 4, 1870 params
+  No conv with a bias feeds a batchnorm in the four graph nets, so none of their gradients is pure
+  rounding noise (bn's conv 16 has that one).
 
 Initial parameters are not stored: test_net.c and this script compute them from the same formula, exact
 in float32 (so both sides hold the same bits). Tensor t of the net (counted 0, 1, 2, ... over the flat
@@ -32,9 +65,10 @@ What is computed (torch float32 on the CPU, as libcnn computes in float32)
   and after each step the eval-mode logits (model.eval(): batchnorm uses the running statistics that the
   one training forward left behind) for the same batch.
   The batch x is float32 N(0, 1); labels uniform in [0, 10). The data seed is the first one from a fixed
-  start for which every ReLU input is at least 1e-5 away from 0 and every max-pool window's largest
-  value at least 1e-5 above its second largest (both in float32 and float64 forwards), so the
-  different summation orders of libcnn and torch cannot put a value on the other side of a kink.
+  start for which every input of a ReLU or leaky ReLU is at least 1e-5 away from 0 (relu6: from 0 and 6;
+  hardsigmoid and hardswish: from -3 and 3) and every max-pool window's largest value at least 1e-5 above
+  its second largest (both in float32 and float64 forwards; kink_margin), so the different summation
+  orders of libcnn and torch cannot put a value on the other side of a kink.
 
 File format (ASCII, whitespace separated; lines starting with '#' are comments)
   Every other line is one record:  <name> <count> <v_0> ... <v_{count-1}>
@@ -48,9 +82,9 @@ File format (ASCII, whitespace separated; lines starting with '#' are comments)
     logits N*10     training-mode forward output (before the update)
     loss 1
     idx K           the (sorted) flat parameter indices the following records are given at:
-                    bn: all of them; fashion: every element of conv1 (weight, bias), conv2.bias, dense1.bias
-                    and dense2 (weight, bias), plus 1000 seeded random indices into conv2.weight and
-                    1000 into dense1.weight (together 3802 of 421642)
+                    every net but fashion: all of them; fashion: every element of conv1 (weight, bias),
+                    conv2.bias, dense1.bias and dense2 (weight, bias), plus 1000 seeded random indices
+                    into conv2.weight and 1000 into dense1.weight (together 3802 of 421642)
     param0 K        the initial parameters at idx (lets the C test check it uses the same formula)
     grad K          dL/dparam at idx
     grad_sumsq T    for each of the T parameter tensors, the sum of squares of its whole gradient
@@ -65,6 +99,7 @@ File format (ASCII, whitespace separated; lines starting with '#' are comments)
 
 import math
 import os
+import sys
 
 import numpy as np
 import torch
@@ -114,24 +149,184 @@ def int_record(name, values):
     return " ".join([name, str(len(vals))] + vals) + "\n"
 
 
-def fashion_model():
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+# The model-spec texts, character for character as test_net.c builds them (FASHION_SPEC, BN_SPEC,
+# RESIDUAL_SPEC, PROJECTION_SPEC, INCEPTION_SPEC, SE_SPEC there).
+FASHION_SPEC = ("input 1 28 28\nconv 32 3 pad=1\nrelu\nmaxpool 2\nconv 64 3 pad=1\nrelu\nmaxpool 2\nflatten\n"
+                "dense 128\nrelu\ndense 10\nsoftmax_ce\n")
+BN_SPEC = ("input 3 12 12\nconv 8 3 pad=1 bias=0\nbatchnorm\nrelu\nmaxpool 2\n"
+           "conv 16 3 stride=2 pad=1\nbatchnorm\nleaky_relu alpha=0.1\n"
+           "globalavgpool\nflatten\ndense 10\nsoftmax_ce\n")
+RESIDUAL_SPEC = ("input 3 8 8\nconv 8 3 pad=1 bias=0\nbatchnorm\nrelu name=x\n"
+                 "conv 8 3 pad=1 bias=0\nbatchnorm\nrelu\nconv 8 3 pad=1 bias=0\nbatchnorm\nadd x\nrelu\n"
+                 "globalavgpool\nflatten\ndense 10\nsoftmax_ce\n")
+PROJECTION_SPEC = ("input 4 10 10\nconv 8 3 pad=1 bias=0\nbatchnorm\nrelu name=stem\n"
+                   "conv 16 3 stride=2 pad=1 bias=0\nbatchnorm\nhardswish\nconv 16 3 pad=1 bias=0\n"
+                   "batchnorm name=main\nconv 16 1 stride=2 bias=0 from=stem\nbatchnorm\nadd main\nrelu\n"
+                   "globalavgpool\nflatten\ndense 10\nsoftmax_ce\n")
+INCEPTION_SPEC = ("input 3 8 8\nconv 8 3 pad=1\nrelu name=t\n"
+                  "conv 4 1 bias=0\nbatchnorm\nsilu name=b1\n"
+                  "conv 4 1 from=t\nrelu\nconv 6 3 pad=1 bias=0\nbatchnorm\nrelu6 name=b2\n"
+                  "maxpool 3 stride=1 pad=1 from=t\nconv 4 1\nrelu name=b3\n"
+                  "concat b1 b2 b3\nglobalavgpool\nflatten\ndense 10\nsoftmax_ce\n")
+SE_SPEC = ("input 3 8 8\nconv 16 3 pad=1 bias=0\nbatchnorm\nrelu name=f\n"
+           "globalavgpool\ndense 4\nrelu\ndense 16\nhardsigmoid\nmul f\n"
+           "conv 8 3 pad=1 bias=0\nbatchnorm\nsilu\nglobalavgpool\nflatten\ndense 10\nsoftmax_ce\n")
 
 
-def bn_model():
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.LeakyReLU(0.1),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+# ---------------------------------------------------------------- the model-spec interpreter
+# Every tensor is kept NCHW; flatten and dense give N x F x 1 x 1 (as libcnn's shapes: F x 1 x 1), and the
+# net's output is flattened to N x F for the loss.
+
+class Flatten(nn.Module):
+    def forward(self, x):
+        return x.reshape(x.shape[0], -1, 1, 1)
+
+
+class Dense(nn.Linear):
+    """dense OUT: a Linear over the C x 1 x 1 features of its input (libcnn takes 1 x 1 spatial inputs)."""
+    def forward(self, x):
+        return super().forward(x.flatten(1)).reshape(x.shape[0], -1, 1, 1)
+
+
+class Add(nn.Module):
+    def forward(self, *xs):
+        y = xs[0]
+        for x in xs[1:]:
+            y = y + x  # left to right, as layer_merge.c
+        return y
+
+
+class Concat(nn.Module):
+    def forward(self, *xs):
+        return torch.cat(xs, dim=1)
+
+
+class Mul(nn.Module):
+    def forward(self, a, b):
+        return a * b  # an N x C x 1 x 1 side broadcasts over H x W
+
+
+ACTS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardsigmoid": nn.Hardsigmoid, "hardswish": nn.Hardswish,
+        "silu": nn.SiLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+MERGES = {"add": Add, "concat": Concat, "mul": Mul}
+
+
+def out_size(size, k, stride, pad):
+    return (size + 2 * pad - k) // stride + 1
+
+
+class SpecNet(nn.Module):
+    """A torch module from model-spec text (the subset of the grammar the fixtures use: square kernels,
+    integer stride and pad, no dilation, ceil mode or dropout). layers holds one module per spec line, in
+    line order, so its parameters enumerate in cnn.c's flat order; inputs[i] lists what layer i reads
+    (earlier layer indices, -1 the net's input)."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.layers = nn.ModuleList()
+        self.inputs = []
+        self.loss = None
+        shapes, names = {}, {}
+        for lineno, line in enumerate(spec.split("\n"), 1):
+            tok = line.split("#")[0].split()
+            if not tok:
+                continue
+            where = "line %d (%s)" % (lineno, line)
+            if tok[0] == "input":
+                assert not shapes, where
+                shapes[-1] = self.input_shape = tuple(int(v) for v in tok[1:4])
+                continue
+            assert shapes and self.loss is None, where
+            kw, i = tok[0], len(self.layers)
+            pos = [t for t in tok[1:] if "=" not in t]
+            opt = dict(t.split("=", 1) for t in tok[1:] if "=" in t)
+            name = opt.pop("name", None)
+
+            def ref(word):
+                if word == "input":
+                    return -1
+                if word.startswith("-"):
+                    assert 1 <= int(word[1:]) <= i, where
+                    return i - int(word[1:])
+                return names[word]
+
+            if kw in MERGES:
+                ins = ([i - 1] if len(pos) == 1 else []) + [ref(w) for w in pos]  # one word: previous and it
+                pos = []
+            else:
+                ins = [ref(opt.pop("from"))] if "from" in opt else [i - 1]  # the previous layer, or the input
+            c, h, w = shapes[ins[0]]
+            if kw == "conv":
+                f, k = int(pos[0]), int(pos[1])
+                s, pd, g = int(opt.pop("stride", 1)), int(opt.pop("pad", 0)), int(opt.pop("groups", 1))
+                m = nn.Conv2d(c, f, k, stride=s, padding=pd, groups=g, bias=opt.pop("bias", "1") == "1")
+                shape = (f, out_size(h, k, s, pd), out_size(w, k, s, pd))
+            elif kw in ("maxpool", "avgpool"):
+                k = int(pos[0])
+                s, pd = int(opt.pop("stride", k)), int(opt.pop("pad", 0))
+                m = (nn.MaxPool2d if kw == "maxpool" else nn.AvgPool2d)(k, stride=s, padding=pd)
+                shape = (c, out_size(h, k, s, pd), out_size(w, k, s, pd))
+            elif kw == "batchnorm":
+                m = nn.BatchNorm2d(c)
+                shape = (c, h, w)
+            elif kw == "leaky_relu":
+                m = nn.LeakyReLU(float(opt.pop("alpha", 0.01)))
+                shape = (c, h, w)
+            elif kw in ACTS:
+                m = ACTS[kw]()
+                shape = (c, h, w)
+            elif kw == "globalavgpool":
+                m = nn.AdaptiveAvgPool2d(1)
+                shape = (c, 1, 1)
+            elif kw == "flatten":
+                m = Flatten()
+                shape = (c * h * w, 1, 1)
+            elif kw == "dense":
+                assert h == 1 and w == 1, where
+                m = Dense(c, int(pos[0]), bias=opt.pop("bias", "1") == "1")
+                shape = (int(pos[0]), 1, 1)
+            elif kw in MERGES:
+                m = MERGES[kw]()
+                sh = [shapes[t] for t in ins]
+                if kw == "add":
+                    assert all(s == sh[0] for s in sh), where
+                    shape = sh[0]
+                elif kw == "concat":
+                    assert all(s[1:] == sh[0][1:] for s in sh), where
+                    shape = (sum(s[0] for s in sh), h, w)
+                else:
+                    assert len(sh) == 2 and sh[0][0] == sh[1][0], where
+                    shape = sh[0] if sh[0][1:] != (1, 1) else sh[1]
+            elif kw == "softmax_ce":
+                self.loss = "softmax_ce"
+                self.out = ins[0]
+                continue
+            else:
+                raise SystemExit("gen_net.py: %s: layer '%s' not supported here" % (where, kw))
+            assert not opt and len(pos) <= 2, where  # an option or word this interpreter ignores
+            if name is not None:
+                assert name not in names and name != "input", where
+                names[name] = i
+            self.layers.append(m)
+            self.inputs.append(ins)
+            shapes[i] = shape
+        assert self.loss == "softmax_ce", "the fixtures end in softmax_ce"
+
+    def forward(self, x, visit=None):
+        """visit(i, module, inputs), if given, sees every layer's inputs before it runs."""
+        outs = {-1: x}
+        for i, (m, ins) in enumerate(zip(self.layers, self.inputs)):
+            xs = [outs[t] for t in ins]
+            if visit is not None:
+                visit(i, m, xs)
+            outs[i] = m(*xs)
+        return outs[self.out].flatten(1)
 
 
 def param_tensors(model):
-    """The parameters in cnn.c's flat order: per layer weight then bias."""
+    """The parameters in cnn.c's flat order: per layer (spec line) weight then bias."""
     out = []
-    for m in model:
+    for m in model.layers:
         if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d)):
             out.append((m, m.weight))
             if m.bias is not None:
@@ -157,36 +352,51 @@ def flat(tensors):
 
 def bn_state(model):
     parts = []
-    for m in model:
+    for m in model.layers:
         if isinstance(m, nn.BatchNorm2d):
             parts += [m.running_mean.numpy().copy(), m.running_var.numpy().copy()]
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
+def pool_windows(layer, h):
+    """The windows of a max pool (NCHW input h), one row each; padding reads as -inf, as in PyTorch."""
+    k, s, p = layer.kernel_size, layer.stride, layer.padding
+    if p:
+        h = nn.functional.pad(h, (p, p, p, p), value=-math.inf)
+    return h.unfold(2, k, s).unfold(3, k, s).reshape(-1, k * k)
+
+
 def kink_margin(model, x):
-    """Smallest distance of a ReLU input from 0 and smallest top-1/top-2 gap of a positive max-pool window,
-    in float32 and in float64 forwards (the float64 one on the float32 parameters)."""
-    worst = math.inf
+    """Smallest distance of an input of ReLU, leaky ReLU, ReLU6, hardsigmoid or hardswish from a kink of
+    theirs (0; 0; 0 and 6; -3 and 3; -3 and 3) and smallest top-1/top-2 gap of a max-pool window, in float32
+    and in float64 forwards (the float64 one on the float32 parameters), over the whole graph. Max-pool
+    windows reading a ReLU's (or ReLU6's) output count only when their top value is positive: a tie of
+    zeros routes a gradient that the ReLU then drops."""
+    kinks = ((nn.ReLU, (0.0,)), (nn.LeakyReLU, (0.0,)), (nn.ReLU6, (0.0, 6.0)), (nn.Hardsigmoid, (-3.0, 3.0)),
+             (nn.Hardswish, (-3.0, 3.0)))
+    worst = [math.inf]
+
+    def visit(i, layer, xs):
+        h = xs[0]
+        for cls, at in kinks:
+            if isinstance(layer, cls):
+                worst[0] = min([worst[0]] + [(h - a).abs().min().item() for a in at])
+        if isinstance(layer, nn.MaxPool2d):
+            src = model.inputs[i][0]
+            after_relu = src >= 0 and isinstance(model.layers[src], (nn.ReLU, nn.ReLU6))
+            top = pool_windows(layer, h).sort(dim=1, descending=True).values
+            pos = top[:, 0] > 0 if after_relu else torch.ones_like(top[:, 0], dtype=torch.bool)
+            if pos.any():
+                worst[0] = min(worst[0], (top[pos, 0] - top[pos, 1]).min().item())
+
     for dtype in (torch.float32, torch.float64):
         m = model.to(dtype)
-        h = x.to(dtype)
         with torch.no_grad():
-            for layer in m:
-                if isinstance(layer, nn.ReLU):
-                    worst = min(worst, h.abs().min().item())
-                if isinstance(layer, nn.MaxPool2d):
-                    n, c, hh, ww = h.shape
-                    win = h[:, :, : hh // 2 * 2, : ww // 2 * 2].reshape(n, c, hh // 2, 2, ww // 2, 2)
-                    win = win.permute(0, 1, 2, 4, 3, 5).reshape(-1, 4)
-                    top = win.sort(dim=1, descending=True).values
-                    pos = top[:, 0] > 0
-                    if pos.any():
-                        worst = min(worst, (top[pos, 0] - top[pos, 1]).min().item())
-                h = layer(h)
-        if worst < MARGIN:
+            m(x.to(dtype), visit)
+        if worst[0] < MARGIN:
             break  # rejected already: skip the float64 pass
     model.to(torch.float32)
-    return worst
+    return worst[0]
 
 
 def make_batch(model, n, shape, seed0):
@@ -268,12 +478,29 @@ def gen(name, model, n, shape, data_seed, sample_seed):
     print("net_%s: %d params, loss %.6f, data seed %d, margin %.3g" % (name, len(p0), loss.item(), seed, margin))
 
 
-def main():
+NETS = (  # name, spec, batch, data seed (the first one tried), sample seed (None: every parameter)
+    ("fashion", FASHION_SPEC, 8, 100, 7),
+    ("bn", BN_SPEC, 6, 200, None),
+    ("residual", RESIDUAL_SPEC, 4, 300, None),
+    ("projection", PROJECTION_SPEC, 6, 400, None),
+    ("inception", INCEPTION_SPEC, 5, 500, None),
+    ("se", SE_SPEC, 4, 600, None),
+)
+
+
+def main(argv):
+    names = argv or [n for n, *_ in NETS]
+    unknown = set(names) - {n for n, *_ in NETS}
+    if unknown:
+        raise SystemExit("gen_net.py: no net %s (the nets: %s)" % (", ".join(sorted(unknown)),
+                                                                   " ".join(n for n, *_ in NETS)))
     torch.set_num_threads(1)
     torch.manual_seed(0)  # nothing random is drawn from torch, but module construction initialises
-    gen("fashion", fashion_model(), 8, (1, 28, 28), 100, 7)
-    gen("bn", bn_model(), 6, (3, 12, 12), 200, None)
+    for name, spec, n, data_seed, sample_seed in NETS:
+        if name in names:
+            model = SpecNet(spec)
+            gen(name, model, n, model.input_shape, data_seed, sample_seed)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
