@@ -39,6 +39,12 @@
     "globalavgpool\ndense 4\nrelu\ndense 16\nhardsigmoid\nmul f\n"                                           \
     "conv 8 3 pad=1 bias=0\nbatchnorm\nsilu\nglobalavgpool\nflatten\ndense 10\nsoftmax_ce\n"
 
+/* A transposed conv with output padding and one with groups, nearest upsampling, joined by add. */
+#define UPSAMPLE_SPEC                                                                                        \
+    "input 3 6 6\nconv 8 3 stride=2 pad=1 bias=0\nbatchnorm\nrelu name=d\n"                                  \
+    "convtranspose 6 3 stride=2 pad=1 outpad=1\nsilu name=u\nupsample 2 from=d\nconv 6 1\nadd u\n"          \
+    "convtranspose 4 2 stride=2 groups=2 bias=0\ntanh\navgpool 2\nflatten\ndense 10\nsoftmax_ce\n"
+
 /* ---------------------------------------------------------------- fixtures */
 
 #define FX_MAX_RECORDS 24
@@ -166,10 +172,22 @@ static int net_tensors(const cnn_net *net, net_tensor *t, int max) {
             t[nt++] = (net_tensor){off, c, T_BN_WEIGHT, 0.0};
             t[nt++] = (net_tensor){off + c, c, T_BN_BIAS, 0.0};
         } else {
-            assert_true(info.kind == CNN_LAYER_CONV2D || info.kind == CNN_LAYER_DENSE);
+            assert_true(info.kind == CNN_LAYER_CONV2D || info.kind == CNN_LAYER_DENSE ||
+                        info.kind == CNN_LAYER_CONVTRANSPOSE);
             size_t k = (size_t)info.out_c, b = strstr(info.desc, "bias=0") ? 0 : k, w = info.params - b;
-            t[nt++] = (net_tensor){off, w, T_UNIFORM, (double)(w / k)};
-            if (b) t[nt++] = (net_tensor){off + w, b, T_UNIFORM, (double)(w / k)};
+            /* fan-in: a weight row (conv, dense); for convtranspose its dimension 1 times the kernel,
+               out/groups x K x K = w / (input channels), as PyTorch */
+            size_t per = k;
+            if (info.kind == CNN_LAYER_CONVTRANSPOSE) {
+                int in[CNN_MAX_INPUTS], c, h, wd;
+                assert_int_equal(cnn_net_layer_inputs(net, i, in), 1);
+                cnn_layer_info src;
+                if (in[0] < 0) cnn_net_input_shape(net, &c, &h, &wd);
+                else assert_int_equal(cnn_net_layer_info(net, in[0], &src), CNN_OK), c = src.out_c;
+                per = (size_t)c;
+            }
+            t[nt++] = (net_tensor){off, w, T_UNIFORM, (double)(w / per)};
+            if (b) t[nt++] = (net_tensor){off + w, b, T_UNIFORM, (double)(w / per)};
         }
         off += info.params;
     }
@@ -487,6 +505,11 @@ static void test_parity_inception(void **state) {
 static void test_parity_se(void **state) {
     (void)state;
     parity_all_paths("net_se", SE_SPEC, 0);
+}
+
+static void test_parity_upsample(void **state) {
+    (void)state;
+    parity_all_paths("net_upsample", UPSAMPLE_SPEC, 0);
 }
 
 /* ---------------------------------------------------------------- finite differences */
@@ -1572,6 +1595,7 @@ int main(void) {
         cmocka_unit_test(test_parity_projection),
         cmocka_unit_test(test_parity_inception),
         cmocka_unit_test(test_parity_se),
+        cmocka_unit_test(test_parity_upsample),
         cmocka_unit_test(test_fd_conv_bn_pools),
         cmocka_unit_test(test_fd_dilation_smooth_mse_sum),
         cmocka_unit_test(test_fd_dense_bn_mse_mean),

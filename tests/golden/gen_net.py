@@ -42,7 +42,14 @@ The nets (model-spec text, exactly as test_net.c builds them; ';' separates line
            input 3 8 8; conv 16 3 pad=1 bias=0; batchnorm; relu name=f; globalavgpool; dense 4; relu;
            dense 16; hardsigmoid; mul f; conv 8 3 pad=1 bias=0; batchnorm; silu; globalavgpool; flatten;
            dense 10; softmax_ce                                                      batch 4, 1870 params
-  No conv with a bias feeds a batchnorm in the four graph nets, so none of their gradients is pure
+  upsample (convtranspose, PyTorch's ConvTranspose2d with output padding and groups, and nearest
+           upsample, joined by add)
+           input 3 6 6; conv 8 3 stride=2 pad=1 bias=0; batchnorm; relu name=d;
+           convtranspose 6 3 stride=2 pad=1 outpad=1; silu name=u; upsample 2 from=d; conv 6 1; add u;
+           convtranspose 4 2 stride=2 groups=2 bias=0; tanh; avgpool 2; flatten; dense 10; softmax_ce
+                                                                                     batch 4, 2222 params
+  A convtranspose's fan-in is its weight's dimension 1 times the kernel (PyTorch's): out/groups x K x K.
+  No conv with a bias feeds a batchnorm in the graph nets, so none of their gradients is pure
   rounding noise (bn's conv 16 has that one).
 
 Initial parameters are not stored: test_net.c and this script compute them from the same formula, exact
@@ -171,6 +178,9 @@ INCEPTION_SPEC = ("input 3 8 8\nconv 8 3 pad=1\nrelu name=t\n"
 SE_SPEC = ("input 3 8 8\nconv 16 3 pad=1 bias=0\nbatchnorm\nrelu name=f\n"
            "globalavgpool\ndense 4\nrelu\ndense 16\nhardsigmoid\nmul f\n"
            "conv 8 3 pad=1 bias=0\nbatchnorm\nsilu\nglobalavgpool\nflatten\ndense 10\nsoftmax_ce\n")
+UPSAMPLE_SPEC = ("input 3 6 6\nconv 8 3 stride=2 pad=1 bias=0\nbatchnorm\nrelu name=d\n"
+                 "convtranspose 6 3 stride=2 pad=1 outpad=1\nsilu name=u\nupsample 2 from=d\nconv 6 1\nadd u\n"
+                 "convtranspose 4 2 stride=2 groups=2 bias=0\ntanh\navgpool 2\nflatten\ndense 10\nsoftmax_ce\n")
 
 
 # ---------------------------------------------------------------- the model-spec interpreter
@@ -261,6 +271,17 @@ class SpecNet(nn.Module):
                 s, pd, g = int(opt.pop("stride", 1)), int(opt.pop("pad", 0)), int(opt.pop("groups", 1))
                 m = nn.Conv2d(c, f, k, stride=s, padding=pd, groups=g, bias=opt.pop("bias", "1") == "1")
                 shape = (f, out_size(h, k, s, pd), out_size(w, k, s, pd))
+            elif kw == "convtranspose":
+                f, k = int(pos[0]), int(pos[1])
+                s, pd, g = int(opt.pop("stride", 1)), int(opt.pop("pad", 0)), int(opt.pop("groups", 1))
+                op = int(opt.pop("outpad", 0))
+                m = nn.ConvTranspose2d(c, f, k, stride=s, padding=pd, output_padding=op, groups=g,
+                                       bias=opt.pop("bias", "1") == "1")
+                shape = (f, (h - 1) * s - 2 * pd + k + op, (w - 1) * s - 2 * pd + k + op)
+            elif kw == "upsample":
+                sc = int(pos[0])
+                m = nn.Upsample(scale_factor=sc, mode="nearest")
+                shape = (c, h * sc, w * sc)
             elif kw in ("maxpool", "avgpool"):
                 k = int(pos[0])
                 s, pd = int(opt.pop("stride", k)), int(opt.pop("pad", 0))
@@ -327,7 +348,7 @@ def param_tensors(model):
     """The parameters in cnn.c's flat order: per layer (spec line) weight then bias."""
     out = []
     for m in model.layers:
-        if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d)):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d)):
             out.append((m, m.weight))
             if m.bias is not None:
                 out.append((m, m.bias))
@@ -485,6 +506,7 @@ NETS = (  # name, spec, batch, data seed (the first one tried), sample seed (Non
     ("projection", PROJECTION_SPEC, 6, 400, None),
     ("inception", INCEPTION_SPEC, 5, 500, None),
     ("se", SE_SPEC, 4, 600, None),
+    ("upsample", UPSAMPLE_SPEC, 4, 700, None),
 )
 
 
