@@ -1,11 +1,11 @@
-/* bench_train.c — bench_train: training and inference throughput of the default model (fashion-cnn,
-   the text of models/fashion-cnn.cfg compiled in, as in `cnn train`) on Fashion-MNIST, timed the
+/* bench_train.c — bench_train: training and inference throughput of a model (by default fashion-cnn,
+   the text of models/fashion-cnn.cfg compiled in, as in `cnn train`; --model another spec) on Fashion-MNIST, timed the
    same way as bench/train_torch.py so that bench/compare_train.sh can put the two side by side.
 
    The data is decoded and normalised once, before anything is timed: a pool of up to one epoch of
    shuffled training batches and the whole test set, as floats (x = (pixel / 255 - mean) / std with
    the training set's mean and std, as `cnn train`). Training: SGD (momentum 0.9, weight decay 5e-4,
-   constant learning rate 0.05), batch 64, cnn_net_train_step on pool batch s mod pool for step s;
+   constant learning rate 0.05), batch 64 (--batch), cnn_net_train_step on pool batch s mod pool for step s;
    `--warmup` steps, then `--steps` timed steps -> images/s. Inference: a second net built for
    batches of 256 gets the trained parameters; evaluation-mode forward over the 10,000 test images
    in batches of 256 (after one warm-up batch), best of 3 passes -> images/s, plus the accuracy as
@@ -17,17 +17,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRAIN_BATCH 64
 #define INFER_BATCH 256
 #define INFER_PASSES 3
 
 static const char prog[] = "bench_train";
 static const char usage[] =
-    "usage: bench_train [--threads N] [--steps N] [--warmup N] [--data DIR] [--no-infer] [--csv]\n"
-    "Training and inference images/s of fashion-cnn (models/fashion-cnn.cfg) on Fashion-MNIST,\n"
-    "data prepared in memory first (bench/train_torch.py is PyTorch's twin).\n"
+    "usage: bench_train [--model FILE] [--batch N] [--threads N] [--steps N] [--warmup N] [--data DIR]\n"
+    "                   [--no-infer] [--csv]\n"
+    "Training and inference images/s of a model (default fashion-cnn, models/fashion-cnn.cfg) on\n"
+    "Fashion-MNIST, data prepared in memory first (bench/train_torch.py is PyTorch's twin).\n"
+    "  --model FILE  model spec (its train line is not used: SGD, lr 0.05, as for fashion-cnn)\n"
+    "  --batch N     training batch (default 64)\n"
     "  --threads N   threads (default 1; 0: all cores)\n"
-    "  --steps N     timed training steps of batch 64 (default 300)\n"
+    "  --steps N     timed training steps (default 300)\n"
     "  --warmup N    untimed training steps first (default 20)\n"
     "  --data DIR    dataset folder (default: $CNN_DATA, else /usr/share/datasets/fashion-mnist)\n"
     "  --no-infer    skip inference (and the test set): training only, e.g. for memory measurements\n"
@@ -35,8 +37,8 @@ static const char usage[] =
     "                train_img_s,infer_img_s,final_loss,test_acc\n";
 
 typedef struct bench_opts {
-    int threads, steps, warmup, no_infer, csv;
-    const char *data;
+    int threads, steps, warmup, no_infer, csv, batch;
+    const char *data, *model;
 } bench_opts;
 
 typedef struct bench_result {
@@ -58,7 +60,7 @@ static cnn_status prepare(const cnn_dataset *ds, const int32_t *idx, int n, cons
 static int train(const bench_opts *o, cnn_ctx *ctx, cnn_net *net, const cnn_dataset *ds, const cnn_batch_config *cfg,
                  bench_result *res) {
     const int count = cnn_dataset_count(ds), total = o->warmup + o->steps;
-    const int pool = total < count / TRAIN_BATCH ? total : count / TRAIN_BATCH; /* batches prepared */
+    const int pool = total < count / o->batch ? total : count / o->batch; /* batches prepared */
     int c, h, w, rc = CLI_EXIT_FAIL;
     cnn_optim *opt = NULL;
     cnn_optim_config oc = {CNN_OPT_SGD, 0.9f, 0, 5e-4f, 0.0f, 0.0f, 0.0f};
@@ -70,14 +72,14 @@ static int train(const bench_opts *o, cnn_ctx *ctx, cnn_net *net, const cnn_data
     const size_t image = (size_t)c * h * w;
     cnn_rng_seed(&rng, 1);
     if (pool < 1) {
-        cli_error(prog, "the training set has %d images, fewer than one batch of %d", count, TRAIN_BATCH);
+        cli_error(prog, "the training set has %d images, fewer than one batch of %d", count, o->batch);
         goto done;
     }
     if (!perm || (st = cnn_shuffle(perm, count, &rng)) != CNN_OK) {
         cli_error(prog, "shuffle: %s", perm ? cnn_status_str(st) : "out of memory");
         goto done;
     }
-    if ((st = prepare(ds, perm, pool * TRAIN_BATCH, cfg, &x, &labels)) != CNN_OK) {
+    if ((st = prepare(ds, perm, pool * o->batch, cfg, &x, &labels)) != CNN_OK) {
         cli_status_error(prog, "preparing the training batches", st, NULL);
         goto done;
     }
@@ -88,15 +90,15 @@ static int train(const bench_opts *o, cnn_ctx *ctx, cnn_net *net, const cnn_data
     double t0 = 0.0;
     for (int s = 0; s < total; s++) {
         if (s == o->warmup) t0 = cli_now();
-        size_t b = (size_t)(s % pool) * TRAIN_BATCH;
-        st = cnn_net_train_step(ctx, net, opt, 0.05f, TRAIN_BATCH, x + b * image, labels + b, NULL, &res->loss);
+        size_t b = (size_t)(s % pool) * o->batch;
+        st = cnn_net_train_step(ctx, net, opt, 0.05f, o->batch, x + b * image, labels + b, NULL, &res->loss);
         if (st != CNN_OK) {
             cli_status_error(prog, "training step", st, NULL);
             goto done;
         }
     }
     double secs = cli_now() - t0;
-    res->train_ips = secs > 0 ? (double)o->steps * TRAIN_BATCH / secs : 0.0;
+    res->train_ips = secs > 0 ? (double)o->steps * o->batch / secs : 0.0;
     rc = CLI_EXIT_OK;
 done:
     cnn_optim_free(opt);
@@ -118,6 +120,7 @@ static int infer(cnn_ctx *ctx, cnn_net *trained, const cnn_dataset *ds,
         goto done;
     }
     memcpy(cnn_net_params(net), cnn_net_params(trained), cnn_net_param_count(net) * sizeof(float));
+    memcpy(cnn_net_state(net), cnn_net_state(trained), cnn_net_state_count(net) * sizeof(float));
     if (!idx) {
         cli_error(prog, "out of memory");
         goto done;
@@ -182,7 +185,9 @@ static int run(const bench_opts *o) {
     if (cli_load_split(prog, o->data, "train", &tr) != CNN_OK ||
         (!o->no_infer && cli_load_split(prog, o->data, "t10k", &te) != CNN_OK))
         goto done;
-    if ((st = cnn_net_from_spec(cli_default_model, TRAIN_BATCH, &net, err, sizeof err)) != CNN_OK) {
+    st = o->model ? cnn_net_from_spec_file(o->model, o->batch, &net, err, sizeof err)
+                  : cnn_net_from_spec(cli_default_model, o->batch, &net, err, sizeof err);
+    if (st != CNN_OK) {
         cli_error(prog, "%s", err);
         goto done;
     }
@@ -199,13 +204,13 @@ static int run(const bench_opts *o) {
     const char *isa = cnn_isa_name(cnn_ctx_isa(ctx));
     if (o->csv) {
         printf("# cnn.c %s threads=%d isa=%s batch=%d steps=%d warmup=%d infer_batch=%d\n", cnn_version(), threads, isa,
-               TRAIN_BATCH, o->steps, o->warmup, INFER_BATCH);
+               o->batch, o->steps, o->warmup, INFER_BATCH);
         printf("train_img_s,infer_img_s,final_loss,test_acc\n");
         printf("%.1f,%.1f,%.4f,%.4f\n", res.train_ips, res.infer_ips, (double)res.loss, res.acc);
     } else {
-        printf("cnn.c %s fashion-cnn, %d thread%s (%s)\n", cnn_version(), threads, threads == 1 ? "" : "s", isa);
+        printf("cnn.c %s %s, %d thread%s (%s)\n", cnn_version(), o->model ? o->model : "fashion-cnn", threads, threads == 1 ? "" : "s", isa);
         printf("training:  %.1f images/s (batch %d, %d steps after %d warm-up), last loss %.4f\n", res.train_ips,
-               TRAIN_BATCH, o->steps, o->warmup, (double)res.loss);
+               o->batch, o->steps, o->warmup, (double)res.loss);
         if (te)
             printf("inference: %.1f images/s (batch %d, %d test images, best of %d), accuracy %.4f\n", res.infer_ips,
                    INFER_BATCH, cnn_dataset_count(te), INFER_PASSES, res.acc);
@@ -220,8 +225,10 @@ done:
 }
 
 int main(int argc, char **argv) {
-    bench_opts o = {1, 300, 20, 0, 0, cli_default_data_dir()};
+    bench_opts o = {1, 300, 20, 0, 0, 64, cli_default_data_dir(), NULL};
     const cli_opt opts[] = {
+        {.name = "--model", .kind = CLI_STRING, .dst = &o.model},
+        {.name = "--batch", .kind = CLI_INT, .dst = &o.batch, .min = 1, .max = 65536},
         {.name = "--threads", .kind = CLI_INT, .dst = &o.threads, .min = 0, .max = 4096},
         {.name = "--steps", .kind = CLI_INT, .dst = &o.steps, .min = 1, .max = 10000000},
         {.name = "--warmup", .kind = CLI_INT, .dst = &o.warmup, .min = 0, .max = 10000000},

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # compare_train.sh — whole-model throughput and memory of cnn.c (bench_train) next to PyTorch
-# (train_torch.py) on the same machine, in one run: fashion-cnn on Fashion-MNIST, batch 64 SGD training
+# (train_torch.py) on the same machine, in one run: fashion-cnn (or --model) on Fashion-MNIST, SGD training
 # and batch 256 inference, data prepared in memory by both. Per thread count, cnn.c runs and then
 # PyTorch (interleaved, so drift hits both alike); the table gives images/s and the ratio
 # cnn.c/PyTorch (> 1: cnn.c is faster). Then the peak resident memory (/usr/bin/time -v, "Maximum
@@ -11,8 +11,11 @@ set -euo pipefail
 
 usage() {
     cat <<EOF
-usage: bench/compare_train.sh [BUILD_DIR] [--threads N]... [--steps N] [--warmup N] [--mem-steps N] [--no-peak]
+usage: bench/compare_train.sh [BUILD_DIR] [--model FILE] [--batch N] [--threads N]... [--steps N] [--warmup N]
+                              [--mem-steps N] [--no-peak]
   BUILD_DIR      the CMake build directory holding bench/bench_train (default: \$BUILD_DIR or ./build)
+  --model FILE   a model spec instead of fashion-cnn (PyTorch builds it with scripts/spec_torch.py)
+  --batch N      training batch (default 64)
   --threads N    thread count (repeatable; default: 1, then 2)
   --steps N      timed training steps of batch 64 (default: \$STEPS or 300)
   --warmup N     untimed training steps first (default 20)
@@ -30,8 +33,12 @@ warmup=20
 mem_steps=50
 show_peak=1
 threads=()
+model=()
+batch=64
 while [ $# -gt 0 ]; do
     case $1 in
+    --model) model=(--model "${2:?--model needs a file}"); shift 2 ;;
+    --batch) batch=${2:?--batch needs a number}; shift 2 ;;
     --threads) threads+=("${2:?--threads needs a number}"); shift 2 ;;
     --steps) steps=${2:?--steps needs a number}; shift 2 ;;
     --warmup) warmup=${2:?--warmup needs a number}; shift 2 ;;
@@ -67,7 +74,7 @@ trap 'rm -rf "$tmp"' EXIT
 # One row per thread count: threads,cnn_train,torch_train,cnn_infer,torch_infer (from the --csv rows).
 : >"$tmp/rows"
 for t in "${threads[@]}"; do
-    common=(--threads "$t" --steps "$steps" --warmup "$warmup" --csv)
+    common=("${model[@]}" --batch "$batch" --threads "$t" --steps "$steps" --warmup "$warmup" --csv)
     "$bench" "${common[@]}" >"$tmp/cnn.$t"
     if [ $have_torch = 1 ]; then
         "$python" "$here/train_torch.py" "${common[@]}" >"$tmp/torch.$t"
@@ -76,7 +83,9 @@ for t in "${threads[@]}"; do
     fi
 done
 
-echo "fashion-cnn on Fashion-MNIST, images/s (training: batch 64, SGD, $steps steps after $warmup warm-up;"
+name=fashion-cnn
+[ ${#model[@]} -eq 0 ] || name=${model[1]}
+echo "$name on Fashion-MNIST, images/s (training: batch $batch, SGD, $steps steps after $warmup warm-up;"
 echo "inference: batch 256 over the 10,000 test images, best of 3 passes; data in memory, not timed)"
 for t in "${threads[@]}"; do
     sed -n '1s/^# */  /p' "$tmp/cnn.$t"
@@ -102,9 +111,9 @@ if [ "$mem_steps" -gt 0 ]; then
         maxrss() { # KiB, from GNU time -v on stderr; the program's own output is dropped
             /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $2 }'
         }
-        mem=(--threads 1 --steps "$mem_steps" --warmup 5 --no-infer)
+        mem=("${model[@]}" --batch "$batch" --threads 1 --steps "$mem_steps" --warmup 5 --no-infer)
         cnn_kb=$(maxrss "$bench" "${mem[@]}")
-        echo "peak resident memory, training only ($mem_steps steps of batch 64, 1 thread; /usr/bin/time -v):"
+        echo "peak resident memory, training only ($mem_steps steps of batch $batch, 1 thread; /usr/bin/time -v):"
         printf '  cnn.c    %8.1f MiB\n' "$(awk -v k="$cnn_kb" 'BEGIN { print k / 1024 }')"
         if [ $have_torch = 1 ]; then
             torch_kb=$(maxrss "$python" "$here/train_torch.py" "${mem[@]}")

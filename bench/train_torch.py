@@ -35,15 +35,16 @@ except ImportError:
     sys.stderr.write("train_torch.py: PyTorch not found for %s\n" % sys.executable)
     sys.exit(3)
 
-TRAIN_BATCH = 64
 INFER_BATCH = 256
 INFER_PASSES = 3
 
 
 def parse_args():
     ap = argparse.ArgumentParser(description="PyTorch fashion-cnn training and inference images/s (bench_train's twin)")
+    ap.add_argument("--model", help="a model spec (default fashion-cnn), built by scripts/spec_torch.py")
+    ap.add_argument("--batch", type=int, default=64, help="training batch (default 64)")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
-    ap.add_argument("--steps", type=int, default=300, help="timed training steps of batch 64 (default 300)")
+    ap.add_argument("--steps", type=int, default=300, help="timed training steps (default 300)")
     ap.add_argument("--warmup", type=int, default=20, help="untimed training steps first (default 20)")
     ap.add_argument("--data", default=os.environ.get("CNN_DATA") or "/usr/share/datasets/fashion-mnist",
                     help="dataset folder (default: $CNN_DATA, else /usr/share/datasets/fashion-mnist)")
@@ -51,8 +52,8 @@ def parse_args():
     ap.add_argument("--no-mallopt", action="store_true", help="leave glibc's malloc settings alone")
     ap.add_argument("--csv", action="store_true", help="'#' line, header and one row, as bench_train")
     a = ap.parse_args()
-    if a.threads < 1 or a.steps < 1 or a.warmup < 0:
-        ap.error("--threads and --steps must be >= 1, --warmup >= 0")
+    if a.threads < 1 or a.steps < 1 or a.warmup < 0 or a.batch < 1:
+        ap.error("--threads, --steps and --batch must be >= 1, --warmup >= 0")
     return a
 
 
@@ -122,10 +123,10 @@ def keep_freed_memory():
 
 def train(a, model, images, labels, mean, std):
     total = a.warmup + a.steps
-    pool = min(total, len(images) // TRAIN_BATCH)  # batches prepared, as bench_train
+    pool = min(total, len(images) // a.batch)  # batches prepared, as bench_train
     if pool < 1:
-        raise ValueError("the training set has fewer images than one batch of %d" % TRAIN_BATCH)
-    perm = np.random.default_rng(1).permutation(len(images))[:pool * TRAIN_BATCH]
+        raise ValueError("the training set has fewer images than one batch of %d" % a.batch)
+    perm = np.random.default_rng(1).permutation(len(images))[:pool * a.batch]
     x, y = prepare(images, labels, perm, mean, std)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     model.train()
@@ -134,13 +135,26 @@ def train(a, model, images, labels, mean, std):
     for s in range(total):
         if s == a.warmup:
             t0 = time.perf_counter()
-        b = (s % pool) * TRAIN_BATCH
+        b = (s % pool) * a.batch
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x[b:b + TRAIN_BATCH]), y[b:b + TRAIN_BATCH])
+        loss = F.cross_entropy(model(x[b:b + a.batch]), y[b:b + a.batch])
         loss.backward()
         opt.step()
     secs = time.perf_counter() - t0
-    return a.steps * TRAIN_BATCH / secs, float(loss)
+    return a.steps * a.batch / secs, float(loss)
+
+
+class SpecModel(nn.Module):
+    """A model spec through scripts/spec_torch.py, with PyTorch's default initialisation."""
+    def __init__(self, path):
+        super().__init__()
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+        from spec_torch import SpecNet
+        with open(path) as f:
+            self.net = SpecNet(f.read())
+
+    def forward(self, x):
+        return self.net(x)
 
 
 def infer(model, images, labels, mean, std):
@@ -174,7 +188,7 @@ def main():
         sys.stderr.write("train_torch.py: %s\n" % e)
         sys.exit(1)
     mean, std = stats(tr_images)
-    model = FashionCNN()
+    model = SpecModel(a.model) if a.model else FashionCNN()
     train_ips, loss = train(a, model, tr_images, tr_labels, mean, std)
     del tr_images, tr_labels
     infer_ips = acc = 0.0
@@ -182,14 +196,14 @@ def main():
         infer_ips, acc = infer(model, te_images, te_labels, mean, std)
     if a.csv:
         print("# pytorch %s threads=%d batch=%d steps=%d warmup=%d infer_batch=%d malloc=%s"
-              % (torch.__version__, threads, TRAIN_BATCH, a.steps, a.warmup, INFER_BATCH, malloc))
+              % (torch.__version__, threads, a.batch, a.steps, a.warmup, INFER_BATCH, malloc))
         print("train_img_s,infer_img_s,final_loss,test_acc")
         print("%.1f,%.1f,%.4f,%.4f" % (train_ips, infer_ips, loss, acc))
     else:
-        print("PyTorch %s fashion-cnn, %d thread%s (malloc=%s)" % (torch.__version__, threads,
+        print("PyTorch %s %s, %d thread%s (malloc=%s)" % (torch.__version__, a.model or "fashion-cnn", threads,
                                                                   "" if threads == 1 else "s", malloc))
         print("training:  %.1f images/s (batch %d, %d steps after %d warm-up), last loss %.4f"
-              % (train_ips, TRAIN_BATCH, a.steps, a.warmup, loss))
+              % (train_ips, a.batch, a.steps, a.warmup, loss))
         if not a.no_infer:
             print("inference: %.1f images/s (batch %d, %d test images, best of %d), accuracy %.4f"
                   % (infer_ips, INFER_BATCH, len(te_images), INFER_PASSES, acc))
