@@ -110,6 +110,35 @@ run 1 gradcheck --corrupt half
 has out '^  4 conv 64 3 pad=1 +weight +18432 .* FAIL$'
 has out '^  8 dense 128 +weight +401408 .* FAIL$'
 
+# 5b. graphs: gradcheck on a small residual/concat/SE graph; info shows what each layer reads and warns
+#     about an unread output; a model's train line is the run's recipe, flags override it, the checkpoint
+#     records what was used, and a key that is not a training setting is refused naming the file
+printf 'input 1 8 8\ntrain epochs=1 batch=50 lr=0.02 optimizer=adam augment\nconv 4 3 pad=1 bias=0\nbatchnorm\nrelu name=x\nconv 4 3 pad=1\nhardswish\nadd x\nconcat x name=c\nglobalavgpool\nflatten\ndense 8\nhardsigmoid\nmul c\nupsample 2\nconvtranspose 2 2 stride=2\nsilu\nglobalavgpool\nflatten\ndense 10\nsoftmax_ce\n' >"$tmp/graph.cfg"
+run 0 gradcheck --model "$tmp/graph.cfg" --batch 3
+has out 'all tensors agree'
+run 0 info "$tmp/graph.cfg"
+has out '^  6  add x +5,3 +4x8x8 '
+has out '^recipe: train epochs=1 batch=50 lr=0.02 optimizer=adam augment$'
+printf 'input 1 8 8\nconv 2 3 pad=1 name=lost\nconv 2 3 pad=1 from=input\nflatten\ndense 10\nsoftmax_ce\n' >"$tmp/unread.cfg"
+run 0 info "$tmp/unread.cfg"
+has err "warning: .*unread.cfg: line 2: the output of 'conv 2 3 pad=1 name=lost' is read by no layer"
+printf 'input 1 28 28\ntrain epochs=1 batch=50 lr=0.02 optimizer=adam augment\nconv 4 3 stride=2 name=a\nrelu\nconv 4 3 pad=1\nadd a\nflatten\ndense 10\nsoftmax_ce\n' >"$tmp/recipe.cfg"
+run 0 train --model "$tmp/recipe.cfg" --data "$data" --threads 1 --out "$tmp/r.cnn"
+has err 'batch 50'
+has out '^epoch  1/1 '
+run 0 info "$tmp/r.cnn"
+has out '^training: epoch 1 of 1, step 40, seed 1, batch 50$'
+has out '^schedule: cosine, lr 0.02'
+has out '^data: .*crop padding 4, flip yes$'
+has out '^optimizer: adam'
+run 0 train --model "$tmp/recipe.cfg" --data "$data" --threads 1 --out "$tmp/r2.cnn" --batch 100 --lr 0.01
+run 0 info "$tmp/r2.cnn"
+has out 'step 20, seed 1, batch 100$'
+has out '^schedule: cosine, lr 0.01'
+sed 's/augment/augmnt/' "$tmp/recipe.cfg" >"$tmp/bad-recipe.cfg"
+run 2 train --model "$tmp/bad-recipe.cfg" --data "$data" --out "$tmp/r3.cnn"
+has err "bad-recipe.cfg: the train line: 'augmnt' is not a training setting"
+
 # 6. errors: usage (2) and failures (1) with one-line messages naming the culprit
 run 2 train --epochs 0
 run 2 train --optimizer foo
