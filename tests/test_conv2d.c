@@ -557,9 +557,9 @@ static void random_shapes_vs_ref(const char *what, uint64_t seed, int per_isa, s
     assert_int_equal(bad, 0);
 }
 
-/* Filter counts that fill 16-lane blocks (with at most a quarter of zero lanes) and rows of at least 4
-   outputs run the channels-in-lanes kernels on AVX-512 CPUs (kernels/kvec.c; the GEMM elsewhere):
-   random channels, rows of 4-40 positions (partial 14-position tiles), kernels up to 5x5, strides 1-2
+/* Filter counts that fill 16-lane blocks (AVX2: 8-lane; with at most a quarter of zero lanes) and rows of at
+   least 4 outputs run the channels-in-lanes kernels on AVX-512 and AVX2 CPUs (kernels/x86/kvec*.c; the
+   GEMM elsewhere): random channels, rows of 4-40 positions (partial 14- and 6-position tiles), kernels up to 5x5, strides 1-2
    (width stride 2: forward and backward-weights there, backward-data on the GEMM), per-side padding
    (past the kernel's extent: backward-data on the GEMM), dilation, two groups, 1-5 images. */
 static int draw_kvec(test_rng *rng, cnn_conv2d *c) {
@@ -694,9 +694,9 @@ static void test_conv_scratch_query(void **state) {
 }
 
 /* Which algorithm each pass runs: the reference when asked for, the depthwise kernels for groups of one
-   channel, the GEMM on a CPU without AVX-512 for everything else, the channels-in-lanes kernels on
-   AVX-512 for a layer they take (lenet2: 32 -> 64 channels, 5x5), and never a different one for another
-   batch size or thread count. */
+   channel, the channels-in-lanes kernels on AVX-512 and AVX2 for a layer they take (lenet2: 32 -> 64
+   channels, 5x5), the GEMM on the portable path, and never a different one for another batch size or
+   thread count. */
 static void test_conv_algorithm_choice(void **state) {
     (void)state;
     const cnn_conv2d lenet2 = {.n = 64, .c = 32, .h = 14, .w = 14, .k = 64, .r = 5, .s = 5, .pad_top = 2,
@@ -718,7 +718,7 @@ static void test_conv_algorithm_choice(void **state) {
             assert_int_equal(cnn_ctx_set_isa(a, isas[i]), CNN_OK);
             assert_int_equal(cnn_ctx_set_isa(b, isas[i]), CNN_OK);
             const char *name = cnn_conv_algo_name(a, &g, (cnn_conv_pass)pass);
-            assert_string_equal(name, isas[i] == CNN_ISA_AVX512 ? "kvec" : "gemm");
+            assert_string_equal(name, isas[i] == CNN_ISA_PORTABLE ? "gemm" : "kvec");
             assert_string_equal(cnn_conv_algo_name(b, &g, (cnn_conv_pass)pass), name);
             assert_string_equal(cnn_conv_algo_name(a, &g1, (cnn_conv_pass)pass), name);
             assert_string_equal(cnn_conv_algo_name(a, &gd, (cnn_conv_pass)pass), "depthwise");

@@ -66,7 +66,8 @@ static const shape SHAPES[] = {
     {2, 8, 11, 9, 64, 3, 3, 1, 1, 1, 1},     /* M = 64: AVX-512's 8-row tile (whole tiles; 150 and 13 edges) */
     {2, 40, 6, 7, 24, 1, 1, 1, 0, 1, 1},     /* pointwise, K < C: backward-weights as dW^T = X dY^T */
     {1, 24, 5, 5, 12, 1, 1, 1, 0, 1, 2},     /* the same in groups */
-    /* AVX-512's channels-in-lanes kernel (kernels/kvec.c): tiles of 14 positions, 32- and 16-lane blocks */
+    /* the channels-in-lanes kernels (kernels/x86/kvec*.c): tiles of 14 positions, 32- and 16-lane blocks on
+       AVX-512; tiles of 6, 16- and 8-lane blocks on AVX2 */
     {2, 5, 9, 31, 32, 3, 3, 1, 1, 1, 1},     /* Q = 31: tiles of 10, 10, 11 */
     {1, 3, 6, 20, 48, 3, 3, 1, 1, 1, 1},     /* 48 filters: a 32- and a 16-lane block; Q = 20 as 10 + 10 */
     {2, 14, 7, 9, 28, 3, 5, 1, 1, 1, 1},     /* R != S, 28 filters (4 zero lanes), backward-data 14 of 16 */
@@ -74,6 +75,8 @@ static const shape SHAPES[] = {
     {1, 16, 12, 13, 16, 3, 3, 1, 2, 2, 1},   /* dilation 2 */
     {2, 32, 6, 8, 64, 3, 3, 1, 1, 1, 2},     /* two groups of 16 -> 32 */
     {1, 9, 4, 4, 16, 3, 3, 1, 1, 1, 1},      /* Q = 4, the narrowest row it takes */
+    {2, 6, 5, 13, 24, 3, 3, 1, 1, 1, 1},     /* AVX2: 24 filters as a 16- and an 8-lane block; Q = 13 as 4 + 4 + 5 */
+    {1, 5, 6, 7, 8, 3, 3, 1, 1, 1, 1},       /* AVX2: one 8-lane block; Q = 7 as 3 + 4 */
     {1, 2, 3, 60, 16, 1, 3, 1, 0, 1, 1},     /* 1 x 3 unpadded, Q = 58: five tiles */
     {1, 8, 6, 6, 16, 3, 3, 1, 2, 1, 1},      /* padding past the kernel: backward-data on the GEMM */
 };

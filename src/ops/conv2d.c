@@ -435,16 +435,16 @@ static int kvec_ok(const conv_call *c) {
     return !c->reference && !is_pointwise(c->g) && cnn_kvec_supported(c->g, c->isa, c->pass);
 }
 static size_t kvec_floats(const conv_call *c) {
-    return cnn_kvec_scratch_floats(c->g, c->threads, c->pass);
+    return cnn_kvec_scratch_floats(c->g, c->isa, c->threads, c->pass);
 }
 static void kvec_forward(const conv_call *c, float *s) {
-    cnn_kvec_forward(c->g, c->threads, c->x, c->w, c->bias, c->relu, c->y, s);
+    cnn_kvec_forward(c->g, c->isa, c->threads, c->x, c->w, c->bias, c->relu, c->y, s);
 }
 static void kvec_data(const conv_call *c, float *s) {
-    cnn_kvec_backward_data(c->g, c->threads, c->dy, c->w, c->dx, s);
+    cnn_kvec_backward_data(c->g, c->isa, c->threads, c->dy, c->w, c->dx, s);
 }
 static void kvec_weights(const conv_call *c, float *s) {
-    cnn_kvec_backward_weights(c->g, c->threads, c->x, c->dy, c->dw, c->dbias, s);
+    cnn_kvec_backward_weights(c->g, c->isa, c->threads, c->x, c->dy, c->dw, c->dbias, s);
 }
 
 /* few taps per output (kernels/x86/direct.c): first layers on 1-3 channel images */

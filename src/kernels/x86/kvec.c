@@ -1,162 +1,17 @@
-/* kvec.c — see kvec.h. Forward and backward-data are one kernel over a "job": an input of `ci`
-   channels per group (x, or dy for backward-data), zero-padded once per image into a private plane
-   per thread, an output of `ko` channels per group, and packed weights wpk[group][block][tap][lane]
-   where a block is 32 output channels (16 for the last when ko rounded up to 16 leaves an odd half) and
-   lanes past ko are zero. Units are (group, block, output row); a unit walks its row in tiles of at
-   most 14 positions, each summing every tap in order into registers and written out through 16 x 16
-   in-register transposes (bias and the fused ReLU applied to the tile first). With at least as many
-   images as threads the threads take whole images, handed out one at a time; otherwise they share
-   each image's units. Every output element is computed by one tile, in one order: the bits depend on
-   neither the thread count nor the batch.
-   Backward-weights runs the forward's job the other way round: units (group, block, tap tile of at most
-   14 taps) keep running sums over a leaf's images (padded and their dy transposed one at a time), and
-   the leaves are added in the batch's summation tree (kernels/tree.h). */
-#include "kernels/x86/kvec.h"
-#include "kernels/tree.h"
-
-#include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-enum { TILE = 14, LANES = 32 };
-
-typedef struct kjob {
-    int groups, ci, ko;  /* per group: input channels read, output channels written */
-    int h, w;            /* input plane */
-    int pt, pl, pb, pr;  /* its zero padding */
-    int p, q;            /* output plane */
-    int r, s, sh, sw, dh, dw;
-    int hp, wp;          /* padded input plane */
-    size_t plane, taps;  /* hp wp; ci r s */
-    int ko16;            /* ko rounded up to 16: the packed lanes */
-} kjob;
-
-static kjob job_of(const cnn_conv_geom *g, int pass) {
-    kjob j;
-    j.groups = g->groups, j.r = g->r, j.s = g->s, j.dh = g->dh, j.dw = g->dw;
-    if (pass == CNN_CONV_FORWARD) {
-        j.ci = g->cg, j.ko = g->kg, j.h = g->h, j.w = g->w, j.p = g->p, j.q = g->q;
-        j.pt = g->pt, j.pl = g->pl, j.pb = g->pb, j.pr = g->pr, j.sh = g->sh, j.sw = g->sw;
-    } else { /* dx = dy (padded by the kernel's extent less the forward padding) * rot180(W)^T, stride 1 */
-        j.ci = g->kg, j.ko = g->cg, j.h = g->p, j.w = g->q, j.p = g->h, j.q = g->w;
-        j.pt = g->dh * (g->r - 1) - g->pt, j.pb = g->dh * (g->r - 1) - g->pb;
-        j.pl = g->dw * (g->s - 1) - g->pl, j.pr = g->dw * (g->s - 1) - g->pr;
-        j.sh = 1, j.sw = 1;
-    }
-    j.hp = j.h + j.pt + j.pb, j.wp = j.w + j.pl + j.pr;
-    j.plane = (size_t)j.hp * (size_t)j.wp;
-    j.taps = (size_t)j.ci * (size_t)j.r * (size_t)j.s;
-    j.ko16 = (j.ko + 15) / 16 * 16;
-    return j;
-}
-
-/* lanes of the block of output channels starting at k0 (32, or 16 for the last), and how many of them
-   are channels (the rest, past ko, are zero) */
-static int block_width(const kjob *j, int k0) { return j->ko16 - k0 < LANES ? j->ko16 - k0 : LANES; }
-static int block_valid(const kjob *j, int k0) {
-    const int bw = block_width(j, k0);
-    return j->ko - k0 < bw ? j->ko - k0 : bw;
-}
-
-/* floats of one zero-padded input image, and of one image's dy transposed to blocks of lanes */
-static size_t padded_floats(const kjob *j) { return (size_t)j->groups * j->ci * j->plane; }
-static size_t dyt_floats(const kjob *j) { return (size_t)j->groups * j->ko16 * j->p * j->q; }
-
-/* images padded per thread at most this many floats (a larger image goes through im2col + GEMM) */
-#define KVEC_MAX_PADDED ((size_t)1 << 22)
-
-int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, cnn_conv_pass pass) {
-    if (isa != CNN_ISA_AVX512) return 0;
-    if (pass == CNN_CONV_BACKWARD_DATA &&
-        (g->sh != 1 || g->sw != 1 || g->pt > g->dh * (g->r - 1) || g->pb > g->dh * (g->r - 1) ||
-         g->pl > g->dw * (g->s - 1) || g->pr > g->dw * (g->s - 1)))
-        return 0;
-    kjob j = job_of(g, pass == CNN_CONV_BACKWARD_WEIGHTS ? CNN_CONV_FORWARD : pass); /* reduced over P Q */
-    /* stride 1 or 2 along the width (the tile's offsets are constants); at most a quarter of the lanes
-       padding; rows of at least 4 positions (8 accumulators hide the FMA latency) */
-    if (j.sw > 2 || (j.ko16 - j.ko) * 4 > j.ko16 || (j.q < 4 && pass != CNN_CONV_BACKWARD_WEIGHTS)) return 0;
-    return padded_floats(&j) <= KVEC_MAX_PADDED;
-}
-
-static int teams_of(const cnn_conv_geom *g, int threads) { return g->n >= threads ? threads : 1; }
-
-static size_t packed_floats(const kjob *j) { return (size_t)j->groups * j->ko16 * j->taps; }
-
-/* backward-weights, per team: the padded image, its dy transposed, the units' running sums */
-static size_t bww_team_floats(const kjob *j) {
-    return padded_floats(j) + dyt_floats(j) + packed_floats(j);
-}
-
-size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass) {
-    if (pass == CNN_CONV_BACKWARD_WEIGHTS) { /* with the bias: the tree sums dW and dbias together */
-        kjob j = job_of(g, CNN_CONV_FORWARD);
-        const size_t size = g->w_size + (size_t)g->k;
-        return cnn_tree_scratch_floats(g->n, threads, CNN_TREE_LEAF, size) +
-               (size_t)cnn_tree_teams(g->n, threads, CNN_TREE_LEAF) * bww_team_floats(&j) + size;
-    }
-    kjob j = job_of(g, pass);
-    return packed_floats(&j) + (size_t)teams_of(g, threads) * padded_floats(&j);
-}
-
-/* wpk[grp][block][t][lane] = the weight of output channel (block start + lane) and tap t, 0 past ko.
-   Forward: w[grp ko + k][t]; backward-data (ko = C/G, taps (k, r', s')): w[grp Kg + k][c][R-1-r'][S-1-s']. */
-static void pack_weights(const kjob *j, int pass, const float *w, float *wpk) {
-    const size_t rs = (size_t)j->r * j->s;
-    for (int grp = 0; grp < j->groups; grp++)
-        for (int k0 = 0; k0 < j->ko16; k0 += LANES) {
-            const int bw = block_width(j, k0);
-            float *blk = wpk + ((size_t)grp * j->ko16 + k0) * j->taps;
-            for (size_t t = 0; t < j->taps; t++)
-                for (int l = 0; l < bw; l++) {
-                    const int o = k0 + l;
-                    float v = 0.0f;
-                    if (o < j->ko) {
-                        if (pass == CNN_CONV_FORWARD) {
-                            v = w[((size_t)grp * j->ko + o) * j->taps + t];
-                        } else {
-                            const size_t k = t / rs, rev = rs - 1 - t % rs; /* (R-1-r') S + (S-1-s') */
-                            v = w[(((size_t)grp * j->ci + k) * j->ko + o) * rs + rev];
-                        }
-                    }
-                    blk[t * bw + l] = v;
-                }
-        }
-}
-
-/* plane-by-plane copy of one image (groups x ci planes of h x w) into xp with its zero padding;
-   borders 0: xp already holds an image of this job padded, so only the inside is copied (the zeros
-   around it stay) */
-static void pad_image(const kjob *j, const float *x, float *xp, int borders) {
-    const int planes = j->groups * j->ci;
-    for (int c = 0; c < planes; c++) {
-        float *dst = xp + (size_t)c * j->plane;
-        const float *src = x + (size_t)c * j->h * j->w;
-        if (borders) memset(dst, 0, (size_t)j->pt * j->wp * sizeof(float));
-        for (int i = 0; i < j->h; i++) {
-            float *row = dst + (size_t)(i + j->pt) * j->wp;
-            const float *in = src + (size_t)i * j->w;
-            if (borders) {
-                for (int k = 0; k < j->pl; k++) row[k] = 0.0f;
-                for (int k = j->pl + j->w; k < j->wp; k++) row[k] = 0.0f;
-            }
-            for (int k = 0; k < j->w; k++) row[j->pl + k] = in[k];
-        }
-        if (borders) memset(dst + (size_t)(j->pt + j->h) * j->wp, 0, (size_t)j->pb * j->wp * sizeof(float));
-    }
-}
-
-/* what a unit writes besides the sums */
-typedef struct kout {
-    float *y;           /* the batch's output */
-    const float *bias;  /* per output channel, or NULL */
-    int relu;
-} kout;
-
+/* kvec.c — the channels-in-lanes convolution (kvec.h) on AVX-512: blocks of 32 output channels as two
+   16-lane vectors, tiles of 14 positions (28 accumulators of the 32 registers), 16 x 16 in-register
+   transposes; the ISA-independent driver is kvec_impl.h. Also the entry points, which pick this or
+   kvec_avx2.c by instruction set. */
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f")))
 #define INLINE __attribute__((always_inline)) inline
+#define KV_TARGET AVX512
+#define KV_VEC 16
+#define KV_LANES 32
+#define KV_TILE 14
+#include "kernels/x86/kvec_impl.h"
+
 
 static inline __mmask16 lanes(int n) { return (__mmask16)(n >= 16 ? 0xFFFF : n <= 0 ? 0 : (1u << n) - 1); }
 
@@ -184,9 +39,8 @@ AVX512 static INLINE void transpose16(__m512 r[16]) {
     }
 }
 
-/* dst[c ldd + r] = src[r lds + c] for r < rows, c < cols, in 16 x 16 blocks; sums (may be NULL):
-   sums[r] += src[r][0] + src[r][1] + ... in column order, one float add at a time */
-AVX512 static void transpose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd,
+/* in 16 x 16 blocks */
+AVX512 static void kv_transpose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd,
                              float *sums) {
     for (size_t r0 = 0; r0 < rows; r0 += 16) {
         const int nr = rows - r0 < 16 ? (int)(rows - r0) : 16;
@@ -208,27 +62,18 @@ AVX512 static void transpose(size_t rows, size_t cols, const float *src, size_t 
     }
 }
 
-/* y[grp ko + k0 + l][p][q0 + i] = tile[i][l] (+ bias, ReLU: max(0, v) with NaN kept, as cnn_act_forward)
-   for the block's valid lanes */
-AVX512 static void write_tile(const kjob *j, const kout *o, size_t n, int grp, int k0, int p, int q0, int np,
-                              float *tile) {
-    const size_t pq = (size_t)j->p * j->q;
-    const int valid = block_valid(j, k0), ch0 = grp * j->ko + k0;
-    if (o->bias || o->relu) {
-        const __m512 zero = _mm512_setzero_ps();
-        for (int h = 0; h < valid; h += 16) {
-            const __mmask16 m = lanes(valid - h);
-            const __m512 b = o->bias ? _mm512_maskz_loadu_ps(m, o->bias + ch0 + h) : zero;
-            for (int i = 0; i < np; i++) {
-                __m512 v = _mm512_loadu_ps(tile + i * LANES + h);
-                if (o->bias) v = _mm512_add_ps(v, b);
-                if (o->relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_NLE_UQ), v);
-                _mm512_storeu_ps(tile + i * LANES + h, v);
-            }
+AVX512 static void kv_bias_relu(float *tile, int np, int valid, const float *bias, int relu) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (int h = 0; h < valid; h += 16) {
+        const __mmask16 m = lanes(valid - h);
+        const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + h) : zero;
+        for (int i = 0; i < np; i++) {
+            __m512 v = _mm512_loadu_ps(tile + i * KV_LANES + h);
+            if (bias) v = _mm512_add_ps(v, b);
+            if (relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_NLE_UQ), v);
+            _mm512_storeu_ps(tile + i * KV_LANES + h, v);
         }
     }
-    transpose((size_t)np, (size_t)valid, tile, LANES,
-              o->y + (n * (size_t)j->groups * j->ko + (size_t)ch0) * pq + (size_t)p * j->q + q0, pq, NULL);
 }
 
 /* tile[i][0, 16 nb) = sum over taps (c, r, s) of x at (position i, tap) times the tap's nb vectors of
@@ -236,7 +81,7 @@ AVX512 static void write_tile(const kjob *j, const kout *o, size_t n, int grp, i
    instance, so the accumulators live in registers and the input offsets are immediates. */
 AVX512 static INLINE void tile_sums(const int np, const int nb, const int sw, const kjob *j, const float *x0,
                                     const float *w, float *tile) {
-    __m512 a0[TILE], a1[TILE];
+    __m512 a0[KV_TILE], a1[KV_TILE];
     for (int i = 0; i < np; i++) a0[i] = a1[i] = _mm512_setzero_ps();
     const size_t rstep = (size_t)j->dh * j->wp;
     for (int c = 0; c < j->ci; c++) {
@@ -256,12 +101,12 @@ AVX512 static INLINE void tile_sums(const int np, const int nb, const int sw, co
         }
     }
     for (int i = 0; i < np; i++) {
-        _mm512_storeu_ps(tile + i * LANES, a0[i]);
-        if (nb == 2) _mm512_storeu_ps(tile + i * LANES + 16, a1[i]);
+        _mm512_storeu_ps(tile + i * KV_LANES, a0[i]);
+        if (nb == 2) _mm512_storeu_ps(tile + i * KV_LANES + 16, a1[i]);
     }
 }
 
-/* switch (np) over 1..TILE, then nb (1, 2) and sw (1, 2): CALL(np, nb, sw) with all three constants */
+/* switch (np) over 1..KV_TILE, then nb (1, 2) and sw (1, 2): CALL(np, nb, sw) with all three constants */
 #define KV_NB_SW(CALL, N)                                                                                          \
     case N:                                                                                                        \
         if (nb == 2) {                                                                                             \
@@ -280,10 +125,10 @@ AVX512 static INLINE void tile_sums(const int np, const int nb, const int sw, co
         default: break;                                                                                            \
     }
 
-AVX512 static void tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, float *tile) {
-#define TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, tile)
-    KV_SWITCH(TILE_SUMS)
-#undef TILE_SUMS
+AVX512 static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, float *tile) {
+#define KV_TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, tile)
+    KV_SWITCH(KV_TILE_SUMS)
+#undef KV_TILE_SUMS
 }
 
 /* Backward-weights: st[i][0, 16 nb) += sum over output positions (p, q) in order of the input value
@@ -292,8 +137,8 @@ AVX512 static void tile_any(int np, int nb, int sw, const kjob *j, const float *
    sum stays images, rows, columns). */
 AVX512 static INLINE void bww_sums(const int np, const int nb, const int sw, const kjob *j, const float *xg,
                                    const long *off, const float *dyt, float *st) {
-    __m512 a0[TILE], a1[TILE];
-    const float *px[TILE];
+    __m512 a0[KV_TILE], a1[KV_TILE];
+    const float *px[KV_TILE];
     for (int i = 0; i < np; i++) {
         a0[i] = _mm512_loadu_ps(st + i * 16 * nb);
         a1[i] = nb == 2 ? _mm512_loadu_ps(st + i * 32 + 16) : a0[i];
@@ -319,7 +164,7 @@ AVX512 static INLINE void bww_sums(const int np, const int nb, const int sw, con
     }
 }
 
-AVX512 static void bww_any(int np, int nb, int sw, const kjob *j, const float *xg, const long *off,
+AVX512 static void kv_bww_any(int np, int nb, int sw, const kjob *j, const float *xg, const long *off,
                            const float *dyt, float *st) {
 #define BWW_SUMS(N, NB, SW) bww_sums(N, NB, SW, j, xg, off, dyt, st)
     KV_SWITCH(BWW_SUMS)
@@ -328,177 +173,33 @@ AVX512 static void bww_any(int np, int nb, int sw, const kjob *j, const float *x
 #undef KV_SWITCH
 #undef KV_NB_SW
 
-/* units of one image: (group, block, output row) */
-static int blocks_of(const kjob *j) { return (j->ko16 + LANES - 1) / LANES; }
-static long units_of(const kjob *j) { return (long)j->groups * blocks_of(j) * j->p; }
 
-/* unit u of image n, whose padded input is xp */
-static void run_unit(const kjob *j, const kout *o, const float *wpk, size_t n, long u, const float *xp) {
-    float tile[TILE * LANES];
-    const int p = (int)(u % j->p), blk = (int)(u / j->p % blocks_of(j)), grp = (int)(u / j->p / blocks_of(j));
-    const int k0 = blk * LANES, bw = block_width(j, k0);
-    const float *w = wpk + ((size_t)grp * j->ko16 + k0) * j->taps;
-    const float *xrow = xp + (size_t)grp * j->ci * j->plane + (size_t)p * j->sh * j->wp;
-    const int chunks = (j->q + TILE - 1) / TILE;
-    for (int ch = 0; ch < chunks; ch++) { /* even tiles: 28 positions as 14 + 14, not 14 + 14 + 0 */
-        const int q0 = (int)((long)j->q * ch / chunks), q1 = (int)((long)j->q * (ch + 1) / chunks);
-        tile_any(q1 - q0, bw / 16, j->sw, j, xrow + (size_t)q0 * j->sw, w, tile);
-        write_tile(j, o, n, grp, k0, p, q0, q1 - q0, tile);
-    }
+/* ---------------------------------------------------------------- entry points */
+
+int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, cnn_conv_pass pass) {
+    if (isa == CNN_ISA_AVX2) return cnn_kvec_avx2_supported(g, pass);
+    return isa == CNN_ISA_AVX512 && kv_supported(g, pass);
 }
 
-static void run(const kjob *j, int n_images, int threads, int teams, const float *in, const float *wpk,
-                const kout *o, float *pads) {
-    const size_t in_image = (size_t)j->groups * j->ci * j->h * j->w;
-    const long units = units_of(j);
-    if (teams > 1) { /* images handed out one at a time: a core slowed by its neighbours takes fewer */
-#ifdef _OPENMP
-#pragma omp parallel num_threads(teams)
-#endif
-        {
-#ifdef _OPENMP
-            const size_t me = (size_t)omp_get_thread_num();
-#else
-            const size_t me = 0;
-#endif
-            float *xp = pads + me * padded_floats(j);
-            int padded = 0; /* this thread's plane has its zero borders */
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-            for (int n = 0; n < n_images; n++) {
-                pad_image(j, in + (size_t)n * in_image, xp, !padded);
-                padded = 1;
-                for (long u = 0; u < units; u++) run_unit(j, o, wpk, (size_t)n, u, xp);
-            }
-        }
-        return;
-    }
-    for (int n = 0; n < n_images; n++) {
-        pad_image(j, in + (size_t)n * in_image, pads, n == 0);
-        if (threads <= 1 || units < 2) { /* no OpenMP region of one thread */
-            for (long u = 0; u < units; u++) run_unit(j, o, wpk, (size_t)n, u, pads);
-            continue;
-        }
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static)
-#endif
-        for (long u = 0; u < units; u++) run_unit(j, o, wpk, (size_t)n, u, pads);
-    }
+size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads, cnn_conv_pass pass) {
+    if (isa == CNN_ISA_AVX2) return cnn_kvec_avx2_scratch_floats(g, threads, pass);
+    return kv_scratch_floats(g, threads, pass);
 }
 
-void cnn_kvec_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *bias,
-                      int relu, float *y, float *scratch) {
-    const kjob j = job_of(g, CNN_CONV_FORWARD);
-    pack_weights(&j, CNN_CONV_FORWARD, w, scratch);
-    const kout o = {y, bias, relu};
-    run(&j, g->n, threads, teams_of(g, threads), x, scratch, &o, scratch + packed_floats(&j));
+void cnn_kvec_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *w,
+                      const float *bias, int relu, float *y, float *scratch) {
+    if (isa == CNN_ISA_AVX2) cnn_kvec_avx2_forward(g, threads, x, w, bias, relu, y, scratch);
+    else kv_forward(g, threads, x, w, bias, relu, y, scratch);
 }
 
-void cnn_kvec_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w, float *dx,
-                            float *scratch) {
-    const kjob j = job_of(g, CNN_CONV_BACKWARD_DATA);
-    pack_weights(&j, CNN_CONV_BACKWARD_DATA, w, scratch);
-    const kout o = {dx, NULL, 0};
-    run(&j, g->n, threads, teams_of(g, threads), dy, scratch, &o, scratch + packed_floats(&j));
+void cnn_kvec_backward_data(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *dy, const float *w,
+                            float *dx, float *scratch) {
+    if (isa == CNN_ISA_AVX2) cnn_kvec_avx2_backward_data(g, threads, dy, w, dx, scratch);
+    else kv_backward_data(g, threads, dy, w, dx, scratch);
 }
 
-/* ---------------------------------------------------------------- backward-weights */
-
-typedef struct bww_job {
-    const kjob *j;
-    const float *x, *dy;
-    int bias;          /* the leaf's sums carry the bias gradient after dW's */
-    float *teams;      /* per team: bww_team_floats */
-    int threads;       /* inside a leaf (the batch is one leaf) */
-} bww_job;
-
-/* dyt[grp][block][pq][lane] = dy[grp ko + block start + lane][pq] of one image, 0 past ko; bsum (may be
-   NULL): bsum[channel] += the channel's dy over P Q in order (the bias gradient, read on the way) */
-static void transpose_dy(const kjob *j, const float *dyn, float *dyt, float *bsum) {
-    const size_t pq = (size_t)j->p * j->q;
-    for (int grp = 0; grp < j->groups; grp++)
-        for (int k0 = 0; k0 < j->ko16; k0 += LANES) {
-            const int bw = block_width(j, k0), valid = block_valid(j, k0);
-            const size_t ch0 = (size_t)grp * j->ko + k0;
-            float *blk = dyt + ((size_t)grp * j->ko16 + k0) * pq;
-            transpose((size_t)valid, pq, dyn + ch0 * pq, pq, blk, (size_t)bw, bsum ? bsum + ch0 : NULL);
-            if (valid < bw) /* the zero lanes */
-                for (size_t i = 0; i < pq; i++)
-                    for (int l = valid; l < bw; l++) blk[i * bw + l] = 0.0f;
-        }
-}
-
-/* taps of tap tile `tile` out of `tiles` (even split: 25 taps as 13 + 12) */
-static void tap_range(const kjob *j, int tile, int tiles, size_t *t0, size_t *t1) {
-    *t0 = j->taps * (size_t)tile / (size_t)tiles, *t1 = j->taps * (size_t)(tile + 1) / (size_t)tiles;
-}
-
-static int tap_tiles(const kjob *j) { return (int)((j->taps + TILE - 1) / TILE); }
-
-/* unit u = (group, block, tap tile) of the image padded at xp with transposed dy dyt, into the sums st */
-static void bww_unit(const kjob *j, long u, const float *xp, const float *dyt, float *st) {
-    const int tiles = tap_tiles(j), blocks = blocks_of(j);
-    const int tile = (int)(u % tiles), blk = (int)(u / tiles % blocks), grp = (int)(u / tiles / blocks);
-    const int k0 = blk * LANES, bw = block_width(j, k0);
-    const size_t rs = (size_t)j->r * j->s;
-    size_t t0, t1;
-    tap_range(j, tile, tiles, &t0, &t1);
-    long off[TILE];
-    int c = (int)(t0 / rs), r = (int)(t0 % rs / j->s), s = (int)(t0 % j->s);
-    for (size_t t = t0; t < t1; t++) {
-        off[t - t0] = (long)c * (long)j->plane + (long)r * j->dh * j->wp + (long)s * j->dw;
-        if (++s == j->s) s = 0, r = r + 1 == j->r ? (c++, 0) : r + 1;
-    }
-    const size_t blk_at = (size_t)grp * j->ko16 + k0;
-    bww_any((int)(t1 - t0), bw / 16, j->sw, j, xp + (size_t)grp * j->ci * j->plane, off,
-            dyt + blk_at * j->p * j->q, st + blk_at * j->taps + t0 * bw);
-}
-
-/* A leaf of the summation tree: images [lo, hi) one at a time (padded, dy transposed), every unit's sums
-   carried from image to image, then written out in dW's layout. */
-static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
-    const bww_job *b = arg;
-    const kjob *j = b->j;
-    float *xp = b->teams + (size_t)team * bww_team_floats(j);
-    float *dyt = xp + padded_floats(j), *st = dyt + dyt_floats(j);
-    const size_t in_image = (size_t)j->groups * j->ci * j->h * j->w, dy_image = (size_t)j->groups * j->ko * j->p * j->q;
-    const long units = (long)j->groups * blocks_of(j) * tap_tiles(j);
-    const size_t w_size = (size_t)j->groups * j->ko * j->taps;
-    float *bsum = b->bias ? out + w_size : NULL;
-    memset(st, 0, packed_floats(j) * sizeof(float));
-    if (bsum) memset(bsum, 0, (size_t)j->groups * j->ko * sizeof(float));
-    for (int n = lo; n < hi; n++) {
-        pad_image(j, b->x + (size_t)n * in_image, xp, n == lo);
-        transpose_dy(j, b->dy + (size_t)n * dy_image, dyt, bsum);
-        if (b->threads <= 1 || units < 2) { /* no OpenMP region inside a team's */
-            for (long u = 0; u < units; u++) bww_unit(j, u, xp, dyt, st);
-            continue;
-        }
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(b->threads) schedule(static)
-#endif
-        for (long u = 0; u < units; u++) bww_unit(j, u, xp, dyt, st);
-    }
-    for (int grp = 0; grp < j->groups; grp++)
-        for (int k0 = 0; k0 < j->ko16; k0 += LANES) {
-            const float *blk = st + ((size_t)grp * j->ko16 + k0) * j->taps;
-            transpose(j->taps, (size_t)block_valid(j, k0), blk, (size_t)block_width(j, k0),
-                      out + ((size_t)grp * j->ko + k0) * j->taps, j->taps, NULL);
-        }
-}
-
-void cnn_kvec_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy, float *dw,
-                               float *dbias, float *scratch) {
-    const kjob j = job_of(g, CNN_CONV_FORWARD);
-    const int teams = cnn_tree_teams(g->n, threads, CNN_TREE_LEAF);
-    const size_t size = g->w_size + (dbias ? (size_t)g->k : 0), tree = cnn_tree_scratch_floats(g->n, threads,
-                                                                                                 CNN_TREE_LEAF, size);
-    const bww_job b = {&j, x, dy, dbias != NULL, scratch + tree, teams == 1 ? threads : 1};
-    float *root = dbias ? scratch + tree + (size_t)teams * bww_team_floats(&j) : dw; /* dW, then dbias */
-    cnn_tree_sum(g->n, threads, CNN_TREE_LEAF, size, bww_leaf, (void *)&b, root, scratch);
-    if (dbias) {
-        memcpy(dw, root, g->w_size * sizeof(float));
-        memcpy(dbias, root + g->w_size, (size_t)g->k * sizeof(float));
-    }
+void cnn_kvec_backward_weights(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *dy,
+                               float *dw, float *dbias, float *scratch) {
+    if (isa == CNN_ISA_AVX2) cnn_kvec_avx2_backward_weights(g, threads, x, dy, dw, dbias, scratch);
+    else kv_backward_weights(g, threads, x, dy, dw, dbias, scratch);
 }

@@ -1,8 +1,9 @@
-/* kvec.h — direct AVX-512 convolution with the output channels along the vector lanes: each
-   register tile holds up to 14 output positions of one row x 32 (or 16) output channels, and every
-   tap (c, r, s) adds one broadcast input value times a vector of 32 weights to each position. No
+/* kvec.h — direct convolution with the output channels along the vector lanes, on AVX-512 (kvec.c)
+   and AVX2 (kvec_avx2.c), one driver (kvec_impl.h): each register tile holds up to 14 output positions
+   of one row x 32 (or 16) output channels on AVX-512, 6 positions x 16 (or 8) on AVX2, and every
+   tap (c, r, s) adds one broadcast input value times a vector of weights to each position. No
    column matrix is built (the image is only zero-padded), the weights of a 32-channel block are read
-   as packed vectors, and a tile's 28 accumulators give 28 FMAs per two vector loads: close to the FMA
+   as packed vectors, and a tile's 28 (AVX2: 12) accumulators give 28 (12) FMAs per two vector loads: close to the FMA
    peak where im2col + GEMM spends a third of its time unfolding the image (C R S long, P Q short).
    Forward and stride-1 backward-data (the forward convolution of dy with the weights rotated by 180
    degrees and transposed, dL/dX = Full(dL/dO) * rot180(W)) run here, and backward-weights the other way
@@ -14,27 +15,37 @@
 
 #include "kernels/conv_geom.h"
 
-/* Whether pass of g runs here with isa. Depends on the
-   shape and isa only, never on the batch size or the thread count. */
+/* Whether pass of g runs here with isa (AVX-512 or AVX2). Depends on the shape and isa only, never on
+   the batch size or the thread count. */
 CNN_LOCAL int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, cnn_conv_pass pass);
 /* Scratch floats a call of pass with `threads` threads takes: the packed weights and a zero-padded
    image per thread; backward-weights: the summation tree's buffers, and per team a padded image, its
    transposed dy and the tiles' running sums; then the tree's root (dW and dbias). */
-CNN_LOCAL size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass);
+CNN_LOCAL size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads, cnn_conv_pass pass);
 
 /* As cnn_conv2d_forward (bias may be NULL; relu: the fused ReLU of cnn_conv2d_forward_act). Each
    output is the sum over (c, r, s) in that order, plus the bias: the same bits for any thread count
    and any split of the batch. */
-CNN_LOCAL void cnn_kvec_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w,
+CNN_LOCAL void cnn_kvec_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *w,
                                 const float *bias, int relu, float *y, float *scratch);
 /* As cnn_conv2d_backward_data (dx overwritten); each element sums over (k, r, s) in a fixed order. */
-CNN_LOCAL void cnn_kvec_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w,
+CNN_LOCAL void cnn_kvec_backward_data(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *dy, const float *w,
                                       float *dx, float *scratch);
 
 /* dW and dbias (may be NULL) as cnn_conv2d_backward_weights: each leaf of the batch's summation tree
    (kernels/tree.h) sums its images, rows and columns in order (dbias read from dy while it is
    transposed); the same bits for any thread count and for the halves of a batch. */
-CNN_LOCAL void cnn_kvec_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy,
+CNN_LOCAL void cnn_kvec_backward_weights(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *dy,
                                          float *dw, float *dbias, float *scratch);
+
+/* The AVX2 instantiation, called by the functions above for CNN_ISA_AVX2. */
+CNN_LOCAL int cnn_kvec_avx2_supported(const cnn_conv_geom *g, cnn_conv_pass pass);
+CNN_LOCAL size_t cnn_kvec_avx2_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass);
+CNN_LOCAL void cnn_kvec_avx2_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w,
+                                     const float *bias, int relu, float *y, float *scratch);
+CNN_LOCAL void cnn_kvec_avx2_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w,
+                                           float *dx, float *scratch);
+CNN_LOCAL void cnn_kvec_avx2_backward_weights(const cnn_conv_geom *g, int threads, const float *x,
+                                              const float *dy, float *dw, float *dbias, float *scratch);
 
 #endif

@@ -1,0 +1,171 @@
+/* kvec_avx2.c — the channels-in-lanes convolution (kvec.h) on AVX2 + FMA: blocks of 16 output channels
+   as two 8-lane vectors, tiles of 6 positions (12 accumulators, 2 weight vectors and a broadcast of the
+   16 registers); the ISA-independent driver is kvec_impl.h. A tile's transposes and its bias and ReLU
+   are plain loops: they touch each output once, against C R S FMAs per output. */
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define INLINE __attribute__((always_inline)) inline
+#define KV_TARGET AVX2
+#define KV_VEC 8
+#define KV_LANES 16
+#define KV_TILE 6
+#include "kernels/x86/kvec_impl.h"
+
+AVX2 static void kv_transpose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd,
+                              float *sums) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *row = src + r * lds;
+        float acc = sums ? sums[r] : 0.0f;
+        for (size_t c = 0; c < cols; c++) {
+            dst[c * ldd + r] = row[c];
+            acc += row[c];
+        }
+        if (sums) sums[r] = acc;
+    }
+}
+
+AVX2 static void kv_bias_relu(float *tile, int np, int valid, const float *bias, int relu) {
+    for (int i = 0; i < np; i++) {
+        float *t = tile + i * KV_LANES;
+        for (int l = 0; l < valid; l++) {
+            float v = bias ? t[l] + bias[l] : t[l];
+            t[l] = relu && v <= 0.0f ? 0.0f : v; /* NaN kept, as cnn_act_forward */
+        }
+    }
+}
+
+/* The accumulators of a tile: position i's two vectors a<i>0 and a<i>1, named one by one (arrays of
+   them end up stored to the stack after every FMA), and the code for positions past np compiled away. */
+#define KV_ACC_DECL(I) __m256 a##I##0 = _mm256_setzero_ps(), a##I##1 = _mm256_setzero_ps();
+#define KV_ACC_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5)
+
+/* np, nb and sw are constants in every instance: the accumulators live in registers and the input
+   offsets are immediates. One loop over the taps (c, r, s) in order. */
+AVX2 static INLINE void tile_sums(const int np, const int nb, const int sw, const kjob *j, const float *x0,
+                                  const float *w, float *tile) {
+    KV_ACC_ALL(KV_ACC_DECL)
+    const size_t rstep = (size_t)j->dh * j->wp, taps = (size_t)j->ci * j->r * j->s;
+    const float *xr = x0, *xs = x0;
+    int r = 0, s = 0;
+    for (size_t t = 0; t < taps; t++) {
+        const __m256 w0 = _mm256_loadu_ps(w), w1 = nb == 2 ? _mm256_loadu_ps(w + 8) : w0;
+        w += 8 * nb;
+#define KV_FMA(I)                                                                                                  \
+    if (np > I) {                                                                                                  \
+        const __m256 b = _mm256_broadcast_ss(xs + I * sw);                                                         \
+        a##I##0 = _mm256_fmadd_ps(b, w0, a##I##0);                                                                 \
+        if (nb == 2) a##I##1 = _mm256_fmadd_ps(b, w1, a##I##1);                                                    \
+    }
+        KV_ACC_ALL(KV_FMA)
+#undef KV_FMA
+        if (++s < j->s) {
+            xs += j->dw;
+        } else if (s = 0, ++r < j->r) {
+            xs = xr += rstep;
+        } else {
+            r = 0;
+            xs = xr += j->plane - (size_t)(j->r - 1) * rstep; /* the next channel's first row */
+        }
+    }
+#define KV_STORE(I)                                                                                                \
+    if (np > I) {                                                                                                  \
+        _mm256_storeu_ps(tile + I * KV_LANES, a##I##0);                                                            \
+        if (nb == 2) _mm256_storeu_ps(tile + I * KV_LANES + 8, a##I##1);                                           \
+    }
+    KV_ACC_ALL(KV_STORE)
+#undef KV_STORE
+}
+
+/* running sums loaded and stored around the image (every sum's order stays images, rows, columns) */
+AVX2 static INLINE void bww_sums(const int np, const int nb, const int sw, const kjob *j, const float *xg,
+                                 const long *off, const float *dyt, float *st) {
+    KV_ACC_ALL(KV_ACC_DECL)
+#define KV_LOAD(I)                                                                                                 \
+    const float *px##I = np > I ? xg + off[I] : xg;                                                                \
+    if (np > I) {                                                                                                  \
+        a##I##0 = _mm256_loadu_ps(st + I * 8 * nb);                                                                \
+        if (nb == 2) a##I##1 = _mm256_loadu_ps(st + I * 16 + 8);                                                   \
+    }
+    KV_ACC_ALL(KV_LOAD)
+#undef KV_LOAD
+    const float *d = dyt;
+    for (int p = 0; p < j->p; p++) {
+        const size_t row = (size_t)p * j->sh * j->wp;
+        for (int q = 0; q < j->q; q++, d += 8 * nb) {
+            const __m256 w0 = _mm256_loadu_ps(d), w1 = nb == 2 ? _mm256_loadu_ps(d + 8) : w0;
+            const size_t at = row + (size_t)q * sw;
+#define KV_FMA(I)                                                                                                  \
+    if (np > I) {                                                                                                  \
+        const __m256 b = _mm256_broadcast_ss(px##I + at);                                                          \
+        a##I##0 = _mm256_fmadd_ps(b, w0, a##I##0);                                                                 \
+        if (nb == 2) a##I##1 = _mm256_fmadd_ps(b, w1, a##I##1);                                                    \
+    }
+            KV_ACC_ALL(KV_FMA)
+#undef KV_FMA
+        }
+    }
+#define KV_STORE(I)                                                                                                \
+    if (np > I) {                                                                                                  \
+        _mm256_storeu_ps(st + I * 8 * nb, a##I##0);                                                                \
+        if (nb == 2) _mm256_storeu_ps(st + I * 16 + 8, a##I##1);                                                   \
+    }
+    KV_ACC_ALL(KV_STORE)
+#undef KV_STORE
+}
+#undef KV_ACC_ALL
+#undef KV_ACC_DECL
+
+/* switch (np) over 1..KV_TILE, then nb (1, 2) and sw (1, 2): CALL(np, nb, sw) with all three constants */
+#define KV_NB_SW(CALL, N)                                                                                          \
+    case N:                                                                                                        \
+        if (nb == 2) {                                                                                             \
+            if (sw == 1) CALL(N, 2, 1);                                                                            \
+            else CALL(N, 2, 2);                                                                                    \
+        } else {                                                                                                   \
+            if (sw == 1) CALL(N, 1, 1);                                                                            \
+            else CALL(N, 1, 2);                                                                                    \
+        }                                                                                                          \
+        break;
+#define KV_SWITCH(CALL)                                                                                            \
+    switch (np) {                                                                                                  \
+        KV_NB_SW(CALL, 1) KV_NB_SW(CALL, 2) KV_NB_SW(CALL, 3) KV_NB_SW(CALL, 4) KV_NB_SW(CALL, 5)                  \
+        KV_NB_SW(CALL, 6)                                                                                          \
+        default: break;                                                                                            \
+    }
+
+AVX2 static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, float *tile) {
+#define TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, tile)
+    KV_SWITCH(TILE_SUMS)
+#undef TILE_SUMS
+}
+
+AVX2 static void kv_bww_any(int np, int nb, int sw, const kjob *j, const float *xg, const long *off,
+                            const float *dyt, float *st) {
+#define BWW_SUMS(N, NB, SW) bww_sums(N, NB, SW, j, xg, off, dyt, st)
+    KV_SWITCH(BWW_SUMS)
+#undef BWW_SUMS
+}
+#undef KV_SWITCH
+#undef KV_NB_SW
+
+/* ---------------------------------------------------------------- entry points (kvec.c dispatches) */
+
+int cnn_kvec_avx2_supported(const cnn_conv_geom *g, cnn_conv_pass pass) {
+    return kv_supported(g, pass);
+}
+size_t cnn_kvec_avx2_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass) {
+    return kv_scratch_floats(g, threads, pass);
+}
+void cnn_kvec_avx2_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *bias,
+                           int relu, float *y, float *scratch) {
+    kv_forward(g, threads, x, w, bias, relu, y, scratch);
+}
+void cnn_kvec_avx2_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w, float *dx,
+                                 float *scratch) {
+    kv_backward_data(g, threads, dy, w, dx, scratch);
+}
+void cnn_kvec_avx2_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy, float *dw,
+                                    float *dbias, float *scratch) {
+    kv_backward_weights(g, threads, x, dy, dw, dbias, scratch);
+}
