@@ -1,6 +1,7 @@
 /* batchnorm.c — BatchNorm2d, PyTorch's semantics: batch statistics in training (double sums, the
    running statistics moved by momentum with the unbiased variance), running statistics in
-   evaluation. Plain loops, one channel at a time: both the reference and what users run. */
+   evaluation. Plain loops, one channel at a time: both the reference and what users run. Threads take
+   whole channels, so every sum keeps its order and the bits do not depend on the thread count. */
 #include "ops/ops.h"
 
 #include <math.h>
@@ -17,13 +18,17 @@ cnn_status cnn_batchnorm2d_forward(cnn_ctx *ctx, const cnn_batchnorm2d *p, int t
                                    float *running_var, float *y, float *xhat, float *mean, float *invstd) {
     size_t size;
     cnn_status st = bn_check(p, &size);
-    (void)ctx;
     if (st != CNN_OK) return st;
     if (!x || !gamma || !beta || !running_mean || !running_var || !y || !xhat || !mean || !invstd)
         return CNN_ERR_ARG;
     const int n = p->n, C = p->c;
     const size_t hw = (size_t)p->h * p->w, m = (size_t)n * hw;
     if (training && m < 2) return CNN_ERR_SHAPE; /* as PyTorch: one value per channel has no variance */
+    const int nt = cnn_ctx_threads(ctx);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && size > 16384)
+#endif
     for (int c = 0; c < C; c++) {
         double mu, var;
         if (training) {
@@ -65,11 +70,15 @@ cnn_status cnn_batchnorm2d_backward(cnn_ctx *ctx, const cnn_batchnorm2d *p, int 
                                     float *dgamma, float *dbeta) {
     size_t size;
     cnn_status st = bn_check(p, &size);
-    (void)ctx;
     if (st != CNN_OK) return st;
     if (!dy || !xhat || !gamma || !invstd || !dgamma || !dbeta) return CNN_ERR_ARG;
     const int n = p->n, C = p->c;
     const size_t hw = (size_t)p->h * p->w, m = (size_t)n * hw;
+    const int nt = cnn_ctx_threads(ctx);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && size > 16384)
+#endif
     for (int c = 0; c < C; c++) {
         double sg = 0.0, sb = 0.0;
         for (int i = 0; i < n; i++) {

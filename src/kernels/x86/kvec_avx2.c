@@ -1,7 +1,6 @@
 /* kvec_avx2.c — the channels-in-lanes convolution (kvec.h) on AVX2 + FMA: blocks of 16 output channels
    as two 8-lane vectors, tiles of 6 positions (12 accumulators, 2 weight vectors and a broadcast of the
-   16 registers); the ISA-independent driver is kvec_impl.h. A tile's transposes and its bias and ReLU
-   are plain loops: they touch each output once, against C R S FMAs per output. */
+   16 registers), 8 x 8 in-register transposes; the ISA-independent driver is kvec_impl.h. */
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -12,16 +11,50 @@
 #define KV_TILE 6
 #include "kernels/x86/kvec_impl.h"
 
+/* the first n of 8 lanes, for maskload and maskstore */
+AVX2 static inline __m256i lanes8(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* r[i] = row i of an 8 x 8 block in, column i out */
+AVX2 static INLINE void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* in 8 x 8 blocks, ragged edges masked; the sums add each column in order, as one float add a row */
 AVX2 static void kv_transpose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd,
                               float *sums) {
-    for (size_t r = 0; r < rows; r++) {
-        const float *row = src + r * lds;
-        float acc = sums ? sums[r] : 0.0f;
-        for (size_t c = 0; c < cols; c++) {
-            dst[c * ldd + r] = row[c];
-            acc += row[c];
+    for (size_t r0 = 0; r0 < rows; r0 += 8) {
+        const int nr = rows - r0 < 8 ? (int)(rows - r0) : 8;
+        const __m256i rm = lanes8(nr);
+        __m256 acc = sums ? _mm256_maskload_ps(sums + r0, rm) : _mm256_setzero_ps();
+        for (size_t c0 = 0; c0 < cols; c0 += 8) {
+            const int nc = cols - c0 < 8 ? (int)(cols - c0) : 8;
+            const __m256i cm = lanes8(nc);
+            __m256 v[8];
+            for (int i = 0; i < 8; i++)
+                v[i] = i < nr ? _mm256_maskload_ps(src + (r0 + i) * lds + c0, cm) : _mm256_setzero_ps();
+            transpose8(v);
+            for (int i = 0; i < nc; i++) {
+                _mm256_maskstore_ps(dst + (c0 + i) * ldd + r0, rm, v[i]);
+                if (sums) acc = _mm256_add_ps(acc, v[i]);
+            }
         }
-        if (sums) sums[r] = acc;
+        if (sums) _mm256_maskstore_ps(sums + r0, rm, acc);
     }
 }
 

@@ -144,7 +144,7 @@ static void pad_image(const kjob *j, const float *x, float *xp, int borders) {
                 for (int k = 0; k < j->pl; k++) row[k] = 0.0f;
                 for (int k = j->pl + j->w; k < j->wp; k++) row[k] = 0.0f;
             }
-            for (int k = 0; k < j->w; k++) row[j->pl + k] = in[k];
+            memcpy(row + j->pl, in, (size_t)j->w * sizeof(float));
         }
         if (borders) memset(dst + (size_t)(j->pt + j->h) * j->wp, 0, (size_t)j->pb * j->wp * sizeof(float));
     }
