@@ -1,7 +1,9 @@
 /* test_fusion.c — the network fuses conv -> relu (the conv writes relu(conv)), relu -> max pool
    (the pool's backward applies the ReLU's gradient gate) and conv [-> relu] -> pool (their forwards
-   run together a chunk of images at a time). A `dropout 0` layer between them is an exact copy that
-   stops the fusion, so each fused net is compared with its unfused twin: the same
+   run together a chunk of images at a time), and a ReLU after a layer whose backward does not read its
+   output (batchnorm, add) overwrites that output in place. A `dropout 0` layer between them is an exact
+   copy that stops the fusion (a second reader, `flatten from=`, stops the in-place ReLU), so each fused
+   net is compared with its unfused twin: the same
    parameters, outputs, loss and gradients, bit for bit, over several training steps, with inputs
    that make exact zeros, negative maxima and NaN-free ties common. */
 #include "testutil.h"
@@ -15,6 +17,12 @@ typedef struct pair_case {
 } pair_case;
 
 static const pair_case CASES[] = {
+    /* in-place ReLUs after batchnorm and after a residual add */
+    {"input 2 8 8\nconv 4 3 pad=1\nbatchnorm\nrelu name=r\nconv 4 3 pad=1\nbatchnorm\nadd r\nrelu\nflatten\n"
+     "dense 3\nsoftmax_ce\n",
+     "input 2 8 8\nconv 4 3 pad=1\nbatchnorm name=b\nflatten from=b\nrelu from=b name=r\nconv 4 3 pad=1\n"
+     "batchnorm\nadd r name=s\nflatten from=s\nrelu from=s\nflatten\ndense 3\nsoftmax_ce\n",
+     4},
     {"input 1 12 12\nconv 8 3 pad=1\nrelu\nmaxpool 2\nflatten\ndense 5\nsoftmax_ce\n",
      "input 1 12 12\nconv 8 3 pad=1\ndropout 0\nrelu\ndropout 0\nmaxpool 2\nflatten\ndense 5\nsoftmax_ce\n", 4},
     /* odd sizes (the last row and column in no window), overlapping 3x3 windows, two blocks */

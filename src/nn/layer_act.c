@@ -76,6 +76,8 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
     const float *x = xs[0];
     (void)net;
     if (l->fused_fwd) return CNN_OK; /* the conv before wrote relu(conv) into this very buffer */
+    /* in place (l->out == x): a ReLU's backward then reads its output as x, positive exactly where its
+       input was */
     return cnn_act_forward(ctx, l->act, l->alpha, (size_t)n * l->in_size, x, l->out);
 }
 
@@ -89,6 +91,7 @@ static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n
 
 const cnn_layer_class cnn_layer_act = {
     .grad_in_place = 1,
+    .reads_output = 1, /* sigmoid and tanh take f' from y */
     .kind = CNN_LAYER_ACT,
     .keywords = {{"relu", parse_relu, "relu"},
                  {"leaky_relu", parse_leaky, "leaky_relu [alpha=0.01]"},

@@ -110,7 +110,9 @@ void cnn_net_free(cnn_net *net) {
 
 static int is_loss(const cnn_layer *l) { return cnn_layer_class_of(l->kind)->is_loss; }
 /* Layers whose output is their (first) input's buffer. */
-static int is_view(const cnn_layer *l) { return cnn_layer_class_of(l->kind)->is_view || l->fused_fwd; }
+static int is_view(const cnn_layer *l) {
+    return cnn_layer_class_of(l->kind)->is_view || l->fused_fwd || l->in_place;
+}
 
 static int is_relu(const cnn_layer *l) { return l->kind == CNN_LAYER_ACT && l->act == CNN_ACT_RELU; }
 
@@ -128,6 +130,13 @@ static void plan_fusions(cnn_net *net) {
         if (!b) continue;
         if (a->kind == CNN_LAYER_CONV2D && is_relu(b)) a->relu_out = b->fused_fwd = 1;
         if (is_relu(a) && b->kind == CNN_LAYER_POOL2D && b->pool.mode == CNN_POOL_MAX) a->fused_bwd = b->relu_in = 1;
+    }
+    /* a ReLU over the output of a layer that needs it no more (batchnorm, add, ...) works in place */
+    for (int i = 0; i < net->nlayers; i++) {
+        cnn_layer *a = &net->layers[i], *b = sole_reader(net, i);
+        if (b && is_relu(b) && !b->fused_fwd && !is_view(a) && !is_loss(a) &&
+            !cnn_layer_class_of(a->kind)->reads_output)
+            b->in_place = 1;
     }
     for (int i = 0; i < net->nlayers; i++) {
         if (net->layers[i].kind != CNN_LAYER_CONV2D) continue;
