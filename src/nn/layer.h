@@ -114,6 +114,11 @@ CNN_LOCAL cnn_status cnn_net_append(cnn_net *net, cnn_layer **out);
 CNN_LOCAL cnn_status cnn_net_commit(cnn_net *net, cnn_layer *l);
 /* Moves rng as `draws` uniform draws would (a shard skipping other images' dropout draws). */
 CNN_LOCAL void cnn_rng_skip(cnn_rng *rng, size_t draws);
+/* FILTERS KERNEL and stride=, dil=, groups=, bias= of a conv or convtranspose line, into *p (zeroed
+   first) and *bias (default 1). */
+CNN_LOCAL cnn_status cnn_spec_conv_args(cnn_spec_args *a, cnn_conv2d *p, int *bias);
+/* The op scratch of the conv in l->conv (conv, convtranspose) for batches of up to max_batch on ctx. */
+CNN_LOCAL size_t cnn_layer_conv_scratch(const cnn_layer *l, int max_batch, const cnn_ctx *ctx);
 /* Why an input does not fit a windowed layer (conv, maxpool, avgpool): the parser's hint. */
 CNN_LOCAL const char *cnn_layer_misfit_window(int c, int h, int w);
 /* Parameters w and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for conv and linear. */

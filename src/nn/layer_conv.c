@@ -45,31 +45,37 @@ static int pad_same(const cnn_net *net, const cnn_conv2d *p, int pad[4]) {
     return 1;
 }
 
+cnn_status cnn_spec_conv_args(cnn_spec_args *a, cnn_conv2d *p, int *bias) {
+    const char *v;
+    memset(p, 0, sizeof *p);
+    *bias = 1;
+    if (!(v = cnn_spec_pos(a, 0)) || !cnn_spec_int(v, 1, INT_MAX, &p->k))
+        return cnn_spec_bad(a, "FILTERS (a positive integer)", v);
+    if (!(v = cnn_spec_pos(a, 1)) || !cnn_spec_pair(v, 1, &p->r, &p->s))
+        return cnn_spec_bad(a, "KERNEL (e.g. 3 or 3x5)", v);
+    if ((v = cnn_spec_opt(a, "stride")) && !cnn_spec_pair(v, 1, &p->stride_h, &p->stride_w))
+        return cnn_spec_bad(a, "stride=S (positive, or HxW)", v);
+    if ((v = cnn_spec_opt(a, "dil")) && !cnn_spec_pair(v, 1, &p->dil_h, &p->dil_w))
+        return cnn_spec_bad(a, "dil=D (positive, or HxW)", v);
+    if ((v = cnn_spec_opt(a, "groups")) && !cnn_spec_int(v, 1, INT_MAX, &p->groups))
+        return cnn_spec_bad(a, "groups=G (a positive integer)", v);
+    if ((v = cnn_spec_opt(a, "bias")) && !cnn_spec_int(v, 0, 1, bias)) return cnn_spec_bad(a, "bias=0 or bias=1", v);
+    return CNN_OK;
+}
+
 static cnn_status parse(cnn_net *net, cnn_spec_args *a) {
     cnn_conv2d p;
-    int bias = 1, pad[4] = {0, 0, 0, 0}, same = 0;
+    int bias, pad[4] = {0, 0, 0, 0}, same = 0;
     const char *v;
-    memset(&p, 0, sizeof p);
-    if (!(v = cnn_spec_pos(a, 0)) || !cnn_spec_int(v, 1, INT_MAX, &p.k))
-        return cnn_spec_bad(a, "FILTERS (a positive integer)", v);
-    if (!(v = cnn_spec_pos(a, 1)) || !cnn_spec_pair(v, 1, &p.r, &p.s))
-        return cnn_spec_bad(a, "KERNEL (e.g. 3 or 3x5)", v);
-    if ((v = cnn_spec_opt(a, "stride")) && !cnn_spec_pair(v, 1, &p.stride_h, &p.stride_w))
-        return cnn_spec_bad(a, "stride=S (positive, or HxW)", v);
-    if ((v = cnn_spec_opt(a, "dil")) && !cnn_spec_pair(v, 1, &p.dil_h, &p.dil_w))
-        return cnn_spec_bad(a, "dil=D (positive, or HxW)", v);
-    if ((v = cnn_spec_opt(a, "groups")) && !cnn_spec_int(v, 1, INT_MAX, &p.groups))
-        return cnn_spec_bad(a, "groups=G (a positive integer)", v);
-    if ((v = cnn_spec_opt(a, "bias")) && !cnn_spec_int(v, 0, 1, &bias))
-        return cnn_spec_bad(a, "bias=0 or bias=1", v);
+    cnn_status st = cnn_spec_conv_args(a, &p, &bias);
+    if (st != CNN_OK) return st;
     if ((v = cnn_spec_opt(a, "pad"))) {
         if (!strcmp(v, "same"))
             same = 1;
         else if (!cnn_spec_pad(v, pad))
             return cnn_spec_bad(a, "pad=P, pad=HxW, pad=T,L,B,R or pad=same", v);
     }
-    cnn_status st = cnn_spec_done(a, 2);
-    if (st != CNN_OK) return st;
+    if ((st = cnn_spec_done(a, 2)) != CNN_OK) return st;
     if (same && !pad_same(net, &p, pad)) return cnn_spec_bad(a, "a kernel that fits", "pad=same");
     p.pad_top = pad[0], p.pad_left = pad[1], p.pad_bottom = pad[2], p.pad_right = pad[3];
     st = cnn_net_add_conv2d(net, &p, bias);
@@ -96,7 +102,7 @@ static void describe(const cnn_layer *l, cnn_spec_out *o) {
 
 /* the largest over the batch sizes that change how a conv shares its work: a full batch, and a batch
    smaller than the thread count */
-static size_t scratch_floats(const cnn_layer *l, int max_batch, const cnn_ctx *ctx) {
+size_t cnn_layer_conv_scratch(const cnn_layer *l, int max_batch, const cnn_ctx *ctx) {
     size_t need = 0;
     for (int pass = 0; pass < 2; pass++) {
         cnn_conv2d p = l->conv;
@@ -167,7 +173,7 @@ const cnn_layer_class cnn_layer_conv2d = {
           "conv FILTERS KERNEL[xKERNEL] [stride=S] [pad=P|same|T,L,B,R] [dil=D] [groups=G] [bias=0|1]"}},
     .misfit = cnn_layer_misfit_window,
     .describe = describe,
-    .scratch_floats = scratch_floats,
+    .scratch_floats = cnn_layer_conv_scratch,
     .init = cnn_layer_init_uniform,
     .forward = forward,
     .backward = backward,

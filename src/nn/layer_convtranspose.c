@@ -45,27 +45,15 @@ cnn_status cnn_net_add_convtranspose(cnn_net *net, const cnn_conv2d *p, int out_
 
 static cnn_status parse(cnn_net *net, cnn_spec_args *a) {
     cnn_conv2d p;
-    int bias = 1, pad[4] = {0, 0, 0, 0}, oph = 0, opw = 0;
+    int bias, pad[4] = {0, 0, 0, 0}, oph = 0, opw = 0;
     const char *v;
-    memset(&p, 0, sizeof p);
-    if (!(v = cnn_spec_pos(a, 0)) || !cnn_spec_int(v, 1, INT_MAX, &p.k))
-        return cnn_spec_bad(a, "FILTERS (a positive integer)", v);
-    if (!(v = cnn_spec_pos(a, 1)) || !cnn_spec_pair(v, 1, &p.r, &p.s))
-        return cnn_spec_bad(a, "KERNEL (e.g. 3 or 3x5)", v);
-    if ((v = cnn_spec_opt(a, "stride")) && !cnn_spec_pair(v, 1, &p.stride_h, &p.stride_w))
-        return cnn_spec_bad(a, "stride=S (positive, or HxW)", v);
+    cnn_status st = cnn_spec_conv_args(a, &p, &bias);
+    if (st != CNN_OK) return st;
     if ((v = cnn_spec_opt(a, "pad")) && (strchr(v, ',') || !cnn_spec_pad(v, pad)))
         return cnn_spec_bad(a, "pad=P or pad=HxW", v);
     if ((v = cnn_spec_opt(a, "outpad")) && !cnn_spec_pair(v, 0, &oph, &opw))
         return cnn_spec_bad(a, "outpad=O (0 or more, or HxW)", v);
-    if ((v = cnn_spec_opt(a, "dil")) && !cnn_spec_pair(v, 1, &p.dil_h, &p.dil_w))
-        return cnn_spec_bad(a, "dil=D (positive, or HxW)", v);
-    if ((v = cnn_spec_opt(a, "groups")) && !cnn_spec_int(v, 1, INT_MAX, &p.groups))
-        return cnn_spec_bad(a, "groups=G (a positive integer)", v);
-    if ((v = cnn_spec_opt(a, "bias")) && !cnn_spec_int(v, 0, 1, &bias))
-        return cnn_spec_bad(a, "bias=0 or bias=1", v);
-    cnn_status st = cnn_spec_done(a, 2);
-    if (st != CNN_OK) return st;
+    if ((st = cnn_spec_done(a, 2)) != CNN_OK) return st;
     p.pad_top = pad[0], p.pad_left = pad[1];
     int sh = p.stride_h ? p.stride_h : 1, sw = p.stride_w ? p.stride_w : 1;
     if (oph >= sh || opw >= sw) return cnn_spec_fail(a, "outpad must be less than the stride (as PyTorch)");
@@ -88,19 +76,6 @@ static void describe(const cnn_layer *l, cnn_spec_out *o) {
     cnn_spec_put_pair(o, "dil", p->dil_h, p->dil_w, 1);
     if (p->groups > 1) cnn_spec_put(o, " groups=%d", p->groups);
     if (!l->bias) cnn_spec_put(o, " bias=0");
-}
-
-static size_t scratch_floats(const cnn_layer *l, int max_batch, const cnn_ctx *ctx) {
-    size_t need = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        cnn_conv2d p = l->conv;
-        cnn_conv_geom g;
-        p.n = pass ? 1 : max_batch;
-        if (cnn_conv_validate(&p, &g) != CNN_OK) continue;
-        size_t s = cnn_conv_scratch_floats(ctx, &g);
-        if (s > need) need = s;
-    }
-    return need;
 }
 
 /* PyTorch's ConvTranspose2d init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = out/groups x r x s
@@ -161,7 +136,7 @@ const cnn_layer_class cnn_layer_convtranspose = {
                   "[bias=0|1]"}},
     .misfit = misfit,
     .describe = describe,
-    .scratch_floats = scratch_floats,
+    .scratch_floats = cnn_layer_conv_scratch, /* l->conv is the conv it runs backwards */
     .init = init,
     .forward = forward,
     .backward = backward,

@@ -106,24 +106,6 @@ AVX512 static INLINE void tile_sums(const int np, const int nb, const int sw, co
     }
 }
 
-/* switch (np) over 1..KV_TILE, then nb (1, 2) and sw (1, 2): CALL(np, nb, sw) with all three constants */
-#define KV_NB_SW(CALL, N)                                                                                          \
-    case N:                                                                                                        \
-        if (nb == 2) {                                                                                             \
-            if (sw == 1) CALL(N, 2, 1);                                                                            \
-            else CALL(N, 2, 2);                                                                                    \
-        } else {                                                                                                   \
-            if (sw == 1) CALL(N, 1, 1);                                                                            \
-            else CALL(N, 1, 2);                                                                                    \
-        }                                                                                                          \
-        break;
-#define KV_SWITCH(CALL)                                                                                            \
-    switch (np) {                                                                                                  \
-        KV_NB_SW(CALL, 1) KV_NB_SW(CALL, 2) KV_NB_SW(CALL, 3) KV_NB_SW(CALL, 4) KV_NB_SW(CALL, 5)                  \
-        KV_NB_SW(CALL, 6) KV_NB_SW(CALL, 7) KV_NB_SW(CALL, 8) KV_NB_SW(CALL, 9) KV_NB_SW(CALL, 10)                 \
-        KV_NB_SW(CALL, 11) KV_NB_SW(CALL, 12) KV_NB_SW(CALL, 13) KV_NB_SW(CALL, 14)                               \
-        default: break;                                                                                            \
-    }
 
 AVX512 static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, float *tile) {
 #define KV_TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, tile)

@@ -167,23 +167,6 @@ AVX2 static INLINE void bww_sums(const int np, const int nb, const int sw, const
 #undef KV_ACC_ALL
 #undef KV_ACC_DECL
 
-/* switch (np) over 1..KV_TILE, then nb (1, 2) and sw (1, 2): CALL(np, nb, sw) with all three constants */
-#define KV_NB_SW(CALL, N)                                                                                          \
-    case N:                                                                                                        \
-        if (nb == 2) {                                                                                             \
-            if (sw == 1) CALL(N, 2, 1);                                                                            \
-            else CALL(N, 2, 2);                                                                                    \
-        } else {                                                                                                   \
-            if (sw == 1) CALL(N, 1, 1);                                                                            \
-            else CALL(N, 1, 2);                                                                                    \
-        }                                                                                                          \
-        break;
-#define KV_SWITCH(CALL)                                                                                            \
-    switch (np) {                                                                                                  \
-        KV_NB_SW(CALL, 1) KV_NB_SW(CALL, 2) KV_NB_SW(CALL, 3) KV_NB_SW(CALL, 4) KV_NB_SW(CALL, 5)                  \
-        KV_NB_SW(CALL, 6)                                                                                          \
-        default: break;                                                                                            \
-    }
 
 AVX2 static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, float *tile) {
 #define TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, tile)

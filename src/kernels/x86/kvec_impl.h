@@ -173,6 +173,37 @@ KV_TARGET static void kv_tile_any(int np, int nb, int sw, const kjob *j, const f
 KV_TARGET static void kv_bww_any(int np, int nb, int sw, const kjob *j, const float *xg, const long *off,
                                  const float *dyt, float *st);
 
+/* switch (np) over 1..KV_TILE, then nb (1, 2) and sw (1, 2): CALL(np, nb, sw) with all three constants, so
+   that each instance of a tile's code has its accumulators in registers and its offsets as immediates */
+#define KV_NB_SW(CALL, N)                                                                                          \
+    case N:                                                                                                        \
+        if (nb == 2) {                                                                                             \
+            if (sw == 1) CALL(N, 2, 1);                                                                            \
+            else CALL(N, 2, 2);                                                                                    \
+        } else {                                                                                                   \
+            if (sw == 1) CALL(N, 1, 1);                                                                            \
+            else CALL(N, 1, 2);                                                                                    \
+        }                                                                                                          \
+        break;
+#if KV_TILE == 14
+#define KV_SWITCH(CALL)                                                                                            \
+    switch (np) {                                                                                                  \
+        KV_NB_SW(CALL, 1) KV_NB_SW(CALL, 2) KV_NB_SW(CALL, 3) KV_NB_SW(CALL, 4) KV_NB_SW(CALL, 5)                  \
+        KV_NB_SW(CALL, 6) KV_NB_SW(CALL, 7) KV_NB_SW(CALL, 8) KV_NB_SW(CALL, 9) KV_NB_SW(CALL, 10)                 \
+        KV_NB_SW(CALL, 11) KV_NB_SW(CALL, 12) KV_NB_SW(CALL, 13) KV_NB_SW(CALL, 14)                               \
+        default: break;                                                                                            \
+    }
+#elif KV_TILE == 6
+#define KV_SWITCH(CALL)                                                                                            \
+    switch (np) {                                                                                                  \
+        KV_NB_SW(CALL, 1) KV_NB_SW(CALL, 2) KV_NB_SW(CALL, 3) KV_NB_SW(CALL, 4) KV_NB_SW(CALL, 5)                  \
+        KV_NB_SW(CALL, 6)                                                                                          \
+        default: break;                                                                                            \
+    }
+#else
+#error "kvec_impl.h: KV_SWITCH for this KV_TILE"
+#endif
+
 /* y[grp ko + k0 + l][p][q0 + i] = tile[i][l] (+ bias, ReLU: max(0, v) with NaN kept, as cnn_act_forward)
    for the block's valid lanes */
 static void write_tile(const kjob *j, const kout *o, size_t n, int grp, int k0, int p, int q0, int np,
