@@ -66,6 +66,7 @@ typedef struct cnn_layer_class {
     int is_view; /* its output is its input's buffer (flatten) */
     int merge;   /* it reads two or more inputs, named by the positional words of its spec line */
     int grad_in_place; /* its backward turns dy into dx in place (dx is not passed) */
+    int grad_passthrough; /* every input's gradient is dy itself (add): no backward is called */
     int reads_output;  /* its backward reads its own output (a ReLU after it cannot overwrite that) */
     /* Why an input of shape c x h x w does not fit (the parser's CNN_ERR_SHAPE message); NULL: the
        result would be too large. */

@@ -87,14 +87,6 @@ static cnn_status add_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, c
     return CNN_OK;
 }
 
-static cnn_status add_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *x,
-                               float *dy, float *const *dx) {
-    (void)ctx, (void)net, (void)x;
-    for (int k = 0; k < l->nin; k++)
-        if (dx[k]) memcpy(dx[k], dy, (size_t)n * l->out_size * sizeof(float));
-    return CNN_OK;
-}
-
 static const char *add_misfit(int c, int h, int w) {
     (void)c, (void)h, (void)w;
     return "add needs inputs of one shape";
@@ -104,9 +96,9 @@ const cnn_layer_class cnn_layer_add = {
     .kind = CNN_LAYER_ADD,
     .keywords = {{"add", parse_add, "add A [B ...] (one name: the previous layer plus it)"}},
     .merge = 1,
+    .grad_passthrough = 1, /* dL/d(each input) = dy: net.c hands it on, copying only where it must */
     .misfit = add_misfit,
     .forward = add_forward,
-    .backward = add_backward,
 };
 
 /* ---------------------------------------------------------------- concat */

@@ -234,6 +234,34 @@ static void grad_deliver(grad_pool *gp, int t, float *g, int n) {
     grad_give(gp, g);
 }
 
+/* dL/d(each wanted input) = dy (add): added into an input's gradient where it has one; a copy where it
+   has none yet, but the last of those gets dy's buffer itself. The sums are those of delivering copies. */
+static void grad_fan_out(grad_pool *gp, const cnn_layer *l, int want, float *dy, int n) {
+    cnn_net *net = gp->net;
+    int fresh = 0, last = -1; /* inputs whose gradient starts here (bit k), the last of them */
+    for (int k = 0; k < l->nin; k++) {
+        int seen = !(want >> k & 1) || net->layers[l->in[k]].grad != NULL;
+        for (int e = 0; e < k && !seen; e++) seen = (want >> e & 1) && l->in[e] == l->in[k];
+        if (!seen) fresh |= 1 << k, last = k;
+    }
+    for (int k = 0; k < l->nin; k++) {
+        if (!(want >> k & 1)) continue;
+        float *g = dy;
+        if (k != last && (fresh >> k & 1)) {
+            g = grad_take(gp);
+            if (!gp->dry) memcpy(g, dy, (size_t)n * l->out_size * sizeof(float));
+        }
+        if (fresh >> k & 1) {
+            net->layers[l->in[k]].grad = g;
+        } else if (!gp->dry) {
+            float *acc = net->layers[l->in[k]].grad;
+            const size_t m = (size_t)n * l->out_size;
+            for (size_t i = 0; i < m; i++) acc[i] += dy[i];
+        }
+    }
+    if (last < 0) grad_give(gp, dy);
+}
+
 /* The backward pass in reverse layer order. Each layer's dy is its output's gradient, delivered by its
    readers (none: nothing depends on it, the layer is skipped); its dx go to the layers it reads. */
 static cnn_status grad_walk(cnn_ctx *ctx, grad_pool *gp) {
@@ -252,6 +280,10 @@ static cnn_status grad_walk(cnn_ctx *ctx, grad_pool *gp) {
         for (int k = 0; k < l->nin; k++) {
             x[k] = cnn_net_tensor(net, l->in[k]);
             if (l->in[k] >= 0 && net->layers[l->in[k]].needs_grad) want |= 1 << k;
+        }
+        if (cls->grad_passthrough) {
+            grad_fan_out(gp, l, want, dy, n);
+            continue;
         }
         if (cls->grad_in_place) {
             cnn_status st = want && !gp->dry ? cls->backward(ctx, net, l, n, x, dy, NULL) : CNN_OK;
