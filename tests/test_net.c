@@ -1567,7 +1567,8 @@ static void test_bad_args(void **state) {
 }
 
 /* The class table: a row per kind at the kind's index, each with a spec keyword and a forward, a
-   backward for every layer that is not a loss and a loss function for those that are, no keyword in
+   backward for every layer that is not a loss (or whose input gradients are dy itself: add) and a loss
+   function for those that are, no keyword in
    two rows, and every keyword accepted by the parser with its own canonical spelling. */
 static void test_layer_classes(void **state) {
     (void)state;
@@ -1578,7 +1579,7 @@ static void test_layer_classes(void **state) {
         assert_non_null(cls->keywords[0].word);
         assert_non_null(cls->keywords[0].usage);
         assert_true(cls->is_loss ? cls->loss != NULL && !cls->forward && !cls->backward
-                                 : cls->forward && cls->backward && !cls->loss);
+                                 : cls->forward && (cls->backward != NULL) != cls->grad_passthrough && !cls->loss);
         for (int j = 0; j < CNN_LAYER_MAX_KEYWORDS && cls->keywords[j].word; j++)
             for (int i2 = 0; i2 < CNN_LAYER_KINDS; i2++)
                 for (int j2 = 0; j2 < CNN_LAYER_MAX_KEYWORDS && cnn_layer_class_at(i2)->keywords[j2].word; j2++)
