@@ -131,6 +131,9 @@ has out '^training: epoch 1 of 1, step 40, seed 1, batch 50$'
 has out '^schedule: cosine, lr 0.02'
 has out '^data: .*crop padding 4, flip yes$'
 has out '^optimizer: adam'
+run 0 eval "$tmp/r.cnn" --data "$data"
+has out '^accuracy 0\.[0-9]{4}$'
+run 0 predict "$tmp/r.cnn" "$data/images/0_tshirt.png"
 run 0 train --model "$tmp/recipe.cfg" --data "$data" --threads 1 --out "$tmp/r2.cnn" --batch 100 --lr 0.01
 run 0 info "$tmp/r2.cnn"
 has out 'step 20, seed 1, batch 100$'
