@@ -92,31 +92,27 @@ AVX2 static void kv_bias_relu(float *tile, int np, int valid, const float *bias,
 #define KV_ACC_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5)
 
 /* np, nb and sw are constants in every instance: the accumulators live in registers and the input
-   offsets are immediates. One loop over the taps (c, r, s) in order. */
+   offsets are immediates. The taps (c, r, s) in order. */
 AVX2 static INLINE void tile_sums(const int np, const int nb, const int sw, const kjob *j, const float *x0,
                                   const float *w, float *tile) {
     KV_ACC_ALL(KV_ACC_DECL)
-    const size_t rstep = (size_t)j->dh * j->wp, taps = (size_t)j->ci * j->r * j->s;
-    const float *xr = x0, *xs = x0;
-    int r = 0, s = 0;
-    for (size_t t = 0; t < taps; t++) {
-        const __m256 w0 = _mm256_loadu_ps(w), w1 = nb == 2 ? _mm256_loadu_ps(w + 8) : w0;
-        w += 8 * nb;
+    const size_t rstep = (size_t)j->dh * j->wp;
+    for (int c = 0; c < j->ci; c++) {
+        const float *xc = x0 + (size_t)c * j->plane;
+        for (int r = 0; r < j->r; r++) {
+            const float *xs = xc + r * rstep;
+            for (int s = 0; s < j->s; s++, xs += j->dw) {
+                const __m256 w0 = _mm256_loadu_ps(w), w1 = nb == 2 ? _mm256_loadu_ps(w + 8) : w0;
+                w += 8 * nb;
 #define KV_FMA(I)                                                                                                  \
     if (np > I) {                                                                                                  \
         const __m256 b = _mm256_broadcast_ss(xs + I * sw);                                                         \
         a##I##0 = _mm256_fmadd_ps(b, w0, a##I##0);                                                                 \
         if (nb == 2) a##I##1 = _mm256_fmadd_ps(b, w1, a##I##1);                                                    \
     }
-        KV_ACC_ALL(KV_FMA)
+                KV_ACC_ALL(KV_FMA)
 #undef KV_FMA
-        if (++s < j->s) {
-            xs += j->dw;
-        } else if (s = 0, ++r < j->r) {
-            xs = xr += rstep;
-        } else {
-            r = 0;
-            xs = xr += j->plane - (size_t)(j->r - 1) * rstep; /* the next channel's first row */
+            }
         }
     }
 #define KV_STORE(I)                                                                                                \
