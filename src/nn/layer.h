@@ -11,6 +11,8 @@
 
 /* One spec line after its keyword: positional words and key=value options (spec.c). */
 typedef struct cnn_spec_args cnn_spec_args;
+/* The line's keyword ("relu"). */
+CNN_LOCAL const char *cnn_spec_keyword(const cnn_spec_args *a);
 /* Positional word i, or NULL. */
 CNN_LOCAL const char *cnn_spec_pos(const cnn_spec_args *a, int i);
 /* The value of key=, or NULL; marks the option as used (an unused option is an error). */

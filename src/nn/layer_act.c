@@ -5,6 +5,7 @@
 #include "nn/layer.h"
 
 #include <math.h>
+#include <string.h>
 
 cnn_status cnn_net_add_act(cnn_net *net, cnn_act a, float alpha) {
     cnn_layer *l;
@@ -18,32 +19,18 @@ cnn_status cnn_net_add_act(cnn_net *net, cnn_act a, float alpha) {
     return cnn_net_commit(net, l);
 }
 
-static cnn_status parse(cnn_net *net, cnn_spec_args *a, cnn_act act) {
+static const char *const NAMES[] = {"identity", "relu",  "leaky_relu", "sigmoid", "tanh",
+                                    "relu6",    "hardsigmoid", "hardswish", "silu"};
+
+/* an activation without options: the one its keyword names */
+static cnn_status parse(cnn_net *net, cnn_spec_args *a) {
+    cnn_act act = CNN_ACT_IDENTITY;
+    for (int i = 0; i < (int)(sizeof NAMES / sizeof NAMES[0]); i++)
+        if (!strcmp(NAMES[i], cnn_spec_keyword(a))) act = (cnn_act)i;
     cnn_status st = cnn_spec_done(a, 0);
     if (st == CNN_OK && (st = cnn_net_add_act(net, act, 0.0f)) != CNN_OK)
         return cnn_spec_add_failed(a, net, st);
     return st;
-}
-static cnn_status parse_relu(cnn_net *net, cnn_spec_args *a) {
-    return parse(net, a, CNN_ACT_RELU);
-}
-static cnn_status parse_sigmoid(cnn_net *net, cnn_spec_args *a) {
-    return parse(net, a, CNN_ACT_SIGMOID);
-}
-static cnn_status parse_tanh(cnn_net *net, cnn_spec_args *a) {
-    return parse(net, a, CNN_ACT_TANH);
-}
-static cnn_status parse_relu6(cnn_net *net, cnn_spec_args *a) {
-    return parse(net, a, CNN_ACT_RELU6);
-}
-static cnn_status parse_hardsigmoid(cnn_net *net, cnn_spec_args *a) {
-    return parse(net, a, CNN_ACT_HARDSIGMOID);
-}
-static cnn_status parse_hardswish(cnn_net *net, cnn_spec_args *a) {
-    return parse(net, a, CNN_ACT_HARDSWISH);
-}
-static cnn_status parse_silu(cnn_net *net, cnn_spec_args *a) {
-    return parse(net, a, CNN_ACT_SILU);
 }
 
 static cnn_status parse_leaky(cnn_net *net, cnn_spec_args *a) {
@@ -57,8 +44,6 @@ static cnn_status parse_leaky(cnn_net *net, cnn_spec_args *a) {
     return st;
 }
 
-static const char *const NAMES[] = {"identity", "relu",  "leaky_relu", "sigmoid", "tanh",
-                                    "relu6",    "hardsigmoid", "hardswish", "silu"};
 
 static const char *name(const cnn_layer *l) {
     return NAMES[l->act];
@@ -93,14 +78,14 @@ const cnn_layer_class cnn_layer_act = {
     .grad_in_place = 1,
     .reads_output = 1, /* sigmoid and tanh take f' from y */
     .kind = CNN_LAYER_ACT,
-    .keywords = {{"relu", parse_relu, "relu"},
+    .keywords = {{"relu", parse, "relu"},
                  {"leaky_relu", parse_leaky, "leaky_relu [alpha=0.01]"},
-                 {"sigmoid", parse_sigmoid, "sigmoid"},
-                 {"tanh", parse_tanh, "tanh"},
-                 {"relu6", parse_relu6, "relu6"},
-                 {"hardsigmoid", parse_hardsigmoid, "hardsigmoid"},
-                 {"hardswish", parse_hardswish, "hardswish"},
-                 {"silu", parse_silu, "silu"}},
+                 {"sigmoid", parse, "sigmoid"},
+                 {"tanh", parse, "tanh"},
+                 {"relu6", parse, "relu6"},
+                 {"hardsigmoid", parse, "hardsigmoid"},
+                 {"hardswish", parse, "hardswish"},
+                 {"silu", parse, "silu"}},
     .name = name,
     .describe = describe,
     .forward = forward,

@@ -36,7 +36,6 @@ cnn_status cnn_net_add_convtranspose(cnn_net *net, const cnn_conv2d *p, int out_
     if ((st = cnn_conv_validate(q, &g)) != CNN_OK) return st;
     if (g.p != l->in_h || g.q != l->in_w) return CNN_ERR_SHAPE;
     l->bias = bias != 0;
-    l->pool.r = out_pad_h, l->pool.s = out_pad_w; /* kept for describe */
     l->out_c = p->k, l->out_h = (int)oh, l->out_w = (int)ow;
     l->w_count = g.w_size;
     l->b_count = l->bias ? (size_t)p->k : 0;
@@ -72,7 +71,9 @@ static void describe(const cnn_layer *l, cnn_spec_out *o) {
     else cnn_spec_put(o, "convtranspose %d %dx%d", p->c, p->r, p->s);
     cnn_spec_put_pair(o, "stride", p->stride_h, p->stride_w, 1);
     cnn_spec_put_pair(o, "pad", p->pad_top, p->pad_left, 0);
-    cnn_spec_put_pair(o, "outpad", l->pool.r, l->pool.s, 0);
+    /* the output padding: what the output has beyond (in - 1) stride - 2 pad + dil (kernel - 1) + 1 */
+    cnn_spec_put_pair(o, "outpad", l->out_h - ((l->in_h - 1) * p->stride_h - 2 * p->pad_top + p->dil_h * (p->r - 1) + 1),
+                      l->out_w - ((l->in_w - 1) * p->stride_w - 2 * p->pad_left + p->dil_w * (p->s - 1) + 1), 0);
     cnn_spec_put_pair(o, "dil", p->dil_h, p->dil_w, 1);
     if (p->groups > 1) cnn_spec_put(o, " groups=%d", p->groups);
     if (!l->bias) cnn_spec_put(o, " bias=0");

@@ -12,7 +12,6 @@ cnn_status cnn_net_add_upsample(cnn_net *net, int sh, int sw) {
     if (st != CNN_OK) return st;
     l->kind = CNN_LAYER_UPSAMPLE;
     if ((long long)l->in_h * sh > INT_MAX || (long long)l->in_w * sw > INT_MAX) return CNN_ERR_SHAPE;
-    l->pool.r = sh, l->pool.s = sw;
     l->out_c = l->in_c, l->out_h = l->in_h * sh, l->out_w = l->in_w * sw;
     return cnn_net_commit(net, l);
 }
@@ -26,21 +25,27 @@ static cnn_status parse(cnn_net *net, cnn_spec_args *a) {
     return st;
 }
 
+/* the factors: output over input */
+static int scale_h(const cnn_layer *l) { return l->out_h / l->in_h; }
+static int scale_w(const cnn_layer *l) { return l->out_w / l->in_w; }
+
 static void describe(const cnn_layer *l, cnn_spec_out *o) {
-    if (l->pool.r == l->pool.s) cnn_spec_put(o, "upsample %d", l->pool.r);
-    else cnn_spec_put(o, "upsample %dx%d", l->pool.r, l->pool.s);
+    if (scale_h(l) == scale_w(l)) cnn_spec_put(o, "upsample %d", scale_h(l));
+    else cnn_spec_put(o, "upsample %dx%d", scale_h(l), scale_w(l));
 }
 
 static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *x) {
     (void)net;
-    return cnn_upsample_nearest_forward(ctx, n, l->in_c, l->in_h, l->in_w, l->pool.r, l->pool.s, x[0], l->out);
+    return cnn_upsample_nearest_forward(ctx, n, l->in_c, l->in_h, l->in_w, scale_h(l), scale_w(l), x[0],
+                                        l->out);
 }
 
 static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *x, float *dy,
                            float *const *dx) {
     (void)net, (void)x;
     if (!dx[0]) return CNN_OK;
-    return cnn_upsample_nearest_backward(ctx, n, l->in_c, l->in_h, l->in_w, l->pool.r, l->pool.s, dy, dx[0]);
+    return cnn_upsample_nearest_backward(ctx, n, l->in_c, l->in_h, l->in_w, scale_h(l), scale_w(l), dy,
+                                         dx[0]);
 }
 
 /* no arithmetic forward */

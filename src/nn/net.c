@@ -220,6 +220,13 @@ static void grad_give(grad_pool *gp, float *g) {
     else gp->net->gbuf[gp->net->gfree++] = g;
 }
 
+/* layer l's gradient += g, n images (nothing in a dry run) */
+static void grad_add(const grad_pool *gp, cnn_layer *l, const float *g, int n) {
+    if (gp->dry) return;
+    const size_t m = (size_t)n * l->out_size;
+    for (size_t i = 0; i < m; i++) l->grad[i] += g[i];
+}
+
 /* dL/d(tensor t) += buffer g of n images: the first delivery hands g over, later ones add into it. */
 static void grad_deliver(grad_pool *gp, int t, float *g, int n) {
     cnn_layer *l = &gp->net->layers[t];
@@ -227,10 +234,7 @@ static void grad_deliver(grad_pool *gp, int t, float *g, int n) {
         l->grad = g;
         return;
     }
-    if (!gp->dry) {
-        const size_t m = (size_t)n * l->out_size;
-        for (size_t i = 0; i < m; i++) l->grad[i] += g[i];
-    }
+    grad_add(gp, l, g, n);
     grad_give(gp, g);
 }
 
@@ -251,13 +255,8 @@ static void grad_fan_out(grad_pool *gp, const cnn_layer *l, int want, float *dy,
             g = grad_take(gp);
             if (!gp->dry) memcpy(g, dy, (size_t)n * l->out_size * sizeof(float));
         }
-        if (fresh >> k & 1) {
-            net->layers[l->in[k]].grad = g;
-        } else if (!gp->dry) {
-            float *acc = net->layers[l->in[k]].grad;
-            const size_t m = (size_t)n * l->out_size;
-            for (size_t i = 0; i < m; i++) acc[i] += dy[i];
-        }
+        if (fresh >> k & 1) net->layers[l->in[k]].grad = g;
+        else grad_add(gp, &net->layers[l->in[k]], dy, n);
     }
     if (last < 0) grad_give(gp, dy);
 }

@@ -125,6 +125,8 @@ static void split_args(spec_line *ln, const cnn_layer_class *cls, const char *us
     }
 }
 
+const char *cnn_spec_keyword(const cnn_spec_args *a) { return a->ln->tok[0]; }
+
 const char *cnn_spec_pos(const cnn_spec_args *a, int i) { return i < a->npos ? a->pos[i] : NULL; }
 
 const char *cnn_spec_opt(cnn_spec_args *a, const char *key) {

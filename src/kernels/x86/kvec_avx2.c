@@ -90,6 +90,14 @@ AVX2 static void kv_bias_relu(float *tile, int np, int valid, const float *bias,
    them end up stored to the stack after every FMA), and the code for positions past np compiled away. */
 #define KV_ACC_DECL(I) __m256 a##I##0 = _mm256_setzero_ps(), a##I##1 = _mm256_setzero_ps();
 #define KV_ACC_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5)
+/* position I's two FMAs: the broadcast input value at KV_X(I) (defined where it is used) times the tap's
+   weight vectors w0 and w1 */
+#define KV_FMA(I)                                                                                                  \
+    if (np > I) {                                                                                                  \
+        const __m256 b = _mm256_broadcast_ss(KV_X(I));                                                             \
+        a##I##0 = _mm256_fmadd_ps(b, w0, a##I##0);                                                                 \
+        if (nb == 2) a##I##1 = _mm256_fmadd_ps(b, w1, a##I##1);                                                    \
+    }
 
 /* np, nb and sw are constants in every instance: the accumulators live in registers and the input
    offsets are immediates. The taps (c, r, s) in order. */
@@ -104,14 +112,9 @@ AVX2 static INLINE void tile_sums(const int np, const int nb, const int sw, cons
             for (int s = 0; s < j->s; s++, xs += j->dw) {
                 const __m256 w0 = _mm256_loadu_ps(w), w1 = nb == 2 ? _mm256_loadu_ps(w + 8) : w0;
                 w += 8 * nb;
-#define KV_FMA(I)                                                                                                  \
-    if (np > I) {                                                                                                  \
-        const __m256 b = _mm256_broadcast_ss(xs + I * sw);                                                         \
-        a##I##0 = _mm256_fmadd_ps(b, w0, a##I##0);                                                                 \
-        if (nb == 2) a##I##1 = _mm256_fmadd_ps(b, w1, a##I##1);                                                    \
-    }
+#define KV_X(I) (xs + I * sw)
                 KV_ACC_ALL(KV_FMA)
-#undef KV_FMA
+#undef KV_X
             }
         }
     }
@@ -142,14 +145,9 @@ AVX2 static INLINE void bww_sums(const int np, const int nb, const int sw, const
         for (int q = 0; q < j->q; q++, d += 8 * nb) {
             const __m256 w0 = _mm256_loadu_ps(d), w1 = nb == 2 ? _mm256_loadu_ps(d + 8) : w0;
             const size_t at = row + (size_t)q * sw;
-#define KV_FMA(I)                                                                                                  \
-    if (np > I) {                                                                                                  \
-        const __m256 b = _mm256_broadcast_ss(px##I + at);                                                          \
-        a##I##0 = _mm256_fmadd_ps(b, w0, a##I##0);                                                                 \
-        if (nb == 2) a##I##1 = _mm256_fmadd_ps(b, w1, a##I##1);                                                    \
-    }
+#define KV_X(I) (px##I + at)
             KV_ACC_ALL(KV_FMA)
-#undef KV_FMA
+#undef KV_X
         }
     }
 #define KV_STORE(I)                                                                                                \
@@ -160,6 +158,7 @@ AVX2 static INLINE void bww_sums(const int np, const int nb, const int sw, const
     KV_ACC_ALL(KV_STORE)
 #undef KV_STORE
 }
+#undef KV_FMA
 #undef KV_ACC_ALL
 #undef KV_ACC_DECL
 
