@@ -379,6 +379,22 @@ CNN_API cnn_status cnn_net_loss(cnn_ctx *ctx, cnn_net *net, const int32_t *label
 /* Backward through every layer in reverse: fills cnn_net_grads (overwritten, not accumulated). */
 CNN_API cnn_status cnn_net_backward(cnn_ctx *ctx, cnn_net *net);
 
+/* Seeing inside: what a trained net looks at and computes.
+   dL/dX for a batch: a forward of n images (x; training as in cnn_net_forward, 0 for a trained net's
+   view), then the backward of dy, a chosen gradient of the net's output (n x cnn_net_output_size
+   floats; the loss layer, if any, is not used), through every layer to the input. dx receives
+   n x C x H x W floats. A one-hot dy at class k gives the gradient of the score (logit) of k: a
+   saliency map (Simonyan et al., 2013) is its magnitude. cnn_net_grads is overwritten with the
+   parameters' gradients of the same dy. */
+CNN_API cnn_status cnn_net_input_gradient(cnn_ctx *ctx, cnn_net *net, int n, const float *x, int training,
+                                          const float *dy, float *dx);
+/* Layer i's output after the last cnn_net_forward: that forward's n images x out_c x out_h x out_w
+   floats (cnn_net_layer_info), valid until the next call; NULL for a bad index, a loss layer or before
+   any forward. The buffer is shared when a later layer works in place on it (a ReLU fused into the
+   conv before it, or run in place after batchnorm or add): *holder (may be NULL) is the layer whose
+   result the buffer holds, i itself when the output is i's own. */
+CNN_API const float *cnn_net_layer_output(const cnn_net *net, int i, int *holder);
+
 /* ---------------------------------------------------------------- optimizers */
 
 typedef enum cnn_optimizer { CNN_OPT_SGD = 0, CNN_OPT_ADAM = 1, CNN_OPT_ADAMW = 2 } cnn_optimizer;
@@ -485,6 +501,23 @@ CNN_API cnn_status cnn_image_load(const char *path, int c, int h, int w, uint8_t
                                   size_t err_size);
 
 /* ---------------------------------------------------------------- checkpoints */
+
+/* One epoch of a training run, as a trainer records it (cnn train does): kept by the net and saved
+   in its checkpoints, so the history survives a resume. */
+typedef struct cnn_epoch_stats {
+    int32_t epoch;               /* 1-based */
+    float train_loss, train_acc; /* means over the epoch's steps and images */
+    float test_loss, test_acc;   /* on the test set after the epoch; NaN when not measured */
+    float lr;                    /* the learning rate of the epoch's first step */
+    float images_per_s, seconds; /* wall clock: the only fields in which two identical runs differ */
+} cnn_epoch_stats;
+/* Records epoch e->epoch (>= 1): records of that epoch or later ones are dropped first (a run resumed
+   from an earlier checkpoint rewrites them), then e is appended. */
+CNN_API cnn_status cnn_net_history_add(cnn_net *net, const cnn_epoch_stats *e);
+/* The records in epoch order, owned by the net (valid until the next cnn_net_history_add); returns
+   their count, 0 for none or a NULL net. */
+CNN_API int cnn_net_history(const cnn_net *net, const cnn_epoch_stats **records);
+
 
 /* Where a training run stands; saved with the net and the optimizer so a run resumes bit-identically. */
 typedef struct cnn_train_state {

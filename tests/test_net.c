@@ -725,6 +725,181 @@ static void test_fd_graph_fanout(void **state) {
     fd_check_tol(FD_GRAPH_SPEC, 4, 15, 1, FD_PRECISE_NORM_TOL, FD_PRECISE_ELEM_TOL);
 }
 
+/* ---------------------------------------------------------------- seeing inside */
+
+/* J(x) = sum of dy . out(x), in double from the float outputs, with the dropout stream rewound. */
+static double fd_dot(cnn_ctx *ctx, cnn_net *net, int n, const float *x, int training, const float *dy,
+                     const cnn_rng *rng0) {
+    const float *out = NULL;
+    double s = 0.0;
+    *cnn_net_rng(net) = *rng0;
+    assert_int_equal(cnn_net_forward(ctx, net, n, x, training, &out), CNN_OK);
+    for (size_t i = 0; i < (size_t)n * cnn_net_output_size(net); i++)
+        s += (double)dy[i] * out[i];
+    return s;
+}
+
+/* cnn_net_input_gradient against central differences of J(x) = dy . out(x) in every input element, on
+   the reference path, in training mode (batch statistics, dropout masks replayed) and in eval mode. The
+   nets are smooth (no ReLU or max-pool kink), so the step can be 3e-2 of the mean |x|: the float
+   activations' rounding, ~1e-7 |J| / h, is what limits smaller steps (1e-2 gave up to 3.3e-4, 3e-3 over
+   1e-3). J is summed in double, as in fd_check_tol's precise mode, whose bounds are used
+   (FD_PRECISE_*): observed ||fd - g|| / ||g|| 1.7e-5 to 1.1e-4 and worst element 2.1e-5 to 8.6e-5
+   max|g|. Dropping the second of the two deliveries to the input (a conv and a 1x1 conv both read it)
+   gives 1.9. */
+#define FD_INPUT_STEP 3e-2
+static void fd_input_check(const char *spec, int n, uint64_t seed, int training) {
+    cnn_ctx *ctx = cnn_ctx_create(1);
+    assert_non_null(ctx);
+    assert_int_equal(cnn_ctx_set_algo(ctx, CNN_ALGO_REFERENCE), CNN_OK);
+    char err[256];
+    cnn_net *net = NULL;
+    if (cnn_net_from_spec(spec, n, &net, err, sizeof err) != CNN_OK) fail_msg("%s", err);
+    assert_int_equal(cnn_net_init(net, seed), CNN_OK);
+    det_init(net);
+    float *st = cnn_net_state(net); /* running statistics away from 0 and 1, so eval mode is not plain */
+    for (size_t i = 0; i < cnn_net_state_count(net); i++)
+        st[i] = 0.5f + 0.25f * (float)(i % 3);
+    int c, h, w;
+    cnn_net_input_shape(net, &c, &h, &w);
+    const size_t in = (size_t)n * c * h * w, outs = (size_t)n * cnn_net_output_size(net);
+    test_rng r = test_rng_make(seed);
+    float *x = test_rand_buf(&r, in, -1.5f, 1.5f), *dy = test_rand_buf(&r, outs, -1.0f, 1.0f);
+    float *dx = malloc(in * sizeof *dx);
+    double *fd = malloc(in * sizeof *fd);
+    assert_non_null(dx);
+    assert_non_null(fd);
+    const cnn_rng rng0 = *cnn_net_rng(net);
+    assert_int_equal(cnn_net_input_gradient(ctx, net, n, x, training, dy, dx), CNN_OK);
+    double mean = 0.0;
+    for (size_t i = 0; i < in; i++)
+        mean += fabs(x[i]);
+    mean /= (double)in;
+    for (size_t i = 0; i < in; i++) {
+        const float x0 = x[i];
+        x[i] = x0 + (float)(FD_INPUT_STEP * mean);
+        const double up = fd_dot(ctx, net, n, x, training, dy, &rng0), hup = (double)x[i] - x0;
+        x[i] = x0 - (float)(FD_INPUT_STEP * mean);
+        const double down = fd_dot(ctx, net, n, x, training, dy, &rng0), hdown = (double)x0 - x[i];
+        x[i] = x0;
+        fd[i] = (up - down) / (hup + hdown);
+    }
+    double dn = 0.0, gn = 0.0, worst = 0.0, gmax = 0.0;
+    size_t wi = 0;
+    for (size_t i = 0; i < in; i++) {
+        dn += (fd[i] - dx[i]) * (fd[i] - dx[i]);
+        gn += (double)dx[i] * dx[i];
+        if (fabs(dx[i]) > gmax) gmax = fabs(dx[i]);
+        if (fabs(fd[i] - dx[i]) > worst) worst = fabs(fd[i] - dx[i]), wi = i;
+    }
+    const double rel = sqrt(dn / gn);
+    if (getenv("TEST_NET_VERBOSE"))
+        fprintf(stderr, "  dL/dX, %zu inputs, training %d: ||fd - g|| / ||g|| = %.3g, worst / max|g| = %.3g\n",
+                in, training, rel, worst / gmax);
+    assert_true(gn > 0.0);
+    if (!(rel <= FD_PRECISE_NORM_TOL) || !(worst <= FD_PRECISE_ELEM_TOL * gmax))
+        fail_msg("dL/dX of\n%s(training %d): ||fd - g|| / ||g|| = %.3g; worst input %zu: fd %.6g, backward %.6g",
+                 spec, training, rel, wi, fd[wi], (double)dx[wi]);
+    free(x);
+    free(dy);
+    free(dx);
+    free(fd);
+    cnn_net_free(net);
+    cnn_ctx_free(ctx);
+}
+
+static void test_input_gradient_fd(void **state) {
+    (void)state;
+    /* a graph whose input is read twice (fan-out at the input), batchnorm, a SE-style gate */
+    const char *graph = "input 2 6 6\nconv 4 3 pad=1 name=a\nconv 4 1 from=input\nadd a\nbatchnorm\nsilu\n"
+                        "globalavgpool name=g\nflatten\ndense 4\nsigmoid name=s\nflatten from=g\nconcat s\ndense 3\n"
+                        "softmax_ce\n";
+    for (int training = 0; training <= 1; training++) {
+        fd_input_check(FD_GRAPH_SPEC, 3, 21, training);
+        fd_input_check(graph, 2, 22, training);
+        fd_input_check("input 3 5 5\nconv 6 3 dil=2 groups=3 pad=2\ntanh\ndropout 0.5\navgpool 2\nflatten\n"
+                       "dense 4\n",
+                       3, 23, training); /* no loss layer; dropout replayed in training */
+    }
+}
+
+/* A net whose scores depend on one pixel only: the saliency is zero everywhere else, exactly, and the
+   pixel's gradient is the dense weight of the chosen class. */
+static void test_input_gradient_one_pixel(void **state) {
+    (void)state;
+    cnn_net *net = NULL;
+    assert_int_equal(cnn_net_from_spec("input 1 4 4\nflatten\ndense 3\nsoftmax_ce\n", 2, &net, NULL, 0), CNN_OK);
+    float *p = cnn_net_params(net); /* weights 3 x 16, then the bias */
+    memset(p, 0, cnn_net_param_count(net) * sizeof *p);
+    for (int k = 0; k < 3; k++)
+        p[k * 16 + 9] = 0.5f + (float)k, p[48 + k] = 0.1f * (float)k;
+    float x[32], dx[32];
+    for (int i = 0; i < 32; i++)
+        x[i] = (float)(i % 7) * 0.3f - 0.9f;
+    for (int k = 0; k < 3; k++) {
+        float dy[6] = {0};
+        dy[k] = 1.0f, dy[3 + (k + 1) % 3] = 1.0f; /* image 0: class k; image 1: class k + 1 */
+        assert_int_equal(cnn_net_input_gradient(NULL, net, 2, x, 0, dy, dx), CNN_OK);
+        for (int i = 0; i < 32; i++) {
+            float want = i == 9 ? 0.5f + (float)k : i == 16 + 9 ? 0.5f + (float)((k + 1) % 3) : 0.0f;
+            if (dx[i] != want) fail_msg("class %d: dx[%d] = %g, expected %g", k, i, (double)dx[i], (double)want);
+        }
+        assert_true(cnn_net_grads(net)[k * 16 + 9] == x[9]); /* dW of the same dy */
+    }
+    float dy[6] = {0};
+    assert_int_equal(cnn_net_input_gradient(NULL, net, 3, x, 0, dy, dx), CNN_ERR_ARG); /* past max batch */
+    assert_int_equal(cnn_net_input_gradient(NULL, net, 2, x, 0, NULL, dx), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_input_gradient(NULL, net, 2, x, 0, dy, NULL), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_input_gradient(NULL, NULL, 2, x, 0, dy, dx), CNN_ERR_ARG);
+    cnn_net_free(net);
+}
+
+/* Layer outputs after a forward, and which layer's result a shared buffer holds. */
+static void test_layer_output(void **state) {
+    (void)state;
+    cnn_net *net = NULL;
+    assert_int_equal(cnn_net_from_spec("input 1 6 6\nconv 3 3 pad=1\nrelu\nconv 2 3\nbatchnorm\nrelu\n"
+                                       "maxpool 2\nflatten\ndense 4\nsoftmax_ce\n",
+                                       2, &net, NULL, 0),
+                     CNN_OK);
+    det_init(net);
+    float x[72];
+    for (int i = 0; i < 72; i++)
+        x[i] = (float)((i * 37) % 11) * 0.2f - 1.0f;
+    int holder = -9;
+    assert_null(cnn_net_layer_output(net, 0, &holder)); /* before any forward */
+    const float *out = NULL;
+    assert_int_equal(cnn_net_forward(NULL, net, 2, x, 0, &out), CNN_OK);
+    const float *y0 = cnn_net_layer_output(net, 0, &holder);
+    assert_non_null(y0);
+    assert_int_equal(holder, 1); /* the conv's ReLU is fused into it */
+    for (int i = 0; i < 2 * 3 * 36; i++)
+        assert_true(y0[i] >= 0.0f);
+    assert_true(cnn_net_layer_output(net, 1, &holder) == y0);
+    assert_int_equal(holder, 1);
+    assert_non_null(cnn_net_layer_output(net, 3, &holder));
+    assert_int_equal(holder, 4); /* the ReLU after batchnorm runs in place */
+    assert_non_null(cnn_net_layer_output(net, 2, &holder));
+    assert_int_equal(holder, 2);
+    assert_true(cnn_net_layer_output(net, 7, NULL) == out); /* the dense layer feeds the loss */
+    assert_null(cnn_net_layer_output(net, 8, NULL));        /* the loss */
+    assert_null(cnn_net_layer_output(net, 9, NULL));
+    assert_null(cnn_net_layer_output(net, -1, NULL));
+    /* a layer run alone matches: the first conv + ReLU against the op */
+    cnn_conv2d p = {.n = 2, .c = 1, .h = 6, .w = 6, .k = 3, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
+                    .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .dil_h = 1, .dil_w = 1,
+                    .groups = 1};
+    float y[2 * 3 * 36];
+    const float *w = cnn_net_params(net);
+    cnn_ctx *ctx = cnn_ctx_create(1);
+    assert_non_null(ctx);
+    assert_int_equal(cnn_conv2d_forward(ctx, &p, x, w, w + 27, y), CNN_OK);
+    for (int i = 0; i < 2 * 3 * 36; i++)
+        assert_true(fabsf(y0[i] - (y[i] > 0.0f ? y[i] : 0.0f)) <= 1e-5f);
+    cnn_ctx_free(ctx);
+    cnn_net_free(net);
+}
+
 /* ---------------------------------------------------------------- model spec */
 
 /* The spec must fail with err beginning "line <line>:" and containing needle (if not NULL). */
@@ -755,6 +930,9 @@ static void test_spec_errors(void **state) {
     expect_spec_error("input 1 8 8\nconv 4 3 stride=-1\n", 2, "stride");
     expect_spec_error("input 1 -8 8\nrelu\n", 1, NULL);
     expect_spec_error("input 1 8 8\ndense 0\n", 2, "OUTPUTS");
+    /* the shape named is that of the output from= reads */
+    expect_spec_error("input 1 8 8\nconv 4 3 name=a\nglobalavgpool\ndense 4 from=a\n", 4,
+                      "dense: does not fit its input of shape 4x6x6 (dense needs flattened features");
     expect_spec_error("input 1 4 4\nconv 2 5\n", 2, "does not fit"); /* kernel too large */
     expect_spec_error("input 1 4 4\nmaxpool 5\n", 2, NULL);
     expect_spec_error("input 1 4 4\nconv 2 3 dil=2\n", 2, "does not fit"); /* dilated kernel too large */
@@ -1602,6 +1780,9 @@ int main(void) {
         cmocka_unit_test(test_fd_dense_bn_mse_mean),
         cmocka_unit_test(test_fd_same_dilated_maxpool),
         cmocka_unit_test(test_fd_graph_fanout),
+        cmocka_unit_test(test_input_gradient_fd),
+        cmocka_unit_test(test_input_gradient_one_pixel),
+        cmocka_unit_test(test_layer_output),
         cmocka_unit_test(test_spec_errors),
         cmocka_unit_test(test_spec_roundtrip),
         cmocka_unit_test(test_spec_graph_errors),

@@ -205,7 +205,15 @@ static cnn_status plan_graph(cnn_net *net) {
 typedef struct grad_pool {
     cnn_net *net;
     int dry, used, most; /* dry: buffers in use and the most at once */
+    int to_input;        /* every layer passes its gradient on, down to dL/d(the net's input) */
+    float *in_grad;      /* dL/d(the net's input) once delivered (to_input) */
 } grad_pool;
+
+/* Where the gradient of tensor t (a layer's output; -1 the net's input) is kept, and its size per image. */
+static float **grad_slot(grad_pool *gp, int t) { return t < 0 ? &gp->in_grad : &gp->net->layers[t].grad; }
+static size_t tensor_size(const cnn_net *net, int t) {
+    return t < 0 ? (size_t)net->c * net->h * net->w : net->layers[t].out_size;
+}
 
 static float *grad_take(grad_pool *gp) {
     if (gp->dry) {
@@ -220,31 +228,37 @@ static void grad_give(grad_pool *gp, float *g) {
     else gp->net->gbuf[gp->net->gfree++] = g;
 }
 
-/* layer l's gradient += g, n images (nothing in a dry run) */
-static void grad_add(const grad_pool *gp, cnn_layer *l, const float *g, int n) {
+/* tensor t's gradient += g, n images (nothing in a dry run) */
+static void grad_add(grad_pool *gp, int t, const float *g, int n) {
     if (gp->dry) return;
-    const size_t m = (size_t)n * l->out_size;
-    for (size_t i = 0; i < m; i++) l->grad[i] += g[i];
+    float *d = *grad_slot(gp, t);
+    const size_t m = (size_t)n * tensor_size(gp->net, t);
+    for (size_t i = 0; i < m; i++) d[i] += g[i];
 }
 
 /* dL/d(tensor t) += buffer g of n images: the first delivery hands g over, later ones add into it. */
 static void grad_deliver(grad_pool *gp, int t, float *g, int n) {
-    cnn_layer *l = &gp->net->layers[t];
-    if (!l->grad) {
-        l->grad = g;
+    float **slot = grad_slot(gp, t);
+    if (!*slot) {
+        *slot = g;
         return;
     }
-    grad_add(gp, l, g, n);
+    grad_add(gp, t, g, n);
     grad_give(gp, g);
+}
+
+/* Does layer l's backward pass a gradient to its input k? */
+static int wants_grad(const grad_pool *gp, const cnn_layer *l, int k) {
+    const int t = l->in[k];
+    return gp->to_input || (t >= 0 && gp->net->layers[t].needs_grad);
 }
 
 /* dL/d(each wanted input) = dy (add): added into an input's gradient where it has one; a copy where it
    has none yet, but the last of those gets dy's buffer itself. The sums are those of delivering copies. */
 static void grad_fan_out(grad_pool *gp, const cnn_layer *l, int want, float *dy, int n) {
-    cnn_net *net = gp->net;
     int fresh = 0, last = -1; /* inputs whose gradient starts here (bit k), the last of them */
     for (int k = 0; k < l->nin; k++) {
-        int seen = !(want >> k & 1) || net->layers[l->in[k]].grad != NULL;
+        int seen = !(want >> k & 1) || *grad_slot(gp, l->in[k]) != NULL;
         for (int e = 0; e < k && !seen; e++) seen = (want >> e & 1) && l->in[e] == l->in[k];
         if (!seen) fresh |= 1 << k, last = k;
     }
@@ -255,8 +269,8 @@ static void grad_fan_out(grad_pool *gp, const cnn_layer *l, int want, float *dy,
             g = grad_take(gp);
             if (!gp->dry) memcpy(g, dy, (size_t)n * l->out_size * sizeof(float));
         }
-        if (fresh >> k & 1) net->layers[l->in[k]].grad = g;
-        else grad_add(gp, &net->layers[l->in[k]], dy, n);
+        if (fresh >> k & 1) *grad_slot(gp, l->in[k]) = g;
+        else grad_add(gp, l->in[k], dy, n);
     }
     if (last < 0) grad_give(gp, dy);
 }
@@ -267,6 +281,7 @@ static cnn_status grad_walk(cnn_ctx *ctx, grad_pool *gp) {
     cnn_net *net = gp->net;
     const int n = net->n;
     for (int i = 0; i < net->nlayers; i++) net->layers[i].grad = NULL;
+    gp->in_grad = NULL;
     if (net->out_layer < 0) return CNN_OK;
     net->layers[net->out_layer].grad = gp->dry ? grad_take(gp) : net->g; /* taken by cnn_net_loss */
     for (int i = net->nlayers - 1; i >= 0; i--) {
@@ -278,7 +293,7 @@ static cnn_status grad_walk(cnn_ctx *ctx, grad_pool *gp) {
         if (!dy) continue;
         for (int k = 0; k < l->nin; k++) {
             x[k] = cnn_net_tensor(net, l->in[k]);
-            if (l->in[k] >= 0 && net->layers[l->in[k]].needs_grad) want |= 1 << k;
+            if (wants_grad(gp, l, k)) want |= 1 << k;
         }
         if (cls->grad_passthrough) {
             grad_fan_out(gp, l, want, dy, n);
@@ -311,10 +326,13 @@ cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     cnn_status st;
     if ((st = plan_graph(net)) != CNN_OK) return st;
     plan_fusions(net);
-    grad_pool count = {net, 1, 0, 0};
+    grad_pool count = {net, 1, 0, 0, 0, NULL}, to_input = {net, 1, 0, 0, 1, NULL};
     grad_walk(NULL, &count);
-    net->gcount = count.most ? count.most : 1;
+    grad_walk(NULL, &to_input); /* cnn_net_input_gradient */
+    net->gcount = count.most > to_input.most ? count.most : to_input.most;
+    if (net->gcount < 1) net->gcount = 1;
     if (cnn_size_mul(&in, b, (size_t)net->c * net->h * net->w)) return CNN_ERR_SHAPE;
+    if (in > gmax) gmax = in; /* a buffer may hold dL/d(input) */
     if ((st = arena_add(&total, 2 * net->param_count)) || (st = arena_add(&total, net->state_count)) ||
         (st = arena_add(&total, in)))
         return st;
@@ -511,6 +529,13 @@ cnn_status cnn_net_skip_batch(cnn_net *net, int n) {
 
 /* ---------------------------------------------------------------- loss */
 
+/* Every gradient buffer free, then the first taken for dL/d(the net's output). */
+static float *grad_reset(cnn_net *net) {
+    for (int k = 0; k < net->gcount; k++) net->gbuf[k] = net->gbase + (size_t)k * net->gstride;
+    net->gfree = net->gcount - 1;
+    return net->gbuf[net->gfree];
+}
+
 cnn_status cnn_net_loss(cnn_ctx *ctx, cnn_net *net, const int32_t *labels, const float *targets, float *loss) {
     if (!net || !net->built || !loss || net->n <= 0) return CNN_ERR_ARG;
     const cnn_layer *last = &net->layers[net->nlayers - 1];
@@ -520,10 +545,7 @@ cnn_status cnn_net_loss(cnn_ctx *ctx, cnn_net *net, const int32_t *labels, const
     const int whole = net->training && net->shard_total ? net->shard_total : n;
     cnn_status st;
     if (!is_loss(last)) return CNN_ERR_UNSUPPORTED; /* the net has no loss layer */
-    /* every gradient buffer free, then the first taken for dL/d(output) */
-    for (int k = 0; k < net->gcount; k++) net->gbuf[k] = net->gbase + (size_t)k * net->gstride;
-    net->gfree = net->gcount - 1;
-    float *g = net->gbuf[net->gfree];
+    float *g = grad_reset(net);
     st = cnn_layer_class_of(last->kind)->loss(ctx, last, n, whole, size, o, labels, targets, loss, g);
     if (st != CNN_OK) return st;
     net->g = g;
@@ -536,10 +558,37 @@ cnn_status cnn_net_backward(cnn_ctx *ctx, cnn_net *net) {
     if (!net || !net->built || !net->g) return CNN_ERR_ARG;
     if (!ctx) ctx = net->own_ctx;
     memset(net->grads, 0, net->param_count * sizeof(float));
-    grad_pool gp = {net, 0, 0, 0};
+    grad_pool gp = {net, 0, 0, 0, 0, NULL};
     cnn_status st = grad_walk(ctx, &gp);
     net->g = NULL;
     return st;
+}
+
+cnn_status cnn_net_input_gradient(cnn_ctx *ctx, cnn_net *net, int n, const float *x, int training,
+                                  const float *dy, float *dx) {
+    if (!dy || !dx) return CNN_ERR_ARG;
+    cnn_status st = cnn_net_forward(ctx, net, n, x, training, NULL);
+    if (st != CNN_OK) return st;
+    if (!ctx) ctx = net->own_ctx;
+    net->g = grad_reset(net);
+    memcpy(net->g, dy, (size_t)n * cnn_net_output_size(net) * sizeof(float));
+    memset(net->grads, 0, net->param_count * sizeof(float));
+    grad_pool gp = {net, 0, 0, 0, 1, NULL};
+    if (net->out_layer < 0) gp.in_grad = net->g; /* the net's output is its input */
+    else st = grad_walk(ctx, &gp);
+    net->g = NULL;
+    if (st != CNN_OK) return st;
+    const size_t m = (size_t)n * tensor_size(net, -1);
+    if (gp.in_grad) memcpy(dx, gp.in_grad, m * sizeof(float));
+    else memset(dx, 0, m * sizeof(float));
+    return CNN_OK;
+}
+
+const float *cnn_net_layer_output(const cnn_net *net, int i, int *holder) {
+    if (!net || !net->built || net->n <= 0 || i < 0 || i >= net->nlayers || is_loss(&net->layers[i])) return NULL;
+    const cnn_layer *l = &net->layers[i], *r = l->readers == 1 ? &net->layers[l->reader] : NULL;
+    if (holder) *holder = r && (r->fused_fwd || r->in_place) ? l->reader : i;
+    return net->layers[i].out;
 }
 
 cnn_status cnn_net_train_step(cnn_ctx *ctx, cnn_net *net, cnn_optim *opt, float lr, int n, const float *x,

@@ -207,8 +207,9 @@ static void input_shapes(const cnn_spec_args *a, const cnn_net *net, char *buf, 
 
 cnn_status cnn_spec_add_failed(const cnn_spec_args *a, const cnn_net *net, cnn_status st) {
     const spec_line *ln = a->ln;
-    int c, h, w;
-    cnn_spec_next_input(net, &c, &h, &w);
+    int c, h, w, t = a->nref ? net->next_in[0] : net->nlayers - 1; /* the line's (first) input */
+    c = net->c, h = net->h, w = net->w;
+    if (t >= 0) c = net->layers[t].out_c, h = net->layers[t].out_h, w = net->layers[t].out_w;
     if (net->has_loss_input) {
         int at = net->layers[net->nlayers - 1].lineno;
         if (a->cls->is_loss)
