@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """make_corpus.py — writes the seed corpora under fuzz/corpus/ (deterministic; rerun to rebuild).
 
-Python's standard library only. Checkpoints follow docs/checkpoint.md (version 1); IDX seeds are
+Python's standard library only. Checkpoints follow docs/checkpoint.md (versions 1 and 2); IDX seeds are
 u32 little-endian L + images file (L bytes) + labels file, the input format of fuzz_idx.c; images
 are tiny PNGs of every colour type, binary PGM/PPM, and a BMP (which the loader must refuse).
 Also copies models/*.cfg and a few of tests/data/images. A seed whose name starts with "bad-" must be
@@ -98,15 +98,19 @@ def ramp(n, scale=0.01):
     return [((i * 37) % 23 - 11) * scale for i in range(n)]
 
 
-def checkpoint(spec, params, state, optim=None, epoch=1, step=8):
-    """optim: (kind, momentum, nesterov, weight_decay, beta1, beta2, eps, steps, state_count)."""
-    body = b"CNNCKPT\0" + struct.pack("<II", 1, 1 if optim else 0)
+def checkpoint(spec, params, state, optim=None, epoch=1, step=8, history=None):
+    """optim: (kind, momentum, nesterov, weight_decay, beta1, beta2, eps, steps, state_count);
+    history: None for a version-1 file, else the records (epoch and 7 floats) of a version-2 one."""
+    version = 1 if history is None else 2
+    body = b"CNNCKPT\0" + struct.pack("<II", version, 1 if optim else 0)
     body += struct.pack("<Q", len(spec)) + spec.encode()
     body += f32s(ramp(params)) + f32s([0.5] * state)
     body += struct.pack("<QQ", 0x0123456789ABCDEF, 0xFEDCBA9876543210)  # dropout rng
     body += struct.pack("<iqQQQii", epoch, step, 42, 7, 9, 4, 3)  # epoch step seed rng batch epochs
     body += struct.pack("<ffii", 0.28, 0.35, 2, 1)  # mean std crop_pad flip
     body += struct.pack("<ifqqqf", 2, 0.01, 2, 100, 10, 0.1)  # schedule: cosine, lr, warmup, total, size, gamma
+    if history is not None:
+        body += struct.pack("<Q", len(history)) + b"".join(struct.pack("<i7f", *r) for r in history)
     if optim:
         kind, mom, nest, wd, b1, b2, eps, steps, count = optim
         body += struct.pack("<ififfffq", kind, mom, nest, wd, b1, b2, eps, steps) + f32s(ramp(count, 0.001))
@@ -124,6 +128,14 @@ def write_checkpoints():
          "flatten\ndense 2\nsoftmax_ce\n")  # 40 + 10 parameters
     put("checkpoint", "adamw-groups.ckpt", checkpoint(c, 50, 0, (2, 0.0, 0, 0.01, 0.8, 0.99, 1e-6, 1, 100)))
     put("checkpoint", "sgd-plain.ckpt", checkpoint(c, 50, 0, (0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0)))
+    # version 2: a history (a NaN test loss is "not measured"), an empty one, and epochs out of order
+    nan = float("nan")
+    runs = [(1, 1.1, 0.5, 1.2, 0.45, 0.01, 900.0, 0.5), (2, 0.9, 0.6, nan, nan, 0.01, 1000.0, 0.4),
+            (4, 0.7, 0.7, 0.8, 0.65, 0.005, 950.0, 0.45)]
+    adam = (1, 0.0, 0, 0.0, 0.9, 0.999, 1e-8, 8, 94)
+    put("checkpoint", "adam-history.ckpt", checkpoint(a, 47, 0, adam, epoch=4, history=runs))
+    put("checkpoint", "deploy-no-history.ckpt", checkpoint(a, 47, 0, history=[]))
+    put("checkpoint", "bad-history-order.ckpt", checkpoint(a, 47, 0, adam, epoch=4, history=runs[1:] + runs[:1]))
 
 
 # ---------------------------------------------------------------- IDX

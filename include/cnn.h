@@ -531,14 +531,16 @@ typedef struct cnn_train_state {
     cnn_schedule schedule;
 } cnn_train_state;
 
-/* One file: magic "CNNCKPT\0", version, fixed-width little-endian fields, the model spec, parameters,
-   batchnorm statistics, dropout RNG, optimizer config and state (optional), train state, CRC32.
-   Written atomically: a temporary file in the same folder, fsync, rename. opt may be NULL (a
-   deploy-only file). err gets a message naming the file and what is wrong. */
+/* One file: magic "CNNCKPT\0", version (2), fixed-width little-endian fields, the model spec,
+   parameters, batchnorm statistics, dropout RNG, train state, the net's history (cnn_net_history),
+   optimizer config and state (optional), CRC32 (docs/checkpoint.md). Written atomically: a temporary
+   file in the same folder, fsync, rename. opt may be NULL (a deploy-only file). err gets a message
+   naming the file and what is wrong. */
 CNN_API cnn_status cnn_checkpoint_save(const char *path, const cnn_net *net, const cnn_optim *opt,
                                        const cnn_train_state *ts, char *err, size_t err_size);
-/* Validates every size before allocating and the CRC before trusting anything. *opt is set to NULL
-   when the file has no optimizer state (opt itself may be NULL to skip it); ts may be NULL. */
+/* Validates every size before allocating and the CRC before trusting anything. Reads versions 1 and
+   2; the loaded net holds the file's history (none from a version-1 file). *opt is set to NULL when
+   the file has no optimizer state (opt itself may be NULL to skip it); ts may be NULL. */
 CNN_API cnn_status cnn_checkpoint_load(const char *path, int max_batch, cnn_net **net, cnn_optim **opt,
                                        cnn_train_state *ts, char *err, size_t err_size);
 

@@ -1,7 +1,8 @@
-/* test_checkpoint.c — checkpoints: a save/load round trip is bit-exact and training resumes
-   bit-identically; every truncation, bit flip and forged field is refused without a crash, a leak or
-   a huge allocation; failed saves leave the previous file alone and no temporary files behind.
-   The layout itself is documented in src/nn/checkpoint.c and docs/checkpoint.md. */
+/* test_checkpoint.c — checkpoints: a save/load round trip is bit-exact (the training history
+   included) and training resumes bit-identically; version 1 files still load; every truncation, bit
+   flip and forged field is refused without a crash, a leak or a huge allocation; failed saves leave
+   the previous file alone and no temporary files behind. Also the history's own calls
+   (cnn_net_history_add). The layout itself is documented in src/nn/checkpoint.c and docs/checkpoint.md. */
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
 
@@ -25,11 +26,16 @@ static const char *const SPEC = "input 1 8 8\n"
                                 "dense 10\n"
                                 "softmax_ce\n";
 
-/* Offsets of the fixed header fields (docs/checkpoint.md). */
+/* Offsets of the fixed header fields, and the sizes of the fixed sections (docs/checkpoint.md). */
 #define OFF_VERSION 8
 #define OFF_FLAGS 12
 #define OFF_SPEC_LEN 16
 #define OFF_SPEC 24
+#define RNG_SIZE 16
+#define TRAIN_STATE_SIZE 96
+#define RECORD_SIZE 32 /* a history record */
+#define OPTIM_FIXED_SIZE 44
+#define HISTORY_RECORDS 3 /* the fixture's */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -53,6 +59,52 @@ static void train_steps(cnn_ctx *ctx, cnn_net *net, cnn_optim *opt, test_rng *r,
             labels[i] = test_rng_int(r, 0, 9);
         float loss = 0.0f;
         assert_int_equal(cnn_net_train_step(ctx, net, opt, 1e-2f, MAX_BATCH, x, labels, NULL, &loss), CNN_OK);
+    }
+}
+
+static float nan_with_payload(uint32_t payload) {
+    uint32_t u = 0x7FC00000u | (payload & 0x3FFFFFu);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Epochs 1, 2 and 5 (a gap is allowed), with a NaN test loss (not measured), an Inf, a -0 and a
+   subnormal among the floats: every bit pattern must survive. */
+static void make_history(cnn_epoch_stats h[HISTORY_RECORDS]) {
+    h[0] = (cnn_epoch_stats){.epoch = 1,
+                             .train_loss = 2.25f,
+                             .train_acc = 0.125f,
+                             .test_loss = nan_with_payload(0x1234),
+                             .test_acc = 0.5f,
+                             .lr = 0.05f,
+                             .images_per_s = 12345.5f,
+                             .seconds = 1.5f};
+    h[1] = (cnn_epoch_stats){.epoch = 2,
+                             .train_loss = 1.0f / 3.0f,
+                             .train_acc = -0.0f,
+                             .test_loss = 0.75f,
+                             .test_acc = 1e-40f,
+                             .lr = 0.025f,
+                             .images_per_s = INFINITY,
+                             .seconds = 0.0f};
+    h[2] = (cnn_epoch_stats){.epoch = 5,
+                             .train_loss = 0.1f,
+                             .train_acc = 0.9f,
+                             .test_loss = 0.2f,
+                             .test_acc = 0.875f,
+                             .lr = 1e-3f,
+                             .images_per_s = 7.0f,
+                             .seconds = 99.0f};
+}
+
+/* The net's history is h[0..n-1], bit for bit (cnn_epoch_stats is eight 4-byte fields: no padding). */
+static void expect_history(const cnn_net *net, const cnn_epoch_stats *h, int n) {
+    const cnn_epoch_stats *got = NULL;
+    assert_int_equal(cnn_net_history(net, &got), n);
+    if (n) {
+        assert_non_null(got);
+        assert_memory_equal(got, h, (size_t)n * sizeof *h);
     }
 }
 
@@ -94,6 +146,10 @@ static int setup(void **state) {
     f->data_rng = test_rng_make(99);
     train_steps(f->ctx, f->net, f->opt, &f->data_rng, TRAIN_STEPS);
     make_train_state(&f->ts);
+    cnn_epoch_stats h[HISTORY_RECORDS];
+    make_history(h);
+    for (int i = 0; i < HISTORY_RECORDS; i++)
+        assert_int_equal(cnn_net_history_add(f->net, &h[i]), CNN_OK);
     *state = f;
     return 0;
 }
@@ -263,6 +319,10 @@ static void test_round_trip(void **state) {
     assert_true(ts.schedule.step_size == f->ts.schedule.step_size);
     assert_memory_equal(&ts.schedule.gamma, &f->ts.schedule.gamma, sizeof(float));
 
+    cnn_epoch_stats h[HISTORY_RECORDS];
+    make_history(h);
+    expect_history(net, h, HISTORY_RECORDS);
+
     /* Resuming: the same batches on the original and on the loaded copy give the same bits
        (dropout masks come from the restored RNG, Adam's moments and step count from the file). */
     test_rng r1 = f->data_rng, r2 = f->data_rng;
@@ -288,10 +348,15 @@ static void test_deterministic_bytes(void **state) {
     unsigned char *a = read_all(f->path, &n1), *b = read_all(p2, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(a, b, n1);
-    assert_memory_equal(a, "CNNCKPT\0\1\0\0\0\1\0\0\0", 16); /* magic, version 1, optimizer flag */
+    assert_memory_equal(a, "CNNCKPT\0\2\0\0\0\1\0\0\0", 16); /* magic, version 2, optimizer flag */
     size_t spec_len = (size_t)get_u64(a + OFF_SPEC_LEN);
     assert_int_equal(spec_len, strlen(cnn_net_spec(f->net)));
     assert_memory_equal(a + OFF_SPEC, cnn_net_spec(f->net), spec_len);
+    /* the size formula of docs/checkpoint.md */
+    size_t P = cnn_net_param_count(f->net), S = cnn_net_state_count(f->net),
+           O = cnn_optim_state_count(f->opt);
+    assert_int_equal(n1, 16 + 8 + spec_len + 8 + 4 * P + 8 + 4 * S + RNG_SIZE + TRAIN_STATE_SIZE + 8 +
+                             RECORD_SIZE * HISTORY_RECORDS + OPTIM_FIXED_SIZE + 4 * O + 4);
     free(a);
     free(b);
 }
@@ -377,7 +442,9 @@ static void test_forged_fields(void **state) {
     const size_t spec_len = (size_t)get_u64(orig + OFF_SPEC_LEN);
     const size_t off_params = OFF_SPEC + spec_len;
     const size_t off_state = off_params + 8 + 4 * cnn_net_param_count(f->net);
+    const size_t off_history = off_state + 8 + 4 * cnn_net_state_count(f->net) + RNG_SIZE + TRAIN_STATE_SIZE;
     const size_t off_opt_count = n - 4 - 4 * cnn_optim_state_count(f->opt) - 8;
+    assert_int_equal(get_u64(orig + off_history), HISTORY_RECORDS);
 
     /* wrong magic (no CRC fix needed: the magic is checked first) */
     memcpy(b, orig, n);
@@ -442,7 +509,7 @@ static void test_forged_fields(void **state) {
 
     /* counts claiming 2^60 (and 2^64 - 1) items: refused from the bytes left, nothing allocated
        (under ASan an attempt at such an allocation would abort the test) */
-    const size_t count_offs[] = {OFF_SPEC_LEN, off_params, off_state, off_opt_count};
+    const size_t count_offs[] = {OFF_SPEC_LEN, off_params, off_state, off_history, off_opt_count};
     const uint64_t huge[] = {(uint64_t)1 << 60, UINT64_MAX, (uint64_t)1 << 62};
     for (size_t i = 0; i < sizeof count_offs / sizeof *count_offs; i++)
         for (size_t j = 0; j < sizeof huge / sizeof *huge; j++) {
@@ -658,6 +725,217 @@ static void test_large_net(void **state) {
     cnn_net_free(big);
 }
 
+/* ---------------------------------------------------------------- the training history */
+
+/* cnn_net_history_add: appends, drops the records of its epoch and later ones first, refuses an
+   epoch below 1 (leaving the history as it was), and grows past any initial capacity. */
+static void test_history_add(void **state) {
+    fixture *f = *state;
+    cnn_epoch_stats h[HISTORY_RECORDS], e;
+    const cnn_epoch_stats *got = (const cnn_epoch_stats *)(void *)f;
+    make_history(h);
+    expect_history(f->net, h, HISTORY_RECORDS); /* epochs 1, 2, 5 */
+
+    /* epoch 3: 5 is dropped */
+    e = h[2];
+    e.epoch = 3;
+    assert_int_equal(cnn_net_history_add(f->net, &e), CNN_OK);
+    cnn_epoch_stats want[HISTORY_RECORDS] = {h[0], h[1], e};
+    expect_history(f->net, want, 3);
+    /* epoch 2 again (a run resumed from the checkpoint of epoch 1): 2 and 3 are replaced */
+    e = h[2];
+    e.epoch = 2;
+    e.train_loss = 42.0f;
+    assert_int_equal(cnn_net_history_add(f->net, &e), CNN_OK);
+    want[1] = e;
+    expect_history(f->net, want, 2);
+    /* epoch 0 and below, or no record: refused, nothing changes */
+    e.epoch = 0;
+    assert_int_equal(cnn_net_history_add(f->net, &e), CNN_ERR_ARG);
+    e.epoch = -7;
+    assert_int_equal(cnn_net_history_add(f->net, &e), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_history_add(f->net, NULL), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_history_add(NULL, &h[0]), CNN_ERR_ARG);
+    expect_history(f->net, want, 2);
+    /* epoch 1: only it remains */
+    assert_int_equal(cnn_net_history_add(f->net, &h[0]), CNN_OK);
+    expect_history(f->net, h, 1);
+    assert_int_equal(cnn_net_history(NULL, &got), 0);
+    assert_null(got);
+    assert_int_equal(cnn_net_history(f->net, NULL), 1);
+
+    /* a long run, saved and loaded: every record in order */
+    enum { EPOCHS = 1000 };
+    for (int i = 2; i <= EPOCHS; i++) {
+        e = h[0];
+        e.epoch = i;
+        e.seconds = (float)i;
+        assert_int_equal(cnn_net_history_add(f->net, &e), CNN_OK);
+    }
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
+    cnn_net *net = NULL;
+    assert_int_equal(cnn_checkpoint_load(f->path, MAX_BATCH, &net, NULL, NULL, NULL, 0), CNN_OK);
+    const cnn_epoch_stats *a, *b;
+    assert_int_equal(cnn_net_history(f->net, &a), EPOCHS);
+    assert_int_equal(cnn_net_history(net, &b), EPOCHS);
+    assert_memory_equal(a, b, EPOCHS * sizeof *a);
+    assert_int_equal(b[EPOCHS - 1].epoch, EPOCHS);
+    assert_true(b[EPOCHS - 1].seconds == (float)EPOCHS);
+    cnn_net_free(net);
+
+    /* a net that never trained saves and loads an empty history */
+    cnn_net *fresh = NULL;
+    char err[256];
+    assert_int_equal(cnn_net_from_spec(SPEC, 1, &fresh, err, sizeof err), CNN_OK);
+    assert_int_equal(cnn_net_history(fresh, &got), 0);
+    assert_int_equal(cnn_checkpoint_save(f->path, fresh, NULL, NULL, NULL, 0), CNN_OK);
+    assert_int_equal(cnn_checkpoint_load(f->path, 1, &net, NULL, NULL, NULL, 0), CNN_OK);
+    assert_int_equal(cnn_net_history(net, &got), 0);
+    cnn_net_free(net);
+    cnn_net_free(fresh);
+}
+
+/* Where the history section starts in a file of the fixture's net (docs/checkpoint.md). */
+static size_t history_offset(const fixture *f, const unsigned char *b) {
+    return OFF_SPEC + (size_t)get_u64(b + OFF_SPEC_LEN) + 8 + 4 * cnn_net_param_count(f->net) + 8 +
+           4 * cnn_net_state_count(f->net) + RNG_SIZE + TRAIN_STATE_SIZE;
+}
+
+/* A version-1 file is a version-2 file without the history section: it loads, with an empty history
+   and everything else as saved. */
+static void test_history_version1(void **state) {
+    fixture *f = *state;
+    size_t n;
+    char err[512] = "";
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
+    unsigned char *v2 = read_all(f->path, &n);
+    const size_t at = history_offset(f, v2), cut = 8 + RECORD_SIZE * HISTORY_RECORDS;
+    assert_int_equal(get_u64(v2 + at), HISTORY_RECORDS);
+    unsigned char *v1 = malloc(n); /* n - cut bytes, and later n for forged versions */
+    assert_non_null(v1);
+    memcpy(v1, v2, at);
+    memcpy(v1 + at, v2 + at + cut, n - at - cut);
+    put_u32(v1 + OFF_VERSION, 1);
+    fix_crc(v1, n - cut);
+    write_all(f->path, v1, n - cut);
+
+    cnn_net *net = NULL;
+    cnn_optim *opt = NULL;
+    cnn_train_state ts;
+    const cnn_epoch_stats *got = NULL;
+    cnn_status st = cnn_checkpoint_load(f->path, MAX_BATCH, &net, &opt, &ts, err, sizeof err);
+    if (st != CNN_OK) fprintf(stderr, "load of the version-1 file: %s\n", err);
+    assert_int_equal(st, CNN_OK);
+    assert_int_equal(cnn_net_history(net, &got), 0);
+    assert_null(got);
+    expect_floats_equal(cnn_net_params(net), cnn_net_params(f->net), cnn_net_param_count(net));
+    expect_floats_equal(cnn_net_state(net), cnn_net_state(f->net), cnn_net_state_count(net));
+    assert_memory_equal(cnn_net_rng(net), cnn_net_rng(f->net), sizeof(cnn_rng));
+    assert_non_null(opt);
+    assert_int_equal(cnn_optim_steps(opt), TRAIN_STEPS);
+    expect_floats_equal(cnn_optim_state(opt), cnn_optim_state(f->opt), cnn_optim_state_count(opt));
+    assert_int_equal(ts.epoch, f->ts.epoch);
+    assert_true(ts.step == f->ts.step && ts.seed == f->ts.seed);
+    assert_true(ts.schedule.total_steps == f->ts.schedule.total_steps);
+    /* saved again, it is a version-2 file with the records added since */
+    cnn_epoch_stats h[HISTORY_RECORDS];
+    make_history(h);
+    assert_int_equal(cnn_net_history_add(net, &h[0]), CNN_OK);
+    assert_int_equal(cnn_checkpoint_save(f->path, net, opt, &ts, NULL, 0), CNN_OK);
+    cnn_optim_free(opt);
+    cnn_net_free(net);
+    assert_int_equal(cnn_checkpoint_load(f->path, MAX_BATCH, &net, NULL, NULL, NULL, 0), CNN_OK);
+    expect_history(net, h, 1);
+    cnn_net_free(net);
+
+    /* the version-2 bytes labelled version 1: the history is read as the optimizer, which fails */
+    memcpy(v1, v2, n);
+    put_u32(v1 + OFF_VERSION, 1);
+    fix_crc(v1, n);
+    write_all(f->path, v1, n);
+    load_fails(f->path, CNN_ERR_FORMAT);
+    /* and the version-1 bytes labelled version 2: the optimizer is read as the history */
+    memcpy(v1, v2, at);
+    memcpy(v1 + at, v2 + at + cut, n - at - cut);
+    fix_crc(v1, n - cut);
+    write_all(f->path, v1, n - cut);
+    load_fails(f->path, CNN_ERR_FORMAT);
+    /* versions 0 and 3 are not read */
+    const uint32_t unknown[] = {0, 3};
+    for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++) {
+        memcpy(v1, v2, n);
+        put_u32(v1 + OFF_VERSION, unknown[i]);
+        fix_crc(v1, n);
+        write_all(f->path, v1, n);
+        load_fails(f->path, CNN_ERR_UNSUPPORTED);
+    }
+    free(v1);
+    free(v2);
+}
+
+/* Expects loading to fail with CNN_ERR_FORMAT and a message holding `what`. */
+static void load_fails_with(const char *path, const char *what) {
+    char err[512] = "";
+    cnn_net *net = NULL;
+    cnn_status st = cnn_checkpoint_load(path, MAX_BATCH, &net, NULL, NULL, err, sizeof err);
+    if (st != CNN_ERR_FORMAT || !strstr(err, what))
+        fprintf(stderr, "status %d, message '%s', expected one with '%s'\n", (int)st, err, what);
+    assert_int_equal(st, CNN_ERR_FORMAT);
+    assert_null(net);
+    assert_non_null(strstr(err, what));
+}
+
+/* Forged history sections: counts no file could hold are refused from the bytes left, before any
+   allocation (under ASan an attempt at 2^60 records would abort the test); epochs that do not start
+   at 1 or do not increase are refused naming the record's byte offset. */
+static void test_history_hostile(void **state) {
+    fixture *f = *state;
+    size_t n;
+    char what[128];
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
+    unsigned char *orig = read_all(f->path, &n);
+    unsigned char *b = malloc(n);
+    assert_non_null(b);
+    const size_t at = history_offset(f, orig), rec0 = at + 8;
+
+    const uint64_t counts[] = {(uint64_t)1 << 60, UINT64_MAX, (uint64_t)1 << 59, (n - at) / RECORD_SIZE + 1,
+                               0x80000000u};
+    for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
+        memcpy(b, orig, n);
+        put_u64(b + at, counts[i]);
+        fix_crc(b, n);
+        write_all(f->path, b, n);
+        snprintf(what, sizeof what, "byte %zu: history: %llu records", at, (unsigned long long)counts[i]);
+        load_fails_with(f->path, what);
+    }
+    /* epochs 0 and -1 first, 1 after 1, 2 after 2, 1 after 2, INT32_MIN after 2 */
+    const struct {
+        int record;
+        uint32_t epoch;
+    } forged[] = {{0, 0}, {0, 0xFFFFFFFFu}, {1, 1}, {2, 2}, {2, 1}, {2, 0x80000000u}};
+    for (size_t i = 0; i < sizeof forged / sizeof *forged; i++) {
+        const size_t off = rec0 + (size_t)forged[i].record * RECORD_SIZE;
+        memcpy(b, orig, n);
+        put_u32(b + off, forged[i].epoch);
+        fix_crc(b, n);
+        write_all(f->path, b, n);
+        snprintf(what, sizeof what, "byte %zu: history record %d: epoch %ld", off, forged[i].record + 1,
+                 (long)(int32_t)forged[i].epoch);
+        load_fails_with(f->path, what);
+        /* with a CRC that does not match, the epochs are still walked: the same message */
+        b[n - 1] ^= 1;
+        write_all(f->path, b, n);
+        load_fails_with(f->path, what);
+    }
+    /* the pristine bytes load */
+    write_all(f->path, orig, n);
+    cnn_net *net = NULL;
+    assert_int_equal(cnn_checkpoint_load(f->path, MAX_BATCH, &net, NULL, NULL, NULL, 0), CNN_OK);
+    cnn_net_free(net);
+    free(b);
+    free(orig);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32_known),
@@ -671,6 +949,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_failed_saves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_and_relative, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_net, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_add, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_version1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_hostile, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,13 +1,15 @@
 /* checkpoint.c — saving and loading a whole training run in one file (docs/checkpoint.md): the model
-   spec, parameters, batchnorm statistics, RNG states, optimizer and train state, with a CRC-32.
+   spec, parameters, batchnorm statistics, RNG states, train state, training history and optimizer,
+   with a CRC-32.
    Not here: the spec parser and the net itself (spec.c, net.c) and the optimizer (optim.c).
 
-   Layout, version 1. Every field is fixed-width little-endian, encoded byte by byte; floats are
-   IEEE-754 binary32 bit patterns (u32), so values round-trip bit-exactly, NaNs included.
+   Layout, version 2; version 1, the same without the history section, still loads. Every field is
+   fixed-width little-endian, encoded byte by byte; floats are IEEE-754 binary32 bit patterns (u32), so
+   values round-trip bit-exactly, NaNs included.
 
      offset  field
      0       magic "CNNCKPT\0"                         8 bytes
-     8       u32 version = 1
+     8       u32 version = 2
      12      u32 flags: bit 0 = optimizer section present; other bits must be 0
      16      u64 spec length L, then L bytes of model-spec text (UTF-8, no NUL)
              u64 parameter count P, then P f32               (cnn_net_params)
@@ -16,15 +18,17 @@
              train state: i32 epoch, i64 step, u64 seed, u64 u64 rng, i32 batch, i32 epochs,
                f32 mean, f32 std, i32 crop_pad, i32 flip,
                i32 schedule kind, f32 lr, i64 warmup, i64 total_steps, i64 step_size, f32 gamma
+             history (version 2): u64 record count H, then H records of 32 bytes (cnn_net_history):
+               i32 epoch, f32 train_loss, train_acc, test_loss, test_acc, lr, images_per_s, seconds
              optimizer (flag bit 0 only): i32 kind, f32 momentum, i32 nesterov, f32 weight_decay,
                f32 beta1, f32 beta2, f32 eps, i64 steps, u64 state count O, then O f32
      end-4   u32 CRC-32 (IEEE, as zlib's crc32) of every byte before it
 
    Loading checks, in order: magic, version, the CRC, then every count against the bytes left before
-   anything is allocated from it, then that nothing trails (on a CRC mismatch the counts are still
-   walked, so that a file cut short is reported where it breaks); only then is the spec parsed, its
-   parameter counts compared with the file's, and the net built (so a tiny file cannot ask for a huge
-   arena).
+   anything is allocated from it, the history's epochs (>= 1, strictly increasing), then that nothing
+   trails (on a CRC mismatch the counts are still walked, so that a file cut short is reported where it
+   breaks); only then is the spec parsed, its parameter counts compared with the file's, and the net
+   built (so a tiny file cannot ask for a huge arena).
    Saving streams the image through a small buffer (running CRC) into a temporary file in the same
    folder, fsyncs it, renames it over the path and fsyncs the folder, so a crash leaves either the old
    file or the new one, never half a file. */
@@ -47,7 +51,9 @@ _Static_assert(sizeof(float) == 4, "checkpoints store floats as IEEE-754 binary3
 
 #define CKPT_MAGIC "CNNCKPT" /* plus its NUL: 8 bytes */
 #define CKPT_MAGIC_SIZE 8
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u /* written; 1 (no history section) still loads */
+#define CKPT_VERSION_MIN 1u
+#define CKPT_RECORD_SIZE 32 /* a history record: i32 epoch and 7 f32 */
 #define CKPT_FLAG_OPTIM 1u
 #define CKPT_HEADER_SIZE 16 /* magic, version, flags */
 #define CKPT_CRC_SIZE 4
@@ -201,6 +207,22 @@ static void w_train_state(ckpt_writer *w, const cnn_train_state *ts) {
     w_f32(w, ts->schedule.gamma);
 }
 
+static void w_history(ckpt_writer *w, const cnn_net *net) {
+    const cnn_epoch_stats *h;
+    int n = cnn_net_history(net, &h);
+    w_u64(w, (uint64_t)n);
+    for (int i = 0; i < n; i++) {
+        w_i32(w, h[i].epoch);
+        w_f32(w, h[i].train_loss);
+        w_f32(w, h[i].train_acc);
+        w_f32(w, h[i].test_loss);
+        w_f32(w, h[i].test_acc);
+        w_f32(w, h[i].lr);
+        w_f32(w, h[i].images_per_s);
+        w_f32(w, h[i].seconds);
+    }
+}
+
 static void w_optim(ckpt_writer *w, const cnn_optim *opt) {
     const cnn_optim_config *c = cnn_optim_get_config(opt);
     /* The state is only read; the public getter is not const-qualified. */
@@ -233,6 +255,7 @@ static void w_image(ckpt_writer *w, const cnn_net *net, const cnn_optim *opt, co
     w_u64(w, rng ? rng->s[0] : 0);
     w_u64(w, rng ? rng->s[1] : 0);
     w_train_state(w, ts);
+    w_history(w, net);
     if (opt) w_optim(w, opt);
     w_flush(w); /* folds everything so far into the CRC */
     if (!w->err) {
@@ -445,6 +468,60 @@ static void floats_copy(float *dst, const ckpt_floats *f) {
         dst[i] = f32_of_bits(get_u32_le(f->data + 4 * i));
 }
 
+/* The history section: its count checked against the bytes left, its epochs walked. */
+typedef struct ckpt_history {
+    size_t count;
+    const uint8_t *data; /* count x CKPT_RECORD_SIZE bytes */
+} ckpt_history;
+
+static ckpt_history r_history(ckpt_reader *r) {
+    ckpt_history h = {0, NULL};
+    size_t at = r->off;
+    uint64_t n = r_u64(r, "history");
+    int64_t last = 0;
+    char msg[200];
+    if (r->st != CNN_OK) return h;
+    if (n > (r->size - r->off) / CKPT_RECORD_SIZE) {
+        r->off = at;
+        snprintf(msg, sizeof msg, "history: %llu records of %d bytes exceed the %zu bytes left",
+                 (unsigned long long)n, CKPT_RECORD_SIZE, r->size - r->off - 8);
+        r_fail(r, CNN_ERR_FORMAT, msg);
+        return h;
+    }
+    h.count = (size_t)n;
+    h.data = r->p + r->off;
+    for (size_t i = 0; i < h.count && r->st == CNN_OK; i++) {
+        at = r->off;
+        int32_t epoch = r_i32(r, "history epoch");
+        if (epoch <= last) {
+            r->off = at;
+            if (i == 0)
+                snprintf(msg, sizeof msg, "history record 1: epoch %ld, epochs start at 1", (long)epoch);
+            else
+                snprintf(msg, sizeof msg, "history record %zu: epoch %ld after epoch %ld; they must increase",
+                         i + 1, (long)epoch, (long)last);
+            r_fail(r, CNN_ERR_FORMAT, msg);
+        }
+        last = epoch;
+        r_take(r, CKPT_RECORD_SIZE - 4, "history record");
+    }
+    return h;
+}
+
+static cnn_epoch_stats history_record(const ckpt_history *h, size_t i) {
+    const uint8_t *b = h->data + CKPT_RECORD_SIZE * i;
+    return (cnn_epoch_stats){
+        .epoch = (int32_t)get_u32_le(b), /* >= 1: r_history checked it */
+        .train_loss = f32_of_bits(get_u32_le(b + 4)),
+        .train_acc = f32_of_bits(get_u32_le(b + 8)),
+        .test_loss = f32_of_bits(get_u32_le(b + 12)),
+        .test_acc = f32_of_bits(get_u32_le(b + 16)),
+        .lr = f32_of_bits(get_u32_le(b + 20)),
+        .images_per_s = f32_of_bits(get_u32_le(b + 24)),
+        .seconds = f32_of_bits(get_u32_le(b + 28)),
+    };
+}
+
 /* Everything in a checkpoint, located and range-checked, before anything is built from it. */
 typedef struct ckpt_image {
     const uint8_t *spec;
@@ -452,6 +529,7 @@ typedef struct ckpt_image {
     ckpt_floats params, state, opt_state;
     cnn_rng dropout_rng;
     cnn_train_state ts;
+    ckpt_history history; /* empty in version 1 */
     int has_optim;
     cnn_optim_config cfg;
     int64_t opt_steps;
@@ -531,10 +609,10 @@ static cnn_status ckpt_parse(const uint8_t *buf, size_t size, ckpt_image *im, co
         return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
     }
     version = get_u32_le(buf + 8);
-    if (version != CKPT_VERSION) {
+    if (version < CKPT_VERSION_MIN || version > CKPT_VERSION) {
         snprintf(msg, sizeof msg,
-                 "byte 8: checkpoint version %lu is not supported (this library reads version %u)",
-                 (unsigned long)version, CKPT_VERSION);
+                 "byte 8: checkpoint version %lu is not supported (this library reads versions %u and %u)",
+                 (unsigned long)version, CKPT_VERSION_MIN, CKPT_VERSION);
         return ckpt_fail(CNN_ERR_UNSUPPORTED, err, err_size, path, msg);
     }
     /* On a CRC mismatch the layout is still walked (bounds-checked, nothing allocated, nothing
@@ -570,6 +648,7 @@ static cnn_status ckpt_parse(const uint8_t *buf, size_t size, ckpt_image *im, co
     im->dropout_rng.s[0] = r_u64(&r, "dropout rng");
     im->dropout_rng.s[1] = r_u64(&r, "dropout rng");
     r_train_state(&r, &im->ts);
+    if (version >= 2) im->history = r_history(&r);
     im->has_optim = (flags & CKPT_FLAG_OPTIM) != 0;
     if (im->has_optim) r_optim(&r, im);
     if (r.st == CNN_OK && r.off != r.size) {
@@ -690,6 +769,13 @@ static cnn_status ckpt_build_net(const ckpt_image *im, int max_batch, cnn_net **
     floats_copy(cnn_net_params(net), &im->params);
     floats_copy(cnn_net_state(net), &im->state);
     if (cnn_net_rng(net)) *cnn_net_rng(net) = im->dropout_rng;
+    for (size_t i = 0; i < im->history.count; i++) {
+        cnn_epoch_stats e = history_record(&im->history, i);
+        if ((st = cnn_net_history_add(net, &e)) != CNN_OK) {
+            cnn_net_free(net);
+            return ckpt_fail(st, err, err_size, path, "out of memory for the training history");
+        }
+    }
     *out = net;
     return CNN_OK;
 }

@@ -72,6 +72,8 @@ struct cnn_net {
     char *warnings;         /* cnn_net_warnings, made by cnn_net_build */
     char *recipe;           /* the spec's train line after its keyword (NULL: none) */
     int recipe_line;
+    cnn_epoch_stats *history; /* cnn_net_history_add's records, epochs strictly increasing */
+    int history_count, history_cap;
 };
 
 /* The buffer of tensor t (a layer's output; -1 the net's input). */
