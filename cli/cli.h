@@ -29,6 +29,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 extern const char cmd_explain_usage[];
 extern const char cmd_bench_usage[];
 extern const char cmd_train_usage[];
@@ -36,6 +37,7 @@ extern const char cmd_eval_usage[];
 extern const char cmd_predict_usage[];
 extern const char cmd_info_usage[];
 extern const char cmd_gradcheck_usage[];
+extern const char cmd_report_usage[];
 
 /* The default model of `cnn train` (models/fashion-cnn.cfg), embedded at build time. */
 extern const char cli_default_model[];

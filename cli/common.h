@@ -49,4 +49,18 @@ const char *cli_class_name(int classes, int k);
 /* Seconds on a monotonic clock. */
 double cli_now(void);
 
+/* A growing text: appends never fail loudly; a failed allocation sets failed and drops the rest. */
+typedef struct cli_buf {
+    char *s; /* NUL-terminated (NULL while empty) */
+    size_t len, cap;
+    int failed;
+} cli_buf;
+void cli_buf_put(cli_buf *b, const char *s, size_t n);
+void cli_buf_printf(cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_buf_free(cli_buf *b);
+
+/* Writes n bytes to PATH atomically (PATH.tmp, then a rename over PATH), so a reader never sees half
+   a file. 0 on success; -1 with errno set. */
+int cli_write_atomic(const char *path, const void *data, size_t n);
+
 #endif

@@ -2,22 +2,59 @@
    normalised exactly as in training, printing the top classes with their probabilities. */
 #include "cli.h"
 #include "common.h"
+#include "picture.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char cmd_predict_usage[] =
-    "usage: cnn predict CKPT IMAGE... [--top K] [--threads N]\n"
+    "usage: cnn predict CKPT IMAGE... [--top K] [--saliency OUT.png] [--threads N]\n"
     "Classifies PNG or PGM images (8-bit; gray for 1-channel models) with a checkpoint. Each image must\n"
     "have the model's input size; it is normalised as the model was trained. Prints one line per image:\n"
     "the top K classes (default 3) with probabilities, with class names for 10-class models.\n"
     "Every image is tried; exit status 1 if any could not be read or has the wrong size.\n"
     "  --top K       classes per image (default 3)\n"
+    "  --saliency OUT.png  with one IMAGE: writes the image and, beside it, its saliency map: |d score /\n"
+    "                d pixel| of the top class's score, the backward pass carried down to the input\n"
+    "                (largest over the channels, bright = the pixels that move the score most)\n"
     "  --threads N   threads (default 1: one image at a time gives little to share)\n";
 
-/* One image: load, normalise, forward, softmax, print. 0 on success. */
+/* The image (pix, planar) and its saliency map for class k side by side in one PNG, each scaled up to
+   about 224 pixels, a white gap between them. 0 on success. */
+static int write_saliency(cnn_ctx *ctx, cnn_net *net, const char *out, const uint8_t *pix, const float *x, int k) {
+    int c, h, w;
+    cnn_net_input_shape(net, &c, &h, &w);
+    const int s = h >= 224 || w >= 224 ? 1 : 224 / (h > w ? h : w), gap = 8, W = 2 * w * s + gap, H = h * s;
+    float *map = malloc((size_t)h * w * sizeof *map), peak = 0.0f;
+    uint8_t *img = malloc((size_t)w * s * H * 3), *canvas = malloc((size_t)W * H * 3);
+    int rc = 1;
+    cnn_status st = !map || !img || !canvas ? CNN_ERR_NOMEM : cli_saliency(ctx, net, x, k, map, &peak);
+    if (st != CNN_OK) {
+        cli_status_error("cnn predict", out, st, NULL);
+    } else {
+        const int comps = cli_pixels_interleave(pix, c, h, w, s, img);
+        memset(canvas, 255, (size_t)W * H * 3);
+        for (int y = 0; y < H; y++)
+            for (int xx = 0; xx < w * s; xx++) {
+                uint8_t *left = canvas + ((size_t)y * W + xx) * 3, *right = left + (size_t)(w * s + gap) * 3;
+                const uint8_t *p = img + ((size_t)y * w * s + xx) * comps;
+                for (int j = 0; j < 3; j++) left[j] = p[comps == 3 ? j : 0];
+                cli_color_seq(peak > 0.0f ? map[(size_t)(y / s) * w + xx / s] / peak : 0.0, right);
+            }
+        if (cli_png_write(out, canvas, W, H, 3) != 0)
+            cli_error("cnn predict", "%s: writing the PNG failed: %s", out, errno ? strerror(errno) : "write error");
+        else
+            rc = 0;
+    }
+    free(map), free(img), free(canvas);
+    return rc;
+}
+
+/* One image: load, normalise, forward, softmax, print; the saliency map when asked. 0 on success. */
 static int predict_one(cnn_ctx *ctx, cnn_net *net, const cnn_train_state *ts, const char *path, int top,
-                       uint8_t *pix, float *x, float *prob) {
+                       const char *saliency, uint8_t *pix, float *x, float *prob) {
     char err[512];
     int c, h, w, classes = cnn_net_output_size(net);
     cnn_net_input_shape(net, &c, &h, &w);
@@ -35,6 +72,9 @@ static int predict_one(cnn_ctx *ctx, cnn_net *net, const cnn_train_state *ts, co
         return 1;
     }
     printf("%s:", path);
+    int first = 0;
+    for (int k = 1; k < classes; k++)
+        if (prob[k] > prob[first]) first = k;
     for (int t = 0; t < top && t < classes; t++) {
         int best = -1;
         for (int k = 0; k < classes; k++)
@@ -45,13 +85,15 @@ static int predict_one(cnn_ctx *ctx, cnn_net *net, const cnn_train_state *ts, co
         prob[best] = -1.0f; /* taken */
     }
     printf("\n");
-    return 0;
+    return saliency ? write_saliency(ctx, net, saliency, pix, x, first) : 0;
 }
 
 int cmd_predict(int argc, char **argv) {
     int top = 3, threads = 1, npos = 0;
+    const char *saliency = NULL;
     const cli_opt opts[] = {
         {.name = "--top", .kind = CLI_INT, .dst = &top, .min = 1, .max = 1000},
+        {.name = "--saliency", .kind = CLI_STRING, .dst = &saliency},
         {.name = "--threads", .kind = CLI_INT, .dst = &threads, .min = 0, .max = 1024},
         {.name = NULL},
     };
@@ -60,6 +102,8 @@ int cmd_predict(int argc, char **argv) {
     if (npos < 2)
         return cli_usage_error("cnn predict", cmd_predict_usage,
                                "expected a checkpoint and at least one image");
+    if (saliency && npos != 2)
+        return cli_usage_error("cnn predict", cmd_predict_usage, "--saliency takes one image, got %d", npos - 1);
     char err[512];
     cnn_net *net = NULL;
     cnn_train_state ts;
@@ -79,7 +123,7 @@ int cmd_predict(int argc, char **argv) {
         cli_error("cnn predict", "out of memory");
         failed = 1;
     } else {
-        for (int i = 2; i <= npos; i++) failed |= predict_one(ctx, net, &ts, argv[i], top, pix, x, prob);
+        for (int i = 2; i <= npos; i++) failed |= predict_one(ctx, net, &ts, argv[i], top, saliency, pix, x, prob);
     }
     free(pix), free(x), free(prob);
     cnn_ctx_free(ctx);

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "common.h"
+#include "plot.h"
 #include "dist.h"
 
 #include <dirent.h>
@@ -19,7 +20,7 @@ const char cmd_train_usage[] =
     "usage: cnn train [--model FILE] [--data DIR] [--epochs N] [--batch N] [--lr X]\n"
     "                 [--optimizer sgd|adam|adamw] [--momentum X] [--nesterov] [--weight-decay X]\n"
     "                 [--schedule constant|step|cosine] [--warmup N] [--augment] [--seed N]\n"
-    "                 [--threads N] [--out FILE] [--resume FILE] [--log FILE]\n"
+    "                 [--threads N] [--out FILE] [--resume FILE] [--log FILE] [--plot FILE]\n"
     "Trains a model on an IDX dataset (the MNIST family) and writes a checkpoint after every epoch.\n"
     "  --model FILE      model spec (default: the built-in fashion-cnn, see models/fashion-cnn.cfg);\n"
     "                    its 'train' line, if any, sets the defaults of the flags below\n"
@@ -42,7 +43,10 @@ const char cmd_train_usage[] =
     "  --resume FILE     continue the run saved in FILE; its model, data settings and optimizer are\n"
     "                    used, and --epochs says where to stop; FILE must exist (a run killed before\n"
     "                    its first checkpoint starts again without --resume)\n"
-    "  --log FILE        one CSV row per epoch: epoch,train_loss,train_acc,test_acc,images_per_s,seconds,lr\n"
+    "  --log FILE        one CSV row per epoch:\n"
+    "                    epoch,train_loss,train_acc,test_loss,test_acc,images_per_s,seconds,lr\n"
+    "  --plot FILE       an SVG of the curves (loss, accuracy, learning rate per epoch), rewritten whole\n"
+    "                    after every epoch: open it in a browser to watch the run\n"
     "Across processes and machines (a cnn built with MPI): mpirun -np N cnn train ... Every rank takes\n"
     "its shard of each global batch of --batch images, the gradients are summed by MPI_Allreduce, and\n"
     "the same seed and --batch give one process's weights (up to float rounding), augmentation and\n"
@@ -52,7 +56,7 @@ const char cmd_train_usage[] =
     "checkpoint written with any rank count. See docs/mpi.md.\n";
 
 typedef struct train_opts {
-    const char *model, *data, *optimizer, *schedule, *out, *resume, *log;
+    const char *model, *data, *optimizer, *schedule, *out, *resume, *log, *plot;
     int epochs, batch, warmup, augment, threads, nesterov;
     double lr, momentum, weight_decay;
     uint64_t seed;
@@ -356,6 +360,12 @@ static int run_epochs(train_run *r) {
             (rc = cli_dist_evaluate(&r->dist, r->ctx, r->net, r->test, &r->ts.data, &ev)) != CLI_EXIT_OK)
             return rc;
         r->ts.epoch = epoch;
+        /* on every rank, whose nets stay alike; before the save, so that the file holds the epoch */
+        const cnn_epoch_stats rec = {.epoch = epoch, .train_loss = (float)loss, .train_acc = (float)acc,
+                                     .test_loss = (float)ev.loss, .test_acc = (float)ev.accuracy, .lr = lr,
+                                     .images_per_s = (float)ips, .seconds = (float)(cli_now() - t0)};
+        if ((st = cnn_net_history_add(r->net, &rec)) != CNN_OK)
+            return cli_status_error("cnn train", "recording the epoch", st, NULL);
         if (r->dist.rank == 0 &&
             (st = cnn_checkpoint_save(r->o.out, r->net, r->opt, &r->ts, err, sizeof err)) != CNN_OK) {
             cli_error("cnn train", "%s", err[0] ? err : cnn_status_str(st));
@@ -370,8 +380,15 @@ static int run_epochs(train_run *r) {
                r->o.epochs, loss, acc, ev.accuracy, ips, secs, cli_dist_times(&r->dist, times, sizeof times));
         fflush(stdout);
         if (r->log) {
-            fprintf(r->log, "%d,%.6f,%.6f,%.6f,%.1f,%.3f,%.6g\n", epoch, loss, acc, ev.accuracy, ips, secs, (double)lr);
+            fprintf(r->log, "%d,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f,%.6g\n", epoch, loss, acc, ev.loss, ev.accuracy,
+                    ips, secs, (double)lr);
             if (!log_flushed(r)) return CLI_EXIT_FAIL;
+        }
+        const cnn_epoch_stats *hist;
+        const int nh = cnn_net_history(r->net, &hist);
+        if (r->o.plot && cli_plot_history_file(r->o.plot, hist, nh) != 0) {
+            cli_error("cnn train", "%s: writing the plot failed: %s", r->o.plot, strerror(errno));
+            return CLI_EXIT_FAIL;
         }
     }
     return CLI_EXIT_OK;
@@ -396,6 +413,7 @@ static int parse_args(train_opts *o, int argc, char **argv) {
         {"--out", CLI_STRING, &o->out, 0, 0, 0, NULL},
         {"--resume", CLI_STRING, &o->resume, 0, 0, 0, NULL},
         {"--log", CLI_STRING, &o->log, 0, 0, 0, NULL},
+        {"--plot", CLI_STRING, &o->plot, 0, 0, 0, NULL},
         {NULL, CLI_FLAG, NULL, 0, 0, 0, NULL},
     };
     int rc = cli_parse("cnn train", cmd_train_usage, opts, argc, argv, 0, NULL);
@@ -467,7 +485,7 @@ out:
 int cmd_train(int argc, char **argv) {
     train_run r;
     memset(&r, 0, sizeof r);
-    r.o = (train_opts){NULL, cli_default_data_dir(), "sgd", "cosine", "model.cnn", NULL, NULL,
+    r.o = (train_opts){NULL, cli_default_data_dir(), "sgd", "cosine", "model.cnn", NULL, NULL, NULL,
                        10, 64, 0, 0, 0, 0, -1, 0.9, -1, 1};
     int rc = parse_args(&r.o, argc, argv);
     if (rc >= 0) return rc;
@@ -491,7 +509,8 @@ int cmd_train(int argc, char **argv) {
         cli_error("cnn train", "%s: cannot open the log for writing: %s", r.o.log, strerror(errno));
         goto done;
     }
-    if (r.log && !r.o.resume) fprintf(r.log, "epoch,train_loss,train_acc,test_acc,images_per_s,seconds,lr\n");
+    if (r.log && !r.o.resume)
+        fprintf(r.log, "epoch,train_loss,train_acc,test_loss,test_acc,images_per_s,seconds,lr\n");
     if (r.log && !log_flushed(&r)) goto done;
     int count = cnn_dataset_count(r.train), c, h, w;
     cnn_net_input_shape(r.net, &c, &h, &w);

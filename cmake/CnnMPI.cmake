@@ -20,11 +20,10 @@ else()
   message(STATUS "cnn: building without MPI (CNN_MPI=OFF): cnn train runs in one process")
 endif()
 
-# The equivalence, resume and killed-rank test: needs MPI, mpirun, and the checkpoint comparer.
+# The equivalence, resume and killed-rank test: needs MPI, mpirun, and the checkpoint comparer
+# (cnn_ckpt_compare, defined by cli/CMakeLists.txt).
 if(CNN_BUILD_TESTS AND MPI_C_FOUND)
   enable_testing()
-  add_executable(cnn_ckpt_compare ${PROJECT_SOURCE_DIR}/tests/cli/ckpt_compare.c)
-  target_link_libraries(cnn_ckpt_compare PRIVATE cnn m)
   if(MPIEXEC_EXECUTABLE)
     execute_process(COMMAND ${MPIEXEC_EXECUTABLE} --version OUTPUT_VARIABLE CNN_MPIEXEC_VERSION ERROR_QUIET)
   endif()

@@ -4,7 +4,7 @@
 # Uses bash-completion's helpers (_init_completion, _filedir) when they are loaded, else plain compgen.
 # The option lists follow cli/*.c; tests/cli/test_man.sh checks them against `cnn CMD --help`.
 
-_cnn_commands='train eval predict info gradcheck explain bench'
+_cnn_commands='train eval predict report info gradcheck explain bench'
 _cnn_bench_shapes='lenet1 lenet2 vgg64 res128 res256s2 pw1x1 dw3x3'
 
 # _cnn_opts COMMAND: the options COMMAND accepts.
@@ -12,9 +12,10 @@ _cnn_opts() {
     case $1 in
     train)
         echo --model --data --epochs --batch --lr --optimizer --momentum --nesterov --weight-decay \
-            --schedule --warmup --augment --seed --threads --out --resume --log --help ;;
+            --schedule --warmup --augment --seed --threads --out --resume --log --plot --help ;;
     eval) echo --data --batch --threads --help ;;
-    predict) echo --top --threads --help ;;
+    predict) echo --top --saliency --threads --help ;;
+    report) echo --data --out --threads --help ;;
     info) echo --help ;;
     gradcheck) echo --model --batch --seed --eps --samples --verbose --corrupt --help ;;
     explain) echo --x --w --y --help ;;
@@ -26,7 +27,7 @@ _cnn_opts() {
 _cnn_takes_value() {
     case $1 in
     --*=* | --nesterov | --augment | --verbose | --median | --no-mallopt | --csv | --list | --help | -h) return 1 ;;
-    --*) return 0 ;;
+    --* | -o) return 0 ;;
     esac
     return 1
 }
@@ -125,8 +126,16 @@ _cnn() {
         _cnn_files cfg
         return 0
         ;;
-    --out | --resume)
-        _cnn_files cnn
+    --out | -o | --resume)
+        if [ "$cmd" = report ]; then _cnn_files html htm; else _cnn_files cnn; fi
+        return 0
+        ;;
+    --saliency)
+        _cnn_files png
+        return 0
+        ;;
+    --plot)
+        _cnn_files svg
         return 0
         ;;
     --data)
@@ -191,7 +200,7 @@ _cnn() {
 
     # Positional arguments.
     case $cmd in
-    eval) [ "$npos" -eq 0 ] && _cnn_files cnn ;;
+    eval | report) [ "$npos" -eq 0 ] && _cnn_files cnn ;;
     info) [ "$npos" -eq 0 ] && _cnn_files cnn cfg ;;
     predict)
         if [ "$npos" -eq 0 ]; then

@@ -1,10 +1,12 @@
 #!/bin/sh
 # test_train.sh — `cnn train / eval / predict / info / gradcheck` end to end on the committed
 # Fashion-MNIST subset (tests/data: 2000 training and 500 test images, 10 PNG and 2 PGM images).
-# usage: tests/cli/test_train.sh PATH/TO/cnn PATH/TO/tests/data   (registered by cli/CMakeLists.txt)
+# usage: tests/cli/test_train.sh PATH/TO/cnn PATH/TO/cnn_ckpt_compare PATH/TO/tests/data
+#   (registered by cli/CMakeLists.txt)
 set -u
-cnn=${1:?usage: test_train.sh PATH/TO/cnn DATA_DIR}
-data=${2:?usage: test_train.sh PATH/TO/cnn DATA_DIR}
+cnn=${1:?usage: test_train.sh PATH/TO/cnn PATH/TO/ckpt_compare DATA_DIR}
+compare=${2:?usage: test_train.sh PATH/TO/cnn PATH/TO/ckpt_compare DATA_DIR}
+data=${3:?usage: test_train.sh PATH/TO/cnn PATH/TO/ckpt_compare DATA_DIR}
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 failures=0
@@ -19,6 +21,12 @@ run() {
     [ "$got" -eq "$want" ] || { fail "cnn $*: exit status $got, expected $want"; sed 's/^/    /' "$tmp/err" >&2; }
 }
 has() { grep -q -E -e "$2" "$tmp/$1" || fail "expected /$2/ in std$1 of the last run"; }
+# exact A B N WHAT: A and B hold the same run bit for bit, wall-clock times aside, with N epochs of
+# history (ckpt_compare --exact); otherwise "WHAT" fails with the differences.
+exact() {
+    "$compare" --exact "$1" "$2" >"$tmp/cmp" 2>&1 && grep -q "(history of $3 epochs)" "$tmp/cmp" ||
+        { fail "$4"; sed 's/^/    /' "$tmp/cmp" >&2; }
+}
 
 # 1. A short training run learns: 3 epochs on 2000 images reach 0.79-0.81 test accuracy on AVX-512
 #    (seed 7 with 2 threads: 0.814; seeds 1-5 and 11 with 1 thread: 0.786-0.812); other
@@ -26,7 +34,10 @@ has() { grep -q -E -e "$2" "$tmp/$1" || fail "expected /$2/ in std$1 of the last
 run 0 train --data "$data" --epochs 3 --seed 7 --threads 2 --out "$tmp/a.cnn" --log "$tmp/a.csv"
 has out '^epoch  3/3  train loss [0-9.]+  train acc [0-9.]+  test acc [0-9.]+  [0-9]+ img/s  [0-9.]+ s$'
 [ "$(wc -l <"$tmp/a.csv")" -eq 4 ] || fail "the log should have a header and 3 rows"
-head -n 1 "$tmp/a.csv" | grep -q '^epoch,train_loss,train_acc,test_acc,images_per_s,seconds,lr$' || fail "log header"
+head -n 1 "$tmp/a.csv" | grep -q '^epoch,train_loss,train_acc,test_loss,test_acc,images_per_s,seconds,lr$' ||
+    fail "log header"
+tail -n 1 "$tmp/a.csv" | grep -q -E '^3,[0-9.]+,0\.[0-9]+,[0-9.]+,0\.[0-9]+,[0-9.]+,[0-9.]+,[0-9.e-]+$' ||
+    fail "log row: $(tail -n 1 "$tmp/a.csv")"
 run 0 eval "$tmp/a.cnn" --data "$data"
 head -n 1 "$tmp/out" | grep -q -E '^accuracy 0\.[0-9]{4}$' || fail "eval: first line is not 'accuracy 0.XXXX'"
 has out '^confusion matrix'
@@ -34,7 +45,7 @@ has out 'Ankle boot'
 acc=$(head -n 1 "$tmp/out" | cut -d' ' -f2)
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.75) }' || fail "test accuracy $acc below 0.75"
 # eval and train agree on the test accuracy of the last epoch
-tail -n 1 "$tmp/a.csv" | cut -d, -f4 | awk -v a="$acc" '{ exit !(($1 - a) < 1e-4 && (a - $1) < 1e-4) }' ||
+tail -n 1 "$tmp/a.csv" | cut -d, -f5 | awk -v a="$acc" '{ exit !(($1 - a) < 1e-4 && (a - $1) < 1e-4) }' ||
     fail "train's last test accuracy differs from eval's $acc"
 
 # 2. Resume is bit-identical: 2 epochs, then resume to 3, against 3 straight (constant schedule, so
@@ -42,15 +53,18 @@ tail -n 1 "$tmp/a.csv" | cut -d, -f4 | awk -v a="$acc" '{ exit !(($1 - a) < 1e-4
 run 0 train --data "$data" --epochs 3 --seed 3 --schedule constant --threads 1 --out "$tmp/full.cnn"
 run 0 train --data "$data" --epochs 2 --seed 3 --schedule constant --threads 1 --out "$tmp/part.cnn"
 run 0 train --data "$data" --epochs 3 --resume "$tmp/part.cnn" --threads 1 --out "$tmp/part.cnn"
-cmp -s "$tmp/full.cnn" "$tmp/part.cnn" || fail "resumed checkpoint differs from the uninterrupted one"
+exact "$tmp/full.cnn" "$tmp/part.cnn" 3 "resumed checkpoint differs from the uninterrupted one"
 # flags that the checkpoint overrides are named; a finished run has nothing left to do
+cp "$tmp/full.cnn" "$tmp/full.bak"
 run 0 train --data "$data" --epochs 3 --resume "$tmp/full.cnn" --lr 0.5 --out "$tmp/full.cnn"
 has err 'ignored: --lr'
 has err 'nothing to do'
-cmp -s "$tmp/full.cnn" "$tmp/part.cnn" || fail "a finished run was rewritten by a resume with nothing to do"
-# and the same seed and thread count give the same bytes
+cmp -s "$tmp/full.cnn" "$tmp/full.bak" || fail "a finished run was rewritten by a resume with nothing to do"
+# the same seed and thread count give the same run; another seed does not
 run 0 train --data "$data" --epochs 3 --seed 3 --schedule constant --threads 1 --out "$tmp/again.cnn"
-cmp -s "$tmp/full.cnn" "$tmp/again.cnn" || fail "two identical runs gave different checkpoints"
+exact "$tmp/full.cnn" "$tmp/again.cnn" 3 "two identical runs gave different checkpoints"
+"$compare" --exact "$tmp/full.cnn" "$tmp/a.cnn" >"$tmp/cmp" 2>&1 && fail "ckpt_compare --exact: two runs compare equal"
+grep -q 'parameters differ' "$tmp/cmp" || fail "ckpt_compare --exact: no difference in the parameters named"
 
 # 3. predict: the ten class images, mostly right; a wrong size is refused with both sizes named
 run 0 predict "$tmp/a.cnn" "$data"/images/[0-9]_*.png
