@@ -11,7 +11,8 @@ const char cmd_info_usage[] =
     "Prints the layers of a checkpoint or a model-spec file (default: the built-in fashion-cnn) with\n"
     "the outputs each reads (# of the layer; 0 the input), their output shapes, parameters and\n"
     "forward FLOPs per image (multiply-add = 2), the totals, and\n"
-    "for a checkpoint where its training stands (epoch, step, optimizer, schedule, data settings).\n";
+    "for a checkpoint where its training stands (epoch, step, optimizer, schedule, data settings) and\n"
+    "its recorded history (the last epoch's losses and accuracies; cnn report draws them all).\n";
 
 static void print_layers(const cnn_net *net) {
     int c, h, w;
@@ -40,6 +41,21 @@ static void print_layers(const cnn_net *net) {
     printf("total: %zu parameters, %.3f MFLOP per image forward (about 3x that to train)\n",
            cnn_net_param_count(net), flops / 1e6);
     if (cnn_net_recipe(net)[0]) printf("recipe: train %s\n", cnn_net_recipe(net));
+}
+
+/* The checkpoint's per-epoch records: their span and the last one. */
+static void print_history(const cnn_net *net) {
+    const cnn_epoch_stats *h;
+    const int n = cnn_net_history(net, &h);
+    if (n == 0) {
+        printf("history: none recorded\n");
+        return;
+    }
+    const cnn_epoch_stats *e = &h[n - 1];
+    printf("history: %d epochs recorded (%d to %d); last: train loss %.4f, train acc %.4f, test loss %.4f, "
+           "test acc %.4f\n",
+           n, h[0].epoch, e->epoch, (double)e->train_loss, (double)e->train_acc, (double)e->test_loss,
+           (double)e->test_acc);
 }
 
 static void print_state(const cnn_optim *opt, const cnn_train_state *ts) {
@@ -107,6 +123,7 @@ int cmd_info(int argc, char **argv) {
     printf("%s (%s)\n", what, ckpt ? "checkpoint" : "model spec");
     print_layers(net);
     if (ckpt) print_state(opt, &ts);
+    if (ckpt) print_history(net);
     cnn_optim_free(opt);
     cnn_net_free(net);
     return CLI_EXIT_OK;

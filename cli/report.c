@@ -40,6 +40,7 @@ typedef struct report {
     const cnn_dataset *test;
     const char *data_dir;
     const char *no_data; /* why there is no test data, when there is none */
+    long correct;        /* test images classified right */
     int32_t *pred;       /* per test image: the predicted class and its probability */
     float *prob;
 } report;
@@ -172,6 +173,10 @@ static void header(report *r) {
         "img{image-rendering:pixelated;border:1px solid #ddd;background:#fff}.grid{display:flex;flex-wrap:wrap}\n"
         ".legend{display:flex;align-items:center;gap:8px;font-size:.85em;color:#444}\n"
         ".wide{overflow-x:auto}svg text{font-family:sans-serif}\n"
+        ".row{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start}.cards{display:grid;"
+        "grid-template-columns:repeat(2,minmax(150px,1fr));gap:12px}\n"
+        ".card{border:1px solid #ddd;border-radius:6px;padding:10px 14px;color:#555;font-size:.85em}"
+        ".card b{display:block;font-size:1.7em;color:#222}\n"
         "@media print{body{max-width:none}section{break-inside:avoid-page}nav{display:none}}\n"
         "</style>\n</head>\n<body>\n<h1>cnn report</h1>\n<p class=\"meta\">Checkpoint <code>");
     esc(&r->b, r->ckpt);
@@ -194,7 +199,7 @@ static void model_section(report *r) {
     section(r, "model", "Model", "The layers in order (as <code>cnn info</code> lists them): the outputs each reads "
                                  "(0 is the input), its output shape per image, parameters and forward FLOPs.");
     double flops = 0.0;
-    cli_buf_printf(&r->b, "<div class=\"wide\"><table>\n<thead><tr><th>#</th><th class=\"l\">layer</th>"
+    cli_buf_printf(&r->b, "<div class=\"row\"><div class=\"wide\"><table>\n<thead><tr><th>#</th><th class=\"l\">layer</th>"
                           "<th class=\"l\">reads</th><th class=\"l\">output</th><th>parameters</th>"
                           "<th>MFLOP / image</th></tr></thead>\n<tbody>\n");
     cli_buf_printf(&r->b, "<tr><td>0</td><td class=\"l\">input</td><td></td><td class=\"l\">%dx%dx%d</td><td></td>"
@@ -215,7 +220,26 @@ static void model_section(report *r) {
     cli_buf_printf(&r->b, "</tbody>\n<tfoot><tr><td></td><th class=\"l\">total</th><td></td><td></td><th>%zu</th>"
                           "<th>%.3f</th></tr></tfoot>\n</table></div>\n",
                    cnn_net_param_count(r->net), flops / 1e6);
-    cli_buf_printf(&r->b, "</section>\n");
+    /* the numbers a reader looks for first */
+    const cnn_epoch_stats *h;
+    const int n = cnn_net_history(r->net, &h);
+    double secs = 0.0;
+    for (int i = 0; i < n; i++) secs += h[i].seconds;
+    cli_buf_printf(&r->b, "<div class=\"cards\">");
+    if (r->test)
+        cli_buf_printf(&r->b, "<div class=\"card\"><b>%.2f %%</b>test accuracy (%d images)</div>",
+                       100.0 * r->correct / cnn_dataset_count(r->test), cnn_dataset_count(r->test));
+    else if (n > 0 && isfinite(h[n - 1].test_acc))
+        cli_buf_printf(&r->b, "<div class=\"card\"><b>%.2f %%</b>test accuracy after epoch %d</div>",
+                       100.0 * h[n - 1].test_acc, h[n - 1].epoch);
+    cli_buf_printf(&r->b, "<div class=\"card\"><b>%zu</b>parameters</div>", cnn_net_param_count(r->net));
+    cli_buf_printf(&r->b, "<div class=\"card\"><b>%.2f</b>MFLOP per image, forward</div>", flops / 1e6);
+    cli_buf_printf(&r->b, "<div class=\"card\"><b>%d</b>epochs trained</div>", r->ts.epoch);
+    if (n > 0)
+        cli_buf_printf(&r->b, "<div class=\"card\"><b>%.1f min</b>training time, %d epochs recorded</div>"
+                              "<div class=\"card\"><b>%.0f</b>images/s in the last epoch</div>",
+                       secs / 60.0, n, (double)h[n - 1].images_per_s);
+    cli_buf_printf(&r->b, "</div></div>\n</section>\n");
 }
 
 static void curves_section(report *r) {
@@ -262,6 +286,7 @@ static cnn_status classify_all(report *r) {
             for (int k = 1; k < classes; k++)
                 if (p[(size_t)i * classes + k] > p[(size_t)i * classes + best]) best = k;
             r->pred[i0 + i] = best;
+            r->correct += best == labels[i];
             r->prob[i0 + i] = p[(size_t)i * classes + best];
         }
     }

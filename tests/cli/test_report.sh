@@ -47,6 +47,11 @@ ls "$tmp" | grep -q '\.tmp' && fail "--plot left a temporary file"
 run 2 train --data "$data" --epochs 1 --plot
 has err "^cnn train: --plot needs a value"
 
+run 0 info "$tmp/a.cnn"
+has out '^history: 2 epochs recorded \(1 to 2\); last: train loss [0-9.]+, train acc 0\.[0-9]+, test loss [0-9.]+, test acc 0\.[0-9]+$'
+run 0 info "$data/v1-tiny.cnn"
+has out '^history: none recorded$'
+
 # 2. The report: every section, no section missing, nothing fetched from anywhere.
 run 0 report "$tmp/a.cnn" --data "$data" -o "$tmp/r.html"
 has out "r.html: [0-9]+ bytes"
