@@ -73,6 +73,14 @@ static void section(report *r, const char *id, const char *title, const char *in
     if (intro) cli_buf_printf(&r->b, "<p class=\"intro\">%s</p>\n", intro);
 }
 
+/* A section that needs the test split, when there is none: says why and closes it. */
+static int without_data(report *r) {
+    if (r->test) return 0;
+    missing(r, r->no_data);
+    cli_buf_printf(&r->b, "</section>\n");
+    return 1;
+}
+
 /* ---------------------------------------------------------------- images */
 
 /* An <img> of planar c x h x w bytes, drawn at about px pixels wide (pixelated). */
@@ -298,11 +306,7 @@ static void confusion_section(report *r) {
     section(r, "confusion", "Confusion matrix",
             "Rows are the true classes, columns the predicted ones; each cell holds its count of test images "
             "and its colour the fraction of its row.");
-    if (!r->test) {
-        missing(r, r->no_data);
-        cli_buf_printf(&r->b, "</section>\n");
-        return;
-    }
+    if (without_data(r)) return;
     const int k = r->classes, count = cnn_dataset_count(r->test);
     const uint8_t *labels = cnn_dataset_labels(r->test);
     long *m = calloc((size_t)k * k, sizeof *m), *row = calloc((size_t)k, sizeof *row), correct = 0;
@@ -378,11 +382,7 @@ static void confusion_section(report *r) {
 static void mistakes_section(report *r) {
     section(r, "mistakes", "Most confident mistakes",
             "Test images the network gets wrong with the highest probability for its wrong answer.");
-    if (!r->test) {
-        missing(r, r->no_data);
-        cli_buf_printf(&r->b, "</section>\n");
-        return;
-    }
+    if (without_data(r)) return;
     const int count = cnn_dataset_count(r->test);
     const uint8_t *labels = cnn_dataset_labels(r->test);
     int pick[MISTAKES], np = 0;
@@ -494,11 +494,7 @@ static void features_section(report *r) {
     section(r, "features", "Feature maps",
             "One test image through the network: the output of each convolution block (the convolution with the "
             "batchnorm and activation after it), one image per channel, each channel on its own scale.");
-    if (!r->test) {
-        missing(r, r->no_data);
-        cli_buf_printf(&r->b, "</section>\n");
-        return;
-    }
+    if (without_data(r)) return;
     const size_t size = (size_t)r->c * r->h * r->w;
     uint8_t *pix = malloc(size);
     float *x = malloc(size * sizeof *x);
@@ -568,11 +564,7 @@ static void saliency_section(report *r) {
             "Where the network looks: |d score / d pixel| of the predicted class's score (its logit), the "
             "backward pass carried down to the input (dL/dX = Full(dL/dO) &#8902; rot180(W) through every layer), "
             "for the first test images of each class. Each map is on its own scale.");
-    if (!r->test) {
-        missing(r, r->no_data);
-        cli_buf_printf(&r->b, "</section>\n");
-        return;
-    }
+    if (without_data(r)) return;
     const int count = cnn_dataset_count(r->test), hw = r->h * r->w;
     const uint8_t *labels = cnn_dataset_labels(r->test);
     const size_t size = (size_t)r->c * hw;

@@ -569,6 +569,23 @@ static double fd_loss_double(cnn_ctx *ctx, cnn_net *net, int n, const float *x, 
 #define FD_PRECISE_NORM_TOL 5e-4
 #define FD_PRECISE_ELEM_TOL 5e-4
 
+/* Finite differences fd against a backward's gradient g, n elements: ||fd - g|| / ||g|| into rel, the
+   largest |fd - g| into worst, max |g| and ||g||^2; returns the worst element's index. */
+static size_t fd_compare(const double *fd, const double *g, size_t n, double *rel, double *worst, double *gmax,
+                         double *gn) {
+    double dn = 0.0;
+    size_t wi = 0;
+    *gn = *worst = *gmax = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        dn += (fd[i] - g[i]) * (fd[i] - g[i]);
+        *gn += g[i] * g[i];
+        if (fabs(g[i]) > *gmax) *gmax = fabs(g[i]);
+        if (fabs(fd[i] - g[i]) > *worst) *worst = fabs(fd[i] - g[i]), wi = i;
+    }
+    *rel = sqrt(dn / *gn);
+    return wi;
+}
+
 static void fd_check_tol(const char *spec, int n, uint64_t seed, int precise, double norm_tol,
                          double elem_tol) {
     cnn_ctx *ctx = cnn_ctx_create(1);
@@ -628,15 +645,8 @@ static void fd_check_tol(const char *spec, int n, uint64_t seed, int precise, do
             fd[i] = (up - down) / (hup + hdown);
         }
     }
-    double dn = 0.0, gn = 0.0, worst = 0.0, gmax = 0.0;
-    size_t wi = 0;
-    for (size_t i = 0; i < np; i++) {
-        dn += (fd[i] - g[i]) * (fd[i] - g[i]);
-        gn += g[i] * g[i];
-        if (fabs(g[i]) > gmax) gmax = fabs(g[i]);
-        if (fabs(fd[i] - g[i]) > worst) worst = fabs(fd[i] - g[i]), wi = i;
-    }
-    const double rel = sqrt(dn / gn);
+    double rel, worst, gmax, gn;
+    size_t wi = fd_compare(fd, g, np, &rel, &worst, &gmax, &gn);
     if (getenv("TEST_NET_VERBOSE"))
         fprintf(stderr, "  %zu params%s: ||fd - g|| / ||g|| = %.3g, worst |fd - g| / max|g| = %.3g\n", np,
                 precise ? " (double loss)" : "", rel, worst / gmax);
@@ -784,15 +794,12 @@ static void fd_input_check(const char *spec, int n, uint64_t seed, int training)
         x[i] = x0;
         fd[i] = (up - down) / (hup + hdown);
     }
-    double dn = 0.0, gn = 0.0, worst = 0.0, gmax = 0.0;
-    size_t wi = 0;
-    for (size_t i = 0; i < in; i++) {
-        dn += (fd[i] - dx[i]) * (fd[i] - dx[i]);
-        gn += (double)dx[i] * dx[i];
-        if (fabs(dx[i]) > gmax) gmax = fabs(dx[i]);
-        if (fabs(fd[i] - dx[i]) > worst) worst = fabs(fd[i] - dx[i]), wi = i;
-    }
-    const double rel = sqrt(dn / gn);
+    double *g = malloc(in * sizeof *g), rel, worst, gmax, gn;
+    assert_non_null(g);
+    for (size_t i = 0; i < in; i++)
+        g[i] = dx[i];
+    size_t wi = fd_compare(fd, g, in, &rel, &worst, &gmax, &gn);
+    free(g);
     if (getenv("TEST_NET_VERBOSE"))
         fprintf(stderr, "  dL/dX, %zu inputs, training %d: ||fd - g|| / ||g|| = %.3g, worst / max|g| = %.3g\n",
                 in, training, rel, worst / gmax);

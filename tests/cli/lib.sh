@@ -1,5 +1,5 @@
 # lib.sh — helpers the CLI test scripts source (`. "$(dirname "$0")/lib.sh"`); they expect $data,
-# tests/data's path, and count failures in $failures.
+# tests/data's path, $cnn, the program, and $tmp, a scratch folder, and count failures in $failures.
 
 fail() {
     echo "FAIL: $*" >&2
@@ -16,4 +16,13 @@ subset() {
       gzip -dc "$data/$2-images-idx3-ubyte.gz" | tail -c +17 | head -c $(($3 * 784)); } >"$1/$2-images-idx3-ubyte"
     { printf '\000\000\010\001'; be32 "$3"
       gzip -dc "$data/$2-labels-idx1-ubyte.gz" | tail -c +9 | head -c "$3"; } >"$1/$2-labels-idx1-ubyte"
+}
+
+# run STATUS ARGS...: cnn ARGS with stdout in $tmp/out, stderr in $tmp/err, and the exit status checked.
+run() {
+    want=$1
+    shift
+    "$cnn" "$@" >"$tmp/out" 2>"$tmp/err"
+    got=$?
+    [ "$got" -eq "$want" ] || { fail "cnn $*: exit status $got, expected $want"; sed 's/^/    /' "$tmp/err" >&2; }
 }

@@ -10,14 +10,7 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 failures=0
 
-. "$(dirname "$0")/lib.sh" # fail, be32
-run() {
-    want=$1
-    shift
-    "$cnn" "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    [ "$got" -eq "$want" ] || { fail "cnn $*: exit status $got, expected $want"; sed 's/^/    /' "$tmp/err" >&2; }
-}
+. "$(dirname "$0")/lib.sh" # fail, be32, run
 has() { grep -q -E -e "$2" "$tmp/$1" || fail "expected /$2/ in $1"; }
 hasnt() { ! grep -q -E -e "$2" "$tmp/$1" || fail "unexpected /$2/ in $1"; }
 one_line() { [ "$(wc -l <"$tmp/err")" -eq 1 ] || { fail "$1: the error is not one line:"; sed 's/^/    /' "$tmp/err" >&2; }; }

@@ -11,15 +11,7 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 failures=0
 
-. "$(dirname "$0")/lib.sh" # fail
-# run STATUS ARGS...: cnn ARGS with stdout in $tmp/out, stderr in $tmp/err, and the exit status checked.
-run() {
-    want=$1
-    shift
-    "$cnn" "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    [ "$got" -eq "$want" ] || { fail "cnn $*: exit status $got, expected $want"; sed 's/^/    /' "$tmp/err" >&2; }
-}
+. "$(dirname "$0")/lib.sh" # fail, run
 has() { grep -q -E -e "$2" "$tmp/$1" || fail "expected /$2/ in std$1 of the last run"; }
 # exact A B N WHAT: A and B hold the same run bit for bit, wall-clock times aside, with N epochs of
 # history (ckpt_compare --exact); otherwise "WHAT" fails with the differences.
