@@ -23,6 +23,11 @@ cnn_status fuzz_checkpoint_run(const uint8_t *data, size_t size, char *err, size
 cnn_status fuzz_idx_run(const uint8_t *data, size_t size, char *err, size_t err_size);
 /* The input is the image file; it is loaded at the size its header claims (when small). */
 cnn_status fuzz_image_run(const uint8_t *data, size_t size, char *err, size_t err_size);
+/* The input is train.csv (loaded from a temporary folder). */
+cnn_status fuzz_csv_run(const uint8_t *data, size_t size, char *err, size_t err_size);
+/* The input is a mode byte (bit 0: CIFAR-100, bit 1: with a meta file), u16 little-endian M, M bytes of
+   meta file, then the test batch (loaded from a temporary folder). */
+cnn_status fuzz_cifar_run(const uint8_t *data, size_t size, char *err, size_t err_size);
 
 /* ---------------------------------------------------------------- shared helpers (fuzz_common.c) */
 

@@ -3,7 +3,9 @@
 
 Python's standard library only. Checkpoints follow docs/checkpoint.md (versions 1 and 2); IDX seeds are
 u32 little-endian L + images file (L bytes) + labels file, the input format of fuzz_idx.c; images
-are tiny PNGs of every colour type, binary PGM/PPM, and a BMP (which the loader must refuse).
+are tiny PNGs of every colour type, binary PGM/PPM, and a BMP (which the loader must refuse). CSV
+seeds are train.csv files (fuzz_csv.c); CIFAR seeds are a mode byte, u16 little-endian M, M bytes of
+meta file and the test batch (fuzz_cifar.c).
 Also copies models/*.cfg and a few of tests/data/images. A seed whose name starts with "bad-" must be
 refused by its loader, every other seed must load (tests/test_fuzz_regress.c checks both). Run from anywhere:
     /usr/bin/python3 fuzz/make_corpus.py
@@ -35,6 +37,7 @@ SPECS = {
     "small-conv.cfg": "input 1 4 4\nconv 2 3\nrelu\nflatten\ndense 3\nsoftmax_ce\n",
     "all-layers.cfg": """# every keyword and option at least once
 input 2 9 9
+erase p=0.5 scale=0.02,0.33 ratio=0.3,3.3 value=0
 conv 4 3x2 stride=1x2 pad=1,0,1,1 dil=1 groups=2 bias=1
 batchnorm eps=1e-3 momentum=0.2
 leaky_relu alpha=0.1
@@ -74,7 +77,7 @@ convtranspose 4 3 stride=2 pad=1 outpad=1 groups=2
 maxpool 2
 flatten
 dense 3
-softmax_ce from=-1
+softmax_ce from=-1 smoothing=0.1
 """,
     "bad-graph.cfg": "input 1 8 8\nconv 2 3 name=x\nadd y x\nconv 2 1 name=y\n",
 }
@@ -98,9 +101,10 @@ def ramp(n, scale=0.01):
     return [((i * 37) % 23 - 11) * scale for i in range(n)]
 
 
-def checkpoint(spec, params, state, optim=None, epoch=1, step=8, history=None):
+def checkpoint(spec, params, state, optim=None, epoch=1, step=8, history=None, names=(), fit=0):
     """optim: (kind, momentum, nesterov, weight_decay, beta1, beta2, eps, steps, state_count);
-    history: None for a version-1 file, else the records (epoch and 7 floats) of a version-2 one."""
+    history: None for a version-1 file, else the records (epoch and 7 floats) of a version-2 one,
+    whose data section holds the input fit and the class names (str)."""
     version = 1 if history is None else 2
     body = b"CNNCKPT\0" + struct.pack("<II", version, 1 if optim else 0)
     body += struct.pack("<Q", len(spec)) + spec.encode()
@@ -111,6 +115,8 @@ def checkpoint(spec, params, state, optim=None, epoch=1, step=8, history=None):
     body += struct.pack("<ifqqqf", 2, 0.01, 2, 100, 10, 0.1)  # schedule: cosine, lr, warmup, total, size, gamma
     if history is not None:
         body += struct.pack("<Q", len(history)) + b"".join(struct.pack("<i7f", *r) for r in history)
+        body += struct.pack("<iI", fit, len(names))
+        body += b"".join(struct.pack("<H", len(n.encode())) + n.encode() for n in names)
     if optim:
         kind, mom, nest, wd, b1, b2, eps, steps, count = optim
         body += struct.pack("<ififfffq", kind, mom, nest, wd, b1, b2, eps, steps) + f32s(ramp(count, 0.001))
@@ -136,6 +142,9 @@ def write_checkpoints():
     put("checkpoint", "adam-history.ckpt", checkpoint(a, 47, 0, adam, epoch=4, history=runs))
     put("checkpoint", "deploy-no-history.ckpt", checkpoint(a, 47, 0, history=[]))
     put("checkpoint", "bad-history-order.ckpt", checkpoint(a, 47, 0, adam, epoch=4, history=runs[1:] + runs[:1]))
+    # class names (multi-byte UTF-8 among them) and the pad fit
+    put("checkpoint", "adam-names.ckpt", checkpoint(a, 47, 0, adam, epoch=4, history=runs,
+                                                    names=["sandal", "caf\u00e9 \u2615", "ankle boot"], fit=1))
 
 
 # ---------------------------------------------------------------- IDX
@@ -207,9 +216,67 @@ def write_images():
         shutil.copy(os.path.join(images, name), os.path.join(CORPUS, "image", name))
 
 
+# ---------------------------------------------------------------- CSV
+
+def csv(images, labels, px, eol="\n", last=True, side=0):
+    """Kaggle's layout; side > 0 names the pixels RxC (shorter than pixelN) for a side x side image."""
+    if side:
+        names = ["%dx%d" % (k // side + 1, k % side + 1) for k in range(px)]
+    else:
+        names = ["pixel%d" % (k + 1) for k in range(px)]
+    lines = ["label," + ",".join(names)]
+    lines += [",".join(str(v) for v in [lab] + list(im)) for im, lab in zip(images, labels)]
+    return eol.join(lines) + (eol if last else "")
+
+
+def write_csv():
+    ims = [[0, 1, 2, 255], [9, 8, 7, 6], [128, 0, 64, 32]]
+    put("csv", "gray-2x2.csv", csv(ims, [3, 0, 7], 4))
+    put("csv", "crlf-no-final-eol.csv", csv(ims, [1, 1, 2], 4, "\r\n", False))
+    put("csv", "spaces-trailing-blanks.csv", "label, a, b, c, d\n 5 , 1 , 2 , 3 , 4 \n6,0,0,0,0\n\n \r\n")
+    put("csv", "one-pixel.csv", "label,pixel1\n0,17\n255,3\n")
+    # the first image of the committed Fashion-MNIST test subset (6 KB: within fuzz.sh's -max_len)
+    with gzip.open(os.path.join(ROOT, "tests", "data", "t10k-images-idx3-ubyte.gz")) as f:
+        real = f.read(16 + 784)[16:]
+    with gzip.open(os.path.join(ROOT, "tests", "data", "t10k-labels-idx1-ubyte.gz")) as f:
+        real_lab = f.read(8 + 1)[8:]
+    put("csv", "fashion-1.csv", csv([real], list(real_lab), 784, side=28))
+    put("csv", "bad-fields.csv", "label,a,b,c,d\n1,0,0,0,0\n2,0,0,0\n")
+    put("csv", "bad-pixel-300.csv", "label,a,b,c,d\n1,0,300,0,0\n")
+    put("csv", "bad-not-square.csv", "label,a,b,c\n1,0,0,0\n")
+
+
+# ---------------------------------------------------------------- CIFAR
+
+def cifar_records(labels, coarse=None):
+    out = b""
+    for i, lab in enumerate(labels):
+        out += (bytes([coarse[i]]) if coarse else b"") + bytes([lab])
+        out += bytes((k * 7 + lab * 13 + i) & 0xFF for k in range(3072))
+    return out
+
+
+def cifar_input(mode, meta, batch):
+    return bytes([mode]) + struct.pack("<H", len(meta)) + meta + batch
+
+
+def write_cifar():
+    names10 = b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n"
+    names100 = b"".join(b"class_%02d\r\n" % k for k in range(100))
+    put("cifar", "cifar10-one", cifar_input(0, b"", cifar_records([7])))
+    put("cifar", "cifar10-two-names", cifar_input(2, names10 + b"\n", cifar_records([0, 9])))
+    put("cifar", "cifar100-one", cifar_input(1, b"", cifar_records([99], [19])))
+    put("cifar", "cifar100-one-names", cifar_input(3, names100, cifar_records([42], [3])))
+    put("cifar", "bad-label-10", cifar_input(0, b"", cifar_records([10])))
+    put("cifar", "bad-size", cifar_input(0, b"", cifar_records([1]) + b"\0"))
+    put("cifar", "bad-nine-names", cifar_input(2, names10[:-6], cifar_records([1])))
+
+
 if __name__ == "__main__":
     shutil.rmtree(CORPUS, ignore_errors=True)
     write_specs()
     write_checkpoints()
     write_idx()
     write_images()
+    write_csv()
+    write_cifar()

@@ -198,6 +198,12 @@ CNN_API cnn_status cnn_mse_loss(cnn_ctx *ctx, size_t n, const float *o, const fl
 /* L = -(1/N) sum_i log softmax(logits_i)[label_i]; dlogits = (softmax - onehot) / N. */
 CNN_API cnn_status cnn_softmax_cross_entropy(cnn_ctx *ctx, int n, int classes, const float *logits,
                                              const int32_t *labels, float *loss, float *dlogits);
+/* With label smoothing E (PyTorch's CrossEntropyLoss(label_smoothing=E)), 0 <= E < 1: targets
+   t_i = (1 - E) onehot(label_i) + E / K (K = classes); L = -(1/N) sum_i sum_k t_ik log softmax(logits_i)_k;
+   dlogits = (softmax - t) / N. E = 0 gives cnn_softmax_cross_entropy's results bit for bit. */
+CNN_API cnn_status cnn_softmax_ce_smooth(cnn_ctx *ctx, int n, int classes, float smoothing,
+                                         const float *logits, const int32_t *labels, float *loss,
+                                         float *dlogits);
 
 /* ---------------------------------------------------------------- the lecture's primitives */
 
@@ -277,7 +283,8 @@ typedef enum cnn_layer_kind {
     CNN_LAYER_CONCAT = 11,    /* its inputs one after another along channels (equal heights and widths) */
     CNN_LAYER_MUL = 12,       /* the elementwise product of two inputs; an N x C x 1 x 1 one is broadcast */
     CNN_LAYER_CONVTRANSPOSE = 13, /* PyTorch's ConvTranspose2d: cnn_conv2d_backward_data as a layer */
-    CNN_LAYER_UPSAMPLE = 14   /* nearest, integer factors */
+    CNN_LAYER_UPSAMPLE = 14,  /* nearest, integer factors */
+    CNN_LAYER_ERASE = 15      /* random erasing in training (torchvision's RandomErasing), identity in eval */
 } cnn_layer_kind;
 
 /* Building from C calls: cnn_net_create(input shape), then cnn_net_add_* in order (each infers and
@@ -297,6 +304,8 @@ CNN_API cnn_status cnn_net_add_dense(cnn_net *net, int out, int bias);
 CNN_API cnn_status cnn_net_add_dropout(cnn_net *net, float p);           /* 0 <= p < 1 */
 CNN_API cnn_status cnn_net_add_batchnorm(cnn_net *net, float eps, float momentum); /* PyTorch: 1e-5, 0.1 */
 CNN_API cnn_status cnn_net_add_softmax_ce(cnn_net *net);
+/* Softmax cross-entropy against labels smoothed by 0 <= smoothing < 1 (cnn_softmax_ce_smooth). */
+CNN_API cnn_status cnn_net_add_softmax_ce_smooth(cnn_net *net, float smoothing);
 CNN_API cnn_status cnn_net_add_mse(cnn_net *net, cnn_reduction red);
 /* The inputs of the next cnn_net_add_* call: count (1 to CNN_MAX_INPUTS) indices of earlier layers,
    -1 for the net's input. The loss reads one; add and concat two or more, mul two. */
@@ -312,6 +321,15 @@ CNN_API cnn_status cnn_net_add_mul(cnn_net *net); /* inputs: the features and th
 CNN_API cnn_status cnn_net_add_convtranspose(cnn_net *net, const cnn_conv2d *p, int out_pad_h, int out_pad_w,
                                              int bias);
 CNN_API cnn_status cnn_net_add_upsample(cnn_net *net, int sh, int sw); /* nearest, by integer factors */
+/* Random erasing (torchvision's RandomErasing, Zhong et al. 2017), in training only: per image, with
+   probability p (0 <= p <= 1), up to 10 tries of a rectangle of area H W U(scale_lo, scale_hi) and
+   aspect ratio exp(U(log ratio_lo, log ratio_hi)), eh = round(sqrt(area ratio)), ew = round(sqrt(area
+   / ratio)); the first with eh < H and ew < W is placed at a uniform top-left and set to value in every
+   channel. 0 <= scale_lo <= scale_hi <= 1, 0 < ratio_lo <= ratio_hi. Each image takes 41 draws of the
+   net's RNG whatever happens (a shard skips the others'); dx = dy outside the erased rectangles, 0 in
+   them. In evaluation the identity. */
+CNN_API cnn_status cnn_net_add_erase(cnn_net *net, float p, float scale_lo, float scale_hi, float ratio_lo,
+                                     float ratio_hi, float value);
 /* Sizes the arena for batches of up to max_batch images; after this no layer can be added. */
 CNN_API cnn_status cnn_net_build(cnn_net *net, int max_batch);
 
@@ -358,7 +376,7 @@ CNN_API float *cnn_net_params(cnn_net *net);
 CNN_API float *cnn_net_grads(cnn_net *net);
 CNN_API size_t cnn_net_state_count(const cnn_net *net);
 CNN_API float *cnn_net_state(cnn_net *net);
-/* The RNG dropout draws from (saved in checkpoints). */
+/* The RNG dropout and erase draw from (saved in checkpoints). */
 CNN_API cnn_rng *cnn_net_rng(cnn_net *net);
 
 /* PyTorch's default initialisation from an explicit seed: conv and dense weights and biases
@@ -443,9 +461,9 @@ CNN_API cnn_status cnn_net_train_step(cnn_ctx *ctx, cnn_net *net, cnn_optim *opt
 /* Data-parallel training (one process per shard of each global batch, e.g. the MPI ranks of
    `cnn train`): the training forwards that follow compute images [first, first + n) of a global
    batch of total images, n being the forward's own count (first + n > total is CNN_ERR_ARG then).
-   Dropout draws exactly the random numbers those images get in a forward of the whole batch and
-   leaves its RNG where the whole batch leaves it, so the shards' RNGs stay in step and together
-   they reproduce one process. Batchnorm still uses the shard's own batch statistics. cnn_net_loss
+   Dropout and erase draw exactly the random numbers those images get in a forward of the whole
+   batch and leave the RNG where the whole batch leaves it, so the shards' RNGs stay in step and
+   together they reproduce one process. Batchnorm still uses the shard's own batch statistics. cnn_net_loss
    then reports the shard's own loss but gives the gradient of the whole batch's loss restricted to
    the shard (a mean loss divides by total), so the whole batch's gradient is the plain sum over the
    shards of cnn_net_grads. Every sum over a batch in a backward pass is a fixed tree (leaves of up
@@ -454,8 +472,8 @@ CNN_API cnn_status cnn_net_train_step(cnn_ctx *ctx, cnn_net *net, cnn_optim *opt
    bit for bit (for a net without batchnorm).
    cnn_net_set_shard(net, 0, 0) (the default) ends sharding. */
 CNN_API cnn_status cnn_net_set_shard(cnn_net *net, int first, int total);
-/* Moves the dropout RNG as a training forward of n images would, computing nothing: a shard with
-   no images in a global batch of n calls this to stay in step. */
+/* Moves the dropout and erase RNG as a training forward of n images would, computing nothing: a
+   shard with no images in a global batch of n calls this to stay in step. */
 CNN_API cnn_status cnn_net_skip_batch(cnn_net *net, int n);
 
 /* ---------------------------------------------------------------- datasets */
@@ -469,9 +487,54 @@ CNN_API cnn_status cnn_dataset_load_idx(const char *images_path, const char *lab
 CNN_API void cnn_dataset_free(cnn_dataset *ds); /* NULL is a no-op */
 CNN_API int cnn_dataset_count(const cnn_dataset *ds);
 CNN_API void cnn_dataset_shape(const cnn_dataset *ds, int *c, int *h, int *w);
-CNN_API int cnn_dataset_classes(const cnn_dataset *ds); /* largest label + 1 */
+CNN_API int cnn_dataset_classes(const cnn_dataset *ds); /* named classes (CIFAR: 10 or 100), else largest label + 1 */
 CNN_API const uint8_t *cnn_dataset_images(const cnn_dataset *ds); /* count x C x H x W bytes */
 CNN_API const uint8_t *cnn_dataset_labels(const cnn_dataset *ds); /* count bytes */
+/* Datasets from what a path holds, each layout one source (src/data/sources.c lists them):
+   - IDX: DIR/{train,t10k}-images-idx3-ubyte and -labels-idx1-ubyte, raw or .gz (the MNIST family);
+   - CSV in Kaggle's MNIST-family layout: a header line, then label,pixel1,...,pixelN per image, the
+     pixels row-major, gray and square (N = H x H), in DIR/train.csv and DIR/test.csv, or PATH itself
+     when it is a .csv file (then both splits);
+   - CIFAR-10 binary (DIR/data_batch_1..5.bin, DIR/test_batch.bin, 3,073-byte records: label, 3 x 32 x
+     32 pixels; names from batches.meta.txt) and CIFAR-100 (DIR/train.bin, DIR/test.bin, 3,074-byte
+     records: coarse label, fine label, pixels; the fine labels; names from fine_label_names.txt); the
+     files in DIR or in its cifar-10-batches-bin/ or cifar-100-binary/, data_batch_2..5 optional;
+   - image folders, as PyTorch's ImageFolder: DIR/train/<class>/NAME.png (or .jpg, .jpeg, .bmp, .pgm,
+     .ppm) and DIR/test/<class>/..., classes named and numbered by their sorted folder names, the same in both
+     splits; without DIR/test, a seeded val_split of train/ is held out as the test split.
+   Labels are bytes: at most 256 classes. */
+typedef enum cnn_data_split { CNN_SPLIT_TRAIN = 0, CNN_SPLIT_TEST = 1 } cnn_data_split;
+/* How images of another shape become the model's input: resize so the image covers the target and
+   cut the centre (crop, the default, torchvision's Resize + CenterCrop), resize so it fits inside and
+   pad with black (pad), or resize each side to the target (stretch). */
+typedef enum cnn_data_fit { CNN_FIT_CROP = 0, CNN_FIT_PAD = 1, CNN_FIT_STRETCH = 2 } cnn_data_fit;
+typedef struct cnn_data_options {
+    int c, h, w;            /* the model's input shape; 0: as stored (gray <-> RGB and resizing otherwise) */
+    cnn_data_fit fit;
+    float val_split;        /* image folders without test/: the fraction of train/ held out, in [0, 1) */
+    uint64_t seed;          /* the hold-out's shuffle */
+    const char *cache_dir;  /* image folders: where the decoded cache lives; NULL: DIR itself */
+    int threads;            /* decoding threads; 0: all cores */
+    /* called now and then while images are decoded (done of total); NULL: none */
+    void (*progress)(void *user, long done, long total);
+    void *user;
+} cnn_data_options;
+/* One split of the dataset at path (a folder, or one .csv file), converted to opt's shape (opt may be
+   NULL: as stored). Errors name the file and the line, record or byte. */
+CNN_API cnn_status cnn_dataset_load(const char *path, cnn_data_split split, const cnn_data_options *opt,
+                                    cnn_dataset **out, char *err, size_t err_size);
+/* "idx", "csv", "cifar10", "cifar100" or "folder". */
+CNN_API const char *cnn_dataset_format(const cnn_dataset *ds);
+/* Class k's name (a folder name, or from CIFAR's meta file); NULL when the dataset names none. */
+CNN_API const char *cnn_dataset_class_name(const cnn_dataset *ds, int k);
+/* What a net keeps of the data it was trained on, for the images it is later given (cnn predict): its
+   classes' names (count 0 clears them; each 1 to 255 bytes of UTF-8 without control characters) and
+   how images of another size were fitted to its input. Saved in checkpoints. */
+CNN_API cnn_status cnn_net_set_class_names(cnn_net *net, int count, const char *const *names);
+CNN_API const char *cnn_net_class_name(const cnn_net *net, int k); /* NULL: none, or k out of range */
+CNN_API int cnn_net_class_count(const cnn_net *net);               /* 0: no names */
+CNN_API cnn_status cnn_net_set_input_fit(cnn_net *net, cnn_data_fit fit);
+CNN_API cnn_data_fit cnn_net_input_fit(const cnn_net *net);      /* CNN_FIT_CROP unless set */
 /* Mean and standard deviation of all pixels scaled to [0, 1] (double accumulation). */
 CNN_API cnn_status cnn_dataset_stats(const cnn_dataset *ds, float *mean, float *std);
 
@@ -491,14 +554,19 @@ CNN_API cnn_status cnn_dataset_batch(const cnn_dataset *ds, const int32_t *idx, 
                                      cnn_rng *rng, float *x, int32_t *labels);
 /* perm = a uniformly random permutation of 0..count-1 (Fisher-Yates from rng). */
 CNN_API cnn_status cnn_shuffle(int32_t *perm, int count, cnn_rng *rng);
-/* One PNG or 8-bit binary PGM/PPM image (stb_image) as c x h x w bytes (planar, CHW), converted to
-   c channels (1: gray, 3: RGB; 2 and 4 add alpha). CNN_ERR_SHAPE when the image is not w x h pixels
-   (err: "image.png: 32x32, the model expects 28x28", width x height), CNN_ERR_IO when it cannot be
-   read, CNN_ERR_FORMAT when it cannot be decoded (also a PNG chunk running past the end of the
-   file), CNN_ERR_UNSUPPORTED for a PGM/PPM maxval other than 255 or a PNG whose first IDAT chunk is
-   empty. */
+/* One PNG, JPEG, BMP or 8-bit binary PGM/PPM image (stb_image) as c x h x w bytes (planar, CHW),
+   converted to c channels (1: gray, 3: RGB; 2 and 4 add alpha). CNN_ERR_SHAPE when the image is not
+   w x h pixels (err: "image.png: 32x32, the model expects 28x28", width x height), CNN_ERR_IO when it
+   cannot be read, CNN_ERR_FORMAT when it cannot be decoded (also a PNG chunk running past the end of
+   the file, a JPEG or BMP cut short), CNN_ERR_UNSUPPORTED for a PGM/PPM maxval other than 255 or a
+   PNG whose first IDAT chunk is empty. */
 CNN_API cnn_status cnn_image_load(const char *path, int c, int h, int w, uint8_t *pixels, char *err,
                                   size_t err_size);
+/* The same for an image of any size and channel count, brought to c x h x w as a dataset's images are
+   (cnn_data_fit; gray <-> RGB): what a trained net was fed. Errors as cnn_image_load's; CNN_ERR_SHAPE
+   for channels that cannot become c. */
+CNN_API cnn_status cnn_image_load_fit(const char *path, int c, int h, int w, cnn_data_fit fit, uint8_t *pixels,
+                                      char *err, size_t err_size);
 
 /* ---------------------------------------------------------------- checkpoints */
 
@@ -533,14 +601,16 @@ typedef struct cnn_train_state {
 
 /* One file: magic "CNNCKPT\0", version (2), fixed-width little-endian fields, the model spec,
    parameters, batchnorm statistics, dropout RNG, train state, the net's history (cnn_net_history),
-   optimizer config and state (optional), CRC32 (docs/checkpoint.md). Written atomically: a temporary
-   file in the same folder, fsync, rename. opt may be NULL (a deploy-only file). err gets a message
-   naming the file and what is wrong. */
+   class names and input fit (cnn_net_class_name, cnn_net_input_fit), optimizer config and state
+   (optional), CRC32 (docs/checkpoint.md). Written atomically: a temporary file in the same folder,
+   fsync, rename. opt may be NULL (a deploy-only file). err gets a message naming the file and what
+   is wrong. */
 CNN_API cnn_status cnn_checkpoint_save(const char *path, const cnn_net *net, const cnn_optim *opt,
                                        const cnn_train_state *ts, char *err, size_t err_size);
 /* Validates every size before allocating and the CRC before trusting anything. Reads versions 1 and
-   2; the loaded net holds the file's history (none from a version-1 file). *opt is set to NULL when
-   the file has no optimizer state (opt itself may be NULL to skip it); ts may be NULL. */
+   2; the loaded net holds the file's history, class names and input fit (from a version-1 file: no
+   history, no names, CNN_FIT_CROP). *opt is set to NULL when the file has no optimizer state (opt
+   itself may be NULL to skip it); ts may be NULL. */
 CNN_API cnn_status cnn_checkpoint_load(const char *path, int max_batch, cnn_net **net, cnn_optim **opt,
                                        cnn_train_state *ts, char *err, size_t err_size);
 

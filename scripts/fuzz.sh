@@ -17,7 +17,7 @@ CC=clang cmake -S . -B build-fuzz -DCNN_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInf
 cmake --build build-fuzz --target fuzz -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 
 failed=0
-for t in spec checkpoint idx image; do
+for t in spec checkpoint idx image csv cifar; do
     work=build-fuzz/run/$t art=build-fuzz/artifacts/$t log=build-fuzz/run/$t.log
     rm -rf "$work" "$art"
     mkdir -p "$work" "$art"

@@ -2,7 +2,8 @@
    included) and training resumes bit-identically; version 1 files still load; every truncation, bit
    flip and forged field is refused without a crash, a leak or a huge allocation; failed saves leave
    the previous file alone and no temporary files behind. Also the history's own calls
-   (cnn_net_history_add). The layout itself is documented in src/nn/checkpoint.c and docs/checkpoint.md. */
+   (cnn_net_history_add) and those of the class names and the input fit (cnn_net_set_class_names).
+   The layout itself is documented in src/nn/checkpoint.c and docs/checkpoint.md. */
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
 
@@ -35,7 +36,27 @@ static const char *const SPEC = "input 1 8 8\n"
 #define TRAIN_STATE_SIZE 96
 #define RECORD_SIZE 32 /* a history record */
 #define OPTIM_FIXED_SIZE 44
-#define HISTORY_RECORDS 3 /* the fixture's */
+#define HISTORY_RECORDS 3  /* the fixture's */
+#define DATA_FIXED_SIZE 8  /* the data section before its names: i32 fit, u32 name count */
+#define CLASSES 10         /* the fixture's outputs, all named */
+#define NAME_MAX_BYTES 255 /* the longest class name */
+
+/* The fixture's class names: multi-byte UTF-8 too (2, 3 and 4 bytes a character). */
+static const char *const NAMES[CLASSES] = {
+    "T-shirt/top", "Trouser",
+    "Pullover",    "Dress",
+    "Coat",        "Sandal \xE2\x80\x94 open",
+    "Shirt",       "Sneaker \xF0\x9F\x91\x9F",
+    "Bag",         "Ankle boot (Stiefelette, \xC3\xA9t\xC3\xA9)",
+};
+
+/* The bytes of the fixture's names in a file: a u16 length and the bytes, each. */
+static size_t names_size(void) {
+    size_t n = 0;
+    for (int k = 0; k < CLASSES; k++)
+        n += 2 + strlen(NAMES[k]);
+    return n;
+}
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -150,6 +171,8 @@ static int setup(void **state) {
     make_history(h);
     for (int i = 0; i < HISTORY_RECORDS; i++)
         assert_int_equal(cnn_net_history_add(f->net, &h[i]), CNN_OK);
+    assert_int_equal(cnn_net_set_class_names(f->net, CLASSES, NAMES), CNN_OK);
+    assert_int_equal(cnn_net_set_input_fit(f->net, CNN_FIT_PAD), CNN_OK);
     *state = f;
     return 0;
 }
@@ -322,6 +345,10 @@ static void test_round_trip(void **state) {
     cnn_epoch_stats h[HISTORY_RECORDS];
     make_history(h);
     expect_history(net, h, HISTORY_RECORDS);
+    assert_int_equal(cnn_net_class_count(net), CLASSES);
+    for (int k = 0; k < CLASSES; k++)
+        assert_string_equal(cnn_net_class_name(net, k), NAMES[k]);
+    assert_int_equal(cnn_net_input_fit(net), CNN_FIT_PAD);
 
     /* Resuming: the same batches on the original and on the loaded copy give the same bits
        (dropout masks come from the restored RNG, Adam's moments and step count from the file). */
@@ -356,7 +383,8 @@ static void test_deterministic_bytes(void **state) {
     size_t P = cnn_net_param_count(f->net), S = cnn_net_state_count(f->net),
            O = cnn_optim_state_count(f->opt);
     assert_int_equal(n1, 16 + 8 + spec_len + 8 + 4 * P + 8 + 4 * S + RNG_SIZE + TRAIN_STATE_SIZE + 8 +
-                             RECORD_SIZE * HISTORY_RECORDS + OPTIM_FIXED_SIZE + 4 * O + 4);
+                             RECORD_SIZE * HISTORY_RECORDS + DATA_FIXED_SIZE + names_size() +
+                             OPTIM_FIXED_SIZE + 4 * O + 4);
     free(a);
     free(b);
 }
@@ -801,15 +829,16 @@ static size_t history_offset(const fixture *f, const unsigned char *b) {
            4 * cnn_net_state_count(f->net) + RNG_SIZE + TRAIN_STATE_SIZE;
 }
 
-/* A version-1 file is a version-2 file without the history section: it loads, with an empty history
-   and everything else as saved. */
+/* A version-1 file is a version-2 file without the history and data sections: it loads, with an empty
+   history, no class names, the crop fit and everything else as saved. */
 static void test_history_version1(void **state) {
     fixture *f = *state;
     size_t n;
     char err[512] = "";
     assert_int_equal(cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
     unsigned char *v2 = read_all(f->path, &n);
-    const size_t at = history_offset(f, v2), cut = 8 + RECORD_SIZE * HISTORY_RECORDS;
+    const size_t at = history_offset(f, v2),
+                 cut = 8 + RECORD_SIZE * HISTORY_RECORDS + DATA_FIXED_SIZE + names_size();
     assert_int_equal(get_u64(v2 + at), HISTORY_RECORDS);
     unsigned char *v1 = malloc(n); /* n - cut bytes, and later n for forged versions */
     assert_non_null(v1);
@@ -828,6 +857,9 @@ static void test_history_version1(void **state) {
     assert_int_equal(st, CNN_OK);
     assert_int_equal(cnn_net_history(net, &got), 0);
     assert_null(got);
+    assert_int_equal(cnn_net_class_count(net), 0);
+    assert_null(cnn_net_class_name(net, 0));
+    assert_int_equal(cnn_net_input_fit(net), CNN_FIT_CROP);
     expect_floats_equal(cnn_net_params(net), cnn_net_params(f->net), cnn_net_param_count(net));
     expect_floats_equal(cnn_net_state(net), cnn_net_state(f->net), cnn_net_state_count(net));
     assert_memory_equal(cnn_net_rng(net), cnn_net_rng(f->net), sizeof(cnn_rng));
@@ -936,6 +968,311 @@ static void test_history_hostile(void **state) {
     free(orig);
 }
 
+/* ---------------------------------------------------------------- class names and input fit */
+
+/* The fixture's names are still NAMES and its fit still pad. */
+static void expect_fixture_data(const cnn_net *net) {
+    assert_int_equal(cnn_net_class_count(net), CLASSES);
+    for (int k = 0; k < CLASSES; k++)
+        assert_string_equal(cnn_net_class_name(net, k), NAMES[k]);
+    assert_int_equal(cnn_net_input_fit(net), CNN_FIT_PAD);
+}
+
+/* cnn_net_set_class_names and cnn_net_set_input_fit refuse what a checkpoint could not hold, and a
+   refused call changes nothing; the getters answer NULL, 0 and crop where there is nothing. */
+static void test_names_set(void **state) {
+    fixture *f = *state;
+    cnn_net *net = f->net;
+    const char *one[1], *two[2] = {"a", NULL};
+    char name[NAME_MAX_BYTES + 2];
+    expect_fixture_data(net);
+    assert_null(cnn_net_class_name(net, CLASSES));
+    assert_null(cnn_net_class_name(net, -1));
+    assert_null(cnn_net_class_name(NULL, 0));
+    assert_int_equal(cnn_net_class_count(NULL), 0);
+    assert_int_equal(cnn_net_input_fit(NULL), CNN_FIT_CROP);
+
+    /* names no file may hold: empty, control characters (C0, DEL, C1), and bytes that are not UTF-8
+       (a stray continuation, an invalid lead, overlong, a surrogate, past U+10FFFF, cut short) */
+    static const char *const bad[] = {
+        "",
+        "tab\there",
+        "line\n",
+        "del\x7f",
+        "next line \xC2\x85",
+        "\x80",
+        "\xFF",
+        "\xC0\xAF",
+        "\xE0\x80\xAF",
+        "\xED\xA0\x80",
+        "\xF4\x90\x80\x80",
+        "cut \xE2\x82",
+        "cut \xF0\x9F\x91",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        one[0] = bad[i];
+        assert_int_equal(cnn_net_set_class_names(net, 1, one), CNN_ERR_ARG);
+    }
+    /* 256 bytes is one too many, 255 (two-byte characters straddling nothing) are fine */
+    memset(name, 'x', 256);
+    name[256] = '\0';
+    one[0] = name;
+    assert_int_equal(cnn_net_set_class_names(net, 1, one), CNN_ERR_ARG);
+    /* too many for the net's 10 outputs, a negative count, no array, a NULL name, no net */
+    assert_int_equal(cnn_net_set_class_names(net, CLASSES + 1, NAMES), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_class_names(net, -1, NAMES), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_class_names(net, 1, NULL), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_class_names(net, 2, two), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_class_names(NULL, 1, NAMES), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_class_names(NULL, 0, NULL), CNN_ERR_ARG);
+    /* fits that do not exist */
+    assert_int_equal(cnn_net_set_input_fit(net, (cnn_data_fit)3), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_input_fit(net, (cnn_data_fit)-1), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_input_fit(NULL, CNN_FIT_CROP), CNN_ERR_ARG);
+    expect_fixture_data(net); /* nothing changed */
+
+    /* a 255-byte name is copied: the caller's buffer may change afterwards */
+    name[255] = '\0';
+    assert_int_equal(cnn_net_set_class_names(net, 1, one), CNN_OK);
+    name[0] = 'y';
+    assert_int_equal(cnn_net_class_count(net), 1);
+    assert_int_equal(strlen(cnn_net_class_name(net, 0)), 255);
+    assert_int_equal(cnn_net_class_name(net, 0)[0], 'x');
+    assert_null(cnn_net_class_name(net, 1));
+    /* count 0 clears (names may be NULL then) */
+    assert_int_equal(cnn_net_set_class_names(net, 0, NULL), CNN_OK);
+    assert_int_equal(cnn_net_class_count(net), 0);
+    assert_null(cnn_net_class_name(net, 0));
+    assert_int_equal(cnn_net_set_input_fit(net, CNN_FIT_STRETCH), CNN_OK);
+    assert_int_equal(cnn_net_input_fit(net), CNN_FIT_STRETCH);
+
+    /* a net with 300 outputs takes 256 names, not 257 */
+    enum { WIDE = 300 };
+    static char buf[WIDE][8];
+    const char *many[WIDE];
+    cnn_net *wide = NULL;
+    char err[256];
+    for (int k = 0; k < WIDE; k++) {
+        snprintf(buf[k], sizeof buf[k], "c%d", k);
+        many[k] = buf[k];
+    }
+    assert_int_equal(
+        cnn_net_from_spec("input 1 1 1\nflatten\ndense 300\nsoftmax_ce\n", 1, &wide, err, sizeof err),
+        CNN_OK);
+    assert_int_equal(cnn_net_output_size(wide), WIDE);
+    assert_int_equal(cnn_net_class_count(wide), 0);
+    assert_int_equal(cnn_net_input_fit(wide), CNN_FIT_CROP);
+    assert_int_equal(cnn_net_set_class_names(wide, 257, many), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_class_count(wide), 0);
+    assert_int_equal(cnn_net_set_class_names(wide, 256, many), CNN_OK);
+    assert_int_equal(cnn_net_class_count(wide), 256);
+    assert_string_equal(cnn_net_class_name(wide, 255), "c255");
+    cnn_net_free(wide);
+}
+
+/* The longest names, the most names and every fit survive a save and a load; so does clearing them. */
+static void test_names_round_trip(void **state) {
+    fixture *f = *state;
+    enum { MOST = 256 };
+    static char buf[MOST][NAME_MAX_BYTES + 1];
+    const char *names[MOST];
+    char err[512] = "";
+    cnn_net *wide = NULL, *net = NULL;
+    for (int k = 0; k < MOST; k++) {
+        /* "k:" then two-byte characters up to 254 or 255 bytes, one name of exactly 255 bytes */
+        int n = snprintf(buf[k], sizeof buf[k], "%d:", k);
+        while (n + 2 <= (k == 7 ? 255 : 3 + k % 200)) {
+            memcpy(buf[k] + n, "\xC3\xA4", 2);
+            n += 2;
+        }
+        if (k == 7 && n < 255) buf[k][n++] = 'z';
+        buf[k][n] = '\0';
+        names[k] = buf[k];
+    }
+    assert_int_equal(strlen(names[7]), 255);
+    assert_int_equal(
+        cnn_net_from_spec("input 1 1 1\nflatten\ndense 256\nsoftmax_ce\n", 1, &wide, err, sizeof err),
+        CNN_OK);
+    assert_int_equal(cnn_net_set_class_names(wide, MOST, names), CNN_OK);
+    const cnn_data_fit fits[] = {CNN_FIT_STRETCH, CNN_FIT_CROP, CNN_FIT_PAD};
+    for (size_t i = 0; i < sizeof fits / sizeof *fits; i++) {
+        assert_int_equal(cnn_net_set_input_fit(wide, fits[i]), CNN_OK);
+        assert_int_equal(cnn_checkpoint_save(f->path, wide, NULL, NULL, err, sizeof err), CNN_OK);
+        cnn_status st = cnn_checkpoint_load(f->path, 1, &net, NULL, NULL, err, sizeof err);
+        if (st != CNN_OK) fprintf(stderr, "load: %s\n", err);
+        assert_int_equal(st, CNN_OK);
+        assert_int_equal(cnn_net_input_fit(net), fits[i]);
+        assert_int_equal(cnn_net_class_count(net), MOST);
+        for (int k = 0; k < MOST; k++)
+            assert_string_equal(cnn_net_class_name(net, k), names[k]);
+        cnn_net_free(net);
+    }
+    /* cleared: the file holds none */
+    assert_int_equal(cnn_net_set_class_names(wide, 0, NULL), CNN_OK);
+    assert_int_equal(cnn_checkpoint_save(f->path, wide, NULL, NULL, err, sizeof err), CNN_OK);
+    assert_int_equal(cnn_checkpoint_load(f->path, 1, &net, NULL, NULL, err, sizeof err), CNN_OK);
+    assert_int_equal(cnn_net_class_count(net), 0);
+    assert_null(cnn_net_class_name(net, 0));
+    assert_int_equal(cnn_net_input_fit(net), CNN_FIT_PAD);
+    cnn_net_free(net);
+    cnn_net_free(wide);
+}
+
+/* A data section built by hand. */
+static void sec_head(test_bytes *s, uint32_t fit, uint32_t count) {
+    unsigned char b[8];
+    s->n = 0;
+    put_u32(b, fit);
+    put_u32(b + 4, count);
+    test_bytes_put(s, b, 8);
+}
+/* A name: length len, then the first `have` bytes of text (fewer than len: a name cut short). */
+static void sec_name(test_bytes *s, size_t len, const char *text, size_t have) {
+    unsigned char b[2] = {(unsigned char)len, (unsigned char)(len >> 8)};
+    test_bytes_put(s, b, 2);
+    test_bytes_put(s, text, have);
+}
+static void sec_text(test_bytes *s, const char *text) {
+    sec_name(s, strlen(text), text, strlen(text));
+}
+
+/* The file head[0..at) (a file without an optimizer, up to its data section), then sec, then the CRC. */
+static void write_with_section(const char *path, const unsigned char *head, size_t at,
+                               const test_bytes *sec) {
+    test_bytes b = {0};
+    test_bytes_put(&b, head, at);
+    test_bytes_put(&b, sec->p, sec->n);
+    test_bytes_put(&b, "\0\0\0", 4);
+    fix_crc(b.p, b.n);
+    write_all(path, b.p, b.n);
+    free(b.p);
+}
+
+/* Forged data sections, each with a correct CRC: refused naming the byte where they go wrong,
+   nothing allocated from a count (under ASan an allocation of 2^32 names would abort the test). */
+static void test_names_hostile(void **state) {
+    fixture *f = *state;
+    size_t n;
+    char what[160];
+    test_bytes s = {0};
+    static char big[300];
+    memset(big, 'n', sizeof big);
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, NULL, &f->ts, NULL, 0), CNN_OK);
+    unsigned char *orig = read_all(f->path, &n);
+    const size_t at = history_offset(f, orig) + 8 + RECORD_SIZE * HISTORY_RECORDS, names0 = at + 8;
+    assert_int_equal(n, at + DATA_FIXED_SIZE + names_size() + 4);
+
+    /* the section as saved, rebuilt by hand, loads: the layout is what the cases below forge */
+    sec_head(&s, CNN_FIT_PAD, CLASSES);
+    for (int k = 0; k < CLASSES; k++)
+        sec_text(&s, NAMES[k]);
+    write_with_section(f->path, orig, at, &s);
+    unsigned char *again = read_all(f->path, &n);
+    assert_memory_equal(again, orig, n);
+    free(again);
+
+    /* fits 3 and -1 */
+    sec_head(&s, 3, 0);
+    write_with_section(f->path, orig, at, &s);
+    snprintf(what, sizeof what, "byte %zu: unknown input fit 3", at);
+    load_fails_with(f->path, what);
+    sec_head(&s, 0xFFFFFFFFu, 0);
+    write_with_section(f->path, orig, at, &s);
+    snprintf(what, sizeof what, "byte %zu: unknown input fit -1", at);
+    load_fails_with(f->path, what);
+    /* counts no net or no file could hold */
+    const uint32_t counts[] = {0xFFFFFFFFu, 0x80000000u, 257};
+    for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
+        sec_head(&s, 0, counts[i]);
+        sec_text(&s, "a");
+        write_with_section(f->path, orig, at, &s);
+        snprintf(what, sizeof what, "byte %zu: %lu class names; a net has at most 256", at + 4,
+                 (unsigned long)counts[i]);
+        load_fails_with(f->path, what);
+    }
+    sec_head(&s, 0, 200);
+    sec_text(&s, "a");
+    sec_text(&s, "b");
+    write_with_section(f->path, orig, at, &s);
+    snprintf(what, sizeof what, "byte %zu: 200 class names of at least 3 bytes exceed the 6 bytes left",
+             at + 4);
+    load_fails_with(f->path, what);
+    /* a zero length (a byte after it, so that the count fits the bytes left) and longer than 255, third */
+    const size_t lengths[] = {0, 256, 65535};
+    for (size_t i = 0; i < sizeof lengths / sizeof *lengths; i++) {
+        sec_head(&s, 0, 3);
+        sec_text(&s, "a");
+        sec_text(&s, "b");
+        const size_t have = lengths[i] == 0 ? 1 : lengths[i] < sizeof big ? lengths[i] : sizeof big;
+        sec_name(&s, lengths[i], big, have);
+        write_with_section(f->path, orig, at, &s);
+        snprintf(what, sizeof what, "byte %zu: class name 3: length %zu; names are 1 to 255 bytes",
+                 names0 + 6, lengths[i]);
+        load_fails_with(f->path, what);
+    }
+    /* a length past the end of the file: 200 bytes promised, 5 there */
+    sec_head(&s, 0, 2);
+    sec_text(&s, "a");
+    sec_name(&s, 200, big, 5);
+    write_with_section(f->path, orig, at, &s);
+    snprintf(what, sizeof what, "byte %zu: class name 2: length 200 exceeds the 5 bytes left", names0 + 3);
+    load_fails_with(f->path, what);
+    /* the file ends inside the second name's length field */
+    sec_head(&s, 0, 2);
+    sec_text(&s, "abc");
+    test_bytes_put(&s, "\1", 1);
+    write_with_section(f->path, orig, at, &s);
+    snprintf(what, sizeof what, "byte %zu: truncated: class name length needs 2 bytes, 1 left", names0 + 5);
+    load_fails_with(f->path, what);
+    /* a control character and bytes that are not UTF-8, named where they are */
+    const struct {
+        const char *text;
+        size_t bad;
+        const char *why;
+    } names[] = {{"x\ny", 1, "a control character (0x0a)"},        {"\x7f", 0, "a control character (0x7f)"},
+                 {"ok \xC2\x9F", 3, "a control character (0xc2)"}, {"ok \xC0\xAF", 3, "not UTF-8 (0xc0)"},
+                 {"ok \xED\xB0\x80", 3, "not UTF-8 (0xed)"},       {"cut \xE2\x82", 4, "not UTF-8 (0xe2)"}};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        sec_head(&s, 0, 2);
+        sec_text(&s, "a");
+        sec_text(&s, names[i].text);
+        write_with_section(f->path, orig, at, &s);
+        snprintf(what, sizeof what, "byte %zu: class name 2: %s", names0 + 3 + 2 + names[i].bad,
+                 names[i].why);
+        load_fails_with(f->path, what);
+    }
+    /* 11 names for the net's 10 outputs: refused once the spec says how many outputs there are */
+    sec_head(&s, 0, CLASSES + 1);
+    for (int k = 0; k <= CLASSES; k++)
+        sec_text(&s, "name");
+    write_with_section(f->path, orig, at, &s);
+    snprintf(what, sizeof what, "byte %zu: 11 class names, the net has 10 outputs", at + 4);
+    load_fails_with(f->path, what);
+    /* with a CRC that does not match, the names are still walked: the same message */
+    sec_head(&s, 0, 3);
+    sec_text(&s, "a");
+    sec_text(&s, "b");
+    sec_name(&s, 0, "z", 1);
+    write_with_section(f->path, orig, at, &s);
+    unsigned char *b = read_all(f->path, &n);
+    b[n - 1] ^= 1;
+    write_all(f->path, b, n);
+    snprintf(what, sizeof what, "byte %zu: class name 3: length 0; names are 1 to 255 bytes", names0 + 6);
+    load_fails_with(f->path, what);
+    free(b);
+
+    /* a stretch fit and no names loads as such */
+    sec_head(&s, CNN_FIT_STRETCH, 0);
+    write_with_section(f->path, orig, at, &s);
+    cnn_net *net = NULL;
+    assert_int_equal(cnn_checkpoint_load(f->path, MAX_BATCH, &net, NULL, NULL, NULL, 0), CNN_OK);
+    assert_int_equal(cnn_net_class_count(net), 0);
+    assert_int_equal(cnn_net_input_fit(net), CNN_FIT_STRETCH);
+    cnn_net_free(net);
+    free(s.p);
+    free(orig);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32_known),
@@ -952,6 +1289,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_history_add, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_version1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_hostile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_hostile, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

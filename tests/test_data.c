@@ -1,6 +1,7 @@
 /* test_data.c — datasets and images: the committed Fashion-MNIST subset (gzip and a raw copy),
    statistics, batches (normalisation, crop, flip, determinism), shuffling, every malformed IDX file
-   we can think of (written at test time into a temporary folder), and cnn_image_load. */
+   we can think of (written at test time into a temporary folder), cnn_image_load, and the CSV and
+   CIFAR sources of cnn_dataset_load with their malformed files. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <dirent.h>
@@ -863,6 +864,390 @@ static void test_image_errors(void **state) {
     assert_int_equal(cnn_image_load(wrong, 1, 28, 28, NULL, err, sizeof err), CNN_ERR_ARG);
 }
 
+/* ---------------------------------------------------------------- CSV and CIFAR sources */
+
+/* Removes the folders a test made inside t->dir (tmp_teardown removes files and empty folders). */
+static int tmp_teardown_deep(void **state) {
+    tmp *t = *state;
+    DIR *d = opendir(t->dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            char sub[512], p[1024];
+            struct stat st;
+            if (e->d_name[0] == '.') continue;
+            snprintf(sub, sizeof sub, "%s/%s", t->dir, e->d_name);
+            if (stat(sub, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+            DIR *s = opendir(sub);
+            struct dirent *f;
+            while (s && (f = readdir(s)) != NULL) {
+                snprintf(p, sizeof p, "%s/%s", sub, f->d_name);
+                if (f->d_name[0] != '.') unlink(p);
+            }
+            if (s) closedir(s);
+        }
+        closedir(d);
+    }
+    return tmp_teardown(state);
+}
+
+static void write_text(const char *path, const char *text) {
+    write_bytes(path, text, strlen(text));
+}
+
+static void b_text(bytes *b, const char *text) {
+    test_bytes_put(b, text, strlen(text));
+}
+
+/* cnn_dataset_load, which must succeed. */
+static cnn_dataset *load_path(const char *path, cnn_data_split split) {
+    char err[512] = "";
+    cnn_dataset *ds = NULL;
+    cnn_status s = cnn_dataset_load(path, split, NULL, &ds, err, sizeof err);
+    if (s != CNN_OK) fprintf(stderr, "%s: %s (%s)\n", path, cnn_status_str(s), err);
+    assert_int_equal(s, CNN_OK);
+    assert_non_null(ds);
+    return ds;
+}
+
+/* cnn_dataset_load, which must fail with `want`, no dataset, and an error containing `a` and `b`. */
+static void expect_load_fail(const char *path, cnn_data_split split, cnn_status want, const char *a,
+                             const char *b) {
+    char err[512];
+    memset(err, 'x', sizeof err);
+    cnn_dataset *ds = (cnn_dataset *)&err; /* must be reset to NULL */
+    cnn_status s = cnn_dataset_load(path, split, NULL, &ds, err, sizeof err);
+    int ok = s == want && memchr(err, 0, sizeof err) && strstr(err, a) && (!b || strstr(err, b));
+    if (!ok)
+        fprintf(stderr, "%s: got %s (%d), err \"%.300s\"; want %s saying \"%s\" and \"%s\"\n", path,
+                cnn_status_str(s), s, memchr(err, 0, sizeof err) ? err : "(unterminated)",
+                cnn_status_str(want), a, b ? b : "");
+    assert_true(ok);
+    assert_null(ds);
+}
+
+/* The dataset's images and labels equal ref's, byte for byte. */
+static void assert_same_data(const cnn_dataset *ds, const cnn_dataset *ref) {
+    int c, h, w, rc, rh, rw;
+    cnn_dataset_shape(ds, &c, &h, &w);
+    cnn_dataset_shape(ref, &rc, &rh, &rw);
+    assert_int_equal(cnn_dataset_count(ds), cnn_dataset_count(ref));
+    assert_int_equal(c, rc);
+    assert_int_equal(h, rh);
+    assert_int_equal(w, rw);
+    assert_int_equal(cnn_dataset_classes(ds), cnn_dataset_classes(ref));
+    size_t n = (size_t)cnn_dataset_count(ref);
+    assert_memory_equal(cnn_dataset_images(ds), cnn_dataset_images(ref), n * (size_t)(c * h * w));
+    assert_memory_equal(cnn_dataset_labels(ds), cnn_dataset_labels(ref), n);
+}
+
+/* ref as Kaggle's CSV: a header, then label,p1,...,pN; eol ends each line, the last one too when
+   `last`; `pad` puts a space around every value. */
+static void write_csv(const char *path, const cnn_dataset *ref, const char *eol, int last, int pad) {
+    int c, h, w;
+    cnn_dataset_shape(ref, &c, &h, &w);
+    int n = cnn_dataset_count(ref), px = c * h * w;
+    const uint8_t *im = cnn_dataset_images(ref), *lb = cnn_dataset_labels(ref);
+    bytes b = {0};
+    char num[32];
+    b_text(&b, "label");
+    for (int k = 0; k < px; k++) {
+        snprintf(num, sizeof num, ",%dx%d", k / w + 1, k % w + 1);
+        b_text(&b, num);
+    }
+    for (int i = 0; i < n; i++) {
+        b_text(&b, eol);
+        snprintf(num, sizeof num, pad ? " %d " : "%d", lb[i]);
+        b_text(&b, num);
+        for (int k = 0; k < px; k++) {
+            snprintf(num, sizeof num, pad ? ", %d " : ",%d", im[(size_t)i * (size_t)px + (size_t)k]);
+            b_text(&b, num);
+        }
+    }
+    if (last) b_text(&b, eol);
+    write_bytes(path, b.p, b.n);
+    free(b.p);
+}
+
+/* The committed t10k subset written as CSV (several line-end styles) loads as the same bytes. */
+static void test_csv_matches_idx(void **state) {
+    tmp *t = *state;
+    char path[512];
+    cnn_dataset *ref = load_path(DATA_DIR, CNN_SPLIT_TEST);
+    assert_string_equal(cnn_dataset_format(ref), "idx");
+    tmp_path(t, "test.csv", path, sizeof path);
+    write_csv(path, ref, "\n", 1, 0);
+    cnn_dataset *ds = load_path(t->dir, CNN_SPLIT_TEST); /* DIR/test.csv */
+    assert_string_equal(cnn_dataset_format(ds), "csv");
+    assert_same_data(ds, ref);
+    cnn_dataset_free(ds);
+    ds = load_path(path, CNN_SPLIT_TRAIN); /* a .csv file is both splits */
+    assert_same_data(ds, ref);
+    cnn_dataset_free(ds);
+    /* DIR has no train.csv: the train split names the file it wanted */
+    expect_load_fail(t->dir, CNN_SPLIT_TRAIN, CNN_ERR_IO, "train.csv", "cannot open");
+    /* CRLF, no final line end, spaces around values, blank trailing lines */
+    static const struct {
+        const char *eol;
+        int last, pad;
+        const char *tail;
+    } styles[] = {{"\r\n", 1, 0, ""}, {"\n", 0, 0, ""}, {"\r\n", 0, 1, ""}, {"\n", 1, 0, "\n\n  \n\r\n"}};
+    for (size_t k = 0; k < sizeof styles / sizeof styles[0]; k++) {
+        tmp_path(t, "style.csv", path, sizeof path);
+        write_csv(path, ref, styles[k].eol, styles[k].last, styles[k].pad);
+        FILE *f = fopen(path, "ab");
+        assert_non_null(f);
+        fputs(styles[k].tail, f);
+        fclose(f);
+        ds = load_path(path, CNN_SPLIT_TEST);
+        assert_same_data(ds, ref);
+        cnn_dataset_free(ds);
+    }
+    cnn_dataset_free(ref);
+}
+
+/* A 2x2 dataset by hand: shape, labels, classes, and the probe's choices. */
+static void test_csv_small(void **state) {
+    tmp *t = *state;
+    char path[512];
+    tmp_path(t, "train.csv", path, sizeof path);
+    write_text(path, "label,pixel1,pixel2,pixel3,pixel4\n3,0,1,2,255\n0,9,8,7,6\n");
+    cnn_dataset *ds = load_path(t->dir, CNN_SPLIT_TRAIN);
+    int c, h, w;
+    cnn_dataset_shape(ds, &c, &h, &w);
+    assert_int_equal(cnn_dataset_count(ds), 2);
+    assert_int_equal(c, 1);
+    assert_int_equal(h, 2);
+    assert_int_equal(w, 2);
+    assert_int_equal(cnn_dataset_classes(ds), 4);
+    assert_null(cnn_dataset_class_name(ds, 0));
+    assert_memory_equal(cnn_dataset_images(ds), ((const uint8_t[]){0, 1, 2, 255, 9, 8, 7, 6}), 8);
+    assert_memory_equal(cnn_dataset_labels(ds), ((const uint8_t[]){3, 0}), 2);
+    cnn_dataset_free(ds);
+    /* a .csv path that does not exist is no dataset; DIR without test.csv names it */
+    tmp_path(t, "missing.csv", path, sizeof path);
+    expect_load_fail(path, CNN_SPLIT_TRAIN, CNN_ERR_IO, "no dataset found", NULL);
+    expect_load_fail(t->dir, CNN_SPLIT_TEST, CNN_ERR_IO, "test.csv", NULL);
+}
+
+/* Every malformed CSV: CNN_ERR_FORMAT naming the file and the line (and the field). */
+static void test_csv_bad(void **state) {
+    tmp *t = *state;
+    static const struct {
+        const char *name, *text, *says;
+    } cases[] = {
+        {"few.csv", "label,a,b,c,d\n1,0,0,0,0\n1,0,0,0\n", "line 3: 4 fields, the header has 5"},
+        {"many.csv", "label,a,b,c,d\n1,0,0,0,0,0\n", "line 2: 6 fields, the header has 5"},
+        {"label-only.csv", "label,a,b,c,d\n1,0,0,0,0\r\n7\r\n", "line 3: 1 fields, the header has 5"},
+        {"pixel-300.csv", "label,a,b,c,d\n1,0,300,0,0\n",
+         "line 2: field 3 (pixel 2) is '300', not an integer"},
+        {"pixel-huge.csv", "label,a,b,c,d\n1,0,0,0,99999999999999999999999\n", "field 5 (pixel 4) is '9999"},
+        {"pixel-neg.csv", "label,a,b,c,d\n1,0,-1,0,0\n", "field 3 (pixel 2) is '-1'"},
+        {"pixel-float.csv", "label,a,b,c,d\n1,0,0,0.5,0\n", "line 2: field 4 (pixel 3) is '0.5'"},
+        {"pixel-empty.csv", "label,a,b,c,d\n1,0,,0,0\n", "line 2: field 3 (pixel 2) is ''"},
+        {"pixel-split.csv", "label,a,b,c,d\n1,0,1 2,0,0\n", "field 3 (pixel 2) is '1 2'"},
+        {"pixel-last.csv", "label,a,b,c,d\n1,0,0,0,x", "line 2: field 5 (pixel 4) is 'x'"},
+        {"label-x.csv", "label,a,b,c,d\n1,0,0,0,0\nx,0,0,0,0\n", "line 3: the label 'x' is not an integer"},
+        {"label-256.csv", "label,a,b,c,d\n256,0,0,0,0\n", "line 2: the label '256'"},
+        {"label-empty.csv", "label,a,b,c,d\n,0,0,0,0\n", "line 2: the label ''"},
+        {"empty.csv", "", "empty file"},
+        {"header-only.csv", "label,a,b,c,d\n", "no rows"},
+        {"header-no-eol.csv", "label,a,b,c,d", "no rows"},
+        {"header-blanks.csv", "label,a,b,c,d\r\n\r\n\n", "no rows"},
+        {"not-square.csv", "label,a,b,c\n1,0,0,0\n", "line 1: the header has 3 pixel fields, not a square"},
+        {"one-column.csv", "label\n1\n", "line 1: a header of 1 field"},
+        {"blank-header.csv", "\n1,0,0,0,0\n", "line 1: empty"},
+        {"blank-between.csv", "label,a,b,c,d\n1,0,0,0,0\n\n2,0,0,0,0\n", "line 3: a blank line between rows"},
+        {"blank-then-comma.csv", "label,a,b,c,d\n1,0,0,0,0\n\n,0,0,0,0\n", "line 3: a blank line"},
+    };
+    char path[512];
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tmp_path(t, cases[k].name, path, sizeof path);
+        write_text(path, cases[k].text);
+        expect_load_fail(path, CNN_SPLIT_TRAIN, CNN_ERR_FORMAT, cases[k].name, cases[k].says);
+        unlink(path);
+    }
+    /* in a folder: the message names DIR/train.csv */
+    tmp_path(t, "train.csv", path, sizeof path);
+    write_text(path, "label,pixel1,pixel2,pixel3,pixel4\n1,0,0,0,0\n2,0,0,0,0\n3,0,0,0\n");
+    expect_load_fail(t->dir, CNN_SPLIT_TRAIN, CNN_ERR_FORMAT, path, "line 4: 4 fields, the header has 5");
+}
+
+/* ---- CIFAR */
+
+/* n records of `head` label bytes then 3072 pixels; labels[i] (and coarse[i] when head is 2). */
+static void write_cifar(const char *path, int head, int n, const uint8_t *coarse, const uint8_t *labels) {
+    bytes b = {0};
+    for (int i = 0; i < n; i++) {
+        if (head == 2) put_u8(&b, coarse[i]);
+        put_u8(&b, labels[i]);
+        for (int k = 0; k < 3072; k++)
+            put_u8(&b, (unsigned)(k * 7 + labels[i] * 13 + i) & 0xff);
+    }
+    write_bytes(path, b.p, b.n);
+    free(b.p);
+}
+
+/* ds holds the images of write_cifar(labels), in order. */
+static void assert_cifar(const cnn_dataset *ds, const char *format, int n, const uint8_t *labels) {
+    int c, h, w;
+    cnn_dataset_shape(ds, &c, &h, &w);
+    assert_string_equal(cnn_dataset_format(ds), format);
+    assert_int_equal(cnn_dataset_count(ds), n);
+    assert_int_equal(c, 3);
+    assert_int_equal(h, 32);
+    assert_int_equal(w, 32);
+    assert_memory_equal(cnn_dataset_labels(ds), labels, (size_t)n);
+    const uint8_t *im = cnn_dataset_images(ds);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 3072; k++)
+            if (im[(size_t)i * 3072 + (size_t)k] != ((k * 7 + labels[i] * 13 + i) & 0xff)) {
+                fprintf(stderr, "image %d, byte %d: %d\n", i, k, im[(size_t)i * 3072 + (size_t)k]);
+                fail();
+            }
+}
+
+static const char *const CIFAR10_NAMES[10] = {"airplane", "automobile", "bird",  "cat",  "deer",
+                                              "dog",      "frog",       "horse", "ship", "truck"};
+
+static void test_cifar10(void **state) {
+    tmp *t = *state;
+    char path[512];
+    const uint8_t l1[3] = {6, 9, 0}, l2[2] = {1, 2}, l5[1] = {4}, lt[2] = {3, 8};
+    tmp_path(t, "data_batch_1.bin", path, sizeof path);
+    write_cifar(path, 1, 3, NULL, l1);
+    tmp_path(t, "data_batch_2.bin", path, sizeof path);
+    write_cifar(path, 1, 2, NULL, l2);
+    tmp_path(t, "data_batch_5.bin", path, sizeof path); /* 3 and 4 missing: the present ones, in order */
+    write_cifar(path, 1, 1, NULL, l5);
+    tmp_path(t, "test_batch.bin", path, sizeof path);
+    write_cifar(path, 1, 2, NULL, lt);
+    /* the records of batches 1, 2, 5 with their labels: write_cifar's pixels depend on the index
+       within each file, so compare file by file */
+    cnn_dataset *ds = load_path(t->dir, CNN_SPLIT_TRAIN);
+    assert_int_equal(cnn_dataset_count(ds), 6);
+    assert_memory_equal(cnn_dataset_labels(ds), ((const uint8_t[]){6, 9, 0, 1, 2, 4}), 6);
+    assert_int_equal(cnn_dataset_images(ds)[3 * 3072 + 5], (5 * 7 + 1 * 13 + 0) & 0xff);
+    assert_int_equal(cnn_dataset_classes(ds), 10); /* largest label + 1, without names */
+    assert_null(cnn_dataset_class_name(ds, 0));
+    cnn_dataset_free(ds);
+    ds = load_path(t->dir, CNN_SPLIT_TEST);
+    assert_cifar(ds, "cifar10", 2, lt);
+    assert_int_equal(cnn_dataset_classes(ds), 9);
+    cnn_dataset_free(ds);
+    /* names: one a line, blank lines and CRs ignored */
+    tmp_path(t, "batches.meta.txt", path, sizeof path);
+    bytes b = {0};
+    for (int k = 0; k < 10; k++) {
+        b_text(&b, CIFAR10_NAMES[k]);
+        b_text(&b, k == 4 ? "\r\n\r\n" : "\n");
+    }
+    b_text(&b, "\n\n");
+    write_bytes(path, b.p, b.n);
+    free(b.p);
+    ds = load_path(t->dir, CNN_SPLIT_TEST);
+    assert_cifar(ds, "cifar10", 2, lt);
+    assert_int_equal(cnn_dataset_classes(ds), 10);
+    for (int k = 0; k < 10; k++)
+        assert_string_equal(cnn_dataset_class_name(ds, k), CIFAR10_NAMES[k]);
+    assert_null(cnn_dataset_class_name(ds, 10));
+    cnn_dataset_free(ds);
+}
+
+static void test_cifar100_and_subfolder(void **state) {
+    tmp *t = *state;
+    char dir[512], path[1024];
+    const uint8_t coarse[3] = {4, 19, 0}, fine[3] = {99, 0, 57};
+    tmp_path(t, "cifar-100-binary", dir, sizeof dir); /* the tarball's folder */
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/train.bin", dir);
+    write_cifar(path, 2, 3, coarse, fine);
+    cnn_dataset *ds = load_path(t->dir, CNN_SPLIT_TRAIN);
+    assert_cifar(ds, "cifar100", 3, fine);
+    assert_int_equal(cnn_dataset_classes(ds), 100);
+    cnn_dataset_free(ds);
+    expect_load_fail(t->dir, CNN_SPLIT_TEST, CNN_ERR_IO, "cifar-100-binary/test.bin", "cannot open");
+    /* names: 100 of them */
+    bytes b = {0};
+    char name[32];
+    for (int k = 0; k < 100; k++) {
+        snprintf(name, sizeof name, "class_%02d\n", k);
+        b_text(&b, name);
+    }
+    snprintf(path, sizeof path, "%s/fine_label_names.txt", dir);
+    write_bytes(path, b.p, b.n);
+    ds = load_path(t->dir, CNN_SPLIT_TRAIN);
+    assert_cifar(ds, "cifar100", 3, fine);
+    assert_string_equal(cnn_dataset_class_name(ds, 57), "class_57");
+    assert_string_equal(cnn_dataset_class_name(ds, 99), "class_99");
+    cnn_dataset_free(ds);
+    /* 101 names */
+    b_text(&b, "one_too_many\n");
+    write_bytes(path, b.p, b.n);
+    free(b.p);
+    expect_load_fail(t->dir, CNN_SPLIT_TRAIN, CNN_ERR_FORMAT, "fine_label_names.txt",
+                     "101 class names, expected 100");
+    /* CIFAR-10's tarball folder */
+    tmp_path(t, "cifar-10-batches-bin", dir, sizeof dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/test_batch.bin", dir);
+    write_cifar(path, 1, 3, NULL, (const uint8_t[]){5, 5, 1});
+    ds = load_path(t->dir, CNN_SPLIT_TEST); /* CIFAR-10 is looked for first */
+    assert_cifar(ds, "cifar10", 3, (const uint8_t[]){5, 5, 1});
+    cnn_dataset_free(ds);
+}
+
+/* Every malformed CIFAR file: CNN_ERR_FORMAT naming the file and the size, record or line count. */
+static void test_cifar_bad(void **state) {
+    tmp *t = *state;
+    char path[512], batch1[512];
+    const uint8_t ok[3] = {0, 1, 2};
+    tmp_path(t, "data_batch_1.bin", batch1, sizeof batch1);
+    write_cifar(batch1, 1, 3, NULL, ok);
+    /* a size that is not a multiple of the record, in the third batch */
+    tmp_path(t, "data_batch_3.bin", path, sizeof path);
+    write_cifar(path, 1, 2, NULL, ok);
+    FILE *f = fopen(path, "ab");
+    assert_non_null(f);
+    fputc(0, f);
+    fclose(f);
+    expect_load_fail(t->dir, CNN_SPLIT_TRAIN, CNN_ERR_FORMAT, "data_batch_3.bin",
+                     "6147 bytes, not a multiple of the 3073-byte record");
+    write_bytes(path, "", 0);
+    expect_load_fail(t->dir, CNN_SPLIT_TRAIN, CNN_ERR_FORMAT, "data_batch_3.bin", "empty file");
+    unlink(path);
+    /* a label of 10 in the second record of the test batch */
+    tmp_path(t, "test_batch.bin", path, sizeof path);
+    write_cifar(path, 1, 3, NULL, (const uint8_t[]){9, 10, 0});
+    expect_load_fail(t->dir, CNN_SPLIT_TEST, CNN_ERR_FORMAT, "test_batch.bin",
+                     "record 2 (byte 3073): label 10, expected 0..9");
+    write_cifar(path, 1, 3, NULL, ok);
+    /* nine names */
+    tmp_path(t, "batches.meta.txt", path, sizeof path);
+    write_text(path, "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\n\n");
+    expect_load_fail(t->dir, CNN_SPLIT_TEST, CNN_ERR_FORMAT, "batches.meta.txt",
+                     "9 class names, expected 10");
+    write_bytes(path, "airplane\nautomobile\n\0bird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n", 61);
+    expect_load_fail(t->dir, CNN_SPLIT_TEST, CNN_ERR_FORMAT, "batches.meta.txt", "line 3: a NUL byte");
+    unlink(path);
+    unlink(batch1);
+    tmp_path(t, "test_batch.bin", path, sizeof path);
+    unlink(path);
+    /* CIFAR-100: the fine label (byte 1 of a record) and the coarse one (byte 0) */
+    tmp_path(t, "test.bin", path, sizeof path);
+    write_cifar(path, 2, 2, (const uint8_t[]){3, 3}, (const uint8_t[]){7, 100});
+    expect_load_fail(t->dir, CNN_SPLIT_TEST, CNN_ERR_FORMAT, "test.bin",
+                     "record 2 (byte 3075): label 100, expected 0..99");
+    write_cifar(path, 2, 2, (const uint8_t[]){3, 20}, (const uint8_t[]){7, 8});
+    expect_load_fail(t->dir, CNN_SPLIT_TEST, CNN_ERR_FORMAT, "test.bin",
+                     "record 2 (byte 3074): coarse label 20, expected 0..19");
+    write_cifar(path, 1, 2, NULL, (const uint8_t[]){7, 8}); /* CIFAR-10 records in a CIFAR-100 file */
+    expect_load_fail(t->dir, CNN_SPLIT_TEST, CNN_ERR_FORMAT, "test.bin",
+                     "6146 bytes, not a multiple of the 3074-byte record");
+    /* the training file is required */
+    expect_load_fail(t->dir, CNN_SPLIT_TRAIN, CNN_ERR_IO, "train.bin", "cannot open");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_subset_gz),
@@ -882,6 +1267,12 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bad_paths_and_streams, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_image_png_pgm),
         cmocka_unit_test_setup_teardown(test_image_errors, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_csv_matches_idx, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_csv_small, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_csv_bad, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_cifar10, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_cifar100_and_subfolder, tmp_setup, tmp_teardown_deep),
+        cmocka_unit_test_setup_teardown(test_cifar_bad, tmp_setup, tmp_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,8 @@ static const target TARGETS[] = {
     {"checkpoint", fuzz_checkpoint_run},
     {"idx", fuzz_idx_run},
     {"image", fuzz_image_run},
+    {"csv", fuzz_csv_run},
+    {"cifar", fuzz_cifar_run},
 };
 
 /* ---------------------------------------------------------------- byte buffers */

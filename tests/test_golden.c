@@ -546,6 +546,49 @@ static int check_ce(const golden *g, const golden_path *pt) {
     fails += !golden_status(g, pt, "loss dlogits=NULL",
                             cnn_softmax_cross_entropy(pt->ctx, n, classes, x->v, labels, &l, NULL));
     fails += !golden_check(g, pt, "loss dlogits=NULL", &l, loss, 2e-5, 1e-5);
+    /* smoothing 0 is the plain op, bit for bit */
+    float l0 = NAN, *od0 = golden_out(cnt);
+    fails += !golden_status(g, pt, "smoothing 0",
+                            cnn_softmax_ce_smooth(pt->ctx, n, classes, 0.0f, x->v, labels, &l0, od0));
+    cnn_softmax_cross_entropy(pt->ctx, n, classes, x->v, labels, &l, od);
+    if (memcmp(&l, &l0, sizeof l) || memcmp(od, od0, cnt * sizeof *od)) {
+        fprintf(stderr, "%s [%s] smoothing 0: not the plain op's bits\n", g->name, pt->name);
+        fails++;
+    }
+    free(od), free(od0), free(labels);
+    return fails;
+}
+
+/* Label smoothing (PyTorch's label_smoothing): as the plain loss, the row's log-sum-exp is good to an
+   ulp of the largest logit (7.6e-6 near 100) before the double subtraction, so atol 2e-5 on the loss;
+   dlogits = (softmax - target) / N from a double softmax, one float rounding: atol 1e-7, rtol 1e-5 as
+   the plain case. */
+static int check_ce_smooth(const golden *g, const golden_path *pt) {
+    int n = golden_param(g, "n"), classes = golden_param(g, "classes"), fails = 0;
+    size_t cnt = (size_t)n * classes;
+    const golden_tensor *x = golden_get(g, "x", cnt), *lab = golden_get(g, "labels", (size_t)n);
+    const golden_tensor *loss = golden_get(g, "loss", 1), *dl = golden_get(g, "dlogits", cnt);
+    const float e = golden_get(g, "smoothing", 1)->v[0];
+    int32_t *labels = malloc((size_t)n * sizeof *labels);
+    assert_non_null(labels);
+    for (int i = 0; i < n; i++)
+        labels[i] = (int32_t)lab->v[i];
+    float l = NAN, *od = golden_out(cnt);
+    fails +=
+        !golden_status(g, pt, "loss", cnn_softmax_ce_smooth(pt->ctx, n, classes, e, x->v, labels, &l, od));
+    fails += !golden_check(g, pt, "loss", &l, loss, 2e-5, 1e-5);
+    fails += !golden_check(g, pt, "dlogits", od, dl, 1e-7, 1e-5);
+    l = NAN;
+    fails += !golden_status(g, pt, "loss dlogits=NULL",
+                            cnn_softmax_ce_smooth(pt->ctx, n, classes, e, x->v, labels, &l, NULL));
+    fails += !golden_check(g, pt, "loss dlogits=NULL", &l, loss, 2e-5, 1e-5);
+    /* out of [0, 1) or NaN: an argument error */
+    static const float bad[] = {-0.1f, 1.0f, NAN};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        if (cnn_softmax_ce_smooth(pt->ctx, n, classes, bad[k], x->v, labels, &l, od) != CNN_ERR_ARG) {
+            fprintf(stderr, "%s [%s] smoothing %g accepted\n", g->name, pt->name, (double)bad[k]);
+            fails++;
+        }
     free(od), free(labels);
     return fails;
 }
@@ -611,6 +654,9 @@ static golden_case golden_cases[] = {
     {"act_silu", check_act},
     {"upsample_2", check_upsample},
     {"upsample_3x1", check_upsample},
+    {"ce_smooth", check_ce_smooth},
+    {"ce_smooth_large", check_ce_smooth},
+    {"ce_smooth_strong", check_ce_smooth},
 };
 #define GOLDEN_NCASES (sizeof golden_cases / sizeof golden_cases[0])
 

@@ -735,6 +735,22 @@ static void test_fd_graph_fanout(void **state) {
     fd_check_tol(FD_GRAPH_SPEC, 4, 15, 1, FD_PRECISE_NORM_TOL, FD_PRECISE_ELEM_TOL);
 }
 
+/* Label smoothing, and random erasing with its rectangles replayed as dropout's masks are. The second
+   spec erases after the first conv with p = 1 and large rectangles, so that the conv's gradient hangs on
+   erase's backward zeroing them. Observed ||fd - g|| / ||g|| 3.4e-4 and 6.8e-4, worst element 2.2e-4 and
+   2.5e-4 max|g|; the one-hot target in the gradient (smoothing in the loss only) gives 0.1, an erase
+   backward that does not zero its rectangles 0.25. */
+#define FD_SMOOTH_SPEC                                                                                       \
+    "input 2 6 6\nconv 4 3 pad=1\nbatchnorm\nsilu\navgpool 2\nflatten\ndense 5\nsoftmax_ce smoothing=0.1\n"
+#define FD_ERASE_SPEC                                                                                        \
+    "input 2 8 8\nconv 4 3 pad=1\nerase p=1 scale=0.15,0.4 value=0.25\ntanh\nerase p=0.5\n"                   \
+    "avgpool 2\nflatten\ndense 5\nsoftmax_ce smoothing=0.1\n"
+static void test_fd_smoothing_erase(void **state) {
+    (void)state;
+    fd_check(FD_SMOOTH_SPEC, 4, 16);
+    fd_check(FD_ERASE_SPEC, 4, 17);
+}
+
 /* ---------------------------------------------------------------- seeing inside */
 
 /* J(x) = sum of dy . out(x), in double from the float outputs, with the dropout stream rewound. */
@@ -1566,6 +1582,152 @@ static void test_dropout(void **state) {
     cnn_net_free(b);
 }
 
+/* Random erasing on ERASE_N x 3 x 16 x 12 images in [0.5, 1.5], erased to -7 so that the erased pixels
+   show in the output. Not square, and an aspect-ratio range not symmetric in log (tall up to 3, wide up
+   to 2), so that swapped axes or an inverted ratio break the bounds. */
+#define ERASE_SPEC "input 3 16 12\nerase p=0.3 scale=0.05,0.3 ratio=0.5,3 value=-7\n"
+enum { ERASE_N = 50, ERASE_C = 3, ERASE_H = 16, ERASE_W = 12, ERASE_SIZE = ERASE_C * ERASE_H * ERASE_W };
+
+/* Checks one output image against its input: the pixels at -7 are one rectangle, the same in every
+   channel, the others the input's; the rectangle's sides eh = round(sqrt(A r)), ew = round(sqrt(A / r))
+   fit an area A in [0.05, 0.3] H W and a ratio r in [0.5, 3] up to the rounding of each side by 1/2.
+   Returns 1 when it is erased, its height and width into *eh, *ew. */
+static int erase_image_check(const float *x, const float *y, int *eh, int *ew) {
+    int top = ERASE_H, left = ERASE_W, bottom = -1, right = -1;
+    for (int i = 0; i < ERASE_H; i++)
+        for (int j = 0; j < ERASE_W; j++)
+            if (y[i * ERASE_W + j] == -7.0f) {
+                top = i < top ? i : top, bottom = i > bottom ? i : bottom;
+                left = j < left ? j : left, right = j > right ? j : right;
+            }
+    for (int c = 0; c < ERASE_C; c++)
+        for (int i = 0; i < ERASE_H; i++)
+            for (int j = 0; j < ERASE_W; j++) {
+                const size_t k = ((size_t)c * ERASE_H + i) * ERASE_W + j;
+                const int in = i >= top && i <= bottom && j >= left && j <= right;
+                if (in ? y[k] != -7.0f : y[k] != x[k])
+                    fail_msg("erase: channel %d pixel (%d, %d) is %g, input %g, rectangle rows %d-%d cols %d-%d",
+                             c, i, j, (double)y[k], (double)x[k], top, bottom, left, right);
+            }
+    if (bottom < 0) return 0;
+    const double h = bottom - top + 1, w = right - left + 1, hw = (double)ERASE_H * ERASE_W;
+    assert_true(h < ERASE_H && w < ERASE_W);
+    assert_true((h - 0.5) * (w - 0.5) <= 0.3 * hw && (h + 0.5) * (w + 0.5) >= 0.05 * hw);
+    assert_true((h - 0.5) / (w + 0.5) <= 3.0 && (h + 0.5) / (w - 0.5) >= 0.5);
+    *eh = (int)h, *ew = (int)w;
+    return 1;
+}
+
+static void test_erase(void **state) {
+    (void)state;
+    enum { N = ERASE_N, SIZE = ERASE_SIZE, BATCHES = 80 };
+    cnn_net *a = NULL, *b = NULL;
+    assert_int_equal(cnn_net_from_spec(ERASE_SPEC, N, &a, NULL, 0), CNN_OK);
+    assert_int_equal(cnn_net_from_spec(ERASE_SPEC, N, &b, NULL, 0), CNN_OK);
+    test_rng r = test_rng_make(9);
+    float *x = test_rand_buf(&r, (size_t)N * SIZE, 0.5f, 1.5f), *first = test_alloc((size_t)N * SIZE);
+    float *dy = test_rand_buf(&r, (size_t)N * SIZE, 0.5f, 1.5f), *dx = test_alloc((size_t)N * SIZE);
+    const float *ya, *yb;
+    assert_int_equal(cnn_net_init(a, 31), CNN_OK);
+    assert_int_equal(cnn_net_init(b, 31), CNN_OK);
+
+    /* eval: the identity, and no draws */
+    cnn_rng saved = *cnn_net_rng(a);
+    assert_int_equal(cnn_net_forward(NULL, a, N, x, 0, &ya), CNN_OK);
+    assert_memory_equal(ya, x, (size_t)N * SIZE * sizeof(float));
+    assert_memory_equal(&saved, cnn_net_rng(a), sizeof saved);
+
+    /* training: over 4000 images the fraction erased is p = 0.3 within 0.03 (4.1 standard deviations
+       of the binomial's 0.0072; ten failed tries in a row, the other way to stay whole, are below
+       1e-9 here), each erased region a rectangle within the bounds, tall and wide ones both; each image
+       takes 41 draws whatever happens */
+    int erased = 0, tall = 0, wide = 0;
+    for (int k = 0; k < BATCHES; k++) {
+        cnn_rng expect = *cnn_net_rng(a);
+        for (int i = 0; i < 41 * N; i++)
+            (void)cnn_rng_u32(&expect);
+        assert_int_equal(cnn_net_forward(NULL, a, N, x, 1, &ya), CNN_OK);
+        assert_memory_equal(&expect, cnn_net_rng(a), sizeof expect);
+        if (k == 0) memcpy(first, ya, (size_t)N * SIZE * sizeof(float));
+        for (int i = 0; i < N; i++) {
+            int eh, ew;
+            if (!erase_image_check(x + (size_t)i * SIZE, ya + (size_t)i * SIZE, &eh, &ew)) continue;
+            erased++, tall += eh > ew, wide += ew > eh;
+        }
+    }
+    const double frac = (double)erased / (N * BATCHES);
+    if (getenv("TEST_NET_VERBOSE"))
+        fprintf(stderr, "  erase: %.4f of %d images erased (p = 0.3), %d tall, %d wide\n", frac, N * BATCHES,
+                tall, wide);
+    assert_true(fabs(frac - 0.3) <= 0.03);
+    assert_true(tall > 0 && wide > 0);
+
+    /* the same seed, the same rectangles; another seed, others */
+    assert_int_equal(cnn_net_forward(NULL, b, N, x, 1, &yb), CNN_OK);
+    assert_memory_equal(first, yb, (size_t)N * SIZE * sizeof(float));
+    assert_int_equal(cnn_net_init(b, 32), CNN_OK);
+    assert_int_equal(cnn_net_forward(NULL, b, N, x, 1, &yb), CNN_OK);
+    assert_memory_not_equal(first, yb, (size_t)N * SIZE * sizeof(float));
+
+    /* backward: dx is dy with exactly the erased pixels zeroed */
+    assert_int_equal(cnn_net_input_gradient(NULL, a, N, x, 1, dy, dx), CNN_OK);
+    ya = cnn_net_layer_output(a, 0, NULL);
+    assert_non_null(ya);
+    int zeroed = 0;
+    for (size_t i = 0; i < (size_t)N * SIZE; i++) {
+        assert_true(dx[i] == (ya[i] == -7.0f ? 0.0f : dy[i]));
+        zeroed += ya[i] == -7.0f;
+    }
+    assert_true(zeroed > 0);
+    /* in evaluation, dy itself */
+    assert_int_equal(cnn_net_input_gradient(NULL, a, N, x, 0, dy, dx), CNN_OK);
+    assert_memory_equal(dx, dy, (size_t)N * SIZE * sizeof(float));
+    cnn_net_free(a);
+    cnn_net_free(b);
+
+    /* p = 1 erases every image (the tries cannot all fail at these bounds); p = 0 is the identity in
+       training too and draws nothing */
+    assert_int_equal(
+        cnn_net_from_spec("input 3 16 12\nerase p=1 scale=0.05,0.3 ratio=0.5,3 value=-7\n", N, &a, NULL, 0), CNN_OK);
+    assert_int_equal(cnn_net_forward(NULL, a, N, x, 1, &ya), CNN_OK);
+    for (int i = 0; i < N; i++) {
+        int eh, ew;
+        assert_true(erase_image_check(x + (size_t)i * SIZE, ya + (size_t)i * SIZE, &eh, &ew));
+    }
+    cnn_net_free(a);
+    assert_int_equal(cnn_net_from_spec("input 3 16 12\nerase p=0\n", N, &a, NULL, 0), CNN_OK);
+    saved = *cnn_net_rng(a);
+    assert_int_equal(cnn_net_forward(NULL, a, N, x, 1, &ya), CNN_OK);
+    assert_memory_equal(ya, x, (size_t)N * SIZE * sizeof(float));
+    assert_memory_equal(&saved, cnn_net_rng(a), sizeof saved);
+    cnn_net_free(a);
+    free(x), free(first), free(dy), free(dx);
+}
+
+/* The erase and softmax_ce smoothing= options: canonical forms, and the values they refuse. */
+static void test_erase_smoothing_spec(void **state) {
+    (void)state;
+    cnn_net *net = roundtrip("input 3 8 8\nerase\nconv 2 3\nflatten\ndense 3\nsoftmax_ce smoothing=0.1\n");
+    assert_string_equal(cnn_net_spec(net), "input 3 8 8\nerase p=0.5 scale=0.02,0.33 ratio=0.3,3.3 value=0\n"
+                                           "conv 2 3\nflatten\ndense 3\nsoftmax_ce smoothing=0.1\n");
+    cnn_net_free(net);
+    net = roundtrip("input 3 8 8\nerase value=-0.5 ratio=1,1 scale=0,1 p=1 name=e\nflatten\ndense 3\n"
+                    "softmax_ce smoothing=0\n");
+    assert_string_equal(cnn_net_spec(net), "input 3 8 8\nerase p=1 scale=0,1 ratio=1,1 value=-0.5 name=e\n"
+                                           "flatten\ndense 3\nsoftmax_ce\n");
+    cnn_net_free(net);
+    expect_spec_error("input 1 8 8\nerase p=1.5\n", 2, "probability");
+    expect_spec_error("input 1 8 8\nerase scale=0.3,0.1\n", 2, "scale=LO,HI");
+    expect_spec_error("input 1 8 8\nerase scale=0.3\n", 2, "scale=LO,HI");
+    expect_spec_error("input 1 8 8\nerase scale=0.1,1.5\n", 2, "scale=LO,HI");
+    expect_spec_error("input 1 8 8\nerase ratio=0,2\n", 2, "ratio=LO,HI");
+    expect_spec_error("input 1 8 8\nerase value=nan\n", 2, "value=V");
+    expect_spec_error("input 1 8 8\nerase 0.5\n", 2, "'0.5'");
+    expect_spec_error("input 1 8 8\nflatten\nsoftmax_ce smoothing=1\n", 3, "smoothing");
+    expect_spec_error("input 1 8 8\nflatten\nsoftmax_ce smoothing=-0.1\n", 3, "smoothing");
+    expect_spec_error("input 1 8 8\nflatten\nsoftmax_ce 0.1\n", 3, "'0.1'");
+}
+
 /* ---------------------------------------------------------------- shapes and arguments */
 
 static void test_fashion_shapes(void **state) {
@@ -1719,6 +1881,17 @@ static void test_bad_args(void **state) {
     assert_int_equal(cnn_net_add_dense(b, 0, 1), CNN_ERR_ARG);
     assert_int_equal(cnn_net_add_dropout(b, 1.0f), CNN_ERR_ARG);
     assert_int_equal(cnn_net_add_dropout(b, -0.5f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_erase(b, 1.5f, 0.02f, 0.33f, 0.3f, 3.3f, 0.0f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_erase(b, 0.5f, 0.33f, 0.02f, 0.3f, 3.3f, 0.0f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_erase(b, 0.5f, 0.02f, 1.5f, 0.3f, 3.3f, 0.0f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_erase(b, 0.5f, 0.02f, 0.33f, 0.0f, 3.3f, 0.0f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_erase(b, 0.5f, 0.02f, 0.33f, 3.3f, 0.3f, 0.0f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_erase(b, 0.5f, 0.02f, 0.33f, 0.3f, INFINITY, 0.0f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_erase(b, 0.5f, 0.02f, 0.33f, 0.3f, 3.3f, NAN), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_erase(b, NAN, 0.02f, 0.33f, 0.3f, 3.3f, 0.0f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_softmax_ce_smooth(b, 1.0f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_softmax_ce_smooth(b, -0.1f), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_add_softmax_ce_smooth(b, NAN), CNN_ERR_ARG);
     assert_int_equal(cnn_net_add_batchnorm(b, 0.0f, 0.1f), CNN_ERR_ARG);
     assert_int_equal(cnn_net_add_batchnorm(b, 1e-5f, 1.5f), CNN_ERR_ARG);
     assert_int_equal(cnn_net_add_act(b, (cnn_act)9, 0.0f), CNN_ERR_ARG);
@@ -1787,6 +1960,7 @@ int main(void) {
         cmocka_unit_test(test_fd_dense_bn_mse_mean),
         cmocka_unit_test(test_fd_same_dilated_maxpool),
         cmocka_unit_test(test_fd_graph_fanout),
+        cmocka_unit_test(test_fd_smoothing_erase),
         cmocka_unit_test(test_input_gradient_fd),
         cmocka_unit_test(test_input_gradient_one_pixel),
         cmocka_unit_test(test_layer_output),
@@ -1799,6 +1973,8 @@ int main(void) {
         cmocka_unit_test(test_build_graph_by_calls),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_erase),
+        cmocka_unit_test(test_erase_smoothing_spec),
         cmocka_unit_test(test_fashion_shapes),
         cmocka_unit_test(test_bad_args),
         cmocka_unit_test(test_layer_classes),

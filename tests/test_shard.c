@@ -1,17 +1,19 @@
 /* test_shard.c — data-parallel training at the library level (cnn_net_set_shard, cnn_net_skip_batch,
    cnn_dataset_batch's draws-only mode): a global batch split into shards, empty ones included, gives
-   the whole batch's dropout masks, augmentation, outputs and RNG states, and the shards' gradients
-   sum to the whole batch's gradient; split in two halves (2 MPI ranks), bit for bit, on every ISA and
-   thread count (the batch's summation trees of kernels/tree.h). The MPI side (cnn train under mpirun) is
-   tests/cli/test_mpi.sh. */
+   the whole batch's dropout masks, erased rectangles, augmentation, outputs and RNG states, and the
+   shards' gradients sum to the whole batch's gradient; split in two halves (2 MPI ranks), bit for bit,
+   on every ISA and thread count (the batch's summation trees of kernels/tree.h). The MPI side (cnn train
+   under mpirun) is tests/cli/test_mpi.sh. */
 #include "testutil.h"
 
 #include <string.h>
 
-/* two dropout layers, so the draws of the shards interleave layer by layer */
+/* random erasing and two dropout layers, so the draws of the shards interleave layer by layer (an
+   erased image takes as many draws as a whole one); smoothed labels, whose gradient a shard takes its
+   part of as for the plain loss */
 #define DROP_SPEC                                                                                            \
-    "input 2 6 6\nconv 4 3 pad=1\nrelu\nflatten\ndropout 0.4\ndense 16\ntanh\ndropout 0.25\ndense 5\n"       \
-    "softmax_ce\n"
+    "input 2 6 6\nerase p=0.6 scale=0.1,0.4\nconv 4 3 pad=1\nrelu\nflatten\ndropout 0.4\ndense 16\ntanh\n"   \
+    "dropout 0.25\ndense 5\nsoftmax_ce smoothing=0.1\n"
 
 enum { TOTAL = 7, CLASSES = 5, IN_SIZE = 2 * 6 * 6 };
 

@@ -3,7 +3,7 @@
    Only unsigned-byte data (IDX type 0x08) is read: images N x H x W or N x C x H x W, labels N. */
 #define _POSIX_C_SOURCE 200809L
 
-#include "core/internal.h"
+#include "data/data.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,13 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
-
-struct cnn_dataset {
-    int count, c, h, w;
-    int classes;     /* largest label + 1 */
-    uint8_t *images; /* count x C x H x W */
-    uint8_t *labels; /* count */
-};
 
 /* Deflate never expands one compressed byte into more than about 1032 bytes, so a gzip file of S
    bytes cannot hold more than S * 1032: a header promising more is rejected before allocating. */
@@ -273,10 +266,7 @@ static cnn_status load(idx_reader *im, idx_reader *lb, cnn_dataset *ds, char *er
     ds->w = (int)im->dims[im->ndim - 1];
     if ((s = idx_data(im, &ds->images, err, err_size))) return s;
     if ((s = idx_data(lb, &ds->labels, err, err_size))) return s;
-    int top = 0;
-    for (int i = 0; i < ds->count; i++)
-        top = ds->labels[i] > top ? ds->labels[i] : top;
-    ds->classes = top + 1;
+    cnn_data_count_classes(ds);
     return CNN_OK;
 }
 
@@ -288,6 +278,7 @@ cnn_status cnn_dataset_load_idx(const char *images_path, const char *labels_path
         return fail(err, err_size, CNN_ERR_ARG, "cnn_dataset_load_idx: NULL path or output");
     cnn_dataset *ds = calloc(1, sizeof *ds);
     if (!ds) return fail(err, err_size, CNN_ERR_NOMEM, "out of memory");
+    ds->format = cnn_source_idx.name;
     idx_reader im = {.path = images_path}, lb = {.path = labels_path};
     cnn_status s = load(&im, &lb, ds, err, err_size);
     idx_close(&im);
@@ -300,8 +291,51 @@ cnn_status cnn_dataset_load_idx(const char *images_path, const char *labels_path
     return CNN_OK;
 }
 
+/* ---------------------------------------------------------------- the IDX source */
+
+/* DIR/PREFIX-KIND-ubyte.gz if it exists, else DIR/PREFIX-KIND-ubyte (which may not exist: the loader
+   names it then). */
+static void idx_path(char *buf, size_t size, const char *dir, const char *prefix, const char *kind) {
+    struct stat st;
+    snprintf(buf, size, "%s/%s-%s-ubyte.gz", dir, prefix, kind);
+    if (stat(buf, &st) == 0) return;
+    snprintf(buf, size, "%s/%s-%s-ubyte", dir, prefix, kind);
+    if (stat(buf, &st) != 0) snprintf(buf, size, "%s/%s-%s-ubyte.gz", dir, prefix, kind);
+}
+
+/* a folder holding either split's images file */
+static int idx_probe(const char *path) {
+    static const char *const prefixes[] = {"train", "t10k"};
+    char buf[4096];
+    struct stat st;
+    for (int i = 0; i < 2; i++) {
+        idx_path(buf, sizeof buf, path, prefixes[i], "images-idx3");
+        if (stat(buf, &st) == 0) return 1;
+    }
+    return 0;
+}
+
+static cnn_status idx_load(const char *path, cnn_data_split split, const cnn_data_options *opt, cnn_dataset *ds,
+                           char *err, size_t err_size) {
+    char images[4096], labels[4096];
+    const char *prefix = split == CNN_SPLIT_TRAIN ? "train" : "t10k";
+    (void)opt;
+    idx_path(images, sizeof images, path, prefix, "images-idx3");
+    idx_path(labels, sizeof labels, path, prefix, "labels-idx1");
+    idx_reader im = {.path = images}, lb = {.path = labels};
+    cnn_status s = load(&im, &lb, ds, err, err_size);
+    idx_close(&im);
+    idx_close(&lb);
+    return s;
+}
+
+const cnn_data_source cnn_source_idx = {"idx", idx_probe, idx_load};
+
 void cnn_dataset_free(cnn_dataset *ds) {
     if (!ds) return;
+    if (ds->names)
+        for (int k = 0; k < ds->classes; k++) free(ds->names[k]);
+    free(ds->names);
     free(ds->images);
     free(ds->labels);
     free(ds);

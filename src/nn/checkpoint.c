@@ -1,9 +1,9 @@
 /* checkpoint.c — saving and loading a whole training run in one file (docs/checkpoint.md): the model
-   spec, parameters, batchnorm statistics, RNG states, train state, training history and optimizer,
-   with a CRC-32.
+   spec, parameters, batchnorm statistics, RNG states, train state, training history, class names and
+   input fit, and optimizer, with a CRC-32.
    Not here: the spec parser and the net itself (spec.c, net.c) and the optimizer (optim.c).
 
-   Layout, version 2; version 1, the same without the history section, still loads. Every field is
+   Layout, version 2; version 1, the same without the history and data sections, still loads. Every field is
    fixed-width little-endian, encoded byte by byte; floats are IEEE-754 binary32 bit patterns (u32), so
    values round-trip bit-exactly, NaNs included.
 
@@ -20,15 +20,19 @@
                i32 schedule kind, f32 lr, i64 warmup, i64 total_steps, i64 step_size, f32 gamma
              history (version 2): u64 record count H, then H records of 32 bytes (cnn_net_history):
                i32 epoch, f32 train_loss, train_acc, test_loss, test_acc, lr, images_per_s, seconds
+             data (version 2): i32 input fit (0 crop, 1 pad, 2 stretch), u32 name count N (<= 256, and
+               <= the net's output size), then N class names, each u16 length (1 to 255) and that many
+               bytes of UTF-8 without control characters     (cnn_net_input_fit, cnn_net_class_name)
              optimizer (flag bit 0 only): i32 kind, f32 momentum, i32 nesterov, f32 weight_decay,
                f32 beta1, f32 beta2, f32 eps, i64 steps, u64 state count O, then O f32
      end-4   u32 CRC-32 (IEEE, as zlib's crc32) of every byte before it
 
    Loading checks, in order: magic, version, the CRC, then every count against the bytes left before
-   anything is allocated from it, the history's epochs (>= 1, strictly increasing), then that nothing
+   anything is allocated from it, the history's epochs (>= 1, strictly increasing), the input fit and
+   each class name's length and bytes, then that nothing
    trails (on a CRC mismatch the counts are still walked, so that a file cut short is reported where it
-   breaks); only then is the spec parsed, its parameter counts compared with the file's, and the net
-   built (so a tiny file cannot ask for a huge arena).
+   breaks); only then is the spec parsed, its parameter counts and output size compared with the
+   file's, and the net built (so a tiny file cannot ask for a huge arena).
    Saving streams the image through a small buffer (running CRC) into a temporary file in the same
    folder, fsyncs it, renames it over the path and fsyncs the folder, so a crash leaves either the old
    file or the new one, never half a file. */
@@ -53,7 +57,8 @@ _Static_assert(sizeof(float) == 4, "checkpoints store floats as IEEE-754 binary3
 #define CKPT_MAGIC_SIZE 8
 #define CKPT_VERSION 2u /* written; 1 (no history section) still loads */
 #define CKPT_VERSION_MIN 1u
-#define CKPT_RECORD_SIZE 32 /* a history record: i32 epoch and 7 f32 */
+#define CKPT_RECORD_SIZE 32  /* a history record: i32 epoch and 7 f32 */
+#define CKPT_NAME_MIN_SIZE 3 /* a class name: u16 length, at least one byte */
 #define CKPT_FLAG_OPTIM 1u
 #define CKPT_HEADER_SIZE 16 /* magic, version, flags */
 #define CKPT_CRC_SIZE 4
@@ -223,6 +228,19 @@ static void w_history(ckpt_writer *w, const cnn_net *net) {
     }
 }
 
+static void w_data(ckpt_writer *w, const cnn_net *net) {
+    const int n = cnn_net_class_count(net);
+    w_i32(w, (int32_t)cnn_net_input_fit(net));
+    w_u32(w, (uint32_t)n);
+    for (int k = 0; k < n; k++) {
+        const char *name = cnn_net_class_name(net, k);
+        const size_t len = strlen(name); /* 1 to 255: cnn_net_set_class_names checked it */
+        const uint8_t b[2] = {(uint8_t)len, (uint8_t)(len >> 8)};
+        w_bytes(w, b, 2);
+        w_bytes(w, name, len);
+    }
+}
+
 static void w_optim(ckpt_writer *w, const cnn_optim *opt) {
     const cnn_optim_config *c = cnn_optim_get_config(opt);
     /* The state is only read; the public getter is not const-qualified. */
@@ -256,6 +274,7 @@ static void w_image(ckpt_writer *w, const cnn_net *net, const cnn_optim *opt, co
     w_u64(w, rng ? rng->s[1] : 0);
     w_train_state(w, ts);
     w_history(w, net);
+    w_data(w, net);
     if (opt) w_optim(w, opt);
     w_flush(w); /* folds everything so far into the CRC */
     if (!w->err) {
@@ -522,6 +541,77 @@ static cnn_epoch_stats history_record(const ckpt_history *h, size_t i) {
     };
 }
 
+/* The data section: the input fit and the class names, every length checked against the bytes left
+   and every name's bytes checked where they lie. */
+typedef struct ckpt_data {
+    cnn_data_fit fit;
+    int count;
+    size_t count_at;      /* the name count's byte offset, for the check against the net's outputs */
+    const uint8_t *names; /* count x (u16 length, that many bytes) */
+} ckpt_data;
+
+/* Class name k + 1: a u16 length, then its bytes, checked where they lie. */
+static void r_name(ckpt_reader *r, uint32_t k) {
+    const size_t at = r->off;
+    const uint8_t *b = r_take(r, 2, "class name length");
+    const char *why;
+    char msg[160];
+    size_t len, bad;
+    if (!b) return;
+    len = (size_t)b[0] | (size_t)b[1] << 8;
+    if (len == 0 || len > CNN_CLASS_NAME_MAX || len > r->size - r->off) {
+        r->off = at;
+        if (len == 0 || len > CNN_CLASS_NAME_MAX)
+            snprintf(msg, sizeof msg, "class name %lu: length %zu; names are 1 to %d bytes",
+                     (unsigned long)k + 1, len, CNN_CLASS_NAME_MAX);
+        else
+            snprintf(msg, sizeof msg, "class name %lu: length %zu exceeds the %zu bytes left",
+                     (unsigned long)k + 1, len, r->size - at - 2);
+        r_fail(r, CNN_ERR_FORMAT, msg);
+        return;
+    }
+    if ((why = cnn_class_name_problem(r->p + r->off, len, &bad)) != NULL) {
+        r->off += bad;
+        snprintf(msg, sizeof msg, "class name %lu: %s (0x%02x)", (unsigned long)k + 1, why,
+                 (unsigned)r->p[r->off]);
+        r_fail(r, CNN_ERR_FORMAT, msg);
+        return;
+    }
+    r->off += len;
+}
+
+static ckpt_data r_data(ckpt_reader *r) {
+    ckpt_data d = {CNN_FIT_CROP, 0, 0, NULL};
+    size_t at = r->off;
+    char msg[200];
+    int32_t fit = r_i32(r, "input fit");
+    if (r->st == CNN_OK && (fit < CNN_FIT_CROP || fit > CNN_FIT_STRETCH)) {
+        r->off = at;
+        snprintf(msg, sizeof msg, "unknown input fit %ld (0 crop, 1 pad, 2 stretch)", (long)fit);
+        r_fail(r, CNN_ERR_FORMAT, msg);
+    }
+    d.count_at = r->off;
+    uint32_t n = r_u32(r, "class name count");
+    if (r->st != CNN_OK) return d;
+    d.fit = (cnn_data_fit)fit;
+    if (n > CNN_MAX_CLASSES || n > (r->size - r->off) / CKPT_NAME_MIN_SIZE) {
+        r->off = d.count_at;
+        if (n > CNN_MAX_CLASSES)
+            snprintf(msg, sizeof msg, "%lu class names; a net has at most %d", (unsigned long)n,
+                     CNN_MAX_CLASSES);
+        else
+            snprintf(msg, sizeof msg, "%lu class names of at least %d bytes exceed the %zu bytes left",
+                     (unsigned long)n, CKPT_NAME_MIN_SIZE, r->size - r->off - 4);
+        r_fail(r, CNN_ERR_FORMAT, msg);
+        return d;
+    }
+    d.count = (int)n;
+    d.names = r->p + r->off;
+    for (uint32_t k = 0; k < n && r->st == CNN_OK; k++)
+        r_name(r, k);
+    return d;
+}
+
 /* Everything in a checkpoint, located and range-checked, before anything is built from it. */
 typedef struct ckpt_image {
     const uint8_t *spec;
@@ -530,6 +620,7 @@ typedef struct ckpt_image {
     cnn_rng dropout_rng;
     cnn_train_state ts;
     ckpt_history history; /* empty in version 1 */
+    ckpt_data data;       /* no names and crop in version 1 */
     int has_optim;
     cnn_optim_config cfg;
     int64_t opt_steps;
@@ -648,7 +739,10 @@ static cnn_status ckpt_parse(const uint8_t *buf, size_t size, ckpt_image *im, co
     im->dropout_rng.s[0] = r_u64(&r, "dropout rng");
     im->dropout_rng.s[1] = r_u64(&r, "dropout rng");
     r_train_state(&r, &im->ts);
-    if (version >= 2) im->history = r_history(&r);
+    if (version >= 2) {
+        im->history = r_history(&r);
+        im->data = r_data(&r);
+    }
     im->has_optim = (flags & CKPT_FLAG_OPTIM) != 0;
     if (im->has_optim) r_optim(&r, im);
     if (r.st == CNN_OK && r.off != r.size) {
@@ -733,6 +827,20 @@ static cnn_status ckpt_read_file(const char *path, uint8_t **buf, size_t *size, 
     return CNN_OK;
 }
 
+/* The fit and the names r_data checked, into the net. */
+static cnn_status ckpt_set_data(cnn_net *net, const ckpt_data *d) {
+    const char *names[CNN_MAX_CLASSES];
+    size_t lens[CNN_MAX_CLASSES];
+    const uint8_t *p = d->names;
+    for (int k = 0; k < d->count; k++) {
+        lens[k] = (size_t)p[0] | (size_t)p[1] << 8;
+        names[k] = (const char *)p + 2;
+        p += 2 + lens[k];
+    }
+    net->input_fit = d->fit;
+    return cnn_net_put_class_names(net, d->count, names, lens);
+}
+
 static cnn_status ckpt_build_net(const ckpt_image *im, int max_batch, cnn_net **out, const char *path,
                                  char *err, size_t err_size) {
     char msg[400], perr[256] = "";
@@ -760,6 +868,12 @@ static cnn_status ckpt_build_net(const ckpt_image *im, int max_batch, cnn_net **
         cnn_net_free(net);
         return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
     }
+    if (im->data.count > cnn_net_output_size(net)) {
+        snprintf(msg, sizeof msg, "byte %zu: %d class names, the net has %d outputs", im->data.count_at,
+                 im->data.count, cnn_net_output_size(net));
+        cnn_net_free(net);
+        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
+    }
     st = cnn_net_build(net, max_batch);
     if (st != CNN_OK) {
         cnn_net_free(net);
@@ -775,6 +889,10 @@ static cnn_status ckpt_build_net(const ckpt_image *im, int max_batch, cnn_net **
             cnn_net_free(net);
             return ckpt_fail(st, err, err_size, path, "out of memory for the training history");
         }
+    }
+    if ((st = ckpt_set_data(net, &im->data)) != CNN_OK) {
+        cnn_net_free(net);
+        return ckpt_fail(st, err, err_size, path, "out of memory for the class names");
     }
     *out = net;
     return CNN_OK;

@@ -101,7 +101,7 @@ typedef struct cnn_layer_class {
 } cnn_layer_class;
 
 /* The kinds of cnn_layer_kind (cnn.h), each with its row; layers.c checks the two agree. */
-#define CNN_LAYER_KINDS 15
+#define CNN_LAYER_KINDS 16
 CNN_LOCAL const cnn_layer_class *cnn_layer_class_of(cnn_layer_kind kind);
 CNN_LOCAL const cnn_layer_class *cnn_layer_class_at(int i);
 
@@ -109,13 +109,13 @@ CNN_LOCAL const cnn_layer_class *cnn_layer_class_at(int i);
 CNN_LOCAL extern const cnn_layer_class cnn_layer_conv2d, cnn_layer_pool2d, cnn_layer_global_avgpool,
     cnn_layer_act, cnn_layer_flatten, cnn_layer_dense, cnn_layer_dropout, cnn_layer_batchnorm,
     cnn_layer_softmax_ce, cnn_layer_mse, cnn_layer_add, cnn_layer_concat, cnn_layer_mul,
-    cnn_layer_convtranspose, cnn_layer_upsample;
+    cnn_layer_convtranspose, cnn_layer_upsample, cnn_layer_erase;
 
 /* What the layer files share with net.c: starting a layer (its inputs and the first one's shape) and
    accepting it (output size checked, parameters and state counted, readers counted). */
 CNN_LOCAL cnn_status cnn_net_append(cnn_net *net, cnn_layer **out);
 CNN_LOCAL cnn_status cnn_net_commit(cnn_net *net, cnn_layer *l);
-/* Moves rng as `draws` uniform draws would (a shard skipping other images' dropout draws). */
+/* Moves rng as `draws` uniform draws would (a shard skipping other images' dropout or erase draws). */
 CNN_LOCAL void cnn_rng_skip(cnn_rng *rng, size_t draws);
 /* FILTERS KERNEL and stride=, dil=, groups=, bias= of a conv or convtranspose line, into *p (zeroed
    first) and *bias (default 1). */

@@ -22,11 +22,17 @@ typedef struct cnn_layer {
     float drop_p;              /* DROPOUT */
     float bn_eps, bn_momentum; /* BATCHNORM */
     cnn_reduction red;         /* MSE */
+    float smoothing;           /* SOFTMAX_CE: label smoothing, 0 <= E < 1 */
+    float erase_p;             /* ERASE: the probability an image is erased, */
+    float erase_scale[2], erase_ratio[2]; /* the ranges of a rectangle's area fraction and aspect ratio, */
+    float erase_value;         /* and what it is filled with */
     size_t w_count, b_count;   /* parameters: weights then bias (BATCHNORM: gamma then beta) */
     size_t s_count;            /* state (BATCHNORM: running mean then variance) */
     size_t param_off, state_off;
     float *out;                /* max_batch x out_size, or the input's buffer for views (flatten, eval dropout) */
-    float *aux;                /* DROPOUT: mask (max_batch x in_size); BATCHNORM: xhat, then mean and invstd;
+    float *aux;                /* DROPOUT: mask (max_batch x in_size); ERASE: the rectangle per image, top,
+                                  left, height, width (max_batch x 4; height 0: none); BATCHNORM: xhat, then
+                                  mean and invstd;
                                   POOL2D (max): the forward's choices, a byte per output (cnn_pool2d_forward_arg) */
     size_t aux_size;
     /* Fusions set by cnn_net_build, results bit-identical to the layers run one by one (and in_place):
@@ -66,7 +72,7 @@ struct cnn_net {
     cnn_algo reserved_algo;
     size_t reserved_floats;      /* to this many floats */
     cnn_ctx *own_ctx;       /* used when the caller passes ctx == NULL */
-    cnn_rng rng;            /* dropout */
+    cnn_rng rng;            /* dropout, erase */
     int shard_first, shard_total; /* cnn_net_set_shard: this forward's images in a global batch (total 0: none) */
     char *spec;             /* canonical spec text, made by cnn_net_build */
     char *warnings;         /* cnn_net_warnings, made by cnn_net_build */
@@ -74,6 +80,9 @@ struct cnn_net {
     int recipe_line;
     cnn_epoch_stats *history; /* cnn_net_history_add's records, epochs strictly increasing */
     int history_count, history_cap;
+    char **class_names;     /* class_count names, NUL-terminated, in one block after the pointers */
+    int class_count;        /* 0 to CNN_MAX_CLASSES, at most the net's output size when set */
+    cnn_data_fit input_fit; /* how images of another size were fitted to the input */
 };
 
 /* The buffer of tensor t (a layer's output; -1 the net's input). */
@@ -89,5 +98,17 @@ CNN_LOCAL cnn_status cnn_net_make_spec(cnn_net *net);
 /* Parses the model-spec text and adds its layers, without building: *out has its shapes and
    parameter counts but no arena yet (checkpoint.c checks the counts against the file first). */
 CNN_LOCAL cnn_status cnn_net_parse_spec(const char *spec, cnn_net **out, char *err, size_t err_size);
+
+/* Class names (names.c): at most CNN_MAX_CLASSES, each 1 to CNN_CLASS_NAME_MAX bytes of UTF-8
+   without control characters (C0, DEL, C1). */
+#define CNN_MAX_CLASSES 256
+#define CNN_CLASS_NAME_MAX 255
+/* NULL when s[0..len) is UTF-8 without control characters, else what is wrong with it, and *at the
+   index of the byte where it goes wrong. */
+CNN_LOCAL const char *cnn_class_name_problem(const uint8_t *s, size_t len, size_t *at);
+/* Replaces the net's class names with copies of names[0..count), each lens[k] bytes long (no NUL
+   needed), checked by the caller; all or nothing. */
+CNN_LOCAL cnn_status cnn_net_put_class_names(cnn_net *net, int count, const char *const *names,
+                                             const size_t *lens);
 
 #endif

@@ -1,6 +1,7 @@
 /* loss.c — softmax and the losses: MSE as in the lecture (L = sum (y - o)^2, or its mean) and
-   softmax cross-entropy on logits with integer labels (mean over the batch).
-   Sums are accumulated in double; softmax subtracts the row maximum for stability. */
+   softmax cross-entropy on logits with integer labels (mean over the batch), optionally against
+   smoothed labels (PyTorch's label_smoothing). Sums are accumulated in double; softmax subtracts the
+   row maximum for stability. */
 #include "ops/ops.h"
 
 #include <math.h>
@@ -100,4 +101,41 @@ cnn_status cnn_softmax_ce_part(cnn_ctx *ctx, int n, int whole, int classes, cons
     }
     *loss = (float)(acc / n);
     return CNN_OK;
+}
+
+/* With smoothing E the target is t = (1 - E) onehot + E / K, so per row
+   -sum_k t_k log p_k = lse - (1 - E) x_label - (E / K) sum_k x_k (lse = log sum_k e^(x_k), the k-sums of
+   t being 1), and dL/dx_k = (p_k - t_k) / whole with p_k = e^(x_k - lse) in double. E = 0 is the plain
+   op, bit for bit. */
+cnn_status cnn_softmax_ce_smooth_part(cnn_ctx *ctx, int n, int whole, int classes, float smoothing,
+                                      const float *logits, const int32_t *labels, float *loss,
+                                      float *dlogits) {
+    if (!(smoothing >= 0.0f && smoothing < 1.0f)) return CNN_ERR_ARG;
+    if (smoothing == 0.0f) return cnn_softmax_ce_part(ctx, n, whole, classes, logits, labels, loss, dlogits);
+    cnn_status st = matrix_check(n, classes);
+    if (st != CNN_OK) return st;
+    if (whole < n) return CNN_ERR_ARG;
+    if (!logits || !labels || !loss) return CNN_ERR_ARG;
+    for (int i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= classes) return CNN_ERR_ARG;
+    const double e = smoothing, off = e / classes, on = 1.0 - e + off;
+    double acc = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *row = logits + (size_t)i * classes;
+        const double lse = softmax_row(classes, row, NULL);
+        double sum = 0.0;
+        for (int j = 0; j < classes; j++) sum += row[j];
+        acc += lse - (1.0 - e) * row[labels[i]] - off * sum;
+        if (!dlogits) continue;
+        float *drow = dlogits + (size_t)i * classes;
+        for (int j = 0; j < classes; j++)
+            drow[j] = (float)((exp((double)row[j] - lse) - (j == labels[i] ? on : off)) / whole);
+    }
+    *loss = (float)(acc / n);
+    return CNN_OK;
+}
+
+cnn_status cnn_softmax_ce_smooth(cnn_ctx *ctx, int n, int classes, float smoothing, const float *logits,
+                                 const int32_t *labels, float *loss, float *dlogits) {
+    return cnn_softmax_ce_smooth_part(ctx, n, n, classes, smoothing, logits, labels, loss, dlogits);
 }

@@ -39,6 +39,10 @@ CNN_LOCAL const char *cnn_conv_algo_name(const cnn_ctx *ctx, const cnn_conv_geom
    add up to the whole batch's. cnn_softmax_cross_entropy and cnn_mse_loss are the whole == n case. */
 CNN_LOCAL cnn_status cnn_softmax_ce_part(cnn_ctx *ctx, int n, int whole, int classes, const float *logits,
                                          const int32_t *labels, float *loss, float *dlogits);
+/* The same for cnn_softmax_ce_smooth (smoothing 0: cnn_softmax_ce_part). */
+CNN_LOCAL cnn_status cnn_softmax_ce_smooth_part(cnn_ctx *ctx, int n, int whole, int classes, float smoothing,
+                                                const float *logits, const int32_t *labels, float *loss,
+                                                float *dlogits);
 CNN_LOCAL cnn_status cnn_mse_loss_part(cnn_ctx *ctx, size_t n, size_t whole, const float *o, const float *y,
                                        cnn_reduction red, float *loss, float *dout);
 /* Scratch floats the dense passes of p take on ctx (the most of the three). */

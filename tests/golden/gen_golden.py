@@ -22,8 +22,9 @@ File format (one file per case, tests/golden/<case>.txt, ASCII, whitespace separ
     count = product of the dims (1 for ndim 0, a scalar), values in row-major (C) order,
     each a float32 printed with '%.9g' (9 significant digits round-trip any float32 exactly
     through strtof). Integer data (the cross-entropy labels) are stored the same way as
-    exact small integers, and the leaky-ReLU slope is the scalar tensor "alpha".
-  Tensor names: inputs x, w, b, dy, o, labels, alpha; outputs y, dx, dw, db, loss, dout, dlogits.
+    exact small integers, the leaky-ReLU slope is the scalar tensor "alpha" and the cross-entropy's
+    label smoothing the scalar tensor "smoothing".
+  Tensor names: inputs x, w, b, dy, o, labels, alpha, smoothing; outputs y, dx, dw, db, loss, dout, dlogits.
   Absent bias: has_bias 0 in the params and no "b"/"db" records.
 """
 
@@ -342,6 +343,25 @@ def ce_case(name, n, classes, scale, shift=0.0):
     return fx
 
 
+def ce_smooth_case(name, n, classes, scale, smoothing, shift=0.0):
+    """CrossEntropyLoss(label_smoothing=E), E stored as the scalar "smoothing" and given to torch as that
+    float32 value (what the C op receives)."""
+    fx = Fixture(name)
+    fx.param(n=n, classes=classes)
+    e = torch.tensor(smoothing, dtype=torch.float32)
+    logits = f32(torch.randn(n, classes) * scale + shift)
+    labels = torch.randint(0, classes, (n,))
+    l64 = logits.double().requires_grad_()
+    loss = F.cross_entropy(l64, labels, reduction="mean", label_smoothing=e.item())
+    (dl,) = grads(loss, [l64], torch.tensor(1.0, dtype=torch.float64))
+    fx.tensor("x", logits)
+    fx.tensor("labels", labels.to(torch.float32))
+    fx.tensor("smoothing", e)
+    fx.tensor("loss", loss)
+    fx.tensor("dlogits", dl)
+    return fx
+
+
 # ------------------------------------------------------------------ batchnorm and global average pooling
 
 def bn_case(name, n, c, h, w, training, eps, momentum):
@@ -431,6 +451,11 @@ def main():
     ]
     fixtures += [act_case(k) for k in ("relu6", "hardsigmoid", "hardswish", "silu")]
     fixtures += [upsample_case("upsample_2", 2, 3, 4, 5, 2, 2), upsample_case("upsample_3x1", 1, 2, 3, 4, 3, 1)]
+    fixtures += [
+        ce_smooth_case("ce_smooth", 6, 5, 1.0, 0.1),
+        ce_smooth_case("ce_smooth_large", 4, 10, 30.0, 0.1, shift=100.0),
+        ce_smooth_case("ce_smooth_strong", 3, 7, 3.0, 0.75),
+    ]
     names = [fx.name for fx in fixtures]
     assert len(set(names)) == len(names)
     total = 0
