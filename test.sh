@@ -31,6 +31,6 @@ echo "== Debian packages: built, installed, used and removed =="
 scripts/deb_check.sh build-deb
 
 echo "== aarch64 build of the library (no x86 kernels), warnings as errors =="
-scripts/deps.sh gcc-aarch64-linux-gnu
+scripts/deps.sh gcc-aarch64-linux-gnu libc6-dev-arm64-cross # the C library headers for aarch64
 scripts/cross_check.sh build-cross
 echo "all tests passed"

@@ -182,16 +182,17 @@ static int run(const bench_opts *o) {
         cli_error(prog, "cannot create a context");
         goto done;
     }
-    if (cli_load_split(prog, o->data, "train", &tr) != CNN_OK ||
-        (!o->no_infer && cli_load_split(prog, o->data, "t10k", &te) != CNN_OK))
-        goto done;
     st = o->model ? cnn_net_from_spec_file(o->model, o->batch, &net, err, sizeof err)
                   : cnn_net_from_spec(cli_default_model, o->batch, &net, err, sizeof err);
     if (st != CNN_OK) {
         cli_error(prog, "%s", err);
         goto done;
     }
-    if (!cli_check_fit(prog, net, tr, o->data, "train") || (te && !cli_check_fit(prog, net, te, o->data, "t10k")))
+    if (cli_load_data(prog, o->data, CNN_SPLIT_TRAIN, net, NULL, o->threads, &tr) != CNN_OK ||
+        (!o->no_infer && cli_load_data(prog, o->data, CNN_SPLIT_TEST, net, NULL, o->threads, &te) != CNN_OK))
+        goto done;
+    if (!cli_check_fit(prog, net, tr, o->data, CNN_SPLIT_TRAIN) ||
+        (te && !cli_check_fit(prog, net, te, o->data, CNN_SPLIT_TEST)))
         goto done;
     if ((st = cnn_dataset_stats(tr, &cfg.mean, &cfg.std)) != CNN_OK) {
         cli_status_error(prog, "dataset statistics", st, NULL);

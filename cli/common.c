@@ -17,43 +17,89 @@ const char *cli_default_data_dir(void) {
     return env && *env ? env : "/usr/share/datasets/fashion-mnist";
 }
 
-/* DIR/NAME.gz if it exists, else DIR/NAME (which may not exist: the loader names it then). */
-static void data_path(char *buf, size_t size, const char *dir, const char *prefix, const char *kind) {
+/* The split's IDX file of KIND, as the IDX source reads it: DIR/PREFIX-KIND-ubyte.gz if it exists,
+   else without .gz. */
+static void idx_file(char *buf, size_t size, const char *dir, cnn_data_split split, const char *kind) {
     struct stat st;
+    const char *prefix = split == CNN_SPLIT_TRAIN ? "train" : "t10k";
     snprintf(buf, size, "%s/%s-%s-ubyte.gz", dir, prefix, kind);
     if (stat(buf, &st) == 0) return;
     snprintf(buf, size, "%s/%s-%s-ubyte", dir, prefix, kind);
-    if (stat(buf, &st) != 0) snprintf(buf, size, "%s/%s-%s-ubyte.gz", dir, prefix, kind);
 }
 
-cnn_status cli_load_split(const char *prog, const char *dir, const char *prefix, cnn_dataset **out) {
-    char images[4096], labels[4096], err[512];
-    data_path(images, sizeof images, dir, prefix, "images-idx3");
-    data_path(labels, sizeof labels, dir, prefix, "labels-idx1");
-    cnn_status st = cnn_dataset_load_idx(images, labels, out, err, sizeof err);
-    if (st != CNN_OK) cli_error(prog, "%s", err[0] ? err : cnn_status_str(st));
+typedef struct progress_line {
+    const char *prog, *path, *what;
+    double last;
+    int drawn;
+} progress_line;
+
+static void draw_progress(void *user, long done, long total) {
+    progress_line *p = user;
+    double now = cli_now();
+    if (done < total && now - p->last < 0.2) return;
+    p->last = now;
+    p->drawn = 1;
+    fprintf(stderr, "\r%s: decoding %s (%s): %ld/%ld images", p->prog, p->path, p->what, done, total);
+    if (done >= total) fprintf(stderr, "\n");
+}
+
+cnn_status cli_data_open(const char *prog, const char *path, cnn_data_split split, const cnn_net *net,
+                         const cli_data_flags *flags, int threads, cnn_dataset **out, char *err, size_t err_size) {
+    cnn_data_options opt = {0};
+    cnn_net_input_shape(net, &opt.c, &opt.h, &opt.w);
+    opt.fit = cnn_net_input_fit(net); /* as the net was trained, unless --fit says otherwise */
+    if (flags && flags->fit) {
+        int k = cli_parse_fit(flags->fit);
+        if (k < 0) {
+            snprintf(err, err_size, "--fit: expected crop, pad or stretch, got '%s'", flags->fit);
+            return CNN_ERR_ARG;
+        }
+        opt.fit = (cnn_data_fit)k;
+    }
+    opt.val_split = flags ? (float)flags->val_split : 0.0f;
+    opt.seed = 1; /* every command holds out the same images */
+    opt.cache_dir = flags ? flags->cache : NULL;
+    opt.threads = threads;
+    progress_line line = {prog, path, split == CNN_SPLIT_TRAIN ? "train" : "test", 0.0, 0};
+    if (isatty(STDERR_FILENO)) opt.progress = draw_progress, opt.user = &line;
+    cnn_status st = cnn_dataset_load(path, split, &opt, out, err, err_size);
+    if (st != CNN_OK && !err[0]) snprintf(err, err_size, "%s", cnn_status_str(st));
     return st;
 }
 
-int cli_check_fit(const char *prog, const cnn_net *net, const cnn_dataset *ds, const char *dir,
-                  const char *prefix) {
-    char path[4096];
+cnn_status cli_load_data(const char *prog, const char *path, cnn_data_split split, const cnn_net *net,
+                         const cli_data_flags *flags, int threads, cnn_dataset **out) {
+    char err[512];
+    cnn_status st = cli_data_open(prog, path, split, net, flags, threads, out, err, sizeof err);
+    if (st != CNN_OK) cli_error(prog, "%s", err);
+    return st;
+}
+
+int cli_check_fit(const char *prog, const cnn_net *net, const cnn_dataset *ds, const char *path,
+                  cnn_data_split split) {
+    char file[4096];
     int c, h, w, dc, dh, dw, outs = cnn_net_output_size(net);
     const uint8_t *labels = cnn_dataset_labels(ds);
+    const char *what = split == CNN_SPLIT_TRAIN ? "train" : "test";
+    const int idx = !strcmp(cnn_dataset_format(ds), "idx");
     cnn_net_input_shape(net, &c, &h, &w);
     cnn_dataset_shape(ds, &dc, &dh, &dw);
     if (c != dc || h != dh || w != dw) {
-        data_path(path, sizeof path, dir, prefix, "images-idx3");
-        cli_error(prog, "%s: %dx%dx%d images, the model expects %dx%dx%d", path, dc, dh, dw, c, h, w);
+        cli_error(prog, "%s (%s split): %dx%dx%d images, the model expects %dx%dx%d", path, what, dc, dh, dw, c, h, w);
         return 0;
     }
-    for (int i = 0; i < cnn_dataset_count(ds); i++)
-        if (labels[i] >= outs) { /* idx1: 8 header bytes, then one byte per label */
-            data_path(path, sizeof path, dir, prefix, "labels-idx1");
-            cli_error(prog, "%s: byte %d: label %d (image %d), the model has %d outputs (classes 0..%d)",
-                      path, 8 + i, labels[i], i, outs, outs - 1);
-            return 0;
+    for (int i = 0; i < cnn_dataset_count(ds); i++) {
+        if (labels[i] < outs) continue;
+        if (idx) { /* idx1: 8 header bytes, then one byte per label */
+            idx_file(file, sizeof file, path, split, "labels-idx1");
+            cli_error(prog, "%s: byte %d: label %d (image %d), the model has %d outputs (classes 0..%d)", file, 8 + i,
+                      labels[i], i, outs, outs - 1);
+        } else {
+            cli_error(prog, "%s (%s split): label %d (image %d), the model has %d outputs (classes 0..%d)", path, what,
+                      labels[i], i, outs, outs - 1);
         }
+        return 0;
+    }
     return 1;
 }
 
@@ -150,10 +196,28 @@ cnn_status cli_evaluate_range(cnn_ctx *ctx, cnn_net *net, const cnn_dataset *ds,
     return st;
 }
 
-const char *cli_class_name(int classes, int k) {
+const char *cli_class_name(const cnn_net *net, int k) {
     static const char *const fashion[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-    return classes == 10 && k >= 0 && k < 10 ? fashion[k] : NULL;
+    if (cnn_net_class_count(net) > 0) return cnn_net_class_name(net, k);
+    return cnn_net_output_size(net) == 10 && k >= 0 && k < 10 ? fashion[k] : NULL;
+}
+
+int cli_parse_fit(const char *s) {
+    static const char *const fits[] = {"crop", "pad", "stretch"};
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(s, fits[k])) return k;
+    return -1;
+}
+
+void cli_keep_data(const char *prog, cnn_net *net, const cnn_dataset *ds, const cli_data_flags *flags) {
+    const int n = cnn_dataset_classes(ds);
+    const char *names[256];
+    int named = n > 0 && n <= 256 && n <= cnn_net_output_size(net);
+    for (int k = 0; k < n && named; k++) named = (names[k] = cnn_dataset_class_name(ds, k)) != NULL;
+    if (named && cnn_net_set_class_names(net, n, names) != CNN_OK)
+        fprintf(stderr, "%s: note: the class names are not kept (one is not UTF-8 text of 1 to 255 bytes)\n", prog);
+    if (flags && flags->fit) cnn_net_set_input_fit(net, (cnn_data_fit)cli_parse_fit(flags->fit));
 }
 
 double cli_now(void) {
@@ -211,21 +275,27 @@ void cli_buf_free(cli_buf *b) {
 }
 
 int cli_write_atomic(const char *path, const void *data, size_t n) {
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 5);
+    const size_t len = strlen(path);
+    char *tmp = malloc(len + 12);
     if (!tmp) return -1;
     memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    int ok = f && fwrite(data, 1, n, f) == n;
-    if (f && fclose(f) != 0) ok = 0;
-    int saved = errno;
+    memcpy(tmp + len, ".tmp.XXXXXX", 12);
+    int fd = mkstemp(tmp), ok = fd >= 0, saved = 0;
+    for (size_t done = 0; ok && done < n;) {
+        ssize_t k = write(fd, (const char *)data + done, n - done);
+        if (k < 0 && errno == EINTR) continue;
+        ok = k > 0;
+        if (ok) done += (size_t)k;
+        else if (k == 0) errno = EIO;
+    }
+    ok = ok && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
+    if (fd >= 0 && close(fd) != 0) ok = 0;
     if (ok && rename(tmp, path) == 0) {
         free(tmp);
         return 0;
     }
-    saved = errno ? errno : saved;
-    if (f) remove(tmp);
+    saved = errno;
+    if (fd >= 0) unlink(tmp);
     free(tmp);
     errno = saved;
     return -1;

@@ -10,14 +10,35 @@
 /* The data folder: $CNN_DATA, else Debian's dataset-fashion-mnist location. */
 const char *cli_default_data_dir(void);
 
-/* Loads DIR/PREFIX-images-idx3-ubyte[.gz] and DIR/PREFIX-labels-idx1-ubyte[.gz] (PREFIX "train" or
-   "t10k"). On failure prints "PROG: <message>" and returns the status. */
-cnn_status cli_load_split(const char *prog, const char *dir, const char *prefix, cnn_dataset **out);
+/* The data flags train, eval and report share: --fit, --val-split, --cache-dir. */
+typedef struct cli_data_flags {
+    const char *fit;   /* "crop" (default), "pad" or "stretch" */
+    double val_split;  /* image folders without test/: the held-out fraction */
+    const char *cache; /* where image folders' decoded caches go (NULL: the data folder) */
+} cli_data_flags;
+#define CLI_DATA_FLAGS_HELP                                                                              \
+    "  --fit crop|pad|stretch  images of another size: cover and cut the centre (default), fit inside\n" \
+    "                and pad with black, or stretch; gray and RGB convert to the model's channels\n"       \
+    "  --val-split F image folders without test/: hold out the fraction F of train/ (a fixed shuffle)\n"  \
+    "  --cache-dir DIR  where decoded image folders are cached (default: the data folder)\n"
+/* The option rows of those flags, for a command's cli_opt table (three rows). */
+#define CLI_DATA_OPTS(f)                                                                                 \
+    {"--fit", CLI_STRING, &(f)->fit, 0, 0, 0, NULL}, {"--val-split", CLI_DOUBLE, &(f)->val_split, 0, 0.99, 0, NULL}, \
+        {"--cache-dir", CLI_STRING, &(f)->cache, 0, 0, 0, NULL}
 
-/* Checks that the dataset's images fit the net's input and its labels the net's outputs; the error
-   names the file of the split (DIR and PREFIX as for cli_load_split) and the first bad label's byte. */
-int cli_check_fit(const char *prog, const cnn_net *net, const cnn_dataset *ds, const char *dir,
-                  const char *prefix);
+/* cli_load_data without printing: the message goes to err. */
+cnn_status cli_data_open(const char *prog, const char *path, cnn_data_split split, const cnn_net *net,
+                         const cli_data_flags *flags, int threads, cnn_dataset **out, char *err, size_t err_size);
+/* One split of the dataset at path (cnn_dataset_load: IDX, CSV, CIFAR or image folders) as the net's
+   input shape (channels and size converted as flags->fit says), decoding with threads (a progress
+   line on a terminal). On failure prints "PROG: <message>" and returns the status. */
+cnn_status cli_load_data(const char *prog, const char *path, cnn_data_split split, const cnn_net *net,
+                         const cli_data_flags *flags, int threads, cnn_dataset **out);
+
+/* Checks that the dataset's labels fit the net's outputs; the error names the split and the first bad
+   label (for IDX, its file and byte). */
+int cli_check_fit(const char *prog, const cnn_net *net, const cnn_dataset *ds, const char *path,
+                  cnn_data_split split);
 
 /* Checks that the net ends in softmax_ce, as training and evaluating on IDX labels need; the error
    names MODEL (the spec or checkpoint it came from). */
@@ -43,8 +64,15 @@ cnn_status cli_evaluate(cnn_ctx *ctx, cnn_net *net, const cnn_dataset *ds, const
 cnn_status cli_evaluate_range(cnn_ctx *ctx, cnn_net *net, const cnn_dataset *ds, const cnn_batch_config *cfg,
                               int first, int count, cli_eval_result *res, long *confusion, int classes);
 
-/* Names of the ten Fashion-MNIST classes; NULL when the net does not have exactly 10 outputs. */
-const char *cli_class_name(int classes, int k);
+/* Class k's name: the net's own (kept from a dataset that names them), else Fashion-MNIST's ten for a
+   net of 10 outputs; NULL when there is none. */
+const char *cli_class_name(const cnn_net *net, int k);
+
+/* "crop", "pad", "stretch" as a cnn_data_fit; -1 for anything else. */
+int cli_parse_fit(const char *s);
+/* Keeps in the net what predict needs of its training data: the dataset's class names (when it names
+   them all; a note on stderr when they cannot be kept) and --fit. */
+void cli_keep_data(const char *prog, cnn_net *net, const cnn_dataset *ds, const cli_data_flags *flags);
 
 /* Seconds on a monotonic clock. */
 double cli_now(void);
@@ -59,8 +87,8 @@ void cli_buf_put(cli_buf *b, const char *s, size_t n);
 void cli_buf_printf(cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_buf_free(cli_buf *b);
 
-/* Writes n bytes to PATH atomically (PATH.tmp, then a rename over PATH), so a reader never sees half
-   a file. 0 on success; -1 with errno set. */
+/* Writes n bytes to PATH atomically (a new PATH.tmp.XXXXXX, fsync, then a rename over PATH), so a
+   reader never sees half a file. 0 on success; -1 with errno set. */
 int cli_write_atomic(const char *path, const void *data, size_t n);
 
 #endif

@@ -7,22 +7,23 @@
 #include <stdlib.h>
 
 const char cmd_eval_usage[] =
-    "usage: cnn eval CKPT [--data DIR] [--batch N] [--threads N]\n"
-    "Evaluates a checkpoint on the test split (t10k-images/-labels) of an IDX dataset.\n"
+    "usage: cnn eval CKPT [--data PATH] [--batch N] [--threads N] [--fit MODE] [--val-split F]\n"
+    "Evaluates a checkpoint on the test split of a dataset (IDX, CSV, CIFAR or image folders).\n"
     "Prints 'accuracy 0.XXXX' first, then the loss, per-class accuracy and the confusion matrix\n"
     "(rows: true class, columns: predicted).\n"
-    "  --data DIR    dataset folder (default: $CNN_DATA, else /usr/share/datasets/fashion-mnist)\n"
+    "  --data PATH   dataset folder or .csv file (default: $CNN_DATA, else\n"
+    "                /usr/share/datasets/fashion-mnist)\n"
     "  --batch N     images per forward pass (default 256)\n"
-    "  --threads N   threads (default: all cores)\n";
+    "  --threads N   threads (default: all cores)\n" CLI_DATA_FLAGS_HELP;
 
-static void print_report(const cli_eval_result *r, const long *conf, int classes) {
+static void print_report(const cnn_net *net, const cli_eval_result *r, const long *conf, int classes) {
     printf("accuracy %.4f\n", r->accuracy);
     printf("loss %.4f\n", r->loss);
     printf("images %ld, correct %ld\n\nper-class accuracy:\n", r->total, r->correct);
     for (int k = 0; k < classes; k++) {
         long row = 0;
         for (int j = 0; j < classes; j++) row += conf[k * classes + j];
-        const char *name = cli_class_name(classes, k);
+        const char *name = cli_class_name(net, k);
         printf("  %2d %-12s %.4f  (%ld images)\n", k, name ? name : "", row ? (double)conf[k * classes + k] / row : 0.0,
                row);
     }
@@ -39,7 +40,9 @@ static void print_report(const cli_eval_result *r, const long *conf, int classes
 int cmd_eval(int argc, char **argv) {
     const char *data = cli_default_data_dir();
     int batch = 256, threads = 0, npos = 0;
+    cli_data_flags df = {0};
     const cli_opt opts[] = {
+        CLI_DATA_OPTS(&df),
         {"--data", CLI_STRING, &data, 0, 0, 0, NULL},
         {"--batch", CLI_INT, &batch, 1, 65536, 0, NULL},
         {"--threads", CLI_INT, &threads, 0, 1024, 0, NULL},
@@ -60,8 +63,9 @@ int cmd_eval(int argc, char **argv) {
         cli_error("cnn eval", "%s", err[0] ? err : cnn_status_str(st));
         goto done;
     }
-    if (!ctx || cli_load_split("cnn eval", data, "t10k", &ds) != CNN_OK ||
-        !cli_check_classifier("cnn eval", net, argv[1]) || !cli_check_fit("cnn eval", net, ds, data, "t10k"))
+    if (!ctx || !cli_check_classifier("cnn eval", net, argv[1]) ||
+        cli_load_data("cnn eval", data, CNN_SPLIT_TEST, net, &df, threads, &ds) != CNN_OK ||
+        !cli_check_fit("cnn eval", net, ds, data, CNN_SPLIT_TEST))
         goto done;
     int classes = cnn_net_output_size(net);
     cli_eval_result res;
@@ -73,7 +77,7 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_status_error("cnn eval", "evaluation", st, NULL);
         goto done;
     }
-    print_report(&res, conf, classes);
+    print_report(net, &res, conf, classes);
     rc = CLI_EXIT_OK;
 done:
     free(conf);

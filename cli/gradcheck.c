@@ -57,6 +57,7 @@ typedef struct gc {
     cnn_rng rng0; /* the dropout stream, restored before every forward so the masks repeat */
     int n, outs, mse, verbose;
     double mse_scale; /* 1 (sum) or 1 / (n outs) (mean) */
+    double smoothing; /* softmax_ce's label smoothing E */
     double loss0;     /* at the unperturbed parameters */
     double eps;
     float *x, *targets;
@@ -79,10 +80,11 @@ static double loss_at(gc *g) {
             }
             continue;
         }
-        double m = z[0], e = 0.0;
+        double m = z[0], e = 0.0, zsum = 0.0;
         for (int k = 1; k < g->outs; k++) m = fmax(m, z[k]);
-        for (int k = 0; k < g->outs; k++) e += exp((double)z[k] - m);
-        s += m + log(e) - z[g->labels[i]];
+        for (int k = 0; k < g->outs; k++) e += exp((double)z[k] - m), zsum += z[k];
+        /* -sum_k target_k log softmax_k with target (1 - E) one-hot + E / K */
+        s += m + log(e) - (1.0 - g->smoothing) * z[g->labels[i]] - g->smoothing * zsum / g->outs;
     }
     return g->mse ? s * g->mse_scale : s / g->n;
 }
@@ -278,6 +280,8 @@ static int setup(gc *g, const char *model, int batch, uint64_t seed) {
     }
     g->n = batch, g->outs = cnn_net_output_size(g->net), g->mse = last.kind == CNN_LAYER_MSE;
     g->mse_scale = strstr(last.desc, "reduction=mean") ? 1.0 / ((double)batch * g->outs) : 1.0;
+    const char *sm = strstr(last.desc, "smoothing=");
+    g->smoothing = sm ? atof(sm + 10) : 0.0;
     cnn_net_input_shape(g->net, &c, &h, &w);
     cnn_net_init(g->net, seed);
     g->rng0 = *cnn_net_rng(g->net);

@@ -1,6 +1,7 @@
 /* picture.c — PNG output (stb_image_write), colour maps and saliency maps (picture.h). */
 #include "picture.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +21,16 @@
 #include <stb_image_write.h>
 #pragma GCC diagnostic pop
 
-int cli_png_write(const char *path, const uint8_t *pix, int w, int h, int comps) {
-    return stbi_write_png(path, w, h, comps, pix, w * comps) ? 0 : -1;
-}
-
 static void to_buf(void *ctx, void *data, int size) { cli_buf_put(ctx, data, (size_t)size); }
+
+int cli_png_write(const char *path, const uint8_t *pix, int w, int h, int comps) {
+    cli_buf png = {0};
+    int rc = -1;
+    if (!stbi_write_png_to_func(to_buf, &png, w, h, comps, pix, w * comps) || png.failed) errno = ENOMEM;
+    else rc = cli_write_atomic(path, png.s, png.len);
+    cli_buf_free(&png);
+    return rc;
+}
 
 static void base64(cli_buf *b, const uint8_t *p, size_t n) {
     static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

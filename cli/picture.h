@@ -9,7 +9,8 @@
 
 #include <stdint.h>
 
-/* Interleaved 8-bit pixels (comps 1: gray, 3: RGB) as a PNG file; 0 on success, -1 with errno. */
+/* Interleaved 8-bit pixels (comps 1: gray, 3: RGB) as a PNG file, written atomically
+   (cli_write_atomic); 0 on success, -1 with errno. */
 int cli_png_write(const char *path, const uint8_t *pix, int w, int h, int comps);
 /* The same PNG appended to b as "data:image/png;base64,..."; 0 on success. */
 int cli_png_data_uri(cli_buf *b, const uint8_t *pix, int w, int h, int comps);

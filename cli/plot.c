@@ -60,9 +60,10 @@ static num general(double v, int digits) {
     return t;
 }
 
-/* A coordinate in px, to 0.1 px, "12" rather than "12.0". */
+/* A coordinate in px, to 0.1 px, "12" rather than "12.0"; a value far off the picture (a wild learning
+   rate) is held at 1e6 px, where it is still off the picture but prints in full. */
 static num px(double v) {
-    num t = fixed(v, 1);
+    num t = fixed(v < -1e6 ? -1e6 : v > 1e6 ? 1e6 : v, 1);
     const size_t len = strlen(t.s);
     if (len > 2 && !strcmp(t.s + len - 2, ".0")) t.s[len - 2] = 0;
     return t;

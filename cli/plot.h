@@ -12,8 +12,8 @@
    NaN values leave gaps; n = 0 gives empty axes. A failed allocation sets b->failed. */
 void cli_plot_history(cli_buf *b, const cnn_epoch_stats *h, int n, int width, int height);
 
-/* The same, 900 x 400 px, as a standalone .svg file (XML prolog) written atomically (PATH.tmp, then a
-   rename), so a browser reloading it never sees half a file. 0 on success; -1 with errno set. */
+/* The same, 900 x 400 px, as a standalone .svg file (XML prolog) written atomically (cli_write_atomic:
+   a temporary file, synced, then renamed), so a browser reloading it never sees half a file. 0 on success; -1 with errno set. */
 int cli_plot_history_file(const char *path, const cnn_epoch_stats *h, int n);
 
 #endif

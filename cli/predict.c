@@ -11,10 +11,12 @@
 
 const char cmd_predict_usage[] =
     "usage: cnn predict CKPT IMAGE... [--top K] [--saliency OUT.png] [--threads N]\n"
-    "Classifies PNG or PGM images (8-bit; gray for 1-channel models) with a checkpoint. Each image must\n"
-    "have the model's input size; it is normalised as the model was trained. Prints one line per image:\n"
-    "the top K classes (default 3) with probabilities, with class names for 10-class models.\n"
-    "Every image is tried; exit status 1 if any could not be read or has the wrong size.\n"
+    "Classifies PNG, JPEG, BMP or PGM/PPM images with a checkpoint. Each image is brought to the model's\n"
+    "input as its training data were (gray <-> RGB; another size resized by the checkpoint's fit: crop,\n"
+    "pad or stretch) and normalised as the model was trained. Prints one line per image:\n"
+    "the top K classes (default 3) with probabilities, named as the training data named them (image\n"
+    "folders, CIFAR) or, for 10-class models without names, as Fashion-MNIST's.\n"
+    "Every image is tried; exit status 1 if any could not be read or decoded.\n"
     "  --top K       classes per image (default 3)\n"
     "  --saliency OUT.png  with one IMAGE: writes the image and, beside it, its saliency map: |d score /\n"
     "                d pixel| of the top class's score, the backward pass carried down to the input\n"
@@ -58,7 +60,7 @@ static int predict_one(cnn_ctx *ctx, cnn_net *net, const cnn_train_state *ts, co
     char err[512];
     int c, h, w, classes = cnn_net_output_size(net);
     cnn_net_input_shape(net, &c, &h, &w);
-    cnn_status st = cnn_image_load(path, c, h, w, pix, err, sizeof err);
+    cnn_status st = cnn_image_load_fit(path, c, h, w, cnn_net_input_fit(net), pix, err, sizeof err);
     if (st != CNN_OK) {
         cli_error("cnn predict", "%s", err[0] ? err : cnn_status_str(st));
         return 1;
@@ -79,7 +81,7 @@ static int predict_one(cnn_ctx *ctx, cnn_net *net, const cnn_train_state *ts, co
         int best = -1;
         for (int k = 0; k < classes; k++)
             if (prob[k] >= 0.0f && (best < 0 || prob[k] > prob[best])) best = k;
-        const char *name = cli_class_name(classes, best);
+        const char *name = cli_class_name(net, best);
         if (name) printf("%s %s %.4f", t ? "," : "", name, (double)prob[best]);
         else printf("%s class %d %.4f", t ? "," : "", best, (double)prob[best]);
         prob[best] = -1.0f; /* taken */

@@ -16,18 +16,20 @@
 #include <unistd.h>
 
 const char cmd_report_usage[] =
-    "usage: cnn report CKPT [--data DIR] [-o FILE] [--threads N]\n"
+    "usage: cnn report CKPT [--data PATH] [-o FILE] [--threads N] [--fit MODE] [--val-split F]\n"
     "Writes one self-contained HTML page about a trained checkpoint, readable offline and printable:\n"
     "the layer table, training curves (loss, accuracy, learning rate per epoch), and on the test split\n"
     "of DIR the confusion matrix with per-class accuracy, the most confident mistakes, the first conv\n"
     "layer's filters, feature maps of one test image after each conv block, and saliency maps\n"
     "(|d score / d input| of the predicted class) of test images of every class. A section that\n"
     "cannot be made (no history in the checkpoint, no test data) says why.\n"
-    "  --data DIR    folder of the IDX test split (default: $CNN_DATA, else Debian's Fashion-MNIST)\n"
+    "  --data PATH   the dataset whose test split is shown: IDX, CSV, CIFAR or image folders (default:\n"
+    "                $CNN_DATA, else Debian's Fashion-MNIST)\n"
     "  -o, --out FILE  the page (default report.html)\n"
-    "  --threads N   threads (default 2)\n";
+    "  --threads N   threads (default 2)\n" CLI_DATA_FLAGS_HELP;
 
-enum { MISTAKES = 16, SALIENT_PER_CLASS = 2, MAPS_PER_BLOCK = 16, EVAL_BATCH = 256 };
+enum { MISTAKES = 16, SALIENT_PER_CLASS = 2, MAPS_PER_BLOCK = 16, EVAL_BATCH = 256, DRAWN_CLASSES = 40,
+       SALIENT_SHOWN = 40 };
 
 typedef struct report {
     cli_buf b;
@@ -39,7 +41,10 @@ typedef struct report {
     int c, h, w, classes;
     const cnn_dataset *test;
     const char *data_dir;
+    const cli_data_flags *flags;
+    int threads;
     const char *no_data; /* why there is no test data, when there is none */
+    char why[600];       /* its text */
     long correct;        /* test images classified right */
     int32_t *pred;       /* per test image: the predicted class and its probability */
     float *prob;
@@ -56,7 +61,7 @@ static void esc(cli_buf *b, const char *s) {
 }
 
 static const char *class_name(const report *r, int k, char *buf, size_t size) {
-    const char *name = cli_class_name(r->classes, k);
+    const char *name = cli_class_name(r->net, k);
     if (name) return name;
     snprintf(buf, size, "class %d", k);
     return buf;
@@ -232,7 +237,7 @@ static void model_section(report *r) {
     const cnn_epoch_stats *h;
     const int n = cnn_net_history(r->net, &h);
     double secs = 0.0;
-    for (int i = 0; i < n; i++) secs += h[i].seconds;
+    for (int i = 0; i < n; i++) secs += isfinite(h[i].seconds) ? h[i].seconds : 0.0;
     cli_buf_printf(&r->b, "<div class=\"cards\">");
     if (r->test)
         cli_buf_printf(&r->b, "<div class=\"card\"><b>%.2f %%</b>test accuracy (%d images)</div>",
@@ -244,9 +249,11 @@ static void model_section(report *r) {
     cli_buf_printf(&r->b, "<div class=\"card\"><b>%.2f</b>MFLOP per image, forward</div>", flops / 1e6);
     cli_buf_printf(&r->b, "<div class=\"card\"><b>%d</b>epochs trained</div>", r->ts.epoch);
     if (n > 0)
-        cli_buf_printf(&r->b, "<div class=\"card\"><b>%.1f min</b>training time, %d epochs recorded</div>"
-                              "<div class=\"card\"><b>%.0f</b>images/s in the last epoch</div>",
-                       secs / 60.0, n, (double)h[n - 1].images_per_s);
+        cli_buf_printf(&r->b, "<div class=\"card\"><b>%.1f min</b>training time, %d epochs recorded</div>", secs / 60.0,
+                       n);
+    if (n > 0 && isfinite(h[n - 1].images_per_s))
+        cli_buf_printf(&r->b, "<div class=\"card\"><b>%.0f</b>images/s in the last epoch</div>",
+                       (double)h[n - 1].images_per_s);
     cli_buf_printf(&r->b, "</div></div>\n</section>\n");
 }
 
@@ -265,11 +272,19 @@ static void curves_section(report *r) {
     cli_plot_history(&r->b, h, n, 1000, 340);
     cli_buf_printf(&r->b, "<figcaption>Loss and accuracy per epoch, %d epochs.</figcaption></figure>\n", n);
     const cnn_epoch_stats *e = &h[n - 1];
-    cli_buf_printf(&r->b,
-                   "<p>Last epoch (%d): train loss %.4f, train accuracy %.2f %%, test loss %.4f, test accuracy "
-                   "%.2f %%, %.0f images/s, %.1f s.</p>\n</section>\n",
-                   e->epoch, (double)e->train_loss, 100.0 * e->train_acc, (double)e->test_loss,
-                   100.0 * e->test_acc, (double)e->images_per_s, (double)e->seconds);
+    const struct {
+        const char *what, *fmt;
+        double v;
+    } parts[] = {{"train loss", "%.4f", e->train_loss},          {"train accuracy", "%.2f %%", 100.0 * e->train_acc},
+                 {"test loss", "%.4f", e->test_loss},            {"test accuracy", "%.2f %%", 100.0 * e->test_acc},
+                 {"images/s", "%.0f", e->images_per_s},          {"seconds", "%.1f", e->seconds}};
+    cli_buf_printf(&r->b, "<p>Last epoch (%d):", e->epoch);
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        char v[48] = "not measured";
+        if (isfinite(parts[i].v)) snprintf(v, sizeof v, parts[i].fmt, parts[i].v);
+        cli_buf_printf(&r->b, "%s %s %s", i ? "," : "", parts[i].what, v);
+    }
+    cli_buf_printf(&r->b, ".</p>\n</section>\n");
 }
 
 /* Every test image through the net: the predicted class and its probability. */
@@ -302,21 +317,9 @@ static cnn_status classify_all(report *r) {
     return st;
 }
 
-static void confusion_section(report *r) {
-    section(r, "confusion", "Confusion matrix",
-            "Rows are the true classes, columns the predicted ones; each cell holds its count of test images "
-            "and its colour the fraction of its row.");
-    if (without_data(r)) return;
-    const int k = r->classes, count = cnn_dataset_count(r->test);
-    const uint8_t *labels = cnn_dataset_labels(r->test);
-    long *m = calloc((size_t)k * k, sizeof *m), *row = calloc((size_t)k, sizeof *row), correct = 0;
-    if (!m || !row) {
-        r->b.failed = 1;
-        free(m), free(row);
-        return;
-    }
-    for (int i = 0; i < count; i++) m[(size_t)labels[i] * k + r->pred[i]]++, row[labels[i]]++;
-    for (int i = 0; i < k; i++) correct += m[(size_t)i * k + i];
+/* The confusion matrix m (rows: true class) of k classes as a heat map with counts, then the accuracy
+   per class as bars. */
+static void draw_confusion(report *r, const long *m, const long *row, int k, int count, long correct) {
     const int cell = k <= 10 ? 46 : k <= 20 ? 28 : 14, left = 110, top = 100;
     const int width = left + k * cell + 20, height = top + k * cell + 50;
     char nb[32], hex[8];
@@ -376,6 +379,73 @@ static void confusion_section(report *r) {
                           "of the class</text></svg>"
                           "<figcaption>Accuracy per true class.</figcaption></figure>\n</section>\n",
                    24 * k + 4, 24 * k + 4, 24 * k + 16, 24 * k + 16, 24 * k + 34);
+}
+
+/* With more classes than a heat map can show: the most frequent confusions and the least accurate classes. */
+static void list_confusions(report *r, const long *m, const long *row, int k) {
+    enum { SHOWN = 20 };
+    char a[32], b[32];
+    cli_buf_printf(&r->b, "<p>%d classes: too many for a heat map. The %d most frequent confusions:</p>\n<table>"
+                          "<thead><tr><th class=\"l\">true class</th><th class=\"l\">predicted</th><th>images</th>"
+                          "</tr></thead><tbody>\n",
+                   k, SHOWN);
+    long last = -1; /* the cells in decreasing count, ties by position: each pass takes the next */
+    size_t last_at = 0;
+    for (int shown = 0; shown < SHOWN; shown++) {
+        long best = 0;
+        size_t at = 0;
+        for (size_t c = 0; c < (size_t)k * k; c++) {
+            if (c / k == c % k || m[c] <= 0) continue;
+            int after = last < 0 || m[c] < last || (m[c] == last && c > last_at);
+            if (after && (m[c] > best)) best = m[c], at = c;
+        }
+        if (best == 0) break;
+        last = best, last_at = at;
+        cli_buf_printf(&r->b, "<tr><td class=\"l\">");
+        esc(&r->b, class_name(r, (int)(at / k), a, sizeof a));
+        cli_buf_printf(&r->b, "</td><td class=\"l\">");
+        esc(&r->b, class_name(r, (int)(at % k), b, sizeof b));
+        cli_buf_printf(&r->b, "</td><td>%ld</td></tr>\n", best);
+    }
+    cli_buf_printf(&r->b, "</tbody></table>\n<h3>Least accurate classes</h3>\n<table><thead><tr>"
+                          "<th class=\"l\">class</th><th>accuracy</th><th>images</th></tr></thead><tbody>\n");
+    double last_acc = -1.0;
+    int last_k = -1;
+    for (int shown = 0; shown < SHOWN; shown++) {
+        int pick = -1;
+        double pick_acc = 2.0;
+        for (int i = 0; i < k; i++) {
+            if (!row[i]) continue;
+            double acc = (double)m[(size_t)i * k + i] / row[i];
+            int after = last_k < 0 || acc > last_acc || (acc == last_acc && i > last_k);
+            if (after && acc < pick_acc) pick = i, pick_acc = acc;
+        }
+        if (pick < 0) break;
+        last_acc = pick_acc, last_k = pick;
+        cli_buf_printf(&r->b, "<tr><td class=\"l\">");
+        esc(&r->b, class_name(r, pick, a, sizeof a));
+        cli_buf_printf(&r->b, "</td><td>%.1f %%</td><td>%ld</td></tr>\n", 100.0 * pick_acc, row[pick]);
+    }
+    cli_buf_printf(&r->b, "</tbody></table>\n</section>\n");
+}
+
+static void confusion_section(report *r) {
+    section(r, "confusion", "Confusion matrix",
+            "Rows are the true classes, columns the predicted ones; each cell holds its count of test images "
+            "and its colour the fraction of its row.");
+    if (without_data(r)) return;
+    const int k = r->classes, count = cnn_dataset_count(r->test);
+    const uint8_t *labels = cnn_dataset_labels(r->test);
+    long *m = calloc((size_t)k * k, sizeof *m), *row = calloc((size_t)k, sizeof *row), correct = 0;
+    if (!m || !row) {
+        r->b.failed = 1;
+        free(m), free(row);
+        return;
+    }
+    for (int i = 0; i < count; i++) m[(size_t)labels[i] * k + r->pred[i]]++, row[labels[i]]++;
+    for (int i = 0; i < k; i++) correct += m[(size_t)i * k + i];
+    if (k <= DRAWN_CLASSES) draw_confusion(r, m, row, k, count, correct);
+    else list_confusions(r, m, row, k);
     free(m), free(row);
 }
 
@@ -399,6 +469,7 @@ static void mistakes_section(report *r) {
     const size_t size = (size_t)r->c * r->h * r->w;
     uint8_t *pix = malloc(size);
     float *x = malloc(size * sizeof *x);
+    if (!pix || !x) r->b.failed = 1;
     cli_buf_printf(&r->b, "<div class=\"grid\">\n");
     for (int j = 0; j < np && pix && x; j++) {
         char a[32], b[32], alt[128];
@@ -463,6 +534,7 @@ static void filters_section(report *r) {
     cli_buf_printf(&r->b, "</code>: %d filters of %d x %d x %d.</p>\n<div class=\"grid\">\n", k, cg, rs, rs);
     float *plane = malloc((size_t)rs * rs * sizeof *plane);
     uint8_t *rgb = malloc((size_t)3 * rs * rs);
+    if (!plane || !rgb) r->b.failed = 1;
     for (int f = 0; f < k && plane && rgb; f++) {
         char alt[64];
         snprintf(alt, sizeof alt, "filter %d", f + 1);
@@ -498,7 +570,9 @@ static void features_section(report *r) {
     const size_t size = (size_t)r->c * r->h * r->w;
     uint8_t *pix = malloc(size);
     float *x = malloc(size * sizeof *x);
-    if (!pix || !x || (test_image(r, 0, pix, x), cnn_net_forward(r->ctx, r->net, 1, x, 0, NULL)) != CNN_OK) {
+    cnn_status st = !pix || !x ? CNN_ERR_NOMEM : (test_image(r, 0, pix, x), cnn_net_forward(r->ctx, r->net, 1, x, 0, NULL));
+    if (st != CNN_OK) {
+        if (st == CNN_ERR_NOMEM) r->b.failed = 1;
         missing(r, "the forward pass of the test image failed.");
         free(pix), free(x);
         cli_buf_printf(&r->b, "</section>\n");
@@ -541,7 +615,10 @@ static void features_section(report *r) {
             float lo = v[0], hi = v[0];
             for (int j = 1; j < hw; j++) lo = fminf(lo, v[j]), hi = fmaxf(hi, v[j]);
             float *s = malloc((size_t)hw * sizeof *s);
-            if (!s) break;
+            if (!s) {
+                r->b.failed = 1;
+                break;
+            }
             for (int j = 0; j < hw; j++) s[j] = v[j] - lo;
             char alt[64];
             snprintf(alt, sizeof alt, "channel %d", m + 1);
@@ -563,7 +640,7 @@ static void saliency_section(report *r) {
     section(r, "saliency", "Saliency maps",
             "Where the network looks: |d score / d pixel| of the predicted class's score (its logit), the "
             "backward pass carried down to the input (dL/dX = Full(dL/dO) &#8902; rot180(W) through every layer), "
-            "for the first test images of each class. Each map is on its own scale.");
+            "for the first test images of each class (two each, 40 at most). Each map is on its own scale.");
     if (without_data(r)) return;
     const int count = cnn_dataset_count(r->test), hw = r->h * r->w;
     const uint8_t *labels = cnn_dataset_labels(r->test);
@@ -571,13 +648,19 @@ static void saliency_section(report *r) {
     uint8_t *pix = malloc(size);
     float *x = malloc(size * sizeof *x), *map = malloc((size_t)hw * sizeof *map);
     int *seen = calloc((size_t)r->classes, sizeof *seen);
+    if (!pix || !x || !map || !seen) r->b.failed = 1;
     cli_buf_printf(&r->b, "<div class=\"grid\">\n");
-    for (int i = 0; i < count && pix && x && map && seen; i++) {
+    for (int i = 0, shown = 0; i < count && shown < SALIENT_SHOWN && pix && x && map && seen; i++) {
         if (seen[labels[i]] >= SALIENT_PER_CLASS) continue;
+        shown++;
         seen[labels[i]]++;
         float peak = 0.0f;
         test_image(r, i, pix, x);
-        if (cli_saliency(r->ctx, r->net, x, r->pred[i], map, &peak) != CNN_OK) continue;
+        cnn_status st = cli_saliency(r->ctx, r->net, x, r->pred[i], map, &peak);
+        if (st != CNN_OK) { /* the backward pass failed: the page cannot be whole */
+            r->b.failed = 1;
+            break;
+        }
         char a[32], b[32], alt[64];
         snprintf(alt, sizeof alt, "test image %d", i);
         cli_buf_printf(&r->b, "<figure>");
@@ -598,22 +681,19 @@ static void saliency_section(report *r) {
 
 /* ---------------------------------------------------------------- the command */
 
-/* The test split of dir: when --data was given, a missing or unfitting split is an error (1); the
-   default folder may simply be absent (the sections say so). */
+/* The test split of dir: when --data was given, a split that does not load or fit is an error (1); the
+   default folder may be absent or hold other data (the sections say so). */
 static int load_test(report *r, const char *dir, int explicit_dir, cnn_dataset **ds) {
-    static char why[600];
-    char probe[4096];
-    snprintf(probe, sizeof probe, "%s/t10k-images-idx3-ubyte", dir);
-    int present = access(probe, R_OK) == 0;
-    snprintf(probe, sizeof probe, "%s/t10k-images-idx3-ubyte.gz", dir);
-    present |= access(probe, R_OK) == 0;
-    if (!present && !explicit_dir) {
-        snprintf(why, sizeof why, "no test data: %s holds no t10k-images-idx3-ubyte[.gz] (give --data DIR).", dir);
-        r->no_data = why;
+    char err[512];
+    if (explicit_dir) {
+        if (cli_load_data("cnn report", dir, CNN_SPLIT_TEST, r->net, r->flags, r->threads, ds) != CNN_OK) return 1;
+    } else if (cli_data_open("cnn report", dir, CNN_SPLIT_TEST, r->net, r->flags, r->threads, ds, err, sizeof err) !=
+               CNN_OK) {
+        snprintf(r->why, sizeof r->why, "no test data: %s (give --data PATH).", err);
+        r->no_data = r->why;
         return 0;
     }
-    if (cli_load_split("cnn report", dir, "t10k", ds) != CNN_OK) return 1;
-    if (!cli_check_fit("cnn report", r->net, *ds, dir, "t10k")) return 1;
+    if (!cli_check_fit("cnn report", r->net, *ds, dir, CNN_SPLIT_TEST)) return 1;
     r->test = *ds;
     r->data_dir = dir;
     return 0;
@@ -622,7 +702,9 @@ static int load_test(report *r, const char *dir, int explicit_dir, cnn_dataset *
 int cmd_report(int argc, char **argv) {
     const char *data = NULL, *out = "report.html";
     int threads = 2, npos = 0;
+    cli_data_flags df = {0};
     const cli_opt opts[] = {
+        CLI_DATA_OPTS(&df),
         {.name = "--data", .kind = CLI_STRING, .dst = &data},
         {.name = "-o", .kind = CLI_STRING, .dst = &out},
         {.name = "--out", .kind = CLI_STRING, .dst = &out},
@@ -632,7 +714,7 @@ int cmd_report(int argc, char **argv) {
     int rc = cli_parse("cnn report", cmd_report_usage, opts, argc, argv, 1, &npos);
     if (rc >= 0) return rc;
     if (npos != 1) return cli_usage_error("cnn report", cmd_report_usage, "expected one checkpoint");
-    report r = {.ckpt = argv[1]};
+    report r = {.ckpt = argv[1], .flags = &df, .threads = threads};
     char err[512];
     cnn_status st = cnn_checkpoint_load(r.ckpt, EVAL_BATCH, &r.net, NULL, &r.ts, err, sizeof err);
     if (st != CNN_OK) {

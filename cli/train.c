@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "common.h"
 #include "plot.h"
+#include "batches.h"
 #include "dist.h"
 
 #include <dirent.h>
@@ -21,10 +22,12 @@ const char cmd_train_usage[] =
     "                 [--optimizer sgd|adam|adamw] [--momentum X] [--nesterov] [--weight-decay X]\n"
     "                 [--schedule constant|step|cosine] [--warmup N] [--augment] [--seed N]\n"
     "                 [--threads N] [--out FILE] [--resume FILE] [--log FILE] [--plot FILE]\n"
-    "Trains a model on an IDX dataset (the MNIST family) and writes a checkpoint after every epoch.\n"
+    "Trains a model on a dataset and writes a checkpoint after every epoch.\n"
     "  --model FILE      model spec (default: the built-in fashion-cnn, see models/fashion-cnn.cfg);\n"
     "                    its 'train' line, if any, sets the defaults of the flags below\n"
-    "  --data DIR        folder with train-/t10k- images and labels, .gz or raw\n"
+    "  --data PATH       the dataset: a folder of IDX files (train-/t10k- images and labels, .gz or\n"
+    "                    raw), train.csv and test.csv, CIFAR-10/100 binary batches, or image folders\n"
+    "                    train/<class>/ and test/<class>/; or one .csv file\n"
     "                    (default: $CNN_DATA, else /usr/share/datasets/fashion-mnist)\n"
     "  --epochs N        total epochs of the run, also when resuming (default 10)\n"
     "  --batch N         mini-batch size (default 64)\n"
@@ -47,6 +50,7 @@ const char cmd_train_usage[] =
     "                    epoch,train_loss,train_acc,test_loss,test_acc,images_per_s,seconds,lr\n"
     "  --plot FILE       an SVG of the curves (loss, accuracy, learning rate per epoch), rewritten whole\n"
     "                    after every epoch: open it in a browser to watch the run\n"
+    CLI_DATA_FLAGS_HELP
     "Across processes and machines (a cnn built with MPI): mpirun -np N cnn train ... Every rank takes\n"
     "its shard of each global batch of --batch images, the gradients are summed by MPI_Allreduce, and\n"
     "the same seed and --batch give one process's weights (up to float rounding), augmentation and\n"
@@ -57,6 +61,7 @@ const char cmd_train_usage[] =
 
 typedef struct train_opts {
     const char *model, *data, *optimizer, *schedule, *out, *resume, *log, *plot;
+    cli_data_flags dataf;
     int epochs, batch, warmup, augment, threads, nesterov;
     double lr, momentum, weight_decay;
     uint64_t seed;
@@ -73,8 +78,8 @@ typedef struct train_run {
     FILE *log;
     int steps_per_epoch;
     int saved_epoch; /* epoch of the checkpoint at --out, written or resumed by this run; 0: none */
-    float *x;
-    int32_t *labels, *perm;
+    cli_batches *batches; /* the next mini-batch, made while a step trains */
+    int32_t *perm;
 } train_run;
 
 static const char *const OPTIMIZERS[] = {"sgd", "adam", "adamw"};
@@ -104,7 +109,8 @@ static void free_run(train_run *r) {
     cnn_optim_free(r->opt);
     cnn_net_free(r->net);
     cnn_ctx_free(r->ctx);
-    free(r->x), free(r->labels), free(r->perm);
+    cli_batches_free(r->batches);
+    free(r->perm);
 }
 
 /* A fresh run: the model, its initialisation, the optimizer, the schedule and the data settings. */
@@ -131,8 +137,6 @@ static int setup_fresh(train_run *r) {
     r->ts.seed = o->seed;
     cnn_rng_seed(&r->ts.rng, o->seed ^ 0x5DEECE66Dull);
     r->ts.batch = o->batch;
-    if ((st = cnn_dataset_stats(r->train, &r->ts.data.mean, &r->ts.data.std)) != CNN_OK)
-        return cli_status_error("cnn train", "dataset statistics", st, NULL);
     r->ts.data.crop_pad = o->augment ? 4 : 0;
     r->ts.data.flip = o->augment;
     r->ts.schedule.kind = (cnn_schedule_kind)sched;
@@ -223,23 +227,16 @@ static int all_finite(const float *x, size_t n) {
     return 1;
 }
 
-/* This rank's images [first, first + n) of the global batch perm[start, start + total) into r->x and
-   r->labels (alone: the whole batch, as always). Augmentation draws from the shared RNG image by
-   image, a varying number of draws each: the other ranks' images are drawn for but not made, so every
-   rank's RNG stays where one process leaves it. Dropout keeps in step through cnn_net_set_shard. */
-static cnn_status load_shard(train_run *r, int start, int total, int first, int n) {
-    const cnn_batch_config *cfg = &r->ts.data;
-    const int32_t *idx = r->perm + start;
-    const int draws = cfg->crop_pad > 0 || cfg->flip, after = total - first - n;
-    cnn_rng *rng = &r->ts.rng;
-    cnn_status st = CNN_OK;
-    if (r->dist.size > 1 &&
-        (st = n ? cnn_net_set_shard(r->net, first, total) : cnn_net_skip_batch(r->net, total)) != CNN_OK)
-        return st;
-    if (draws && first) st = cnn_dataset_batch(r->train, idx, first, cfg, rng, NULL, NULL);
-    if (st == CNN_OK && n) st = cnn_dataset_batch(r->train, idx + first, n, cfg, rng, r->x, r->labels);
-    if (st == CNN_OK && draws && after) st = cnn_dataset_batch(r->train, idx + first + n, after, cfg, rng, NULL, NULL);
-    return st;
+/* Starts making this rank's images [first, first + n) of global batch b, perm[b B, b B + total) (alone:
+   the whole batch, as always). Augmentation draws from the shared RNG image by image, a varying number
+   of draws each: the other ranks' images are drawn for but not made, so every rank's RNG stays where
+   one process leaves it. */
+static void start_batch(train_run *r, int b) {
+    const int count = cnn_dataset_count(r->train), start = b * r->o.batch;
+    const int total = count - start < r->o.batch ? count - start : r->o.batch;
+    int first, n;
+    cli_dist_shard(&r->dist, total, &first, &n);
+    cli_batches_start(r->batches, r->perm + start, first, n, total - first - n);
 }
 
 static int train_epoch(train_run *r, int epoch, double *loss_out, double *acc_out, double *ips_out) {
@@ -249,16 +246,22 @@ static int train_epoch(train_run *r, int epoch, double *loss_out, double *acc_ou
     long correct = 0, seen = 0;
     cnn_status st = cnn_shuffle(r->perm, count, &r->ts.rng);
     if (st != CNN_OK) return cli_status_error("cnn train", "shuffle", st, NULL);
+    start_batch(r, 0);
     for (int b = 0; b < r->steps_per_epoch; b++) {
         int start = b * B, total = count - start < B ? count - start : B, first, n;
         cli_dist_shard(&r->dist, total, &first, &n); /* this rank's n images of the global batch's total */
-        const float *out = NULL;
+        const float *out = NULL, *x;
+        const int32_t *labels;
         float loss = 0.0f;
         float lr = rate_at(r, r->ts.step);
-        if ((st = load_shard(r, start, total, first, n)) ||
-            (n && (st = cnn_net_forward(r->ctx, r->net, n, r->x, 1, &out))))
+        st = cli_batches_wait(r->batches, &x, &labels);
+        if (st == CNN_OK && b + 1 < r->steps_per_epoch) start_batch(r, b + 1); /* made while this one trains */
+        /* dropout keeps in step through cnn_net_set_shard */
+        if (st == CNN_OK && r->dist.size > 1)
+            st = n ? cnn_net_set_shard(r->net, first, total) : cnn_net_skip_batch(r->net, total);
+        if (st != CNN_OK || (n && (st = cnn_net_forward(r->ctx, r->net, n, x, 1, &out))))
             return cli_status_error("cnn train", "forward", st, NULL);
-        st = n ? cnn_net_loss(r->ctx, r->net, r->labels, NULL, &loss) : CNN_OK;
+        st = n ? cnn_net_loss(r->ctx, r->net, labels, NULL, &loss) : CNN_OK;
         if (st == CNN_ERR_NUMERIC) {
             char what[160];
             if (tty) fputc('\n', stderr);
@@ -282,7 +285,7 @@ static int train_epoch(train_run *r, int epoch, double *loss_out, double *acc_ou
             int best = 0;
             for (int k = 1; k < outs; k++)
                 if (row[k] > row[best]) best = k;
-            correct += best == r->labels[i];
+            correct += best == labels[i];
         }
         seen += n;
         double now = cli_now();
@@ -339,6 +342,15 @@ static int log_flushed(const train_run *r) {
     cli_error("cnn train", "%s: writing the log failed: %s", r->o.log,
               errno ? strerror(errno) : "write error");
     return 0;
+}
+
+/* --plot names a file that can be written, and not the checkpoint. */
+static int check_plot(const train_opts *o) {
+    if (!o->plot[0] || cli_same_file(o->plot, o->out) || !strcmp(o->plot, o->out)) {
+        cli_error("cnn train", "--plot '%s': name an SVG file other than the checkpoint (--out %s)", o->plot, o->out);
+        return 0;
+    }
+    return cli_check_writable("cnn train", o->plot);
 }
 
 static int run_epochs(train_run *r) {
@@ -414,6 +426,7 @@ static int parse_args(train_opts *o, int argc, char **argv) {
         {"--resume", CLI_STRING, &o->resume, 0, 0, 0, NULL},
         {"--log", CLI_STRING, &o->log, 0, 0, 0, NULL},
         {"--plot", CLI_STRING, &o->plot, 0, 0, 0, NULL},
+        CLI_DATA_OPTS(&o->dataf),
         {NULL, CLI_FLAG, NULL, 0, 0, 0, NULL},
     };
     int rc = cli_parse("cnn train", cmd_train_usage, opts, argc, argv, 0, NULL);
@@ -485,8 +498,8 @@ out:
 int cmd_train(int argc, char **argv) {
     train_run r;
     memset(&r, 0, sizeof r);
-    r.o = (train_opts){NULL, cli_default_data_dir(), "sgd", "cosine", "model.cnn", NULL, NULL, NULL,
-                       10, 64, 0, 0, 0, 0, -1, 0.9, -1, 1};
+    r.o = (train_opts){.data = cli_default_data_dir(), .optimizer = "sgd", .schedule = "cosine", .out = "model.cnn",
+                       .epochs = 10, .batch = 64, .lr = -1, .momentum = 0.9, .weight_decay = -1, .seed = 1};
     int rc = parse_args(&r.o, argc, argv);
     if (rc >= 0) return rc;
     if ((rc = apply_recipe(&r.o, argc, argv)) >= 0) return rc;
@@ -494,17 +507,25 @@ int cmd_train(int argc, char **argv) {
     if (!(r.ctx = cnn_ctx_create(cli_dist_threads(&r.dist, r.o.threads))))
         return cli_dist_end(&r.dist, cli_status_error("cnn train", "context", CNN_ERR_NOMEM, NULL));
     rc = CLI_EXIT_FAIL;
-    if (cli_load_split("cnn train", r.o.data, "train", &r.train) || cli_load_split("cnn train", r.o.data, "t10k", &r.test))
-        goto done;
     if (r.o.resume && r.dist.rank == 0) note_ignored(&r.o);
     if ((rc = r.o.resume ? setup_resume(&r) : setup_fresh(&r)) != CLI_EXIT_OK) goto done;
     rc = CLI_EXIT_FAIL;
     const char *model = r.o.resume ? r.o.resume : r.o.model ? r.o.model : cli_default_model_name;
+    const int threads = cnn_ctx_threads(r.ctx);
     if (!cli_check_classifier("cnn train", r.net, model) ||
-        !cli_check_fit("cnn train", r.net, r.train, r.o.data, "train") ||
-        !cli_check_fit("cnn train", r.net, r.test, r.o.data, "t10k") ||
-        (r.dist.rank == 0 && !cli_check_writable("cnn train", r.o.out))) /* rank 0 alone writes */
+        cli_load_data("cnn train", r.o.data, CNN_SPLIT_TRAIN, r.net, &r.o.dataf, threads, &r.train) ||
+        cli_load_data("cnn train", r.o.data, CNN_SPLIT_TEST, r.net, &r.o.dataf, threads, &r.test) ||
+        !cli_check_fit("cnn train", r.net, r.train, r.o.data, CNN_SPLIT_TRAIN) ||
+        !cli_check_fit("cnn train", r.net, r.test, r.o.data, CNN_SPLIT_TEST) ||
+        (r.dist.rank == 0 && !cli_check_writable("cnn train", r.o.out)) || /* rank 0 alone writes */
+        (r.dist.rank == 0 && r.o.plot && !check_plot(&r.o)))
         goto done;
+    cnn_status st;
+    if (!r.o.resume && (st = cnn_dataset_stats(r.train, &r.ts.data.mean, &r.ts.data.std)) != CNN_OK) {
+        rc = cli_status_error("cnn train", "dataset statistics", st, NULL);
+        goto done;
+    }
+    if (!r.o.resume) cli_keep_data("cnn train", r.net, r.train, &r.o.dataf);
     if (r.o.log && r.dist.rank == 0 && !(r.log = fopen(r.o.log, r.o.resume ? "a" : "w"))) {
         cli_error("cnn train", "%s: cannot open the log for writing: %s", r.o.log, strerror(errno));
         goto done;
@@ -515,10 +536,9 @@ int cmd_train(int argc, char **argv) {
     int count = cnn_dataset_count(r.train), c, h, w;
     cnn_net_input_shape(r.net, &c, &h, &w);
     r.steps_per_epoch = (count + r.o.batch - 1) / r.o.batch;
-    r.x = malloc((size_t)r.o.batch * c * h * w * sizeof(float));
-    r.labels = malloc((size_t)r.o.batch * sizeof(int32_t));
+    r.batches = cli_batches_create(r.train, &r.ts.data, &r.ts.rng, r.o.batch);
     r.perm = malloc((size_t)count * sizeof(int32_t));
-    if (!r.x || !r.labels || !r.perm) {
+    if (!r.batches || !r.perm) {
         cli_error("cnn train", "out of memory");
         goto done;
     }

@@ -12,10 +12,11 @@ _cnn_opts() {
     case $1 in
     train)
         echo --model --data --epochs --batch --lr --optimizer --momentum --nesterov --weight-decay \
-            --schedule --warmup --augment --seed --threads --out --resume --log --plot --help ;;
-    eval) echo --data --batch --threads --help ;;
+            --schedule --warmup --augment --seed --threads --out --resume --log --plot --fit --val-split \
+            --cache-dir --help ;;
+    eval) echo --data --batch --threads --fit --val-split --cache-dir --help ;;
     predict) echo --top --saliency --threads --help ;;
-    report) echo --data --out --threads --help ;;
+    report) echo --data --out --threads --fit --val-split --cache-dir --help ;;
     info) echo --help ;;
     gradcheck) echo --model --batch --seed --eps --samples --verbose --corrupt --help ;;
     explain) echo --x --w --y --help ;;
@@ -139,7 +140,15 @@ _cnn() {
         return 0
         ;;
     --data)
+        _cnn_files csv
+        return 0
+        ;;
+    --cache-dir)
         _cnn_dirs
+        return 0
+        ;;
+    --fit)
+        _cnn_words "crop pad stretch"
         return 0
         ;;
     --log)

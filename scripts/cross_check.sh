@@ -2,7 +2,8 @@
 # cross_check.sh — the library as a non-x86 target builds it: every src/*/*.c (src/kernels/x86/ left
 # out, CNN_ARCH_X86 undefined) compiled for aarch64 with the test build's warnings as errors, linked
 # into a shared library that may leave undefined only what libc, libm, libgomp and zlib provide.
-# Needs aarch64-linux-gnu-gcc (Debian: gcc-aarch64-linux-gnu); headers only, no ARM libraries.
+# Needs aarch64-linux-gnu-gcc and its C library headers (Debian: gcc-aarch64-linux-gnu,
+# libc6-dev-arm64-cross); nothing is linked against ARM libraries but libc.
 set -eu
 cd "$(dirname "$0")/.."
 cc=${CROSS_CC:-aarch64-linux-gnu-gcc}

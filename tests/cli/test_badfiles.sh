@@ -122,7 +122,7 @@ bad 1 "$tmp/none.cnn" 'cannot open: No such file' eval "$tmp/none.cnn" --data "$
 bad 1 "$tmp/none.png" 'cannot open: No such file' predict "$ck" "$tmp/none.png"
 bad 1 "$tmp/none.cfg" 'cannot open: No such file' train --model "$tmp/none.cfg" --data "$data" --out "$ck"
 bad 1 "$tmp/none.cnn" 'cannot open: No such file' train --resume "$tmp/none.cnn" --data "$data" --out "$ck"
-bad_train "$tmp/nodata/train-images-idx3-ubyte" 'cannot open: No such file' --data "$tmp/nodata" --out "$ck"
+bad_train "$tmp/nodata" 'no dataset found' --data "$tmp/nodata" --out "$ck"
 bad 1 "$tmp/dir" 'is a directory' info "$tmp/dir"
 bad 1 "$tmp/dir" 'is a directory' eval "$tmp/dir" --data "$data"
 bad 1 "$tmp/dir" 'is a directory' predict "$ck" "$tmp/dir"
@@ -234,12 +234,18 @@ bad 1 "$tmp/cutgz/t10k-images-idx3-ubyte.gz" 'truncated gzip stream \(data ends 
 idx "$tmp/label" t10k 8 3 28 28
 printf "\\000\\000\\010\\001$(be32 3)\\001\\002\\310" >"$tmp/label/t10k-labels-idx1-ubyte"
 bad 1 "$tmp/label/t10k-labels-idx1-ubyte" 'byte 10: label 200 \(image 2\), the model has 10 outputs' eval "$ck" --data "$tmp/label"
-idx "$tmp/size" t10k 8 2 32 32
-bad 1 "$tmp/size/t10k-images-idx3-ubyte" '1x32x32 images, the model expects 1x28x28' eval "$ck" --data "$tmp/size"
-good_split "$tmp/sizetrain" t10k
-idx "$tmp/sizetrain" train 8 2 32 32
-bad_train "$tmp/sizetrain/train-images-idx3-ubyte" '1x32x32 images, the model expects 1x28x28' \
-    --data "$tmp/sizetrain" --out "$ck"
+# images of another size are resized (--fit); two channels cannot become the model's one
+idx2c() {
+    mkdir -p "$1"
+    { printf "\\000\\000\\010\\004$(be32 2)$(be32 2)$(be32 28)$(be32 28)"; head -c 3136 /dev/zero; } >"$1/$2-images-idx3-ubyte"
+    { printf "\\000\\000\\010\\001$(be32 2)"; head -c 2 /dev/zero; } >"$1/$2-labels-idx1-ubyte"
+}
+idx2c "$tmp/chan" t10k
+bad 1 "$tmp/chan" 'test split\): idx dataset: images of 2 channels cannot become 1' eval "$ck" --data "$tmp/chan"
+good_split "$tmp/chantrain" t10k
+idx2c "$tmp/chantrain" train
+bad_train "$tmp/chantrain" 'train split\): idx dataset: images of 2 channels cannot become 1' \
+    --data "$tmp/chantrain" --out "$ck"
 
 # 5. NaN or Inf in data: IDX holds bytes only; float (0x0d, a NaN as its first value), double
 #    and int types are refused at the type byte, for images and labels; non-finite numbers on the
@@ -309,10 +315,9 @@ printf 'input 1 28 28\nmaxpool 28\nflatten\ndense 5\nsoftmax_ce\n' >"$tmp/five.c
 bad 1 "$data/train-labels-idx1-ubyte.gz" 'byte [0-9]+: label [5-9] \(image [0-9]+\), the model has 5 outputs \(classes 0..4\)' \
     train --model "$tmp/five.cfg" --data "$data" --out "$ck"
 
-# 7. Images: the wrong size, a text file called .png, a PNG and a PGM cut short, 16-bit samples.
-bad 1 "$data/images/wrong_size_32x32.png" '32x32, the model expects 28x28' predict "$ck" "$data/images/wrong_size_32x32.png"
+# 7. Images (another size is resized): a text file called .png, a PNG and a PGM cut short, 16-bit samples.
 echo 'not an image' >"$tmp/text.png"
-bad 1 "$tmp/text.png" 'cannot decode as PNG or PGM/PPM' predict "$ck" "$tmp/text.png"
+bad 1 "$tmp/text.png" 'cannot decode as PNG, JPEG, BMP or PGM/PPM' predict "$ck" "$tmp/text.png"
 for n in 8 33 100 300; do
     head -c "$n" "$data/images/0_tshirt.png" >"$tmp/cut$n.png"
     bad 1 "$tmp/cut$n.png" "truncated PNG: the file ends at byte $n, before the IEND chunk" predict "$ck" "$tmp/cut$n.png"
