@@ -1128,12 +1128,12 @@ static void test_cifar10(void **state) {
     assert_int_equal(cnn_dataset_count(ds), 6);
     assert_memory_equal(cnn_dataset_labels(ds), ((const uint8_t[]){6, 9, 0, 1, 2, 4}), 6);
     assert_int_equal(cnn_dataset_images(ds)[3 * 3072 + 5], (5 * 7 + 1 * 13 + 0) & 0xff);
-    assert_int_equal(cnn_dataset_classes(ds), 10); /* largest label + 1, without names */
+    assert_int_equal(cnn_dataset_classes(ds), 10); /* the format's 10, named or not */
     assert_null(cnn_dataset_class_name(ds, 0));
     cnn_dataset_free(ds);
     ds = load_path(t->dir, CNN_SPLIT_TEST);
     assert_cifar(ds, "cifar10", 2, lt);
-    assert_int_equal(cnn_dataset_classes(ds), 9);
+    assert_int_equal(cnn_dataset_classes(ds), 10); /* labels 0..8 only: still 10 */
     cnn_dataset_free(ds);
     /* names: one a line, blank lines and CRs ignored */
     tmp_path(t, "batches.meta.txt", path, sizeof path);
