@@ -103,13 +103,13 @@ static void progress(const train_run *r, int epoch, int batch, double loss, doub
 }
 
 static void free_run(train_run *r) {
+    cli_batches_free(r->batches); /* first: a batch being made reads the dataset, the RNG and perm */
     if (r->log) fclose(r->log);
     cnn_dataset_free(r->train);
     cnn_dataset_free(r->test);
     cnn_optim_free(r->opt);
     cnn_net_free(r->net);
     cnn_ctx_free(r->ctx);
-    cli_batches_free(r->batches);
     free(r->perm);
 }
 
