@@ -57,8 +57,8 @@ int cnn_data_threads(const cnn_data_options *opt) {
 
 /* Where an h0 x w0 image goes in an h x w one: resized to rh x rw (scale rh/h0, rw/w0), then the
    window at (top, left) of it kept (crop: the centre, rounded up-left), or placed at (top, left) of a
-   black image (pad: centred the same way). The resized side that does not match the target is rounded
-   to the nearest pixel; ties of size products are computed exactly in 64 bits. */
+   black image (pad: centred the same way). Which side limits the scale is decided exactly, on 64-bit
+   products; the other side is rounded to the nearest pixel. */
 typedef struct fit_geom {
     long long rh, rw, top, left;
 } fit_geom;

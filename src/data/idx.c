@@ -23,18 +23,6 @@
 #define IDX_FIRST_ALLOC ((size_t)1 << 24) /* gzip data: start here, grow as bytes really arrive */
 #define IDX_READ_CHUNK ((size_t)1 << 30)  /* gzread takes an unsigned and returns an int */
 
-static cnn_status fail(char *err, size_t err_size, cnn_status s, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static cnn_status fail(char *err, size_t err_size, cnn_status s, const char *fmt, ...) {
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
-
 /* ---------------------------------------------------------------- reading one IDX file */
 
 typedef struct idx_reader {
@@ -56,15 +44,16 @@ static cnn_status gz_fail(const idx_reader *r, size_t offset, char *err, size_t 
     if (msg && !strncmp(msg, "<fd:", 4) && (colon = strstr(msg, ": ")))
         msg = colon + 2; /* zlib's "<fd:3>: " */
     if (zerr == Z_ERRNO)
-        return fail(err, err_size, CNN_ERR_IO, "%s: read error at byte %zu: %s", r->path, offset,
-                    strerror(errno));
-    if (zerr == Z_MEM_ERROR) return fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory in zlib", r->path);
+        return cnn_data_fail(err, err_size, CNN_ERR_IO, "%s: read error at byte %zu: %s", r->path, offset,
+                             strerror(errno));
+    if (zerr == Z_MEM_ERROR)
+        return cnn_data_fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory in zlib", r->path);
     if (zerr == Z_BUF_ERROR)
-        return fail(err, err_size, CNN_ERR_FORMAT, "%s: truncated gzip stream (data ends at byte %zu)",
-                    r->path, offset);
-    return fail(err, err_size, CNN_ERR_FORMAT,
-                "%s: corrupt gzip data (found at byte %zu of the uncompressed stream): %s", r->path, offset,
-                msg ? msg : "unknown zlib error");
+        return cnn_data_fail(err, err_size, CNN_ERR_FORMAT,
+                             "%s: truncated gzip stream (data ends at byte %zu)", r->path, offset);
+    return cnn_data_fail(err, err_size, CNN_ERR_FORMAT,
+                         "%s: corrupt gzip data (found at byte %zu of the uncompressed stream): %s", r->path,
+                         offset, msg ? msg : "unknown zlib error");
 }
 
 /* Reads up to n bytes; *got is how many arrived. Fails only on a zlib or read error, not on EOF. */
@@ -93,26 +82,26 @@ static cnn_status idx_open(idx_reader *r, const char *path, char *err, size_t er
     memset(r, 0, sizeof *r);
     r->path = path;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, err_size, CNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return cnn_data_fail(err, err_size, CNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return fail(err, err_size, CNN_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+        return cnn_data_fail(err, err_size, CNN_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
     }
     if (S_ISDIR(st.st_mode)) {
         close(fd);
-        return fail(err, err_size, CNN_ERR_IO, "%s: is a directory, not an IDX file", path);
+        return cnn_data_fail(err, err_size, CNN_ERR_IO, "%s: is a directory, not an IDX file", path);
     }
     r->fsize = S_ISREG(st.st_mode) ? (long long)st.st_size : -1;
     if (r->fsize == 0) {
         close(fd);
-        return fail(err, err_size, CNN_ERR_FORMAT, "%s: empty file, expected an IDX header", path);
+        return cnn_data_fail(err, err_size, CNN_ERR_FORMAT, "%s: empty file, expected an IDX header", path);
     }
     r->gz = gzdopen(fd, "rb");
     if (!r->gz) {
         close(fd);
-        return fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory opening the file", path);
+        return cnn_data_fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory opening the file", path);
     }
     gzbuffer(r->gz, 1u << 17);
     return CNN_OK;
@@ -132,43 +121,45 @@ static cnn_status idx_header(idx_reader *r, int min_ndim, int max_ndim, const ch
     cnn_status s = gz_read(r, h, 4, 0, &got, err, err_size);
     if (s) return s;
     if (got < 4)
-        return fail(err, err_size, CNN_ERR_FORMAT, "%s: %zu bytes, too short for an IDX header", r->path,
-                    got);
+        return cnn_data_fail(err, err_size, CNN_ERR_FORMAT, "%s: %zu bytes, too short for an IDX header",
+                             r->path, got);
     if (h[0] != 0 || h[1] != 0)
-        return fail(err, err_size, CNN_ERR_FORMAT,
-                    "%s: not an IDX file: magic %02x %02x %02x %02x at byte 0, expected 00 00 08 0%d",
-                    r->path, h[0], h[1], h[2], h[3], min_ndim);
+        return cnn_data_fail(
+            err, err_size, CNN_ERR_FORMAT,
+            "%s: not an IDX file: magic %02x %02x %02x %02x at byte 0, expected 00 00 08 0%d", r->path, h[0],
+            h[1], h[2], h[3], min_ndim);
     if (h[2] != 0x08) {
         /* 09 0b 0c 0d 0e are the other IDX types: signed byte, int16, int32, float32, float64 */
         int known = h[2] == 0x09 || (h[2] >= 0x0b && h[2] <= 0x0e);
-        return fail(err, err_size, known ? CNN_ERR_UNSUPPORTED : CNN_ERR_FORMAT,
-                    "%s: IDX data type 0x%02x at byte 2 %s; only 0x08 (unsigned byte) is read", r->path, h[2],
-                    known ? "is not supported" : "is not a valid IDX type");
+        return cnn_data_fail(err, err_size, known ? CNN_ERR_UNSUPPORTED : CNN_ERR_FORMAT,
+                             "%s: IDX data type 0x%02x at byte 2 %s; only 0x08 (unsigned byte) is read",
+                             r->path, h[2], known ? "is not supported" : "is not a valid IDX type");
     }
     if (h[3] != min_ndim && h[3] != max_ndim)
-        return fail(err, err_size, CNN_ERR_FORMAT, "%s: %d dimensions at byte 3, expected %s", r->path, h[3],
-                    what);
+        return cnn_data_fail(err, err_size, CNN_ERR_FORMAT, "%s: %d dimensions at byte 3, expected %s",
+                             r->path, h[3], what);
     r->ndim = h[3];
     r->header = 4 + 4 * (size_t)r->ndim;
     s = gz_read(r, h + 4, 4 * (size_t)r->ndim, 4, &got, err, err_size);
     if (s) return s;
     if (got < 4 * (size_t)r->ndim)
-        return fail(err, err_size, CNN_ERR_FORMAT,
-                    "%s: header ends at byte %zu, %d dimensions need %zu bytes", r->path, 4 + got, r->ndim,
-                    r->header);
+        return cnn_data_fail(err, err_size, CNN_ERR_FORMAT,
+                             "%s: header ends at byte %zu, %d dimensions need %zu bytes", r->path, 4 + got,
+                             r->ndim, r->header);
     size_t bytes = 1;
     for (int i = 0; i < r->ndim; i++) {
         uint32_t d = be32(h + 4 + 4 * i);
         if (d == 0)
-            return fail(err, err_size, CNN_ERR_FORMAT, "%s: dimension %d (byte %d) is 0", r->path, i,
-                        4 + 4 * i);
+            return cnn_data_fail(err, err_size, CNN_ERR_FORMAT, "%s: dimension %d (byte %d) is 0", r->path, i,
+                                 4 + 4 * i);
         if (d > INT_MAX)
-            return fail(err, err_size, CNN_ERR_SHAPE, "%s: dimension %d (byte %d) is %u, larger than %d",
-                        r->path, i, 4 + 4 * i, d, INT_MAX);
+            return cnn_data_fail(err, err_size, CNN_ERR_SHAPE,
+                                 "%s: dimension %d (byte %d) is %u, larger than %d", r->path, i, 4 + 4 * i, d,
+                                 INT_MAX);
         if (cnn_size_mul(&bytes, bytes, d))
-            return fail(err, err_size, CNN_ERR_SHAPE,
-                        "%s: the dimensions in bytes 4..%zu multiply to too many bytes", r->path,
-                        r->header - 1);
+            return cnn_data_fail(err, err_size, CNN_ERR_SHAPE,
+                                 "%s: the dimensions in bytes 4..%zu multiply to too many bytes", r->path,
+                                 r->header - 1);
         r->dims[i] = d;
     }
     r->bytes = bytes;
@@ -182,21 +173,22 @@ static cnn_status idx_check_size(const idx_reader *r, char *err, size_t err_size
                        need = (unsigned long long)(r->header + r->bytes);
     if (gzdirect(r->gz)) {
         if (fsize < need)
-            return fail(
+            return cnn_data_fail(
                 err, err_size, CNN_ERR_FORMAT,
                 "%s: truncated: the header promises %llu bytes in all, the file has %llu (data ends at byte "
                 "%llu)",
                 r->path, need, fsize, fsize);
         if (fsize > need)
-            return fail(err, err_size, CNN_ERR_FORMAT,
-                        "%s: %llu bytes of trailing data after the end at byte %llu", r->path, fsize - need,
-                        need);
+            return cnn_data_fail(err, err_size, CNN_ERR_FORMAT,
+                                 "%s: %llu bytes of trailing data after the end at byte %llu", r->path,
+                                 fsize - need, need);
         return CNN_OK;
     }
     if (fsize <= ULLONG_MAX / IDX_GZ_MAX_RATIO && need > fsize * IDX_GZ_MAX_RATIO)
-        return fail(err, err_size, CNN_ERR_FORMAT,
-                    "%s: truncated: the header promises %llu bytes, more than a %llu-byte gzip file can hold",
-                    r->path, need, fsize);
+        return cnn_data_fail(
+            err, err_size, CNN_ERR_FORMAT,
+            "%s: truncated: the header promises %llu bytes, more than a %llu-byte gzip file can hold",
+            r->path, need, fsize);
     return CNN_OK;
 }
 
@@ -205,7 +197,8 @@ static cnn_status idx_data(const idx_reader *r, uint8_t **out, char *err, size_t
     size_t cap = r->bytes;
     if (!gzdirect(r->gz) || r->fsize < 0) cap = cap < IDX_FIRST_ALLOC ? cap : IDX_FIRST_ALLOC;
     uint8_t *buf = malloc(cap);
-    if (!buf) return fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory for %zu bytes", r->path, cap);
+    if (!buf)
+        return cnn_data_fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory for %zu bytes", r->path, cap);
     size_t have = 0;
     cnn_status s = CNN_OK;
     while (have < r->bytes) {
@@ -213,7 +206,8 @@ static cnn_status idx_data(const idx_reader *r, uint8_t **out, char *err, size_t
             size_t ncap = cap <= r->bytes / 2 ? 2 * cap : r->bytes;
             uint8_t *nb = realloc(buf, ncap);
             if (!nb) {
-                s = fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory for %zu bytes", r->path, ncap);
+                s = cnn_data_fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory for %zu bytes", r->path,
+                                  ncap);
                 break;
             }
             buf = nb;
@@ -226,16 +220,17 @@ static cnn_status idx_data(const idx_reader *r, uint8_t **out, char *err, size_t
         if (have < cap) break; /* end of data */
     }
     if (!s && have < r->bytes)
-        s = fail(err, err_size, CNN_ERR_FORMAT,
-                 "%s: truncated: data ends at byte %zu, the header promises %zu bytes of data after byte %zu",
-                 r->path, r->header + have, r->bytes, r->header);
+        s = cnn_data_fail(
+            err, err_size, CNN_ERR_FORMAT,
+            "%s: truncated: data ends at byte %zu, the header promises %zu bytes of data after byte %zu",
+            r->path, r->header + have, r->bytes, r->header);
     if (!s) {
         uint8_t extra[1];
         size_t got = 0;
         s = gz_read(r, extra, 1, r->header + have, &got, err, err_size);
         if (!s && got)
-            s = fail(err, err_size, CNN_ERR_FORMAT, "%s: trailing data after the end at byte %zu", r->path,
-                     r->header + have);
+            s = cnn_data_fail(err, err_size, CNN_ERR_FORMAT, "%s: trailing data after the end at byte %zu",
+                              r->path, r->header + have);
     }
     if (s) {
         free(buf);
@@ -257,9 +252,9 @@ static cnn_status load(idx_reader *im, idx_reader *lb, cnn_dataset *ds, char *er
     if ((s = idx_check_size(lb, err, err_size))) return s;
     /* both headers are checked before any data is read */
     if (im->dims[0] != lb->dims[0])
-        return fail(err, err_size, CNN_ERR_FORMAT,
-                    "%s has %u images but %s has %u labels (the counts at byte 4)", im->path, im->dims[0],
-                    lb->path, lb->dims[0]);
+        return cnn_data_fail(err, err_size, CNN_ERR_FORMAT,
+                             "%s has %u images but %s has %u labels (the counts at byte 4)", im->path,
+                             im->dims[0], lb->path, lb->dims[0]);
     ds->count = (int)im->dims[0];
     ds->c = im->ndim == 4 ? (int)im->dims[1] : 1;
     ds->h = (int)im->dims[im->ndim - 2];
@@ -275,9 +270,9 @@ cnn_status cnn_dataset_load_idx(const char *images_path, const char *labels_path
     if (out) *out = NULL;
     if (err && err_size) err[0] = '\0';
     if (!images_path || !labels_path || !out)
-        return fail(err, err_size, CNN_ERR_ARG, "cnn_dataset_load_idx: NULL path or output");
+        return cnn_data_fail(err, err_size, CNN_ERR_ARG, "cnn_dataset_load_idx: NULL path or output");
     cnn_dataset *ds = calloc(1, sizeof *ds);
-    if (!ds) return fail(err, err_size, CNN_ERR_NOMEM, "out of memory");
+    if (!ds) return cnn_data_fail(err, err_size, CNN_ERR_NOMEM, "out of memory");
     ds->format = cnn_source_idx.name;
     idx_reader im = {.path = images_path}, lb = {.path = labels_path};
     cnn_status s = load(&im, &lb, ds, err, err_size);
@@ -315,8 +310,8 @@ static int idx_probe(const char *path) {
     return 0;
 }
 
-static cnn_status idx_load(const char *path, cnn_data_split split, const cnn_data_options *opt, cnn_dataset *ds,
-                           char *err, size_t err_size) {
+static cnn_status idx_load(const char *path, cnn_data_split split, const cnn_data_options *opt,
+                           cnn_dataset *ds, char *err, size_t err_size) {
     char images[4096], labels[4096];
     const char *prefix = split == CNN_SPLIT_TRAIN ? "train" : "t10k";
     (void)opt;
@@ -334,7 +329,8 @@ const cnn_data_source cnn_source_idx = {"idx", idx_probe, idx_load};
 void cnn_dataset_free(cnn_dataset *ds) {
     if (!ds) return;
     if (ds->names)
-        for (int k = 0; k < ds->classes; k++) free(ds->names[k]);
+        for (int k = 0; k < ds->classes; k++)
+            free(ds->names[k]);
     free(ds->names);
     free(ds->images);
     free(ds->labels);

@@ -41,32 +41,20 @@
    a 100-byte JPEG header may claim 65,535 x 65,535 pixels, which stb_image would try to allocate. */
 #define IMAGE_MAX_BYTES ((size_t)1 << 28)
 
-static cnn_status fail(char *err, size_t err_size, cnn_status s, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static cnn_status fail(char *err, size_t err_size, cnn_status s, const char *fmt, ...) {
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
-
 /* ---------------------------------------------------------------- reading */
 
 /* The whole file at path in b->file (grown as needed, kept for the next call); regular files and
    pipes alike. */
 static cnn_status read_all(const char *path, cnn_image_buf *b, size_t *n, char *err, size_t err_size) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, err_size, CNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return cnn_data_fail(err, err_size, CNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     cnn_status s = CNN_OK;
     size_t len = 0;
     if (fstat(fd, &st) != 0) {
-        s = fail(err, err_size, CNN_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+        s = cnn_data_fail(err, err_size, CNN_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
     } else if (S_ISDIR(st.st_mode)) {
-        s = fail(err, err_size, CNN_ERR_IO, "%s: is a directory, not an image", path);
+        s = cnn_data_fail(err, err_size, CNN_ERR_IO, "%s: is a directory, not an image", path);
     } else {
         /* one byte over a regular file's size, so that its end is seen without growing */
         size_t want = S_ISREG(st.st_mode) && st.st_size >= 0 ? (size_t)st.st_size + 1 : 65536;
@@ -75,7 +63,8 @@ static cnn_status read_all(const char *path, cnn_image_buf *b, size_t *n, char *
                 size_t cap = want > b->file_cap ? want : 2 * b->file_cap;
                 uint8_t *p = cap <= CNN_MAX_ELEMS ? realloc(b->file, cap) : NULL;
                 if (!p) {
-                    s = fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory reading the file", path);
+                    s = cnn_data_fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory reading the file",
+                                      path);
                     break;
                 }
                 b->file = p;
@@ -84,7 +73,7 @@ static cnn_status read_all(const char *path, cnn_image_buf *b, size_t *n, char *
             ssize_t r = read(fd, b->file + len, b->file_cap - len);
             if (r < 0 && errno == EINTR) continue;
             if (r < 0) {
-                s = fail(err, err_size, CNN_ERR_IO, "%s: read error: %s", path, strerror(errno));
+                s = cnn_data_fail(err, err_size, CNN_ERR_IO, "%s: read error: %s", path, strerror(errno));
                 break;
             }
             if (r == 0) break;
@@ -92,7 +81,8 @@ static cnn_status read_all(const char *path, cnn_image_buf *b, size_t *n, char *
         }
     }
     close(fd);
-    if (!s && len == 0) s = fail(err, err_size, CNN_ERR_FORMAT, "%s: empty file, not an image", path);
+    if (!s && len == 0)
+        s = cnn_data_fail(err, err_size, CNN_ERR_FORMAT, "%s: empty file, not an image", path);
     *n = len;
     return s;
 }
@@ -143,15 +133,15 @@ static cnn_status pnm_check(const uint8_t *p, size_t n, const char *path, char *
     long w = pnm_field(p, n, &at), h = w < 0 ? -1 : pnm_field(p, n, &at);
     long maxval = h < 0 ? -1 : pnm_field(p, n, &at);
     if (w < 1 || h < 1 || maxval < 1 || maxval > 65535)
-        return fail(err, err_size, CNN_ERR_FORMAT, "%s: malformed P%c header (width, height, maxval)", path,
-                    t);
+        return cnn_data_fail(err, err_size, CNN_ERR_FORMAT,
+                             "%s: malformed P%c header (width, height, maxval)", path, t);
     /* stb_image 2.27 reads 16-bit samples in host order and does not scale by maxval */
     if (maxval != 255)
-        return fail(err, err_size, CNN_ERR_UNSUPPORTED, "%s: P%c maxval %ld is not supported, only 255", path,
-                    t, maxval);
+        return cnn_data_fail(err, err_size, CNN_ERR_UNSUPPORTED,
+                             "%s: P%c maxval %ld is not supported, only 255", path, t, maxval);
     long long need = (long long)w * h * (t == '6' ? 3 : 1);
     if ((long long)(n - at) < need)
-        return fail(
+        return cnn_data_fail(
             err, err_size, CNN_ERR_FORMAT,
             "%s: truncated: the header promises %lld bytes of pixels after byte %lld, the file has %lld",
             path, need, (long long)at, (long long)(n - at));
@@ -181,47 +171,96 @@ static cnn_status png_check(const uint8_t *p, size_t n, const char *path, char *
         const uint8_t *h = p + off;
         long long len = be32(h);
         if (len > size - off - 12) /* length, type, data, CRC */
-            return fail(err, err_size, CNN_ERR_FORMAT,
-                        "%s: truncated PNG: the file ends at byte %lld, before the IEND chunk (the chunk at "
-                        "byte %lld claims %lld bytes of data)",
-                        path, size, off, len);
+            return cnn_data_fail(
+                err, err_size, CNN_ERR_FORMAT,
+                "%s: truncated PNG: the file ends at byte %lld, before the IEND chunk (the chunk at "
+                "byte %lld claims %lld bytes of data)",
+                path, size, off, len);
         if (memcmp(h + 4, "IEND", 4) == 0) break;
         if (memcmp(h + 4, "IDAT", 4) == 0 && !data && len == 0)
-            return fail(err, err_size, CNN_ERR_UNSUPPORTED,
-                        "%s: the first IDAT chunk (byte %lld) is empty: not supported", path, off);
+            return cnn_data_fail(err, err_size, CNN_ERR_UNSUPPORTED,
+                                 "%s: the first IDAT chunk (byte %lld) is empty: not supported", path, off);
         data |= memcmp(h + 4, "IDAT", 4) == 0;
         off += 12 + len;
     }
     return CNN_OK;
 }
 
-/* The Huffman tables of a DHT segment (data at p[at], len bytes), as stb_image 2.27 reads them: it
-   builds each table of up to 257 code sizes without counting the codes first (a write out of bounds),
-   and reads tables as long as the segment's length says there is more, past its end if need be. */
-static cnn_status jpeg_dht_check(const uint8_t *p, size_t n, size_t at, size_t len, const char *path,
-                                 char *err, size_t err_size) {
+/* What a JPEG has defined so far, as stb_image 2.27 reads it: its decoder's tables are not zeroed, so a
+   scan that uses a Huffman or quantization table no segment defined reads uninitialised memory (a
+   Huffman table's garbage indexes past its symbols). Bit t of dc, ac, q: table t defined. */
+typedef struct jpeg_defs {
+    unsigned dc, ac, q;
+    unsigned frame_q; /* the quantization tables the frame's components use */
+    int progressive;
+} jpeg_defs;
+
+static unsigned at_or_0(const uint8_t *p, size_t n, size_t i) {
+    return i < n ? p[i] : 0;
+} /* as stb */
+
+/* A DHT segment (data at p[at], len bytes), read as stb reads it: table after table as long as the
+   segment's length says there is more, past its end if need be. It builds each table of up to 257
+   code sizes without counting the codes first (a write out of bounds past 256). */
+static cnn_status jpeg_dht(const uint8_t *p, size_t n, size_t at, size_t len, jpeg_defs *d, const char *path,
+                           char *err, size_t err_size) {
     long long left = (long long)len - 2;
     for (size_t q = at + 2; left > 0;) {
+        unsigned tc = at_or_0(p, n, q) >> 4, th = at_or_0(p, n, q) & 15;
         size_t codes = 0;
         for (size_t k = 1; k <= 16; k++)
-            codes += q + k < n ? p[q + k] : 0; /* stb reads zeros past the end */
+            codes += at_or_0(p, n, q + k);
         if (codes > 256)
-            return fail(err, err_size, CNN_ERR_FORMAT,
-                        "%s: corrupt JPEG: a Huffman table (byte %zu) of %zu codes, over 256", path, q,
-                        codes);
+            return cnn_data_fail(err, err_size, CNN_ERR_FORMAT,
+                                 "%s: corrupt JPEG: a Huffman table (byte %zu) of %zu codes, over 256", path,
+                                 q, codes);
+        if (tc <= 1 && th <= 3) *(tc ? &d->ac : &d->dc) |= 1u << th;
         q += 17 + codes;
         left -= 17 + (long long)codes;
     }
     return CNN_OK;
 }
 
+/* DQT, SOF and SOS segments: the tables defined, and those a scan uses (all the frame's quantization
+   tables; the DC tables of a baseline scan or a progressive DC scan, the AC ones of a baseline or
+   progressive AC scan). Fields stb refuses are left to it. */
+static cnn_status jpeg_tables(const uint8_t *p, size_t n, int m, size_t at, size_t len, jpeg_defs *d,
+                              const char *path, char *err, size_t err_size) {
+    if (m == 0xdb) /* DQT: 8- or 16-bit tables */
+        for (size_t q = at + 2; q < at + len; q += at_or_0(p, n, q) >> 4 ? 129 : 65)
+            d->q |= 1u << (at_or_0(p, n, q) & 3);
+    if (m == 0xc0 || m == 0xc1 || m == 0xc2) { /* SOF: the components' quantization tables */
+        d->progressive = m == 0xc2;
+        for (unsigned i = 0, nf = at_or_0(p, n, at + 7); i < nf; i++)
+            d->frame_q |= 1u << (at_or_0(p, n, at + 10 + 3 * i) & 3);
+    }
+    if (m != 0xda) return CNN_OK;
+    unsigned ns = at_or_0(p, n, at + 2), ss = at_or_0(p, n, at + 3 + 2 * ns);
+    int uses_dc = !d->progressive || ss == 0, uses_ac = !d->progressive || ss != 0;
+    for (unsigned i = 0; i < ns; i++) {
+        unsigned sel = at_or_0(p, n, at + 4 + 2 * i), td = sel >> 4, ta = sel & 15;
+        if ((uses_dc && td <= 3 && !(d->dc >> td & 1)) || (uses_ac && ta <= 3 && !(d->ac >> ta & 1)))
+            return cnn_data_fail(
+                err, err_size, CNN_ERR_FORMAT,
+                "%s: corrupt JPEG: the scan at byte %zu uses a Huffman table no DHT segment defines", path,
+                at - 2);
+    }
+    if (d->frame_q & ~d->q)
+        return cnn_data_fail(
+            err, err_size, CNN_ERR_FORMAT,
+            "%s: corrupt JPEG: the scan at byte %zu uses a quantization table no DQT segment defines", path,
+            at - 2);
+    return CNN_OK;
+}
+
 /* stb_image reads past the end of a JPEG as zeros: a file cut short decodes, its lower part grey. So the
    markers are walked here as stb finds them, up to the end-of-image marker (FF D9): bytes before a
-   marker skipped, then its fill bytes (0xff); each segment must fit in the file, its Huffman tables be
-   sound, and the entropy-coded data after a start-of-scan end at a marker (0xff then neither 0 nor an
-   RSTn). What stb would refuse is left to it. */
+   marker skipped, then its fill bytes (0xff); each segment must fit in the file, its tables be sound
+   and defined before a scan uses them, and the entropy-coded data after a start-of-scan end at a
+   marker (0xff then neither 0 nor an RSTn). What stb would refuse is left to it. */
 static cnn_status jpeg_check(const uint8_t *p, size_t n, const char *path, char *err, size_t err_size) {
     size_t at = 1;
+    jpeg_defs d = {0};
     if (n < 2 || p[0] != 0xff) return CNN_OK; /* not JPEG: stb decides */
     while (at < n && p[at] == 0xff)
         at++;
@@ -239,14 +278,13 @@ static cnn_status jpeg_check(const uint8_t *p, size_t n, const char *path, char 
         if (at + 2 > n) break;
         size_t len = (size_t)p[at] << 8 | p[at + 1];
         if (len > n - at)
-            return fail(
+            return cnn_data_fail(
                 err, err_size, CNN_ERR_FORMAT,
                 "%s: truncated JPEG: the file ends at byte %zu, inside the segment at byte %zu (%zu bytes)",
                 path, n, at - 2, len);
-        if (m == 0xc4) {
-            cnn_status s = jpeg_dht_check(p, n, at, len, path, err, err_size);
-            if (s) return s;
-        }
+        cnn_status s = m == 0xc4 ? jpeg_dht(p, n, at, len, &d, path, err, err_size)
+                                 : jpeg_tables(p, n, m, at, len, &d, path, err, err_size);
+        if (s) return s;
         at += len;
         if (m != 0xda) continue;
         for (;;) { /* entropy-coded data */
@@ -260,8 +298,9 @@ static cnn_status jpeg_check(const uint8_t *p, size_t n, const char *path, char 
             at += 2;
         }
     }
-    return fail(err, err_size, CNN_ERR_FORMAT,
-                "%s: truncated JPEG: the file ends at byte %zu, before the end-of-image marker", path, n);
+    return cnn_data_fail(err, err_size, CNN_ERR_FORMAT,
+                         "%s: truncated JPEG: the file ends at byte %zu, before the end-of-image marker",
+                         path, n);
 }
 
 /* A palette BMP's pixels must index its palette: stb_image 2.27 reads entries it never filled (stack
@@ -277,9 +316,10 @@ static cnn_status bmp_palette_check(const uint8_t *p, long long offset, long lon
                     : bpp == 4 ? (r[x / 2] >> (x % 2 ? 0 : 4)) & 15
                                : (r[x / 8] >> (7 - x % 8)) & 1;
             if (v >= colors)
-                return fail(err, err_size, CNN_ERR_FORMAT,
-                            "%s: corrupt BMP: pixel (%lld, %lld) is colour %d of a %lld-colour palette", path,
-                            x, y, v, colors);
+                return cnn_data_fail(
+                    err, err_size, CNN_ERR_FORMAT,
+                    "%s: corrupt BMP: pixel (%lld, %lld) is colour %d of a %lld-colour palette", path, x, y,
+                    v, colors);
         }
     }
     return CNN_OK;
@@ -301,22 +341,23 @@ static cnn_status bmp_check(const uint8_t *p, size_t n, const char *path, char *
     }
     if (compress != 0 && compress != 3) return CNN_OK;
     if (w < 1 || h == 0 || w > (1 << 24) || h > (1 << 24) || h < -(1 << 24)) /* stb_info would say it */
-        return fail(err, err_size, CNN_ERR_FORMAT, "%s: corrupt BMP: %lld x %lld pixels", path, w, h);
+        return cnn_data_fail(err, err_size, CNN_ERR_FORMAT, "%s: corrupt BMP: %lld x %lld pixels", path, w,
+                             h);
     if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32)
-        return fail(err, err_size, CNN_ERR_FORMAT, "%s: BMP of %lld bits per pixel: not a BMP depth", path,
-                    bpp);
+        return cnn_data_fail(err, err_size, CNN_ERR_FORMAT, "%s: BMP of %lld bits per pixel: not a BMP depth",
+                             path, bpp);
     long long header = 14 + hsz + (compress == 3 && (hsz == 40 || hsz == 56) ? 12 : 0); /* with its masks */
     long long colors = bpp > 8 ? 0 : hsz == 12 ? (offset - 38) / 3 : (offset - 14 - hsz) / 4;
     if (offset < header || (bpp <= 8 && colors < 1))
-        return fail(err, err_size, CNN_ERR_FORMAT,
-                    "%s: corrupt BMP: its pixels (byte %lld) start inside its header%s", path, offset,
-                    bpp <= 8 ? " or palette" : "");
+        return cnn_data_fail(err, err_size, CNN_ERR_FORMAT,
+                             "%s: corrupt BMP: its pixels (byte %lld) start inside its header%s", path,
+                             offset, bpp <= 8 ? " or palette" : "");
     long long rows = h < 0 ? -h : h, row = (w * bpp + 31) / 32 * 4;
     long long need = offset + row * (rows - 1) + (w * bpp + 7) / 8;
     if ((long long)n < need)
-        return fail(err, err_size, CNN_ERR_FORMAT,
-                    "%s: truncated BMP: the header promises pixels up to byte %lld, the file has %zu", path,
-                    need, n);
+        return cnn_data_fail(
+            err, err_size, CNN_ERR_FORMAT,
+            "%s: truncated BMP: the header promises pixels up to byte %lld, the file has %zu", path, need, n);
     if (bpp <= 8 && colors <= 256)
         return bmp_palette_check(p, offset, w, rows, row, bpp, colors, path, err, err_size);
     return CNN_OK;
@@ -324,10 +365,10 @@ static cnn_status bmp_check(const uint8_t *p, size_t n, const char *path, char *
 
 /* The checks stb_image needs before it sees the bytes (it trusts their headers). */
 static cnn_status check(const uint8_t *p, size_t n, const char *path, char *err, size_t err_size) {
-    if (n == 0) return fail(err, err_size, CNN_ERR_FORMAT, "%s: empty file, not an image", path);
+    if (n == 0) return cnn_data_fail(err, err_size, CNN_ERR_FORMAT, "%s: empty file, not an image", path);
     if (n > INT_MAX) /* stb_image's lengths are ints */
-        return fail(err, err_size, CNN_ERR_UNSUPPORTED,
-                    "%s: %zu bytes: image files over 2 GiB are not supported", path, n);
+        return cnn_data_fail(err, err_size, CNN_ERR_UNSUPPORTED,
+                             "%s: %zu bytes: image files over 2 GiB are not supported", path, n);
     cnn_status s = pnm_check(p, n, path, err, err_size);
     if (!s) s = png_check(p, n, path, err, err_size);
     if (!s) s = jpeg_check(p, n, path, err, err_size);
@@ -339,12 +380,13 @@ static cnn_status decode_fail(const uint8_t *p, size_t n, const char *path, char
     const char *why = stbi_failure_reason();
     long long cut = png_cut_short(p, n); /* stb says only "Corrupt PNG" */
     if (cut >= 0)
-        return fail(err, err_size, CNN_ERR_FORMAT,
-                    "%s: truncated PNG: the file ends at byte %lld, before the IEND chunk", path, cut);
+        return cnn_data_fail(err, err_size, CNN_ERR_FORMAT,
+                             "%s: truncated PNG: the file ends at byte %lld, before the IEND chunk", path,
+                             cut);
     if (why && strcmp(why, "Out of memory") == 0)
-        return fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory decoding the image", path);
-    return fail(err, err_size, CNN_ERR_FORMAT, "%s: cannot decode as PNG, JPEG, BMP or PGM/PPM: %s", path,
-                why ? why : "unknown error");
+        return cnn_data_fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory decoding the image", path);
+    return cnn_data_fail(err, err_size, CNN_ERR_FORMAT, "%s: cannot decode as PNG, JPEG, BMP or PGM/PPM: %s",
+                         path, why ? why : "unknown error");
 }
 
 /* The image's size and channels from its header (stbi_info): a top-down BMP's height comes out
@@ -354,8 +396,8 @@ static cnn_status info(const uint8_t *p, size_t n, const char *path, int *w, int
     if (!stbi_info_from_memory(p, (int)n, w, h, c)) return decode_fail(p, n, path, err, err_size);
     if (*h < 0 && *h > INT_MIN) *h = -*h;
     if (*w < 1 || *h < 1 || *c < 1 || *c > 4)
-        return fail(err, err_size, CNN_ERR_FORMAT, "%s: corrupt image header: %dx%d pixels of %d channels",
-                    path, *w, *h, *c);
+        return cnn_data_fail(err, err_size, CNN_ERR_FORMAT,
+                             "%s: corrupt image header: %dx%d pixels of %d channels", path, *w, *h, *c);
     return CNN_OK;
 }
 
@@ -380,12 +422,13 @@ static cnn_status load_bytes(const uint8_t *p, size_t n, const char *path, int c
     int iw = 0, ih = 0, ic = 0;
     if ((s = info(p, n, path, &iw, &ih, &ic, err, err_size))) return s;
     if (iw != w || ih != h)
-        return fail(err, err_size, CNN_ERR_SHAPE, "%s: %dx%d, the model expects %dx%d", path, iw, ih, w, h);
+        return cnn_data_fail(err, err_size, CNN_ERR_SHAPE, "%s: %dx%d, the model expects %dx%d", path, iw, ih,
+                             w, h);
     uint8_t *hwc = stbi_load_from_memory(p, (int)n, &iw, &ih, &ic, c);
     if (!hwc) return decode_fail(p, n, path, err, err_size);
     if (iw != w || ih != h)
-        s = fail(err, err_size, CNN_ERR_FORMAT, "%s: decoded as %dx%d after a %dx%d header", path, iw, ih, w,
-                 h);
+        s = cnn_data_fail(err, err_size, CNN_ERR_FORMAT, "%s: decoded as %dx%d after a %dx%d header", path,
+                          iw, ih, w, h);
     else
         to_planar(hwc, c, c, (size_t)h * (size_t)w, pixels); /* h * w * c was checked by the caller */
     stbi_image_free(hwc);
@@ -397,8 +440,8 @@ cnn_status cnn_image_load(const char *path, int c, int h, int w, uint8_t *pixels
     if (err && err_size) err[0] = '\0';
     size_t total = 0, n = 0;
     if (!path || !pixels || c < 1 || c > 4 || h < 1 || w < 1 || cnn_size_mul(&total, c, h, w))
-        return fail(err, err_size, CNN_ERR_ARG, "cnn_image_load: NULL path or buffer, or bad shape %dx%dx%d",
-                    c, h, w);
+        return cnn_data_fail(err, err_size, CNN_ERR_ARG,
+                             "cnn_image_load: NULL path or buffer, or bad shape %dx%dx%d", c, h, w);
     cnn_image_buf b = {0};
     cnn_status s = read_all(path, &b, &n, err, err_size);
     if (!s) s = load_bytes(b.file, n, path, c, h, w, pixels, err, err_size);
@@ -426,18 +469,18 @@ cnn_status cnn_image_decode(const char *path, const uint8_t *data, size_t size, 
     if (!s) s = info(data, size, path, &w, &h, &n, err, err_size);
     if (s) return s;
     if (cnn_size_mul(&bytes, w, h, n) || bytes > IMAGE_MAX_BYTES)
-        return fail(err, err_size, CNN_ERR_UNSUPPORTED,
-                    "%s: %dx%d pixels: over the %zu MiB an image may decode to", path, w, h,
-                    IMAGE_MAX_BYTES >> 20);
+        return cnn_data_fail(err, err_size, CNN_ERR_UNSUPPORTED,
+                             "%s: %dx%d pixels: over the %zu MiB an image may decode to", path, w, h,
+                             IMAGE_MAX_BYTES >> 20);
     uint8_t *hwc = stbi_load_from_memory(data, (int)size, &iw, &ih, &in, 0);
     if (!hwc) return decode_fail(data, size, path, err, err_size);
     int c = n >= 3 ? 3 : 1; /* alpha dropped */
     size_t plane = (size_t)w * (size_t)h;
     if (iw != w || ih != h || in != n)
-        s = fail(err, err_size, CNN_ERR_FORMAT, "%s: decoded as %dx%dx%d after a %dx%dx%d header", path, in,
-                 ih, iw, n, h, w);
+        s = cnn_data_fail(err, err_size, CNN_ERR_FORMAT, "%s: decoded as %dx%dx%d after a %dx%dx%d header",
+                          path, in, ih, iw, n, h, w);
     else if (!pixels_grow(img, plane * (size_t)c))
-        s = fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory decoding the image", path);
+        s = cnn_data_fail(err, err_size, CNN_ERR_NOMEM, "%s: out of memory decoding the image", path);
     else
         to_planar(hwc, n, c, plane, img->pixels);
     stbi_image_free(hwc);
