@@ -257,7 +257,7 @@ static cnn_status jpeg_tables(const uint8_t *p, size_t n, int m, size_t at, size
    markers are walked here as stb finds them, up to the end-of-image marker (FF D9): bytes before a
    marker skipped, then its fill bytes (0xff); each segment must fit in the file, its tables be sound
    and defined before a scan uses them, and the entropy-coded data after a start-of-scan end at a
-   marker (0xff then neither 0 nor an RSTn). What stb would refuse is left to it. */
+   marker (0xff, any fill bytes, then neither 0 nor an RSTn). What stb would refuse is left to it. */
 static cnn_status jpeg_check(const uint8_t *p, size_t n, const char *path, char *err, size_t err_size) {
     size_t at = 1;
     jpeg_defs d = {0};
@@ -287,15 +287,20 @@ static cnn_status jpeg_check(const uint8_t *p, size_t n, const char *path, char 
         if (s) return s;
         at += len;
         if (m != 0xda) continue;
-        for (;;) { /* entropy-coded data */
+        for (;;) { /* entropy-coded data: 0xff, fill bytes, then 0 (a data byte), an RSTn or a marker */
             const uint8_t *ff = at < n ? memchr(p + at, 0xff, n - at) : NULL;
-            if (!ff || ff + 1 >= p + n) {
+            if (!ff) {
                 at = n;
                 break;
             }
-            at = (size_t)(ff - p);
-            if (ff[1] != 0 && !(ff[1] >= 0xd0 && ff[1] <= 0xd7)) break;
-            at += 2;
+            at = (size_t)(ff - p) + 1;
+            while (at < n && p[at] == 0xff)
+                at++;
+            if (at < n && p[at] != 0 && !(p[at] >= 0xd0 && p[at] <= 0xd7)) {
+                at--; /* the marker's last 0xff */
+                break;
+            }
+            at++;
         }
     }
     return cnn_data_fail(err, err_size, CNN_ERR_FORMAT,
