@@ -12,7 +12,7 @@ static const cli_command commands[] = {
     {"bench", cmd_bench, "GFLOP/s of conv2d forward, backward-data and backward-weights", cmd_bench_usage},
     {"train", cmd_train, "train a model on an IDX dataset, a checkpoint after every epoch", cmd_train_usage},
     {"eval", cmd_eval, "accuracy, loss, per-class accuracy and confusion matrix on the test split", cmd_eval_usage},
-    {"predict", cmd_predict, "classify PNG or PGM images with a checkpoint", cmd_predict_usage},
+    {"predict", cmd_predict, "classify PNG, JPEG, BMP or PGM images with a checkpoint", cmd_predict_usage},
     {"report", cmd_report, "an HTML page of a checkpoint: curves, confusion, mistakes, filters, saliency",
      cmd_report_usage},
     {"info", cmd_info, "layers, output shapes, parameters, FLOPs and training state of a model", cmd_info_usage},

@@ -1,4 +1,4 @@
-/* predict.c — `cnn predict CKPT IMAGE...`: classify PNG or PGM images with a trained checkpoint,
+/* predict.c — `cnn predict CKPT IMAGE...`: classify PNG, JPEG, BMP or PGM images with a trained checkpoint,
    normalised exactly as in training, printing the top classes with their probabilities. */
 #include "cli.h"
 #include "common.h"
