@@ -1,19 +1,23 @@
 #!/usr/bin/python3
 """make_corpus.py — writes the seed corpora under fuzz/corpus/ (deterministic; rerun to rebuild).
 
-Python's standard library only. Checkpoints follow docs/checkpoint.md (versions 1 and 2); IDX seeds are
+Python's standard library only. Checkpoints follow docs/checkpoint.md (versions 1 to 3); IDX seeds are
 u32 little-endian L + images file (L bytes) + labels file, the input format of fuzz_idx.c; images
-are tiny PNGs of every colour type, binary PGM/PPM, and a BMP (which the loader must refuse). CSV
+are tiny PNGs of every colour type, binary PGM/PPM, and a 1-bit BMP. CSV
 seeds are train.csv files (fuzz_csv.c); CIFAR seeds are a mode byte, u16 little-endian M, M bytes of
 meta file and the test batch (fuzz_cifar.c).
 Also copies models/*.cfg and a few of tests/data/images. A seed whose name starts with "bad-" must be
 refused by its loader, every other seed must load (tests/test_fuzz_regress.c checks both). Run from anywhere:
-    /usr/bin/python3 fuzz/make_corpus.py
+    /usr/bin/python3 fuzz/make_corpus.py [TARGET...]
+TARGET (spec, checkpoint, idx, image, csv, cifar; default all) names the corpus folders rebuilt; the
+others are left as they are. The image folder also holds JPEG and BMP seeds that this script does not
+write (the loader's own test files): rebuild it and they are gone, so name only the targets you change.
 """
 import gzip
 import os
 import shutil
 import struct
+import sys
 import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,11 +105,12 @@ def ramp(n, scale=0.01):
     return [((i * 37) % 23 - 11) * scale for i in range(n)]
 
 
-def checkpoint(spec, params, state, optim=None, epoch=1, step=8, history=None, names=(), fit=0):
+def checkpoint(spec, params, state, optim=None, epoch=1, step=8, history=None, names=(), fit=0, norm=None):
     """optim: (kind, momentum, nesterov, weight_decay, beta1, beta2, eps, steps, state_count);
     history: None for a version-1 file, else the records (epoch and 7 floats) of a version-2 one,
-    whose data section holds the input fit and the class names (str)."""
-    version = 1 if history is None else 2
+    whose data section holds the input fit and the class names (str); norm: None for version 2, else
+    a version-3 file's input normalisation, a (mean, std) pair per input channel ([]: none)."""
+    version = 1 if history is None else 2 if norm is None else 3
     body = b"CNNCKPT\0" + struct.pack("<II", version, 1 if optim else 0)
     body += struct.pack("<Q", len(spec)) + spec.encode()
     body += f32s(ramp(params)) + f32s([0.5] * state)
@@ -117,6 +122,9 @@ def checkpoint(spec, params, state, optim=None, epoch=1, step=8, history=None, n
         body += struct.pack("<Q", len(history)) + b"".join(struct.pack("<i7f", *r) for r in history)
         body += struct.pack("<iI", fit, len(names))
         body += b"".join(struct.pack("<H", len(n.encode())) + n.encode() for n in names)
+    if norm is not None:
+        body += struct.pack("<I", len(norm)) + b"".join(struct.pack("<f", m) for m, _ in norm)
+        body += b"".join(struct.pack("<f", s) for _, s in norm)
     if optim:
         kind, mom, nest, wd, b1, b2, eps, steps, count = optim
         body += struct.pack("<ififfffq", kind, mom, nest, wd, b1, b2, eps, steps) + f32s(ramp(count, 0.001))
@@ -145,6 +153,12 @@ def write_checkpoints():
     # class names (multi-byte UTF-8 among them) and the pad fit
     put("checkpoint", "adam-names.ckpt", checkpoint(a, 47, 0, adam, epoch=4, history=runs,
                                                     names=["sandal", "caf\u00e9 \u2615", "ankle boot"], fit=1))
+    # version 3: the input normalisation, per channel (two of them), none, and a std of 0
+    put("checkpoint", "norm-two-channels.ckpt", checkpoint(c, 50, 0, history=runs, names=["a", "b"],
+                                                           norm=[(0.49, 0.25), (0.48, 0.24)]))
+    put("checkpoint", "norm-none.ckpt", checkpoint(a, 47, 0, adam, history=[], norm=[]))
+    put("checkpoint", "bad-norm-std-0.ckpt", checkpoint(a, 47, 0, history=[], norm=[(0.5, 0.0)]))
+    put("checkpoint", "bad-norm-channels.ckpt", checkpoint(a, 47, 0, history=[], norm=[(0.5, 1.0), (0.5, 1.0)]))
 
 
 # ---------------------------------------------------------------- IDX
@@ -208,7 +222,7 @@ def write_images():
     put("image", "gray-3x2.pgm", b"P5\n# a comment\n3 2\n255\n" + bytes(range(0, 240, 40)))
     put("image", "rgb-2x2.ppm", b"P6 2 2 255\n" + bytes(range(12)))
     put("image", "bad-maxval-15.pgm", b"P5 2 1 15\n\x01\x02")
-    put("image", "bad-tiny.bmp", b"BM" + struct.pack("<IHHI", 66, 0, 0, 62) +
+    put("image", "gray-1bit-2x2.bmp", b"BM" + struct.pack("<IHHI", 66, 0, 0, 62) +
         struct.pack("<IiiHHIIiiII", 40, 2, 2, 1, 1, 0, 8, 2835, 2835, 2, 2) + b"\0\0\0\0\xff\xff\xff\0" +
         b"\x80\0\0\0\x40\0\0\0")
     images = os.path.join(ROOT, "tests", "data", "images")
@@ -272,11 +286,14 @@ def write_cifar():
     put("cifar", "bad-nine-names", cifar_input(2, names10[:-6], cifar_records([1])))
 
 
+WRITERS = {"spec": lambda: write_specs(), "checkpoint": lambda: write_checkpoints(), "idx": lambda: write_idx(),
+           "image": lambda: write_images(), "csv": lambda: write_csv(), "cifar": lambda: write_cifar()}
+
 if __name__ == "__main__":
-    shutil.rmtree(CORPUS, ignore_errors=True)
-    write_specs()
-    write_checkpoints()
-    write_idx()
-    write_images()
-    write_csv()
-    write_cifar()
+    targets = sys.argv[1:] or list(WRITERS)
+    unknown = [t for t in targets if t not in WRITERS]
+    if unknown:
+        sys.exit("make_corpus.py: unknown target %s (targets: %s)" % (unknown[0], " ".join(WRITERS)))
+    for t in targets:
+        shutil.rmtree(os.path.join(CORPUS, t), ignore_errors=True)
+        WRITERS[t]()

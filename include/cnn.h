@@ -535,8 +535,17 @@ CNN_API const char *cnn_net_class_name(const cnn_net *net, int k); /* NULL: none
 CNN_API int cnn_net_class_count(const cnn_net *net);               /* 0: no names */
 CNN_API cnn_status cnn_net_set_input_fit(cnn_net *net, cnn_data_fit fit);
 CNN_API cnn_data_fit cnn_net_input_fit(const cnn_net *net);      /* CNN_FIT_CROP unless set */
+/* The per-channel normalisation the net's inputs were trained with (x = (pixel / 255 - mean[k]) / std[k]
+   for channel k), saved in checkpoints. count 0 clears it; otherwise count is the net's input channel
+   count, every mean finite and every std finite and > 0. */
+CNN_API cnn_status cnn_net_set_input_norm(cnn_net *net, int count, const float *mean, const float *std);
+/* Its channel count (0: none set), with the values copied to mean and std (each may be NULL). */
+CNN_API int cnn_net_input_norm(const cnn_net *net, float *mean, float *std);
 /* Mean and standard deviation of all pixels scaled to [0, 1] (double accumulation). */
 CNN_API cnn_status cnn_dataset_stats(const cnn_dataset *ds, float *mean, float *std);
+/* The same per channel: mean[k] and std[k] over channel k's pixels, k < the dataset's channel count (for
+   one channel, exactly cnn_dataset_stats's numbers). Either array may be NULL. */
+CNN_API cnn_status cnn_dataset_channel_stats(const cnn_dataset *ds, float *mean, float *std);
 
 /* How a batch is made: x = (pixel / 255 - mean) / std, then optional augmentation
    (random crop after zero padding by crop_pad on each side, horizontal flip with probability 1/2). */
@@ -552,6 +561,12 @@ typedef struct cnn_batch_config {
    moves rng as the batch would (a data-parallel shard skips the other shards' images this way). */
 CNN_API cnn_status cnn_dataset_batch(const cnn_dataset *ds, const int32_t *idx, int n, const cnn_batch_config *cfg,
                                      cnn_rng *rng, float *x, int32_t *labels);
+/* cnn_dataset_batch with one mean and std per channel: x = (pixel / 255 - mean[k]) / std[k] in channel k
+   (mean and std hold the dataset's channel count each; std[k] 0 means 1); cfg's mean and std are not
+   used. With every mean[k] = cfg->mean and std[k] = cfg->std the batch is bit-identical. */
+CNN_API cnn_status cnn_dataset_batch_channels(const cnn_dataset *ds, const int32_t *idx, int n,
+                                              const cnn_batch_config *cfg, const float *mean, const float *std,
+                                              cnn_rng *rng, float *x, int32_t *labels);
 /* perm = a uniformly random permutation of 0..count-1 (Fisher-Yates from rng). */
 CNN_API cnn_status cnn_shuffle(int32_t *perm, int count, cnn_rng *rng);
 /* One PNG, JPEG, BMP or 8-bit binary PGM/PPM image (stb_image) as c x h x w bytes (planar, CHW),
@@ -599,17 +614,18 @@ typedef struct cnn_train_state {
     cnn_schedule schedule;
 } cnn_train_state;
 
-/* One file: magic "CNNCKPT\0", version (2), fixed-width little-endian fields, the model spec,
+/* One file: magic "CNNCKPT\0", version (3), fixed-width little-endian fields, the model spec,
    parameters, batchnorm statistics, dropout RNG, train state, the net's history (cnn_net_history),
-   class names and input fit (cnn_net_class_name, cnn_net_input_fit), optimizer config and state
+   class names, input fit and input normalisation (cnn_net_class_name, cnn_net_input_fit,
+   cnn_net_input_norm), optimizer config and state
    (optional), CRC32 (docs/checkpoint.md). Written atomically: a temporary file in the same folder,
    fsync, rename. opt may be NULL (a deploy-only file). err gets a message naming the file and what
    is wrong. */
 CNN_API cnn_status cnn_checkpoint_save(const char *path, const cnn_net *net, const cnn_optim *opt,
                                        const cnn_train_state *ts, char *err, size_t err_size);
-/* Validates every size before allocating and the CRC before trusting anything. Reads versions 1 and
-   2; the loaded net holds the file's history, class names and input fit (from a version-1 file: no
-   history, no names, CNN_FIT_CROP). *opt is set to NULL when the file has no optimizer state (opt
+/* Validates every size before allocating and the CRC before trusting anything. Reads versions 1 to
+   3; the loaded net holds the file's history, class names, input fit and input normalisation (from a
+   version-2 file: no normalisation; from a version-1 file: no history, no names, CNN_FIT_CROP either). *opt is set to NULL when the file has no optimizer state (opt
    itself may be NULL to skip it); ts may be NULL. */
 CNN_API cnn_status cnn_checkpoint_load(const char *path, int max_batch, cnn_net **net, cnn_optim **opt,
                                        cnn_train_state *ts, char *err, size_t err_size);

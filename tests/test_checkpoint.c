@@ -1,8 +1,9 @@
 /* test_checkpoint.c — checkpoints: a save/load round trip is bit-exact (the training history
-   included) and training resumes bit-identically; version 1 files still load; every truncation, bit
+   included) and training resumes bit-identically; version 1 and 2 files still load; every truncation, bit
    flip and forged field is refused without a crash, a leak or a huge allocation; failed saves leave
    the previous file alone and no temporary files behind. Also the history's own calls
-   (cnn_net_history_add) and those of the class names and the input fit (cnn_net_set_class_names).
+   (cnn_net_history_add) and those of the class names, the input fit and the input normalisation
+   (cnn_net_set_class_names, cnn_net_set_input_norm).
    The layout itself is documented in src/nn/checkpoint.c and docs/checkpoint.md. */
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
@@ -36,8 +37,11 @@ static const char *const SPEC = "input 1 8 8\n"
 #define TRAIN_STATE_SIZE 96
 #define RECORD_SIZE 32 /* a history record */
 #define OPTIM_FIXED_SIZE 44
-#define HISTORY_RECORDS 3  /* the fixture's */
-#define DATA_FIXED_SIZE 8  /* the data section before its names: i32 fit, u32 name count */
+#define HISTORY_RECORDS 3 /* the fixture's */
+#define DATA_FIXED_SIZE 8 /* the data section before its names: i32 fit, u32 name count */
+#define NORM_SIZE 12      /* after the names: u32 channel count (the fixture's 1), a mean and a std */
+#define NORM_MEAN 0.2860f /* the fixture's input normalisation */
+#define NORM_STD 0.3530f
 #define CLASSES 10         /* the fixture's outputs, all named */
 #define NAME_MAX_BYTES 255 /* the longest class name */
 
@@ -173,6 +177,7 @@ static int setup(void **state) {
         assert_int_equal(cnn_net_history_add(f->net, &h[i]), CNN_OK);
     assert_int_equal(cnn_net_set_class_names(f->net, CLASSES, NAMES), CNN_OK);
     assert_int_equal(cnn_net_set_input_fit(f->net, CNN_FIT_PAD), CNN_OK);
+    assert_int_equal(cnn_net_set_input_norm(f->net, 1, &(float){NORM_MEAN}, &(float){NORM_STD}), CNN_OK);
     *state = f;
     return 0;
 }
@@ -375,7 +380,7 @@ static void test_deterministic_bytes(void **state) {
     unsigned char *a = read_all(f->path, &n1), *b = read_all(p2, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(a, b, n1);
-    assert_memory_equal(a, "CNNCKPT\0\2\0\0\0\1\0\0\0", 16); /* magic, version 2, optimizer flag */
+    assert_memory_equal(a, "CNNCKPT\0\3\0\0\0\1\0\0\0", 16); /* magic, version 3, optimizer flag */
     size_t spec_len = (size_t)get_u64(a + OFF_SPEC_LEN);
     assert_int_equal(spec_len, strlen(cnn_net_spec(f->net)));
     assert_memory_equal(a + OFF_SPEC, cnn_net_spec(f->net), spec_len);
@@ -383,7 +388,7 @@ static void test_deterministic_bytes(void **state) {
     size_t P = cnn_net_param_count(f->net), S = cnn_net_state_count(f->net),
            O = cnn_optim_state_count(f->opt);
     assert_int_equal(n1, 16 + 8 + spec_len + 8 + 4 * P + 8 + 4 * S + RNG_SIZE + TRAIN_STATE_SIZE + 8 +
-                             RECORD_SIZE * HISTORY_RECORDS + DATA_FIXED_SIZE + names_size() +
+                             RECORD_SIZE * HISTORY_RECORDS + DATA_FIXED_SIZE + names_size() + NORM_SIZE +
                              OPTIM_FIXED_SIZE + 4 * O + 4);
     free(a);
     free(b);
@@ -829,7 +834,7 @@ static size_t history_offset(const fixture *f, const unsigned char *b) {
            4 * cnn_net_state_count(f->net) + RNG_SIZE + TRAIN_STATE_SIZE;
 }
 
-/* A version-1 file is a version-2 file without the history and data sections: it loads, with an empty
+/* A version-1 file is a version-3 file without the history and data sections: it loads, with an empty
    history, no class names, the crop fit and everything else as saved. */
 static void test_history_version1(void **state) {
     fixture *f = *state;
@@ -838,7 +843,7 @@ static void test_history_version1(void **state) {
     assert_int_equal(cnn_checkpoint_save(f->path, f->net, f->opt, &f->ts, NULL, 0), CNN_OK);
     unsigned char *v2 = read_all(f->path, &n);
     const size_t at = history_offset(f, v2),
-                 cut = 8 + RECORD_SIZE * HISTORY_RECORDS + DATA_FIXED_SIZE + names_size();
+                 cut = 8 + RECORD_SIZE * HISTORY_RECORDS + DATA_FIXED_SIZE + names_size() + NORM_SIZE;
     assert_int_equal(get_u64(v2 + at), HISTORY_RECORDS);
     unsigned char *v1 = malloc(n); /* n - cut bytes, and later n for forged versions */
     assert_non_null(v1);
@@ -869,7 +874,8 @@ static void test_history_version1(void **state) {
     assert_int_equal(ts.epoch, f->ts.epoch);
     assert_true(ts.step == f->ts.step && ts.seed == f->ts.seed);
     assert_true(ts.schedule.total_steps == f->ts.schedule.total_steps);
-    /* saved again, it is a version-2 file with the records added since */
+    assert_int_equal(cnn_net_input_norm(net, NULL, NULL), 0);
+    /* saved again, it is a version-3 file with the records added since */
     cnn_epoch_stats h[HISTORY_RECORDS];
     make_history(h);
     assert_int_equal(cnn_net_history_add(net, &h[0]), CNN_OK);
@@ -880,20 +886,20 @@ static void test_history_version1(void **state) {
     expect_history(net, h, 1);
     cnn_net_free(net);
 
-    /* the version-2 bytes labelled version 1: the history is read as the optimizer, which fails */
+    /* the version-3 bytes labelled version 1: the history is read as the optimizer, which fails */
     memcpy(v1, v2, n);
     put_u32(v1 + OFF_VERSION, 1);
     fix_crc(v1, n);
     write_all(f->path, v1, n);
     load_fails(f->path, CNN_ERR_FORMAT);
-    /* and the version-1 bytes labelled version 2: the optimizer is read as the history */
+    /* and the version-1 bytes labelled version 3: the optimizer is read as the history */
     memcpy(v1, v2, at);
     memcpy(v1 + at, v2 + at + cut, n - at - cut);
     fix_crc(v1, n - cut);
     write_all(f->path, v1, n - cut);
     load_fails(f->path, CNN_ERR_FORMAT);
-    /* versions 0 and 3 are not read */
-    const uint32_t unknown[] = {0, 3};
+    /* versions 0 and 4 are not read */
+    const uint32_t unknown[] = {0, 4};
     for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++) {
         memcpy(v1, v2, n);
         put_u32(v1 + OFF_VERSION, unknown[i]);
@@ -1135,6 +1141,19 @@ static void sec_name(test_bytes *s, size_t len, const char *text, size_t have) {
 static void sec_text(test_bytes *s, const char *text) {
     sec_name(s, strlen(text), text, strlen(text));
 }
+/* The input normalisation: a channel count, then that many means and stds (all mean and std). */
+static void sec_norm(test_bytes *s, uint32_t count, float mean, float std) {
+    unsigned char b[4];
+    put_u32(b, count);
+    test_bytes_put(s, b, 4);
+    for (uint32_t k = 0; k < 2 * count; k++) {
+        float v = k < count ? mean : std;
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        put_u32(b, u);
+        test_bytes_put(s, b, 4);
+    }
+}
 
 /* The file head[0..at) (a file without an optimizer, up to its data section), then sec, then the CRC. */
 static void write_with_section(const char *path, const unsigned char *head, size_t at,
@@ -1160,12 +1179,13 @@ static void test_names_hostile(void **state) {
     assert_int_equal(cnn_checkpoint_save(f->path, f->net, NULL, &f->ts, NULL, 0), CNN_OK);
     unsigned char *orig = read_all(f->path, &n);
     const size_t at = history_offset(f, orig) + 8 + RECORD_SIZE * HISTORY_RECORDS, names0 = at + 8;
-    assert_int_equal(n, at + DATA_FIXED_SIZE + names_size() + 4);
+    assert_int_equal(n, at + DATA_FIXED_SIZE + names_size() + NORM_SIZE + 4);
 
     /* the section as saved, rebuilt by hand, loads: the layout is what the cases below forge */
     sec_head(&s, CNN_FIT_PAD, CLASSES);
     for (int k = 0; k < CLASSES; k++)
         sec_text(&s, NAMES[k]);
+    sec_norm(&s, 1, NORM_MEAN, NORM_STD);
     write_with_section(f->path, orig, at, &s);
     unsigned char *again = read_all(f->path, &n);
     assert_memory_equal(again, orig, n);
@@ -1245,6 +1265,7 @@ static void test_names_hostile(void **state) {
     sec_head(&s, 0, CLASSES + 1);
     for (int k = 0; k <= CLASSES; k++)
         sec_text(&s, "name");
+    sec_norm(&s, 0, 0, 0);
     write_with_section(f->path, orig, at, &s);
     snprintf(what, sizeof what, "byte %zu: 11 class names, the net has 10 outputs", at + 4);
     load_fails_with(f->path, what);
@@ -1263,6 +1284,7 @@ static void test_names_hostile(void **state) {
 
     /* a stretch fit and no names loads as such */
     sec_head(&s, CNN_FIT_STRETCH, 0);
+    sec_norm(&s, 0, 0, 0);
     write_with_section(f->path, orig, at, &s);
     cnn_net *net = NULL;
     assert_int_equal(cnn_checkpoint_load(f->path, MAX_BATCH, &net, NULL, NULL, NULL, 0), CNN_OK);
@@ -1271,6 +1293,104 @@ static void test_names_hostile(void **state) {
     cnn_net_free(net);
     free(s.p);
     free(orig);
+}
+
+/* cnn_net_set_input_norm's checks; a version-2 file (the same without the normalisation) loads
+   without one; forged normalisations are refused naming the byte. */
+static void test_input_norm(void **state) {
+    fixture *f = *state;
+    const float nan = NAN, inf = INFINITY, zero = 0.0f, neg = -1.0f, one = 1.0f, m2[2] = {0.1f, 0.2f};
+    float mean = 0, std = 0;
+    assert_int_equal(cnn_net_input_norm(f->net, &mean, &std), 1);
+    assert_true(mean == NORM_MEAN && std == NORM_STD);
+    assert_int_equal(cnn_net_set_input_norm(NULL, 0, NULL, NULL), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_input_norm(f->net, 2, m2, m2), CNN_ERR_ARG); /* the input has 1 channel */
+    assert_int_equal(cnn_net_set_input_norm(f->net, -1, &one, &one), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_input_norm(f->net, 1, NULL, &one), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_input_norm(f->net, 1, &nan, &one), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_input_norm(f->net, 1, &inf, &one), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_input_norm(f->net, 1, &one, &zero), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_input_norm(f->net, 1, &one, &neg), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_input_norm(f->net, 1, &one, &nan), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_input_norm(f->net, NULL, NULL), 1); /* failures change nothing */
+    assert_int_equal(cnn_net_input_norm(NULL, &mean, &std), 0);
+
+    /* round trip, bit for bit */
+    size_t n;
+    cnn_net *net = NULL;
+    assert_int_equal(cnn_checkpoint_save(f->path, f->net, NULL, &f->ts, NULL, 0), CNN_OK);
+    assert_int_equal(cnn_checkpoint_load(f->path, MAX_BATCH, &net, NULL, NULL, NULL, 0), CNN_OK);
+    mean = std = 0;
+    assert_int_equal(cnn_net_input_norm(net, &mean, &std), 1);
+    assert_true(mean == NORM_MEAN && std == NORM_STD);
+    cnn_net_free(net);
+
+    /* version 2: the file without the normalisation */
+    unsigned char *v3 = read_all(f->path, &n);
+    const size_t data = history_offset(f, v3) + 8 + RECORD_SIZE * HISTORY_RECORDS,
+                 norm = data + DATA_FIXED_SIZE + names_size();
+    assert_int_equal(n, norm + NORM_SIZE + 4);
+    unsigned char *v2 = malloc(n);
+    assert_non_null(v2);
+    memcpy(v2, v3, norm);
+    put_u32(v2 + OFF_VERSION, 2);
+    fix_crc(v2, norm + 4);
+    write_all(f->path, v2, norm + 4);
+    char err[512] = "";
+    cnn_status st = cnn_checkpoint_load(f->path, MAX_BATCH, &net, NULL, NULL, err, sizeof err);
+    if (st != CNN_OK) fprintf(stderr, "load of the version-2 file: %s\n", err);
+    assert_int_equal(st, CNN_OK);
+    assert_int_equal(cnn_net_input_norm(net, NULL, NULL), 0);
+    assert_int_equal(cnn_net_class_count(net), CLASSES);
+    assert_int_equal(cnn_net_input_fit(net), CNN_FIT_PAD);
+    cnn_net_free(net);
+    /* the version-3 bytes labelled version 2: the normalisation is bytes after the last section */
+    memcpy(v2, v3, n);
+    put_u32(v2 + OFF_VERSION, 2);
+    fix_crc(v2, n);
+    write_all(f->path, v2, n);
+    load_fails_with(f->path, "12 unexpected bytes after the last section");
+
+    /* forged normalisations, with correct CRCs */
+    char what[160];
+    test_bytes s = {0};
+    const struct {
+        uint32_t count;
+        float mean, std;
+        size_t at; /* from the count */
+        const char *why;
+    } forged[] = {
+        {2, 0.5f, 0.5f, 0, "input normalisation of 2 channels, the net's input has 1"},
+        {0xFFFFFFFFu, 0, 1, 0, "input normalisation of 4294967295 channels; at most 65536"},
+        {65537, 0, 1, 0, "input normalisation of 65537 channels; at most 65536"},
+        {1, NAN, 1, 4, "input mean of channel 0 is nan; it must be finite"},
+        {1, -INFINITY, 1, 4, "input mean of channel 0 is -inf; it must be finite"},
+        {1, 0.5f, 0, 8, "input std of channel 0 is 0; it must be finite and above 0"},
+        {1, 0.5f, -2, 8, "input std of channel 0 is -2; it must be finite and above 0"},
+        {1, 0.5f, INFINITY, 8, "input std of channel 0 is inf; it must be finite and above 0"},
+    };
+    for (size_t i = 0; i < sizeof forged / sizeof *forged; i++) {
+        sec_head(&s, CNN_FIT_PAD, CLASSES);
+        for (int k = 0; k < CLASSES; k++)
+            sec_text(&s, NAMES[k]);
+        sec_norm(&s, forged[i].count < 3 ? forged[i].count : 0, forged[i].mean, forged[i].std);
+        if (forged[i].count >= 3) put_u32(s.p + s.n - 4, forged[i].count); /* a count with no values */
+        write_with_section(f->path, v3, data, &s);
+        snprintf(what, sizeof what, "byte %zu: %s", norm + forged[i].at, forged[i].why);
+        load_fails_with(f->path, what);
+    }
+    /* a count the bytes left cannot hold: 100 channels, one value there */
+    sec_head(&s, CNN_FIT_PAD, CLASSES);
+    for (int k = 0; k < CLASSES; k++)
+        sec_text(&s, NAMES[k]);
+    sec_norm(&s, 1, 0.5f, 0.5f);
+    put_u32(s.p + s.n - 12, 100);
+    write_with_section(f->path, v3, data, &s);
+    snprintf(what, sizeof what, "byte %zu: input normalisation of 100 channels exceeds the bytes left", norm);
+    load_fails_with(f->path, what);
+    free(s.p);
+    free(v2);
+    free(v3);
 }
 
 int main(void) {
@@ -1292,6 +1412,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_names_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_hostile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_input_norm, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

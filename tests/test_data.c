@@ -528,6 +528,98 @@ static void test_batch_args(void **state) {
     cnn_dataset_free(ds);
 }
 
+/* Per-channel statistics and batches: each channel's numbers from its own pixels (checked in double
+   against a direct sum; one channel gives cnn_dataset_stats's bits), each channel normalised by its
+   own mean and std, and equal arrays give cnn_dataset_batch's bits, augmentation included. */
+static void test_channel_stats_and_batches(void **state) {
+    tmp *t = *state;
+    enum { N = 5, C = 3, H = 4, W = 6, PER = C * H * W };
+    char im[512], lb[512];
+    tmp_path(t, "im", im, sizeof im);
+    tmp_path(t, "lb", lb, sizeof lb);
+    uint8_t px[N * PER], labels[N] = {0, 1, 2, 1, 0};
+    test_rng r = test_rng_make(11);
+    for (int i = 0; i < N * PER; i++) { /* channel k in [0, 85 (k + 1)): three different spreads */
+        int k = (i / (H * W)) % C;
+        px[i] = (uint8_t)test_rng_int(&r, 0, 85 * (k + 1) - 1);
+    }
+    write_idx(im, 8, 4, (const uint32_t[]){N, C, H, W}, px, sizeof px);
+    write_idx(lb, 8, 1, (const uint32_t[]){N}, labels, N);
+    cnn_dataset *ds = load_ok(im, lb);
+    float mean[C], sd[C];
+    assert_int_equal(cnn_dataset_channel_stats(ds, mean, sd), CNN_OK);
+    for (int k = 0; k < C; k++) {
+        double s = 0, s2 = 0, n = N * H * W;
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < H * W; j++)
+                s += px[i * PER + k * H * W + j] / 255.0;
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < H * W; j++) {
+                double d = px[i * PER + k * H * W + j] / 255.0 - s / n;
+                s2 += d * d;
+            }
+        assert_true(fabs(mean[k] - s / n) < 1e-6 && fabs(sd[k] - sqrt(s2 / n)) < 1e-6);
+    }
+    assert_true(mean[0] < mean[1] && mean[1] < mean[2]);
+    float only[C];
+    assert_int_equal(cnn_dataset_channel_stats(ds, NULL, only), CNN_OK);
+    assert_memory_equal(only, sd, sizeof sd);
+    assert_int_equal(cnn_dataset_channel_stats(ds, NULL, NULL), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_channel_stats(NULL, mean, sd), CNN_ERR_ARG);
+
+    /* each channel by its own numbers, exactly as the formula rounds; std 0 means 1 */
+    const float m3[C] = {0.1f, 0.4f, 0.7f}, s3[C] = {0.2f, 0, 0.3f};
+    const int32_t idx[3] = {4, 0, 4};
+    float x[3 * PER], y[3 * PER];
+    int32_t lab[3], lab2[3];
+    assert_int_equal(cnn_dataset_batch_channels(ds, idx, 3, NULL, m3, s3, NULL, x, lab), CNN_OK);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < PER; j++) {
+            const int k = j / (H * W);
+            const float want =
+                ((float)px[idx[i] * PER + j] / 255.0f - m3[k]) / (s3[k] != 0.0f ? s3[k] : 1.0f);
+            assert_true(x[i * PER + j] == want);
+        }
+    assert_memory_equal(lab, ((const int32_t[]){0, 0, 0}), sizeof lab);
+    /* equal arrays: cnn_dataset_batch's bits and draws, with crop and flip */
+    const cnn_batch_config cfg = {.mean = 0.3f, .std = 0.25f, .crop_pad = 2, .flip = 1};
+    const float me[C] = {0.3f, 0.3f, 0.3f}, se[C] = {0.25f, 0.25f, 0.25f};
+    cnn_rng r1, r2;
+    cnn_rng_seed(&r1, 5);
+    cnn_rng_seed(&r2, 5);
+    assert_int_equal(cnn_dataset_batch(ds, idx, 3, &cfg, &r1, x, lab), CNN_OK);
+    assert_int_equal(cnn_dataset_batch_channels(ds, idx, 3, &cfg, me, se, &r2, y, lab2), CNN_OK);
+    assert_memory_equal(x, y, sizeof x);
+    assert_memory_equal(lab, lab2, sizeof lab);
+    assert_memory_equal(&r1, &r2, sizeof r1);
+    /* the padding is each channel's black */
+    const cnn_batch_config pad = {.crop_pad = 40};
+    assert_int_equal(cnn_dataset_batch_channels(ds, idx, 1, &pad, m3, s3, &r1, x, lab), CNN_OK);
+    for (int j = 0; j < PER; j++) {
+        const int k = j / (H * W);
+        assert_true(x[j] == (0.0f - m3[k]) / (s3[k] != 0.0f ? s3[k] : 1.0f));
+    }
+    /* arguments */
+    const float bad[C] = {0.1f, NAN, 0.2f}, inf[C] = {1, 1, INFINITY};
+    assert_int_equal(cnn_dataset_batch_channels(ds, idx, 1, NULL, NULL, s3, NULL, x, lab), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch_channels(ds, idx, 1, NULL, m3, NULL, NULL, x, lab), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch_channels(ds, idx, 1, NULL, bad, s3, NULL, x, lab), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch_channels(ds, idx, 1, NULL, m3, inf, NULL, x, lab), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch_channels(NULL, idx, 1, NULL, m3, s3, NULL, x, lab), CNN_ERR_ARG);
+    assert_int_equal(cnn_dataset_batch_channels(ds, (const int32_t[]){N}, 1, NULL, m3, s3, NULL, x, lab),
+                     CNN_ERR_ARG);
+    cnn_dataset_free(ds);
+
+    /* one channel: the same bits as cnn_dataset_stats */
+    ds = load_ok(TRAIN_IMAGES, TRAIN_LABELS);
+    float m1, s1, mc, sc;
+    assert_int_equal(cnn_dataset_stats(ds, &m1, &s1), CNN_OK);
+    assert_int_equal(cnn_dataset_channel_stats(ds, &mc, &sc), CNN_OK);
+    assert_memory_equal(&m1, &mc, sizeof m1);
+    assert_memory_equal(&s1, &sc, sizeof s1);
+    cnn_dataset_free(ds);
+}
+
 /* ---------------------------------------------------------------- shuffling */
 
 static void test_shuffle(void **state) {
@@ -1261,6 +1353,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_batch_crop_by_hand, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_batch_determinism),
         cmocka_unit_test(test_batch_args),
+        cmocka_unit_test_setup_teardown(test_channel_stats_and_batches, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_shuffle),
         cmocka_unit_test_setup_teardown(test_bad_image_files, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_bad_label_files, tmp_setup, tmp_teardown),

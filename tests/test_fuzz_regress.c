@@ -285,11 +285,11 @@ static void test_nasty_checkpoints(void **state) {
     test_bytes_put(&b, good.p, good.n);
     b.p[b.n / 2] ^= 0x10;
     expect_refused(t, "a flipped bit", &b, CNN_ERR_FORMAT, "CRC mismatch");
-    /* version 3, unknown flags */
+    /* version 4, unknown flags */
     b.n = 0;
     test_bytes_put(&b, good.p, good.n);
-    set_le(&b, 8, 3, 4);
-    expect_refused(t, "version 3", &b, CNN_ERR_UNSUPPORTED, "version 3");
+    set_le(&b, 8, 4, 4);
+    expect_refused(t, "version 4", &b, CNN_ERR_UNSUPPORTED, "version 4");
     set_le(&b, 8, 2, 4);
     set_le(&b, 12, 0x80000001u, 4);
     fix_crc(&b);

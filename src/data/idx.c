@@ -357,32 +357,52 @@ const uint8_t *cnn_dataset_labels(const cnn_dataset *ds) {
     return ds ? ds->labels : NULL;
 }
 
-/* Population mean and standard deviation of pixel / 255, from a histogram of the 256 byte values:
-   exact counts, then 256 double terms, so the result does not depend on the dataset's order. */
+/* Population mean and standard deviation of pixel / 255 from a histogram of n byte values: exact
+   counts, then 256 double terms, so the result does not depend on the dataset's order. */
+static void hist_stats(const uint64_t hist[256], double n, float *mean, float *std) {
+    double s1 = 0;
+    for (int v = 0; v < 256; v++)
+        s1 += (double)hist[v] * v;
+    double m = s1 / 255.0 / n, s2 = 0;
+    for (int v = 0; v < 256; v++)
+        s2 += (double)hist[v] * (v / 255.0 - m) * (v / 255.0 - m);
+    if (mean) *mean = (float)m;
+    if (std) *std = (float)sqrt(s2 / n);
+}
+
 cnn_status cnn_dataset_stats(const cnn_dataset *ds, float *mean, float *std) {
     if (!ds || (!mean && !std)) return CNN_ERR_ARG;
     size_t n = (size_t)ds->count * (size_t)ds->c * (size_t)ds->h * (size_t)ds->w; /* checked at load */
     uint64_t hist[256] = {0};
     for (size_t i = 0; i < n; i++)
         hist[ds->images[i]]++;
-    double s1 = 0;
-    for (int v = 0; v < 256; v++)
-        s1 += (double)hist[v] * v;
-    double m = s1 / 255.0 / (double)n, s2 = 0;
-    for (int v = 0; v < 256; v++)
-        s2 += (double)hist[v] * (v / 255.0 - m) * (v / 255.0 - m);
-    if (mean) *mean = (float)m;
-    if (std) *std = (float)sqrt(s2 / (double)n);
+    hist_stats(hist, (double)n, mean, std);
+    return CNN_OK;
+}
+
+cnn_status cnn_dataset_channel_stats(const cnn_dataset *ds, float *mean, float *std) {
+    if (!ds || (!mean && !std)) return CNN_ERR_ARG;
+    const size_t plane = (size_t)ds->h * (size_t)ds->w, per = (size_t)ds->c * plane; /* checked at load */
+    for (int k = 0; k < ds->c; k++) {
+        uint64_t hist[256] = {0};
+        for (size_t i = 0; i < (size_t)ds->count; i++) {
+            const uint8_t *p = ds->images + i * per + (size_t)k * plane;
+            for (size_t j = 0; j < plane; j++)
+                hist[p[j]]++;
+        }
+        hist_stats(hist, (double)ds->count * (double)plane, mean ? mean + k : NULL, std ? std + k : NULL);
+    }
     return CNN_OK;
 }
 
 /* ---------------------------------------------------------------- batches */
 
 /* One image: crop at offset (dy, dx) of the image zero-padded by crop_pad, then mirror if flip.
-   out[y][x] = img[y + dy][(flip ? w-1-x : x) + dx], with lut[0] (a black pixel) outside. */
+   out[y][x] = img[y + dy][(flip ? w-1-x : x) + dx] through channel ch's table lut + 256 ch, with its
+   entry 0 (a black pixel) outside. */
 static void put_image(const uint8_t *src, int c, int h, int w, long long dy, long long dx, int flip,
                       const float *lut, float *dst) {
-    for (int ch = 0; ch < c; ch++) {
+    for (int ch = 0; ch < c; ch++, lut += 256) {
         for (int y = 0; y < h; y++) {
             float *o = dst + ((size_t)ch * (size_t)h + (size_t)y) * (size_t)w;
             long long sy = y + dy;
@@ -405,17 +425,22 @@ static void put_image(const uint8_t *src, int c, int h, int w, long long dy, lon
    the flip second, as torchvision's RandomCrop then RandomHorizontalFlip. Padding is black: the raw
    image is padded with 0 (as RandomCrop does before Normalize), which becomes (0 - mean) / std.
    Values are float32 (pixel / 255 - mean) / std, the same rounding as ToTensor then Normalize. */
-cnn_status cnn_dataset_batch(const cnn_dataset *ds, const int32_t *idx, int n, const cnn_batch_config *cfg,
-                             cnn_rng *rng, float *x, int32_t *labels) {
+static cnn_status make_batch(const cnn_dataset *ds, const int32_t *idx, int n, const cnn_batch_config *cfg,
+                             const float *mean, const float *std, cnn_rng *rng, float *x, int32_t *labels) {
     if (!ds || n < 0 || (n > 0 && (!idx || !x != !labels))) return CNN_ERR_ARG; /* both NULL: draws only */
-    float mean = cfg ? cfg->mean : 0.0f, sd = cfg && cfg->std != 0.0f ? cfg->std : 1.0f;
     int pad = cfg ? cfg->crop_pad : 0, flip = cfg ? cfg->flip : 0;
-    if (!isfinite(mean) || !isfinite(sd) || pad < 0 || ((pad > 0 || flip) && !rng)) return CNN_ERR_ARG;
+    if (pad < 0 || ((pad > 0 || flip) && !rng)) return CNN_ERR_ARG;
+    for (int k = 0; k < ds->c; k++)
+        if (!isfinite(mean[k]) || !isfinite(std[k])) return CNN_ERR_ARG;
     for (int i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= ds->count) return CNN_ERR_ARG;
-    float lut[256];
-    for (int v = 0; v < 256; v++)
-        lut[v] = ((float)v / 255.0f - mean) / sd;
+    float stack[4 * 256], *lut = ds->c <= 4 ? stack : malloc((size_t)ds->c * 256 * sizeof *lut);
+    if (!lut) return CNN_ERR_NOMEM;
+    for (int k = 0; k < ds->c; k++) {
+        const float sd = std[k] != 0.0f ? std[k] : 1.0f;
+        for (int v = 0; v < 256; v++)
+            lut[k * 256 + v] = ((float)v / 255.0f - mean[k]) / sd;
+    }
     size_t per = (size_t)ds->c * (size_t)ds->h * (size_t)ds->w; /* checked at load */
     for (int i = 0; i < n; i++) {
         int mirror = flip ? (int)cnn_rng_below(rng, 2) : 0;
@@ -430,7 +455,28 @@ cnn_status cnn_dataset_batch(const cnn_dataset *ds, const int32_t *idx, int n, c
                   x + (size_t)i * per);
         labels[i] = ds->labels[idx[i]];
     }
+    if (lut != stack) free(lut);
     return CNN_OK;
+}
+
+cnn_status cnn_dataset_batch(const cnn_dataset *ds, const int32_t *idx, int n, const cnn_batch_config *cfg,
+                             cnn_rng *rng, float *x, int32_t *labels) {
+    if (!ds) return CNN_ERR_ARG;
+    float m = cfg ? cfg->mean : 0.0f, sd = cfg ? cfg->std : 1.0f, stack[2 * 4] = {0};
+    float *mean = ds->c <= 4 ? stack : malloc((size_t)ds->c * 2 * sizeof *mean);
+    if (!mean) return CNN_ERR_NOMEM;
+    for (int k = 0; k < ds->c; k++)
+        mean[k] = m, mean[ds->c + k] = sd;
+    cnn_status st = make_batch(ds, idx, n, cfg, mean, mean + ds->c, rng, x, labels);
+    if (mean != stack) free(mean);
+    return st;
+}
+
+cnn_status cnn_dataset_batch_channels(const cnn_dataset *ds, const int32_t *idx, int n,
+                                      const cnn_batch_config *cfg, const float *mean, const float *std,
+                                      cnn_rng *rng, float *x, int32_t *labels) {
+    if (!ds || !mean || !std) return CNN_ERR_ARG;
+    return make_batch(ds, idx, n, cfg, mean, std, rng, x, labels);
 }
 
 cnn_status cnn_shuffle(int32_t *perm, int count, cnn_rng *rng) {

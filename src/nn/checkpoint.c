@@ -1,15 +1,16 @@
 /* checkpoint.c — saving and loading a whole training run in one file (docs/checkpoint.md): the model
-   spec, parameters, batchnorm statistics, RNG states, train state, training history, class names and
-   input fit, and optimizer, with a CRC-32.
+   spec, parameters, batchnorm statistics, RNG states, train state, training history, class names,
+   input fit and input normalisation, and optimizer, with a CRC-32.
    Not here: the spec parser and the net itself (spec.c, net.c) and the optimizer (optim.c).
 
-   Layout, version 2; version 1, the same without the history and data sections, still loads. Every field is
+   Layout, version 3; version 2 (no input normalisation) and version 1 (no history and data sections)
+   still load. Every field is
    fixed-width little-endian, encoded byte by byte; floats are IEEE-754 binary32 bit patterns (u32), so
    values round-trip bit-exactly, NaNs included.
 
      offset  field
      0       magic "CNNCKPT\0"                         8 bytes
-     8       u32 version = 2
+     8       u32 version = 3
      12      u32 flags: bit 0 = optimizer section present; other bits must be 0
      16      u64 spec length L, then L bytes of model-spec text (UTF-8, no NUL)
              u64 parameter count P, then P f32               (cnn_net_params)
@@ -22,14 +23,16 @@
                i32 epoch, f32 train_loss, train_acc, test_loss, test_acc, lr, images_per_s, seconds
              data (version 2): i32 input fit (0 crop, 1 pad, 2 stretch), u32 name count N (<= 256, and
                <= the net's output size), then N class names, each u16 length (1 to 255) and that many
-               bytes of UTF-8 without control characters     (cnn_net_input_fit, cnn_net_class_name)
+               bytes of UTF-8 without control characters     (cnn_net_input_fit, cnn_net_class_name),
+               then (version 3) u32 channel count M (0 or the net's input channels), M f32 means and
+               M f32 stds (finite; stds > 0)                    (cnn_net_input_norm)
              optimizer (flag bit 0 only): i32 kind, f32 momentum, i32 nesterov, f32 weight_decay,
                f32 beta1, f32 beta2, f32 eps, i64 steps, u64 state count O, then O f32
      end-4   u32 CRC-32 (IEEE, as zlib's crc32) of every byte before it
 
    Loading checks, in order: magic, version, the CRC, then every count against the bytes left before
    anything is allocated from it, the history's epochs (>= 1, strictly increasing), the input fit and
-   each class name's length and bytes, then that nothing
+   each class name's length and bytes, the input normalisation's values, then that nothing
    trails (on a CRC mismatch the counts are still walked, so that a file cut short is reported where it
    breaks); only then is the spec parsed, its parameter counts and output size compared with the
    file's, and the net built (so a tiny file cannot ask for a huge arena).
@@ -44,6 +47,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +59,7 @@ _Static_assert(sizeof(float) == 4, "checkpoints store floats as IEEE-754 binary3
 
 #define CKPT_MAGIC "CNNCKPT" /* plus its NUL: 8 bytes */
 #define CKPT_MAGIC_SIZE 8
-#define CKPT_VERSION 2u /* written; 1 (no history section) still loads */
+#define CKPT_VERSION 3u /* written; 2 (no input normalisation) and 1 (no history) still load */
 #define CKPT_VERSION_MIN 1u
 #define CKPT_RECORD_SIZE 32  /* a history record: i32 epoch and 7 f32 */
 #define CKPT_NAME_MIN_SIZE 3 /* a class name: u16 length, at least one byte */
@@ -239,6 +243,9 @@ static void w_data(ckpt_writer *w, const cnn_net *net) {
         w_bytes(w, b, 2);
         w_bytes(w, name, len);
     }
+    w_u32(w, (uint32_t)net->norm_count); /* at most CNN_MAX_NORM: cnn_net_set_input_norm checked it */
+    for (int k = 0; k < 2 * net->norm_count; k++)
+        w_f32(w, net->norm[k]);
 }
 
 static void w_optim(ckpt_writer *w, const cnn_optim *opt) {
@@ -548,6 +555,9 @@ typedef struct ckpt_data {
     int count;
     size_t count_at;      /* the name count's byte offset, for the check against the net's outputs */
     const uint8_t *names; /* count x (u16 length, that many bytes) */
+    int norm_count;       /* input normalisation channels (version 3; 0: none) */
+    size_t norm_at;       /* its count's byte offset */
+    const uint8_t *norm;  /* norm_count f32 means, then norm_count f32 stds */
 } ckpt_data;
 
 /* Class name k + 1: a u16 length, then its bytes, checked where they lie. */
@@ -581,7 +591,7 @@ static void r_name(ckpt_reader *r, uint32_t k) {
 }
 
 static ckpt_data r_data(ckpt_reader *r) {
-    ckpt_data d = {CNN_FIT_CROP, 0, 0, NULL};
+    ckpt_data d = {CNN_FIT_CROP, 0, 0, NULL, 0, 0, NULL};
     size_t at = r->off;
     char msg[200];
     int32_t fit = r_i32(r, "input fit");
@@ -610,6 +620,33 @@ static ckpt_data r_data(ckpt_reader *r) {
     for (uint32_t k = 0; k < n && r->st == CNN_OK; k++)
         r_name(r, k);
     return d;
+}
+
+/* The input normalisation after the names (version 3): a channel count, then the means and stds. */
+static void r_norm(ckpt_reader *r, ckpt_data *d) {
+    char msg[160];
+    d->norm_at = r->off;
+    uint32_t m = r_u32(r, "input normalisation channel count");
+    if (r->st != CNN_OK) return;
+    if (m > CNN_MAX_NORM || m > (r->size - r->off) / 8) {
+        r->off = d->norm_at;
+        snprintf(msg, sizeof msg, "input normalisation of %lu channels%s", (unsigned long)m,
+                 m > CNN_MAX_NORM ? "; at most 65536" : " exceeds the bytes left");
+        r_fail(r, CNN_ERR_FORMAT, msg);
+        return;
+    }
+    d->norm = r->p + r->off;
+    for (uint32_t k = 0; k < 2 * m && r->st == CNN_OK; k++) {
+        const size_t at = r->off;
+        const float v = r_f32(r, k < m ? "input mean" : "input std");
+        if (!isfinite(v) || (k >= m && !(v > 0.0f))) {
+            r->off = at;
+            snprintf(msg, sizeof msg, "input %s of channel %lu is %g; it must be finite%s", k < m ? "mean" : "std",
+                     (unsigned long)(k % m), (double)v, k < m ? "" : " and above 0");
+            r_fail(r, CNN_ERR_FORMAT, msg);
+        }
+    }
+    d->norm_count = (int)m;
 }
 
 /* Everything in a checkpoint, located and range-checked, before anything is built from it. */
@@ -702,7 +739,7 @@ static cnn_status ckpt_parse(const uint8_t *buf, size_t size, ckpt_image *im, co
     version = get_u32_le(buf + 8);
     if (version < CKPT_VERSION_MIN || version > CKPT_VERSION) {
         snprintf(msg, sizeof msg,
-                 "byte 8: checkpoint version %lu is not supported (this library reads versions %u and %u)",
+                 "byte 8: checkpoint version %lu is not supported (this library reads versions %u to %u)",
                  (unsigned long)version, CKPT_VERSION_MIN, CKPT_VERSION);
         return ckpt_fail(CNN_ERR_UNSUPPORTED, err, err_size, path, msg);
     }
@@ -742,6 +779,7 @@ static cnn_status ckpt_parse(const uint8_t *buf, size_t size, ckpt_image *im, co
     if (version >= 2) {
         im->history = r_history(&r);
         im->data = r_data(&r);
+        if (version >= 3 && r.st == CNN_OK) r_norm(&r, &im->data);
     }
     im->has_optim = (flags & CKPT_FLAG_OPTIM) != 0;
     if (im->has_optim) r_optim(&r, im);
@@ -838,7 +876,15 @@ static cnn_status ckpt_set_data(cnn_net *net, const ckpt_data *d) {
         p += 2 + lens[k];
     }
     net->input_fit = d->fit;
-    return cnn_net_put_class_names(net, d->count, names, lens);
+    cnn_status st = cnn_net_put_class_names(net, d->count, names, lens);
+    if (st != CNN_OK || !d->norm_count) return st;
+    float *norm = malloc((size_t)d->norm_count * 2 * sizeof *norm);
+    if (!norm) return CNN_ERR_NOMEM;
+    for (int k = 0; k < 2 * d->norm_count; k++)
+        norm[k] = f32_of_bits(get_u32_le(d->norm + 4 * (size_t)k));
+    st = cnn_net_set_input_norm(net, d->norm_count, norm, norm + d->norm_count);
+    free(norm);
+    return st;
 }
 
 static cnn_status ckpt_build_net(const ckpt_image *im, int max_batch, cnn_net **out, const char *path,
@@ -865,6 +911,14 @@ static cnn_status ckpt_build_net(const ckpt_image *im, int max_batch, cnn_net **
         snprintf(msg, sizeof msg,
                  "holds %zu parameters and %zu state values, its model spec needs %zu and %zu",
                  im->params.count, im->state.count, cnn_net_param_count(net), cnn_net_state_count(net));
+        cnn_net_free(net);
+        return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
+    }
+    int channels;
+    cnn_net_input_shape(net, &channels, NULL, NULL);
+    if (im->data.norm_count && im->data.norm_count != channels) {
+        snprintf(msg, sizeof msg, "byte %zu: input normalisation of %d channels, the net's input has %d",
+                 im->data.norm_at, im->data.norm_count, channels);
         cnn_net_free(net);
         return ckpt_fail(CNN_ERR_FORMAT, err, err_size, path, msg);
     }

@@ -1,8 +1,9 @@
 /* names.c — what a net keeps of the data it was trained on, for the images it is given later: its
-   classes' names and how images of another size were fitted to its input; checkpoint.c saves and
-   loads both. Not here: reading datasets or fitting images (src/data/). */
+   classes' names, how images of another size were fitted to its input and how the input was
+   normalised; checkpoint.c saves and loads them. Not here: reading datasets or fitting images (src/data/). */
 #include "nn/nn.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,4 +97,30 @@ cnn_status cnn_net_set_input_fit(cnn_net *net, cnn_data_fit fit) {
 
 cnn_data_fit cnn_net_input_fit(const cnn_net *net) {
     return net ? net->input_fit : CNN_FIT_CROP;
+}
+
+cnn_status cnn_net_set_input_norm(cnn_net *net, int count, const float *mean, const float *std) {
+    int c;
+    if (!net) return CNN_ERR_ARG;
+    cnn_net_input_shape(net, &c, NULL, NULL);
+    if (count != 0 && (count != c || count > CNN_MAX_NORM || !mean || !std)) return CNN_ERR_ARG;
+    for (int k = 0; k < count; k++)
+        if (!isfinite(mean[k]) || !isfinite(std[k]) || !(std[k] > 0.0f)) return CNN_ERR_ARG;
+    float *norm = NULL;
+    if (count > 0) {
+        if (!(norm = malloc((size_t)count * 2 * sizeof *norm))) return CNN_ERR_NOMEM;
+        memcpy(norm, mean, (size_t)count * sizeof *norm);
+        memcpy(norm + count, std, (size_t)count * sizeof *norm);
+    }
+    free(net->norm);
+    net->norm = norm;
+    net->norm_count = count;
+    return CNN_OK;
+}
+
+int cnn_net_input_norm(const cnn_net *net, float *mean, float *std) {
+    if (!net || !net->norm_count) return 0;
+    if (mean) memcpy(mean, net->norm, (size_t)net->norm_count * sizeof *mean);
+    if (std) memcpy(std, net->norm + net->norm_count, (size_t)net->norm_count * sizeof *std);
+    return net->norm_count;
 }

@@ -103,6 +103,7 @@ void cnn_net_free(cnn_net *net) {
     free(net->recipe);
     free(net->history);
     free(net->class_names);
+    free(net->norm);
     free(net->gbuf);
     cnn_ctx_free(net->own_ctx);
     free(net);

@@ -83,6 +83,8 @@ struct cnn_net {
     char **class_names;     /* class_count names, NUL-terminated, in one block after the pointers */
     int class_count;        /* 0 to CNN_MAX_CLASSES, at most the net's output size when set */
     cnn_data_fit input_fit; /* how images of another size were fitted to the input */
+    float *norm;            /* input normalisation: norm_count means, then norm_count stds (NULL: none) */
+    int norm_count;         /* 0, or the input's channel count */
 };
 
 /* The buffer of tensor t (a layer's output; -1 the net's input). */
@@ -103,6 +105,8 @@ CNN_LOCAL cnn_status cnn_net_parse_spec(const char *spec, cnn_net **out, char *e
    without control characters (C0, DEL, C1). */
 #define CNN_MAX_CLASSES 256
 #define CNN_CLASS_NAME_MAX 255
+/* Input normalisation (names.c): at most this many channels. */
+#define CNN_MAX_NORM 65536
 /* NULL when s[0..len) is UTF-8 without control characters, else what is wrong with it, and *at the
    index of the byte where it goes wrong. */
 CNN_LOCAL const char *cnn_class_name_problem(const uint8_t *s, size_t len, size_t *at);
