@@ -7,6 +7,7 @@
 struct cli_batches {
     const cnn_dataset *ds;
     const cnn_batch_config *cfg;
+    const float *mean, *std; /* per channel (cli_norm) */
     cnn_rng *rng;
     float *x[2];
     int32_t *labels[2];
@@ -24,11 +25,14 @@ struct cli_batches {
 static cnn_status make(cli_batches *b) {
     const int draws = b->cfg->crop_pad > 0 || b->cfg->flip;
     cnn_status st = CNN_OK;
-    if (draws && b->before) st = cnn_dataset_batch(b->ds, b->idx, b->before, b->cfg, b->rng, NULL, NULL);
+    if (draws && b->before)
+        st = cnn_dataset_batch_channels(b->ds, b->idx, b->before, b->cfg, b->mean, b->std, b->rng, NULL, NULL);
     if (st == CNN_OK && b->n)
-        st = cnn_dataset_batch(b->ds, b->idx + b->before, b->n, b->cfg, b->rng, b->x[b->slot], b->labels[b->slot]);
+        st = cnn_dataset_batch_channels(b->ds, b->idx + b->before, b->n, b->cfg, b->mean, b->std, b->rng,
+                                        b->x[b->slot], b->labels[b->slot]);
     if (st == CNN_OK && draws && b->after)
-        st = cnn_dataset_batch(b->ds, b->idx + b->before + b->n, b->after, b->cfg, b->rng, NULL, NULL);
+        st = cnn_dataset_batch_channels(b->ds, b->idx + b->before + b->n, b->after, b->cfg, b->mean, b->std,
+                                        b->rng, NULL, NULL);
     return st;
 }
 
@@ -49,13 +53,14 @@ static void *run(void *arg) {
     return NULL;
 }
 
-cli_batches *cli_batches_create(const cnn_dataset *ds, const cnn_batch_config *cfg, cnn_rng *rng, int max_n) {
+cli_batches *cli_batches_create(const cnn_dataset *ds, const cnn_batch_config *cfg, const float *norm, cnn_rng *rng,
+                                int max_n) {
     int c, h, w;
     cnn_dataset_shape(ds, &c, &h, &w);
     const size_t floats = (size_t)max_n * c * h * w;
     cli_batches *b = calloc(1, sizeof *b);
     if (!b) return NULL;
-    b->ds = ds, b->cfg = cfg, b->rng = rng;
+    b->ds = ds, b->cfg = cfg, b->rng = rng, b->mean = norm, b->std = norm + c;
     for (int k = 0; k < 2; k++) {
         b->x[k] = malloc(floats * sizeof(float));
         b->labels[k] = malloc((size_t)max_n * sizeof(int32_t));

@@ -9,10 +9,12 @@
 
 typedef struct cli_batches cli_batches;
 
-/* A maker for batches of up to max_n images of ds, made with cfg and drawing from rng (both read when
-   each batch is made; neither may change while a batch is being made). NULL when out of memory or
+/* A maker for batches of up to max_n images of ds, made with cfg, normalised with norm (cli_norm: the
+   dataset's channel count of means, then as many stds) and drawing from rng (all read when each batch
+   is made; none may change while a batch is being made). NULL when out of memory or
    no thread can be started. */
-cli_batches *cli_batches_create(const cnn_dataset *ds, const cnn_batch_config *cfg, cnn_rng *rng, int max_n);
+cli_batches *cli_batches_create(const cnn_dataset *ds, const cnn_batch_config *cfg, const float *norm,
+                                cnn_rng *rng, int max_n);
 /* Starts making a batch: the augmentation draws of the before images idx[0, before) (made by other
    ranks), then the n images idx[before, before + n), then the draws of the after images that follow,
    into the buffer the last batch waited for does not use. Call cli_batches_wait before the next start. */

@@ -161,18 +161,19 @@ cnn_status cli_evaluate_range(cnn_ctx *ctx, cnn_net *net, const cnn_dataset *ds,
     float *x = malloc((size_t)bmax * c * h * w * sizeof(float));
     int32_t *idx = malloc((size_t)bmax * sizeof(int32_t)), *labels = malloc((size_t)bmax * sizeof(int32_t));
     cnn_batch_config plain = *cfg;
+    float *norm = cli_norm(net, c, cfg);
     cnn_status st = CNN_OK;
     double loss_sum = 0.0;
     plain.crop_pad = 0, plain.flip = 0; /* never augment what is measured */
     memset(res, 0, sizeof *res);
     if (confusion) memset(confusion, 0, (size_t)classes * classes * sizeof(long));
-    if (!x || !idx || !labels) st = CNN_ERR_NOMEM;
+    if (!x || !idx || !labels || !norm) st = CNN_ERR_NOMEM;
     for (int start = first; st == CNN_OK && start < end; start += bmax) {
         int n = end - start < bmax ? end - start : bmax;
         const float *out;
         float loss;
         for (int i = 0; i < n; i++) idx[i] = start + i;
-        if ((st = cnn_dataset_batch(ds, idx, n, &plain, NULL, x, labels)) != CNN_OK) break;
+        if ((st = cnn_dataset_batch_channels(ds, idx, n, &plain, norm, norm + c, NULL, x, labels)) != CNN_OK) break;
         if ((st = cnn_net_forward(ctx, net, n, x, 0, &out)) != CNN_OK) break;
         st = cnn_net_loss(ctx, net, labels, NULL, &loss);
         if (st != CNN_OK && st != CNN_ERR_NUMERIC) break;
@@ -188,7 +189,7 @@ cnn_status cli_evaluate_range(cnn_ctx *ctx, cnn_net *net, const cnn_dataset *ds,
         }
         res->total += n;
     }
-    free(x), free(idx), free(labels);
+    free(x), free(idx), free(labels), free(norm);
     if (st == CNN_OK && res->total) {
         res->loss = loss_sum / (double)res->total;
         res->accuracy = (double)res->correct / (double)res->total;
@@ -208,6 +209,19 @@ int cli_parse_fit(const char *s) {
     for (int k = 0; k < 3; k++)
         if (!strcmp(s, fits[k])) return k;
     return -1;
+}
+
+float *cli_norm(const cnn_net *net, int c, const cnn_batch_config *cfg) {
+    float *norm = malloc((size_t)(c > 0 ? c : 1) * 2 * sizeof *norm);
+    if (!norm || cnn_net_input_norm(net, NULL, NULL) == c) {
+        if (norm) cnn_net_input_norm(net, norm, norm + c);
+        return norm;
+    }
+    for (int k = 0; k < c; k++) {
+        norm[k] = cfg->mean;
+        norm[c + k] = cfg->std != 0.0f ? cfg->std : 1.0f;
+    }
+    return norm;
 }
 
 void cli_keep_data(const char *prog, cnn_net *net, const cnn_dataset *ds, const cli_data_flags *flags) {

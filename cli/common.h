@@ -68,6 +68,10 @@ cnn_status cli_evaluate_range(cnn_ctx *ctx, cnn_net *net, const cnn_dataset *ds,
    net of 10 outputs; NULL when there is none. */
 const char *cli_class_name(const cnn_net *net, int k);
 
+/* The normalisation of a net's c input channels: 2c floats, c means then c stds: the net's own
+   (cnn_net_input_norm) when it has one, else cfg's mean and std in every channel (std 0: 1). NULL when
+   out of memory; free() it. */
+float *cli_norm(const cnn_net *net, int c, const cnn_batch_config *cfg);
 /* "crop", "pad", "stretch" as a cnn_data_fit; -1 for anything else. */
 int cli_parse_fit(const char *s);
 /* Keeps in the net what predict needs of its training data: the dataset's class names (when it names

@@ -4,6 +4,7 @@
 #include "common.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char cmd_info_usage[] =
@@ -58,7 +59,24 @@ static void print_history(const cnn_net *net) {
            (double)e->test_acc);
 }
 
-static void print_state(const cnn_optim *opt, const cnn_train_state *ts) {
+/* "data:" with the per-channel normalisation when the net has one of several channels. */
+static void print_data(const cnn_net *net, const cnn_train_state *ts) {
+    const int c = cnn_net_input_norm(net, NULL, NULL);
+    float *norm = c > 1 ? malloc((size_t)c * 2 * sizeof *norm) : NULL;
+    if (norm) {
+        cnn_net_input_norm(net, norm, norm + c);
+        printf("data: per-channel mean");
+        for (int k = 0; k < c; k++) printf(" %.6f", (double)norm[k]);
+        printf(", std");
+        for (int k = 0; k < c; k++) printf(" %.6f", (double)norm[c + k]);
+        free(norm);
+    } else {
+        printf("data: mean %.6f, std %.6f", (double)ts->data.mean, (double)ts->data.std);
+    }
+    printf(", crop padding %d, flip %s\n", ts->data.crop_pad, ts->data.flip ? "yes" : "no");
+}
+
+static void print_state(const cnn_net *net, const cnn_optim *opt, const cnn_train_state *ts) {
     static const char *const sched[] = {"constant", "step", "cosine"};
     static const char *const kinds[] = {"sgd", "adam", "adamw"};
     printf("training: epoch %d of %d, step %lld, seed %llu, batch %d\n", ts->epoch, ts->epochs,
@@ -70,8 +88,7 @@ static void print_state(const cnn_optim *opt, const cnn_train_state *ts) {
         printf(", x%g every %lld steps", (double)(s->gamma > 0 ? s->gamma : 0.1f), (long long)s->step_size);
     if (s->kind == CNN_SCHED_COSINE) printf(", over %lld steps", (long long)s->total_steps);
     printf("\n");
-    printf("data: mean %.6f, std %.6f, crop padding %d, flip %s\n", (double)ts->data.mean,
-           (double)ts->data.std, ts->data.crop_pad, ts->data.flip ? "yes" : "no");
+    print_data(net, ts);
     if (!opt) {
         printf("optimizer: none stored (deploy-only checkpoint)\n");
         return;
@@ -122,7 +139,7 @@ int cmd_info(int argc, char **argv) {
     if (!ckpt) cli_net_warnings("cnn info", what, net);
     printf("%s (%s)\n", what, ckpt ? "checkpoint" : "model spec");
     print_layers(net);
-    if (ckpt) print_state(opt, &ts);
+    if (ckpt) print_state(net, opt, &ts);
     if (ckpt) print_history(net);
     cnn_optim_free(opt);
     cnn_net_free(net);

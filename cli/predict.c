@@ -55,7 +55,7 @@ static int write_saliency(cnn_ctx *ctx, cnn_net *net, const char *out, const uin
 }
 
 /* One image: load, normalise, forward, softmax, print; the saliency map when asked. 0 on success. */
-static int predict_one(cnn_ctx *ctx, cnn_net *net, const cnn_train_state *ts, const char *path, int top,
+static int predict_one(cnn_ctx *ctx, cnn_net *net, const float *norm, const char *path, int top,
                        const char *saliency, uint8_t *pix, float *x, float *prob) {
     char err[512];
     int c, h, w, classes = cnn_net_output_size(net);
@@ -65,8 +65,9 @@ static int predict_one(cnn_ctx *ctx, cnn_net *net, const cnn_train_state *ts, co
         cli_error("cnn predict", "%s", err[0] ? err : cnn_status_str(st));
         return 1;
     }
-    float sd = ts->data.std != 0.0f ? ts->data.std : 1.0f;
-    for (size_t i = 0; i < (size_t)c * h * w; i++) x[i] = ((float)pix[i] / 255.0f - ts->data.mean) / sd;
+    const size_t plane = (size_t)h * w;
+    for (size_t i = 0; i < (size_t)c * plane; i++)
+        x[i] = ((float)pix[i] / 255.0f - norm[i / plane]) / norm[c + i / plane];
     const float *out;
     if ((st = cnn_net_forward(ctx, net, 1, x, 0, &out)) != CNN_OK ||
         (st = cnn_softmax_forward(ctx, 1, classes, out, prob)) != CNN_OK) {
@@ -119,15 +120,15 @@ int cmd_predict(int argc, char **argv) {
     cnn_ctx *ctx = cnn_ctx_create(threads);
     uint8_t *pix = malloc((size_t)c * h * w);
     float *x = malloc((size_t)c * h * w * sizeof(float)),
-          *prob = malloc((size_t)cnn_net_output_size(net) * sizeof(float));
+          *prob = malloc((size_t)cnn_net_output_size(net) * sizeof(float)), *norm = cli_norm(net, c, &ts.data);
     int failed = 0;
-    if (!ctx || !pix || !x || !prob) {
+    if (!ctx || !pix || !x || !prob || !norm) {
         cli_error("cnn predict", "out of memory");
         failed = 1;
     } else {
-        for (int i = 2; i <= npos; i++) failed |= predict_one(ctx, net, &ts, argv[i], top, saliency, pix, x, prob);
+        for (int i = 2; i <= npos; i++) failed |= predict_one(ctx, net, norm, argv[i], top, saliency, pix, x, prob);
     }
-    free(pix), free(x), free(prob);
+    free(pix), free(x), free(prob), free(norm);
     cnn_ctx_free(ctx);
     cnn_net_free(net);
     return failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;

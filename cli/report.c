@@ -38,6 +38,7 @@ typedef struct report {
     cnn_ctx *ctx;
     cnn_train_state ts;
     cnn_batch_config cfg; /* the training normalisation, no augmentation */
+    float *norm;          /* the same per channel (cli_norm) */
     int c, h, w, classes;
     const cnn_dataset *test;
     const char *data_dir;
@@ -155,7 +156,7 @@ static void test_image(const report *r, int i, uint8_t *pix, float *x) {
     const size_t size = (size_t)r->c * r->h * r->w;
     memcpy(pix, cnn_dataset_images(r->test) + (size_t)i * size, size);
     int32_t idx = i, label;
-    cnn_dataset_batch(r->test, &idx, 1, &r->cfg, NULL, x, &label);
+    cnn_dataset_batch_channels(r->test, &idx, 1, &r->cfg, r->norm, r->norm + r->c, NULL, x, &label);
 }
 
 /* ---------------------------------------------------------------- sections */
@@ -300,7 +301,8 @@ static cnn_status classify_all(report *r) {
         const int n = count - i0 < EVAL_BATCH ? count - i0 : EVAL_BATCH;
         const float *out;
         for (int i = 0; i < n; i++) idx[i] = i0 + i;
-        if ((st = cnn_dataset_batch(r->test, idx, n, &r->cfg, NULL, x, labels)) != CNN_OK ||
+        if ((st = cnn_dataset_batch_channels(r->test, idx, n, &r->cfg, r->norm, r->norm + r->c, NULL, x, labels)) !=
+                CNN_OK ||
             (st = cnn_net_forward(r->ctx, r->net, n, x, 0, &out)) != CNN_OK ||
             (st = cnn_softmax_forward(r->ctx, n, classes, out, p)) != CNN_OK)
             break;
@@ -731,7 +733,7 @@ int cmd_report(int argc, char **argv) {
     r.cfg.crop_pad = 0, r.cfg.flip = 0;
     cnn_dataset *ds = NULL;
     rc = CLI_EXIT_OK;
-    if (!(r.ctx = cnn_ctx_create(threads))) {
+    if (!(r.norm = cli_norm(r.net, r.c, &r.cfg)) || !(r.ctx = cnn_ctx_create(threads))) {
         cli_error("cnn report", "out of memory");
         rc = CLI_EXIT_FAIL;
     } else if (load_test(&r, data ? data : cli_default_data_dir(), data != NULL, &ds)) {
@@ -760,7 +762,7 @@ int cmd_report(int argc, char **argv) {
         }
     }
     cli_buf_free(&r.b);
-    free(r.pred), free(r.prob);
+    free(r.pred), free(r.prob), free(r.norm);
     cnn_dataset_free(ds);
     cnn_ctx_free(r.ctx);
     cnn_net_free(r.net);

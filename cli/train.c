@@ -80,6 +80,7 @@ typedef struct train_run {
     int saved_epoch; /* epoch of the checkpoint at --out, written or resumed by this run; 0: none */
     cli_batches *batches; /* the next mini-batch, made while a step trains */
     int32_t *perm;
+    float *norm; /* the input normalisation per channel (cli_norm) */
 } train_run;
 
 static const char *const OPTIMIZERS[] = {"sgd", "adam", "adamw"};
@@ -111,6 +112,22 @@ static void free_run(train_run *r) {
     cnn_net_free(r->net);
     cnn_ctx_free(r->ctx);
     free(r->perm);
+    free(r->norm);
+}
+
+/* The training split's statistics: its mean and std over all pixels in the train state, and per
+   channel in the net (a channel of one value gets std 1, as the train state's std 0 means). */
+static cnn_status keep_stats(train_run *r) {
+    int c;
+    cnn_dataset_shape(r->train, &c, NULL, NULL);
+    float *norm = malloc((size_t)c * 2 * sizeof *norm);
+    cnn_status st = norm ? cnn_dataset_stats(r->train, &r->ts.data.mean, &r->ts.data.std) : CNN_ERR_NOMEM;
+    if (st == CNN_OK) st = cnn_dataset_channel_stats(r->train, norm, norm + c);
+    for (int k = 0; st == CNN_OK && k < c; k++)
+        if (norm[c + k] == 0.0f) norm[c + k] = 1.0f;
+    if (st == CNN_OK) st = cnn_net_set_input_norm(r->net, c, norm, norm + c);
+    free(norm);
+    return st;
 }
 
 /* A fresh run: the model, its initialisation, the optimizer, the schedule and the data settings. */
@@ -521,7 +538,7 @@ int cmd_train(int argc, char **argv) {
         (r.dist.rank == 0 && r.o.plot && !check_plot(&r.o)))
         goto done;
     cnn_status st;
-    if (!r.o.resume && (st = cnn_dataset_stats(r.train, &r.ts.data.mean, &r.ts.data.std)) != CNN_OK) {
+    if (!r.o.resume && (st = keep_stats(&r)) != CNN_OK) {
         rc = cli_status_error("cnn train", "dataset statistics", st, NULL);
         goto done;
     }
@@ -536,7 +553,8 @@ int cmd_train(int argc, char **argv) {
     int count = cnn_dataset_count(r.train), c, h, w;
     cnn_net_input_shape(r.net, &c, &h, &w);
     r.steps_per_epoch = (count + r.o.batch - 1) / r.o.batch;
-    r.batches = cli_batches_create(r.train, &r.ts.data, &r.ts.rng, r.o.batch);
+    r.norm = cli_norm(r.net, c, &r.ts.data);
+    r.batches = r.norm ? cli_batches_create(r.train, &r.ts.data, r.norm, &r.ts.rng, r.o.batch) : NULL;
     r.perm = malloc((size_t)count * sizeof(int32_t));
     if (!r.batches || !r.perm) {
         cli_error("cnn train", "out of memory");

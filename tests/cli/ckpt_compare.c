@@ -8,7 +8,8 @@
      zero. Prints the worst tensor, and the 2-norm of all differences relative to that of the weights.
    usage: ckpt_compare --exact [--ignore-losses] A.cnn B.cnn
      The same bits: the spec, parameters, batchnorm statistics, dropout RNG, every train-state field,
-     the optimizer's configuration, steps and state, and every history field but the wall-clock ones
+     the optimizer's configuration, steps and state, the input fit, class names and input
+     normalisation, and every history field but the wall-clock ones
      (images_per_s, seconds), in which two identical runs differ. --ignore-losses leaves out the
      history's train_loss and test_loss too: means summed in another order (a run on several ranks
      against one process). Prints each difference.
@@ -156,6 +157,31 @@ static void same_history(const cnn_net *a, const cnn_net *b, int ignore_losses) 
     }
 }
 
+/* What the nets keep of their data: input fit, class names, input normalisation. */
+static void same_data(const cnn_net *a, const cnn_net *b) {
+    if (cnn_net_input_fit(a) != cnn_net_input_fit(b))
+        differ("input fit: %d and %d", (int)cnn_net_input_fit(a), (int)cnn_net_input_fit(b));
+    const int n = cnn_net_class_count(a);
+    if (n != cnn_net_class_count(b)) differ("class names: %d and %d", n, cnn_net_class_count(b));
+    for (int k = 0; k < n && n == cnn_net_class_count(b); k++)
+        if (strcmp(cnn_net_class_name(a, k), cnn_net_class_name(b, k)) != 0)
+            differ("class name %d: '%s' and '%s'", k, cnn_net_class_name(a, k), cnn_net_class_name(b, k));
+    const int m = cnn_net_input_norm(a, NULL, NULL);
+    if (m != cnn_net_input_norm(b, NULL, NULL)) {
+        differ("input normalisation: %d and %d channels", m, cnn_net_input_norm(b, NULL, NULL));
+    } else if (m) {
+        float *na = malloc((size_t)m * 4 * sizeof *na);
+        if (!na) {
+            differ("out of memory");
+            return;
+        }
+        cnn_net_input_norm(a, na, na + m);
+        cnn_net_input_norm(b, na + 2 * m, na + 3 * m);
+        same_floats("input normalisation", na, na + 2 * m, 2 * (size_t)m);
+        free(na);
+    }
+}
+
 static int exact(const char *path[2], int ignore_losses) {
     loaded c[2];
     char err[512];
@@ -183,6 +209,7 @@ static int exact(const char *path[2], int ignore_losses) {
     same_train_state(&c[0].ts, &c[1].ts);
     same_optim(c[0].opt, c[1].opt);
     same_history(a, b, ignore_losses);
+    same_data(a, b);
     if (!differences)
         printf("ckpt_compare: the same run bit for bit, wall-clock times aside (history of %d epoch%s)%s\n",
                cnn_net_history(a, NULL), cnn_net_history(a, NULL) == 1 ? "" : "s",

@@ -195,9 +195,9 @@ bad 1 "$flip" 'CRC mismatch' train --resume "$flip" --data "$data" --out "$ck"
 cp "$ck" "$tmp/magic.cnn" && put "$tmp/magic.cnn" 0 88
 bad 1 "$tmp/magic.cnn" 'byte 0: not a cnn checkpoint' eval "$tmp/magic.cnn" --data "$data"
 bad 1 "$tmp/magic.cnn" 'byte 0: not a cnn checkpoint' train --resume "$tmp/magic.cnn" --data "$data" --out "$ck"
-cp "$ck" "$tmp/version.cnn" && put "$tmp/version.cnn" 8 3
-bad 1 "$tmp/version.cnn" 'byte 8: checkpoint version 3 is not supported' eval "$tmp/version.cnn" --data "$data"
-bad 1 "$tmp/version.cnn" 'byte 8: checkpoint version 3' info "$tmp/version.cnn"
+cp "$ck" "$tmp/version.cnn" && put "$tmp/version.cnn" 8 4
+bad 1 "$tmp/version.cnn" 'byte 8: checkpoint version 4 is not supported' eval "$tmp/version.cnn" --data "$data"
+bad 1 "$tmp/version.cnn" 'byte 8: checkpoint version 4' info "$tmp/version.cnn"
 cp "$ck" "$tmp/flags.cnn" && put "$tmp/flags.cnn" 12 3
 bad 1 "$tmp/flags.cnn" 'byte 12: unknown flags' info "$tmp/flags.cnn"
 { cat "$ck"; printf 'trailing'; } >"$tmp/trail.cnn"

@@ -49,6 +49,23 @@ has out '^accuracy 0\.[0-9]+$'
 run 0 train --data "$d/cifar" --epochs 1 --seed 4 --threads 2 --out "$tmp/cifar.cnn" # RGB 32x32 -> gray 28x28
 run 0 eval "$tmp/cifar.cnn" --data "$d/cifar"
 has out '^accuracy 0\.[0-9]+$'
+# An RGB model on the same records: a mean and a std per channel, kept in the checkpoint (gray copied
+# to R, G and B gives three equal ones) and used by eval and predict.
+printf 'input 3 32 32\nconv 4 5 stride=2\nrelu\nmaxpool 2\nflatten\ndense 10\nsoftmax_ce\n' >"$tmp/rgb.cfg"
+run 0 train --model "$tmp/rgb.cfg" --data "$d/cifar" --epochs 1 --seed 4 --threads 2 --out "$tmp/rgb.cnn"
+run 0 info "$tmp/rgb.cnn"
+has out '^data: per-channel mean (0\.[0-9]{6}) \1 \1, std (0\.[0-9]{6}) \2 \2, crop padding 0, flip no$'
+run 0 eval "$tmp/rgb.cnn" --data "$d/cifar"
+has out '^accuracy 0\.[0-9]+$'
+run 0 predict "$tmp/rgb.cnn" "$data/images/0_tshirt.png"
+has out '0_tshirt\.png: '
+# A format-2 checkpoint has no per-channel numbers: its one mean and std normalise, and eval gives the
+# test accuracy its history recorded when it was trained.
+run 0 info "$data/v2-tiny.cnn"
+has out '^data: mean 0\.286449, std 0\.354435, crop padding 0, flip no$'
+has out 'test acc 0\.7420$'
+run 0 eval "$data/v2-tiny.cnn" --data "$data"
+has out '^accuracy 0\.742'
 
 # 3. JPEG (quality 95): the IDX-trained model scores within 1 point on the JPEG test images.
 run 0 eval "$tmp/idx.cnn" --data "$data"
