@@ -154,6 +154,55 @@ static void test_batchnorm(void **state) {
     assert_int_equal(bad, 0);
 }
 
+/* Every instruction set and thread count gives the portable loops' bits (kernels/bn.h: the lanes of
+   the double sums and the element-wise steps are the same on every set), on planes shorter and longer
+   than the 32 lanes and not a multiple of them. */
+static void test_batchnorm_every_isa(void **state) {
+    (void)state;
+    static const cnn_batchnorm2d cases[] = {{3, 5, 1, 1, 1e-5f, 0.1f},  {2, 3, 4, 8, 1e-5f, 0.1f},
+                                            {4, 2, 3, 11, 1e-3f, 0.2f}, {2, 3, 28, 28, 1e-5f, 0.1f},
+                                            {5, 4, 7, 7, 1e-5f, 0.1f},  {1, 17, 9, 13, 0.5f, 1.0f}};
+    const cnn_isa isas[] = {CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512};
+    test_rng rng = test_rng_make(77);
+    int runs = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        const cnn_batchnorm2d *p = &cases[ci];
+        const size_t size = (size_t)p->n * p->c * p->h * p->w, C = (size_t)p->c;
+        float *x = test_alloc(size), *dy = test_alloc(size), *par = test_alloc(4 * C);
+        for (size_t i = 0; i < size; i++)
+            x[i] = test_rng_uniform(&rng, -2.0f, 3.0f), dy[i] = test_rng_uniform(&rng, -1, 1);
+        for (size_t i = 0; i < 4 * C; i++)
+            par[i] = test_rng_uniform(&rng, 0.5f, 1.5f);
+        /* per run: y, xhat, dx (size each), then mean, invstd, running mean, var, dgamma, dbeta (C each) */
+        const size_t out = 3 * size + 6 * C;
+        float *want = test_alloc(out), *got = test_alloc(out);
+        for (int training = 0; training < 2; training++)
+            for (size_t k = 0; k < sizeof isas / sizeof *isas; k++)
+                for (int threads = 1; threads <= 2; threads++) {
+                    cnn_ctx *ctx = cnn_ctx_create(threads);
+                    assert_non_null(ctx);
+                    if (cnn_ctx_set_isa(ctx, isas[k]) != CNN_OK) {
+                        cnn_ctx_free(ctx);
+                        continue;
+                    }
+                    float *o = k == 0 && threads == 1 ? want : got, *y = o, *xhat = o + size,
+                          *dx = o + 2 * size, *st = o + 3 * size;
+                    memcpy(st + 2 * C, par + 2 * C, 2 * C * sizeof(float)); /* running mean and var */
+                    assert_int_equal(cnn_batchnorm2d_forward(ctx, p, training, x, par, par + C, st + 2 * C,
+                                                             st + 3 * C, y, xhat, st, st + C),
+                                     CNN_OK);
+                    assert_int_equal(cnn_batchnorm2d_backward(ctx, p, training, dy, xhat, par, st + C, dx,
+                                                              st + 4 * C, st + 5 * C),
+                                     CNN_OK);
+                    cnn_ctx_free(ctx);
+                    if (o == got) assert_memory_equal(want, got, out * sizeof(float));
+                    runs++;
+                }
+        free(x), free(dy), free(par), free(want), free(got);
+    }
+    assert_true(runs >= 2 * 2 * 6); /* the portable set at least, on 1 and 2 threads */
+}
+
 static void test_batchnorm_errors(void **state) {
     (void)state;
     float v[8] = {1, 2, 3, 4, 5, 6, 7, 8}, o[8], g[2] = {1, 1}, b[2] = {0, 0}, rm[2] = {0, 0}, rv[2] = {1, 1};
@@ -249,6 +298,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_batchnorm_errors),
+        cmocka_unit_test(test_batchnorm_every_isa),
         cmocka_unit_test(test_global_avgpool),
         cmocka_unit_test(test_dropout),
     };

@@ -78,12 +78,24 @@ static size_t size_of(const cnn_net *net, int t) {
 
 /* ---------------------------------------------------------------- add */
 
+/* y = ((x0 + x1) + x2) + ...: one pass for the first two inputs, threads splitting the elements into
+   blocks (each element's sum is the same whatever the split). */
 static cnn_status add_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *x) {
+    enum { BLOCK = 32768 };
     const size_t m = (size_t)n * l->out_size;
-    (void)ctx, (void)net;
-    memcpy(l->out, x[0], m * sizeof(float));
-    for (int k = 1; k < l->nin; k++)
-        for (size_t i = 0; i < m; i++) l->out[i] += x[k][i];
+    const long blocks = (long)((m + BLOCK - 1) / BLOCK);
+    const int nt = cnn_ctx_threads(ctx);
+    float *y = l->out;
+    (void)net, (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && blocks > 1)
+#endif
+    for (long b = 0; b < blocks; b++) {
+        const size_t i0 = (size_t)b * BLOCK, i1 = m - i0 < BLOCK ? m : i0 + BLOCK;
+        for (size_t i = i0; i < i1; i++) y[i] = x[0][i] + x[1][i];
+        for (int k = 2; k < l->nin; k++)
+            for (size_t i = i0; i < i1; i++) y[i] += x[k][i];
+    }
     return CNN_OK;
 }
 

@@ -1,6 +1,6 @@
 /* act.c — element-wise activations and their derivatives: ReLU, leaky ReLU, sigmoid, tanh, identity,
    ReLU6, hard sigmoid, hard swish and SiLU (MobileNetV3, EfficientNet), with PyTorch's kinks.
-   One path: an element-wise loop is its own reference. */
+   One path: an element-wise loop is its own reference; threads split long arrays into blocks. */
 #include "ops/ops.h"
 
 #include <math.h>
@@ -15,11 +15,11 @@ static cnn_status act_check(cnn_act a, size_t n) {
 static inline float sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
 static inline float relu6f(float v) { return v > 6.0f ? 6.0f : v > 0.0f || isnan(v) ? v : 0.0f; }
 
-cnn_status cnn_act_forward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const float *x, float *y) {
-    cnn_status st = act_check(a, n);
-    (void)ctx;
-    if (st != CNN_OK) return st;
-    if (!x || !y) return CNN_ERR_ARG;
+/* Threads split the elements into blocks of this many (an element's result does not depend on the
+   split), when there are at least two blocks. */
+#define ACT_BLOCK 32768
+
+static void act_fwd(cnn_act a, float alpha, size_t n, const float *x, float *y) {
     switch (a) {
     case CNN_ACT_IDENTITY:
         for (size_t i = 0; i < n; i++) y[i] = x[i];
@@ -49,15 +49,28 @@ cnn_status cnn_act_forward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const
         for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
         break;
     }
+}
+
+cnn_status cnn_act_forward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const float *x, float *y) {
+    cnn_status st = act_check(a, n);
+    if (st != CNN_OK) return st;
+    if (!x || !y) return CNN_ERR_ARG;
+    const int nt = cnn_ctx_threads(ctx);
+    const long blocks = (long)((n + ACT_BLOCK - 1) / ACT_BLOCK);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && blocks > 1)
+#endif
+    for (long b = 0; b < blocks; b++) {
+        const size_t at = (size_t)b * ACT_BLOCK, len = n - at < ACT_BLOCK ? n - at : ACT_BLOCK;
+        act_fwd(a, alpha, len, x + at, y + at);
+    }
     return CNN_OK;
 }
 
-cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const float *x, const float *y,
-                            const float *dy, float *dx) {
-    cnn_status st = act_check(a, n);
-    (void)ctx;
-    if (st != CNN_OK) return st;
-    if (!dy || !dx) return CNN_ERR_ARG;
+/* n = 0 checks only which of x and y a's derivative needs. */
+static cnn_status act_bwd(cnn_act a, float alpha, size_t n, const float *x, const float *y, const float *dy,
+                          float *dx) {
     switch (a) {
     case CNN_ACT_IDENTITY:
         for (size_t i = 0; i < n; i++) dx[i] = dy[i];
@@ -65,13 +78,19 @@ cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, cons
     case CNN_ACT_RELU: { /* f'(x) = [x > 0]; y > 0 exactly when x > 0 */
         const float *v = x ? x : y;
         if (!v) return CNN_ERR_ARG;
-        for (size_t i = 0; i < n; i++) dx[i] = v[i] > 0.0f ? dy[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) { /* both loads unconditional: a branch-free, vectorised select */
+            const float g = dy[i];
+            dx[i] = v[i] > 0.0f ? g : 0.0f;
+        }
         break;
     }
     case CNN_ACT_LEAKY_RELU: { /* f'(x) = x > 0 ? 1 : alpha; from y only when alpha > 0 keeps the sign */
         const float *v = x ? x : y;
         if (!v || (!x && !(alpha > 0.0f))) return CNN_ERR_ARG;
-        for (size_t i = 0; i < n; i++) dx[i] = v[i] > 0.0f ? dy[i] : dy[i] * alpha;
+        for (size_t i = 0; i < n; i++) {
+            const float g = dy[i];
+            dx[i] = v[i] > 0.0f ? g : g * alpha;
+        }
         break;
     }
     case CNN_ACT_SIGMOID: /* f' = y (1 - y) */
@@ -90,11 +109,17 @@ cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, cons
         break;
     case CNN_ACT_RELU6: /* 1 on (0, 6), else 0 */
         if (!x) return CNN_ERR_ARG;
-        for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f && x[i] < 6.0f ? dy[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            const float g = dy[i];
+            dx[i] = x[i] > 0.0f && x[i] < 6.0f ? g : 0.0f;
+        }
         break;
     case CNN_ACT_HARDSIGMOID: /* 1/6 on (-3, 3), else 0 */
         if (!x) return CNN_ERR_ARG;
-        for (size_t i = 0; i < n; i++) dx[i] = x[i] > -3.0f && x[i] < 3.0f ? dy[i] / 6.0f : 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            const float g = dy[i] / 6.0f;
+            dx[i] = x[i] > -3.0f && x[i] < 3.0f ? g : 0.0f;
+        }
         break;
     case CNN_ACT_HARDSWISH: /* 0 below -3, x / 3 + 1/2 on [-3, 3), 1 from 3 (PyTorch's at the kinks) */
         if (!x) return CNN_ERR_ARG;
@@ -108,6 +133,25 @@ cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, cons
             dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
         }
         break;
+    }
+    return CNN_OK;
+}
+
+cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const float *x, const float *y,
+                            const float *dy, float *dx) {
+    cnn_status st = act_check(a, n);
+    if (st != CNN_OK) return st;
+    if (!dy || !dx) return CNN_ERR_ARG;
+    if ((st = act_bwd(a, alpha, 0, x, y, dy, dx)) != CNN_OK) return st;
+    const int nt = cnn_ctx_threads(ctx);
+    const long blocks = (long)((n + ACT_BLOCK - 1) / ACT_BLOCK);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && blocks > 1)
+#endif
+    for (long b = 0; b < blocks; b++) {
+        const size_t at = (size_t)b * ACT_BLOCK, len = n - at < ACT_BLOCK ? n - at : ACT_BLOCK;
+        act_bwd(a, alpha, len, x ? x + at : NULL, y ? y + at : NULL, dy + at, dx + at);
     }
     return CNN_OK;
 }

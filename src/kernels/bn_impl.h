@@ -1,0 +1,86 @@
+/* bn_impl.h — the bodies of bn.h's loops, included once per instruction set: BN_TARGET is the target
+   attribute of that set's instance (empty: portable) and BN_NAME(f) names its functions. The bodies
+   are plain C written so that the compiler vectorises them for the target: BN_LANES explicit
+   accumulators, added in a fixed tree. Included only by bn.c and x86/bn_x86.c. */
+#define BN_LANES 32
+
+/* ((s0 + s1) + (s2 + s3)) + ... : pairwise, the same order whatever the target. */
+static inline __attribute__((always_inline)) double BN_NAME(tree)(double *s) {
+    for (int w = BN_LANES / 2; w >= 1; w /= 2)
+        for (int k = 0; k < w; k++)
+            s[k] = s[2 * k] + s[2 * k + 1];
+    return s[0];
+}
+
+BN_TARGET static double BN_NAME(sum)(const float *x, int n, size_t stride, size_t hw) {
+    double s[BN_LANES] = {0};
+    for (int i = 0; i < n; i++) {
+        const float *p = x + (size_t)i * stride;
+        size_t j = 0;
+        for (; j + BN_LANES <= hw; j += BN_LANES)
+            for (int k = 0; k < BN_LANES; k++)
+                s[k] += (double)p[j + k];
+        for (int k = 0; j + (size_t)k < hw; k++)
+            s[k] += (double)p[j + k];
+    }
+    return BN_NAME(tree)(s);
+}
+
+BN_TARGET static double BN_NAME(sum_sq)(const float *x, int n, size_t stride, size_t hw, double mu) {
+    double s[BN_LANES] = {0};
+    for (int i = 0; i < n; i++) {
+        const float *p = x + (size_t)i * stride;
+        size_t j = 0;
+        for (; j + BN_LANES <= hw; j += BN_LANES)
+            for (int k = 0; k < BN_LANES; k++) {
+                double d = (double)p[j + k] - mu;
+                s[k] += d * d;
+            }
+        for (int k = 0; j + (size_t)k < hw; k++) {
+            double d = (double)p[j + k] - mu;
+            s[k] += d * d;
+        }
+    }
+    return BN_NAME(tree)(s);
+}
+
+BN_TARGET static void BN_NAME(sum_dot)(const float *dy, const float *x, int n, size_t stride, size_t hw,
+                                       double *dot, double *sum) {
+    double d[BN_LANES] = {0}, s[BN_LANES] = {0};
+    for (int i = 0; i < n; i++) {
+        const float *g = dy + (size_t)i * stride, *p = x + (size_t)i * stride;
+        size_t j = 0;
+        for (; j + BN_LANES <= hw; j += BN_LANES)
+            for (int k = 0; k < BN_LANES; k++) {
+                d[k] += (double)g[j + k] * (double)p[j + k];
+                s[k] += (double)g[j + k];
+            }
+        for (int k = 0; j + (size_t)k < hw; k++) {
+            d[k] += (double)g[j + k] * (double)p[j + k];
+            s[k] += (double)g[j + k];
+        }
+    }
+    *dot = BN_NAME(tree)(d);
+    *sum = BN_NAME(tree)(s);
+}
+
+BN_TARGET static void BN_NAME(normalise)(const float *x, int n, size_t stride, size_t hw, double mu,
+                                         double is, float g, float b, float *xhat, float *y) {
+    for (int i = 0; i < n; i++) {
+        const size_t off = (size_t)i * stride;
+        for (size_t j = 0; j < hw; j++) {
+            float xh = (float)(((double)x[off + j] - mu) * is);
+            xhat[off + j] = xh;
+            y[off + j] = g * xh + b;
+        }
+    }
+}
+
+BN_TARGET static void BN_NAME(dx_train)(const float *dy, const float *xhat, int n, size_t stride, size_t hw,
+                                        double k, double sb, double sg, double m, float *dx) {
+    for (int i = 0; i < n; i++) {
+        const size_t off = (size_t)i * stride;
+        for (size_t j = 0; j < hw; j++)
+            dx[off + j] = (float)(k * ((double)dy[off + j] - (sb + (double)xhat[off + j] * sg) / m));
+    }
+}
