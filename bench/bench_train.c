@@ -23,12 +23,13 @@
 static const char prog[] = "bench_train";
 static const char usage[] =
     "usage: bench_train [--model FILE] [--batch N] [--threads N] [--steps N] [--warmup N] [--data DIR]\n"
-    "                   [--no-infer] [--csv]\n"
+    "                   [--isa NAME] [--no-infer] [--csv]\n"
     "Training and inference images/s of a model (default fashion-cnn, models/fashion-cnn.cfg) on\n"
     "Fashion-MNIST, data prepared in memory first (bench/train_torch.py is PyTorch's twin).\n"
     "  --model FILE  model spec (its train line is not used: SGD, lr 0.05, as for fashion-cnn)\n"
     "  --batch N     training batch (default 64)\n"
     "  --threads N   threads (default 1; 0: all cores)\n"
+    "  --isa NAME    avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n"
     "  --steps N     timed training steps (default 300)\n"
     "  --warmup N    untimed training steps first (default 20)\n"
     "  --data DIR    dataset folder (default: $CNN_DATA, else /usr/share/datasets/fashion-mnist)\n"
@@ -38,7 +39,7 @@ static const char usage[] =
 
 typedef struct bench_opts {
     int threads, steps, warmup, no_infer, csv, batch;
-    const char *data, *model;
+    const char *data, *model, *isa;
 } bench_opts;
 
 typedef struct bench_result {
@@ -172,16 +173,14 @@ done:
 static int run(const bench_opts *o) {
     int rc = CLI_EXIT_FAIL;
     char err[512];
-    cnn_ctx *ctx = cnn_ctx_create(o->threads);
+    cnn_ctx *ctx = cli_ctx_create(prog, o->threads, o->isa, &rc);
     cnn_net *net = NULL;
     cnn_dataset *tr = NULL, *te = NULL;
     cnn_batch_config cfg = {0.0f, 1.0f, 0, 0};
     bench_result res = {0.0, 0.0, 0.0, 0.0f};
     cnn_status st;
-    if (!ctx) {
-        cli_error(prog, "cannot create a context");
-        goto done;
-    }
+    if (!ctx) return rc;
+    rc = CLI_EXIT_FAIL;
     st = o->model ? cnn_net_from_spec_file(o->model, o->batch, &net, err, sizeof err)
                   : cnn_net_from_spec(cli_default_model, o->batch, &net, err, sizeof err);
     if (st != CNN_OK) {
@@ -226,11 +225,12 @@ done:
 }
 
 int main(int argc, char **argv) {
-    bench_opts o = {1, 300, 20, 0, 0, 64, cli_default_data_dir(), NULL};
+    bench_opts o = {1, 300, 20, 0, 0, 64, cli_default_data_dir(), NULL, NULL};
     const cli_opt opts[] = {
         {.name = "--model", .kind = CLI_STRING, .dst = &o.model},
         {.name = "--batch", .kind = CLI_INT, .dst = &o.batch, .min = 1, .max = 65536},
         {.name = "--threads", .kind = CLI_INT, .dst = &o.threads, .min = 0, .max = 4096},
+        CLI_ISA_OPT(&o.isa),
         {.name = "--steps", .kind = CLI_INT, .dst = &o.steps, .min = 1, .max = 10000000},
         {.name = "--warmup", .kind = CLI_INT, .dst = &o.warmup, .min = 0, .max = 10000000},
         {.name = "--data", .kind = CLI_STRING, .dst = &o.data},

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cli.h"
+#include "common.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -21,9 +22,10 @@ static const char prog[] = "cnn bench";
 
 const char cmd_bench_usage[] =
     "usage: cnn bench [--threads N] [--shape NAME[,NAME...]]... [--min-time SECONDS]\n"
-    "                 [--median] [--no-mallopt] [--csv] [--list]\n"
+    "                 [--isa NAME] [--median] [--no-mallopt] [--csv] [--list]\n"
     "GFLOP/s of conv2d forward, backward-data and backward-weights per layer shape.\n"
     "  --threads N     threads of the context (default 1; 0 = all online cores)\n"
+    "  --isa NAME      avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n"
     "  --shape NAMES   shapes to run (repeatable or comma list; default all)\n"
     "  --min-time S    seconds of repeats per pass after one warm-up (default 0.5)\n"
     "  --median        report the median repeat (default: the best)\n"
@@ -53,6 +55,7 @@ static const char *const pass_names[NPASSES] = {"fwd", "bwd_data", "bwd_weights"
 
 typedef struct bench_opts {
     int threads;
+    const char *isa; /* --isa (NULL: $CNN_ISA, else the CPU's best) */
     double min_time; /* seconds per pass */
     int csv, median, no_mallopt, list;
     int any_selected;
@@ -202,16 +205,17 @@ static void list_shapes(void) {
     }
 }
 
-static void print_header(const bench_opts *o, int threads, int kept) {
-    const char *stat = o->median ? "median" : "best";
+static void print_header(const bench_opts *o, const cnn_ctx *ctx, int kept) {
+    const char *stat = o->median ? "median" : "best", *isa = cnn_isa_name(cnn_ctx_isa(ctx));
+    const int threads = cnn_ctx_threads(ctx);
     if (o->csv) {
-        printf("# cnn.c %s threads=%d stat=%s min_time=%g malloc=%s\n", cnn_version(), threads, stat,
+        printf("# cnn.c %s threads=%d isa=%s stat=%s min_time=%g malloc=%s\n", cnn_version(), threads, isa, stat,
                o->min_time, kept ? "keep" : "default");
         printf("name,pass,gflops,ms\n");
         return;
     }
-    printf("cnn.c %s conv2d, %d thread%s, GFLOP/s (%s of repeats over >= %g s per pass, malloc=%s)\n",
-           cnn_version(), threads, threads == 1 ? "" : "s", stat, o->min_time, kept ? "keep" : "default");
+    printf("cnn.c %s conv2d, %d thread%s, %s, GFLOP/s (%s of repeats over >= %g s per pass, malloc=%s)\n",
+           cnn_version(), threads, threads == 1 ? "" : "s", isa, stat, o->min_time, kept ? "keep" : "default");
     printf("%-9s %9s %9s %9s %11s\n", "shape", "GFLOP", "fwd", "bwd-data", "bwd-weights");
 }
 
@@ -228,14 +232,15 @@ static void print_row(const bench_opts *o, const char *name, double flops, const
 
 static int run_benchmarks(const bench_opts *o) {
     int kept = !o->no_mallopt && keep_freed_memory();
-    cnn_ctx *ctx = cnn_ctx_create(o->threads);
-    double *times = malloc(MAX_REPS * sizeof *times);
     int rc = CLI_EXIT_OK;
-    if (!ctx || !times) {
-        cli_error(prog, "%s", !ctx ? "cannot create a context" : "out of memory");
+    cnn_ctx *ctx = cli_ctx_create(prog, o->threads, o->isa, &rc);
+    if (!ctx) return rc;
+    double *times = malloc(MAX_REPS * sizeof *times);
+    if (!times) {
+        cli_error(prog, "out of memory");
         rc = CLI_EXIT_FAIL;
     }
-    if (rc == CLI_EXIT_OK) print_header(o, cnn_ctx_threads(ctx), kept);
+    if (rc == CLI_EXIT_OK) print_header(o, ctx, kept);
     for (int i = 0; i < NSHAPES && rc == CLI_EXIT_OK; i++) {
         double sec[NPASSES];
         if (!o->selected[i]) continue;
@@ -255,6 +260,7 @@ int cmd_bench(int argc, char **argv) {
     o.min_time = 0.5;
     const cli_opt opts[] = {
         {.name = "--threads", .kind = CLI_INT, .dst = &o.threads, .min = 0, .max = 4096},
+        CLI_ISA_OPT(&o.isa),
         {.name = "--min-time", .kind = CLI_DOUBLE, .dst = &o.min_time, .min = 0, .max = 3600},
         {.name = "--shape", .kind = CLI_CALL, .dst = &o, .fn = select_shapes},
         {.name = "--median", .kind = CLI_FLAG, .dst = &o.median},

@@ -211,6 +211,52 @@ int cli_parse_fit(const char *s) {
     return -1;
 }
 
+cnn_ctx *cli_ctx_create(const char *prog, int threads, const char *isa, int *rc) {
+    static const cnn_isa known[] = {CNN_ISA_AUTO, CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512};
+    const char *from = isa ? "--isa" : "CNN_ISA";
+    const char *name = isa ? isa : getenv("CNN_ISA");
+    cnn_isa want = CNN_ISA_AUTO;
+    int found = !name || !*name;
+    for (size_t k = 0; !found && k < sizeof known / sizeof *known; k++)
+        if (!strcmp(name, cnn_isa_name(known[k]))) want = known[k], found = 1;
+    if (!found) {
+        cli_error(prog, "%s %s: unknown instruction set (avx512, avx2, portable or auto)", from, name);
+        *rc = CLI_EXIT_USAGE;
+        return NULL;
+    }
+    cnn_ctx *ctx = cnn_ctx_create(threads);
+    if (!ctx) {
+        cli_error(prog, "out of memory");
+        *rc = CLI_EXIT_FAIL;
+        return NULL;
+    }
+    if (cnn_ctx_set_isa(ctx, want) != CNN_OK) {
+        cli_error(prog, "%s %s: this CPU cannot run it (its best is %s)", from, name, cnn_isa_name(cnn_ctx_isa(NULL)));
+        cnn_ctx_free(ctx);
+        *rc = CLI_EXIT_FAIL;
+        return NULL;
+    }
+    return ctx;
+}
+
+void cli_isa_line(char *buf, size_t size) {
+    static const cnn_isa known[] = {CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512};
+    const char *best = cnn_isa_name(cnn_ctx_isa(NULL)), *env = getenv("CNN_ISA");
+    if (!env || !*env || !strcmp(env, "auto")) {
+        snprintf(buf, size, "%s (the CPU's best)", best);
+        return;
+    }
+    cnn_ctx *ctx = cnn_ctx_create(1);
+    int runs = 0;
+    for (size_t k = 0; ctx && k < sizeof known / sizeof *known; k++)
+        if (!strcmp(env, cnn_isa_name(known[k]))) runs = cnn_ctx_set_isa(ctx, known[k]) == CNN_OK;
+    cnn_ctx_free(ctx);
+    if (runs)
+        snprintf(buf, size, "%s (CNN_ISA; the CPU's best: %s)", env, best);
+    else
+        snprintf(buf, size, "none: CNN_ISA=%s is not an instruction set this CPU runs (its best: %s)", env, best);
+}
+
 float *cli_norm(const cnn_net *net, int c, const cnn_batch_config *cfg) {
     float *norm = malloc((size_t)(c > 0 ? c : 1) * 2 * sizeof *norm);
     if (!norm || cnn_net_input_norm(net, NULL, NULL) == c) {

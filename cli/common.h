@@ -68,6 +68,16 @@ cnn_status cli_evaluate_range(cnn_ctx *ctx, cnn_net *net, const cnn_dataset *ds,
    net of 10 outputs; NULL when there is none. */
 const char *cli_class_name(const cnn_net *net, int k);
 
+/* A context of `threads` threads (0: every core) running the instruction set named by isa (--isa), or
+   when isa is NULL by $CNN_ISA, or else the CPU's best: "avx512", "avx2", "portable" or "auto". NULL
+   after a one-line error on stderr, *rc then CLI_EXIT_USAGE for a name that is none of those and
+   CLI_EXIT_FAIL for one this CPU cannot run (or no memory). */
+cnn_ctx *cli_ctx_create(const char *prog, int threads, const char *isa, int *rc);
+/* "avx2 (CNN_ISA; the CPU's best: avx512)": the instruction set a command runs without --isa, and why. */
+void cli_isa_line(char *buf, size_t size);
+/* The --isa option row of a command, into a const char *. */
+#define CLI_ISA_OPT(dst) {"--isa", CLI_STRING, (dst), 0, 0, 0, NULL}
+
 /* The normalisation of a net's c input channels: 2c floats, c means then c stds: the net's own
    (cnn_net_input_norm) when it has one, else cfg's mean and std in every channel (std 0: 1). NULL when
    out of memory; free() it. */

@@ -7,14 +7,16 @@
 #include <stdlib.h>
 
 const char cmd_eval_usage[] =
-    "usage: cnn eval CKPT [--data PATH] [--batch N] [--threads N] [--fit MODE] [--val-split F]\n"
+    "usage: cnn eval CKPT [--data PATH] [--batch N] [--threads N] [--isa NAME] [--fit MODE]\n"
+    "                     [--val-split F]\n"
     "Evaluates a checkpoint on the test split of a dataset (IDX, CSV, CIFAR or image folders).\n"
     "Prints 'accuracy 0.XXXX' first, then the loss, per-class accuracy and the confusion matrix\n"
     "(rows: true class, columns: predicted).\n"
     "  --data PATH   dataset folder or .csv file (default: $CNN_DATA, else\n"
     "                /usr/share/datasets/fashion-mnist)\n"
     "  --batch N     images per forward pass (default 256)\n"
-    "  --threads N   threads (default: all cores)\n" CLI_DATA_FLAGS_HELP;
+    "  --threads N   threads (default: all cores)\n"
+    "  --isa NAME    avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n" CLI_DATA_FLAGS_HELP;
 
 static void print_report(const cnn_net *net, const cli_eval_result *r, const long *conf, int classes) {
     printf("accuracy %.4f\n", r->accuracy);
@@ -40,12 +42,14 @@ static void print_report(const cnn_net *net, const cli_eval_result *r, const lon
 int cmd_eval(int argc, char **argv) {
     const char *data = cli_default_data_dir();
     int batch = 256, threads = 0, npos = 0;
+    const char *isa = NULL;
     cli_data_flags df = {0};
     const cli_opt opts[] = {
         CLI_DATA_OPTS(&df),
         {"--data", CLI_STRING, &data, 0, 0, 0, NULL},
         {"--batch", CLI_INT, &batch, 1, 65536, 0, NULL},
         {"--threads", CLI_INT, &threads, 0, 1024, 0, NULL},
+        CLI_ISA_OPT(&isa),
         {NULL, CLI_FLAG, NULL, 0, 0, 0, NULL},
     };
     int rc = cli_parse("cnn eval", cmd_eval_usage, opts, argc, argv, 1, &npos);
@@ -55,7 +59,8 @@ int cmd_eval(int argc, char **argv) {
     cnn_net *net = NULL;
     cnn_dataset *ds = NULL;
     cnn_train_state ts;
-    cnn_ctx *ctx = cnn_ctx_create(threads);
+    cnn_ctx *ctx = cli_ctx_create("cnn eval", threads, isa, &rc);
+    if (!ctx) return rc;
     long *conf = NULL;
     rc = CLI_EXIT_FAIL;
     cnn_status st = cnn_checkpoint_load(argv[1], batch, &net, NULL, &ts, err, sizeof err);

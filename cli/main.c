@@ -2,6 +2,7 @@
    Adding a subcommand is one row below plus its file (cmd_NAME and cmd_NAME_usage, see cli.h).
    Exit status: 0 success, 1 failure, 2 bad command line. */
 #include "cli.h"
+#include "common.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -60,7 +61,9 @@ int main(int argc, char **argv) {
     const char *name = argv[1];
     if (is_help(name) || !strcmp(name, "help")) return help_command(argc - 1, argv + 1);
     if (!strcmp(name, "--version")) {
-        printf("cnn %s (libcnn %s)\n", CNN_VERSION_STRING, cnn_version());
+        char isa[160];
+        cli_isa_line(isa, sizeof isa);
+        printf("cnn %s (libcnn %s)\ninstruction set: %s\n", CNN_VERSION_STRING, cnn_version(), isa);
         return CLI_EXIT_OK;
     }
     const cli_command *c = find_command(name);

@@ -10,7 +10,7 @@
 #include <string.h>
 
 const char cmd_predict_usage[] =
-    "usage: cnn predict CKPT IMAGE... [--top K] [--saliency OUT.png] [--threads N]\n"
+    "usage: cnn predict CKPT IMAGE... [--top K] [--saliency OUT.png] [--threads N] [--isa NAME]\n"
     "Classifies PNG, JPEG, BMP or PGM/PPM images with a checkpoint. Each image is brought to the model's\n"
     "input as its training data were (gray <-> RGB; another size resized by the checkpoint's fit: crop,\n"
     "pad or stretch) and normalised as the model was trained. Prints one line per image:\n"
@@ -21,7 +21,8 @@ const char cmd_predict_usage[] =
     "  --saliency OUT.png  with one IMAGE: writes the image and, beside it, its saliency map: |d score /\n"
     "                d pixel| of the top class's score, the backward pass carried down to the input\n"
     "                (largest over the channels, bright = the pixels that move the score most)\n"
-    "  --threads N   threads (default 1: one image at a time gives little to share)\n";
+    "  --threads N   threads (default 1: one image at a time gives little to share)\n"
+    "  --isa NAME    avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n";
 
 /* The image (pix, planar) and its saliency map for class k side by side in one PNG, each scaled up to
    about 224 pixels, a white gap between them. 0 on success. */
@@ -93,11 +94,12 @@ static int predict_one(cnn_ctx *ctx, cnn_net *net, const float *norm, const char
 
 int cmd_predict(int argc, char **argv) {
     int top = 3, threads = 1, npos = 0;
-    const char *saliency = NULL;
+    const char *saliency = NULL, *isa = NULL;
     const cli_opt opts[] = {
         {.name = "--top", .kind = CLI_INT, .dst = &top, .min = 1, .max = 1000},
         {.name = "--saliency", .kind = CLI_STRING, .dst = &saliency},
         {.name = "--threads", .kind = CLI_INT, .dst = &threads, .min = 0, .max = 1024},
+        CLI_ISA_OPT(&isa),
         {.name = NULL},
     };
     int rc = cli_parse("cnn predict", cmd_predict_usage, opts, argc, argv, argc, &npos);
@@ -110,14 +112,16 @@ int cmd_predict(int argc, char **argv) {
     char err[512];
     cnn_net *net = NULL;
     cnn_train_state ts;
+    cnn_ctx *ctx = cli_ctx_create("cnn predict", threads, isa, &rc);
+    if (!ctx) return rc;
     cnn_status st = cnn_checkpoint_load(argv[1], 1, &net, NULL, &ts, err, sizeof err);
     if (st != CNN_OK) {
         cli_error("cnn predict", "%s", err[0] ? err : cnn_status_str(st));
+        cnn_ctx_free(ctx);
         return CLI_EXIT_FAIL;
     }
     int c, h, w;
     cnn_net_input_shape(net, &c, &h, &w);
-    cnn_ctx *ctx = cnn_ctx_create(threads);
     uint8_t *pix = malloc((size_t)c * h * w);
     float *x = malloc((size_t)c * h * w * sizeof(float)),
           *prob = malloc((size_t)cnn_net_output_size(net) * sizeof(float)), *norm = cli_norm(net, c, &ts.data);

@@ -16,7 +16,8 @@
 #include <unistd.h>
 
 const char cmd_report_usage[] =
-    "usage: cnn report CKPT [--data PATH] [-o FILE] [--threads N] [--fit MODE] [--val-split F]\n"
+    "usage: cnn report CKPT [--data PATH] [-o FILE] [--threads N] [--isa NAME] [--fit MODE]\n"
+    "                       [--val-split F]\n"
     "Writes one self-contained HTML page about a trained checkpoint, readable offline and printable:\n"
     "the layer table, training curves (loss, accuracy, learning rate per epoch), and on the test split\n"
     "of DIR the confusion matrix with per-class accuracy, the most confident mistakes, the first conv\n"
@@ -26,7 +27,8 @@ const char cmd_report_usage[] =
     "  --data PATH   the dataset whose test split is shown: IDX, CSV, CIFAR or image folders (default:\n"
     "                $CNN_DATA, else Debian's Fashion-MNIST)\n"
     "  -o, --out FILE  the page (default report.html)\n"
-    "  --threads N   threads (default 2)\n" CLI_DATA_FLAGS_HELP;
+    "  --threads N   threads (default 2)\n"
+    "  --isa NAME    avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n" CLI_DATA_FLAGS_HELP;
 
 enum { MISTAKES = 16, SALIENT_PER_CLASS = 2, MAPS_PER_BLOCK = 16, EVAL_BATCH = 256, DRAWN_CLASSES = 40,
        SALIENT_SHOWN = 40 };
@@ -702,7 +704,7 @@ static int load_test(report *r, const char *dir, int explicit_dir, cnn_dataset *
 }
 
 int cmd_report(int argc, char **argv) {
-    const char *data = NULL, *out = "report.html";
+    const char *data = NULL, *out = "report.html", *isa = NULL;
     int threads = 2, npos = 0;
     cli_data_flags df = {0};
     const cli_opt opts[] = {
@@ -711,20 +713,24 @@ int cmd_report(int argc, char **argv) {
         {.name = "-o", .kind = CLI_STRING, .dst = &out},
         {.name = "--out", .kind = CLI_STRING, .dst = &out},
         {.name = "--threads", .kind = CLI_INT, .dst = &threads, .min = 0, .max = 1024},
+        CLI_ISA_OPT(&isa),
         {.name = NULL},
     };
     int rc = cli_parse("cnn report", cmd_report_usage, opts, argc, argv, 1, &npos);
     if (rc >= 0) return rc;
     if (npos != 1) return cli_usage_error("cnn report", cmd_report_usage, "expected one checkpoint");
     report r = {.ckpt = argv[1], .flags = &df, .threads = threads};
+    if (!(r.ctx = cli_ctx_create("cnn report", threads, isa, &rc))) return rc;
     char err[512];
     cnn_status st = cnn_checkpoint_load(r.ckpt, EVAL_BATCH, &r.net, NULL, &r.ts, err, sizeof err);
     if (st != CNN_OK) {
         cli_error("cnn report", "%s", err[0] ? err : cnn_status_str(st));
+        cnn_ctx_free(r.ctx);
         return CLI_EXIT_FAIL;
     }
     if (!cli_check_classifier("cnn report", r.net, r.ckpt)) {
         cnn_net_free(r.net);
+        cnn_ctx_free(r.ctx);
         return CLI_EXIT_FAIL;
     }
     cnn_net_input_shape(r.net, &r.c, &r.h, &r.w);
@@ -733,7 +739,7 @@ int cmd_report(int argc, char **argv) {
     r.cfg.crop_pad = 0, r.cfg.flip = 0;
     cnn_dataset *ds = NULL;
     rc = CLI_EXIT_OK;
-    if (!(r.norm = cli_norm(r.net, r.c, &r.cfg)) || !(r.ctx = cnn_ctx_create(threads))) {
+    if (!(r.norm = cli_norm(r.net, r.c, &r.cfg))) {
         cli_error("cnn report", "out of memory");
         rc = CLI_EXIT_FAIL;
     } else if (load_test(&r, data ? data : cli_default_data_dir(), data != NULL, &ds)) {

@@ -21,7 +21,8 @@ const char cmd_train_usage[] =
     "usage: cnn train [--model FILE] [--data DIR] [--epochs N] [--batch N] [--lr X]\n"
     "                 [--optimizer sgd|adam|adamw] [--momentum X] [--nesterov] [--weight-decay X]\n"
     "                 [--schedule constant|step|cosine] [--warmup N] [--augment] [--seed N]\n"
-    "                 [--threads N] [--out FILE] [--resume FILE] [--log FILE] [--plot FILE]\n"
+    "                 [--threads N] [--isa NAME] [--out FILE] [--resume FILE] [--log FILE]\n"
+    "                 [--plot FILE]\n"
     "Trains a model on a dataset and writes a checkpoint after every epoch.\n"
     "  --model FILE      model spec (default: the built-in fashion-cnn, see models/fashion-cnn.cfg);\n"
     "                    its 'train' line, if any, sets the defaults of the flags below\n"
@@ -42,6 +43,8 @@ const char cmd_train_usage[] =
     "  --seed N          seeds initialisation, shuffling, augmentation and dropout (default 1)\n"
     "  --threads N       threads per process (default: all cores; under mpirun, a machine's cores\n"
     "                    shared among its ranks)\n"
+    "  --isa NAME        instruction set: avx512, avx2, portable or auto (default: $CNN_ISA, else\n"
+    "                    the CPU's best)\n"
     "  --out FILE        checkpoint written after every epoch (default model.cnn)\n"
     "  --resume FILE     continue the run saved in FILE; its model, data settings and optimizer are\n"
     "                    used, and --epochs says where to stop; FILE must exist (a run killed before\n"
@@ -60,7 +63,7 @@ const char cmd_train_usage[] =
     "checkpoint written with any rank count. See docs/mpi.md.\n";
 
 typedef struct train_opts {
-    const char *model, *data, *optimizer, *schedule, *out, *resume, *log, *plot;
+    const char *model, *data, *optimizer, *schedule, *out, *resume, *log, *plot, *isa;
     cli_data_flags dataf;
     int epochs, batch, warmup, augment, threads, nesterov;
     double lr, momentum, weight_decay;
@@ -439,6 +442,7 @@ static int parse_args(train_opts *o, int argc, char **argv) {
         {"--augment", CLI_FLAG, &o->augment, 0, 0, 0, NULL},
         {"--seed", CLI_U64, &o->seed, 0, 0, 0, NULL},
         {"--threads", CLI_INT, &o->threads, 0, 1024, 0, NULL},
+        CLI_ISA_OPT(&o->isa),
         {"--out", CLI_STRING, &o->out, 0, 0, 0, NULL},
         {"--resume", CLI_STRING, &o->resume, 0, 0, 0, NULL},
         {"--log", CLI_STRING, &o->log, 0, 0, 0, NULL},
@@ -521,8 +525,8 @@ int cmd_train(int argc, char **argv) {
     if (rc >= 0) return rc;
     if ((rc = apply_recipe(&r.o, argc, argv)) >= 0) return rc;
     if (cli_dist_begin(&r.dist, "cnn train") != CLI_EXIT_OK) return CLI_EXIT_FAIL;
-    if (!(r.ctx = cnn_ctx_create(cli_dist_threads(&r.dist, r.o.threads))))
-        return cli_dist_end(&r.dist, cli_status_error("cnn train", "context", CNN_ERR_NOMEM, NULL));
+    if (!(r.ctx = cli_ctx_create("cnn train", cli_dist_threads(&r.dist, r.o.threads), r.o.isa, &rc)))
+        return cli_dist_end(&r.dist, rc);
     rc = CLI_EXIT_FAIL;
     if (r.o.resume && r.dist.rank == 0) note_ignored(&r.o);
     if ((rc = r.o.resume ? setup_resume(&r) : setup_fresh(&r)) != CLI_EXIT_OK) goto done;

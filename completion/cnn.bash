@@ -12,15 +12,15 @@ _cnn_opts() {
     case $1 in
     train)
         echo --model --data --epochs --batch --lr --optimizer --momentum --nesterov --weight-decay \
-            --schedule --warmup --augment --seed --threads --out --resume --log --plot --fit --val-split \
+            --schedule --warmup --augment --seed --threads --isa --out --resume --log --plot --fit --val-split \
             --cache-dir --help ;;
-    eval) echo --data --batch --threads --fit --val-split --cache-dir --help ;;
-    predict) echo --top --saliency --threads --help ;;
-    report) echo --data --out --threads --fit --val-split --cache-dir --help ;;
+    eval) echo --data --batch --threads --isa --fit --val-split --cache-dir --help ;;
+    predict) echo --top --saliency --threads --isa --help ;;
+    report) echo --data --out --threads --isa --fit --val-split --cache-dir --help ;;
     info) echo --help ;;
     gradcheck) echo --model --batch --seed --eps --samples --verbose --corrupt --help ;;
     explain) echo --x --w --y --help ;;
-    bench) echo --threads --shape --min-time --median --no-mallopt --csv --list --help ;;
+    bench) echo --threads --isa --shape --min-time --median --no-mallopt --csv --list --help ;;
     esac
 }
 

@@ -40,6 +40,27 @@ first_err() {
 expect 0 --version
 grep -q -E '^cnn [0-9]+\.[0-9]+\.[0-9]+ \(libcnn [0-9]+\.[0-9]+\.[0-9]+\)$' "$tmp/out" ||
     fail "--version printed '$(cat "$tmp/out")'"
+grep -q -E "^instruction set: (avx512|avx2|portable) \(the CPU's best\)$" "$tmp/out" ||
+    fail "--version does not name the instruction set: '$(cat "$tmp/out")'"
+
+# The instruction set: --isa and CNN_ISA; an unknown name (exit 2) or one the CPU lacks (exit 1) is
+# one line. The portable set runs everywhere; avx512 is refused where the CPU's best is less.
+best=$(sed -n "s/^instruction set: \([a-z0-9]*\) (the CPU's best)$/\1/p" "$tmp/out")
+CNN_ISA=portable expect 0 --version
+has out "instruction set: portable (CNN_ISA; the CPU's best: $best)"
+expect 0 bench --shape lenet2 --min-time 0 --isa portable
+has out ", portable, GFLOP/s"
+CNN_ISA=portable expect 0 bench --shape lenet2 --min-time 0 --csv
+has out " isa=portable "
+expect 2 bench --shape lenet2 --isa avx3
+first_err "cnn bench: --isa avx3: unknown instruction set (avx512, avx2, portable or auto)"
+[ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "an unknown --isa is not one line"
+CNN_ISA=sse9 expect 2 bench --shape lenet2
+first_err "cnn bench: CNN_ISA sse9: unknown instruction set (avx512, avx2, portable or auto)"
+if [ "$best" != avx512 ]; then
+    expect 1 bench --shape lenet2 --isa avx512
+    first_err "cnn bench: --isa avx512: this CPU cannot run it (its best is $best)"
+fi
 
 for h in --help -h help; do
     expect 0 $h
