@@ -37,10 +37,10 @@ cnn_algo cnn_ctx_algo(const cnn_ctx *ctx) { return ctx ? ctx->algo : CNN_ALGO_AU
 
 cnn_status cnn_scratch_get(cnn_ctx *ctx, size_t floats, cnn_scratch *s) {
     size_t bytes;
+    s->p = NULL; /* first: a caller releases s whatever the status */
+    s->owned = 0;
     if (cnn_size_mul(&bytes, floats, sizeof(float)) != CNN_OK) return CNN_ERR_SHAPE;
     if (bytes == 0) bytes = sizeof(float);
-    s->p = NULL;
-    s->owned = 0;
     if (!ctx) {
         s->p = malloc(bytes);
         s->owned = 1;
