@@ -51,23 +51,6 @@ static void act_fwd(cnn_act a, float alpha, size_t n, const float *x, float *y) 
     }
 }
 
-cnn_status cnn_act_forward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const float *x, float *y) {
-    cnn_status st = act_check(a, n);
-    if (st != CNN_OK) return st;
-    if (!x || !y) return CNN_ERR_ARG;
-    const int nt = cnn_ctx_threads(ctx);
-    const long blocks = (long)((n + ACT_BLOCK - 1) / ACT_BLOCK);
-    (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && blocks > 1)
-#endif
-    for (long b = 0; b < blocks; b++) {
-        const size_t at = (size_t)b * ACT_BLOCK, len = n - at < ACT_BLOCK ? n - at : ACT_BLOCK;
-        act_fwd(a, alpha, len, x + at, y + at);
-    }
-    return CNN_OK;
-}
-
 /* n = 0 checks only which of x and y a's derivative needs. */
 static cnn_status act_bwd(cnn_act a, float alpha, size_t n, const float *x, const float *y, const float *dy,
                           float *dx) {
@@ -137,12 +120,18 @@ static cnn_status act_bwd(cnn_act a, float alpha, size_t n, const float *x, cons
     return CNN_OK;
 }
 
-cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const float *x, const float *y,
-                            const float *dy, float *dx) {
-    cnn_status st = act_check(a, n);
-    if (st != CNN_OK) return st;
-    if (!dy || !dx) return CNN_ERR_ARG;
-    if ((st = act_bwd(a, alpha, 0, x, y, dy, dx)) != CNN_OK) return st;
+/* One call's arrays: forward reads x and writes out; backward reads x or y and dy and writes out (dx). */
+typedef struct act_job {
+    cnn_act a;
+    float alpha;
+    const float *x, *y, *dy;
+    float *out;
+} act_job;
+
+static const float *at_or_null(const float *p, size_t at) { return p ? p + at : NULL; }
+
+/* The n elements in blocks of ACT_BLOCK, split among the context's threads. */
+static void act_blocks(cnn_ctx *ctx, size_t n, const act_job *j, int forward) {
     const int nt = cnn_ctx_threads(ctx);
     const long blocks = (long)((n + ACT_BLOCK - 1) / ACT_BLOCK);
     (void)nt;
@@ -151,7 +140,29 @@ cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, cons
 #endif
     for (long b = 0; b < blocks; b++) {
         const size_t at = (size_t)b * ACT_BLOCK, len = n - at < ACT_BLOCK ? n - at : ACT_BLOCK;
-        act_bwd(a, alpha, len, x ? x + at : NULL, y ? y + at : NULL, dy + at, dx + at);
+        if (forward)
+            act_fwd(j->a, j->alpha, len, j->x + at, j->out + at);
+        else
+            act_bwd(j->a, j->alpha, len, at_or_null(j->x, at), at_or_null(j->y, at), j->dy + at, j->out + at);
     }
+}
+
+cnn_status cnn_act_forward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const float *x, float *y) {
+    cnn_status st = act_check(a, n);
+    if (st != CNN_OK) return st;
+    if (!x || !y) return CNN_ERR_ARG;
+    const act_job j = {a, alpha, x, NULL, NULL, y};
+    act_blocks(ctx, n, &j, 1);
+    return CNN_OK;
+}
+
+cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const float *x, const float *y,
+                            const float *dy, float *dx) {
+    cnn_status st = act_check(a, n);
+    if (st != CNN_OK) return st;
+    if (!dy || !dx) return CNN_ERR_ARG;
+    if ((st = act_bwd(a, alpha, 0, x, y, dy, dx)) != CNN_OK) return st;
+    const act_job j = {a, alpha, x, y, dy, dx};
+    act_blocks(ctx, n, &j, 0);
     return CNN_OK;
 }
