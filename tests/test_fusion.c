@@ -1,4 +1,5 @@
-/* test_fusion.c — the network fuses conv -> relu (the conv writes relu(conv)), relu -> max pool
+/* test_fusion.c — the network fuses conv -> relu and batchnorm -> relu (they write the ReLU; the
+   batchnorm's backward also applies the ReLU's gradient gate), relu -> max pool
    (the pool's backward applies the ReLU's gradient gate) and conv [-> relu] -> pool (their forwards
    run together a chunk of images at a time), and a ReLU after a layer whose backward does not read its
    output (batchnorm, add) overwrites that output in place. A `dropout 0` layer between them is an exact
@@ -23,6 +24,13 @@ static const pair_case CASES[] = {
      "input 2 8 8\nconv 4 3 pad=1\nbatchnorm name=b\nflatten from=b\nrelu from=b name=r\nconv 4 3 pad=1\n"
      "batchnorm\nadd r name=s\nflatten from=s\nrelu from=s\nflatten\ndense 3\nsoftmax_ce\n",
      4},
+    /* batchnorm -> relu (the batchnorm writes the ReLU and gates its gradient) -> max pool (gates it
+       too); planes of 63 and 16 values, shorter and longer than batchnorm's 32 lanes */
+    {"input 3 9 7\nconv 5 3 pad=1\nbatchnorm\nrelu\nmaxpool 2\nconv 4 3 pad=1\nbatchnorm\nrelu\nflatten\n"
+     "dense 3\nsoftmax_ce\n",
+     "input 3 9 7\nconv 5 3 pad=1\nbatchnorm\ndropout 0\nrelu\ndropout 0\nmaxpool 2\nconv 4 3 pad=1\nbatchnorm\n"
+     "dropout 0\nrelu\nflatten\ndense 3\nsoftmax_ce\n",
+     5},
     {"input 1 12 12\nconv 8 3 pad=1\nrelu\nmaxpool 2\nflatten\ndense 5\nsoftmax_ce\n",
      "input 1 12 12\nconv 8 3 pad=1\ndropout 0\nrelu\ndropout 0\nmaxpool 2\nflatten\ndense 5\nsoftmax_ce\n", 4},
     /* odd sizes (the last row and column in no window), overlapping 3x3 windows, two blocks */

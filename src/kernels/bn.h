@@ -14,14 +14,15 @@
 typedef struct cnn_bn_kernels {
     double (*sum)(const float *x, int n, size_t stride, size_t hw);
     double (*sum_sq)(const float *x, int n, size_t stride, size_t hw, double mu); /* sum of (x - mu)^2 */
-    void (*sum_dot)(const float *dy, const float *x, int n, size_t stride, size_t hw, double *dot,
-                    double *sum);
-    /* xhat = (float)((x - mu) is), y = g xhat + b */
+    /* sums of g x and of g, g = dy, or with a gate (non-NULL) g = gate > 0 ? dy : 0 (a ReLU's backward) */
+    void (*sum_dot)(const float *dy, const float *gate, const float *x, int n, size_t stride, size_t hw,
+                    double *dot, double *sum);
+    /* xhat = (float)((x - mu) is), y = g xhat + b, then with relu y = ReLU(y) as cnn_act_forward's */
     void (*normalise)(const float *x, int n, size_t stride, size_t hw, double mu, double is, float g, float b,
-                      float *xhat, float *y);
-    /* dx = (float)(k (dy - (sb + xhat sg) / m)) */
-    void (*dx_train)(const float *dy, const float *xhat, int n, size_t stride, size_t hw, double k, double sb,
-                     double sg, double m, float *dx);
+                      int relu, float *xhat, float *y);
+    /* dx = (float)(k (g - (sb + xhat sg) / m)), g as in sum_dot */
+    void (*dx_train)(const float *dy, const float *gate, const float *xhat, int n, size_t stride, size_t hw,
+                     double k, double sb, double sg, double m, float *dx);
 } cnn_bn_kernels;
 
 /* isa's set (an ISA this build has no set for: the portable one). */

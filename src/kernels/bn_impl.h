@@ -44,12 +44,35 @@ BN_TARGET static double BN_NAME(sum_sq)(const float *x, int n, size_t stride, si
     return BN_NAME(tree)(s);
 }
 
-BN_TARGET static void BN_NAME(sum_dot)(const float *dy, const float *x, int n, size_t stride, size_t hw,
-                                       double *dot, double *sum) {
+/* dy, or dy where gate > 0 and 0 elsewhere: both loads unconditional, a select, no branch */
+static inline __attribute__((always_inline)) float BN_NAME(gated)(const float *dy, const float *gate,
+                                                                  size_t j) {
+    const float g = dy[j];
+    return gate[j] > 0.0f ? g : 0.0f;
+}
+
+BN_TARGET static void BN_NAME(sum_dot)(const float *dy, const float *gate, const float *x, int n,
+                                       size_t stride, size_t hw, double *dot, double *sum) {
     double d[BN_LANES] = {0}, s[BN_LANES] = {0};
     for (int i = 0; i < n; i++) {
-        const float *g = dy + (size_t)i * stride, *p = x + (size_t)i * stride;
+        const size_t off = (size_t)i * stride;
+        const float *g = dy + off, *p = x + off;
         size_t j = 0;
+        if (gate) {
+            const float *m = gate + off;
+            for (; j + BN_LANES <= hw; j += BN_LANES)
+                for (int k = 0; k < BN_LANES; k++) {
+                    const double v = (double)BN_NAME(gated)(g, m, j + k);
+                    d[k] += v * (double)p[j + k];
+                    s[k] += v;
+                }
+            for (int k = 0; j + (size_t)k < hw; k++) {
+                const double v = (double)BN_NAME(gated)(g, m, j + k);
+                d[k] += v * (double)p[j + k];
+                s[k] += v;
+            }
+            continue;
+        }
         for (; j + BN_LANES <= hw; j += BN_LANES)
             for (int k = 0; k < BN_LANES; k++) {
                 d[k] += (double)g[j + k] * (double)p[j + k];
@@ -65,22 +88,38 @@ BN_TARGET static void BN_NAME(sum_dot)(const float *dy, const float *x, int n, s
 }
 
 BN_TARGET static void BN_NAME(normalise)(const float *x, int n, size_t stride, size_t hw, double mu,
-                                         double is, float g, float b, float *xhat, float *y) {
+                                         double is, float g, float b, int relu, float *xhat, float *y) {
     for (int i = 0; i < n; i++) {
         const size_t off = (size_t)i * stride;
-        for (size_t j = 0; j < hw; j++) {
-            float xh = (float)(((double)x[off + j] - mu) * is);
-            xhat[off + j] = xh;
-            y[off + j] = g * xh + b;
+        if (relu) {
+            for (size_t j = 0; j < hw; j++) {
+                float xh = (float)(((double)x[off + j] - mu) * is);
+                float v = g * xh + b;
+                xhat[off + j] = xh;
+                y[off + j] = v > 0.0f || v != v ? v : 0.0f; /* NaN stays NaN, as cnn_act_forward's ReLU */
+            }
+        } else {
+            for (size_t j = 0; j < hw; j++) {
+                float xh = (float)(((double)x[off + j] - mu) * is);
+                xhat[off + j] = xh;
+                y[off + j] = g * xh + b;
+            }
         }
     }
 }
 
-BN_TARGET static void BN_NAME(dx_train)(const float *dy, const float *xhat, int n, size_t stride, size_t hw,
-                                        double k, double sb, double sg, double m, float *dx) {
+BN_TARGET static void BN_NAME(dx_train)(const float *dy, const float *gate, const float *xhat, int n,
+                                        size_t stride, size_t hw, double k, double sb, double sg, double m,
+                                        float *dx) {
     for (int i = 0; i < n; i++) {
         const size_t off = (size_t)i * stride;
-        for (size_t j = 0; j < hw; j++)
-            dx[off + j] = (float)(k * ((double)dy[off + j] - (sb + (double)xhat[off + j] * sg) / m));
+        if (gate) {
+            for (size_t j = 0; j < hw; j++)
+                dx[off + j] = (float)(k * ((double)BN_NAME(gated)(dy, gate, off + j) -
+                                           (sb + (double)xhat[off + j] * sg) / m));
+        } else {
+            for (size_t j = 0; j < hw; j++)
+                dx[off + j] = (float)(k * ((double)dy[off + j] - (sb + (double)xhat[off + j] * sg) / m));
+        }
     }
 }

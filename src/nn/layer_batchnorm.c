@@ -71,7 +71,8 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
     const float *gamma = net->params + l->param_off, *beta = gamma + l->in_c;
     float *rmean = net->state + l->state_off, *rvar = rmean + l->in_c;
     float *mean = l->aux + l->aux_size - 2 * (size_t)l->in_c, *invstd = mean + l->in_c;
-    return cnn_batchnorm2d_forward(ctx, &p, net->training, x, gamma, beta, rmean, rvar, l->out, l->aux, mean, invstd);
+    return cnn_batchnorm2d_forward_act(ctx, &p, net->training, x, gamma, beta, rmean, rvar, l->relu_out, l->out, l->aux,
+                                       mean, invstd);
 }
 
 static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *xs, float *dy, float *const *dxs) {
@@ -81,7 +82,9 @@ static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n
     const float *gamma = net->params + l->param_off, *invstd = l->aux + l->aux_size - (size_t)l->in_c;
     float *dgamma = net->grads + l->param_off, *dbeta = dgamma + l->in_c;
     (void)x;
-    return cnn_batchnorm2d_backward(ctx, &p, net->training, dy, l->aux, gamma, invstd, dx, dgamma, dbeta);
+    /* fused with the ReLU after it: its output holds the ReLU's, whose gradient gate applies here */
+    return cnn_batchnorm2d_backward_act(ctx, &p, net->training, dy, l->relu_out ? l->out : NULL, l->aux, gamma, invstd,
+                                        dx, dgamma, dbeta);
 }
 
 const cnn_layer_class cnn_layer_batchnorm = {

@@ -36,14 +36,16 @@ typedef struct cnn_layer {
                                   POOL2D (max): the forward's choices, a byte per output (cnn_pool2d_forward_arg) */
     size_t aux_size;
     /* Fusions set by cnn_net_build, results bit-identical to the layers run one by one (and in_place):
-       conv -> relu: the conv applies the ReLU and the relu layer is a view of its output;
-       relu -> maxpool: the pool's backward applies the ReLU's gradient gate and the relu's is skipped. */
-    int relu_out;      /* CONV2D: writes relu(conv) */
-    int fused_fwd;     /* ACT relu: forward done by the conv before it */
+       conv -> relu, batchnorm -> relu: the conv or batchnorm applies the ReLU and the relu layer is a view
+       of its output;
+       relu -> maxpool: the pool's backward applies the ReLU's gradient gate and the relu's is skipped;
+       batchnorm -> relu: the batchnorm's backward applies it instead. */
+    int relu_out;      /* CONV2D, BATCHNORM: writes relu(its result) */
+    int fused_fwd;     /* ACT relu: forward done by the conv or batchnorm before it */
     int in_place;      /* ACT relu: its output is its input's buffer (the input has no other reader and its
                           layer's backward does not read it), so it takes no memory of its own */
     int relu_in;       /* POOL2D (max): its input is a relu's output */
-    int fused_bwd;     /* ACT relu: backward done by the pool after it */
+    int fused_bwd;     /* ACT relu: backward done by the pool after it or the batchnorm before it */
     int pool_after;    /* CONV2D: index of the pool right after it (a fused relu between allowed), whose
                           forward runs with the conv's, a chunk of images at a time; 0: none */
     int fused_chunk;   /* POOL2D: forward done by the conv before it (pool_after) */

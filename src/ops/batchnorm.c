@@ -18,6 +18,14 @@ static cnn_status bn_check(const cnn_batchnorm2d *p, size_t *size) {
 cnn_status cnn_batchnorm2d_forward(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training, const float *x,
                                    const float *gamma, const float *beta, float *running_mean,
                                    float *running_var, float *y, float *xhat, float *mean, float *invstd) {
+    return cnn_batchnorm2d_forward_act(ctx, p, training, x, gamma, beta, running_mean, running_var, 0, y,
+                                       xhat, mean, invstd);
+}
+
+cnn_status cnn_batchnorm2d_forward_act(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training, const float *x,
+                                       const float *gamma, const float *beta, float *running_mean,
+                                       float *running_var, int relu, float *y, float *xhat, float *mean,
+                                       float *invstd) {
     size_t size;
     cnn_status st = bn_check(p, &size);
     if (st != CNN_OK) return st;
@@ -48,7 +56,8 @@ cnn_status cnn_batchnorm2d_forward(cnn_ctx *ctx, const cnn_batchnorm2d *p, int t
         }
         double is = 1.0 / sqrt(var + p->eps);
         mean[c] = (float)mu, invstd[c] = (float)is;
-        k->normalise(xc, n, stride, hw, mu, is, gamma[c], beta[c], xhat + (size_t)c * hw, y + (size_t)c * hw);
+        k->normalise(xc, n, stride, hw, mu, is, gamma[c], beta[c], relu, xhat + (size_t)c * hw,
+                     y + (size_t)c * hw);
     }
     return CNN_OK;
 }
@@ -56,6 +65,12 @@ cnn_status cnn_batchnorm2d_forward(cnn_ctx *ctx, const cnn_batchnorm2d *p, int t
 cnn_status cnn_batchnorm2d_backward(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training, const float *dy,
                                     const float *xhat, const float *gamma, const float *invstd, float *dx,
                                     float *dgamma, float *dbeta) {
+    return cnn_batchnorm2d_backward_act(ctx, p, training, dy, NULL, xhat, gamma, invstd, dx, dgamma, dbeta);
+}
+
+cnn_status cnn_batchnorm2d_backward_act(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training, const float *dy,
+                                        const float *relu_out, const float *xhat, const float *gamma,
+                                        const float *invstd, float *dx, float *dgamma, float *dbeta) {
     size_t size;
     cnn_status st = bn_check(p, &size);
     if (st != CNN_OK) return st;
@@ -72,18 +87,21 @@ cnn_status cnn_batchnorm2d_backward(cnn_ctx *ctx, const cnn_batchnorm2d *p, int 
     for (int c = 0; c < C; c++) {
         double sg, sb;
         const size_t at = (size_t)c * hw;
-        kern->sum_dot(dy + at, xhat + at, n, stride, hw, &sg, &sb);
+        const float *gate = relu_out ? relu_out + at : NULL;
+        kern->sum_dot(dy + at, gate, xhat + at, n, stride, hw, &sg, &sb);
         dgamma[c] = (float)sg, dbeta[c] = (float)sb;
         if (!dx) continue;
         double k = (double)gamma[c] * invstd[c];
         if (training) {
-            kern->dx_train(dy + at, xhat + at, n, stride, hw, k, sb, sg, (double)m, dx + at);
+            kern->dx_train(dy + at, gate, xhat + at, n, stride, hw, k, sb, sg, (double)m, dx + at);
             continue;
         }
         for (int i = 0; i < n; i++) {
             size_t off = (size_t)i * stride + at;
-            for (size_t j = 0; j < hw; j++)
-                dx[off + j] = (float)(k * dy[off + j]);
+            for (size_t j = 0; j < hw; j++) {
+                const float g = dy[off + j];
+                dx[off + j] = (float)(k * (!relu_out || relu_out[off + j] > 0.0f ? g : 0.0f));
+            }
         }
     }
     return CNN_OK;

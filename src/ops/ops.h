@@ -10,6 +10,17 @@
 CNN_LOCAL cnn_status cnn_conv_validate(const cnn_conv2d *p, cnn_conv_geom *g);
 /* cnn_conv2d_forward with ReLU fused (relu != 0): y = relu(conv + bias), the values cnn_act_forward
    gives, applied per image while its output is in cache. Used by the network for conv -> relu. */
+/* cnn_batchnorm2d_forward, with relu != 0 writing ReLU(y) to y (the same bits as a ReLU after it) */
+CNN_LOCAL cnn_status cnn_batchnorm2d_forward_act(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training, const float *x,
+                                                 const float *gamma, const float *beta, float *running_mean,
+                                                 float *running_var, int relu, float *y, float *xhat, float *mean,
+                                                 float *invstd);
+/* cnn_batchnorm2d_backward of a batchnorm whose output relu_out (non-NULL) went through a ReLU: dy is
+   the ReLU's output gradient, gated here by relu_out > 0 (the same bits as the ReLU's backward first) */
+CNN_LOCAL cnn_status cnn_batchnorm2d_backward_act(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training,
+                                                  const float *dy, const float *relu_out, const float *xhat,
+                                                  const float *gamma, const float *invstd, float *dx, float *dgamma,
+                                                  float *dbeta);
 CNN_LOCAL cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
                                             const float *bias, int relu, float *y);
 /* cnn_pool2d_backward for a pool whose input is a ReLU's output (relu_in != 0): a window's gradient
