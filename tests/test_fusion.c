@@ -1,4 +1,4 @@
-/* test_fusion.c — the network fuses conv -> relu and batchnorm -> relu (they write the ReLU; the
+/* test_fusion.c — the network fuses conv, batchnorm or add -> relu (they write the ReLU; the
    batchnorm's backward also applies the ReLU's gradient gate), relu -> max pool
    (the pool's backward applies the ReLU's gradient gate) and conv [-> relu] -> pool (their forwards
    run together a chunk of images at a time), and a ReLU after a layer whose backward does not read its
@@ -24,6 +24,12 @@ static const pair_case CASES[] = {
      "input 2 8 8\nconv 4 3 pad=1\nbatchnorm name=b\nflatten from=b\nrelu from=b name=r\nconv 4 3 pad=1\n"
      "batchnorm\nadd r name=s\nflatten from=s\nrelu from=s\nflatten\ndense 3\nsoftmax_ce\n",
      4},
+    /* a three-input add -> relu */
+    {"input 2 6 6\nconv 3 3 pad=1 name=a\nconv 3 3 pad=1 from=input name=b\nconv 3 3 pad=1 from=input name=c\n"
+     "add a b c\nrelu\nflatten\ndense 3\nsoftmax_ce\n",
+     "input 2 6 6\nconv 3 3 pad=1 name=a\nconv 3 3 pad=1 from=input name=b\nconv 3 3 pad=1 from=input name=c\n"
+     "add a b c name=s\nflatten from=s\nrelu from=s\nflatten\ndense 3\nsoftmax_ce\n",
+     3},
     /* batchnorm -> relu (the batchnorm writes the ReLU and gates its gradient) -> max pool (gates it
        too); planes of 63 and 16 values, shorter and longer than batchnorm's 32 lanes */
     {"input 3 9 7\nconv 5 3 pad=1\nbatchnorm\nrelu\nmaxpool 2\nconv 4 3 pad=1\nbatchnorm\nrelu\nflatten\n"

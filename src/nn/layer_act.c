@@ -60,7 +60,7 @@ static void describe(const cnn_layer *l, cnn_spec_out *o) {
 static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
     const float *x = xs[0];
     (void)net;
-    if (l->fused_fwd) return CNN_OK; /* the conv or batchnorm before wrote its ReLU into this very buffer */
+    if (l->fused_fwd) return CNN_OK; /* the layer before wrote its ReLU into this very buffer */
     /* in place (l->out == x): a ReLU's backward then reads its output as x, positive exactly where its
        input was */
     return cnn_act_forward(ctx, l->act, l->alpha, (size_t)n * l->in_size, x, l->out);

@@ -79,7 +79,8 @@ static size_t size_of(const cnn_net *net, int t) {
 /* ---------------------------------------------------------------- add */
 
 /* y = ((x0 + x1) + x2) + ...: one pass for the first two inputs, threads splitting the elements into
-   blocks (each element's sum is the same whatever the split). */
+   blocks (each element's sum is the same whatever the split); fused with the ReLU after it (relu_out),
+   y = ReLU(y) as cnn_act_forward's, NaN kept. */
 static cnn_status add_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *x) {
     enum { BLOCK = 32768 };
     const size_t m = (size_t)n * l->out_size;
@@ -92,9 +93,18 @@ static cnn_status add_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, c
 #endif
     for (long b = 0; b < blocks; b++) {
         const size_t i0 = (size_t)b * BLOCK, i1 = m - i0 < BLOCK ? m : i0 + BLOCK;
+        if (l->nin == 2 && l->relu_out) {
+            for (size_t i = i0; i < i1; i++) {
+                const float v = x[0][i] + x[1][i];
+                y[i] = v > 0.0f || v != v ? v : 0.0f;
+            }
+            continue;
+        }
         for (size_t i = i0; i < i1; i++) y[i] = x[0][i] + x[1][i];
         for (int k = 2; k < l->nin; k++)
             for (size_t i = i0; i < i1; i++) y[i] += x[k][i];
+        if (l->relu_out)
+            for (size_t i = i0; i < i1; i++) y[i] = y[i] > 0.0f || y[i] != y[i] ? y[i] : 0.0f;
     }
     return CNN_OK;
 }

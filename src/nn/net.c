@@ -124,14 +124,14 @@ static cnn_layer *sole_reader(cnn_net *net, int i) {
     return net->layers[i].readers == 1 ? &net->layers[net->layers[i].reader] : NULL;
 }
 
-/* Marks the fusions (see cnn_layer): conv -> relu, batchnorm -> relu and relu -> max pool, each only where the first
+/* Marks the fusions (see cnn_layer): conv, batchnorm or add -> relu and relu -> max pool, each only where the first
    layer's output has the second as its one reader (a second reader would see the fused values), and
    conv [-> relu] -> pool forwards run a chunk at a time. */
 static void plan_fusions(cnn_net *net) {
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *a = &net->layers[i], *b = sole_reader(net, i);
         if (!b) continue;
-        if ((a->kind == CNN_LAYER_CONV2D || a->kind == CNN_LAYER_BATCHNORM) && is_relu(b))
+        if ((a->kind == CNN_LAYER_CONV2D || a->kind == CNN_LAYER_BATCHNORM || a->kind == CNN_LAYER_ADD) && is_relu(b))
             a->relu_out = b->fused_fwd = 1;
         if (a->kind == CNN_LAYER_BATCHNORM && is_relu(b)) b->fused_bwd = 1; /* batchnorm's backward gates dy */
         if (is_relu(a) && b->kind == CNN_LAYER_POOL2D && b->pool.mode == CNN_POOL_MAX) a->fused_bwd = b->relu_in = 1;

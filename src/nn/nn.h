@@ -36,12 +36,12 @@ typedef struct cnn_layer {
                                   POOL2D (max): the forward's choices, a byte per output (cnn_pool2d_forward_arg) */
     size_t aux_size;
     /* Fusions set by cnn_net_build, results bit-identical to the layers run one by one (and in_place):
-       conv -> relu, batchnorm -> relu: the conv or batchnorm applies the ReLU and the relu layer is a view
-       of its output;
+       conv, batchnorm or add -> relu: that layer applies the ReLU and the relu layer is a view of its
+       output;
        relu -> maxpool: the pool's backward applies the ReLU's gradient gate and the relu's is skipped;
        batchnorm -> relu: the batchnorm's backward applies it instead. */
-    int relu_out;      /* CONV2D, BATCHNORM: writes relu(its result) */
-    int fused_fwd;     /* ACT relu: forward done by the conv or batchnorm before it */
+    int relu_out;      /* CONV2D, BATCHNORM, ADD: writes relu(its result) */
+    int fused_fwd;     /* ACT relu: forward done by the conv, batchnorm or add before it */
     int in_place;      /* ACT relu: its output is its input's buffer (the input has no other reader and its
                           layer's backward does not read it), so it takes no memory of its own */
     int relu_in;       /* POOL2D (max): its input is a relu's output */
