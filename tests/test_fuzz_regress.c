@@ -173,6 +173,12 @@ static void test_nasty_specs(void **state) {
         {"input 1 28 28\nflatten\ndense 0\n", "line 3"},
         {"input 1 2 2\nflatten\ndense 2147483647\ndense 2147483647\n", "line 4: dense"},
         {"input 1 28 28\nflatten\nsoftmax_ce\nrelu\n", "line 4: relu: nothing may follow the loss layer"},
+        /* reading the loss by name or as the line above: refused with the same message */
+        {"input 1 4 4\nconv 2 3 pad=1 name=a\nflatten\ndense 5\nmse\nadd a\n",
+         "line 6: add: nothing may follow the loss layer (line 5)"},
+        {"input 1 4 4\nflatten\ndense 5\nmse name=L\nrelu from=L\n", "line 5: relu: nothing may follow the loss layer (line 4)"},
+        {"input 1 4 4\nflatten name=f\ndense 5\nsoftmax_ce name=L\nconcat f L\n",
+         "line 5: concat: nothing may follow the loss layer (line 4)"},
         {"input 1 28 28\nmse reduction=median\n", "line 2"},
         {"input 1 28 28\nsoftmax\n", "line 2: unknown layer 'softmax'"},
         {"input 1 28 28\nrelu a b c d e f g h i j k l m n o p q\n", "more than 16 words"},

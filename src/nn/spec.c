@@ -337,7 +337,12 @@ static cnn_status line_inputs(cnn_spec_args *a, cnn_net *net, const char *own) {
         cnn_status st = resolve(ln, net, own, a->ref[i], &t[i]);
         if (st != CNN_OK) return st;
     }
-    return cnn_net_set_inputs(net, a->nref, t);
+    if (a->nref && net->has_loss_input) /* a loss's output is no tensor: any reference would be to it or above */
+        return fail(ln, CNN_ERR_FORMAT, "%s: nothing may follow the loss layer (line %d)", ln->tok[0],
+                    net->layers[net->nlayers - 1].lineno);
+    cnn_status st = a->nref ? cnn_net_set_inputs(net, a->nref, t) : CNN_OK;
+    if (st != CNN_OK) return fail(ln, CNN_ERR_FORMAT, "%s: cannot read those outputs (%s)", ln->tok[0], cnn_status_str(st));
+    return CNN_OK;
 }
 
 /* "conv, maxpool, ... or mse": every keyword of the class table, in its order. */
