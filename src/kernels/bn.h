@@ -9,6 +9,8 @@
 #include "core/internal.h"
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 /* One channel: its n planes of hw values, plane i at x + i stride. */
 typedef struct cnn_bn_kernels {
