@@ -211,15 +211,21 @@ int cli_parse_fit(const char *s) {
     return -1;
 }
 
-cnn_ctx *cli_ctx_create(const char *prog, int threads, const char *isa, int *rc) {
+/* The instruction set called name ("auto" when NULL or empty); 0 when there is none of that name. */
+static int isa_named(const char *name, cnn_isa *out) {
     static const cnn_isa known[] = {CNN_ISA_AUTO, CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512};
+    *out = CNN_ISA_AUTO;
+    if (!name || !*name) return 1;
+    for (size_t k = 0; k < sizeof known / sizeof *known; k++)
+        if (!strcmp(name, cnn_isa_name(known[k]))) return *out = known[k], 1;
+    return 0;
+}
+
+cnn_ctx *cli_ctx_create(const char *prog, int threads, const char *isa, int *rc) {
     const char *from = isa ? "--isa" : "CNN_ISA";
     const char *name = isa ? isa : getenv("CNN_ISA");
-    cnn_isa want = CNN_ISA_AUTO;
-    int found = !name || !*name;
-    for (size_t k = 0; !found && k < sizeof known / sizeof *known; k++)
-        if (!strcmp(name, cnn_isa_name(known[k]))) want = known[k], found = 1;
-    if (!found) {
+    cnn_isa want;
+    if (!isa_named(name, &want)) {
         cli_error(prog, "%s %s: unknown instruction set (avx512, avx2, portable or auto)", from, name);
         *rc = CLI_EXIT_USAGE;
         return NULL;
@@ -240,16 +246,15 @@ cnn_ctx *cli_ctx_create(const char *prog, int threads, const char *isa, int *rc)
 }
 
 void cli_isa_line(char *buf, size_t size) {
-    static const cnn_isa known[] = {CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512};
     const char *best = cnn_isa_name(cnn_ctx_isa(NULL)), *env = getenv("CNN_ISA");
-    if (!env || !*env || !strcmp(env, "auto")) {
+    cnn_isa want;
+    const int named = isa_named(env, &want);
+    if (named && want == CNN_ISA_AUTO) {
         snprintf(buf, size, "%s (the CPU's best)", best);
         return;
     }
-    cnn_ctx *ctx = cnn_ctx_create(1);
-    int runs = 0;
-    for (size_t k = 0; ctx && k < sizeof known / sizeof *known; k++)
-        if (!strcmp(env, cnn_isa_name(known[k]))) runs = cnn_ctx_set_isa(ctx, known[k]) == CNN_OK;
+    cnn_ctx *ctx = named ? cnn_ctx_create(1) : NULL;
+    const int runs = ctx && cnn_ctx_set_isa(ctx, want) == CNN_OK;
     cnn_ctx_free(ctx);
     if (runs)
         snprintf(buf, size, "%s (CNN_ISA; the CPU's best: %s)", env, best);
@@ -259,8 +264,9 @@ void cli_isa_line(char *buf, size_t size) {
 
 float *cli_norm(const cnn_net *net, int c, const cnn_batch_config *cfg) {
     float *norm = malloc((size_t)(c > 0 ? c : 1) * 2 * sizeof *norm);
-    if (!norm || cnn_net_input_norm(net, NULL, NULL) == c) {
-        if (norm) cnn_net_input_norm(net, norm, norm + c);
+    if (!norm) return NULL;
+    if (cnn_net_input_norm(net, NULL, NULL) == c) {
+        cnn_net_input_norm(net, norm, norm + c);
         return norm;
     }
     for (int k = 0; k < c; k++) {

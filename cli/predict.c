@@ -67,8 +67,9 @@ static int predict_one(cnn_ctx *ctx, cnn_net *net, const float *norm, const char
         return 1;
     }
     const size_t plane = (size_t)h * w;
-    for (size_t i = 0; i < (size_t)c * plane; i++)
-        x[i] = ((float)pix[i] / 255.0f - norm[i / plane]) / norm[c + i / plane];
+    for (int k = 0; k < c; k++)
+        for (size_t i = (size_t)k * plane; i < (size_t)(k + 1) * plane; i++)
+            x[i] = ((float)pix[i] / 255.0f - norm[k]) / norm[c + k];
     const float *out;
     if ((st = cnn_net_forward(ctx, net, 1, x, 0, &out)) != CNN_OK ||
         (st = cnn_softmax_forward(ctx, 1, classes, out, prob)) != CNN_OK) {

@@ -93,17 +93,14 @@ static cnn_status add_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, c
 #endif
     for (long b = 0; b < blocks; b++) {
         const size_t i0 = (size_t)b * BLOCK, i1 = m - i0 < BLOCK ? m : i0 + BLOCK;
-        if (l->nin == 2 && l->relu_out) {
-            for (size_t i = i0; i < i1; i++) {
-                const float v = x[0][i] + x[1][i];
-                y[i] = v > 0.0f || v != v ? v : 0.0f;
-            }
-            continue;
+        const int relu_first = l->relu_out && l->nin == 2; /* two inputs: the ReLU in the same pass */
+        for (size_t i = i0; i < i1; i++) {
+            const float v = x[0][i] + x[1][i];
+            y[i] = !relu_first || v > 0.0f || v != v ? v : 0.0f;
         }
-        for (size_t i = i0; i < i1; i++) y[i] = x[0][i] + x[1][i];
         for (int k = 2; k < l->nin; k++)
             for (size_t i = i0; i < i1; i++) y[i] += x[k][i];
-        if (l->relu_out)
+        if (l->relu_out && !relu_first)
             for (size_t i = i0; i < i1; i++) y[i] = y[i] > 0.0f || y[i] != y[i] ? y[i] : 0.0f;
     }
     return CNN_OK;

@@ -337,14 +337,14 @@ static cnn_status line_inputs(cnn_spec_args *a, cnn_net *net, const char *own) {
         cnn_status st = resolve(ln, net, own, a->ref[i], &t[i]);
         if (st != CNN_OK) return st;
     }
-    if (a->nref && net->has_loss_input) { /* a loss's output is no tensor: the line cannot read it */
+    if (net->has_loss_input) { /* a loss's output is no tensor: the line cannot read it */
         const int at = net->layers[net->nlayers - 1].lineno;
         if (a->cls->is_loss)
             return fail(ln, CNN_ERR_FORMAT, "%s: a second loss (line %d has the net's loss; a net has one)",
                         ln->tok[0], at);
         return fail(ln, CNN_ERR_FORMAT, "%s: nothing may follow the loss layer (line %d)", ln->tok[0], at);
     }
-    cnn_status st = a->nref ? cnn_net_set_inputs(net, a->nref, t) : CNN_OK;
+    cnn_status st = cnn_net_set_inputs(net, a->nref, t); /* a->nref >= 1 here */
     if (st != CNN_OK) return fail(ln, CNN_ERR_FORMAT, "%s: cannot read those outputs (%s)", ln->tok[0], cnn_status_str(st));
     return CNN_OK;
 }
