@@ -16,15 +16,17 @@
 typedef struct cnn_bn_kernels {
     double (*sum)(const float *x, int n, size_t stride, size_t hw);
     double (*sum_sq)(const float *x, int n, size_t stride, size_t hw, double mu); /* sum of (x - mu)^2 */
-    /* sums of g x and of g, g = dy, or with a gate (non-NULL) g = gate > 0 ? dy : 0 (a ReLU's backward) */
+    /* sums of g xhat and of g, xhat = (float)((x - mu) is) as normalise's (mu 0 and is 1 take x as
+       xhat itself), g = dy, or with a gate (non-NULL) g = gate > 0 ? dy : 0 (a ReLU's backward) */
     void (*sum_dot)(const float *dy, const float *gate, const float *x, int n, size_t stride, size_t hw,
-                    double *dot, double *sum);
-    /* xhat = (float)((x - mu) is), y = g xhat + b, then with relu y = ReLU(y) as cnn_act_forward's */
+                    double mu, double is, double *dot, double *sum);
+    /* xhat = (float)((x - mu) is) (stored when xhat is non-NULL), y = g xhat + b, then with relu
+       y = ReLU(y) as cnn_act_forward's */
     void (*normalise)(const float *x, int n, size_t stride, size_t hw, double mu, double is, float g, float b,
                       int relu, float *xhat, float *y);
-    /* dx = (float)(k (g - (sb + xhat sg) / m)), g as in sum_dot */
-    void (*dx_train)(const float *dy, const float *gate, const float *xhat, int n, size_t stride, size_t hw,
-                     double k, double sb, double sg, double m, float *dx);
+    /* dx = (float)(k (g - (sb + xhat sg) / m)), g and xhat as in sum_dot */
+    void (*dx_train)(const float *dy, const float *gate, const float *x, int n, size_t stride, size_t hw,
+                     double mu, double is, double k, double sb, double sg, double m, float *dx);
 } cnn_bn_kernels;
 
 /* isa's set (an ISA this build has no set for: the portable one). */

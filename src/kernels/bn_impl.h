@@ -55,8 +55,13 @@ static inline __attribute__((always_inline)) float BN_NAME(gated)(const float *d
     return r;
 }
 
-BN_TARGET static void BN_NAME(sum_dot)(const float *dy, const float *gate, const float *x, int n,
-                                       size_t stride, size_t hw, double *dot, double *sum) {
+/* xhat again from x: the bits the forward's normalise computed (x = xhat, mu = 0, is = 1: xhat itself) */
+static inline __attribute__((always_inline)) double BN_NAME(xh)(const float *x, size_t j, double mu, double is) {
+    return (double)(float)(((double)x[j] - mu) * is);
+}
+
+BN_TARGET static void BN_NAME(sum_dot)(const float *dy, const float *gate, const float *x, int n, size_t stride,
+                                       size_t hw, double mu, double is, double *dot, double *sum) {
     double d[BN_LANES] = {0}, s[BN_LANES] = {0};
     for (int i = 0; i < n; i++) {
         const size_t off = (size_t)i * stride;
@@ -67,23 +72,23 @@ BN_TARGET static void BN_NAME(sum_dot)(const float *dy, const float *gate, const
             for (; j + BN_LANES <= hw; j += BN_LANES)
                 for (int k = 0; k < BN_LANES; k++) {
                     const double v = (double)BN_NAME(gated)(g, m, j + k);
-                    d[k] += v * (double)p[j + k];
+                    d[k] += v * BN_NAME(xh)(p, j + k, mu, is);
                     s[k] += v;
                 }
             for (int k = 0; j + (size_t)k < hw; k++) {
                 const double v = (double)BN_NAME(gated)(g, m, j + k);
-                d[k] += v * (double)p[j + k];
+                d[k] += v * BN_NAME(xh)(p, j + k, mu, is);
                 s[k] += v;
             }
             continue;
         }
         for (; j + BN_LANES <= hw; j += BN_LANES)
             for (int k = 0; k < BN_LANES; k++) {
-                d[k] += (double)g[j + k] * (double)p[j + k];
+                d[k] += (double)g[j + k] * BN_NAME(xh)(p, j + k, mu, is);
                 s[k] += (double)g[j + k];
             }
         for (int k = 0; j + (size_t)k < hw; k++) {
-            d[k] += (double)g[j + k] * (double)p[j + k];
+            d[k] += (double)g[j + k] * BN_NAME(xh)(p, j + k, mu, is);
             s[k] += (double)g[j + k];
         }
     }
@@ -95,35 +100,33 @@ BN_TARGET static void BN_NAME(normalise)(const float *x, int n, size_t stride, s
                                          double is, float g, float b, int relu, float *xhat, float *y) {
     for (int i = 0; i < n; i++) {
         const size_t off = (size_t)i * stride;
+        if (xhat)
+            for (size_t j = 0; j < hw; j++)
+                xhat[off + j] = (float)(((double)x[off + j] - mu) * is);
         if (relu) {
             for (size_t j = 0; j < hw; j++) {
-                float xh = (float)(((double)x[off + j] - mu) * is);
-                float v = g * xh + b;
-                xhat[off + j] = xh;
+                float v = g * (float)(((double)x[off + j] - mu) * is) + b;
                 y[off + j] = v > 0.0f || v != v ? v : 0.0f; /* NaN stays NaN, as cnn_act_forward's ReLU */
             }
         } else {
-            for (size_t j = 0; j < hw; j++) {
-                float xh = (float)(((double)x[off + j] - mu) * is);
-                xhat[off + j] = xh;
-                y[off + j] = g * xh + b;
-            }
+            for (size_t j = 0; j < hw; j++)
+                y[off + j] = g * (float)(((double)x[off + j] - mu) * is) + b;
         }
     }
 }
 
-BN_TARGET static void BN_NAME(dx_train)(const float *dy, const float *gate, const float *xhat, int n,
-                                        size_t stride, size_t hw, double k, double sb, double sg, double m,
+BN_TARGET static void BN_NAME(dx_train)(const float *dy, const float *gate, const float *x, int n, size_t stride,
+                                        size_t hw, double mu, double is, double k, double sb, double sg, double m,
                                         float *dx) {
     for (int i = 0; i < n; i++) {
         const size_t off = (size_t)i * stride;
         if (gate) {
             for (size_t j = 0; j < hw; j++)
                 dx[off + j] = (float)(k * ((double)BN_NAME(gated)(dy, gate, off + j) -
-                                           (sb + (double)xhat[off + j] * sg) / m));
+                                           (sb + BN_NAME(xh)(x, off + j, mu, is) * sg) / m));
         } else {
             for (size_t j = 0; j < hw; j++)
-                dx[off + j] = (float)(k * ((double)dy[off + j] - (sb + (double)xhat[off + j] * sg) / m));
+                dx[off + j] = (float)(k * ((double)dy[off + j] - (sb + BN_NAME(xh)(x, off + j, mu, is) * sg) / m));
         }
     }
 }

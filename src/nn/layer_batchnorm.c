@@ -40,10 +40,11 @@ static void describe(const cnn_layer *l, cnn_spec_out *o) {
         cnn_spec_put(o, " momentum=%s", cnn_spec_float_str(f, sizeof f, l->bn_momentum));
 }
 
-/* xhat of a batch of b, then the batch's mean and inverse standard deviation per channel */
+/* per channel: the mean and inverse standard deviation as floats, then as the doubles the backward
+   recomputes xhat from (its input is kept, so xhat need not be) */
 static cnn_status aux_floats(const cnn_layer *l, size_t b, size_t *aux) {
-    if (cnn_size_mul(aux, b, l->in_size)) return CNN_ERR_SHAPE;
-    *aux += 2 * (size_t)l->in_c;
+    (void)b;
+    *aux = 6 * (size_t)l->in_c;
     return CNN_OK;
 }
 
@@ -64,27 +65,25 @@ static cnn_batchnorm2d geometry(const cnn_layer *l, int n) {
     return p;
 }
 
-/* aux: xhat, then the mean and inverse standard deviation per channel */
 static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
     const float *x = xs[0];
     const cnn_batchnorm2d p = geometry(l, n);
     const float *gamma = net->params + l->param_off, *beta = gamma + l->in_c;
     float *rmean = net->state + l->state_off, *rvar = rmean + l->in_c;
-    float *mean = l->aux + l->aux_size - 2 * (size_t)l->in_c, *invstd = mean + l->in_c;
-    return cnn_batchnorm2d_forward_act(ctx, &p, net->training, x, gamma, beta, rmean, rvar, l->relu_out, l->out, l->aux,
-                                       mean, invstd);
+    float *mean = l->aux, *invstd = mean + l->in_c, *stats = invstd + l->in_c;
+    return cnn_batchnorm2d_forward_act(ctx, &p, net->training, x, gamma, beta, rmean, rvar, l->relu_out, l->out, NULL,
+                                       mean, invstd, stats);
 }
 
 static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *xs, float *dy, float *const *dxs) {
     const float *x = xs[0];
     float *dx = dxs ? dxs[0] : NULL;
     const cnn_batchnorm2d p = geometry(l, n);
-    const float *gamma = net->params + l->param_off, *invstd = l->aux + l->aux_size - (size_t)l->in_c;
+    const float *gamma = net->params + l->param_off, *invstd = l->aux + l->in_c, *stats = invstd + l->in_c;
     float *dgamma = net->grads + l->param_off, *dbeta = dgamma + l->in_c;
-    (void)x;
     /* fused with the ReLU after it: its output holds the ReLU's, whose gradient gate applies here */
-    return cnn_batchnorm2d_backward_act(ctx, &p, net->training, dy, l->relu_out ? l->out : NULL, l->aux, gamma, invstd,
-                                        dx, dgamma, dbeta);
+    return cnn_batchnorm2d_backward_act(ctx, &p, net->training, dy, l->relu_out ? l->out : NULL, x, stats, gamma,
+                                        invstd, dx, dgamma, dbeta);
 }
 
 const cnn_layer_class cnn_layer_batchnorm = {

@@ -31,8 +31,8 @@ typedef struct cnn_layer {
     size_t param_off, state_off;
     float *out;                /* max_batch x out_size, or the input's buffer for views (flatten, eval dropout) */
     float *aux;                /* DROPOUT: mask (max_batch x in_size); ERASE: the rectangle per image, top,
-                                  left, height, width (max_batch x 4; height 0: none); BATCHNORM: xhat, then
-                                  mean and invstd;
+                                  left, height, width (max_batch x 4; height 0: none); BATCHNORM: mean and invstd
+                                  per channel, then both again as doubles (xhat is recomputed from them);
                                   POOL2D (max): the forward's choices, a byte per output (cnn_pool2d_forward_arg) */
     size_t aux_size;
     /* Fusions set by cnn_net_build, results bit-identical to the layers run one by one (and in_place):

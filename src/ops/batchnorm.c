@@ -7,6 +7,7 @@
 #include "ops/ops.h"
 
 #include <math.h>
+#include <string.h>
 
 static cnn_status bn_check(const cnn_batchnorm2d *p, size_t *size) {
     if (!p || p->n <= 0 || p->c <= 0 || p->h <= 0 || p->w <= 0) return CNN_ERR_ARG;
@@ -18,18 +19,19 @@ static cnn_status bn_check(const cnn_batchnorm2d *p, size_t *size) {
 cnn_status cnn_batchnorm2d_forward(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training, const float *x,
                                    const float *gamma, const float *beta, float *running_mean,
                                    float *running_var, float *y, float *xhat, float *mean, float *invstd) {
+    if (!xhat) return CNN_ERR_ARG;
     return cnn_batchnorm2d_forward_act(ctx, p, training, x, gamma, beta, running_mean, running_var, 0, y,
-                                       xhat, mean, invstd);
+                                       xhat, mean, invstd, NULL);
 }
 
 cnn_status cnn_batchnorm2d_forward_act(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training, const float *x,
                                        const float *gamma, const float *beta, float *running_mean,
                                        float *running_var, int relu, float *y, float *xhat, float *mean,
-                                       float *invstd) {
+                                       float *invstd, float *stats) {
     size_t size;
     cnn_status st = bn_check(p, &size);
     if (st != CNN_OK) return st;
-    if (!x || !gamma || !beta || !running_mean || !running_var || !y || !xhat || !mean || !invstd)
+    if (!x || !gamma || !beta || !running_mean || !running_var || !y || !mean || !invstd)
         return CNN_ERR_ARG;
     const int n = p->n, C = p->c;
     const size_t hw = (size_t)p->h * p->w, m = (size_t)n * hw;
@@ -56,7 +58,11 @@ cnn_status cnn_batchnorm2d_forward_act(cnn_ctx *ctx, const cnn_batchnorm2d *p, i
         }
         double is = 1.0 / sqrt(var + p->eps);
         mean[c] = (float)mu, invstd[c] = (float)is;
-        k->normalise(xc, n, stride, hw, mu, is, gamma[c], beta[c], relu, xhat + (size_t)c * hw,
+        if (stats) {
+            memcpy(stats + 4 * (size_t)c, &mu, sizeof mu);
+            memcpy(stats + 4 * (size_t)c + 2, &is, sizeof is);
+        }
+        k->normalise(xc, n, stride, hw, mu, is, gamma[c], beta[c], relu, xhat ? xhat + (size_t)c * hw : NULL,
                      y + (size_t)c * hw);
     }
     return CNN_OK;
@@ -65,16 +71,16 @@ cnn_status cnn_batchnorm2d_forward_act(cnn_ctx *ctx, const cnn_batchnorm2d *p, i
 cnn_status cnn_batchnorm2d_backward(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training, const float *dy,
                                     const float *xhat, const float *gamma, const float *invstd, float *dx,
                                     float *dgamma, float *dbeta) {
-    return cnn_batchnorm2d_backward_act(ctx, p, training, dy, NULL, xhat, gamma, invstd, dx, dgamma, dbeta);
+    return cnn_batchnorm2d_backward_act(ctx, p, training, dy, NULL, xhat, NULL, gamma, invstd, dx, dgamma, dbeta);
 }
 
 cnn_status cnn_batchnorm2d_backward_act(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training, const float *dy,
-                                        const float *relu_out, const float *xhat, const float *gamma,
+                                        const float *relu_out, const float *x, const float *stats, const float *gamma,
                                         const float *invstd, float *dx, float *dgamma, float *dbeta) {
     size_t size;
     cnn_status st = bn_check(p, &size);
     if (st != CNN_OK) return st;
-    if (!dy || !xhat || !gamma || !invstd || !dgamma || !dbeta) return CNN_ERR_ARG;
+    if (!dy || !x || !gamma || !invstd || !dgamma || !dbeta) return CNN_ERR_ARG;
     const int n = p->n, C = p->c;
     const size_t hw = (size_t)p->h * p->w, m = (size_t)n * hw;
     const int nt = cnn_ctx_threads(ctx);
@@ -85,15 +91,19 @@ cnn_status cnn_batchnorm2d_backward_act(cnn_ctx *ctx, const cnn_batchnorm2d *p, 
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && size > 16384)
 #endif
     for (int c = 0; c < C; c++) {
-        double sg, sb;
+        double sg, sb, mu = 0.0, is = 1.0;
         const size_t at = (size_t)c * hw;
         const float *gate = relu_out ? relu_out + at : NULL;
-        kern->sum_dot(dy + at, gate, xhat + at, n, stride, hw, &sg, &sb);
+        if (stats) {
+            memcpy(&mu, stats + 4 * (size_t)c, sizeof mu);
+            memcpy(&is, stats + 4 * (size_t)c + 2, sizeof is);
+        }
+        kern->sum_dot(dy + at, gate, x + at, n, stride, hw, mu, is, &sg, &sb);
         dgamma[c] = (float)sg, dbeta[c] = (float)sb;
         if (!dx) continue;
         double k = (double)gamma[c] * invstd[c];
         if (training) {
-            kern->dx_train(dy + at, gate, xhat + at, n, stride, hw, k, sb, sg, (double)m, dx + at);
+            kern->dx_train(dy + at, gate, x + at, n, stride, hw, mu, is, k, sb, sg, (double)m, dx + at);
             continue;
         }
         for (int i = 0; i < n; i++) {

@@ -10,17 +10,21 @@
 CNN_LOCAL cnn_status cnn_conv_validate(const cnn_conv2d *p, cnn_conv_geom *g);
 /* cnn_conv2d_forward with ReLU fused (relu != 0): y = relu(conv + bias), the values cnn_act_forward
    gives, applied per image while its output is in cache. Used by the network for conv -> relu. */
-/* cnn_batchnorm2d_forward, with relu != 0 writing ReLU(y) to y (the same bits as a ReLU after it) */
+/* cnn_batchnorm2d_forward, with relu != 0 writing ReLU(y) to y (the same bits as a ReLU after it);
+   xhat may be NULL (not kept), and stats (non-NULL: 4 c floats) receives each channel's mean and
+   inverse standard deviation as the two doubles the normalisation used, from which the backward
+   recomputes xhat bit for bit instead of reading a stored copy. */
 CNN_LOCAL cnn_status cnn_batchnorm2d_forward_act(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training, const float *x,
                                                  const float *gamma, const float *beta, float *running_mean,
                                                  float *running_var, int relu, float *y, float *xhat, float *mean,
-                                                 float *invstd);
+                                                 float *invstd, float *stats);
 /* cnn_batchnorm2d_backward of a batchnorm whose output relu_out (non-NULL) went through a ReLU: dy is
-   the ReLU's output gradient, gated here by relu_out > 0 (the same bits as the ReLU's backward first) */
+   the ReLU's output gradient, gated here by relu_out > 0 (the same bits as the ReLU's backward first).
+   x is xhat when stats is NULL, else the forward's input with stats the forward wrote. */
 CNN_LOCAL cnn_status cnn_batchnorm2d_backward_act(cnn_ctx *ctx, const cnn_batchnorm2d *p, int training,
-                                                  const float *dy, const float *relu_out, const float *xhat,
-                                                  const float *gamma, const float *invstd, float *dx, float *dgamma,
-                                                  float *dbeta);
+                                                  const float *dy, const float *relu_out, const float *x,
+                                                  const float *stats, const float *gamma, const float *invstd,
+                                                  float *dx, float *dgamma, float *dbeta);
 CNN_LOCAL cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
                                             const float *bias, int relu, float *y);
 /* cnn_pool2d_backward for a pool whose input is a ReLU's output (relu_in != 0): a window's gradient
