@@ -8,12 +8,14 @@ cd "$(dirname "$0")"
 jobs=$(nproc 2>/dev/null || echo 2)
 if [ "${1:-}" = "--bench" ]; then
     shift
-    scripts/deps.sh build-essential cmake zlib1g-dev libstb-dev python3-torch python3-numpy
+    scripts/deps.sh build-essential cmake zlib1g-dev libstb-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev \
+        python3-torch python3-numpy
     cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCNN_BUILD_TESTS=OFF >/dev/null
     cmake --build build -j"$jobs"
     exec bench/all.sh build "$@"
 fi
-scripts/deps.sh build-essential cmake zlib1g-dev libstb-dev dataset-fashion-mnist
+scripts/deps.sh build-essential cmake zlib1g-dev libstb-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev \
+    dataset-fashion-mnist
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCNN_BUILD_TESTS=OFF >/dev/null
 cmake --build build -j"$jobs"
 start=$(date +%s)

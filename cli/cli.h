@@ -30,6 +30,8 @@ int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 extern const char cmd_explain_usage[];
 extern const char cmd_bench_usage[];
 extern const char cmd_train_usage[];
@@ -38,6 +40,8 @@ extern const char cmd_predict_usage[];
 extern const char cmd_info_usage[];
 extern const char cmd_gradcheck_usage[];
 extern const char cmd_report_usage[];
+extern const char cmd_run_usage[];
+extern const char cmd_import_usage[];
 
 /* The default model of `cnn train` (models/fashion-cnn.cfg), embedded at build time. */
 extern const char cli_default_model[];

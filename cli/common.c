@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -365,4 +366,93 @@ int cli_write_atomic(const char *path, const void *data, size_t n) {
     free(tmp);
     errno = saved;
     return -1;
+}
+
+cli_model_kind cli_model_kind_of(const char *path) {
+    unsigned char head[8] = {0};
+    size_t len = strlen(path), n = 0;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        n = fread(head, 1, sizeof head, f);
+        fclose(f);
+    }
+    if (n > 0 && !memcmp(head, "CNNCKPT", n)) return CLI_MODEL_CHECKPOINT;
+    if ((len >= 5 && strcasecmp(path + len - 5, ".onnx") == 0) || (n > 0 && head[0] == 0x08)) return CLI_MODEL_ONNX;
+    return CLI_MODEL_SPEC;
+}
+
+cnn_status cli_load_model(const char *prog, const char *path, int max_batch, cnn_net **net, cnn_optim **opt,
+                          cnn_train_state *ts, cli_model_kind *kind) {
+    char err[512];
+    cnn_status st;
+    cli_model_kind k = cli_model_kind_of(path);
+    if (kind) *kind = k;
+    if (opt) *opt = NULL;
+    if (ts) memset(ts, 0, sizeof *ts);
+    if (k == CLI_MODEL_CHECKPOINT) st = cnn_checkpoint_load(path, max_batch, net, opt, ts, err, sizeof err);
+    else if (k == CLI_MODEL_ONNX) st = cnn_net_from_onnx(path, max_batch, net, err, sizeof err);
+    else st = cnn_net_from_spec_file(path, max_batch, net, err, sizeof err);
+    if (st != CNN_OK) cli_error(prog, "%s", err[0] ? err : cnn_status_str(st));
+    else if (k == CLI_MODEL_SPEC) cli_net_warnings(prog, path, *net);
+    return st;
+}
+
+cnn_status cli_net_with_loss(const cnn_net *net, int max_batch, cnn_net **out, char *err, size_t err_size) {
+    *out = NULL;
+    cnn_layer_info li;
+    int n = cnn_net_layer_count(net);
+    if (n < 1 || cnn_net_layer_info(net, n - 1, &li) != CNN_OK) return CNN_ERR_ARG;
+    if (li.kind != CNN_LAYER_DENSE && li.kind != CNN_LAYER_FLATTEN) return CNN_OK;
+    const char *spec = cnn_net_spec(net);
+    size_t len = strlen(spec);
+    char *text = malloc(len + 16);
+    if (!text) return CNN_ERR_NOMEM;
+    memcpy(text, spec, len);
+    snprintf(text + len, 16, "%ssoftmax_ce\n", len && spec[len - 1] != '\n' ? "\n" : "");
+    cnn_status st = cnn_net_from_spec(text, max_batch, out, err, err_size);
+    free(text);
+    if (st != CNN_OK) return st;
+    cnn_net *m = (cnn_net *)net; /* read only: the accessors are not const */
+    memcpy(cnn_net_params(*out), cnn_net_params(m), cnn_net_param_count(net) * sizeof(float));
+    memcpy(cnn_net_state(*out), cnn_net_state(m), cnn_net_state_count(net) * sizeof(float));
+    int c = cnn_net_input_norm(net, NULL, NULL);
+    float *norm = c > 0 ? malloc(2 * (size_t)c * sizeof *norm) : NULL;
+    if (c > 0 && !norm) st = CNN_ERR_NOMEM;
+    if (norm) {
+        cnn_net_input_norm(net, norm, norm + c);
+        st = cnn_net_set_input_norm(*out, c, norm, norm + c);
+        free(norm);
+    }
+    if (st != CNN_OK) {
+        cnn_net_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+cnn_status cli_load_trained(const char *prog, const char *path, int max_batch, int with_loss, cnn_net **net,
+                            cnn_train_state *ts) {
+    char err[512];
+    cnn_status st;
+    *net = NULL;
+    if (cli_model_kind_of(path) != CLI_MODEL_ONNX) {
+        st = cnn_checkpoint_load(path, max_batch, net, NULL, ts, err, sizeof err);
+        if (st != CNN_OK) cli_error(prog, "%s", err[0] ? err : cnn_status_str(st));
+        return st;
+    }
+    memset(ts, 0, sizeof *ts);
+    cnn_net *raw = NULL, *with = NULL;
+    st = cnn_net_from_onnx(path, max_batch, &raw, err, sizeof err);
+    if (st == CNN_OK && with_loss) st = cli_net_with_loss(raw, max_batch, &with, err, sizeof err);
+    if (st != CNN_OK) {
+        cli_error(prog, "%s", err[0] ? err : cnn_status_str(st));
+        cnn_net_free(raw);
+        return st;
+    }
+    if (with) {
+        cnn_net_free(raw);
+        raw = with;
+    }
+    *net = raw;
+    return CNN_OK;
 }

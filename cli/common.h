@@ -88,6 +88,28 @@ int cli_parse_fit(const char *s);
    them all; a note on stderr when they cannot be kept) and --fit. */
 void cli_keep_data(const char *prog, cnn_net *net, const cnn_dataset *ds, const cli_data_flags *flags);
 
+/* What a model file is: a checkpoint (it starts with the checkpoint magic, or a piece of it cut short),
+   an ONNX model (named *.onnx, or starting as ONNX files do with the ir_version field), else a spec. */
+typedef enum cli_model_kind { CLI_MODEL_SPEC, CLI_MODEL_CHECKPOINT, CLI_MODEL_ONNX } cli_model_kind;
+cli_model_kind cli_model_kind_of(const char *path);
+/* Loads a model of any kind for batches of up to max_batch: a checkpoint (with its optimizer when opt
+   is not NULL, its train state when ts is not NULL), an ONNX model or a spec (both: *opt NULL, *ts
+   zeroed). On failure prints "PROG: <message>" and returns the status; *kind (may be NULL) says
+   what the file was. */
+cnn_status cli_load_model(const char *prog, const char *path, int max_batch, cnn_net **net, cnn_optim **opt,
+                          cnn_train_state *ts, cli_model_kind *kind);
+
+/* A trained model for eval, predict and report: an ONNX model when cli_model_kind_of says so (*ts zeroed;
+   with_loss: a softmax cross-entropy loss added after a flat output, as cnn import does), else a
+   checkpoint. Prints "PROG: <message>" on failure. */
+cnn_status cli_load_trained(const char *prog, const char *path, int max_batch, int with_loss, cnn_net **net,
+                            cnn_train_state *ts);
+/* A copy of net (built for max_batch) with a softmax cross-entropy loss after its output, when the
+   output is flat (a dense or flatten layer: a classifier's logits) and it has no loss yet; *out is
+   NULL (and CNN_OK returned) when no loss is added. Parameters, state and input normalisation are
+   copied. */
+cnn_status cli_net_with_loss(const cnn_net *net, int max_batch, cnn_net **out, char *err, size_t err_size);
+
 /* Seconds on a monotonic clock. */
 double cli_now(void);
 

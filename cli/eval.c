@@ -55,7 +55,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = cli_parse("cnn eval", cmd_eval_usage, opts, argc, argv, 1, &npos);
     if (rc >= 0) return rc;
     if (npos != 1) return cli_usage_error("cnn eval", cmd_eval_usage, "expected one checkpoint file");
-    char err[512];
+    cnn_status st;
     cnn_net *net = NULL;
     cnn_dataset *ds = NULL;
     cnn_train_state ts;
@@ -63,11 +63,7 @@ int cmd_eval(int argc, char **argv) {
     if (!ctx) return rc;
     long *conf = NULL;
     rc = CLI_EXIT_FAIL;
-    cnn_status st = cnn_checkpoint_load(argv[1], batch, &net, NULL, &ts, err, sizeof err);
-    if (st != CNN_OK) {
-        cli_error("cnn eval", "%s", err[0] ? err : cnn_status_str(st));
-        goto done;
-    }
+    if (cli_load_trained("cnn eval", argv[1], batch, 1, &net, &ts) != CNN_OK) goto done;
     if (!ctx || !cli_check_classifier("cnn eval", net, argv[1]) ||
         cli_load_data("cnn eval", data, CNN_SPLIT_TEST, net, &df, threads, &ds) != CNN_OK ||
         !cli_check_fit("cnn eval", net, ds, data, CNN_SPLIT_TEST))

@@ -106,17 +106,6 @@ static void print_state(const cnn_net *net, const cnn_optim *opt, const cnn_trai
                oc->kind == CNN_OPT_ADAMW ? " (decoupled)" : "", (long long)cnn_optim_steps(opt));
 }
 
-/* A file that starts with the checkpoint magic (or is a piece of it, cut short) is a checkpoint;
-   anything else is read as a spec. */
-static int is_checkpoint(const char *path) {
-    char magic[8] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t n = fread(magic, 1, sizeof magic, f);
-    fclose(f);
-    return n > 0 && !memcmp(magic, "CNNCKPT", n);
-}
-
 int cmd_info(int argc, char **argv) {
     int npos = 0;
     const cli_opt opts[] = {{.name = NULL}};
@@ -126,18 +115,18 @@ int cmd_info(int argc, char **argv) {
     cnn_net *net = NULL;
     cnn_optim *opt = NULL;
     cnn_train_state ts;
-    cnn_status st;
     const char *what = npos ? argv[1] : cli_default_model_name;
-    int ckpt = npos && is_checkpoint(argv[1]);
-    if (ckpt) st = cnn_checkpoint_load(argv[1], 1, &net, &opt, &ts, err, sizeof err);
-    else if (npos) st = cnn_net_from_spec_file(argv[1], 1, &net, err, sizeof err);
-    else st = cnn_net_from_spec(cli_default_model, 1, &net, err, sizeof err);
-    if (st != CNN_OK) {
-        cli_error("cnn info", "%s", err[0] ? err : cnn_status_str(st));
-        return CLI_EXIT_FAIL;
+    cli_model_kind kind = CLI_MODEL_SPEC;
+    if (npos && cli_load_model("cnn info", argv[1], 1, &net, &opt, &ts, &kind) != CNN_OK) return CLI_EXIT_FAIL;
+    if (!npos) {
+        cnn_status st = cnn_net_from_spec(cli_default_model, 1, &net, err, sizeof err);
+        if (st != CNN_OK) {
+            cli_error("cnn info", "%s", err[0] ? err : cnn_status_str(st));
+            return CLI_EXIT_FAIL;
+        }
     }
-    if (!ckpt) cli_net_warnings("cnn info", what, net);
-    printf("%s (%s)\n", what, ckpt ? "checkpoint" : "model spec");
+    int ckpt = kind == CLI_MODEL_CHECKPOINT;
+    printf("%s (%s)\n", what, ckpt ? "checkpoint" : kind == CLI_MODEL_ONNX ? "ONNX model" : "model spec");
     print_layers(net);
     if (ckpt) print_state(net, opt, &ts);
     if (ckpt) print_history(net);

@@ -110,14 +110,11 @@ int cmd_predict(int argc, char **argv) {
                                "expected a checkpoint and at least one image");
     if (saliency && npos != 2)
         return cli_usage_error("cnn predict", cmd_predict_usage, "--saliency takes one image, got %d", npos - 1);
-    char err[512];
     cnn_net *net = NULL;
     cnn_train_state ts;
     cnn_ctx *ctx = cli_ctx_create("cnn predict", threads, isa, &rc);
     if (!ctx) return rc;
-    cnn_status st = cnn_checkpoint_load(argv[1], 1, &net, NULL, &ts, err, sizeof err);
-    if (st != CNN_OK) {
-        cli_error("cnn predict", "%s", err[0] ? err : cnn_status_str(st));
+    if (cli_load_trained("cnn predict", argv[1], 1, 0, &net, &ts) != CNN_OK) {
         cnn_ctx_free(ctx);
         return CLI_EXIT_FAIL;
     }

@@ -24,8 +24,9 @@ const char cmd_train_usage[] =
     "                 [--threads N] [--isa NAME] [--out FILE] [--resume FILE] [--log FILE]\n"
     "                 [--plot FILE]\n"
     "Trains a model on a dataset and writes a checkpoint after every epoch.\n"
-    "  --model FILE      model spec (default: the built-in fashion-cnn, see models/fashion-cnn.cfg);\n"
-    "                    its 'train' line, if any, sets the defaults of the flags below\n"
+    "  --model FILE      model spec (default: the built-in fashion-cnn, see models/fashion-cnn.cfg),\n"
+    "                    or an ONNX model (.onnx) to fine-tune from its own weights;\n"
+    "                    a spec's 'train' line, if any, sets the defaults of the flags below\n"
     "  --data PATH       the dataset: a folder of IDX files (train-/t10k- images and labels, .gz or\n"
     "                    raw), train.csv and test.csv, CIFAR-10/100 binary batches, or image folders\n"
     "                    train/<class>/ and test/<class>/; or one .csv file\n"
@@ -140,14 +141,20 @@ static int setup_fresh(train_run *r) {
     cnn_status st;
     int kind = lookup(o->optimizer, OPTIMIZERS, 3), sched = lookup(o->schedule, SCHEDULES, 3);
     const int shard = cli_dist_max_shard(&r->dist, o->batch); /* the net holds one rank's images */
-    if (o->model) st = cnn_net_from_spec_file(o->model, shard, &r->net, err, sizeof err);
-    else st = cnn_net_from_spec(cli_default_model, shard, &r->net, err, sizeof err);
-    if (st != CNN_OK) {
-        cli_error("cnn train", "%s", err);
-        return CLI_EXIT_FAIL;
+    const int onnx = o->model && cli_model_kind_of(o->model) == CLI_MODEL_ONNX;
+    if (onnx) { /* fine-tuning: the model's own weights, a loss after its logits */
+        cnn_train_state none;
+        if (cli_load_trained("cnn train", o->model, shard, 1, &r->net, &none) != CNN_OK) return CLI_EXIT_FAIL;
+    } else {
+        if (o->model) st = cnn_net_from_spec_file(o->model, shard, &r->net, err, sizeof err);
+        else st = cnn_net_from_spec(cli_default_model, shard, &r->net, err, sizeof err);
+        if (st != CNN_OK) {
+            cli_error("cnn train", "%s", err);
+            return CLI_EXIT_FAIL;
+        }
+        cli_net_warnings("cnn train", o->model ? o->model : cli_default_model_name, r->net);
+        cnn_net_init(r->net, o->seed);
     }
-    cli_net_warnings("cnn train", o->model ? o->model : cli_default_model_name, r->net);
-    cnn_net_init(r->net, o->seed);
     cnn_optim_config oc = {(cnn_optimizer)kind, (float)o->momentum, o->nesterov, 0.0f, 0.0f, 0.0f, 0.0f};
     oc.weight_decay = o->weight_decay >= 0 ? (float)o->weight_decay : kind == 0 ? 5e-4f : kind == 2 ? 0.01f : 0.0f;
     if (kind != 0) oc.momentum = 0.0f;

@@ -34,7 +34,7 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/cnnConfig.cmake ${CMAKE_CURRENT_BINARY
 # cnn.pc: prefix relative to the .pc file's own folder; Libs.private lists what a static link needs
 file(RELATIVE_PATH CNN_PC_PREFIX "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig" "${CMAKE_INSTALL_PREFIX}")
 string(REGEX REPLACE "/$" "" CNN_PC_PREFIX "${CNN_PC_PREFIX}")
-set(CNN_PC_LIBS_PRIVATE "-lz")
+set(CNN_PC_LIBS_PRIVATE "-lz -lprotobuf-c")
 if(CNN_LIBM)
   string(APPEND CNN_PC_LIBS_PRIVATE " -lm")
 endif()

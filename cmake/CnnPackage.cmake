@@ -35,7 +35,7 @@ libcnn trains and runs convolutional neural networks on the CPU with PyTorch's s
 gradients checked against finite differences and PyTorch.")
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME libcnn-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "${CNN_DEB_LIB} (= ${PROJECT_VERSION}), zlib1g-dev")
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "${CNN_DEB_LIB} (= ${PROJECT_VERSION}), zlib1g-dev, libprotobuf-c-dev")
 set(CPACK_COMPONENT_DEV_DESCRIPTION "convolutional neural networks on the CPU: development files
 The header cnn.h, the static library, cnn.pc for pkg-config and the CMake package (find_package(cnn),
 targets cnn::cnn and cnn::cnn_static).")

@@ -4,7 +4,7 @@
 # Uses bash-completion's helpers (_init_completion, _filedir) when they are loaded, else plain compgen.
 # The option lists follow cli/*.c; tests/cli/test_man.sh checks them against `cnn CMD --help`.
 
-_cnn_commands='train eval predict report info gradcheck explain bench'
+_cnn_commands='train eval predict report run import info gradcheck explain bench'
 _cnn_bench_shapes='lenet1 lenet2 vgg64 res128 res256s2 pw1x1 dw3x3'
 
 # _cnn_opts COMMAND: the options COMMAND accepts.
@@ -17,6 +17,8 @@ _cnn_opts() {
     eval) echo --data --batch --threads --isa --fit --val-split --cache-dir --help ;;
     predict) echo --top --saliency --threads --isa --help ;;
     report) echo --data --out --threads --isa --fit --val-split --cache-dir --help ;;
+    run) echo --input --output --batch --threads --isa --help ;;
+    import) echo --no-loss --help ;;
     info) echo --help ;;
     gradcheck) echo --model --batch --seed --eps --samples --verbose --corrupt --help ;;
     explain) echo --x --w --y --help ;;
@@ -27,7 +29,7 @@ _cnn_opts() {
 # _cnn_takes_value OPTION: whether OPTION reads the next argument as its value.
 _cnn_takes_value() {
     case $1 in
-    --*=* | --nesterov | --augment | --verbose | --median | --no-mallopt | --csv | --list | --help | -h) return 1 ;;
+    --*=* | --nesterov | --augment | --verbose | --median | --no-mallopt | --csv | --list | --no-loss | --help | -h) return 1 ;;
     --* | -o) return 0 ;;
     esac
     return 1
@@ -210,7 +212,15 @@ _cnn() {
     # Positional arguments.
     case $cmd in
     eval | report) [ "$npos" -eq 0 ] && _cnn_files cnn ;;
-    info) [ "$npos" -eq 0 ] && _cnn_files cnn cfg ;;
+    info) [ "$npos" -eq 0 ] && _cnn_files cnn cfg onnx ;;
+    run) [ "$npos" -eq 0 ] && _cnn_files cnn cfg onnx ;;
+    import)
+        if [ "$npos" -eq 0 ]; then
+            _cnn_files onnx
+        else
+            _cnn_files cnn
+        fi
+        ;;
     predict)
         if [ "$npos" -eq 0 ]; then
             _cnn_files cnn

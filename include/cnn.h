@@ -338,6 +338,14 @@ CNN_API cnn_status cnn_net_build(cnn_net *net, int max_batch);
 CNN_API cnn_status cnn_net_from_spec(const char *spec, int max_batch, cnn_net **out, char *err, size_t err_size);
 CNN_API cnn_status cnn_net_from_spec_file(const char *path, int max_batch, cnn_net **out, char *err,
                                           size_t err_size);
+/* Building from an ONNX model (a .onnx file, or its bytes in memory): the graph's nodes become layers
+   (docs/onnx.md lists the ops and how each maps), its weights the parameters; shape sub-graphs are
+   folded for the model's fixed input shape (only the batch may vary). One float input of N x C x H x W
+   (or N x F) and one output. On error *out is NULL and err holds "node 'NAME': what" or what is wrong
+   with the model as a whole, for example "node 'Conv_17': op LRN (opset 13) is not supported". */
+CNN_API cnn_status cnn_net_from_onnx(const char *path, int max_batch, cnn_net **out, char *err, size_t err_size);
+CNN_API cnn_status cnn_net_from_onnx_memory(const void *data, size_t size, int max_batch, cnn_net **out, char *err,
+                                            size_t err_size);
 /* The training recipe a spec carries on its `train` line ("epochs=30 batch=128 lr=0.1 augment"), the
    words as written, for a trainer to use as its defaults (cnn train does); "" when none. */
 CNN_API const char *cnn_net_recipe(const cnn_net *net);

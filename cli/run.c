@@ -1,0 +1,129 @@
+/* run.c — `cnn run MODEL --input IN.npy --output OUT.npy`: a model of any kind (checkpoint, ONNX,
+   spec) on a float32 tensor, its output written as .npy: the tool for comparing cnn.c with another
+   framework on the same numbers. */
+#include "cli.h"
+#include "common.h"
+#include "npy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cmd_run_usage[] =
+    "usage: cnn run MODEL --input IN.npy --output OUT.npy [--batch N] [--threads N] [--isa NAME]\n"
+    "Runs a model in evaluation mode on a float32 tensor and writes its output (logits for a\n"
+    "classifier: the layer before the loss). MODEL is a checkpoint, an ONNX file (.onnx) or a spec\n"
+    "(its initial weights, seed 0). The tensor is used as it is: no normalisation is applied.\n"
+    "  --input FILE   a NumPy .npy of float32 in C order, N x C x H x W (N x F for a flat input)\n"
+    "  --output FILE  the output as .npy: N x F after a dense or flatten layer, else N x C x H x W\n"
+    "  --batch N      images per forward pass (default 64)\n"
+    "  --threads N    threads (default: all cores)\n"
+    "  --isa NAME     avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n";
+
+/* Whether layer i's output is flat (N x F): a dense or flatten layer's, and what a layer that keeps
+   its first input's shape (activations, add, mul, concat, batchnorm, dropout) makes of a flat one. */
+static int is_flat(const cnn_net *net, int i) {
+    cnn_layer_info li;
+    for (int guard = 0; guard < 1 << 20; guard++) {
+        if (i < 0) return 0; /* the net's input: N x C x H x W */
+        if (cnn_net_layer_info(net, i, &li) != CNN_OK) return 0;
+        if (li.kind == CNN_LAYER_DENSE || li.kind == CNN_LAYER_FLATTEN) return 1;
+        if (li.kind != CNN_LAYER_ACT && li.kind != CNN_LAYER_ADD && li.kind != CNN_LAYER_MUL &&
+            li.kind != CNN_LAYER_CONCAT && li.kind != CNN_LAYER_BATCHNORM && li.kind != CNN_LAYER_DROPOUT &&
+            li.kind != CNN_LAYER_SOFTMAX_CE && li.kind != CNN_LAYER_MSE)
+            return 0;
+        int in[CNN_MAX_INPUTS];
+        if (cnn_net_layer_inputs(net, i, in) < 1) return 0;
+        i = in[0];
+    }
+    return 0;
+}
+
+/* The output's shape per image into dims[1..]: N x F when flat, else N x C x H x W. Returns the rank. */
+static int output_shape(const cnn_net *net, int64_t dims[4]) {
+    cnn_layer_info li;
+    int last = cnn_net_layer_count(net) - 1;
+    if (cnn_net_layer_info(net, last, &li) == CNN_OK && (li.kind == CNN_LAYER_SOFTMAX_CE || li.kind == CNN_LAYER_MSE))
+        cnn_net_layer_info(net, --last, &li);
+    if (is_flat(net, last)) {
+        dims[1] = (int64_t)li.out_c * li.out_h * li.out_w;
+        return 2;
+    }
+    dims[1] = li.out_c, dims[2] = li.out_h, dims[3] = li.out_w;
+    return 4;
+}
+
+int cmd_run(int argc, char **argv) {
+    const char *in = NULL, *out = NULL, *isa = NULL;
+    int batch = 64, threads = 0, npos = 0;
+    const cli_opt opts[] = {
+        {"--input", CLI_STRING, &in, 0, 0, 0, NULL},
+        {"--output", CLI_STRING, &out, 0, 0, 0, NULL},
+        {"--batch", CLI_INT, &batch, 1, 65536, 0, NULL},
+        {"--threads", CLI_INT, &threads, 0, 1024, 0, NULL},
+        CLI_ISA_OPT(&isa),
+        {NULL, CLI_FLAG, NULL, 0, 0, 0, NULL},
+    };
+    int rc = cli_parse("cnn run", cmd_run_usage, opts, argc, argv, 1, &npos);
+    if (rc >= 0) return rc;
+    if (npos != 1) return cli_usage_error("cnn run", cmd_run_usage, "expected one model file");
+    if (!in || !out) return cli_usage_error("cnn run", cmd_run_usage, "--input and --output are required");
+    char err[512];
+    cli_npy x = {0};
+    if (cli_npy_read(in, &x, err, sizeof err) != 0) {
+        cli_error("cnn run", "%s: %s", in, err);
+        return CLI_EXIT_FAIL;
+    }
+    cnn_net *net = NULL;
+    float *y = NULL;
+    rc = CLI_EXIT_FAIL;
+    cnn_ctx *ctx = cli_ctx_create("cnn run", threads, isa, &rc);
+    if (!ctx) {
+        cli_npy_free(&x);
+        return rc;
+    }
+    rc = CLI_EXIT_FAIL;
+    if (cli_load_model("cnn run", argv[1], batch, &net, NULL, NULL, NULL) != CNN_OK) goto done;
+    int c, h, w;
+    cnn_net_input_shape(net, &c, &h, &w);
+    int fits = x.ndim == 4 && x.dims[1] == c && x.dims[2] == h && x.dims[3] == w;
+    if (h == 1 && w == 1) fits |= x.ndim == 2 && x.dims[1] == c;
+    if (!fits || x.dims[0] < 1 || x.dims[0] > (int64_t)1 << 30) {
+        char shape[160] = "";
+        for (int d = 0; d < x.ndim; d++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? "x" : "", (long long)x.dims[d]);
+        cli_error("cnn run", "%s: shape (%s); the model takes N x %d x %d x %d", in, x.ndim ? shape : "a scalar", c, h, w);
+        goto done;
+    }
+    int64_t dims[4] = {x.dims[0], 1, 1, 1};
+    const int rank = output_shape(net, dims);
+    const size_t outs = (size_t)cnn_net_output_size(net), per = (size_t)c * h * w;
+    const int64_t total = x.dims[0];
+    if (!(y = malloc((size_t)total * outs * sizeof *y))) {
+        cli_error("cnn run", "out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < total; i += batch) {
+        int nb = (int)(total - i < batch ? total - i : batch);
+        const float *o;
+        cnn_status st = cnn_net_forward(ctx, net, nb, x.data + (size_t)i * per, 0, &o);
+        if (st != CNN_OK) {
+            cli_error("cnn run", "forward of images %lld-%lld: %s", (long long)i, (long long)(i + nb - 1),
+                      cnn_status_str(st));
+            goto done;
+        }
+        memcpy(y + (size_t)i * outs, o, (size_t)nb * outs * sizeof *y);
+    }
+    if (cli_npy_write(out, y, rank, dims) != 0) {
+        cli_error("cnn run", "%s: cannot write: %s", out, strerror(errno));
+        goto done;
+    }
+    rc = CLI_EXIT_OK;
+done:
+    free(y);
+    cli_npy_free(&x);
+    cnn_net_free(net);
+    cnn_ctx_free(ctx);
+    return rc;
+}
