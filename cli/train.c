@@ -25,7 +25,7 @@ const char cmd_train_usage[] =
     "                 [--plot FILE]\n"
     "Trains a model on a dataset and writes a checkpoint after every epoch.\n"
     "  --model FILE      model spec (default: the built-in fashion-cnn, see models/fashion-cnn.cfg),\n"
-    "                    or an ONNX model (.onnx) to fine-tune from its own weights;\n"
+    "                    or an ONNX model (.onnx) to fine-tune from its own weights (fed pixels / 255);\n"
     "                    a spec's 'train' line, if any, sets the defaults of the flags below\n"
     "  --data PATH       the dataset: a folder of IDX files (train-/t10k- images and labels, .gz or\n"
     "                    raw), train.csv and test.csv, CIFAR-10/100 binary batches, or image folders\n"
@@ -120,13 +120,21 @@ static void free_run(train_run *r) {
 }
 
 /* The training split's statistics: its mean and std over all pixels in the train state, and per
-   channel in the net (a channel of one value gets std 1, as the train state's std 0 means). */
+   channel in the net (a channel of one value gets std 1, as the train state's std 0 means). An ONNX
+   model keeps what it was trained on elsewhere, pixels / 255 (mean 0, std 1), as eval and predict
+   feed it. */
 static cnn_status keep_stats(train_run *r) {
     int c;
     cnn_dataset_shape(r->train, &c, NULL, NULL);
     float *norm = malloc((size_t)c * 2 * sizeof *norm);
-    cnn_status st = norm ? cnn_dataset_stats(r->train, &r->ts.data.mean, &r->ts.data.std) : CNN_ERR_NOMEM;
-    if (st == CNN_OK) st = cnn_dataset_channel_stats(r->train, norm, norm + c);
+    const int onnx = r->o.model && cli_model_kind_of(r->o.model) == CLI_MODEL_ONNX;
+    cnn_status st = !norm ? CNN_ERR_NOMEM : onnx ? CNN_OK : cnn_dataset_stats(r->train, &r->ts.data.mean, &r->ts.data.std);
+    if (st == CNN_OK && onnx) {
+        r->ts.data.mean = 0.0f, r->ts.data.std = 1.0f;
+        for (int k = 0; k < c; k++) norm[k] = 0.0f, norm[c + k] = 1.0f;
+    } else if (st == CNN_OK) {
+        st = cnn_dataset_channel_stats(r->train, norm, norm + c);
+    }
     for (int k = 0; st == CNN_OK && k < c; k++)
         if (norm[c + k] == 0.0f) norm[c + k] = 1.0f;
     if (st == CNN_OK) st = cnn_net_set_input_norm(r->net, c, norm, norm + c);
