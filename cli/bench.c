@@ -23,7 +23,12 @@ static const char prog[] = "cnn bench";
 const char cmd_bench_usage[] =
     "usage: cnn bench [--threads N] [--shape NAME[,NAME...]]... [--min-time SECONDS]\n"
     "                 [--isa NAME] [--median] [--no-mallopt] [--csv] [--list]\n"
-    "GFLOP/s of conv2d forward, backward-data and backward-weights per layer shape.\n"
+    "       cnn bench --model FILE [--batch N] [--threads N] [--isa NAME] [--min-time SECONDS] [--csv]\n"
+    "GFLOP/s of conv2d forward, backward-data and backward-weights per layer shape; with --model,\n"
+    "the inference of a whole model (checkpoint, .onnx or spec) on random inputs: images/s, and the\n"
+    "median and 99th-percentile latency of a forward of one batch.\n"
+    "  --model FILE    the model to time (eval mode; a spec with its initial weights)\n"
+    "  --batch N       images per forward with --model (default 1)\n"
     "  --threads N     threads of the context (default 1; 0 = all online cores)\n"
     "  --isa NAME      avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n"
     "  --shape NAMES   shapes to run (repeatable or comma list; default all)\n"
@@ -58,6 +63,8 @@ typedef struct bench_opts {
     const char *isa; /* --isa (NULL: $CNN_ISA, else the CPU's best) */
     double min_time; /* seconds per pass */
     int csv, median, no_mallopt, list;
+    const char *model; /* --model: time this model's inference instead of the shapes */
+    int batch;
     int any_selected;
     int selected[NSHAPES]; /* nonzero: run this shape */
 } bench_opts;
@@ -253,12 +260,70 @@ static int run_benchmarks(const bench_opts *o) {
     return rc;
 }
 
+/* --model: forwards of one batch of random inputs in [-1, 1] (seeded), a few warm-up calls, then
+   repeats until --min-time has passed (at least 10). */
+static int bench_model(const bench_opts *o) {
+    int rc = CLI_EXIT_OK;
+    cnn_ctx *ctx = cli_ctx_create(prog, o->threads, o->isa, &rc);
+    if (!ctx) return rc;
+    cnn_net *net = NULL;
+    float *x = NULL;
+    double *times = malloc(MAX_REPS * sizeof *times);
+    rc = CLI_EXIT_FAIL;
+    if (!times) {
+        cli_error(prog, "out of memory");
+        goto done;
+    }
+    if (cli_load_model(prog, o->model, o->batch, &net, NULL, NULL, NULL) != CNN_OK) goto done;
+    int c, h, w;
+    cnn_net_input_shape(net, &c, &h, &w);
+    const size_t n = (size_t)o->batch * c * h * w;
+    if (!(x = malloc(n * sizeof *x))) {
+        cli_error(prog, "out of memory");
+        goto done;
+    }
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 1);
+    for (size_t i = 0; i < n; i++) x[i] = 2.0f * cnn_rng_uniform(&rng) - 1.0f;
+    int reps = 0;
+    const double start = now_seconds();
+    for (int k = -3; reps < MAX_REPS && (k < 10 || now_seconds() - start < o->min_time); k++) {
+        const double t0 = now_seconds();
+        cnn_status st = cnn_net_forward(ctx, net, o->batch, x, 0, NULL);
+        const double t = now_seconds() - t0;
+        if (st != CNN_OK) {
+            cli_error(prog, "%s: forward: %s", o->model, cnn_status_str(st));
+            goto done;
+        }
+        if (k >= 0) times[reps++] = t;
+    }
+    qsort(times, (size_t)reps, sizeof *times, cmp_double);
+    const double med = times[reps / 2], p99 = times[(size_t)((reps - 1) * 0.99)];
+    if (o->csv)
+        printf("%s,%d,%d,%s,%.4f,%.4f,%.1f\n", o->model, o->batch, cnn_ctx_threads(ctx), cnn_isa_name(cnn_ctx_isa(ctx)),
+               med * 1e3, p99 * 1e3, o->batch / med);
+    else
+        printf("%s: batch %d, %d thread%s, %s: %.1f images/s; latency median %.3f ms, p99 %.3f ms (%d runs)\n",
+               o->model, o->batch, cnn_ctx_threads(ctx), cnn_ctx_threads(ctx) == 1 ? "" : "s",
+               cnn_isa_name(cnn_ctx_isa(ctx)), o->batch / med, med * 1e3, p99 * 1e3, reps);
+    rc = CLI_EXIT_OK;
+done:
+    free(x);
+    free(times);
+    cnn_net_free(net);
+    cnn_ctx_free(ctx);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
     bench_opts o;
     memset(&o, 0, sizeof o);
     o.threads = 1;
     o.min_time = 0.5;
+    o.batch = 1;
     const cli_opt opts[] = {
+        {.name = "--model", .kind = CLI_STRING, .dst = &o.model},
+        {.name = "--batch", .kind = CLI_INT, .dst = &o.batch, .min = 1, .max = 65536},
         {.name = "--threads", .kind = CLI_INT, .dst = &o.threads, .min = 0, .max = 4096},
         CLI_ISA_OPT(&o.isa),
         {.name = "--min-time", .kind = CLI_DOUBLE, .dst = &o.min_time, .min = 0, .max = 3600},
@@ -275,6 +340,7 @@ int cmd_bench(int argc, char **argv) {
         list_shapes();
         return CLI_EXIT_OK;
     }
+    if (o.model) return bench_model(&o);
     if (!o.any_selected)
         for (int i = 0; i < NSHAPES; i++) o.selected[i] = 1;
     return run_benchmarks(&o);

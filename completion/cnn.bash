@@ -22,7 +22,7 @@ _cnn_opts() {
     info) echo --help ;;
     gradcheck) echo --model --batch --seed --eps --samples --verbose --corrupt --help ;;
     explain) echo --x --w --y --help ;;
-    bench) echo --threads --isa --shape --min-time --median --no-mallopt --csv --list --help ;;
+    bench) echo --model --batch --threads --isa --shape --min-time --median --no-mallopt --csv --list --help ;;
     esac
 }
 
