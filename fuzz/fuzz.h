@@ -28,6 +28,8 @@ cnn_status fuzz_csv_run(const uint8_t *data, size_t size, char *err, size_t err_
 /* The input is a mode byte (bit 0: CIFAR-100, bit 1: with a meta file), u16 little-endian M, M bytes of
    meta file, then the test batch (loaded from a temporary folder). */
 cnn_status fuzz_cifar_run(const uint8_t *data, size_t size, char *err, size_t err_size);
+/* The input is the .onnx file (loaded from memory at batch 2). */
+cnn_status fuzz_onnx_run(const uint8_t *data, size_t size, char *err, size_t err_size);
 
 /* ---------------------------------------------------------------- shared helpers (fuzz_common.c) */
 

@@ -5,11 +5,12 @@ Python's standard library only. Checkpoints follow docs/checkpoint.md (versions 
 u32 little-endian L + images file (L bytes) + labels file, the input format of fuzz_idx.c; images
 are tiny PNGs of every colour type, binary PGM/PPM, and a 1-bit BMP. CSV
 seeds are train.csv files (fuzz_csv.c); CIFAR seeds are a mode byte, u16 little-endian M, M bytes of
-meta file and the test batch (fuzz_cifar.c).
+meta file and the test batch (fuzz_cifar.c). ONNX seeds are small .onnx files written with the onnx
+package's helper API (the onnx target alone needs it: Debian's python3-onnx, in /usr/bin/python3).
 Also copies models/*.cfg and a few of tests/data/images. A seed whose name starts with "bad-" must be
 refused by its loader, every other seed must load (tests/test_fuzz_regress.c checks both). Run from anywhere:
     /usr/bin/python3 fuzz/make_corpus.py [TARGET...]
-TARGET (spec, checkpoint, idx, image, csv, cifar; default all) names the corpus folders rebuilt; the
+TARGET (spec, checkpoint, idx, image, csv, cifar, onnx; default all) names the corpus folders rebuilt; the
 others are left as they are. The image folder also holds JPEG and BMP seeds that this script does not
 write (the loader's own test files): rebuild it and they are gone, so name only the targets you change.
 """
@@ -286,8 +287,104 @@ def write_cifar():
     put("cifar", "bad-nine-names", cifar_input(2, names10[:-6], cifar_records([1])))
 
 
+# ---------------------------------------------------------------- ONNX models (fuzz_onnx.c)
+
+def onnx_seeds():
+    """name -> model bytes: every op family the importer converts, on inputs of a few pixels."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    def init(name, dims, dtype=T.FLOAT, vals=None):
+        n = 1
+        for d in dims:
+            n *= d
+        if vals is None:
+            vals = ramp(n, 0.05) if dtype == T.FLOAT else list(range(n))
+        return h.make_tensor(name, dtype, dims, vals)
+
+    def model(nodes, inits, shape, out_shape, opset=13, name="g"):
+        x = h.make_tensor_value_info("x", T.FLOAT, ["N"] + shape)
+        y = h.make_tensor_value_info("y", T.FLOAT, ["N"] + out_shape)
+        g = h.make_graph(nodes, name, [x], [y], initializer=inits)
+        m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)], producer_name="make_corpus.py")
+        return m.SerializeToString()
+
+    N = h.make_node
+    out = {}
+    out["conv-relu-pool-gemm.onnx"] = model(
+        [N("Conv", ["x", "w", "b"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         N("Relu", ["c"], ["r"], name="relu"),
+         N("MaxPool", ["r"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+         N("Flatten", ["p"], ["f"], name="flat", axis=1),
+         N("Gemm", ["f", "fw", "fb"], ["y"], name="fc", transB=1)],
+        [init("w", [2, 1, 3, 3]), init("b", [2]), init("fw", [3, 8]), init("fb", [3])], [1, 4, 4], [3])
+    out["residual-add.onnx"] = model(
+        [N("Conv", ["x", "w1"], ["a"], name="c1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         N("Relu", ["a"], ["r"], name="r1"),
+         N("Conv", ["r", "w2", "b2"], ["c"], name="c2", kernel_shape=[1, 1]),
+         N("Add", ["c", "x"], ["y"], name="add")],
+        [init("w1", [2, 2, 3, 3]), init("w2", [2, 2, 1, 1]), init("b2", [2])], [2, 3, 3], [2, 3, 3])
+    out["concat.onnx"] = model(
+        [N("Conv", ["x", "w1"], ["a"], name="c1", kernel_shape=[1, 1]),
+         N("Conv", ["x", "w2"], ["b"], name="c2", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         N("Concat", ["a", "b", "x"], ["y"], name="cat", axis=1)],
+        [init("w1", [1, 1, 1, 1]), init("w2", [2, 1, 3, 3])], [1, 3, 3], [4, 3, 3])
+    out["batchnorm.onnx"] = model(
+        [N("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[3, 3]),
+         N("BatchNormalization", ["c", "g", "bb", "m", "v"], ["n"], name="bn", epsilon=1e-3),
+         N("Sigmoid", ["n"], ["y"], name="sig")],
+        [init("w", [2, 1, 3, 3]), init("g", [2], vals=[1.5, 0.5]), init("bb", [2], vals=[0.1, -0.1]),
+         init("m", [2], vals=[0.2, -0.3]), init("v", [2], vals=[0.9, 1.1])], [1, 4, 4], [2, 2, 2])
+    # x.reshape(x.shape[0], -1) as exporters write it
+    out["reshape-from-shape.onnx"] = model(
+        [N("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
+         N("Shape", ["c"], ["s"], name="shape"),
+         N("Gather", ["s", "zero"], ["n"], name="gather", axis=0),
+         N("Unsqueeze", ["n", "axes"], ["n1"], name="unsq"),
+         N("Concat", ["n1", "minus1"], ["t"], name="cat", axis=0),
+         N("Reshape", ["c", "t"], ["f"], name="reshape"),
+         N("Gemm", ["f", "fw"], ["y"], name="fc", transB=1)],
+        [init("w", [2, 1, 1, 1]), init("zero", [], T.INT64, [0]), init("axes", [1], T.INT64, [0]),
+         init("minus1", [1], T.INT64, [-1]), init("fw", [2, 18])], [1, 3, 3], [2])
+    out["pad-avgpool.onnx"] = model(
+        [N("Pad", ["x", "pads"], ["p"], name="pad", mode="constant"),
+         N("AveragePool", ["p"], ["a"], name="avg", kernel_shape=[3, 3], strides=[2, 2]),
+         N("GlobalAveragePool", ["a"], ["y"], name="gap")],
+        [init("pads", [8], T.INT64, [0, 0, 1, 1, 0, 0, 1, 1])], [2, 5, 5], [2, 1, 1])
+    out["clip-relu6.onnx"] = model(
+        [N("Conv", ["x", "w", "b"], ["c"], name="conv", kernel_shape=[2, 2], strides=[2, 2]),
+         N("Clip", ["c", "lo", "hi"], ["y"], name="clip")],
+        [init("w", [3, 1, 2, 2]), init("b", [3]), init("lo", [], vals=[0.0]), init("hi", [], vals=[6.0])],
+        [1, 4, 4], [3, 2, 2])
+    out["resize-nearest.onnx"] = model(
+        [N("Resize", ["x", "", "scales"], ["r"], name="up", mode="nearest",
+           coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+         N("Conv", ["r", "w"], ["y"], name="conv", kernel_shape=[3, 3])],
+        [init("scales", [4], vals=[1.0, 1.0, 2.0, 2.0]), init("w", [1, 1, 3, 3])], [1, 3, 3], [1, 4, 4])
+    # refused: a file cut short, an op not converted, a read of a name nothing defines, opset 99
+    good = out["conv-relu-pool-gemm.onnx"]
+    out["bad-truncated.onnx"] = good[:len(good) // 2]
+    out["bad-lrn.onnx"] = model([N("LRN", ["x"], ["y"], name="lrn", size=3)], [], [2, 3, 3], [2, 3, 3])
+    out["bad-undefined-input.onnx"] = model(
+        [N("Add", ["x", "ghost"], ["y"], name="add")], [], [1, 2, 2], [1, 2, 2])
+    out["bad-opset-99.onnx"] = model([N("Relu", ["x"], ["y"], name="relu")], [], [1, 2, 2], [1, 2, 2], opset=99)
+    out["bad-axis-7.onnx"] = model([N("Concat", ["x", "x"], ["y"], name="cat", axis=7)], [], [1, 2, 2], [2, 2, 2])
+    for name, data in out.items():
+        assert len(data) < 8192, name
+        if not name.startswith("bad-"):
+            onnx.checker.check_model(onnx.load_from_string(data))
+    return out
+
+
+def write_onnx():
+    for name, data in onnx_seeds().items():
+        put("onnx", name, data)
+
+
 WRITERS = {"spec": lambda: write_specs(), "checkpoint": lambda: write_checkpoints(), "idx": lambda: write_idx(),
-           "image": lambda: write_images(), "csv": lambda: write_csv(), "cifar": lambda: write_cifar()}
+           "image": lambda: write_images(), "csv": lambda: write_csv(), "cifar": lambda: write_cifar(),
+           "onnx": lambda: write_onnx()}
 
 if __name__ == "__main__":
     targets = sys.argv[1:] or list(WRITERS)

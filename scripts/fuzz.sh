@@ -1,29 +1,37 @@
 #!/bin/sh
-# fuzz.sh [SECONDS] — builds the libFuzzer targets under fuzz/ with clang (ASan + UBSan) in build-fuzz
-# and runs each for SECONDS (default 60) on a copy of its seed corpus (fuzz/corpus/<target>: the
-# committed corpus never grows here). One summary line per target; exits non-zero when any target
+# fuzz.sh [SECONDS [TARGET...]] — builds the libFuzzer targets under fuzz/ with clang (ASan + UBSan) in
+# build-fuzz and runs each (or the TARGETs named: spec, checkpoint, idx, image, csv, cifar, onnx) for
+# SECONDS (default 60) on a copy of its seed corpus (fuzz/corpus/<target>: the committed corpus never
+# grows here). One summary line per target; exits non-zero when any target
 # crashes, leaks, times out or runs out of memory. Crashing inputs are kept in build-fuzz/artifacts/:
 # fix the library, then add the input to tests/data/fuzz-regress/<target>/ (test_fuzz_regress).
 # The mutation seed is fixed (FUZZ_SEED, default 1) so that a CI run is reproducible; FUZZ_SEED=0
 # lets libFuzzer pick one, for exploring.
 set -eu
 cd "$(dirname "$0")/.."
+all="spec checkpoint idx image csv cifar onnx"
+usage="usage: scripts/fuzz.sh [seconds-per-target [target...]] (targets: $all)"
 secs=${1:-60}
-case $secs in '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [seconds-per-target]" >&2; exit 2 ;; esac
-scripts/deps.sh clang libclang-rt-dev cmake make zlib1g-dev libstb-dev
+case $secs in '' | *[!0-9]*) echo "$usage" >&2; exit 2 ;; esac
+[ $# -gt 0 ] && shift
+for t in "$@"; do
+    case " $all " in *" $t "*) ;; *) echo "$usage" >&2; exit 2 ;; esac
+done
+targets=${*:-$all}
+scripts/deps.sh clang libclang-rt-dev cmake make zlib1g-dev libstb-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev
 
 CC=clang cmake -S . -B build-fuzz -DCNN_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNN_OPENMP=OFF \
     -DCNN_BUILD_TESTS=OFF -DCNN_BUILD_BENCH=OFF -DCNN_BUILD_CLI=OFF >/dev/null
 cmake --build build-fuzz --target fuzz -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 
 failed=0
-for t in spec checkpoint idx image csv cifar; do
+for t in $targets; do
     work=build-fuzz/run/$t art=build-fuzz/artifacts/$t log=build-fuzz/run/$t.log
     rm -rf "$work" "$art"
     mkdir -p "$work" "$art"
-    cp fuzz/corpus/$t/* "$work"/
+    cp "fuzz/corpus/$t"/* "$work"/
     dict=""
-    [ -f fuzz/$t.dict ] && dict="-dict=fuzz/$t.dict"
+    [ -f "fuzz/$t.dict" ] && dict="-dict=fuzz/$t.dict"
     rc=0
     # shellcheck disable=SC2086
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \

@@ -33,6 +33,7 @@ static const target TARGETS[] = {
     {"image", fuzz_image_run},
     {"csv", fuzz_csv_run},
     {"cifar", fuzz_cifar_run},
+    {"onnx", fuzz_onnx_run},
 };
 
 /* ---------------------------------------------------------------- byte buffers */

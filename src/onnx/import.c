@@ -358,6 +358,98 @@ cnn_status ox_keep_params(ox_import *im, int layer, float *w, size_t nw, float *
 
 /* ---------------------------------------------------------------- the model */
 
+/* How deep messages nest in the protobuf wire format of p[0, n), every length-delimited field that
+   parses as a message counted as one (strings and weights that happen to parse too only make the
+   count larger): 1 when nothing nests deeper than limit, 0 when something does. protobuf-c unpacks
+   nested messages by recursion without a bound, so a model of graphs inside graphs 100,000 deep
+   would overflow the stack; this scan refuses it first, without recursion of its own, in at most
+   limit passes over the bytes. Only messages that parse whole are descended into. */
+static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+    *v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return 1;
+    }
+    return 0;
+}
+
+/* Whether p[0, n) parses as a sequence of fields (a message); its length-delimited fields go to
+   subs (up to cap of them) when subs is not NULL. */
+static int pb_message(const uint8_t *p, size_t n, const uint8_t **subs, size_t *lens, size_t cap, size_t *count) {
+    const uint8_t *end = p + n;
+    *count = 0;
+    while (p < end) {
+        uint64_t key, v;
+        if (!pb_varint(&p, end, &key) || (key >> 3) == 0) return 0;
+        switch (key & 7) {
+        case 0:
+            if (!pb_varint(&p, end, &v)) return 0;
+            break;
+        case 1:
+            if ((size_t)(end - p) < 8) return 0;
+            p += 8;
+            break;
+        case 5:
+            if ((size_t)(end - p) < 4) return 0;
+            p += 4;
+            break;
+        case 2:
+            if (!pb_varint(&p, end, &v) || v > (uint64_t)(end - p)) return 0;
+            if (subs && *count < cap) subs[*count] = p, lens[*count] = (size_t)v;
+            ++*count;
+            p += v;
+            break;
+        default: return 0; /* groups are not in onnx.proto */
+        }
+    }
+    return 1;
+}
+
+static int pb_depth_ok(const uint8_t *data, size_t size, int limit) {
+    /* level by level: the regions at depth d that parse as messages, their sub-regions at d + 1 */
+    size_t cap = 1024, n = 1, next_n;
+    const uint8_t **cur = malloc(cap * sizeof *cur), **next = malloc(cap * sizeof *next);
+    size_t *cur_len = malloc(cap * sizeof *cur_len), *next_len = malloc(cap * sizeof *next_len);
+    int ok = cur && next && cur_len && next_len;
+    if (ok) cur[0] = data, cur_len[0] = size;
+    for (int depth = 0; ok && n > 0; depth++) {
+        next_n = 0;
+        for (size_t k = 0; ok && k < n; k++) {
+            size_t count;
+            if (!pb_message(cur[k], cur_len[k], NULL, NULL, 0, &count) || count == 0) continue;
+            if (depth >= limit) {
+                ok = 0;
+                break;
+            }
+            if (next_n + count > cap) { /* grow both buffers of the next level */
+                size_t c = cap;
+                while (c < next_n + count) c *= 2;
+                const uint8_t **a = realloc(next, c * sizeof *a), **b = realloc(cur, c * sizeof *b);
+                if (a) next = a;
+                if (b) cur = b;
+                size_t *al = realloc(next_len, c * sizeof *al), *bl = realloc(cur_len, c * sizeof *bl);
+                if (al) next_len = al;
+                if (bl) cur_len = bl;
+                if (!a || !b || !al || !bl) {
+                    ok = -1;
+                    break;
+                }
+                cap = c;
+            }
+            pb_message(cur[k], cur_len[k], next + next_n, next_len + next_n, count, &count);
+            next_n += count;
+        }
+        const uint8_t **t = cur;
+        cur = next, next = t;
+        size_t *tl = cur_len;
+        cur_len = next_len, next_len = tl;
+        n = next_n;
+    }
+    free(cur), free(next), free(cur_len), free(next_len);
+    return ok;
+}
+
 static int default_domain(const char *d) { return !d || !d[0] || strcmp(d, "ai.onnx") == 0; }
 
 /* The graph's one input that is not an initializer: the net's input shape. */
@@ -449,6 +541,9 @@ static cnn_status convert(ox_import *im, int max_batch, cnn_net **out) {
     int c = 0, h = 0, w = 0;
     const Onnx__ValueInfoProto *input = NULL;
     if (st == CNN_OK) st = take_input(im, &c, &h, &w, &input);
+    for (size_t k = 0; st == CNN_OK && k < g->n_output; k++)
+        if (!g->output[k]->name || !g->output[k]->name[0])
+            st = fail_plain(im, CNN_ERR_FORMAT, "output %zu of the graph has no name", k);
     if (st == CNN_OK && g->n_output != 1)
         st = fail_plain(im, CNN_ERR_UNSUPPORTED, "the model has %zu outputs; one is supported", g->n_output);
     if (st == CNN_OK && (st = cnn_net_create(c, h, w, &im->net)) != CNN_OK)
@@ -550,6 +645,11 @@ cnn_status cnn_net_from_onnx_memory(const void *data, size_t size, int max_batch
     if (!data || max_batch <= 0) return CNN_ERR_ARG;
     ox_import im = {0};
     im.err = err, im.err_size = err_size;
+    /* ONNX's own graphs nest a few levels (If and Loop bodies); 64 leaves room for any real model */
+    int depth = pb_depth_ok(data, size, 64);
+    if (depth <= 0)
+        return fail_plain(&im, depth < 0 ? CNN_ERR_NOMEM : CNN_ERR_UNSUPPORTED,
+                          depth < 0 ? "out of memory" : "messages nested more than 64 deep (graphs inside graphs?)");
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
     if (!m) return fail_plain(&im, CNN_ERR_FORMAT, "not an ONNX model: the protobuf is truncated or malformed");
     cnn_status st = CNN_OK;

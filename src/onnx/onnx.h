@@ -16,6 +16,9 @@ enum { OX_FLOAT = 1, OX_INT32 = 6, OX_INT64 = 7, OX_BOOL = 9, OX_DOUBLE = 11 };
 #define OX_MAX_RANK 8
 /* Constant tensors larger than this many elements are refused (4 Gi floats: 16 GiB). */
 #define OX_MAX_ELEMS ((int64_t)1 << 32)
+/* What folding may make larger than its inputs (ConstantOfShape, broadcasting, Gather): at most this
+   many elements (shape arithmetic needs a handful), so a small file cannot ask for gigabytes. */
+#define OX_MAX_FOLD ((int64_t)1 << 24)
 
 typedef enum ox_kind { OX_NONE = 0, OX_CONST, OX_ACT } ox_kind;
 

@@ -41,6 +41,11 @@ static cnn_status fold(ox_import *im, const Onnx__NodeProto *n, const ox_value *
     ox_value o = {0}, shape = {0};
     if (broadcast(a, b, &shape) != CNN_OK)
         return ox_fail(im, CNN_ERR_SHAPE, "inputs '%s' and '%s' do not broadcast", a->name, b->name);
+    int64_t count = 1;
+    for (int d = 0; d < shape.rank; d++)
+        count = shape.dims[d] && count > INT64_MAX / shape.dims[d] ? INT64_MAX : count * shape.dims[d];
+    if (count > a->count && count > b->count && count > OX_MAX_FOLD)
+        return ox_fail(im, CNN_ERR_UNSUPPORTED, "a result of %lld values is too large to fold", (long long)count);
     cnn_status st = ox_const_new(&o, a->dtype, shape.rank, shape.dims);
     if (st != CNN_OK) return ox_fail(im, st, "result too large");
     if ((a->batch || b->batch) && !(o.batch = calloc(o.count ? (size_t)o.count : 1, 1))) st = CNN_ERR_NOMEM;

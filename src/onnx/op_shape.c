@@ -85,6 +85,10 @@ static cnn_status gather(ox_import *im, const Onnx__NodeProto *n) {
     for (int d = 0; d < axis; d++) dims[rank++] = x->dims[d];
     for (int d = 0; d < idx->rank; d++) dims[rank++] = idx->dims[d];
     for (int d = axis + 1; d < x->rank; d++) dims[rank++] = x->dims[d];
+    int64_t count = 1;
+    for (int d = 0; d < rank; d++) count = dims[d] && count > INT64_MAX / dims[d] ? INT64_MAX : count * dims[d];
+    if (count > x->count && count > OX_MAX_FOLD)
+        return ox_fail(im, CNN_ERR_UNSUPPORTED, "a result of %lld values is too large to fold", (long long)count);
     if ((st = ox_const_new(&v, x->dtype, rank, dims)) != CNN_OK) return ox_fail(im, st, "result too large");
     if (x->batch && !(v.batch = calloc(v.count ? (size_t)v.count : 1, 1))) {
         ox_value_free(&v);
@@ -225,6 +229,14 @@ static cnn_status constantofshape(ox_import *im, const Onnx__NodeProto *n) {
     if ((st = ox_in_const(im, n, 0, &s)) != CNN_OK) return st;
     if (s->dtype != OX_INT64 || s->rank != 1 || s->count > OX_MAX_RANK)
         return ox_fail(im, CNN_ERR_FORMAT, "the shape must be a 1-D integer tensor of at most %d values", OX_MAX_RANK);
+    int64_t count = 1;
+    for (int64_t k = 0; k < s->count; k++) {
+        if (s->i[k] < 0) return ox_fail(im, CNN_ERR_FORMAT, "the shape has a negative dimension");
+        if (s->i[k] && count > OX_MAX_FOLD / s->i[k] + 1) count = OX_MAX_FOLD + 1;
+        else count *= s->i[k];
+    }
+    if (count > OX_MAX_FOLD)
+        return ox_fail(im, CNN_ERR_UNSUPPORTED, "a constant of more than %lld values is too large to fold", (long long)OX_MAX_FOLD);
     const Onnx__TensorProto *t = tensor_attr(n, "value");
     ox_value fill = {0};
     if (t) {
