@@ -11,6 +11,7 @@ scripts/deps.sh build-essential cmake libcmocka-dev zlib1g-dev libstb-dev libope
     python3-torch python3-torchvision python3-numpy
 command -v npm >/dev/null 2>&1 || scripts/deps.sh npm # NodeSource's nodejs carries its own npm
 scripts/web_deps.sh build-test/web # playwright-core, which drives chromium in the report's browser test
+scripts/ort_deps.sh build-test/ort # onnxruntime-node, the judge of exported ONNX models
 jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== release build, warnings as errors =="
@@ -20,7 +21,7 @@ ctest --test-dir build-test --output-on-failure -j"$jobs"
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build =="
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNN_WERROR=ON -DCNN_SANITIZE=ON \
-      -DCNN_BUILD_BENCH=OFF >/dev/null
+      -DCNN_BUILD_BENCH=OFF -DCNN_ORT_DIR="$PWD/build-test/ort" >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"

@@ -4,7 +4,7 @@
 # Uses bash-completion's helpers (_init_completion, _filedir) when they are loaded, else plain compgen.
 # The option lists follow cli/*.c; tests/cli/test_man.sh checks them against `cnn CMD --help`.
 
-_cnn_commands='train eval predict report run import info gradcheck explain bench'
+_cnn_commands='train eval predict report run import export info gradcheck explain bench'
 _cnn_bench_shapes='lenet1 lenet2 vgg64 res128 res256s2 pw1x1 dw3x3'
 
 # _cnn_opts COMMAND: the options COMMAND accepts.
@@ -19,6 +19,7 @@ _cnn_opts() {
     report) echo --data --out --threads --isa --fit --val-split --cache-dir --help ;;
     run) echo --input --output --batch --threads --isa --help ;;
     import) echo --no-loss --help ;;
+    export) echo --opset --help ;;
     info) echo --help ;;
     gradcheck) echo --model --batch --seed --eps --samples --verbose --corrupt --help ;;
     explain) echo --x --w --y --help ;;
@@ -219,6 +220,13 @@ _cnn() {
             _cnn_files onnx
         else
             _cnn_files cnn
+        fi
+        ;;
+    export)
+        if [ "$npos" -eq 0 ]; then
+            _cnn_files cnn cfg onnx
+        else
+            _cnn_files onnx
         fi
         ;;
     predict)

@@ -346,6 +346,15 @@ CNN_API cnn_status cnn_net_from_spec_file(const char *path, int max_batch, cnn_n
 CNN_API cnn_status cnn_net_from_onnx(const char *path, int max_batch, cnn_net **out, char *err, size_t err_size);
 CNN_API cnn_status cnn_net_from_onnx_memory(const void *data, size_t size, int max_batch, cnn_net **out, char *err,
                                             size_t err_size);
+/* The net as an ONNX model in inference form (docs/onnx.md): opset 11 to 17 (0: 13), one float input
+   "input" of N x C x H x W with a dynamic batch N, one output "output" (what the layer before the loss
+   computes: a classifier's logits); batchnorm as BatchNormalization with the running statistics,
+   dropout and erasing left out. *data (malloc'ed: free() it) holds size bytes. The input is used as
+   cnn_net_forward takes it: the input normalisation is not part of the model. */
+CNN_API cnn_status cnn_net_to_onnx(const cnn_net *net, int opset, void **data, size_t *size, char *err,
+                                   size_t err_size);
+/* The same written to path atomically (a temporary file beside it, fsync, rename). */
+CNN_API cnn_status cnn_net_to_onnx_file(const cnn_net *net, const char *path, int opset, char *err, size_t err_size);
 /* The training recipe a spec carries on its `train` line ("epochs=30 batch=128 lr=0.1 augment"), the
    words as written, for a trainer to use as its defaults (cnn train does); "" when none. */
 CNN_API const char *cnn_net_recipe(const cnn_net *net);
@@ -372,6 +381,24 @@ CNN_API cnn_status cnn_net_layer_info(const cnn_net *net, int i, cnn_layer_info 
 CNN_API int cnn_net_layer_inputs(const cnn_net *net, int i, int inputs[CNN_MAX_INPUTS]);
 /* Layer i's name in the spec (name=), "" when it has none; NULL for a bad net or index. */
 CNN_API const char *cnn_net_layer_label(const cnn_net *net, int i);
+/* Layer i's settings, as the cnn_net_add_* call that made it took them (for writing the net in another
+   format: cnn_net_to_onnx). Fields that do not belong to its kind are zero. */
+typedef struct cnn_layer_attrs {
+    cnn_conv2d conv;          /* CONV2D: its geometry (n = 1, c h w: its input); CONVTRANSPOSE: k output
+                                 channels, r, s, strides, pad_top x pad_left, dilations, groups */
+    int out_pad_h, out_pad_w; /* CONVTRANSPOSE: output padding */
+    cnn_pool2d pool;          /* POOL2D (n = 1, c h w: its input) */
+    cnn_act act;              /* ACT */
+    float alpha;              /* ACT: leaky ReLU's slope */
+    float eps, momentum;      /* BATCHNORM */
+    float drop;               /* DROPOUT: the probability */
+    int scale_h, scale_w;     /* UPSAMPLE */
+    int bias;                 /* CONV2D, CONVTRANSPOSE, DENSE: has a bias */
+    size_t w_off, w_count, b_count; /* its parameters in cnn_net_params: w_count weights at w_off, then
+                                       b_count biases (BATCHNORM: gamma, beta) */
+    size_t s_off, s_count;    /* its state in cnn_net_state (BATCHNORM: running mean, then variance) */
+} cnn_layer_attrs;
+CNN_API cnn_status cnn_net_layer_attrs(const cnn_net *net, int i, cnn_layer_attrs *a);
 /* What cnn_net_build found odd but allowed, a line each ("line 4: the output of 'conv 16 3' is read by no
    layer"); "" when nothing; NULL before the build. */
 CNN_API const char *cnn_net_warnings(const cnn_net *net);

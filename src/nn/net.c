@@ -420,6 +420,31 @@ cnn_status cnn_net_layer_info(const cnn_net *net, int i, cnn_layer_info *info) {
     return CNN_OK;
 }
 
+cnn_status cnn_net_layer_attrs(const cnn_net *net, int i, cnn_layer_attrs *a) {
+    if (!net || !a || i < 0 || i >= net->nlayers) return CNN_ERR_ARG;
+    const cnn_layer *l = &net->layers[i];
+    memset(a, 0, sizeof *a);
+    a->w_off = l->param_off, a->w_count = l->w_count, a->b_count = l->b_count;
+    a->s_off = l->state_off, a->s_count = l->s_count;
+    a->bias = l->bias;
+    if (l->kind == CNN_LAYER_CONV2D) a->conv = l->conv;
+    if (l->kind == CNN_LAYER_CONVTRANSPOSE) { /* l->conv is the conv that maps its output back to its input */
+        const cnn_conv2d *q = &l->conv;
+        a->conv.k = q->c, a->conv.r = q->r, a->conv.s = q->s, a->conv.groups = q->groups;
+        a->conv.stride_h = q->stride_h, a->conv.stride_w = q->stride_w, a->conv.dil_h = q->dil_h, a->conv.dil_w = q->dil_w;
+        a->conv.pad_top = q->pad_top, a->conv.pad_left = q->pad_left;
+        a->conv.n = 1, a->conv.c = l->in_c, a->conv.h = l->in_h, a->conv.w = l->in_w;
+        a->out_pad_h = l->out_h - ((l->in_h - 1) * q->stride_h - 2 * q->pad_top + q->dil_h * (q->r - 1) + 1);
+        a->out_pad_w = l->out_w - ((l->in_w - 1) * q->stride_w - 2 * q->pad_left + q->dil_w * (q->s - 1) + 1);
+    }
+    if (l->kind == CNN_LAYER_POOL2D) a->pool = l->pool;
+    if (l->kind == CNN_LAYER_ACT) a->act = l->act, a->alpha = l->alpha;
+    if (l->kind == CNN_LAYER_BATCHNORM) a->eps = l->bn_eps, a->momentum = l->bn_momentum;
+    if (l->kind == CNN_LAYER_DROPOUT) a->drop = l->drop_p;
+    if (l->kind == CNN_LAYER_UPSAMPLE) a->scale_h = l->out_h / l->in_h, a->scale_w = l->out_w / l->in_w;
+    return CNN_OK;
+}
+
 int cnn_net_layer_inputs(const cnn_net *net, int i, int inputs[CNN_MAX_INPUTS]) {
     if (!net || !inputs || i < 0 || i >= net->nlayers) return 0;
     memcpy(inputs, net->layers[i].in, (size_t)net->layers[i].nin * sizeof *inputs);
