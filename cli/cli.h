@@ -33,6 +33,7 @@ int cmd_report(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 extern const char cmd_explain_usage[];
 extern const char cmd_bench_usage[];
 extern const char cmd_train_usage[];
@@ -44,6 +45,7 @@ extern const char cmd_report_usage[];
 extern const char cmd_run_usage[];
 extern const char cmd_import_usage[];
 extern const char cmd_export_usage[];
+extern const char cmd_compare_usage[];
 
 /* The default model of `cnn train` (models/fashion-cnn.cfg), embedded at build time. */
 extern const char cli_default_model[];

@@ -18,6 +18,7 @@ static const cli_command commands[] = {
      cmd_report_usage},
     {"run", cmd_run, "a model (checkpoint, ONNX or spec) on a .npy tensor, its output as .npy", cmd_run_usage},
     {"import", cmd_import, "an ONNX model as a checkpoint (to run, evaluate or fine-tune)", cmd_import_usage},
+    {"compare", cmd_compare, "a model's output on a .npy tensor against another framework's", cmd_compare_usage},
     {"export", cmd_export, "a checkpoint as an ONNX model in inference form", cmd_export_usage},
     {"info", cmd_info, "layers, output shapes, parameters, FLOPs and training state of a model", cmd_info_usage},
     {"gradcheck", cmd_gradcheck, "finite-difference check of a whole network, per layer and tensor", cmd_gradcheck_usage},

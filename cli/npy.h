@@ -4,6 +4,8 @@
 #ifndef CNN_CLI_NPY_H
 #define CNN_CLI_NPY_H
 
+#include "cnn.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,5 +28,11 @@ int cli_npy_parse(const void *bytes, size_t n, cli_npy *out, char *err, size_t e
    via cli_write_atomic (cli/common.h). 0 on success, -1 with errno set. */
 int cli_npy_write(const char *path, const float *data, int ndim, const int64_t *dims);
 void cli_npy_free(cli_npy *a);
+
+/* cnn run's work (cli/run.c): MODEL (checkpoint, .onnx or spec) in evaluation mode on the tensor in
+   the .npy file IN, in forwards of up to batch images, the output into *y (N x F or N x C x H x W).
+   On failure prints "PROG: <message>", sets *rc to the exit status and returns the status. */
+cnn_status cli_run_npy(const char *prog, const char *model, const char *in, int batch, int threads, const char *isa,
+                       cli_npy *y, int *rc);
 
 #endif

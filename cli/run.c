@@ -54,6 +54,62 @@ static int output_shape(const cnn_net *net, int64_t dims[4]) {
     return 4;
 }
 
+cnn_status cli_run_npy(const char *prog, const char *model, const char *in, int batch, int threads, const char *isa,
+                       cli_npy *y, int *rc) {
+    char err[512];
+    cli_npy x = {0};
+    memset(y, 0, sizeof *y);
+    *rc = CLI_EXIT_FAIL;
+    if (cli_npy_read(in, &x, err, sizeof err) != 0) {
+        cli_error(prog, "%s: %s", in, err);
+        return CNN_ERR_FORMAT;
+    }
+    cnn_net *net = NULL;
+    cnn_status st = CNN_ERR_ARG;
+    cnn_ctx *ctx = cli_ctx_create(prog, threads, isa, rc);
+    if (!ctx) goto done;
+    *rc = CLI_EXIT_FAIL;
+    if ((st = cli_load_model(prog, model, batch, &net, NULL, NULL, NULL)) != CNN_OK) goto done;
+    int c, h, w;
+    cnn_net_input_shape(net, &c, &h, &w);
+    int fits = x.ndim == 4 && x.dims[1] == c && x.dims[2] == h && x.dims[3] == w;
+    if (h == 1 && w == 1) fits |= x.ndim == 2 && x.dims[1] == c;
+    if (!fits || x.dims[0] < 1 || x.dims[0] > (int64_t)1 << 30) {
+        char shape[160] = "";
+        for (int d = 0; d < x.ndim; d++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? "x" : "", (long long)x.dims[d]);
+        cli_error(prog, "%s: shape (%s); the model takes N x %d x %d x %d", in, x.ndim ? shape : "a scalar", c, h, w);
+        st = CNN_ERR_SHAPE;
+        goto done;
+    }
+    y->dims[0] = x.dims[0];
+    y->ndim = output_shape(net, y->dims);
+    const size_t outs = (size_t)cnn_net_output_size(net), per = (size_t)c * h * w;
+    const int64_t total = x.dims[0];
+    y->count = (size_t)total * outs;
+    if (!(y->data = malloc(y->count * sizeof *y->data))) {
+        cli_error(prog, "out of memory");
+        st = CNN_ERR_NOMEM;
+        goto done;
+    }
+    for (int64_t i = 0; i < total; i += batch) {
+        int nb = (int)(total - i < batch ? total - i : batch);
+        const float *o;
+        if ((st = cnn_net_forward(ctx, net, nb, x.data + (size_t)i * per, 0, &o)) != CNN_OK) {
+            cli_error(prog, "forward of images %lld-%lld: %s", (long long)i, (long long)(i + nb - 1), cnn_status_str(st));
+            goto done;
+        }
+        memcpy(y->data + (size_t)i * outs, o, (size_t)nb * outs * sizeof *y->data);
+    }
+    *rc = CLI_EXIT_OK;
+done:
+    if (st != CNN_OK) cli_npy_free(y);
+    cli_npy_free(&x);
+    cnn_net_free(net);
+    cnn_ctx_free(ctx);
+    return st;
+}
+
 int cmd_run(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *isa = NULL;
     int batch = 64, threads = 0, npos = 0;
@@ -69,61 +125,12 @@ int cmd_run(int argc, char **argv) {
     if (rc >= 0) return rc;
     if (npos != 1) return cli_usage_error("cnn run", cmd_run_usage, "expected one model file");
     if (!in || !out) return cli_usage_error("cnn run", cmd_run_usage, "--input and --output are required");
-    char err[512];
-    cli_npy x = {0};
-    if (cli_npy_read(in, &x, err, sizeof err) != 0) {
-        cli_error("cnn run", "%s: %s", in, err);
-        return CLI_EXIT_FAIL;
-    }
-    cnn_net *net = NULL;
-    float *y = NULL;
-    rc = CLI_EXIT_FAIL;
-    cnn_ctx *ctx = cli_ctx_create("cnn run", threads, isa, &rc);
-    if (!ctx) {
-        cli_npy_free(&x);
-        return rc;
-    }
-    rc = CLI_EXIT_FAIL;
-    if (cli_load_model("cnn run", argv[1], batch, &net, NULL, NULL, NULL) != CNN_OK) goto done;
-    int c, h, w;
-    cnn_net_input_shape(net, &c, &h, &w);
-    int fits = x.ndim == 4 && x.dims[1] == c && x.dims[2] == h && x.dims[3] == w;
-    if (h == 1 && w == 1) fits |= x.ndim == 2 && x.dims[1] == c;
-    if (!fits || x.dims[0] < 1 || x.dims[0] > (int64_t)1 << 30) {
-        char shape[160] = "";
-        for (int d = 0; d < x.ndim; d++)
-            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? "x" : "", (long long)x.dims[d]);
-        cli_error("cnn run", "%s: shape (%s); the model takes N x %d x %d x %d", in, x.ndim ? shape : "a scalar", c, h, w);
-        goto done;
-    }
-    int64_t dims[4] = {x.dims[0], 1, 1, 1};
-    const int rank = output_shape(net, dims);
-    const size_t outs = (size_t)cnn_net_output_size(net), per = (size_t)c * h * w;
-    const int64_t total = x.dims[0];
-    if (!(y = malloc((size_t)total * outs * sizeof *y))) {
-        cli_error("cnn run", "out of memory");
-        goto done;
-    }
-    for (int64_t i = 0; i < total; i += batch) {
-        int nb = (int)(total - i < batch ? total - i : batch);
-        const float *o;
-        cnn_status st = cnn_net_forward(ctx, net, nb, x.data + (size_t)i * per, 0, &o);
-        if (st != CNN_OK) {
-            cli_error("cnn run", "forward of images %lld-%lld: %s", (long long)i, (long long)(i + nb - 1),
-                      cnn_status_str(st));
-            goto done;
-        }
-        memcpy(y + (size_t)i * outs, o, (size_t)nb * outs * sizeof *y);
-    }
-    if (cli_npy_write(out, y, rank, dims) != 0) {
+    cli_npy y;
+    if (cli_run_npy("cnn run", argv[1], in, batch, threads, isa, &y, &rc) != CNN_OK) return rc;
+    if (cli_npy_write(out, y.data, y.ndim, y.dims) != 0) {
         cli_error("cnn run", "%s: cannot write: %s", out, strerror(errno));
-        goto done;
+        rc = CLI_EXIT_FAIL;
     }
-    rc = CLI_EXIT_OK;
-done:
-    free(y);
-    cli_npy_free(&x);
-    cnn_net_free(net);
-    cnn_ctx_free(ctx);
+    cli_npy_free(&y);
     return rc;
 }

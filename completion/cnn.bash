@@ -4,7 +4,7 @@
 # Uses bash-completion's helpers (_init_completion, _filedir) when they are loaded, else plain compgen.
 # The option lists follow cli/*.c; tests/cli/test_man.sh checks them against `cnn CMD --help`.
 
-_cnn_commands='train eval predict report run import export info gradcheck explain bench'
+_cnn_commands='train eval predict report run compare import export info gradcheck explain bench'
 _cnn_bench_shapes='lenet1 lenet2 vgg64 res128 res256s2 pw1x1 dw3x3'
 
 # _cnn_opts COMMAND: the options COMMAND accepts.
@@ -18,6 +18,7 @@ _cnn_opts() {
     predict) echo --top --saliency --threads --isa --help ;;
     report) echo --data --out --threads --isa --fit --val-split --cache-dir --help ;;
     run) echo --input --output --batch --threads --isa --help ;;
+    compare) echo --input --expect --tolerance --batch --threads --isa --help ;;
     import) echo --no-loss --help ;;
     export) echo --opset --help ;;
     info) echo --help ;;
@@ -214,7 +215,7 @@ _cnn() {
     case $cmd in
     eval | report) [ "$npos" -eq 0 ] && _cnn_files cnn ;;
     info) [ "$npos" -eq 0 ] && _cnn_files cnn cfg onnx ;;
-    run) [ "$npos" -eq 0 ] && _cnn_files cnn cfg onnx ;;
+    run | compare) [ "$npos" -eq 0 ] && _cnn_files cnn cfg onnx ;;
     import)
         if [ "$npos" -eq 0 ]; then
             _cnn_files onnx
