@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")"
 scripts/deps.sh build-essential cmake libcmocka-dev zlib1g-dev libstb-dev libopenmpi-dev openmpi-bin valgrind \
     scdoc groff pkg-config file chromium nodejs libprotobuf-c-dev protobuf-c-compiler libonnx-dev python3-onnx \
-    python3-torch python3-torchvision python3-numpy
+    python3-torch python3-torchvision python3-numpy libonnx-testdata
 command -v npm >/dev/null 2>&1 || scripts/deps.sh npm # NodeSource's nodejs carries its own npm
 scripts/web_deps.sh build-test/web # playwright-core, which drives chromium in the report's browser test
 scripts/ort_deps.sh build-test/ort # onnxruntime-node, the judge of exported ONNX models

@@ -31,7 +31,8 @@ static int is_flat(const cnn_net *net, int i) {
         if (li.kind == CNN_LAYER_DENSE || li.kind == CNN_LAYER_FLATTEN) return 1;
         if (li.kind != CNN_LAYER_ACT && li.kind != CNN_LAYER_ADD && li.kind != CNN_LAYER_MUL &&
             li.kind != CNN_LAYER_CONCAT && li.kind != CNN_LAYER_BATCHNORM && li.kind != CNN_LAYER_DROPOUT &&
-            li.kind != CNN_LAYER_SOFTMAX_CE && li.kind != CNN_LAYER_MSE)
+            li.kind != CNN_LAYER_SOFTMAX_CE && li.kind != CNN_LAYER_MSE && li.kind != CNN_LAYER_SHUFFLE &&
+            li.kind != CNN_LAYER_SLICE)
             return 0;
         int in[CNN_MAX_INPUTS];
         if (cnn_net_layer_inputs(net, i, in) < 1) return 0;

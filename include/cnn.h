@@ -142,6 +142,20 @@ CNN_API cnn_status cnn_upsample_nearest_forward(cnn_ctx *ctx, int n, int c, int 
 CNN_API cnn_status cnn_upsample_nearest_backward(cnn_ctx *ctx, int n, int c, int h, int w, int sh, int sw,
                                                  const float *dy, float *dx);
 
+/* Channel shuffle (ShuffleNet; ONNX's Reshape to n x g x c/g x h x w, Transpose of the two group axes,
+   Reshape back): y channel j = x channel (j mod g) (c / g) + j / g, g (groups) dividing c. Backward:
+   the inverse permutation of dy. */
+CNN_API cnn_status cnn_channel_shuffle_forward(cnn_ctx *ctx, int n, int c, int h, int w, int groups, const float *x,
+                                               float *y);
+CNN_API cnn_status cnn_channel_shuffle_backward(cnn_ctx *ctx, int n, int c, int h, int w, int groups, const float *dy,
+                                                float *dx);
+/* Channels [from, to) of x (n x c x h x w) into y (n x (to - from) x h x w), as x[:, from:to]. Backward:
+   dx is dy in those channels and 0 in the others. */
+CNN_API cnn_status cnn_channel_slice_forward(cnn_ctx *ctx, int n, int c, int h, int w, int from, int to, const float *x,
+                                             float *y);
+CNN_API cnn_status cnn_channel_slice_backward(cnn_ctx *ctx, int n, int c, int h, int w, int from, int to,
+                                              const float *dy, float *dx);
+
 /* ---------------------------------------------------------------- activations */
 
 /* Element-wise activations. alpha: negative slope of LEAKY_RELU, ignored by the others.
@@ -284,7 +298,9 @@ typedef enum cnn_layer_kind {
     CNN_LAYER_MUL = 12,       /* the elementwise product of two inputs; an N x C x 1 x 1 one is broadcast */
     CNN_LAYER_CONVTRANSPOSE = 13, /* PyTorch's ConvTranspose2d: cnn_conv2d_backward_data as a layer */
     CNN_LAYER_UPSAMPLE = 14,  /* nearest, integer factors */
-    CNN_LAYER_ERASE = 15      /* random erasing in training (torchvision's RandomErasing), identity in eval */
+    CNN_LAYER_ERASE = 15,     /* random erasing in training (torchvision's RandomErasing), identity in eval */
+    CNN_LAYER_SHUFFLE = 16,   /* channel shuffle in groups (cnn_channel_shuffle_forward) */
+    CNN_LAYER_SLICE = 17      /* a range of channels (cnn_channel_slice_forward) */
 } cnn_layer_kind;
 
 /* Building from C calls: cnn_net_create(input shape), then cnn_net_add_* in order (each infers and
@@ -321,6 +337,8 @@ CNN_API cnn_status cnn_net_add_mul(cnn_net *net); /* inputs: the features and th
 CNN_API cnn_status cnn_net_add_convtranspose(cnn_net *net, const cnn_conv2d *p, int out_pad_h, int out_pad_w,
                                              int bias);
 CNN_API cnn_status cnn_net_add_upsample(cnn_net *net, int sh, int sw); /* nearest, by integer factors */
+CNN_API cnn_status cnn_net_add_shuffle(cnn_net *net, int groups);       /* groups divides the channels */
+CNN_API cnn_status cnn_net_add_slice(cnn_net *net, int from, int to);   /* channels [from, to) */
 /* Random erasing (torchvision's RandomErasing, Zhong et al. 2017), in training only: per image, with
    probability p (0 <= p <= 1), up to 10 tries of a rectangle of area H W U(scale_lo, scale_hi) and
    aspect ratio exp(U(log ratio_lo, log ratio_hi)), eh = round(sqrt(area ratio)), ew = round(sqrt(area
@@ -393,6 +411,8 @@ typedef struct cnn_layer_attrs {
     float eps, momentum;      /* BATCHNORM */
     float drop;               /* DROPOUT: the probability */
     int scale_h, scale_w;     /* UPSAMPLE */
+    int groups;               /* SHUFFLE */
+    int from, to;             /* SLICE: channels [from, to) */
     int bias;                 /* CONV2D, CONVTRANSPOSE, DENSE: has a bias */
     size_t w_off, w_count, b_count; /* its parameters in cnn_net_params: w_count weights at w_off, then
                                        b_count biases (BATCHNORM: gamma, beta) */

@@ -26,6 +26,8 @@ typedef struct cnn_layer {
     float erase_p;             /* ERASE: the probability an image is erased, */
     float erase_scale[2], erase_ratio[2]; /* the ranges of a rectangle's area fraction and aspect ratio, */
     float erase_value;         /* and what it is filled with */
+    int shuffle_g;             /* SHUFFLE: groups */
+    int slice_from, slice_to;  /* SLICE: channels [from, to) of its input */
     size_t w_count, b_count;   /* parameters: weights then bias (BATCHNORM: gamma then beta) */
     size_t s_count;            /* state (BATCHNORM: running mean then variance) */
     size_t param_off, state_off;

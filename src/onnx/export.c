@@ -352,6 +352,35 @@ static int ex_upsample(ex_ctx *e, int i, const cnn_layer_info *li, const cnn_lay
     return n ? 0 : -1;
 }
 
+/* shuffle: Reshape to N g C/g H W, Transpose of the group axes, Reshape back (0 keeps the batch) */
+static int ex_shuffle(ex_ctx *e, int i, const cnn_layer_info *li, const cnn_layer_attrs *a, int nin, const int *in,
+                      const char *out) {
+    (void)nin;
+    const int64_t five = 5, four = 4, g = a->groups;
+    const int64_t s5[5] = {0, g, li->out_c / g, li->out_h, li->out_w}, s4[4] = {0, li->out_c, li->out_h, li->out_w};
+    const char *r1 = bag_printf(&e->bag, "l%d.groups", i), *t1 = bag_printf(&e->bag, "l%d.swapped", i);
+    const char *in1[2] = {as_rank(e, in[0], 4, i), init_tensor(e, bag_printf(&e->bag, "l%d.shape5", i), OX_INT64, 1, &five, s5)};
+    const char *in3[2] = {t1, init_tensor(e, bag_printf(&e->bag, "l%d.shape4", i), OX_INT64, 1, &four, s4)};
+    if (!in1[0] || !in1[1] || !in3[1] || !node(e, "Reshape", r1, 2, in1)) return -1;
+    static const int64_t perm[5] = {0, 2, 1, 3, 4};
+    Onnx__NodeProto *n = node(e, "Transpose", t1, 1, &r1);
+    attr_ints(e, n, "perm", 5, perm);
+    return n && node(e, "Reshape", out, 2, in3) ? 0 : -1;
+}
+
+/* slice: Slice of channels [from, to) on axis 1 */
+static int ex_slice(ex_ctx *e, int i, const cnn_layer_info *li, const cnn_layer_attrs *a, int nin, const int *in,
+                    const char *out) {
+    (void)li, (void)nin;
+    const int64_t one = 1, from = a->from, to = a->to, axis = 1;
+    const char *ins[4] = {as_rank(e, in[0], 4, i), init_tensor(e, bag_printf(&e->bag, "l%d.starts", i), OX_INT64, 1, &one, &from),
+                          init_tensor(e, bag_printf(&e->bag, "l%d.ends", i), OX_INT64, 1, &one, &to),
+                          init_tensor(e, bag_printf(&e->bag, "l%d.axes", i), OX_INT64, 1, &one, &axis)};
+    for (int k = 0; k < 4; k++)
+        if (!ins[k]) return -1;
+    return node(e, "Slice", out, 4, ins) ? 0 : -1;
+}
+
 /* The rows: what each layer kind writes (NULL: the identity in inference, its output is its input's). */
 static const struct {
     cnn_layer_kind kind;
@@ -362,7 +391,8 @@ static const struct {
     {CNN_LAYER_GLOBAL_AVGPOOL, ex_gap, 4}, {CNN_LAYER_ACT, ex_act, 0},          {CNN_LAYER_FLATTEN, ex_flatten, 2},
     {CNN_LAYER_DENSE, ex_dense, 2},        {CNN_LAYER_BATCHNORM, ex_batchnorm, 4}, {CNN_LAYER_ADD, ex_merge, 0},
     {CNN_LAYER_CONCAT, ex_merge, 0},       {CNN_LAYER_MUL, ex_merge, 4},        {CNN_LAYER_UPSAMPLE, ex_upsample, 4},
-    {CNN_LAYER_DROPOUT, NULL, 0},          {CNN_LAYER_ERASE, NULL, 0},
+    {CNN_LAYER_SHUFFLE, ex_shuffle, 4},    {CNN_LAYER_SLICE, ex_slice, 4},      {CNN_LAYER_DROPOUT, NULL, 0},
+    {CNN_LAYER_ERASE, NULL, 0},
 };
 
 /* ---------------------------------------------------------------- the model */

@@ -276,7 +276,7 @@ cnn_status ox_out_alias(ox_import *im, const Onnx__NodeProto *n, int k, const ox
     if (v->kind == OX_ACT) {
         cnn_status st = ox_out_act(im, n, k, v->layer, v->rank, v->dims);
         ox_value *o = k < (int)n->n_output ? lookup(im, n->output[k]) : NULL;
-        if (st == CNN_OK && o) memcpy(o->pad, v->pad, sizeof o->pad), o->padded = v->padded;
+        if (st == CNN_OK && o) memcpy(o->pad, v->pad, sizeof o->pad), o->padded = v->padded, o->swapped = v->swapped;
         return st;
     }
     ox_value c = {0};
@@ -586,6 +586,13 @@ static cnn_status convert(ox_import *im, int max_batch, cnn_net **out) {
             if (v && v->padded)
                 st = ox_fail(im, CNN_ERR_UNSUPPORTED, "input %zu ('%s') is a Pad's output, which only a Conv or AveragePool may read",
                              i, v->name);
+        }
+        for (size_t i = 0; i < n->n_input && st == CNN_OK && !op->reads_rank5; i++) {
+            const ox_value *v = lookup(im, n->input[i]);
+            if (v && v->kind == OX_ACT && v->rank == 5)
+                st = ox_fail(im, CNN_ERR_UNSUPPORTED,
+                             "input %zu ('%s') is a rank-5 view of channel groups, which only Reshape and Transpose may "
+                             "read (a channel shuffle)", i, v->name);
         }
         if (st == CNN_OK) st = op->convert(im, n);
     }

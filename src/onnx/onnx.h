@@ -41,6 +41,8 @@ typedef struct ox_value {
     int pad[4];    /* OX_ACT: zero padding (top, left, bottom, right) of a Pad still to be applied by the
                       Conv or average pool that reads it (padded: any is non-zero) */
     int padded;
+    int swapped;   /* OX_ACT of rank 5: a Reshape of N C H W to N g C/g H W whose two group axes a
+                      Transpose swapped (a channel shuffle once reshaped back); 0: not swapped */
 } ox_value;
 
 /* The parameters of one layer, copied into the net once it is built (layer order = parameter order). */
@@ -73,6 +75,7 @@ typedef struct ox_op {
     int since;
     cnn_status (*convert)(ox_import *im, const Onnx__NodeProto *n);
     int reads_pad; /* it may read a Pad's output (ox_value.padded): no other op does */
+    int reads_rank5; /* it may read a rank-5 view of a computed tensor (Reshape, Transpose, Shape) */
 } ox_op;
 CNN_LOCAL const ox_op *ox_op_find(const char *type, int opset);
 /* The rows, by family, each list ending in a NULL type. */

@@ -207,5 +207,5 @@ static cnn_status concat(ox_import *im, const Onnx__NodeProto *n) {
 }
 
 const ox_op ox_ops_merge[] = {
-    {"Add", 1, add, 0}, {"Sub", 1, sub, 0}, {"Mul", 1, mul, 0}, {"Div", 1, div_, 0}, {"Concat", 1, concat, 0}, {NULL, 0, NULL, 0},
+    {"Add", 1, add, 0, 0}, {"Sub", 1, sub, 0, 0}, {"Mul", 1, mul, 0, 0}, {"Div", 1, div_, 0, 0}, {"Concat", 1, concat, 0, 0}, {NULL, 0, NULL, 0, 0},
 };

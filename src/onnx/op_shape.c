@@ -260,9 +260,9 @@ static cnn_status constantofshape(ox_import *im, const Onnx__NodeProto *n) {
 
 /* Slice of a constant: starts, ends, axes, steps (inputs from opset 10, attributes before). */
 static cnn_status slice(ox_import *im, const Onnx__NodeProto *n) {
-    ox_value *x;
+    ox_value *x = ox_in(im, n, 0);
     cnn_status st;
-    if ((st = ox_in_const(im, n, 0, &x)) != CNN_OK) return st;
+    if (!x) return ox_fail(im, CNN_ERR_FORMAT, "input 0 is missing");
     const int64_t *arg[4] = {NULL, NULL, NULL, NULL};
     size_t cnt[4] = {0, 0, 0, 0};
     if (im->opset < 10) {
@@ -302,6 +302,18 @@ static cnn_status slice(ox_import *im, const Onnx__NodeProto *n) {
         }
         lo[a] = b, step[a] = s;
     }
+    if (x->kind == OX_ACT) { /* a computed tensor: a range of channels, step 1 (a slice layer) */
+        int other = 0;
+        for (int d = 0; d < x->rank; d++) other |= d != 1 && dims[d] != x->dims[d];
+        if (x->rank != 4 || other || step[1] != 1 || dims[1] < 1)
+            return ox_fail(im, CNN_ERR_UNSUPPORTED, "Slice of a computed tensor: a range of channels (axis 1, step 1) only");
+        if (dims[1] == x->dims[1]) return ox_out_alias(im, n, 0, x);
+        int layer;
+        if ((st = ox_layer_begin(im, 1, &x)) != CNN_OK) return st;
+        if ((st = ox_layer_end(im, cnn_net_add_slice(im->net, (int)lo[1], (int)(lo[1] + dims[1])), &layer)) != CNN_OK)
+            return st;
+        return ox_out_act(im, n, 0, layer, 4, dims);
+    }
     ox_value v = {0};
     if ((st = ox_const_new(&v, x->dtype, x->rank, dims)) != CNN_OK) return ox_fail(im, st, "out of memory");
     if (x->batch && !(v.batch = calloc(v.count ? (size_t)v.count : 1, 1))) {
@@ -324,11 +336,21 @@ static cnn_status slice(ox_import *im, const Onnx__NodeProto *n) {
 }
 
 static cnn_status transpose(ox_import *im, const Onnx__NodeProto *n) {
-    ox_value *x;
+    ox_value *x = ox_in(im, n, 0);
     cnn_status st;
-    if ((st = ox_in_const(im, n, 0, &x)) != CNN_OK) return st;
     size_t c;
     const int64_t *perm = ox_attr_ints(n, "perm", &c);
+    if (x && x->kind == OX_ACT) { /* a channel shuffle's middle step: the two group axes swapped */
+        static const int64_t groups[5] = {0, 2, 1, 3, 4};
+        if (x->rank != 5 || !perm || c != 5 || memcmp(perm, groups, sizeof groups) != 0)
+            return ox_fail(im, CNN_ERR_UNSUPPORTED,
+                           "Transpose of a computed tensor: only perm (0, 2, 1, 3, 4) of a channel shuffle is supported");
+        ox_value y = *x;
+        y.dims[1] = x->dims[2], y.dims[2] = x->dims[1];
+        y.swapped = !x->swapped;
+        return ox_out_alias(im, n, 0, &y);
+    }
+    if ((st = ox_in_const(im, n, 0, &x)) != CNN_OK) return st;
     int p[OX_MAX_RANK];
     uint8_t seen[OX_MAX_RANK] = {0};
     if (perm && c != (size_t)x->rank) return ox_fail(im, CNN_ERR_FORMAT, "perm has %zu values for rank %d", c, x->rank);
@@ -370,9 +392,11 @@ static cnn_status flat(ox_import *im, const Onnx__NodeProto *n, ox_value *x) {
 static cnn_status flatten(ox_import *im, const Onnx__NodeProto *n) {
     ox_value *x = ox_in(im, n, 0);
     if (!x) return ox_fail(im, CNN_ERR_FORMAT, "input 0 is missing");
-    int axis = 0;
-    cnn_status st = axis_of(im, ox_attr_int(n, "axis", 1), x->rank + 1, &axis);
-    if (st != CNN_OK) return st;
+    /* Flatten's axis runs from -rank to rank: a negative one counts from rank, not rank + 1 */
+    const int64_t a = ox_attr_int(n, "axis", 1);
+    if (a < -x->rank || a > x->rank)
+        return ox_fail(im, CNN_ERR_FORMAT, "axis %lld is out of range for rank %d", (long long)a, x->rank);
+    const int axis = (int)(a < 0 ? a + x->rank : a);
     if (x->kind == OX_CONST) {
         int64_t dims[2] = {1, 1};
         for (int d = 0; d < x->rank; d++) dims[d >= axis] *= x->dims[d];
@@ -423,6 +447,16 @@ static cnn_status reshape(ox_import *im, const Onnx__NodeProto *n) {
     if (known != total)
         return ox_fail(im, CNN_ERR_SHAPE, "%lld elements cannot take a shape of %lld", (long long)total, (long long)known);
     if (x->kind == OX_CONST) return reshaped(im, n, x, rank, dims);
+    if (x->rank == 5 && rank == 4 && dims[1] == x->dims[1] * x->dims[2] && dims[2] == x->dims[3] && dims[3] == x->dims[4]) {
+        if (!x->swapped) return ox_out_act(im, n, 0, x->layer, 4, dims); /* the groups joined again */
+        int layer; /* N g C/g H W transposed to N C/g g H W, then flattened: a channel shuffle in g groups */
+        if ((st = ox_layer_begin(im, 1, &x)) != CNN_OK) return st;
+        if ((st = ox_layer_end(im, cnn_net_add_shuffle(im->net, (int)x->dims[2]), &layer)) != CNN_OK) return st;
+        return ox_out_act(im, n, 0, layer, 4, dims);
+    }
+    if (x->rank == 4 && rank == 5 && dims[1] * dims[2] == x->dims[1] && dims[3] == x->dims[2] && dims[4] == x->dims[3])
+        return ox_out_act(im, n, 0, x->layer, 5, dims); /* channels in groups: a view for a Transpose */
+    if (x->rank == 5) return ox_fail(im, CNN_ERR_UNSUPPORTED, "reshaping a rank-5 view to other than its N C H W");
     if (rank == 2) return flat(im, n, x);
     int same = rank == x->rank;
     for (int d = 1; same && d < rank; d++) same = dims[d] == x->dims[d];
@@ -488,19 +522,19 @@ static cnn_status pad(ox_import *im, const Onnx__NodeProto *n) {
 }
 
 const ox_op ox_ops_shape[] = {
-    {"Constant", 1, constant, 0},
-    {"Shape", 1, shape, 0},
-    {"Gather", 1, gather, 0},
-    {"Unsqueeze", 1, unsqueeze, 0},
-    {"Squeeze", 1, squeeze, 0},
-    {"Cast", 6, cast, 0},
-    {"ConstantOfShape", 9, constantofshape, 0},
-    {"Slice", 1, slice, 0},
-    {"Transpose", 1, transpose, 0},
-    {"Flatten", 1, flatten, 0},
-    {"Reshape", 5, reshape, 0},
-    {"Identity", 1, identity, 0},
-    {"Dropout", 1, dropout, 0},
-    {"Pad", 2, pad, 1},
-    {NULL, 0, NULL, 0},
+    {"Constant", 1, constant, 0, 0},
+    {"Shape", 1, shape, 0, 1},
+    {"Gather", 1, gather, 0, 0},
+    {"Unsqueeze", 1, unsqueeze, 0, 0},
+    {"Squeeze", 1, squeeze, 0, 0},
+    {"Cast", 6, cast, 0, 0},
+    {"ConstantOfShape", 9, constantofshape, 0, 0},
+    {"Slice", 1, slice, 0, 0},
+    {"Transpose", 1, transpose, 0, 1},
+    {"Flatten", 1, flatten, 0, 0},
+    {"Reshape", 5, reshape, 0, 1},
+    {"Identity", 1, identity, 0, 1},
+    {"Dropout", 1, dropout, 0, 0},
+    {"Pad", 2, pad, 1, 0},
+    {NULL, 0, NULL, 0, 0},
 };

@@ -123,6 +123,10 @@ has out '^  8 dense 128 +weight +401408 .* FAIL$'
 printf 'input 1 8 8\ntrain epochs=1 batch=50 lr=0.02 optimizer=adam augment\nconv 4 3 pad=1 bias=0\nbatchnorm\nrelu name=x\nconv 4 3 pad=1\nhardswish\nadd x\nconcat x name=c\nglobalavgpool\nflatten\ndense 8\nhardsigmoid\nmul c\nupsample 2\nconvtranspose 2 2 stride=2\nsilu\nglobalavgpool\nflatten\ndense 10\nsoftmax_ce\n' >"$tmp/graph.cfg"
 run 0 gradcheck --model "$tmp/graph.cfg" --batch 3
 has out 'all tensors agree'
+# ShuffleNet's unit: a channel split (slice), a branch, concat, channel shuffle
+run 0 gradcheck --model "$data/../onnx/specs/shuffle.cfg" --batch 2
+has out 'all tensors agree'
+has out '^  1 conv 16 3 pad=1 name=x +weight .* ok$'
 run 0 info "$tmp/graph.cfg"
 has out '^  6  add x +5,3 +4x8x8 '
 has out '^recipe: train epochs=1 batch=50 lr=0.02 optimizer=adam augment$'
