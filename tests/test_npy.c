@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "testfiles.h"
 
 #include "common.h"
 #include "npy.h"
@@ -30,66 +30,7 @@ int cli_write_atomic(const char *path, const void *data, size_t n) {
 
 /* ---------------------------------------------------------------- helpers */
 
-typedef struct tmp {
-    char dir[256];
-} tmp;
-
-static int tmp_setup(void **state) {
-    tmp *t = calloc(1, sizeof *t);
-    if (!t) return -1;
-    const char *base = getenv("TMPDIR");
-    snprintf(t->dir, sizeof t->dir, "%s/cnn_test_npy_XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(t->dir)) {
-        free(t);
-        return -1;
-    }
-    *state = t;
-    return 0;
-}
-
-static int tmp_teardown(void **state) {
-    tmp *t = *state;
-    DIR *d = opendir(t->dir);
-    if (d) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            snprintf(p, sizeof p, "%s/%s", t->dir, e->d_name);
-            if (unlink(p) != 0) rmdir(p);
-        }
-        closedir(d);
-    }
-    rmdir(t->dir);
-    free(t);
-    return 0;
-}
-
-static void tmp_path(const tmp *t, const char *name, char *out, size_t size) {
-    snprintf(out, size, "%s/%s", t->dir, name);
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (n) assert_int_equal(fwrite(data, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
-static uint8_t *read_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long len = ftell(f);
-    assert_true(len >= 0);
-    rewind(f);
-    uint8_t *p = malloc((size_t)len + 1);
-    assert_non_null(p);
-    assert_int_equal(fread(p, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return p;
-}
+static int tmp_setup(void **state) { return tmp_make(state, "cnn_test_npy"); }
 
 /* A .npy in buf: magic, version major.0, dict padded with spaces and '\n' to a 64-byte data start,
    then data bytes (the float 0.5 over and over). Returns the length. */
