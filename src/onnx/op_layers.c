@@ -86,6 +86,16 @@ static cnn_status window(ox_import *im, const Onnx__NodeProto *n, const ox_value
     return CNN_OK;
 }
 
+/* Copies of a conv's weight and bias constants (b may be NULL) kept for layer. */
+static cnn_status keep_weights(ox_import *im, int layer, const ox_value *w, const ox_value *b) {
+    float *wc = ox_copy_floats(w), *bc = b ? ox_copy_floats(b) : NULL;
+    if (!wc || (b && !bc)) {
+        free(wc), free(bc);
+        return ox_fail(im, CNN_ERR_NOMEM, "out of memory");
+    }
+    return ox_keep_params(im, layer, wc, (size_t)w->count, bc, b ? (size_t)b->count : 0, NULL, 0);
+}
+
 static cnn_status conv(ox_import *im, const Onnx__NodeProto *n) {
     ox_value *x, *w, *b = ox_in(im, n, 2);
     cnn_status st;
@@ -112,12 +122,7 @@ static cnn_status conv(ox_import *im, const Onnx__NodeProto *n) {
     int layer;
     if ((st = ox_layer_begin(im, 1, &x)) != CNN_OK) return st;
     if ((st = ox_layer_end(im, cnn_net_add_conv2d(im->net, &p, b != NULL), &layer)) != CNN_OK) return st;
-    float *wc = ox_copy_floats(w), *bc = b ? ox_copy_floats(b) : NULL;
-    if (!wc || (b && !bc)) {
-        free(wc), free(bc);
-        return ox_fail(im, CNN_ERR_NOMEM, "out of memory");
-    }
-    if ((st = ox_keep_params(im, layer, wc, (size_t)w->count, bc, b ? (size_t)b->count : 0, NULL, 0)) != CNN_OK) return st;
+    if ((st = keep_weights(im, layer, w, b)) != CNN_OK) return st;
     return out4(im, n, layer);
 }
 
@@ -157,12 +162,7 @@ static cnn_status convtranspose(ox_import *im, const Onnx__NodeProto *n) {
     int layer;
     if ((st = ox_layer_begin(im, 1, &x)) != CNN_OK) return st;
     if ((st = ox_layer_end(im, cnn_net_add_convtranspose(im->net, &p, oph, opw, b != NULL), &layer)) != CNN_OK) return st;
-    float *wc = ox_copy_floats(w), *bc = b ? ox_copy_floats(b) : NULL;
-    if (!wc || (b && !bc)) {
-        free(wc), free(bc);
-        return ox_fail(im, CNN_ERR_NOMEM, "out of memory");
-    }
-    if ((st = ox_keep_params(im, layer, wc, (size_t)w->count, bc, b ? (size_t)b->count : 0, NULL, 0)) != CNN_OK) return st;
+    if ((st = keep_weights(im, layer, w, b)) != CNN_OK) return st;
     return out4(im, n, layer);
 }
 
