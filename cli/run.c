@@ -28,7 +28,7 @@ static int is_flat(const cnn_net *net, int i) {
     for (int guard = 0; guard < 1 << 20; guard++) {
         if (i < 0) return 0; /* the net's input: N x C x H x W */
         if (cnn_net_layer_info(net, i, &li) != CNN_OK) return 0;
-        if (li.kind == CNN_LAYER_DENSE || li.kind == CNN_LAYER_FLATTEN) return 1;
+        if (li.kind == CNN_LAYER_DENSE || li.kind == CNN_LAYER_FLATTEN || li.kind == CNN_LAYER_SOFTMAX) return 1;
         if (li.kind != CNN_LAYER_ACT && li.kind != CNN_LAYER_ADD && li.kind != CNN_LAYER_MUL &&
             li.kind != CNN_LAYER_CONCAT && li.kind != CNN_LAYER_BATCHNORM && li.kind != CNN_LAYER_DROPOUT &&
             li.kind != CNN_LAYER_SOFTMAX_CE && li.kind != CNN_LAYER_MSE && li.kind != CNN_LAYER_SHUFFLE &&

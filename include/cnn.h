@@ -300,7 +300,8 @@ typedef enum cnn_layer_kind {
     CNN_LAYER_UPSAMPLE = 14,  /* nearest, integer factors */
     CNN_LAYER_ERASE = 15,     /* random erasing in training (torchvision's RandomErasing), identity in eval */
     CNN_LAYER_SHUFFLE = 16,   /* channel shuffle in groups (cnn_channel_shuffle_forward) */
-    CNN_LAYER_SLICE = 17      /* a range of channels (cnn_channel_slice_forward) */
+    CNN_LAYER_SLICE = 17,     /* a range of channels (cnn_channel_slice_forward) */
+    CNN_LAYER_SOFTMAX = 18    /* softmax over the features of a flat input (cnn_softmax_forward) */
 } cnn_layer_kind;
 
 /* Building from C calls: cnn_net_create(input shape), then cnn_net_add_* in order (each infers and
@@ -339,6 +340,7 @@ CNN_API cnn_status cnn_net_add_convtranspose(cnn_net *net, const cnn_conv2d *p, 
 CNN_API cnn_status cnn_net_add_upsample(cnn_net *net, int sh, int sw); /* nearest, by integer factors */
 CNN_API cnn_status cnn_net_add_shuffle(cnn_net *net, int groups);       /* groups divides the channels */
 CNN_API cnn_status cnn_net_add_slice(cnn_net *net, int from, int to);   /* channels [from, to) */
+CNN_API cnn_status cnn_net_add_softmax(cnn_net *net); /* probabilities of a flat input (not a loss) */
 /* Random erasing (torchvision's RandomErasing, Zhong et al. 2017), in training only: per image, with
    probability p (0 <= p <= 1), up to 10 tries of a rectangle of area H W U(scale_lo, scale_hi) and
    aspect ratio exp(U(log ratio_lo, log ratio_hi)), eh = round(sqrt(area ratio)), ew = round(sqrt(area

@@ -101,7 +101,7 @@ typedef struct cnn_layer_class {
 } cnn_layer_class;
 
 /* The kinds of cnn_layer_kind (cnn.h), each with its row; layers.c checks the two agree. */
-#define CNN_LAYER_KINDS 18
+#define CNN_LAYER_KINDS 19
 CNN_LOCAL const cnn_layer_class *cnn_layer_class_of(cnn_layer_kind kind);
 CNN_LOCAL const cnn_layer_class *cnn_layer_class_at(int i);
 
@@ -109,7 +109,8 @@ CNN_LOCAL const cnn_layer_class *cnn_layer_class_at(int i);
 CNN_LOCAL extern const cnn_layer_class cnn_layer_conv2d, cnn_layer_pool2d, cnn_layer_global_avgpool,
     cnn_layer_act, cnn_layer_flatten, cnn_layer_dense, cnn_layer_dropout, cnn_layer_batchnorm,
     cnn_layer_softmax_ce, cnn_layer_mse, cnn_layer_add, cnn_layer_concat, cnn_layer_mul,
-    cnn_layer_convtranspose, cnn_layer_upsample, cnn_layer_erase, cnn_layer_shuffle, cnn_layer_slice;
+    cnn_layer_convtranspose, cnn_layer_upsample, cnn_layer_erase, cnn_layer_shuffle, cnn_layer_slice,
+    cnn_layer_softmax;
 
 /* What the layer files share with net.c: starting a layer (its inputs and the first one's shape) and
    accepting it (output size checked, parameters and state counted, readers counted). */

@@ -381,6 +381,15 @@ static int ex_slice(ex_ctx *e, int i, const cnn_layer_info *li, const cnn_layer_
     return node(e, "Slice", out, 4, ins) ? 0 : -1;
 }
 
+static int ex_softmax(ex_ctx *e, int i, const cnn_layer_info *li, const cnn_layer_attrs *a, int nin, const int *in,
+                      const char *out) {
+    (void)li, (void)a, (void)nin;
+    const char *x = as_rank(e, in[0], 2, i);
+    Onnx__NodeProto *n = x ? node(e, "Softmax", out, 1, &x) : NULL;
+    attr_int(e, n, "axis", 1);
+    return n ? 0 : -1;
+}
+
 /* The rows: what each layer kind writes (NULL: the identity in inference, its output is its input's). */
 static const struct {
     cnn_layer_kind kind;
@@ -392,7 +401,7 @@ static const struct {
     {CNN_LAYER_DENSE, ex_dense, 2},        {CNN_LAYER_BATCHNORM, ex_batchnorm, 4}, {CNN_LAYER_ADD, ex_merge, 0},
     {CNN_LAYER_CONCAT, ex_merge, 0},       {CNN_LAYER_MUL, ex_merge, 4},        {CNN_LAYER_UPSAMPLE, ex_upsample, 4},
     {CNN_LAYER_SHUFFLE, ex_shuffle, 4},    {CNN_LAYER_SLICE, ex_slice, 4},      {CNN_LAYER_DROPOUT, NULL, 0},
-    {CNN_LAYER_ERASE, NULL, 0},
+    {CNN_LAYER_SOFTMAX, ex_softmax, 2}, {CNN_LAYER_ERASE, NULL, 0},
 };
 
 /* ---------------------------------------------------------------- the model */

@@ -426,6 +426,22 @@ static cnn_status resize(ox_import *im, const Onnx__NodeProto *n) {
     return out4(im, n, layer);
 }
 
+/* Softmax over the features of N x F (axis 1 or -1; before opset 13 the input is coerced to 2-D at
+   axis, which for N x F is the same) */
+static cnn_status softmax(ox_import *im, const Onnx__NodeProto *n) {
+    ox_value *x;
+    cnn_status st;
+    if ((st = ox_in_act(im, n, 0, &x)) != CNN_OK) return st;
+    const int64_t axis = ox_attr_int(n, "axis", im->opset >= 13 ? -1 : 1);
+    if (x->rank != 2 || (axis != 1 && axis != -1))
+        return ox_fail(im, CNN_ERR_UNSUPPORTED, "Softmax over axis %lld of a rank-%d tensor: only the features of N x F",
+                       (long long)axis, x->rank);
+    int layer;
+    if ((st = ox_layer_begin(im, 1, &x)) != CNN_OK) return st;
+    if ((st = ox_layer_end(im, cnn_net_add_softmax(im->net), &layer)) != CNN_OK) return st;
+    return out2(im, n, layer);
+}
+
 /* ---------------------------------------------------------------- the rows */
 
 const ox_op ox_ops_layers[] = {
@@ -446,5 +462,6 @@ const ox_op ox_ops_layers[] = {
     {"Gemm", 1, gemm, 0, 0},
     {"MatMul", 1, matmul, 0, 0},
     {"Resize", 10, resize, 0, 0},
+    {"Softmax", 1, softmax, 0, 0},
     {NULL, 0, NULL, 0, 0},
 };

@@ -123,6 +123,9 @@ has out '^  8 dense 128 +weight +401408 .* FAIL$'
 printf 'input 1 8 8\ntrain epochs=1 batch=50 lr=0.02 optimizer=adam augment\nconv 4 3 pad=1 bias=0\nbatchnorm\nrelu name=x\nconv 4 3 pad=1\nhardswish\nadd x\nconcat x name=c\nglobalavgpool\nflatten\ndense 8\nhardsigmoid\nmul c\nupsample 2\nconvtranspose 2 2 stride=2\nsilu\nglobalavgpool\nflatten\ndense 10\nsoftmax_ce\n' >"$tmp/graph.cfg"
 run 0 gradcheck --model "$tmp/graph.cfg" --batch 3
 has out 'all tensors agree'
+# probabilities as the output (softmax), trained through mse
+run 0 gradcheck --model "$data/../onnx/specs/probs.cfg" --batch 3
+has out '^  5 dense 6 +weight .* ok$'
 # ShuffleNet's unit: a channel split (slice), a branch, concat, channel shuffle
 run 0 gradcheck --model "$data/../onnx/specs/shuffle.cfg" --batch 2
 has out 'all tensors agree'
