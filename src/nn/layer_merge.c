@@ -173,33 +173,65 @@ static void mul_sides(const cnn_net *net, const cnn_layer *l, int *f, int *g, si
     *plane = size_of(net, l->in[*g]) == l->out_size ? 1 : (size_t)l->out_h * l->out_w;
 }
 
+/* y = f g, plane by plane (g one value per plane when broadcast, else per element: plane 1), threads
+   splitting the planes (each element is one product: the same bits whatever the split). */
 static cnn_status mul_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *x) {
     int f, g;
     size_t plane;
-    (void)ctx;
     mul_sides(net, l, &f, &g, &plane);
     const size_t m = (size_t)n * l->out_size;
-    for (size_t i = 0; i < m; i++) l->out[i] = x[f][i] * x[g][i / plane];
+    const long planes = (long)(m / plane);
+    const int nt = cnn_ctx_threads(ctx);
+    const float *xf = x[f], *xg = x[g];
+    float *y = l->out;
+    (void)nt;
+    if (plane == 1) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && m > 32768)
+#endif
+        for (long i = 0; i < (long)m; i++) y[i] = xf[i] * xg[i];
+        return CNN_OK;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && m > 32768)
+#endif
+    for (long j = 0; j < planes; j++) {
+        const float s = xg[j];
+        const float *a = xf + (size_t)j * plane;
+        float *o = y + (size_t)j * plane;
+        for (size_t i = 0; i < plane; i++) o[i] = a[i] * s;
+    }
     return CNN_OK;
 }
 
-/* dF = dy g; dG = dy f, summed over each channel's plane when broadcast */
+/* dF = dy g; dG = dy f, summed over each channel's plane when broadcast (in order, in double); threads
+   split the planes, so every sum keeps its order */
 static cnn_status mul_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *x,
                                float *dy, float *const *dx) {
     int f, g;
     size_t plane;
-    (void)ctx;
     mul_sides(net, l, &f, &g, &plane);
     const size_t m = (size_t)n * l->out_size;
-    if (dx[g]) {
-        for (size_t j = 0; j < m / plane; j++) {
+    const long planes = (long)(m / plane);
+    const int nt = cnn_ctx_threads(ctx);
+    const float *xf = x[f], *xg = x[g];
+    float *df = dx[f], *dg = dx[g];
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && m > 32768)
+#endif
+    for (long j = 0; j < planes; j++) {
+        const size_t i0 = (size_t)j * plane;
+        if (dg) {
             double s = 0.0;
-            for (size_t i = j * plane; i < (j + 1) * plane; i++) s += (double)dy[i] * x[f][i];
-            dx[g][j] = (float)s;
+            for (size_t i = i0; i < i0 + plane; i++) s += (double)dy[i] * xf[i];
+            dg[j] = (float)s;
+        }
+        if (df) {
+            const float v = xg[j];
+            for (size_t i = i0; i < i0 + plane; i++) df[i] = dy[i] * v;
         }
     }
-    if (dx[f])
-        for (size_t i = 0; i < m; i++) dx[f][i] = dy[i] * x[g][i / plane];
     return CNN_OK;
 }
 
