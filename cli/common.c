@@ -432,27 +432,22 @@ cnn_status cli_net_with_loss(const cnn_net *net, int max_batch, cnn_net **out, c
 
 cnn_status cli_load_trained(const char *prog, const char *path, int max_batch, int with_loss, cnn_net **net,
                             cnn_train_state *ts) {
-    char err[512];
-    cnn_status st;
     *net = NULL;
     if (cli_model_kind_of(path) != CLI_MODEL_ONNX) {
-        st = cnn_checkpoint_load(path, max_batch, net, NULL, ts, err, sizeof err);
+        char err[512];
+        cnn_status st = cnn_checkpoint_load(path, max_batch, net, NULL, ts, err, sizeof err);
         if (st != CNN_OK) cli_error(prog, "%s", err[0] ? err : cnn_status_str(st));
         return st;
     }
-    memset(ts, 0, sizeof *ts);
-    cnn_net *raw = NULL, *with = NULL;
-    st = cnn_net_from_onnx(path, max_batch, &raw, err, sizeof err);
-    if (st == CNN_OK && with_loss) st = cli_net_with_loss(raw, max_batch, &with, err, sizeof err);
-    if (st != CNN_OK) {
+    cnn_status st = cli_load_model(prog, path, max_batch, net, NULL, ts, NULL); /* ts zeroed */
+    if (st != CNN_OK || !with_loss) return st;
+    char err[512];
+    cnn_net *with = NULL;
+    if ((st = cli_net_with_loss(*net, max_batch, &with, err, sizeof err)) != CNN_OK)
         cli_error(prog, "%s", err[0] ? err : cnn_status_str(st));
-        cnn_net_free(raw);
-        return st;
+    if (st != CNN_OK || with) {
+        cnn_net_free(*net);
+        *net = with;
     }
-    if (with) {
-        cnn_net_free(raw);
-        raw = with;
-    }
-    *net = raw;
-    return CNN_OK;
+    return st;
 }

@@ -125,6 +125,8 @@ CNN_LOCAL cnn_status cnn_spec_conv_args(cnn_spec_args *a, cnn_conv2d *p, int *bi
 CNN_LOCAL size_t cnn_layer_conv_scratch(const cnn_layer *l, int max_batch, const cnn_ctx *ctx);
 /* Why an input does not fit a windowed layer (conv, maxpool, avgpool): the parser's hint. */
 CNN_LOCAL const char *cnn_layer_misfit_window(int c, int h, int w);
+/* No arithmetic in the forward (a copy: upsample, shuffle, slice): 0 FLOPs. */
+CNN_LOCAL double cnn_layer_flops_none(const cnn_layer *l);
 /* Parameters w and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for conv and linear. */
 CNN_LOCAL void cnn_layer_init_uniform(const cnn_layer *l, cnn_rng *rng, float *w, float *b, float *state);
 /* The pool forward of images [i0, i0 + p->n) from x, keeping a max pool's choices in training. */

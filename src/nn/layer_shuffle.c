@@ -42,11 +42,6 @@ static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n
     return cnn_channel_shuffle_backward(ctx, n, l->in_c, l->in_h, l->in_w, l->shuffle_g, dy, dx[0]);
 }
 
-static double flops(const cnn_layer *l) { /* a copy */
-    (void)l;
-    return 0.0;
-}
-
 const cnn_layer_class cnn_layer_shuffle = {
     .kind = CNN_LAYER_SHUFFLE,
     .keywords = {{"shuffle", parse, "shuffle GROUPS (channel shuffle)"}},
@@ -54,5 +49,5 @@ const cnn_layer_class cnn_layer_shuffle = {
     .describe = describe,
     .forward = forward,
     .backward = backward,
-    .flops = flops,
+    .flops = cnn_layer_flops_none,
 };

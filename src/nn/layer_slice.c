@@ -43,11 +43,6 @@ static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n
     return cnn_channel_slice_backward(ctx, n, l->in_c, l->in_h, l->in_w, l->slice_from, l->slice_to, dy, dx[0]);
 }
 
-static double flops(const cnn_layer *l) { /* a copy */
-    (void)l;
-    return 0.0;
-}
-
 const cnn_layer_class cnn_layer_slice = {
     .kind = CNN_LAYER_SLICE,
     .keywords = {{"slice", parse, "slice FROM TO (channels FROM to TO - 1)"}},
@@ -55,5 +50,5 @@ const cnn_layer_class cnn_layer_slice = {
     .describe = describe,
     .forward = forward,
     .backward = backward,
-    .flops = flops,
+    .flops = cnn_layer_flops_none,
 };

@@ -48,17 +48,11 @@ static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n
                                          dx[0]);
 }
 
-/* no arithmetic forward */
-static double flops(const cnn_layer *l) {
-    (void)l;
-    return 0.0;
-}
-
 const cnn_layer_class cnn_layer_upsample = {
     .kind = CNN_LAYER_UPSAMPLE,
     .keywords = {{"upsample", parse, "upsample SCALE[xSCALE] (nearest)"}},
     .describe = describe,
     .forward = forward,
     .backward = backward,
-    .flops = flops,
+    .flops = cnn_layer_flops_none,
 };

@@ -33,3 +33,8 @@ const cnn_layer_class *cnn_layer_class_at(int i) {
 const cnn_layer_class *cnn_layer_class_of(cnn_layer_kind kind) {
     return CLASSES[kind];
 }
+
+double cnn_layer_flops_none(const cnn_layer *l) {
+    (void)l;
+    return 0.0;
+}
