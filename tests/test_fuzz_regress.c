@@ -181,7 +181,9 @@ static void test_nasty_specs(void **state) {
         {"input 1 4 4\nflatten name=f\ndense 5\nsoftmax_ce name=L\nconcat f L\n",
          "line 5: concat: nothing may follow the loss layer (line 4)"},
         {"input 1 28 28\nmse reduction=median\n", "line 2"},
-        {"input 1 28 28\nsoftmax\n", "line 2: unknown layer 'softmax'"},
+        {"input 1 28 28\nsoftmx\n", "line 2: unknown layer 'softmx'"},
+        {"input 1 28 28\nsoftmax\n",
+         "line 2: softmax: does not fit its input of shape 1x28x28 (softmax takes a flat input: flatten first)"},
         {"input 1 28 28\nrelu a b c d e f g h i j k l m n o p q\n", "more than 16 words"},
     };
     const target *t = &TARGETS[0];
