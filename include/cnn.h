@@ -109,7 +109,8 @@ CNN_API cnn_status cnn_conv2d_backward_weights(cnn_ctx *ctx, const cnn_conv2d *p
    ceil_mode: output size rounds up, but a window may not start in the bottom/right padding;
    count_include_pad (avg): divide by the window clipped to the padded input instead of the valid count.
    Max backward sends each dy to the first maximum in row-major window order, as PyTorch.
-   As PyTorch, each padding may be at most half the window size (r / 2, s / 2, without dilation). */
+   Padding may be of any size (as ONNX; PyTorch allows half the window) so long as every window holds at
+   least one input element; a window of padding only is CNN_ERR_SHAPE. */
 typedef enum cnn_pool_mode { CNN_POOL_MAX = 0, CNN_POOL_AVG = 1 } cnn_pool_mode;
 typedef struct cnn_pool2d {
     cnn_pool_mode mode;

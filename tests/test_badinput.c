@@ -510,11 +510,11 @@ static const field_case pool_cases[] = {
     PF(pad_right, -1, ANY_ERR, ANY_ERR),
     PF(dil_h, -1, ANY_ERR, ANY_ERR),
     PF(dil_w, -1, ANY_ERR, ANY_ERR),
-    /* padding more than half the window (3 rows, 2 columns) */
-    PF(pad_top, 2, ANY_ERR, ANY_ERR),
-    PF(pad_bottom, 2, ANY_ERR, ANY_ERR),
+    /* padding as large as the window (3 rows, 2 columns; stride 2): the first or last window is all padding */
+    PF(pad_top, 3, ANY_ERR, ANY_ERR),
+    PF(pad_bottom, 3, ANY_ERR, ANY_ERR),
     PF(pad_left, 2, ANY_ERR, ANY_ERR),
-    PF(pad_right, 2, ANY_ERR, ANY_ERR),
+    PF(pad_right, 3, ANY_ERR, ANY_ERR),
     /* the (dilated) window larger than the padded input: 7 + 1 + 1 rows, 6 + 1 columns */
     PF(r, 10, ANY_ERR, ANY_ERR),
     PF(s, 9, ANY_ERR, ANY_ERR),
@@ -548,14 +548,14 @@ static void pool_invalid(chk *c, cnn_ctx *ctx, gbuf *g) {
     d.dil_h = 1;
     d.dil_w = 3;
     pool_calls(c, "pool avg dil_w = 3", ctx, g, &d, CNN_ERR_UNSUPPORTED);
-    /* Dilated window of 5 (r = 3, dilation 2): padding 3 exceeds half of it. (Padding 2 is left out:
-       the header allows half the dilated window, PyTorch only half the undilated r, as the library.) */
+    /* Dilated window of 5 (r = 3, dilation 2): with padding 5 the first window's taps (-5, -3, -1) all
+       fall in the padding. */
     d = pool_base;
     d.dil_h = 2;
-    d.pad_top = 3;
-    expect(c, "pool max dil 2 pad 3", "cnn_pool2d_output_size", cnn_pool2d_output_size(&d, &oh, &ow),
+    d.pad_top = 5;
+    expect(c, "pool max dil 2 pad 5", "cnn_pool2d_output_size", cnn_pool2d_output_size(&d, &oh, &ow),
            ANY_ERR);
-    pool_calls(c, "pool max dil 2 pad 3", ctx, g, &d, ANY_ERR);
+    pool_calls(c, "pool max dil 2 pad 5", ctx, g, &d, ANY_ERR);
     d = pool_base;
     d.n = d.c = d.h = d.w = BIG;
     d.r = d.s = 1;

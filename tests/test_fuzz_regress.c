@@ -162,7 +162,7 @@ static void test_nasty_specs(void **state) {
         {"input 1 28 28\nconv 8 3 stride=2 stride=2\n", "given twice"},
         {"input 1 28 28\nconv 8 3 colour=red\n", "unknown option 'colour'"},
         {"input 1 28 28\nconv 2147483647 1048576x1048576\n", "line 2"},
-        {"input 1 28 28\nmaxpool 2 pad=2\n", "at most half the window"},
+        {"input 1 28 28\nmaxpool 2 pad=2\n", "as large as the window"},
         {"input 1 28 28\nmaxpool 0\n", "line 2"},
         {"input 1 28 28\nrelu 3\n", "line 2: relu: unexpected '3'"},
         {"input 1 28 28\nleaky_relu alpha=nan\n", "line 2"},

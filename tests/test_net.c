@@ -981,8 +981,8 @@ static void test_spec_errors(void **state) {
     expect_spec_error("input 1 8 8\nconv 4 3 pad=-1\n", 2, "pad=");
     expect_spec_error("input 1 8 8\nconv 4 3 pad=valid\n", 2, "pad=");
     expect_spec_error("input 1 8 8\nmaxpool 2 pad=same\n", 2, "pad=");         /* no 'same' for pools */
-    expect_spec_error("input 1 8 8\nmaxpool 2 pad=2\n", 2, "half the window"); /* pool pad too big */
-    expect_spec_error("input 1 8 8\navgpool 3 pad=0,2,0,0\n", 2, "half the window");
+    expect_spec_error("input 1 8 8\nmaxpool 2 pad=2\n", 2, "as large as the window"); /* pool pad too big */
+    expect_spec_error("input 1 8 8\navgpool 3 pad=0,3,0,0\n", 2, "as large as the window");
     expect_spec_error("input 1 8 8\navgpool 2 dil=2\n", 2, "unknown option 'dil'");
     expect_spec_error("input 1 8 8\nmaxpool 2 ceil=2\n", 2, "ceil");
     expect_spec_error("input 1 8 8\ndropout 1\n", 2, "probability");
@@ -1876,7 +1876,7 @@ static void test_bad_args(void **state) {
     conv.r = conv.s = 3;
     assert_int_equal(cnn_net_add_conv2d(b, &conv, 1), CNN_OK);
     pool.mode = CNN_POOL_MAX, pool.r = pool.s = 2, pool.pad_top = 2;
-    assert_int_equal(cnn_net_add_pool2d(b, &pool), CNN_ERR_SHAPE); /* pad > window / 2 */
+    assert_int_equal(cnn_net_add_pool2d(b, &pool), CNN_ERR_SHAPE); /* pad as large as the window */
     assert_int_equal(cnn_net_add_dense(b, 3, 1), CNN_ERR_SHAPE);   /* 2x2x2 not flattened */
     assert_int_equal(cnn_net_add_dense(b, 0, 1), CNN_ERR_ARG);
     assert_int_equal(cnn_net_add_dropout(b, 1.0f), CNN_ERR_ARG);

@@ -53,6 +53,17 @@ static int pool_geom_of(const cnn_pool2d *p, pool_geom *g) {
     g->dw = p->dil_w ? p->dil_w : 1;
     if (!pool_out_len(p->h, p->pad_top, p->pad_bottom, p->r, g->sh, g->dh, p->ceil_mode, &g->p)) return 0;
     if (!pool_out_len(p->w, p->pad_left, p->pad_right, p->s, g->sw, g->dw, p->ceil_mode, &g->q)) return 0;
+    /* every window must hold an input element: count the taps inside, one window at a time */
+    for (int op = 0; op < g->p; op++)
+        for (int oq = 0; oq < g->q; oq++) {
+            int taps = 0;
+            for (int r = 0; r < p->r; r++)
+                for (int s = 0; s < p->s; s++) {
+                    int ih = op * g->sh - p->pad_top + r * g->dh, iw = oq * g->sw - p->pad_left + s * g->dw;
+                    taps += ih >= 0 && ih < p->h && iw >= 0 && iw < p->w;
+                }
+            if (!taps) return 0;
+        }
     g->nx = (size_t)p->n * p->c * p->h * p->w;
     g->ny = (size_t)p->n * p->c * g->p * g->q;
     return 1;
@@ -253,7 +264,7 @@ static int pool_fd_case(const cnn_pool2d *p, test_rng *rng, cnn_ctx *ref) {
 }
 
 /* A valid random pooling: batch 1-3, channels 1-5, sizes 1-12, windows 1x1..5x5 (non-square too), stride
-   0 (= window) to 3, dilation 1-3 for max, each padding at most half the window, ceil mode and
+   0 (= window) to 3, dilation 1-3 for max, each padding up to the dilated window, ceil mode and
    count_include_pad on or off. Invalid draws must be rejected by cnn_pool2d_output_size. */
 static void draw_pool(test_rng *rng, cnn_pool2d *p, cnn_pool_mode mode) {
     for (;;) {
@@ -274,9 +285,8 @@ static void draw_pool(test_rng *rng, cnn_pool2d *p, cnn_pool_mode mode) {
             p->dil_h = test_rng_int(rng, 0, 1);
             p->dil_w = test_rng_int(rng, 0, 1);
         }
-        /* PyTorch's rule is pad <= kernel / 2 of the undilated kernel (pool2d_shape_check), the stricter
-           reading of the header's "half the (dilated) window" */
-        int mh = p->r / 2, mw = p->s / 2;
+        /* up to the dilated window, so that some draws leave a window of padding only (rejected) */
+        int mh = (p->dil_h ? p->dil_h : 1) * (p->r - 1) + 1, mw = (p->dil_w ? p->dil_w : 1) * (p->s - 1) + 1;
         p->pad_top = test_rng_int(rng, 0, mh);
         p->pad_bottom = test_rng_int(rng, 0, mh);
         p->pad_left = test_rng_int(rng, 0, mw);
@@ -301,7 +311,7 @@ static void test_pool_fd_random(void **state) {
     cnn_ctx *ref = cnn_ctx_create(1);
     assert_non_null(ref);
     assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
-    int bad = 0, ceil_drop = 0, padded = 0, dilated = 0, cip = 0, overlap = 0;
+    int bad = 0, ceil_drop = 0, padded = 0, wide = 0, dilated = 0, cip = 0, overlap = 0;
     for (int t = 0; t < FD_SHAPES; t++) {
         cnn_pool2d p;
         draw_pool(&rng, &p, t % 2 ? CNN_POOL_AVG : CNN_POOL_MAX);
@@ -312,16 +322,17 @@ static void test_pool_fd_random(void **state) {
         pool_out_len(p.w, p.pad_left, p.pad_right, p.s, g.sw, g.dw, 0, &floor_q);
         ceil_drop += p.ceil_mode && (g.p != floor_p || g.q != floor_q);
         padded += p.pad_top + p.pad_left + p.pad_bottom + p.pad_right > 0;
+        wide += p.pad_top > p.r / 2 || p.pad_bottom > p.r / 2 || p.pad_left > p.s / 2 || p.pad_right > p.s / 2;
         dilated += g.dh > 1 || g.dw > 1;
         cip += p.count_include_pad;
         overlap += g.sh < p.r || g.sw < p.s;
         bad += pool_fd_case(&p, &rng, ref);
     }
     fprintf(stderr,
-            "pool2d FD: %d random shapes (%d padded, %d dilated, %d ceil mode changing the size, "
+            "pool2d FD: %d random shapes (%d padded, %d beyond half the window, %d dilated, %d ceil mode changing the size, "
             "%d count_include_pad, %d overlapping), %d mismatches\n",
-            FD_SHAPES, padded, dilated, ceil_drop, cip, overlap, bad);
-    assert_true(padded > 0 && dilated > 0 && ceil_drop > 0 && cip > 0 && overlap > 0);
+            FD_SHAPES, padded, wide, dilated, ceil_drop, cip, overlap, bad);
+    assert_true(padded > 0 && wide > 0 && dilated > 0 && ceil_drop > 0 && cip > 0 && overlap > 0);
     cnn_ctx_free(ref);
     assert_int_equal(bad, 0);
 }
@@ -416,18 +427,20 @@ static void test_pool_max_ties(void **state) {
     assert_int_equal(bad, 0);
 }
 
-/* Padding up to half the window is accepted, one more is CNN_ERR_SHAPE (PyTorch's limit; with dilation 1
-   the dilated and plain windows agree), on every side. */
+/* Padding up to one less than the window is accepted (ONNX allows more than PyTorch's half window), as
+   large as the window is CNN_ERR_SHAPE (with stride 1 the first or last window would be all padding), on
+   every side. */
 static void test_pool_pad_limit(void **state) {
     (void)state;
     for (int r = 1; r <= 5; r++)
         for (int side = 0; side < 4; side++) {
-            cnn_pool2d p = {.mode = CNN_POOL_MAX, .n = 1, .c = 1, .h = 9, .w = 9, .r = r, .s = r};
+            cnn_pool2d p = {.mode = CNN_POOL_MAX, .n = 1, .c = 1, .h = 9, .w = 9, .r = r, .s = r, .stride_h = 1,
+                            .stride_w = 1};
             int *pad = side == 0 ? &p.pad_top : side == 1 ? &p.pad_left : side == 2 ? &p.pad_bottom : &p.pad_right;
             int ph, pw;
-            *pad = r / 2;
+            *pad = r - 1;
             assert_int_equal(cnn_pool2d_output_size(&p, &ph, &pw), CNN_OK);
-            *pad = r / 2 + 1;
+            *pad = r;
             assert_int_equal(cnn_pool2d_output_size(&p, &ph, &pw), CNN_ERR_SHAPE);
         }
 }

@@ -48,8 +48,9 @@ static cnn_status parse(cnn_net *net, cnn_spec_args *a, cnn_pool_mode mode) {
     if (st != CNN_OK) return st;
     p.pad_top = pad[0], p.pad_left = pad[1], p.pad_bottom = pad[2], p.pad_right = pad[3];
     st = cnn_net_add_pool2d(net, &p);
-    if (st == CNN_ERR_SHAPE && (pad[0] > p.r / 2 || pad[1] > p.s / 2 || pad[2] > p.r / 2 || pad[3] > p.s / 2))
-        return cnn_spec_fail(a, "padding may be at most half the window (as PyTorch)");
+    int eh = (p.dil_h ? p.dil_h : 1) * (p.r - 1) + 1, ew = (p.dil_w ? p.dil_w : 1) * (p.s - 1) + 1;
+    if (st == CNN_ERR_SHAPE && (pad[0] >= eh || pad[2] >= eh || pad[1] >= ew || pad[3] >= ew))
+        return cnn_spec_fail(a, "padding as large as the window: a window would hold no input element");
     return st == CNN_OK ? st : cnn_spec_add_failed(a, net, st);
 }
 static cnn_status parse_max(cnn_net *net, cnn_spec_args *a) {

@@ -31,6 +31,16 @@ static void inside_range(int out, int stride, int pad, int eff, int size, int *l
     *lo = a, *hi = b;
 }
 
+/* 1 when each of the out windows along one axis (start o * stride - pad, k taps dil apart) has a tap
+   in [0, size). */
+static int windows_touch(int out, int stride, int pad, int k, int dil, int size) {
+    for (long long o = 0; o < out; o++) {
+        long long start = o * stride - pad, r0 = start >= 0 ? 0 : (-start + dil - 1) / dil;
+        if (r0 >= k || start + r0 * dil >= size) return 0;
+    }
+    return 1;
+}
+
 static cnn_status pool_validate(const cnn_pool2d *p, pool_geom *g) {
     if (!p) return CNN_ERR_ARG;
     if (p->mode != CNN_POOL_MAX && p->mode != CNN_POOL_AVG) return CNN_ERR_ARG;
@@ -48,12 +58,14 @@ static cnn_status pool_validate(const cnn_pool2d *p, pool_geom *g) {
     g->ceil = p->ceil_mode != 0;
     g->incl = p->count_include_pad != 0;
     if (g->mode == CNN_POOL_AVG && (g->dh != 1 || g->dw != 1)) return CNN_ERR_UNSUPPORTED;
-    /* PyTorch: padding at most half the window, so that no window lies wholly in the padding */
-    if (g->pt > g->r / 2 || g->pb > g->r / 2 || g->pl > g->s / 2 || g->pr > g->s / 2) return CNN_ERR_SHAPE;
     long long ph = pool_extent(g->h, g->pt, g->pb, g->r, g->dh, g->sh, g->ceil);
     long long pw = pool_extent(g->w, g->pl, g->pr, g->s, g->dw, g->sw, g->ceil);
     if (ph < 1 || pw < 1 || ph > INT_MAX || pw > INT_MAX) return CNN_ERR_SHAPE;
     g->p = (int)ph, g->q = (int)pw;
+    /* ONNX allows any padding, PyTorch at most half the window; both agree wherever every window holds
+       an input element, and a window of padding only has no defined value */
+    if (!windows_touch(g->p, g->sh, g->pt, g->r, g->dh, g->h) || !windows_touch(g->q, g->sw, g->pl, g->s, g->dw, g->w))
+        return CNN_ERR_SHAPE;
     if (cnn_size_mul(&g->x_size, g->n, g->c, g->h, g->w) || cnn_size_mul(&g->y_size, g->n, g->c, g->p, g->q))
         return CNN_ERR_SHAPE;
     inside_range(g->p, g->sh, g->pt, g->dh * (g->r - 1) + 1, g->h, &g->in_p0, &g->in_p1);
