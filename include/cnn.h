@@ -157,6 +157,25 @@ CNN_API cnn_status cnn_channel_slice_forward(cnn_ctx *ctx, int n, int c, int h, 
 CNN_API cnn_status cnn_channel_slice_backward(cnn_ctx *ctx, int n, int c, int h, int w, int from, int to,
                                               const float *dy, float *dx);
 
+/* ---------------------------------------------------------------- pad2d */
+
+/* Padding of each H x W plane, as ONNX's Pad and PyTorch's F.pad: constant (value), reflect (mirrored
+   about the edge, which is not repeated; each padding smaller than the size) or edge (the edge
+   repeated: PyTorch's replicate). A negative padding crops. The backward sends each dy to the input
+   element it was copied from (the constant gets none). */
+typedef enum cnn_pad_mode { CNN_PAD_CONSTANT = 0, CNN_PAD_REFLECT = 1, CNN_PAD_EDGE = 2 } cnn_pad_mode;
+typedef struct cnn_pad2d {
+    int n, c, h, w;                 /* input: batch, channels, height, width */
+    int top, left, bottom, right;   /* rows and columns added (negative: removed), each |pad| <= 2^20 */
+    cnn_pad_mode mode;
+    float value;                    /* CONSTANT: the value of the added elements */
+} cnn_pad2d;
+/* Output H x W = (h + top + bottom) x (w + left + right), each at least 1. */
+CNN_API cnn_status cnn_pad2d_output_size(const cnn_pad2d *p, int *out_h, int *out_w);
+CNN_API cnn_status cnn_pad2d_forward(cnn_ctx *ctx, const cnn_pad2d *p, const float *x, float *y);
+/* dx (n x c x h x w) = the sum of the dy elements copied from each input element. Overwrites. */
+CNN_API cnn_status cnn_pad2d_backward(cnn_ctx *ctx, const cnn_pad2d *p, const float *dy, float *dx);
+
 /* ---------------------------------------------------------------- activations */
 
 /* Element-wise activations. alpha: negative slope of LEAKY_RELU, ignored by the others.
@@ -180,6 +199,12 @@ CNN_API cnn_status cnn_act_forward(cnn_ctx *ctx, cnn_act a, float alpha, size_t 
 /* dx = f'(x) dy; dx may equal dy. */
 CNN_API cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const float *x,
                                     const float *y, const float *dy, float *dx);
+
+/* y = min(max(x, lo), hi) (torch.clamp, ONNX's Clip), lo <= hi, either may be infinite; y may equal x.
+   Backward: dx = dy where lo <= x <= hi, else 0 (torch.clamp's gradient); dx may equal dy. */
+CNN_API cnn_status cnn_clip_forward(cnn_ctx *ctx, float lo, float hi, size_t n, const float *x, float *y);
+CNN_API cnn_status cnn_clip_backward(cnn_ctx *ctx, float lo, float hi, size_t n, const float *x, const float *dy,
+                                     float *dx);
 
 /* ---------------------------------------------------------------- dense */
 
@@ -302,7 +327,9 @@ typedef enum cnn_layer_kind {
     CNN_LAYER_ERASE = 15,     /* random erasing in training (torchvision's RandomErasing), identity in eval */
     CNN_LAYER_SHUFFLE = 16,   /* channel shuffle in groups (cnn_channel_shuffle_forward) */
     CNN_LAYER_SLICE = 17,     /* a range of channels (cnn_channel_slice_forward) */
-    CNN_LAYER_SOFTMAX = 18    /* softmax over the features of a flat input (cnn_softmax_forward) */
+    CNN_LAYER_SOFTMAX = 18,   /* softmax over the features of a flat input (cnn_softmax_forward) */
+    CNN_LAYER_PAD = 19,       /* rows and columns around each plane (cnn_pad2d_forward) */
+    CNN_LAYER_CLIP = 20       /* each element held to [min, max] (cnn_clip_forward) */
 } cnn_layer_kind;
 
 /* Building from C calls: cnn_net_create(input shape), then cnn_net_add_* in order (each infers and
@@ -342,6 +369,8 @@ CNN_API cnn_status cnn_net_add_upsample(cnn_net *net, int sh, int sw); /* neares
 CNN_API cnn_status cnn_net_add_shuffle(cnn_net *net, int groups);       /* groups divides the channels */
 CNN_API cnn_status cnn_net_add_slice(cnn_net *net, int from, int to);   /* channels [from, to) */
 CNN_API cnn_status cnn_net_add_softmax(cnn_net *net); /* probabilities of a flat input (not a loss) */
+CNN_API cnn_status cnn_net_add_pad(cnn_net *net, const cnn_pad2d *p); /* n, c, h, w are the input's */
+CNN_API cnn_status cnn_net_add_clip(cnn_net *net, float lo, float hi); /* lo <= hi, either may be infinite */
 /* Random erasing (torchvision's RandomErasing, Zhong et al. 2017), in training only: per image, with
    probability p (0 <= p <= 1), up to 10 tries of a rectangle of area H W U(scale_lo, scale_hi) and
    aspect ratio exp(U(log ratio_lo, log ratio_hi)), eh = round(sqrt(area ratio)), ew = round(sqrt(area
@@ -416,6 +445,8 @@ typedef struct cnn_layer_attrs {
     int scale_h, scale_w;     /* UPSAMPLE */
     int groups;               /* SHUFFLE */
     int from, to;             /* SLICE: channels [from, to) */
+    cnn_pad2d pad;            /* PAD (n = 1, c h w: its input) */
+    float lo, hi;             /* CLIP: the bounds */
     int bias;                 /* CONV2D, CONVTRANSPOSE, DENSE: has a bias */
     size_t w_off, w_count, b_count; /* its parameters in cnn_net_params: w_count weights at w_off, then
                                        b_count biases (BATCHNORM: gamma, beta) */

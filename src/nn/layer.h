@@ -31,11 +31,11 @@ CNN_LOCAL cnn_status cnn_spec_add_failed(const cnn_spec_args *a, const cnn_net *
 CNN_LOCAL void cnn_spec_next_input(const cnn_net *net, int *c, int *h, int *w);
 
 /* Whole-token numbers: an int in [lo, hi]; a finite float in [lo, hi]; "3" or "3x5" (each >= lo);
-   padding "1", "1x2" (top/bottom x left/right) or "t,l,b,r". 0 when s is not one. */
+   padding "1", "1x2" (top/bottom x left/right) or "t,l,b,r", each >= lo. 0 when s is not one. */
 CNN_LOCAL int cnn_spec_int(const char *s, int lo, int hi, int *out);
 CNN_LOCAL int cnn_spec_float(const char *s, float lo, float hi, float *out);
 CNN_LOCAL int cnn_spec_pair(const char *s, int lo, int *a, int *b);
-CNN_LOCAL int cnn_spec_pad(const char *s, int pad[4]);
+CNN_LOCAL int cnn_spec_pad(const char *s, int lo, int pad[4]);
 
 /* Writing a layer's spec line back (describe): appends like snprintf, never past size. */
 typedef struct cnn_spec_out {
@@ -59,7 +59,7 @@ typedef struct cnn_layer_keyword {
     const char *usage;
 } cnn_layer_keyword;
 
-enum { CNN_LAYER_MAX_KEYWORDS = 8 };
+enum { CNN_LAYER_MAX_KEYWORDS = 12 };
 
 typedef struct cnn_layer_class {
     cnn_layer_kind kind;
@@ -101,7 +101,7 @@ typedef struct cnn_layer_class {
 } cnn_layer_class;
 
 /* The kinds of cnn_layer_kind (cnn.h), each with its row; layers.c checks the two agree. */
-#define CNN_LAYER_KINDS 19
+#define CNN_LAYER_KINDS 21
 CNN_LOCAL const cnn_layer_class *cnn_layer_class_of(cnn_layer_kind kind);
 CNN_LOCAL const cnn_layer_class *cnn_layer_class_at(int i);
 
@@ -110,7 +110,7 @@ CNN_LOCAL extern const cnn_layer_class cnn_layer_conv2d, cnn_layer_pool2d, cnn_l
     cnn_layer_act, cnn_layer_flatten, cnn_layer_dense, cnn_layer_dropout, cnn_layer_batchnorm,
     cnn_layer_softmax_ce, cnn_layer_mse, cnn_layer_add, cnn_layer_concat, cnn_layer_mul,
     cnn_layer_convtranspose, cnn_layer_upsample, cnn_layer_erase, cnn_layer_shuffle, cnn_layer_slice,
-    cnn_layer_softmax;
+    cnn_layer_softmax, cnn_layer_pad, cnn_layer_clip;
 
 /* What the layer files share with net.c: starting a layer (its inputs and the first one's shape) and
    accepting it (output size checked, parameters and state counted, readers counted). */

@@ -1,5 +1,5 @@
 /* layer_act.c — activation layers: `relu`, `leaky_relu [alpha=]`, `sigmoid`, `tanh`, `relu6`,
-   `hardsigmoid`, `hardswish`, `silu` (cnn_act, applied
+   `hardsigmoid`, `hardswish`, `silu`, `identity` (cnn_act, applied
    elementwise; backward in place on dL/dO). A ReLU after a conv is the conv's fused output, and a ReLU
    before a max pool leaves its gradient gate to the pool (net.c plans both). */
 #include "nn/layer.h"
@@ -85,7 +85,8 @@ const cnn_layer_class cnn_layer_act = {
                  {"relu6", parse, "relu6"},
                  {"hardsigmoid", parse, "hardsigmoid"},
                  {"hardswish", parse, "hardswish"},
-                 {"silu", parse, "silu"}},
+                 {"silu", parse, "silu"},
+                 {"identity", parse, "identity (the input as it is)"}},
     .name = name,
     .describe = describe,
     .forward = forward,

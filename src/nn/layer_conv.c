@@ -72,7 +72,7 @@ static cnn_status parse(cnn_net *net, cnn_spec_args *a) {
     if ((v = cnn_spec_opt(a, "pad"))) {
         if (!strcmp(v, "same"))
             same = 1;
-        else if (!cnn_spec_pad(v, pad))
+        else if (!cnn_spec_pad(v, 0, pad))
             return cnn_spec_bad(a, "pad=P, pad=HxW, pad=T,L,B,R or pad=same", v);
     }
     if ((st = cnn_spec_done(a, 2)) != CNN_OK) return st;

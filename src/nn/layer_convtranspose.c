@@ -48,7 +48,7 @@ static cnn_status parse(cnn_net *net, cnn_spec_args *a) {
     const char *v;
     cnn_status st = cnn_spec_conv_args(a, &p, &bias);
     if (st != CNN_OK) return st;
-    if ((v = cnn_spec_opt(a, "pad")) && (strchr(v, ',') || !cnn_spec_pad(v, pad)))
+    if ((v = cnn_spec_opt(a, "pad")) && (strchr(v, ',') || !cnn_spec_pad(v, 0, pad)))
         return cnn_spec_bad(a, "pad=P or pad=HxW", v);
     if ((v = cnn_spec_opt(a, "outpad")) && !cnn_spec_pair(v, 0, &oph, &opw))
         return cnn_spec_bad(a, "outpad=O (0 or more, or HxW)", v);

@@ -34,7 +34,7 @@ static cnn_status parse(cnn_net *net, cnn_spec_args *a, cnn_pool_mode mode) {
         return cnn_spec_bad(a, "SIZE (e.g. 2 or 2x3)", v);
     if ((v = cnn_spec_opt(a, "stride")) && !cnn_spec_pair(v, 1, &p.stride_h, &p.stride_w))
         return cnn_spec_bad(a, "stride=S (positive, or HxW)", v);
-    if ((v = cnn_spec_opt(a, "pad")) && !cnn_spec_pad(v, pad))
+    if ((v = cnn_spec_opt(a, "pad")) && !cnn_spec_pad(v, 0, pad))
         return cnn_spec_bad(a, "pad=P, pad=HxW or pad=T,L,B,R", v);
     if ((v = cnn_spec_opt(a, "ceil")) && !cnn_spec_int(v, 0, 1, &p.ceil_mode))
         return cnn_spec_bad(a, "ceil=0 or ceil=1", v);

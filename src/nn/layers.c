@@ -22,9 +22,11 @@ static const cnn_layer_class *const CLASSES[] = {
     [CNN_LAYER_SHUFFLE] = &cnn_layer_shuffle,
     [CNN_LAYER_SLICE] = &cnn_layer_slice,
     [CNN_LAYER_SOFTMAX] = &cnn_layer_softmax,
+    [CNN_LAYER_PAD] = &cnn_layer_pad,
+    [CNN_LAYER_CLIP] = &cnn_layer_clip,
 };
 _Static_assert(
-    sizeof CLASSES / sizeof CLASSES[0] == CNN_LAYER_KINDS && CNN_LAYER_SOFTMAX + 1 == CNN_LAYER_KINDS,
+    sizeof CLASSES / sizeof CLASSES[0] == CNN_LAYER_KINDS && CNN_LAYER_CLIP + 1 == CNN_LAYER_KINDS,
     "one layer class per cnn_layer_kind: a new kind needs its row here and CNN_LAYER_KINDS raised");
 
 const cnn_layer_class *cnn_layer_class_at(int i) {

@@ -444,6 +444,8 @@ cnn_status cnn_net_layer_attrs(const cnn_net *net, int i, cnn_layer_attrs *a) {
     if (l->kind == CNN_LAYER_UPSAMPLE) a->scale_h = l->out_h / l->in_h, a->scale_w = l->out_w / l->in_w;
     if (l->kind == CNN_LAYER_SHUFFLE) a->groups = l->shuffle_g;
     if (l->kind == CNN_LAYER_SLICE) a->from = l->slice_from, a->to = l->slice_to;
+    if (l->kind == CNN_LAYER_PAD) a->pad = l->pad;
+    if (l->kind == CNN_LAYER_CLIP) a->lo = l->clip[0], a->hi = l->clip[1];
     return CNN_OK;
 }
 

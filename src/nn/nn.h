@@ -28,6 +28,8 @@ typedef struct cnn_layer {
     float erase_value;         /* and what it is filled with */
     int shuffle_g;             /* SHUFFLE: groups */
     int slice_from, slice_to;  /* SLICE: channels [from, to) of its input */
+    cnn_pad2d pad;             /* PAD: with n = 1 */
+    float clip[2];             /* CLIP: min and max */
     size_t w_count, b_count;   /* parameters: weights then bias (BATCHNORM: gamma then beta) */
     size_t s_count;            /* state (BATCHNORM: running mean then variance) */
     size_t param_off, state_off;

@@ -72,7 +72,7 @@ int cnn_spec_pair(const char *s, int lo, int *a, int *b) {
 }
 
 /* "1" (all sides), "1x2" (top/bottom x left/right) or "t,l,b,r". */
-int cnn_spec_pad(const char *s, int pad[4]) {
+int cnn_spec_pad(const char *s, int lo, int pad[4]) {
     int a, b;
     if (strchr(s, ',')) {
         char buf[64];
@@ -82,12 +82,12 @@ int cnn_spec_pad(const char *s, int pad[4]) {
         for (char *t = buf;; i++) {
             char *comma = strchr(t, ',');
             if (comma) *comma = 0;
-            if (i == 4 || !cnn_spec_int(t, 0, 1 << 20, &pad[i])) return 0;
+            if (i == 4 || !cnn_spec_int(t, lo, 1 << 20, &pad[i])) return 0;
             if (!comma) return i == 3;
             t = comma + 1;
         }
     }
-    if (!cnn_spec_pair(s, 0, &a, &b)) return 0;
+    if (!cnn_spec_pair(s, lo, &a, &b)) return 0;
     pad[0] = pad[2] = a;
     pad[1] = pad[3] = b;
     return 1;

@@ -10,6 +10,7 @@
 #include "onnx/onnx.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,6 +391,32 @@ static int ex_softmax(ex_ctx *e, int i, const cnn_layer_info *li, const cnn_laye
     return n ? 0 : -1;
 }
 
+/* pad: Pad of H and W (pads as begins then ends over N C H W), the constant as a scalar input */
+static int ex_pad(ex_ctx *e, int i, const cnn_layer_info *li, const cnn_layer_attrs *a, int nin, const int *in,
+                  const char *out) {
+    (void)li, (void)nin;
+    static const char *const mode[] = {"constant", "reflect", "edge"};
+    const cnn_pad2d *p = &a->pad;
+    const int64_t eight = 8, pads[8] = {0, 0, p->top, p->left, 0, 0, p->bottom, p->right};
+    const char *ins[3] = {as_rank(e, in[0], 4, i), init_tensor(e, bag_printf(&e->bag, "l%d.pads", i), OX_INT64, 1, &eight, pads),
+                          init_floats(e, bag_printf(&e->bag, "l%d.value", i), 0, NULL, &p->value)};
+    if (!ins[0] || !ins[1] || !ins[2]) return -1;
+    Onnx__NodeProto *n = node(e, "Pad", out, 3, ins);
+    attr_string(e, n, "mode", mode[p->mode]);
+    return n ? 0 : -1;
+}
+
+/* clip: Clip with its bounds as scalar inputs (an infinite one left out) */
+static int ex_clip(ex_ctx *e, int i, const cnn_layer_info *li, const cnn_layer_attrs *a, int nin, const int *in,
+                   const char *out) {
+    (void)li, (void)nin;
+    const char *ins[3] = {tensor_of(e, in[0]), "", ""};
+    if (!isinf(a->lo)) ins[1] = init_floats(e, bag_printf(&e->bag, "l%d.min", i), 0, NULL, &a->lo);
+    if (!isinf(a->hi)) ins[2] = init_floats(e, bag_printf(&e->bag, "l%d.max", i), 0, NULL, &a->hi);
+    if (!ins[1] || !ins[2]) return -1;
+    return node(e, "Clip", out, isinf(a->hi) ? 2 : 3, ins) ? 0 : -1;
+}
+
 /* The rows: what each layer kind writes (NULL: the identity in inference, its output is its input's). */
 static const struct {
     cnn_layer_kind kind;
@@ -401,7 +428,8 @@ static const struct {
     {CNN_LAYER_DENSE, ex_dense, 2},        {CNN_LAYER_BATCHNORM, ex_batchnorm, 4}, {CNN_LAYER_ADD, ex_merge, 0},
     {CNN_LAYER_CONCAT, ex_merge, 0},       {CNN_LAYER_MUL, ex_merge, 4},        {CNN_LAYER_UPSAMPLE, ex_upsample, 4},
     {CNN_LAYER_SHUFFLE, ex_shuffle, 4},    {CNN_LAYER_SLICE, ex_slice, 4},      {CNN_LAYER_DROPOUT, NULL, 0},
-    {CNN_LAYER_SOFTMAX, ex_softmax, 2}, {CNN_LAYER_ERASE, NULL, 0},
+    {CNN_LAYER_SOFTMAX, ex_softmax, 2}, {CNN_LAYER_ERASE, NULL, 0},    {CNN_LAYER_PAD, ex_pad, 4},
+    {CNN_LAYER_CLIP, ex_clip, 0},
 };
 
 /* ---------------------------------------------------------------- the model */

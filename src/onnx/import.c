@@ -222,10 +222,21 @@ cnn_status ox_in_act_padded(ox_import *im, const Onnx__NodeProto *n, int k, ox_v
 
 cnn_status ox_in_act(ox_import *im, const Onnx__NodeProto *n, int k, ox_value **out) {
     cnn_status st = ox_in_act_padded(im, n, k, out);
-    if (st == CNN_OK && (*out)->padded)
-        return ox_fail(im, CNN_ERR_UNSUPPORTED, "input %d ('%s') is a Pad's output, which only a Conv or AveragePool may read",
-                       k, (*out)->name);
-    return st;
+    return st == CNN_OK ? ox_unpad(im, *out) : st;
+}
+
+cnn_status ox_unpad(ox_import *im, ox_value *v) {
+    if (!v->padded) return CNN_OK;
+    ox_value before = *v, *in = &before; /* the tensor the Pad read */
+    before.dims[2] -= v->pad[0] + v->pad[2], before.dims[3] -= v->pad[1] + v->pad[3];
+    cnn_pad2d p = {0};
+    p.top = v->pad[0], p.left = v->pad[1], p.bottom = v->pad[2], p.right = v->pad[3];
+    int layer = -1;
+    cnn_status st = ox_layer_begin(im, 1, &in);
+    if (st != CNN_OK || (st = ox_layer_end(im, cnn_net_add_pad(im->net, &p), &layer)) != CNN_OK) return st;
+    v->layer = layer, v->padded = 0;
+    memset(v->pad, 0, sizeof v->pad);
+    return CNN_OK;
 }
 
 cnn_status ox_in_const(ox_import *im, const Onnx__NodeProto *n, int k, ox_value **out) {
@@ -582,10 +593,8 @@ static cnn_status convert(ox_import *im, int max_batch, cnn_net **out) {
             break;
         }
         for (size_t i = 0; i < n->n_input && st == CNN_OK && !op->reads_pad; i++) {
-            const ox_value *v = lookup(im, n->input[i]);
-            if (v && v->padded)
-                st = ox_fail(im, CNN_ERR_UNSUPPORTED, "input %zu ('%s') is a Pad's output, which only a Conv or AveragePool may read",
-                             i, v->name);
+            ox_value *v = lookup(im, n->input[i]);
+            if (v && v->padded) st = ox_unpad(im, v); /* a pad layer: only a Conv or AveragePool takes the zeros in */
         }
         for (size_t i = 0; i < n->n_input && st == CNN_OK && !op->reads_rank5; i++) {
             const ox_value *v = lookup(im, n->input[i]);
@@ -599,8 +608,16 @@ static cnn_status convert(ox_import *im, int max_batch, cnn_net **out) {
     im->node = NULL;
     free(live);
     if (st != CNN_OK) return st;
-    const ox_value *o = lookup(im, g->output[0]->name);
+    ox_value *o = lookup(im, g->output[0]->name);
     if (!o) return fail_plain(im, CNN_ERR_FORMAT, "the output '%s' is not computed by any node", g->output[0]->name);
+    if (o->kind == OX_ACT && (st = ox_unpad(im, o)) != CNN_OK) return st;
+    if (o->kind == OX_ACT && o->layer < 0) { /* the input itself (Identity): an identity layer computes it */
+        int layer = -1;
+        if ((st = ox_layer_begin(im, 1, &o)) != CNN_OK ||
+            (st = ox_layer_end(im, cnn_net_add_act(im->net, CNN_ACT_IDENTITY, 0.0f), &layer)) != CNN_OK)
+            return st;
+        o->layer = layer;
+    }
     if (o->kind != OX_ACT || o->layer < 0)
         return fail_plain(im, CNN_ERR_UNSUPPORTED, "the output '%s' does not depend on the input through any layer",
                           o->name);

@@ -39,7 +39,8 @@ typedef struct ox_value {
     uint8_t *batch; /* OX_INT64: 1 where the element is the batch size (owned; NULL: none) */
     int layer;     /* OX_ACT: the layer whose output it is, -1 the net's input */
     int pad[4];    /* OX_ACT: zero padding (top, left, bottom, right) of a Pad still to be applied by the
-                      Conv or average pool that reads it (padded: any is non-zero) */
+                      Conv or average pool that reads it (padded: any is non-zero); any other reader
+                      makes it a pad layer first (ox_unpad) */
     int padded;
     int swapped;   /* OX_ACT of rank 5: a Reshape of N C H W to N g C/g H W whose two group axes a
                       Transpose swapped (a channel shuffle once reshaped back); 0: not swapped */
@@ -74,7 +75,8 @@ typedef struct ox_op {
     const char *type;
     int since;
     cnn_status (*convert)(ox_import *im, const Onnx__NodeProto *n);
-    int reads_pad; /* it may read a Pad's output (ox_value.padded): no other op does */
+    int reads_pad; /* it may read a Pad's output (ox_value.padded) as it is; for the others, the driver
+                      makes it a pad layer first */
     int reads_rank5; /* it may read a rank-5 view of a computed tensor (Reshape, Transpose, Shape) */
 } ox_op;
 CNN_LOCAL const ox_op *ox_op_find(const char *type, int opset);
@@ -91,6 +93,8 @@ CNN_LOCAL cnn_status ox_in_act(ox_import *im, const Onnx__NodeProto *n, int k, o
 CNN_LOCAL cnn_status ox_in_const(ox_import *im, const Onnx__NodeProto *n, int k, ox_value **out);
 /* ox_in_act that also accepts the output of a zero Pad (out->padded), for Conv and AveragePool. */
 CNN_LOCAL cnn_status ox_in_act_padded(ox_import *im, const Onnx__NodeProto *n, int k, ox_value **out);
+/* A zero Pad still kept on v (v->padded) made a pad layer, which v then is the output of. */
+CNN_LOCAL cnn_status ox_unpad(ox_import *im, ox_value *v);
 /* Defines output k: a new constant (data taken over), an activation of layer `layer` with the given
    shape, or an alias of an existing value (Identity). */
 CNN_LOCAL cnn_status ox_out_const(ox_import *im, const Onnx__NodeProto *n, int k, ox_value *v);

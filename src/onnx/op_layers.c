@@ -140,29 +140,63 @@ static cnn_status convtranspose(ox_import *im, const Onnx__NodeProto *n) {
     const int64_t k = w->dims[1] * g;
     if (b && (b->kind != OX_CONST || b->dtype != OX_FLOAT || b->count != k))
         return ox_fail(im, CNN_ERR_UNSUPPORTED, "bias '%s' must be a constant of %lld floats", b->name, (long long)k);
-    if (ox_has_attr(n, "output_shape"))
-        return ox_fail(im, CNN_ERR_UNSUPPORTED, "output_shape is not supported (give pads and output_padding)");
-    const char *autopad = ox_attr_string(n, "auto_pad", "NOTSET");
-    if (strcmp(autopad, "NOTSET") != 0 && strcmp(autopad, "VALID") != 0)
-        return ox_fail(im, CNN_ERR_UNSUPPORTED, "auto_pad %s is not supported", autopad);
     cnn_conv2d p = {0};
     p.k = (int)k, p.r = (int)w->dims[2], p.s = (int)w->dims[3], p.groups = (int)g;
-    if ((st = pair_attr(im, n, "strides", 1, 1, &p.stride_h, &p.stride_w)) != CNN_OK) return st;
-    if ((st = pair_attr(im, n, "dilations", 1, 1, &p.dil_h, &p.dil_w)) != CNN_OK) return st;
-    int oph, opw;
-    if ((st = pair_attr(im, n, "output_padding", 0, 0, &oph, &opw)) != CNN_OK) return st;
-    size_t c;
-    const int64_t *pads = ox_attr_ints(n, "pads", &c);
-    if (pads && (c != 4 || pads[0] != pads[2] || pads[1] != pads[3] || pads[0] < 0 || pads[1] < 0 ||
-                 pads[0] > 65536 || pads[1] > 65536))
-        return ox_fail(im, CNN_ERR_UNSUPPORTED, "pads must be 4 values, equal at both ends of each axis");
-    p.pad_top = pads ? (int)pads[0] : 0, p.pad_left = pads ? (int)pads[1] : 0;
-    if (oph >= p.stride_h || opw >= p.stride_w)
-        return ox_fail(im, CNN_ERR_UNSUPPORTED, "output_padding must be less than the stride");
+    int stride[2], dil[2], opad[2], kr, ks;
+    if ((st = pair_attr(im, n, "strides", 1, 1, &stride[0], &stride[1])) != CNN_OK) return st;
+    if ((st = pair_attr(im, n, "dilations", 1, 1, &dil[0], &dil[1])) != CNN_OK) return st;
+    if ((st = pair_attr(im, n, "output_padding", 0, 0, &opad[0], &opad[1])) != CNN_OK) return st;
+    if ((st = pair_attr(im, n, "kernel_shape", p.r, 1, &kr, &ks)) != CNN_OK) return st;
+    if (kr != p.r || ks != p.s) return ox_fail(im, CNN_ERR_SHAPE, "kernel_shape disagrees with the weight's shape");
+    /* Rows cut from the full output F = (in - 1) stride + dil (kernel - 1) + 1 at the beginning (head)
+       and the end (tail; negative: rows added, which only the bias reaches), as ONNX defines them: from
+       pads and output_padding, or from output_shape or auto_pad SAME (total = F + output_padding - out). */
+    const char *autopad = ox_attr_string(n, "auto_pad", "NOTSET");
+    const int same = !strcmp(autopad, "SAME_UPPER") || !strcmp(autopad, "SAME_LOWER");
+    if (!same && strcmp(autopad, "NOTSET") != 0 && strcmp(autopad, "VALID") != 0)
+        return ox_fail(im, CNN_ERR_FORMAT, "auto_pad '%s' is not an ONNX value", autopad);
+    size_t c, oc;
+    const int64_t *pads = ox_attr_ints(n, "pads", &c), *oshape = ox_attr_ints(n, "output_shape", &oc);
+    if (pads && c != 4) return ox_fail(im, CNN_ERR_UNSUPPORTED, "pads has %zu values; 4 are supported", c);
+    if (oshape && oc != 2 && oc != 4) return ox_fail(im, CNN_ERR_UNSUPPORTED, "output_shape has %zu values; 2 are supported", oc);
+    const int kern[2] = {p.r, p.s};
+    int64_t full[2], head[2], tail[2];
+    for (int d = 0; d < 2; d++) {
+        full[d] = (x->dims[2 + d] - 1) * stride[d] + (int64_t)dil[d] * (kern[d] - 1) + 1;
+        if (oshape || same) {
+            int64_t want = oshape ? oshape[oc - 2 + d] : x->dims[2 + d] * stride[d];
+            int64_t total = full[d] + opad[d] - want, half = total >= 0 ? total / 2 : -((-total + 1) / 2); /* floor */
+            int upper = !strcmp(autopad, "SAME_UPPER");
+            head[d] = upper ? half : total - half, tail[d] = total - head[d] - opad[d];
+        } else {
+            head[d] = pads ? pads[d] : 0, tail[d] = (pads ? pads[d + 2] : 0) - opad[d];
+        }
+        if (head[d] < 0 || head[d] > 65536 || tail[d] > 65536 || full[d] - head[d] - tail[d] < 1)
+            return ox_fail(im, CNN_ERR_UNSUPPORTED, "pads or output_shape out of range (rows added before the output)");
+    }
+    /* a convtranspose padded by P on both sides with output padding op (< stride), then a crop of
+       cb rows in front and ce at the end: P + cb = head, P - op + ce = tail */
+    int pad[2], op[2], cb[2], ce[2];
+    for (int d = 0; d < 2; d++) {
+        if (tail[d] >= head[d]) pad[d] = (int)head[d], op[d] = 0, cb[d] = 0, ce[d] = (int)(tail[d] - head[d]);
+        else if (tail[d] >= 0) pad[d] = (int)tail[d], op[d] = 0, cb[d] = (int)(head[d] - tail[d]), ce[d] = 0;
+        else pad[d] = 0, op[d] = (int)-tail[d], cb[d] = (int)head[d], ce[d] = 0;
+        if (op[d] >= stride[d])
+            return ox_fail(im, CNN_ERR_UNSUPPORTED, "%lld rows past the full output: at most the stride less one",
+                           (long long)-tail[d]);
+    }
+    p.stride_h = stride[0], p.stride_w = stride[1], p.dil_h = dil[0], p.dil_w = dil[1];
+    p.pad_top = pad[0], p.pad_left = pad[1];
     int layer;
     if ((st = ox_layer_begin(im, 1, &x)) != CNN_OK) return st;
-    if ((st = ox_layer_end(im, cnn_net_add_convtranspose(im->net, &p, oph, opw, b != NULL), &layer)) != CNN_OK) return st;
+    if ((st = ox_layer_end(im, cnn_net_add_convtranspose(im->net, &p, op[0], op[1], b != NULL), &layer)) != CNN_OK) return st;
     if ((st = keep_weights(im, layer, w, b)) != CNN_OK) return st;
+    if (cb[0] || cb[1] || ce[0] || ce[1]) {
+        const cnn_pad2d crop = {.top = -cb[0], .left = -cb[1], .bottom = -ce[0], .right = -ce[1]};
+        if ((st = cnn_net_set_inputs(im->net, 1, &layer)) != CNN_OK ||
+            (st = ox_layer_end(im, cnn_net_add_pad(im->net, &crop), &layer)) != CNN_OK)
+            return ox_fail(im, st, "cropping its output: %s", cnn_status_str(st));
+    }
     return out4(im, n, layer);
 }
 
@@ -305,7 +339,8 @@ static cnn_status hardsigmoid(ox_import *im, const Onnx__NodeProto *n) {
     return act(im, n, CNN_ACT_HARDSIGMOID, 0.0f);
 }
 
-/* Clip to [0, 6] is relu6, to [0, inf) relu; the bounds are inputs from opset 11, attributes before. */
+/* Clip to [0, 6] is relu6, to [0, inf) relu, others a clip layer; the bounds are inputs from opset 11,
+   attributes before. */
 static cnn_status clip(ox_import *im, const Onnx__NodeProto *n) {
     float lo = -INFINITY, hi = INFINITY;
     if (im->opset < 11) {
@@ -321,8 +356,13 @@ static cnn_status clip(ox_import *im, const Onnx__NodeProto *n) {
     }
     if (lo == 0.0f && hi == 6.0f) return act(im, n, CNN_ACT_RELU6, 0.0f);
     if (lo == 0.0f && hi == INFINITY) return act(im, n, CNN_ACT_RELU, 0.0f);
-    return ox_fail(im, CNN_ERR_UNSUPPORTED, "Clip to [%g, %g]: only [0, 6] (relu6) and [0, inf) (relu) are supported",
-                   (double)lo, (double)hi);
+    if (isnan(lo) || isnan(hi) || lo > hi) return ox_fail(im, CNN_ERR_UNSUPPORTED, "Clip to [%g, %g]: min above max", (double)lo, (double)hi);
+    ox_value *x;
+    cnn_status st;
+    int layer;
+    if ((st = ox_in_act(im, n, 0, &x)) != CNN_OK || (st = ox_layer_begin(im, 1, &x)) != CNN_OK) return st;
+    if ((st = ox_layer_end(im, cnn_net_add_clip(im->net, lo, hi), &layer)) != CNN_OK) return st;
+    return ox_out_act(im, n, 0, layer, x->rank, x->dims);
 }
 
 /* ---------------------------------------------------------------- dense */

@@ -479,9 +479,10 @@ static cnn_status dropout(ox_import *im, const Onnx__NodeProto *n) {
     return identity(im, n);
 }
 
-/* Pad: constant zeros around H and W of a computed tensor, kept on the value for the Conv or
+/* Pad of H and W of a computed tensor. Constant zeros are kept on the value for the Conv or
    AveragePool that reads it to take as its own padding (exporters write a Pad before pools whose
-   padded zeros count); all-zero pads are the identity. */
+   padded zeros count; any other reader makes them a pad layer); another value, reflect and edge
+   modes, and negative pads (cropping) are a pad layer at once. All-zero pads are the identity. */
 static cnn_status pad(ox_import *im, const Onnx__NodeProto *n) {
     ox_value *x;
     cnn_status st;
@@ -507,18 +508,32 @@ static cnn_status pad(ox_import *im, const Onnx__NodeProto *n) {
     int any = 0;
     for (size_t k = 0; k < c; k++) any |= pads[k] != 0;
     if (!any) return ox_out_alias(im, n, 0, x);
-    if (strcmp(mode, "constant") != 0 || value != 0.0f || x->rank != 4 || pads[0] || pads[1] || pads[4] || pads[5])
-        return ox_fail(im, CNN_ERR_UNSUPPORTED, "only a constant zero Pad of H and W is supported (mode %s, value %g)", mode,
-                       (double)value);
-    ox_value y = *x;
+    cnn_pad2d p = {0};
+    p.mode = !strcmp(mode, "constant") ? CNN_PAD_CONSTANT : !strcmp(mode, "reflect") ? CNN_PAD_REFLECT : CNN_PAD_EDGE;
+    if (p.mode == CNN_PAD_EDGE && strcmp(mode, "edge") != 0)
+        return ox_fail(im, CNN_ERR_UNSUPPORTED, "Pad mode '%s' is not supported (constant, reflect, edge)", mode);
+    if (x->rank != 4 || pads[0] || pads[1] || pads[4] || pads[5])
+        return ox_fail(im, CNN_ERR_UNSUPPORTED, "only a Pad of H and W (axes 2 and 3 of N C H W) is supported");
     const int64_t add[4] = {pads[2], pads[3], pads[6], pads[7]}; /* top, left, bottom, right */
+    int crop = 0;
     for (int k = 0; k < 4; k++) {
-        if (add[k] < 0 || add[k] > 65536) return ox_fail(im, CNN_ERR_UNSUPPORTED, "pads out of range [0, 65536]");
-        y.pad[k] += (int)add[k];
+        if (add[k] < -65536 || add[k] > 65536) return ox_fail(im, CNN_ERR_UNSUPPORTED, "pads out of range [-65536, 65536]");
+        crop |= add[k] < 0;
     }
-    y.dims[2] += add[0] + add[2], y.dims[3] += add[1] + add[3];
-    y.padded = 1;
-    return ox_out_alias(im, n, 0, &y);
+    if (p.mode == CNN_PAD_CONSTANT && value == 0.0f && !crop) { /* kept for a Conv or AveragePool to take in */
+        ox_value y = *x;
+        for (int k = 0; k < 4; k++) y.pad[k] += (int)add[k];
+        y.dims[2] += add[0] + add[2], y.dims[3] += add[1] + add[3];
+        y.padded = 1;
+        return ox_out_alias(im, n, 0, &y);
+    }
+    if ((st = ox_unpad(im, x)) != CNN_OK) return st;
+    p.top = (int)add[0], p.left = (int)add[1], p.bottom = (int)add[2], p.right = (int)add[3], p.value = value;
+    int layer;
+    if ((st = ox_layer_begin(im, 1, &x)) != CNN_OK) return st;
+    if ((st = ox_layer_end(im, cnn_net_add_pad(im->net, &p), &layer)) != CNN_OK) return st;
+    const int64_t dims[4] = {x->dims[0], x->dims[1], x->dims[2] + add[0] + add[2], x->dims[3] + add[1] + add[3]};
+    return ox_out_act(im, n, 0, layer, 4, dims);
 }
 
 const ox_op ox_ops_shape[] = {

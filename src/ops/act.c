@@ -166,3 +166,19 @@ cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, cons
     act_blocks(ctx, n, &j, 0);
     return CNN_OK;
 }
+
+/* ---------------------------------------------------------------- clip */
+
+cnn_status cnn_clip_forward(cnn_ctx *ctx, float lo, float hi, size_t n, const float *x, float *y) {
+    (void)ctx;
+    if (lo != lo || hi != hi || lo > hi || !x || !y) return CNN_ERR_ARG;
+    for (size_t i = 0; i < n; i++) y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i]; /* NaN stays NaN */
+    return CNN_OK;
+}
+
+cnn_status cnn_clip_backward(cnn_ctx *ctx, float lo, float hi, size_t n, const float *x, const float *dy, float *dx) {
+    (void)ctx;
+    if (lo != lo || hi != hi || lo > hi || !x || !dy || !dx) return CNN_ERR_ARG;
+    for (size_t i = 0; i < n; i++) dx[i] = x[i] >= lo && x[i] <= hi ? dy[i] : 0.0f; /* torch.clamp's, bounds included */
+    return CNN_OK;
+}

@@ -126,6 +126,10 @@ has out 'all tensors agree'
 # probabilities as the output (softmax), trained through mse
 run 0 gradcheck --model "$data/../onnx/specs/probs.cfg" --batch 3
 has out '^  5 dense 6 +weight .* ok$'
+# padding in three modes (cropping too), clipping, identity
+run 0 gradcheck --model "$data/../onnx/specs/pads.cfg" --batch 2
+has out 'all tensors agree'
+has out '^  2 conv 4 3 +weight .* ok$'
 # ShuffleNet's unit: a channel split (slice), a branch, concat, channel shuffle
 run 0 gradcheck --model "$data/../onnx/specs/shuffle.cfg" --batch 2
 has out 'all tensors agree'
