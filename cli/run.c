@@ -32,7 +32,7 @@ static int is_flat(const cnn_net *net, int i) {
         if (li.kind != CNN_LAYER_ACT && li.kind != CNN_LAYER_ADD && li.kind != CNN_LAYER_MUL &&
             li.kind != CNN_LAYER_CONCAT && li.kind != CNN_LAYER_BATCHNORM && li.kind != CNN_LAYER_DROPOUT &&
             li.kind != CNN_LAYER_SOFTMAX_CE && li.kind != CNN_LAYER_MSE && li.kind != CNN_LAYER_SHUFFLE &&
-            li.kind != CNN_LAYER_SLICE)
+            li.kind != CNN_LAYER_SLICE && li.kind != CNN_LAYER_CLIP)
             return 0;
         int in[CNN_MAX_INPUTS];
         if (cnn_net_layer_inputs(net, i, in) < 1) return 0;
@@ -41,7 +41,8 @@ static int is_flat(const cnn_net *net, int i) {
     return 0;
 }
 
-/* The output's shape per image into dims[1..]: N x F when flat, else N x C x H x W. Returns the rank. */
+/* The output's shape per image into dims[1..]: N x F when flat, else N x C x H x W. Returns the rank.
+   (cli_run_npy writes N x C x L for a 1-D input whose output has a width of 1.) */
 static int output_shape(const cnn_net *net, int64_t dims[4]) {
     cnn_layer_info li;
     int last = cnn_net_layer_count(net) - 1;
@@ -75,6 +76,7 @@ cnn_status cli_run_npy(const char *prog, const char *model, const char *in, int 
     cnn_net_input_shape(net, &c, &h, &w);
     int fits = x.ndim == 4 && x.dims[1] == c && x.dims[2] == h && x.dims[3] == w;
     if (h == 1 && w == 1) fits |= x.ndim == 2 && x.dims[1] == c;
+    if (w == 1) fits |= x.ndim == 3 && x.dims[1] == c && x.dims[2] == h; /* N x C x L: a 1-D model */
     if (!fits || x.dims[0] < 1 || x.dims[0] > (int64_t)1 << 30) {
         char shape[160] = "";
         for (int d = 0; d < x.ndim; d++)
@@ -85,6 +87,7 @@ cnn_status cli_run_npy(const char *prog, const char *model, const char *in, int 
     }
     y->dims[0] = x.dims[0];
     y->ndim = output_shape(net, y->dims);
+    if (x.ndim == 3 && y->ndim == 4 && y->dims[3] == 1) y->ndim = 3; /* 1-D in, 1-D out: N x C x L */
     const size_t outs = (size_t)cnn_net_output_size(net), per = (size_t)c * h * w;
     const int64_t total = x.dims[0];
     y->count = (size_t)total * outs;

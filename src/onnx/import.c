@@ -484,8 +484,9 @@ static cnn_status take_input(ox_import *im, int *c, int *h, int *w, const Onnx__
                           dtype_name(tt->elem_type));
     const Onnx__TensorShapeProto *s = tt->shape;
     int rank = s ? (int)s->n_dim : -1;
-    if (rank != 4 && rank != 2)
-        return fail_plain(im, CNN_ERR_UNSUPPORTED, "input '%s' has rank %d; N x C x H x W (or N x F) is supported",
+    if (rank < 2 || rank > 4)
+        return fail_plain(im, CNN_ERR_UNSUPPORTED,
+                          "input '%s' has rank %d; N x C x H x W, N x C x L (held as C x L x 1) or N x F is supported",
                           v->name, rank);
     int64_t d[4] = {1, 1, 1, 1};
     for (int k = 1; k < rank; k++) {

@@ -17,6 +17,16 @@ static cnn_status out4(ox_import *im, const Onnx__NodeProto *n, int layer) {
     return ox_out_act(im, n, 0, layer, 4, dims);
 }
 
+/* The output of a layer that keeps its input's rank: N C H W, or N C L for a 1-D input (rank 3, held
+   as C x L x 1). */
+static cnn_status out_as(ox_import *im, const Onnx__NodeProto *n, int layer, const ox_value *x) {
+    if (x->rank == 4) return out4(im, n, layer);
+    cnn_layer_info info;
+    cnn_net_layer_info(im->net, layer, &info);
+    const int64_t dims[3] = {1, info.out_c, info.out_h};
+    return ox_out_act(im, n, 0, layer, 3, dims);
+}
+
 static cnn_status out2(ox_import *im, const Onnx__NodeProto *n, int layer) {
     cnn_layer_info info;
     cnn_net_layer_info(im->net, layer, &info);
@@ -36,17 +46,34 @@ static cnn_status need_rank(ox_import *im, const ox_value *x, int rank) {
     return ox_fail(im, CNN_ERR_UNSUPPORTED, "input '%s' has rank %d; rank %d is supported", x->name, x->rank, rank);
 }
 
-/* A 2-element int attribute (strides, dilations, kernel_shape) into a, b; def when absent. */
-static cnn_status pair_attr(ox_import *im, const Onnx__NodeProto *n, const char *name, int def, int lo, int *a, int *b) {
+/* A windowed op's input: N C H W, or N C L (a 1-D operation, run as 2-D on C x L x 1). */
+static cnn_status need_spatial(ox_import *im, const ox_value *x) {
+    if (x->rank == 4 || x->rank == 3) return CNN_OK;
+    return ox_fail(im, CNN_ERR_UNSUPPORTED, "input '%s' has rank %d; N x C x H x W or N x C x L is supported", x->name,
+                   x->rank);
+}
+
+/* A per-axis int attribute (strides, dilations, kernel_shape, output_padding) of a windowed op on x
+   into a (H, or L) and b (W); def for both when absent. 1-D (x of rank 3): one value, and b is that
+   of the unit W axis: 1 for attributes of at least 1, else 0. */
+static cnn_status pair_attr(ox_import *im, const Onnx__NodeProto *n, const ox_value *x, const char *name, int def, int lo,
+                            int *a, int *b) {
     size_t c;
     const int64_t *v = ox_attr_ints(n, name, &c);
-    *a = *b = def;
+    const size_t want = x->rank == 3 ? 1 : 2;
+    *a = def, *b = want == 1 ? (lo >= 1 ? 1 : 0) : def;
     if (!v) return CNN_OK;
-    if (c != 2) return ox_fail(im, CNN_ERR_UNSUPPORTED, "%s has %zu values; 2-D operations (2 values) are supported", name, c);
-    if (v[0] < lo || v[1] < lo || v[0] > 65536 || v[1] > 65536)
-        return ox_fail(im, CNN_ERR_FORMAT, "%s (%lld, %lld) is out of range", name, (long long)v[0], (long long)v[1]);
-    *a = (int)v[0], *b = (int)v[1];
+    if (c != want) return ox_fail(im, CNN_ERR_UNSUPPORTED, "%s has %zu values; the input's %zu spatial axes need %zu", name, c, want, want);
+    for (size_t k = 0; k < c; k++)
+        if (v[k] < lo || v[k] > 65536) return ox_fail(im, CNN_ERR_FORMAT, "%s[%zu] = %lld is out of range", name, k, (long long)v[k]);
+    *a = (int)v[0];
+    if (want == 2) *b = (int)v[1];
     return CNN_OK;
+}
+
+/* x's spatial sizes: H and W, or L and 1. */
+static void spatial_of(const ox_value *x, int64_t hw[2]) {
+    hw[0] = x->dims[2], hw[1] = x->rank == 4 ? x->dims[3] : 1;
 }
 
 /* The window geometry Conv and the pools share: kernel r x s, strides, dilations and padding (the
@@ -54,24 +81,26 @@ static cnn_status pair_attr(ox_import *im, const Onnx__NodeProto *n, const char 
 static cnn_status window(ox_import *im, const Onnx__NodeProto *n, const ox_value *x, int r, int s, int *sh, int *sw,
                          int *dh, int *dw, int pad[4]) {
     cnn_status st;
-    if ((st = pair_attr(im, n, "strides", 1, 1, sh, sw)) != CNN_OK) return st;
-    if ((st = pair_attr(im, n, "dilations", 1, 1, dh, dw)) != CNN_OK) return st;
+    if ((st = pair_attr(im, n, x, "strides", 1, 1, sh, sw)) != CNN_OK) return st;
+    if ((st = pair_attr(im, n, x, "dilations", 1, 1, dh, dw)) != CNN_OK) return st;
     size_t c;
     const int64_t *pads = ox_attr_ints(n, "pads", &c);
+    const size_t npads = x->rank == 3 ? 2 : 4;
     const char *autopad = ox_attr_string(n, "auto_pad", "NOTSET");
     memset(pad, 0, 4 * sizeof *pad);
     if (x->padded && strcmp(autopad, "NOTSET") != 0)
         return ox_fail(im, CNN_ERR_UNSUPPORTED, "auto_pad %s after a Pad is not supported", autopad);
     if (strcmp(autopad, "NOTSET") == 0) {
-        if (pads && c != 4) return ox_fail(im, CNN_ERR_UNSUPPORTED, "pads has %zu values; 4 are supported", c);
-        for (int k = 0; pads && k < 4; k++) {
+        if (pads && c != npads) return ox_fail(im, CNN_ERR_UNSUPPORTED, "pads has %zu values; %zu are needed", c, npads);
+        for (size_t k = 0; pads && k < npads; k++) {
             if (pads[k] < 0 || pads[k] > 65536)
-                return ox_fail(im, CNN_ERR_FORMAT, "pads[%d] = %lld is out of range", k, (long long)pads[k]);
-            pad[k] = (int)pads[k];
+                return ox_fail(im, CNN_ERR_FORMAT, "pads[%zu] = %lld is out of range", k, (long long)pads[k]);
+            pad[npads == 4 ? k : 2 * k] = (int)pads[k]; /* 1-D: begin and end of L (top and bottom) */
         }
     } else if (strcmp(autopad, "SAME_UPPER") == 0 || strcmp(autopad, "SAME_LOWER") == 0) {
-        const int64_t in[2] = {x->dims[2], x->dims[3]}, st2[2] = {*sh, *sw}, k2[2] = {(int64_t)(r - 1) * *dh + 1,
-                                                                                      (int64_t)(s - 1) * *dw + 1};
+        int64_t in[2];
+        spatial_of(x, in);
+        const int64_t st2[2] = {*sh, *sw}, k2[2] = {(int64_t)(r - 1) * *dh + 1, (int64_t)(s - 1) * *dw + 1};
         for (int d = 0; d < 2; d++) {
             int64_t out = (in[d] + st2[d] - 1) / st2[d], total = (out - 1) * st2[d] + k2[d] - in[d];
             if (total < 0) total = 0;
@@ -100,21 +129,22 @@ static cnn_status conv(ox_import *im, const Onnx__NodeProto *n) {
     ox_value *x, *w, *b = ox_in(im, n, 2);
     cnn_status st;
     if ((st = ox_in_act_padded(im, n, 0, &x)) != CNN_OK || (st = ox_in_const(im, n, 1, &w)) != CNN_OK) return st;
-    if ((st = need_rank(im, x, 4)) != CNN_OK) return st;
-    if (w->rank != 4 || w->dtype != OX_FLOAT)
-        return ox_fail(im, CNN_ERR_UNSUPPORTED, "weight '%s' must be a 4-D float tensor (2-D convolution)", w->name);
+    if ((st = need_spatial(im, x)) != CNN_OK) return st;
+    if (w->rank != x->rank || w->dtype != OX_FLOAT)
+        return ox_fail(im, CNN_ERR_UNSUPPORTED, "weight '%s' must be a float tensor of the input's rank %d", w->name, x->rank);
     if (b && (b->kind != OX_CONST || b->dtype != OX_FLOAT || b->count != w->dims[0]))
         return ox_fail(im, CNN_ERR_UNSUPPORTED, "bias '%s' must be a constant of %lld floats", b->name, (long long)w->dims[0]);
     int64_t g = ox_attr_int(n, "group", 1);
-    if (g < 1 || g > x->dims[1] || w->dims[0] > 1 << 24 || w->dims[2] > 65536 || w->dims[3] > 65536)
+    const int64_t ws = x->rank == 4 ? w->dims[3] : 1; /* 1-D: K x C/g x k is K x C/g x k x 1 */
+    if (g < 1 || g > x->dims[1] || w->dims[0] > 1 << 24 || w->dims[2] > 65536 || ws > 65536)
         return ox_fail(im, CNN_ERR_FORMAT, "group %lld or weight shape out of range", (long long)g);
     if (w->dims[1] * g != x->dims[1])
         return ox_fail(im, CNN_ERR_SHAPE, "weight '%s' has %lld input channels per group, the input %lld channels in %lld groups",
                        w->name, (long long)w->dims[1], (long long)x->dims[1], (long long)g);
     cnn_conv2d p = {0};
-    p.k = (int)w->dims[0], p.r = (int)w->dims[2], p.s = (int)w->dims[3], p.groups = (int)g;
+    p.k = (int)w->dims[0], p.r = (int)w->dims[2], p.s = (int)ws, p.groups = (int)g;
     int kr, ks;
-    if ((st = pair_attr(im, n, "kernel_shape", p.r, 1, &kr, &ks)) != CNN_OK) return st;
+    if ((st = pair_attr(im, n, x, "kernel_shape", p.r, 1, &kr, &ks)) != CNN_OK) return st;
     if (kr != p.r || ks != p.s) return ox_fail(im, CNN_ERR_SHAPE, "kernel_shape disagrees with the weight's shape");
     int pad[4];
     if ((st = window(im, n, x, p.r, p.s, &p.stride_h, &p.stride_w, &p.dil_h, &p.dil_w, pad)) != CNN_OK) return st;
@@ -123,30 +153,31 @@ static cnn_status conv(ox_import *im, const Onnx__NodeProto *n) {
     if ((st = ox_layer_begin(im, 1, &x)) != CNN_OK) return st;
     if ((st = ox_layer_end(im, cnn_net_add_conv2d(im->net, &p, b != NULL), &layer)) != CNN_OK) return st;
     if ((st = keep_weights(im, layer, w, b)) != CNN_OK) return st;
-    return out4(im, n, layer);
+    return out_as(im, n, layer, x);
 }
 
 static cnn_status convtranspose(ox_import *im, const Onnx__NodeProto *n) {
     ox_value *x, *w, *b = ox_in(im, n, 2);
     cnn_status st;
     if ((st = ox_in_act(im, n, 0, &x)) != CNN_OK || (st = ox_in_const(im, n, 1, &w)) != CNN_OK) return st;
-    if ((st = need_rank(im, x, 4)) != CNN_OK) return st;
-    if (w->rank != 4 || w->dtype != OX_FLOAT || w->dims[0] != x->dims[1])
-        return ox_fail(im, CNN_ERR_SHAPE, "weight '%s' must be a 4-D float tensor of %lld input channels", w->name,
-                       (long long)x->dims[1]);
+    if ((st = need_spatial(im, x)) != CNN_OK) return st;
+    if (w->rank != x->rank || w->dtype != OX_FLOAT || w->dims[0] != x->dims[1])
+        return ox_fail(im, CNN_ERR_SHAPE, "weight '%s' must be a float tensor of the input's rank and %lld input channels",
+                       w->name, (long long)x->dims[1]);
+    const int64_t ws = x->rank == 4 ? w->dims[3] : 1;
     int64_t g = ox_attr_int(n, "group", 1);
-    if (g < 1 || g > x->dims[1] || w->dims[1] * g > 1 << 24 || w->dims[2] > 65536 || w->dims[3] > 65536)
+    if (g < 1 || g > x->dims[1] || w->dims[1] * g > 1 << 24 || w->dims[2] > 65536 || ws > 65536)
         return ox_fail(im, CNN_ERR_FORMAT, "group %lld or weight shape out of range", (long long)g);
     const int64_t k = w->dims[1] * g;
     if (b && (b->kind != OX_CONST || b->dtype != OX_FLOAT || b->count != k))
         return ox_fail(im, CNN_ERR_UNSUPPORTED, "bias '%s' must be a constant of %lld floats", b->name, (long long)k);
     cnn_conv2d p = {0};
-    p.k = (int)k, p.r = (int)w->dims[2], p.s = (int)w->dims[3], p.groups = (int)g;
+    p.k = (int)k, p.r = (int)w->dims[2], p.s = (int)ws, p.groups = (int)g;
     int stride[2], dil[2], opad[2], kr, ks;
-    if ((st = pair_attr(im, n, "strides", 1, 1, &stride[0], &stride[1])) != CNN_OK) return st;
-    if ((st = pair_attr(im, n, "dilations", 1, 1, &dil[0], &dil[1])) != CNN_OK) return st;
-    if ((st = pair_attr(im, n, "output_padding", 0, 0, &opad[0], &opad[1])) != CNN_OK) return st;
-    if ((st = pair_attr(im, n, "kernel_shape", p.r, 1, &kr, &ks)) != CNN_OK) return st;
+    if ((st = pair_attr(im, n, x, "strides", 1, 1, &stride[0], &stride[1])) != CNN_OK) return st;
+    if ((st = pair_attr(im, n, x, "dilations", 1, 1, &dil[0], &dil[1])) != CNN_OK) return st;
+    if ((st = pair_attr(im, n, x, "output_padding", 0, 0, &opad[0], &opad[1])) != CNN_OK) return st;
+    if ((st = pair_attr(im, n, x, "kernel_shape", p.r, 1, &kr, &ks)) != CNN_OK) return st;
     if (kr != p.r || ks != p.s) return ox_fail(im, CNN_ERR_SHAPE, "kernel_shape disagrees with the weight's shape");
     /* Rows cut from the full output F = (in - 1) stride + dil (kernel - 1) + 1 at the beginning (head)
        and the end (tail; negative: rows added, which only the bias reaches), as ONNX defines them: from
@@ -157,19 +188,24 @@ static cnn_status convtranspose(ox_import *im, const Onnx__NodeProto *n) {
         return ox_fail(im, CNN_ERR_FORMAT, "auto_pad '%s' is not an ONNX value", autopad);
     size_t c, oc;
     const int64_t *pads = ox_attr_ints(n, "pads", &c), *oshape = ox_attr_ints(n, "output_shape", &oc);
-    if (pads && c != 4) return ox_fail(im, CNN_ERR_UNSUPPORTED, "pads has %zu values; 4 are supported", c);
-    if (oshape && oc != 2 && oc != 4) return ox_fail(im, CNN_ERR_UNSUPPORTED, "output_shape has %zu values; 2 are supported", oc);
+    const int sp = x->rank - 2; /* spatial axes: 2, or 1 for N C L */
+    if (pads && c != 2 * (size_t)sp) return ox_fail(im, CNN_ERR_UNSUPPORTED, "pads has %zu values; %d are needed", c, 2 * sp);
+    if (oshape && oc != (size_t)sp && oc != (size_t)sp + 2)
+        return ox_fail(im, CNN_ERR_UNSUPPORTED, "output_shape has %zu values; %d are needed", oc, sp);
     const int kern[2] = {p.r, p.s};
-    int64_t full[2], head[2], tail[2];
+    int64_t full[2], head[2], tail[2], in[2];
+    spatial_of(x, in);
     for (int d = 0; d < 2; d++) {
-        full[d] = (x->dims[2 + d] - 1) * stride[d] + (int64_t)dil[d] * (kern[d] - 1) + 1;
-        if (oshape || same) {
-            int64_t want = oshape ? oshape[oc - 2 + d] : x->dims[2 + d] * stride[d];
+        full[d] = (in[d] - 1) * stride[d] + (int64_t)dil[d] * (kern[d] - 1) + 1;
+        if (d >= sp) { /* the unit W of a 1-D input */
+            head[d] = tail[d] = 0;
+        } else if (oshape || same) {
+            int64_t want = oshape ? oshape[oc - sp + d] : in[d] * stride[d];
             int64_t total = full[d] + opad[d] - want, half = total >= 0 ? total / 2 : -((-total + 1) / 2); /* floor */
             int upper = !strcmp(autopad, "SAME_UPPER");
             head[d] = upper ? half : total - half, tail[d] = total - head[d] - opad[d];
         } else {
-            head[d] = pads ? pads[d] : 0, tail[d] = (pads ? pads[d + 2] : 0) - opad[d];
+            head[d] = pads ? pads[d] : 0, tail[d] = (pads ? pads[d + sp] : 0) - opad[d];
         }
         if (head[d] < 0 || head[d] > 65536 || tail[d] > 65536 || full[d] - head[d] - tail[d] < 1)
             return ox_fail(im, CNN_ERR_UNSUPPORTED, "pads or output_shape out of range (rows added before the output)");
@@ -197,19 +233,19 @@ static cnn_status convtranspose(ox_import *im, const Onnx__NodeProto *n) {
             (st = ox_layer_end(im, cnn_net_add_pad(im->net, &crop), &layer)) != CNN_OK)
             return ox_fail(im, st, "cropping its output: %s", cnn_status_str(st));
     }
-    return out4(im, n, layer);
+    return out_as(im, n, layer, x);
 }
 
 static cnn_status pool(ox_import *im, const Onnx__NodeProto *n, cnn_pool_mode mode) {
     ox_value *x;
     cnn_status st;
     st = mode == CNN_POOL_AVG ? ox_in_act_padded(im, n, 0, &x) : ox_in_act(im, n, 0, &x);
-    if (st != CNN_OK || (st = need_rank(im, x, 4)) != CNN_OK) return st;
+    if (st != CNN_OK || (st = need_spatial(im, x)) != CNN_OK) return st;
     if ((st = one_output(im, n)) != CNN_OK) return st;
     cnn_pool2d p = {0};
     p.mode = mode;
     if (!ox_has_attr(n, "kernel_shape")) return ox_fail(im, CNN_ERR_FORMAT, "kernel_shape is missing");
-    if ((st = pair_attr(im, n, "kernel_shape", 1, 1, &p.r, &p.s)) != CNN_OK) return st;
+    if ((st = pair_attr(im, n, x, "kernel_shape", 1, 1, &p.r, &p.s)) != CNN_OK) return st;
     int pad[4];
     if ((st = window(im, n, x, p.r, p.s, &p.stride_h, &p.stride_w, &p.dil_h, &p.dil_w, pad)) != CNN_OK) return st;
     p.pad_top = pad[0], p.pad_left = pad[1], p.pad_bottom = pad[2], p.pad_right = pad[3];
@@ -229,7 +265,7 @@ static cnn_status pool(ox_import *im, const Onnx__NodeProto *n, cnn_pool_mode mo
     int layer;
     if ((st = ox_layer_begin(im, 1, &x)) != CNN_OK) return st;
     if ((st = ox_layer_end(im, cnn_net_add_pool2d(im->net, &p), &layer)) != CNN_OK) return st;
-    return out4(im, n, layer);
+    return out_as(im, n, layer, x);
 }
 
 static cnn_status maxpool(ox_import *im, const Onnx__NodeProto *n) {
@@ -240,42 +276,43 @@ static cnn_status maxpool(ox_import *im, const Onnx__NodeProto *n) {
 
 static cnn_status avgpool(ox_import *im, const Onnx__NodeProto *n) { return pool(im, n, CNN_POOL_AVG); }
 
-/* Global average pooling: GlobalAveragePool (N C 1 1), or ReduceMean over H and W (keepdims 1: the
-   same, 0: N C). */
+/* Global average pooling: GlobalAveragePool (N C 1 1, or N C 1 of N C L), or ReduceMean over the
+   spatial axes (keepdims 1: the same, 0: N C). */
 static cnn_status gap(ox_import *im, const Onnx__NodeProto *n, ox_value *x, int keep) {
     cnn_status st;
     int layer;
     if ((st = ox_layer_begin(im, 1, &x)) != CNN_OK) return st;
     if ((st = ox_layer_end(im, cnn_net_add_global_avgpool(im->net), &layer)) != CNN_OK) return st;
-    return keep ? out4(im, n, layer) : out2(im, n, layer);
+    return keep ? out_as(im, n, layer, x) : out2(im, n, layer);
 }
 
 static cnn_status globalavgpool(ox_import *im, const Onnx__NodeProto *n) {
     ox_value *x;
     cnn_status st;
-    if ((st = ox_in_act(im, n, 0, &x)) != CNN_OK || (st = need_rank(im, x, 4)) != CNN_OK) return st;
+    if ((st = ox_in_act(im, n, 0, &x)) != CNN_OK || (st = need_spatial(im, x)) != CNN_OK) return st;
     return gap(im, n, x, 1);
 }
 
 static cnn_status reducemean(ox_import *im, const Onnx__NodeProto *n) {
     ox_value *x;
     cnn_status st;
-    if ((st = ox_in_act(im, n, 0, &x)) != CNN_OK || (st = need_rank(im, x, 4)) != CNN_OK) return st;
+    if ((st = ox_in_act(im, n, 0, &x)) != CNN_OK || (st = need_spatial(im, x)) != CNN_OK) return st;
     size_t c;
     const int64_t *axes = ox_attr_ints(n, "axes", &c);
     int64_t a[2] = {-1, -1};
     ox_value *ax = ox_in(im, n, 1); /* opset 18 moved axes to an input */
     if (ax && ax->kind == OX_CONST && ax->dtype == OX_INT64) axes = ax->i, c = (size_t)ax->count;
-    for (size_t k = 0; axes && k < c && k < 2; k++) a[k] = axes[k] < 0 ? axes[k] + 4 : axes[k];
-    if (!axes || c != 2 || !((a[0] == 2 && a[1] == 3) || (a[0] == 3 && a[1] == 2)))
-        return ox_fail(im, CNN_ERR_UNSUPPORTED, "ReduceMean is supported over the spatial axes (2, 3) only");
+    for (size_t k = 0; axes && k < c && k < 2; k++) a[k] = axes[k] < 0 ? axes[k] + x->rank : axes[k];
+    const int spatial = x->rank == 4 ? c == 2 && ((a[0] == 2 && a[1] == 3) || (a[0] == 3 && a[1] == 2)) : c == 1 && a[0] == 2;
+    if (!axes || !spatial)
+        return ox_fail(im, CNN_ERR_UNSUPPORTED, "ReduceMean is supported over the spatial axes (2 and 3, or 2 of N C L) only");
     return gap(im, n, x, ox_attr_int(n, "keepdims", 1) != 0);
 }
 
 static cnn_status batchnorm(ox_import *im, const Onnx__NodeProto *n) {
     ox_value *x, *v[4];
     cnn_status st;
-    if ((st = ox_in_act(im, n, 0, &x)) != CNN_OK || (st = need_rank(im, x, 4)) != CNN_OK) return st;
+    if ((st = ox_in_act(im, n, 0, &x)) != CNN_OK || (st = need_spatial(im, x)) != CNN_OK) return st;
     if ((st = one_output(im, n)) != CNN_OK) return st;
     if (ox_attr_int(n, "training_mode", 0)) return ox_fail(im, CNN_ERR_UNSUPPORTED, "training_mode 1 is not supported");
     const int64_t c = x->dims[1];
@@ -303,7 +340,7 @@ static cnn_status batchnorm(ox_import *im, const Onnx__NodeProto *n) {
     memcpy(s, v[2]->f, (size_t)c * sizeof *s);
     memcpy(s + c, v[3]->f, (size_t)c * sizeof *s);
     if ((st = ox_keep_params(im, layer, g, (size_t)c, b, (size_t)c, s, 2 * (size_t)c)) != CNN_OK) return st;
-    return out4(im, n, layer);
+    return out_as(im, n, layer, x);
 }
 
 /* ---------------------------------------------------------------- activations */

@@ -149,6 +149,15 @@ static cnn_status reshaped(ox_import *im, const Onnx__NodeProto *n, const ox_val
     return ox_out_const(im, n, 0, &v);
 }
 
+/* Whether a computed tensor may take dims (rank 2 to 4, the batch first) as a view: only trailing unit
+   axes come or go, since a layer's output is C x H x W and N x F is F x 1 x 1, N x C x L is C x L x 1. */
+static int act_view(const ox_value *x, int rank, const int64_t *dims) {
+    if (rank < 2 || rank > 4 || x->rank < 2 || x->rank > 4) return 0;
+    for (int d = 1; d < 4; d++)
+        if ((d < rank ? dims[d] : 1) != (d < x->rank ? x->dims[d] : 1)) return 0;
+    return 1;
+}
+
 static cnn_status unsqueeze(ox_import *im, const Onnx__NodeProto *n) {
     ox_value *x = ox_in(im, n, 0);
     if (!x) return ox_fail(im, CNN_ERR_FORMAT, "input 0 is missing");
@@ -167,8 +176,9 @@ static cnn_status unsqueeze(ox_import *im, const Onnx__NodeProto *n) {
         ins[a] = 1;
     }
     for (int d = 0, j = 0; d < rank; d++) dims[d] = ins[d] ? 1 : x->dims[j++];
-    if (x->kind == OX_ACT && (ins[0] || (rank != 2 && rank != 4)))
-        return ox_fail(im, CNN_ERR_UNSUPPORTED, "unsqueezing a computed tensor to rank %d (at axis %d)", rank, ins[0] ? 0 : 1);
+    if (x->kind == OX_ACT && (ins[0] || !act_view(x, rank, dims)))
+        return ox_fail(im, CNN_ERR_UNSUPPORTED,
+                       "unsqueezing a computed tensor to rank %d: only unit axes after the last (a view of its layer)", rank);
     return reshaped(im, n, x, rank, dims);
 }
 
@@ -190,8 +200,9 @@ static cnn_status squeeze(ox_import *im, const Onnx__NodeProto *n) {
     int rank = 0;
     for (int d = 0; d < x->rank; d++)
         if (!out[d]) dims[rank++] = x->dims[d];
-    if (x->kind == OX_ACT && (out[0] || (rank != 2 && rank != 4)))
-        return ox_fail(im, CNN_ERR_UNSUPPORTED, "squeezing a computed tensor to rank %d", rank);
+    if (x->kind == OX_ACT && (out[0] || !act_view(x, rank, dims)))
+        return ox_fail(im, CNN_ERR_UNSUPPORTED,
+                       "squeezing a computed tensor to rank %d: only trailing unit axes (a view of its layer)", rank);
     return reshaped(im, n, x, rank, dims);
 }
 

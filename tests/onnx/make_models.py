@@ -194,6 +194,40 @@ class AvgPoolVariants(nn.Module):
         return torch.cat([torch.flatten(o, 1) for o in outs], 1)
 
 
+class Conv1dNet(nn.Module):
+    """A 1-D CNN on N x 4 x 50 (a signal of 4 channels): Conv1d with padding, stride, dilation and
+    groups, BatchNorm1d, MaxPool1d and AvgPool1d, ConvTranspose1d, a global mean, a Linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(4, 8, 5, padding=2), nn.BatchNorm1d(8), nn.ReLU(),
+            nn.MaxPool1d(3, stride=2, padding=1),
+            nn.Conv1d(8, 8, 3, padding=2, dilation=2, groups=4), nn.Hardtanh(-0.5, 0.5),
+            nn.AvgPool1d(2, ceil_mode=True),
+            nn.ConvTranspose1d(8, 6, 4, stride=2, padding=1), nn.ReLU6(),
+            nn.Conv1d(6, 12, 3, stride=2))
+        self.head = nn.Linear(12, 5)
+
+    def forward(self, x):
+        return self.head(self.body(x).mean(2))
+
+
+class PadClip(nn.Module):
+    """F.pad in reflect, replicate and constant modes (a crop too), clamp, on N x 2 x 12 x 10."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3)
+
+    def forward(self, x):
+        x = F.pad(x, (1, 2, 2, 1), mode='reflect')
+        x = torch.clamp(self.conv(x), -0.3, 0.4)
+        x = F.pad(x, (2, 0, 1, 1), mode='replicate')
+        x = F.pad(x, (1, 1, 0, 2), value=0.25)
+        return F.pad(x, (-1, 0, 0, -2))
+
+
 # --------------------------------------------------------------------------
 # torchvision models (input N x 3 x 224 x 224, batch 1, weights=None)
 # --------------------------------------------------------------------------
@@ -217,6 +251,8 @@ MODELS = {
     'upsample_block': (UpsampleBlock, SMALL),
     'activations': (Activations, SMALL),
     'avgpool_variants': (AvgPoolVariants, (2, 3, 15, 15)),
+    'conv1d_net': (Conv1dNet, (2, 4, 50)),
+    'pad_clip': (PadClip, (2, 2, 12, 10)),
     'resnet18': (_tv('resnet18'), IMAGENET),
     'mobilenet_v2': (_tv('mobilenet_v2'), IMAGENET),
     'mobilenet_v3_small': (_tv('mobilenet_v3_small'), IMAGENET),

@@ -12,8 +12,8 @@ test runs on each of its test_data_set_* folders:
   cnn.c takes weights only as constants. The model is written to WORK_DIR/<test>/model.onnx, input_0 to
   x.npy and output_0 to expected.npy: the folder is the reproducer (`cnn run model.onnx --input x.npy
   --output y.npy`).
-- Harness limits, reported as SKIP with the reason: input_0 not float32, or not rank 2 or 4 (cnn run
-  takes N x F or N x C x H x W); a model with more than one output (cnn run writes one).
+- Harness limits, reported as SKIP with the reason: input_0 not float32, or not rank 2 to 4 (cnn run
+  takes N x F, N x C x L or N x C x H x W); a model with more than one output (cnn run writes one).
 - Tolerance: max |got - expected| <= 1e-4 * max(1, max |expected|). ONNX's backend runner uses
   rtol 1e-3, atol 1e-7 per element; one bound relative to the output's scale is the rule the rest of
   cnn.c's ONNX tests use, and is no looser where outputs are of order 1. Non-finite expected values
@@ -91,8 +91,8 @@ def prepare(model, data_dir, out_dir):
     x = numpy_helper.to_array(tensors[0])
     if x.dtype != np.float32:
         return f"input 0 is {x.dtype}, not float32"
-    if x.ndim not in (2, 4):
-        return f"input 0 is rank {x.ndim}, not N x F or N x C x H x W"
+    if x.ndim not in (2, 3, 4):
+        return f"input 0 is rank {x.ndim}, not N x F, N x C x L or N x C x H x W"
     expected = numpy_helper.to_array(read_tensor(os.path.join(data_dir, "output_0.pb")))
     keep_listed = model.ir_version < 4  # before IR 4 every initializer must also be a graph input
     for v, t in zip(inputs[1:], tensors[1:]):
