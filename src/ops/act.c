@@ -1,7 +1,10 @@
 /* act.c — element-wise activations and their derivatives: ReLU, leaky ReLU, sigmoid, tanh, identity,
    ReLU6, hard sigmoid, hard swish and SiLU (MobileNetV3, EfficientNet), with PyTorch's kinks.
-   One path: an element-wise loop is its own reference; threads split long arrays into blocks. */
+   One path: an element-wise loop is its own reference; threads split long arrays into blocks. Sigmoid
+   and SiLU run on the polynomial exp of kernels/vexp.h, vectorised for the context's instruction set
+   with the same bits on every one. */
 #include "ops/ops.h"
+#include "kernels/vexp.h"
 
 #include <math.h>
 
@@ -12,14 +15,13 @@ static cnn_status act_check(cnn_act a, size_t n) {
     return CNN_OK;
 }
 
-static inline float sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
 static inline float relu6f(float v) { return v > 6.0f ? 6.0f : v > 0.0f || isnan(v) ? v : 0.0f; }
 
 /* Threads split the elements into blocks of this many (an element's result does not depend on the
    split), when there are at least two blocks. */
 #define ACT_BLOCK 32768
 
-static void act_fwd(cnn_act a, float alpha, size_t n, const float *x, float *y) {
+static void act_fwd(const cnn_vexp_kernels *vx, cnn_act a, float alpha, size_t n, const float *x, float *y) {
     switch (a) {
     case CNN_ACT_IDENTITY:
         for (size_t i = 0; i < n; i++) y[i] = x[i];
@@ -31,7 +33,7 @@ static void act_fwd(cnn_act a, float alpha, size_t n, const float *x, float *y) 
         for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : x[i] * alpha;
         break;
     case CNN_ACT_SIGMOID:
-        for (size_t i = 0; i < n; i++) y[i] = sigmoidf(x[i]);
+        vx->sigmoid(n, x, y);
         break;
     case CNN_ACT_TANH:
         for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
@@ -46,14 +48,14 @@ static void act_fwd(cnn_act a, float alpha, size_t n, const float *x, float *y) 
         for (size_t i = 0; i < n; i++) y[i] = x[i] * relu6f(x[i] + 3.0f) / 6.0f;
         break;
     case CNN_ACT_SILU:
-        for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
+        vx->silu(n, x, y);
         break;
     }
 }
 
 /* n = 0 checks only which of x and y a's derivative needs. */
-static cnn_status act_bwd(cnn_act a, float alpha, size_t n, const float *x, const float *y, const float *dy,
-                          float *dx) {
+static cnn_status act_bwd(const cnn_vexp_kernels *vx, cnn_act a, float alpha, size_t n, const float *x,
+                          const float *y, const float *dy, float *dx) {
     switch (a) {
     case CNN_ACT_IDENTITY:
         for (size_t i = 0; i < n; i++) dx[i] = dy[i];
@@ -78,8 +80,14 @@ static cnn_status act_bwd(cnn_act a, float alpha, size_t n, const float *x, cons
     }
     case CNN_ACT_SIGMOID: /* f' = y (1 - y) */
         if (!x && !y) return CNN_ERR_ARG;
-        for (size_t i = 0; i < n; i++) {
-            float s = y ? y[i] : sigmoidf(x[i]);
+        for (size_t i = 0; i < n && !y; i += 256) { /* y of x, 256 at a time (dx may be dy) */
+            float s[256];
+            const size_t len = n - i < 256 ? n - i : 256;
+            vx->sigmoid(len, x + i, s);
+            for (size_t k = 0; k < len; k++) dx[i + k] = dy[i + k] * s[k] * (1.0f - s[k]);
+        }
+        for (size_t i = 0; i < n && y; i++) {
+            const float s = y[i];
             dx[i] = dy[i] * s * (1.0f - s);
         }
         break;
@@ -111,10 +119,7 @@ static cnn_status act_bwd(cnn_act a, float alpha, size_t n, const float *x, cons
         break;
     case CNN_ACT_SILU: /* s (1 + x (1 - s)), s = sigmoid(x) */
         if (!x) return CNN_ERR_ARG;
-        for (size_t i = 0; i < n; i++) {
-            float s = sigmoidf(x[i]);
-            dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
-        }
+        vx->silu_backward(n, x, dy, dx);
         break;
     }
     return CNN_OK;
@@ -122,6 +127,7 @@ static cnn_status act_bwd(cnn_act a, float alpha, size_t n, const float *x, cons
 
 /* One call's arrays: forward reads x and writes out; backward reads x or y and dy and writes out (dx). */
 typedef struct act_job {
+    const cnn_vexp_kernels *vx;
     cnn_act a;
     float alpha;
     const float *x, *y, *dy;
@@ -141,9 +147,9 @@ static void act_blocks(cnn_ctx *ctx, size_t n, const act_job *j, int forward) {
     for (long b = 0; b < blocks; b++) {
         const size_t at = (size_t)b * ACT_BLOCK, len = n - at < ACT_BLOCK ? n - at : ACT_BLOCK;
         if (forward)
-            act_fwd(j->a, j->alpha, len, j->x + at, j->out + at);
+            act_fwd(j->vx, j->a, j->alpha, len, j->x + at, j->out + at);
         else
-            act_bwd(j->a, j->alpha, len, at_or_null(j->x, at), at_or_null(j->y, at), j->dy + at, j->out + at);
+            act_bwd(j->vx, j->a, j->alpha, len, at_or_null(j->x, at), at_or_null(j->y, at), j->dy + at, j->out + at);
     }
 }
 
@@ -151,7 +157,7 @@ cnn_status cnn_act_forward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const
     cnn_status st = act_check(a, n);
     if (st != CNN_OK) return st;
     if (!x || !y) return CNN_ERR_ARG;
-    const act_job j = {a, alpha, x, NULL, NULL, y};
+    const act_job j = {cnn_vexp_kernels_for(cnn_isa_of(ctx)), a, alpha, x, NULL, NULL, y};
     act_blocks(ctx, n, &j, 1);
     return CNN_OK;
 }
@@ -161,8 +167,8 @@ cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, cons
     cnn_status st = act_check(a, n);
     if (st != CNN_OK) return st;
     if (!dy || !dx) return CNN_ERR_ARG;
-    if ((st = act_bwd(a, alpha, 0, x, y, dy, dx)) != CNN_OK) return st;
-    const act_job j = {a, alpha, x, y, dy, dx};
+    const act_job j = {cnn_vexp_kernels_for(cnn_isa_of(ctx)), a, alpha, x, y, dy, dx};
+    if ((st = act_bwd(j.vx, a, alpha, 0, x, y, dy, dx)) != CNN_OK) return st;
     act_blocks(ctx, n, &j, 0);
     return CNN_OK;
 }
