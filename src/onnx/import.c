@@ -529,6 +529,48 @@ static cnn_status mark_live(ox_import *im, uint8_t *live) {
     return CNN_OK;
 }
 
+static int is_op(const Onnx__NodeProto *n, const char *type, size_t inputs) {
+    return n->op_type && strcmp(n->op_type, type) == 0 && default_domain(n->domain) && n->n_input == inputs &&
+           n->n_output == 1 && n->input[0][0] && (inputs < 2 || n->input[1][0]) && n->output[0][0];
+}
+
+/* SiLU as exporters write it, y = Mul(x, Sigmoid(x)), becomes one silu layer where the Sigmoid's result
+   has no reader but the Mul and is not the graph's output: fuse[s] = m + 1 marks the Sigmoid s (its
+   result stands for x until the Mul), fuse[m] = -1 the Mul m. */
+static void mark_silu(const Onnx__GraphProto *g, const uint8_t *live, int *fuse) {
+    for (size_t s = 0; s < g->n_node; s++) {
+        const Onnx__NodeProto *sg = g->node[s];
+        if (!live[s] || !is_op(sg, "Sigmoid", 1)) continue;
+        const char *x = sg->input[0], *y = sg->output[0];
+        int readers = 0;
+        size_t mul = 0;
+        for (size_t k = 0; k < g->n_output; k++) readers += g->output[k]->name && strcmp(g->output[k]->name, y) == 0;
+        for (size_t k = 0; k < g->n_node; k++)
+            for (size_t i = 0; live[k] && i < g->node[k]->n_input; i++)
+                if (strcmp(g->node[k]->input[i], y) == 0) readers++, mul = k;
+        if (readers != 1 || mul <= s || !is_op(g->node[mul], "Mul", 2)) continue;
+        const Onnx__NodeProto *m = g->node[mul];
+        const char *other = strcmp(m->input[0], y) == 0 ? m->input[1] : m->input[0];
+        if (strcmp(other, x) != 0 || fuse[mul]) continue;
+        fuse[s] = (int)mul + 1, fuse[mul] = -1;
+    }
+}
+
+/* Node k of a pair of mark_silu: the Sigmoid passes its input on, the Mul is a silu layer of it. A
+   Sigmoid of a constant is left to its op (and the Mul then to its own). */
+static cnn_status convert_silu(ox_import *im, const ox_op *op, const Onnx__NodeProto *n, int *fuse, size_t k) {
+    ox_value *x = lookup(im, n->input[0]);
+    if (fuse[k] > 0 && x->kind != OX_ACT) {
+        fuse[fuse[k] - 1] = 0;
+        return op->convert(im, n);
+    }
+    if (fuse[k] > 0) return ox_out_alias(im, n, 0, x);
+    int layer = -1; /* the Mul: either input is x (the Sigmoid's result is its alias) */
+    cnn_status st = ox_layer_begin(im, 1, &x);
+    if (st == CNN_OK) st = ox_layer_end(im, cnn_net_add_act(im->net, CNN_ACT_SILU, 0.0f), &layer);
+    return st == CNN_OK ? ox_out_act(im, n, 0, layer, x->rank, x->dims) : st;
+}
+
 static cnn_status convert(ox_import *im, int max_batch, cnn_net **out) {
     const Onnx__GraphProto *g = im->graph;
     /* every definition: initializers, the input, node outputs */
@@ -541,8 +583,9 @@ static cnn_status convert(ox_import *im, int max_batch, cnn_net **out) {
     im->vals = calloc((size_t)im->cap, sizeof *im->vals);
     im->table = calloc((size_t)im->table_size, sizeof *im->table);
     uint8_t *live = calloc(g->n_node ? g->n_node : 1, 1);
+    int *fuse = calloc(g->n_node ? g->n_node : 1, sizeof *fuse);
     cnn_status st = CNN_OK;
-    if (!im->vals || !im->table || !live) st = fail_plain(im, CNN_ERR_NOMEM, "out of memory");
+    if (!im->vals || !im->table || !live || !fuse) st = fail_plain(im, CNN_ERR_NOMEM, "out of memory");
     for (size_t k = 0; st == CNN_OK && k < g->n_initializer; k++) {
         const Onnx__TensorProto *t = g->initializer[k];
         ox_value *v = define(im, t->name ? t->name : "");
@@ -571,6 +614,7 @@ static cnn_status convert(ox_import *im, int max_batch, cnn_net **out) {
         }
     }
     if (st == CNN_OK) st = mark_live(im, live);
+    if (st == CNN_OK) mark_silu(g, live, fuse);
     for (size_t k = 0; st == CNN_OK && k < g->n_node; k++) {
         const Onnx__NodeProto *n = g->node[k];
         im->node = n, im->node_index = (int)k;
@@ -604,10 +648,10 @@ static cnn_status convert(ox_import *im, int max_batch, cnn_net **out) {
                              "input %zu ('%s') is a rank-5 view of channel groups, which only Reshape and Transpose may "
                              "read (a channel shuffle)", i, v->name);
         }
-        if (st == CNN_OK) st = op->convert(im, n);
+        if (st == CNN_OK) st = fuse[k] ? convert_silu(im, op, n, fuse, k) : op->convert(im, n);
     }
     im->node = NULL;
-    free(live);
+    free(live), free(fuse);
     if (st != CNN_OK) return st;
     ox_value *o = lookup(im, g->output[0]->name);
     if (!o) return fail_plain(im, CNN_ERR_FORMAT, "the output '%s' is not computed by any node", g->output[0]->name);
