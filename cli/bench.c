@@ -23,11 +23,13 @@ static const char prog[] = "cnn bench";
 const char cmd_bench_usage[] =
     "usage: cnn bench [--threads N] [--shape NAME[,NAME...]]... [--min-time SECONDS]\n"
     "                 [--isa NAME] [--median] [--no-mallopt] [--csv] [--list]\n"
-    "       cnn bench --model FILE [--batch N] [--threads N] [--isa NAME] [--min-time SECONDS] [--csv]\n"
+    "       cnn bench --model FILE [--batch N] [--threads N] [--isa NAME] [--min-time SECONDS] [--no-plan]\n"
+    "                 [--csv]\n"
     "GFLOP/s of conv2d forward, backward-data and backward-weights per layer shape; with --model,\n"
     "the inference of a whole model (checkpoint, .onnx or spec) on random inputs: images/s, and the\n"
-    "median and 99th-percentile latency of a forward of one batch.\n"
+    "median and 99th-percentile latency of a forward of one batch, and the inference plan's memory.\n"
     "  --model FILE    the model to time (eval mode; a spec with its initial weights)\n"
+    "  --no-plan       time the network's own forward instead of its inference plan\n"
     "  --batch N       images per forward with --model (default 1)\n"
     "  --threads N     threads of the context (default 1; 0 = all online cores)\n"
     "  --isa NAME      avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n"
@@ -62,7 +64,7 @@ typedef struct bench_opts {
     int threads;
     const char *isa; /* --isa (NULL: $CNN_ISA, else the CPU's best) */
     double min_time; /* seconds per pass */
-    int csv, median, no_mallopt, list;
+    int csv, median, no_mallopt, list, no_plan;
     const char *model; /* --model: time this model's inference instead of the shapes */
     int batch;
     int any_selected;
@@ -267,6 +269,7 @@ static int bench_model(const bench_opts *o) {
     cnn_ctx *ctx = cli_ctx_create(prog, o->threads, o->isa, &rc);
     if (!ctx) return rc;
     cnn_net *net = NULL;
+    cnn_plan *plan = NULL;
     float *x = NULL;
     double *times = malloc(MAX_REPS * sizeof *times);
     rc = CLI_EXIT_FAIL;
@@ -275,6 +278,11 @@ static int bench_model(const bench_opts *o) {
         goto done;
     }
     if (cli_load_model(prog, o->model, o->batch, &net, NULL, NULL, NULL) != CNN_OK) goto done;
+    cnn_status pst = o->no_plan ? CNN_OK : cnn_plan_create(net, o->batch, &plan);
+    if (pst != CNN_OK) {
+        cli_error(prog, "%s: inference plan: %s", o->model, cnn_status_str(pst));
+        goto done;
+    }
     int c, h, w;
     cnn_net_input_shape(net, &c, &h, &w);
     const size_t n = (size_t)o->batch * c * h * w;
@@ -289,7 +297,7 @@ static int bench_model(const bench_opts *o) {
     const double start = now_seconds();
     for (int k = -3; reps < MAX_REPS && (k < 10 || now_seconds() - start < o->min_time); k++) {
         const double t0 = now_seconds();
-        cnn_status st = cnn_net_forward(ctx, net, o->batch, x, 0, NULL);
+        cnn_status st = plan ? cnn_plan_run(ctx, plan, o->batch, x, NULL) : cnn_net_forward(ctx, net, o->batch, x, 0, NULL);
         const double t = now_seconds() - t0;
         if (st != CNN_OK) {
             cli_error(prog, "%s: forward: %s", o->model, cnn_status_str(st));
@@ -302,14 +310,17 @@ static int bench_model(const bench_opts *o) {
     if (o->csv)
         printf("%s,%d,%d,%s,%.4f,%.4f,%.1f\n", o->model, o->batch, cnn_ctx_threads(ctx), cnn_isa_name(cnn_ctx_isa(ctx)),
                med * 1e3, p99 * 1e3, o->batch / med);
-    else
+    else {
         printf("%s: batch %d, %d thread%s, %s: %.1f images/s; latency median %.3f ms, p99 %.3f ms (%d runs)\n",
                o->model, o->batch, cnn_ctx_threads(ctx), cnn_ctx_threads(ctx) == 1 ? "" : "s",
                cnn_isa_name(cnn_ctx_isa(ctx)), o->batch / med, med * 1e3, p99 * 1e3, reps);
+        if (plan) printf("inference plan: %.1f MiB (parameters, state, activations)\n", cnn_plan_bytes(plan) / 1048576.0);
+    }
     rc = CLI_EXIT_OK;
 done:
     free(x);
     free(times);
+    cnn_plan_free(plan);
     cnn_net_free(net);
     cnn_ctx_free(ctx);
     return rc;
@@ -331,6 +342,7 @@ int cmd_bench(int argc, char **argv) {
         {.name = "--median", .kind = CLI_FLAG, .dst = &o.median},
         {.name = "--no-mallopt", .kind = CLI_FLAG, .dst = &o.no_mallopt},
         {.name = "--csv", .kind = CLI_FLAG, .dst = &o.csv},
+        {.name = "--no-plan", .kind = CLI_FLAG, .dst = &o.no_plan},
         {.name = "--list", .kind = CLI_FLAG, .dst = &o.list},
         {.name = NULL},
     };

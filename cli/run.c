@@ -67,6 +67,7 @@ cnn_status cli_run_npy(const char *prog, const char *model, const char *in, int 
         return CNN_ERR_FORMAT;
     }
     cnn_net *net = NULL;
+    cnn_plan *plan = NULL;
     cnn_status st = CNN_ERR_ARG;
     cnn_ctx *ctx = cli_ctx_create(prog, threads, isa, rc);
     if (!ctx) goto done;
@@ -96,10 +97,15 @@ cnn_status cli_run_npy(const char *prog, const char *model, const char *in, int 
         st = CNN_ERR_NOMEM;
         goto done;
     }
+    if (total < batch) batch = (int)total;
+    if ((st = cnn_plan_create(net, batch, &plan)) != CNN_OK) {
+        cli_error(prog, "%s: inference plan: %s", model, cnn_status_str(st));
+        goto done;
+    }
     for (int64_t i = 0; i < total; i += batch) {
         int nb = (int)(total - i < batch ? total - i : batch);
         const float *o;
-        if ((st = cnn_net_forward(ctx, net, nb, x.data + (size_t)i * per, 0, &o)) != CNN_OK) {
+        if ((st = cnn_plan_run(ctx, plan, nb, x.data + (size_t)i * per, &o)) != CNN_OK) {
             cli_error(prog, "forward of images %lld-%lld: %s", (long long)i, (long long)(i + nb - 1), cnn_status_str(st));
             goto done;
         }
@@ -109,6 +115,7 @@ cnn_status cli_run_npy(const char *prog, const char *model, const char *in, int 
 done:
     if (st != CNN_OK) cli_npy_free(y);
     cli_npy_free(&x);
+    cnn_plan_free(plan);
     cnn_net_free(net);
     cnn_ctx_free(ctx);
     return st;

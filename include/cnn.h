@@ -478,6 +478,22 @@ CNN_API cnn_status cnn_net_init(cnn_net *net, uint64_t seed);
    n x cnn_net_output_size() result inside the net, valid until the next call. */
 CNN_API cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, int training,
                                    const float **out);
+/* An inference plan: the net made for forwards of up to max_batch images (evaluation mode), built once.
+   A batchnorm after a conv is folded into the conv's weights and bias, activations run inside the conv
+   before them or in place, activation buffers are shared by layers whose outputs are not live at once,
+   and a run allocates nothing (but the context's scratch the first time). The plan holds its own copy
+   of the parameters: later changes to the net do not reach it. Its outputs are the net's
+   cnn_net_forward(training 0) outputs to within float rounding (a folded batchnorm rounds once where
+   the net rounds twice). */
+typedef struct cnn_plan cnn_plan;
+CNN_API cnn_status cnn_plan_create(const cnn_net *net, int max_batch, cnn_plan **out);
+/* n <= max_batch images x (n x C x H x W, read in place) -> *out (n x cnn_net_output_size floats inside
+   the plan, valid until the next run). ctx NULL: the plan's own one-thread context. */
+CNN_API cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, const float **out);
+/* Bytes the plan holds: parameters, state, activations and aux (not the context's scratch). */
+CNN_API size_t cnn_plan_bytes(const cnn_plan *plan);
+CNN_API void cnn_plan_free(cnn_plan *plan); /* NULL is a no-op */
+
 /* The loss of the last forward and its gradient, ready for cnn_net_backward. Softmax-CE reads labels
    (n int32 in [0, classes)), MSE reads targets (n x output_size floats). CNN_ERR_NUMERIC if the loss
    is NaN or Inf. */

@@ -129,22 +129,27 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
     const float *x = xs[0];
     const float *w = net->params + l->param_off, *b = l->b_count ? w + l->w_count : NULL;
     cnn_conv2d p = l->conv;
-    if (!l->pool_after) {
+    if (!l->pool_after && !l->act_out) {
         p.n = n;
         return cnn_conv2d_forward_act(ctx, &p, x, w, b, l->relu_out, l->out);
     }
-    /* conv (and its fused relu) then the pool, chunk by chunk: every image computed as in one call */
-    cnn_layer *pool = &net->layers[l->pool_after];
+    /* conv (and its fused relu or, in an inference plan, activation) then the pool, chunk by chunk:
+       every image computed as in one call */
+    cnn_layer *pool = l->pool_after ? &net->layers[l->pool_after] : NULL;
     const int chunk = conv_pool_chunk(l, ctx);
     for (int i0 = 0; i0 < n; i0 += chunk) {
-        cnn_pool2d q = pool->pool;
         float *y = l->out + (size_t)i0 * l->out_size;
         cnn_status st;
-        p.n = q.n = n - i0 < chunk ? n - i0 : chunk;
-        if ((st = cnn_conv2d_forward_act(ctx, &p, x + (size_t)i0 * l->in_size, w, b, l->relu_out, y)) !=
-                CNN_OK ||
-            (st = cnn_layer_pool_forward(ctx, net, pool, &q, y, i0)) != CNN_OK)
+        p.n = n - i0 < chunk ? n - i0 : chunk;
+        if ((st = cnn_conv2d_forward_act(ctx, &p, x + (size_t)i0 * l->in_size, w, b, l->relu_out, y)) != CNN_OK)
             return st;
+        if (l->act_out && (st = cnn_act_forward(ctx, l->act, l->alpha, (size_t)p.n * l->out_size, y, y)) != CNN_OK)
+            return st;
+        if (pool) {
+            cnn_pool2d q = pool->pool;
+            q.n = p.n;
+            if ((st = cnn_layer_pool_forward(ctx, net, pool, &q, y, i0)) != CNN_OK) return st;
+        }
     }
     return CNN_OK;
 }

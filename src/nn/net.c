@@ -116,6 +116,7 @@ static int is_loss(const cnn_layer *l) { return cnn_layer_class_of(l->kind)->is_
 static int is_view(const cnn_layer *l) {
     return cnn_layer_class_of(l->kind)->is_view || l->fused_fwd || l->in_place;
 }
+int cnn_net_is_view(const cnn_layer *l) { return is_view(l); }
 
 static int is_relu(const cnn_layer *l) { return l->kind == CNN_LAYER_ACT && l->act == CNN_ACT_RELU; }
 
@@ -127,7 +128,7 @@ static cnn_layer *sole_reader(cnn_net *net, int i) {
 /* Marks the fusions (see cnn_layer): conv, batchnorm or add -> relu and relu -> max pool, each only where the first
    layer's output has the second as its one reader (a second reader would see the fused values), and
    conv [-> relu] -> pool forwards run a chunk at a time. */
-static void plan_fusions(cnn_net *net) {
+void cnn_net_plan_fusions(cnn_net *net) {
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *a = &net->layers[i], *b = sole_reader(net, i);
         if (!b) continue;
@@ -152,7 +153,7 @@ static void plan_fusions(cnn_net *net) {
 }
 
 /* Floats of activation and aux each layer needs for a batch of b (op scratch: step_scratch). */
-static cnn_status layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t *aux) {
+cnn_status cnn_net_layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t *aux) {
     *out = *aux = 0;
     if (is_loss(l)) return CNN_OK;
     if (!is_view(l) && cnn_size_mul(out, b, l->out_size)) return CNN_ERR_SHAPE;
@@ -161,7 +162,7 @@ static cnn_status layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t 
 }
 
 /* Op scratch a step needs on ctx: the largest any layer asks for. */
-static size_t step_scratch(const cnn_net *net, const cnn_ctx *ctx) {
+size_t cnn_net_step_scratch(const cnn_net *net, const cnn_ctx *ctx) {
     size_t need = cnn_ops_scratch_floor(ctx);
     for (int i = 0; i < net->nlayers; i++) {
         const cnn_layer *l = &net->layers[i];
@@ -330,7 +331,7 @@ cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     size_t b = (size_t)max_batch, total = 0, in, gmax = 1;
     cnn_status st;
     if ((st = plan_graph(net)) != CNN_OK) return st;
-    plan_fusions(net);
+    cnn_net_plan_fusions(net);
     grad_pool count = {net, 1, 0, 0, 0, NULL}, to_input = {net, 1, 0, 0, 1, NULL};
     grad_walk(NULL, &count);
     grad_walk(NULL, &to_input); /* cnn_net_input_gradient */
@@ -344,7 +345,7 @@ cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *l = &net->layers[i];
         size_t o, a, gi;
-        if ((st = layer_sizes(l, b, &o, &a)) || (st = arena_add(&total, o)) || (st = arena_add(&total, a)))
+        if ((st = cnn_net_layer_sizes(l, b, &o, &a)) || (st = arena_add(&total, o)) || (st = arena_add(&total, a)))
             return st;
         if (cnn_size_mul(&gi, b, l->out_size)) return CNN_ERR_SHAPE;
         if (!is_loss(l) && gi > gmax) gmax = gi;
@@ -367,7 +368,7 @@ cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *l = &net->layers[i];
         size_t o, a;
-        layer_sizes(l, b, &o, &a);
+        cnn_net_layer_sizes(l, b, &o, &a);
         l->out = is_loss(l) ? NULL : is_view(l) ? cnn_net_tensor(net, l->in[0]) : p;
         p += o;
         l->aux = a ? p : NULL;
@@ -376,7 +377,7 @@ cnn_status cnn_net_build(cnn_net *net, int max_batch) {
     }
     net->gbase = p, net->gstride = gmax;
     net->max_batch = max_batch;
-    if ((st = cnn_ctx_reserve(net->own_ctx, step_scratch(net, net->own_ctx))) != CNN_OK) return st;
+    if ((st = cnn_ctx_reserve(net->own_ctx, cnn_net_step_scratch(net, net->own_ctx))) != CNN_OK) return st;
     net->built = 1;
     if ((st = cnn_net_make_spec(net)) != CNN_OK) {
         net->built = 0;
@@ -521,7 +522,7 @@ cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, in
     if (!ctx) ctx = net->own_ctx;
     if (ctx != net->reserved_ctx || cnn_ctx_threads(ctx) != net->reserved_threads ||
         cnn_ctx_isa(ctx) != net->reserved_isa || cnn_ctx_algo(ctx) != net->reserved_algo) { /* the ops' choices */
-        net->reserved_floats = step_scratch(net, ctx);
+        net->reserved_floats = cnn_net_step_scratch(net, ctx);
         net->reserved_ctx = ctx;
         net->reserved_threads = cnn_ctx_threads(ctx);
         net->reserved_isa = cnn_ctx_isa(ctx);

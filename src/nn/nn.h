@@ -55,6 +55,10 @@ typedef struct cnn_layer {
     int fused_chunk;   /* POOL2D: forward done by the conv before it (pool_after) */
     int arg_kept;      /* POOL2D (max): the last forward kept its choices in aux, for the backward */
     float *grad;       /* in a backward: dL/d(out), a gradient buffer, once its readers delivered it */
+    /* Set only in an inference plan (plan.c): */
+    int act_out;       /* CONV2D: applies the activation act (alpha) to its output, a chunk of images at a
+                          time while they are in cache; the act layer after it is a view (fused_fwd) */
+    int dead;          /* nothing the plan's output depends on reads it (a batchnorm folded into its conv) */
 } cnn_layer;
 
 struct cnn_net {
@@ -97,6 +101,13 @@ struct cnn_net {
 static inline float *cnn_net_tensor(const cnn_net *net, int t) {
     return t < 0 ? net->input : net->layers[t].out;
 }
+
+/* What plan.c shares with net.c: whether l's output is its input's buffer; the floats of l's output and
+   aux for a batch of b; the op scratch a forward or step takes on ctx; the fusions of cnn_layer. */
+CNN_LOCAL int cnn_net_is_view(const cnn_layer *l);
+CNN_LOCAL cnn_status cnn_net_layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t *aux);
+CNN_LOCAL size_t cnn_net_step_scratch(const cnn_net *net, const cnn_ctx *ctx);
+CNN_LOCAL void cnn_net_plan_fusions(cnn_net *net);
 
 /* Layer i's own spec line ("conv 32 3 pad=1", with from= and name= where it has them), into buf. */
 CNN_LOCAL void cnn_layer_describe(const cnn_net *net, int i, char *buf, size_t size);

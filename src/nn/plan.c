@@ -1,0 +1,309 @@
+/* plan.c — the inference plan of a network (cnn_plan_create): a copy of the net's layers made for
+   forwards only, built once per model and batch size.
+   - A batchnorm whose input is a conv's output read by nothing else is folded into that conv: weights
+     scaled by gamma / sqrt(var + eps) per output channel and the bias moved, in double, then rounded
+     once; the batchnorm's readers read the conv, and the batchnorm is dead.
+   - An activation after a conv (its one reader) is applied by the conv to a chunk of images while they
+     are in cache (ReLU inside the conv's kernels, as in training); the rest of the training fusions
+     (add or batchnorm -> ReLU, conv -> pool chunks) apply as planned by net.c, and an activation whose
+     input has no other reader works in place.
+   - Activation buffers are given by liveness: a layer's output lives from its layer to its last
+     reader (a view extends its source's life), and first fit places each in one block, so the peak
+     is near the largest live set rather than the sum. No gradients, no gradient buffers, and the
+     loss layer is not part of it.
+   - The caller's input is read where it is; the context's scratch is reserved once per context.
+   Every layer computes what its training-mode forward computes in evaluation; a folded batchnorm
+   rounds differently (once instead of after the conv and again in the batchnorm), which
+   test_plan bounds. */
+#include "nn/layer.h"
+#include "ops/ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cnn_plan {
+    cnn_net *net;       /* the plan's own layers, parameters, state and buffers */
+    size_t bytes;       /* its arena */
+    size_t act_floats;  /* of which activations and aux */
+    const float *input; /* the caller's, during a run */
+};
+
+/* Readers of every layer among the live ones; the layers nothing live reads are dead. */
+static void count_readers(cnn_net *net) {
+    for (int i = 0; i < net->nlayers; i++) net->layers[i].readers = 0, net->layers[i].reader = -1;
+    for (int i = net->nlayers - 1; i >= 0; i--) {
+        cnn_layer *l = &net->layers[i];
+        l->dead = i != net->out_layer && l->readers == 0;
+        if (l->dead) continue;
+        for (int k = 0; k < l->nin; k++) {
+            if (l->in[k] < 0) continue;
+            cnn_layer *src = &net->layers[l->in[k]];
+            src->readers++;
+            if (src->reader < i) src->reader = i;
+        }
+    }
+}
+
+static cnn_layer *sole_reader(cnn_net *net, int i) {
+    const cnn_layer *l = &net->layers[i];
+    return l->readers == 1 && i != net->out_layer ? &net->layers[l->reader] : NULL;
+}
+
+/* Folds each batchnorm that is its conv's one reader into the conv: bias_of[i] is where conv i's bias
+   goes in the plan's parameters, right after its weights; the batchnorm's values are the source's. */
+static void fold_batchnorms(cnn_net *net, const cnn_net *src, float **bias_of) {
+    for (int i = 0; i < net->nlayers; i++) {
+        cnn_layer *a = &net->layers[i], *bn = sole_reader(net, i);
+        if (a->kind != CNN_LAYER_CONV2D || !bn || bn->kind != CNN_LAYER_BATCHNORM || bn->in[0] != i) continue;
+        const int k = a->out_c, j = (int)(bn - net->layers);
+        const cnn_layer *sa = &src->layers[i], *sbn = &src->layers[j]; /* the source's offsets */
+        const float *gamma = src->params + sbn->param_off, *beta = gamma + k;
+        const float *mean = src->state + sbn->state_off, *var = mean + k;
+        float *w = bias_of[i] - a->w_count; /* the conv's weights, then room for its bias */
+        const float *b0 = sa->b_count ? src->params + sa->param_off + sa->w_count : NULL;
+        const size_t per = a->w_count / (size_t)k;
+        for (int c = 0; c < k; c++) {
+            const double s = (double)gamma[c] / sqrt((double)var[c] + (double)bn->bn_eps);
+            for (size_t e = 0; e < per; e++) w[(size_t)c * per + e] = (float)((double)w[(size_t)c * per + e] * s);
+            bias_of[i][c] = (float)(((b0 ? (double)b0[c] : 0.0) - (double)mean[c]) * s + (double)beta[c]);
+        }
+        a->bias = 1, a->b_count = (size_t)k;
+        for (int r = j + 1; r < net->nlayers; r++)
+            for (int q = 0; q < net->layers[r].nin; q++)
+                if (net->layers[r].in[q] == j) net->layers[r].in[q] = i;
+        if (net->out_layer == j) net->out_layer = i;
+        count_readers(net); /* the batchnorm is read by nothing now */
+    }
+}
+
+/* Inference-only fusions, before net.c's: an activation after a conv is applied by the conv (a ReLU
+   stays with net.c, which puts it inside the kernels); then an activation whose input has no other
+   reader works in place. */
+static void plan_acts(cnn_net *net) {
+    for (int i = 0; i < net->nlayers; i++) {
+        cnn_layer *a = &net->layers[i], *b = sole_reader(net, i);
+        if (a->dead || a->kind != CNN_LAYER_CONV2D || !b || b->kind != CNN_LAYER_ACT || b->act == CNN_ACT_RELU) continue;
+        a->act_out = 1, a->act = b->act, a->alpha = b->alpha;
+        b->fused_fwd = 1;
+    }
+    cnn_net_plan_fusions(net);
+    for (int i = 0; i < net->nlayers; i++) {
+        cnn_layer *a = &net->layers[i], *b = sole_reader(net, i);
+        if (a->dead || !b || b->kind != CNN_LAYER_ACT || b->fused_fwd || b->in_place || cnn_net_is_view(a)) continue;
+        b->in_place = 1;
+    }
+}
+
+/* The layer whose buffer l's output is (itself unless a view). */
+static int root_of(const cnn_net *net, int i) {
+    while (i >= 0 && cnn_net_is_view(&net->layers[i])) i = net->layers[i].in[0];
+    return i;
+}
+
+typedef struct span {
+    size_t off, size;
+    int until; /* the last layer that reads it */
+} span;
+
+/* Offsets of every live non-view output in one block by first fit over the spans live at its layer;
+   *total the block's floats. off[i] is layer i's offset (views: unused). */
+static cnn_status place(const cnn_net *net, size_t b, size_t *off, size_t *total) {
+    const int nl = net->nlayers;
+    int *until = malloc((size_t)nl * sizeof *until);
+    span *live = malloc((size_t)nl * sizeof *live);
+    cnn_status st = until && live ? CNN_OK : CNN_ERR_NOMEM;
+    for (int i = 0; st == CNN_OK && i < nl; i++) until[i] = i;
+    for (int i = 0; st == CNN_OK && i < nl; i++) {
+        const cnn_layer *l = &net->layers[i];
+        if (l->dead) continue;
+        for (int k = 0; k < l->nin; k++) {
+            int r = root_of(net, l->in[k]);
+            if (r >= 0 && until[r] < i) until[r] = i;
+        }
+        if (i == net->out_layer) {
+            int r = root_of(net, i);
+            if (r >= 0) until[r] = nl;
+        }
+    }
+    int nlive = 0;
+    *total = 0;
+    for (int i = 0; st == CNN_OK && i < nl; i++) {
+        const cnn_layer *l = &net->layers[i];
+        size_t o, a;
+        if (l->dead || cnn_net_is_view(l)) continue;
+        if ((st = cnn_net_layer_sizes(l, b, &o, &a)) != CNN_OK) break;
+        if (o == 0) continue;
+        o = (o + 15) & ~(size_t)15; /* 64-byte steps */
+        int keep = 0; /* drop the spans whose last reader came before i */
+        for (int s = 0; s < nlive; s++)
+            if (live[s].until >= i) live[keep++] = live[s];
+        nlive = keep;
+        size_t at = 0; /* the lowest offset where o floats fit between the live spans (sorted by offset) */
+        for (int s = 0; s < nlive; s++) {
+            if (live[s].off >= at + o) break;
+            if (live[s].off + live[s].size > at) at = live[s].off + live[s].size;
+        }
+        int pos = 0;
+        while (pos < nlive && live[pos].off < at) pos++;
+        memmove(live + pos + 1, live + pos, (size_t)(nlive - pos) * sizeof *live);
+        live[pos] = (span){at, o, until[i]};
+        nlive++;
+        off[i] = at;
+        if (at + o > *total) *total = at + o;
+    }
+    free(until), free(live);
+    return st;
+}
+
+/* Floats after a layer's weights: its bias, or a conv's room for one (a batchnorm folded into it). */
+static size_t bias_room(const cnn_layer *s) { return s->kind == CNN_LAYER_CONV2D ? (size_t)s->out_c : s->b_count; }
+
+/* The plan's parameters: each live layer's in the source's order, a folded conv's scaled weights and
+   new bias; state for the batchnorms left. */
+static cnn_status take_params(cnn_net *net, const cnn_net *src) {
+    size_t np = 0, ns = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        const cnn_layer *s = &src->layers[i];
+        if (!net->layers[i].dead) np += s->w_count + bias_room(s), ns += s->s_count;
+    }
+    float *w = malloc((np ? np : 1) * sizeof *w), *state = malloc((ns ? ns : 1) * sizeof *state);
+    float **bias_of = calloc(net->nlayers > 0 ? (size_t)net->nlayers : 1, sizeof *bias_of);
+    if (!w || !state || !bias_of) {
+        free(w), free(state), free(bias_of);
+        return CNN_ERR_NOMEM;
+    }
+    size_t p = 0, q = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        cnn_layer *l = &net->layers[i];
+        const cnn_layer *s = &src->layers[i];
+        if (l->dead) continue;
+        const size_t nb = bias_room(s);
+        memcpy(w + p, src->params + s->param_off, (s->w_count + s->b_count) * sizeof *w);
+        if (s->kind == CNN_LAYER_CONV2D) bias_of[i] = w + p + s->w_count;
+        l->param_off = p, p += s->w_count + nb;
+        memcpy(state + q, src->state + s->state_off, s->s_count * sizeof *state);
+        l->state_off = q, q += s->s_count;
+    }
+    fold_batchnorms(net, src, bias_of);
+    free(bias_of);
+    net->params = w, net->state = state;
+    net->param_count = p, net->state_count = q;
+    return CNN_OK;
+}
+
+void cnn_plan_free(cnn_plan *plan) {
+    if (!plan) return;
+    if (plan->net) {
+        free(plan->net->params);
+        free(plan->net->state);
+        plan->net->params = plan->net->state = NULL;
+        free(plan->net->arena);
+        free(plan->net->layers);
+        cnn_ctx_free(plan->net->own_ctx);
+        free(plan->net);
+    }
+    free(plan);
+}
+
+cnn_status cnn_plan_create(const cnn_net *src, int max_batch, cnn_plan **out) {
+    if (!out) return CNN_ERR_ARG;
+    *out = NULL;
+    if (!src || !src->built || max_batch <= 0) return CNN_ERR_ARG;
+    cnn_plan *plan = calloc(1, sizeof *plan);
+    cnn_net *net = plan ? calloc(1, sizeof *net) : NULL;
+    if (!net) {
+        free(plan);
+        return CNN_ERR_NOMEM;
+    }
+    plan->net = net;
+    net->c = src->c, net->h = src->h, net->w = src->w;
+    net->max_batch = max_batch, net->built = 1;
+    net->out_layer = src->out_layer;
+    net->nlayers = src->out_layer + 1; /* the loss, and anything after the output, is not run */
+    net->layers = malloc((size_t)(net->nlayers > 0 ? net->nlayers : 1) * sizeof *net->layers);
+    net->own_ctx = cnn_ctx_create(1);
+    cnn_status st = net->layers && net->own_ctx ? CNN_OK : CNN_ERR_NOMEM;
+    for (int i = 0; st == CNN_OK && i < net->nlayers; i++) {
+        cnn_layer *l = &net->layers[i];
+        *l = src->layers[i];
+        l->relu_out = l->fused_fwd = l->in_place = l->relu_in = l->fused_bwd = 0;
+        l->pool_after = l->fused_chunk = l->arg_kept = l->act_out = 0;
+        l->out = l->aux = l->grad = NULL;
+        l->needs_grad = 0;
+    }
+    if (st == CNN_OK) {
+        count_readers(net);
+        st = take_params(net, src);
+    }
+    if (st == CNN_OK) plan_acts(net);
+    size_t *off = st == CNN_OK ? calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *off) : NULL;
+    size_t acts = 0, aux = 0;
+    if (st == CNN_OK && !off) st = CNN_ERR_NOMEM;
+    if (st == CNN_OK) st = place(net, (size_t)max_batch, off, &acts);
+    for (int i = 0; st == CNN_OK && i < net->nlayers; i++) {
+        size_t o, a;
+        if (net->layers[i].dead) continue;
+        if ((st = cnn_net_layer_sizes(&net->layers[i], (size_t)max_batch, &o, &a)) == CNN_OK && aux + a < aux)
+            st = CNN_ERR_SHAPE;
+        aux += a;
+    }
+    if (st == CNN_OK && acts + aux < acts) st = CNN_ERR_SHAPE;
+    if (st == CNN_OK && !(net->arena = calloc(acts + aux ? acts + aux : 1, sizeof(float)))) st = CNN_ERR_NOMEM;
+    if (st == CNN_OK) {
+        float *a = net->arena + acts;
+        for (int i = 0; i < net->nlayers; i++) {
+            cnn_layer *l = &net->layers[i];
+            size_t o, x;
+            if (l->dead) continue;
+            cnn_net_layer_sizes(l, (size_t)max_batch, &o, &x);
+            l->out = cnn_net_is_view(l) ? NULL : net->arena + off[i]; /* views: set per run */
+            l->aux = x ? a : NULL, l->aux_size = x;
+            a += x;
+        }
+        plan->act_floats = acts + aux;
+        plan->bytes = (acts + aux + net->param_count + net->state_count) * sizeof(float);
+        st = cnn_ctx_reserve(net->own_ctx, cnn_net_step_scratch(net, net->own_ctx));
+    }
+    free(off);
+    if (st != CNN_OK) {
+        cnn_plan_free(plan);
+        return st;
+    }
+    *out = plan;
+    return CNN_OK;
+}
+
+cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, const float **out) {
+    if (!plan || !x || n <= 0 || n > plan->net->max_batch) return CNN_ERR_ARG;
+    cnn_net *net = plan->net;
+    if (!ctx) ctx = net->own_ctx;
+    if (ctx != net->reserved_ctx || cnn_ctx_threads(ctx) != net->reserved_threads ||
+        cnn_ctx_isa(ctx) != net->reserved_isa || cnn_ctx_algo(ctx) != net->reserved_algo) {
+        net->reserved_floats = cnn_net_step_scratch(net, ctx);
+        net->reserved_ctx = ctx;
+        net->reserved_threads = cnn_ctx_threads(ctx);
+        net->reserved_isa = cnn_ctx_isa(ctx);
+        net->reserved_algo = cnn_ctx_algo(ctx);
+    }
+    cnn_status st = cnn_ctx_reserve(ctx, net->reserved_floats);
+    if (st != CNN_OK) return st;
+    net->n = n, net->training = 0;
+    net->input = (float *)x; /* read only: no layer of a plan writes its input's buffer unless it is a layer's */
+    for (int i = 0; i < net->nlayers; i++) {
+        cnn_layer *l = &net->layers[i];
+        const float *xs[CNN_MAX_INPUTS];
+        if (l->dead) continue;
+        if (cnn_net_is_view(l)) l->out = cnn_net_tensor(net, l->in[0]);
+        const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
+        if (cls->check_batch && (st = cls->check_batch(l, n, 0)) != CNN_OK) break;
+        for (int k = 0; k < l->nin; k++) xs[k] = cnn_net_tensor(net, l->in[k]);
+        if ((st = cls->forward(ctx, net, l, n, xs)) != CNN_OK) break;
+    }
+    net->input = NULL;
+    if (st != CNN_OK) return st;
+    if (out) *out = net->out_layer < 0 ? x : cnn_net_tensor(net, net->out_layer);
+    return CNN_OK;
+}
+
+size_t cnn_plan_bytes(const cnn_plan *plan) { return plan ? plan->bytes : 0; }
