@@ -2,7 +2,7 @@
    (cnn_net_forward, training 0) on nets that exercise each of its rewrites: batchnorm folded into a
    conv (with and without a conv bias, depthwise, before a ReLU, a SiLU and a residual add), activations
    run by the conv before them (SiLU, sigmoid, ReLU6, hard swish, leaky ReLU) or in place, conv -> pool
-   chunks, concat, squeeze-excitation, dropout and a batchnorm that stays (after a pool, or read twice),
+   chunks, residual adds run by the conv before them, concat, squeeze-excitation, dropout and a batchnorm that stays (after a pool, or read twice),
    buffers shared by liveness; batch 1 and more, 1 and 2 threads, every ISA; runs repeated with
    other inputs in between. Batchnorm statistics are random, so folding changes the weights.
    Tolerance: a folded batchnorm rounds w s once where the net rounds the conv's sum and then
@@ -41,6 +41,12 @@ static const plan_case CASES[] = {
     /* the conv -> relu -> max pool chunks of fashion-cnn, and a batchnorm after a pool */
     {"input 1 28 28\nconv 8 5 pad=2\nrelu\nmaxpool 2\nbatchnorm\nconv 16 5 pad=2\nrelu\nmaxpool 2\nflatten\n"
      "dense 10\nsoftmax_ce\n",
+     0},
+    /* residual adds computed by the conv before them (one with its ReLU, one with the conv as the add's
+       second input, one whose other input comes after the conv and is left alone) */
+    {"input 2 8 8\nconv 4 3 pad=1 name=s\nrelu\nconv 4 3 pad=1\nadd s\nrelu\nconv 4 3 pad=1 name=t\n"
+     "conv 4 1 from=s\nadd t name=u\nconv 4 3 pad=1 from=u name=p\nconv 4 1 from=u name=q\nadd q p name=v\n"
+     "sigmoid from=u name=r\nconv 4 3 pad=1 from=v name=z\nadd r z\nflatten\ndense 3\nsoftmax_ce\n",
      0},
     /* a net whose output is a conv's folded batchnorm (no loss) */
     {"input 2 6 6\nconv 3 3 pad=1\nbatchnorm\n", 1},

@@ -125,17 +125,38 @@ static int conv_pool_chunk(const cnn_layer *conv, const cnn_ctx *ctx) {
     return c > INT_MAX ? INT_MAX : (int)c;
 }
 
+/* y += skip, then ReLU(y) if relu, over m elements: the add layer's arithmetic (layer_merge.c), for a
+   conv that computes the add after it (an inference plan's add_after). */
+static void add_skip(const cnn_ctx *ctx, size_t m, const float *skip, int relu, float *y) {
+    enum { BLOCK = 32768 };
+    const long blocks = (long)((m + BLOCK - 1) / BLOCK);
+    const int nt = cnn_ctx_threads(ctx);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && blocks > 1)
+#endif
+    for (long b = 0; b < blocks; b++) {
+        const size_t i0 = (size_t)b * BLOCK, i1 = m - i0 < BLOCK ? m : i0 + BLOCK;
+        for (size_t i = i0; i < i1; i++) {
+            const float v = y[i] + skip[i];
+            y[i] = !relu || v > 0.0f || v != v ? v : 0.0f;
+        }
+    }
+}
+
 static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
     const float *x = xs[0];
     const float *w = net->params + l->param_off, *b = l->b_count ? w + l->w_count : NULL;
     cnn_conv2d p = l->conv;
-    if (!l->pool_after && !l->act_out) {
+    if (!l->pool_after && !l->act_out && !l->add_after) {
         p.n = n;
         return cnn_conv2d_forward_act(ctx, &p, x, w, b, l->relu_out, l->out);
     }
     /* conv (and its fused relu or, in an inference plan, activation) then the pool, chunk by chunk:
        every image computed as in one call */
     cnn_layer *pool = l->pool_after ? &net->layers[l->pool_after] : NULL;
+    const cnn_layer *add = l->add_after ? &net->layers[l->add_after] : NULL;
+    const float *skip = add ? cnn_net_tensor(net, add->in[1]) : NULL;
     const int chunk = conv_pool_chunk(l, ctx);
     for (int i0 = 0; i0 < n; i0 += chunk) {
         float *y = l->out + (size_t)i0 * l->out_size;
@@ -145,6 +166,7 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
             return st;
         if (l->act_out && (st = cnn_act_forward(ctx, l->act, l->alpha, (size_t)p.n * l->out_size, y, y)) != CNN_OK)
             return st;
+        if (add) add_skip(ctx, (size_t)p.n * l->out_size, skip + (size_t)i0 * l->out_size, add->relu_out, y);
         if (pool) {
             cnn_pool2d q = pool->pool;
             q.n = p.n;

@@ -58,6 +58,8 @@ typedef struct cnn_layer {
     /* Set only in an inference plan (plan.c): */
     int act_out;       /* CONV2D: applies the activation act (alpha) to its output, a chunk of images at a
                           time while they are in cache; the act layer after it is a view (fused_fwd) */
+    int add_after;     /* CONV2D: index of the two-input add after it (0: none), which it computes in its
+                          chunks, y + the other input (then the add's ReLU); the add is a view (fused_fwd) */
     int dead;          /* nothing the plan's output depends on reads it (a batchnorm folded into its conv) */
 } cnn_layer;
 

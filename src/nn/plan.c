@@ -4,7 +4,8 @@
      scaled by gamma / sqrt(var + eps) per output channel and the bias moved, in double, then rounded
      once; the batchnorm's readers read the conv, and the batchnorm is dead.
    - An activation after a conv (its one reader) is applied by the conv to a chunk of images while they
-     are in cache (ReLU inside the conv's kernels, as in training); the rest of the training fusions
+     are in cache (ReLU inside the conv's kernels, as in training), and so is a residual add of two (and
+     its ReLU) whose other input is computed before the conv; the rest of the training fusions
      (add or batchnorm -> ReLU, conv -> pool chunks) apply as planned by net.c, and an activation whose
      input has no other reader works in place.
    - Activation buffers are given by liveness: a layer's output lives from its layer to its last
@@ -88,6 +89,17 @@ static void plan_acts(cnn_net *net) {
         b->fused_fwd = 1;
     }
     cnn_net_plan_fusions(net);
+    for (int i = 0; i < net->nlayers; i++) { /* conv -> add of two, the other input computed before the conv */
+        cnn_layer *a = &net->layers[i], *b = sole_reader(net, i);
+        if (a->dead || a->kind != CNN_LAYER_CONV2D || !b || b->kind != CNN_LAYER_ADD || b->nin != 2 ||
+            a->pool_after || a->act_out || a->relu_out)
+            continue;
+        const int other = b->in[0] == i ? b->in[1] : b->in[0];
+        if (other >= i || (b->in[0] == i && b->in[1] == i)) continue;
+        b->in[0] = i, b->in[1] = other; /* x + y == y + x: the add is a view of the conv's buffer */
+        a->add_after = (int)(b - net->layers);
+        b->fused_fwd = 1;
+    }
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *a = &net->layers[i], *b = sole_reader(net, i);
         if (a->dead || !b || b->kind != CNN_LAYER_ACT || b->fused_fwd || b->in_place || cnn_net_is_view(a)) continue;
@@ -228,7 +240,7 @@ cnn_status cnn_plan_create(const cnn_net *src, int max_batch, cnn_plan **out) {
         cnn_layer *l = &net->layers[i];
         *l = src->layers[i];
         l->relu_out = l->fused_fwd = l->in_place = l->relu_in = l->fused_bwd = 0;
-        l->pool_after = l->fused_chunk = l->arg_kept = l->act_out = 0;
+        l->pool_after = l->fused_chunk = l->arg_kept = l->act_out = l->add_after = 0;
         l->out = l->aux = l->grad = NULL;
         l->needs_grad = 0;
     }
@@ -295,6 +307,7 @@ cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, con
         const float *xs[CNN_MAX_INPUTS];
         if (l->dead) continue;
         if (cnn_net_is_view(l)) l->out = cnn_net_tensor(net, l->in[0]);
+        if (l->fused_fwd) continue; /* computed by the layer before it */
         const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
         if (cls->check_batch && (st = cls->check_batch(l, n, 0)) != CNN_OK) break;
         for (int k = 0; k < l->nin; k++) xs[k] = cnn_net_tensor(net, l->in[k]);
