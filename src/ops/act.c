@@ -1,10 +1,10 @@
 /* act.c — element-wise activations and their derivatives: ReLU, leaky ReLU, sigmoid, tanh, identity,
    ReLU6, hard sigmoid, hard swish and SiLU (MobileNetV3, EfficientNet), with PyTorch's kinks.
-   One path: an element-wise loop is its own reference; threads split long arrays into blocks. Sigmoid
-   and SiLU run on the polynomial exp of kernels/vexp.h, vectorised for the context's instruction set
-   with the same bits on every one. */
+   One path: an element-wise loop is its own reference (kernels/vact.h, vectorised for the context's
+   instruction set with the same bits on every one; sigmoid and SiLU on a polynomial exp); threads
+   split long arrays into blocks. */
 #include "ops/ops.h"
-#include "kernels/vexp.h"
+#include "kernels/vact.h"
 
 #include <math.h>
 
@@ -15,119 +15,34 @@ static cnn_status act_check(cnn_act a, size_t n) {
     return CNN_OK;
 }
 
-static inline float relu6f(float v) { return v > 6.0f ? 6.0f : v > 0.0f || isnan(v) ? v : 0.0f; }
-
 /* Threads split the elements into blocks of this many (an element's result does not depend on the
    split), when there are at least two blocks. */
 #define ACT_BLOCK 32768
 
-static void act_fwd(const cnn_vexp_kernels *vx, cnn_act a, float alpha, size_t n, const float *x, float *y) {
+/* Which of x and y a's derivative needs (kernels/vact.h reads what is there). */
+static cnn_status act_bwd_check(cnn_act a, float alpha, const float *x, const float *y) {
     switch (a) {
     case CNN_ACT_IDENTITY:
-        for (size_t i = 0; i < n; i++) y[i] = x[i];
-        break;
-    case CNN_ACT_RELU: /* max(0, x); NaN stays NaN as in PyTorch */
-        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f || isnan(x[i]) ? x[i] : 0.0f;
-        break;
+        return CNN_OK;
+    case CNN_ACT_RELU:
+        return x || y ? CNN_OK : CNN_ERR_ARG;
     case CNN_ACT_LEAKY_RELU:
-        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : x[i] * alpha;
-        break;
+        return x || (y && alpha > 0.0f) ? CNN_OK : CNN_ERR_ARG;
     case CNN_ACT_SIGMOID:
-        vx->sigmoid(n, x, y);
-        break;
     case CNN_ACT_TANH:
-        for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
-        break;
+        return x || y ? CNN_OK : CNN_ERR_ARG;
     case CNN_ACT_RELU6:
-        for (size_t i = 0; i < n; i++) y[i] = relu6f(x[i]);
-        break;
     case CNN_ACT_HARDSIGMOID:
-        for (size_t i = 0; i < n; i++) y[i] = relu6f(x[i] + 3.0f) / 6.0f;
-        break;
     case CNN_ACT_HARDSWISH:
-        for (size_t i = 0; i < n; i++) y[i] = x[i] * relu6f(x[i] + 3.0f) / 6.0f;
-        break;
     case CNN_ACT_SILU:
-        vx->silu(n, x, y);
-        break;
+        return x ? CNN_OK : CNN_ERR_ARG;
     }
-}
-
-/* n = 0 checks only which of x and y a's derivative needs. */
-static cnn_status act_bwd(const cnn_vexp_kernels *vx, cnn_act a, float alpha, size_t n, const float *x,
-                          const float *y, const float *dy, float *dx) {
-    switch (a) {
-    case CNN_ACT_IDENTITY:
-        for (size_t i = 0; i < n; i++) dx[i] = dy[i];
-        break;
-    case CNN_ACT_RELU: { /* f'(x) = [x > 0]; y > 0 exactly when x > 0 */
-        const float *v = x ? x : y;
-        if (!v) return CNN_ERR_ARG;
-        for (size_t i = 0; i < n; i++) { /* both loads unconditional: a branch-free, vectorised select */
-            const float g = dy[i];
-            dx[i] = v[i] > 0.0f ? g : 0.0f;
-        }
-        break;
-    }
-    case CNN_ACT_LEAKY_RELU: { /* f'(x) = x > 0 ? 1 : alpha; from y only when alpha > 0 keeps the sign */
-        const float *v = x ? x : y;
-        if (!v || (!x && !(alpha > 0.0f))) return CNN_ERR_ARG;
-        for (size_t i = 0; i < n; i++) {
-            const float g = dy[i];
-            dx[i] = v[i] > 0.0f ? g : g * alpha;
-        }
-        break;
-    }
-    case CNN_ACT_SIGMOID: /* f' = y (1 - y) */
-        if (!x && !y) return CNN_ERR_ARG;
-        for (size_t i = 0; i < n && !y; i += 256) { /* y of x, 256 at a time (dx may be dy) */
-            float s[256];
-            const size_t len = n - i < 256 ? n - i : 256;
-            vx->sigmoid(len, x + i, s);
-            for (size_t k = 0; k < len; k++) dx[i + k] = dy[i + k] * s[k] * (1.0f - s[k]);
-        }
-        for (size_t i = 0; i < n && y; i++) {
-            const float s = y[i];
-            dx[i] = dy[i] * s * (1.0f - s);
-        }
-        break;
-    case CNN_ACT_TANH: /* f' = 1 - y^2 */
-        if (!x && !y) return CNN_ERR_ARG;
-        for (size_t i = 0; i < n; i++) {
-            float t = y ? y[i] : tanhf(x[i]);
-            dx[i] = dy[i] * (1.0f - t * t);
-        }
-        break;
-    case CNN_ACT_RELU6: /* 1 on (0, 6), else 0 */
-        if (!x) return CNN_ERR_ARG;
-        for (size_t i = 0; i < n; i++) {
-            const float g = dy[i];
-            dx[i] = x[i] > 0.0f && x[i] < 6.0f ? g : 0.0f;
-        }
-        break;
-    case CNN_ACT_HARDSIGMOID: /* 1/6 on (-3, 3), else 0 */
-        if (!x) return CNN_ERR_ARG;
-        for (size_t i = 0; i < n; i++) {
-            const float g = dy[i] / 6.0f;
-            dx[i] = x[i] > -3.0f && x[i] < 3.0f ? g : 0.0f;
-        }
-        break;
-    case CNN_ACT_HARDSWISH: /* 0 below -3, x / 3 + 1/2 on [-3, 3), 1 from 3 (PyTorch's at the kinks) */
-        if (!x) return CNN_ERR_ARG;
-        for (size_t i = 0; i < n; i++)
-            dx[i] = x[i] < -3.0f ? 0.0f : x[i] < 3.0f ? dy[i] * (x[i] / 3.0f + 0.5f) : dy[i];
-        break;
-    case CNN_ACT_SILU: /* s (1 + x (1 - s)), s = sigmoid(x) */
-        if (!x) return CNN_ERR_ARG;
-        vx->silu_backward(n, x, dy, dx);
-        break;
-    }
-    return CNN_OK;
+    return CNN_ERR_ARG;
 }
 
 /* One call's arrays: forward reads x and writes out; backward reads x or y and dy and writes out (dx). */
 typedef struct act_job {
-    const cnn_vexp_kernels *vx;
+    const cnn_vact_kernels *vx;
     cnn_act a;
     float alpha;
     const float *x, *y, *dy;
@@ -147,9 +62,9 @@ static void act_blocks(cnn_ctx *ctx, size_t n, const act_job *j, int forward) {
     for (long b = 0; b < blocks; b++) {
         const size_t at = (size_t)b * ACT_BLOCK, len = n - at < ACT_BLOCK ? n - at : ACT_BLOCK;
         if (forward)
-            act_fwd(j->vx, j->a, j->alpha, len, j->x + at, j->out + at);
+            j->vx->forward(j->a, j->alpha, len, j->x + at, j->out + at);
         else
-            act_bwd(j->vx, j->a, j->alpha, len, at_or_null(j->x, at), at_or_null(j->y, at), j->dy + at, j->out + at);
+            j->vx->backward(j->a, j->alpha, len, at_or_null(j->x, at), at_or_null(j->y, at), j->dy + at, j->out + at);
     }
 }
 
@@ -157,7 +72,7 @@ cnn_status cnn_act_forward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, const
     cnn_status st = act_check(a, n);
     if (st != CNN_OK) return st;
     if (!x || !y) return CNN_ERR_ARG;
-    const act_job j = {cnn_vexp_kernels_for(cnn_isa_of(ctx)), a, alpha, x, NULL, NULL, y};
+    const act_job j = {cnn_vact_kernels_for(cnn_isa_of(ctx)), a, alpha, x, NULL, NULL, y};
     act_blocks(ctx, n, &j, 1);
     return CNN_OK;
 }
@@ -167,8 +82,8 @@ cnn_status cnn_act_backward(cnn_ctx *ctx, cnn_act a, float alpha, size_t n, cons
     cnn_status st = act_check(a, n);
     if (st != CNN_OK) return st;
     if (!dy || !dx) return CNN_ERR_ARG;
-    const act_job j = {cnn_vexp_kernels_for(cnn_isa_of(ctx)), a, alpha, x, y, dy, dx};
-    if ((st = act_bwd(j.vx, a, alpha, 0, x, y, dy, dx)) != CNN_OK) return st;
+    const act_job j = {cnn_vact_kernels_for(cnn_isa_of(ctx)), a, alpha, x, y, dy, dx};
+    if ((st = act_bwd_check(a, alpha, x, y)) != CNN_OK) return st;
     act_blocks(ctx, n, &j, 0);
     return CNN_OK;
 }
