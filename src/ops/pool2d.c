@@ -3,6 +3,7 @@
    reference and what users run. */
 #include "ops/ops.h"
 #include "kernels/kernels.h"
+#include "kernels/bn.h"
 
 #include <limits.h>
 #include <math.h>
@@ -311,14 +312,17 @@ static cnn_status gap_check(int n, int c, int h, int w, size_t *planes, size_t *
 cnn_status cnn_global_avgpool_forward(cnn_ctx *ctx, int n, int c, int h, int w, const float *x, float *y) {
     size_t planes, hw;
     cnn_status st = gap_check(n, c, h, w, &planes, &hw);
-    (void)ctx;
     if (st != CNN_OK) return st;
     if (!x || !y) return CNN_ERR_ARG;
-    for (size_t i = 0; i < planes; i++) {
-        double s = 0.0;
-        for (size_t j = 0; j < hw; j++) s += x[i * hw + j];
-        y[i] = (float)(s / (double)hw);
-    }
+    /* each plane's sum in double by batchnorm's lane-and-tree sum (the same bits on every instruction
+       set, vectorised); threads take whole planes */
+    const cnn_bn_kernels *k = cnn_bn_kernels_for(cnn_isa_of(ctx));
+    const int nt = cnn_ctx_threads(ctx);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && planes * hw >= 32768)
+#endif
+    for (long i = 0; i < (long)planes; i++) y[i] = (float)(k->sum(x + (size_t)i * hw, 1, hw, hw) / (double)hw);
     return CNN_OK;
 }
 
