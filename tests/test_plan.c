@@ -141,6 +141,37 @@ static void test_plan_memory(void **state) {
     cnn_net_free(net);
 }
 
+/* One plan on contexts of different instruction sets and thread counts in turn: its convs' weights are
+   packed again for each, and every run gives that context's forward bit for bit. */
+static void test_plan_contexts(void **state) {
+    (void)state;
+    const char *spec = "input 3 10 10\nconv 8 3 pad=1\nrelu\nconv 16 1\nsilu\nconv 8 3 stride=2 groups=2\nflatten\n"
+                       "dense 4\n";
+    char err[256];
+    cnn_net *net = NULL;
+    cnn_plan *plan = NULL;
+    assert_int_equal(cnn_net_from_spec(spec, 2, &net, err, sizeof err), CNN_OK);
+    randomise(net, 3);
+    assert_int_equal(cnn_plan_create(net, 2, &plan), CNN_OK);
+    const cnn_isa isas[] = {CNN_ISA_AVX512, CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512};
+    test_rng rng = test_rng_make(5);
+    float *x = test_rand_buf(&rng, 2 * 300, -1, 1), *want = test_alloc(8);
+    for (size_t i = 0; i < 4; i++) {
+        cnn_ctx *ctx = cnn_ctx_create(1 + (int)(i % 2));
+        if (cnn_ctx_set_isa(ctx, isas[i]) == CNN_OK) {
+            const float *o = NULL, *p = NULL;
+            assert_int_equal(cnn_net_forward(ctx, net, 2, x, 0, &o), CNN_OK);
+            memcpy(want, o, 8 * sizeof *want);
+            assert_int_equal(cnn_plan_run(ctx, plan, 2, x, &p), CNN_OK);
+            assert_memory_equal(p, want, 8 * sizeof *want);
+        }
+        cnn_ctx_free(ctx);
+    }
+    free(x), free(want);
+    cnn_plan_free(plan);
+    cnn_net_free(net);
+}
+
 static void test_plan_api(void **state) {
     (void)state;
     char err[256];
@@ -173,6 +204,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_matches_forward),
         cmocka_unit_test(test_plan_memory),
+        cmocka_unit_test(test_plan_contexts),
         cmocka_unit_test(test_plan_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -150,7 +150,8 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
     cnn_conv2d p = l->conv;
     if (!l->pool_after && !l->act_out && !l->add_after) {
         p.n = n;
-        return cnn_conv2d_forward_act(ctx, &p, x, w, b, l->relu_out, l->out);
+        return l->packed ? cnn_conv2d_forward_packed(ctx, &p, x, w, l->packed, b, l->relu_out, l->out)
+                         : cnn_conv2d_forward_act(ctx, &p, x, w, b, l->relu_out, l->out);
     }
     /* conv (and its fused relu or, in an inference plan, activation) then the pool, chunk by chunk:
        every image computed as in one call */
@@ -162,8 +163,10 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
         float *y = l->out + (size_t)i0 * l->out_size;
         cnn_status st;
         p.n = n - i0 < chunk ? n - i0 : chunk;
-        if ((st = cnn_conv2d_forward_act(ctx, &p, x + (size_t)i0 * l->in_size, w, b, l->relu_out, y)) != CNN_OK)
-            return st;
+        const float *xi = x + (size_t)i0 * l->in_size;
+        st = l->packed ? cnn_conv2d_forward_packed(ctx, &p, xi, w, l->packed, b, l->relu_out, y)
+                       : cnn_conv2d_forward_act(ctx, &p, xi, w, b, l->relu_out, y);
+        if (st != CNN_OK) return st;
         if (l->act_out && (st = cnn_act_forward(ctx, l->act, l->alpha, (size_t)p.n * l->out_size, y, y)) != CNN_OK)
             return st;
         if (add) add_skip(ctx, (size_t)p.n * l->out_size, skip + (size_t)i0 * l->out_size, add->relu_out, y);

@@ -12,7 +12,8 @@
      reader (a view extends its source's life), and first fit places each in one block, so the peak
      is near the largest live set rather than the sum. No gradients, no gradient buffers, and the
      loss layer is not part of it.
-   - The caller's input is read where it is; the context's scratch is reserved once per context.
+   - The caller's input is read where it is; the context's scratch is reserved, and each conv's
+     weights packed for its forward's algorithm (kvec, GEMM), once per context.
    Every layer computes what its training-mode forward computes in evaluation; a folded batchnorm
    rounds differently (once instead of after the conv and again in the batchnorm), which
    test_plan bounds. */
@@ -204,9 +205,27 @@ static cnn_status take_params(cnn_net *net, const cnn_net *src) {
     return CNN_OK;
 }
 
+/* Each conv's weights packed for the forward on ctx (its instruction set and algorithm choice), once
+   per context: the packings of the last one are dropped. */
+static cnn_status pack_convs(cnn_net *net, const cnn_ctx *ctx) {
+    for (int i = 0; i < net->nlayers; i++) {
+        cnn_layer *l = &net->layers[i];
+        free(l->packed);
+        l->packed = NULL;
+        if (l->dead || l->kind != CNN_LAYER_CONV2D) continue;
+        const size_t floats = cnn_conv2d_packed_floats(ctx, &l->conv);
+        if (!floats) continue;
+        if (!(l->packed = malloc(floats * sizeof(float)))) return CNN_ERR_NOMEM;
+        cnn_status st = cnn_conv2d_pack(ctx, &l->conv, net->params + l->param_off, l->packed);
+        if (st != CNN_OK) return st;
+    }
+    return CNN_OK;
+}
+
 void cnn_plan_free(cnn_plan *plan) {
     if (!plan) return;
     if (plan->net) {
+        for (int i = 0; i < plan->net->nlayers; i++) free(plan->net->layers[i].packed);
         free(plan->net->params);
         free(plan->net->state);
         plan->net->params = plan->net->state = NULL;
@@ -241,7 +260,7 @@ cnn_status cnn_plan_create(const cnn_net *src, int max_batch, cnn_plan **out) {
         *l = src->layers[i];
         l->relu_out = l->fused_fwd = l->in_place = l->relu_in = l->fused_bwd = 0;
         l->pool_after = l->fused_chunk = l->arg_kept = l->act_out = l->add_after = 0;
-        l->out = l->aux = l->grad = NULL;
+        l->out = l->aux = l->grad = l->packed = NULL;
         l->needs_grad = 0;
     }
     if (st == CNN_OK) {
@@ -293,6 +312,9 @@ cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, con
     if (ctx != net->reserved_ctx || cnn_ctx_threads(ctx) != net->reserved_threads ||
         cnn_ctx_isa(ctx) != net->reserved_isa || cnn_ctx_algo(ctx) != net->reserved_algo) {
         net->reserved_floats = cnn_net_step_scratch(net, ctx);
+        net->reserved_ctx = NULL; /* until the packing below is done */
+        cnn_status st = pack_convs(net, ctx);
+        if (st != CNN_OK) return st;
         net->reserved_ctx = ctx;
         net->reserved_threads = cnn_ctx_threads(ctx);
         net->reserved_isa = cnn_ctx_isa(ctx);

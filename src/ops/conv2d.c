@@ -362,6 +362,7 @@ typedef struct conv_call {
     const float *x, *w, *bias, *dy;
     float *y, *dx, *dw, *dbias; /* dbias may be NULL */
     int relu;                   /* forward: ReLU fused on the output */
+    const float *packed;        /* forward: w packed ahead by the algorithm's pack (NULL: packed per call) */
 } conv_call;
 
 /* An algorithm of a pass: whether it takes the call's shape on its instruction set, the scratch floats
@@ -372,6 +373,9 @@ typedef struct conv_algo {
     int (*supported)(const conv_call *c);
     size_t (*scratch_floats)(const conv_call *c);
     void (*run)(const conv_call *c, float *scratch);
+    /* forward: the floats of its weights packed ahead and packing them (NULL: it reads w as it is) */
+    size_t (*packed_floats)(const conv_call *c);
+    void (*pack)(const conv_call *c, float *packed);
 } conv_algo;
 
 static int always(const conv_call *c) {
@@ -438,7 +442,13 @@ static size_t kvec_floats(const conv_call *c) {
     return cnn_kvec_scratch_floats(c->g, c->isa, c->threads, c->pass);
 }
 static void kvec_forward(const conv_call *c, float *s) {
-    cnn_kvec_forward(c->g, c->isa, c->threads, c->x, c->w, c->bias, c->relu, c->y, s);
+    cnn_kvec_forward(c->g, c->isa, c->threads, c->x, c->w, c->packed, c->bias, c->relu, c->y, s);
+}
+static size_t kvec_packed_floats(const conv_call *c) {
+    return cnn_kvec_packed_floats(c->g, c->isa);
+}
+static void kvec_pack(const conv_call *c, float *packed) {
+    cnn_kvec_pack(c->g, c->isa, c->w, packed);
 }
 static void kvec_data(const conv_call *c, float *s) {
     cnn_kvec_backward_data(c->g, c->isa, c->threads, c->dy, c->w, c->dx, s);
@@ -505,7 +515,7 @@ static void data_range(const conv_call *c, const conv_plan *pl, const float *wpk
 static void gemm_images(const conv_call *c, float *s, int trans, images_fn fn) {
     const cnn_conv_geom *g = c->g;
     const conv_plan pl = make_plan(g, c->threads, c->isa, PASS_IMAGES);
-    const float *wpk = pack_weights(g, &pl, c->isa, trans, c->w, s);
+    const float *wpk = c->packed ? c->packed : pack_weights(g, &pl, c->isa, trans, c->w, s);
     if (pl.teams == 1) { /* no region of one thread: the GEMM's own would be nested, in new threads */
         fn(c, &pl, wpk, 0, g->n, s, s + pl.col);
         return;
@@ -522,6 +532,16 @@ static void gemm_images(const conv_call *c, float *s, int trans, images_fn fn) {
 }
 static void gemm_forward(const conv_call *c, float *s) {
     gemm_images(c, s, 0, forward_range);
+}
+static size_t gemm_packed_floats(const conv_call *c) {
+    return (size_t)c->g->groups * cnn_gemm_packed_a_floats(c->isa, (size_t)c->g->kg, c->g->crs);
+}
+static void gemm_pack(const conv_call *c, float *packed) {
+    const cnn_conv_geom *g = c->g;
+    const size_t each = cnn_gemm_packed_a_floats(c->isa, (size_t)g->kg, g->crs);
+    for (int grp = 0; grp < g->groups; grp++)
+        cnn_gemm_pack_a(c->isa, 0, (size_t)g->kg, g->crs, c->w + (size_t)grp * g->kg * g->crs, g->crs,
+                        packed + grp * each);
 }
 static void gemm_data(const conv_call *c, float *s) {
     gemm_images(c, s, 1, data_range);
@@ -558,30 +578,32 @@ static void gemm_weights(const conv_call *c, float *s) {
 
 /* The tables: per pass, the algorithms in order of preference; the last takes every shape. */
 static const conv_algo FORWARD[] = {
-    {"reference", reference, no_scratch, ref_forward},    {"depthwise", dw_supported, dw_floats, dw_forward},
+    {"reference", reference, no_scratch, ref_forward, NULL, NULL},
+    {"depthwise", dw_supported, dw_floats, dw_forward, NULL, NULL},
 #ifdef CNN_ARCH_X86
-    {"direct", direct_ok, direct_floats, direct_forward}, {"kvec", kvec_ok, kvec_floats, kvec_forward},
+    {"direct", direct_ok, direct_floats, direct_forward, NULL, NULL},
+    {"kvec", kvec_ok, kvec_floats, kvec_forward, kvec_packed_floats, kvec_pack},
 #endif
-    {"gemm", always, gemm_images_floats, gemm_forward},
+    {"gemm", always, gemm_images_floats, gemm_forward, gemm_packed_floats, gemm_pack},
 };
 static const conv_algo BACKWARD_DATA[] = {
-    {"reference", reference, no_scratch, ref_data},
-    {"depthwise", dw_supported, dw_floats, dw_data},
+    {"reference", reference, no_scratch, ref_data, NULL, NULL},
+    {"depthwise", dw_supported, dw_floats, dw_data, NULL, NULL},
 #ifdef CNN_ARCH_X86
-    {"kvec", kvec_ok, kvec_floats, kvec_data},
+    {"kvec", kvec_ok, kvec_floats, kvec_data, NULL, NULL},
 #endif
-    {"gemm", always, gemm_images_floats, gemm_data},
+    {"gemm", always, gemm_images_floats, gemm_data, NULL, NULL},
 };
 static const conv_algo BACKWARD_WEIGHTS[] = {
-    {"reference", reference, no_scratch, ref_weights},
-    {"depthwise", dw_supported, dw_floats, dw_weights},
+    {"reference", reference, no_scratch, ref_weights, NULL, NULL},
+    {"depthwise", dw_supported, dw_floats, dw_weights, NULL, NULL},
 #ifdef CNN_ARCH_X86
     /* before the direct kernels: on a first layer (lenet1) 160 against 100 GFLOP/s */
-    {"kvec", kvec_ok, kvec_floats, kvec_weights},
-    {"direct", direct_ok, direct_weights_floats, direct_weights},
-    {"pointwise", pw_ok, pw_floats, pw_weights},
+    {"kvec", kvec_ok, kvec_floats, kvec_weights, NULL, NULL},
+    {"direct", direct_ok, direct_weights_floats, direct_weights, NULL, NULL},
+    {"pointwise", pw_ok, pw_floats, pw_weights, NULL, NULL},
 #endif
-    {"gemm", always, gemm_weights_floats, gemm_weights},
+    {"gemm", always, gemm_weights_floats, gemm_weights, NULL, NULL},
 };
 
 typedef struct conv_table {
@@ -654,6 +676,38 @@ cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float
     if (!x || !w || !y) return CNN_ERR_ARG;
     conv_call c = call_of(ctx, &g, CNN_CONV_FORWARD);
     c.x = x, c.w = w, c.bias = bias, c.y = y, c.relu = relu;
+    return run_pass(ctx, &c);
+}
+
+size_t cnn_conv2d_packed_floats(const cnn_ctx *ctx, const cnn_conv2d *p) {
+    cnn_conv_geom g;
+    if (cnn_conv_validate(p, &g) != CNN_OK) return 0;
+    conv_call c = call_of(ctx, &g, CNN_CONV_FORWARD);
+    const conv_algo *a = choose(&c);
+    return a->packed_floats ? a->packed_floats(&c) : 0;
+}
+
+cnn_status cnn_conv2d_pack(const cnn_ctx *ctx, const cnn_conv2d *p, const float *w, float *packed) {
+    cnn_conv_geom g;
+    cnn_status st = cnn_conv_validate(p, &g);
+    if (st != CNN_OK) return st;
+    conv_call c = call_of(ctx, &g, CNN_CONV_FORWARD);
+    const conv_algo *a = choose(&c);
+    if (!w || !packed || !a->pack) return CNN_ERR_ARG;
+    c.w = w;
+    a->pack(&c, packed);
+    return CNN_OK;
+}
+
+cnn_status cnn_conv2d_forward_packed(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
+                                     const float *packed, const float *bias, int relu, float *y) {
+    cnn_conv_geom g;
+    cnn_status st = cnn_conv_validate(p, &g);
+    if (st != CNN_OK) return st;
+    if (!x || !w || !y) return CNN_ERR_ARG;
+    conv_call c = call_of(ctx, &g, CNN_CONV_FORWARD);
+    c.x = x, c.w = w, c.bias = bias, c.y = y, c.relu = relu;
+    c.packed = choose(&c)->pack ? packed : NULL;
     return run_pass(ctx, &c);
 }
 

@@ -27,6 +27,13 @@ CNN_LOCAL cnn_status cnn_batchnorm2d_backward_act(cnn_ctx *ctx, const cnn_batchn
                                                   float *dx, float *dgamma, float *dbeta);
 CNN_LOCAL cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
                                             const float *bias, int relu, float *y);
+/* Forward weights packed once for many calls (an inference plan): the floats the forward of p on ctx
+   packs w into (0: its algorithm reads w as it is), packing them, and the forward reading them. The
+   packing belongs to ctx's instruction set and algorithm choice; packed NULL packs per call. */
+CNN_LOCAL size_t cnn_conv2d_packed_floats(const cnn_ctx *ctx, const cnn_conv2d *p);
+CNN_LOCAL cnn_status cnn_conv2d_pack(const cnn_ctx *ctx, const cnn_conv2d *p, const float *w, float *packed);
+CNN_LOCAL cnn_status cnn_conv2d_forward_packed(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
+                                               const float *packed, const float *bias, int relu, float *y);
 /* cnn_pool2d_backward for a pool whose input is a ReLU's output (relu_in != 0): a window's gradient
    goes to its argmax only when that value is > 0, so the ReLU's own backward becomes the identity
    (bit-identical to running it). Max pooling only. */

@@ -169,9 +169,18 @@ size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads,
 }
 
 void cnn_kvec_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *w,
-                      const float *bias, int relu, float *y, float *scratch) {
-    if (isa == CNN_ISA_AVX2) cnn_kvec_avx2_forward(g, threads, x, w, bias, relu, y, scratch);
-    else kv_forward(g, threads, x, w, bias, relu, y, scratch);
+                      const float *wpk, const float *bias, int relu, float *y, float *scratch) {
+    if (isa == CNN_ISA_AVX2) cnn_kvec_avx2_forward(g, threads, x, w, wpk, bias, relu, y, scratch);
+    else kv_forward(g, threads, x, w, wpk, bias, relu, y, scratch);
+}
+
+size_t cnn_kvec_packed_floats(const cnn_conv_geom *g, cnn_isa isa) {
+    return isa == CNN_ISA_AVX2 ? cnn_kvec_avx2_packed_floats(g) : kv_packed_floats(g);
+}
+
+void cnn_kvec_pack(const cnn_conv_geom *g, cnn_isa isa, const float *w, float *wpk) {
+    if (isa == CNN_ISA_AVX2) cnn_kvec_avx2_pack(g, w, wpk);
+    else kv_pack(g, w, wpk);
 }
 
 void cnn_kvec_backward_data(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *dy, const float *w,

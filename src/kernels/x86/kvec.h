@@ -25,9 +25,13 @@ CNN_LOCAL size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, in
 
 /* As cnn_conv2d_forward (bias may be NULL; relu: the fused ReLU of cnn_conv2d_forward_act). Each
    output is the sum over (c, r, s) in that order, plus the bias: the same bits for any thread count
-   and any split of the batch. */
+   and any split of the batch. wpk: w packed ahead by cnn_kvec_pack for this isa, or NULL (packed into
+   scratch on each call). */
 CNN_LOCAL void cnn_kvec_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *w,
-                                const float *bias, int relu, float *y, float *scratch);
+                                const float *wpk, const float *bias, int relu, float *y, float *scratch);
+/* The forward's weights packed once (an inference plan): their floats, and packing w into wpk. */
+CNN_LOCAL size_t cnn_kvec_packed_floats(const cnn_conv_geom *g, cnn_isa isa);
+CNN_LOCAL void cnn_kvec_pack(const cnn_conv_geom *g, cnn_isa isa, const float *w, float *wpk);
 /* As cnn_conv2d_backward_data (dx overwritten); each element sums over (k, r, s) in a fixed order. */
 CNN_LOCAL void cnn_kvec_backward_data(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *dy, const float *w,
                                       float *dx, float *scratch);
@@ -42,7 +46,9 @@ CNN_LOCAL void cnn_kvec_backward_weights(const cnn_conv_geom *g, cnn_isa isa, in
 CNN_LOCAL int cnn_kvec_avx2_supported(const cnn_conv_geom *g, cnn_conv_pass pass);
 CNN_LOCAL size_t cnn_kvec_avx2_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass);
 CNN_LOCAL void cnn_kvec_avx2_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w,
-                                     const float *bias, int relu, float *y, float *scratch);
+                                     const float *wpk, const float *bias, int relu, float *y, float *scratch);
+CNN_LOCAL size_t cnn_kvec_avx2_packed_floats(const cnn_conv_geom *g);
+CNN_LOCAL void cnn_kvec_avx2_pack(const cnn_conv_geom *g, const float *w, float *wpk);
 CNN_LOCAL void cnn_kvec_avx2_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w,
                                            float *dx, float *scratch);
 CNN_LOCAL void cnn_kvec_avx2_backward_weights(const cnn_conv_geom *g, int threads, const float *x,

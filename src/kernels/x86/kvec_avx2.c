@@ -186,9 +186,15 @@ int cnn_kvec_avx2_supported(const cnn_conv_geom *g, cnn_conv_pass pass) {
 size_t cnn_kvec_avx2_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass) {
     return kv_scratch_floats(g, threads, pass);
 }
-void cnn_kvec_avx2_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *bias,
-                           int relu, float *y, float *scratch) {
-    kv_forward(g, threads, x, w, bias, relu, y, scratch);
+void cnn_kvec_avx2_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *wpk,
+                           const float *bias, int relu, float *y, float *scratch) {
+    kv_forward(g, threads, x, w, wpk, bias, relu, y, scratch);
+}
+size_t cnn_kvec_avx2_packed_floats(const cnn_conv_geom *g) {
+    return kv_packed_floats(g);
+}
+void cnn_kvec_avx2_pack(const cnn_conv_geom *g, const float *w, float *wpk) {
+    kv_pack(g, w, wpk);
 }
 void cnn_kvec_avx2_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w, float *dx,
                                  float *scratch) {

@@ -106,25 +106,29 @@ static size_t kv_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pa
 /* wpk[grp][block][t][lane] = the weight of output channel (block start + lane) and tap t, 0 past ko.
    Forward: w[grp ko + k][t]; backward-data (ko = C/G, taps (k, r', s')): w[grp Kg + k][c][R-1-r'][S-1-s']. */
 static void pack_weights(const kjob *j, int pass, const float *w, float *wpk) {
+    enum { TT = 64 }; /* taps per step: a step writes TT x bw floats (8 KiB), reads bw runs of TT */
     const size_t rs = (size_t)j->r * j->s;
     for (int grp = 0; grp < j->groups; grp++)
         for (int k0 = 0; k0 < j->kov; k0 += KV_LANES) {
             const int bw = block_width(j, k0);
             float *blk = wpk + ((size_t)grp * j->kov + k0) * j->taps;
-            for (size_t t = 0; t < j->taps; t++)
+            for (size_t t0 = 0; t0 < j->taps; t0 += TT) {
+                const size_t t1 = j->taps - t0 < TT ? j->taps : t0 + TT;
                 for (int l = 0; l < bw; l++) {
                     const int o = k0 + l;
-                    float v = 0.0f;
-                    if (o < j->ko) {
-                        if (pass == CNN_CONV_FORWARD) {
-                            v = w[((size_t)grp * j->ko + o) * j->taps + t];
-                        } else {
+                    if (o >= j->ko) {
+                        for (size_t t = t0; t < t1; t++) blk[t * bw + l] = 0.0f;
+                    } else if (pass == CNN_CONV_FORWARD) {
+                        const float *src = w + ((size_t)grp * j->ko + o) * j->taps;
+                        for (size_t t = t0; t < t1; t++) blk[t * bw + l] = src[t];
+                    } else {
+                        for (size_t t = t0; t < t1; t++) {
                             const size_t k = t / rs, rev = rs - 1 - t % rs; /* (R-1-r') S + (S-1-s') */
-                            v = w[(((size_t)grp * j->ci + k) * j->ko + o) * rs + rev];
+                            blk[t * bw + l] = w[(((size_t)grp * j->ci + k) * j->ko + o) * rs + rev];
                         }
                     }
-                    blk[t * bw + l] = v;
                 }
+            }
         }
 }
 
@@ -274,12 +278,23 @@ static void run(const kjob *j, int n_images, int threads, int teams, const float
     }
 }
 
-static void kv_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *bias,
-                      int relu, float *y, float *scratch) {
+/* wpk: the weights packed ahead by kv_pack (an inference plan), or NULL to pack them into scratch */
+static void kv_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *wpk,
+                      const float *bias, int relu, float *y, float *scratch) {
     const kjob j = job_of(g, CNN_CONV_FORWARD);
-    pack_weights(&j, CNN_CONV_FORWARD, w, scratch);
+    if (!wpk) pack_weights(&j, CNN_CONV_FORWARD, w, scratch);
     const kout o = {y, bias, relu};
-    run(&j, g->n, threads, teams_of(g, threads), x, scratch, &o, scratch + packed_floats(&j));
+    run(&j, g->n, threads, teams_of(g, threads), x, wpk ? wpk : scratch, &o, scratch + packed_floats(&j));
+}
+
+/* The forward's packed weights, made once: their floats, and packing them. */
+static size_t kv_packed_floats(const cnn_conv_geom *g) {
+    const kjob j = job_of(g, CNN_CONV_FORWARD);
+    return packed_floats(&j);
+}
+static void kv_pack(const cnn_conv_geom *g, const float *w, float *wpk) {
+    const kjob j = job_of(g, CNN_CONV_FORWARD);
+    pack_weights(&j, CNN_CONV_FORWARD, w, wpk);
 }
 
 static void kv_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w, float *dx,
