@@ -100,7 +100,7 @@ static size_t kv_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pa
                (size_t)cnn_tree_teams(g->n, threads, CNN_TREE_LEAF) * bww_team_floats(&j) + size;
     }
     kjob j = job_of(g, pass);
-    return packed_floats(&j) + (size_t)teams_of(g, threads) * padded_floats(&j);
+    return packed_floats(&j) + (size_t)(threads > 1 ? threads : 1) * padded_floats(&j); /* a plane per thread */
 }
 
 /* wpk[grp][block][t][lane] = the weight of output channel (block start + lane) and tap t, 0 past ko.
@@ -151,6 +151,26 @@ static void pad_image(const kjob *j, const float *x, float *xp, int borders) {
             memcpy(row + j->pl, in, (size_t)j->w * sizeof(float));
         }
         if (borders) memset(dst + (size_t)(j->pt + j->h) * j->wp, 0, (size_t)j->pb * j->wp * sizeof(float));
+    }
+}
+
+/* padded rows [a, b) of every plane of one image into xp (a < b <= hp), zeros included */
+static void pad_rows(const kjob *j, const float *x, float *xp, int a, int b) {
+    const int planes = j->groups * j->ci;
+    for (int c = 0; c < planes; c++) {
+        float *dst = xp + (size_t)c * j->plane;
+        const float *src = x + (size_t)c * j->h * j->w;
+        for (int i = a; i < b; i++) {
+            float *row = dst + (size_t)i * j->wp;
+            const int ih = i - j->pt;
+            if (ih < 0 || ih >= j->h) {
+                memset(row, 0, (size_t)j->wp * sizeof(float));
+                continue;
+            }
+            for (int k = 0; k < j->pl; k++) row[k] = 0.0f;
+            for (int k = j->pl + j->w; k < j->wp; k++) row[k] = 0.0f;
+            memcpy(row + j->pl, src + (size_t)ih * j->w, (size_t)j->w * sizeof(float));
+        }
     }
 }
 
@@ -265,16 +285,33 @@ static void run(const kjob *j, int n_images, int threads, int teams, const float
         }
         return;
     }
-    for (int n = 0; n < n_images; n++) {
-        pad_image(j, in + (size_t)n * in_image, pads, n == 0);
-        if (threads <= 1 || units < 2) { /* no OpenMP region of one thread */
+    if (threads <= 1 || units < 2) { /* no OpenMP region of one thread */
+        for (int n = 0; n < n_images; n++) {
+            pad_image(j, in + (size_t)n * in_image, pads, n == 0);
             for (long u = 0; u < units; u++) run_unit(j, o, wpk, (size_t)n, u, pads);
-            continue;
         }
+        return;
+    }
+    /* fewer images than threads: each thread takes a band of output rows of every block, padding into
+       its own plane only the input rows the band reads, so a band's input and output stay with one core
+       (and the next layer's band finds its rows in that core's cache) */
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel num_threads(threads)
 #endif
-        for (long u = 0; u < units; u++) run_unit(j, o, wpk, (size_t)n, u, pads);
+    {
+#ifdef _OPENMP
+        const int me = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        const int me = 0, nt = 1;
+#endif
+        const int p0 = (int)((long)j->p * me / nt), p1 = (int)((long)j->p * (me + 1) / nt);
+        const long per_row = units / j->p; /* (group, block) pairs */
+        float *xp = pads + (size_t)me * padded_floats(j);
+        for (int n = 0; n < n_images && p0 < p1; n++) {
+            pad_rows(j, in + (size_t)n * in_image, xp, p0 * j->sh, (p1 - 1) * j->sh + (j->r - 1) * j->dh + 1);
+            for (int p = p0; p < p1; p++)
+                for (long gb = 0; gb < per_row; gb++) run_unit(j, o, wpk, (size_t)n, gb * j->p + p, xp);
+        }
     }
 }
 
