@@ -567,6 +567,72 @@ static void test_pool_2x2_specials(void **state) {
     assert_int_equal(bad, 0);
 }
 
+/* Max pooling forward over other windows (3x3 stride 2 with ceil mode, padding, dilation, stride 1,
+   wide and tall windows) on planes of -inf, NaN, -1, -0, +0 and 1: every output is the first maximum
+   of its window in row-major order, NaN winning (PyTorch's rule; -0 and +0 tie, the first one stays),
+   bit for bit, on the fast and the reference path; a window of padding only has no value. */
+static float first_max(const cnn_pool2d *p, const float *plane, int op, int oq) {
+    const int sh = p->stride_h ? p->stride_h : p->r, sw = p->stride_w ? p->stride_w : p->s;
+    const int dh = p->dil_h ? p->dil_h : 1, dw = p->dil_w ? p->dil_w : 1;
+    float best = -INFINITY;
+    int any = 0;
+    for (int r = 0; r < p->r; r++)
+        for (int s = 0; s < p->s; s++) {
+            const int ih = op * sh - p->pad_top + r * dh, iw = oq * sw - p->pad_left + s * dw;
+            if (ih < 0 || ih >= p->h || iw < 0 || iw >= p->w) continue;
+            const float v = plane[ih * p->w + iw];
+            if (!any || v > best || v != v) best = v;
+            any = 1;
+        }
+    return best;
+}
+
+static void test_pool_max_specials(void **state) {
+    (void)state;
+    static const float vals[] = {-INFINITY, NAN, -1.0f, -0.0f, 0.0f, 1.0f};
+    static const cnn_pool2d cases[] = {
+        {.mode = CNN_POOL_MAX, .n = 2, .c = 3, .h = 13, .w = 13, .r = 3, .s = 3, .stride_h = 2, .stride_w = 2, .ceil_mode = 1},
+        {.mode = CNN_POOL_MAX, .n = 1, .c = 2, .h = 11, .w = 37, .r = 3, .s = 3, .stride_h = 2, .stride_w = 2,
+         .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1},
+        {.mode = CNN_POOL_MAX, .n = 1, .c = 2, .h = 9, .w = 40, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
+         .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1},
+        {.mode = CNN_POOL_MAX, .n = 1, .c = 1, .h = 12, .w = 30, .r = 2, .s = 3, .stride_h = 2, .stride_w = 3,
+         .pad_top = 1, .pad_left = 2, .dil_h = 2, .dil_w = 2, .ceil_mode = 1},
+        {.mode = CNN_POOL_MAX, .n = 1, .c = 2, .h = 8, .w = 50, .r = 1, .s = 5, .stride_h = 1, .stride_w = 1},
+    };
+    test_rng rng = test_rng_make(77);
+    cnn_ctx *ref = cnn_ctx_create(1), *fast = cnn_ctx_create(1);
+    assert_true(ref && fast);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    int bad = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const cnn_pool2d *p = &cases[k];
+        int P, Q;
+        assert_int_equal(cnn_pool2d_output_size(p, &P, &Q), CNN_OK);
+        const size_t nx = (size_t)p->n * p->c * p->h * p->w, ny = (size_t)p->n * p->c * P * Q;
+        float *x = test_alloc(nx), *y = test_alloc(ny);
+        for (size_t i = 0; i < nx; i++) x[i] = vals[test_rng_int(&rng, 0, 5)];
+        for (int path = 0; path < 2; path++) {
+            assert_int_equal(cnn_pool2d_forward(path ? ref : fast, p, x, y), CNN_OK);
+            for (int pl = 0; pl < p->n * p->c; pl++)
+                for (int op = 0; op < P; op++)
+                    for (int oq = 0; oq < Q; oq++) {
+                        const float want = first_max(p, x + (size_t)pl * p->h * p->w, op, oq);
+                        const float got = y[((size_t)pl * P + op) * Q + oq];
+                        if (memcmp(&want, &got, sizeof got) != 0 && !(want != want && got != got)) {
+                            if (bad++ < 5)
+                                fprintf(stderr, "case %zu path %d plane %d (%d, %d): %g, want %g\n", k, path, pl, op,
+                                        oq, (double)got, (double)want);
+                        }
+                    }
+        }
+        free(x), free(y);
+    }
+    cnn_ctx_free(ref);
+    cnn_ctx_free(fast);
+    assert_int_equal(bad, 0);
+}
+
 /* A network's training forward keeps the 2x2 max pool's choices (a byte per window) and its backward
    routes dy by them instead of reading x again: on the same -inf/NaN/tie planes, the kept-choice
    forward equals the reference and its backward equals the reference's, with the ReLU gate (relu_in)
@@ -625,6 +691,7 @@ int main(void) {
         cmocka_unit_test(test_pool_pad_limit),
         cmocka_unit_test(test_pool_fast_vs_ref),
         cmocka_unit_test(test_pool_2x2_specials),
+        cmocka_unit_test(test_pool_max_specials),
         cmocka_unit_test(test_pool_2x2_kept_choices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

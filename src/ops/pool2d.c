@@ -153,6 +153,40 @@ static void row_argmax(const pool_geom *g, const float *plane, int op, int q0, i
     for (int oq = f1; oq < b; oq++) idx[oq - q0] = window_argmax_slow(g, plane, op, oq);
 }
 
+/* out[0, q) = the max of every window of output row op (NaN winning, as window_argmax_slow's value):
+   windows wholly inside the plane tap by tap in the window's order across the row, which the compiler
+   vectorises; the rest one at a time. The forward needs only values (a backward finds the argmax
+   again from x). */
+static void row_max(const pool_geom *g, const float *plane, int op, float *out) {
+    const int inside = op >= g->in_p0 && op < g->in_p1;
+    int f0 = inside ? g->in_q0 : g->q, f1 = inside ? g->in_q1 : g->q;
+    if (f1 < f0) f1 = f0;
+    for (int oq = 0; oq < f0; oq++) {
+        const long i = window_argmax_slow(g, plane, op, oq);
+        out[oq] = i < 0 ? -INFINITY : plane[i];
+    }
+    if (f0 < f1) {
+        const float *base = plane + (long)(op * g->sh - g->pt) * g->w - g->pl;
+        const int n = f1 - f0, sw = g->sw;
+        float *o = out + f0;
+        const float *b0 = base + (long)f0 * sw;
+        for (int i = 0; i < n; i++) o[i] = b0[(long)i * sw];
+        for (int r = 0; r < g->r; r++)
+            for (int s = 0; s < g->s; s++) {
+                if (r == 0 && s == 0) continue;
+                const float *t = b0 + (long)r * g->dh * g->w + (long)s * g->dw;
+                for (int i = 0; i < n; i++) {
+                    const float v = t[(long)i * sw], m = o[i];
+                    o[i] = v > m || v != v ? v : m;
+                }
+            }
+    }
+    for (int oq = f1; oq < g->q; oq++) {
+        const long i = window_argmax_slow(g, plane, op, oq);
+        out[oq] = i < 0 ? -INFINITY : plane[i];
+    }
+}
+
 /* Average window (op, oq): the clipped range [h0,h1) x [w0,w1) and its divisor. */
 static void avg_window(const pool_geom *g, int op, int oq, int *h0, int *h1, int *w0, int *w1, int *div) {
     int hs = op * g->sh - g->pt, ws = oq * g->sw - g->pl;
@@ -204,22 +238,18 @@ cnn_status cnn_pool2d_forward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const float
             continue;
         }
 #endif
-        long idx[ROW_CHUNK];
+        if (g.mode == CNN_POOL_MAX) {
+            for (int op = 0; op < g.p; op++) row_max(&g, plane, op, out + (size_t)op * g.q);
+            continue;
+        }
         for (int op = 0; op < g.p; op++)
             for (int oq = 0; oq < g.q; oq++) {
-                if (g.mode == CNN_POOL_MAX) {
-                    int n = g.q - oq < ROW_CHUNK ? g.q - oq : ROW_CHUNK;
-                    row_argmax(&g, plane, op, oq, n, idx);
-                    for (int i = 0; i < n; i++) out[(size_t)op * g.q + oq + i] = idx[i] < 0 ? -INFINITY : plane[idx[i]];
-                    oq += n - 1;
-                } else {
-                    int h0, h1, w0, w1, div;
-                    double acc = 0.0;
-                    avg_window(&g, op, oq, &h0, &h1, &w0, &w1, &div);
-                    for (int ih = h0; ih < h1; ih++)
-                        for (int iw = w0; iw < w1; iw++) acc += plane[(size_t)ih * g.w + iw];
-                    out[(size_t)op * g.q + oq] = div > 0 ? (float)(acc / div) : 0.0f;
-                }
+                int h0, h1, w0, w1, div;
+                double acc = 0.0;
+                avg_window(&g, op, oq, &h0, &h1, &w0, &w1, &div);
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++) acc += plane[(size_t)ih * g.w + iw];
+                out[(size_t)op * g.q + oq] = div > 0 ? (float)(acc / div) : 0.0f;
             }
     }
     if (kept) *kept = fast && arg;
