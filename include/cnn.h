@@ -490,7 +490,8 @@ CNN_API cnn_status cnn_plan_create(const cnn_net *net, int max_batch, cnn_plan *
 /* n <= max_batch images x (n x C x H x W, read in place) -> *out (n x cnn_net_output_size floats inside
    the plan, valid until the next run). ctx NULL: the plan's own one-thread context. */
 CNN_API cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, const float **out);
-/* Bytes the plan holds: parameters, state, activations and aux (not the context's scratch). */
+/* Bytes the plan holds: parameters, state, activations and aux, and the weights packed for the last
+   context it ran on (not the context's scratch). */
 CNN_API size_t cnn_plan_bytes(const cnn_plan *plan);
 CNN_API void cnn_plan_free(cnn_plan *plan); /* NULL is a no-op */
 

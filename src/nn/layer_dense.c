@@ -92,7 +92,7 @@ static cnn_status dense_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n,
     const float *x = xs[0];
     const float *w = net->params + l->param_off, *b = l->b_count ? w + l->w_count : NULL;
     cnn_dense p = {n, (int)l->in_size, l->out_c};
-    return cnn_dense_forward(ctx, &p, x, w, b, l->out);
+    return l->packed ? cnn_dense_forward_wt(ctx, &p, x, l->packed, b, l->out) : cnn_dense_forward(ctx, &p, x, w, b, l->out);
 }
 
 static cnn_status dense_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *xs,

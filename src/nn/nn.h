@@ -61,7 +61,8 @@ typedef struct cnn_layer {
     int add_after;     /* CONV2D: index of the two-input add after it (0: none), which it computes in its
                           chunks, y + the other input (then the add's ReLU); the add is a view (fused_fwd) */
     int dead;          /* nothing the plan's output depends on reads it (a batchnorm folded into its conv) */
-    float *packed;     /* CONV2D: its weights packed for the forward on the plan's last context (NULL: none) */
+    float *packed;     /* CONV2D: its weights packed for the forward on the plan's last context; DENSE: its
+                          weights transposed (IN x OUT); NULL: none */
 } cnn_layer;
 
 struct cnn_net {

@@ -28,6 +28,7 @@ struct cnn_plan {
     cnn_net *net;       /* the plan's own layers, parameters, state and buffers */
     size_t bytes;       /* its arena */
     size_t act_floats;  /* of which activations and aux */
+    size_t packed_floats; /* weights packed for the last context's kernels */
     const float *input; /* the caller's, during a run */
 };
 
@@ -205,17 +206,29 @@ static cnn_status take_params(cnn_net *net, const cnn_net *src) {
     return CNN_OK;
 }
 
-/* Each conv's weights packed for the forward on ctx (its instruction set and algorithm choice), once
-   per context: the packings of the last one are dropped. */
-static cnn_status pack_convs(cnn_net *net, const cnn_ctx *ctx) {
+/* Each conv's weights packed for the forward on ctx (its instruction set and algorithm choice), and each
+   dense layer's transposed, once per context: the packings of the last one are dropped. */
+static cnn_status pack_convs(cnn_net *net, const cnn_ctx *ctx, size_t *total) {
+    *total = 0;
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *l = &net->layers[i];
         free(l->packed);
         l->packed = NULL;
-        if (l->dead || l->kind != CNN_LAYER_CONV2D) continue;
+        if (l->dead) continue;
+        if (l->kind == CNN_LAYER_DENSE && cnn_ctx_algo(ctx) != CNN_ALGO_REFERENCE) { /* w transposed, IN x OUT */
+            const size_t in = l->in_size, out = l->out_size;
+            const float *w = net->params + l->param_off;
+            if (!(l->packed = malloc(in * out * sizeof(float)))) return CNN_ERR_NOMEM;
+            *total += in * out;
+            for (size_t o = 0; o < out; o++)
+                for (size_t j = 0; j < in; j++) l->packed[j * out + o] = w[o * in + j];
+            continue;
+        }
+        if (l->kind != CNN_LAYER_CONV2D) continue;
         const size_t floats = cnn_conv2d_packed_floats(ctx, &l->conv);
         if (!floats) continue;
         if (!(l->packed = malloc(floats * sizeof(float)))) return CNN_ERR_NOMEM;
+        *total += floats;
         cnn_status st = cnn_conv2d_pack(ctx, &l->conv, net->params + l->param_off, l->packed);
         if (st != CNN_OK) return st;
     }
@@ -313,7 +326,7 @@ cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, con
         cnn_ctx_isa(ctx) != net->reserved_isa || cnn_ctx_algo(ctx) != net->reserved_algo) {
         net->reserved_floats = cnn_net_step_scratch(net, ctx);
         net->reserved_ctx = NULL; /* until the packing below is done */
-        cnn_status st = pack_convs(net, ctx);
+        cnn_status st = pack_convs(net, ctx, &plan->packed_floats);
         if (st != CNN_OK) return st;
         net->reserved_ctx = ctx;
         net->reserved_threads = cnn_ctx_threads(ctx);
@@ -341,4 +354,6 @@ cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, con
     return CNN_OK;
 }
 
-size_t cnn_plan_bytes(const cnn_plan *plan) { return plan ? plan->bytes : 0; }
+size_t cnn_plan_bytes(const cnn_plan *plan) {
+    return plan ? plan->bytes + plan->packed_floats * sizeof(float) : 0;
+}

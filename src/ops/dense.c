@@ -50,6 +50,22 @@ cnn_status cnn_dense_forward(cnn_ctx *ctx, const cnn_dense *p, const float *x, c
     return CNN_OK;
 }
 
+/* As cnn_dense_forward's fast path with the weights stored transposed, wt: IN x OUT (an inference
+   plan's copy): the GEMM reads that row-major B in place instead of packing w on every call, and its
+   micro-kernel sums the same products in the same order, so the bits are the same. */
+cnn_status cnn_dense_forward_wt(cnn_ctx *ctx, const cnn_dense *p, const float *x, const float *wt, const float *b,
+                                float *y) {
+    cnn_status st = dense_check(p);
+    if (st != CNN_OK) return st;
+    if (!x || !wt || !y || cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) return CNN_ERR_ARG;
+    const size_t n = (size_t)p->n, in = (size_t)p->in, out = (size_t)p->out;
+    if ((st = gemm_call(ctx, 0, 0, n, out, in, x, in, wt, out, y, out)) != CNN_OK) return st;
+    if (b)
+        for (size_t i = 0; i < n; i++)
+            for (size_t o = 0; o < out; o++) y[i * out + o] += b[o];
+    return CNN_OK;
+}
+
 /* dx[i,j] = sum_o dy[i,o] w[o,j] */
 cnn_status cnn_dense_backward_data(cnn_ctx *ctx, const cnn_dense *p, const float *dy, const float *w, float *dx) {
     cnn_status st = dense_check(p);

@@ -30,6 +30,8 @@ CNN_LOCAL cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, c
 /* Forward weights packed once for many calls (an inference plan): the floats the forward of p on ctx
    packs w into (0: its algorithm reads w as it is), packing them, and the forward reading them. The
    packing belongs to ctx's instruction set and algorithm choice; packed NULL packs per call. */
+CNN_LOCAL cnn_status cnn_dense_forward_wt(cnn_ctx *ctx, const cnn_dense *p, const float *x, const float *wt,
+                                          const float *b, float *y); /* dense.c: w stored transposed */
 CNN_LOCAL size_t cnn_conv2d_packed_floats(const cnn_ctx *ctx, const cnn_conv2d *p);
 CNN_LOCAL cnn_status cnn_conv2d_pack(const cnn_ctx *ctx, const cnn_conv2d *p, const float *w, float *packed);
 CNN_LOCAL cnn_status cnn_conv2d_forward_packed(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
