@@ -68,8 +68,12 @@ static const float *pad_fill(const dw_pad *pd, const float *src, float *buf) {
         for (int rho = 0, at = 0; rho < pd->sw && rho < pd->cols; at += phase_len(pd->cols, pd->sw, rho++)) {
             int v = v0 + (rho - v0 % pd->sw + pd->sw) % pd->sw;
             float *dd = d + at + v / pd->sw;
-            for (; v < v1; v += pd->sw)
-                *dd++ = s[v];
+            const int cnt = v < v1 ? (v1 - v + pd->sw - 1) / pd->sw : 0;
+            const float *ss = s + v;
+            if (pd->sw == 2) /* a constant stride: the compiler vectorises the gather with shuffles */
+                for (int i = 0; i < cnt; i++) dd[i] = ss[2 * i];
+            else
+                for (int i = 0; i < cnt; i++) dd[i] = ss[(size_t)i * (size_t)pd->sw];
         }
     }
     return buf;
