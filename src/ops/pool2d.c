@@ -153,6 +153,22 @@ static void row_argmax(const pool_geom *g, const float *plane, int op, int q0, i
     for (int oq = f1; oq < b; oq++) idx[oq - q0] = window_argmax_slow(g, plane, op, oq);
 }
 
+/* o[i] = the max over the taps of the window starting at b0 + i sw, tap by tap in the window's order,
+   NaN winning: inlined with sw a constant where the caller has one */
+static inline __attribute__((always_inline)) void max_taps(const pool_geom *g, const float *b0, int sw, int n,
+                                                           float *o) {
+    for (int i = 0; i < n; i++) o[i] = b0[(long)i * sw];
+    for (int r = 0; r < g->r; r++)
+        for (int s = 0; s < g->s; s++) {
+            if (r == 0 && s == 0) continue;
+            const float *t = b0 + (long)r * g->dh * g->w + (long)s * g->dw;
+            for (int i = 0; i < n; i++) {
+                const float v = t[(long)i * sw], m = o[i];
+                o[i] = v > m || v != v ? v : m;
+            }
+        }
+}
+
 /* out[0, q) = the max of every window of output row op (NaN winning, as window_argmax_slow's value):
    windows wholly inside the plane tap by tap in the window's order across the row, which the compiler
    vectorises; the rest one at a time. The forward needs only values (a backward finds the argmax
@@ -170,16 +186,10 @@ static void row_max(const pool_geom *g, const float *plane, int op, float *out) 
         const int n = f1 - f0, sw = g->sw;
         float *o = out + f0;
         const float *b0 = base + (long)f0 * sw;
-        for (int i = 0; i < n; i++) o[i] = b0[(long)i * sw];
-        for (int r = 0; r < g->r; r++)
-            for (int s = 0; s < g->s; s++) {
-                if (r == 0 && s == 0) continue;
-                const float *t = b0 + (long)r * g->dh * g->w + (long)s * g->dw;
-                for (int i = 0; i < n; i++) {
-                    const float v = t[(long)i * sw], m = o[i];
-                    o[i] = v > m || v != v ? v : m;
-                }
-            }
+        /* constant strides 1 and 2 let the compiler vectorise the strided reads */
+        if (sw == 1) max_taps(g, b0, 1, n, o);
+        else if (sw == 2) max_taps(g, b0, 2, n, o);
+        else max_taps(g, b0, sw, n, o);
     }
     for (int oq = f1; oq < g->q; oq++) {
         const long i = window_argmax_slow(g, plane, op, oq);
