@@ -285,6 +285,10 @@ static int bench_model(const bench_opts *o) {
     }
     int c, h, w;
     cnn_net_input_shape(net, &c, &h, &w);
+    if (plan) { /* the plan holds what it needs: the net's memory goes back before the timing */
+        cnn_net_free(net);
+        net = NULL;
+    }
     const size_t n = (size_t)o->batch * c * h * w;
     if (!(x = malloc(n * sizeof *x))) {
         cli_error(prog, "out of memory");

@@ -102,6 +102,8 @@ cnn_status cli_run_npy(const char *prog, const char *model, const char *in, int 
         cli_error(prog, "%s: inference plan: %s", model, cnn_status_str(st));
         goto done;
     }
+    cnn_net_free(net); /* the plan holds what it needs */
+    net = NULL;
     for (int64_t i = 0; i < total; i += batch) {
         int nb = (int)(total - i < batch ? total - i : batch);
         const float *o;

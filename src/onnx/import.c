@@ -587,11 +587,15 @@ static cnn_status convert(ox_import *im, int max_batch, cnn_net **out) {
     cnn_status st = CNN_OK;
     if (!im->vals || !im->table || !live || !fuse) st = fail_plain(im, CNN_ERR_NOMEM, "out of memory");
     for (size_t k = 0; st == CNN_OK && k < g->n_initializer; k++) {
-        const Onnx__TensorProto *t = g->initializer[k];
+        Onnx__TensorProto *t = g->initializer[k];
         ox_value *v = define(im, t->name ? t->name : "");
         if (!v) st = CNN_ERR_FORMAT;
         else if (!t->name || !t->name[0]) st = fail_plain(im, CNN_ERR_FORMAT, "initializer %zu has no name", k);
         else st = ox_tensor_const(im, t, v);
+        if (st == CNN_OK && t->has_raw_data) { /* copied into v: the message's bytes go back now */
+            free(t->raw_data.data);
+            t->raw_data.data = NULL, t->raw_data.len = 0;
+        }
     }
     int c = 0, h = 0, w = 0;
     const Onnx__ValueInfoProto *input = NULL;
@@ -706,12 +710,9 @@ static void import_free(ox_import *im) {
     cnn_net_free(im->net);
 }
 
-cnn_status cnn_net_from_onnx_memory(const void *data, size_t size, int max_batch, cnn_net **out, char *err,
-                                    size_t err_size) {
-    if (err && err_size) err[0] = 0;
-    if (!out) return CNN_ERR_ARG;
-    *out = NULL;
-    if (!data || max_batch <= 0) return CNN_ERR_ARG;
+/* The model in data; owned (NULL, or data itself) is freed as soon as it is parsed. */
+static cnn_status from_memory(const void *data, size_t size, void *owned, int max_batch, cnn_net **out, char *err,
+                              size_t err_size) {
     ox_import im = {0};
     im.err = err, im.err_size = err_size;
     /* ONNX's own graphs nest a few levels (If and Loop bodies); 64 leaves room for any real model */
@@ -720,6 +721,7 @@ cnn_status cnn_net_from_onnx_memory(const void *data, size_t size, int max_batch
         return fail_plain(&im, depth < 0 ? CNN_ERR_NOMEM : CNN_ERR_UNSUPPORTED,
                           depth < 0 ? "out of memory" : "messages nested more than 64 deep (graphs inside graphs?)");
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
+    free(owned); /* the parsed message holds its own copies */
     if (!m) return fail_plain(&im, CNN_ERR_FORMAT, "not an ONNX model: the protobuf is truncated or malformed");
     cnn_status st = CNN_OK;
     for (size_t k = 0; k < m->n_opset_import; k++)
@@ -736,6 +738,15 @@ cnn_status cnn_net_from_onnx_memory(const void *data, size_t size, int max_batch
     import_free(&im);
     onnx__model_proto__free_unpacked(m, NULL);
     return st;
+}
+
+cnn_status cnn_net_from_onnx_memory(const void *data, size_t size, int max_batch, cnn_net **out, char *err,
+                                    size_t err_size) {
+    if (err && err_size) err[0] = 0;
+    if (!out) return CNN_ERR_ARG;
+    *out = NULL;
+    if (!data || max_batch <= 0) return CNN_ERR_ARG;
+    return from_memory(data, size, NULL, max_batch, out, err, err_size);
 }
 
 cnn_status cnn_net_from_onnx(const char *path, int max_batch, cnn_net **out, char *err, size_t err_size) {
@@ -767,8 +778,9 @@ cnn_status cnn_net_from_onnx(const char *path, int max_batch, cnn_net **out, cha
     }
     fclose(f);
     if (st == CNN_OK) {
-        char msg[512];
-        st = cnn_net_from_onnx_memory(buf, (size_t)size, max_batch, out, msg, sizeof msg);
+        char msg[512] = "";
+        st = from_memory(buf, (size_t)size, buf, max_batch, out, msg, sizeof msg); /* frees buf */
+        buf = NULL;
         if (st != CNN_OK && err && err_size) snprintf(err, err_size, "%s: %s", path, msg);
     }
     free(buf);
