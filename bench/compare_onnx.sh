@@ -3,7 +3,8 @@
 # (onnxruntime-node, tests/onnx/ort_run.js --bench), side by side in one run: per model, batch and thread
 # count, cnn.c runs and then onnxruntime (interleaved, so drift hits both alike). Prints images/s, the
 # median and 99th-percentile latency of one forward of the batch, and the ratio cnn.c / onnxruntime
-# (> 1: cnn.c is faster), then the geometric mean of the ratios.
+# (> 1: cnn.c is faster), then the geometric mean of the ratios; then the peak resident memory of each
+# program at batch 1 on one thread.
 # The models: fashion-cnn and fashion-resnet exported by `cnn export` (1 x 28 x 28), and resnet18,
 # mobilenet_v2, efficientnet_b0 and squeezenet1_1 exported by PyTorch (tests/onnx/make_models.py;
 # 3 x 224 x 224, random weights).
@@ -84,3 +85,17 @@ for m in "${models[@]}"; do
     done
 done
 awk -v s="$logsum" -v n="$cells" 'BEGIN { printf "geometric mean of cnn.c / onnxruntime over %d cells: %.2f\n", n, exp(s / n) }'
+
+# peak resident memory of one process each (GNU time), batch 1, one thread: loading, planning and a
+# few forwards
+if [ -x /usr/bin/time ]; then
+    printf '\n%-16s %14s %14s %7s\n' "peak memory" "cnn.c MiB" "ort MiB" ratio
+    for m in "${models[@]}"; do
+        "$python" "$src/tests/onnx/input_for.py" "$work/$m.onnx" "$work/$m.b1.npy" 1
+        c_kb=$(/usr/bin/time -f %M "$cnn" bench --model "$work/$m.onnx" --batch 1 --threads 1 --min-time 0.2 2>&1 >/dev/null |
+            tail -n 1)
+        o_kb=$(CNN_ORT_DIR=$build/ort /usr/bin/time -f %M node "$src/tests/onnx/ort_run.js" --bench "$work/$m.onnx" \
+            "$work/$m.b1.npy" --threads 1 --runs 10 --warmup 3 2>&1 >/dev/null | tail -n 1)
+        awk -v m="$m" -v c="$c_kb" -v o="$o_kb" 'BEGIN { printf "%-16s %14.1f %14.1f %7.2f\n", m, c / 1024, o / 1024, c / o }'
+    done
+fi
