@@ -23,4 +23,12 @@ typedef enum cnn_conv_pass {
     CNN_CONV_PASSES
 } cnn_conv_pass;
 
+/* An activation a forward applies to its output after the bias, while the output is in cache: none
+   (act < 0), ReLU (the kernels' own, `relu`), or any other cnn_act through kernels/vact.h, which gives
+   the bits of cnn_act_forward. */
+typedef struct cnn_conv_epi {
+    int act;     /* a cnn_act, or -1: none */
+    float alpha; /* leaky ReLU's slope */
+} cnn_conv_epi;
+
 #endif

@@ -10,6 +10,7 @@
 #include "kernels/depthwise.h"
 #include "kernels/depthwise_rows.h"
 #include "kernels/tree.h"
+#include "kernels/vact.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -220,6 +221,7 @@ typedef struct dw_call {
     int off[TMAX]; /* forward tap s reads buffered row + off[s] + q */
     const float *x, *w, *bias, *dy;
     float *y, *dx, *dw, *dbias;
+    const cnn_conv_epi *epi; /* forward: applied to each output plane (NULL: none) */
 } dw_call;
 
 typedef void (*dw_range_fn)(const dw_call *d, size_t lo, size_t hi, float *scratch);
@@ -265,6 +267,8 @@ static void forward_plane(const dw_call *d, size_t item, float *scratch) {
         s.out = d->y + ((size_t)n * g->k + k) * g->pq;
         s.init = d->bias ? d->bias[k] : 0.0f;
         sum_plane(d->isa, &s, g->p, m == 0 ? &nx : NULL);
+        if (d->epi && d->epi->act >= 0)
+            cnn_vact_kernels_for(d->isa)->forward((cnn_act)d->epi->act, d->epi->alpha, g->pq, s.out, s.out);
     }
 }
 
@@ -551,10 +555,10 @@ size_t cnn_depthwise_scratch_floats(const cnn_conv_geom *g, int threads, cnn_con
 }
 
 void cnn_depthwise_forward(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x, const float *w,
-                           const float *bias, float *y, float *scratch) {
+                           const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
     dw_call d;
     call_init(&d, g, CNN_CONV_FORWARD);
-    d.isa = isa, d.x = x, d.w = w, d.bias = bias, d.y = y;
+    d.isa = isa, d.x = x, d.w = w, d.bias = bias, d.y = y, d.epi = epi;
     run_items(&d, threads, CNN_CONV_FORWARD, forward_planes, scratch);
 }
 

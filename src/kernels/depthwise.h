@@ -25,8 +25,10 @@ CNN_LOCAL size_t cnn_depthwise_scratch_floats(const cnn_conv_geom *g, int thread
    src/kernels/x86/, any other: portable). scratch: cnn_depthwise_scratch_floats(g, threads, pass) floats
    (NULL when that is 0), any contents. Every output element is computed by one thread in a fixed order,
    so results do not depend on the thread count. */
+/* forward: epi (may be NULL) is applied to each output plane as soon as it is computed */
 CNN_LOCAL void cnn_depthwise_forward(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x,
-                                     const float *w, const float *bias, float *y, float *scratch);
+                                     const float *w, const float *bias, const cnn_conv_epi *epi, float *y,
+                                     float *scratch);
 CNN_LOCAL void cnn_depthwise_backward_data(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *dy,
                                            const float *w, float *dx, float *scratch);
 CNN_LOCAL void cnn_depthwise_backward_weights(const cnn_conv_geom *g, int threads, cnn_isa isa,

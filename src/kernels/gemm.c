@@ -3,6 +3,7 @@
    The micro-kernel is chosen at run time from the CPU (AVX-512, AVX2+FMA, or portable C, which
    relies on the compiler's auto-vectorisation for baseline x86-64); the build never uses -march.
    Summation order over K is fixed for a given kernel, so results are bit-reproducible. */
+#include "kernels/vact.h"
 #include "kernels/gemm_micro.h"
 #include "kernels/kernels.h"
 #include "kernels/tree.h"
@@ -133,11 +134,18 @@ static void tree_tile(const gemm_kernel *k, size_t kc, const float *pa, const fl
     merge_tile(tiles, (size_t)k->nr, c, ldc, beta, mr, nr);
 }
 
+/* What a GEMM adds to each finished block of C (cnn_gemm_pa_epi): a bias per row, then an activation. */
+typedef struct gemm_epi {
+    const float *bias;
+    const cnn_conv_epi *epi;
+    const cnn_vact_kernels *vx;
+} gemm_epi;
+
 /* One thread's share: C[i0:i0+m, j0:j0+n] with its own packing buffers; ktree: k <= KC summed in tree
    order (tree_tile). */
 static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m, size_t j0, size_t n, size_t k,
                        const float *a, size_t lda, const float *apk, size_t mpad, const cnn_gemm_b *b, float beta,
-                       float *c, size_t ldc, float *pack, int ktree) {
+                       float *c, size_t ldc, float *pack, int ktree, const gemm_epi *e) {
     const size_t MR = (size_t)kern->mr, NR = (size_t)kern->nr;
     /* A row-major B is read in place by the micro-kernel (its rows are NR contiguous floats anyway);
        only a ragged last panel is packed, so nothing is read past the end of B. */
@@ -171,6 +179,15 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
                 }
             }
         }
+        if (e) /* the block's columns are summed: bias and activation while they are in cache */
+            for (size_t i = i0; i < i0 + m; i++) {
+                float *row = c + i * ldc + jc;
+                if (e->bias) {
+                    const float bk = e->bias[i];
+                    for (size_t j = 0; j < nc; j++) row[j] += bk;
+                }
+                if (e->epi && e->epi->act >= 0) e->vx->forward((cnn_act)e->epi->act, e->epi->alpha, nc, row, row);
+            }
     }
 }
 
@@ -227,11 +244,18 @@ void cnn_gemm_ex(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size
 
 static void gemm_run(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a,
                      size_t lda, const float *apacked, const cnn_gemm_b *b, float beta, float *c, size_t ldc,
-                     float *pack, int ktree);
+                     float *pack, int ktree, const gemm_epi *e);
 
 void cnn_gemm_pa(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a, size_t lda,
                  const float *apacked, const cnn_gemm_b *b, float beta, float *c, size_t ldc, float *pack) {
-    gemm_run(isa, threads, trans_a, m, n, k, a, lda, apacked, b, beta, c, ldc, pack, 0);
+    gemm_run(isa, threads, trans_a, m, n, k, a, lda, apacked, b, beta, c, ldc, pack, 0, NULL);
+}
+
+void cnn_gemm_pa_epi(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a, size_t lda,
+                     const float *apacked, const cnn_gemm_b *b, float *c, size_t ldc, float *pack,
+                     const float *row_bias, const cnn_conv_epi *epi) {
+    const gemm_epi e = {row_bias, epi, cnn_vact_kernels_for(isa)};
+    gemm_run(isa, threads, trans_a, m, n, k, a, lda, apacked, b, 0.0f, c, ldc, pack, 0, &e);
 }
 
 size_t cnn_gemm_ktree_max(void) { return KC; }
@@ -239,18 +263,22 @@ size_t cnn_gemm_ktree_max(void) { return KC; }
 void cnn_gemm_ktree(cnn_isa isa, int threads, int trans_a, int trans_b, size_t m, size_t n, size_t k, const float *a,
                     size_t lda, const float *b, size_t ldb, float *c, size_t ldc, float *pack) {
     cnn_gemm_b bm = {b, ldb, trans_b, NULL, 0};
-    gemm_run(isa, threads, trans_a, m, n, k, a, lda, NULL, &bm, 0.0f, c, ldc, pack, 1);
+    gemm_run(isa, threads, trans_a, m, n, k, a, lda, NULL, &bm, 0.0f, c, ldc, pack, 1, NULL);
 }
 
 static void gemm_run(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a,
                      size_t lda, const float *apacked, const cnn_gemm_b *b, float beta, float *c, size_t ldc,
-                     float *pack, int ktree) {
+                     float *pack, int ktree, const gemm_epi *e) {
     const gemm_kernel *kern = kernel_for(isa, m);
     const size_t mpad = round_up(m, (size_t)kern->mr);
     if (m == 0 || n == 0) return;
-    if (k == 0) { /* op(A) op(B) is empty: C = beta C */
-        for (size_t i = 0; i < m; i++)
+    if (k == 0) { /* op(A) op(B) is empty: C = beta C (then the epilogue: bias, activation) */
+        for (size_t i = 0; i < m; i++) {
             for (size_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+            if (e && e->bias)
+                for (size_t j = 0; j < n; j++) c[i * ldc + j] += e->bias[i];
+            if (e && e->epi && e->epi->act >= 0) e->vx->forward((cnn_act)e->epi->act, e->epi->alpha, n, c + i * ldc, c + i * ldc);
+        }
         return;
     }
     /* Threads split C into bands of whole register tiles along its longer side; every element is
@@ -262,7 +290,7 @@ static void gemm_run(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, 
     if ((size_t)t > tiles) t = (int)tiles;
     if (2.0 * m * n * k < 2e5) t = 1; /* too small to pay for a thread team */
     if (t == 1) { /* no OpenMP region: nested in a conv team's, it would start a team per call */
-        gemm_block(kern, trans_a, 0, m, 0, n, k, a, lda, apacked, mpad, b, beta, c, ldc, pack, ktree);
+        gemm_block(kern, trans_a, 0, m, 0, n, k, a, lda, apacked, mpad, b, beta, c, ldc, pack, ktree, e);
         return;
     }
 #ifdef _OPENMP
@@ -274,7 +302,7 @@ static void gemm_run(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, 
         float *mine = pack + (size_t)id * cnn_gemm_pack_floats();
         if (hi <= lo) continue;
         if (split_n)
-            gemm_block(kern, trans_a, 0, m, lo, hi - lo, k, a, lda, apacked, mpad, b, beta, c, ldc, mine, ktree);
-        else gemm_block(kern, trans_a, lo, hi - lo, 0, n, k, a, lda, apacked, mpad, b, beta, c, ldc, mine, ktree);
+            gemm_block(kern, trans_a, 0, m, lo, hi - lo, k, a, lda, apacked, mpad, b, beta, c, ldc, mine, ktree, e);
+        else gemm_block(kern, trans_a, lo, hi - lo, 0, n, k, a, lda, apacked, mpad, b, beta, c, ldc, mine, ktree, e);
     }
 }

@@ -4,6 +4,7 @@
 #define CNN_KERNELS_H
 
 #include "core/internal.h"
+#include "kernels/conv_geom.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -83,6 +84,12 @@ CNN_LOCAL void cnn_gemm_pack_a(cnn_isa isa, int trans_a, size_t m, size_t k, con
 CNN_LOCAL void cnn_gemm_pa(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a,
                            size_t lda, const float *apacked, const cnn_gemm_b *b, float beta, float *c, size_t ldc,
                            float *pack);
+/* cnn_gemm_pa with beta 0 that, as each block of C's columns is summed, adds row_bias[i] (may be NULL) to
+   row i and applies epi's activation (may be NULL) while the block is in cache: the values of adding the
+   bias to C afterwards and then cnn_act_forward. */
+CNN_LOCAL void cnn_gemm_pa_epi(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, size_t k, const float *a,
+                               size_t lda, const float *apacked, const cnn_gemm_b *b, float *c, size_t ldc,
+                               float *pack, const float *row_bias, const cnn_conv_epi *epi);
 
 /* Packing of the transposed column-matrix view for the GEMM: op(B) = col^T (rows: output positions
    PQ, columns: kernel taps CRS), op(B)[k0:k0+kc, j0:j0+nc] into nr-wide panels pb[panel][kk][jj],

@@ -148,13 +148,14 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
     const float *x = xs[0];
     const float *w = net->params + l->param_off, *b = l->b_count ? w + l->w_count : NULL;
     cnn_conv2d p = l->conv;
-    if (!l->pool_after && !l->act_out && !l->add_after) {
+    /* the ReLU fused in training, or in an inference plan the activation after it */
+    const cnn_conv_epi epi = {l->act_out ? (int)l->act : l->relu_out ? (int)CNN_ACT_RELU : -1, l->alpha};
+    if (!l->pool_after && !l->add_after) {
         p.n = n;
-        return l->packed ? cnn_conv2d_forward_packed(ctx, &p, x, w, l->packed, b, l->relu_out, l->out)
-                         : cnn_conv2d_forward_act(ctx, &p, x, w, b, l->relu_out, l->out);
+        return cnn_conv2d_forward_packed(ctx, &p, x, w, l->packed, b, &epi, l->out);
     }
-    /* conv (and its fused relu or, in an inference plan, activation) then the pool, chunk by chunk:
-       every image computed as in one call */
+    /* conv (and its activation) then the pool or the add, chunk by chunk: every image computed as in one
+       call */
     cnn_layer *pool = l->pool_after ? &net->layers[l->pool_after] : NULL;
     const cnn_layer *add = l->add_after ? &net->layers[l->add_after] : NULL;
     const float *skip = add ? cnn_net_tensor(net, add->in[1]) : NULL;
@@ -164,11 +165,7 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
         cnn_status st;
         p.n = n - i0 < chunk ? n - i0 : chunk;
         const float *xi = x + (size_t)i0 * l->in_size;
-        st = l->packed ? cnn_conv2d_forward_packed(ctx, &p, xi, w, l->packed, b, l->relu_out, y)
-                       : cnn_conv2d_forward_act(ctx, &p, xi, w, b, l->relu_out, y);
-        if (st != CNN_OK) return st;
-        if (l->act_out && (st = cnn_act_forward(ctx, l->act, l->alpha, (size_t)p.n * l->out_size, y, y)) != CNN_OK)
-            return st;
+        if ((st = cnn_conv2d_forward_packed(ctx, &p, xi, w, l->packed, b, &epi, y)) != CNN_OK) return st;
         if (add) add_skip(ctx, (size_t)p.n * l->out_size, skip + (size_t)i0 * l->out_size, add->relu_out, y);
         if (pool) {
             cnn_pool2d q = pool->pool;

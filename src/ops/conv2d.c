@@ -9,6 +9,7 @@
 #include "kernels/depthwise.h"
 #include "kernels/kernels.h"
 #include "kernels/tree.h"
+#include "kernels/vact.h"
 #include "ops/ops.h"
 #ifdef CNN_ARCH_X86
 #include "kernels/x86/direct.h"
@@ -184,16 +185,15 @@ static void team_range(int n, int id, int teams, int *lo, int *hi) {
     *hi = (int)((long long)n * (id + 1) / teams);
 }
 
-/* y = max(0, y), NaN kept: the same values as cnn_act_forward's ReLU. */
-static void relu_inplace(float *y, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        y[i] = y[i] > 0.0f || y[i] != y[i] ? y[i] : 0.0f;
+/* y = the epilogue's activation of y (none: nothing), the values of cnn_act_forward */
+static void epi_apply(const cnn_conv_epi *epi, cnn_isa isa, float *y, size_t n) {
+    if (epi->act >= 0) cnn_vact_kernels_for(isa)->forward((cnn_act)epi->act, epi->alpha, n, y, y);
 }
 
 /* Forward of images [lo, hi): im2col, then Y_g (Kg x PQ) = W_g (Kg x CgRS) . col (CgRS x PQ), plus bias. */
 static void forward_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa isa, int lo, int hi,
-                           const float *x, const float *w, const float *wpk, const float *bias, int relu,
-                           float *y, float *col, float *pack) {
+                           const float *x, const float *w, const float *wpk, const float *bias,
+                           const cnn_conv_epi *epi, float *y, float *col, float *pack) {
     const size_t wpk_g = cnn_gemm_packed_a_floats(isa, (size_t)g->kg, g->crs);
     cnn_im2col_geom ig = im2col_geom(g);
     for (int n = lo; n < hi; n++)
@@ -208,16 +208,11 @@ static void forward_images(const cnn_conv_geom *g, const conv_plan *pl, cnn_isa 
                     cnn_im2col_rows(&ig, pl->gemm_nt, xg, pa, pb, col);
                     bm.p = col, bm.ld = cols;
                 }
-                cnn_gemm_pa(isa, pl->gemm_nt, 0, g->kg, cols, g->crs, w + (size_t)grp * g->kg * g->crs,
-                            g->crs, wpk + grp * wpk_g, &bm, 0.0f, yg + (size_t)pa * g->q, g->pq, pack);
+                /* the bias and the activation on each block of columns the GEMM finishes, in cache */
+                cnn_gemm_pa_epi(isa, pl->gemm_nt, 0, g->kg, cols, g->crs, w + (size_t)grp * g->kg * g->crs, g->crs,
+                                wpk + grp * wpk_g, &bm, yg + (size_t)pa * g->q, g->pq, pack,
+                                bias ? bias + grp * g->kg : NULL, epi);
             }
-            if (bias)
-                for (int kk = 0; kk < g->kg; kk++) {
-                    float bk = bias[grp * g->kg + kk], *row = yg + (size_t)kk * g->pq;
-                    for (size_t i = 0; i < g->pq; i++)
-                        row[i] += bk;
-                }
-            if (relu) relu_inplace(yg, (size_t)g->kg * g->pq); /* while the image's output is in cache */
         }
 }
 
@@ -361,7 +356,7 @@ typedef struct conv_call {
     int reference; /* the context asks for the reference loops */
     const float *x, *w, *bias, *dy;
     float *y, *dx, *dw, *dbias; /* dbias may be NULL */
-    int relu;                   /* forward: ReLU fused on the output */
+    cnn_conv_epi epi;           /* forward: the activation applied to the output */
     const float *packed;        /* forward: w packed ahead by the algorithm's pack (NULL: packed per call) */
 } conv_call;
 
@@ -388,9 +383,9 @@ static size_t no_scratch(const conv_call *c) {
     return (void)c, 0;
 }
 
-/* y = max(0, y) over the whole batch, for the algorithms without a fused ReLU */
-static void relu_after(const conv_call *c) {
-    if (c->relu) relu_inplace(c->y, c->g->y_size);
+/* the activation over the whole batch, for the algorithms that do not apply it themselves */
+static void act_after(const conv_call *c) {
+    epi_apply(&c->epi, c->isa, c->y, c->g->y_size);
 }
 /* a bias gradient summed after an algorithm that computes dW only, in the same scratch */
 static size_t with_bias(const conv_call *c, size_t floats) {
@@ -405,7 +400,7 @@ static void bias_after(const conv_call *c, float *scratch) {
 static void ref_forward(const conv_call *c, float *s) {
     (void)s;
     cnn_conv_ref_forward(c->g, c->x, c->w, c->bias, c->y);
-    relu_after(c);
+    act_after(c);
 }
 static void ref_data(const conv_call *c, float *s) {
     (void)s, cnn_conv_ref_backward_data(c->g, c->dy, c->w, c->dx);
@@ -422,8 +417,7 @@ static size_t dw_floats(const conv_call *c) {
     return cnn_depthwise_scratch_floats(c->g, c->threads, c->pass);
 }
 static void dw_forward(const conv_call *c, float *s) {
-    cnn_depthwise_forward(c->g, c->threads, c->isa, c->x, c->w, c->bias, c->y, s);
-    relu_after(c);
+    cnn_depthwise_forward(c->g, c->threads, c->isa, c->x, c->w, c->bias, &c->epi, c->y, s);
 }
 static void dw_data(const conv_call *c, float *s) {
     cnn_depthwise_backward_data(c->g, c->threads, c->isa, c->dy, c->w, c->dx, s);
@@ -442,7 +436,7 @@ static size_t kvec_floats(const conv_call *c) {
     return cnn_kvec_scratch_floats(c->g, c->isa, c->threads, c->pass);
 }
 static void kvec_forward(const conv_call *c, float *s) {
-    cnn_kvec_forward(c->g, c->isa, c->threads, c->x, c->w, c->packed, c->bias, c->relu, c->y, s);
+    cnn_kvec_forward(c->g, c->isa, c->threads, c->x, c->w, c->packed, c->bias, &c->epi, c->y, s);
 }
 static size_t kvec_packed_floats(const conv_call *c) {
     return cnn_kvec_packed_floats(c->g, c->isa);
@@ -468,7 +462,9 @@ static size_t direct_weights_floats(const conv_call *c) {
     return with_bias(c, direct_floats(c));
 }
 static void direct_forward(const conv_call *c, float *s) {
-    cnn_direct_forward(c->g, c->threads, c->x, c->w, c->bias, c->relu, c->y, s);
+    const int relu = c->epi.act == CNN_ACT_RELU;
+    cnn_direct_forward(c->g, c->threads, c->x, c->w, c->bias, relu, c->y, s);
+    if (!relu) act_after(c);
 }
 static void direct_weights(const conv_call *c, float *s) {
     cnn_direct_backward_weights(c->g, c->threads, c->x, c->dy, c->dw, s);
@@ -504,7 +500,7 @@ typedef void (*images_fn)(const conv_call *c, const conv_plan *pl, const float *
                           float *col, float *pack);
 static void forward_range(const conv_call *c, const conv_plan *pl, const float *wpk, int lo, int hi,
                           float *col, float *pack) {
-    forward_images(c->g, pl, c->isa, lo, hi, c->x, c->w, wpk, c->bias, c->relu, c->y, col, pack);
+    forward_images(c->g, pl, c->isa, lo, hi, c->x, c->w, wpk, c->bias, &c->epi, c->y, col, pack);
 }
 static void data_range(const conv_call *c, const conv_plan *pl, const float *wpk, int lo, int hi, float *col,
                        float *pack) {
@@ -627,7 +623,8 @@ static conv_call call_of(const cnn_ctx *ctx, const cnn_conv_geom *g, cnn_conv_pa
                    .pass = pass,
                    .threads = cnn_ctx_threads(ctx),
                    .isa = cnn_isa_of(ctx),
-                   .reference = cnn_algo_of(ctx) == CNN_ALGO_REFERENCE};
+                   .reference = cnn_algo_of(ctx) == CNN_ALGO_REFERENCE,
+                   .epi = {-1, 0.0f}};
     return c;
 }
 
@@ -675,7 +672,7 @@ cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float
     if (st != CNN_OK) return st;
     if (!x || !w || !y) return CNN_ERR_ARG;
     conv_call c = call_of(ctx, &g, CNN_CONV_FORWARD);
-    c.x = x, c.w = w, c.bias = bias, c.y = y, c.relu = relu;
+    c.x = x, c.w = w, c.bias = bias, c.y = y, c.epi.act = relu ? (int)CNN_ACT_RELU : -1;
     return run_pass(ctx, &c);
 }
 
@@ -700,13 +697,14 @@ cnn_status cnn_conv2d_pack(const cnn_ctx *ctx, const cnn_conv2d *p, const float 
 }
 
 cnn_status cnn_conv2d_forward_packed(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
-                                     const float *packed, const float *bias, int relu, float *y) {
+                                     const float *packed, const float *bias, const cnn_conv_epi *epi, float *y) {
     cnn_conv_geom g;
     cnn_status st = cnn_conv_validate(p, &g);
     if (st != CNN_OK) return st;
     if (!x || !w || !y) return CNN_ERR_ARG;
     conv_call c = call_of(ctx, &g, CNN_CONV_FORWARD);
-    c.x = x, c.w = w, c.bias = bias, c.y = y, c.relu = relu;
+    c.x = x, c.w = w, c.bias = bias, c.y = y, c.epi.act = -1;
+    if (epi && epi->act >= (int)CNN_ACT_IDENTITY && epi->act <= (int)CNN_ACT_SILU) c.epi = *epi;
     c.packed = choose(&c)->pack ? packed : NULL;
     return run_pass(ctx, &c);
 }

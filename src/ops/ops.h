@@ -29,13 +29,15 @@ CNN_LOCAL cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, c
                                             const float *bias, int relu, float *y);
 /* Forward weights packed once for many calls (an inference plan): the floats the forward of p on ctx
    packs w into (0: its algorithm reads w as it is), packing them, and the forward reading them. The
-   packing belongs to ctx's instruction set and algorithm choice; packed NULL packs per call. */
+   packing belongs to ctx's instruction set and algorithm choice; packed NULL packs per call. epi (may
+   be NULL): the activation applied to the output while it is in cache (a ReLU in the kernels' tiles). */
 CNN_LOCAL cnn_status cnn_dense_forward_wt(cnn_ctx *ctx, const cnn_dense *p, const float *x, const float *wt,
                                           const float *b, float *y); /* dense.c: w stored transposed */
 CNN_LOCAL size_t cnn_conv2d_packed_floats(const cnn_ctx *ctx, const cnn_conv2d *p);
 CNN_LOCAL cnn_status cnn_conv2d_pack(const cnn_ctx *ctx, const cnn_conv2d *p, const float *w, float *packed);
 CNN_LOCAL cnn_status cnn_conv2d_forward_packed(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
-                                               const float *packed, const float *bias, int relu, float *y);
+                                               const float *packed, const float *bias, const cnn_conv_epi *epi,
+                                               float *y);
 /* cnn_pool2d_backward for a pool whose input is a ReLU's output (relu_in != 0): a window's gradient
    goes to its argmax only when that value is > 0, so the ReLU's own backward becomes the identity
    (bit-identical to running it). Max pooling only. */

@@ -10,6 +10,7 @@
 #define KV_VEC 16
 #define KV_LANES 32
 #define KV_TILE 14
+#define KV_ISA CNN_ISA_AVX512
 #include "kernels/x86/kvec_impl.h"
 
 
@@ -169,9 +170,9 @@ size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads,
 }
 
 void cnn_kvec_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *w,
-                      const float *wpk, const float *bias, int relu, float *y, float *scratch) {
-    if (isa == CNN_ISA_AVX2) cnn_kvec_avx2_forward(g, threads, x, w, wpk, bias, relu, y, scratch);
-    else kv_forward(g, threads, x, w, wpk, bias, relu, y, scratch);
+                      const float *wpk, const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
+    if (isa == CNN_ISA_AVX2) cnn_kvec_avx2_forward(g, threads, x, w, wpk, bias, epi, y, scratch);
+    else kv_forward(g, threads, x, w, wpk, bias, epi, y, scratch);
 }
 
 size_t cnn_kvec_packed_floats(const cnn_conv_geom *g, cnn_isa isa) {

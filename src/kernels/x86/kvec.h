@@ -23,12 +23,14 @@ CNN_LOCAL int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, cnn_conv_p
    transposed dy and the tiles' running sums; then the tree's root (dW and dbias). */
 CNN_LOCAL size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads, cnn_conv_pass pass);
 
-/* As cnn_conv2d_forward (bias may be NULL; relu: the fused ReLU of cnn_conv2d_forward_act). Each
+/* As cnn_conv2d_forward (bias may be NULL; epi (may be NULL): ReLU in the tiles, another activation on
+   each unit's rows right after it). Each
    output is the sum over (c, r, s) in that order, plus the bias: the same bits for any thread count
    and any split of the batch. wpk: w packed ahead by cnn_kvec_pack for this isa, or NULL (packed into
    scratch on each call). */
 CNN_LOCAL void cnn_kvec_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *w,
-                                const float *wpk, const float *bias, int relu, float *y, float *scratch);
+                                const float *wpk, const float *bias, const cnn_conv_epi *epi, float *y,
+                                float *scratch);
 /* The forward's weights packed once (an inference plan): their floats, and packing w into wpk. */
 CNN_LOCAL size_t cnn_kvec_packed_floats(const cnn_conv_geom *g, cnn_isa isa);
 CNN_LOCAL void cnn_kvec_pack(const cnn_conv_geom *g, cnn_isa isa, const float *w, float *wpk);
@@ -46,7 +48,8 @@ CNN_LOCAL void cnn_kvec_backward_weights(const cnn_conv_geom *g, cnn_isa isa, in
 CNN_LOCAL int cnn_kvec_avx2_supported(const cnn_conv_geom *g, cnn_conv_pass pass);
 CNN_LOCAL size_t cnn_kvec_avx2_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass);
 CNN_LOCAL void cnn_kvec_avx2_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w,
-                                     const float *wpk, const float *bias, int relu, float *y, float *scratch);
+                                     const float *wpk, const float *bias, const cnn_conv_epi *epi, float *y,
+                                float *scratch);
 CNN_LOCAL size_t cnn_kvec_avx2_packed_floats(const cnn_conv_geom *g);
 CNN_LOCAL void cnn_kvec_avx2_pack(const cnn_conv_geom *g, const float *w, float *wpk);
 CNN_LOCAL void cnn_kvec_avx2_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w,

@@ -9,6 +9,7 @@
 #define KV_VEC 8
 #define KV_LANES 16
 #define KV_TILE 6
+#define KV_ISA CNN_ISA_AVX2
 #include "kernels/x86/kvec_impl.h"
 
 /* the first n of 8 lanes, for maskload and maskstore */
@@ -187,8 +188,8 @@ size_t cnn_kvec_avx2_scratch_floats(const cnn_conv_geom *g, int threads, cnn_con
     return kv_scratch_floats(g, threads, pass);
 }
 void cnn_kvec_avx2_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *wpk,
-                           const float *bias, int relu, float *y, float *scratch) {
-    kv_forward(g, threads, x, w, wpk, bias, relu, y, scratch);
+                           const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
+    kv_forward(g, threads, x, w, wpk, bias, epi, y, scratch);
 }
 size_t cnn_kvec_avx2_packed_floats(const cnn_conv_geom *g) {
     return kv_packed_floats(g);

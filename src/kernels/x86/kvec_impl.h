@@ -2,6 +2,7 @@
    instruction set by the file that defines, before including it:
      KV_VEC    floats per vector; KV_LANES  floats per block of output channels (two vectors)
      KV_TILE   output positions (or taps, in backward-weights) a register tile holds
+     KV_ISA    the cnn_isa of its activation loops (kernels/vact.h)
      kv_transpose, kv_bias_relu, kv_tile_any, kv_bww_any: the vector kernels (see kvec.c)
    and gets static kv_supported, kv_scratch_floats, kv_forward, kv_backward_data, kv_backward_weights.
    Forward and backward-data are one kernel over a "job": an input of `ci` channels per group (x, or dy
@@ -19,6 +20,7 @@
    and the leaves are added in the batch's summation tree (kernels/tree.h). */
 #include "kernels/x86/kvec.h"
 #include "kernels/tree.h"
+#include "kernels/vact.h"
 
 #include <string.h>
 #ifdef _OPENMP
@@ -179,6 +181,9 @@ typedef struct kout {
     float *y;           /* the batch's output */
     const float *bias;  /* per output channel, or NULL */
     int relu;
+    int act;            /* an activation other than ReLU applied to each unit's rows after it (-1: none) */
+    float alpha;
+    const cnn_vact_kernels *vx;
 } kout;
 
 /* The vector kernels, defined by the including file (KV_TARGET: their instruction set):
@@ -256,6 +261,12 @@ static void run_unit(const kjob *j, const kout *o, const float *wpk, size_t n, l
         kv_tile_any(q1 - q0, bw / KV_VEC, j->sw, j, xrow + (size_t)q0 * j->sw, w, tile);
         write_tile(j, o, n, grp, k0, p, q0, q1 - q0, tile);
     }
+    if (o->act >= 0) { /* the unit's rows, still in cache */
+        const size_t pq = (size_t)j->p * j->q;
+        const int valid = block_valid(j, k0);
+        float *row = o->y + (n * (size_t)j->groups * j->ko + (size_t)grp * j->ko + (size_t)k0) * pq + (size_t)p * j->q;
+        for (int l = 0; l < valid; l++, row += pq) o->vx->forward((cnn_act)o->act, o->alpha, (size_t)j->q, row, row);
+    }
 }
 
 static void run(const kjob *j, int n_images, int threads, int teams, const float *in, const float *wpk,
@@ -317,10 +328,12 @@ static void run(const kjob *j, int n_images, int threads, int teams, const float
 
 /* wpk: the weights packed ahead by kv_pack (an inference plan), or NULL to pack them into scratch */
 static void kv_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *wpk,
-                      const float *bias, int relu, float *y, float *scratch) {
+                      const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
     const kjob j = job_of(g, CNN_CONV_FORWARD);
     if (!wpk) pack_weights(&j, CNN_CONV_FORWARD, w, scratch);
-    const kout o = {y, bias, relu};
+    const int act = epi ? epi->act : -1;
+    const kout o = {y, bias, act == CNN_ACT_RELU, act == CNN_ACT_RELU ? -1 : act, epi ? epi->alpha : 0.0f,
+                    cnn_vact_kernels_for(KV_ISA)};
     run(&j, g->n, threads, teams_of(g, threads), x, wpk ? wpk : scratch, &o, scratch + packed_floats(&j));
 }
 
@@ -338,7 +351,7 @@ static void kv_backward_data(const cnn_conv_geom *g, int threads, const float *d
                             float *scratch) {
     const kjob j = job_of(g, CNN_CONV_BACKWARD_DATA);
     pack_weights(&j, CNN_CONV_BACKWARD_DATA, w, scratch);
-    const kout o = {dx, NULL, 0};
+    const kout o = {dx, NULL, 0, -1, 0.0f, NULL};
     run(&j, g->n, threads, teams_of(g, threads), dy, scratch, &o, scratch + packed_floats(&j));
 }
 
