@@ -511,6 +511,19 @@ void cnn_rng_skip(cnn_rng *rng, size_t draws) {
     for (size_t i = 0; i < draws; i++) (void)cnn_rng_u32(rng); /* cnn_rng_uniform takes one u32 */
 }
 
+int cnn_net_reserved_for(const cnn_net *net, const cnn_ctx *ctx) {
+    return ctx == net->reserved_ctx && cnn_ctx_threads(ctx) == net->reserved_threads &&
+           cnn_ctx_isa(ctx) == net->reserved_isa && cnn_ctx_algo(ctx) == net->reserved_algo;
+}
+
+void cnn_net_reserve_for(cnn_net *net, const cnn_ctx *ctx) {
+    net->reserved_floats = cnn_net_step_scratch(net, ctx);
+    net->reserved_ctx = ctx;
+    net->reserved_threads = cnn_ctx_threads(ctx);
+    net->reserved_isa = cnn_ctx_isa(ctx);
+    net->reserved_algo = cnn_ctx_algo(ctx);
+}
+
 cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, int training, const float **out) {
     if (!net || !net->built || !x || n <= 0 || n > net->max_batch) return CNN_ERR_ARG;
     if (training && net->shard_total && net->shard_first > net->shard_total - n) return CNN_ERR_ARG;
@@ -520,14 +533,7 @@ cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, in
         if (st != CNN_OK) return st;
     }
     if (!ctx) ctx = net->own_ctx;
-    if (ctx != net->reserved_ctx || cnn_ctx_threads(ctx) != net->reserved_threads ||
-        cnn_ctx_isa(ctx) != net->reserved_isa || cnn_ctx_algo(ctx) != net->reserved_algo) { /* the ops' choices */
-        net->reserved_floats = cnn_net_step_scratch(net, ctx);
-        net->reserved_ctx = ctx;
-        net->reserved_threads = cnn_ctx_threads(ctx);
-        net->reserved_isa = cnn_ctx_isa(ctx);
-        net->reserved_algo = cnn_ctx_algo(ctx);
-    }
+    if (!cnn_net_reserved_for(net, ctx)) cnn_net_reserve_for(net, ctx);
     cnn_status st = cnn_ctx_reserve(ctx, net->reserved_floats);
     if (st != CNN_OK) return st;
     net->n = n;

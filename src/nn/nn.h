@@ -112,6 +112,10 @@ CNN_LOCAL int cnn_net_is_view(const cnn_layer *l);
 CNN_LOCAL cnn_status cnn_net_layer_sizes(const cnn_layer *l, size_t b, size_t *out, size_t *aux);
 CNN_LOCAL size_t cnn_net_step_scratch(const cnn_net *net, const cnn_ctx *ctx);
 CNN_LOCAL void cnn_net_plan_fusions(cnn_net *net);
+/* Whether net's op scratch was last sized for ctx's threads, instruction set and algorithm choice (the
+   ops' choices), and sizing it for ctx (net->reserved_*). */
+CNN_LOCAL int cnn_net_reserved_for(const cnn_net *net, const cnn_ctx *ctx);
+CNN_LOCAL void cnn_net_reserve_for(cnn_net *net, const cnn_ctx *ctx);
 
 /* Layer i's own spec line ("conv 32 3 pad=1", with from= and name= where it has them), into buf. */
 CNN_LOCAL void cnn_layer_describe(const cnn_net *net, int i, char *buf, size_t size);

@@ -322,16 +322,11 @@ cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, con
     if (!plan || !x || n <= 0 || n > plan->net->max_batch) return CNN_ERR_ARG;
     cnn_net *net = plan->net;
     if (!ctx) ctx = net->own_ctx;
-    if (ctx != net->reserved_ctx || cnn_ctx_threads(ctx) != net->reserved_threads ||
-        cnn_ctx_isa(ctx) != net->reserved_isa || cnn_ctx_algo(ctx) != net->reserved_algo) {
-        net->reserved_floats = cnn_net_step_scratch(net, ctx);
-        net->reserved_ctx = NULL; /* until the packing below is done */
+    if (!cnn_net_reserved_for(net, ctx)) {
+        net->reserved_ctx = NULL; /* until the packing is done */
         cnn_status st = pack_convs(net, ctx, &plan->packed_floats);
         if (st != CNN_OK) return st;
-        net->reserved_ctx = ctx;
-        net->reserved_threads = cnn_ctx_threads(ctx);
-        net->reserved_isa = cnn_ctx_isa(ctx);
-        net->reserved_algo = cnn_ctx_algo(ctx);
+        cnn_net_reserve_for(net, ctx);
     }
     cnn_status st = cnn_ctx_reserve(ctx, net->reserved_floats);
     if (st != CNN_OK) return st;
