@@ -1,8 +1,10 @@
 /* op_merge.c — ONNX's elementwise arithmetic and Concat: between two computed tensors they become
    add, mul and concat layers; between constants (shape arithmetic, mostly int64) they are folded with
-   NumPy broadcasting; a computed tensor with a neutral constant (x + 0, x * 1) is x itself. */
+   NumPy broadcasting; a computed tensor with a neutral constant (x + 0, x * 1) is x itself, with one
+   per channel or a scalar a depthwise 1x1 conv. */
 #include "onnx/onnx.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,6 +83,43 @@ static int all_equal(const ox_value *v, float x) {
     return 1;
 }
 
+/* x op c (x_first) or c op x for a float constant c that broadcasts to x: as a depthwise 1x1 conv when c
+   holds one value per channel (axis 1 of x) or a single value, w and b per channel: x + c (1, c),
+   x - c (1, -c), c - x (-1, c), x * c (c, 0), x / c (1 / c, 0: within half an ulp of the division per
+   element, PyTorch's own x * (1 / c) for a scalar). Its weights are trainable like any conv's. */
+static cnn_status per_channel(ox_import *im, const Onnx__NodeProto *n, ox_value *x, const ox_value *c, binop op,
+                              int x_first) {
+    const int64_t ch = x->dims[1];
+    const int cd = 1 - (x->rank - c->rank); /* c's axis under x's channel axis (< 0: none) */
+    for (int d = 0; d < c->rank; d++)
+        if (d != cd && c->dims[d] != 1)
+            return ox_fail(im, CNN_ERR_UNSUPPORTED,
+                           "%s of a computed tensor ('%s') and a constant ('%s') that varies along an axis other than "
+                           "the channels is not supported", n->op_type, x->name, c->name);
+    if (ch <= 0 || ch > INT32_MAX) return ox_fail(im, CNN_ERR_SHAPE, "input '%s' has %lld channels", x->name, (long long)ch);
+    float *w = malloc((size_t)ch * sizeof *w), *bias = malloc((size_t)ch * sizeof *bias);
+    if (!w || !bias) {
+        free(w), free(bias);
+        return ox_fail(im, CNN_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t k = 0; k < ch; k++) {
+        const float v = c->f[cd >= 0 && c->dims[cd] != 1 ? k : 0];
+        w[k] = op == OP_MUL ? v : op == OP_DIV ? 1.0f / v : op == OP_SUB && !x_first ? -1.0f : 1.0f;
+        bias[k] = op == OP_ADD ? v : op == OP_SUB ? (x_first ? -v : v) : 0.0f;
+    }
+    cnn_conv2d p = {0};
+    p.k = (int)ch, p.r = 1, p.s = 1, p.groups = (int)ch;
+    int layer;
+    cnn_status st = ox_layer_begin(im, 1, &x);
+    if (st == CNN_OK) st = ox_layer_end(im, cnn_net_add_conv2d(im->net, &p, 1), &layer);
+    if (st != CNN_OK) {
+        free(w), free(bias);
+        return st;
+    }
+    if ((st = ox_keep_params(im, layer, w, (size_t)ch, bias, (size_t)ch, NULL, 0)) != CNN_OK) return st;
+    return ox_out_act(im, n, 0, layer, x->rank, x->dims);
+}
+
 static cnn_status binary(ox_import *im, const Onnx__NodeProto *n, binop op) {
     ox_value *a = ox_in(im, n, 0), *b = ox_in(im, n, 1);
     if (!a || !b) return ox_fail(im, CNN_ERR_FORMAT, "two inputs are needed");
@@ -110,19 +149,22 @@ static cnn_status binary(ox_import *im, const Onnx__NodeProto *n, binop op) {
         if ((st = ox_layer_end(im, st, &layer)) != CNN_OK) return st;
         return ox_out_act(im, n, 0, layer, in[0]->rank, in[0]->dims);
     }
-    /* a computed tensor and a constant: only the neutral ones, which change nothing */
+    /* a computed tensor and a constant: a neutral one changes nothing; one per channel (or a scalar) is a
+       depthwise 1x1 conv, y = w x + b per channel */
     ox_value *x = a->kind == OX_ACT ? a : b, *c = a->kind == OX_ACT ? b : a;
     float neutral = op == OP_ADD || op == OP_SUB ? 0.0f : 1.0f;
-    int ok = c->kind == OX_CONST && all_equal(c, neutral) && (x == a || op == OP_ADD || op == OP_MUL);
-    if (ok) {
+    int fits = c->kind == OX_CONST && c->dtype == OX_FLOAT && !c->batch;
+    if (fits) {
         ox_value shape = {0};
-        ok = broadcast(x, c, &shape) == CNN_OK && shape.rank == x->rank;
-        for (int d = 1; ok && d < x->rank; d++) ok = shape.dims[d] == x->dims[d];
+        fits = broadcast(x, c, &shape) == CNN_OK && shape.rank == x->rank;
+        for (int d = 1; fits && d < x->rank; d++) fits = shape.dims[d] == x->dims[d];
     }
-    if (!ok)
-        return ox_fail(im, CNN_ERR_UNSUPPORTED, "%s of a computed tensor ('%s') and a constant ('%s') is not supported",
-                       n->op_type, x->name, c->name);
-    return ox_out_alias(im, n, 0, x);
+    if (fits && all_equal(c, neutral) && (x == a || op == OP_ADD || op == OP_MUL)) return ox_out_alias(im, n, 0, x);
+    if (fits && !(op == OP_DIV && x == b)) return per_channel(im, n, x, c, op, x == a);
+    return ox_fail(im, CNN_ERR_UNSUPPORTED,
+                   "%s of a computed tensor ('%s') and a constant ('%s') is not supported: only a constant per channel or "
+                   "a scalar, and not divided by the tensor",
+                   n->op_type, x->name, c->name);
 }
 
 static cnn_status add(ox_import *im, const Onnx__NodeProto *n) { return binary(im, n, OP_ADD); }

@@ -228,6 +228,26 @@ class PadClip(nn.Module):
         return F.pad(x, (-1, 0, 0, -2))
 
 
+class ConstArith(nn.Module):
+    """Arithmetic with constants: per-channel normalisation, scalars on either side, a per-feature bias
+    after flatten (Add, Sub, Mul and Div with initializers), on N x 3 x 8 x 8."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer('mean', torch.tensor([0.2, -0.1, 0.4]).view(3, 1, 1))
+        self.register_buffer('std', torch.tensor([0.5, 2.0, 0.25]).view(1, 3, 1, 1))
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.register_buffer('gain', torch.linspace(0.5, 2.0, 4).view(1, 4, 1, 1))
+        self.register_buffer('shift', torch.linspace(-1.0, 1.0, 36))
+
+    def forward(self, x):
+        x = (x - self.mean) / self.std
+        x = self.conv(x) * self.gain + 0.25
+        x = 1.5 - F.relu(x) / 3.0
+        x = torch.flatten(F.max_pool2d(x, 2), 1)
+        return 2.0 * (x + self.shift)
+
+
 # --------------------------------------------------------------------------
 # torchvision models (input N x 3 x 224 x 224, batch 1, weights=None)
 # --------------------------------------------------------------------------
@@ -253,6 +273,7 @@ MODELS = {
     'avgpool_variants': (AvgPoolVariants, (2, 3, 15, 15)),
     'conv1d_net': (Conv1dNet, (2, 4, 50)),
     'pad_clip': (PadClip, (2, 2, 12, 10)),
+    'const_arith': (ConstArith, (2, 3, 8, 8)),
     'resnet18': (_tv('resnet18'), IMAGENET),
     'mobilenet_v2': (_tv('mobilenet_v2'), IMAGENET),
     'mobilenet_v3_small': (_tv('mobilenet_v3_small'), IMAGENET),
