@@ -2,7 +2,7 @@
 # test.sh — the whole test suite from a fresh Debian machine: installs what is missing, builds with
 # warnings as errors, runs every test, then rebuilds under AddressSanitizer + UBSan and runs them again,
 # then runs each libFuzzer target for a minute (clang, ASan + UBSan), builds, installs, uses and
-# removes the Debian packages, and builds the library for aarch64 (portable kernels only) with warnings
+# removes the Debian packages, and builds the library for aarch64 (portable C and NEON kernels) with warnings
 # as errors. The release tests include the install tree used by other projects (test_package).
 set -eu
 cd "$(dirname "$0")"
@@ -32,7 +32,7 @@ scripts/fuzz.sh 60
 echo "== Debian packages: built, installed, used and removed =="
 scripts/deb_check.sh build-deb
 
-echo "== aarch64 build of the library (no x86 kernels), warnings as errors =="
-scripts/deps.sh gcc-aarch64-linux-gnu libc6-dev-arm64-cross # the C library headers for aarch64
+echo "== aarch64 build of the library (NEON kernels, checked under qemu-aarch64), warnings as errors =="
+scripts/deps.sh gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user # the C library for aarch64, the emulator
 scripts/cross_check.sh build-cross
 echo "all tests passed"

@@ -29,7 +29,7 @@ static const char usage[] =
     "  --model FILE  model spec (its train line is not used: SGD, lr 0.05, as for fashion-cnn)\n"
     "  --batch N     training batch (default 64)\n"
     "  --threads N   threads (default 1; 0: all cores)\n"
-    "  --isa NAME    avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n"
+    "  --isa NAME    avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n"
     "  --steps N     timed training steps (default 300)\n"
     "  --warmup N    untimed training steps first (default 20)\n"
     "  --data DIR    dataset folder (default: $CNN_DATA, else /usr/share/datasets/fashion-mnist)\n"

@@ -32,7 +32,7 @@ const char cmd_bench_usage[] =
     "  --no-plan       time the network's own forward instead of its inference plan\n"
     "  --batch N       images per forward with --model (default 1)\n"
     "  --threads N     threads of the context (default 1; 0 = all online cores)\n"
-    "  --isa NAME      avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n"
+    "  --isa NAME      avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n"
     "  --shape NAMES   shapes to run (repeatable or comma list; default all)\n"
     "  --min-time S    seconds of repeats per pass after one warm-up (default 0.5)\n"
     "  --median        report the median repeat (default: the best)\n"

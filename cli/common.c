@@ -214,7 +214,7 @@ int cli_parse_fit(const char *s) {
 
 /* The instruction set called name ("auto" when NULL or empty); 0 when there is none of that name. */
 static int isa_named(const char *name, cnn_isa *out) {
-    static const cnn_isa known[] = {CNN_ISA_AUTO, CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512};
+    static const cnn_isa known[] = {CNN_ISA_AUTO, CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512, CNN_ISA_NEON};
     *out = CNN_ISA_AUTO;
     if (!name || !*name) return 1;
     for (size_t k = 0; k < sizeof known / sizeof *known; k++)
@@ -227,7 +227,7 @@ cnn_ctx *cli_ctx_create(const char *prog, int threads, const char *isa, int *rc)
     const char *name = isa ? isa : getenv("CNN_ISA");
     cnn_isa want;
     if (!isa_named(name, &want)) {
-        cli_error(prog, "%s %s: unknown instruction set (avx512, avx2, portable or auto)", from, name);
+        cli_error(prog, "%s %s: unknown instruction set (avx512, avx2, neon, portable or auto)", from, name);
         *rc = CLI_EXIT_USAGE;
         return NULL;
     }

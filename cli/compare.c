@@ -17,7 +17,7 @@ const char cmd_compare_usage[] =
     "  --tolerance T  the largest relative difference accepted (default 1e-4)\n"
     "  --batch N      images per forward pass (default 64)\n"
     "  --threads N    threads (default: all cores)\n"
-    "  --isa NAME     avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n";
+    "  --isa NAME     avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n";
 
 int cmd_compare(int argc, char **argv) {
     const char *in = NULL, *expect = NULL, *isa = NULL;

@@ -16,7 +16,7 @@ const char cmd_eval_usage[] =
     "                /usr/share/datasets/fashion-mnist)\n"
     "  --batch N     images per forward pass (default 256)\n"
     "  --threads N   threads (default: all cores)\n"
-    "  --isa NAME    avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n" CLI_DATA_FLAGS_HELP;
+    "  --isa NAME    avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n" CLI_DATA_FLAGS_HELP;
 
 static void print_report(const cnn_net *net, const cli_eval_result *r, const long *conf, int classes) {
     printf("accuracy %.4f\n", r->accuracy);

@@ -22,7 +22,7 @@ const char cmd_predict_usage[] =
     "                d pixel| of the top class's score, the backward pass carried down to the input\n"
     "                (largest over the channels, bright = the pixels that move the score most)\n"
     "  --threads N   threads (default 1: one image at a time gives little to share)\n"
-    "  --isa NAME    avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n";
+    "  --isa NAME    avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n";
 
 /* The image (pix, planar) and its saliency map for class k side by side in one PNG, each scaled up to
    about 224 pixels, a white gap between them. 0 on success. */

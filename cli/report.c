@@ -28,7 +28,7 @@ const char cmd_report_usage[] =
     "                $CNN_DATA, else Debian's Fashion-MNIST)\n"
     "  -o, --out FILE  the page (default report.html)\n"
     "  --threads N   threads (default 2)\n"
-    "  --isa NAME    avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n" CLI_DATA_FLAGS_HELP;
+    "  --isa NAME    avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n" CLI_DATA_FLAGS_HELP;
 
 enum { MISTAKES = 16, SALIENT_PER_CLASS = 2, MAPS_PER_BLOCK = 16, EVAL_BATCH = 256, DRAWN_CLASSES = 40,
        SALIENT_SHOWN = 40 };

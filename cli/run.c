@@ -19,7 +19,7 @@ const char cmd_run_usage[] =
     "  --output FILE  the output as .npy: N x F after a dense or flatten layer, else N x C x H x W\n"
     "  --batch N      images per forward pass (default 64)\n"
     "  --threads N    threads (default: all cores)\n"
-    "  --isa NAME     avx512, avx2, portable or auto (default: $CNN_ISA, else the CPU's best)\n";
+    "  --isa NAME     avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n";
 
 /* Whether layer i's output is flat (N x F): a dense or flatten layer's, and what a layer that keeps
    its first input's shape (activations, add, mul, concat, batchnorm, dropout) makes of a flat one. */

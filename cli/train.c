@@ -44,7 +44,7 @@ const char cmd_train_usage[] =
     "  --seed N          seeds initialisation, shuffling, augmentation and dropout (default 1)\n"
     "  --threads N       threads per process (default: all cores; under mpirun, a machine's cores\n"
     "                    shared among its ranks)\n"
-    "  --isa NAME        instruction set: avx512, avx2, portable or auto (default: $CNN_ISA, else\n"
+    "  --isa NAME        instruction set: avx512, avx2, neon, portable or auto (default: $CNN_ISA, else\n"
     "                    the CPU's best)\n"
     "  --out FILE        checkpoint written after every epoch (default model.cnn)\n"
     "  --resume FILE     continue the run saved in FILE; its model, data settings and optimizer are\n"

@@ -67,7 +67,13 @@ CNN_API cnn_algo cnn_ctx_algo(const cnn_ctx *ctx); /* AUTO for NULL */
 
 /* Which SIMD micro-kernels the fast path uses. A context starts with the best one the CPU has
    (detected at run time, never at build time); tests force the others. Append-only. */
-typedef enum cnn_isa { CNN_ISA_AUTO = 0, CNN_ISA_PORTABLE = 1, CNN_ISA_AVX2 = 2, CNN_ISA_AVX512 = 3 } cnn_isa;
+typedef enum cnn_isa {
+    CNN_ISA_AUTO = 0,
+    CNN_ISA_PORTABLE = 1,
+    CNN_ISA_AVX2 = 2,   /* x86-64 AVX2 + FMA */
+    CNN_ISA_AVX512 = 3, /* x86-64 AVX-512 (F, BW, DQ, VL) */
+    CNN_ISA_NEON = 4    /* ARM64 Advanced SIMD (the GEMM's micro-kernel; aarch64 builds only) */
+} cnn_isa;
 /* CNN_ERR_UNSUPPORTED when this CPU cannot run isa; AUTO picks the best again. */
 CNN_API cnn_status cnn_ctx_set_isa(cnn_ctx *ctx, cnn_isa isa);
 CNN_API cnn_isa cnn_ctx_isa(const cnn_ctx *ctx); /* the kernels in use (for NULL: the CPU's best) */

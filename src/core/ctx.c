@@ -72,7 +72,7 @@ cnn_status cnn_ctx_reserve(cnn_ctx *ctx, size_t floats) {
 }
 
 cnn_status cnn_ctx_set_isa(cnn_ctx *ctx, cnn_isa isa) {
-    if (!ctx || isa < CNN_ISA_AUTO || isa > CNN_ISA_AVX512) return CNN_ERR_ARG;
+    if (!ctx || isa < CNN_ISA_AUTO || isa > CNN_ISA_NEON) return CNN_ERR_ARG;
     if (isa == CNN_ISA_AUTO) isa = cnn_isa_detect();
     if (!cnn_isa_available(isa)) return CNN_ERR_UNSUPPORTED;
     ctx->isa = isa;
@@ -88,6 +88,7 @@ const char *cnn_isa_name(cnn_isa isa) {
     case CNN_ISA_PORTABLE: return "portable";
     case CNN_ISA_AVX2: return "avx2";
     case CNN_ISA_AVX512: return "avx512";
+    case CNN_ISA_NEON: return "neon";
     }
     return "unknown";
 }

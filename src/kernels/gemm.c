@@ -202,6 +202,9 @@ static const gemm_kernel *kernel_of(cnn_isa isa) {
     if (isa == CNN_ISA_AVX512) return &cnn_gemm_avx512_12;
     if (isa == CNN_ISA_AVX2) return &cnn_gemm_avx2;
 #endif
+#ifdef CNN_ARCH_ARM64
+    if (isa == CNN_ISA_NEON) return &cnn_gemm_neon;
+#endif
     (void)isa;
     return &PORTABLE;
 }

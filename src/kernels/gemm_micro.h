@@ -24,5 +24,9 @@ CNN_LOCAL extern const gemm_kernel cnn_gemm_avx2;
 CNN_LOCAL extern const gemm_kernel cnn_gemm_avx512_12;
 CNN_LOCAL extern const gemm_kernel cnn_gemm_avx512_8;
 #endif
+#ifdef CNN_ARCH_ARM64
+/* 8 x 12 (kernels/arm/gemm_neon.c) */
+CNN_LOCAL extern const gemm_kernel cnn_gemm_neon;
+#endif
 
 #endif

@@ -53,10 +53,10 @@ has out ", portable, GFLOP/s"
 CNN_ISA=portable expect 0 bench --shape lenet2 --min-time 0 --csv
 has out " isa=portable "
 expect 2 bench --shape lenet2 --isa avx3
-first_err "cnn bench: --isa avx3: unknown instruction set (avx512, avx2, portable or auto)"
+first_err "cnn bench: --isa avx3: unknown instruction set (avx512, avx2, neon, portable or auto)"
 [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "an unknown --isa is not one line"
 CNN_ISA=sse9 expect 2 bench --shape lenet2
-first_err "cnn bench: CNN_ISA sse9: unknown instruction set (avx512, avx2, portable or auto)"
+first_err "cnn bench: CNN_ISA sse9: unknown instruction set (avx512, avx2, neon, portable or auto)"
 if [ "$best" != avx512 ]; then
     expect 1 bench --shape lenet2 --isa avx512
     first_err "cnn bench: --isa avx512: this CPU cannot run it (its best is $best)"
