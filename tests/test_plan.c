@@ -177,7 +177,7 @@ static void test_plan_api(void **state) {
     char err[256];
     cnn_net *net = NULL, *unbuilt = NULL;
     cnn_plan *plan = NULL;
-    float x[2 * 36] = {0};
+    float x[2 * 2 * 36] = {0}; /* two images of 2 x 6 x 6 */
     const float *o = NULL;
     assert_int_equal(cnn_net_from_spec("input 2 6 6\nconv 3 3\nflatten\ndense 2\n", 2, &net, err, sizeof err), CNN_OK);
     assert_int_equal(cnn_plan_create(NULL, 2, &plan), CNN_ERR_ARG);

@@ -717,9 +717,11 @@ static cnn_status from_memory(const void *data, size_t size, void *owned, int ma
     im.err = err, im.err_size = err_size;
     /* ONNX's own graphs nest a few levels (If and Loop bodies); 64 leaves room for any real model */
     int depth = pb_depth_ok(data, size, 64);
-    if (depth <= 0)
+    if (depth <= 0) {
+        free(owned);
         return fail_plain(&im, depth < 0 ? CNN_ERR_NOMEM : CNN_ERR_UNSUPPORTED,
                           depth < 0 ? "out of memory" : "messages nested more than 64 deep (graphs inside graphs?)");
+    }
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
     free(owned); /* the parsed message holds its own copies */
     if (!m) return fail_plain(&im, CNN_ERR_FORMAT, "not an ONNX model: the protobuf is truncated or malformed");
