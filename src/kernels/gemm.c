@@ -141,6 +141,18 @@ typedef struct gemm_epi {
     const cnn_vact_kernels *vx;
 } gemm_epi;
 
+/* C[i0:i0+m, j0:j0+n] += the bias of each row, then the activation: a finished block of C. */
+static void epi_block(const gemm_epi *e, float *c, size_t ldc, size_t i0, size_t m, size_t j0, size_t n) {
+    for (size_t i = i0; i < i0 + m; i++) {
+        float *row = c + i * ldc + j0;
+        if (e->bias) {
+            const float bk = e->bias[i];
+            for (size_t j = 0; j < n; j++) row[j] += bk;
+        }
+        if (e->epi && e->epi->act >= 0) e->vx->forward((cnn_act)e->epi->act, e->epi->alpha, n, row, row);
+    }
+}
+
 /* One thread's share: C[i0:i0+m, j0:j0+n] with its own packing buffers; ktree: k <= KC summed in tree
    order (tree_tile). */
 static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m, size_t j0, size_t n, size_t k,
@@ -179,15 +191,7 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
                 }
             }
         }
-        if (e) /* the block's columns are summed: bias and activation while they are in cache */
-            for (size_t i = i0; i < i0 + m; i++) {
-                float *row = c + i * ldc + jc;
-                if (e->bias) {
-                    const float bk = e->bias[i];
-                    for (size_t j = 0; j < nc; j++) row[j] += bk;
-                }
-                if (e->epi && e->epi->act >= 0) e->vx->forward((cnn_act)e->epi->act, e->epi->alpha, nc, row, row);
-            }
+        if (e) epi_block(e, c, ldc, i0, m, jc, nc); /* the block's columns are summed: in cache */
     }
 }
 
@@ -276,12 +280,9 @@ static void gemm_run(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, 
     const size_t mpad = round_up(m, (size_t)kern->mr);
     if (m == 0 || n == 0) return;
     if (k == 0) { /* op(A) op(B) is empty: C = beta C (then the epilogue: bias, activation) */
-        for (size_t i = 0; i < m; i++) {
+        for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-            if (e && e->bias)
-                for (size_t j = 0; j < n; j++) c[i * ldc + j] += e->bias[i];
-            if (e && e->epi && e->epi->act >= 0) e->vx->forward((cnn_act)e->epi->act, e->epi->alpha, n, c + i * ldc, c + i * ldc);
-        }
+        if (e) epi_block(e, c, ldc, 0, m, 0, n);
         return;
     }
     /* Threads split C into bands of whole register tiles along its longer side; every element is

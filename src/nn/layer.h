@@ -125,6 +125,9 @@ CNN_LOCAL cnn_status cnn_spec_conv_args(cnn_spec_args *a, cnn_conv2d *p, int *bi
 CNN_LOCAL size_t cnn_layer_conv_scratch(const cnn_layer *l, int max_batch, const cnn_ctx *ctx);
 /* Why an input does not fit a windowed layer (conv, maxpool, avgpool): the parser's hint. */
 CNN_LOCAL const char *cnn_layer_misfit_window(int c, int h, int w);
+/* y = ((x[0] + x[1]) + x[2]) + ..., then ReLU(y) if relu, over m elements, threads splitting them into
+   blocks (the add layer's forward; y may be x[0]): also a conv's add_after in an inference plan. */
+CNN_LOCAL void cnn_layer_sum(const cnn_ctx *ctx, size_t m, int nin, const float *const *x, int relu, float *y);
 /* No arithmetic in the forward (a copy: upsample, shuffle, slice): 0 FLOPs. */
 CNN_LOCAL double cnn_layer_flops_none(const cnn_layer *l);
 /* Parameters w and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for conv and linear. */

@@ -125,25 +125,6 @@ static int conv_pool_chunk(const cnn_layer *conv, const cnn_ctx *ctx) {
     return c > INT_MAX ? INT_MAX : (int)c;
 }
 
-/* y += skip, then ReLU(y) if relu, over m elements: the add layer's arithmetic (layer_merge.c), for a
-   conv that computes the add after it (an inference plan's add_after). */
-static void add_skip(const cnn_ctx *ctx, size_t m, const float *skip, int relu, float *y) {
-    enum { BLOCK = 32768 };
-    const long blocks = (long)((m + BLOCK - 1) / BLOCK);
-    const int nt = cnn_ctx_threads(ctx);
-    (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && blocks > 1)
-#endif
-    for (long b = 0; b < blocks; b++) {
-        const size_t i0 = (size_t)b * BLOCK, i1 = m - i0 < BLOCK ? m : i0 + BLOCK;
-        for (size_t i = i0; i < i1; i++) {
-            const float v = y[i] + skip[i];
-            y[i] = !relu || v > 0.0f || v != v ? v : 0.0f;
-        }
-    }
-}
-
 static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
     const float *x = xs[0];
     const float *w = net->params + l->param_off, *b = l->b_count ? w + l->w_count : NULL;
@@ -166,7 +147,10 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
         p.n = n - i0 < chunk ? n - i0 : chunk;
         const float *xi = x + (size_t)i0 * l->in_size;
         if ((st = cnn_conv2d_forward_packed(ctx, &p, xi, w, l->packed, b, &epi, y)) != CNN_OK) return st;
-        if (add) add_skip(ctx, (size_t)p.n * l->out_size, skip + (size_t)i0 * l->out_size, add->relu_out, y);
+        if (add) { /* the add's own arithmetic, y = y + skip (its input 0 is this conv) */
+            const float *pair[2] = {y, skip + (size_t)i0 * l->out_size};
+            cnn_layer_sum(ctx, (size_t)p.n * l->out_size, 2, pair, add->relu_out, y);
+        }
         if (pool) {
             cnn_pool2d q = pool->pool;
             q.n = p.n;

@@ -81,28 +81,31 @@ static size_t size_of(const cnn_net *net, int t) {
 /* y = ((x0 + x1) + x2) + ...: one pass for the first two inputs, threads splitting the elements into
    blocks (each element's sum is the same whatever the split); fused with the ReLU after it (relu_out),
    y = ReLU(y) as cnn_act_forward's, NaN kept. */
-static cnn_status add_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *x) {
+void cnn_layer_sum(const cnn_ctx *ctx, size_t m, int nin, const float *const *x, int relu, float *y) {
     enum { BLOCK = 32768 };
-    const size_t m = (size_t)n * l->out_size;
     const long blocks = (long)((m + BLOCK - 1) / BLOCK);
     const int nt = cnn_ctx_threads(ctx);
-    float *y = l->out;
-    (void)net, (void)nt;
+    (void)nt;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && blocks > 1)
 #endif
     for (long b = 0; b < blocks; b++) {
         const size_t i0 = (size_t)b * BLOCK, i1 = m - i0 < BLOCK ? m : i0 + BLOCK;
-        const int relu_first = l->relu_out && l->nin == 2; /* two inputs: the ReLU in the same pass */
+        const int relu_first = relu && nin == 2; /* two inputs: the ReLU in the same pass */
         for (size_t i = i0; i < i1; i++) {
             const float v = x[0][i] + x[1][i];
             y[i] = !relu_first || v > 0.0f || v != v ? v : 0.0f;
         }
-        for (int k = 2; k < l->nin; k++)
+        for (int k = 2; k < nin; k++)
             for (size_t i = i0; i < i1; i++) y[i] += x[k][i];
-        if (l->relu_out && !relu_first)
+        if (relu && !relu_first)
             for (size_t i = i0; i < i1; i++) y[i] = y[i] > 0.0f || y[i] != y[i] ? y[i] : 0.0f;
     }
+}
+
+static cnn_status add_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *x) {
+    (void)net;
+    cnn_layer_sum(ctx, (size_t)n * l->out_size, l->nin, x, l->relu_out, l->out);
     return CNN_OK;
 }
 

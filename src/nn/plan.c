@@ -27,9 +27,7 @@
 struct cnn_plan {
     cnn_net *net;       /* the plan's own layers, parameters, state and buffers */
     size_t bytes;       /* its arena */
-    size_t act_floats;  /* of which activations and aux */
     size_t packed_floats; /* weights packed for the last context's kernels */
-    const float *input; /* the caller's, during a run */
 };
 
 /* Readers of every layer among the live ones; the layers nothing live reads are dead. */
@@ -208,7 +206,7 @@ static cnn_status take_params(cnn_net *net, const cnn_net *src) {
 
 /* Each conv's weights packed for the forward on ctx (its instruction set and algorithm choice), and each
    dense layer's transposed, once per context: the packings of the last one are dropped. */
-static cnn_status pack_convs(cnn_net *net, const cnn_ctx *ctx, size_t *total) {
+static cnn_status pack_weights(cnn_net *net, const cnn_ctx *ctx, size_t *total) {
     *total = 0;
     for (int i = 0; i < net->nlayers; i++) {
         cnn_layer *l = &net->layers[i];
@@ -305,7 +303,6 @@ cnn_status cnn_plan_create(const cnn_net *src, int max_batch, cnn_plan **out) {
             l->aux = x ? a : NULL, l->aux_size = x;
             a += x;
         }
-        plan->act_floats = acts + aux;
         plan->bytes = (acts + aux + net->param_count + net->state_count) * sizeof(float);
         st = cnn_ctx_reserve(net->own_ctx, cnn_net_step_scratch(net, net->own_ctx));
     }
@@ -324,7 +321,7 @@ cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, con
     if (!ctx) ctx = net->own_ctx;
     if (!cnn_net_reserved_for(net, ctx)) {
         net->reserved_ctx = NULL; /* until the packing is done */
-        cnn_status st = pack_convs(net, ctx, &plan->packed_floats);
+        cnn_status st = pack_weights(net, ctx, &plan->packed_floats);
         if (st != CNN_OK) return st;
         cnn_net_reserve_for(net, ctx);
     }

@@ -667,13 +667,8 @@ cnn_status cnn_conv2d_forward(cnn_ctx *ctx, const cnn_conv2d *p, const float *x,
 
 cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
                                   const float *bias, int relu, float *y) {
-    cnn_conv_geom g;
-    cnn_status st = cnn_conv_validate(p, &g);
-    if (st != CNN_OK) return st;
-    if (!x || !w || !y) return CNN_ERR_ARG;
-    conv_call c = call_of(ctx, &g, CNN_CONV_FORWARD);
-    c.x = x, c.w = w, c.bias = bias, c.y = y, c.epi.act = relu ? (int)CNN_ACT_RELU : -1;
-    return run_pass(ctx, &c);
+    const cnn_conv_epi epi = {relu ? (int)CNN_ACT_RELU : -1, 0.0f};
+    return cnn_conv2d_forward_packed(ctx, p, x, w, NULL, bias, &epi, y);
 }
 
 size_t cnn_conv2d_packed_floats(const cnn_ctx *ctx, const cnn_conv2d *p) {
