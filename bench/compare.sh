@@ -8,6 +8,7 @@ set -euo pipefail
 usage() {
     cat <<EOF
 usage: bench/compare.sh [BUILD_DIR] [--threads N]... [--min-time S] [--shape NAMES]... [--median] [--no-mallopt]
+                       [--isa NAME]
   BUILD_DIR      the CMake build directory holding bench/bench_conv (default: \$BUILD_DIR or ./build)
   --threads N    thread count (repeatable; default: 1, then 2)
   --min-time S   seconds of repeats per pass, after one warm-up (default: \$MIN_TIME or 0.5)
@@ -15,6 +16,8 @@ usage: bench/compare.sh [BUILD_DIR] [--threads N]... [--min-time S] [--shape NAM
   --median       compare median repeats instead of the best
   --no-mallopt   both sides with glibc's default malloc (PyTorch as users run it; slow on small shapes
                  here, where fresh memory is costly), instead of both keeping freed memory
+  --isa NAME     hold both sides to one instruction set: avx2 or avx512 (cnn.c through CNN_ISA,
+                 PyTorch's oneDNN through ONEDNN_MAX_CPU_ISA=AVX2 / AVX512_CORE); default: each its best
 environment: PYTHON, a python3 with torch (default: /usr/bin/python3)
 EOF
 }
@@ -26,6 +29,7 @@ min_time=${MIN_TIME:-0.5}
 threads=()
 shape_args=()
 stat_args=()
+isa=
 while [ $# -gt 0 ]; do
     case $1 in
     --threads) threads+=("${2:?--threads needs a number}"); shift 2 ;;
@@ -33,12 +37,20 @@ while [ $# -gt 0 ]; do
     --shape) shape_args+=(--shape "${2:?--shape needs names}"); shift 2 ;;
     --median) stat_args+=(--median); shift ;;
     --no-mallopt) stat_args+=(--no-mallopt); shift ;;
+    --isa) isa=${2:?--isa needs a name}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     -*) echo "compare.sh: unknown option '$1'" >&2; usage >&2; exit 1 ;;
     *) build=$1; shift ;;
     esac
 done
 [ ${#threads[@]} -gt 0 ] || threads=(1 2)
+case $isa in
+'') ;;
+avx2) export CNN_ISA=avx2 ONEDNN_MAX_CPU_ISA=AVX2 ;;
+avx512) export CNN_ISA=avx512 ONEDNN_MAX_CPU_ISA=AVX512_CORE ;;
+*) echo "compare.sh: --isa takes avx2 or avx512, not '$isa'" >&2; exit 1 ;;
+esac
+[ -z "$isa" ] || echo "instruction set held to $isa on both sides (CNN_ISA=$CNN_ISA, ONEDNN_MAX_CPU_ISA=$ONEDNN_MAX_CPU_ISA)"
 
 bench=$build/bench/bench_conv
 if [ ! -x "$bench" ]; then
