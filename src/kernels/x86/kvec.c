@@ -81,13 +81,15 @@ AVX512 static void kv_bias_relu(float *tile, int np, int valid, const float *bia
    weights; x0: the padded input at the tile's first position. np, nb and sw are constants in every
    instance, so the accumulators live in registers and the input offsets are immediates. */
 AVX512 static INLINE void tile_sums(const int np, const int nb, const int sw, const kjob *j, const float *x0,
-                                    const float *w, float *tile) {
+                                    const float *w, int r0, int r1, float *tile) {
     __m512 a0[KV_TILE], a1[KV_TILE];
     for (int i = 0; i < np; i++) a0[i] = a1[i] = _mm512_setzero_ps();
     const size_t rstep = (size_t)j->dh * j->wp;
+    const size_t wrow = (size_t)j->s * 16 * nb; /* the packed weights of one kernel row */
     for (int c = 0; c < j->ci; c++) {
         const float *xc = x0 + (size_t)c * j->plane;
-        for (int r = 0; r < j->r; r++) {
+        w += (size_t)r0 * wrow;
+        for (int r = r0; r < r1; r++) {
             const float *xs = xc + r * rstep;
             for (int s = 0; s < j->s; s++, xs += j->dw) {
                 const __m512 w0 = _mm512_loadu_ps(w), w1 = nb == 2 ? _mm512_loadu_ps(w + 16) : w0;
@@ -100,6 +102,7 @@ AVX512 static INLINE void tile_sums(const int np, const int nb, const int sw, co
                 }
             }
         }
+        w += (size_t)(j->r - r1) * wrow;
     }
     for (int i = 0; i < np; i++) {
         _mm512_storeu_ps(tile + i * KV_LANES, a0[i]);
@@ -108,8 +111,9 @@ AVX512 static INLINE void tile_sums(const int np, const int nb, const int sw, co
 }
 
 
-AVX512 static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, float *tile) {
-#define KV_TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, tile)
+AVX512 static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, int r0, int r1,
+                               float *tile) {
+#define KV_TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, r0, r1, tile)
     KV_SWITCH(KV_TILE_SUMS)
 #undef KV_TILE_SUMS
 }

@@ -103,12 +103,14 @@ AVX2 static void kv_bias_relu(float *tile, int np, int valid, const float *bias,
 /* np, nb and sw are constants in every instance: the accumulators live in registers and the input
    offsets are immediates. The taps (c, r, s) in order. */
 AVX2 static INLINE void tile_sums(const int np, const int nb, const int sw, const kjob *j, const float *x0,
-                                  const float *w, float *tile) {
+                                  const float *w, int r0, int r1, float *tile) {
     KV_ACC_ALL(KV_ACC_DECL)
     const size_t rstep = (size_t)j->dh * j->wp;
+    const size_t wrow = (size_t)j->s * 8 * nb; /* the packed weights of one kernel row */
     for (int c = 0; c < j->ci; c++) {
         const float *xc = x0 + (size_t)c * j->plane;
-        for (int r = 0; r < j->r; r++) {
+        w += (size_t)r0 * wrow;
+        for (int r = r0; r < r1; r++) {
             const float *xs = xc + r * rstep;
             for (int s = 0; s < j->s; s++, xs += j->dw) {
                 const __m256 w0 = _mm256_loadu_ps(w), w1 = nb == 2 ? _mm256_loadu_ps(w + 8) : w0;
@@ -118,6 +120,7 @@ AVX2 static INLINE void tile_sums(const int np, const int nb, const int sw, cons
 #undef KV_X
             }
         }
+        w += (size_t)(j->r - r1) * wrow;
     }
 #define KV_STORE(I)                                                                                                \
     if (np > I) {                                                                                                  \
@@ -164,8 +167,9 @@ AVX2 static INLINE void bww_sums(const int np, const int nb, const int sw, const
 #undef KV_ACC_DECL
 
 
-AVX2 static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, float *tile) {
-#define TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, tile)
+AVX2 static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, int r0, int r1,
+                             float *tile) {
+#define TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, r0, r1, tile)
     KV_SWITCH(TILE_SUMS)
 #undef TILE_SUMS
 }

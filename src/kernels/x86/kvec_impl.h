@@ -190,15 +190,16 @@ typedef struct kout {
    kv_transpose: dst[c ldd + r] = src[r lds + c] for r < rows, c < cols; sums (may be NULL):
      sums[r] += src[r][0] + src[r][1] + ... in column order, one float add at a time;
    kv_bias_relu: tile[i][l] += bias[l] (bias may be NULL), then the ReLU if relu, for i < np, l < valid;
-   kv_tile_any: tile[i][0, KV_VEC nb) = the sum over taps (c, r, s) of x at (position i, tap) times the
-     tap's nb vectors of weights, x0 the padded input at the tile's first position;
+   kv_tile_any: tile[i][0, KV_VEC nb) = the sum over taps (c, r, s) with r0 <= r < r1 of x at (position i,
+     tap) times the tap's nb vectors of weights, x0 the padded input at the tile's first position (w: the
+     block's weights of all taps; rows outside [r0, r1) read only zero padding and are skipped);
    kv_bww_any: st[i][0, KV_VEC nb) += the sum over output positions (p, q) in order of the input value
      under tap i (at xg + off[i] from the position's corner) times dy's nb vectors at (p, q). */
 KV_TARGET static void kv_transpose(size_t rows, size_t cols, const float *src, size_t lds, float *dst, size_t ldd,
                                    float *sums);
 KV_TARGET static void kv_bias_relu(float *tile, int np, int valid, const float *bias, int relu);
-KV_TARGET static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w,
-                                  float *tile);
+KV_TARGET static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, int r0,
+                                  int r1, float *tile);
 KV_TARGET static void kv_bww_any(int np, int nb, int sw, const kjob *j, const float *xg, const long *off,
                                  const float *dyt, float *st);
 
@@ -248,6 +249,17 @@ static void write_tile(const kjob *j, const kout *o, size_t n, int grp, int k0, 
 static int blocks_of(const kjob *j) { return (j->kov + KV_LANES - 1) / KV_LANES; }
 static long units_of(const kjob *j) { return (long)j->groups * blocks_of(j) * j->p; }
 
+/* The kernel rows [*r0, *r1) that read input rows inside the image (not the zero padding) for output
+   row p: padded row p sh + r dh within [pt, pt + h). Skipping the others changes no sum but the sign
+   of a zero (and a product of 0 with an infinite weight): as the reference path, padding is no tap. */
+static void rows_inside(const kjob *j, int p, int *r0, int *r1) {
+    const int lo = j->pt - p * j->sh, hi = j->pt + j->h - p * j->sh; /* r dh in [lo, hi) */
+    *r0 = lo <= 0 ? 0 : (lo + j->dh - 1) / j->dh;
+    *r1 = hi <= 0 ? 0 : (hi + j->dh - 1) / j->dh;
+    if (*r1 > j->r) *r1 = j->r;
+    if (*r0 > *r1) *r0 = *r1;
+}
+
 /* unit u of image n, whose padded input is xp */
 static void run_unit(const kjob *j, const kout *o, const float *wpk, size_t n, long u, const float *xp) {
     float tile[KV_TILE * KV_LANES];
@@ -256,9 +268,11 @@ static void run_unit(const kjob *j, const kout *o, const float *wpk, size_t n, l
     const float *w = wpk + ((size_t)grp * j->kov + k0) * j->taps;
     const float *xrow = xp + (size_t)grp * j->ci * j->plane + (size_t)p * j->sh * j->wp;
     const int chunks = (j->q + KV_TILE - 1) / KV_TILE;
+    int r0, r1;
+    rows_inside(j, p, &r0, &r1);
     for (int ch = 0; ch < chunks; ch++) { /* even tiles: 28 positions as 14 + 14, not 14 + 14 + 0 */
         const int q0 = (int)((long)j->q * ch / chunks), q1 = (int)((long)j->q * (ch + 1) / chunks);
-        kv_tile_any(q1 - q0, bw / KV_VEC, j->sw, j, xrow + (size_t)q0 * j->sw, w, tile);
+        kv_tile_any(q1 - q0, bw / KV_VEC, j->sw, j, xrow + (size_t)q0 * j->sw, w, r0, r1, tile);
         write_tile(j, o, n, grp, k0, p, q0, q1 - q0, tile);
     }
     if (o->act >= 0) { /* the unit's rows, still in cache */
