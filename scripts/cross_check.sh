@@ -35,8 +35,8 @@ echo "cross_check.sh: aarch64 library built, $(nm -D --defined-only "$out/libcnn
 # the NEON kernels under emulation
 qemu=${QEMU_AARCH64:-qemu-aarch64}
 command -v "$qemu" >/dev/null || { echo "cross_check.sh: $qemu not found (Debian: qemu-user)" >&2; exit 1; }
-"$cc" -std=c11 -O2 -fopenmp -DCNN_STATIC_DEFINE -Wall -Wextra -Werror -Iinclude -idirafter /usr/include \
-    -c tests/arm/neon_check.c -o "$out/neon_check.o"
+"$cc" -std=c11 -O2 -fopenmp -DCNN_STATIC_DEFINE -DCNN_ARCH_ARM64=1 -Wall -Wextra -Werror -Iinclude -Isrc \
+    -idirafter /usr/include -c tests/arm/neon_check.c -o "$out/neon_check.o"
 "$cc" -fopenmp -o "$out/neon_check" "$out/neon_check.o" "$out"/src_core_*.o "$out"/src_kernels_*.o \
     "$out"/src_ops_*.o -lm
 "$qemu" -L /usr/aarch64-linux-gnu "$out/neon_check"

@@ -558,7 +558,7 @@ static void random_shapes_vs_ref(const char *what, uint64_t seed, int per_isa, s
 }
 
 /* Filter counts that fill 16-lane blocks (AVX2: 8-lane; with at most a quarter of zero lanes) and rows of at
-   least 4 outputs run the channels-in-lanes kernels on AVX-512 and AVX2 CPUs (kernels/x86/kvec*.c; the
+   least 4 outputs run the channels-in-lanes kernels on AVX-512 and AVX2 CPUs (kernels/kvec.c; the
    GEMM elsewhere): random channels, rows of 4-40 positions (partial 14- and 6-position tiles), kernels up to 5x5, strides 1-2
    (width stride 2: forward and backward-weights there, backward-data on the GEMM), per-side padding
    (past the kernel's extent: backward-data on the GEMM), dilation, two groups, 1-5 images. */

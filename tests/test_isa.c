@@ -66,7 +66,7 @@ static const shape SHAPES[] = {
     {2, 8, 11, 9, 64, 3, 3, 1, 1, 1, 1},     /* M = 64: AVX-512's 8-row tile (whole tiles; 150 and 13 edges) */
     {2, 40, 6, 7, 24, 1, 1, 1, 0, 1, 1},     /* pointwise, K < C: backward-weights as dW^T = X dY^T */
     {1, 24, 5, 5, 12, 1, 1, 1, 0, 1, 2},     /* the same in groups */
-    /* the channels-in-lanes kernels (kernels/x86/kvec*.c): tiles of 14 positions, 32- and 16-lane blocks on
+    /* the channels-in-lanes kernels (kernels/kvec.c): tiles of 14 positions, 32- and 16-lane blocks on
        AVX-512; tiles of 6, 16- and 8-lane blocks on AVX2 */
     {2, 5, 9, 31, 32, 3, 3, 1, 1, 1, 1},     /* Q = 31: tiles of 10, 10, 11 */
     {1, 3, 6, 20, 48, 3, 3, 1, 1, 1, 1},     /* 48 filters: a 32- and a 16-lane block; Q = 20 as 10 + 10 */

@@ -1,19 +1,19 @@
 /* conv2d.c — 2-D convolution (cross-correlation): a cnn_conv2d is validated once into a cnn_conv_geom,
    then each pass runs the first algorithm of its table (below) that takes the shape on the context's
    CPU: the reference loops when asked for, direct kernels where they apply (depthwise; on x86-64 the
-   channels-in-lanes kernels of kernels/x86/kvec.c, few-tap first layers, pointwise backward-weights),
+   channels-in-lanes kernels of kernels/kvec.c, few-tap first layers, pointwise backward-weights),
    else im2col + packed GEMM per image and group (a 1x1 stride-1 unpadded conv is a GEMM on x itself;
    backward-data is GEMM + col2im, so a strided dy is never zero-dilated). The same table answers the
    scratch query, so dispatch and scratch sizes cannot drift apart. Which algorithm runs depends on the
    shape and the CPU, never on the batch or thread count. Reference: conv2d_ref.c. */
 #include "kernels/depthwise.h"
 #include "kernels/kernels.h"
+#include "kernels/kvec.h"
 #include "kernels/tree.h"
 #include "kernels/vact.h"
 #include "ops/ops.h"
 #ifdef CNN_ARCH_X86
 #include "kernels/x86/direct.h"
-#include "kernels/x86/kvec.h"
 #include "kernels/x86/pointwise.h"
 #endif
 
@@ -426,9 +426,8 @@ static void dw_weights(const conv_call *c, float *s) {
     cnn_depthwise_backward_weights(c->g, c->threads, c->isa, c->x, c->dy, c->dw, c->dbias, s);
 }
 
-#ifdef CNN_ARCH_X86
-/* channels in the vector lanes (kernels/x86/kvec.c), for convs with a column matrix: a pointwise
-   conv's GEMM reads x itself and is as fast */
+/* channels in the vector lanes (kernels/kvec.c), for convs with a column matrix: a pointwise conv's
+   GEMM reads x itself and is as fast */
 static int kvec_ok(const conv_call *c) {
     return !c->reference && !is_pointwise(c->g) && cnn_kvec_supported(c->g, c->isa, c->pass);
 }
@@ -451,6 +450,7 @@ static void kvec_weights(const conv_call *c, float *s) {
     cnn_kvec_backward_weights(c->g, c->isa, c->threads, c->x, c->dy, c->dw, c->dbias, s);
 }
 
+#ifdef CNN_ARCH_X86
 /* few taps per output (kernels/x86/direct.c): first layers on 1-3 channel images */
 static int direct_ok(const conv_call *c) {
     return !c->reference && cnn_direct_supported(c->g, c->isa);
@@ -578,24 +578,22 @@ static const conv_algo FORWARD[] = {
     {"depthwise", dw_supported, dw_floats, dw_forward, NULL, NULL},
 #ifdef CNN_ARCH_X86
     {"direct", direct_ok, direct_floats, direct_forward, NULL, NULL},
-    {"kvec", kvec_ok, kvec_floats, kvec_forward, kvec_packed_floats, kvec_pack},
 #endif
+    {"kvec", kvec_ok, kvec_floats, kvec_forward, kvec_packed_floats, kvec_pack},
     {"gemm", always, gemm_images_floats, gemm_forward, gemm_packed_floats, gemm_pack},
 };
 static const conv_algo BACKWARD_DATA[] = {
     {"reference", reference, no_scratch, ref_data, NULL, NULL},
     {"depthwise", dw_supported, dw_floats, dw_data, NULL, NULL},
-#ifdef CNN_ARCH_X86
     {"kvec", kvec_ok, kvec_floats, kvec_data, NULL, NULL},
-#endif
     {"gemm", always, gemm_images_floats, gemm_data, NULL, NULL},
 };
 static const conv_algo BACKWARD_WEIGHTS[] = {
     {"reference", reference, no_scratch, ref_weights, NULL, NULL},
     {"depthwise", dw_supported, dw_floats, dw_weights, NULL, NULL},
-#ifdef CNN_ARCH_X86
     /* before the direct kernels: on a first layer (lenet1) 160 against 100 GFLOP/s */
     {"kvec", kvec_ok, kvec_floats, kvec_weights, NULL, NULL},
+#ifdef CNN_ARCH_X86
     {"direct", direct_ok, direct_weights_floats, direct_weights, NULL, NULL},
     {"pointwise", pw_ok, pw_floats, pw_weights, NULL, NULL},
 #endif

@@ -1,6 +1,6 @@
-/* kvec_avx2.c — the channels-in-lanes convolution (kvec.h) on AVX2 + FMA: blocks of 16 output channels
+/* kvec_avx2.c — the channels-in-lanes convolution (kernels/kvec.h) on AVX2 + FMA: blocks of 16 output channels
    as two 8-lane vectors, tiles of 6 positions (12 accumulators, 2 weight vectors and a broadcast of the
-   16 registers), 8 x 8 in-register transposes; the ISA-independent driver is kvec_impl.h. */
+   16 registers), 8 x 8 in-register transposes; the ISA-independent driver is kernels/kvec_impl.h. */
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -10,7 +10,8 @@
 #define KV_LANES 16
 #define KV_TILE 6
 #define KV_ISA CNN_ISA_AVX2
-#include "kernels/x86/kvec_impl.h"
+#define KV_KERNELS cnn_kvec_avx2
+#include "kernels/kvec_impl.h"
 
 /* the first n of 8 lanes, for maskload and maskstore */
 AVX2 static inline __m256i lanes8(int n) {
@@ -182,30 +183,3 @@ AVX2 static void kv_bww_any(int np, int nb, int sw, const kjob *j, const float *
 }
 #undef KV_SWITCH
 #undef KV_NB_SW
-
-/* ---------------------------------------------------------------- entry points (kvec.c dispatches) */
-
-int cnn_kvec_avx2_supported(const cnn_conv_geom *g, cnn_conv_pass pass) {
-    return kv_supported(g, pass);
-}
-size_t cnn_kvec_avx2_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass) {
-    return kv_scratch_floats(g, threads, pass);
-}
-void cnn_kvec_avx2_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *wpk,
-                           const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
-    kv_forward(g, threads, x, w, wpk, bias, epi, y, scratch);
-}
-size_t cnn_kvec_avx2_packed_floats(const cnn_conv_geom *g) {
-    return kv_packed_floats(g);
-}
-void cnn_kvec_avx2_pack(const cnn_conv_geom *g, const float *w, float *wpk) {
-    kv_pack(g, w, wpk);
-}
-void cnn_kvec_avx2_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w, float *dx,
-                                 float *scratch) {
-    kv_backward_data(g, threads, dy, w, dx, scratch);
-}
-void cnn_kvec_avx2_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy, float *dw,
-                                    float *dbias, float *scratch) {
-    kv_backward_weights(g, threads, x, dy, dw, dbias, scratch);
-}

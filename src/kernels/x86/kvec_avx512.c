@@ -1,7 +1,6 @@
-/* kvec.c — the channels-in-lanes convolution (kvec.h) on AVX-512: blocks of 32 output channels as two
-   16-lane vectors, tiles of 14 positions (28 accumulators of the 32 registers), 16 x 16 in-register
-   transposes; the ISA-independent driver is kvec_impl.h. Also the entry points, which pick this or
-   kvec_avx2.c by instruction set. */
+/* kvec_avx512.c — the channels-in-lanes convolution (kernels/kvec.h) on AVX-512: blocks of 32 output
+   channels as two 16-lane vectors, tiles of 14 positions (28 accumulators of the 32 registers), 16 x 16
+   in-register transposes; the ISA-independent driver is kernels/kvec_impl.h. */
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f")))
@@ -11,7 +10,8 @@
 #define KV_LANES 32
 #define KV_TILE 14
 #define KV_ISA CNN_ISA_AVX512
-#include "kernels/x86/kvec_impl.h"
+#define KV_KERNELS cnn_kvec_avx512
+#include "kernels/kvec_impl.h"
 
 
 static inline __mmask16 lanes(int n) { return (__mmask16)(n >= 16 ? 0xFFFF : n <= 0 ? 0 : (1u << n) - 1); }
@@ -159,43 +159,3 @@ AVX512 static void kv_bww_any(int np, int nb, int sw, const kjob *j, const float
 }
 #undef KV_SWITCH
 #undef KV_NB_SW
-
-
-/* ---------------------------------------------------------------- entry points */
-
-int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, cnn_conv_pass pass) {
-    if (isa == CNN_ISA_AVX2) return cnn_kvec_avx2_supported(g, pass);
-    return isa == CNN_ISA_AVX512 && kv_supported(g, pass);
-}
-
-size_t cnn_kvec_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads, cnn_conv_pass pass) {
-    if (isa == CNN_ISA_AVX2) return cnn_kvec_avx2_scratch_floats(g, threads, pass);
-    return kv_scratch_floats(g, threads, pass);
-}
-
-void cnn_kvec_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *w,
-                      const float *wpk, const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
-    if (isa == CNN_ISA_AVX2) cnn_kvec_avx2_forward(g, threads, x, w, wpk, bias, epi, y, scratch);
-    else kv_forward(g, threads, x, w, wpk, bias, epi, y, scratch);
-}
-
-size_t cnn_kvec_packed_floats(const cnn_conv_geom *g, cnn_isa isa) {
-    return isa == CNN_ISA_AVX2 ? cnn_kvec_avx2_packed_floats(g) : kv_packed_floats(g);
-}
-
-void cnn_kvec_pack(const cnn_conv_geom *g, cnn_isa isa, const float *w, float *wpk) {
-    if (isa == CNN_ISA_AVX2) cnn_kvec_avx2_pack(g, w, wpk);
-    else kv_pack(g, w, wpk);
-}
-
-void cnn_kvec_backward_data(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *dy, const float *w,
-                            float *dx, float *scratch) {
-    if (isa == CNN_ISA_AVX2) cnn_kvec_avx2_backward_data(g, threads, dy, w, dx, scratch);
-    else kv_backward_data(g, threads, dy, w, dx, scratch);
-}
-
-void cnn_kvec_backward_weights(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *dy,
-                               float *dw, float *dbias, float *scratch) {
-    if (isa == CNN_ISA_AVX2) cnn_kvec_avx2_backward_weights(g, threads, x, dy, dw, dbias, scratch);
-    else kv_backward_weights(g, threads, x, dy, dw, dbias, scratch);
-}

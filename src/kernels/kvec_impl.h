@@ -3,8 +3,10 @@
      KV_VEC    floats per vector; KV_LANES  floats per block of output channels (two vectors)
      KV_TILE   output positions (or taps, in backward-weights) a register tile holds
      KV_ISA    the cnn_isa of its activation loops (kernels/vact.h)
-     kv_transpose, kv_bias_relu, kv_tile_any, kv_bww_any: the vector kernels (see kvec.c)
-   and gets static kv_supported, kv_scratch_floats, kv_forward, kv_backward_data, kv_backward_weights.
+     KV_KERNELS  the name of the cnn_kvec_kernels it defines (kvec.h)
+     kv_transpose, kv_bias_relu, kv_tile_any, kv_bww_any: the vector kernels (declared below)
+   and gets the table KV_KERNELS of static kv_supported, kv_scratch_floats, kv_forward, kv_packed_floats,
+   kv_pack, kv_backward_data and kv_backward_weights.
    Forward and backward-data are one kernel over a "job": an input of `ci` channels per group (x, or dy
    for backward-data), zero-padded once per image into a private plane per thread, an output of `ko`
    channels per group, and packed weights wpk[group][block][tap][lane] where a block is KV_LANES output
@@ -18,7 +20,7 @@
    Backward-weights runs the forward's job the other way round: units (group, block, tap tile of at most
    KV_TILE taps) keep running sums over a leaf's images (padded and their dy transposed one at a time),
    and the leaves are added in the batch's summation tree (kernels/tree.h). */
-#include "kernels/x86/kvec.h"
+#include "kernels/kvec.h"
 #include "kernels/tree.h"
 #include "kernels/vact.h"
 
@@ -221,6 +223,14 @@ KV_TARGET static void kv_bww_any(int np, int nb, int sw, const kjob *j, const fl
         KV_NB_SW(CALL, 1) KV_NB_SW(CALL, 2) KV_NB_SW(CALL, 3) KV_NB_SW(CALL, 4) KV_NB_SW(CALL, 5)                  \
         KV_NB_SW(CALL, 6) KV_NB_SW(CALL, 7) KV_NB_SW(CALL, 8) KV_NB_SW(CALL, 9) KV_NB_SW(CALL, 10)                 \
         KV_NB_SW(CALL, 11) KV_NB_SW(CALL, 12) KV_NB_SW(CALL, 13) KV_NB_SW(CALL, 14)                               \
+        default: break;                                                                                            \
+    }
+#elif KV_TILE == 12
+#define KV_SWITCH(CALL)                                                                                            \
+    switch (np) {                                                                                                  \
+        KV_NB_SW(CALL, 1) KV_NB_SW(CALL, 2) KV_NB_SW(CALL, 3) KV_NB_SW(CALL, 4) KV_NB_SW(CALL, 5)                  \
+        KV_NB_SW(CALL, 6) KV_NB_SW(CALL, 7) KV_NB_SW(CALL, 8) KV_NB_SW(CALL, 9) KV_NB_SW(CALL, 10)                 \
+        KV_NB_SW(CALL, 11) KV_NB_SW(CALL, 12)                                                                      \
         default: break;                                                                                            \
     }
 #elif KV_TILE == 6
@@ -468,3 +478,6 @@ static void kv_backward_weights(const cnn_conv_geom *g, int threads, const float
         memcpy(dbias, root + g->w_size, (size_t)g->k * sizeof(float));
     }
 }
+
+const cnn_kvec_kernels KV_KERNELS = {kv_supported,  kv_scratch_floats, kv_forward,         kv_packed_floats,
+                                     kv_pack,       kv_backward_data,  kv_backward_weights};

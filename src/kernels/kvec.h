@@ -1,6 +1,7 @@
-/* kvec.h — direct convolution with the output channels along the vector lanes, on AVX-512 (kvec.c)
-   and AVX2 (kvec_avx2.c), one driver (kvec_impl.h): each register tile holds up to 14 output positions
-   of one row x 32 (or 16) output channels on AVX-512, 6 positions x 16 (or 8) on AVX2, and every
+/* kvec.h — direct convolution with the output channels along the vector lanes, on AVX-512
+   (x86/kvec_avx512.c), AVX2 (x86/kvec_avx2.c) and NEON (arm/kvec_neon.c), one driver (kvec_impl.h):
+   each register tile holds up to 14 output positions of one row x 32 (or 16) output channels on
+   AVX-512, 6 positions x 16 (or 8) on AVX2, 12 x 8 (or 4) on NEON, and every
    tap (c, r, s) adds one broadcast input value times a vector of weights to each position. No
    column matrix is built (the image is only zero-padded), the weights of a 32-channel block are read
    as packed vectors, and a tile's 28 (AVX2: 12) accumulators give 28 (12) FMAs per two vector loads: close to the FMA
@@ -15,7 +16,7 @@
 
 #include "kernels/conv_geom.h"
 
-/* Whether pass of g runs here with isa (AVX-512 or AVX2). Depends on the shape and isa only, never on
+/* Whether pass of g runs here with isa (AVX-512, AVX2 or NEON). Depends on the shape and isa only, never on
    the batch size or the thread count. */
 CNN_LOCAL int cnn_kvec_supported(const cnn_conv_geom *g, cnn_isa isa, cnn_conv_pass pass);
 /* Scratch floats a call of pass with `threads` threads takes: the packed weights and a zero-padded
@@ -44,17 +45,27 @@ CNN_LOCAL void cnn_kvec_backward_data(const cnn_conv_geom *g, cnn_isa isa, int t
 CNN_LOCAL void cnn_kvec_backward_weights(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *dy,
                                          float *dw, float *dbias, float *scratch);
 
-/* The AVX2 instantiation, called by the functions above for CNN_ISA_AVX2. */
-CNN_LOCAL int cnn_kvec_avx2_supported(const cnn_conv_geom *g, cnn_conv_pass pass);
-CNN_LOCAL size_t cnn_kvec_avx2_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass);
-CNN_LOCAL void cnn_kvec_avx2_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w,
-                                     const float *wpk, const float *bias, const cnn_conv_epi *epi, float *y,
-                                float *scratch);
-CNN_LOCAL size_t cnn_kvec_avx2_packed_floats(const cnn_conv_geom *g);
-CNN_LOCAL void cnn_kvec_avx2_pack(const cnn_conv_geom *g, const float *w, float *wpk);
-CNN_LOCAL void cnn_kvec_avx2_backward_data(const cnn_conv_geom *g, int threads, const float *dy, const float *w,
-                                           float *dx, float *scratch);
-CNN_LOCAL void cnn_kvec_avx2_backward_weights(const cnn_conv_geom *g, int threads, const float *x,
-                                              const float *dy, float *dw, float *dbias, float *scratch);
+/* One instruction set's kernels: the functions above without the isa, made by kernels/kvec_impl.h
+   from the vector code of kernels/x86/kvec_avx512.c, x86/kvec_avx2.c and arm/kvec_neon.c; the
+   functions above pick one by isa (kernels/kvec.c) and run nothing for an isa without them. */
+typedef struct cnn_kvec_kernels {
+    int (*supported)(const cnn_conv_geom *g, cnn_conv_pass pass);
+    size_t (*scratch_floats)(const cnn_conv_geom *g, int threads, cnn_conv_pass pass);
+    void (*forward)(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *wpk,
+                    const float *bias, const cnn_conv_epi *epi, float *y, float *scratch);
+    size_t (*packed_floats)(const cnn_conv_geom *g);
+    void (*pack)(const cnn_conv_geom *g, const float *w, float *wpk);
+    void (*backward_data)(const cnn_conv_geom *g, int threads, const float *dy, const float *w, float *dx,
+                          float *scratch);
+    void (*backward_weights)(const cnn_conv_geom *g, int threads, const float *x, const float *dy, float *dw,
+                             float *dbias, float *scratch);
+} cnn_kvec_kernels;
+
+#ifdef CNN_ARCH_X86
+CNN_LOCAL extern const cnn_kvec_kernels cnn_kvec_avx512, cnn_kvec_avx2;
+#endif
+#ifdef CNN_ARCH_ARM64
+CNN_LOCAL extern const cnn_kvec_kernels cnn_kvec_neon;
+#endif
 
 #endif
