@@ -479,7 +479,7 @@ static size_t pw_floats(const conv_call *c) {
     return with_bias(c, cnn_pointwise_scratch_floats(c->g, c->threads));
 }
 static void pw_weights(const conv_call *c, float *s) {
-    cnn_pointwise_backward_weights(c->g, c->threads, c->x, c->dy, c->dw, s);
+    cnn_pointwise_backward_weights(c->g, c->isa, c->threads, c->x, c->dy, c->dw, s);
     bias_after(c, s);
 }
 #endif
