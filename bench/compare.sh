@@ -44,13 +44,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ ${#threads[@]} -gt 0 ] || threads=(1 2)
-case $isa in
-'') ;;
-avx2) export CNN_ISA=avx2 ONEDNN_MAX_CPU_ISA=AVX2 ;;
-avx512) export CNN_ISA=avx512 ONEDNN_MAX_CPU_ISA=AVX512_CORE ;;
-*) echo "compare.sh: --isa takes avx2 or avx512, not '$isa'" >&2; exit 1 ;;
-esac
-[ -z "$isa" ] || echo "instruction set held to $isa on both sides (CNN_ISA=$CNN_ISA, ONEDNN_MAX_CPU_ISA=$ONEDNN_MAX_CPU_ISA)"
+# shellcheck source=bench/isa.sh
+. "$here/isa.sh"
+hold_isa "$isa"
 
 bench=$build/bench/bench_conv
 if [ ! -x "$bench" ]; then

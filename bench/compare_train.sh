@@ -12,7 +12,7 @@ set -euo pipefail
 usage() {
     cat <<EOF
 usage: bench/compare_train.sh [BUILD_DIR] [--model FILE] [--batch N] [--threads N]... [--steps N] [--warmup N]
-                              [--mem-steps N] [--no-peak]
+                              [--mem-steps N] [--no-peak] [--isa NAME]
   BUILD_DIR      the CMake build directory holding bench/bench_train (default: \$BUILD_DIR or ./build)
   --model FILE   a model spec instead of fashion-cnn (PyTorch builds it with scripts/spec_torch.py)
   --batch N      training batch (default 64)
@@ -21,6 +21,8 @@ usage: bench/compare_train.sh [BUILD_DIR] [--model FILE] [--batch N] [--threads 
   --warmup N     untimed training steps first (default 20)
   --mem-steps N  training steps of the memory run (default 50; 0: no memory run)
   --no-peak      do not run bench_peak first (bench/all.sh has run it already)
+  --isa NAME     hold both sides to one instruction set: avx2 or avx512 (cnn.c through CNN_ISA,
+                 PyTorch's oneDNN through ONEDNN_MAX_CPU_ISA); default: each its best
 environment: PYTHON, a python3 with torch (default: /usr/bin/python3); CNN_DATA, the dataset folder
 EOF
 }
@@ -35,6 +37,7 @@ show_peak=1
 threads=()
 model=()
 batch=64
+isa=
 while [ $# -gt 0 ]; do
     case $1 in
     --model) model=(--model "${2:?--model needs a file}"); shift 2 ;;
@@ -44,12 +47,16 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=${2:?--warmup needs a number}; shift 2 ;;
     --mem-steps) mem_steps=${2:?--mem-steps needs a number}; shift 2 ;;
     --no-peak) show_peak=0; shift ;;
+    --isa) isa=${2:?--isa needs a name}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     -*) echo "compare_train.sh: unknown option '$1'" >&2; usage >&2; exit 1 ;;
     *) build=$1; shift ;;
     esac
 done
 [ ${#threads[@]} -gt 0 ] || threads=(1 2)
+# shellcheck source=bench/isa.sh
+. "$here/isa.sh"
+hold_isa "$isa"
 
 bench=$build/bench/bench_train
 peak=$build/bench/bench_peak

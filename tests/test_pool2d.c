@@ -530,8 +530,13 @@ static void test_pool_fast_vs_ref(void **state) {
     assert_int_equal(bad, 0);
 }
 
-/* The 2x2 stride-2 max pooling has a vector kernel: widths 2..41 and heights 2..5 cover full and
-   masked 16-window steps and odd last rows and columns; values drawn from {-inf, NaN, -1, 0, 1} make
+/* Every instruction set this CPU runs, best first (the portable one has no 2x2 kernel: the reference's
+   loops, and no kept choices). */
+static const cnn_isa ISAS[] = {CNN_ISA_AVX512, CNN_ISA_AVX2, CNN_ISA_PORTABLE};
+
+/* The 2x2 stride-2 max pooling has a vector kernel (AVX-512, AVX2), run on every instruction set the
+   CPU has: widths 2..41 and heights 2..5 cover full and masked 16- and 8-window steps and odd last
+   rows and columns; values drawn from {-inf, NaN, -1, 0, 1} make
    ties, all -inf windows and NaN windows common. Max pooling moves values without arithmetic, so
    forward and backward must equal the reference bit for bit. */
 static void test_pool_2x2_specials(void **state) {
@@ -541,8 +546,11 @@ static void test_pool_2x2_specials(void **state) {
     cnn_ctx *ref = cnn_ctx_create(1), *fast = cnn_ctx_create(1);
     assert_true(ref && fast);
     assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
-    int bad = 0, count = 0;
-    for (int w = 2; w <= 41; w++)
+    int bad = 0, count = 0, isas = 0;
+    for (int k = 0; k < 3; k++) {
+      if (cnn_ctx_set_isa(fast, ISAS[k]) != CNN_OK) continue; /* not on this CPU */
+      isas++;
+      for (int w = 2; w <= 41; w++)
         for (int h = 2; h <= 5; h++) {
             cnn_pool2d p = {.mode = CNN_POOL_MAX, .n = 2, .c = 3, .h = h, .w = w, .r = 2, .s = 2};
             pool_geom g;
@@ -554,14 +562,16 @@ static void test_pool_2x2_specials(void **state) {
             pool_run(ref, &p, &g, x, dy, y0, dx0);
             pool_run(fast, &p, &g, x, dy, y1, dx1);
             if (memcmp(y0, y1, g.ny * sizeof(float)) || memcmp(dx0, dx1, g.nx * sizeof(float))) {
+                fprintf(stderr, "on %s: ", cnn_isa_name(ISAS[k]));
                 pool_print("2x2 specials: fast vs reference", &p);
                 bad++;
             }
             count++;
             free(x), free(dy), free(y0), free(y1), free(dx0), free(dx1);
         }
-    fprintf(stderr, "pool2d 2x2 with -inf/NaN/ties: %d shapes (ISA %s), %d mismatches\n", count,
-            cnn_isa_name(cnn_ctx_isa(fast)), bad);
+    }
+    fprintf(stderr, "pool2d 2x2 with -inf/NaN/ties: %d shapes on %d instruction sets, %d mismatches\n", count,
+            isas, bad);
     cnn_ctx_free(ref);
     cnn_ctx_free(fast);
     assert_int_equal(bad, 0);
@@ -645,7 +655,9 @@ static void test_pool_2x2_kept_choices(void **state) {
     assert_true(ref && fast);
     assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
     int bad = 0, kept_any = 0;
-    for (int w = 2; w <= 37; w += 5)
+    for (int k = 0; k < 3; k++) {
+      if (cnn_ctx_set_isa(fast, ISAS[k]) != CNN_OK) continue; /* not on this CPU */
+      for (int w = 2; w <= 37; w += 5)
         for (int h = 2; h <= 5; h++)
             for (int relu_in = 0; relu_in <= 1; relu_in++) {
                 cnn_pool2d p = {.mode = CNN_POOL_MAX, .n = 3, .c = 2, .h = h, .w = w, .r = 2, .s = 2};
@@ -668,6 +680,7 @@ static void test_pool_2x2_kept_choices(void **state) {
                     assert_int_equal(cnn_pool2d_backward_arg(fast, &p, arg, dy, relu_in, dx1), CNN_OK);
                     kept_any = 1;
                     if (memcmp(y0, y1, g.ny * sizeof(float)) || memcmp(dx0, dx1, g.nx * sizeof(float))) {
+                        fprintf(stderr, "on %s: ", cnn_isa_name(ISAS[k]));
                         pool_print("2x2 kept choices vs reference", &p);
                         bad++;
                     }
@@ -676,6 +689,7 @@ static void test_pool_2x2_kept_choices(void **state) {
                 }
                 free(x), free(dy), free(y0), free(y1), free(dx0), free(dx1), free(arg);
             }
+    }
     fprintf(stderr, "pool2d 2x2 kept choices: %s, %d mismatches\n", kept_any ? "kept (vector kernel)" : "not kept here",
             bad);
     cnn_ctx_free(ref);

@@ -97,17 +97,19 @@ CNN_LOCAL void cnn_gemm_pa_epi(cnn_isa isa, int threads, int trans_a, size_t m, 
                                  size_t nc, int nr, float *pb);
 
 #ifdef CNN_ARCH_X86
-/* Max pooling 2x2, stride 2, no padding, dilation 1, on one H x W plane, with AVX-512 (kernels/x86/maxpool.c) (P = H/2, Q = W/2 rounded
-   down): the same choice per window as the reference. Only where cnn_maxpool2x2_fast(isa) says so. */
+/* Max pooling 2x2, stride 2, no padding, dilation 1, on one H x W plane, with AVX-512 or AVX2
+   (kernels/x86/maxpool.c) (P = H/2, Q = W/2 rounded down): the same choice per window as the
+   reference. Only for an isa cnn_maxpool2x2_fast(isa) takes. */
 CNN_LOCAL int cnn_maxpool2x2_fast(cnn_isa isa);
 /* arg (may be NULL): per window the winning tap (0..3, row-major), plus 4 when the maximum is > 0;
    cnn_maxpool2x2_backward_arg routes dy by those bytes (relu_in: only where the 4 is set), the same
    dx as cnn_maxpool2x2_backward from the x they were made from. */
-CNN_LOCAL void cnn_maxpool2x2_forward(const float *x, int h, int w, int p, int q, float *y, uint8_t *arg);
-CNN_LOCAL void cnn_maxpool2x2_backward(const float *x, const float *dy, int h, int w, int p, int q, int relu_in,
-                                      float *dx);
-CNN_LOCAL void cnn_maxpool2x2_backward_arg(const uint8_t *arg, const float *dy, int h, int w, int p, int q,
-                                          int relu_in, float *dx);
+CNN_LOCAL void cnn_maxpool2x2_forward(cnn_isa isa, const float *x, int h, int w, int p, int q, float *y,
+                                      uint8_t *arg);
+CNN_LOCAL void cnn_maxpool2x2_backward(cnn_isa isa, const float *x, const float *dy, int h, int w, int p, int q,
+                                       int relu_in, float *dx);
+CNN_LOCAL void cnn_maxpool2x2_backward_arg(cnn_isa isa, const uint8_t *arg, const float *dy, int h, int w, int p,
+                                           int q, int relu_in, float *dx);
 
 #endif
 

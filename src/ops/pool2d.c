@@ -208,8 +208,8 @@ static void avg_window(const pool_geom *g, int op, int oq, int *h0, int *h1, int
     *div = g->incl ? padded : (*h1 - *h0) * (*w1 - *w0);
 }
 
-/* The 2x2 stride-2 unpadded max pooling of most CNNs, on a CPU with a vector kernel for it (x86-64
-   builds only: kernels/x86/maxpool.c). */
+/* The 2x2 stride-2 unpadded max pooling of most CNNs, on a CPU with a vector kernel for it (AVX-512 or
+   AVX2, x86-64 builds only: kernels/x86/maxpool.c). */
 #ifdef CNN_ARCH_X86
 static int use_2x2(const cnn_ctx *ctx, const pool_geom *g) {
     return g->mode == CNN_POOL_MAX && g->r == 2 && g->s == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 &&
@@ -235,7 +235,8 @@ cnn_status cnn_pool2d_forward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const float
     const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
     const long planes = (long)g.n * g.c;
     const int nt = cnn_ctx_threads(ctx), fast = use_2x2(ctx, &g);
-    (void)nt;
+    const cnn_isa isa = cnn_isa_of(ctx);
+    (void)nt, (void)isa;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g.y_size > 16384)
 #endif
@@ -244,7 +245,7 @@ cnn_status cnn_pool2d_forward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const float
         float *out = y + nc * pq;
 #ifdef CNN_ARCH_X86
         if (fast) {
-            cnn_maxpool2x2_forward(plane, g.h, g.w, g.p, g.q, out, arg ? arg + nc * pq : NULL);
+            cnn_maxpool2x2_forward(isa, plane, g.h, g.w, g.p, g.q, out, arg ? arg + nc * pq : NULL);
             continue;
         }
 #endif
@@ -276,12 +277,13 @@ cnn_status cnn_pool2d_backward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const uint
     const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
     const long planes = (long)g.n * g.c;
     const int nt = cnn_ctx_threads(ctx);
+    const cnn_isa isa = cnn_isa_of(ctx);
     (void)nt;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g.y_size > 16384)
 #endif
     for (long nc = 0; nc < planes; nc++)
-        cnn_maxpool2x2_backward_arg(arg + nc * pq, dy + nc * pq, g.h, g.w, g.p, g.q, relu_in, dx + nc * hw);
+        cnn_maxpool2x2_backward_arg(isa, arg + nc * pq, dy + nc * pq, g.h, g.w, g.p, g.q, relu_in, dx + nc * hw);
 #else
     (void)relu_in;
 #endif
@@ -302,7 +304,8 @@ cnn_status cnn_pool2d_backward_act(cnn_ctx *ctx, const cnn_pool2d *p, const floa
     const size_t hw = (size_t)g.h * g.w, pq = (size_t)g.p * g.q;
     const long planes = (long)g.n * g.c;
     const int nt = cnn_ctx_threads(ctx), fast = use_2x2(ctx, &g);
-    (void)nt, (void)fast;
+    const cnn_isa isa = cnn_isa_of(ctx);
+    (void)nt, (void)fast, (void)isa;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g.y_size > 16384)
 #endif
@@ -311,7 +314,7 @@ cnn_status cnn_pool2d_backward_act(cnn_ctx *ctx, const cnn_pool2d *p, const floa
         const float *d = dy + nc * pq;
 #ifdef CNN_ARCH_X86
         if (fast) {
-            cnn_maxpool2x2_backward(x + nc * hw, d, g.h, g.w, g.p, g.q, relu_in, grad);
+            cnn_maxpool2x2_backward(isa, x + nc * hw, d, g.h, g.w, g.p, g.q, relu_in, grad);
             continue;
         }
 #endif

@@ -1,5 +1,5 @@
-/* maxpool.c — the common 2x2, stride-2, unpadded max pooling on whole planes with AVX-512: sixteen
-   windows per step, the four taps split into even and odd columns of two input rows.
+/* maxpool.c — the common 2x2, stride-2, unpadded max pooling on whole planes with AVX-512 (sixteen
+   windows per step) or AVX2 (eight), the four taps split into even and odd columns of two input rows.
    The choice per window is the reference's exactly (src/ops/pool2d.c): taps in row-major order, a
    tap wins when it is greater than the best so far or NaN, so the first maximum wins and the last
    NaN wins; with every tap -inf the first tap is the argmax. Backward recomputes that choice from x
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define AVX512 __attribute__((target("avx512f")))
+#define AVX2 __attribute__((target("avx2,fma")))
 
 /* best of the four taps of sixteen windows and which tap won (0..3, row-major) */
 AVX512 static inline __m512 max4(__m512 t0, __m512 t1, __m512 t2, __m512 t3, __m512i *which) {
@@ -119,19 +120,146 @@ AVX512 static void bwd_avx512(const float *x, const uint8_t *arg, const float *d
         for (int c = 0; c < w; c++) dx[(size_t)r * w + c] = 0.0f;
 }
 
+/* ---------------------------------------------------------------- AVX2: eight windows per step */
+
+/* the first n of 8 lanes (n <= 0: none) */
+AVX2 static inline __m256i lanes8(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* best of the four taps of eight windows and which tap won (0..3, row-major), as max4 */
+AVX2 static inline __m256 max4_avx2(__m256 t0, __m256 t1, __m256 t2, __m256 t3, __m256i *which) {
+    __m256 best = t0, w = _mm256_setzero_ps();
+    const __m256 taps[3] = {t1, t2, t3};
+    for (int t = 0; t < 3; t++) {
+        const __m256 v = taps[t];
+        const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        best = _mm256_blendv_ps(best, v, take);
+        w = _mm256_blendv_ps(w, _mm256_castsi256_ps(_mm256_set1_epi32(t + 1)), take);
+    }
+    *which = _mm256_castps_si256(w);
+    return best;
+}
+
+/* the even and odd columns of 2*cnt (<= 16) floats at row; the tail's lanes read as 0 */
+AVX2 static inline void load_pairs_avx2(const float *row, int cnt, __m256 *even, __m256 *odd) {
+    __m256 a, b;
+    if (cnt == 8) {
+        a = _mm256_loadu_ps(row), b = _mm256_loadu_ps(row + 8);
+    } else {
+        a = _mm256_maskload_ps(row, lanes8(2 * cnt)), b = _mm256_maskload_ps(row + 8, lanes8(2 * cnt - 8));
+    }
+    /* in-lane shuffles give (0 2 8 10 | 4 6 12 14); the 64-bit pairs reordered 0 2 1 3 */
+    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+}
+
+/* dst[0, n) = the first n floats of v (plain stores: a masked store is slow on AMD cores) */
+AVX2 static inline void store_first(float *dst, __m256 v, int n) {
+    if (n == 8) {
+        _mm256_storeu_ps(dst, v);
+        return;
+    }
+    float t[8];
+    _mm256_storeu_ps(t, v);
+    memcpy(dst, t, (size_t)n * sizeof(float));
+}
+
+AVX2 static void fwd_avx2(const float *x, int w, int p, int q, float *y, uint8_t *arg) {
+    const __m256 zero = _mm256_setzero_ps();
+    for (int op = 0; op < p; op++) {
+        const float *r0 = x + (size_t)2 * op * w, *r1 = r0 + w;
+        for (int oq = 0; oq < q; oq += 8) {
+            const int cnt = q - oq < 8 ? q - oq : 8;
+            __m256 e0, o0, e1, o1;
+            __m256i which;
+            load_pairs_avx2(r0 + 2 * oq, cnt, &e0, &o0);
+            load_pairs_avx2(r1 + 2 * oq, cnt, &e1, &o1);
+            const __m256 best = max4_avx2(e0, o0, e1, o1, &which);
+            store_first(y + (size_t)op * q + oq, best, cnt);
+            if (arg) { /* the tap, plus 4 where the maximum is > 0, as bytes */
+                const __m256i pos = _mm256_castps_si256(_mm256_cmp_ps(best, zero, _CMP_GT_OQ));
+                which = _mm256_or_si256(which, _mm256_and_si256(pos, _mm256_set1_epi32(4)));
+                __m128i b = _mm_packus_epi32(_mm256_castsi256_si128(which), _mm256_extracti128_si256(which, 1));
+                b = _mm_packus_epi16(b, b);
+                uint8_t bytes[16];
+                _mm_storeu_si128((__m128i *)bytes, b);
+                memcpy(arg + (size_t)op * q + oq, bytes, (size_t)cnt);
+            }
+        }
+    }
+}
+
+/* as bwd_avx512, eight windows at a time */
+AVX2 static void bwd_avx2(const float *x, const uint8_t *arg, const float *dy, int h, int w, int p, int q,
+                          int relu_in, float *dx) {
+    const __m256 zero = _mm256_setzero_ps();
+    for (int op = 0; op < p; op++) {
+        float *d0 = dx + (size_t)2 * op * w, *d1 = d0 + w;
+        for (int oq = 0; oq < q; oq += 8) {
+            const int cnt = q - oq < 8 ? q - oq : 8;
+            __m256 gate = _mm256_castsi256_ps(lanes8(cnt));
+            __m256i which;
+            if (x) {
+                const float *r0 = x + (size_t)2 * op * w, *r1 = r0 + w;
+                __m256 e0, o0, e1, o1;
+                load_pairs_avx2(r0 + 2 * oq, cnt, &e0, &o0);
+                load_pairs_avx2(r1 + 2 * oq, cnt, &e1, &o1);
+                const __m256 best = max4_avx2(e0, o0, e1, o1, &which);
+                if (relu_in) gate = _mm256_and_ps(gate, _mm256_cmp_ps(best, zero, _CMP_GT_OQ)); /* the ReLU's gate */
+            } else {
+                uint8_t b[8] = {0};
+                memcpy(b, arg + (size_t)op * q + oq, (size_t)cnt);
+                which = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)b));
+                if (relu_in) {
+                    const __m256i four = _mm256_set1_epi32(4);
+                    gate = _mm256_and_ps(gate, _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(which, four), four)));
+                }
+                which = _mm256_and_si256(which, _mm256_set1_epi32(3));
+            }
+            const __m256 g = _mm256_and_ps(gate, _mm256_maskload_ps(dy + (size_t)op * q + oq, lanes8(cnt)));
+            __m256 t[4];
+            for (int k = 0; k < 4; k++)
+                t[k] = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(which, _mm256_set1_epi32(k))));
+            for (int row = 0; row < 2; row++) { /* (tap 2 row, tap 2 row + 1) interleaved into the row */
+                float *d = (row ? d1 : d0) + 2 * oq;
+                const __m256 lo = _mm256_unpacklo_ps(t[2 * row], t[2 * row + 1]);
+                const __m256 hi = _mm256_unpackhi_ps(t[2 * row], t[2 * row + 1]);
+                const __m256 a = _mm256_permute2f128_ps(lo, hi, 0x20), b = _mm256_permute2f128_ps(lo, hi, 0x31);
+                if (cnt == 8) {
+                    _mm256_storeu_ps(d, a);
+                    _mm256_storeu_ps(d + 8, b);
+                } else {
+                    store_first(d, a, 2 * cnt < 8 ? 2 * cnt : 8);
+                    if (2 * cnt > 8) store_first(d + 8, b, 2 * cnt - 8);
+                }
+            }
+        }
+        /* an odd last column is in no window */
+        if (2 * q < w) d0[w - 1] = d1[w - 1] = 0.0f;
+    }
+    /* an odd last row is in no window */
+    for (int r = 2 * p; r < h; r++)
+        for (int c = 0; c < w; c++) dx[(size_t)r * w + c] = 0.0f;
+}
+
 int cnn_maxpool2x2_fast(cnn_isa isa) {
-    return isa == CNN_ISA_AVX512;
+    return isa == CNN_ISA_AVX512 || isa == CNN_ISA_AVX2;
 }
 
-void cnn_maxpool2x2_forward(const float *x, int h, int w, int p, int q, float *y, uint8_t *arg) {
-    fwd_avx512(x, h, w, p, q, y, arg);
+void cnn_maxpool2x2_forward(cnn_isa isa, const float *x, int h, int w, int p, int q, float *y, uint8_t *arg) {
+    if (isa == CNN_ISA_AVX512) fwd_avx512(x, h, w, p, q, y, arg);
+    else fwd_avx2(x, w, p, q, y, arg);
 }
 
-void cnn_maxpool2x2_backward(const float *x, const float *dy, int h, int w, int p, int q, int relu_in, float *dx) {
-    bwd_avx512(x, NULL, dy, h, w, p, q, relu_in, dx);
+void cnn_maxpool2x2_backward(cnn_isa isa, const float *x, const float *dy, int h, int w, int p, int q, int relu_in,
+                             float *dx) {
+    if (isa == CNN_ISA_AVX512) bwd_avx512(x, NULL, dy, h, w, p, q, relu_in, dx);
+    else bwd_avx2(x, NULL, dy, h, w, p, q, relu_in, dx);
 }
 
-void cnn_maxpool2x2_backward_arg(const uint8_t *arg, const float *dy, int h, int w, int p, int q, int relu_in,
-                                 float *dx) {
-    bwd_avx512(NULL, arg, dy, h, w, p, q, relu_in, dx);
+void cnn_maxpool2x2_backward_arg(cnn_isa isa, const uint8_t *arg, const float *dy, int h, int w, int p, int q,
+                                 int relu_in, float *dx) {
+    if (isa == CNN_ISA_AVX512) bwd_avx512(NULL, arg, dy, h, w, p, q, relu_in, dx);
+    else bwd_avx2(NULL, arg, dy, h, w, p, q, relu_in, dx);
 }
