@@ -453,7 +453,7 @@ static void kvec_weights(const conv_call *c, float *s) {
 #ifdef CNN_ARCH_X86
 /* few taps per output (kernels/x86/direct.c): first layers on 1-3 channel images */
 static int direct_ok(const conv_call *c) {
-    return !c->reference && cnn_direct_supported(c->g, c->isa);
+    return !c->reference && cnn_direct_supported(c->g, c->isa, c->pass);
 }
 static size_t direct_floats(const conv_call *c) {
     return cnn_direct_scratch_floats(c->g, c->threads);
@@ -463,7 +463,7 @@ static size_t direct_weights_floats(const conv_call *c) {
 }
 static void direct_forward(const conv_call *c, float *s) {
     const int relu = c->epi.act == CNN_ACT_RELU;
-    cnn_direct_forward(c->g, c->threads, c->x, c->w, c->bias, relu, c->y, s);
+    cnn_direct_forward(c->g, c->isa, c->threads, c->x, c->w, c->bias, relu, c->y, s);
     if (!relu) act_after(c);
 }
 static void direct_weights(const conv_call *c, float *s) {

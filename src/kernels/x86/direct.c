@@ -1,7 +1,8 @@
 /* direct.c — see direct.h. The batch is first copied into zero-padded planes (Hp x Wp, wide enough
    that every vector load of a tap stays inside its plane), so the kernels need no bounds checks:
-   - forward: 8 filters x 32 output columns in registers; per tap two loads of the padded row and
-     eight broadcast weights; bias (and the fused ReLU) in the epilogue, stores masked at the row end.
+   - forward: 8 filters x 32 output columns in registers (AVX2: 6 x 16); per tap two loads of the
+     padded row and a broadcast weight per filter; bias (and the fused ReLU) in the epilogue, stores
+     cut at the row end.
    - backward-weights: KB filters x TB taps in registers, each a 16-lane partial sum over the whole
      batch (images, rows, 16-column chunks in order, the chunk past the row end masked), reduced
      across lanes at the end of each leaf of the batch's summation tree (kernels/tree.h): a team pads
@@ -38,7 +39,7 @@ static dgeom dgeom_of(const cnn_conv_geom *g) {
 /* after the padded batch: forward's packed weights, or backward-weights' 16-lane partial sums (at most
    (K + 5) x (taps + 7) blocks of 16 with the blockings of pick_bww) */
 static size_t weights_floats(const cnn_conv_geom *g, const dgeom *d) {
-    size_t fwd = (size_t)(g->k + 7) / 8 * 8 * d->taps, bwd = (size_t)16 * (g->k + 5) * (d->taps + 7);
+    size_t fwd = (size_t)(g->k + 7) * d->taps, bwd = (size_t)16 * (g->k + 5) * (d->taps + 7); /* K rounded up to 8 or 6 */
     return fwd > bwd ? fwd : bwd;
 }
 
@@ -53,8 +54,9 @@ size_t cnn_direct_scratch_floats(const cnn_conv_geom *g, int threads) {
     return fwd > bww ? fwd : bww;
 }
 
-int cnn_direct_supported(const cnn_conv_geom *g, cnn_isa isa) {
-    if (isa != CNN_ISA_AVX512 || g->groups != 1 || g->sw != 1 || g->cg * g->r * g->s > CNN_DIRECT_MAX_TAPS) return 0;
+int cnn_direct_supported(const cnn_conv_geom *g, cnn_isa isa, cnn_conv_pass pass) {
+    const int has = isa == CNN_ISA_AVX512 || (isa == CNN_ISA_AVX2 && pass == CNN_CONV_FORWARD);
+    if (!has || pass == CNN_CONV_BACKWARD_DATA || g->groups != 1 || g->sw != 1 || g->cg * g->r * g->s > CNN_DIRECT_MAX_TAPS) return 0;
     dgeom d = dgeom_of(g);
     return (size_t)CHUNK * g->c * d.plane <= DIRECT_MAX_PADDED;
 }
@@ -99,9 +101,18 @@ static long tap_offset(const cnn_conv_geom *g, const dgeom *d, int t) {
 
 static inline __mmask16 lanes(int rem) { return (__mmask16)(rem >= 16 ? 0xFFFF : rem <= 0 ? 0 : (1u << rem) - 1); }
 
-/* 8 filters (k0..k0+7, weights wpk[t][8], zero past K) of image xn over all output rows */
-AVX512 static void fwd_block(const cnn_conv_geom *g, const dgeom *d, const long *off, const float *xn,
-                             const float *wpk, const float *b8, int kvalid, int relu, float *yk) {
+/* A forward block kernel: kb filters (weights wpk[t][kb], zero past K; biases b[kb]) of image xn, its
+   padded planes, over all output rows, into yk (the block's first filter's output plane). */
+typedef void (*fwd_fn)(const cnn_conv_geom *g, const dgeom *d, const long *off, const float *xn, const float *wpk,
+                       const float *b, int kvalid, int relu, float *yk);
+typedef struct fwd_kernel {
+    int kb; /* filters per block */
+    fwd_fn fn;
+} fwd_kernel;
+
+/* 8 filters x 32 output columns in registers (16 of the 32 zmm) */
+AVX512 static void fwd_block_avx512(const cnn_conv_geom *g, const dgeom *d, const long *off, const float *xn,
+                                    const float *wpk, const float *b8, int kvalid, int relu, float *yk) {
     const __m512 zero = _mm512_setzero_ps();
     for (int p = 0; p < g->p; p++) {
         const float *row = xn + (size_t)p * g->sh * d->wp;
@@ -133,28 +144,84 @@ AVX512 static void fwd_block(const cnn_conv_geom *g, const dgeom *d, const long 
     }
 }
 
-/* Filter block kb (8 filters) of image n, its padded planes at xn. */
-AVX512 static void fwd_filters(const cnn_conv_geom *g, const dgeom *d, const long *off, const float *xn,
-                               const float *wpk, const float *bias, int relu, int n, int kb, float *y) {
-    int k0 = kb * 8, kvalid = g->k - k0 < 8 ? g->k - k0 : 8;
-    float b8[8] = {0};
-    for (int k = 0; bias && k < kvalid; k++) b8[k] = bias[k0 + k];
-    fwd_block(g, d, off, xn, wpk + (size_t)kb * d->taps * 8, b8, kvalid, relu, y + ((size_t)n * g->k + k0) * g->pq);
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* dst[0, n) = the first n (<= 8, may be <= 0) floats of v, in plain stores (masked ones are slow on AMD) */
+AVX2 static inline void store_first8(float *dst, __m256 v, int n) {
+    if (n >= 8) {
+        _mm256_storeu_ps(dst, v);
+    } else if (n > 0) {
+        float t[8];
+        _mm256_storeu_ps(t, v);
+        memcpy(dst, t, (size_t)n * sizeof(float));
+    }
+}
+
+/* 6 filters x 16 output columns: 12 ymm accumulators, 2 loads of the row and a broadcast weight (16
+   registers), named one by one so that they stay in registers */
+#define D2_ACC(K) __m256 a##K##0 = _mm256_set1_ps(b6[K]), a##K##1 = a##K##0;
+#define D2_FMA(K)                                                                                                  \
+    {                                                                                                              \
+        const __m256 wv = _mm256_broadcast_ss(wt + K);                                                             \
+        a##K##0 = _mm256_fmadd_ps(wv, x0, a##K##0), a##K##1 = _mm256_fmadd_ps(wv, x1, a##K##1);                    \
+    }
+#define D2_STORE(K)                                                                                                \
+    if (K < kvalid) {                                                                                              \
+        float *dst = yk + (size_t)K * g->pq + (size_t)p * g->q + q0;                                               \
+        __m256 v0 = a##K##0, v1 = a##K##1;                                                                         \
+        if (relu) { /* max(0, v) with NaN kept and -0 made +0, as cnn_act_forward */                               \
+            v0 = _mm256_and_ps(v0, _mm256_cmp_ps(v0, zero, _CMP_NLE_UQ));                                          \
+            v1 = _mm256_and_ps(v1, _mm256_cmp_ps(v1, zero, _CMP_NLE_UQ));                                          \
+        }                                                                                                          \
+        store_first8(dst, v0, g->q - q0);                                                                          \
+        store_first8(dst + 8, v1, g->q - q0 - 8);                                                                  \
+    }
+#define D2_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5)
+AVX2 static void fwd_block_avx2(const cnn_conv_geom *g, const dgeom *d, const long *off, const float *xn,
+                                const float *wpk, const float *b6, int kvalid, int relu, float *yk) {
+    const __m256 zero = _mm256_setzero_ps();
+    for (int p = 0; p < g->p; p++) {
+        const float *row = xn + (size_t)p * g->sh * d->wp;
+        for (int q0 = 0; q0 < g->q; q0 += 16) {
+            D2_ALL(D2_ACC)
+            for (int t = 0; t < d->taps; t++) {
+                const float *xr = row + off[t] + q0, *wt = wpk + (size_t)t * 6;
+                const __m256 x0 = _mm256_loadu_ps(xr), x1 = _mm256_loadu_ps(xr + 8);
+                D2_ALL(D2_FMA)
+            }
+            D2_ALL(D2_STORE)
+        }
+    }
+}
+#undef D2_ALL
+#undef D2_STORE
+#undef D2_FMA
+#undef D2_ACC
+
+static const fwd_kernel FWD_AVX512 = {8, fwd_block_avx512}, FWD_AVX2 = {6, fwd_block_avx2};
+
+/* Filter block kb of image n, its padded planes at xn. */
+static void fwd_filters(const cnn_conv_geom *g, const dgeom *d, const fwd_kernel *fk, const long *off,
+                        const float *xn, const float *wpk, const float *bias, int relu, int n, int kb, float *y) {
+    int k0 = kb * fk->kb, kvalid = g->k - k0 < fk->kb ? g->k - k0 : fk->kb;
+    float b[8] = {0};
+    for (int k = 0; bias && k < kvalid; k++) b[k] = bias[k0 + k];
+    fk->fn(g, d, off, xn, wpk + (size_t)kb * d->taps * fk->kb, b, kvalid, relu, y + ((size_t)n * g->k + k0) * g->pq);
 }
 
 /* With at least as many images as threads, each thread takes a contiguous range of images, padding one
    at a time into its own plane (no barrier between images); with fewer, the images are padded once and
    the threads share their (image, filter block) units. xp: threads padded images. */
-AVX512 static void forward_avx512(const cnn_conv_geom *g, const dgeom *d, int threads, const float *x,
-                                  const float *w, const float *bias, int relu, float *y, float *wpk, float *xp) {
+static void forward_blocks(const cnn_conv_geom *g, const dgeom *d, const fwd_kernel *fk, int threads, const float *x,
+                           const float *w, const float *bias, int relu, float *y, float *wpk, float *xp) {
     long off[CNN_DIRECT_MAX_TAPS];
     for (int t = 0; t < d->taps; t++) off[t] = tap_offset(g, d, t);
-    const int kblocks = (g->k + 7) / 8;
-    for (int kb = 0; kb < kblocks; kb++) /* wpk[kb][t][8] */
+    const int kbn = fk->kb, kblocks = (g->k + kbn - 1) / kbn;
+    for (int kb = 0; kb < kblocks; kb++) /* wpk[kb][t][kbn] */
         for (int t = 0; t < d->taps; t++)
-            for (int k = 0; k < 8; k++) {
-                int kk = kb * 8 + k;
-                wpk[((size_t)kb * d->taps + t) * 8 + k] = kk < g->k ? w[(size_t)kk * d->taps + t] : 0.0f;
+            for (int k = 0; k < kbn; k++) {
+                int kk = kb * kbn + k;
+                wpk[((size_t)kb * d->taps + t) * kbn + k] = kk < g->k ? w[(size_t)kk * d->taps + t] : 0.0f;
             }
     const size_t in_image = (size_t)g->c * g->h * g->w, padded = (size_t)g->c * d->plane;
     const int by_image = g->n >= threads;
@@ -167,13 +234,13 @@ AVX512 static void forward_avx512(const cnn_conv_geom *g, const dgeom *d, int th
     for (long u = 0; u < units; u++) {
         if (!by_image) {
             int n = (int)(u / kblocks);
-            fwd_filters(g, d, off, xp + (size_t)n * padded, wpk, bias, relu, n, (int)(u % kblocks), y);
+            fwd_filters(g, d, fk, off, xp + (size_t)n * padded, wpk, bias, relu, n, (int)(u % kblocks), y);
             continue;
         }
         float *mine = xp + (size_t)u * padded;
         for (int n = (int)((long long)g->n * u / threads); n < (int)((long long)g->n * (u + 1) / threads); n++) {
             pad_planes(g, d, x + (size_t)n * in_image, 0, g->c, mine);
-            for (int kb = 0; kb < kblocks; kb++) fwd_filters(g, d, off, mine, wpk, bias, relu, n, kb, y);
+            for (int kb = 0; kb < kblocks; kb++) fwd_filters(g, d, fk, off, mine, wpk, bias, relu, n, kb, y);
         }
     }
 }
@@ -308,10 +375,11 @@ AVX512 static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
     }
 }
 
-void cnn_direct_forward(const cnn_conv_geom *g, int threads, const float *x, const float *w, const float *bias,
-                        int relu, float *y, float *scratch) {
+void cnn_direct_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *w,
+                        const float *bias, int relu, float *y, float *scratch) {
     dgeom d = dgeom_of(g);
-    forward_avx512(g, &d, threads, x, w, bias, relu, y, scratch, scratch + weights_floats(g, &d));
+    forward_blocks(g, &d, isa == CNN_ISA_AVX512 ? &FWD_AVX512 : &FWD_AVX2, threads, x, w, bias, relu, y, scratch,
+                   scratch + weights_floats(g, &d));
 }
 
 void cnn_direct_backward_weights(const cnn_conv_geom *g, int threads, const float *x, const float *dy, float *dw,

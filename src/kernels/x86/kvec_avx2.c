@@ -79,11 +79,14 @@ AVX2 static void kv_transpose(size_t rows, size_t cols, const float *src, size_t
 }
 
 AVX2 static void kv_bias_relu(float *tile, int np, int valid, const float *bias, int relu) {
-    for (int i = 0; i < np; i++) {
-        float *t = tile + i * KV_LANES;
-        for (int l = 0; l < valid; l++) {
-            float v = bias ? t[l] + bias[l] : t[l];
-            t[l] = relu && v <= 0.0f ? 0.0f : v; /* NaN kept, as cnn_act_forward */
+    const __m256 zero = _mm256_setzero_ps();
+    for (int h = 0; h < valid; h += 8) { /* lanes past valid: bias 0, never written out */
+        const __m256 b = bias ? _mm256_maskload_ps(bias + h, lanes8(valid - h)) : zero;
+        for (int i = 0; i < np; i++) {
+            __m256 v = _mm256_loadu_ps(tile + i * KV_LANES + h);
+            if (bias) v = _mm256_add_ps(v, b);
+            if (relu) v = _mm256_and_ps(v, _mm256_cmp_ps(v, zero, _CMP_NLE_UQ)); /* 0 where v <= 0; NaN kept */
+            _mm256_storeu_ps(tile + i * KV_LANES + h, v);
         }
     }
 }
