@@ -105,26 +105,27 @@ AVX2 static void kv_bias_relu(float *tile, int np, int valid, const float *bias,
     }
 
 /* np, nb and sw are constants in every instance: the accumulators live in registers and the input
-   offsets are immediates. The taps (c, r, s) in order. */
-AVX2 static INLINE void tile_sums(const int np, const int nb, const int sw, const kjob *j, const float *x0,
-                                  const float *w, int r0, int r1, float *tile) {
+   offsets are immediates (a column tile's, ps apart, are not). The taps (c, r, s), r0 <= r < r1 and
+   s0 <= s < s1, in order. */
+AVX2 static INLINE void tile_sums(const int np, const int nb, const long ps, const kjob *j, const float *x0,
+                                  const float *w, int r0, int r1, int s0, int s1, float *tile) {
     KV_ACC_ALL(KV_ACC_DECL)
-    const size_t rstep = (size_t)j->dh * j->wp;
-    const size_t wrow = (size_t)j->s * 8 * nb; /* the packed weights of one kernel row */
-    for (int c = 0; c < j->ci; c++) {
+    const size_t rstep = (size_t)j->dh * j->wp, vl = (size_t)8 * nb;
+    for (int c = 0; c < j->ci; c++) { /* w stepped along, as the taps lie (c, r, s) */
         const float *xc = x0 + (size_t)c * j->plane;
-        w += (size_t)r0 * wrow;
+        w += (size_t)r0 * j->s * vl;
         for (int r = r0; r < r1; r++) {
-            const float *xs = xc + r * rstep;
-            for (int s = 0; s < j->s; s++, xs += j->dw) {
+            const float *xs = xc + r * rstep + (size_t)s0 * j->dw;
+            w += (size_t)s0 * vl;
+            for (int s = s0; s < s1; s++, xs += j->dw, w += vl) {
                 const __m256 w0 = _mm256_loadu_ps(w), w1 = nb == 2 ? _mm256_loadu_ps(w + 8) : w0;
-                w += 8 * nb;
-#define KV_X(I) (xs + I * sw)
+#define KV_X(I) (xs + I * ps)
                 KV_ACC_ALL(KV_FMA)
 #undef KV_X
             }
+            w += (size_t)(j->s - s1) * vl;
         }
-        w += (size_t)(j->r - r1) * wrow;
+        w += (size_t)(j->r - r1) * j->s * vl;
     }
 #define KV_STORE(I)                                                                                                \
     if (np > I) {                                                                                                  \
@@ -173,9 +174,16 @@ AVX2 static INLINE void bww_sums(const int np, const int nb, const int sw, const
 
 AVX2 static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, int r0, int r1,
                              float *tile) {
-#define TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, r0, r1, tile)
+#define TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, r0, r1, 0, j->s, tile)
     KV_SWITCH(TILE_SUMS)
 #undef TILE_SUMS
+}
+
+AVX2 static void kv_tile_col(int np, int nb, long ps, const kjob *j, const float *x0, const float *w, int s0, int s1,
+                        float *tile) {
+#define COL_SUMS(N, NB) tile_sums(N, NB, ps, j, x0, w, 0, j->r, s0, s1, tile)
+    KV_SWITCH_NB(COL_SUMS)
+#undef COL_SUMS
 }
 
 AVX2 static void kv_bww_any(int np, int nb, int sw, const kjob *j, const float *xg, const long *off,
@@ -185,4 +193,7 @@ AVX2 static void kv_bww_any(int np, int nb, int sw, const kjob *j, const float *
 #undef BWW_SUMS
 }
 #undef KV_SWITCH
+#undef KV_SWITCH_NB
+#undef KV_CASES
 #undef KV_NB_SW
+#undef KV_NB

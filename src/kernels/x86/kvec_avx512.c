@@ -77,32 +77,35 @@ AVX512 static void kv_bias_relu(float *tile, int np, int valid, const float *bia
     }
 }
 
-/* tile[i][0, 16 nb) = sum over taps (c, r, s) of x at (position i, tap) times the tap's nb vectors of
-   weights; x0: the padded input at the tile's first position. np, nb and sw are constants in every
-   instance, so the accumulators live in registers and the input offsets are immediates. */
-AVX512 static INLINE void tile_sums(const int np, const int nb, const int sw, const kjob *j, const float *x0,
-                                    const float *w, int r0, int r1, float *tile) {
+/* tile[i][0, 16 nb) = sum over taps (c, r, s), r0 <= r < r1 and s0 <= s < s1, of x at (position i, tap)
+   times the tap's nb vectors of weights; x0: the padded input at the tile's first position, position i
+   at x0 + i ps. np and nb are constants in every instance, and ps too in a row tile (the stride sw), so
+   the accumulators live in registers and a row tile's input offsets are immediates. The weights are
+   stepped along as they lie: computing each row's address instead cost 5 % on 3x3 layers. */
+AVX512 static INLINE void tile_sums(const int np, const int nb, const long ps, const kjob *j, const float *x0,
+                                    const float *w, int r0, int r1, int s0, int s1, float *tile) {
     __m512 a0[KV_TILE], a1[KV_TILE];
     for (int i = 0; i < np; i++) a0[i] = a1[i] = _mm512_setzero_ps();
-    const size_t rstep = (size_t)j->dh * j->wp;
-    const size_t wrow = (size_t)j->s * 16 * nb; /* the packed weights of one kernel row */
+    const size_t rstep = (size_t)j->dh * j->wp, vl = (size_t)16 * nb;
     for (int c = 0; c < j->ci; c++) {
         const float *xc = x0 + (size_t)c * j->plane;
-        w += (size_t)r0 * wrow;
+        w += (size_t)r0 * j->s * vl;
         for (int r = r0; r < r1; r++) {
-            const float *xs = xc + r * rstep;
-            for (int s = 0; s < j->s; s++, xs += j->dw) {
+            const float *xs = xc + r * rstep + (size_t)s0 * j->dw;
+            w += (size_t)s0 * vl;
+            for (int s = s0; s < s1; s++, xs += j->dw) {
                 const __m512 w0 = _mm512_loadu_ps(w), w1 = nb == 2 ? _mm512_loadu_ps(w + 16) : w0;
-                w += 16 * nb;
+                w += vl;
 #pragma GCC unroll 14
                 for (int i = 0; i < np; i++) {
-                    const __m512 b = _mm512_set1_ps(xs[i * sw]);
+                    const __m512 b = _mm512_set1_ps(xs[i * ps]);
                     a0[i] = _mm512_fmadd_ps(b, w0, a0[i]);
                     if (nb == 2) a1[i] = _mm512_fmadd_ps(b, w1, a1[i]);
                 }
             }
+            w += (size_t)(j->s - s1) * vl;
         }
-        w += (size_t)(j->r - r1) * wrow;
+        w += (size_t)(j->r - r1) * j->s * vl;
     }
     for (int i = 0; i < np; i++) {
         _mm512_storeu_ps(tile + i * KV_LANES, a0[i]);
@@ -113,9 +116,16 @@ AVX512 static INLINE void tile_sums(const int np, const int nb, const int sw, co
 
 AVX512 static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, int r0, int r1,
                                float *tile) {
-#define KV_TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, r0, r1, tile)
+#define KV_TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, r0, r1, 0, j->s, tile)
     KV_SWITCH(KV_TILE_SUMS)
 #undef KV_TILE_SUMS
+}
+
+AVX512 static void kv_tile_col(int np, int nb, long ps, const kjob *j, const float *x0, const float *w, int s0, int s1,
+                               float *tile) {
+#define KV_COL_SUMS(N, NB) tile_sums(N, NB, ps, j, x0, w, 0, j->r, s0, s1, tile)
+    KV_SWITCH_NB(KV_COL_SUMS)
+#undef KV_COL_SUMS
 }
 
 /* Backward-weights: st[i][0, 16 nb) += sum over output positions (p, q) in order of the input value
@@ -158,4 +168,7 @@ AVX512 static void kv_bww_any(int np, int nb, int sw, const kjob *j, const float
 #undef BWW_SUMS
 }
 #undef KV_SWITCH
+#undef KV_SWITCH_NB
+#undef KV_CASES
 #undef KV_NB_SW
+#undef KV_NB
