@@ -4,8 +4,9 @@
      KV_TILE   output positions (or taps, in backward-weights) a register tile holds
      KV_ISA    the cnn_isa of its activation loops (kernels/vact.h)
      KV_KERNELS  the name of the cnn_kvec_kernels it defines (kvec.h)
-     kv_transpose, kv_bias_relu, kv_tile_any, kv_bww_any: the vector kernels (declared below)
-   and gets the table KV_KERNELS of static kv_supported, kv_scratch_floats, kv_forward, kv_packed_floats,
+   and after including it the vector code: kv_transpose, kv_bias_relu, and the always-inline tile_sums and
+   bww_sums that KV_DEFINE_ENTRIES (placed after them) turns into kv_tile_any, kv_tile_col and kv_bww_any
+   (all declared below). It gets the table KV_KERNELS of static kv_supported, kv_scratch_floats, kv_forward, kv_packed_floats,
    kv_pack, kv_backward_data and kv_backward_weights.
    Forward and backward-data are one kernel over a "job": an input of `ci` channels per group (x, or dy
    for backward-data), zero-padded once per image into a private plane per thread, an output of `ko`
@@ -281,6 +282,25 @@ KV_TARGET static void kv_bww_any(int np, int nb, int sw, const kjob *j, const fl
     switch (np) {                                                                                                  \
         KV_CASES(KV_NB, CALL)                                                                                      \
         default: break;                                                                                            \
+    }
+
+/* The vector kernels' entry points, over the including file's always-inline tile_sums and bww_sums with
+   the tile's shape as constants: written once here, placed by KV_DEFINE_ENTRIES after those two. */
+#define KV_ROW_CALL(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, r0, r1, 0, j->s, tile)
+#define KV_COL_CALL(N, NB) tile_sums(N, NB, ps, j, x0, w, 0, j->r, s0, s1, tile)
+#define KV_BWW_CALL(N, NB, SW) bww_sums(N, NB, SW, j, xg, off, dyt, st)
+#define KV_DEFINE_ENTRIES                                                                                          \
+    KV_TARGET static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w,     \
+                                      int r0, int r1, float *tile) {                                              \
+        KV_SWITCH(KV_ROW_CALL)                                                                                     \
+    }                                                                                                              \
+    KV_TARGET static void kv_tile_col(int np, int nb, long ps, const kjob *j, const float *x0, const float *w,    \
+                                      int s0, int s1, float *tile) {                                              \
+        KV_SWITCH_NB(KV_COL_CALL)                                                                                  \
+    }                                                                                                              \
+    KV_TARGET static void kv_bww_any(int np, int nb, int sw, const kjob *j, const float *xg, const long *off,      \
+                                     const float *dyt, float *st) {                                               \
+        KV_SWITCH(KV_BWW_CALL)                                                                                     \
     }
 
 /* y[grp ko + k0 + l][p][q0 + i] = tile[i][l] (+ bias, ReLU: max(0, v) with NaN kept, as cnn_act_forward)

@@ -172,28 +172,4 @@ AVX2 static INLINE void bww_sums(const int np, const int nb, const int sw, const
 #undef KV_ACC_DECL
 
 
-AVX2 static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, int r0, int r1,
-                             float *tile) {
-#define TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, r0, r1, 0, j->s, tile)
-    KV_SWITCH(TILE_SUMS)
-#undef TILE_SUMS
-}
-
-AVX2 static void kv_tile_col(int np, int nb, long ps, const kjob *j, const float *x0, const float *w, int s0, int s1,
-                        float *tile) {
-#define COL_SUMS(N, NB) tile_sums(N, NB, ps, j, x0, w, 0, j->r, s0, s1, tile)
-    KV_SWITCH_NB(COL_SUMS)
-#undef COL_SUMS
-}
-
-AVX2 static void kv_bww_any(int np, int nb, int sw, const kjob *j, const float *xg, const long *off,
-                            const float *dyt, float *st) {
-#define BWW_SUMS(N, NB, SW) bww_sums(N, NB, SW, j, xg, off, dyt, st)
-    KV_SWITCH(BWW_SUMS)
-#undef BWW_SUMS
-}
-#undef KV_SWITCH
-#undef KV_SWITCH_NB
-#undef KV_CASES
-#undef KV_NB_SW
-#undef KV_NB
+KV_DEFINE_ENTRIES

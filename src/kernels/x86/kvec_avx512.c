@@ -114,19 +114,6 @@ AVX512 static INLINE void tile_sums(const int np, const int nb, const long ps, c
 }
 
 
-AVX512 static void kv_tile_any(int np, int nb, int sw, const kjob *j, const float *x0, const float *w, int r0, int r1,
-                               float *tile) {
-#define KV_TILE_SUMS(N, NB, SW) tile_sums(N, NB, SW, j, x0, w, r0, r1, 0, j->s, tile)
-    KV_SWITCH(KV_TILE_SUMS)
-#undef KV_TILE_SUMS
-}
-
-AVX512 static void kv_tile_col(int np, int nb, long ps, const kjob *j, const float *x0, const float *w, int s0, int s1,
-                               float *tile) {
-#define KV_COL_SUMS(N, NB) tile_sums(N, NB, ps, j, x0, w, 0, j->r, s0, s1, tile)
-    KV_SWITCH_NB(KV_COL_SUMS)
-#undef KV_COL_SUMS
-}
 
 /* Backward-weights: st[i][0, 16 nb) += sum over output positions (p, q) in order of the input value
    under tap i (at xg + off[i] from the position's corner) times dy's nb vectors at (p, q), dyt[p Q + q]
@@ -161,14 +148,4 @@ AVX512 static INLINE void bww_sums(const int np, const int nb, const int sw, con
     }
 }
 
-AVX512 static void kv_bww_any(int np, int nb, int sw, const kjob *j, const float *xg, const long *off,
-                           const float *dyt, float *st) {
-#define BWW_SUMS(N, NB, SW) bww_sums(N, NB, SW, j, xg, off, dyt, st)
-    KV_SWITCH(BWW_SUMS)
-#undef BWW_SUMS
-}
-#undef KV_SWITCH
-#undef KV_SWITCH_NB
-#undef KV_CASES
-#undef KV_NB_SW
-#undef KV_NB
+KV_DEFINE_ENTRIES
