@@ -2,7 +2,9 @@
 # all.sh — every performance table of cnn.c in one command, each next to PyTorch on this machine in the
 # same run (ratios, since a shared machine drifts): bench_peak (the one-core FP32 FMA roof), then
 # compare.sh (conv2d GFLOP/s per shape and pass) and compare_train.sh (fashion-cnn training and
-# inference images/s, peak memory), for 1 and 2 threads. A few minutes on a 2-core machine.
+# inference images/s, peak memory), for 1 and 2 threads; on a CPU with AVX-512 both again with AVX2
+# held on both sides (--isa avx2), so each instruction set is compared with PyTorch on the same one.
+# A few minutes on a 2-core machine.
 #   bench/all.sh [BUILD_DIR] [--min-time S] [--steps N]
 # BUILD_DIR (default: $BUILD_DIR or ./build) must hold a build with the benchmarks, e.g.
 #   cmake -S . -B build && cmake --build build -j2 && bench/all.sh build
@@ -40,3 +42,10 @@ echo "== conv2d passes (bench/compare.sh)"
 "$here/compare.sh" "$build" --min-time "$min_time"
 echo "== fashion-cnn training and inference (bench/compare_train.sh)"
 "$here/compare_train.sh" "$build" --no-peak --steps "$steps"
+if grep -qw avx512f /proc/cpuinfo; then
+    echo
+    echo "== conv2d passes, AVX2 on both sides (bench/compare.sh --isa avx2)"
+    "$here/compare.sh" "$build" --min-time "$min_time" --isa avx2
+    echo "== fashion-cnn, AVX2 on both sides (bench/compare_train.sh --isa avx2)"
+    "$here/compare_train.sh" "$build" --no-peak --steps "$steps" --mem-steps 0 --isa avx2
+fi
