@@ -55,6 +55,9 @@ static void taps_inside(int at, int pad, int size, int dil, int k, int *t0, int 
     if (*t0 > *t1) *t0 = *t1;
 }
 
+/* The e-th of a job's el + er edge columns: the left ones [0, el), then the right ones [q - er, q). */
+static int edge_col(int el, int er, int q, int e) { return e < el ? e : q - er + (e - el); }
+
 static kjob job_of(const cnn_conv_geom *g, int pass) {
     kjob j;
     j.groups = g->groups, j.r = g->r, j.s = g->s, j.dh = g->dh, j.dw = g->dw;
@@ -81,20 +84,20 @@ static kjob job_of(const cnn_conv_geom *g, int pass) {
         const int el = (j.pl + j.sw - 1) / j.sw, right = j.pl + j.w - (j.s - 1) * j.dw;
         const int first_right = right <= 0 ? 0 : (right + j.sw - 1) / j.sw; /* the first right-edge column */
         if (el < first_right && first_right <= j.q) {
+            const int er = j.q - first_right;
             long skipped = 0;
-            for (int e = 0; e < el + j.q - first_right; e++) {
-                const int qc = e < el ? e : first_right + (e - el);
+            for (int e = 0; e < el + er; e++) {
                 int s0, s1;
-                taps_inside(qc * j.sw, j.pl, j.w, j.dw, j.s, &s0, &s1);
+                taps_inside(edge_col(el, er, j.q, e) * j.sw, j.pl, j.w, j.dw, j.s, &s0, &s1);
                 skipped += j.s - (s1 - s0);
             }
-            if (skipped * 25 >= (long)j.q * j.s) j.el = el, j.er = j.q - first_right;
+            if (skipped * 25 >= (long)j.q * j.s) j.el = el, j.er = er;
         }
     }
     return j;
 }
 
-/* lanes of the block of output channels starting at k0 (KV_KV_LANES, or one vector for the last), and how
+/* lanes of the block of output channels starting at k0 (KV_LANES, or one vector for the last), and how
    many of them are channels (the rest, past ko, are zero) */
 static int block_width(const kjob *j, int k0) { return j->kov - k0 < KV_LANES ? j->kov - k0 : KV_LANES; }
 static int block_valid(const kjob *j, int k0) {
@@ -356,7 +359,7 @@ static void edge_cols(const kjob *j, const kout *o, const float *wpk, size_t n, 
     float *y0 = o->y + (n * (size_t)j->groups * j->ko + (size_t)ch0) * pq;
     const int rows = pb - pa, chunks = (rows + KV_TILE - 1) / KV_TILE;
     for (int e = 0; e < j->el + j->er; e++) {
-        const int qc = e < j->el ? e : j->q - j->er + (e - j->el);
+        const int qc = edge_col(j->el, j->er, j->q, e);
         int s0, s1;
         taps_inside(qc * j->sw, j->pl, j->w, j->dw, j->s, &s0, &s1);
         for (int ch = 0; ch < chunks; ch++) {
@@ -368,6 +371,13 @@ static void edge_cols(const kjob *j, const kout *o, const float *wpk, size_t n, 
                 for (int i = 0; i < p1 - p0; i++) y0[(size_t)l * pq + (size_t)(p0 + i) * j->q + qc] = tile[i * KV_LANES + l];
         }
     }
+}
+
+/* edge_cols for every (group, block) of image n over output rows [pa, pb), if the job has edge columns */
+static void edges_of_rows(const kjob *j, const kout *o, const float *wpk, size_t n, int pa, int pb,
+                          const float *xp) {
+    if (j->el + j->er == 0) return;
+    for (long gb = 0; gb < (long)j->groups * blocks_of(j); gb++) edge_cols(j, o, wpk, n, gb, pa, pb, xp);
 }
 
 static void run(const kjob *j, int n_images, int threads, int teams, const float *in, const float *wpk,
@@ -392,8 +402,7 @@ static void run(const kjob *j, int n_images, int threads, int teams, const float
             for (int n = 0; n < n_images; n++) {
                 pad_image(j, in + (size_t)n * in_image, xp, !padded);
                 padded = 1;
-                if (j->el + j->er)
-                    for (long gb = 0; gb < units / j->p; gb++) edge_cols(j, o, wpk, (size_t)n, gb, 0, j->p, xp);
+                edges_of_rows(j, o, wpk, (size_t)n, 0, j->p, xp);
                 for (long u = 0; u < units; u++) run_unit(j, o, wpk, (size_t)n, u, xp);
             }
         }
@@ -402,8 +411,7 @@ static void run(const kjob *j, int n_images, int threads, int teams, const float
     if (threads <= 1 || units < 2) { /* no OpenMP region of one thread */
         for (int n = 0; n < n_images; n++) {
             pad_image(j, in + (size_t)n * in_image, pads, n == 0);
-            if (j->el + j->er)
-                for (long gb = 0; gb < units / j->p; gb++) edge_cols(j, o, wpk, (size_t)n, gb, 0, j->p, pads);
+            edges_of_rows(j, o, wpk, (size_t)n, 0, j->p, pads);
             for (long u = 0; u < units; u++) run_unit(j, o, wpk, (size_t)n, u, pads);
         }
         return;
@@ -425,8 +433,7 @@ static void run(const kjob *j, int n_images, int threads, int teams, const float
         float *xp = pads + (size_t)me * padded_floats(j);
         for (int n = 0; n < n_images && p0 < p1; n++) {
             pad_rows(j, in + (size_t)n * in_image, xp, p0 * j->sh, (p1 - 1) * j->sh + (j->r - 1) * j->dh + 1);
-            if (j->el + j->er)
-                for (long gb = 0; gb < per_row; gb++) edge_cols(j, o, wpk, (size_t)n, gb, p0, p1, xp);
+            edges_of_rows(j, o, wpk, (size_t)n, p0, p1, xp);
             for (int p = p0; p < p1; p++)
                 for (long gb = 0; gb < per_row; gb++) run_unit(j, o, wpk, (size_t)n, gb * j->p + p, xp);
         }

@@ -1,7 +1,8 @@
 /* conv2d.c — 2-D convolution (cross-correlation): a cnn_conv2d is validated once into a cnn_conv_geom,
    then each pass runs the first algorithm of its table (below) that takes the shape on the context's
-   CPU: the reference loops when asked for, direct kernels where they apply (depthwise; on x86-64 the
-   channels-in-lanes kernels of kernels/kvec.c, few-tap first layers, pointwise backward-weights),
+   CPU: the reference loops when asked for, direct kernels where they apply (depthwise; the
+   channels-in-lanes kernels of kernels/kvec.c on x86-64 and ARM64; on x86-64 few-tap first layers and
+   pointwise backward-weights),
    else im2col + packed GEMM per image and group (a 1x1 stride-1 unpadded conv is a GEMM on x itself;
    backward-data is GEMM + col2im, so a strided dy is never zero-dilated). The same table answers the
    scratch query, so dispatch and scratch sizes cannot drift apart. Which algorithm runs depends on the

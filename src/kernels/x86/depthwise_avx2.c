@@ -6,9 +6,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-__attribute__((target("avx2,fma"))) static inline __m256i mask8(int rem) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
+#include "kernels/x86/avx2.h"
 
 /* sum512_block of depthwise_avx512.c in 8 lanes (the same overlapped or buffered tails). */
 static inline __attribute__((always_inline, target("avx2,fma"))) void
@@ -17,7 +15,7 @@ sum256_block(const dw_sum *s, const float *in, float *out, int o, const int *d, 
     __m256i m[4];
     __m256 a[4];
     for (int v = 0; v < NV; v++) {
-        m[v] = mask8(left - 8 * v);
+        m[v] = avx2_lanes(left - 8 * v);
         if (!s->acc)
             a[v] = _mm256_set1_ps(s->init);
         else if (masked)
@@ -94,7 +92,7 @@ grad256_g(const dw_grad *gr, int p0, int p1, const ptrdiff_t *poff, float *const
                 a[u] = _mm256_fmadd_ps(dv, _mm256_loadu_ps(xr + (poff[u] + o)), a[u]);
         }
         if (o < gr->q) {
-            const __m256i m = mask8(gr->q - o);
+            const __m256i m = avx2_lanes(gr->q - o);
             const __m256 dv = _mm256_maskload_ps(d + o, m);
             for (int u = 0; u < G; u++)
                 a[u] = _mm256_fmadd_ps(dv, _mm256_maskload_ps(xr + (poff[u] + o), m), a[u]);

@@ -94,6 +94,8 @@ static long tap_offset(const cnn_conv_geom *g, const dgeom *d, int t) {
 
 #include <immintrin.h>
 
+#include "kernels/x86/avx2.h"
+
 #define AVX512 __attribute__((target("avx512f")))
 
 /* every loop over a register block unrolled, so the accumulators live in registers only */
@@ -146,17 +148,6 @@ AVX512 static void fwd_block_avx512(const cnn_conv_geom *g, const dgeom *d, cons
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
-/* dst[0, n) = the first n (<= 8, may be <= 0) floats of v, in plain stores (masked ones are slow on AMD) */
-AVX2 static inline void store_first8(float *dst, __m256 v, int n) {
-    if (n >= 8) {
-        _mm256_storeu_ps(dst, v);
-    } else if (n > 0) {
-        float t[8];
-        _mm256_storeu_ps(t, v);
-        memcpy(dst, t, (size_t)n * sizeof(float));
-    }
-}
-
 /* 6 filters x 16 output columns: 12 ymm accumulators, 2 loads of the row and a broadcast weight (16
    registers), named one by one so that they stay in registers */
 #define D2_ACC(K) __m256 a##K##0 = _mm256_set1_ps(b6[K]), a##K##1 = a##K##0;
@@ -173,8 +164,8 @@ AVX2 static inline void store_first8(float *dst, __m256 v, int n) {
             v0 = _mm256_and_ps(v0, _mm256_cmp_ps(v0, zero, _CMP_NLE_UQ));                                          \
             v1 = _mm256_and_ps(v1, _mm256_cmp_ps(v1, zero, _CMP_NLE_UQ));                                          \
         }                                                                                                          \
-        store_first8(dst, v0, g->q - q0);                                                                          \
-        store_first8(dst + 8, v1, g->q - q0 - 8);                                                                  \
+        avx2_store_first(dst, v0, left < 8 ? left : 8);                                                            \
+        if (left > 8) avx2_store_first(dst + 8, v1, left < 16 ? left - 8 : 8);                                     \
     }
 #define D2_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5)
 AVX2 static void fwd_block_avx2(const cnn_conv_geom *g, const dgeom *d, const long *off, const float *xn,
@@ -183,6 +174,7 @@ AVX2 static void fwd_block_avx2(const cnn_conv_geom *g, const dgeom *d, const lo
     for (int p = 0; p < g->p; p++) {
         const float *row = xn + (size_t)p * g->sh * d->wp;
         for (int q0 = 0; q0 < g->q; q0 += 16) {
+            const int left = g->q - q0; /* columns from q0 to the row's end */
             D2_ALL(D2_ACC)
             for (int t = 0; t < d->taps; t++) {
                 const float *xr = row + off[t] + q0, *wt = wpk + (size_t)t * 6;

@@ -3,6 +3,8 @@
    16 registers), 8 x 8 in-register transposes; the ISA-independent driver is kernels/kvec_impl.h. */
 #include <immintrin.h>
 
+#include "kernels/x86/avx2.h"
+
 #define AVX2 __attribute__((target("avx2,fma")))
 #define INLINE __attribute__((always_inline)) inline
 #define KV_TARGET AVX2
@@ -12,29 +14,6 @@
 #define KV_ISA CNN_ISA_AVX2
 #define KV_KERNELS cnn_kvec_avx2
 #include "kernels/kvec_impl.h"
-
-/* the first n of 8 lanes, for maskload and maskstore */
-AVX2 static inline __m256i lanes8(int n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-/* dst[0, n) = the first n lanes of v, n <= 8, in plain stores (a masked store is slow on AMD cores) */
-AVX2 static inline void store_n(float *dst, __m256 v, int n) {
-    if (n == 8) {
-        _mm256_storeu_ps(dst, v);
-        return;
-    }
-    __m128 lo = _mm256_castps256_ps128(v);
-    if (n >= 4) {
-        _mm_storeu_ps(dst, lo);
-        dst += 4, n -= 4, lo = _mm256_extractf128_ps(v, 1);
-    }
-    if (n >= 2) {
-        _mm_storel_pi((__m64 *)dst, lo);
-        dst += 2, n -= 2, lo = _mm_movehl_ps(lo, lo);
-    }
-    if (n) _mm_store_ss(dst, lo);
-}
 
 /* r[i] = row i of an 8 x 8 block in, column i out */
 AVX2 static INLINE void transpose8(__m256 r[8]) {
@@ -60,28 +39,28 @@ AVX2 static void kv_transpose(size_t rows, size_t cols, const float *src, size_t
                               float *sums) {
     for (size_t r0 = 0; r0 < rows; r0 += 8) {
         const int nr = rows - r0 < 8 ? (int)(rows - r0) : 8;
-        const __m256i rm = lanes8(nr);
+        const __m256i rm = avx2_lanes(nr);
         __m256 acc = sums ? _mm256_maskload_ps(sums + r0, rm) : _mm256_setzero_ps();
         for (size_t c0 = 0; c0 < cols; c0 += 8) {
             const int nc = cols - c0 < 8 ? (int)(cols - c0) : 8;
-            const __m256i cm = lanes8(nc);
+            const __m256i cm = avx2_lanes(nc);
             __m256 v[8];
             for (int i = 0; i < 8; i++)
                 v[i] = i < nr ? _mm256_maskload_ps(src + (r0 + i) * lds + c0, cm) : _mm256_setzero_ps();
             transpose8(v);
             for (int i = 0; i < nc; i++) {
-                store_n(dst + (c0 + i) * ldd + r0, v[i], nr);
+                avx2_store_first(dst + (c0 + i) * ldd + r0, v[i], nr);
                 if (sums) acc = _mm256_add_ps(acc, v[i]);
             }
         }
-        if (sums) store_n(sums + r0, acc, nr);
+        if (sums) avx2_store_first(sums + r0, acc, nr);
     }
 }
 
 AVX2 static void kv_bias_relu(float *tile, int np, int valid, const float *bias, int relu) {
     const __m256 zero = _mm256_setzero_ps();
     for (int h = 0; h < valid; h += 8) { /* lanes past valid: bias 0, never written out */
-        const __m256 b = bias ? _mm256_maskload_ps(bias + h, lanes8(valid - h)) : zero;
+        const __m256 b = bias ? _mm256_maskload_ps(bias + h, avx2_lanes(valid - h)) : zero;
         for (int i = 0; i < np; i++) {
             __m256 v = _mm256_loadu_ps(tile + i * KV_LANES + h);
             if (bias) v = _mm256_add_ps(v, b);

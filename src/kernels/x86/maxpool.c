@@ -10,6 +10,8 @@
 #include "kernels/kernels.h"
 
 #include <immintrin.h>
+
+#include "kernels/x86/avx2.h"
 #include <string.h>
 
 #define AVX512 __attribute__((target("avx512f")))
@@ -122,11 +124,6 @@ AVX512 static void bwd_avx512(const float *x, const uint8_t *arg, const float *d
 
 /* ---------------------------------------------------------------- AVX2: eight windows per step */
 
-/* the first n of 8 lanes (n <= 0: none) */
-AVX2 static inline __m256i lanes8(int n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /* best of the four taps of eight windows and which tap won (0..3, row-major), as max4 */
 AVX2 static inline __m256 max4_avx2(__m256 t0, __m256 t1, __m256 t2, __m256 t3, __m256i *which) {
     __m256 best = t0, w = _mm256_setzero_ps();
@@ -147,22 +144,11 @@ AVX2 static inline void load_pairs_avx2(const float *row, int cnt, __m256 *even,
     if (cnt == 8) {
         a = _mm256_loadu_ps(row), b = _mm256_loadu_ps(row + 8);
     } else {
-        a = _mm256_maskload_ps(row, lanes8(2 * cnt)), b = _mm256_maskload_ps(row + 8, lanes8(2 * cnt - 8));
+        a = _mm256_maskload_ps(row, avx2_lanes(2 * cnt)), b = _mm256_maskload_ps(row + 8, avx2_lanes(2 * cnt - 8));
     }
     /* in-lane shuffles give (0 2 8 10 | 4 6 12 14); the 64-bit pairs reordered 0 2 1 3 */
     *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
     *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
-}
-
-/* dst[0, n) = the first n floats of v (plain stores: a masked store is slow on AMD cores) */
-AVX2 static inline void store_first(float *dst, __m256 v, int n) {
-    if (n == 8) {
-        _mm256_storeu_ps(dst, v);
-        return;
-    }
-    float t[8];
-    _mm256_storeu_ps(t, v);
-    memcpy(dst, t, (size_t)n * sizeof(float));
 }
 
 AVX2 static void fwd_avx2(const float *x, int w, int p, int q, float *y, uint8_t *arg) {
@@ -176,7 +162,7 @@ AVX2 static void fwd_avx2(const float *x, int w, int p, int q, float *y, uint8_t
             load_pairs_avx2(r0 + 2 * oq, cnt, &e0, &o0);
             load_pairs_avx2(r1 + 2 * oq, cnt, &e1, &o1);
             const __m256 best = max4_avx2(e0, o0, e1, o1, &which);
-            store_first(y + (size_t)op * q + oq, best, cnt);
+            avx2_store_first(y + (size_t)op * q + oq, best, cnt);
             if (arg) { /* the tap, plus 4 where the maximum is > 0, as bytes */
                 const __m256i pos = _mm256_castps_si256(_mm256_cmp_ps(best, zero, _CMP_GT_OQ));
                 which = _mm256_or_si256(which, _mm256_and_si256(pos, _mm256_set1_epi32(4)));
@@ -198,7 +184,7 @@ AVX2 static void bwd_avx2(const float *x, const uint8_t *arg, const float *dy, i
         float *d0 = dx + (size_t)2 * op * w, *d1 = d0 + w;
         for (int oq = 0; oq < q; oq += 8) {
             const int cnt = q - oq < 8 ? q - oq : 8;
-            __m256 gate = _mm256_castsi256_ps(lanes8(cnt));
+            __m256 gate = _mm256_castsi256_ps(avx2_lanes(cnt));
             __m256i which;
             if (x) {
                 const float *r0 = x + (size_t)2 * op * w, *r1 = r0 + w;
@@ -217,7 +203,7 @@ AVX2 static void bwd_avx2(const float *x, const uint8_t *arg, const float *dy, i
                 }
                 which = _mm256_and_si256(which, _mm256_set1_epi32(3));
             }
-            const __m256 g = _mm256_and_ps(gate, _mm256_maskload_ps(dy + (size_t)op * q + oq, lanes8(cnt)));
+            const __m256 g = _mm256_and_ps(gate, _mm256_maskload_ps(dy + (size_t)op * q + oq, avx2_lanes(cnt)));
             __m256 t[4];
             for (int k = 0; k < 4; k++)
                 t[k] = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(which, _mm256_set1_epi32(k))));
@@ -230,8 +216,8 @@ AVX2 static void bwd_avx2(const float *x, const uint8_t *arg, const float *dy, i
                     _mm256_storeu_ps(d, a);
                     _mm256_storeu_ps(d + 8, b);
                 } else {
-                    store_first(d, a, 2 * cnt < 8 ? 2 * cnt : 8);
-                    if (2 * cnt > 8) store_first(d + 8, b, 2 * cnt - 8);
+                    avx2_store_first(d, a, 2 * cnt < 8 ? 2 * cnt : 8);
+                    if (2 * cnt > 8) avx2_store_first(d + 8, b, 2 * cnt - 8);
                 }
             }
         }

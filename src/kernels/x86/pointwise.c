@@ -9,6 +9,8 @@
 #include "kernels/tree.h"
 
 #include <immintrin.h>
+
+#include "kernels/x86/avx2.h"
 #include <string.h>
 
 enum { KT_MAX = 4, CT_MAX = 6 };
@@ -80,7 +82,7 @@ AVX2 static void sums_avx2(const float *const *dr, const float *const *xr, size_
     size_t i = 0;
     for (; i + 8 <= pq; i += 8) PW_STEP(_mm256_loadu_ps)
     if (i < pq) { /* 0 in the lanes past the end on both sides, so no 0 * inf */
-        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(pq - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i m = avx2_lanes((int)(pq - i));
 #define PW_MASKED(p) _mm256_maskload_ps((p), m)
         PW_STEP(PW_MASKED)
 #undef PW_MASKED
