@@ -110,6 +110,13 @@ CNN_LOCAL void cnn_maxpool2x2_backward(cnn_isa isa, const float *x, const float 
                                        int relu_in, float *dx);
 CNN_LOCAL void cnn_maxpool2x2_backward_arg(cnn_isa isa, const uint8_t *arg, const float *dy, int h, int w, int p,
                                            int q, int relu_in, float *dx);
+/* Max pooling values of n windows of one output row, every window inside the plane: o[i] = the max of
+   the r x s taps b0[i sw + rr rstep + ss dw] in row-major order, a tap winning when it is greater than
+   the best so far or NaN (the reference's rule and bits). Only where cnn_maxpool_row_fast(isa, sw): an
+   x86 vector ISA and stride 1 or 2. */
+CNN_LOCAL int cnn_maxpool_row_fast(cnn_isa isa, int sw);
+CNN_LOCAL void cnn_maxpool_row(cnn_isa isa, const float *b0, long rstep, int r, int s, int dw, int sw, int n,
+                               float *o);
 
 #endif
 

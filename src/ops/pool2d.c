@@ -169,11 +169,19 @@ static inline __attribute__((always_inline)) void max_taps(const pool_geom *g, c
         }
 }
 
+/* out[oq] for the windows from f1 on, which reach past the plane's right edge */
+static void tail_max(const pool_geom *g, const float *plane, int op, int f1, float *out) {
+    for (int oq = f1; oq < g->q; oq++) {
+        const long i = window_argmax_slow(g, plane, op, oq);
+        out[oq] = i < 0 ? -INFINITY : plane[i];
+    }
+}
+
 /* out[0, q) = the max of every window of output row op (NaN winning, as window_argmax_slow's value):
    windows wholly inside the plane tap by tap in the window's order across the row, which the compiler
-   vectorises; the rest one at a time. The forward needs only values (a backward finds the argmax
-   again from x). */
-static void row_max(const pool_geom *g, const float *plane, int op, float *out) {
+   vectorises (with vec, the x86 row kernel of kernels/x86/maxpool.c); the rest one at a time. The
+   forward needs only values (a backward finds the argmax again from x). */
+static void row_max(const pool_geom *g, cnn_isa isa, int vec, const float *plane, int op, float *out) {
     const int inside = op >= g->in_p0 && op < g->in_p1;
     int f0 = inside ? g->in_q0 : g->q, f1 = inside ? g->in_q1 : g->q;
     if (f1 < f0) f1 = f0;
@@ -186,15 +194,20 @@ static void row_max(const pool_geom *g, const float *plane, int op, float *out) 
         const int n = f1 - f0, sw = g->sw;
         float *o = out + f0;
         const float *b0 = base + (long)f0 * sw;
+#ifdef CNN_ARCH_X86
+        if (vec) {
+            cnn_maxpool_row(isa, b0, (long)g->dh * g->w, g->r, g->s, g->dw, sw, n, o);
+            tail_max(g, plane, op, f1, out);
+            return;
+        }
+#endif
+        (void)isa, (void)vec;
         /* constant strides 1 and 2 let the compiler vectorise the strided reads */
         if (sw == 1) max_taps(g, b0, 1, n, o);
         else if (sw == 2) max_taps(g, b0, 2, n, o);
         else max_taps(g, b0, sw, n, o);
     }
-    for (int oq = f1; oq < g->q; oq++) {
-        const long i = window_argmax_slow(g, plane, op, oq);
-        out[oq] = i < 0 ? -INFINITY : plane[i];
-    }
+    tail_max(g, plane, op, f1, out);
 }
 
 /* Average window (op, oq): the clipped range [h0,h1) x [w0,w1) and its divisor. */
@@ -216,8 +229,13 @@ static int use_2x2(const cnn_ctx *ctx, const pool_geom *g) {
            g->dw == 1 && g->pt == 0 && g->pl == 0 && 2 * g->p <= g->h && 2 * g->q <= g->w &&
            cnn_algo_of(ctx) != CNN_ALGO_REFERENCE && cnn_maxpool2x2_fast(cnn_isa_of(ctx));
 }
+/* the other max pools' windows inside the plane, where there is a row kernel for the stride */
+static int use_rows(const cnn_ctx *ctx, const pool_geom *g) {
+    return g->mode == CNN_POOL_MAX && cnn_algo_of(ctx) != CNN_ALGO_REFERENCE && cnn_maxpool_row_fast(cnn_isa_of(ctx), g->sw);
+}
 #else
 static int use_2x2(const cnn_ctx *ctx, const pool_geom *g) { return (void)ctx, (void)g, 0; }
+static int use_rows(const cnn_ctx *ctx, const pool_geom *g) { return (void)ctx, (void)g, 0; }
 #endif
 
 /* max: y = max over the window (padding is -inf); avg: y = sum over the window / divisor */
@@ -236,7 +254,8 @@ cnn_status cnn_pool2d_forward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const float
     const long planes = (long)g.n * g.c;
     const int nt = cnn_ctx_threads(ctx), fast = use_2x2(ctx, &g);
     const cnn_isa isa = cnn_isa_of(ctx);
-    (void)nt, (void)isa;
+    const int vec = use_rows(ctx, &g);
+    (void)nt;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g.y_size > 16384)
 #endif
@@ -250,7 +269,7 @@ cnn_status cnn_pool2d_forward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const float
         }
 #endif
         if (g.mode == CNN_POOL_MAX) {
-            for (int op = 0; op < g.p; op++) row_max(&g, plane, op, out + (size_t)op * g.q);
+            for (int op = 0; op < g.p; op++) row_max(&g, isa, vec, plane, op, out + (size_t)op * g.q);
             continue;
         }
         for (int op = 0; op < g.p; op++)

@@ -6,7 +6,10 @@
    and routes dy to it (with relu_in, only where the maximum is > 0: the gradient of a ReLU before
    the pool folded in); every other input element of the plane gets 0. The forward can also keep the
    choice, a byte per window (the tap, plus 4 when the maximum is > 0), for a backward that then reads
-   those bytes instead of x: a sixteenth of the memory traffic of a training step's largest tensor. */
+   those bytes instead of x: a sixteenth of the memory traffic of a training step's largest tensor.
+   Any other window (3x3 stride 2 of ResNet and SqueezeNet, dilated, stride 1) has a values-only row
+   kernel for its windows inside the plane, sixteen (eight) windows a step, taps folded in the same
+   order with the same rule, so the values equal the reference's bit for bit. */
 #include "kernels/kernels.h"
 
 #include <immintrin.h>
@@ -30,6 +33,10 @@ AVX512 static inline __m512 max4(__m512 t0, __m512 t1, __m512 t2, __m512 t3, __m
     }
     *which = w;
     return best;
+}
+
+AVX512 static inline __mmask16 lanes16(int n) {
+    return (__mmask16)(n >= 16 ? 0xFFFF : n <= 0 ? 0 : (1u << n) - 1);
 }
 
 /* the even and odd columns of 2*cnt (<= 32) floats at row */
@@ -227,6 +234,78 @@ AVX2 static void bwd_avx2(const float *x, const uint8_t *arg, const float *dy, i
     /* an odd last row is in no window */
     for (int r = 2 * p; r < h; r++)
         for (int c = 0; c < w; c++) dx[(size_t)r * w + c] = 0.0f;
+}
+
+/* ---------------------------------------------------------------- any window inside, values only */
+
+/* The taps t[sw i], i < cnt (<= 16; sw 1 or 2, a constant where inlined): nothing read past the last. */
+AVX512 static inline __m512 taps16(const float *t, int sw, int cnt) {
+    if (sw == 1) return _mm512_maskz_loadu_ps(lanes16(cnt), t);
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const int need = 2 * cnt - 1;
+    const __m512 a = _mm512_maskz_loadu_ps(lanes16(need), t), b = _mm512_maskz_loadu_ps(lanes16(need - 16), t + 16);
+    return _mm512_permutex2var_ps(a, ie, b);
+}
+
+AVX512 static inline __attribute__((always_inline)) void row_avx512(const float *b0, long rstep, int r, int s,
+                                                                     int dw, int sw, int n, float *o) {
+    for (int i = 0; i < n; i += 16) {
+        const int cnt = n - i < 16 ? n - i : 16;
+        const float *t0 = b0 + (long)i * sw;
+        __m512 best = taps16(t0, sw, cnt);
+        for (int rr = 0; rr < r; rr++)
+            for (int ss = rr ? 0 : 1; ss < s; ss++) {
+                const __m512 v = taps16(t0 + rr * rstep + (long)ss * dw, sw, cnt);
+                const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+                best = _mm512_mask_blend_ps(take, best, v);
+            }
+        _mm512_mask_storeu_ps(o + i, lanes16(cnt), best);
+    }
+}
+AVX512 static void row1_avx512(const float *b0, long rstep, int r, int s, int dw, int n, float *o) {
+    row_avx512(b0, rstep, r, s, dw, 1, n, o);
+}
+AVX512 static void row2_avx512(const float *b0, long rstep, int r, int s, int dw, int n, float *o) {
+    row_avx512(b0, rstep, r, s, dw, 2, n, o);
+}
+
+/* as taps16, eight taps */
+AVX2 static inline __m256 taps8(const float *t, int sw, int cnt) {
+    if (sw == 1) return cnt == 8 ? _mm256_loadu_ps(t) : _mm256_maskload_ps(t, avx2_lanes(cnt));
+    const int need = 2 * cnt - 1;
+    const __m256 a = _mm256_maskload_ps(t, avx2_lanes(need)), b = _mm256_maskload_ps(t + 8, avx2_lanes(need - 8));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+}
+
+AVX2 static inline __attribute__((always_inline)) void row_avx2(const float *b0, long rstep, int r, int s, int dw,
+                                                                 int sw, int n, float *o) {
+    for (int i = 0; i < n; i += 8) {
+        const int cnt = n - i < 8 ? n - i : 8;
+        const float *t0 = b0 + (long)i * sw;
+        __m256 best = taps8(t0, sw, cnt);
+        for (int rr = 0; rr < r; rr++)
+            for (int ss = rr ? 0 : 1; ss < s; ss++) {
+                const __m256 v = taps8(t0 + rr * rstep + (long)ss * dw, sw, cnt);
+                const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+                best = _mm256_blendv_ps(best, v, take);
+            }
+        avx2_store_first(o + i, best, cnt);
+    }
+}
+AVX2 static void row1_avx2(const float *b0, long rstep, int r, int s, int dw, int n, float *o) {
+    row_avx2(b0, rstep, r, s, dw, 1, n, o);
+}
+AVX2 static void row2_avx2(const float *b0, long rstep, int r, int s, int dw, int n, float *o) {
+    row_avx2(b0, rstep, r, s, dw, 2, n, o);
+}
+
+int cnn_maxpool_row_fast(cnn_isa isa, int sw) {
+    return (isa == CNN_ISA_AVX512 || isa == CNN_ISA_AVX2) && (sw == 1 || sw == 2);
+}
+
+void cnn_maxpool_row(cnn_isa isa, const float *b0, long rstep, int r, int s, int dw, int sw, int n, float *o) {
+    if (isa == CNN_ISA_AVX512) (sw == 1 ? row1_avx512 : row2_avx512)(b0, rstep, r, s, dw, n, o);
+    else (sw == 1 ? row1_avx2 : row2_avx2)(b0, rstep, r, s, dw, n, o);
 }
 
 int cnn_maxpool2x2_fast(cnn_isa isa) {
