@@ -66,6 +66,17 @@ static const float *pad_fill(const dw_pad *pd, const float *src, float *buf) {
             memcpy(d + v0, s + v0, (size_t)(v1 - v0) * sizeof(float));
             continue;
         }
+        if (pd->sw == 2) { /* phase 1 starts at phase_len(cols, 2, 0); both phases in one pass of pairs */
+            float *odd = d + (pd->cols + 1) / 2;
+            int v = v0;
+            if (v & 1) odd[v / 2] = s[v], v++;
+            const int pairs = (v1 - v) / 2;
+            float *e = d + v / 2, *o = odd + v / 2;
+            const float *ss = s + v;
+            for (int i = 0; i < pairs; i++) e[i] = ss[2 * i], o[i] = ss[2 * i + 1];
+            if ((v1 - v) & 1) e[pairs] = ss[2 * pairs];
+            continue;
+        }
         for (int rho = 0, at = 0; rho < pd->sw && rho < pd->cols; at += phase_len(pd->cols, pd->sw, rho++)) {
             int v = v0 + (rho - v0 % pd->sw + pd->sw) % pd->sw;
             float *dd = d + at + v / pd->sw;
