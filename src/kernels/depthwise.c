@@ -179,8 +179,10 @@ static void sum_rows(cnn_isa isa, const dw_sum *s, int p0, int p1) {
     const int s3x3 = s->nr == 3 && s->ntaps == 3 && s->rstride == s->pstride && !s->acc;
     if (isa == CNN_ISA_AVX512 && s3x3 && s->q >= 16)
         cnn_dw_sum512_3x3(s, p0, p1);
-    else if (isa == CNN_ISA_AVX512)
+    else if (isa == CNN_ISA_AVX512 && s->q > 8)
         cnn_dw_sum_avx512(s, p0, p1);
+    else if (isa == CNN_ISA_AVX512) /* a row in 8 lanes: 256-bit vectors are as fast, the masks cheaper */
+        cnn_dw_sum_avx2(s, p0, p1);
     else if (isa == CNN_ISA_AVX2 && s3x3 && s->q >= 8)
         cnn_dw_sum256_3x3(s, p0, p1);
     else if (isa == CNN_ISA_AVX2)

@@ -57,8 +57,68 @@ sum256_tail(const dw_sum *s, const float *in, float *out, int o, int left, const
     sum256_block(s, in, out, o, d, left, NV, 0);
 }
 
+/* sum512_rows of depthwise_avx512.c in 8 lanes: R rows from p of a row under 32 outputs, NV = ceil(q / 8)
+   vectors each, the tails stored in plain stores (avx2_store_first) */
+static inline __attribute__((always_inline, target("avx2,fma"))) void sum256_rows(const dw_sum *s, int p, const int R,
+                                                                                  const int NV) {
+    __m256i m[4];
+    __m256 a[8];
+    for (int v = 0; v < NV; v++) m[v] = avx2_lanes(s->q - 8 * v);
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++)
+            a[r * NV + v] = s->acc ? _mm256_maskload_ps(s->out + (ptrdiff_t)(p + r) * s->ostride + 8 * v, m[v])
+                                   : _mm256_set1_ps(s->init);
+    for (int i = 0; i < s->nr; i++) {
+        const float *row = s->in + (ptrdiff_t)p * s->pstride + (ptrdiff_t)i * s->rstride;
+        const float *wi = s->w + (ptrdiff_t)i * s->wrs;
+        for (int j = 0; j < s->ntaps; j++) {
+            const __m256 wv = _mm256_set1_ps(wi[s->widx[j]]);
+            for (int r = 0; r < R; r++)
+                for (int v = 0; v < NV; v++) {
+                    const float *x = row + (ptrdiff_t)r * s->pstride + s->off[j] + 8 * v;
+                    a[r * NV + v] = _mm256_fmadd_ps(wv, _mm256_maskload_ps(x, m[v]), a[r * NV + v]);
+                }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) {
+            const int left = s->q - 8 * v;
+            avx2_store_first(s->out + (ptrdiff_t)(p + r) * s->ostride + 8 * v, a[r * NV + v], left < 8 ? left : 8);
+        }
+}
+
+/* rows [p0, p1) of a row under 32 outputs, 8 / NV rows at a time (R a constant in each call) */
+static inline __attribute__((always_inline, target("avx2,fma"))) void sum256_short(const dw_sum *s, int p0, int p1,
+                                                                                   const int NV) {
+    for (int p = p0; p < p1;) {
+        const int most = 8 / NV, R = p1 - p < most ? p1 - p : most;
+        /* clang-format off */
+        switch (R) {
+        case 8: sum256_rows(s, p, 8, NV); break;
+        case 7: sum256_rows(s, p, 7, NV); break;
+        case 6: sum256_rows(s, p, 6, NV); break;
+        case 5: sum256_rows(s, p, 5, NV); break;
+        case 4: sum256_rows(s, p, 4, NV); break;
+        case 3: sum256_rows(s, p, 3, NV); break;
+        case 2: sum256_rows(s, p, 2, NV); break;
+        default: sum256_rows(s, p, 1, NV); break;
+        }
+        /* clang-format on */
+        p += R;
+    }
+}
+
 __attribute__((target("avx2,fma"))) void cnn_dw_sum_avx2(const dw_sum *s, int p0, int p1) {
     static const int even[4] = {0, 8, 16, 24};
+    /* clang-format off */
+    switch (s->q < 32 ? (s->q + 7) / 8 : 0) {
+    case 1: sum256_short(s, p0, p1, 1); return;
+    case 2: sum256_short(s, p0, p1, 2); return;
+    case 3: sum256_short(s, p0, p1, 3); return;
+    case 4: sum256_short(s, p0, p1, 4); return;
+    default: break;
+    }
+    /* clang-format on */
     for (int p = p0; p < p1; p++) {
         const float *in = s->in + (ptrdiff_t)p * s->pstride;
         float *out = s->out + (ptrdiff_t)p * s->ostride;

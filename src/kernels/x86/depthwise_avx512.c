@@ -59,8 +59,68 @@ sum512_tail(const dw_sum *s, const float *in, float *out, int o, int left, const
     sum512_block(s, in, out, o, d, left, NV, 0);
 }
 
+/* R rows from p of a row under 64 outputs, NV = ceil(q / 16) masked vectors each: R NV independent sums,
+   so that the FMAs of short rows (7, 14, 28 outputs) do not wait on each other's latency. */
+static inline __attribute__((always_inline, target("avx512f"))) void sum512_rows(const dw_sum *s, int p, const int R,
+                                                                                 const int NV) {
+    __mmask16 m[4];
+    __m512 a[8];
+    for (int v = 0; v < NV; v++) {
+        const int rem = s->q - 16 * v;
+        m[v] = (__mmask16)(rem >= 16 ? 0xFFFFu : (1u << rem) - 1);
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++)
+            a[r * NV + v] = s->acc ? _mm512_maskz_loadu_ps(m[v], s->out + (ptrdiff_t)(p + r) * s->ostride + 16 * v)
+                                   : _mm512_set1_ps(s->init);
+    for (int i = 0; i < s->nr; i++) {
+        const float *row = s->in + (ptrdiff_t)p * s->pstride + (ptrdiff_t)i * s->rstride;
+        const float *wi = s->w + (ptrdiff_t)i * s->wrs;
+        for (int j = 0; j < s->ntaps; j++) {
+            const __m512 wv = _mm512_set1_ps(wi[s->widx[j]]);
+            for (int r = 0; r < R; r++)
+                for (int v = 0; v < NV; v++) {
+                    const float *x = row + (ptrdiff_t)r * s->pstride + s->off[j] + 16 * v;
+                    a[r * NV + v] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m[v], x), a[r * NV + v]);
+                }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++)
+            _mm512_mask_storeu_ps(s->out + (ptrdiff_t)(p + r) * s->ostride + 16 * v, m[v], a[r * NV + v]);
+}
+
+/* rows [p0, p1) of a row under 64 outputs, 8 / NV rows at a time (R a constant in each call) */
+static inline __attribute__((always_inline, target("avx512f"))) void sum512_short(const dw_sum *s, int p0, int p1,
+                                                                                  const int NV) {
+    for (int p = p0; p < p1;) {
+        const int most = 8 / NV, R = p1 - p < most ? p1 - p : most;
+        /* clang-format off */
+        switch (R) {
+        case 8: sum512_rows(s, p, 8, NV); break;
+        case 7: sum512_rows(s, p, 7, NV); break;
+        case 6: sum512_rows(s, p, 6, NV); break;
+        case 5: sum512_rows(s, p, 5, NV); break;
+        case 4: sum512_rows(s, p, 4, NV); break;
+        case 3: sum512_rows(s, p, 3, NV); break;
+        case 2: sum512_rows(s, p, 2, NV); break;
+        default: sum512_rows(s, p, 1, NV); break;
+        }
+        /* clang-format on */
+        p += R;
+    }
+}
+
 __attribute__((target("avx512f"))) void cnn_dw_sum_avx512(const dw_sum *s, int p0, int p1) {
     static const int even[4] = {0, 16, 32, 48};
+    /* clang-format off */
+    switch (s->q < 64 ? (s->q + 15) / 16 : 0) {
+    case 1: sum512_short(s, p0, p1, 1); return;
+    case 2: sum512_short(s, p0, p1, 2); return;
+    case 3: sum512_short(s, p0, p1, 3); return;
+    default: break;
+    }
+    /* clang-format on */
     for (int p = p0; p < p1; p++) {
         const float *in = s->in + (ptrdiff_t)p * s->pstride;
         float *out = s->out + (ptrdiff_t)p * s->ostride;
