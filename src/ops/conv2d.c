@@ -456,6 +456,11 @@ static void kvec_weights(const conv_call *c, float *s) {
 static int direct_ok(const conv_call *c) {
     return !c->reference && cnn_direct_supported(c->g, c->isa, c->pass);
 }
+/* forward: not a pointwise conv, whose GEMM reads x in place (16 -> 96 channels at 112 x 112: 0.25 against
+   0.34 ms, the direct kernel's padded copy of x included) */
+static int direct_forward_ok(const conv_call *c) {
+    return direct_ok(c) && !is_pointwise(c->g);
+}
 static size_t direct_floats(const conv_call *c) {
     return cnn_direct_scratch_floats(c->g, c->threads);
 }
@@ -578,7 +583,7 @@ static const conv_algo FORWARD[] = {
     {"reference", reference, no_scratch, ref_forward, NULL, NULL},
     {"depthwise", dw_supported, dw_floats, dw_forward, NULL, NULL},
 #ifdef CNN_ARCH_X86
-    {"direct", direct_ok, direct_floats, direct_forward, NULL, NULL},
+    {"direct", direct_forward_ok, direct_floats, direct_forward, NULL, NULL},
 #endif
     {"kvec", kvec_ok, kvec_floats, kvec_forward, kvec_packed_floats, kvec_pack},
     {"gemm", always, gemm_images_floats, gemm_forward, gemm_packed_floats, gemm_pack},
