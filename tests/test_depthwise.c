@@ -2,8 +2,11 @@
    against CNN_ALGO_REFERENCE for every micro-kernel this CPU runs (portable, AVX2+FMA, AVX-512) on 1 and
    2 threads: random shapes with kernels 1x1..7x7 (non-square), strides 1-3, asymmetric padding 0-3,
    dilations 1-3 and widths 1-70 (vector bodies and remainders), plus fixed edge shapes; outputs start as
-   NaN so every element must be written. Also: two calls are bit-identical, and so are 1 and 2 threads. */
+   NaN so every element must be written. Also: two calls are bit-identical, and so are 1 and 2 threads;
+   the forward of short rows with channels in the vector lanes equals the row kernels bit for bit. */
 #include "testutil.h"
+#include "kernels/depthwise.h"
+#include "ops/ops.h"
 
 #include <string.h>
 
@@ -232,11 +235,75 @@ static void test_null_ctx(void **state) {
     case_free(&t);
 }
 
+/* The forward of short rows (channels in the vector lanes, kernels/dwvec.h: here rows up to 16 wide) against
+   the row kernels of the same isa on 1 and 2 threads: the same FMAs in the same order, so the same bits,
+   with and without bias and with an activation after. Random shapes of channel multiplier 1 with
+   widths giving every tile size, strides, dilations and padding 0-3, channel counts that leave a
+   partial last group, plus MobileNet's and EfficientNet's small layers. */
+static void test_dwvec_bits(void **state) {
+    (void)state;
+    static const cnn_isa isas[] = {CNN_ISA_AVX2, CNN_ISA_AVX512};
+    static const dw_shape fixed[] = {
+        /* n   c kg  h  w  r  s sh sw pt pl pb pr dh dw */
+        {1, 960, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+        {1, 672, 1, 14, 14, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1},
+        {2, 40, 1, 28, 28, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1},
+        {1, 24, 1, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+    };
+    test_rng rng = test_rng_make(7);
+    cnn_ctx *probe = cnn_ctx_create(1);
+    assert_non_null(probe);
+    int isas_run = 0, cases = 0, bad = 0;
+    for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+        if (cnn_ctx_set_isa(probe, isas[k]) != CNN_OK) continue; /* not on this CPU */
+        isas_run++;
+        for (int i = 0; i < 64 + (int)(sizeof fixed / sizeof fixed[0]); i++) {
+            dw_shape d;
+            if (i < 64) {
+                do {
+                    draw_shape(&rng, &d, i % 2);
+                    d.kg = 1;
+                    d.c = test_rng_int(&rng, 1, 40);
+                } while ((d.w + d.pl + d.pr - d.dw * (d.s - 1) - 1) / d.sw + 1 > 16); /* always in lanes */
+            } else
+                d = fixed[i - 64];
+            cnn_conv2d p = to_conv(&d);
+            cnn_conv_geom g;
+            assert_int_equal(cnn_conv_validate(&p, &g), CNN_OK);
+            const size_t nx = (size_t)d.n * d.c * d.h * d.w, ny = (size_t)g.n * g.k * g.p * g.q;
+            float *x = test_rand_buf(&rng, nx, -1.f, 1.f), *w = test_rand_buf(&rng, (size_t)d.c * d.r * d.s, -1.f, 1.f);
+            float *b = test_rand_buf(&rng, (size_t)d.c, -1.f, 1.f), *y0 = test_alloc(ny), *y1 = test_alloc(ny);
+            const cnn_conv_epi epi = {i % 3 == 2 ? (int)CNN_ACT_SILU : -1, 0.0f};
+            for (int threads = 1; threads <= 2; threads++) {
+                float *s0 = test_alloc(cnn_depthwise_scratch_floats(&g, threads, CNN_ISA_PORTABLE, CNN_CONV_FORWARD) + 1);
+                float *s1 = test_alloc(cnn_depthwise_scratch_floats(&g, threads, isas[k], CNN_CONV_FORWARD) + 1);
+                fill_nan(y0, ny), fill_nan(y1, ny);
+                cnn_depthwise_forward_rows(&g, threads, isas[k], x, w, i % 2 ? b : NULL, &epi, y0, s0);
+                cnn_depthwise_forward(&g, threads, isas[k], x, w, i % 2 ? b : NULL, &epi, y1, s1);
+                if (memcmp(y0, y1, ny * sizeof(float)) != 0) {
+                    if (bad++ < 3) {
+                        fprintf(stderr, "isa %s, %d threads: ", cnn_isa_name(isas[k]), threads);
+                        print_shape("channels in lanes differ from the rows", &d);
+                    }
+                }
+                cases++;
+                free(s0), free(s1);
+            }
+            free(x), free(w), free(b), free(y0), free(y1);
+        }
+    }
+    fprintf(stderr, "depthwise channels in lanes vs rows: %d cases on %d instruction sets, %d differ\n", cases,
+            isas_run, bad);
+    cnn_ctx_free(probe);
+    assert_int_equal(bad, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixed_shapes),
         cmocka_unit_test(test_random_shapes),
         cmocka_unit_test(test_null_ctx),
+        cmocka_unit_test(test_dwvec_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
    writes dx phase by phase. Not here: wider kernels (im2col). */
 #include "kernels/depthwise.h"
 #include "kernels/depthwise_rows.h"
+#include "kernels/dwvec.h"
 #include "kernels/tree.h"
 #include "kernels/vact.h"
 
@@ -235,6 +236,7 @@ typedef struct dw_call {
     const float *x, *w, *bias, *dy;
     float *y, *dx, *dw, *dbias;
     const cnn_conv_epi *epi; /* forward: applied to each output plane (NULL: none) */
+    const cnn_dwvec_kernels *vec; /* forward: channels in lanes (dwvec.h) instead of the row kernels */
 } dw_call;
 
 typedef void (*dw_range_fn)(const dw_call *d, size_t lo, size_t hi, float *scratch);
@@ -288,6 +290,34 @@ static void forward_plane(const dw_call *d, size_t item, float *scratch) {
 static void forward_planes(const dw_call *d, size_t lo, size_t hi, float *scratch) {
     for (size_t it = lo; it < hi; it++)
         forward_plane(d, it, scratch);
+}
+
+/* Forward of channel groups (n, group) with channels in lanes: items n * groups, a group of lanes
+   channels (the last may have fewer), each output plane then through epi as forward_plane does. */
+static size_t vec_groups(const cnn_conv_geom *g, const cnn_dwvec_kernels *v) {
+    return ((size_t)g->c + (size_t)v->lanes - 1) / (size_t)v->lanes;
+}
+
+static void forward_groups(const dw_call *d, size_t lo, size_t hi, float *scratch) {
+    const cnn_conv_geom *g = d->g;
+    const size_t groups = vec_groups(g, d->vec), hw = (size_t)g->h * g->w, rs = (size_t)g->r * g->s;
+    for (size_t it = lo; it < hi; it++) {
+        const size_t n = it / groups, c0 = it % groups * (size_t)d->vec->lanes;
+        const int nch = (size_t)g->c - c0 < (size_t)d->vec->lanes ? (int)((size_t)g->c - c0) : d->vec->lanes;
+        float *y = d->y + (n * (size_t)g->k + c0) * g->pq;
+        if (it + 1 < (size_t)g->n * groups) { /* the next group's planes stream in while this one runs */
+            const size_t n1 = (it + 1) / groups, c1 = (it + 1) % groups * (size_t)d->vec->lanes;
+            const size_t ch = (size_t)g->c - c1 < (size_t)d->vec->lanes ? (size_t)g->c - c1 : (size_t)d->vec->lanes;
+            prefetch_part(d->x + (n1 * (size_t)g->c + c1) * hw, ch * hw, 0, 1, 0);
+            prefetch_part(d->y + (n1 * (size_t)g->k + c1) * g->pq, ch * g->pq, 0, 1, 1);
+        }
+        d->vec->group(g, d->x + (n * (size_t)g->c + c0) * hw, d->w + c0 * rs, d->bias ? d->bias + c0 : NULL, nch, y,
+                      scratch);
+        if (d->epi && d->epi->act >= 0)
+            for (int l = 0; l < nch; l++)
+                cnn_vact_kernels_for(d->isa)->forward((cnn_act)d->epi->act, d->epi->alpha, g->pq, y + l * g->pq,
+                                                      y + l * g->pq);
+    }
 }
 
 /* dy buffered for backward-data: rows p and columns q that any dx element reads, zero outside dy. */
@@ -511,17 +541,35 @@ typedef struct dw_team {
 static dw_team team_of(const dw_call *d, int threads, int pass) {
     const cnn_conv_geom *g = d->g;
     dw_team tm;
-    tm.items = pass == CNN_CONV_BACKWARD_WEIGHTS ? (size_t)g->k : (size_t)g->n * g->c;
+    tm.items = pass == CNN_CONV_BACKWARD_WEIGHTS ? (size_t)g->k : d->vec ? (size_t)g->n * vec_groups(g, d->vec) : (size_t)g->n * g->c;
     tm.t = team(threads, g, tm.items);
     tm.chunks = tm.t == 1 ? 1 : tm.items < (size_t)tm.t * 8 ? tm.items : (size_t)tm.t * 8;
-    tm.per = per_thread(g, &d->pad, pass, (tm.items + tm.chunks - 1) / tm.chunks);
+    if (d->vec) {
+        tm.per = d->vec->floats(g);
+        tm.per += tm.per & 1;
+    } else
+        tm.per = per_thread(g, &d->pad, pass, (tm.items + tm.chunks - 1) / tm.chunks);
     return tm;
 }
 
-/* A call of pass on g with its buffered plane laid out; the entry point adds the isa and the tensors. */
-static void call_init(dw_call *d, const cnn_conv_geom *g, int pass) {
+/* The channels-in-lanes forward for g on isa, or NULL: channel multiplier 1, output rows of at most 16
+   columns, or of at most CNN_DWVEC_MAX_Q for kernels of 15 taps or more. */
+static const cnn_dwvec_kernels *dwvec_for(const cnn_conv_geom *g, cnn_isa isa, int pass) {
+    if (pass != CNN_CONV_FORWARD || g->kg != 1 || g->q > CNN_DWVEC_MAX_Q || (g->q > 16 && g->r * g->s < 15))
+        return NULL;
+#ifdef CNN_ARCH_X86
+    if (isa == CNN_ISA_AVX512) return &cnn_dwvec_avx512;
+    if (isa == CNN_ISA_AVX2) return &cnn_dwvec_avx2;
+#endif
+    (void)isa;
+    return NULL;
+}
+
+/* A call of pass on g with its buffered plane laid out; the entry point adds the tensors. */
+static void call_init(dw_call *d, const cnn_conv_geom *g, cnn_isa isa, int pass) {
     memset(d, 0, sizeof *d);
-    d->g = g;
+    d->g = g, d->isa = isa;
+    d->vec = dwvec_for(g, isa, pass);
     if (pass == CNN_CONV_BACKWARD_DATA)
         data_pad(g, d);
     else
@@ -558,11 +606,11 @@ int cnn_depthwise_supported(const cnn_conv_geom *g) {
     return g->cg == 1 && g->s <= CNN_DEPTHWISE_MAX_S && g->kg <= CNN_DEPTHWISE_MAX_KG;
 }
 
-size_t cnn_depthwise_scratch_floats(const cnn_conv_geom *g, int threads, cnn_conv_pass pass) {
+size_t cnn_depthwise_scratch_floats(const cnn_conv_geom *g, int threads, cnn_isa isa, cnn_conv_pass pass) {
     dw_call d;
     size_t out;
     if (!cnn_depthwise_supported(g)) return 0; /* off[] holds at most CNN_DEPTHWISE_MAX_S taps */
-    call_init(&d, g, pass);
+    call_init(&d, g, isa, pass);
     const dw_team tm = team_of(&d, threads, pass);
     return cnn_size_mul(&out, tm.per, tm.t) == CNN_OK ? out : SIZE_MAX;
 }
@@ -570,23 +618,32 @@ size_t cnn_depthwise_scratch_floats(const cnn_conv_geom *g, int threads, cnn_con
 void cnn_depthwise_forward(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x, const float *w,
                            const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
     dw_call d;
-    call_init(&d, g, CNN_CONV_FORWARD);
-    d.isa = isa, d.x = x, d.w = w, d.bias = bias, d.y = y, d.epi = epi;
+    call_init(&d, g, isa, CNN_CONV_FORWARD);
+    d.x = x, d.w = w, d.bias = bias, d.y = y, d.epi = epi;
+    run_items(&d, threads, CNN_CONV_FORWARD, d.vec ? forward_groups : forward_planes, scratch);
+}
+
+void cnn_depthwise_forward_rows(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x, const float *w,
+                                const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
+    dw_call d;
+    call_init(&d, g, isa, CNN_CONV_FORWARD);
+    d.vec = NULL;
+    d.x = x, d.w = w, d.bias = bias, d.y = y, d.epi = epi;
     run_items(&d, threads, CNN_CONV_FORWARD, forward_planes, scratch);
 }
 
 void cnn_depthwise_backward_data(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *dy,
                                  const float *w, float *dx, float *scratch) {
     dw_call d;
-    call_init(&d, g, CNN_CONV_BACKWARD_DATA);
-    d.isa = isa, d.dy = dy, d.w = w, d.dx = dx;
+    call_init(&d, g, isa, CNN_CONV_BACKWARD_DATA);
+    d.dy = dy, d.w = w, d.dx = dx;
     run_items(&d, threads, CNN_CONV_BACKWARD_DATA, data_planes, scratch);
 }
 
 void cnn_depthwise_backward_weights(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x,
                                     const float *dy, float *dw, float *dbias, float *scratch) {
     dw_call d;
-    call_init(&d, g, CNN_CONV_BACKWARD_WEIGHTS);
-    d.isa = isa, d.x = x, d.dy = dy, d.dw = dw, d.dbias = dbias;
+    call_init(&d, g, isa, CNN_CONV_BACKWARD_WEIGHTS);
+    d.x = x, d.dy = dy, d.dw = dw, d.dbias = dbias;
     run_items(&d, threads, CNN_CONV_BACKWARD_WEIGHTS, weights_filters, scratch);
 }

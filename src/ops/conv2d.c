@@ -415,7 +415,7 @@ static int dw_supported(const conv_call *c) {
     return !c->reference && cnn_depthwise_supported(c->g);
 }
 static size_t dw_floats(const conv_call *c) {
-    return cnn_depthwise_scratch_floats(c->g, c->threads, c->pass);
+    return cnn_depthwise_scratch_floats(c->g, c->threads, c->isa, c->pass);
 }
 static void dw_forward(const conv_call *c, float *s) {
     cnn_depthwise_forward(c->g, c->threads, c->isa, c->x, c->w, c->bias, &c->epi, c->y, s);
