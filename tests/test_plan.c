@@ -172,6 +172,43 @@ static void test_plan_contexts(void **state) {
     cnn_net_free(net);
 }
 
+/* A batch larger than one pass through the layers (the plan keeps about 4 MiB of activations: here one
+   image of 16 x 96 x 96 per pass) runs in passes on one thread, and split between the threads on two and
+   three: every image bit for bit the network's own forward of the whole batch, and the plan holds far
+   less than the batch's activations. */
+static void test_plan_passes(void **state) {
+    (void)state;
+    const char *spec = "input 3 96 96\nconv 16 3 pad=1\nrelu name=a\nconv 16 3 pad=1\nadd a\nrelu\nmaxpool 3 stride=2\n"
+                       "conv 8 1\nglobalavgpool\nflatten\ndense 4\n";
+    const int batch = 5;
+    char err[256];
+    cnn_net *net = NULL;
+    cnn_plan *plan = NULL;
+    assert_int_equal(cnn_net_from_spec(spec, batch, &net, err, sizeof err), CNN_OK);
+    randomise(net, 9);
+    assert_int_equal(cnn_plan_create(net, batch, &plan), CNN_OK);
+    const size_t act = (size_t)batch * 16 * 96 * 96 * sizeof(float);
+    assert_true(cnn_plan_bytes(plan) < cnn_net_param_count(net) * sizeof(float) + 2 * act); /* whole batch: 3 */
+    test_rng rng = test_rng_make(4);
+    float *x = test_rand_buf(&rng, (size_t)batch * 3 * 96 * 96, -1, 1), *want = test_alloc(batch * 4);
+    for (int threads = 1; threads <= 3; threads++)
+        for (int n = 1; n <= batch; n += 2) {
+            cnn_ctx *ctx = cnn_ctx_create(threads);
+            const float *o = NULL, *p = NULL;
+            assert_int_equal(cnn_net_forward(ctx, net, n, x, 0, &o), CNN_OK);
+            memcpy(want, o, (size_t)n * 4 * sizeof *want);
+            assert_int_equal(cnn_plan_run(ctx, plan, n, x, &p), CNN_OK);
+            if (memcmp(p, want, (size_t)n * 4 * sizeof *want) != 0) {
+                fprintf(stderr, "passes: %d images on %d threads differ from the forward\n", n, threads);
+                fail();
+            }
+            cnn_ctx_free(ctx);
+        }
+    free(x), free(want);
+    cnn_plan_free(plan);
+    cnn_net_free(net);
+}
+
 static void test_plan_api(void **state) {
     (void)state;
     char err[256];
@@ -205,6 +242,7 @@ int main(void) {
         cmocka_unit_test(test_plan_matches_forward),
         cmocka_unit_test(test_plan_memory),
         cmocka_unit_test(test_plan_contexts),
+        cmocka_unit_test(test_plan_passes),
         cmocka_unit_test(test_plan_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
