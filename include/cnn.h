@@ -487,7 +487,10 @@ CNN_API cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const floa
 /* An inference plan: the net made for forwards of up to max_batch images (evaluation mode), built once.
    A batchnorm after a conv is folded into the conv's weights and bias, activations run inside the conv
    before them or in place, activation buffers are shared by layers whose outputs are not live at once,
-   and a run allocates nothing (but the context's scratch the first time). The plan holds its own copy
+   and a run allocates nothing (but the context's scratch, and with two or more threads the threads'
+   buffers, the first time). A batch runs in passes of as many images as fit a few MiB of activations,
+   and with at least as many images as threads each thread takes a share of the images through every
+   layer; the outputs are the same bits for any batch and thread count. The plan holds its own copy
    of the parameters: later changes to the net do not reach it. Its outputs are the net's
    cnn_net_forward(training 0) outputs to within float rounding (a folded batchnorm rounds once where
    the net rounds twice). */
@@ -496,8 +499,9 @@ CNN_API cnn_status cnn_plan_create(const cnn_net *net, int max_batch, cnn_plan *
 /* n <= max_batch images x (n x C x H x W, read in place) -> *out (n x cnn_net_output_size floats inside
    the plan, valid until the next run). ctx NULL: the plan's own one-thread context. */
 CNN_API cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, const float **out);
-/* Bytes the plan holds: parameters, state, activations and aux, and the weights packed for the last
-   context it ran on (not the context's scratch). */
+/* Bytes the plan holds: parameters, state, activations and aux (one pass's, and each thread's when a run
+   split its images), the gathered outputs, and the weights packed for the last context it ran on (not
+   the context's scratch). */
 CNN_API size_t cnn_plan_bytes(const cnn_plan *plan);
 CNN_API void cnn_plan_free(cnn_plan *plan); /* NULL is a no-op */
 
