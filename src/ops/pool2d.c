@@ -7,6 +7,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef struct pool_geom {
@@ -169,12 +170,33 @@ static inline __attribute__((always_inline)) void max_taps(const pool_geom *g, c
         }
 }
 
+/* The value window_argmax_slow chooses (-inf for a window of padding only): the taps inside the plane
+   found first, then folded without branches (the first maximum and the last NaN win). */
+static float window_max_edge(const pool_geom *g, const float *plane, int op, int oq) {
+    const long h0 = (long)op * g->sh - g->pt, w0 = (long)oq * g->sw - g->pl;
+    int r0 = 0, r1 = g->r, s0 = 0, s1 = g->s;
+    while (r0 < r1 && h0 + (long)r0 * g->dh < 0) r0++;
+    while (r1 > r0 && h0 + (long)(r1 - 1) * g->dh >= g->h) r1--;
+    while (s0 < s1 && w0 + (long)s0 * g->dw < 0) s0++;
+    while (s1 > s0 && w0 + (long)(s1 - 1) * g->dw >= g->w) s1--;
+    if (r0 >= r1 || s0 >= s1) return -INFINITY;
+    const float *t = plane + (h0 + (long)r0 * g->dh) * g->w + w0;
+    float best = t[(long)s0 * g->dw];
+    for (int r = r0; r < r1; r++, t += (long)g->dh * g->w)
+        for (int s = r == r0 ? s0 + 1 : s0; s < s1; s++) {
+            const float v = t[(long)s * g->dw];
+            const uint32_t take = 0u - (uint32_t)((v > best) | (v != v)); /* a mask, not a branch */
+            uint32_t bv, bb;
+            memcpy(&bv, &v, sizeof bv), memcpy(&bb, &best, sizeof bb);
+            bb = (bv & take) | (bb & ~take);
+            memcpy(&best, &bb, sizeof best);
+        }
+    return best;
+}
+
 /* out[oq] for the windows from f1 on, which reach past the plane's right edge */
 static void tail_max(const pool_geom *g, const float *plane, int op, int f1, float *out) {
-    for (int oq = f1; oq < g->q; oq++) {
-        const long i = window_argmax_slow(g, plane, op, oq);
-        out[oq] = i < 0 ? -INFINITY : plane[i];
-    }
+    for (int oq = f1; oq < g->q; oq++) out[oq] = window_max_edge(g, plane, op, oq);
 }
 
 /* out[0, q) = the max of every window of output row op (NaN winning, as window_argmax_slow's value):
@@ -183,12 +205,24 @@ static void tail_max(const pool_geom *g, const float *plane, int op, int f1, flo
    forward needs only values (a backward finds the argmax again from x). */
 static void row_max(const pool_geom *g, cnn_isa isa, int vec, const float *plane, int op, float *out) {
     const int inside = op >= g->in_p0 && op < g->in_p1;
+#ifdef CNN_ARCH_X86
+    if (vec && !inside) { /* a row over the top or bottom padding: the kernel rows inside, in order */
+        int r0 = 0, r1 = g->r;
+        while (r0 < r1 && op * g->sh - g->pt + r0 * g->dh < 0) r0++;
+        while (r1 > r0 && op * g->sh - g->pt + (r1 - 1) * g->dh >= g->h) r1--;
+        const int f0 = g->in_q0, f1 = g->in_q1 > f0 ? g->in_q1 : f0;
+        if (r1 > r0 && f1 > f0) {
+            for (int oq = 0; oq < f0; oq++) out[oq] = window_max_edge(g, plane, op, oq);
+            const float *b0 = plane + (long)(op * g->sh - g->pt + r0 * g->dh) * g->w - g->pl + (long)f0 * g->sw;
+            cnn_maxpool_row(isa, b0, (long)g->dh * g->w, r1 - r0, g->s, g->dw, g->sw, f1 - f0, out + f0);
+            tail_max(g, plane, op, f1, out);
+            return;
+        }
+    }
+#endif
     int f0 = inside ? g->in_q0 : g->q, f1 = inside ? g->in_q1 : g->q;
     if (f1 < f0) f1 = f0;
-    for (int oq = 0; oq < f0; oq++) {
-        const long i = window_argmax_slow(g, plane, op, oq);
-        out[oq] = i < 0 ? -INFINITY : plane[i];
-    }
+    for (int oq = 0; oq < f0; oq++) out[oq] = window_max_edge(g, plane, op, oq);
     if (f0 < f1) {
         const float *base = plane + (long)(op * g->sh - g->pt) * g->w - g->pl;
         const int n = f1 - f0, sw = g->sw;

@@ -247,18 +247,44 @@ AVX512 static inline __m512 taps16(const float *t, int sw, int cnt) {
     return _mm512_permutex2var_ps(a, ie, b);
 }
 
+/* best, or v where v is greater or NaN: the reference's rule. Folding a window's taps in order is the
+   same as folding each kernel row's taps in order and then the rows' results in order (the first
+   maximum and the last NaN win either way), so the rows can be folded apart. */
+AVX512 static inline __m512 fold16(__m512 best, __m512 v) {
+    const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    return _mm512_mask_blend_ps(take, best, v);
+}
+
+/* taps16 of a step with windows after it in the row: its reads (t[2 i + 1] at most, stride 2) stay
+   before the next window's, so they need no mask */
+AVX512 static inline __m512 taps16_full(const float *t, int sw) {
+    if (sw == 1) return _mm512_loadu_ps(t);
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(t), ie, _mm512_loadu_ps(t + 16));
+}
+
 AVX512 static inline __attribute__((always_inline)) void row_avx512(const float *b0, long rstep, int r, int s,
                                                                      int dw, int sw, int n, float *o) {
-    for (int i = 0; i < n; i += 16) {
+    int i = 0;
+    for (; i + 16 < n; i += 16) {
+        const float *t0 = b0 + (long)i * sw;
+        __m512 best = _mm512_setzero_ps();
+        for (int rr = 0; rr < r; rr++) {
+            __m512 h = taps16_full(t0 + rr * rstep, sw);
+            for (int ss = 1; ss < s; ss++) h = fold16(h, taps16_full(t0 + rr * rstep + (long)ss * dw, sw));
+            best = rr ? fold16(best, h) : h;
+        }
+        _mm512_storeu_ps(o + i, best);
+    }
+    for (; i < n; i += 16) {
         const int cnt = n - i < 16 ? n - i : 16;
         const float *t0 = b0 + (long)i * sw;
-        __m512 best = taps16(t0, sw, cnt);
-        for (int rr = 0; rr < r; rr++)
-            for (int ss = rr ? 0 : 1; ss < s; ss++) {
-                const __m512 v = taps16(t0 + rr * rstep + (long)ss * dw, sw, cnt);
-                const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-                best = _mm512_mask_blend_ps(take, best, v);
-            }
+        __m512 best = _mm512_setzero_ps();
+        for (int rr = 0; rr < r; rr++) { /* each kernel row's best apart, then the rows': a shorter chain */
+            __m512 h = taps16(t0 + rr * rstep, sw, cnt);
+            for (int ss = 1; ss < s; ss++) h = fold16(h, taps16(t0 + rr * rstep + (long)ss * dw, sw, cnt));
+            best = rr ? fold16(best, h) : h;
+        }
         _mm512_mask_storeu_ps(o + i, lanes16(cnt), best);
     }
 }
@@ -277,18 +303,23 @@ AVX2 static inline __m256 taps8(const float *t, int sw, int cnt) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
 }
 
+/* fold16 in 8 lanes */
+AVX2 static inline __m256 fold8(__m256 best, __m256 v) {
+    const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    return _mm256_blendv_ps(best, v, take);
+}
+
 AVX2 static inline __attribute__((always_inline)) void row_avx2(const float *b0, long rstep, int r, int s, int dw,
                                                                  int sw, int n, float *o) {
     for (int i = 0; i < n; i += 8) {
         const int cnt = n - i < 8 ? n - i : 8;
         const float *t0 = b0 + (long)i * sw;
-        __m256 best = taps8(t0, sw, cnt);
-        for (int rr = 0; rr < r; rr++)
-            for (int ss = rr ? 0 : 1; ss < s; ss++) {
-                const __m256 v = taps8(t0 + rr * rstep + (long)ss * dw, sw, cnt);
-                const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-                best = _mm256_blendv_ps(best, v, take);
-            }
+        __m256 best = _mm256_setzero_ps();
+        for (int rr = 0; rr < r; rr++) { /* as row_avx512: kernel rows apart, then the rows' results */
+            __m256 h = taps8(t0 + rr * rstep, sw, cnt);
+            for (int ss = 1; ss < s; ss++) h = fold8(h, taps8(t0 + rr * rstep + (long)ss * dw, sw, cnt));
+            best = rr ? fold8(best, h) : h;
+        }
         avx2_store_first(o + i, best, cnt);
     }
 }
