@@ -434,8 +434,8 @@ static void run(const kjob *j, int n_images, int threads, int teams, const float
         for (int n = 0; n < n_images && p0 < p1; n++) {
             pad_rows(j, in + (size_t)n * in_image, xp, p0 * j->sh, (p1 - 1) * j->sh + (j->r - 1) * j->dh + 1);
             edges_of_rows(j, o, wpk, (size_t)n, p0, p1, xp);
-            for (int p = p0; p < p1; p++)
-                for (long gb = 0; gb < per_row; gb++) run_unit(j, o, wpk, (size_t)n, gb * j->p + p, xp);
+            for (long gb = 0; gb < per_row; gb++) /* a block's weights read from memory once per band */
+                for (int p = p0; p < p1; p++) run_unit(j, o, wpk, (size_t)n, gb * j->p + p, xp);
         }
     }
 }
