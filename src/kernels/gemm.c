@@ -11,6 +11,8 @@
 #include <string.h>
 
 enum { MC = 144, KC = 256, NC = 2048, MR_MAX = 12, NR_MAX = 32 };
+/* GEMMs of at most this many rows of C run the rows kernel where the micro-kernels have one */
+enum { ROWS_MAX = 2 };
 /* levels of the summation tree below a node of at most KC: ceil(log2(KC / CNN_TREE_LEAF)) */
 enum { KTREE_LEVELS = 5 };
 
@@ -86,7 +88,7 @@ static void micro_portable(size_t kc, const float *pa, const float *pb, size_t l
     }
 }
 
-static const gemm_kernel PORTABLE = {2, 16, micro_portable, NULL};
+static const gemm_kernel PORTABLE = {2, 16, micro_portable, NULL, NULL, 0};
 
 /* C[0:mr, 0:nr] = tile + beta C, the tile's rows nr_stride apart */
 static void merge_tile(const float *tile, size_t nr_stride, float *c, size_t ldc, float beta, size_t mr, size_t nr) {
@@ -283,6 +285,26 @@ static void gemm_run(cnn_isa isa, int threads, int trans_a, size_t m, size_t n, 
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
         if (e) epi_block(e, c, ldc, 0, m, 0, n);
+        return;
+    }
+    /* A row or two of C from an unpacked A and a row-major B (a dense layer on one image): the rows
+       kernel, the columns split between the threads (each element the tiles' sums, in their order) */
+    if (m <= ROWS_MAX && kern->row && !apacked && !trans_a && !b->view && !b->trans && !ktree) {
+        const size_t chunks = (n + (size_t)kern->row_nr - 1) / (size_t)kern->row_nr;
+        int t = threads < 1 ? 1 : threads;
+        if ((size_t)t > chunks) t = (int)chunks;
+        if (2.0 * m * n * k < 2e5) t = 1;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
+#endif
+        for (size_t ch = 0; ch < chunks; ch++) {
+            const size_t j0 = ch * (size_t)kern->row_nr, nc = n - j0 < (size_t)kern->row_nr ? n - j0 : (size_t)kern->row_nr;
+            for (size_t i = 0; i < m; i++)
+                for (size_t pc = 0; pc < k; pc += KC)
+                    kern->row(k - pc < KC ? k - pc : KC, a + i * lda + pc, b->p + pc * b->ld + j0, b->ld, c + i * ldc + j0,
+                              pc == 0 ? beta : 1.0f, nc);
+            if (e) epi_block(e, c, ldc, 0, m, j0, nc);
+        }
         return;
     }
     /* Threads split C into bands of whole register tiles along its longer side; every element is

@@ -10,10 +10,15 @@
 /* acc (MR x NR) = pa (packed MR-row panel) . B, B's row kk at pb + kk ldb (packed: ldb = NR) */
 typedef void (*micro_fn)(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc,
                          float beta);
+/* c[0, nc) = a[0, kc) . B + beta c for one row of C (nc <= the kernel's row_nr): each element the same
+   FMAs over k in the same order as in a tile, so the same bits */
+typedef void (*row_fn)(size_t kc, const float *a, const float *pb, size_t ldb, float *c, float beta, size_t nc);
 typedef struct gemm_kernel {
     int mr, nr;
     micro_fn fn;   /* full MR x NR tile: C = acc + beta C (beta 0: C is not read) */
     micro_fn half; /* the same for the first NR/2 columns only (an edge tile that narrow), or NULL */
+    row_fn row;    /* one row of C from an unpacked A and a row-major B read in place, or NULL */
+    int row_nr;    /* its widest nc */
 } gemm_kernel;
 
 #ifdef CNN_ARCH_X86

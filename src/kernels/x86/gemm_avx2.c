@@ -4,6 +4,8 @@
 
 #include <immintrin.h>
 
+#include "kernels/x86/avx2.h"
+
 /* c[0, 8) = r + beta c (beta 0: c is not read) */
 __attribute__((target("avx2,fma"))) static inline void store_ymm(float *c, __m256 r, float beta) {
     if (beta == 1.0f) r = _mm256_add_ps(r, _mm256_loadu_ps(c));
@@ -65,4 +67,49 @@ __attribute__((target("avx2,fma"))) static void half_avx2(size_t kc, const float
     store_ymm(c + 3 * ldc, c3, beta), store_ymm(c + 4 * ldc, c4, beta), store_ymm(c + 5 * ldc, c5, beta);
 }
 
-const gemm_kernel cnn_gemm_avx2 = {6, 16, micro_avx2, half_avx2};
+/* One row of C, NV vectors (at most 8, the last cut to nc), as row_nv of gemm_avx512.c in 8 lanes. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void row_nv(size_t kc, const float *a, const float *pb,
+                                                                             size_t ldb, float *c, float beta,
+                                                                             size_t nc, const int NV) {
+    const int last = (int)nc - 8 * (NV - 1);
+    const __m256i m = avx2_lanes(last);
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) acc[v] = _mm256_setzero_ps();
+    for (size_t kk = 0; kk < kc; kk++) {
+        const __m256 av = _mm256_broadcast_ss(a + kk);
+        const float *b = pb + kk * ldb;
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) {
+            const __m256 bv = v < NV - 1 || last == 8 ? _mm256_loadu_ps(b + 8 * v) : _mm256_maskload_ps(b + 8 * v, m);
+            acc[v] = _mm256_fmadd_ps(av, bv, acc[v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+        const int n = v < NV - 1 ? 8 : last;
+        __m256 r = acc[v];
+        const __m256 old = n == 8 ? _mm256_loadu_ps(c + 8 * v) : _mm256_maskload_ps(c + 8 * v, m);
+        if (beta == 1.0f) r = _mm256_add_ps(r, old);
+        else if (beta != 0.0f) r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_set1_ps(beta), old));
+        avx2_store_first(c + 8 * v, r, n);
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void row_avx2(size_t kc, const float *a, const float *pb, size_t ldb,
+                                                        float *c, float beta, size_t nc) {
+    /* clang-format off */
+    switch ((nc + 7) / 8) {
+    case 1: row_nv(kc, a, pb, ldb, c, beta, nc, 1); break;
+    case 2: row_nv(kc, a, pb, ldb, c, beta, nc, 2); break;
+    case 3: row_nv(kc, a, pb, ldb, c, beta, nc, 3); break;
+    case 4: row_nv(kc, a, pb, ldb, c, beta, nc, 4); break;
+    case 5: row_nv(kc, a, pb, ldb, c, beta, nc, 5); break;
+    case 6: row_nv(kc, a, pb, ldb, c, beta, nc, 6); break;
+    case 7: row_nv(kc, a, pb, ldb, c, beta, nc, 7); break;
+    default: row_nv(kc, a, pb, ldb, c, beta, nc, 8); break;
+    }
+    /* clang-format on */
+}
+
+const gemm_kernel cnn_gemm_avx2 = {6, 16, micro_avx2, half_avx2, row_avx2, 64};

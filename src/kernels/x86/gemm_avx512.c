@@ -51,5 +51,50 @@ MICRO_AVX512(8)
 MICRO_AVX512_HALF(12)
 MICRO_AVX512_HALF(8)
 
-const gemm_kernel cnn_gemm_avx512_12 = {12, 32, micro_avx512_12, half_avx512_12};
-const gemm_kernel cnn_gemm_avx512_8 = {8, 32, micro_avx512_8, half_avx512_8};
+/* One row of C, NV vectors (at most 8, the last masked to nc): the tiles' sums over k in their order,
+   for a GEMM of a row or two (a dense layer on one image), where a tile would compute 12 rows for 1. */
+__attribute__((target("avx512f"), always_inline)) static inline void row_nv(size_t kc, const float *a, const float *pb,
+                                                                            size_t ldb, float *c, float beta,
+                                                                            size_t nc, const int NV) {
+    const int last = (int)nc - 16 * (NV - 1);
+    const __mmask16 m = (__mmask16)(last >= 16 ? 0xFFFF : (1u << last) - 1);
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) acc[v] = _mm512_setzero_ps();
+    for (size_t kk = 0; kk < kc; kk++) {
+        const __m512 av = _mm512_set1_ps(a[kk]);
+        const float *b = pb + kk * ldb;
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) {
+            const __m512 bv = v < NV - 1 ? _mm512_loadu_ps(b + 16 * v) : _mm512_maskz_loadu_ps(m, b + 16 * v);
+            acc[v] = _mm512_fmadd_ps(av, bv, acc[v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+        const __mmask16 mv = v < NV - 1 ? (__mmask16)0xFFFF : m;
+        __m512 r = acc[v];
+        if (beta == 1.0f) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mv, c + 16 * v));
+        else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mv, c + 16 * v)));
+        _mm512_mask_storeu_ps(c + 16 * v, mv, r);
+    }
+}
+
+__attribute__((target("avx512f"))) static void row_avx512(size_t kc, const float *a, const float *pb, size_t ldb,
+                                                          float *c, float beta, size_t nc) {
+    /* clang-format off */
+    switch ((nc + 15) / 16) {
+    case 1: row_nv(kc, a, pb, ldb, c, beta, nc, 1); break;
+    case 2: row_nv(kc, a, pb, ldb, c, beta, nc, 2); break;
+    case 3: row_nv(kc, a, pb, ldb, c, beta, nc, 3); break;
+    case 4: row_nv(kc, a, pb, ldb, c, beta, nc, 4); break;
+    case 5: row_nv(kc, a, pb, ldb, c, beta, nc, 5); break;
+    case 6: row_nv(kc, a, pb, ldb, c, beta, nc, 6); break;
+    case 7: row_nv(kc, a, pb, ldb, c, beta, nc, 7); break;
+    default: row_nv(kc, a, pb, ldb, c, beta, nc, 8); break;
+    }
+    /* clang-format on */
+}
+
+const gemm_kernel cnn_gemm_avx512_12 = {12, 32, micro_avx512_12, half_avx512_12, row_avx512, 128};
+const gemm_kernel cnn_gemm_avx512_8 = {8, 32, micro_avx512_8, half_avx512_8, row_avx512, 128};
