@@ -2,6 +2,7 @@
    depthwise_avx512.c in 8 lanes (dW partial sums in the low 8 of each slot's 16). The structs they read
    and what they compute: kernels/depthwise_rows.h. */
 #include "kernels/depthwise_rows.h"
+#include "kernels/unroll.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -91,20 +92,11 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void sum256_row
 static inline __attribute__((always_inline, target("avx2,fma"))) void sum256_short(const dw_sum *s, int p0, int p1,
                                                                                    const int NV) {
     for (int p = p0; p < p1;) {
-        const int most = 8 / NV, R = p1 - p < most ? p1 - p : most;
-        /* clang-format off */
-        switch (R) {
-        case 8: sum256_rows(s, p, 8, NV); break;
-        case 7: sum256_rows(s, p, 7, NV); break;
-        case 6: sum256_rows(s, p, 6, NV); break;
-        case 5: sum256_rows(s, p, 5, NV); break;
-        case 4: sum256_rows(s, p, 4, NV); break;
-        case 3: sum256_rows(s, p, 3, NV); break;
-        case 2: sum256_rows(s, p, 2, NV); break;
-        default: sum256_rows(s, p, 1, NV); break;
-        }
-        /* clang-format on */
-        p += R;
+        const int most = 8 / NV, rows = p1 - p < most ? p1 - p : most;
+#define ROWS(R) sum256_rows(s, p, R, NV)
+        CNN_CONST_1_8(rows, ROWS)
+#undef ROWS
+        p += rows;
     }
 }
 

@@ -2,6 +2,7 @@
    (forward, backward-data) and dW dot products in 16 lanes, with 3 x 3 specialisations. The structs they
    read and what they compute: kernels/depthwise_rows.h. */
 #include "kernels/depthwise_rows.h"
+#include "kernels/unroll.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -94,20 +95,11 @@ static inline __attribute__((always_inline, target("avx512f"))) void sum512_rows
 static inline __attribute__((always_inline, target("avx512f"))) void sum512_short(const dw_sum *s, int p0, int p1,
                                                                                   const int NV) {
     for (int p = p0; p < p1;) {
-        const int most = 8 / NV, R = p1 - p < most ? p1 - p : most;
-        /* clang-format off */
-        switch (R) {
-        case 8: sum512_rows(s, p, 8, NV); break;
-        case 7: sum512_rows(s, p, 7, NV); break;
-        case 6: sum512_rows(s, p, 6, NV); break;
-        case 5: sum512_rows(s, p, 5, NV); break;
-        case 4: sum512_rows(s, p, 4, NV); break;
-        case 3: sum512_rows(s, p, 3, NV); break;
-        case 2: sum512_rows(s, p, 2, NV); break;
-        default: sum512_rows(s, p, 1, NV); break;
-        }
-        /* clang-format on */
-        p += R;
+        const int most = 8 / NV, rows = p1 - p < most ? p1 - p : most;
+#define ROWS(R) sum512_rows(s, p, R, NV)
+        CNN_CONST_1_8(rows, ROWS)
+#undef ROWS
+        p += rows;
     }
 }
 

@@ -1,6 +1,7 @@
 /* gemm_avx2.c — the GEMM's AVX2+FMA micro-kernel (6 x 16, and its 8-column half for narrow edge
    tiles), called by kernels/gemm.c through kernels/gemm_micro.h. */
 #include "kernels/gemm_micro.h"
+#include "kernels/unroll.h"
 
 #include <immintrin.h>
 
@@ -98,18 +99,9 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void row_nv(siz
 
 __attribute__((target("avx2,fma"))) static void row_avx2(size_t kc, const float *a, const float *pb, size_t ldb,
                                                         float *c, float beta, size_t nc) {
-    /* clang-format off */
-    switch ((nc + 7) / 8) {
-    case 1: row_nv(kc, a, pb, ldb, c, beta, nc, 1); break;
-    case 2: row_nv(kc, a, pb, ldb, c, beta, nc, 2); break;
-    case 3: row_nv(kc, a, pb, ldb, c, beta, nc, 3); break;
-    case 4: row_nv(kc, a, pb, ldb, c, beta, nc, 4); break;
-    case 5: row_nv(kc, a, pb, ldb, c, beta, nc, 5); break;
-    case 6: row_nv(kc, a, pb, ldb, c, beta, nc, 6); break;
-    case 7: row_nv(kc, a, pb, ldb, c, beta, nc, 7); break;
-    default: row_nv(kc, a, pb, ldb, c, beta, nc, 8); break;
-    }
-    /* clang-format on */
+#define ROW(NV) row_nv(kc, a, pb, ldb, c, beta, nc, NV)
+    CNN_CONST_1_8((nc + 7) / 8, ROW)
+#undef ROW
 }
 
 const gemm_kernel cnn_gemm_avx2 = {6, 16, micro_avx2, half_avx2, row_avx2, 64};

@@ -1,6 +1,7 @@
 /* gemm_avx512.c — the GEMM's AVX-512 micro-kernels (12 x 32 and 8 x 32, each with a 16-column half
    for narrow edge tiles), called by kernels/gemm.c through kernels/gemm_micro.h. */
 #include "kernels/gemm_micro.h"
+#include "kernels/unroll.h"
 
 #include <immintrin.h>
 
@@ -82,18 +83,9 @@ __attribute__((target("avx512f"), always_inline)) static inline void row_nv(size
 
 __attribute__((target("avx512f"))) static void row_avx512(size_t kc, const float *a, const float *pb, size_t ldb,
                                                           float *c, float beta, size_t nc) {
-    /* clang-format off */
-    switch ((nc + 15) / 16) {
-    case 1: row_nv(kc, a, pb, ldb, c, beta, nc, 1); break;
-    case 2: row_nv(kc, a, pb, ldb, c, beta, nc, 2); break;
-    case 3: row_nv(kc, a, pb, ldb, c, beta, nc, 3); break;
-    case 4: row_nv(kc, a, pb, ldb, c, beta, nc, 4); break;
-    case 5: row_nv(kc, a, pb, ldb, c, beta, nc, 5); break;
-    case 6: row_nv(kc, a, pb, ldb, c, beta, nc, 6); break;
-    case 7: row_nv(kc, a, pb, ldb, c, beta, nc, 7); break;
-    default: row_nv(kc, a, pb, ldb, c, beta, nc, 8); break;
-    }
-    /* clang-format on */
+#define ROW(NV) row_nv(kc, a, pb, ldb, c, beta, nc, NV)
+    CNN_CONST_1_8((nc + 15) / 16, ROW)
+#undef ROW
 }
 
 const gemm_kernel cnn_gemm_avx512_12 = {12, 32, micro_avx512_12, half_avx512_12, row_avx512, 128};
