@@ -24,12 +24,13 @@ const char cmd_bench_usage[] =
     "usage: cnn bench [--threads N] [--shape NAME[,NAME...]]... [--min-time SECONDS]\n"
     "                 [--isa NAME] [--median] [--no-mallopt] [--csv] [--list]\n"
     "       cnn bench --model FILE [--batch N] [--threads N] [--isa NAME] [--min-time SECONDS] [--no-plan]\n"
-    "                 [--csv]\n"
+    "                 [--layers] [--csv]\n"
     "GFLOP/s of conv2d forward, backward-data and backward-weights per layer shape; with --model,\n"
     "the inference of a whole model (checkpoint, .onnx or spec) on random inputs: images/s, and the\n"
     "median and 99th-percentile latency of a forward of one batch, and the inference plan's memory.\n"
     "  --model FILE    the model to time (eval mode; a spec with its initial weights)\n"
     "  --no-plan       time the network's own forward instead of its inference plan\n"
+    "  --layers        then time the plan's layers one by one: ms per run, share and GFLOP/s\n"
     "  --batch N       images per forward with --model (default 1)\n"
     "  --threads N     threads of the context (default 1; 0 = all online cores)\n"
     "  --isa NAME      avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n"
@@ -64,7 +65,7 @@ typedef struct bench_opts {
     int threads;
     const char *isa; /* --isa (NULL: $CNN_ISA, else the CPU's best) */
     double min_time; /* seconds per pass */
-    int csv, median, no_mallopt, list, no_plan;
+    int csv, median, no_mallopt, list, no_plan, layers;
     const char *model; /* --model: time this model's inference instead of the shapes */
     int batch;
     int any_selected;
@@ -262,6 +263,45 @@ static int run_benchmarks(const bench_opts *o) {
     return rc;
 }
 
+/* --layers: runs more forwards (as many as were timed) with the plan timing each layer, then a line per
+   layer of the net (info: its cnn_net_layer_info, taken before the net was freed) with its ms per run,
+   its share of the layers' sum and its GFLOP/s; "-" for a layer computed inside another. */
+static int print_layers(const bench_opts *o, cnn_ctx *ctx, cnn_plan *plan, const float *x, int runs,
+                        const cnn_layer_info *info, int count) {
+    cnn_status st = cnn_plan_set_profile(plan, 1);
+    for (int k = 0; st == CNN_OK && k < runs; k++) st = cnn_plan_run(ctx, plan, o->batch, x, NULL);
+    if (st != CNN_OK) {
+        cli_error(prog, "%s: forward: %s", o->model, cnn_status_str(st));
+        return CLI_EXIT_FAIL;
+    }
+    double total = 0.0;
+    for (int i = 0; i < count; i++) total += cnn_plan_layer_seconds(plan, i);
+    if (!o->csv)
+        printf("layers over %d runs (ms per run; threads' time summed where a batch is split between them;\n"
+               "- or about 0: computed inside the layer before it):\n"
+               "%4s  %-36s %-13s %9s %6s %9s\n",
+               runs, "#", "layer", "output", "ms", "%", "GFLOP/s");
+    for (int i = 0; i < count; i++) {
+        const double sec = cnn_plan_layer_seconds(plan, i) / runs;
+        char shape[32];
+        snprintf(shape, sizeof shape, "%dx%dx%d", info[i].out_c, info[i].out_h, info[i].out_w);
+        if (o->csv) {
+            printf("layer,%d,%s,%.4f,%.1f\n", i + 1, info[i].desc, sec * 1e3, total > 0 ? 100.0 * sec * runs / total : 0.0);
+            continue;
+        }
+        if (sec <= 0.0) {
+            printf("%4d  %-36s %-13s %9s %6s %9s\n", i + 1, info[i].desc, shape, "-", "-", "-");
+            continue;
+        }
+        const double gflops = info[i].flops * o->batch / sec * 1e-9;
+        printf("%4d  %-36s %-13s %9.4f %6.1f ", i + 1, info[i].desc, shape, sec * 1e3, 100.0 * sec * runs / total);
+        if (info[i].flops > 0 && sec >= 1e-6) printf("%9.1f\n", gflops); /* not for a call that hands its work on */
+        else printf("%9s\n", "-");
+    }
+    cnn_plan_set_profile(plan, 0);
+    return CLI_EXIT_OK;
+}
+
 /* --model: forwards of one batch of random inputs in [-1, 1] (seeded), a few warm-up calls, then
    repeats until --min-time has passed (at least 10). */
 static int bench_model(const bench_opts *o) {
@@ -271,6 +311,7 @@ static int bench_model(const bench_opts *o) {
     cnn_net *net = NULL;
     cnn_plan *plan = NULL;
     float *x = NULL;
+    cnn_layer_info *info = NULL;
     double *times = malloc(MAX_REPS * sizeof *times);
     rc = CLI_EXIT_FAIL;
     if (!times) {
@@ -285,6 +326,17 @@ static int bench_model(const bench_opts *o) {
     }
     int c, h, w;
     cnn_net_input_shape(net, &c, &h, &w);
+    if (o->layers && !plan) {
+        cli_error(prog, "--layers times the inference plan's layers: drop --no-plan");
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    const int nlayers = cnn_net_layer_count(net);
+    if (o->layers && !(info = calloc((size_t)(nlayers > 0 ? nlayers : 1), sizeof *info))) {
+        cli_error(prog, "out of memory");
+        goto done;
+    }
+    for (int i = 0; info && i < nlayers; i++) cnn_net_layer_info(net, i, &info[i]);
     if (plan) { /* the plan holds what it needs: the net's memory goes back before the timing */
         cnn_net_free(net);
         net = NULL;
@@ -320,8 +372,9 @@ static int bench_model(const bench_opts *o) {
                cnn_isa_name(cnn_ctx_isa(ctx)), o->batch / med, med * 1e3, p99 * 1e3, reps);
         if (plan) printf("inference plan: %.1f MiB (parameters, state, activations)\n", cnn_plan_bytes(plan) / 1048576.0);
     }
-    rc = CLI_EXIT_OK;
+    rc = info ? print_layers(o, ctx, plan, x, reps, info, nlayers) : CLI_EXIT_OK;
 done:
+    free(info);
     free(x);
     free(times);
     cnn_plan_free(plan);
@@ -347,6 +400,7 @@ int cmd_bench(int argc, char **argv) {
         {.name = "--no-mallopt", .kind = CLI_FLAG, .dst = &o.no_mallopt},
         {.name = "--csv", .kind = CLI_FLAG, .dst = &o.csv},
         {.name = "--no-plan", .kind = CLI_FLAG, .dst = &o.no_plan},
+        {.name = "--layers", .kind = CLI_FLAG, .dst = &o.layers},
         {.name = "--list", .kind = CLI_FLAG, .dst = &o.list},
         {.name = NULL},
     };

@@ -24,14 +24,14 @@ _cnn_opts() {
     info) echo --help ;;
     gradcheck) echo --model --batch --seed --eps --samples --verbose --corrupt --help ;;
     explain) echo --x --w --y --help ;;
-    bench) echo --model --batch --threads --isa --shape --min-time --median --no-mallopt --no-plan --csv --list --help ;;
+    bench) echo --model --batch --threads --isa --shape --min-time --median --no-mallopt --no-plan --layers --csv --list --help ;;
     esac
 }
 
 # _cnn_takes_value OPTION: whether OPTION reads the next argument as its value.
 _cnn_takes_value() {
     case $1 in
-    --*=* | --nesterov | --augment | --verbose | --median | --no-mallopt | --no-plan | --csv | --list | --no-loss | --help | -h) return 1 ;;
+    --*=* | --nesterov | --augment | --verbose | --median | --no-mallopt | --no-plan | --layers | --csv | --list | --no-loss | --help | -h) return 1 ;;
     --* | -o) return 0 ;;
     esac
     return 1

@@ -503,6 +503,15 @@ CNN_API cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float
    split its images), the gathered outputs, and the weights packed for the last context it ran on (not
    the context's scratch). */
 CNN_API size_t cnn_plan_bytes(const cnn_plan *plan);
+/* Per-layer timing (cnn bench --model --layers): with on != 0 each later run reads a monotonic clock
+   around every layer it runs and adds the time to that layer's sum; on 0 stops that. Either way the
+   sums start again from 0. */
+CNN_API cnn_status cnn_plan_set_profile(cnn_plan *plan, int on);
+/* Seconds spent in layer i (the net's index) over the runs since cnn_plan_set_profile, summed over the
+   threads that ran it (a batch split between threads counts each thread's share); 0 for a layer the
+   plan computes inside another (a folded batchnorm, an activation, add or pool fused into the layer
+   before it, a view) and for a bad plan or index. */
+CNN_API double cnn_plan_layer_seconds(const cnn_plan *plan, int i);
 CNN_API void cnn_plan_free(cnn_plan *plan); /* NULL is a no-op */
 
 /* The loss of the last forward and its gradient, ready for cnn_net_backward. Softmax-CE reads labels

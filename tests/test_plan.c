@@ -209,6 +209,41 @@ static void test_plan_passes(void **state) {
     cnn_net_free(net);
 }
 
+/* Per-layer timing: off, no layer has time; on, the convs and the dense layer have some and the ReLU
+   fused into its conv none; on again, the sums start from 0. Split between two threads too. */
+static void test_plan_profile(void **state) {
+    (void)state;
+    const char *spec = "input 3 16 16\nconv 8 3 pad=1\nrelu\nconv 8 3 pad=1\nflatten\ndense 4\n";
+    char err[256];
+    cnn_net *net = NULL;
+    cnn_plan *plan = NULL;
+    assert_int_equal(cnn_net_from_spec(spec, 4, &net, err, sizeof err), CNN_OK);
+    assert_int_equal(cnn_plan_create(net, 4, &plan), CNN_OK);
+    test_rng rng = test_rng_make(3);
+    float *x = test_rand_buf(&rng, 4 * 3 * 16 * 16, -1, 1);
+    for (int threads = 1; threads <= 2; threads++) {
+        cnn_ctx *ctx = cnn_ctx_create(threads);
+        assert_int_equal(cnn_plan_run(ctx, plan, 4, x, NULL), CNN_OK);
+        for (int i = 0; i < 5; i++) assert_true(cnn_plan_layer_seconds(plan, i) == 0.0);
+        assert_int_equal(cnn_plan_set_profile(plan, 1), CNN_OK);
+        for (int r = 0; r < 3; r++) assert_int_equal(cnn_plan_run(ctx, plan, 4, x, NULL), CNN_OK);
+        assert_true(cnn_plan_layer_seconds(plan, 0) > 0.0); /* conv (its ReLU inside) */
+        assert_true(cnn_plan_layer_seconds(plan, 1) == 0.0); /* the ReLU */
+        assert_true(cnn_plan_layer_seconds(plan, 2) > 0.0);
+        assert_true(cnn_plan_layer_seconds(plan, 4) > 0.0); /* dense */
+        assert_int_equal(cnn_plan_set_profile(plan, 0), CNN_OK);
+        assert_int_equal(cnn_plan_run(ctx, plan, 4, x, NULL), CNN_OK);
+        for (int i = 0; i < 5; i++) assert_true(cnn_plan_layer_seconds(plan, i) == 0.0);
+        cnn_ctx_free(ctx);
+    }
+    assert_true(cnn_plan_layer_seconds(plan, -1) == 0.0 && cnn_plan_layer_seconds(plan, 99) == 0.0);
+    assert_true(cnn_plan_layer_seconds(NULL, 0) == 0.0);
+    assert_int_equal(cnn_plan_set_profile(NULL, 1), CNN_ERR_ARG);
+    free(x);
+    cnn_plan_free(plan);
+    cnn_net_free(net);
+}
+
 static void test_plan_api(void **state) {
     (void)state;
     char err[256];
@@ -243,6 +278,7 @@ int main(void) {
         cmocka_unit_test(test_plan_memory),
         cmocka_unit_test(test_plan_contexts),
         cmocka_unit_test(test_plan_passes),
+        cmocka_unit_test(test_plan_profile),
         cmocka_unit_test(test_plan_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A worker of a run that splits its images between threads: the plan's layers over an arena of its own,
    and a one-thread context of the caller's instruction set and algorithm choice. */
@@ -32,6 +33,7 @@ typedef struct plan_worker {
     float *arena;
     cnn_ctx *ctx;
     cnn_status st; /* of its share of the last run */
+    double *prof;  /* seconds per layer while profiling */
 } plan_worker;
 
 struct cnn_plan {
@@ -46,6 +48,8 @@ struct cnn_plan {
     float *result;      /* max_batch outputs, for a run of more than one pass */
     plan_worker *workers;
     int nworkers;
+    int profiling;      /* cnn_plan_set_profile: time each layer */
+    double *prof;       /* seconds per layer, run on the caller's thread or threads */
 };
 
 /* The activations one pass keeps in cache: a chunk of images takes at most this many floats of
@@ -292,6 +296,7 @@ static void workers_free(cnn_plan *plan) {
     for (int w = 0; w < plan->nworkers; w++) {
         free(plan->workers[w].layers);
         free(plan->workers[w].arena);
+        free(plan->workers[w].prof);
         cnn_ctx_free(plan->workers[w].ctx);
     }
     free(plan->workers);
@@ -301,7 +306,7 @@ static void workers_free(cnn_plan *plan) {
 void cnn_plan_free(cnn_plan *plan) {
     if (!plan) return;
     workers_free(plan);
-    free(plan->out_off), free(plan->aux_off), free(plan->result);
+    free(plan->out_off), free(plan->aux_off), free(plan->result), free(plan->prof);
     if (plan->net) {
         for (int i = 0; i < plan->net->nlayers; i++) free(plan->net->layers[i].packed);
         free(plan->net->params);
@@ -369,6 +374,7 @@ cnn_status cnn_plan_create(const cnn_net *src, int max_batch, cnn_plan **out) {
     }
     if (st == CNN_OK && !(net->arena = calloc(plan->arena_floats ? plan->arena_floats : 1, sizeof(float))))
         st = CNN_ERR_NOMEM;
+    if (st == CNN_OK && !(plan->prof = calloc(nl, sizeof *plan->prof))) st = CNN_ERR_NOMEM;
     if (st == CNN_OK) {
         point_buffers(plan, net->layers, net->arena);
         plan->bytes = (plan->arena_floats + net->param_count + net->state_count) * sizeof(float) +
@@ -383,8 +389,19 @@ cnn_status cnn_plan_create(const cnn_net *src, int max_batch, cnn_plan **out) {
     return CNN_OK;
 }
 
-/* The live layers of net on n (<= its chunk) images at x, on ctx; the output stays in net's buffers. */
-static cnn_status run_layers(cnn_ctx *ctx, cnn_net *net, int n, const float *x) {
+static double seconds_now(void) {
+    struct timespec t;
+#ifdef CLOCK_MONOTONIC
+    clock_gettime(CLOCK_MONOTONIC, &t);
+#else
+    timespec_get(&t, TIME_UTC);
+#endif
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The live layers of net on n (<= its chunk) images at x, on ctx; the output stays in net's buffers.
+   prof (may be NULL): each layer's seconds added. */
+static cnn_status run_layers(cnn_ctx *ctx, cnn_net *net, int n, const float *x, double *prof) {
     cnn_status st = CNN_OK;
     net->n = n, net->training = 0;
     net->input = (float *)x; /* read only: no layer of a plan writes its input's buffer unless it is a layer's */
@@ -397,17 +414,20 @@ static cnn_status run_layers(cnn_ctx *ctx, cnn_net *net, int n, const float *x) 
         const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
         if (cls->check_batch && (st = cls->check_batch(l, n, 0)) != CNN_OK) break;
         for (int k = 0; k < l->nin; k++) xs[k] = cnn_net_tensor(net, l->in[k]);
+        const double t0 = prof ? seconds_now() : 0.0;
         if ((st = cls->forward(ctx, net, l, n, xs)) != CNN_OK) break;
+        if (prof) prof[i] += seconds_now() - t0;
     }
     return st;
 }
 
 /* The output of the images [first, first + n) of x, run by net on ctx in passes of the chunk, into the
    plan's result. */
-static cnn_status run_range(const cnn_plan *plan, cnn_ctx *ctx, cnn_net *net, int first, int n, const float *x) {
+static cnn_status run_range(const cnn_plan *plan, cnn_ctx *ctx, cnn_net *net, int first, int n, const float *x,
+                            double *prof) {
     for (int s = first; s < first + n; s += plan->chunk) {
         const int cnt = first + n - s < plan->chunk ? first + n - s : plan->chunk;
-        cnn_status st = run_layers(ctx, net, cnt, x + (size_t)s * plan->in_size);
+        cnn_status st = run_layers(ctx, net, cnt, x + (size_t)s * plan->in_size, prof);
         if (st != CNN_OK) return st;
         memcpy(plan->result + (size_t)s * plan->out_size, cnn_net_tensor(net, net->out_layer),
                (size_t)cnt * plan->out_size * sizeof(float));
@@ -432,7 +452,8 @@ static cnn_status workers_for(cnn_plan *plan, const cnn_ctx *ctx, int count) {
         wk->layers = malloc((size_t)(net->nlayers > 0 ? net->nlayers : 1) * sizeof *wk->layers);
         wk->arena = calloc(plan->arena_floats ? plan->arena_floats : 1, sizeof(float));
         wk->ctx = cnn_ctx_create(1);
-        if (!wk->layers || !wk->arena || !wk->ctx) return CNN_ERR_NOMEM;
+        wk->prof = calloc((size_t)(net->nlayers > 0 ? net->nlayers : 1), sizeof *wk->prof);
+        if (!wk->layers || !wk->arena || !wk->ctx || !wk->prof) return CNN_ERR_NOMEM;
         memcpy(wk->layers, net->layers, (size_t)net->nlayers * sizeof *wk->layers);
         point_buffers(plan, wk->layers, wk->arena);
         wk->net.layers = wk->layers, wk->net.arena = wk->arena, wk->net.own_ctx = NULL;
@@ -477,7 +498,7 @@ cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, con
         for (int w = 0; w < nw; w++) {
             plan_worker *wk = &plan->workers[w];
             const int lo = (int)((long long)n * w / nw), hi = (int)((long long)n * (w + 1) / nw);
-            wk->st = run_range(plan, wk->ctx, &wk->net, lo, hi - lo, x);
+            wk->st = run_range(plan, wk->ctx, &wk->net, lo, hi - lo, x, plan->profiling ? wk->prof : NULL);
         }
         for (int w = 0; w < nw; w++)
             if (plan->workers[w].st != CNN_OK) return plan->workers[w].st;
@@ -485,12 +506,12 @@ cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, con
         return CNN_OK;
     }
     if (n <= plan->chunk) { /* one pass: the output stays in the plan's buffers */
-        st = run_layers(ctx, net, n, x);
+        st = run_layers(ctx, net, n, x, plan->profiling ? plan->prof : NULL);
         net->input = NULL;
         if (st == CNN_OK && out) *out = cnn_net_tensor(net, net->out_layer);
         return st;
     }
-    if ((st = run_range(plan, ctx, net, 0, n, x)) != CNN_OK) return st;
+    if ((st = run_range(plan, ctx, net, 0, n, x, plan->profiling ? plan->prof : NULL)) != CNN_OK) return st;
     if (out) *out = plan->result;
     return CNN_OK;
 }
@@ -499,4 +520,20 @@ size_t cnn_plan_bytes(const cnn_plan *plan) {
     return plan ? plan->bytes + plan->packed_floats * sizeof(float) +
                       (size_t)plan->nworkers * plan->arena_floats * sizeof(float)
                 : 0;
+}
+
+cnn_status cnn_plan_set_profile(cnn_plan *plan, int on) {
+    if (!plan) return CNN_ERR_ARG;
+    const size_t nl = (size_t)(plan->net->nlayers > 0 ? plan->net->nlayers : 1);
+    plan->profiling = on != 0;
+    memset(plan->prof, 0, nl * sizeof *plan->prof);
+    for (int w = 0; w < plan->nworkers; w++) memset(plan->workers[w].prof, 0, nl * sizeof *plan->prof);
+    return CNN_OK;
+}
+
+double cnn_plan_layer_seconds(const cnn_plan *plan, int i) {
+    if (!plan || i < 0 || i >= plan->net->nlayers) return 0.0;
+    double t = plan->prof[i];
+    for (int w = 0; w < plan->nworkers; w++) t += plan->workers[w].prof[i];
+    return t;
 }

@@ -112,6 +112,17 @@ has out "lenet1"
 expect 0 bench --shape lenet1 --min-time 0.01
 has out "lenet1"
 has out "GFLOP/s"
+# --model --layers: the plan's layers one by one (ms, share, GFLOP/s); only with the plan
+printf 'input 1 12 12\nconv 4 3 pad=1\nrelu\nmaxpool 2\nflatten\ndense 3\n' >"$tmp/tiny.cfg"
+expect 0 bench --model "$tmp/tiny.cfg" --layers --min-time 0
+has out "layers over"
+has out "conv 4 3 pad=1"
+has out "dense 3"
+expect 0 bench --model "$tmp/tiny.cfg" --layers --min-time 0 --csv
+has out "layer,1,conv 4 3 pad=1,"
+has out "layer,5,dense 3,"
+expect 2 bench --model "$tmp/tiny.cfg" --layers --no-plan
+first_err "cnn bench: --layers times the inference plan's layers: drop --no-plan"
 expect 0 bench --shape=lenet1 --min-time=0 --csv
 has out "name,pass,gflops,ms"
 has out "lenet1,bwd_weights,"
