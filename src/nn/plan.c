@@ -491,6 +491,8 @@ cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, con
             workers_free(plan);
             return st;
         }
+        for (int w = 0; w < threads; w++) /* the weights as packed for ctx (a new context packs them anew) */
+            for (int i = 0; i < net->nlayers; i++) plan->workers[w].layers[i].packed = net->layers[i].packed;
         const int nw = threads;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nw) schedule(static, 1)
