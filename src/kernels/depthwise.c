@@ -298,25 +298,33 @@ static size_t vec_groups(const cnn_conv_geom *g, const cnn_dwvec_kernels *v) {
     return ((size_t)g->c + (size_t)v->lanes - 1) / (size_t)v->lanes;
 }
 
+/* item it's image, first channel and channel count */
+static void group_of(const cnn_conv_geom *g, const cnn_dwvec_kernels *v, size_t it, size_t *n, size_t *c0,
+                     int *nch) {
+    const size_t groups = vec_groups(g, v);
+    *n = it / groups, *c0 = it % groups * (size_t)v->lanes;
+    *nch = (size_t)g->c - *c0 < (size_t)v->lanes ? (int)((size_t)g->c - *c0) : v->lanes;
+}
+
 static void forward_groups(const dw_call *d, size_t lo, size_t hi, float *scratch) {
     const cnn_conv_geom *g = d->g;
-    const size_t groups = vec_groups(g, d->vec), hw = (size_t)g->h * g->w, rs = (size_t)g->r * g->s;
+    const size_t hw = (size_t)g->h * g->w, rs = (size_t)g->r * g->s, items = (size_t)g->n * vec_groups(g, d->vec);
     for (size_t it = lo; it < hi; it++) {
-        const size_t n = it / groups, c0 = it % groups * (size_t)d->vec->lanes;
-        const int nch = (size_t)g->c - c0 < (size_t)d->vec->lanes ? (int)((size_t)g->c - c0) : d->vec->lanes;
-        float *y = d->y + (n * (size_t)g->k + c0) * g->pq;
-        if (it + 1 < (size_t)g->n * groups) { /* the next group's planes stream in while this one runs */
-            const size_t n1 = (it + 1) / groups, c1 = (it + 1) % groups * (size_t)d->vec->lanes;
-            const size_t ch = (size_t)g->c - c1 < (size_t)d->vec->lanes ? (size_t)g->c - c1 : (size_t)d->vec->lanes;
-            prefetch_part(d->x + (n1 * (size_t)g->c + c1) * hw, ch * hw, 0, 1, 0);
-            prefetch_part(d->y + (n1 * (size_t)g->k + c1) * g->pq, ch * g->pq, 0, 1, 1);
+        size_t n, c0;
+        int nch;
+        group_of(g, d->vec, it, &n, &c0, &nch);
+        float *y = d->y + (n * (size_t)g->k + c0) * g->pq; /* the group's planes, one after another */
+        if (it + 1 < items) { /* the next group's planes stream in while this one runs */
+            size_t n1, c1;
+            int ch;
+            group_of(g, d->vec, it + 1, &n1, &c1, &ch);
+            prefetch_part(d->x + (n1 * (size_t)g->c + c1) * hw, (size_t)ch * hw, 0, 1, 0);
+            prefetch_part(d->y + (n1 * (size_t)g->k + c1) * g->pq, (size_t)ch * g->pq, 0, 1, 1);
         }
         d->vec->group(g, d->x + (n * (size_t)g->c + c0) * hw, d->w + c0 * rs, d->bias ? d->bias + c0 : NULL, nch, y,
                       scratch);
         if (d->epi && d->epi->act >= 0)
-            for (int l = 0; l < nch; l++)
-                cnn_vact_kernels_for(d->isa)->forward((cnn_act)d->epi->act, d->epi->alpha, g->pq, y + l * g->pq,
-                                                      y + l * g->pq);
+            cnn_vact_kernels_for(d->isa)->forward((cnn_act)d->epi->act, d->epi->alpha, (size_t)nch * g->pq, y, y);
     }
 }
 
@@ -615,21 +623,24 @@ size_t cnn_depthwise_scratch_floats(const cnn_conv_geom *g, int threads, cnn_isa
     return cnn_size_mul(&out, tm.per, tm.t) == CNN_OK ? out : SIZE_MAX;
 }
 
-void cnn_depthwise_forward(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x, const float *w,
-                           const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
+/* the forward, with the channels in lanes where dwvec_for has them and lanes allows */
+static void forward(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x, const float *w,
+                    const float *bias, const cnn_conv_epi *epi, float *y, float *scratch, int lanes) {
     dw_call d;
     call_init(&d, g, isa, CNN_CONV_FORWARD);
+    if (!lanes) d.vec = NULL;
     d.x = x, d.w = w, d.bias = bias, d.y = y, d.epi = epi;
     run_items(&d, threads, CNN_CONV_FORWARD, d.vec ? forward_groups : forward_planes, scratch);
 }
 
+void cnn_depthwise_forward(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x, const float *w,
+                           const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
+    forward(g, threads, isa, x, w, bias, epi, y, scratch, 1);
+}
+
 void cnn_depthwise_forward_rows(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *x, const float *w,
                                 const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
-    dw_call d;
-    call_init(&d, g, isa, CNN_CONV_FORWARD);
-    d.vec = NULL;
-    d.x = x, d.w = w, d.bias = bias, d.y = y, d.epi = epi;
-    run_items(&d, threads, CNN_CONV_FORWARD, forward_planes, scratch);
+    forward(g, threads, isa, x, w, bias, epi, y, scratch, 0);
 }
 
 void cnn_depthwise_backward_data(const cnn_conv_geom *g, int threads, cnn_isa isa, const float *dy,

@@ -483,6 +483,8 @@ cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, con
         cnn_status st = pack_weights(net, ctx, &plan->packed_floats);
         if (st != CNN_OK) return st;
         cnn_net_reserve_for(net, ctx);
+        for (int w = 0; w < plan->nworkers; w++) /* the threads' layers read the new packing too */
+            for (int i = 0; i < net->nlayers; i++) plan->workers[w].layers[i].packed = net->layers[i].packed;
     }
     cnn_status st = cnn_ctx_reserve(ctx, net->reserved_floats);
     if (st != CNN_OK) return st;
@@ -496,18 +498,15 @@ cnn_status cnn_plan_run(cnn_ctx *ctx, cnn_plan *plan, int n, const float *x, con
             workers_free(plan);
             return st;
         }
-        for (int w = 0; w < threads; w++) /* the weights as packed for ctx (a new context packs them anew) */
-            for (int i = 0; i < net->nlayers; i++) plan->workers[w].layers[i].packed = net->layers[i].packed;
-        const int nw = threads;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nw) schedule(static, 1)
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
 #endif
-        for (int w = 0; w < nw; w++) {
+        for (int w = 0; w < threads; w++) {
             plan_worker *wk = &plan->workers[w];
-            const int lo = (int)((long long)n * w / nw), hi = (int)((long long)n * (w + 1) / nw);
+            const int lo = (int)((long long)n * w / threads), hi = (int)((long long)n * (w + 1) / threads);
             wk->st = run_range(plan, wk->ctx, &wk->net, lo, hi - lo, x, plan->profiling ? wk->prof : NULL);
         }
-        for (int w = 0; w < nw; w++)
+        for (int w = 0; w < threads; w++)
             if (plan->workers[w].st != CNN_OK) return plan->workers[w].st;
         if (out) *out = plan->result;
         return CNN_OK;

@@ -170,15 +170,21 @@ static inline __attribute__((always_inline)) void max_taps(const pool_geom *g, c
         }
 }
 
+/* The taps [*t0, *t1) of one axis (k taps dil apart from start) that fall inside [0, size). */
+static void taps_within(long start, int k, int dil, int size, int *t0, int *t1) {
+    int a = 0, b = k;
+    while (a < b && start + (long)a * dil < 0) a++;
+    while (b > a && start + (long)(b - 1) * dil >= size) b--;
+    *t0 = a, *t1 = b;
+}
+
 /* The value window_argmax_slow chooses (-inf for a window of padding only): the taps inside the plane
    found first, then folded without branches (the first maximum and the last NaN win). */
 static float window_max_edge(const pool_geom *g, const float *plane, int op, int oq) {
     const long h0 = (long)op * g->sh - g->pt, w0 = (long)oq * g->sw - g->pl;
-    int r0 = 0, r1 = g->r, s0 = 0, s1 = g->s;
-    while (r0 < r1 && h0 + (long)r0 * g->dh < 0) r0++;
-    while (r1 > r0 && h0 + (long)(r1 - 1) * g->dh >= g->h) r1--;
-    while (s0 < s1 && w0 + (long)s0 * g->dw < 0) s0++;
-    while (s1 > s0 && w0 + (long)(s1 - 1) * g->dw >= g->w) s1--;
+    int r0, r1, s0, s1;
+    taps_within(h0, g->r, g->dh, g->h, &r0, &r1);
+    taps_within(w0, g->s, g->dw, g->w, &s0, &s1);
     if (r0 >= r1 || s0 >= s1) return -INFINITY;
     const float *t = plane + (h0 + (long)r0 * g->dh) * g->w + w0;
     float best = t[(long)s0 * g->dw];
@@ -206,10 +212,9 @@ static void tail_max(const pool_geom *g, const float *plane, int op, int f1, flo
 static void row_max(const pool_geom *g, cnn_isa isa, int vec, const float *plane, int op, float *out) {
     const int inside = op >= g->in_p0 && op < g->in_p1;
 #ifdef CNN_ARCH_X86
-    if (vec && !inside) { /* a row over the top or bottom padding: the kernel rows inside, in order */
-        int r0 = 0, r1 = g->r;
-        while (r0 < r1 && op * g->sh - g->pt + r0 * g->dh < 0) r0++;
-        while (r1 > r0 && op * g->sh - g->pt + (r1 - 1) * g->dh >= g->h) r1--;
+    if (vec) { /* the kernel rows inside the plane (all of them but over the top or bottom padding), in order */
+        int r0, r1;
+        taps_within((long)op * g->sh - g->pt, g->r, g->dh, g->h, &r0, &r1);
         const int f0 = g->in_q0, f1 = g->in_q1 > f0 ? g->in_q1 : f0;
         if (r1 > r0 && f1 > f0) {
             for (int oq = 0; oq < f0; oq++) out[oq] = window_max_edge(g, plane, op, oq);
@@ -220,6 +225,7 @@ static void row_max(const pool_geom *g, cnn_isa isa, int vec, const float *plane
         }
     }
 #endif
+    (void)isa, (void)vec;
     int f0 = inside ? g->in_q0 : g->q, f1 = inside ? g->in_q1 : g->q;
     if (f1 < f0) f1 = f0;
     for (int oq = 0; oq < f0; oq++) out[oq] = window_max_edge(g, plane, op, oq);
@@ -228,14 +234,6 @@ static void row_max(const pool_geom *g, cnn_isa isa, int vec, const float *plane
         const int n = f1 - f0, sw = g->sw;
         float *o = out + f0;
         const float *b0 = base + (long)f0 * sw;
-#ifdef CNN_ARCH_X86
-        if (vec) {
-            cnn_maxpool_row(isa, b0, (long)g->dh * g->w, g->r, g->s, g->dw, sw, n, o);
-            tail_max(g, plane, op, f1, out);
-            return;
-        }
-#endif
-        (void)isa, (void)vec;
         /* constant strides 1 and 2 let the compiler vectorise the strided reads */
         if (sw == 1) max_taps(g, b0, 1, n, o);
         else if (sw == 2) max_taps(g, b0, 2, n, o);

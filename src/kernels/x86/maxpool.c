@@ -238,12 +238,15 @@ AVX2 static void bwd_avx2(const float *x, const uint8_t *arg, const float *dy, i
 
 /* ---------------------------------------------------------------- any window inside, values only */
 
-/* The taps t[sw i], i < cnt (<= 16; sw 1 or 2, a constant where inlined): nothing read past the last. */
-AVX512 static inline __m512 taps16(const float *t, int sw, int cnt) {
-    if (sw == 1) return _mm512_maskz_loadu_ps(lanes16(cnt), t);
+/* The taps t[sw i], i < cnt (<= 16; sw 1 or 2, a constant where inlined): nothing read past the last,
+   or, full (a step with windows after it in the row), all 16 unmasked: the reads (t[2 i + 1] at most,
+   stride 2) stay before the next window's. */
+AVX512 static inline __attribute__((always_inline)) __m512 taps16(const float *t, int sw, int cnt, int full) {
+    if (sw == 1) return full ? _mm512_loadu_ps(t) : _mm512_maskz_loadu_ps(lanes16(cnt), t);
     const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const int need = 2 * cnt - 1;
-    const __m512 a = _mm512_maskz_loadu_ps(lanes16(need), t), b = _mm512_maskz_loadu_ps(lanes16(need - 16), t + 16);
+    const __m512 a = full ? _mm512_loadu_ps(t) : _mm512_maskz_loadu_ps(lanes16(need), t);
+    const __m512 b = full ? _mm512_loadu_ps(t + 16) : _mm512_maskz_loadu_ps(lanes16(need - 16), t + 16);
     return _mm512_permutex2var_ps(a, ie, b);
 }
 
@@ -255,37 +258,26 @@ AVX512 static inline __m512 fold16(__m512 best, __m512 v) {
     return _mm512_mask_blend_ps(take, best, v);
 }
 
-/* taps16 of a step with windows after it in the row: its reads (t[2 i + 1] at most, stride 2) stay
-   before the next window's, so they need no mask */
-AVX512 static inline __m512 taps16_full(const float *t, int sw) {
-    if (sw == 1) return _mm512_loadu_ps(t);
-    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    return _mm512_permutex2var_ps(_mm512_loadu_ps(t), ie, _mm512_loadu_ps(t + 16));
+/* The maxima of cnt (<= 16) windows from t0: each kernel row's best apart, then the rows' in order (a
+   shorter chain than tap after tap) */
+AVX512 static inline __attribute__((always_inline)) __m512 windows16(const float *t0, long rstep, int r, int s,
+                                                                      int dw, int sw, int cnt, int full) {
+    __m512 best = _mm512_setzero_ps();
+    for (int rr = 0; rr < r; rr++) {
+        __m512 h = taps16(t0 + rr * rstep, sw, cnt, full);
+        for (int ss = 1; ss < s; ss++) h = fold16(h, taps16(t0 + rr * rstep + (long)ss * dw, sw, cnt, full));
+        best = rr ? fold16(best, h) : h;
+    }
+    return best;
 }
 
 AVX512 static inline __attribute__((always_inline)) void row_avx512(const float *b0, long rstep, int r, int s,
                                                                      int dw, int sw, int n, float *o) {
     int i = 0;
-    for (; i + 16 < n; i += 16) {
-        const float *t0 = b0 + (long)i * sw;
-        __m512 best = _mm512_setzero_ps();
-        for (int rr = 0; rr < r; rr++) {
-            __m512 h = taps16_full(t0 + rr * rstep, sw);
-            for (int ss = 1; ss < s; ss++) h = fold16(h, taps16_full(t0 + rr * rstep + (long)ss * dw, sw));
-            best = rr ? fold16(best, h) : h;
-        }
-        _mm512_storeu_ps(o + i, best);
-    }
+    for (; i + 16 < n; i += 16) _mm512_storeu_ps(o + i, windows16(b0 + (long)i * sw, rstep, r, s, dw, sw, 16, 1));
     for (; i < n; i += 16) {
         const int cnt = n - i < 16 ? n - i : 16;
-        const float *t0 = b0 + (long)i * sw;
-        __m512 best = _mm512_setzero_ps();
-        for (int rr = 0; rr < r; rr++) { /* each kernel row's best apart, then the rows': a shorter chain */
-            __m512 h = taps16(t0 + rr * rstep, sw, cnt);
-            for (int ss = 1; ss < s; ss++) h = fold16(h, taps16(t0 + rr * rstep + (long)ss * dw, sw, cnt));
-            best = rr ? fold16(best, h) : h;
-        }
-        _mm512_mask_storeu_ps(o + i, lanes16(cnt), best);
+        _mm512_mask_storeu_ps(o + i, lanes16(cnt), windows16(b0 + (long)i * sw, rstep, r, s, dw, sw, cnt, 0));
     }
 }
 AVX512 static void row1_avx512(const float *b0, long rstep, int r, int s, int dw, int n, float *o) {
