@@ -330,7 +330,7 @@ const char *ox_attr_string(const Onnx__NodeProto *n, const char *name, const cha
     const Onnx__AttributeProto *a = attr(n, name);
     if (!a || !a->has_s) return def;
     size_t len = a->s.len < sizeof buf - 1 ? a->s.len : sizeof buf - 1;
-    memcpy(buf, a->s.data, len);
+    if (len) memcpy(buf, a->s.data, len); /* an empty string may have no data at all */
     buf[len] = 0;
     return buf;
 }
