@@ -110,6 +110,11 @@ CNN_LOCAL void cnn_maxpool2x2_backward(cnn_isa isa, const float *x, const float 
                                        int relu_in, float *dx);
 CNN_LOCAL void cnn_maxpool2x2_backward_arg(cnn_isa isa, const uint8_t *arg, const float *dy, int h, int w, int p,
                                            int q, int relu_in, float *dx);
+/* The same over planes with H = 2P and W = 2Q, taken as one run of rows of Q windows (row R: arg[R Q],
+   dy[R Q], dx[4 R Q]), several rows a step where Q is small. Only where cnn_maxpool2x2_flat_q(isa, Q). */
+CNN_LOCAL int cnn_maxpool2x2_flat_q(cnn_isa isa, int q);
+CNN_LOCAL void cnn_maxpool2x2_backward_flat(cnn_isa isa, const uint8_t *arg, const float *dy, long rows, int q,
+                                            int relu_in, float *dx);
 /* Max pooling values of n windows of one output row, every window inside the plane: o[i] = the max of
    the r x s taps b0[i sw + rr rstep + ss dw] in row-major order, a tap winning when it is greater than
    the best so far or NaN (the reference's rule and bits). Only where cnn_maxpool_row_fast(isa, sw): an

@@ -330,6 +330,18 @@ cnn_status cnn_pool2d_backward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const uint
     const int nt = cnn_ctx_threads(ctx);
     const cnn_isa isa = cnn_isa_of(ctx);
     (void)nt;
+    if (g.h == 2 * g.p && g.w == 2 * g.q && cnn_maxpool2x2_flat_q(isa, g.q)) { /* planes tile: one run of rows */
+        const long rows = planes * g.p;
+        const int parts = nt > 1 && g.y_size > 16384 ? nt : 1;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
+#endif
+        for (int t = 0; t < parts; t++) {
+            const long r0 = rows * t / parts, r1 = rows * (t + 1) / parts, at = r0 * g.q;
+            cnn_maxpool2x2_backward_flat(isa, arg + at, dy + at, r1 - r0, g.q, relu_in, dx + 4 * at);
+        }
+        return CNN_OK;
+    }
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g.y_size > 16384)
 #endif

@@ -236,6 +236,94 @@ AVX2 static void bwd_avx2(const float *x, const uint8_t *arg, const float *dy, i
         for (int c = 0; c < w; c++) dx[(size_t)r * w + c] = 0.0f;
 }
 
+/* ---------------------------------------------------------------- backward over flat rows of windows
+
+   With H = 2P and W = 2Q every plane tiles exactly, so the batch is one run of rows of windows: row R's
+   Q windows are arg[R Q ..] and dy[R Q ..], its dx the 4Q floats at dx[4 R Q]: (tap 0 | tap 1)
+   interleaved, then (tap 2 | tap 3). For Q <= lanes, G = lanes / Q rows go in one step: the windows
+   are loaded once and each output vector picks its lanes with one permute (which window, which tap:
+   patterns fixed by Q). Same dx as bwd_avx512 from the same bytes. */
+typedef struct flat_pat {
+    int g, nv;            /* rows per step, output vectors per step of g rows */
+    int32_t win[4][16];   /* output lane -> window lane */
+    int32_t tap[4][16];   /* output lane -> the tap that sends it its window's gradient */
+} flat_pat;
+
+static void flat_pattern(int q, int lanes, flat_pat *f) {
+    f->g = lanes / q;
+    const int out = 4 * q * f->g;
+    f->nv = (out + lanes - 1) / lanes;
+    for (int v = 0; v < f->nv; v++)
+        for (int i = 0; i < lanes; i++) {
+            const int e = v * lanes + i < out ? v * lanes + i : out - 1, half = e / (2 * q), j = e % (2 * q);
+            f->win[v][i] = (half / 2) * q + j / 2;
+            f->tap[v][i] = 2 * (half % 2) + (j & 1);
+        }
+}
+
+/* the n window bytes at a in the low bytes: all 16 loaded where avail (the bytes readable from a) allows */
+static inline __m128i bytes16(const uint8_t *a, int n, long avail) {
+    if (avail >= 16) return _mm_loadu_si128((const __m128i *)a);
+    uint8_t b[16] = {0};
+    memcpy(b, a, (size_t)n);
+    return _mm_loadu_si128((const __m128i *)b);
+}
+
+AVX512 static void bwd_flat_avx512(const uint8_t *arg, const float *dy, long rows, int q, int relu_in, float *dx) {
+    flat_pat f;
+    flat_pattern(q, 16, &f);
+    __m512i win[4], tap[4];
+    for (int v = 0; v < f.nv; v++) {
+        win[v] = _mm512_loadu_si512(f.win[v]);
+        tap[v] = _mm512_loadu_si512(f.tap[v]);
+    }
+    const long total = rows * q;
+    for (long r = 0; r < rows; r += f.g) {
+        const int g = rows - r < f.g ? (int)(rows - r) : f.g, n = g * q, out = 4 * n;
+        const long at = r * q;
+        __m512i which = _mm512_cvtepu8_epi32(bytes16(arg + at, n, total - at));
+        __mmask16 m = lanes16(n);
+        if (relu_in) m &= _mm512_test_epi32_mask(which, _mm512_set1_epi32(4));
+        which = _mm512_and_si512(which, _mm512_set1_epi32(3));
+        const __m512 gv = _mm512_maskz_loadu_ps(m, dy + at);
+        float *d = dx + 4 * at;
+        for (int v = 0; v < f.nv && 16 * v < out; v++) {
+            const __mmask16 hit = _mm512_cmpeq_epi32_mask(_mm512_permutexvar_epi32(win[v], which), tap[v]);
+            _mm512_mask_storeu_ps(d + 16 * v, lanes16(out - 16 * v),
+                                  _mm512_maskz_mov_ps(hit, _mm512_permutexvar_ps(win[v], gv)));
+        }
+    }
+}
+
+/* as bwd_flat_avx512, eight lanes */
+AVX2 static void bwd_flat_avx2(const uint8_t *arg, const float *dy, long rows, int q, int relu_in, float *dx) {
+    flat_pat f;
+    flat_pattern(q, 8, &f);
+    __m256i win[4], tap[4];
+    for (int v = 0; v < f.nv; v++) {
+        win[v] = _mm256_loadu_si256((const __m256i *)f.win[v]);
+        tap[v] = _mm256_loadu_si256((const __m256i *)f.tap[v]);
+    }
+    const long total = rows * q;
+    const __m256i four = _mm256_set1_epi32(4);
+    for (long r = 0; r < rows; r += f.g) {
+        const int g = rows - r < f.g ? (int)(rows - r) : f.g, n = g * q, out = 4 * n;
+        const long at = r * q;
+        __m256i which = _mm256_cvtepu8_epi32(bytes16(arg + at, n, total - at));
+        __m256 gate = _mm256_castsi256_ps(avx2_lanes(n));
+        if (relu_in) gate = _mm256_and_ps(gate, _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(which, four), four)));
+        which = _mm256_and_si256(which, _mm256_set1_epi32(3));
+        const __m256 gv = _mm256_and_ps(gate, _mm256_maskload_ps(dy + at, avx2_lanes(n)));
+        float *d = dx + 4 * at;
+        for (int v = 0; v < f.nv && 8 * v < out; v++) {
+            const __m256i hit = _mm256_cmpeq_epi32(_mm256_permutevar8x32_epi32(which, win[v]), tap[v]);
+            const __m256 o = _mm256_and_ps(_mm256_castsi256_ps(hit), _mm256_permutevar8x32_ps(gv, win[v]));
+            if (out - 8 * v >= 8) _mm256_storeu_ps(d + 8 * v, o);
+            else avx2_store_first(d + 8 * v, o, out - 8 * v);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- any window inside, values only */
 
 /* The taps t[sw i], i < cnt (<= 16; sw 1 or 2, a constant where inlined): nothing read past the last,
@@ -344,6 +432,16 @@ void cnn_maxpool2x2_backward(cnn_isa isa, const float *x, const float *dy, int h
                              float *dx) {
     if (isa == CNN_ISA_AVX512) bwd_avx512(x, NULL, dy, h, w, p, q, relu_in, dx);
     else bwd_avx2(x, NULL, dy, h, w, p, q, relu_in, dx);
+}
+
+int cnn_maxpool2x2_flat_q(cnn_isa isa, int q) {
+    return q >= 1 && q <= (isa == CNN_ISA_AVX512 ? 16 : isa == CNN_ISA_AVX2 ? 8 : 0);
+}
+
+void cnn_maxpool2x2_backward_flat(cnn_isa isa, const uint8_t *arg, const float *dy, long rows, int q, int relu_in,
+                                  float *dx) {
+    if (isa == CNN_ISA_AVX512) bwd_flat_avx512(arg, dy, rows, q, relu_in, dx);
+    else bwd_flat_avx2(arg, dy, rows, q, relu_in, dx);
 }
 
 void cnn_maxpool2x2_backward_arg(cnn_isa isa, const uint8_t *arg, const float *dy, int h, int w, int p, int q,
