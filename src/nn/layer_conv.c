@@ -116,11 +116,13 @@ size_t cnn_layer_conv_scratch(const cnn_layer *l, int max_batch, const cnn_ctx *
 }
 
 /* Images per chunk of a conv -> pool forward: about CHUNK_FLOATS of conv output (half a core's L2), so
-   the pool reads what the conv just wrote from cache instead of memory; at least two per thread. */
+   the pool reads what the conv just wrote from cache instead of memory; at least two per thread, and a
+   multiple of the thread count, so that no thread waits for another's extra image. */
 #define CHUNK_FLOATS ((size_t)1 << 17)
 static int conv_pool_chunk(const cnn_layer *conv, const cnn_ctx *ctx) {
     size_t c = CHUNK_FLOATS / (conv->out_size ? conv->out_size : 1);
-    size_t least = 2 * (size_t)cnn_ctx_threads(ctx);
+    const size_t nt = (size_t)cnn_ctx_threads(ctx), least = 2 * nt;
+    c -= c % nt;
     if (c < least) c = least;
     return c > INT_MAX ? INT_MAX : (int)c;
 }
