@@ -14,7 +14,8 @@ enum { MC = 144, KC = 256, NC = 2048, MR_MAX = 12, NR_MAX = 32 };
 /* GEMMs of at most this many rows of C run the rows kernel where the micro-kernels have one */
 enum { ROWS_MAX = 2 };
 /* levels of the summation tree below a node of at most KC: ceil(log2(KC / CNN_TREE_LEAF)) */
-enum { KTREE_LEVELS = 5 };
+enum { KTREE_LEVELS = CNN_GEMM_TREE_LEVELS };
+_Static_assert(KC <= CNN_TREE_LEAF << KTREE_LEVELS, "the tree's stack of tiles is too shallow for KC");
 
 size_t cnn_gemm_pack_floats(void) { return (size_t)MC * KC + (size_t)KC * NC; }
 
@@ -88,7 +89,7 @@ static void micro_portable(size_t kc, const float *pa, const float *pb, size_t l
     }
 }
 
-static const gemm_kernel PORTABLE = {2, 16, micro_portable, NULL, NULL, 0};
+static const gemm_kernel PORTABLE = {2, 16, micro_portable, NULL, NULL, 0, NULL};
 
 /* C[0:mr, 0:nr] = tile + beta C, the tile's rows nr_stride apart */
 static void merge_tile(const float *tile, size_t nr_stride, float *c, size_t ldc, float beta, size_t mr, size_t nr) {
@@ -186,7 +187,9 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
                     for (size_t ir = 0; ir < mc; ir += MR) {
                         size_t mr = mc - ir < MR ? mc - ir : MR;
                         float *ct = c + (ic + ir) * ldc + jc + jr;
-                        if (ktree) tree_tile(kern, kc, pab + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
+                        if (ktree && kern->tree && mr == MR && nr == NR && (bt == 0.0f || bt == 1.0f))
+                            kern->tree(kc, pab + ir * kc, bp, ldb, ct, ldc, bt);
+                        else if (ktree) tree_tile(kern, kc, pab + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
                         else if (mr == MR && nr == NR) kern->fn(kc, pab + ir * kc, bp, ldb, ct, ldc, bt);
                         else edge_tile(kern, kc, pab + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
                     }

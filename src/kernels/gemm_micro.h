@@ -19,7 +19,12 @@ typedef struct gemm_kernel {
     micro_fn half; /* the same for the first NR/2 columns only (an edge tile that narrow), or NULL */
     row_fn row;    /* one row of C from an unpacked A and a row-major B read in place, or NULL */
     int row_nr;    /* its widest nc */
+    micro_fn tree; /* full tile summed over kc <= cnn_gemm_ktree_max() in the batch tree of kernels/tree.h
+                      (gemm.c's ktree_tile, the same bits), C = sum + beta C for beta 0 or 1; or NULL */
 } gemm_kernel;
+
+/* the summation tree's depth over a GEMM's k block: leaves of 8, k <= 256 (gemm.c's KC) */
+#define CNN_GEMM_TREE_LEVELS 5
 
 #ifdef CNN_ARCH_X86
 /* 6 x 16 (kernels/x86/gemm_avx2.c) */

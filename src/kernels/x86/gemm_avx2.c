@@ -1,6 +1,7 @@
 /* gemm_avx2.c — the GEMM's AVX2+FMA micro-kernel (6 x 16, and its 8-column half for narrow edge
    tiles), called by kernels/gemm.c through kernels/gemm_micro.h. */
 #include "kernels/gemm_micro.h"
+#include "kernels/tree.h"
 #include "kernels/unroll.h"
 
 #include <immintrin.h>
@@ -104,4 +105,38 @@ __attribute__((target("avx2,fma"))) static void row_avx2(size_t kc, const float 
 #undef ROW
 }
 
-const gemm_kernel cnn_gemm_avx2 = {6, 16, micro_avx2, half_avx2, row_avx2, 64};
+/* A full tile summed over k < kc in the tree of kernels/tree.h (gemm.c's ktree_tile, the same bits):
+   leaves by the micro-kernel, each subtree's sum added to its left sibling's (left + right) 8 lanes at
+   a time. dst has row stride ldd, the stack, a tile per level, 16. */
+__attribute__((target("avx2,fma"))) static void node_avx2(size_t lo, size_t hi, const float *pa, const float *pb,
+                                                          size_t ldb, float *dst, size_t ldd, float *stack) {
+    if (hi - lo <= CNN_TREE_LEAF) {
+        micro_avx2(hi - lo, pa + lo * 6, pb + lo * ldb, ldb, dst, ldd, 0.0f);
+        return;
+    }
+    const size_t mid = lo + (hi - lo + 1) / 2;
+    node_avx2(lo, mid, pa, pb, ldb, dst, ldd, stack);
+    node_avx2(mid, hi, pa, pb, ldb, stack, 16, stack + 6 * 16);
+    for (int i = 0; i < 6; i++)
+        for (int h = 0; h < 2; h++) {
+            float *d = dst + i * ldd + h * 8;
+            _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), _mm256_loadu_ps(stack + i * 16 + h * 8)));
+        }
+}
+
+__attribute__((target("avx2,fma"))) static void tree_avx2(size_t kc, const float *pa, const float *pb, size_t ldb,
+                                                          float *c, size_t ldc, float beta) {
+    float stack[(CNN_GEMM_TREE_LEVELS + 1) * 6 * 16];
+    if (beta == 0.0f) {
+        node_avx2(0, kc, pa, pb, ldb, c, ldc, stack);
+        return;
+    }
+    node_avx2(0, kc, pa, pb, ldb, stack, 16, stack + 6 * 16);
+    for (int i = 0; i < 6; i++) /* beta 1: c += the tile */
+        for (int h = 0; h < 2; h++) {
+            float *d = c + i * ldc + h * 8;
+            _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), _mm256_loadu_ps(stack + i * 16 + h * 8)));
+        }
+}
+
+const gemm_kernel cnn_gemm_avx2 = {6, 16, micro_avx2, half_avx2, row_avx2, 64, tree_avx2};

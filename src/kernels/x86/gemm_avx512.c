@@ -1,6 +1,7 @@
 /* gemm_avx512.c — the GEMM's AVX-512 micro-kernels (12 x 32 and 8 x 32, each with a 16-column half
    for narrow edge tiles), called by kernels/gemm.c through kernels/gemm_micro.h. */
 #include "kernels/gemm_micro.h"
+#include "kernels/tree.h"
 #include "kernels/unroll.h"
 
 #include <immintrin.h>
@@ -88,5 +89,67 @@ __attribute__((target("avx512f"))) static void row_avx512(size_t kc, const float
 #undef ROW
 }
 
-const gemm_kernel cnn_gemm_avx512_12 = {12, 32, micro_avx512_12, half_avx512_12, row_avx512, 128};
-const gemm_kernel cnn_gemm_avx512_8 = {8, 32, micro_avx512_8, half_avx512_8, row_avx512, 128};
+/* A full tile summed over k < kc in the tree of kernels/tree.h (gemm.c's ktree_tile, the same bits):
+   each leaf's FMAs in registers, stored, or, a right leaf, added to its left sibling on the way out
+   (left + right, the operands in ktree_tile's order); a right subtree goes through the stack, a tile
+   per level. dst has row stride ldd, the stack NR. */
+#define TREE_AVX512(MR)                                                                                            \
+    __attribute__((target("avx512f"))) static void leaf_avx512_##MR(size_t lo, size_t hi, const float *pa,         \
+                                                                    const float *pb, size_t ldb, float *dst,       \
+                                                                    size_t ldd, int add) {                         \
+        __m512 acc[MR][2];                                                                                         \
+        for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();                                  \
+        for (size_t kk = lo; kk < hi; kk++) {                                                                      \
+            __m512 b0 = _mm512_loadu_ps(pb + kk * ldb), b1 = _mm512_loadu_ps(pb + kk * ldb + 16);                  \
+            for (int i = 0; i < MR; i++) {                                                                         \
+                __m512 a = _mm512_set1_ps(pa[kk * MR + i]);                                                        \
+                acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);                                                     \
+                acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);                                                     \
+            }                                                                                                      \
+        }                                                                                                          \
+        for (int i = 0; i < MR; i++)                                                                               \
+            for (int h = 0; h < 2; h++) {                                                                          \
+                float *d = dst + i * ldd + h * 16;                                                                 \
+                _mm512_storeu_ps(d, add ? _mm512_add_ps(_mm512_loadu_ps(d), acc[i][h]) : acc[i][h]);               \
+            }                                                                                                      \
+    }                                                                                                              \
+    __attribute__((target("avx512f"))) static void node_avx512_##MR(size_t lo, size_t hi, const float *pa,         \
+                                                                    const float *pb, size_t ldb, float *dst,       \
+                                                                    size_t ldd, float *stack) {                    \
+        if (hi - lo <= CNN_TREE_LEAF) {                                                                            \
+            leaf_avx512_##MR(lo, hi, pa, pb, ldb, dst, ldd, 0);                                                    \
+            return;                                                                                                \
+        }                                                                                                          \
+        const size_t mid = lo + (hi - lo + 1) / 2;                                                                 \
+        node_avx512_##MR(lo, mid, pa, pb, ldb, dst, ldd, stack);                                                   \
+        if (hi - mid <= CNN_TREE_LEAF) {                                                                           \
+            leaf_avx512_##MR(mid, hi, pa, pb, ldb, dst, ldd, 1);                                                   \
+            return;                                                                                                \
+        }                                                                                                          \
+        node_avx512_##MR(mid, hi, pa, pb, ldb, stack, 32, stack + MR * 32);                                        \
+        for (int i = 0; i < MR; i++)                                                                               \
+            for (int h = 0; h < 2; h++) {                                                                          \
+                float *d = dst + i * ldd + h * 16;                                                                 \
+                _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), _mm512_loadu_ps(stack + i * 32 + h * 16))); \
+            }                                                                                                      \
+    }                                                                                                              \
+    __attribute__((target("avx512f"))) static void tree_avx512_##MR(size_t kc, const float *pa, const float *pb,   \
+                                                                    size_t ldb, float *c, size_t ldc, float beta) { \
+        float stack[(CNN_GEMM_TREE_LEVELS + 1) * MR * 32];                                                         \
+        if (beta == 0.0f) {                                                                                        \
+            node_avx512_##MR(0, kc, pa, pb, ldb, c, ldc, stack);                                                   \
+            return;                                                                                                \
+        }                                                                                                          \
+        node_avx512_##MR(0, kc, pa, pb, ldb, stack, 32, stack + MR * 32);                                          \
+        for (int i = 0; i < MR; i++) /* beta 1: c += the tile */                                                   \
+            for (int h = 0; h < 2; h++) {                                                                          \
+                float *d = c + i * ldc + h * 16;                                                                   \
+                _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), _mm512_loadu_ps(stack + i * 32 + h * 16))); \
+            }                                                                                                      \
+    }
+
+TREE_AVX512(12)
+TREE_AVX512(8)
+
+const gemm_kernel cnn_gemm_avx512_12 = {12, 32, micro_avx512_12, half_avx512_12, row_avx512, 128, tree_avx512_12};
+const gemm_kernel cnn_gemm_avx512_8 = {8, 32, micro_avx512_8, half_avx512_8, row_avx512, 128, tree_avx512_8};
