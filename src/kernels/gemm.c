@@ -43,8 +43,9 @@ static void pack_a(int trans, const float *a, size_t lda, size_t i0, size_t mc, 
 }
 
 /* pb[panel][kk][jj] = op(B)[k0 + kk][j0 + panel*nr + jj], zero columns past n. */
-static void pack_b(int trans, const float *b, size_t ldb, size_t k0, size_t kc, size_t j0, size_t nc, int nr,
-                   float *pb) {
+static void pack_b(const gemm_kernel *kern, int trans, const float *b, size_t ldb, size_t k0, size_t kc, size_t j0,
+                   size_t nc, float *pb) {
+    const int nr = kern->nr;
     for (size_t jp = 0; jp < nc; jp += (size_t)nr) {
         size_t cols = nc - jp < (size_t)nr ? nc - jp : (size_t)nr;
         float *panel = pb + jp * kc;
@@ -54,6 +55,8 @@ static void pack_b(int trans, const float *b, size_t ldb, size_t k0, size_t kc, 
                 memcpy(dst, b + (k0 + kk) * ldb + j0 + jp, cols * sizeof(float));
                 for (size_t jj = cols; jj < (size_t)nr; jj++) dst[jj] = 0.0f;
             }
+        } else if (cols == (size_t)nr && kern->pack_bt) {
+            kern->pack_bt(b + (j0 + jp) * ldb + k0, ldb, kc, panel);
         } else {
             if (cols < (size_t)nr)
                 for (size_t kk = 0; kk < kc; kk++)
@@ -89,7 +92,7 @@ static void micro_portable(size_t kc, const float *pa, const float *pb, size_t l
     }
 }
 
-static const gemm_kernel PORTABLE = {2, 16, micro_portable, NULL, NULL, 0, NULL};
+static const gemm_kernel PORTABLE = {2, 16, micro_portable, NULL, NULL, 0, NULL, NULL};
 
 /* C[0:mr, 0:nr] = tile + beta C, the tile's rows nr_stride apart */
 static void merge_tile(const float *tile, size_t nr_stride, float *c, size_t ldc, float beta, size_t mr, size_t nr) {
@@ -172,7 +175,7 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
             size_t kc = k - pc < KC ? k - pc : KC;
             float bt = pc == 0 ? beta : 1.0f;
             size_t full = direct ? nc / NR * NR : 0; /* columns read in place */
-            if (!b->view) pack_b(b->trans, b->p, b->ld, pc, kc, jc + full, nc - full, kern->nr, pb + full * kc);
+            if (!b->view) pack_b(kern, b->trans, b->p, b->ld, pc, kc, jc + full, nc - full, pb + full * kc);
             else if (b->nhwc) cnn_im2col_pack_nhwc(b->view, b->p, pc, kc, jc, nc, kern->nr, pb);
             else cnn_im2col_pack_t(b->view, b->p, pc, kc, jc, nc, kern->nr, pb);
             for (size_t ic = i0; ic < i0 + m; ic += MC) {

@@ -19,6 +19,8 @@ typedef struct gemm_kernel {
     micro_fn half; /* the same for the first NR/2 columns only (an edge tile that narrow), or NULL */
     row_fn row;    /* one row of C from an unpacked A and a row-major B read in place, or NULL */
     int row_nr;    /* its widest nc */
+    /* a full NR-wide panel of a transposed B: panel[kk NR + jj] = b[jj ldb + kk] for kk < kc, or NULL */
+    void (*pack_bt)(const float *b, size_t ldb, size_t kc, float *panel);
     micro_fn tree; /* full tile summed over kc <= cnn_gemm_ktree_max() in the batch tree of kernels/tree.h
                       (gemm.c's ktree_tile, the same bits), C = sum + beta C for beta 0 or 1; or NULL */
 } gemm_kernel;

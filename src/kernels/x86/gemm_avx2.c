@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "kernels/x86/avx2.h"
+#include "kernels/x86/transpose.h"
 
 /* c[0, 8) = r + beta c (beta 0: c is not read) */
 __attribute__((target("avx2,fma"))) static inline void store_ymm(float *c, __m256 r, float beta) {
@@ -139,4 +140,19 @@ __attribute__((target("avx2,fma"))) static void tree_avx2(size_t kc, const float
         }
 }
 
-const gemm_kernel cnn_gemm_avx2 = {6, 16, micro_avx2, half_avx2, row_avx2, 64, tree_avx2};
+/* A 16-wide panel of a transposed B (16 rows of b, kc columns) by 8 x 8 transposes in registers; the
+   columns past the last whole 8 one at a time. */
+__attribute__((target("avx2,fma"))) static void pack_bt_avx2(const float *b, size_t ldb, size_t kc, float *panel) {
+    size_t k0 = 0;
+    for (; k0 + 8 <= kc; k0 += 8)
+        for (int h = 0; h < 2; h++) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(b + (size_t)(8 * h + i) * ldb + k0);
+            transpose8(r);
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(panel + (k0 + i) * 16 + 8 * h, r[i]);
+        }
+    for (; k0 < kc; k0++)
+        for (int j = 0; j < 16; j++) panel[k0 * 16 + j] = b[(size_t)j * ldb + k0];
+}
+
+const gemm_kernel cnn_gemm_avx2 = {6, 16, micro_avx2, half_avx2, row_avx2, 64, pack_bt_avx2, tree_avx2};

@@ -6,6 +6,8 @@
 
 #include <immintrin.h>
 
+#include "kernels/x86/transpose.h"
+
 /* c[0, 16) = r + beta c (beta 0: c is not read) */
 __attribute__((target("avx512f"))) static inline void store_zmm(float *c, __m512 r, float beta, __m512 vb) {
     if (beta == 1.0f) r = _mm512_add_ps(r, _mm512_loadu_ps(c));
@@ -151,5 +153,22 @@ __attribute__((target("avx512f"))) static void row_avx512(size_t kc, const float
 TREE_AVX512(12)
 TREE_AVX512(8)
 
-const gemm_kernel cnn_gemm_avx512_12 = {12, 32, micro_avx512_12, half_avx512_12, row_avx512, 128, tree_avx512_12};
-const gemm_kernel cnn_gemm_avx512_8 = {8, 32, micro_avx512_8, half_avx512_8, row_avx512, 128, tree_avx512_8};
+/* A 32-wide panel of a transposed B (32 rows of b, kc columns) by 16 x 16 transposes in registers;
+   the columns past the last whole 16 one at a time. */
+__attribute__((target("avx512f"))) static void pack_bt_avx512(const float *b, size_t ldb, size_t kc, float *panel) {
+    size_t k0 = 0;
+    for (; k0 + 16 <= kc; k0 += 16)
+        for (int h = 0; h < 2; h++) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(b + (size_t)(16 * h + i) * ldb + k0);
+            transpose16(r);
+            for (int i = 0; i < 16; i++) _mm512_storeu_ps(panel + (k0 + i) * 32 + 16 * h, r[i]);
+        }
+    for (; k0 < kc; k0++)
+        for (int j = 0; j < 32; j++) panel[k0 * 32 + j] = b[(size_t)j * ldb + k0];
+}
+
+const gemm_kernel cnn_gemm_avx512_12 = {12, 32, micro_avx512_12, half_avx512_12, row_avx512, 128, pack_bt_avx512,
+                                        tree_avx512_12};
+const gemm_kernel cnn_gemm_avx512_8 = {8, 32, micro_avx512_8, half_avx512_8, row_avx512, 128, pack_bt_avx512,
+                                       tree_avx512_8};
