@@ -533,7 +533,8 @@ CNN_API cnn_status cnn_net_input_gradient(cnn_ctx *ctx, cnn_net *net, int n, con
                                           const float *dy, float *dx);
 /* Layer i's output after the last cnn_net_forward: that forward's n images x out_c x out_h x out_w
    floats (cnn_net_layer_info), valid until the next call; NULL for a bad index, a loss layer or before
-   any forward. The buffer is shared when a later layer works in place on it (a ReLU fused into the
+   any forward, and after a training forward for a conv (or the ReLU fused into it) before a max pool
+   that kept its choices: nothing reads that output again, so the batch's is not kept. The buffer is shared when a later layer works in place on it (a ReLU fused into the
    conv before it, or run in place after batchnorm or add): *holder (may be NULL) is the layer whose
    result the buffer holds, i itself when the output is i's own. */
 CNN_API const float *cnn_net_layer_output(const cnn_net *net, int i, int *holder);

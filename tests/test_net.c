@@ -878,6 +878,42 @@ static void test_input_gradient_one_pixel(void **state) {
 }
 
 /* Layer outputs after a forward, and which layer's result a shared buffer holds. */
+/* After a training forward a conv before a max pool that kept its choices keeps no batch of outputs
+   (nothing reads them again): cnn_net_layer_output says so for it and its fused ReLU, and an eval forward
+   brings them back. */
+static void test_layer_output_training(void **state) {
+    (void)state;
+    cnn_net *net = NULL;
+    cnn_ctx *ctx = cnn_ctx_create(1);
+    assert_non_null(ctx);
+    assert_int_equal(cnn_net_from_spec("input 1 32 32\nconv 64 3 pad=1\nrelu\nmaxpool 2\nflatten\ndense 4\nsoftmax_ce\n",
+                                       5, &net, NULL, 0),
+                     CNN_OK);
+    det_init(net);
+    float *x = test_alloc(5 * 32 * 32);
+    for (int i = 0; i < 5 * 32 * 32; i++) x[i] = (float)((i * 37) % 11) * 0.2f - 1.0f;
+    assert_int_equal(cnn_net_forward(ctx, net, 5, x, 0, NULL), CNN_OK);
+    const float *y = cnn_net_layer_output(net, 0, NULL);
+    assert_non_null(y);
+    float *kept = test_alloc(5 * 64 * 32 * 32);
+    memcpy(kept, y, sizeof(float) * 5 * 64 * 32 * 32);
+    assert_int_equal(cnn_net_forward(ctx, net, 5, x, 1, NULL), CNN_OK);
+    const cnn_isa isa = cnn_ctx_isa(ctx);
+    if (isa == CNN_ISA_AVX2 || isa == CNN_ISA_AVX512) { /* the vector 2x2 max pool keeps its choices */
+        assert_null(cnn_net_layer_output(net, 0, NULL));
+        assert_null(cnn_net_layer_output(net, 1, NULL));
+    } else { /* its backward reads the conv's output */
+        assert_non_null(cnn_net_layer_output(net, 0, NULL));
+    }
+    assert_non_null(cnn_net_layer_output(net, 2, NULL)); /* the pool's own output */
+    assert_int_equal(cnn_net_forward(ctx, net, 5, x, 0, NULL), CNN_OK);
+    assert_non_null((y = cnn_net_layer_output(net, 0, NULL)));
+    assert_memory_equal(y, kept, sizeof(float) * 5 * 64 * 32 * 32);
+    free(x), free(kept);
+    cnn_net_free(net);
+    cnn_ctx_free(ctx);
+}
+
 static void test_layer_output(void **state) {
     (void)state;
     cnn_net *net = NULL;
@@ -1964,6 +2000,7 @@ int main(void) {
         cmocka_unit_test(test_input_gradient_fd),
         cmocka_unit_test(test_input_gradient_one_pixel),
         cmocka_unit_test(test_layer_output),
+        cmocka_unit_test(test_layer_output_training),
         cmocka_unit_test(test_spec_errors),
         cmocka_unit_test(test_spec_roundtrip),
         cmocka_unit_test(test_spec_graph_errors),

@@ -1,7 +1,8 @@
 /* layer_conv.c — the conv layer: `conv FILTERS KERNEL [stride=] [pad=|same] [dil=] [groups=] [bias=]`,
    cnn_conv2d over the batch with its bias, PyTorch's default initialisation. With a ReLU after it the
    conv writes relu(conv) itself, and with a pool after it the two forwards run a chunk of images at a
-   time (net.c plans both; the results are those of the layers run one by one). */
+   time (net.c plans both; the results are those of the layers run one by one); in training, where the
+   pool keeps its choices, the chunks share one chunk's room. */
 #include "nn/layer.h"
 #include "ops/ops.h"
 
@@ -143,8 +144,9 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
     const cnn_layer *add = l->add_after ? &net->layers[l->add_after] : NULL;
     const float *skip = add ? cnn_net_tensor(net, add->in[1]) : NULL;
     const int chunk = conv_pool_chunk(l, ctx);
+    l->out_dropped = 0;
     for (int i0 = 0; i0 < n; i0 += chunk) {
-        float *y = l->out + (size_t)i0 * l->out_size;
+        float *y = l->out_dropped ? l->out : l->out + (size_t)i0 * l->out_size;
         cnn_status st;
         p.n = n - i0 < chunk ? n - i0 : chunk;
         const float *xi = x + (size_t)i0 * l->in_size;
@@ -157,6 +159,10 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
             cnn_pool2d q = pool->pool;
             q.n = p.n;
             if ((st = cnn_layer_pool_forward(ctx, net, pool, &q, y, i0)) != CNN_OK) return st;
+            /* In training, a pool that keeps its choices reads them in its backward, not this output (the
+               ReLU's gate included), and the conv's backward reads its input: so the chunks after this
+               one go into its room, still in cache, instead of streaming the batch's output to memory. */
+            if (net->training && pool->arg_kept) l->out_dropped = 1;
         }
     }
     return CNN_OK;

@@ -628,6 +628,8 @@ cnn_status cnn_net_input_gradient(cnn_ctx *ctx, cnn_net *net, int n, const float
 const float *cnn_net_layer_output(const cnn_net *net, int i, int *holder) {
     if (!net || !net->built || net->n <= 0 || i < 0 || i >= net->nlayers || is_loss(&net->layers[i])) return NULL;
     const cnn_layer *l = &net->layers[i], *r = l->readers == 1 ? &net->layers[l->reader] : NULL;
+    for (int j = 0; j <= i; j++) /* a conv's output that the last (training) forward did not keep, or a view of it */
+        if (net->layers[j].out_dropped && net->layers[j].out == l->out) return NULL;
     if (holder) *holder = r && (r->fused_fwd || r->in_place) ? l->reader : i;
     return net->layers[i].out;
 }

@@ -53,6 +53,9 @@ typedef struct cnn_layer {
     int pool_after;    /* CONV2D: index of the pool right after it (a fused relu between allowed), whose
                           forward runs with the conv's, a chunk of images at a time; 0: none */
     int fused_chunk;   /* POOL2D: forward done by the conv before it (pool_after) */
+    int out_dropped;   /* CONV2D: the last forward was a training one whose pool after it kept its choices:
+                          nothing reads the conv's output again, so its chunks all used the first chunk's
+                          room (in cache) and out holds no whole batch (cnn_net_layer_output: NULL) */
     int arg_kept;      /* POOL2D (max): the last forward kept its choices in aux, for the backward */
     float *grad;       /* in a backward: dL/d(out), a gradient buffer, once its readers delivered it */
     /* Set only in an inference plan (plan.c): */

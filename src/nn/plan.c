@@ -344,7 +344,7 @@ cnn_status cnn_plan_create(const cnn_net *src, int max_batch, cnn_plan **out) {
         cnn_layer *l = &net->layers[i];
         *l = src->layers[i];
         l->relu_out = l->fused_fwd = l->in_place = l->relu_in = l->fused_bwd = 0;
-        l->pool_after = l->fused_chunk = l->arg_kept = l->act_out = l->add_after = 0;
+        l->pool_after = l->fused_chunk = l->arg_kept = l->act_out = l->add_after = l->out_dropped = 0;
         l->out = l->aux = l->grad = l->packed = NULL;
         l->needs_grad = 0;
     }
