@@ -132,8 +132,9 @@ CNN_LOCAL void cnn_layer_sum(const cnn_ctx *ctx, size_t m, int nin, const float 
 CNN_LOCAL double cnn_layer_flops_none(const cnn_layer *l);
 /* Parameters w and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for conv and linear. */
 CNN_LOCAL void cnn_layer_init_uniform(const cnn_layer *l, cnn_rng *rng, float *w, float *b, float *state);
-/* The pool forward of images [i0, i0 + p->n) from x, keeping a max pool's choices in training. */
+/* The pool forward of images [i0, i0 + p->n) from x, keeping a max pool's choices in training; *kept
+   (l->arg_kept where NULL): whether it did. */
 CNN_LOCAL cnn_status cnn_layer_pool_forward(cnn_ctx *ctx, const cnn_net *net, cnn_layer *l,
-                                            const cnn_pool2d *p, const float *x, int i0);
+                                            const cnn_pool2d *p, const float *x, int i0, int *kept);
 
 #endif

@@ -7,6 +7,9 @@
 #include "ops/ops.h"
 
 #include <limits.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <string.h>
 
 cnn_status cnn_net_add_conv2d(cnn_net *net, const cnn_conv2d *p, int bias) {
@@ -128,6 +131,64 @@ static int conv_pool_chunk(const cnn_layer *conv, const cnn_ctx *ctx) {
     return c > INT_MAX ? INT_MAX : (int)c;
 }
 
+/* conv -> pool over a batch of at least two images a thread: chunks handed out to the threads one at a
+   time (a core slowed by its neighbours takes fewer), each run by one thread alone on its one-thread
+   context, conv then pool while the chunk is in that core's cache, with no barrier between them. Each
+   image's outputs are the bits of the shared path (every kernel computes an image alone). In training,
+   once a thread's pool keeps its choices, its later chunks reuse its first chunk's room, as below. */
+static cnn_status team_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, cnn_layer *pool, int n, const float *x,
+                               const float *w, const float *b, const cnn_conv_epi *epi) {
+    const int nt = cnn_ctx_threads(ctx);
+    cnn_ctx **team = cnn_net_team(net, ctx);
+    if (!team) return CNN_ERR_NOMEM;
+    size_t per = CHUNK_FLOATS / (l->out_size ? l->out_size : 1);
+    const size_t share = ((size_t)n + (size_t)nt - 1) / (size_t)nt;
+    if (per < 1) per = 1;
+    if (per > share) per = share;
+    const int c = (int)per, chunks = (n + c - 1) / c;
+    cnn_status err = CNN_OK;
+    int kept = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+#ifdef _OPENMP
+        cnn_ctx *tc = team[omp_get_thread_num()];
+#else
+        cnn_ctx *tc = team[0];
+#endif
+        cnn_status st = CNN_OK;
+        float *room = NULL;
+        int mine = -1;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (int k = 0; k < chunks; k++) {
+            if (st != CNN_OK) continue;
+            const int i0 = k * c;
+            float *y = room ? room : l->out + (size_t)i0 * l->out_size;
+            cnn_conv2d p = l->conv;
+            p.n = n - i0 < c ? n - i0 : c;
+            if ((st = cnn_conv2d_forward_packed(tc, &p, x + (size_t)i0 * l->in_size, w, l->packed, b, epi, y)) != CNN_OK)
+                continue;
+            cnn_pool2d q = pool->pool;
+            q.n = p.n;
+            st = cnn_layer_pool_forward(tc, net, pool, &q, y, i0, &mine);
+            if (st == CNN_OK && net->training && mine && !room) room = y;
+        }
+#ifdef _OPENMP
+#pragma omp critical(cnn_conv_team)
+#endif
+        {
+            if (st != CNN_OK && err == CNN_OK) err = st;
+            if (mine >= 0) kept = mine;
+        }
+    }
+    pool->arg_kept = kept;
+    l->out_dropped = net->training && kept;
+    return err;
+}
+
 static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
     const float *x = xs[0];
     const float *w = net->params + l->param_off, *b = l->b_count ? w + l->w_count : NULL;
@@ -143,6 +204,8 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
     cnn_layer *pool = l->pool_after ? &net->layers[l->pool_after] : NULL;
     const cnn_layer *add = l->add_after ? &net->layers[l->add_after] : NULL;
     const float *skip = add ? cnn_net_tensor(net, add->in[1]) : NULL;
+    if (pool && !add && cnn_ctx_threads(ctx) > 1 && n >= 2 * cnn_ctx_threads(ctx))
+        return team_forward(ctx, net, l, pool, n, x, w, b, &epi);
     const int chunk = conv_pool_chunk(l, ctx);
     l->out_dropped = 0;
     for (int i0 = 0; i0 < n; i0 += chunk) {
@@ -158,7 +221,7 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
         if (pool) {
             cnn_pool2d q = pool->pool;
             q.n = p.n;
-            if ((st = cnn_layer_pool_forward(ctx, net, pool, &q, y, i0)) != CNN_OK) return st;
+            if ((st = cnn_layer_pool_forward(ctx, net, pool, &q, y, i0, NULL)) != CNN_OK) return st;
             /* In training, a pool that keeps its choices reads them in its backward, not this output (the
                ReLU's gate included), and the conv's backward reads its input: so the chunks after this
                one go into its room, still in cache, instead of streaming the batch's output to memory. */

@@ -92,10 +92,10 @@ static cnn_status aux_floats(const cnn_layer *l, size_t b, size_t *aux) {
 }
 
 cnn_status cnn_layer_pool_forward(cnn_ctx *ctx, const cnn_net *net, cnn_layer *l, const cnn_pool2d *p,
-                                  const float *x, int i0) {
+                                  const float *x, int i0, int *kept) {
     float *y = l->out + (size_t)i0 * l->out_size;
     uint8_t *arg = net->training && l->aux ? (uint8_t *)l->aux + (size_t)i0 * l->out_size : NULL;
-    return cnn_pool2d_forward_arg(ctx, p, x, y, arg, &l->arg_kept);
+    return cnn_pool2d_forward_arg(ctx, p, x, y, arg, kept ? kept : &l->arg_kept);
 }
 
 static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
@@ -103,7 +103,7 @@ static cnn_status forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const
     if (l->fused_chunk) return CNN_OK; /* the conv before ran it */
     cnn_pool2d p = l->pool;
     p.n = n;
-    return cnn_layer_pool_forward(ctx, net, l, &p, x, 0);
+    return cnn_layer_pool_forward(ctx, net, l, &p, x, 0, NULL);
 }
 
 static cnn_status backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *xs, float *dy, float *const *dxs) {

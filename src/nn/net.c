@@ -106,7 +106,32 @@ void cnn_net_free(cnn_net *net) {
     free(net->norm);
     free(net->gbuf);
     cnn_ctx_free(net->own_ctx);
+    for (int t = 0; t < net->nteam; t++) cnn_ctx_free(net->team[t]);
+    free(net->team);
     free(net);
+}
+
+cnn_ctx **cnn_net_team(cnn_net *net, const cnn_ctx *ctx) {
+    const int nt = cnn_ctx_threads(ctx);
+    if (net->nteam >= nt && cnn_ctx_isa(net->team[0]) == cnn_ctx_isa(ctx) &&
+        cnn_ctx_algo(net->team[0]) == cnn_ctx_algo(ctx))
+        return net->team;
+    for (int t = 0; t < net->nteam; t++) cnn_ctx_free(net->team[t]);
+    free(net->team);
+    net->nteam = 0;
+    if (!(net->team = calloc((size_t)nt, sizeof *net->team))) return NULL;
+    for (; net->nteam < nt; net->nteam++) {
+        cnn_ctx *c = net->team[net->nteam] = cnn_ctx_create(1);
+        if (!c || cnn_ctx_set_isa(c, cnn_ctx_isa(ctx)) != CNN_OK || cnn_ctx_set_algo(c, cnn_ctx_algo(ctx)) != CNN_OK ||
+            cnn_ctx_reserve(c, cnn_net_step_scratch(net, c)) != CNN_OK) {
+            net->nteam++; /* freed with the rest */
+            for (int t = 0; t < net->nteam; t++) cnn_ctx_free(net->team[t]);
+            free(net->team);
+            net->team = NULL, net->nteam = 0;
+            return NULL;
+        }
+    }
+    return net->team;
 }
 
 /* ---------------------------------------------------------------- build */

@@ -89,6 +89,8 @@ struct cnn_net {
     cnn_algo reserved_algo;
     size_t reserved_floats;      /* to this many floats */
     cnn_ctx *own_ctx;       /* used when the caller passes ctx == NULL */
+    cnn_ctx **team;         /* cnn_net_team: one-thread contexts, one per thread of the caller's context */
+    int nteam;
     cnn_rng rng;            /* dropout, erase */
     int shard_first, shard_total; /* cnn_net_set_shard: this forward's images in a global batch (total 0: none) */
     char *spec;             /* canonical spec text, made by cnn_net_build */
@@ -119,6 +121,11 @@ CNN_LOCAL void cnn_net_plan_fusions(cnn_net *net);
    ops' choices), and sizing it for ctx (net->reserved_*). */
 CNN_LOCAL int cnn_net_reserved_for(const cnn_net *net, const cnn_ctx *ctx);
 CNN_LOCAL void cnn_net_reserve_for(cnn_net *net, const cnn_ctx *ctx);
+
+/* nt one-thread contexts on ctx's instruction set and algorithm choice, their scratch sized for a step
+   (made the first time, and again only when those change), for work a layer splits between threads
+   itself; NULL when out of memory. Freed with the net. */
+CNN_LOCAL cnn_ctx **cnn_net_team(cnn_net *net, const cnn_ctx *ctx);
 
 /* Layer i's own spec line ("conv 32 3 pad=1", with from= and name= where it has them), into buf. */
 CNN_LOCAL void cnn_layer_describe(const cnn_net *net, int i, char *buf, size_t size);
