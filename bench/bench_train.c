@@ -23,7 +23,7 @@
 static const char prog[] = "bench_train";
 static const char usage[] =
     "usage: bench_train [--model FILE] [--batch N] [--threads N] [--steps N] [--warmup N] [--data DIR]\n"
-    "                   [--isa NAME] [--no-infer] [--csv]\n"
+    "                   [--isa NAME] [--no-infer] [--layers] [--csv]\n"
     "Training and inference images/s of a model (default fashion-cnn, models/fashion-cnn.cfg) on\n"
     "Fashion-MNIST, data prepared in memory first (bench/train_torch.py is PyTorch's twin).\n"
     "  --model FILE  model spec (its train line is not used: SGD, lr 0.05, as for fashion-cnn)\n"
@@ -34,11 +34,13 @@ static const char usage[] =
     "  --warmup N    untimed training steps first (default 20)\n"
     "  --data DIR    dataset folder (default: $CNN_DATA, else /usr/share/datasets/fashion-mnist)\n"
     "  --no-infer    skip inference (and the test set): training only, e.g. for memory measurements\n"
+    "  --layers      then as many training steps again with each layer timed (cnn_net_set_profile):\n"
+    "                its forward and backward ms per step and share of the step\n"
     "  --csv         '#' line with the settings, a header and one row:\n"
     "                train_img_s,infer_img_s,final_loss,test_acc\n";
 
 typedef struct bench_opts {
-    int threads, steps, warmup, no_infer, csv, batch;
+    int threads, steps, warmup, no_infer, csv, batch, layers;
     const char *data, *model, *isa;
 } bench_opts;
 
@@ -56,6 +58,39 @@ static cnn_status prepare(const cnn_dataset *ds, const int32_t *idx, int n, cons
     *labels = malloc((size_t)n * sizeof(int32_t));
     if (!*x || !*labels) return CNN_ERR_NOMEM;
     return cnn_dataset_batch(ds, idx, n, cfg, NULL, *x, *labels);
+}
+
+/* --layers: a line per layer with its forward and backward ms per step (cnn_net_layer_seconds over
+   `steps` profiled steps of step_s seconds each) and its share of the step; the rest of the step (the
+   optimizer, the walk between layers) last. "-" for a layer computed inside another. */
+static void print_layers(const bench_opts *o, const cnn_net *net, int steps, double step_s) {
+    const int count = cnn_net_layer_count(net);
+    double sum = 0.0;
+    if (!o->csv)
+        printf("layers over %d steps (ms per step; a fused ReLU or pool counts in the layer before it):\n"
+               "%4s  %-36s %-13s %9s %9s %6s\n",
+               steps, "#", "layer", "output", "forward", "backward", "%");
+    for (int i = 0; i < count; i++) {
+        cnn_layer_info info;
+        double f = 0.0, b = 0.0;
+        if (cnn_net_layer_info(net, i, &info) != CNN_OK || cnn_net_layer_seconds(net, i, &f, &b) != CNN_OK) continue;
+        f = f / steps * 1e3, b = b / steps * 1e3, sum += f + b;
+        char shape[32];
+        snprintf(shape, sizeof shape, "%dx%dx%d", info.out_c, info.out_h, info.out_w);
+        if (o->csv) {
+            printf("layer,%d,%s,%.4f,%.4f\n", i + 1, info.desc, f, b);
+            continue;
+        }
+        if (f + b < 5e-4) {
+            printf("%4d  %-36s %-13s %9s %9s %6s\n", i + 1, info.desc, shape, "-", "-", "-");
+            continue;
+        }
+        printf("%4d  %-36s %-13s %9.4f %9.4f %6.1f\n", i + 1, info.desc, shape, f, b, 100.0 * (f + b) / (step_s * 1e3));
+    }
+    const double rest = step_s * 1e3 - sum;
+    if (o->csv) printf("rest,%.4f\n", rest);
+    else printf("%4s  %-36s %-13s %19.4f %6.1f\n", "", "the rest (optimizer, between layers)", "", rest,
+                100.0 * rest / (step_s * 1e3));
 }
 
 static int train(const bench_opts *o, cnn_ctx *ctx, cnn_net *net, const cnn_dataset *ds, const cnn_batch_config *cfg,
@@ -100,6 +135,21 @@ static int train(const bench_opts *o, cnn_ctx *ctx, cnn_net *net, const cnn_data
     }
     double secs = cli_now() - t0;
     res->train_ips = secs > 0 ? (double)o->steps * o->batch / secs : 0.0;
+    if (o->layers) {
+        const int steps = o->steps;
+        double t1 = cli_now();
+        st = cnn_net_set_profile(net, 1);
+        for (int s = 0; st == CNN_OK && s < steps; s++) {
+            size_t b = (size_t)((o->warmup + o->steps + s) % pool) * o->batch;
+            st = cnn_net_train_step(ctx, net, opt, 0.05f, o->batch, x + b * image, labels + b, NULL, &res->loss);
+        }
+        if (st != CNN_OK) {
+            cli_status_error(prog, "profiled training step", st, NULL);
+            goto done;
+        }
+        print_layers(o, net, steps, (cli_now() - t1) / steps);
+        cnn_net_set_profile(net, 0);
+    }
     rc = CLI_EXIT_OK;
 done:
     cnn_optim_free(opt);
@@ -225,7 +275,7 @@ done:
 }
 
 int main(int argc, char **argv) {
-    bench_opts o = {1, 300, 20, 0, 0, 64, cli_default_data_dir(), NULL, NULL};
+    bench_opts o = {1, 300, 20, 0, 0, 64, 0, cli_default_data_dir(), NULL, NULL};
     const cli_opt opts[] = {
         {.name = "--model", .kind = CLI_STRING, .dst = &o.model},
         {.name = "--batch", .kind = CLI_INT, .dst = &o.batch, .min = 1, .max = 65536},
@@ -236,6 +286,7 @@ int main(int argc, char **argv) {
         {.name = "--data", .kind = CLI_STRING, .dst = &o.data},
         {.name = "--no-infer", .kind = CLI_FLAG, .dst = &o.no_infer},
         {.name = "--csv", .kind = CLI_FLAG, .dst = &o.csv},
+        {.name = "--layers", .kind = CLI_FLAG, .dst = &o.layers},
         {.name = NULL},
     };
     int rc = cli_parse(prog, usage, opts, argc, argv, 0, NULL);

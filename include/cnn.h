@@ -531,6 +531,15 @@ CNN_API cnn_status cnn_net_backward(cnn_ctx *ctx, cnn_net *net);
    parameters' gradients of the same dy. */
 CNN_API cnn_status cnn_net_input_gradient(cnn_ctx *ctx, cnn_net *net, int n, const float *x, int training,
                                           const float *dy, float *dx);
+/* Profiling a net: with on, every cnn_net_forward, cnn_net_loss and cnn_net_backward reads a monotonic clock
+   around each layer and adds the seconds up (off, the default: no clock is read); turning it on or off
+   starts the sums from 0. The net must be built. cnn_net_layer_seconds: layer i's sums since then, its
+   forward (for the loss layer, the loss and its gradient) and its backward; CNN_ERR_ARG when profiling
+   is off or i is out of range. A layer computed inside another (a fused ReLU, a pool run in the conv's
+   chunks) shows about 0 and its time in that layer's. */
+CNN_API cnn_status cnn_net_set_profile(cnn_net *net, int on);
+CNN_API cnn_status cnn_net_layer_seconds(const cnn_net *net, int i, double *forward, double *backward);
+
 /* Layer i's output after the last cnn_net_forward: that forward's n images x out_c x out_h x out_w
    floats (cnn_net_layer_info), valid until the next call; NULL for a bad index, a loss layer or before
    any forward, and after a training forward for a conv (or the ReLU fused into it) before a max pool

@@ -878,6 +878,52 @@ static void test_input_gradient_one_pixel(void **state) {
 }
 
 /* Layer outputs after a forward, and which layer's result a shared buffer holds. */
+/* cnn_net_set_profile: each layer's forward and backward seconds add up while on, the training steps
+   give the same bits as without it, and off (or unbuilt) the queries refuse. */
+static void test_net_profile(void **state) {
+    (void)state;
+    static const char spec[] = "input 1 12 12\nconv 4 3 pad=1\nrelu\nmaxpool 2\nflatten\ndense 5\nsoftmax_ce\n";
+    cnn_net *nets[2] = {NULL, NULL};
+    cnn_net *unbuilt = NULL;
+    double f = -1.0, b = -1.0;
+    assert_int_equal(cnn_net_create(1, 4, 4, &unbuilt), CNN_OK);
+    assert_int_equal(cnn_net_set_profile(unbuilt, 1), CNN_ERR_ARG);
+    cnn_net_free(unbuilt);
+    float x[4 * 144];
+    int32_t labels[4] = {0, 1, 2, 3};
+    for (int i = 0; i < 4 * 144; i++) x[i] = (float)((i * 29) % 13) * 0.15f - 0.9f;
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(cnn_net_from_spec(spec, 4, &nets[k], NULL, 0), CNN_OK);
+        det_init(nets[k]);
+        assert_int_equal(cnn_net_layer_seconds(nets[k], 0, &f, &b), CNN_ERR_ARG); /* not profiling */
+        if (k) assert_int_equal(cnn_net_set_profile(nets[k], 1), CNN_OK);
+        cnn_optim_config oc = {0};
+        oc.kind = CNN_OPT_SGD;
+        cnn_optim *opt = NULL;
+        assert_int_equal(cnn_optim_create(&oc, cnn_net_param_count(nets[k]), &opt), CNN_OK);
+        float loss;
+        for (int s = 0; s < 2; s++)
+            assert_int_equal(cnn_net_train_step(NULL, nets[k], opt, 0.1f, 4, x, labels, NULL, &loss), CNN_OK);
+        cnn_optim_free(opt);
+    }
+    assert_memory_equal(cnn_net_params(nets[0]), cnn_net_params(nets[1]), cnn_net_param_count(nets[0]) * sizeof(float));
+    assert_int_equal(cnn_net_layer_seconds(nets[1], 0, &f, &b), CNN_OK); /* the conv (and its ReLU and pool) */
+    assert_true(f > 0.0 && b > 0.0);
+    assert_int_equal(cnn_net_layer_seconds(nets[1], 4, &f, &b), CNN_OK); /* the dense layer */
+    assert_true(f > 0.0 && b > 0.0);
+    assert_int_equal(cnn_net_layer_seconds(nets[1], 5, &f, &b), CNN_OK); /* the loss and its gradient */
+    assert_true(f > 0.0 && b == 0.0);
+    assert_int_equal(cnn_net_layer_seconds(nets[1], 6, &f, &b), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_layer_seconds(nets[1], -1, &f, &b), CNN_ERR_ARG);
+    assert_int_equal(cnn_net_set_profile(nets[1], 1), CNN_OK); /* again: the sums start from 0 */
+    assert_int_equal(cnn_net_layer_seconds(nets[1], 0, &f, &b), CNN_OK);
+    assert_true(f == 0.0 && b == 0.0);
+    assert_int_equal(cnn_net_set_profile(nets[1], 0), CNN_OK);
+    assert_int_equal(cnn_net_layer_seconds(nets[1], 0, &f, &b), CNN_ERR_ARG);
+    cnn_net_free(nets[0]);
+    cnn_net_free(nets[1]);
+}
+
 /* After a training forward a conv before a max pool that kept its choices keeps no batch of outputs
    (nothing reads them again): cnn_net_layer_output says so for it and its fused ReLU, and an eval forward
    brings them back. */
@@ -2001,6 +2047,7 @@ int main(void) {
         cmocka_unit_test(test_input_gradient_one_pixel),
         cmocka_unit_test(test_layer_output),
         cmocka_unit_test(test_layer_output_training),
+        cmocka_unit_test(test_net_profile),
         cmocka_unit_test(test_spec_errors),
         cmocka_unit_test(test_spec_roundtrip),
         cmocka_unit_test(test_spec_graph_errors),

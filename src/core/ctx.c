@@ -2,6 +2,8 @@
    memory. The ops read them; the kernels get threads and the instruction set as plain arguments. */
 #include "core/internal.h"
 
+#include <time.h>
+
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -91,4 +93,14 @@ const char *cnn_isa_name(cnn_isa isa) {
     case CNN_ISA_NEON: return "neon";
     }
     return "unknown";
+}
+
+double cnn_seconds_now(void) {
+    struct timespec t;
+#ifdef CLOCK_MONOTONIC
+    clock_gettime(CLOCK_MONOTONIC, &t);
+#else
+    timespec_get(&t, TIME_UTC);
+#endif
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }

@@ -25,6 +25,8 @@ typedef struct cnn_scratch {
 } cnn_scratch;
 CNN_LOCAL cnn_status cnn_scratch_get(cnn_ctx *ctx, size_t floats, cnn_scratch *s);
 CNN_LOCAL void cnn_scratch_release(cnn_scratch *s);
+/* Seconds on a monotonic clock (an arbitrary origin), for the profiles of plans and nets. */
+CNN_LOCAL double cnn_seconds_now(void);
 /* Grows ctx's scratch to at least floats now, so later op calls on ctx do not allocate. */
 CNN_LOCAL cnn_status cnn_ctx_reserve(cnn_ctx *ctx, size_t floats);
 

@@ -106,6 +106,7 @@ void cnn_net_free(cnn_net *net) {
     free(net->norm);
     free(net->gbuf);
     cnn_ctx_free(net->own_ctx);
+    free(net->prof);
     for (int t = 0; t < net->nteam; t++) cnn_ctx_free(net->team[t]);
     free(net->team);
     free(net);
@@ -331,8 +332,10 @@ static cnn_status grad_walk(cnn_ctx *ctx, grad_pool *gp) {
             continue;
         }
         if (cls->grad_in_place) {
+            const double t0 = net->prof ? cnn_seconds_now() : 0.0;
             cnn_status st = want && !gp->dry ? cls->backward(ctx, net, l, n, x, dy, NULL) : CNN_OK;
             if (st != CNN_OK) return st;
+            if (net->prof && !gp->dry) net->prof[net->nlayers + i] += cnn_seconds_now() - t0;
             if (want) grad_deliver(gp, l->in[0], dy, n);
             else grad_give(gp, dy);
             continue;
@@ -340,8 +343,10 @@ static cnn_status grad_walk(cnn_ctx *ctx, grad_pool *gp) {
         for (int k = 0; k < l->nin; k++)
             if (want >> k & 1) dx[k] = grad_take(gp);
         if (!gp->dry && (want || l->w_count + l->b_count)) {
+            const double t0 = net->prof ? cnn_seconds_now() : 0.0;
             cnn_status st = cls->backward(ctx, net, l, n, x, dy, dx);
             if (st != CNN_OK) return st;
+            if (net->prof) net->prof[net->nlayers + i] += cnn_seconds_now() - t0;
         }
         grad_give(gp, dy);
         for (int k = 0; k < l->nin; k++)
@@ -570,7 +575,9 @@ cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, in
         const float *xs[CNN_MAX_INPUTS];
         if (is_loss(l)) break;
         for (int k = 0; k < l->nin; k++) xs[k] = cnn_net_tensor(net, l->in[k]);
+        const double t0 = net->prof ? cnn_seconds_now() : 0.0;
         if ((st = cnn_layer_class_of(l->kind)->forward(ctx, net, l, n, xs)) != CNN_OK) return st;
+        if (net->prof) net->prof[i] += cnn_seconds_now() - t0;
     }
     if (out) *out = cnn_net_tensor(net, net->out_layer);
     return CNN_OK;
@@ -612,8 +619,10 @@ cnn_status cnn_net_loss(cnn_ctx *ctx, cnn_net *net, const int32_t *labels, const
     cnn_status st;
     if (!is_loss(last)) return CNN_ERR_UNSUPPORTED; /* the net has no loss layer */
     float *g = grad_reset(net);
+    const double t0 = net->prof ? cnn_seconds_now() : 0.0;
     st = cnn_layer_class_of(last->kind)->loss(ctx, last, n, whole, size, o, labels, targets, loss, g);
     if (st != CNN_OK) return st;
+    if (net->prof) net->prof[net->nlayers - 1] += cnn_seconds_now() - t0; /* the loss and its gradient */
     net->g = g;
     return isfinite(*loss) ? CNN_OK : CNN_ERR_NUMERIC;
 }
@@ -647,6 +656,21 @@ cnn_status cnn_net_input_gradient(cnn_ctx *ctx, cnn_net *net, int n, const float
     const size_t m = (size_t)n * tensor_size(net, -1);
     if (gp.in_grad) memcpy(dx, gp.in_grad, m * sizeof(float));
     else memset(dx, 0, m * sizeof(float));
+    return CNN_OK;
+}
+
+cnn_status cnn_net_set_profile(cnn_net *net, int on) {
+    if (!net || !net->built) return CNN_ERR_ARG;
+    free(net->prof);
+    net->prof = NULL;
+    if (on && !(net->prof = calloc(2 * (size_t)net->nlayers, sizeof *net->prof))) return CNN_ERR_NOMEM;
+    return CNN_OK;
+}
+
+cnn_status cnn_net_layer_seconds(const cnn_net *net, int i, double *forward, double *backward) {
+    if (!net || !net->prof || i < 0 || i >= net->nlayers) return CNN_ERR_ARG;
+    if (forward) *forward = net->prof[i];
+    if (backward) *backward = net->prof[net->nlayers + i];
     return CNN_OK;
 }
 

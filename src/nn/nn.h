@@ -89,6 +89,8 @@ struct cnn_net {
     cnn_algo reserved_algo;
     size_t reserved_floats;      /* to this many floats */
     cnn_ctx *own_ctx;       /* used when the caller passes ctx == NULL */
+    double *prof;           /* cnn_net_set_profile: each layer's forward seconds, then its backward seconds
+                               (2 nlayers), or NULL: no clock is read */
     cnn_ctx **team;         /* cnn_net_team: one-thread contexts, one per thread of the caller's context */
     int nteam;
     cnn_rng rng;            /* dropout, erase */

@@ -394,16 +394,6 @@ cnn_status cnn_plan_create(const cnn_net *src, int max_batch, cnn_plan **out) {
     return CNN_OK;
 }
 
-static double seconds_now(void) {
-    struct timespec t;
-#ifdef CLOCK_MONOTONIC
-    clock_gettime(CLOCK_MONOTONIC, &t);
-#else
-    timespec_get(&t, TIME_UTC);
-#endif
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* The live layers of net on n (<= its chunk) images at x, on ctx; the output stays in net's buffers.
    prof (may be NULL): each layer's seconds added. */
 static cnn_status run_layers(cnn_ctx *ctx, cnn_net *net, int n, const float *x, double *prof) {
@@ -419,9 +409,9 @@ static cnn_status run_layers(cnn_ctx *ctx, cnn_net *net, int n, const float *x, 
         const cnn_layer_class *cls = cnn_layer_class_of(l->kind);
         if (cls->check_batch && (st = cls->check_batch(l, n, 0)) != CNN_OK) break;
         for (int k = 0; k < l->nin; k++) xs[k] = cnn_net_tensor(net, l->in[k]);
-        const double t0 = prof ? seconds_now() : 0.0;
+        const double t0 = prof ? cnn_seconds_now() : 0.0;
         if ((st = cls->forward(ctx, net, l, n, xs)) != CNN_OK) break;
-        if (prof) prof[i] += seconds_now() - t0;
+        if (prof) prof[i] += cnn_seconds_now() - t0;
     }
     return st;
 }
