@@ -106,10 +106,15 @@ void cnn_net_free(cnn_net *net) {
     free(net->norm);
     free(net->gbuf);
     cnn_ctx_free(net->own_ctx);
-    free(net->prof);
+    cnn_net_free_extras(net);
+    free(net);
+}
+
+void cnn_net_free_extras(cnn_net *net) {
     for (int t = 0; t < net->nteam; t++) cnn_ctx_free(net->team[t]);
     free(net->team);
-    free(net);
+    free(net->prof);
+    net->team = NULL, net->nteam = 0, net->prof = NULL;
 }
 
 cnn_ctx **cnn_net_team(cnn_net *net, const cnn_ctx *ctx) {
@@ -119,7 +124,7 @@ cnn_ctx **cnn_net_team(cnn_net *net, const cnn_ctx *ctx) {
         return net->team;
     for (int t = 0; t < net->nteam; t++) cnn_ctx_free(net->team[t]);
     free(net->team);
-    net->nteam = 0;
+    net->team = NULL, net->nteam = 0;
     if (!(net->team = calloc((size_t)nt, sizeof *net->team))) return NULL;
     for (; net->nteam < nt; net->nteam++) {
         cnn_ctx *c = net->team[net->nteam] = cnn_ctx_create(1);

@@ -128,6 +128,8 @@ CNN_LOCAL void cnn_net_reserve_for(cnn_net *net, const cnn_ctx *ctx);
    (made the first time, and again only when those change), for work a layer splits between threads
    itself; NULL when out of memory. Freed with the net. */
 CNN_LOCAL cnn_ctx **cnn_net_team(cnn_net *net, const cnn_ctx *ctx);
+/* Frees what a net makes as it runs (its team, its profile): for a net freed field by field (plan.c). */
+CNN_LOCAL void cnn_net_free_extras(cnn_net *net);
 
 /* Layer i's own spec line ("conv 32 3 pad=1", with from= and name= where it has them), into buf. */
 CNN_LOCAL void cnn_layer_describe(const cnn_net *net, int i, char *buf, size_t size);

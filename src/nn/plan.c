@@ -317,6 +317,7 @@ void cnn_plan_free(cnn_plan *plan) {
         free(plan->net->arena);
         free(plan->net->layers);
         cnn_ctx_free(plan->net->own_ctx);
+        cnn_net_free_extras(plan->net);
         free(plan->net);
     }
     free(plan);
@@ -452,6 +453,7 @@ static cnn_status workers_for(cnn_plan *plan, const cnn_ctx *ctx, int count) {
         memcpy(wk->layers, net->layers, (size_t)net->nlayers * sizeof *wk->layers);
         point_buffers(plan, wk->layers, wk->arena);
         wk->net.layers = wk->layers, wk->net.arena = wk->arena, wk->net.own_ctx = NULL;
+        wk->net.team = NULL, wk->net.nteam = 0, wk->net.prof = NULL; /* the plan's net's, not the worker's */
         cnn_status st = cnn_ctx_set_isa(wk->ctx, cnn_ctx_isa(ctx));
         if (st == CNN_OK) st = cnn_ctx_set_algo(wk->ctx, cnn_ctx_algo(ctx));
         if (st == CNN_OK) st = cnn_ctx_reserve(wk->ctx, cnn_net_step_scratch(&wk->net, wk->ctx));
