@@ -113,6 +113,10 @@ CNN_LOCAL void cnn_maxpool2x2_backward_arg(cnn_isa isa, const uint8_t *arg, cons
 /* The same over planes with H = 2P and W = 2Q, taken as one run of rows of Q windows (row R: arg[R Q],
    dy[R Q], dx[4 R Q]), several rows a step where Q is small. Only where cnn_maxpool2x2_flat_q(isa, Q). */
 CNN_LOCAL int cnn_maxpool2x2_flat_q(cnn_isa isa, int q);
+/* The forward over such rows (x[4 R Q]), several a step, where that helps: only where
+   cnn_maxpool2x2_forward_flat_q(isa, Q) (AVX-512, Q <= 8). Same values and choices as the plane kernel. */
+CNN_LOCAL int cnn_maxpool2x2_forward_flat_q(cnn_isa isa, int q);
+CNN_LOCAL void cnn_maxpool2x2_forward_flat(cnn_isa isa, const float *x, long rows, int q, float *y, uint8_t *arg);
 CNN_LOCAL void cnn_maxpool2x2_backward_flat(cnn_isa isa, const uint8_t *arg, const float *dy, long rows, int q,
                                             int relu_in, float *dx);
 /* Max pooling values of n windows of one output row, every window inside the plane: o[i] = the max of

@@ -288,6 +288,22 @@ cnn_status cnn_pool2d_forward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const float
     const cnn_isa isa = cnn_isa_of(ctx);
     const int vec = use_rows(ctx, &g);
     (void)nt;
+#ifdef CNN_ARCH_X86
+    if (fast && g.h == 2 * g.p && g.w == 2 * g.q && cnn_maxpool2x2_forward_flat_q(isa, g.q)) {
+        /* planes tile: one run of rows of windows, several a step */
+        const long rows = planes * g.p;
+        const int parts = nt > 1 && g.y_size > 16384 ? nt : 1;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
+#endif
+        for (int t = 0; t < parts; t++) {
+            const long r0 = rows * t / parts, r1 = rows * (t + 1) / parts, at = r0 * g.q;
+            cnn_maxpool2x2_forward_flat(isa, x + 4 * at, r1 - r0, g.q, y + at, arg ? arg + at : NULL);
+        }
+        if (kept) *kept = arg != NULL;
+        return CNN_OK;
+    }
+#endif
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && g.y_size > 16384)
 #endif

@@ -295,6 +295,45 @@ AVX512 static void bwd_flat_avx512(const uint8_t *arg, const float *dy, long row
     }
 }
 
+/* The forward over the same flat rows, G = 16 / Q >= 2 rows a step (Q <= 8): the step's 4 G Q input
+   floats in four vectors, each tap of each window picked by two permutes and a blend (patterns fixed by
+   Q), then max4 as fwd_avx512: the same values and choices. */
+AVX512 static void fwd_flat_avx512(const float *x, long rows, int q, float *y, uint8_t *arg) {
+    const int G = 16 / q, lanes = G * q;
+    int32_t idx[4][16];
+    for (int t = 0; t < 4; t++)
+        for (int l = 0; l < 16; l++) {
+            const int w = l < lanes ? l : lanes - 1, r = w / q, c = w % q;
+            idx[t][l] = r * 4 * q + (t >> 1) * 2 * q + 2 * c + (t & 1);
+        }
+    __m512i lo[4];
+    __mmask16 hi[4];
+    for (int t = 0; t < 4; t++) {
+        const __m512i v = _mm512_loadu_si512(idx[t]);
+        lo[t] = _mm512_and_si512(v, _mm512_set1_epi32(31));
+        hi[t] = _mm512_cmpge_epi32_mask(v, _mm512_set1_epi32(32));
+    }
+    const __m512 zero = _mm512_setzero_ps();
+    for (long r = 0; r < rows; r += G) {
+        const int g = rows - r < G ? (int)(rows - r) : G, n = g * q, in = 4 * n;
+        const float *xr = x + 4 * r * q;
+        __m512 v[4];
+        for (int k = 0; k < 4; k++) v[k] = _mm512_maskz_loadu_ps(lanes16(in - 16 * k), xr + 16 * k);
+        __m512 tap[4];
+        for (int t = 0; t < 4; t++)
+            tap[t] = _mm512_mask_blend_ps(hi[t], _mm512_permutex2var_ps(v[0], lo[t], v[1]),
+                                          _mm512_permutex2var_ps(v[2], lo[t], v[3]));
+        __m512i which;
+        const __m512 best = max4(tap[0], tap[1], tap[2], tap[3], &which);
+        const __mmask16 m = lanes16(n);
+        _mm512_mask_storeu_ps(y + r * q, m, best);
+        if (arg) {
+            which = _mm512_mask_or_epi32(which, _mm512_cmp_ps_mask(best, zero, _CMP_GT_OQ), which, _mm512_set1_epi32(4));
+            _mm512_mask_cvtepi32_storeu_epi8(arg + r * q, m, which);
+        }
+    }
+}
+
 /* as bwd_flat_avx512, eight lanes */
 AVX2 static void bwd_flat_avx2(const uint8_t *arg, const float *dy, long rows, int q, int relu_in, float *dx) {
     flat_pat f;
@@ -436,6 +475,13 @@ void cnn_maxpool2x2_backward(cnn_isa isa, const float *x, const float *dy, int h
 
 int cnn_maxpool2x2_flat_q(cnn_isa isa, int q) {
     return q >= 1 && q <= (isa == CNN_ISA_AVX512 ? 16 : isa == CNN_ISA_AVX2 ? 8 : 0);
+}
+
+int cnn_maxpool2x2_forward_flat_q(cnn_isa isa, int q) { return isa == CNN_ISA_AVX512 && q >= 1 && q <= 8; }
+
+void cnn_maxpool2x2_forward_flat(cnn_isa isa, const float *x, long rows, int q, float *y, uint8_t *arg) {
+    (void)isa; /* only where cnn_maxpool2x2_forward_flat_q */
+    fwd_flat_avx512(x, rows, q, y, arg);
 }
 
 void cnn_maxpool2x2_backward_flat(cnn_isa isa, const uint8_t *arg, const float *dy, long rows, int q, int relu_in,
