@@ -9,9 +9,9 @@
 #include "kernels/x86/avx2.h"
 #include "kernels/x86/transpose.h"
 
-/* c[0, 8) = r + beta c (beta 0: c is not read) */
+/* c[0, 8) = r + beta c (beta 0: c is not read; beta 1: c + r, gemm.c's merge order) */
 __attribute__((target("avx2,fma"))) static inline void store_ymm(float *c, __m256 r, float beta) {
-    if (beta == 1.0f) r = _mm256_add_ps(r, _mm256_loadu_ps(c));
+    if (beta == 1.0f) r = _mm256_add_ps(_mm256_loadu_ps(c), r);
     else if (beta != 0.0f) r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c)));
     _mm256_storeu_ps(c, r);
 }
@@ -107,37 +107,41 @@ __attribute__((target("avx2,fma"))) static void row_avx2(size_t kc, const float 
 }
 
 /* A full tile summed over k < kc in the tree of kernels/tree.h (gemm.c's ktree_tile, the same bits):
-   leaves by the micro-kernel, each subtree's sum added to its left sibling's (left + right) 8 lanes at
-   a time. dst has row stride ldd, the stack, a tile per level, 16. */
-__attribute__((target("avx2,fma"))) static void node_avx2(size_t lo, size_t hi, const float *pa, const float *pb,
-                                                          size_t ldb, float *dst, size_t ldd, float *stack) {
+   each leaf by the micro-kernel, a right leaf added to its left sibling on the way out (beta 1: left +
+   right, ktree_tile's order), a right subtree through the stack (a tile per level), added 8 lanes at a
+   time. dst has row stride ldd, the stack 16. */
+__attribute__((target("avx2,fma"))) static void add_tile_avx2(float *dst, size_t ldd, const float *t) {
+    for (int i = 0; i < 6; i++)
+        for (int h = 0; h < 2; h++) {
+            float *d = dst + i * ldd + h * 8;
+            _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), _mm256_loadu_ps(t + i * 16 + h * 8)));
+        }
+}
+
+static void node_avx2(size_t lo, size_t hi, const float *pa, const float *pb, size_t ldb, float *dst, size_t ldd,
+                      float *stack) {
     if (hi - lo <= CNN_TREE_LEAF) {
         micro_avx2(hi - lo, pa + lo * 6, pb + lo * ldb, ldb, dst, ldd, 0.0f);
         return;
     }
     const size_t mid = lo + (hi - lo + 1) / 2;
     node_avx2(lo, mid, pa, pb, ldb, dst, ldd, stack);
+    if (hi - mid <= CNN_TREE_LEAF) {
+        micro_avx2(hi - mid, pa + mid * 6, pb + mid * ldb, ldb, dst, ldd, 1.0f);
+        return;
+    }
     node_avx2(mid, hi, pa, pb, ldb, stack, 16, stack + 6 * 16);
-    for (int i = 0; i < 6; i++)
-        for (int h = 0; h < 2; h++) {
-            float *d = dst + i * ldd + h * 8;
-            _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), _mm256_loadu_ps(stack + i * 16 + h * 8)));
-        }
+    add_tile_avx2(dst, ldd, stack);
 }
 
-__attribute__((target("avx2,fma"))) static void tree_avx2(size_t kc, const float *pa, const float *pb, size_t ldb,
-                                                          float *c, size_t ldc, float beta) {
+static void tree_avx2(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc, float beta) {
     float stack[(CNN_GEMM_TREE_LEVELS + 1) * 6 * 16];
     if (beta == 0.0f) {
         node_avx2(0, kc, pa, pb, ldb, c, ldc, stack);
         return;
     }
     node_avx2(0, kc, pa, pb, ldb, stack, 16, stack + 6 * 16);
-    for (int i = 0; i < 6; i++) /* beta 1: c += the tile */
-        for (int h = 0; h < 2; h++) {
-            float *d = c + i * ldc + h * 8;
-            _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), _mm256_loadu_ps(stack + i * 16 + h * 8)));
-        }
+    add_tile_avx2(c, ldc, stack); /* beta 1: c += the tile */
 }
 
 /* A 16-wide panel of a transposed B (16 rows of b, kc columns) by 8 x 8 transposes in registers; the

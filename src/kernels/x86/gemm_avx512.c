@@ -8,9 +8,9 @@
 
 #include "kernels/x86/transpose.h"
 
-/* c[0, 16) = r + beta c (beta 0: c is not read) */
+/* c[0, 16) = r + beta c (beta 0: c is not read; beta 1: c + r, gemm.c's merge order) */
 __attribute__((target("avx512f"))) static inline void store_zmm(float *c, __m512 r, float beta, __m512 vb) {
-    if (beta == 1.0f) r = _mm512_add_ps(r, _mm512_loadu_ps(c));
+    if (beta == 1.0f) r = _mm512_add_ps(_mm512_loadu_ps(c), r);
     else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(c)));
     _mm512_storeu_ps(c, r);
 }
@@ -92,62 +92,41 @@ __attribute__((target("avx512f"))) static void row_avx512(size_t kc, const float
 }
 
 /* A full tile summed over k < kc in the tree of kernels/tree.h (gemm.c's ktree_tile, the same bits):
-   each leaf's FMAs in registers, stored, or, a right leaf, added to its left sibling on the way out
-   (left + right, the operands in ktree_tile's order); a right subtree goes through the stack, a tile
-   per level. dst has row stride ldd, the stack NR. */
+   each leaf by the micro-kernel, a right leaf added to its left sibling on the way out (beta 1: left +
+   right, ktree_tile's order); a right subtree goes through the stack, a tile per level. dst has row
+   stride ldd, the stack NR. */
 #define TREE_AVX512(MR)                                                                                            \
-    __attribute__((target("avx512f"))) static void leaf_avx512_##MR(size_t lo, size_t hi, const float *pa,         \
-                                                                    const float *pb, size_t ldb, float *dst,       \
-                                                                    size_t ldd, int add) {                         \
-        __m512 acc[MR][2];                                                                                         \
-        for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();                                  \
-        for (size_t kk = lo; kk < hi; kk++) {                                                                      \
-            __m512 b0 = _mm512_loadu_ps(pb + kk * ldb), b1 = _mm512_loadu_ps(pb + kk * ldb + 16);                  \
-            for (int i = 0; i < MR; i++) {                                                                         \
-                __m512 a = _mm512_set1_ps(pa[kk * MR + i]);                                                        \
-                acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);                                                     \
-                acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);                                                     \
-            }                                                                                                      \
-        }                                                                                                          \
+    __attribute__((target("avx512f"))) static void add_tile_##MR(float *dst, size_t ldd, const float *t) {        \
         for (int i = 0; i < MR; i++)                                                                               \
             for (int h = 0; h < 2; h++) {                                                                          \
                 float *d = dst + i * ldd + h * 16;                                                                 \
-                _mm512_storeu_ps(d, add ? _mm512_add_ps(_mm512_loadu_ps(d), acc[i][h]) : acc[i][h]);               \
+                _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), _mm512_loadu_ps(t + i * 32 + h * 16)));     \
             }                                                                                                      \
     }                                                                                                              \
-    __attribute__((target("avx512f"))) static void node_avx512_##MR(size_t lo, size_t hi, const float *pa,         \
-                                                                    const float *pb, size_t ldb, float *dst,       \
-                                                                    size_t ldd, float *stack) {                    \
+    static void node_avx512_##MR(size_t lo, size_t hi, const float *pa, const float *pb, size_t ldb, float *dst,   \
+                                 size_t ldd, float *stack) {                                                       \
         if (hi - lo <= CNN_TREE_LEAF) {                                                                            \
-            leaf_avx512_##MR(lo, hi, pa, pb, ldb, dst, ldd, 0);                                                    \
+            micro_avx512_##MR(hi - lo, pa + lo * MR, pb + lo * ldb, ldb, dst, ldd, 0.0f);                          \
             return;                                                                                                \
         }                                                                                                          \
         const size_t mid = lo + (hi - lo + 1) / 2;                                                                 \
         node_avx512_##MR(lo, mid, pa, pb, ldb, dst, ldd, stack);                                                   \
         if (hi - mid <= CNN_TREE_LEAF) {                                                                           \
-            leaf_avx512_##MR(mid, hi, pa, pb, ldb, dst, ldd, 1);                                                   \
+            micro_avx512_##MR(hi - mid, pa + mid * MR, pb + mid * ldb, ldb, dst, ldd, 1.0f);                       \
             return;                                                                                                \
         }                                                                                                          \
         node_avx512_##MR(mid, hi, pa, pb, ldb, stack, 32, stack + MR * 32);                                        \
-        for (int i = 0; i < MR; i++)                                                                               \
-            for (int h = 0; h < 2; h++) {                                                                          \
-                float *d = dst + i * ldd + h * 16;                                                                 \
-                _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), _mm512_loadu_ps(stack + i * 32 + h * 16))); \
-            }                                                                                                      \
+        add_tile_##MR(dst, ldd, stack);                                                                            \
     }                                                                                                              \
-    __attribute__((target("avx512f"))) static void tree_avx512_##MR(size_t kc, const float *pa, const float *pb,   \
-                                                                    size_t ldb, float *c, size_t ldc, float beta) { \
+    static void tree_avx512_##MR(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc,    \
+                                 float beta) {                                                                     \
         float stack[(CNN_GEMM_TREE_LEVELS + 1) * MR * 32];                                                         \
         if (beta == 0.0f) {                                                                                        \
             node_avx512_##MR(0, kc, pa, pb, ldb, c, ldc, stack);                                                   \
             return;                                                                                                \
         }                                                                                                          \
         node_avx512_##MR(0, kc, pa, pb, ldb, stack, 32, stack + MR * 32);                                          \
-        for (int i = 0; i < MR; i++) /* beta 1: c += the tile */                                                   \
-            for (int h = 0; h < 2; h++) {                                                                          \
-                float *d = c + i * ldc + h * 16;                                                                   \
-                _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), _mm512_loadu_ps(stack + i * 32 + h * 16))); \
-            }                                                                                                      \
+        add_tile_##MR(c, ldc, stack); /* beta 1: c += the tile */                                                  \
     }
 
 TREE_AVX512(12)
