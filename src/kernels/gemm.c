@@ -14,7 +14,7 @@ enum { MC = 144, KC = 256, NC = 2048, MR_MAX = 12, NR_MAX = 32 };
 /* GEMMs of at most this many rows of C run the rows kernel where the micro-kernels have one */
 enum { ROWS_MAX = 2 };
 /* levels of the summation tree below a node of at most KC: ceil(log2(KC / CNN_TREE_LEAF)) */
-enum { KTREE_LEVELS = CNN_GEMM_TREE_LEVELS };
+enum { KTREE_LEVELS = 5 };
 _Static_assert(KC <= CNN_TREE_LEAF << KTREE_LEVELS, "the tree's stack of tiles is too shallow for KC");
 
 size_t cnn_gemm_pack_floats(void) { return (size_t)MC * KC + (size_t)KC * NC; }
@@ -118,26 +118,43 @@ static void edge_tile(const gemm_kernel *k, size_t kc, const float *pa, const fl
 }
 
 /* The tile's sum over k in [lo, hi) in the summation tree of kernels/tree.h (split at ceil, leaves of
-   at most CNN_TREE_LEAF in k order) into dst (MR x NR, row stride NR); stack: a tile per level below. */
+   at most CNN_TREE_LEAF in k order) into dst (MR x NR, rows ldd apart). A right leaf is added to its
+   left sibling as the micro-kernel stores it (beta 1: left + right); a right subtree goes through the
+   stack, a tile per level below, and is added after. */
 static void ktree_tile(const gemm_kernel *kern, size_t lo, size_t hi, const float *pa, const float *pb, size_t ldb,
-                       float *dst, float *stack) {
+                       float *dst, size_t ldd, float *stack) {
     const size_t MR = (size_t)kern->mr, NR = (size_t)kern->nr;
     if (hi - lo <= CNN_TREE_LEAF) {
-        kern->fn(hi - lo, pa + lo * MR, pb + lo * ldb, ldb, dst, NR, 0.0f);
+        kern->fn(hi - lo, pa + lo * MR, pb + lo * ldb, ldb, dst, ldd, 0.0f);
         return;
     }
-    size_t mid = lo + (hi - lo + 1) / 2;
-    ktree_tile(kern, lo, mid, pa, pb, ldb, dst, stack);
-    ktree_tile(kern, mid, hi, pa, pb, ldb, stack, stack + MR * NR);
-    for (size_t i = 0; i < MR * NR; i++) dst[i] += stack[i];
+    const size_t mid = lo + (hi - lo + 1) / 2;
+    ktree_tile(kern, lo, mid, pa, pb, ldb, dst, ldd, stack);
+    if (hi - mid <= CNN_TREE_LEAF) {
+        kern->fn(hi - mid, pa + mid * MR, pb + mid * ldb, ldb, dst, ldd, 1.0f);
+        return;
+    }
+    ktree_tile(kern, mid, hi, pa, pb, ldb, stack, NR, stack + MR * NR);
+    if (kern->add) {
+        kern->add(dst, ldd, stack);
+        return;
+    }
+    for (size_t i = 0; i < MR; i++)
+        for (size_t j = 0; j < NR; j++) dst[i * ldd + j] += stack[i * NR + j];
 }
 
-/* A tile summed over its kc in tree order (ktree_tile), merged into C as edge_tile does. */
+/* A tile summed over its kc in tree order (ktree_tile): a full one with beta 0 straight into C, any
+   other through a tile merged as edge_tile does. */
 static void tree_tile(const gemm_kernel *k, size_t kc, const float *pa, const float *pb, size_t ldb, float *c,
                       size_t ldc, float beta, size_t mr, size_t nr) {
     float tiles[(KTREE_LEVELS + 1) * MR_MAX * NR_MAX];
-    ktree_tile(k, 0, kc, pa, pb, ldb, tiles, tiles + (size_t)k->mr * k->nr);
-    merge_tile(tiles, (size_t)k->nr, c, ldc, beta, mr, nr);
+    const size_t MR = (size_t)k->mr, NR = (size_t)k->nr;
+    if (beta == 0.0f && mr == MR && nr == NR) {
+        ktree_tile(k, 0, kc, pa, pb, ldb, c, ldc, tiles);
+        return;
+    }
+    ktree_tile(k, 0, kc, pa, pb, ldb, tiles, NR, tiles + MR * NR);
+    merge_tile(tiles, NR, c, ldc, beta, mr, nr);
 }
 
 /* What a GEMM adds to each finished block of C (cnn_gemm_pa_epi): a bias per row, then an activation. */
@@ -190,9 +207,7 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
                     for (size_t ir = 0; ir < mc; ir += MR) {
                         size_t mr = mc - ir < MR ? mc - ir : MR;
                         float *ct = c + (ic + ir) * ldc + jc + jr;
-                        if (ktree && kern->tree && mr == MR && nr == NR && (bt == 0.0f || bt == 1.0f))
-                            kern->tree(kc, pab + ir * kc, bp, ldb, ct, ldc, bt);
-                        else if (ktree) tree_tile(kern, kc, pab + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
+                        if (ktree) tree_tile(kern, kc, pab + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
                         else if (mr == MR && nr == NR) kern->fn(kc, pab + ir * kc, bp, ldb, ct, ldc, bt);
                         else edge_tile(kern, kc, pab + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
                     }

@@ -15,18 +15,16 @@ typedef void (*micro_fn)(size_t kc, const float *pa, const float *pb, size_t ldb
 typedef void (*row_fn)(size_t kc, const float *a, const float *pb, size_t ldb, float *c, float beta, size_t nc);
 typedef struct gemm_kernel {
     int mr, nr;
-    micro_fn fn;   /* full MR x NR tile: C = acc + beta C (beta 0: C is not read) */
+    micro_fn fn;   /* full MR x NR tile: C = acc + beta C (beta 0: C is not read; beta 1: C + acc in that
+                      order, which gemm.c's summation tree relies on) */
     micro_fn half; /* the same for the first NR/2 columns only (an edge tile that narrow), or NULL */
     row_fn row;    /* one row of C from an unpacked A and a row-major B read in place, or NULL */
     int row_nr;    /* its widest nc */
     /* a full NR-wide panel of a transposed B: panel[kk NR + jj] = b[jj ldb + kk] for kk < kc, or NULL */
     void (*pack_bt)(const float *b, size_t ldb, size_t kc, float *panel);
-    micro_fn tree; /* full tile summed over kc <= cnn_gemm_ktree_max() in the batch tree of kernels/tree.h
-                      (gemm.c's ktree_tile, the same bits), C = sum + beta C for beta 0 or 1; or NULL */
+    /* dst (MR x NR, rows ldd apart) += t (rows NR apart), element by element in that order; or NULL */
+    void (*add)(float *dst, size_t ldd, const float *t);
 } gemm_kernel;
-
-/* the summation tree's depth over a GEMM's k block: leaves of 8, k <= 256 (gemm.c's KC) */
-#define CNN_GEMM_TREE_LEVELS 5
 
 #ifdef CNN_ARCH_X86
 /* 6 x 16 (kernels/x86/gemm_avx2.c) */

@@ -27,7 +27,7 @@ static void micro_neon(size_t kc, const float *pa, const float *pb, size_t ldb, 
         for (int j = 0; j < 3; j++) {
             float *ci = c + i * ldc + j * 4;
             float32x4_t r = acc[i][j];
-            if (beta == 1.0f) r = vaddq_f32(r, vld1q_f32(ci));
+            if (beta == 1.0f) r = vaddq_f32(vld1q_f32(ci), r); /* c + r: gemm.c's merge order */
             else if (beta != 0.0f) r = vaddq_f32(r, vmulq_f32(vb, vld1q_f32(ci)));
             vst1q_f32(ci, r);
         }

@@ -1,7 +1,6 @@
 /* gemm_avx2.c — the GEMM's AVX2+FMA micro-kernel (6 x 16, and its 8-column half for narrow edge
    tiles), called by kernels/gemm.c through kernels/gemm_micro.h. */
 #include "kernels/gemm_micro.h"
-#include "kernels/tree.h"
 #include "kernels/unroll.h"
 
 #include <immintrin.h>
@@ -106,44 +105,6 @@ __attribute__((target("avx2,fma"))) static void row_avx2(size_t kc, const float 
 #undef ROW
 }
 
-/* A full tile summed over k < kc in the tree of kernels/tree.h (gemm.c's ktree_tile, the same bits):
-   each leaf by the micro-kernel, a right leaf added to its left sibling on the way out (beta 1: left +
-   right, ktree_tile's order), a right subtree through the stack (a tile per level), added 8 lanes at a
-   time. dst has row stride ldd, the stack 16. */
-__attribute__((target("avx2,fma"))) static void add_tile_avx2(float *dst, size_t ldd, const float *t) {
-    for (int i = 0; i < 6; i++)
-        for (int h = 0; h < 2; h++) {
-            float *d = dst + i * ldd + h * 8;
-            _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), _mm256_loadu_ps(t + i * 16 + h * 8)));
-        }
-}
-
-static void node_avx2(size_t lo, size_t hi, const float *pa, const float *pb, size_t ldb, float *dst, size_t ldd,
-                      float *stack) {
-    if (hi - lo <= CNN_TREE_LEAF) {
-        micro_avx2(hi - lo, pa + lo * 6, pb + lo * ldb, ldb, dst, ldd, 0.0f);
-        return;
-    }
-    const size_t mid = lo + (hi - lo + 1) / 2;
-    node_avx2(lo, mid, pa, pb, ldb, dst, ldd, stack);
-    if (hi - mid <= CNN_TREE_LEAF) {
-        micro_avx2(hi - mid, pa + mid * 6, pb + mid * ldb, ldb, dst, ldd, 1.0f);
-        return;
-    }
-    node_avx2(mid, hi, pa, pb, ldb, stack, 16, stack + 6 * 16);
-    add_tile_avx2(dst, ldd, stack);
-}
-
-static void tree_avx2(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc, float beta) {
-    float stack[(CNN_GEMM_TREE_LEVELS + 1) * 6 * 16];
-    if (beta == 0.0f) {
-        node_avx2(0, kc, pa, pb, ldb, c, ldc, stack);
-        return;
-    }
-    node_avx2(0, kc, pa, pb, ldb, stack, 16, stack + 6 * 16);
-    add_tile_avx2(c, ldc, stack); /* beta 1: c += the tile */
-}
-
 /* A 16-wide panel of a transposed B (16 rows of b, kc columns) by 8 x 8 transposes in registers; the
    columns past the last whole 8 one at a time. */
 __attribute__((target("avx2,fma"))) static void pack_bt_avx2(const float *b, size_t ldb, size_t kc, float *panel) {
@@ -159,4 +120,13 @@ __attribute__((target("avx2,fma"))) static void pack_bt_avx2(const float *b, siz
         for (int j = 0; j < 16; j++) panel[k0 * 16 + j] = b[(size_t)j * ldb + k0];
 }
 
-const gemm_kernel cnn_gemm_avx2 = {6, 16, micro_avx2, half_avx2, row_avx2, 64, pack_bt_avx2, tree_avx2};
+/* dst (6 x 16, rows ldd apart) += t (rows 16 apart): gemm.c's summation tree adding a subtree's tile */
+__attribute__((target("avx2,fma"))) static void add_avx2(float *dst, size_t ldd, const float *t) {
+    for (int i = 0; i < 6; i++)
+        for (int h = 0; h < 2; h++) {
+            float *d = dst + i * ldd + h * 8;
+            _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), _mm256_loadu_ps(t + i * 16 + h * 8)));
+        }
+}
+
+const gemm_kernel cnn_gemm_avx2 = {6, 16, micro_avx2, half_avx2, row_avx2, 64, pack_bt_avx2, add_avx2};

@@ -1,7 +1,6 @@
 /* gemm_avx512.c — the GEMM's AVX-512 micro-kernels (12 x 32 and 8 x 32, each with a 16-column half
    for narrow edge tiles), called by kernels/gemm.c through kernels/gemm_micro.h. */
 #include "kernels/gemm_micro.h"
-#include "kernels/tree.h"
 #include "kernels/unroll.h"
 
 #include <immintrin.h>
@@ -91,47 +90,6 @@ __attribute__((target("avx512f"))) static void row_avx512(size_t kc, const float
 #undef ROW
 }
 
-/* A full tile summed over k < kc in the tree of kernels/tree.h (gemm.c's ktree_tile, the same bits):
-   each leaf by the micro-kernel, a right leaf added to its left sibling on the way out (beta 1: left +
-   right, ktree_tile's order); a right subtree goes through the stack, a tile per level. dst has row
-   stride ldd, the stack NR. */
-#define TREE_AVX512(MR)                                                                                            \
-    __attribute__((target("avx512f"))) static void add_tile_##MR(float *dst, size_t ldd, const float *t) {        \
-        for (int i = 0; i < MR; i++)                                                                               \
-            for (int h = 0; h < 2; h++) {                                                                          \
-                float *d = dst + i * ldd + h * 16;                                                                 \
-                _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), _mm512_loadu_ps(t + i * 32 + h * 16)));     \
-            }                                                                                                      \
-    }                                                                                                              \
-    static void node_avx512_##MR(size_t lo, size_t hi, const float *pa, const float *pb, size_t ldb, float *dst,   \
-                                 size_t ldd, float *stack) {                                                       \
-        if (hi - lo <= CNN_TREE_LEAF) {                                                                            \
-            micro_avx512_##MR(hi - lo, pa + lo * MR, pb + lo * ldb, ldb, dst, ldd, 0.0f);                          \
-            return;                                                                                                \
-        }                                                                                                          \
-        const size_t mid = lo + (hi - lo + 1) / 2;                                                                 \
-        node_avx512_##MR(lo, mid, pa, pb, ldb, dst, ldd, stack);                                                   \
-        if (hi - mid <= CNN_TREE_LEAF) {                                                                           \
-            micro_avx512_##MR(hi - mid, pa + mid * MR, pb + mid * ldb, ldb, dst, ldd, 1.0f);                       \
-            return;                                                                                                \
-        }                                                                                                          \
-        node_avx512_##MR(mid, hi, pa, pb, ldb, stack, 32, stack + MR * 32);                                        \
-        add_tile_##MR(dst, ldd, stack);                                                                            \
-    }                                                                                                              \
-    static void tree_avx512_##MR(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc,    \
-                                 float beta) {                                                                     \
-        float stack[(CNN_GEMM_TREE_LEVELS + 1) * MR * 32];                                                         \
-        if (beta == 0.0f) {                                                                                        \
-            node_avx512_##MR(0, kc, pa, pb, ldb, c, ldc, stack);                                                   \
-            return;                                                                                                \
-        }                                                                                                          \
-        node_avx512_##MR(0, kc, pa, pb, ldb, stack, 32, stack + MR * 32);                                          \
-        add_tile_##MR(c, ldc, stack); /* beta 1: c += the tile */                                                  \
-    }
-
-TREE_AVX512(12)
-TREE_AVX512(8)
-
 /* A 32-wide panel of a transposed B (32 rows of b, kc columns) by 16 x 16 transposes in registers;
    the columns past the last whole 16 one at a time. */
 __attribute__((target("avx512f"))) static void pack_bt_avx512(const float *b, size_t ldb, size_t kc, float *panel) {
@@ -147,7 +105,19 @@ __attribute__((target("avx512f"))) static void pack_bt_avx512(const float *b, si
         for (int j = 0; j < 32; j++) panel[k0 * 32 + j] = b[(size_t)j * ldb + k0];
 }
 
+/* dst (MR x 32, rows ldd apart) += t (rows 32 apart): gemm.c's summation tree adding a subtree's tile */
+#define ADD_AVX512(MR)                                                                                             \
+    __attribute__((target("avx512f"))) static void add_avx512_##MR(float *dst, size_t ldd, const float *t) {     \
+        for (int i = 0; i < MR; i++)                                                                               \
+            for (int h = 0; h < 2; h++) {                                                                          \
+                float *d = dst + i * ldd + h * 16;                                                                 \
+                _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), _mm512_loadu_ps(t + i * 32 + h * 16)));     \
+            }                                                                                                      \
+    }
+ADD_AVX512(12)
+ADD_AVX512(8)
+
 const gemm_kernel cnn_gemm_avx512_12 = {12, 32, micro_avx512_12, half_avx512_12, row_avx512, 128, pack_bt_avx512,
-                                        tree_avx512_12};
+                                        add_avx512_12};
 const gemm_kernel cnn_gemm_avx512_8 = {8, 32, micro_avx512_8, half_avx512_8, row_avx512, 128, pack_bt_avx512,
-                                       tree_avx512_8};
+                                       add_avx512_8};
