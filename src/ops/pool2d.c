@@ -270,6 +270,36 @@ static int use_2x2(const cnn_ctx *ctx, const pool_geom *g) { return (void)ctx, (
 static int use_rows(const cnn_ctx *ctx, const pool_geom *g) { return (void)ctx, (void)g, 0; }
 #endif
 
+#ifdef CNN_ARCH_X86
+/* A 2x2 pool over planes that tile exactly (H = 2P, W = 2Q), taken as one run of N C P rows of Q
+   windows: the forward (x, y, arg) or the backward from the kept choices (arg, dy, dx) of rows [r0, r1). */
+typedef struct flat_job {
+    cnn_isa isa;
+    int q, backward, relu_in;
+    const float *in; /* x, or dy */
+    float *out;      /* y, or dx */
+    uint8_t *keep;   /* forward: the choices kept, or NULL */
+    const uint8_t *choices; /* backward: the forward's choices */
+} flat_job;
+
+static void flat_part(const flat_job *j, long r0, long r1) {
+    const long at = r0 * j->q;
+    if (j->backward)
+        cnn_maxpool2x2_backward_flat(j->isa, j->choices + at, j->in + at, r1 - r0, j->q, j->relu_in, j->out + 4 * at);
+    else cnn_maxpool2x2_forward_flat(j->isa, j->in + 4 * at, r1 - r0, j->q, j->out + at, j->keep ? j->keep + at : NULL);
+}
+
+/* the rows split evenly between the context's threads (one part for a small batch) */
+static void flat_rows(const cnn_ctx *ctx, const pool_geom *g, const flat_job *j) {
+    const long rows = (long)g->n * g->c * g->p;
+    const int parts = cnn_ctx_threads(ctx) > 1 && g->y_size > 16384 ? cnn_ctx_threads(ctx) : 1;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
+#endif
+    for (int t = 0; t < parts; t++) flat_part(j, rows * t / parts, rows * (t + 1) / parts);
+}
+#endif
+
 /* max: y = max over the window (padding is -inf); avg: y = sum over the window / divisor */
 cnn_status cnn_pool2d_forward(cnn_ctx *ctx, const cnn_pool2d *p, const float *x, float *y) {
     return cnn_pool2d_forward_arg(ctx, p, x, y, NULL, NULL);
@@ -290,16 +320,8 @@ cnn_status cnn_pool2d_forward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const float
     (void)nt;
 #ifdef CNN_ARCH_X86
     if (fast && g.h == 2 * g.p && g.w == 2 * g.q && cnn_maxpool2x2_forward_flat_q(isa, g.q)) {
-        /* planes tile: one run of rows of windows, several a step */
-        const long rows = planes * g.p;
-        const int parts = nt > 1 && g.y_size > 16384 ? nt : 1;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
-#endif
-        for (int t = 0; t < parts; t++) {
-            const long r0 = rows * t / parts, r1 = rows * (t + 1) / parts, at = r0 * g.q;
-            cnn_maxpool2x2_forward_flat(isa, x + 4 * at, r1 - r0, g.q, y + at, arg ? arg + at : NULL);
-        }
+        const flat_job j = {isa, g.q, 0, 0, x, y, arg, NULL}; /* planes tile: rows of windows, several a step */
+        flat_rows(ctx, &g, &j);
         if (kept) *kept = arg != NULL;
         return CNN_OK;
     }
@@ -346,16 +368,9 @@ cnn_status cnn_pool2d_backward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const uint
     const int nt = cnn_ctx_threads(ctx);
     const cnn_isa isa = cnn_isa_of(ctx);
     (void)nt;
-    if (g.h == 2 * g.p && g.w == 2 * g.q && cnn_maxpool2x2_flat_q(isa, g.q)) { /* planes tile: one run of rows */
-        const long rows = planes * g.p;
-        const int parts = nt > 1 && g.y_size > 16384 ? nt : 1;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
-#endif
-        for (int t = 0; t < parts; t++) {
-            const long r0 = rows * t / parts, r1 = rows * (t + 1) / parts, at = r0 * g.q;
-            cnn_maxpool2x2_backward_flat(isa, arg + at, dy + at, r1 - r0, g.q, relu_in, dx + 4 * at);
-        }
+    if (g.h == 2 * g.p && g.w == 2 * g.q && cnn_maxpool2x2_flat_q(isa, g.q)) { /* planes tile: rows of windows */
+        const flat_job j = {isa, g.q, 1, relu_in, dy, dx, NULL, arg};
+        flat_rows(ctx, &g, &j);
         return CNN_OK;
     }
 #ifdef _OPENMP
