@@ -23,7 +23,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* A worker of a run that splits its images between threads: the plan's layers over an arena of its own,
    and a one-thread context of the caller's instruction set and algorithm choice. */
