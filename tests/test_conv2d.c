@@ -7,6 +7,7 @@
 
 #include "core/internal.h" /* the context's scratch block, to see that a call did not grow it */
 #include "ops/ops.h"       /* cnn_conv_validate, cnn_conv_scratch_floats, cnn_conv_algo_name */
+#include "kernels/winograd.h" /* which shapes the inference plans run by Winograd */
 
 #include <string.h>
 
@@ -733,6 +734,76 @@ static void test_conv_algorithm_choice(void **state) {
     assert_null(cnn_conv_algo_name(NULL, &g, CNN_CONV_PASSES));
 }
 
+/* Winograd F(4x4, 3x3), the forward of an inference plan's 3x3 stride-1 convs (weights packed ahead:
+   cnn_conv2d_pack) against the reference: odd sizes that leave partial tiles, padding 0, 1 and 2, tile
+   rows of 1 to 18 tiles (4, 8 and 16 lanes a row segment, rows of two segments), images sharing the
+   16-tile vectors and blocks, a ReLU in the output transform. Tolerance: the
+   transforms multiply by constants up to 8 and 1/24 and add up to 36 rounded terms per product matrix
+   element, so each output carries the sum's error of close_scaled times a constant factor; measured
+   worst cases here are about 2e-6 sqrt(terms) max|ref|, and 1e-5 sqrt(terms) max|ref| leaves 5x room
+   while a wrong tap, tile edge or transform coefficient is off by O(max|ref|). Threads and the split of
+   the batch change nothing: bit for bit. */
+static void test_conv_winograd(void **state) {
+    (void)state;
+    static const int shapes[][6] = {/* n, c, h, w, k, pad */
+                                    {1, 16, 9, 12, 16, 1},  {3, 16, 10, 9, 17, 1},  {2, 32, 14, 14, 64, 1},
+                                    {1, 20, 13, 18, 33, 0}, {2, 16, 7, 11, 16, 2},  {1, 64, 56, 56, 64, 1},
+                                    {5, 48, 10, 10, 40, 1}, {1, 17, 38, 3, 16, 1},  {2, 16, 30, 29, 16, 1},
+                                    {1, 16, 9, 70, 20, 1},  {3, 16, 20, 22, 24, 1}};
+    if (!cnn_isa_available(CNN_ISA_AVX512)) skip();
+    test_rng rng = test_rng_make(77);
+    cnn_ctx *ref = cnn_ctx_create(1), *one = cnn_ctx_create(1), *two = cnn_ctx_create(2);
+    assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    assert_int_equal(cnn_ctx_set_isa(one, CNN_ISA_AVX512), CNN_OK);
+    assert_int_equal(cnn_ctx_set_isa(two, CNN_ISA_AVX512), CNN_OK);
+    double worst = 0.0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int *sh = shapes[i], pad = sh[5];
+        const cnn_conv2d c = {.n = sh[0], .c = sh[1], .h = sh[2], .w = sh[3], .k = sh[4], .r = 3, .s = 3,
+                              .pad_top = pad, .pad_left = pad, .pad_bottom = pad, .pad_right = pad};
+        cnn_conv_geom g;
+        assert_int_equal(cnn_conv_validate(&c, &g), CNN_OK);
+        assert_true(cnn_wino_supported(&g, CNN_ISA_AVX512));
+        float *x = test_rand_buf(&rng, g.x_size, -1, 1), *w = test_rand_buf(&rng, g.w_size, -1, 1);
+        float *b = test_rand_buf(&rng, (size_t)c.k, -1, 1);
+        float *want = test_alloc(g.y_size), *y1 = test_alloc(g.y_size), *y2 = test_alloc(g.y_size);
+        float *yi = test_alloc(g.y_size);
+        const size_t floats = cnn_conv2d_packed_floats(one, &c);
+        float *pk = test_alloc(floats);
+        assert_int_equal(cnn_conv2d_pack(one, &c, w, pk), CNN_OK);
+        const int relu = (int)(i % 2);
+        const cnn_conv_epi epi = {relu ? (int)CNN_ACT_RELU : -1, 0.0f};
+        assert_int_equal(cnn_conv2d_forward_act(ref, &c, x, w, b, relu, want), CNN_OK);
+        assert_int_equal(cnn_conv2d_forward_packed(one, &c, x, w, pk, b, &epi, y1), CNN_OK);
+        assert_int_equal(cnn_conv2d_forward_packed(two, &c, x, w, pk, b, &epi, y2), CNN_OK);
+        cnn_conv2d img = c;
+        img.n = 1;
+        const size_t xs = g.x_size / (size_t)c.n, ys = g.y_size / (size_t)c.n;
+        for (int n = 0; n < c.n; n++)
+            assert_int_equal(cnn_conv2d_forward_packed(one, &img, x + n * xs, w, pk, b, &epi, yi + n * ys), CNN_OK);
+        double mx = 0.0, err = 0.0, terms = 9.0 * c.c + 1;
+        for (size_t e = 0; e < g.y_size; e++) mx = fmax(mx, fabs((double)want[e]));
+        for (size_t e = 0; e < g.y_size; e++) err = fmax(err, fabs((double)y1[e] - want[e]));
+        worst = fmax(worst, err / (sqrt(terms) * mx));
+        assert_true(test_close("winograd vs reference", y1, want, g.y_size, 3e-6 * sqrt(terms) * mx, 0.0));
+        assert_memory_equal(y1, y2, g.y_size * sizeof(float));
+        assert_memory_equal(y1, yi, g.y_size * sizeof(float));
+        free(x), free(w), free(b), free(want), free(y1), free(y2), free(yi), free(pk);
+    }
+    print_message("winograd: worst error %.3g sqrt(terms) max|ref|\n", worst);
+    /* the packed path of a plan runs it; a forward without packed weights never does */
+    cnn_conv_geom g;
+    const cnn_conv2d c = {.n = 1, .c = 32, .h = 14, .w = 14, .k = 64, .r = 3, .s = 3, .pad_top = 1,
+                          .pad_left = 1, .pad_bottom = 1, .pad_right = 1};
+    assert_int_equal(cnn_conv_validate(&c, &g), CNN_OK);
+    assert_string_not_equal(cnn_conv_algo_name(one, &g, CNN_CONV_FORWARD), "winograd");
+    const cnn_conv2d small = {.n = 8, .c = 64, .h = 7, .w = 7, .k = 64, .r = 3, .s = 3, .pad_top = 1,
+                              .pad_left = 1, .pad_bottom = 1, .pad_right = 1};
+    assert_int_equal(cnn_conv_validate(&small, &g), CNN_OK);
+    assert_false(cnn_wino_supported(&g, CNN_ISA_AVX512)); /* 2 x 2 tiles an image: too few */
+    cnn_ctx_free(ref), cnn_ctx_free(one), cnn_ctx_free(two);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_fd_random),
@@ -744,6 +815,7 @@ int main(void) {
         cmocka_unit_test(test_conv_banded_vs_ref),
         cmocka_unit_test(test_conv_scratch_query),
         cmocka_unit_test(test_conv_algorithm_choice),
+        cmocka_unit_test(test_conv_winograd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include "kernels/kvec.h"
 #include "kernels/tree.h"
 #include "kernels/vact.h"
+#include "kernels/winograd.h"
 #include "ops/ops.h"
 #ifdef CNN_ARCH_X86
 #include "kernels/x86/direct.h"
@@ -359,6 +360,8 @@ typedef struct conv_call {
     float *y, *dx, *dw, *dbias; /* dbias may be NULL */
     cnn_conv_epi epi;           /* forward: the activation applied to the output */
     const float *packed;        /* forward: w packed ahead by the algorithm's pack (NULL: packed per call) */
+    int plan;                   /* forward of an inference plan (weights packed ahead): the algorithms
+                                   that round differently from the sum over (c, r, s) may run */
 } conv_call;
 
 /* An algorithm of a pass: whether it takes the call's shape on its instruction set, the scratch floats
@@ -449,6 +452,23 @@ static void kvec_data(const conv_call *c, float *s) {
 }
 static void kvec_weights(const conv_call *c, float *s) {
     cnn_kvec_backward_weights(c->g, c->isa, c->threads, c->x, c->dy, c->dw, c->dbias, s);
+}
+
+/* Winograd F(4x4, 3x3) (kernels/winograd.c): 3x3 stride-1 convs of an inference plan */
+static int wino_ok(const conv_call *c) {
+    return !c->reference && c->plan && cnn_wino_supported(c->g, c->isa);
+}
+static size_t wino_floats(const conv_call *c) {
+    return cnn_wino_scratch_floats(c->g, c->isa, c->threads);
+}
+static void wino_forward(const conv_call *c, float *s) {
+    cnn_wino_forward(c->g, c->isa, c->threads, c->x, c->packed, c->bias, &c->epi, c->y, s);
+}
+static size_t wino_packed_floats(const conv_call *c) {
+    return cnn_wino_packed_floats(c->g, c->isa);
+}
+static void wino_pack(const conv_call *c, float *packed) {
+    cnn_wino_pack(c->g, c->isa, c->w, packed);
 }
 
 #ifdef CNN_ARCH_X86
@@ -585,6 +605,7 @@ static const conv_algo FORWARD[] = {
 #ifdef CNN_ARCH_X86
     {"direct", direct_forward_ok, direct_floats, direct_forward, NULL, NULL},
 #endif
+    {"winograd", wino_ok, wino_floats, wino_forward, wino_packed_floats, wino_pack},
     {"kvec", kvec_ok, kvec_floats, kvec_forward, kvec_packed_floats, kvec_pack},
     {"gemm", always, gemm_images_floats, gemm_forward, gemm_packed_floats, gemm_pack},
 };
@@ -679,6 +700,7 @@ size_t cnn_conv2d_packed_floats(const cnn_ctx *ctx, const cnn_conv2d *p) {
     cnn_conv_geom g;
     if (cnn_conv_validate(p, &g) != CNN_OK) return 0;
     conv_call c = call_of(ctx, &g, CNN_CONV_FORWARD);
+    c.plan = 1;
     const conv_algo *a = choose(&c);
     return a->packed_floats ? a->packed_floats(&c) : 0;
 }
@@ -688,6 +710,7 @@ cnn_status cnn_conv2d_pack(const cnn_ctx *ctx, const cnn_conv2d *p, const float 
     cnn_status st = cnn_conv_validate(p, &g);
     if (st != CNN_OK) return st;
     conv_call c = call_of(ctx, &g, CNN_CONV_FORWARD);
+    c.plan = 1;
     const conv_algo *a = choose(&c);
     if (!w || !packed || !a->pack) return CNN_ERR_ARG;
     c.w = w;
@@ -702,7 +725,7 @@ cnn_status cnn_conv2d_forward_packed(cnn_ctx *ctx, const cnn_conv2d *p, const fl
     if (st != CNN_OK) return st;
     if (!x || !w || !y) return CNN_ERR_ARG;
     conv_call c = call_of(ctx, &g, CNN_CONV_FORWARD);
-    c.x = x, c.w = w, c.bias = bias, c.y = y, c.epi.act = -1;
+    c.x = x, c.w = w, c.bias = bias, c.y = y, c.epi.act = -1, c.plan = packed != NULL;
     if (epi && epi->act >= (int)CNN_ACT_IDENTITY && epi->act <= (int)CNN_ACT_SILU) c.epi = *epi;
     c.packed = choose(&c)->pack ? packed : NULL;
     return run_pass(ctx, &c);

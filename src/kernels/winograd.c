@@ -1,0 +1,145 @@
+/* winograd.c — F(4x4, 3x3) (winograd.h): the weight transform, the blocks of tiles and their GEMMs. A
+   call's tiles (every image's, in order) are cut into blocks whose transformed inputs and outputs
+   (36 x (C + K) floats a tile) stay near a core's L2 cache; per block: the input transform into
+   V (36 matrices C x tiles), 36 GEMMs M_xi = U_xi V_xi with U_xi (K x C) packed once, then the output
+   transform with the bias and a ReLU. Blocks go whole to threads. */
+#include "kernels/winograd.h"
+#include "kernels/kernels.h"
+#include "kernels/vact.h"
+
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+enum { XI = 36 };
+/* floats of one block's V and M: 1.5 MiB */
+#define BLOCK_FLOATS ((size_t)3 << 17)
+
+static const cnn_wino_kernels *kernels_of(cnn_isa isa) {
+#ifdef CNN_ARCH_X86
+    if (isa == CNN_ISA_AVX512) return &cnn_wino_avx512;
+#endif
+    (void)isa;
+    return NULL;
+}
+
+/* At least 3 x 3 tiles an image: with fewer (a 7 x 7 output is 2 x 2 tiles, padded to 8 x 8) each GEMM
+   has too few columns for its 36 K x C weight matrices, which it reads from memory (one image,
+   64 -> 64 channels at 7 x 7: 0.052 ms against 0.032 for the direct kernels; 16 -> 16 at 28 x 28 0.020
+   against 0.025, 256 -> 256 at 14 x 14 0.54 against 1.29). */
+int cnn_wino_supported(const cnn_conv_geom *g, cnn_isa isa) {
+    return kernels_of(isa) && g->r == 3 && g->s == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
+           g->groups == 1 && g->c >= 16 && g->k >= 16 && (g->p + 3) / 4 * ((g->q + 3) / 4) >= 9;
+}
+
+/* The blocking of a call: the lanes' geometry, and units per block. */
+typedef struct wblocks {
+    cnn_wino_geom wg;
+    long total; /* tiles of the call */
+    int ub;     /* units per block */
+    int tb;     /* the most tiles of a block: ub x 16 */
+    long count; /* blocks */
+} wblocks;
+
+static wblocks blocks_of(const cnn_conv_geom *g) {
+    wblocks b;
+    cnn_wino_geom *wg = &b.wg;
+    wg->th = (g->p + 3) / 4, wg->tw = (g->q + 3) / 4;
+    wg->lanes = wg->tw <= 4 ? 4 : wg->tw <= 8 ? 8 : 16;
+    wg->segs = 16 / wg->lanes;
+    wg->per_row = (wg->tw + wg->lanes - 1) / wg->lanes;
+    wg->nsegs = (long)g->n * wg->th * wg->per_row;
+    wg->units = (wg->nsegs + wg->segs - 1) / wg->segs;
+    b.total = (long)g->n * wg->th * wg->tw;
+    size_t ub = BLOCK_FLOATS / ((size_t)XI * 16 * (size_t)(g->c + g->k)) / 2 * 2; /* tiles a multiple of 32 */
+    if (ub < 2) ub = 2;
+    if (ub > 32) ub = 32;
+    if ((long)ub > wg->units) ub = (size_t)wg->units;
+    b.ub = (int)ub, b.tb = b.ub * 16;
+    b.count = (wg->units + b.ub - 1) / b.ub;
+    return b;
+}
+
+/* Block i's units [u0, u1), its first flat tile and its tiles. */
+static void block_range(const wblocks *b, long i, long *u0, long *u1, long *t0, int *nb) {
+    *u0 = i * b->ub;
+    *u1 = *u0 + b->ub < b->wg.units ? *u0 + b->ub : b->wg.units;
+    *t0 = cnn_wino_seg_of(&b->wg, *u0 * b->wg.segs).flat;
+    const long end = *u1 * b->wg.segs < b->wg.nsegs ? cnn_wino_seg_of(&b->wg, *u1 * b->wg.segs).flat : b->total;
+    *nb = (int)(end - *t0);
+}
+
+static size_t per_thread(const cnn_conv_geom *g, const wblocks *b) {
+    return (size_t)XI * (cnn_wino_xi_stride(g->c, (size_t)b->tb) + cnn_wino_xi_stride(g->k, (size_t)b->tb)) +
+           cnn_gemm_pack_floats();
+}
+
+size_t cnn_wino_packed_floats(const cnn_conv_geom *g, cnn_isa isa) {
+    return (size_t)XI * cnn_gemm_packed_a_floats(isa, (size_t)g->k, (size_t)g->c) + (size_t)g->k * g->c;
+}
+
+size_t cnn_wino_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads) {
+    (void)isa;
+    const wblocks b = blocks_of(g);
+    const long t = threads < 1 ? 1 : threads > b.count ? b.count : threads;
+    return (size_t)t * per_thread(g, &b);
+}
+
+/* U_xi[k][c] = (G g_kc G^T)[xi] in double, rounded once, each xi's K x C packed for the GEMM; the K x C
+   matrix is built in the last K C floats of wpk (cnn_wino_packed_floats counts them), after the 36
+   packed ones. */
+void cnn_wino_pack(const cnn_conv_geom *g, cnn_isa isa, const float *w, float *wpk) {
+    static const double G[6][3] = {{1.0 / 4, 0, 0},
+                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                   {0, 0, 1}};
+    const size_t kc = (size_t)g->k * g->c, each = cnn_gemm_packed_a_floats(isa, (size_t)g->k, (size_t)g->c);
+    float *u = wpk + (size_t)XI * each;
+    for (int xi = 0; xi < XI; xi++) {
+        const int a = xi / 6, b = xi % 6;
+        for (size_t kk = 0; kk < kc; kk++) {
+            const float *f = w + kk * 9;
+            double s = 0.0;
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 3; c++) s += G[a][r] * (double)f[r * 3 + c] * G[b][c];
+            u[kk] = (float)s;
+        }
+        cnn_gemm_pack_a(isa, 0, (size_t)g->k, (size_t)g->c, u, (size_t)g->c, wpk + (size_t)xi * each);
+    }
+}
+
+void cnn_wino_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *wpk,
+                      const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
+    const cnn_wino_kernels *kern = kernels_of(isa);
+    const wblocks b = blocks_of(g);
+    const size_t each = cnn_gemm_packed_a_floats(isa, (size_t)g->k, (size_t)g->c), per = per_thread(g, &b);
+    const int relu = epi && epi->act == CNN_ACT_RELU;
+    int t = threads < 1 ? 1 : threads;
+    if (t > b.count) t = (int)b.count;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
+#endif
+    for (long i = 0; i < b.count; i++) {
+#ifdef _OPENMP
+        float *v = scratch + (size_t)(t > 1 ? omp_get_thread_num() : 0) * per;
+#else
+        float *v = scratch;
+#endif
+        const size_t vs = cnn_wino_xi_stride(g->c, (size_t)b.tb), ms = cnn_wino_xi_stride(g->k, (size_t)b.tb);
+        float *m = v + (size_t)XI * vs, *pack = m + (size_t)XI * ms;
+        long u0, u1, t0;
+        int nb;
+        block_range(&b, i, &u0, &u1, &t0, &nb);
+        kern->input(g, &b.wg, x, u0, u1, t0, (size_t)b.tb, v);
+        for (int xi = 0; xi < XI; xi++) {
+            const cnn_gemm_b bm = {v + (size_t)xi * vs, (size_t)b.tb, 0, NULL, 0};
+            cnn_gemm_pa(isa, 1, 0, (size_t)g->k, (size_t)nb, (size_t)g->c, NULL, (size_t)g->c,
+                        wpk + (size_t)xi * each, &bm, 0.0f, m + (size_t)xi * ms, (size_t)b.tb, pack);
+        }
+        kern->output(g, &b.wg, m, u0, u1, t0, (size_t)b.tb, bias, relu, y);
+    }
+    if (epi && epi->act >= 0 && !relu) cnn_vact_kernels_for(isa)->forward((cnn_act)epi->act, epi->alpha, g->y_size, y, y);
+}

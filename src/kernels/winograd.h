@@ -1,0 +1,85 @@
+/* winograd.h — the forward of a 3x3, stride-1 convolution by Winograd's minimal filtering F(4x4, 3x3)
+   (Lavin and Gray, 2016), for inference plans only: each 4x4 block of outputs ("tile") is
+   A^T [(G g G^T) . (B^T d B)] A of its 6x6 input patch d, so the 36 products per tile, channel and filter
+   become 36 GEMMs of K x C by C x tiles, 4x fewer multiplications than the direct sum over (c, r, s).
+   The transforms round differently from that sum: outputs agree with it to a few units in the fourth
+   to fifth digit (test_conv2d bounds it), so training, whose results are exact and the same for every
+   algorithm choice, never runs here. The weights are transformed once (in double, rounded once) and
+   packed for the GEMM's micro-kernel; the input and output transforms vectorise over 16 tiles
+   (x86/winograd_avx512.c; other instruction sets take no shape). Shapes come validated. */
+#ifndef CNN_WINOGRAD_H
+#define CNN_WINOGRAD_H
+
+#include "kernels/conv_geom.h"
+
+#include <stddef.h>
+
+/* Whether the forward of g runs here with isa: 3x3, stride 1, dilation 1, one group, enough channels and
+   filters for the GEMMs to pay for the transforms. Shape and isa only, never the batch. */
+CNN_LOCAL int cnn_wino_supported(const cnn_conv_geom *g, cnn_isa isa);
+/* The transformed weights: their floats, and making them from w (K x C x 3 x 3). */
+CNN_LOCAL size_t cnn_wino_packed_floats(const cnn_conv_geom *g, cnn_isa isa);
+CNN_LOCAL void cnn_wino_pack(const cnn_conv_geom *g, cnn_isa isa, const float *w, float *wpk);
+/* Scratch floats of a call with `threads` threads: per thread a block of transformed inputs and outputs
+   and the GEMM's packing buffers. */
+CNN_LOCAL size_t cnn_wino_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads);
+/* y = conv(x, w) + bias (may be NULL), then epi's activation (may be NULL), from wpk (cnn_wino_pack).
+   Every output is computed by one thread in a fixed order: the same bits for any thread count and any
+   split of the batch. */
+CNN_LOCAL void cnn_wino_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *wpk,
+                                const float *bias, const cnn_conv_epi *epi, float *y, float *scratch);
+
+/* How the tiles meet the vector lanes. Tiles run in flat order (image, tile row, tile column); each
+   tile row is cut into segments of at most L tiles (L = 16, 8 or 4: the least of them at least as wide
+   as the row, so a narrow row wastes few lanes), and a unit is S = 16 / L consecutive segments, whose
+   tiles fill the lanes of one vector (segment s in lanes [s L, s L + its tiles)). Rows of 4 L input
+   columns then load as whole vectors, and the tiles' patches come out of them by permutes. */
+typedef struct cnn_wino_geom {
+    int th, tw;   /* tile rows and columns of an image: P / 4 and Q / 4 rounded up */
+    int lanes;    /* L */
+    int segs;     /* S */
+    int per_row;  /* segments of a tile row */
+    long nsegs;   /* of the call: images x th x per_row */
+    long units;   /* nsegs / S rounded up */
+} cnn_wino_geom;
+
+/* Segment sg: its image, tile row, first tile column and tiles, and its first flat tile. */
+typedef struct cnn_wino_seg {
+    long img, flat;
+    int ty, tx0, len;
+} cnn_wino_seg;
+
+static inline cnn_wino_seg cnn_wino_seg_of(const cnn_wino_geom *wg, long sg) {
+    cnn_wino_seg s;
+    const long row = sg / wg->per_row;
+    const int part = (int)(sg % wg->per_row);
+    s.img = row / wg->th, s.ty = (int)(row % wg->th), s.tx0 = part * wg->lanes;
+    s.len = wg->tw - s.tx0 < wg->lanes ? wg->tw - s.tx0 : wg->lanes;
+    s.flat = row * wg->tw + s.tx0;
+    return s;
+}
+
+/* The floats from one of the 36 matrices of a block to the next (rows of ld floats): one cache line more
+   than the matrix, so that a tile's 36 elements, stored or loaded together, do not all fall in one
+   cache set (with rows x ld a multiple of 1024 floats they would, and evict each other). */
+static inline size_t cnn_wino_xi_stride(int rows, size_t ld) {
+    return (size_t)rows * ld + 16;
+}
+
+/* One instruction set's transforms of units [u0, u1), whose first tile is t0:
+   - input: v[xi cnn_wino_xi_stride(C, ld) + c ld + t - t0] = (B^T d B)[xi] of tile t's patch d in channel c
+     (0 outside the image);
+   - output: y of tile t's 4x4 outputs (those inside P x Q) = (A^T m A) of
+     m[xi cnn_wino_xi_stride(K, ld) + k ld + t - t0], plus bias[k] (bias may be NULL), then ReLU when relu. */
+typedef struct cnn_wino_kernels {
+    void (*input)(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *x, long u0, long u1, long t0, size_t ld,
+                  float *v);
+    void (*output)(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *m, long u0, long u1, long t0,
+                   size_t ld, const float *bias, int relu, float *y);
+} cnn_wino_kernels;
+
+#ifdef CNN_ARCH_X86
+CNN_LOCAL extern const cnn_wino_kernels cnn_wino_avx512;
+#endif
+
+#endif
