@@ -82,8 +82,7 @@ size_t cnn_wino_packed_floats(const cnn_conv_geom *g, cnn_isa isa) {
 size_t cnn_wino_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads) {
     (void)isa;
     const wblocks b = blocks_of(g);
-    const long t = threads < 1 ? 1 : threads > b.count ? b.count : threads;
-    return (size_t)t * per_thread(g, &b);
+    return (size_t)(threads < 1 ? 1 : threads) * per_thread(g, &b) + cnn_gemm_pack_floats();
 }
 
 /* U_xi[k][c] = (G g_kc G^T)[xi] in double, rounded once, each xi's K x C packed for the GEMM; the K x C
@@ -111,35 +110,89 @@ void cnn_wino_pack(const cnn_conv_geom *g, cnn_isa isa, const float *w, float *w
     }
 }
 
+/* One block's transforms and GEMMs, by one thread or shared by a team (split): the channels of the input
+   transform, the 36 GEMMs and the filters of the output transform divided between the team's threads,
+   a barrier after each of the first two steps. Every value is computed the same way either way. */
+typedef struct wjob {
+    const cnn_conv_geom *g;
+    const wblocks *b;
+    const cnn_wino_kernels *kern;
+    cnn_isa isa;
+    const float *x, *wpk, *bias;
+    float *y;
+    int relu;
+    size_t each, vs, ms; /* floats of a packed U_xi; strides of V's and M's matrices */
+} wjob;
+
+static void team_share(int n, int id, int team, int *lo, int *hi) {
+    *lo = (int)((long)n * id / team), *hi = (int)((long)n * (id + 1) / team);
+}
+
+static void run_block(const wjob *j, long i, float *v, float *pack, int id, int team) {
+    const cnn_conv_geom *g = j->g;
+    long u0, u1, t0;
+    int nb, lo, hi;
+    block_range(j->b, i, &u0, &u1, &t0, &nb);
+    float *m = v + (size_t)XI * j->vs;
+    const size_t ld = (size_t)j->b->tb;
+    team_share(g->c, id, team, &lo, &hi);
+    j->kern->input(g, &j->b->wg, j->x, u0, u1, t0, ld, lo, hi, v);
+#ifdef _OPENMP
+    if (team > 1) {
+#pragma omp barrier
+    }
+#endif
+    team_share(XI, id, team, &lo, &hi);
+    for (int xi = lo; xi < hi; xi++) {
+        const cnn_gemm_b bm = {v + (size_t)xi * j->vs, ld, 0, NULL, 0};
+        cnn_gemm_pa(j->isa, 1, 0, (size_t)g->k, (size_t)nb, (size_t)g->c, NULL, (size_t)g->c,
+                    j->wpk + (size_t)xi * j->each, &bm, 0.0f, m + (size_t)xi * j->ms, ld, pack);
+    }
+#ifdef _OPENMP
+    if (team > 1) {
+#pragma omp barrier
+    }
+#endif
+    team_share(g->k, id, team, &lo, &hi);
+    j->kern->output(g, &j->b->wg, m, u0, u1, t0, ld, lo, hi, j->bias, j->relu, j->y);
+}
+
 void cnn_wino_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *wpk,
                       const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
-    const cnn_wino_kernels *kern = kernels_of(isa);
     const wblocks b = blocks_of(g);
-    const size_t each = cnn_gemm_packed_a_floats(isa, (size_t)g->k, (size_t)g->c), per = per_thread(g, &b);
-    const int relu = epi && epi->act == CNN_ACT_RELU;
-    int t = threads < 1 ? 1 : threads;
-    if (t > b.count) t = (int)b.count;
+    const size_t per = per_thread(g, &b);
+    const wjob j = {g, &b, kernels_of(isa), isa, x, wpk, bias, y, epi && epi->act == CNN_ACT_RELU,
+                    cnn_gemm_packed_a_floats(isa, (size_t)g->k, (size_t)g->c), cnn_wino_xi_stride(g->c, (size_t)b.tb),
+                    cnn_wino_xi_stride(g->k, (size_t)b.tb)};
+    const size_t vm = (size_t)XI * (j.vs + j.ms);
+    const int t = threads < 1 ? 1 : threads;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
-#endif
-    for (long i = 0; i < b.count; i++) {
-#ifdef _OPENMP
-        float *v = scratch + (size_t)(t > 1 ? omp_get_thread_num() : 0) * per;
+    const int split = t > 1 && b.count < 2L * t;
 #else
-        float *v = scratch;
+    const int split = 0;
 #endif
-        const size_t vs = cnn_wino_xi_stride(g->c, (size_t)b.tb), ms = cnn_wino_xi_stride(g->k, (size_t)b.tb);
-        float *m = v + (size_t)XI * vs, *pack = m + (size_t)XI * ms;
-        long u0, u1, t0;
-        int nb;
-        block_range(&b, i, &u0, &u1, &t0, &nb);
-        kern->input(g, &b.wg, x, u0, u1, t0, (size_t)b.tb, v);
-        for (int xi = 0; xi < XI; xi++) {
-            const cnn_gemm_b bm = {v + (size_t)xi * vs, (size_t)b.tb, 0, NULL, 0};
-            cnn_gemm_pa(isa, 1, 0, (size_t)g->k, (size_t)nb, (size_t)g->c, NULL, (size_t)g->c,
-                        wpk + (size_t)xi * each, &bm, 0.0f, m + (size_t)xi * ms, (size_t)b.tb, pack);
+    if (split) { /* too few blocks to go round: the team shares each */
+#ifdef _OPENMP
+#pragma omp parallel num_threads(t)
+        {
+            const int id = omp_get_thread_num(), team = omp_get_num_threads();
+            for (long i = 0; i < b.count; i++) run_block(&j, i, scratch, scratch + vm + (size_t)id * per, id, team);
         }
-        kern->output(g, &b.wg, m, u0, u1, t0, (size_t)b.tb, bias, relu, y);
+#endif
+    } else {
+        const int teams = t > b.count ? (int)b.count : t;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(teams) schedule(static) if (teams > 1)
+#endif
+        for (long i = 0; i < b.count; i++) {
+#ifdef _OPENMP
+            float *v = scratch + (size_t)(teams > 1 ? omp_get_thread_num() : 0) * per;
+#else
+            float *v = scratch;
+#endif
+            run_block(&j, i, v, v + vm, 0, 1);
+        }
     }
-    if (epi && epi->act >= 0 && !relu) cnn_vact_kernels_for(isa)->forward((cnn_act)epi->act, epi->alpha, g->y_size, y, y);
+    if (epi && epi->act >= 0 && !j.relu)
+        cnn_vact_kernels_for(isa)->forward((cnn_act)epi->act, epi->alpha, g->y_size, y, y);
 }

@@ -67,15 +67,15 @@ static inline size_t cnn_wino_xi_stride(int rows, size_t ld) {
 }
 
 /* One instruction set's transforms of units [u0, u1), whose first tile is t0:
-   - input: v[xi cnn_wino_xi_stride(C, ld) + c ld + t - t0] = (B^T d B)[xi] of tile t's patch d in channel c
-     (0 outside the image);
-   - output: y of tile t's 4x4 outputs (those inside P x Q) = (A^T m A) of
+   - input, channels [c0, c1): v[xi cnn_wino_xi_stride(C, ld) + c ld + t - t0] = (B^T d B)[xi] of tile t's
+     patch d in channel c (0 outside the image);
+   - output, filters [k0, k1): y of tile t's 4x4 outputs (those inside P x Q) = (A^T m A) of
      m[xi cnn_wino_xi_stride(K, ld) + k ld + t - t0], plus bias[k] (bias may be NULL), then ReLU when relu. */
 typedef struct cnn_wino_kernels {
     void (*input)(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *x, long u0, long u1, long t0, size_t ld,
-                  float *v);
+                  int c0, int c1, float *v);
     void (*output)(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *m, long u0, long u1, long t0,
-                   size_t ld, const float *bias, int relu, float *y);
+                   size_t ld, int k0, int k1, const float *bias, int relu, float *y);
 } cnn_wino_kernels;
 
 #ifdef CNN_ARCH_X86

@@ -163,13 +163,13 @@ static inline AVX512 void input_unit(const cnn_conv_geom *g, const unit_io *e, c
 
 /* Channel by channel, every unit of the block: each plane's rows are read in order. */
 static AVX512 void input_avx512(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *x, long u0, long u1,
-                                long t0, size_t ld, float *v) {
+                                long t0, size_t ld, int c0, int c1, float *v) {
     const size_t hw = (size_t)g->h * g->w, xs = cnn_wino_xi_stride(g->c, ld);
     unit_io io[UNITS_MAX];
     for (long b0 = u0; b0 < u1; b0 += UNITS_MAX) {
         const long b1 = b0 + UNITS_MAX < u1 ? b0 + UNITS_MAX : u1;
         units_of(g, wg, b0, b1, t0, 1, io);
-        for (int c = 0; c < g->c; c++)
+        for (int c = c0; c < c1; c++)
             for (long u = b0; u < b1; u++)
                 input_unit(g, &io[u - b0], x + (size_t)c * hw, v + (size_t)c * ld + (size_t)io[u - b0].first, xs);
     }
@@ -205,13 +205,13 @@ static inline AVX512 void output_unit(const cnn_conv_geom *g, const unit_io *e, 
 }
 
 static AVX512 void output_avx512(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *m, long u0, long u1,
-                                 long t0, size_t ld, const float *bias, int relu, float *y) {
+                                 long t0, size_t ld, int k0, int k1, const float *bias, int relu, float *y) {
     const size_t pq = (size_t)g->p * g->q, ms = cnn_wino_xi_stride(g->k, ld);
     unit_io io[UNITS_MAX];
     for (long b0 = u0; b0 < u1; b0 += UNITS_MAX) {
         const long b1 = b0 + UNITS_MAX < u1 ? b0 + UNITS_MAX : u1;
         units_of(g, wg, b0, b1, t0, 0, io);
-        for (int k = 0; k < g->k; k++)
+        for (int k = k0; k < k1; k++)
             for (long u = b0; u < b1; u++)
                 output_unit(g, &io[u - b0], m + (size_t)k * ld + (size_t)io[u - b0].first, ms, bias ? bias[k] : 0.0f,
                             relu, y + (size_t)k * pq);
