@@ -63,14 +63,17 @@ done
 ort_version=$(node -p "require(process.argv[1]).version" "$(cd "$build" && pwd)/ort/node_modules/onnxruntime-node/package.json")
 echo "$("$cnn" --version | head -n 1); onnxruntime-node $ort_version (CPU, graph optimisation 'all', inter-op 1 thread)"
 echo "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo '?')"
-printf '%-16s %5s %7s  %12s %12s %7s   %-19s %-19s\n' model batch threads "cnn.c img/s" "ort img/s" ratio \
-    "cnn.c ms med/p99" "ort ms med/p99"
+# the FP32 FMA peak of one core, measured in this run (bench_peak), for each cell's share of it
+peak=$("$build/bench/bench_peak" --csv | tr ',' '\n' | sed -n 's/^\(avx512\|avx2\)=//p' | sort -g | tail -n 1)
+echo "peak: ${peak} GFLOP/s a core (bench_peak); % peak: cnn.c's FLOPs an image x images/s / (threads x peak)"
+printf '%-16s %5s %7s  %12s %12s %7s   %-19s %-19s %6s\n' model batch threads "cnn.c img/s" "ort img/s" ratio \
+    "cnn.c ms med/p99" "ort ms med/p99" "% peak"
 logsum=0 cells=0
 for m in "${models[@]}"; do
     for b in "${batches[@]}"; do
         "$python" "$src/tests/onnx/input_for.py" "$work/$m.onnx" "$work/$m.b$b.npy" "$b"
         for t in "${threads[@]}"; do
-            IFS=, read -r _ _ _ _ c_med c_p99 c_ips < <("$cnn" bench --model "$work/$m.onnx" --batch "$b" --threads "$t" \
+            IFS=, read -r _ _ _ _ c_med c_p99 c_ips c_mflop < <("$cnn" bench --model "$work/$m.onnx" --batch "$b" --threads "$t" \
                 --min-time "$min_time" --csv)
             json=$(CNN_ORT_DIR=$build/ort node "$src/tests/onnx/ort_run.js" --bench "$work/$m.onnx" "$work/$m.b$b.npy" \
                 --threads "$t" --runs "$runs" --warmup 3)
@@ -79,8 +82,9 @@ for m in "${models[@]}"; do
             ratio=$(awk -v a="$c_ips" -v b="$o_ips" 'BEGIN { printf "%.2f", a / b }')
             logsum=$(awk -v s="$logsum" -v a="$c_ips" -v b="$o_ips" 'BEGIN { print s + log(a / b) }')
             cells=$((cells + 1))
-            printf '%-16s %5s %7s  %12.1f %12.1f %7s   %8.2f / %-8.2f %8.2f / %-8.2f\n' "$m" "$b" "$t" "$c_ips" "$o_ips" \
-                "$ratio" "$c_med" "$c_p99" "$o_med" "$o_p99"
+            share=$(awk -v f="$c_mflop" -v i="$c_ips" -v t="$t" -v p="$peak" 'BEGIN { printf "%.0f", 100 * f * i * 1e-3 / (t * p) }')
+            printf '%-16s %5s %7s  %12.1f %12.1f %7s   %8.2f / %-8.2f %8.2f / %-8.2f %6s\n' "$m" "$b" "$t" "$c_ips" "$o_ips" \
+                "$ratio" "$c_med" "$c_p99" "$o_med" "$o_p99" "$share"
         done
     done
 done

@@ -337,6 +337,11 @@ static int bench_model(const bench_opts *o) {
         goto done;
     }
     for (int i = 0; info && i < nlayers; i++) cnn_net_layer_info(net, i, &info[i]);
+    double flops = 0.0; /* forward FLOPs an image, as the layers count them */
+    for (int i = 0; i < nlayers; i++) {
+        cnn_layer_info li;
+        if (cnn_net_layer_info(net, i, &li) == CNN_OK) flops += li.flops;
+    }
     if (plan) { /* the plan holds what it needs: the net's memory goes back before the timing */
         cnn_net_free(net);
         net = NULL;
@@ -364,12 +369,13 @@ static int bench_model(const bench_opts *o) {
     qsort(times, (size_t)reps, sizeof *times, cmp_double);
     const double med = times[reps / 2], p99 = times[(size_t)((reps - 1) * 0.99)];
     if (o->csv)
-        printf("%s,%d,%d,%s,%.4f,%.4f,%.1f\n", o->model, o->batch, cnn_ctx_threads(ctx), cnn_isa_name(cnn_ctx_isa(ctx)),
-               med * 1e3, p99 * 1e3, o->batch / med);
+        printf("%s,%d,%d,%s,%.4f,%.4f,%.1f,%.4f\n", o->model, o->batch, cnn_ctx_threads(ctx),
+               cnn_isa_name(cnn_ctx_isa(ctx)), med * 1e3, p99 * 1e3, o->batch / med, flops * 1e-6);
     else {
         printf("%s: batch %d, %d thread%s, %s: %.1f images/s; latency median %.3f ms, p99 %.3f ms (%d runs)\n",
                o->model, o->batch, cnn_ctx_threads(ctx), cnn_ctx_threads(ctx) == 1 ? "" : "s",
                cnn_isa_name(cnn_ctx_isa(ctx)), o->batch / med, med * 1e3, p99 * 1e3, reps);
+        printf("%.2f MFLOP an image: %.1f GFLOP/s\n", flops * 1e-6, flops * o->batch / med * 1e-9);
         if (plan) printf("inference plan: %.1f MiB (parameters, state, activations)\n", cnn_plan_bytes(plan) / 1048576.0);
     }
     rc = info ? print_layers(o, ctx, plan, x, reps, info, nlayers) : CLI_EXIT_OK;
