@@ -742,20 +742,18 @@ static void test_conv_algorithm_choice(void **state) {
    element, so each output carries the sum's error of close_scaled times a constant factor; measured
    worst cases here are about 2e-6 sqrt(terms) max|ref|, and 1e-5 sqrt(terms) max|ref| leaves 5x room
    while a wrong tap, tile edge or transform coefficient is off by O(max|ref|). Threads and the split of
-   the batch change nothing: bit for bit. */
-static void test_conv_winograd(void **state) {
-    (void)state;
+   the batch change nothing: bit for bit. On AVX-512 (16 tiles a vector) and AVX2 (8). */
+static void winograd_isa(cnn_isa isa) {
     static const int shapes[][6] = {/* n, c, h, w, k, pad */
                                     {1, 16, 9, 12, 16, 1},  {3, 16, 10, 9, 17, 1},  {2, 32, 14, 14, 64, 1},
                                     {1, 20, 13, 18, 33, 0}, {2, 16, 7, 11, 16, 2},  {1, 64, 56, 56, 64, 1},
                                     {5, 48, 10, 10, 40, 1}, {1, 17, 38, 3, 16, 1},  {2, 16, 30, 29, 16, 1},
                                     {1, 16, 9, 70, 20, 1},  {3, 16, 20, 22, 24, 1}};
-    if (!cnn_isa_available(CNN_ISA_AVX512)) skip();
     test_rng rng = test_rng_make(77);
     cnn_ctx *ref = cnn_ctx_create(1), *one = cnn_ctx_create(1), *two = cnn_ctx_create(2);
     assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
-    assert_int_equal(cnn_ctx_set_isa(one, CNN_ISA_AVX512), CNN_OK);
-    assert_int_equal(cnn_ctx_set_isa(two, CNN_ISA_AVX512), CNN_OK);
+    assert_int_equal(cnn_ctx_set_isa(one, isa), CNN_OK);
+    assert_int_equal(cnn_ctx_set_isa(two, isa), CNN_OK);
     double worst = 0.0;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const int *sh = shapes[i], pad = sh[5];
@@ -763,7 +761,7 @@ static void test_conv_winograd(void **state) {
                               .pad_top = pad, .pad_left = pad, .pad_bottom = pad, .pad_right = pad};
         cnn_conv_geom g;
         assert_int_equal(cnn_conv_validate(&c, &g), CNN_OK);
-        assert_true(cnn_wino_supported(&g, CNN_ISA_AVX512));
+        assert_true(cnn_wino_supported(&g, isa));
         float *x = test_rand_buf(&rng, g.x_size, -1, 1), *w = test_rand_buf(&rng, g.w_size, -1, 1);
         float *b = test_rand_buf(&rng, (size_t)c.k, -1, 1);
         float *want = test_alloc(g.y_size), *y1 = test_alloc(g.y_size), *y2 = test_alloc(g.y_size);
@@ -790,7 +788,7 @@ static void test_conv_winograd(void **state) {
         assert_memory_equal(y1, yi, g.y_size * sizeof(float));
         free(x), free(w), free(b), free(want), free(y1), free(y2), free(yi), free(pk);
     }
-    print_message("winograd: worst error %.3g sqrt(terms) max|ref|\n", worst);
+    print_message("winograd %s: worst error %.3g sqrt(terms) max|ref|\n", cnn_isa_name(isa), worst);
     /* the packed path of a plan runs it; a forward without packed weights never does */
     cnn_conv_geom g;
     const cnn_conv2d c = {.n = 1, .c = 32, .h = 14, .w = 14, .k = 64, .r = 3, .s = 3, .pad_top = 1,
@@ -800,8 +798,17 @@ static void test_conv_winograd(void **state) {
     const cnn_conv2d small = {.n = 8, .c = 64, .h = 7, .w = 7, .k = 64, .r = 3, .s = 3, .pad_top = 1,
                               .pad_left = 1, .pad_bottom = 1, .pad_right = 1};
     assert_int_equal(cnn_conv_validate(&small, &g), CNN_OK);
-    assert_false(cnn_wino_supported(&g, CNN_ISA_AVX512)); /* 2 x 2 tiles an image: too few */
+    assert_false(cnn_wino_supported(&g, isa)); /* 2 x 2 tiles an image: too few */
     cnn_ctx_free(ref), cnn_ctx_free(one), cnn_ctx_free(two);
+}
+
+static void test_conv_winograd(void **state) {
+    (void)state;
+    int ran = 0;
+    static const cnn_isa isas[] = {CNN_ISA_AVX512, CNN_ISA_AVX2};
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++)
+        if (cnn_isa_available(isas[i])) winograd_isa(isas[i]), ran++;
+    if (!ran) skip();
 }
 
 int main(void) {

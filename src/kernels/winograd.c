@@ -19,6 +19,7 @@ enum { XI = 36 };
 static const cnn_wino_kernels *kernels_of(cnn_isa isa) {
 #ifdef CNN_ARCH_X86
     if (isa == CNN_ISA_AVX512) return &cnn_wino_avx512;
+    if (isa == CNN_ISA_AVX2) return &cnn_wino_avx2;
 #endif
     (void)isa;
     return NULL;
@@ -38,36 +39,40 @@ typedef struct wblocks {
     cnn_wino_geom wg;
     long total; /* tiles of the call */
     int ub;     /* units per block */
-    int tb;     /* the most tiles of a block: ub x 16 */
+    int tb;     /* the most columns of a block: ub x the vector's lanes */
     long count; /* blocks */
 } wblocks;
 
-static wblocks blocks_of(const cnn_conv_geom *g) {
+static wblocks blocks_of(const cnn_conv_geom *g, const cnn_wino_kernels *kern) {
     wblocks b;
     cnn_wino_geom *wg = &b.wg;
+    const int v = kern->lanes;
     wg->th = (g->p + 3) / 4, wg->tw = (g->q + 3) / 4;
-    wg->lanes = wg->tw <= 4 ? 4 : wg->tw <= 8 ? 8 : 16;
-    wg->segs = 16 / wg->lanes;
+    wg->lanes = wg->tw <= 4 ? 4 : wg->tw <= 8 || v == 8 ? 8 : 16;
+    wg->segs = v / wg->lanes;
+    wg->compact = kern->compact;
     wg->per_row = (wg->tw + wg->lanes - 1) / wg->lanes;
     wg->nsegs = (long)g->n * wg->th * wg->per_row;
     wg->units = (wg->nsegs + wg->segs - 1) / wg->segs;
     b.total = (long)g->n * wg->th * wg->tw;
-    size_t ub = BLOCK_FLOATS / ((size_t)XI * 16 * (size_t)(g->c + g->k)) / 2 * 2; /* tiles a multiple of 32 */
-    if (ub < 2) ub = 2;
-    if (ub > 32) ub = 32;
+    const size_t step = (size_t)(32 / v); /* units: columns a multiple of 32, the GEMM's widest NR */
+    size_t ub = BLOCK_FLOATS / ((size_t)XI * (size_t)v * (size_t)(g->c + g->k)) / step * step;
+    if (ub < step) ub = step;
+    if (ub > 512 / (size_t)v) ub = 512 / (size_t)v;
     if ((long)ub > wg->units) ub = (size_t)wg->units;
-    b.ub = (int)ub, b.tb = b.ub * 16;
+    b.ub = (int)ub, b.tb = b.ub * v;
     b.count = (wg->units + b.ub - 1) / b.ub;
     return b;
 }
 
-/* Block i's units [u0, u1), its first flat tile and its tiles. */
+/* Block i's units [u0, u1), its first flat tile and its columns: its tiles (compact) or a vector's
+   lanes a unit. */
 static void block_range(const wblocks *b, long i, long *u0, long *u1, long *t0, int *nb) {
     *u0 = i * b->ub;
     *u1 = *u0 + b->ub < b->wg.units ? *u0 + b->ub : b->wg.units;
     *t0 = cnn_wino_seg_of(&b->wg, *u0 * b->wg.segs).flat;
     const long end = *u1 * b->wg.segs < b->wg.nsegs ? cnn_wino_seg_of(&b->wg, *u1 * b->wg.segs).flat : b->total;
-    *nb = (int)(end - *t0);
+    *nb = b->wg.compact ? (int)(end - *t0) : (int)((*u1 - *u0) * b->wg.segs * b->wg.lanes);
 }
 
 static size_t per_thread(const cnn_conv_geom *g, const wblocks *b) {
@@ -80,8 +85,7 @@ size_t cnn_wino_packed_floats(const cnn_conv_geom *g, cnn_isa isa) {
 }
 
 size_t cnn_wino_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads) {
-    (void)isa;
-    const wblocks b = blocks_of(g);
+    const wblocks b = blocks_of(g, kernels_of(isa));
     return (size_t)(threads < 1 ? 1 : threads) * per_thread(g, &b) + cnn_gemm_pack_floats();
 }
 
@@ -159,7 +163,7 @@ static void run_block(const wjob *j, long i, float *v, float *pack, int id, int 
 
 void cnn_wino_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *wpk,
                       const float *bias, const cnn_conv_epi *epi, float *y, float *scratch) {
-    const wblocks b = blocks_of(g);
+    const wblocks b = blocks_of(g, kernels_of(isa));
     const size_t per = per_thread(g, &b);
     const wjob j = {g, &b, kernels_of(isa), isa, x, wpk, bias, y, epi && epi->act == CNN_ACT_RELU,
                     cnn_gemm_packed_a_floats(isa, (size_t)g->k, (size_t)g->c), cnn_wino_xi_stride(g->c, (size_t)b.tb),

@@ -6,7 +6,8 @@
    to fifth digit (test_conv2d bounds it), so training, whose results are exact and the same for every
    algorithm choice, never runs here. The weights are transformed once (in double, rounded once) and
    packed for the GEMM's micro-kernel; the input and output transforms vectorise over 16 tiles
-   (x86/winograd_avx512.c; other instruction sets take no shape). Shapes come validated. */
+   (x86/winograd_avx512.c) or 8 (x86/winograd_avx2.c); other instruction sets take no shape. Shapes come
+   validated. */
 #ifndef CNN_WINOGRAD_H
 #define CNN_WINOGRAD_H
 
@@ -30,10 +31,10 @@ CNN_LOCAL void cnn_wino_forward(const cnn_conv_geom *g, cnn_isa isa, int threads
                                 const float *bias, const cnn_conv_epi *epi, float *y, float *scratch);
 
 /* How the tiles meet the vector lanes. Tiles run in flat order (image, tile row, tile column); each
-   tile row is cut into segments of at most L tiles (L = 16, 8 or 4: the least of them at least as wide
-   as the row, so a narrow row wastes few lanes), and a unit is S = 16 / L consecutive segments, whose
-   tiles fill the lanes of one vector (segment s in lanes [s L, s L + its tiles)). Rows of 4 L input
-   columns then load as whole vectors, and the tiles' patches come out of them by permutes. */
+   tile row is cut into segments of at most L tiles (L = 16, 8 or 4 on AVX-512, 8 or 4 on AVX2: the least
+   of them at least as wide as the row, so a narrow row wastes few lanes), and a unit is S = V / L
+   consecutive segments, whose tiles fill the V lanes of one vector. Rows of 4 L input columns then load
+   as whole vectors, and the tiles' patches come out of them by permutes. */
 typedef struct cnn_wino_geom {
     int th, tw;   /* tile rows and columns of an image: P / 4 and Q / 4 rounded up */
     int lanes;    /* L */
@@ -41,6 +42,7 @@ typedef struct cnn_wino_geom {
     int per_row;  /* segments of a tile row */
     long nsegs;   /* of the call: images x th x per_row */
     long units;   /* nsegs / S rounded up */
+    int compact;  /* a unit's tiles take consecutive columns of V and M; else each unit takes V lanes */
 } cnn_wino_geom;
 
 /* Segment sg: its image, tile row, first tile column and tiles, and its first flat tile. */
@@ -67,11 +69,15 @@ static inline size_t cnn_wino_xi_stride(int rows, size_t ld) {
 }
 
 /* One instruction set's transforms of units [u0, u1), whose first tile is t0:
-   - input, channels [c0, c1): v[xi cnn_wino_xi_stride(C, ld) + c ld + t - t0] = (B^T d B)[xi] of tile t's
+   - input, channels [c0, c1): v[xi cnn_wino_xi_stride(C, ld) + c ld + col(t)] = (B^T d B)[xi] of tile t's
      patch d in channel c (0 outside the image);
    - output, filters [k0, k1): y of tile t's 4x4 outputs (those inside P x Q) = (A^T m A) of
-     m[xi cnn_wino_xi_stride(K, ld) + k ld + t - t0], plus bias[k] (bias may be NULL), then ReLU when relu. */
+     m[xi cnn_wino_xi_stride(K, ld) + k ld + col(t)], plus bias[k] (bias may be NULL), then ReLU when relu.
+   col(t) is t - t0 when compact; else unit u's tiles take columns (u - u0) V + [0, V) in an order of the
+   kernels' own (the columns of a unit's missing tiles hold anything, and the GEMM's work on them is lost). */
 typedef struct cnn_wino_kernels {
+    int lanes;   /* V: tiles a vector */
+    int compact; /* col(t) = t - t0 */
     void (*input)(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *x, long u0, long u1, long t0, size_t ld,
                   int c0, int c1, float *v);
     void (*output)(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *m, long u0, long u1, long t0,
@@ -79,7 +85,7 @@ typedef struct cnn_wino_kernels {
 } cnn_wino_kernels;
 
 #ifdef CNN_ARCH_X86
-CNN_LOCAL extern const cnn_wino_kernels cnn_wino_avx512;
+CNN_LOCAL extern const cnn_wino_kernels cnn_wino_avx512, cnn_wino_avx2;
 #endif
 
 #endif

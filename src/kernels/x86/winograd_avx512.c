@@ -218,4 +218,4 @@ static AVX512 void output_avx512(const cnn_conv_geom *g, const cnn_wino_geom *wg
     }
 }
 
-const cnn_wino_kernels cnn_wino_avx512 = {input_avx512, output_avx512};
+const cnn_wino_kernels cnn_wino_avx512 = {16, 1, input_avx512, output_avx512};
