@@ -57,30 +57,15 @@ static AVX2 void unit8_of(const cnn_conv_geom *g, const cnn_wino_geom *wg, long 
     }
 }
 
-/* o = B^T z: the 6-point input transform */
-static inline AVX2 void bt6(const __m256 z[6], __m256 o[6]) {
-    const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f), two = _mm256_set1_ps(2.0f);
-    const __m256 t1 = _mm256_fnmadd_ps(four, z[2], z[4]);
-    const __m256 t2 = _mm256_fnmadd_ps(four, z[1], z[3]);
-    const __m256 t3 = _mm256_sub_ps(z[4], z[2]);
-    const __m256 t4 = _mm256_mul_ps(two, _mm256_sub_ps(z[3], z[1]));
-    o[0] = _mm256_add_ps(_mm256_fnmadd_ps(five, z[2], _mm256_mul_ps(four, z[0])), z[4]);
-    o[1] = _mm256_add_ps(t1, t2);
-    o[2] = _mm256_sub_ps(t1, t2);
-    o[3] = _mm256_add_ps(t3, t4);
-    o[4] = _mm256_sub_ps(t3, t4);
-    o[5] = _mm256_add_ps(_mm256_fnmadd_ps(five, z[3], _mm256_mul_ps(four, z[1])), z[5]);
-}
-
-/* o = A^T m: the 4-point output transform */
-static inline AVX2 void at4(const __m256 m[6], __m256 o[4]) {
-    const __m256 s12 = _mm256_add_ps(m[1], m[2]), d12 = _mm256_sub_ps(m[1], m[2]);
-    const __m256 s34 = _mm256_add_ps(m[3], m[4]), d34 = _mm256_sub_ps(m[3], m[4]);
-    o[0] = _mm256_add_ps(_mm256_add_ps(m[0], s12), s34);
-    o[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), d34, d12);
-    o[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), s34, s12);
-    o[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), d34, d12), m[5]);
-}
+#define WV_INLINE static inline __attribute__((always_inline)) AVX2
+typedef __m256 wv_t;
+WV_INLINE wv_t wv_add(wv_t a, wv_t b) { return _mm256_add_ps(a, b); }
+WV_INLINE wv_t wv_sub(wv_t a, wv_t b) { return _mm256_sub_ps(a, b); }
+WV_INLINE wv_t wv_mul(wv_t a, wv_t b) { return _mm256_mul_ps(a, b); }
+WV_INLINE wv_t wv_set1(float f) { return _mm256_set1_ps(f); }
+WV_INLINE wv_t wv_fmadd(wv_t a, wv_t b, wv_t c) { return _mm256_fmadd_ps(a, b, c); }
+WV_INLINE wv_t wv_fnmadd(wv_t a, wv_t b, wv_t c) { return _mm256_fnmadd_ps(a, b, c); }
+#include "kernels/winograd_impl.h"
 
 /* z[m] = element m of the 8 tiles, lanes in the order 0 2 4 6 1 3 5 7, from a[0..3] (tiles 0-1, 2-3, 4-5,
    6-7: 4 columns each) and a4[0..3] (the same 4 columns on) */
@@ -117,12 +102,12 @@ static inline AVX2 void input_unit(const cnn_conv_geom *g, const unit8 *un, cons
             a4[2 * q + 1] = _mm256_maskload_ps(p + 12, un->m[q][3]);
         }
         transpose_in(a, a4, z);
-        bt6(z, r[i]);
+        wv_bt6(z, r[i]);
     }
     for (int j = 0; j < 6; j++) {
         __m256 z[6], o[6];
         for (int i = 0; i < 6; i++) z[i] = r[i][j];
-        bt6(z, o);
+        wv_bt6(z, o);
         for (int i = 0; i < 6; i++) _mm256_storeu_ps(vc + (size_t)(i * 6 + j) * xs, o[i]);
     }
 }
@@ -151,12 +136,12 @@ static inline AVX2 void output_unit(const cnn_conv_geom *g, const unit8 *un, con
     for (int j = 0; j < 6; j++) {
         __m256 z[6], o[4];
         for (int i = 0; i < 6; i++) z[i] = _mm256_loadu_ps(mk + (size_t)(i * 6 + j) * ms);
-        at4(z, o);
+        wv_at4(z, o);
         for (int i = 0; i < 4; i++) c[i][j] = o[i];
     }
     for (int i = 0; i < 4; i++) {
         __m256 o[4], blk[4];
-        at4(c[i], o);
+        wv_at4(c[i], o);
         for (int j = 0; j < 4; j++) {
             o[j] = _mm256_add_ps(o[j], b);
             if (relu) o[j] = _mm256_max_ps(o[j], _mm256_setzero_ps());

@@ -51,30 +51,15 @@ static void unit_of(const cnn_conv_geom *g, const cnn_wino_geom *wg, long u, int
     un->prefix = un->keep == span16(0, un->count);
 }
 
-/* o = B^T z: the 6-point input transform (the same along rows and columns) */
-static inline AVX512 void bt6(const __m512 z[6], __m512 o[6]) {
-    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
-    const __m512 t1 = _mm512_fnmadd_ps(four, z[2], z[4]); /* z4 - 4 z2 */
-    const __m512 t2 = _mm512_fnmadd_ps(four, z[1], z[3]); /* z3 - 4 z1 */
-    const __m512 t3 = _mm512_sub_ps(z[4], z[2]);
-    const __m512 t4 = _mm512_mul_ps(two, _mm512_sub_ps(z[3], z[1]));
-    o[0] = _mm512_add_ps(_mm512_fnmadd_ps(five, z[2], _mm512_mul_ps(four, z[0])), z[4]);
-    o[1] = _mm512_add_ps(t1, t2);
-    o[2] = _mm512_sub_ps(t1, t2);
-    o[3] = _mm512_add_ps(t3, t4);
-    o[4] = _mm512_sub_ps(t3, t4);
-    o[5] = _mm512_add_ps(_mm512_fnmadd_ps(five, z[3], _mm512_mul_ps(four, z[1])), z[5]);
-}
-
-/* o = A^T m: the 4-point output transform */
-static inline AVX512 void at4(const __m512 m[6], __m512 o[4]) {
-    const __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
-    const __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
-    o[0] = _mm512_add_ps(_mm512_add_ps(m[0], s12), s34);
-    o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d34, d12);
-    o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), s34, s12);
-    o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d34, d12), m[5]);
-}
+#define WV_INLINE static inline __attribute__((always_inline)) AVX512
+typedef __m512 wv_t;
+WV_INLINE wv_t wv_add(wv_t a, wv_t b) { return _mm512_add_ps(a, b); }
+WV_INLINE wv_t wv_sub(wv_t a, wv_t b) { return _mm512_sub_ps(a, b); }
+WV_INLINE wv_t wv_mul(wv_t a, wv_t b) { return _mm512_mul_ps(a, b); }
+WV_INLINE wv_t wv_set1(float f) { return _mm512_set1_ps(f); }
+WV_INLINE wv_t wv_fmadd(wv_t a, wv_t b, wv_t c) { return _mm512_fmadd_ps(a, b, c); }
+WV_INLINE wv_t wv_fnmadd(wv_t a, wv_t b, wv_t c) { return _mm512_fnmadd_ps(a, b, c); }
+#include "kernels/winograd_impl.h"
 
 /* z[m] (lane 4q + a) = element m of tile a of block q, from a[q] (its 16 columns) and a4[q] (4 on) */
 static inline AVX512 void deinterleave(const __m512 a[4], const __m512 a4[4], __m512 z[6]) {
@@ -148,12 +133,12 @@ static inline AVX512 void input_unit(const cnn_conv_geom *g, const unit_io *e, c
             a4[q] = e->m4[q] == 0xFFFF ? _mm512_loadu_ps(p + 4) : _mm512_maskz_loadu_ps(e->m4[q], p + 4);
         }
         deinterleave(a, a4, z);
-        bt6(z, r[i]);
+        wv_bt6(z, r[i]);
     }
     for (int j = 0; j < 6; j++) {
         __m512 z[6], o[6];
         for (int i = 0; i < 6; i++) z[i] = r[i][j];
-        bt6(z, o);
+        wv_bt6(z, o);
         for (int i = 0; i < 6; i++) {
             const __m512 packed = un->prefix ? o[i] : _mm512_maskz_compress_ps(un->keep, o[i]);
             _mm512_mask_storeu_ps(vc + (size_t)(i * 6 + j) * xs, out, packed);
@@ -188,12 +173,12 @@ static inline AVX512 void output_unit(const cnn_conv_geom *g, const unit_io *e, 
             const float *p = mk + (size_t)(i * 6 + j) * ms;
             z[i] = un->prefix ? _mm512_maskz_loadu_ps(in, p) : _mm512_maskz_expandloadu_ps(un->keep, p);
         }
-        at4(z, o);
+        wv_at4(z, o);
         for (int i = 0; i < 4; i++) c[i][j] = o[i];
     }
     for (int i = 0; i < 4; i++) {
         __m512 o[4], blk[4];
-        at4(c[i], o);
+        wv_at4(c[i], o);
         for (int j = 0; j < 4; j++) {
             o[j] = _mm512_add_ps(o[j], b);
             if (relu) o[j] = _mm512_max_ps(o[j], _mm512_setzero_ps());
