@@ -105,7 +105,7 @@ static void describe(const cnn_layer *l, cnn_spec_out *o) {
 }
 
 /* the largest over the batch sizes that change how a conv shares its work: a full batch, and a batch
-   smaller than the thread count */
+   smaller than the thread count; with weights packed ahead (an inference plan), its forward's too */
 size_t cnn_layer_conv_scratch(const cnn_layer *l, int max_batch, const cnn_ctx *ctx) {
     size_t need = 0;
     for (int pass = 0; pass < 2; pass++) {
@@ -115,6 +115,7 @@ size_t cnn_layer_conv_scratch(const cnn_layer *l, int max_batch, const cnn_ctx *
         if (cnn_conv_validate(&p, &g) != CNN_OK) continue;
         size_t s = cnn_conv_scratch_floats(ctx, &g);
         if (s > need) need = s;
+        if (l->packed && (s = cnn_conv_packed_scratch_floats(ctx, &g)) > need) need = s;
     }
     return need;
 }

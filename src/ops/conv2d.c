@@ -683,6 +683,12 @@ size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
     return need;
 }
 
+size_t cnn_conv_packed_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
+    conv_call c = call_of(ctx, g, CNN_CONV_FORWARD);
+    c.plan = 1;
+    return choose(&c)->scratch_floats(&c);
+}
+
 /* ---------------------------------------------------------------- the public calls */
 
 cnn_status cnn_conv2d_forward(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,

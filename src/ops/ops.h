@@ -57,6 +57,8 @@ CNN_LOCAL cnn_status cnn_pool2d_backward_arg(cnn_ctx *ctx, const cnn_pool2d *p, 
 CNN_LOCAL size_t cnn_ops_scratch_floor(const cnn_ctx *ctx);
 /* The scratch floats one call of any pass of g on ctx takes (the most of the passes' chosen algorithms). */
 CNN_LOCAL size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g);
+/* The scratch floats the forward of g on ctx with weights packed ahead (an inference plan's) takes. */
+CNN_LOCAL size_t cnn_conv_packed_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g);
 /* The name of the algorithm that runs pass of g on ctx ("reference", "depthwise", "kvec", "direct",
    "pointwise" or "gemm"); NULL for a pass out of range. */
 CNN_LOCAL const char *cnn_conv_algo_name(const cnn_ctx *ctx, const cnn_conv_geom *g, cnn_conv_pass pass);
