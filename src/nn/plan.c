@@ -13,10 +13,12 @@
      is near the largest live set rather than the sum. No gradients, no gradient buffers, and the
      loss layer is not part of it.
    - The caller's input is read where it is; the context's scratch is reserved, and each conv's
-     weights packed for its forward's algorithm (kvec, GEMM), once per context.
+     weights packed for its forward's algorithm (Winograd, kvec, GEMM), once per context.
+   - A layer of under 10 MFLOP in a batch smaller than the thread count runs on one thread.
    Every layer computes what its training-mode forward computes in evaluation; a folded batchnorm
-   rounds differently (once instead of after the conv and again in the batchnorm), which
-   test_plan bounds. */
+   rounds differently (once instead of after the conv and again in the batchnorm), and a 3x3 conv run
+   by Winograd (kernels/winograd.h) differently from the direct sum, which test_plan and test_conv2d
+   bound. */
 #include "nn/layer.h"
 #include "ops/ops.h"
 
