@@ -253,12 +253,13 @@ static int run(const bench_opts *o) {
     const int threads = cnn_ctx_threads(ctx);
     const char *isa = cnn_isa_name(cnn_ctx_isa(ctx));
     if (o->csv) {
-        printf("# cnn.c %s threads=%d isa=%s batch=%d steps=%d warmup=%d infer_batch=%d\n", cnn_version(), threads, isa,
-               o->batch, o->steps, o->warmup, INFER_BATCH);
+        printf("# cnn.c %s threads=%d isa=%s algo=%s batch=%d steps=%d warmup=%d infer_batch=%d\n", cnn_version(), threads, isa,
+               cli_algo_name(ctx), o->batch, o->steps, o->warmup, INFER_BATCH);
         printf("train_img_s,infer_img_s,final_loss,test_acc\n");
         printf("%.1f,%.1f,%.4f,%.4f\n", res.train_ips, res.infer_ips, (double)res.loss, res.acc);
     } else {
-        printf("cnn.c %s %s, %d thread%s (%s)\n", cnn_version(), o->model ? o->model : "fashion-cnn", threads, threads == 1 ? "" : "s", isa);
+        printf("cnn.c %s %s, %d thread%s (%s, algorithms %s)\n", cnn_version(), o->model ? o->model : "fashion-cnn",
+               threads, threads == 1 ? "" : "s", isa, cli_algo_name(ctx));
         printf("training:  %.1f images/s (batch %d, %d steps after %d warm-up), last loss %.4f\n", res.train_ips,
                o->batch, o->steps, o->warmup, (double)res.loss);
         if (te)

@@ -219,13 +219,15 @@ static void print_header(const bench_opts *o, const cnn_ctx *ctx, int kept) {
     const char *stat = o->median ? "median" : "best", *isa = cnn_isa_name(cnn_ctx_isa(ctx));
     const int threads = cnn_ctx_threads(ctx);
     if (o->csv) {
-        printf("# cnn.c %s threads=%d isa=%s stat=%s min_time=%g malloc=%s\n", cnn_version(), threads, isa, stat,
-               o->min_time, kept ? "keep" : "default");
+        printf("# cnn.c %s threads=%d isa=%s algo=%s stat=%s min_time=%g malloc=%s\n", cnn_version(), threads, isa,
+               cli_algo_name(ctx), stat, o->min_time, kept ? "keep" : "default");
         printf("name,pass,gflops,ms\n");
         return;
     }
-    printf("cnn.c %s conv2d, %d thread%s, %s, GFLOP/s (%s of repeats over >= %g s per pass, malloc=%s)\n",
-           cnn_version(), threads, threads == 1 ? "" : "s", isa, stat, o->min_time, kept ? "keep" : "default");
+    printf("cnn.c %s conv2d, %d thread%s, %s, algorithms %s, GFLOP/s (%s of repeats over >= %g s per pass, "
+           "malloc=%s)\n",
+           cnn_version(), threads, threads == 1 ? "" : "s", isa, cli_algo_name(ctx), stat, o->min_time,
+           kept ? "keep" : "default");
     printf("%-9s %9s %9s %9s %11s\n", "shape", "GFLOP", "fwd", "bwd-data", "bwd-weights");
 }
 

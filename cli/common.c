@@ -222,12 +222,34 @@ static int isa_named(const char *name, cnn_isa *out) {
     return 0;
 }
 
+/* The algorithm choice called name ("auto" when NULL or empty); 0 when there is none of that name. */
+static int algo_named(const char *name, cnn_algo *out) {
+    static const char *const names[] = {"auto", "reference", "direct"};
+    *out = CNN_ALGO_AUTO;
+    if (!name || !*name) return 1;
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(name, names[k])) return *out = (cnn_algo)k, 1;
+    return 0;
+}
+
+const char *cli_algo_name(const cnn_ctx *ctx) {
+    static const char *const names[] = {"auto", "reference", "direct"};
+    const int a = (int)cnn_ctx_algo(ctx);
+    return a >= 0 && a < 3 ? names[a] : "?";
+}
+
 cnn_ctx *cli_ctx_create(const char *prog, int threads, const char *isa, int *rc) {
     const char *from = isa ? "--isa" : "CNN_ISA";
-    const char *name = isa ? isa : getenv("CNN_ISA");
+    const char *name = isa ? isa : getenv("CNN_ISA"), *algo_env = getenv("CNN_ALGO");
     cnn_isa want;
+    cnn_algo algo;
     if (!isa_named(name, &want)) {
         cli_error(prog, "%s %s: unknown instruction set (avx512, avx2, neon, portable or auto)", from, name);
+        *rc = CLI_EXIT_USAGE;
+        return NULL;
+    }
+    if (!algo_named(algo_env, &algo)) {
+        cli_error(prog, "CNN_ALGO %s: unknown algorithm choice (auto, direct or reference)", algo_env);
         *rc = CLI_EXIT_USAGE;
         return NULL;
     }
@@ -243,6 +265,7 @@ cnn_ctx *cli_ctx_create(const char *prog, int threads, const char *isa, int *rc)
         *rc = CLI_EXIT_FAIL;
         return NULL;
     }
+    cnn_ctx_set_algo(ctx, algo);
     return ctx;
 }
 

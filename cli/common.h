@@ -73,6 +73,9 @@ const char *cli_class_name(const cnn_net *net, int k);
    after a one-line error on stderr, *rc then CLI_EXIT_USAGE for a name that is none of those and
    CLI_EXIT_FAIL for one this CPU cannot run (or no memory). */
 cnn_ctx *cli_ctx_create(const char *prog, int threads, const char *isa, int *rc);
+/* "auto", "direct" or "reference": the context's algorithm choice, which cli_ctx_create takes from
+   $CNN_ALGO (unset or empty: auto; another name is a usage error). */
+const char *cli_algo_name(const cnn_ctx *ctx);
 /* "avx2 (CNN_ISA; the CPU's best: avx512)": the instruction set a command runs without --isa, and why. */
 void cli_isa_line(char *buf, size_t size);
 /* The --isa option row of a command, into a const char *. */

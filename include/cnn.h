@@ -59,9 +59,13 @@ CNN_API void cnn_ctx_free(cnn_ctx *ctx);
 /* The thread count the context was created with (1 for NULL). */
 CNN_API int cnn_ctx_threads(const cnn_ctx *ctx);
 
-/* Which implementation the ops of a context run. AUTO is the fast path users want; REFERENCE
-   forces the plain, obviously-correct loops (double accumulation) that serve as the oracle. */
-typedef enum cnn_algo { CNN_ALGO_AUTO = 0, CNN_ALGO_REFERENCE = 1 } cnn_algo;
+/* Which implementation the ops of a context run. AUTO is the fast path users want, 3x3 stride-1
+   convolutions by Winograd's F(4x4, 3x3) included (forward and backward-data: their sums round
+   differently from the direct sum over channels and taps, within a few units in the sixth digit);
+   DIRECT is the fast path without Winograd, every convolution a sum over (channel, kernel row, kernel
+   column) like the reference's; REFERENCE forces the plain, obviously-correct loops (double
+   accumulation) that serve as the oracle. Append-only. */
+typedef enum cnn_algo { CNN_ALGO_AUTO = 0, CNN_ALGO_REFERENCE = 1, CNN_ALGO_DIRECT = 2 } cnn_algo;
 CNN_API cnn_status cnn_ctx_set_algo(cnn_ctx *ctx, cnn_algo algo);
 CNN_API cnn_algo cnn_ctx_algo(const cnn_ctx *ctx); /* AUTO for NULL */
 

@@ -734,40 +734,57 @@ static void test_conv_algorithm_choice(void **state) {
     assert_null(cnn_conv_algo_name(NULL, &g, CNN_CONV_PASSES));
 }
 
-/* Winograd F(4x4, 3x3), the forward of an inference plan's 3x3 stride-1 convs (weights packed ahead:
-   cnn_conv2d_pack) against the reference: odd sizes that leave partial tiles, padding 0, 1 and 2, tile
-   rows of 1 to 18 tiles (4, 8 and 16 lanes a row segment, rows of two segments), images sharing the
-   16-tile vectors and blocks, a ReLU in the output transform. Tolerance: the
-   transforms multiply by constants up to 8 and 1/24 and add up to 36 rounded terms per product matrix
-   element, so each output carries the sum's error of close_scaled times a constant factor; measured
-   worst cases here are about 2e-6 sqrt(terms) max|ref|, and 1e-5 sqrt(terms) max|ref| leaves 5x room
-   while a wrong tap, tile edge or transform coefficient is off by O(max|ref|). Threads and the split of
-   the batch change nothing: bit for bit. On AVX-512 (16 tiles a vector) and AVX2 (8). */
+/* Winograd F(4x4, 3x3) on 3x3 stride-1 convs against the reference: the forward with weights packed
+   ahead (an inference plan: cnn_conv2d_pack) and packed by the call, and backward-data (the forward of
+   dL/dO with the weights rotated and transposed). Odd sizes that leave partial tiles, padding 0, 1 and 2,
+   tile rows of 1 to 18 tiles (4, 8 and 16 lanes a row segment, rows of two segments), images sharing the
+   16-tile vectors and blocks, a ReLU in the output transform. Tolerance: the transforms multiply by
+   constants up to 8 and 1/24 and add up to 36 rounded terms per product matrix element, so each output
+   carries the direct sum's error (close_scaled) times a constant factor; the worst case measured here is
+   about 3.5e-7 sqrt(terms) max|ref| (terms = 9 C + 1, or 9 K for backward-data), and 3e-6 leaves 8x room
+   while a wrong tap, tile edge or transform coefficient is off by O(max|ref|). Threads, the split of the
+   batch and packing ahead or per call change nothing: bit for bit. On AVX-512 (16 tiles a vector) and
+   AVX2 (8). */
+static double wino_error(const char *what, const float *got, const float *want, size_t n, double terms) {
+    double mx = 0.0, err = 0.0;
+    for (size_t e = 0; e < n; e++) mx = fmax(mx, fabs((double)want[e]));
+    for (size_t e = 0; e < n; e++) err = fmax(err, fabs((double)got[e] - want[e]));
+    assert_true(test_close(what, got, want, n, 3e-6 * sqrt(terms) * mx, 0.0));
+    return err / (sqrt(terms) * mx);
+}
+
 static void winograd_isa(cnn_isa isa) {
     static const int shapes[][6] = {/* n, c, h, w, k, pad */
                                     {1, 16, 9, 12, 16, 1},  {3, 16, 10, 9, 17, 1},  {2, 32, 14, 14, 64, 1},
                                     {1, 20, 13, 18, 33, 0}, {2, 16, 7, 11, 16, 2},  {1, 64, 56, 56, 64, 1},
                                     {5, 48, 10, 10, 40, 1}, {1, 17, 38, 3, 16, 1},  {2, 16, 30, 29, 16, 1},
-                                    {1, 16, 9, 70, 20, 1},  {3, 16, 20, 22, 24, 1}};
+                                    {1, 16, 9, 70, 20, 1},  {3, 16, 20, 22, 24, 1}, {2, 24, 16, 13, 16, 0}};
     test_rng rng = test_rng_make(77);
     cnn_ctx *ref = cnn_ctx_create(1), *one = cnn_ctx_create(1), *two = cnn_ctx_create(2);
+    cnn_ctx *direct = cnn_ctx_create(1);
     assert_int_equal(cnn_ctx_set_algo(ref, CNN_ALGO_REFERENCE), CNN_OK);
+    assert_int_equal(cnn_ctx_set_algo(direct, CNN_ALGO_DIRECT), CNN_OK);
     assert_int_equal(cnn_ctx_set_isa(one, isa), CNN_OK);
     assert_int_equal(cnn_ctx_set_isa(two, isa), CNN_OK);
-    double worst = 0.0;
+    assert_int_equal(cnn_ctx_set_isa(direct, isa), CNN_OK);
+    double worst = 0.0, worst_data = 0.0;
+    int data_shapes = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const int *sh = shapes[i], pad = sh[5];
         const cnn_conv2d c = {.n = sh[0], .c = sh[1], .h = sh[2], .w = sh[3], .k = sh[4], .r = 3, .s = 3,
                               .pad_top = pad, .pad_left = pad, .pad_bottom = pad, .pad_right = pad};
-        cnn_conv_geom g;
+        cnn_conv_geom g, t;
         assert_int_equal(cnn_conv_validate(&c, &g), CNN_OK);
         assert_true(cnn_wino_supported(&g, isa));
+        for (int pass = 0; pass < CNN_CONV_PASSES; pass++)
+            assert_string_not_equal(cnn_conv_algo_name(direct, &g, (cnn_conv_pass)pass), "winograd");
         float *x = test_rand_buf(&rng, g.x_size, -1, 1), *w = test_rand_buf(&rng, g.w_size, -1, 1);
-        float *b = test_rand_buf(&rng, (size_t)c.k, -1, 1);
+        float *b = test_rand_buf(&rng, (size_t)c.k, -1, 1), *dy = test_rand_buf(&rng, g.y_size, -1, 1);
         float *want = test_alloc(g.y_size), *y1 = test_alloc(g.y_size), *y2 = test_alloc(g.y_size);
-        float *yi = test_alloc(g.y_size);
-        /* a context holding what the query says runs the packed forward without growing its block */
-        assert_int_equal(cnn_ctx_reserve(two, cnn_conv_packed_scratch_floats(two, &g)), CNN_OK);
+        float *yi = test_alloc(g.y_size), *yc = test_alloc(g.y_size);
+        /* a context holding what the queries say runs every call below without growing its block */
+        const size_t q1 = cnn_conv_packed_scratch_floats(two, &g), q2 = cnn_conv_scratch_floats(two, &g);
+        assert_int_equal(cnn_ctx_reserve(two, q1 > q2 ? q1 : q2), CNN_OK);
         const void *block = two->scratch;
         const size_t block_size = two->scratch_size;
         const size_t floats = cnn_conv2d_packed_floats(one, &c);
@@ -778,33 +795,47 @@ static void winograd_isa(cnn_isa isa) {
         assert_int_equal(cnn_conv2d_forward_act(ref, &c, x, w, b, relu, want), CNN_OK);
         assert_int_equal(cnn_conv2d_forward_packed(one, &c, x, w, pk, b, &epi, y1), CNN_OK);
         assert_int_equal(cnn_conv2d_forward_packed(two, &c, x, w, pk, b, &epi, y2), CNN_OK);
+        assert_int_equal(cnn_conv2d_forward_packed(two, &c, x, w, NULL, b, &epi, yc), CNN_OK);
+        assert_string_equal(cnn_conv_algo_name(one, &g, CNN_CONV_FORWARD), "winograd");
         cnn_conv2d img = c;
         img.n = 1;
         const size_t xs = g.x_size / (size_t)c.n, ys = g.y_size / (size_t)c.n;
         for (int n = 0; n < c.n; n++)
             assert_int_equal(cnn_conv2d_forward_packed(one, &img, x + n * xs, w, pk, b, &epi, yi + n * ys), CNN_OK);
-        double mx = 0.0, err = 0.0, terms = 9.0 * c.c + 1;
-        for (size_t e = 0; e < g.y_size; e++) mx = fmax(mx, fabs((double)want[e]));
-        for (size_t e = 0; e < g.y_size; e++) err = fmax(err, fabs((double)y1[e] - want[e]));
-        worst = fmax(worst, err / (sqrt(terms) * mx));
-        assert_true(test_close("winograd vs reference", y1, want, g.y_size, 3e-6 * sqrt(terms) * mx, 0.0));
+        worst = fmax(worst, wino_error("winograd vs reference", y1, want, g.y_size, 9.0 * c.c + 1));
         assert_memory_equal(y1, y2, g.y_size * sizeof(float));
-        assert_true(two->scratch == block && two->scratch_size == block_size);
         assert_memory_equal(y1, yi, g.y_size * sizeof(float));
-        free(x), free(w), free(b), free(want), free(y1), free(y2), free(yi), free(pk);
+        assert_memory_equal(y1, yc, g.y_size * sizeof(float));
+        /* backward-data, where the transposed shape has enough tiles */
+        if (cnn_wino_data_geom(&g, &t) && cnn_wino_supported(&t, isa)) {
+            float *dwant = test_alloc(g.x_size), *d1 = test_alloc(g.x_size), *d2 = test_alloc(g.x_size);
+            float *di = test_alloc(g.x_size);
+            assert_string_equal(cnn_conv_algo_name(one, &g, CNN_CONV_BACKWARD_DATA), "winograd");
+            assert_int_equal(cnn_conv2d_backward_data(ref, &c, dy, w, dwant), CNN_OK);
+            assert_int_equal(cnn_conv2d_backward_data(one, &c, dy, w, d1), CNN_OK);
+            assert_int_equal(cnn_conv2d_backward_data(two, &c, dy, w, d2), CNN_OK);
+            for (int n = 0; n < c.n; n++)
+                assert_int_equal(cnn_conv2d_backward_data(one, &img, dy + n * ys, w, di + n * xs), CNN_OK);
+            worst_data = fmax(worst_data, wino_error("winograd backward-data vs reference", d1, dwant, g.x_size,
+                                                     9.0 * c.k));
+            assert_memory_equal(d1, d2, g.x_size * sizeof(float));
+            assert_memory_equal(d1, di, g.x_size * sizeof(float));
+            free(dwant), free(d1), free(d2), free(di);
+            data_shapes++;
+        }
+        assert_true(two->scratch == block && two->scratch_size == block_size);
+        free(x), free(w), free(b), free(dy), free(want), free(y1), free(y2), free(yi), free(yc), free(pk);
     }
-    print_message("winograd %s: worst error %.3g sqrt(terms) max|ref|\n", cnn_isa_name(isa), worst);
-    /* the packed path of a plan runs it; a forward without packed weights never does */
+    print_message("winograd %s: worst error %.3g sqrt(terms) max|ref| forward, %.3g backward-data (%d shapes)\n",
+                  cnn_isa_name(isa), worst, worst_data, data_shapes);
+    assert_true(data_shapes >= 8);
     cnn_conv_geom g;
-    const cnn_conv2d c = {.n = 1, .c = 32, .h = 14, .w = 14, .k = 64, .r = 3, .s = 3, .pad_top = 1,
-                          .pad_left = 1, .pad_bottom = 1, .pad_right = 1};
-    assert_int_equal(cnn_conv_validate(&c, &g), CNN_OK);
-    assert_string_not_equal(cnn_conv_algo_name(one, &g, CNN_CONV_FORWARD), "winograd");
     const cnn_conv2d small = {.n = 8, .c = 64, .h = 7, .w = 7, .k = 64, .r = 3, .s = 3, .pad_top = 1,
                               .pad_left = 1, .pad_bottom = 1, .pad_right = 1};
     assert_int_equal(cnn_conv_validate(&small, &g), CNN_OK);
     assert_false(cnn_wino_supported(&g, isa)); /* 2 x 2 tiles an image: too few */
-    cnn_ctx_free(ref), cnn_ctx_free(one), cnn_ctx_free(two);
+    assert_string_not_equal(cnn_conv_algo_name(one, &g, CNN_CONV_BACKWARD_DATA), "winograd");
+    cnn_ctx_free(ref), cnn_ctx_free(one), cnn_ctx_free(two), cnn_ctx_free(direct);
 }
 
 static void test_conv_winograd(void **state) {

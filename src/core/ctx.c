@@ -30,7 +30,7 @@ int cnn_ctx_threads(const cnn_ctx *ctx) { return ctx ? ctx->threads : 1; }
 
 cnn_status cnn_ctx_set_algo(cnn_ctx *ctx, cnn_algo algo) {
     if (!ctx) return CNN_ERR_ARG;
-    if (algo != CNN_ALGO_AUTO && algo != CNN_ALGO_REFERENCE) return CNN_ERR_ARG;
+    if (algo != CNN_ALGO_AUTO && algo != CNN_ALGO_REFERENCE && algo != CNN_ALGO_DIRECT) return CNN_ERR_ARG;
     ctx->algo = algo;
     return CNN_OK;
 }

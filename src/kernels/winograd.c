@@ -34,6 +34,18 @@ int cnn_wino_supported(const cnn_conv_geom *g, cnn_isa isa) {
            g->groups == 1 && g->c >= 16 && g->k >= 16 && (g->p + 3) / 4 * ((g->q + 3) / 4) >= 9;
 }
 
+int cnn_wino_data_geom(const cnn_conv_geom *g, cnn_conv_geom *t) {
+    if (g->pt > 2 || g->pl > 2 || g->pb > 2 || g->pr > 2 || g->r != 3 || g->s != 3 || g->sh != 1 || g->sw != 1 ||
+        g->dh != 1 || g->dw != 1 || g->groups != 1)
+        return 0;
+    *t = *g;
+    t->c = t->cg = g->k, t->k = t->kg = g->c;
+    t->h = g->p, t->w = g->q, t->p = g->h, t->q = g->w;
+    t->pt = 2 - g->pt, t->pl = 2 - g->pl, t->pb = 2 - g->pb, t->pr = 2 - g->pr;
+    t->x_size = g->y_size, t->y_size = g->x_size, t->crs = (size_t)g->k * 9, t->pq = (size_t)g->h * g->w;
+    return 1;
+}
+
 /* The blocking of a call: the lanes' geometry, and units per block. */
 typedef struct wblocks {
     cnn_wino_geom wg;
@@ -81,7 +93,7 @@ static size_t per_thread(const cnn_conv_geom *g, const wblocks *b) {
 }
 
 size_t cnn_wino_packed_floats(const cnn_conv_geom *g, cnn_isa isa) {
-    return (size_t)XI * cnn_gemm_packed_a_floats(isa, (size_t)g->k, (size_t)g->c) + (size_t)g->k * g->c;
+    return (size_t)XI * cnn_gemm_packed_a_floats(isa, (size_t)g->k, (size_t)g->c) + (size_t)6 * g->k * g->c;
 }
 
 size_t cnn_wino_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads) {
@@ -89,29 +101,68 @@ size_t cnn_wino_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads)
     return (size_t)(threads < 1 ? 1 : threads) * per_thread(g, &b) + cnn_gemm_pack_floats();
 }
 
-/* U_xi[k][c] = (G g_kc G^T)[xi] in double, rounded once, each xi's K x C packed for the GEMM; the K x C
-   matrix is built in the last K C floats of wpk (cnn_wino_packed_floats counts them), after the 36
-   packed ones. */
-void cnn_wino_pack(const cnn_conv_geom *g, cnn_isa isa, const float *w, float *wpk) {
+/* U_xi[k][c] = (G g_kc G^T)[xi] in double (G g first, then times G^T), rounded once, each xi's K x C
+   packed for the GEMM. A row of six matrices (xi = 6 a + b) is built at a time in the last 6 K C floats
+   of wpk (cnn_wino_packed_floats counts them), then packed. With `flip`, g_kc is w's filter c, channel k,
+   rotated by 180 degrees (w: C x K x 3 x 3, the weights of the convolution whose backward-data g is).
+   The threads of a call share the filters of each row's transform, then its six matrices. */
+static void transform_row(const cnn_conv_geom *g, const float *w, int flip, int a, int k0, int k1, float *u) {
     static const double G[6][3] = {{1.0 / 4, 0, 0},
                                    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
                                    {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                    {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                    {0, 0, 1}};
-    const size_t kc = (size_t)g->k * g->c, each = cnn_gemm_packed_a_floats(isa, (size_t)g->k, (size_t)g->c);
-    float *u = wpk + (size_t)XI * each;
-    for (int xi = 0; xi < XI; xi++) {
-        const int a = xi / 6, b = xi % 6;
-        for (size_t kk = 0; kk < kc; kk++) {
-            const float *f = w + kk * 9;
-            double s = 0.0;
-            for (int r = 0; r < 3; r++)
-                for (int c = 0; c < 3; c++) s += G[a][r] * (double)f[r * 3 + c] * G[b][c];
-            u[kk] = (float)s;
+    const size_t kc = (size_t)g->k * g->c;
+    for (int k = k0; k < k1; k++)
+        for (int c = 0; c < g->c; c++) {
+            const size_t kk = (size_t)k * g->c + c;
+            const float *f = flip ? w + ((size_t)c * g->k + k) * 9 : w + kk * 9;
+            double t[3];
+            for (int col = 0; col < 3; col++) /* (G g)[a][col]; flipped, g[r][col] is f[8 - 3 r - col] */
+                t[col] = flip ? G[a][0] * f[8 - col] + G[a][1] * f[5 - col] + G[a][2] * f[2 - col]
+                              : G[a][0] * f[col] + G[a][1] * f[3 + col] + G[a][2] * f[6 + col];
+            for (int b = 0; b < 6; b++)
+                u[(size_t)b * kc + kk] = (float)(t[0] * G[b][0] + t[1] * G[b][1] + t[2] * G[b][2]);
         }
-        cnn_gemm_pack_a(isa, 0, (size_t)g->k, (size_t)g->c, u, (size_t)g->c, wpk + (size_t)xi * each);
+}
+
+static void pack_row(const cnn_conv_geom *g, cnn_isa isa, int a, int b0, int b1, float *wpk) {
+    const size_t kc = (size_t)g->k * g->c, each = cnn_gemm_packed_a_floats(isa, (size_t)g->k, (size_t)g->c);
+    const float *u = wpk + (size_t)XI * each;
+    for (int b = b0; b < b1; b++)
+        cnn_gemm_pack_a(isa, 0, (size_t)g->k, (size_t)g->c, u + (size_t)b * kc, (size_t)g->c,
+                        wpk + (size_t)(6 * a + b) * each);
+}
+
+static void pack_share(const cnn_conv_geom *g, cnn_isa isa, const float *w, int flip, float *wpk, int id, int team) {
+    float *u = wpk + (size_t)XI * cnn_gemm_packed_a_floats(isa, (size_t)g->k, (size_t)g->c);
+    for (int a = 0; a < 6; a++) {
+        transform_row(g, w, flip, a, (int)((long)g->k * id / team), (int)((long)g->k * (id + 1) / team), u);
+#ifdef _OPENMP
+        if (team > 1) {
+#pragma omp barrier
+        }
+#endif
+        pack_row(g, isa, a, 6 * id / team, 6 * (id + 1) / team, wpk);
+#ifdef _OPENMP
+        if (team > 1) {
+#pragma omp barrier
+        }
+#endif
     }
+}
+
+void cnn_wino_pack(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *w, int flip, float *wpk) {
+    const int t = threads > 1 && (size_t)g->k * g->c >= 4096 ? threads : 1;
+    if (t == 1) {
+        pack_share(g, isa, w, flip, wpk, 0, 1);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(t)
+    pack_share(g, isa, w, flip, wpk, omp_get_thread_num(), omp_get_num_threads());
+#endif
 }
 
 /* One block's transforms and GEMMs, by one thread or shared by a team (split): the channels of the input

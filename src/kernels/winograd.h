@@ -1,13 +1,14 @@
-/* winograd.h — the forward of a 3x3, stride-1 convolution by Winograd's minimal filtering F(4x4, 3x3)
-   (Lavin and Gray, 2016), for inference plans only: each 4x4 block of outputs ("tile") is
-   A^T [(G g G^T) . (B^T d B)] A of its 6x6 input patch d, so the 36 products per tile, channel and filter
-   become 36 GEMMs of K x C by C x tiles, 4x fewer multiplications than the direct sum over (c, r, s).
-   The transforms round differently from that sum: outputs agree with it to a few units in the fourth
-   to fifth digit (test_conv2d bounds it), so training, whose results are exact and the same for every
-   algorithm choice, never runs here. The weights are transformed once (in double, rounded once) and
-   packed for the GEMM's micro-kernel; the input and output transforms vectorise over 16 tiles
-   (x86/winograd_avx512.c) or 8 (x86/winograd_avx2.c); other instruction sets take no shape. Shapes come
-   validated. */
+/* winograd.h — 3x3, stride-1 convolutions by Winograd's minimal filtering F(4x4, 3x3) (Lavin and Gray,
+   2016): each 4x4 block of outputs ("tile") is A^T [(G g G^T) . (B^T d B)] A of its 6x6 input patch d, so
+   the 36 products per tile, channel and filter become 36 GEMMs of K x C by C x tiles, 4x fewer
+   multiplications than the direct sum over (c, r, s). Backward-data of a 3x3 stride-1 convolution is the
+   forward of such a convolution (dL/dO padded by 2 - pad, weights rotated by 180 degrees and transposed),
+   so it runs here too. The transforms round differently from the direct sum: outputs agree with it to a
+   few units in the sixth digit times sqrt(9 C + 1) (test_conv2d bounds it); a context set to
+   CNN_ALGO_DIRECT never runs them. The weights are transformed (in double, rounded once) and packed for
+   the GEMM's micro-kernel, once by an inference plan, else on every call; the input and output transforms
+   vectorise over 16 tiles (x86/winograd_avx512.c) or 8 (x86/winograd_avx2.c); other instruction sets take
+   no shape. Shapes come validated. */
 #ifndef CNN_WINOGRAD_H
 #define CNN_WINOGRAD_H
 
@@ -18,9 +19,14 @@
 /* Whether the forward of g runs here with isa: 3x3, stride 1, dilation 1, one group, enough channels and
    filters for the GEMMs to pay for the transforms. Shape and isa only, never the batch. */
 CNN_LOCAL int cnn_wino_supported(const cnn_conv_geom *g, cnn_isa isa);
-/* The transformed weights: their floats, and making them from w (K x C x 3 x 3). */
+/* The transformed weights: their floats, and making them with `threads` threads from w: K x C x 3 x 3, or
+   with flip the weights (C x K x 3 x 3) of the convolution whose backward-data g is, each filter rotated by
+   180 degrees. */
 CNN_LOCAL size_t cnn_wino_packed_floats(const cnn_conv_geom *g, cnn_isa isa);
-CNN_LOCAL void cnn_wino_pack(const cnn_conv_geom *g, cnn_isa isa, const float *w, float *wpk);
+CNN_LOCAL void cnn_wino_pack(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *w, int flip, float *wpk);
+/* The forward geometry of g's backward-data, into t: channels and filters swapped, dL/dO (K x P x Q) in,
+   dL/dX (C x H x W) out, padding 2 - pad; 0 when some padding exceeds 2 (it would crop, not pad). */
+CNN_LOCAL int cnn_wino_data_geom(const cnn_conv_geom *g, cnn_conv_geom *t);
 /* Scratch floats of a call with `threads` threads: per thread a block of transformed inputs and outputs
    and the GEMM's packing buffers. */
 CNN_LOCAL size_t cnn_wino_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads);

@@ -355,13 +355,13 @@ typedef struct conv_call {
     cnn_conv_pass pass;
     int threads;
     cnn_isa isa;
-    int reference; /* the context asks for the reference loops */
+    int reference;  /* the context asks for the reference loops */
+    int direct_sum; /* the context asks for sums over (c, r, s) as the reference's (no Winograd) */
     const float *x, *w, *bias, *dy;
     float *y, *dx, *dw, *dbias; /* dbias may be NULL */
     cnn_conv_epi epi;           /* forward: the activation applied to the output */
     const float *packed;        /* forward: w packed ahead by the algorithm's pack (NULL: packed per call) */
-    int plan;                   /* forward of an inference plan (weights packed ahead): the algorithms
-                                   that round differently from the sum over (c, r, s) may run */
+    int plan;                   /* forward of an inference plan: weights packed ahead */
 } conv_call;
 
 /* An algorithm of a pass: whether it takes the call's shape on its instruction set, the scratch floats
@@ -454,21 +454,46 @@ static void kvec_weights(const conv_call *c, float *s) {
     cnn_kvec_backward_weights(c->g, c->isa, c->threads, c->x, c->dy, c->dw, c->dbias, s);
 }
 
-/* Winograd F(4x4, 3x3) (kernels/winograd.c): 3x3 stride-1 convs of an inference plan */
+/* Winograd F(4x4, 3x3) (kernels/winograd.c): the forward and backward-data of 3x3 stride-1 convs, unless
+   the context asks for the direct sum. Its weights are transformed on every call (after the scratch of
+   the transforms) unless an inference plan packed them ahead. */
 static int wino_ok(const conv_call *c) {
-    return !c->reference && c->plan && cnn_wino_supported(c->g, c->isa);
+    return !c->reference && !c->direct_sum && cnn_wino_supported(c->g, c->isa);
 }
 static size_t wino_floats(const conv_call *c) {
-    return cnn_wino_scratch_floats(c->g, c->isa, c->threads);
+    return cnn_wino_scratch_floats(c->g, c->isa, c->threads) + (c->plan ? 0 : cnn_wino_packed_floats(c->g, c->isa));
 }
 static void wino_forward(const conv_call *c, float *s) {
-    cnn_wino_forward(c->g, c->isa, c->threads, c->x, c->packed, c->bias, &c->epi, c->y, s);
+    const float *wpk = c->packed;
+    if (!wpk) {
+        float *own = s + cnn_wino_scratch_floats(c->g, c->isa, c->threads);
+        cnn_wino_pack(c->g, c->isa, c->threads, c->w, 0, own);
+        wpk = own;
+    }
+    cnn_wino_forward(c->g, c->isa, c->threads, c->x, wpk, c->bias, &c->epi, c->y, s);
 }
 static size_t wino_packed_floats(const conv_call *c) {
     return cnn_wino_packed_floats(c->g, c->isa);
 }
 static void wino_pack(const conv_call *c, float *packed) {
-    cnn_wino_pack(c->g, c->isa, c->w, packed);
+    cnn_wino_pack(c->g, c->isa, c->threads, c->w, 0, packed);
+}
+/* backward-data: the forward of the transposed geometry on dy, the weights flipped as they are packed */
+static int wino_data_ok(const conv_call *c) {
+    cnn_conv_geom t;
+    return !c->reference && !c->direct_sum && cnn_wino_data_geom(c->g, &t) && cnn_wino_supported(&t, c->isa);
+}
+static size_t wino_data_floats(const conv_call *c) {
+    cnn_conv_geom t;
+    cnn_wino_data_geom(c->g, &t);
+    return cnn_wino_scratch_floats(&t, c->isa, c->threads) + cnn_wino_packed_floats(&t, c->isa);
+}
+static void wino_data(const conv_call *c, float *s) {
+    cnn_conv_geom t;
+    cnn_wino_data_geom(c->g, &t);
+    float *wpk = s + cnn_wino_scratch_floats(&t, c->isa, c->threads);
+    cnn_wino_pack(&t, c->isa, c->threads, c->w, 1, wpk);
+    cnn_wino_forward(&t, c->isa, c->threads, c->dy, wpk, NULL, NULL, c->dx, s);
 }
 
 #ifdef CNN_ARCH_X86
@@ -612,6 +637,7 @@ static const conv_algo FORWARD[] = {
 static const conv_algo BACKWARD_DATA[] = {
     {"reference", reference, no_scratch, ref_data, NULL, NULL},
     {"depthwise", dw_supported, dw_floats, dw_data, NULL, NULL},
+    {"winograd", wino_data_ok, wino_data_floats, wino_data, NULL, NULL},
     {"kvec", kvec_ok, kvec_floats, kvec_data, NULL, NULL},
     {"gemm", always, gemm_images_floats, gemm_data, NULL, NULL},
 };
@@ -649,6 +675,7 @@ static conv_call call_of(const cnn_ctx *ctx, const cnn_conv_geom *g, cnn_conv_pa
                    .threads = cnn_ctx_threads(ctx),
                    .isa = cnn_isa_of(ctx),
                    .reference = cnn_algo_of(ctx) == CNN_ALGO_REFERENCE,
+                   .direct_sum = cnn_algo_of(ctx) == CNN_ALGO_DIRECT,
                    .epi = {-1, 0.0f}};
     return c;
 }

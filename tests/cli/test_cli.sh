@@ -49,9 +49,14 @@ best=$(sed -n "s/^instruction set: \([a-z0-9]*\) (the CPU's best)$/\1/p" "$tmp/o
 CNN_ISA=portable expect 0 --version
 has out "instruction set: portable (CNN_ISA; the CPU's best: $best)"
 expect 0 bench --shape lenet2 --min-time 0 --isa portable
-has out ", portable, GFLOP/s"
+has out ", portable, algorithms auto, GFLOP/s"
 CNN_ISA=portable expect 0 bench --shape lenet2 --min-time 0 --csv
-has out " isa=portable "
+has out " isa=portable algo=auto "
+# The algorithm choice: CNN_ALGO (auto, direct, reference); another name is one line, exit 2.
+CNN_ALGO=direct expect 0 bench --shape lenet2 --min-time 0 --csv
+has out " algo=direct "
+CNN_ALGO=winograd expect 2 bench --shape lenet2
+first_err "cnn bench: CNN_ALGO winograd: unknown algorithm choice (auto, direct or reference)"
 expect 2 bench --shape lenet2 --isa avx3
 first_err "cnn bench: --isa avx3: unknown instruction set (avx512, avx2, neon, portable or auto)"
 [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "an unknown --isa is not one line"
