@@ -758,7 +758,8 @@ static void winograd_isa(cnn_isa isa) {
                                     {1, 16, 9, 12, 16, 1},  {3, 16, 10, 9, 17, 1},  {2, 32, 14, 14, 64, 1},
                                     {1, 20, 13, 18, 33, 0}, {2, 16, 7, 11, 16, 2},  {1, 64, 56, 56, 64, 1},
                                     {5, 48, 10, 10, 40, 1}, {1, 17, 38, 3, 16, 1},  {2, 16, 30, 29, 16, 1},
-                                    {1, 16, 9, 70, 20, 1},  {3, 16, 20, 22, 24, 1}, {2, 24, 16, 13, 16, 0}};
+                                    {1, 16, 9, 70, 20, 1},  {3, 16, 20, 22, 24, 1}, {2, 24, 16, 13, 16, 0}, {19, 16, 12, 12, 32, 1},
+                                    {11, 32, 23, 21, 48, 1}, {2, 33, 26, 29, 35, 2}, {9, 64, 15, 15, 64, 1}};
     test_rng rng = test_rng_make(77);
     cnn_ctx *ref = cnn_ctx_create(1), *one = cnn_ctx_create(1), *two = cnn_ctx_create(2);
     cnn_ctx *direct = cnn_ctx_create(1);
@@ -767,8 +768,8 @@ static void winograd_isa(cnn_isa isa) {
     assert_int_equal(cnn_ctx_set_isa(one, isa), CNN_OK);
     assert_int_equal(cnn_ctx_set_isa(two, isa), CNN_OK);
     assert_int_equal(cnn_ctx_set_isa(direct, isa), CNN_OK);
-    double worst = 0.0, worst_data = 0.0;
-    int data_shapes = 0;
+    double worst = 0.0, worst_data = 0.0, worst_weights = 0.0;
+    int data_shapes = 0, weights_shapes = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const int *sh = shapes[i], pad = sh[5];
         const cnn_conv2d c = {.n = sh[0], .c = sh[1], .h = sh[2], .w = sh[3], .k = sh[4], .r = 3, .s = 3,
@@ -823,11 +824,38 @@ static void winograd_isa(cnn_isa isa) {
             free(dwant), free(d1), free(d2), free(di);
             data_shapes++;
         }
+        if (cnn_wino_weights_supported(&g, isa)) { /* backward-weights: one thread against two */
+            float *gw = test_alloc(g.w_size), *g1 = test_alloc(g.w_size), *g2 = test_alloc(g.w_size);
+            float *gb = test_alloc((size_t)c.k), *b1 = test_alloc((size_t)c.k), *b2 = test_alloc((size_t)c.k);
+            assert_string_equal(cnn_conv_algo_name(one, &g, CNN_CONV_BACKWARD_WEIGHTS), "winograd");
+            assert_int_equal(cnn_conv2d_backward_weights(ref, &c, x, dy, gw, gb), CNN_OK);
+            assert_int_equal(cnn_conv2d_backward_weights(one, &c, x, dy, g1, b1), CNN_OK);
+            assert_int_equal(cnn_conv2d_backward_weights(two, &c, x, dy, g2, b2), CNN_OK);
+            worst_weights = fmax(worst_weights, wino_error("winograd backward-weights vs reference", g1, gw, g.w_size,
+                                                           (double)c.n * g.p * g.q));
+            assert_memory_equal(g1, g2, g.w_size * sizeof(float));
+            assert_memory_equal(b1, b2, (size_t)c.k * sizeof(float));
+            assert_true(test_close("dbias", b1, gb, (size_t)c.k, 1e-5, 1e-5));
+            if (c.n > 8) { /* the tree's two halves (as on two MPI ranks), added: the same bits */
+                cnn_conv2d half = c;
+                const int mid = (c.n + 1) / 2;
+                half.n = mid;
+                assert_int_equal(cnn_conv2d_backward_weights(one, &half, x, dy, gw, NULL), CNN_OK);
+                half.n = c.n - mid;
+                assert_int_equal(cnn_conv2d_backward_weights(two, &half, x + mid * xs, dy + mid * ys, g2, NULL), CNN_OK);
+                for (size_t e = 0; e < g.w_size; e++) gw[e] += g2[e];
+                assert_memory_equal(gw, g1, g.w_size * sizeof(float));
+            }
+            free(gw), free(g1), free(g2), free(gb), free(b1), free(b2);
+            weights_shapes++;
+        }
         assert_true(two->scratch == block && two->scratch_size == block_size);
         free(x), free(w), free(b), free(dy), free(want), free(y1), free(y2), free(yi), free(yc), free(pk);
     }
-    print_message("winograd %s: worst error %.3g sqrt(terms) max|ref| forward, %.3g backward-data (%d shapes)\n",
-                  cnn_isa_name(isa), worst, worst_data, data_shapes);
+    print_message("winograd %s: worst error %.3g sqrt(terms) max|ref| forward, %.3g backward-data (%d shapes), "
+                  "%.3g backward-weights (%d shapes)\n",
+                  cnn_isa_name(isa), worst, worst_data, data_shapes, worst_weights, weights_shapes);
+    assert_true(weights_shapes >= 4);
     assert_true(data_shapes >= 8);
     cnn_conv_geom g;
     const cnn_conv2d small = {.n = 8, .c = 64, .h = 7, .w = 7, .k = 64, .r = 3, .s = 3, .pad_top = 1,

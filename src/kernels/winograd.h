@@ -36,6 +36,18 @@ CNN_LOCAL size_t cnn_wino_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, in
 CNN_LOCAL void cnn_wino_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *wpk,
                                 const float *bias, const cnn_conv_epi *epi, float *y, float *scratch);
 
+/* dW (and dbias, may be NULL) = the sums over the batch of x correlated with dy, by the transpose of
+   F(4x4, 3x3), which is F(3x3, 4x4) on the same points: dW = G^T [sum over tiles (A e A^T) . (B^T d B)] G
+   for each tile's 4x4 values e of dy and its 6x6 input patch d (the forward's input transform). The sum
+   over tiles is 36 GEMMs of K x tiles by tiles x C per block of tiles, accumulated over a leaf of the
+   batch's summation tree (kernels/tree.h) in block order and transformed to dW (in double, rounded once)
+   before the tree adds the leaves: the same bits for any thread count and on MPI ranks that hold the
+   tree's subtrees. Shapes of cnn_wino_weights_supported: cnn_wino_supported's with large enough GEMMs. */
+CNN_LOCAL int cnn_wino_weights_supported(const cnn_conv_geom *g, cnn_isa isa);
+CNN_LOCAL size_t cnn_wino_weights_scratch_floats(const cnn_conv_geom *g, cnn_isa isa, int threads);
+CNN_LOCAL void cnn_wino_backward_weights(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x,
+                                         const float *dy, float *dw, float *scratch);
+
 /* How the tiles meet the vector lanes. Tiles run in flat order (image, tile row, tile column); each
    tile row is cut into segments of at most L tiles (L = 16, 8 or 4 on AVX-512, 8 or 4 on AVX2: the least
    of them at least as wide as the row, so a narrow row wastes few lanes), and a unit is S = V / L
@@ -88,6 +100,10 @@ typedef struct cnn_wino_kernels {
                   int c0, int c1, float *v);
     void (*output)(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *m, long u0, long u1, long t0,
                    size_t ld, int k0, int k1, const float *bias, int relu, float *y);
+    /* dL/dO, filters [k0, k1): d[xi cnn_wino_xi_stride(K, ld) + k ld + col(t)] = (A e A^T)[xi] of tile t's
+       4x4 values e of dy (0 outside P x Q; a missing tile's columns 0) */
+    void (*grad)(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *dy, long u0, long u1, long t0,
+                 size_t ld, int k0, int k1, float *d);
 } cnn_wino_kernels;
 
 #ifdef CNN_ARCH_X86

@@ -30,3 +30,16 @@ WV_INLINE void wv_at4(const wv_t m[6], wv_t o[4]) {
     o[2] = wv_fmadd(wv_set1(4.0f), s34, s12);
     o[3] = wv_add(wv_fmadd(wv_set1(8.0f), d34, d12), m[5]);
 }
+
+/* o = A z: the transpose of the output transform, taking a tile's 4 values of dL/dO to the 6 of the
+   product domain (backward-weights). A = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1] */
+WV_INLINE void wv_a6(const wv_t z[4], wv_t o[6]) {
+    const wv_t s02 = wv_add(z[0], z[2]), s13 = wv_add(z[1], z[3]);
+    const wv_t e = wv_fmadd(wv_set1(4.0f), z[2], z[0]), f = wv_mul(wv_set1(2.0f), wv_fmadd(wv_set1(4.0f), z[3], z[1]));
+    o[0] = z[0];
+    o[1] = wv_add(s02, s13);
+    o[2] = wv_sub(s02, s13);
+    o[3] = wv_add(e, f);
+    o[4] = wv_sub(e, f);
+    o[5] = z[3];
+}

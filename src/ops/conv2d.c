@@ -495,6 +495,17 @@ static void wino_data(const conv_call *c, float *s) {
     cnn_wino_pack(&t, c->isa, c->threads, c->w, 1, wpk);
     cnn_wino_forward(&t, c->isa, c->threads, c->dy, wpk, NULL, NULL, c->dx, s);
 }
+/* backward-weights: the transposed algorithm, F(3x3, 4x4) on the forward's points */
+static int wino_weights_ok(const conv_call *c) {
+    return !c->reference && !c->direct_sum && cnn_wino_weights_supported(c->g, c->isa);
+}
+static size_t wino_weights_floats(const conv_call *c) {
+    return with_bias(c, cnn_wino_weights_scratch_floats(c->g, c->isa, c->threads));
+}
+static void wino_weights(const conv_call *c, float *s) {
+    cnn_wino_backward_weights(c->g, c->isa, c->threads, c->x, c->dy, c->dw, s);
+    bias_after(c, s);
+}
 
 #ifdef CNN_ARCH_X86
 /* few taps per output (kernels/x86/direct.c): first layers on 1-3 channel images */
@@ -644,6 +655,7 @@ static const conv_algo BACKWARD_DATA[] = {
 static const conv_algo BACKWARD_WEIGHTS[] = {
     {"reference", reference, no_scratch, ref_weights, NULL, NULL},
     {"depthwise", dw_supported, dw_floats, dw_weights, NULL, NULL},
+    {"winograd", wino_weights_ok, wino_weights_floats, wino_weights, NULL, NULL},
     /* before the direct kernels: on a first layer (lenet1) 160 against 100 GFLOP/s */
     {"kvec", kvec_ok, kvec_floats, kvec_weights, NULL, NULL},
 #ifdef CNN_ARCH_X86

@@ -171,4 +171,44 @@ static AVX2 void output_avx2(const cnn_conv_geom *g, const cnn_wino_geom *wg, co
     }
 }
 
-const cnn_wino_kernels cnn_wino_avx2 = {8, 0, input_avx2, output_avx2};
+/* One filter of one unit of dL/dO: its tiles' 4x4 values (0 outside P x Q, missing tiles 0) into 36 rows
+   of D, A d A^T, 8 columns each. */
+static inline AVX2 void grad_unit(const cnn_conv_geom *g, const unit8 *un, const float *dyk, float *dk, size_t ds) {
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 none[4] = {zero, zero, zero, zero};
+    __m256 r[4][6];
+    for (int i = 0; i < 4; i++) {
+        __m256 a[4], z[6];
+        for (int q = 0; q < 2; q++) {
+            a[2 * q] = a[2 * q + 1] = zero;
+            if (!un->live[q] || i >= un->rows[q]) continue;
+            const float *p = dyk + un->at[q] + (size_t)i * g->q;
+            a[2 * q] = _mm256_maskload_ps(p, un->m[q][0]);
+            a[2 * q + 1] = _mm256_maskload_ps(p + 8, un->m[q][1]);
+        }
+        transpose_in(a, none, z);
+        wv_a6(z, r[i]);
+    }
+    for (int j = 0; j < 6; j++) {
+        __m256 z[4], o[6];
+        for (int i = 0; i < 4; i++) z[i] = r[i][j];
+        wv_a6(z, o);
+        for (int i = 0; i < 6; i++) _mm256_storeu_ps(dk + (size_t)(i * 6 + j) * ds, o[i]);
+    }
+}
+
+static AVX2 void grad_avx2(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *dy, long u0, long u1, long t0,
+                           size_t ld, int k0, int k1, float *d) {
+    const size_t pq = (size_t)g->p * g->q, ds = cnn_wino_xi_stride(g->k, ld);
+    unit8 io[UNITS_MAX];
+    (void)t0;
+    for (long b0 = u0; b0 < u1; b0 += UNITS_MAX) {
+        const long b1 = b0 + UNITS_MAX < u1 ? b0 + UNITS_MAX : u1;
+        for (long u = b0; u < b1; u++) unit8_of(g, wg, u, 0, &io[u - b0]);
+        for (int k = k0; k < k1; k++)
+            for (long u = b0; u < b1; u++)
+                grad_unit(g, &io[u - b0], dy + (size_t)k * pq, d + (size_t)k * ld + (size_t)(u - u0) * 8, ds);
+    }
+}
+
+const cnn_wino_kernels cnn_wino_avx2 = {8, 0, input_avx2, output_avx2, grad_avx2};

@@ -203,4 +203,42 @@ static AVX512 void output_avx512(const cnn_conv_geom *g, const cnn_wino_geom *wg
     }
 }
 
-const cnn_wino_kernels cnn_wino_avx512 = {16, 1, input_avx512, output_avx512};
+/* One filter of one unit of dL/dO: its tiles' 4x4 values (0 outside P x Q) into 36 rows of D, A d A^T. */
+static inline AVX512 void grad_unit(const cnn_conv_geom *g, const unit_io *e, const float *dyk, float *dk, size_t ds) {
+    const unit *un = &e->un;
+    const __mmask16 out = span16(0, un->count);
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 none[4] = {zero, zero, zero, zero};
+    __m512 r[4][6]; /* r[i] = row i of the tiles times A^T */
+    for (int i = 0; i < 4; i++) {
+        __m512 a[4], z[6];
+        for (int q = 0; q < 4; q++)
+            a[q] = i < e->rows[q] ? _mm512_maskz_loadu_ps(e->m0[q], dyk + e->at[q] + (size_t)i * g->q) : zero;
+        deinterleave(a, none, z);
+        wv_a6(z, r[i]);
+    }
+    for (int j = 0; j < 6; j++) {
+        __m512 z[4], o[6];
+        for (int i = 0; i < 4; i++) z[i] = r[i][j];
+        wv_a6(z, o);
+        for (int i = 0; i < 6; i++) {
+            const __m512 packed = un->prefix ? o[i] : _mm512_maskz_compress_ps(un->keep, o[i]);
+            _mm512_mask_storeu_ps(dk + (size_t)(i * 6 + j) * ds, out, packed);
+        }
+    }
+}
+
+static AVX512 void grad_avx512(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *dy, long u0, long u1,
+                               long t0, size_t ld, int k0, int k1, float *d) {
+    const size_t pq = (size_t)g->p * g->q, ds = cnn_wino_xi_stride(g->k, ld);
+    unit_io io[UNITS_MAX];
+    for (long b0 = u0; b0 < u1; b0 += UNITS_MAX) {
+        const long b1 = b0 + UNITS_MAX < u1 ? b0 + UNITS_MAX : u1;
+        units_of(g, wg, b0, b1, t0, 0, io);
+        for (int k = k0; k < k1; k++)
+            for (long u = b0; u < b1; u++)
+                grad_unit(g, &io[u - b0], dy + (size_t)k * pq, d + (size_t)k * ld + (size_t)io[u - b0].first, ds);
+    }
+}
+
+const cnn_wino_kernels cnn_wino_avx512 = {16, 1, input_avx512, output_avx512, grad_avx512};
