@@ -695,9 +695,10 @@ static void test_conv_scratch_query(void **state) {
 }
 
 /* Which algorithm each pass runs: the reference when asked for, the depthwise kernels for groups of one
-   channel, the channels-in-lanes kernels on AVX-512 and AVX2 for a layer they take (lenet2: 32 -> 64
-   channels, 5x5), the GEMM on the portable path, and never a different one for another batch size or
-   thread count. */
+   channel, Winograd on AVX-512 and AVX2 for a layer it takes (lenet2: 32 -> 64 channels, 5x5; its
+   backward-weights stays direct) and the channels-in-lanes kernels there when the context asks for the
+   direct sum, the GEMM on the portable
+   path, and never a different one for another batch size or thread count. */
 static void test_conv_algorithm_choice(void **state) {
     (void)state;
     const cnn_conv2d lenet2 = {.n = 64, .c = 32, .h = 14, .w = 14, .k = 64, .r = 5, .s = 5, .pad_top = 2,
@@ -719,9 +720,14 @@ static void test_conv_algorithm_choice(void **state) {
             assert_int_equal(cnn_ctx_set_isa(a, isas[i]), CNN_OK);
             assert_int_equal(cnn_ctx_set_isa(b, isas[i]), CNN_OK);
             const char *name = cnn_conv_algo_name(a, &g, (cnn_conv_pass)pass);
-            assert_string_equal(name, isas[i] == CNN_ISA_PORTABLE ? "gemm" : "kvec");
+            assert_string_equal(name, isas[i] == CNN_ISA_PORTABLE               ? "gemm"
+                                      : pass == CNN_CONV_BACKWARD_WEIGHTS ? "kvec"
+                                                                            : "winograd");
             assert_string_equal(cnn_conv_algo_name(b, &g, (cnn_conv_pass)pass), name);
             assert_string_equal(cnn_conv_algo_name(a, &g1, (cnn_conv_pass)pass), name);
+            assert_int_equal(cnn_ctx_set_algo(a, CNN_ALGO_DIRECT), CNN_OK);
+            assert_string_equal(cnn_conv_algo_name(a, &g, (cnn_conv_pass)pass),
+                                isas[i] == CNN_ISA_PORTABLE ? "gemm" : "kvec");
             assert_string_equal(cnn_conv_algo_name(a, &gd, (cnn_conv_pass)pass), "depthwise");
             assert_int_equal(cnn_ctx_set_algo(b, CNN_ALGO_REFERENCE), CNN_OK);
             assert_string_equal(cnn_conv_algo_name(b, &gd, (cnn_conv_pass)pass), "reference");
@@ -734,16 +740,17 @@ static void test_conv_algorithm_choice(void **state) {
     assert_null(cnn_conv_algo_name(NULL, &g, CNN_CONV_PASSES));
 }
 
-/* Winograd F(4x4, 3x3) on 3x3 stride-1 convs against the reference: the forward with weights packed
-   ahead (an inference plan: cnn_conv2d_pack) and packed by the call, and backward-data (the forward of
-   dL/dO with the weights rotated and transposed). Odd sizes that leave partial tiles, padding 0, 1 and 2,
-   tile rows of 1 to 18 tiles (4, 8 and 16 lanes a row segment, rows of two segments), images sharing the
-   16-tile vectors and blocks, a ReLU in the output transform. Tolerance: the transforms multiply by
-   constants up to 8 and 1/24 and add up to 36 rounded terms per product matrix element, so each output
-   carries the direct sum's error (close_scaled) times a constant factor; the worst case measured here is
-   about 3.5e-7 sqrt(terms) max|ref| (terms = 9 C + 1, or 9 K for backward-data), and 3e-6 leaves 8x room
-   while a wrong tap, tile edge or transform coefficient is off by O(max|ref|). Threads, the split of the
-   batch and packing ahead or per call change nothing: bit for bit. On AVX-512 (16 tiles a vector) and
+/* Winograd F(4x4, 3x3) on 3x3 and 5x5 (3x5, 5x3: 3x3 taps) stride-1 convs against the reference: the
+   forward with weights packed ahead (an inference plan: cnn_conv2d_pack) and packed by the call,
+   backward-data (the forward of dL/dO with the weights rotated and transposed) and backward-weights (the
+   transposed algorithm). Odd sizes that leave partial tiles, padding 0 to 3, tile rows of 1 to 18 tiles
+   (4, 8 and 16 lanes a row segment, rows of two segments), images sharing the 16-tile vectors and blocks,
+   a ReLU in the output transform. Tolerance: the transforms multiply by constants up to 8 and 1/24 and
+   add up to 36 rounded terms per product matrix element, so each output carries the direct sum's error
+   (close_scaled) times a constant factor; the worst case measured here is about 3.5e-7 sqrt(terms)
+   max|ref| (terms = R S C + 1, R S K for backward-data, N P Q for backward-weights), and 3e-6 leaves 8x
+   room while a wrong tap, tile edge or transform coefficient is off by O(max|ref|). Threads, the split of
+   the batch and packing ahead or per call change nothing: bit for bit. On AVX-512 (16 tiles a vector) and
    AVX2 (8). */
 static double wino_error(const char *what, const float *got, const float *want, size_t n, double terms) {
     double mx = 0.0, err = 0.0;
@@ -754,12 +761,18 @@ static double wino_error(const char *what, const float *got, const float *want, 
 }
 
 static void winograd_isa(cnn_isa isa) {
-    static const int shapes[][6] = {/* n, c, h, w, k, pad */
-                                    {1, 16, 9, 12, 16, 1},  {3, 16, 10, 9, 17, 1},  {2, 32, 14, 14, 64, 1},
-                                    {1, 20, 13, 18, 33, 0}, {2, 16, 7, 11, 16, 2},  {1, 64, 56, 56, 64, 1},
-                                    {5, 48, 10, 10, 40, 1}, {1, 17, 38, 3, 16, 1},  {2, 16, 30, 29, 16, 1},
-                                    {1, 16, 9, 70, 20, 1},  {3, 16, 20, 22, 24, 1}, {2, 24, 16, 13, 16, 0}, {19, 16, 12, 12, 32, 1},
-                                    {11, 32, 23, 21, 48, 1}, {2, 33, 26, 29, 35, 2}, {9, 64, 15, 15, 64, 1}};
+    static const int shapes[][8] = {/* n, c, h, w, k, pad, r, s */
+                                    {1, 16, 9, 12, 16, 1, 3, 3},   {3, 16, 10, 9, 17, 1, 3, 3},
+                                    {2, 32, 14, 14, 64, 1, 3, 3},  {1, 20, 13, 18, 33, 0, 3, 3},
+                                    {2, 16, 7, 11, 16, 2, 3, 3},   {1, 64, 56, 56, 64, 1, 3, 3},
+                                    {5, 48, 10, 10, 40, 1, 3, 3},  {1, 17, 38, 3, 16, 1, 3, 3},
+                                    {2, 16, 30, 29, 16, 1, 3, 3},  {1, 16, 9, 70, 20, 1, 3, 3},
+                                    {3, 16, 20, 22, 24, 1, 3, 3},  {2, 24, 16, 13, 16, 0, 3, 3},
+                                    {19, 16, 12, 12, 32, 1, 3, 3}, {11, 32, 23, 21, 48, 1, 3, 3},
+                                    {2, 33, 26, 29, 35, 2, 3, 3},  {9, 64, 15, 15, 64, 1, 3, 3},
+                                    {9, 32, 14, 14, 64, 2, 5, 5},  {2, 16, 13, 17, 20, 0, 5, 5},
+                                    {3, 16, 11, 19, 24, 3, 5, 5},  {2, 20, 12, 15, 16, 1, 3, 5},
+                                    {10, 32, 17, 16, 40, 2, 5, 3}};
     test_rng rng = test_rng_make(77);
     cnn_ctx *ref = cnn_ctx_create(1), *one = cnn_ctx_create(1), *two = cnn_ctx_create(2);
     cnn_ctx *direct = cnn_ctx_create(1);
@@ -771,8 +784,8 @@ static void winograd_isa(cnn_isa isa) {
     double worst = 0.0, worst_data = 0.0, worst_weights = 0.0;
     int data_shapes = 0, weights_shapes = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        const int *sh = shapes[i], pad = sh[5];
-        const cnn_conv2d c = {.n = sh[0], .c = sh[1], .h = sh[2], .w = sh[3], .k = sh[4], .r = 3, .s = 3,
+        const int *sh = shapes[i], pad = sh[5], rs = sh[6] * sh[7];
+        const cnn_conv2d c = {.n = sh[0], .c = sh[1], .h = sh[2], .w = sh[3], .k = sh[4], .r = sh[6], .s = sh[7],
                               .pad_top = pad, .pad_left = pad, .pad_bottom = pad, .pad_right = pad};
         cnn_conv_geom g, t;
         assert_int_equal(cnn_conv_validate(&c, &g), CNN_OK);
@@ -803,7 +816,7 @@ static void winograd_isa(cnn_isa isa) {
         const size_t xs = g.x_size / (size_t)c.n, ys = g.y_size / (size_t)c.n;
         for (int n = 0; n < c.n; n++)
             assert_int_equal(cnn_conv2d_forward_packed(one, &img, x + n * xs, w, pk, b, &epi, yi + n * ys), CNN_OK);
-        worst = fmax(worst, wino_error("winograd vs reference", y1, want, g.y_size, 9.0 * c.c + 1));
+        worst = fmax(worst, wino_error("winograd vs reference", y1, want, g.y_size, (double)rs * c.c + 1));
         assert_memory_equal(y1, y2, g.y_size * sizeof(float));
         assert_memory_equal(y1, yi, g.y_size * sizeof(float));
         assert_memory_equal(y1, yc, g.y_size * sizeof(float));
@@ -818,7 +831,7 @@ static void winograd_isa(cnn_isa isa) {
             for (int n = 0; n < c.n; n++)
                 assert_int_equal(cnn_conv2d_backward_data(one, &img, dy + n * ys, w, di + n * xs), CNN_OK);
             worst_data = fmax(worst_data, wino_error("winograd backward-data vs reference", d1, dwant, g.x_size,
-                                                     9.0 * c.k));
+                                                     (double)rs * c.k));
             assert_memory_equal(d1, d2, g.x_size * sizeof(float));
             assert_memory_equal(d1, di, g.x_size * sizeof(float));
             free(dwant), free(d1), free(d2), free(di);
@@ -848,6 +861,18 @@ static void winograd_isa(cnn_isa isa) {
             }
             free(gw), free(g1), free(g2), free(gb), free(b1), free(b2);
             weights_shapes++;
+        }
+        if (rs > 9) { /* taps' backward-weights, which the table leaves to direct (slower here): called as is */
+            float *gw = test_alloc(g.w_size), *g1 = test_alloc(g.w_size), *g2 = test_alloc(g.w_size);
+            float *sc = test_alloc(cnn_wino_weights_scratch_floats(&g, isa, 2));
+            assert_string_not_equal(cnn_conv_algo_name(one, &g, CNN_CONV_BACKWARD_WEIGHTS), "winograd");
+            assert_int_equal(cnn_conv2d_backward_weights(ref, &c, x, dy, gw, NULL), CNN_OK);
+            cnn_wino_backward_weights(&g, isa, 1, x, dy, g1, sc);
+            cnn_wino_backward_weights(&g, isa, 2, x, dy, g2, sc);
+            worst_weights = fmax(worst_weights, wino_error("winograd taps' backward-weights vs reference", g1, gw,
+                                                           g.w_size, (double)c.n * g.p * g.q));
+            assert_memory_equal(g1, g2, g.w_size * sizeof(float));
+            free(gw), free(g1), free(g2), free(sc);
         }
         assert_true(two->scratch == block && two->scratch_size == block_size);
         free(x), free(w), free(b), free(dy), free(want), free(y1), free(y2), free(yi), free(yc), free(pk);

@@ -1,14 +1,17 @@
-/* winograd.h — 3x3, stride-1 convolutions by Winograd's minimal filtering F(4x4, 3x3) (Lavin and Gray,
-   2016): each 4x4 block of outputs ("tile") is A^T [(G g G^T) . (B^T d B)] A of its 6x6 input patch d, so
-   the 36 products per tile, channel and filter become 36 GEMMs of K x C by C x tiles, 4x fewer
-   multiplications than the direct sum over (c, r, s). Backward-data of a 3x3 stride-1 convolution is the
-   forward of such a convolution (dL/dO padded by 2 - pad, weights rotated by 180 degrees and transposed),
-   so it runs here too. The transforms round differently from the direct sum: outputs agree with it to a
-   few units in the sixth digit times sqrt(9 C + 1) (test_conv2d bounds it); a context set to
-   CNN_ALGO_DIRECT never runs them. The weights are transformed (in double, rounded once) and packed for
-   the GEMM's micro-kernel, once by an inference plan, else on every call; the input and output transforms
-   vectorise over 16 tiles (x86/winograd_avx512.c) or 8 (x86/winograd_avx2.c); other instruction sets take
-   no shape. Shapes come validated. */
+/* winograd.h — stride-1 convolutions by Winograd's minimal filtering F(4x4, 3x3) (Lavin and Gray, 2016):
+   each 4x4 block of outputs ("tile") is A^T [(G g G^T) . (B^T d B)] A of its 6x6 input patch d, so the
+   36 products per tile, channel and filter become 36 GEMMs of K x C by C x tiles, 4x fewer
+   multiplications than the direct sum over (c, r, s) of a 3x3 kernel. A 5x5 (or 3x5, 5x3) kernel is cut
+   into 3x3 pieces ("taps": 2 x 2 of them, the last row and column of the 6x6 they cover zero), each
+   reading the input shifted by its offset; the taps' transformed inputs stack as T C channels of one
+   GEMM, 2.8x fewer multiplications than the direct sum of a 5x5. Backward-data of a stride-1
+   convolution is the forward of such a convolution (dL/dO padded by R - 1 - pad, weights rotated by 180
+   degrees and transposed), so it runs here too. The transforms round differently from the direct sum:
+   outputs agree with it to a few units in the sixth digit times sqrt(R S C + 1) (test_conv2d bounds it);
+   a context set to CNN_ALGO_DIRECT never runs them. The weights are transformed (in double, rounded
+   once) and packed for the GEMM's micro-kernel, once by an inference plan, else on every call; the input
+   and output transforms vectorise over 16 tiles (x86/winograd_avx512.c) or 8 (x86/winograd_avx2.c);
+   other instruction sets take no shape. Shapes come validated. */
 #ifndef CNN_WINOGRAD_H
 #define CNN_WINOGRAD_H
 
@@ -16,16 +19,18 @@
 
 #include <stddef.h>
 
-/* Whether the forward of g runs here with isa: 3x3, stride 1, dilation 1, one group, enough channels and
-   filters for the GEMMs to pay for the transforms. Shape and isa only, never the batch. */
+/* Whether the forward of g runs here with isa: a kernel of 3 or 5 rows and 3 or 5 columns, stride 1,
+   dilation 1, one group, enough channels and filters for the GEMMs to pay for the transforms. Shape and
+   isa only, never the batch. */
 CNN_LOCAL int cnn_wino_supported(const cnn_conv_geom *g, cnn_isa isa);
-/* The transformed weights: their floats, and making them with `threads` threads from w: K x C x 3 x 3, or
-   with flip the weights (C x K x 3 x 3) of the convolution whose backward-data g is, each filter rotated by
-   180 degrees. */
+/* The transformed weights: their floats, and making them with `threads` threads from w: K x C x R x S, or
+   with flip the weights (C x K x R x S) of the convolution whose backward-data g is, each filter rotated
+   by 180 degrees. */
 CNN_LOCAL size_t cnn_wino_packed_floats(const cnn_conv_geom *g, cnn_isa isa);
 CNN_LOCAL void cnn_wino_pack(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *w, int flip, float *wpk);
 /* The forward geometry of g's backward-data, into t: channels and filters swapped, dL/dO (K x P x Q) in,
-   dL/dX (C x H x W) out, padding 2 - pad; 0 when some padding exceeds 2 (it would crop, not pad). */
+   dL/dX (C x H x W) out, padding R - 1 - pad (S - 1 - pad across); 0 when some padding exceeds that
+   (it would crop, not pad). */
 CNN_LOCAL int cnn_wino_data_geom(const cnn_conv_geom *g, cnn_conv_geom *t);
 /* Scratch floats of a call with `threads` threads: per thread a block of transformed inputs and outputs
    and the GEMM's packing buffers. */
@@ -38,8 +43,9 @@ CNN_LOCAL void cnn_wino_forward(const cnn_conv_geom *g, cnn_isa isa, int threads
 
 /* dW (and dbias, may be NULL) = the sums over the batch of x correlated with dy, by the transpose of
    F(4x4, 3x3), which is F(3x3, 4x4) on the same points: dW = G^T [sum over tiles (A e A^T) . (B^T d B)] G
-   for each tile's 4x4 values e of dy and its 6x6 input patch d (the forward's input transform). The sum
-   over tiles is 36 GEMMs of K x tiles by tiles x C per block of tiles, accumulated over a leaf of the
+   for each tile's 4x4 values e of dy and its 6x6 input patch d (the forward's input transform; a tap's
+   patch for each 3x3 piece of a 5x5 kernel). The sum over tiles is 36 GEMMs of K x tiles by tiles x T C
+   per block of tiles, accumulated over a leaf of the
    batch's summation tree (kernels/tree.h) in block order and transformed to dW (in double, rounded once)
    before the tree adds the leaves: the same bits for any thread count and on MPI ranks that hold the
    tree's subtrees. Shapes of cnn_wino_weights_supported: cnn_wino_supported's with large enough GEMMs. */
@@ -86,9 +92,10 @@ static inline size_t cnn_wino_xi_stride(int rows, size_t ld) {
     return (size_t)rows * ld + 16;
 }
 
-/* One instruction set's transforms of units [u0, u1), whose first tile is t0:
-   - input, channels [c0, c1): v[xi cnn_wino_xi_stride(C, ld) + c ld + col(t)] = (B^T d B)[xi] of tile t's
-     patch d in channel c (0 outside the image);
+/* One instruction set's transforms of units [u0, u1), whose first tile is t0, for a 3x3 kernel (a tap's
+   offset is the geometry's padding less the tap's):
+   - input, channels [c0, c1): v[xi xs + c ld + col(t)] = (B^T d B)[xi] of tile t's patch d in channel c
+     (0 outside the image);
    - output, filters [k0, k1): y of tile t's 4x4 outputs (those inside P x Q) = (A^T m A) of
      m[xi cnn_wino_xi_stride(K, ld) + k ld + col(t)], plus bias[k] (bias may be NULL), then ReLU when relu.
    col(t) is t - t0 when compact; else unit u's tiles take columns (u - u0) V + [0, V) in an order of the
@@ -97,7 +104,7 @@ typedef struct cnn_wino_kernels {
     int lanes;   /* V: tiles a vector */
     int compact; /* col(t) = t - t0 */
     void (*input)(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *x, long u0, long u1, long t0, size_t ld,
-                  int c0, int c1, float *v);
+                  size_t xs, int c0, int c1, float *v);
     void (*output)(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *m, long u0, long u1, long t0,
                    size_t ld, int k0, int k1, const float *bias, int relu, float *y);
     /* dL/dO, filters [k0, k1): d[xi cnn_wino_xi_stride(K, ld) + k ld + col(t)] = (A e A^T)[xi] of tile t's

@@ -454,8 +454,8 @@ static void kvec_weights(const conv_call *c, float *s) {
     cnn_kvec_backward_weights(c->g, c->isa, c->threads, c->x, c->dy, c->dw, c->dbias, s);
 }
 
-/* Winograd F(4x4, 3x3) (kernels/winograd.c): the forward and backward-data of 3x3 stride-1 convs, unless
-   the context asks for the direct sum. Its weights are transformed on every call (after the scratch of
+/* Winograd F(4x4, 3x3) (kernels/winograd.c): all three passes of 3x3 and 5x5 stride-1 convs (a 5x5 as four
+   3x3 taps), unless the context asks for the direct sum. Its weights are transformed on every call (after the scratch of
    the transforms) unless an inference plan packed them ahead. */
 static int wino_ok(const conv_call *c) {
     return !c->reference && !c->direct_sum && cnn_wino_supported(c->g, c->isa);

@@ -115,8 +115,8 @@ static inline AVX2 void input_unit(const cnn_conv_geom *g, const unit8 *un, cons
 enum { UNITS_MAX = 64 };
 
 static AVX2 void input_avx2(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *x, long u0, long u1, long t0,
-                            size_t ld, int c0, int c1, float *v) {
-    const size_t hw = (size_t)g->h * g->w, xs = cnn_wino_xi_stride(g->c, ld);
+                            size_t ld, size_t xs, int c0, int c1, float *v) {
+    const size_t hw = (size_t)g->h * g->w;
     unit8 io[UNITS_MAX];
     (void)t0;
     for (long b0 = u0; b0 < u1; b0 += UNITS_MAX) {

@@ -148,8 +148,8 @@ static inline AVX512 void input_unit(const cnn_conv_geom *g, const unit_io *e, c
 
 /* Channel by channel, every unit of the block: each plane's rows are read in order. */
 static AVX512 void input_avx512(const cnn_conv_geom *g, const cnn_wino_geom *wg, const float *x, long u0, long u1,
-                                long t0, size_t ld, int c0, int c1, float *v) {
-    const size_t hw = (size_t)g->h * g->w, xs = cnn_wino_xi_stride(g->c, ld);
+                                long t0, size_t ld, size_t xs, int c0, int c1, float *v) {
+    const size_t hw = (size_t)g->h * g->w;
     unit_io io[UNITS_MAX];
     for (long b0 = u0; b0 < u1; b0 += UNITS_MAX) {
         const long b1 = b0 + UNITS_MAX < u1 ? b0 + UNITS_MAX : u1;
