@@ -80,8 +80,10 @@ static const shape SHAPES[] = {
     {1, 2, 3, 60, 16, 1, 3, 1, 0, 1, 1},     /* 1 x 3 unpadded, Q = 58: five tiles */
     {1, 8, 6, 6, 16, 3, 3, 1, 2, 1, 1},      /* padding past the kernel: backward-data on the GEMM */
     /* the direct kernels of first layers (C R S <= 32; kernels/x86/direct.c): 8 filters x 32 columns on
-       AVX-512, 6 x 16 on AVX2 */
-    {2, 3, 9, 37, 20, 3, 3, 1, 1, 1, 1},     /* K = 20 as 6 + 6 + 6 + 2 (AVX2), Q = 37 as 16 + 16 + 5 */
+       AVX-512, 6 or 4 x 16 on AVX2 (whichever computes fewer filters) */
+    {2, 3, 9, 37, 20, 3, 3, 1, 1, 1, 1},     /* K = 20 as 4 x 5 (AVX2), Q = 37 as 16 + 16 + 5 */
+    {1, 1, 12, 28, 18, 5, 5, 1, 2, 1, 1},    /* K = 18 as 6 x 3 (AVX2), Q = 28 as 16 + 12 */
+    {2, 1, 10, 28, 7, 5, 5, 1, 2, 1, 1},     /* K = 7 as 4 + 3 (AVX2) */
 };
 
 /* Padding and strides that differ per side and axis (the kernel's padded plane and offsets). */

@@ -1,6 +1,6 @@
 /* direct.c — see direct.h. The batch is first copied into zero-padded planes (Hp x Wp, wide enough
    that every vector load of a tap stays inside its plane), so the kernels need no bounds checks:
-   - forward: 8 filters x 32 output columns in registers (AVX2: 6 x 16); per tap two loads of the
+   - forward: 8 filters x 32 output columns in registers (AVX2: 6 or 4 x 16); per tap two loads of the
      padded row and a broadcast weight per filter; bias (and the fused ReLU) in the epilogue, stores
      cut at the row end.
    - backward-weights: KB filters x TB taps in registers, each a 16-lane partial sum over the whole
@@ -167,30 +167,38 @@ AVX512 static void fwd_block_avx512(const cnn_conv_geom *g, const dgeom *d, cons
         avx2_store_first(dst, v0, left < 8 ? left : 8);                                                            \
         if (left > 8) avx2_store_first(dst + 8, v1, left < 16 ? left - 8 : 8);                                     \
     }
-#define D2_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5)
-AVX2 static void fwd_block_avx2(const cnn_conv_geom *g, const dgeom *d, const long *off, const float *xn,
-                                const float *wpk, const float *b6, int kvalid, int relu, float *yk) {
-    const __m256 zero = _mm256_setzero_ps();
-    for (int p = 0; p < g->p; p++) {
-        const float *row = xn + (size_t)p * g->sh * d->wp;
-        for (int q0 = 0; q0 < g->q; q0 += 16) {
-            const int left = g->q - q0; /* columns from q0 to the row's end */
-            D2_ALL(D2_ACC)
-            for (int t = 0; t < d->taps; t++) {
-                const float *xr = row + off[t] + q0, *wt = wpk + (size_t)t * 6;
-                const __m256 x0 = _mm256_loadu_ps(xr), x1 = _mm256_loadu_ps(xr + 8);
-                D2_ALL(D2_FMA)
-            }
-            D2_ALL(D2_STORE)
-        }
+/* KB (6 or 4) filters: the 6 leaves filter counts such as 32 a sixth of its lanes idle (36 computed) */
+#define D2_BLOCK(NAME, KB, ALL)                                                                                      \
+    AVX2 static void NAME(const cnn_conv_geom *g, const dgeom *d, const long *off, const float *xn, const float *wpk, \
+                          const float *b6, int kvalid, int relu, float *yk) {                                      \
+        const __m256 zero = _mm256_setzero_ps();                                                                   \
+        for (int p = 0; p < g->p; p++) {                                                                           \
+            const float *row = xn + (size_t)p * g->sh * d->wp;                                                     \
+            for (int q0 = 0; q0 < g->q; q0 += 16) {                                                                \
+                const int left = g->q - q0; /* columns from q0 to the row's end */                                 \
+                ALL(D2_ACC)                                                                                        \
+                for (int t = 0; t < d->taps; t++) {                                                                \
+                    const float *xr = row + off[t] + q0, *wt = wpk + (size_t)t * KB;                               \
+                    const __m256 x0 = _mm256_loadu_ps(xr), x1 = _mm256_loadu_ps(xr + 8);                           \
+                    ALL(D2_FMA)                                                                                    \
+                }                                                                                                  \
+                ALL(D2_STORE)                                                                                      \
+            }                                                                                                      \
+        }                                                                                                          \
     }
-}
-#undef D2_ALL
+#define D2_ALL6(M) M(0) M(1) M(2) M(3) M(4) M(5)
+#define D2_ALL4(M) M(0) M(1) M(2) M(3)
+D2_BLOCK(fwd_block_avx2, 6, D2_ALL6)
+D2_BLOCK(fwd_block4_avx2, 4, D2_ALL4)
+#undef D2_BLOCK
+#undef D2_ALL6
+#undef D2_ALL4
 #undef D2_STORE
 #undef D2_FMA
 #undef D2_ACC
 
-static const fwd_kernel FWD_AVX512 = {8, fwd_block_avx512}, FWD_AVX2 = {6, fwd_block_avx2};
+static const fwd_kernel FWD_AVX512 = {8, fwd_block_avx512}, FWD_AVX2 = {6, fwd_block_avx2},
+                        FWD_AVX2_4 = {4, fwd_block4_avx2};
 
 /* Filter block kb of image n, its padded planes at xn. */
 static void fwd_filters(const cnn_conv_geom *g, const dgeom *d, const fwd_kernel *fk, const long *off,
@@ -370,7 +378,11 @@ AVX512 static void bww_leaf(void *arg, int team, int lo, int hi, float *out) {
 void cnn_direct_forward(const cnn_conv_geom *g, cnn_isa isa, int threads, const float *x, const float *w,
                         const float *bias, int relu, float *y, float *scratch) {
     dgeom d = dgeom_of(g);
-    forward_blocks(g, &d, isa == CNN_ISA_AVX512 ? &FWD_AVX512 : &FWD_AVX2, threads, x, w, bias, relu, y, scratch,
+    /* AVX2: 4 filters a block where that computes fewer filters than 6 would (32: 32 against 36) */
+    const fwd_kernel *fk = isa == CNN_ISA_AVX512             ? &FWD_AVX512
+                           : (g->k + 3) / 4 * 4 < (g->k + 5) / 6 * 6 ? &FWD_AVX2_4
+                                                                   : &FWD_AVX2;
+    forward_blocks(g, &d, fk, threads, x, w, bias, relu, y, scratch,
                    scratch + weights_floats(g, &d));
 }
 
