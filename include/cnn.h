@@ -59,9 +59,9 @@ CNN_API void cnn_ctx_free(cnn_ctx *ctx);
 /* The thread count the context was created with (1 for NULL). */
 CNN_API int cnn_ctx_threads(const cnn_ctx *ctx);
 
-/* Which implementation the ops of a context run. AUTO is the fast path users want, 3x3 stride-1
-   convolutions by Winograd's F(4x4, 3x3) included (forward and backward-data: their sums round
-   differently from the direct sum over channels and taps, within a few units in the sixth digit);
+/* Which implementation the ops of a context run. AUTO is the fast path users want, 3x3 and 5x5
+   stride-1 convolutions by Winograd's F(4x4, 3x3) included (their sums round differently from the
+   direct sum over channels and taps, within a few units in the sixth digit);
    DIRECT is the fast path without Winograd, every convolution a sum over (channel, kernel row, kernel
    column) like the reference's; REFERENCE forces the plain, obviously-correct loops (double
    accumulation) that serve as the oracle. Append-only. */
