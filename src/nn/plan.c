@@ -377,6 +377,11 @@ cnn_status cnn_plan_create(const cnn_net *src, int max_batch, cnn_plan **out) {
         const size_t budget = net->param_count > (size_t)CHUNK_FLOATS ? net->param_count : (size_t)CHUNK_FLOATS;
         const size_t fit = one ? budget / one : (size_t)max_batch;
         plan->chunk = fit < 1 ? 1 : fit > (size_t)max_batch ? max_batch : (int)fit;
+        /* the batch in passes of equal size: fashion-cnn's 32 as 16 + 16, not 23 + 9, whose pass of 9
+           pads the GEMM's 6-row tiles to 12 (batch 32, one thread: AVX-512 24,300 -> 26,500 images/s,
+           AVX2 16,500 -> 16,900, median of three alternating runs) */
+        const int passes = (max_batch + plan->chunk - 1) / plan->chunk;
+        plan->chunk = (max_batch + passes - 1) / passes;
         net->max_batch = plan->chunk;
         st = arena_layout(net, (size_t)plan->chunk, plan->out_off, plan->aux_off, &plan->arena_floats);
     }
