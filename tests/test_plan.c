@@ -121,6 +121,22 @@ static void test_plan_matches_forward(void **state) {
                 for (size_t i = 0; i < 3; i++) check_case(&CASES[k], b ? 5 : 1, t, isas[i], 10 + k);
 }
 
+/* A dense layer's weights packed for the plan's passes: transposed for passes of one or two images, and
+   for longer ones either transposed or in the GEMM's panels computing y^T = W x^T, whichever pads the
+   register tiles less (ops/dense.c): dense 40 over passes of 16 takes the panels on every ISA (AVX2: 42 x
+   16 against 18 x 48), dense 3 the transposed copy (AVX2: 6 x 16 against 18 x 16). Either way the plan's
+   outputs are the forward's bits, for plans of 1, 2, 5 and 16 images and every ISA, on one and two
+   threads. */
+static void test_plan_dense_layouts(void **state) {
+    (void)state;
+    static const plan_case dense = {"input 2 6 6\nconv 4 3 pad=1\nrelu\nflatten\ndense 40\nrelu\ndense 3\n", 0};
+    const cnn_isa isas[] = {CNN_ISA_PORTABLE, CNN_ISA_AVX2, CNN_ISA_AVX512};
+    const int batches[] = {1, 2, 5, 16};
+    for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++)
+        for (int t = 1; t <= 2; t++)
+            for (size_t i = 0; i < 3; i++) check_case(&dense, batches[b], t, isas[i], 40 + b);
+}
+
 /* Liveness: a chain of 12 equal layers keeps two or three activation buffers, not twelve; the plan's
    bytes are its parameters plus far less than every layer's output. */
 static void test_plan_memory(void **state) {
@@ -289,6 +305,7 @@ static void test_plan_api(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_matches_forward),
+        cmocka_unit_test(test_plan_dense_layouts),
         cmocka_unit_test(test_plan_memory),
         cmocka_unit_test(test_plan_contexts),
         cmocka_unit_test(test_plan_passes),

@@ -252,6 +252,13 @@ static const gemm_kernel *kernel_for(cnn_isa isa, size_t m) {
 
 int cnn_gemm_nr(cnn_isa isa) { return kernel_of(isa)->nr; }
 
+size_t cnn_gemm_tiled(cnn_isa isa, size_t m, size_t n) {
+    const gemm_kernel *k = kernel_for(isa, m);
+    const size_t nr = (size_t)k->nr, rest = n % nr;
+    const size_t cols = n - rest + (rest == 0 ? 0 : k->half && rest <= nr / 2 ? nr / 2 : nr);
+    return round_up(m, (size_t)k->mr) * cols;
+}
+
 size_t cnn_gemm_packed_a_floats(cnn_isa isa, size_t m, size_t k) {
     return round_up(m, (size_t)kernel_for(isa, m)->mr) * k;
 }

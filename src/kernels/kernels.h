@@ -76,6 +76,10 @@ CNN_LOCAL size_t cnn_nhwc_row_avx512(const float *src, size_t hw, size_t wn, siz
 CNN_LOCAL void cnn_im2col_pack_nhwc(const cnn_im2col_geom *g, const float *xt, size_t k0, size_t kc, size_t j0,
                                    size_t nc, int nr, float *pb);
 
+/* The elements of C that an M x N product computes on isa's register tiles: M and N rounded up to
+   the micro-kernel's rows and columns (an edge of at most half its columns: half) */
+CNN_LOCAL size_t cnn_gemm_tiled(cnn_isa isa, size_t m, size_t n);
+
 /* op(A) packed once for many products with the same A (a conv's weights over a batch of images):
    cnn_gemm_pack_a writes cnn_gemm_packed_a_floats(isa, m, k) floats for the micro-kernel of isa, and
    cnn_gemm_pa is cnn_gemm_ex reading them (apacked NULL: it packs op(A) from a itself). */

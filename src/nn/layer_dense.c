@@ -82,17 +82,20 @@ static void dense_describe(const cnn_layer *l, cnn_spec_out *o) {
     cnn_spec_put(o, "dense %d%s", l->out_c, l->bias ? "" : " bias=0");
 }
 
-/* its batch-sum tree grows with the batch */
+/* its batch-sum tree grows with the batch; in an inference plan (max_batch: the pass) the forward
+   reading the packed weights */
 static size_t dense_scratch(const cnn_layer *l, int max_batch, const cnn_ctx *ctx) {
     cnn_dense p = {max_batch, (int)l->in_size, l->out_c};
-    return cnn_dense_scratch_floats(ctx, &p);
+    const size_t train = cnn_dense_scratch_floats(ctx, &p), plan = cnn_dense_packed_scratch_floats(ctx, &p, max_batch);
+    return train > plan ? train : plan;
 }
 
 static cnn_status dense_forward(cnn_ctx *ctx, cnn_net *net, cnn_layer *l, int n, const float *const *xs) {
     const float *x = xs[0];
     const float *w = net->params + l->param_off, *b = l->b_count ? w + l->w_count : NULL;
     cnn_dense p = {n, (int)l->in_size, l->out_c};
-    return l->packed ? cnn_dense_forward_wt(ctx, &p, x, l->packed, b, l->out) : cnn_dense_forward(ctx, &p, x, w, b, l->out);
+    return l->packed ? cnn_dense_forward_packed(ctx, &p, net->max_batch, x, l->packed, b, l->out)
+                     : cnn_dense_forward(ctx, &p, x, w, b, l->out);
 }
 
 static cnn_status dense_backward(cnn_ctx *ctx, cnn_net *net, const cnn_layer *l, int n, const float *const *xs,

@@ -65,7 +65,7 @@ typedef struct cnn_layer {
                           chunks, y + the other input (then the add's ReLU); the add is a view (fused_fwd) */
     int dead;          /* nothing the plan's output depends on reads it (a batchnorm folded into its conv) */
     float *packed;     /* CONV2D: its weights packed for the forward on the plan's last context; DENSE: its
-                          weights transposed (IN x OUT); NULL: none */
+                          weights packed for passes of max_batch images (cnn_dense_pack); NULL: none */
 } cnn_layer;
 
 struct cnn_net {

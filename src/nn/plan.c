@@ -245,8 +245,9 @@ static cnn_status take_params(cnn_net *net, const cnn_net *src) {
     return CNN_OK;
 }
 
-/* Each conv's weights packed for the forward on ctx (its instruction set and algorithm choice), and each
-   dense layer's transposed, once per context: the packings of the last one are dropped. */
+/* Each conv's and dense layer's weights packed for the forward on ctx (its instruction set and algorithm
+   choice; a dense layer's for the plan's passes), once per context: the packings of the last one are
+   dropped. */
 static cnn_status pack_weights(cnn_net *net, const cnn_ctx *ctx, size_t *total) {
     *total = 0;
     for (int i = 0; i < net->nlayers; i++) {
@@ -254,13 +255,14 @@ static cnn_status pack_weights(cnn_net *net, const cnn_ctx *ctx, size_t *total) 
         free(l->packed);
         l->packed = NULL;
         if (l->dead) continue;
-        if (l->kind == CNN_LAYER_DENSE && cnn_ctx_algo(ctx) != CNN_ALGO_REFERENCE) { /* w transposed, IN x OUT */
-            const size_t in = l->in_size, out = l->out_size;
-            const float *w = net->params + l->param_off;
-            if (!(l->packed = malloc(in * out * sizeof(float)))) return CNN_ERR_NOMEM;
-            *total += in * out;
-            for (size_t o = 0; o < out; o++)
-                for (size_t j = 0; j < in; j++) l->packed[j * out + o] = w[o * in + j];
+        if (l->kind == CNN_LAYER_DENSE) { /* for passes of net->max_batch images (ops/dense.c) */
+            const cnn_dense p = {net->max_batch, (int)l->in_size, l->out_c};
+            const size_t floats = cnn_dense_packed_floats(ctx, &p, net->max_batch);
+            if (!floats) continue;
+            if (!(l->packed = malloc(floats * sizeof(float)))) return CNN_ERR_NOMEM;
+            *total += floats;
+            cnn_status st = cnn_dense_pack(ctx, &p, net->max_batch, net->params + l->param_off, l->packed);
+            if (st != CNN_OK) return st;
             continue;
         }
         if (l->kind != CNN_LAYER_CONV2D) continue;
