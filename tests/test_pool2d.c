@@ -536,12 +536,13 @@ static const cnn_isa ISAS[] = {CNN_ISA_AVX512, CNN_ISA_AVX2, CNN_ISA_PORTABLE};
 
 /* The 2x2 stride-2 max pooling has a vector kernel (AVX-512, AVX2), run on every instruction set the
    CPU has: widths 2..41 and heights 2..5 cover full and masked 16- and 8-window steps and odd last
-   rows and columns; values drawn from {-inf, NaN, -1, 0, 1} make
-   ties, all -inf windows and NaN windows common. Max pooling moves values without arithmetic, so
+   rows and columns (a row of at least 16 or 8 windows ends in a step overlapping the one before);
+   values drawn from {-inf, NaN, -1, -0, 0, 1} make ties (-0 and +0 among them: the first stays), all
+   -inf windows and NaN windows common. Max pooling moves values without arithmetic, so
    forward and backward must equal the reference bit for bit. */
 static void test_pool_2x2_specials(void **state) {
     (void)state;
-    static const float vals[] = {-INFINITY, NAN, -1.0f, 0.0f, 1.0f};
+    static const float vals[] = {-INFINITY, NAN, -1.0f, -0.0f, 0.0f, 1.0f};
     test_rng rng = test_rng_make(2024);
     cnn_ctx *ref = cnn_ctx_create(1), *fast = cnn_ctx_create(1);
     assert_true(ref && fast);
@@ -556,7 +557,7 @@ static void test_pool_2x2_specials(void **state) {
             pool_geom g;
             assert_true(pool_geom_of(&p, &g));
             float *x = test_alloc(g.nx), *dy = test_rand_buf(&rng, g.ny, -1.f, 1.f);
-            for (size_t i = 0; i < g.nx; i++) x[i] = vals[test_rng_int(&rng, 0, 4)];
+            for (size_t i = 0; i < g.nx; i++) x[i] = vals[test_rng_int(&rng, 0, 5)];
             float *y0 = test_alloc(g.ny), *y1 = test_alloc(g.ny), *dx0 = test_alloc(g.nx), *dx1 = test_alloc(g.nx);
             for (size_t i = 0; i < g.nx; i++) dx1[i] = 99.0f; /* every element must be overwritten */
             pool_run(ref, &p, &g, x, dy, y0, dx0);

@@ -129,6 +129,30 @@ AVX512 static void bwd_avx512(const float *x, const uint8_t *arg, const float *d
         for (int c = 0; c < w; c++) dx[(size_t)r * w + c] = 0.0f;
 }
 
+/* The values alone (no choice kept): tap v replaces the best so far where v > best, which max(v, best)
+   gives (best where equal or where best is NaN), or where v is NaN: the rule of max4 with nothing else
+   to carry. */
+AVX512 static inline __m512 take(__m512 best, __m512 v) {
+    return _mm512_mask_mov_ps(_mm512_max_ps(v, best), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+}
+
+/* fwd_avx512's values: a row of at least 16 windows in whole steps, the last overlapping the one before
+   it (its windows stored twice, the same values), a shorter one in one masked step */
+AVX512 static void fwd_values_avx512(const float *x, int w, int p, int q, float *y) {
+    for (int op = 0; op < p; op++) {
+        const float *r0 = x + (size_t)2 * op * w, *r1 = r0 + w;
+        float *yr = y + (size_t)op * q;
+        for (int oq = 0; oq < q; oq += 16) {
+            const int o = q < 16 || oq + 16 <= q ? oq : q - 16, cnt = q < 16 ? q : 16;
+            __m512 e0, o0, e1, o1;
+            load_pairs(r0 + 2 * o, cnt, &e0, &o0);
+            load_pairs(r1 + 2 * o, cnt, &e1, &o1);
+            const __m512 best = take(take(take(e0, o0), e1), o1);
+            _mm512_mask_storeu_ps(yr + o, (__mmask16)((1u << cnt) - 1), best);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- AVX2: eight windows per step */
 
 /* best of the four taps of eight windows and which tap won (0..3, row-major), as max4 */
@@ -179,6 +203,32 @@ AVX2 static void fwd_avx2(const float *x, int w, int p, int q, float *y, uint8_t
                 _mm_storeu_si128((__m128i *)bytes, b);
                 memcpy(arg + (size_t)op * q + oq, bytes, (size_t)cnt);
             }
+        }
+    }
+}
+
+/* as take, eight lanes */
+AVX2 static inline __m256 take_avx2(__m256 best, __m256 v) {
+    return _mm256_blendv_ps(_mm256_max_ps(v, best), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
+/* fwd_avx2's values as fwd_values_avx512, rows of at least 8 windows: the taps are folded in the order
+   the in-lane shuffles leave them (windows 0 1 4 5 | 2 3 6 7), which one permute puts right at the end */
+AVX2 static void fwd_values_avx2(const float *x, int w, int p, int q, float *y) {
+    if (q < 8) {
+        fwd_avx2(x, w, p, q, y, NULL);
+        return;
+    }
+    for (int op = 0; op < p; op++) {
+        const float *r0 = x + (size_t)2 * op * w, *r1 = r0 + w;
+        float *yr = y + (size_t)op * q;
+        for (int oq = 0; oq < q; oq += 8) {
+            const int o = oq + 8 <= q ? oq : q - 8;
+            const __m256 a0 = _mm256_loadu_ps(r0 + 2 * o), b0 = _mm256_loadu_ps(r0 + 2 * o + 8);
+            const __m256 a1 = _mm256_loadu_ps(r1 + 2 * o), b1 = _mm256_loadu_ps(r1 + 2 * o + 8);
+            __m256 best = take_avx2(_mm256_shuffle_ps(a0, b0, 0x88), _mm256_shuffle_ps(a0, b0, 0xDD));
+            best = take_avx2(take_avx2(best, _mm256_shuffle_ps(a1, b1, 0x88)), _mm256_shuffle_ps(a1, b1, 0xDD));
+            _mm256_storeu_ps(yr + o, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(best), 0xD8)));
         }
     }
 }
@@ -463,8 +513,8 @@ int cnn_maxpool2x2_fast(cnn_isa isa) {
 }
 
 void cnn_maxpool2x2_forward(cnn_isa isa, const float *x, int h, int w, int p, int q, float *y, uint8_t *arg) {
-    if (isa == CNN_ISA_AVX512) fwd_avx512(x, h, w, p, q, y, arg);
-    else fwd_avx2(x, w, p, q, y, arg);
+    if (isa == CNN_ISA_AVX512) arg ? fwd_avx512(x, h, w, p, q, y, arg) : fwd_values_avx512(x, w, p, q, y);
+    else arg ? fwd_avx2(x, w, p, q, y, arg) : fwd_values_avx2(x, w, p, q, y);
 }
 
 void cnn_maxpool2x2_backward(cnn_isa isa, const float *x, const float *dy, int h, int w, int p, int q, int relu_in,
