@@ -212,11 +212,35 @@ AVX2 static inline __m256 take_avx2(__m256 best, __m256 v) {
     return _mm256_blendv_ps(_mm256_max_ps(v, best), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
 }
 
-/* fwd_avx2's values as fwd_values_avx512, rows of at least 8 windows: the taps are folded in the order
-   the in-lane shuffles leave them (windows 0 1 4 5 | 2 3 6 7), which one permute puts right at the end */
+/* the four taps of eight windows from two rows' 16 floats each, folded in the order the in-lane shuffles
+   leave the windows (0 1 4 5 | 2 3 6 7), which one permute puts right at the end */
+AVX2 static inline __m256 fold_pairs_avx2(__m256 a0, __m256 b0, __m256 a1, __m256 b1) {
+    __m256 best = take_avx2(_mm256_shuffle_ps(a0, b0, 0x88), _mm256_shuffle_ps(a0, b0, 0xDD));
+    best = take_avx2(take_avx2(best, _mm256_shuffle_ps(a1, b1, 0x88)), _mm256_shuffle_ps(a1, b1, 0xDD));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(best), 0xD8));
+}
+
+/* rows of 4 to 7 windows (w 8 to 15), a row a step: the loads run past the row into the plane's next
+   ones, and the store's lanes past q into the next output row, which its own step writes after; only
+   the plane's last row loads and stores masked */
+AVX2 static void fwd_short_avx2(const float *x, int w, int p, int q, float *y) {
+    for (int op = 0; op < p; op++) {
+        const float *r0 = x + (size_t)2 * op * w, *r1 = r0 + w;
+        __m256 b1;
+        if (op + 1 < p) b1 = _mm256_loadu_ps(r1 + 8);
+        else b1 = _mm256_maskload_ps(r1 + 8, avx2_lanes(2 * q - 8));
+        const __m256 best = fold_pairs_avx2(_mm256_loadu_ps(r0), _mm256_loadu_ps(r0 + 8), _mm256_loadu_ps(r1), b1);
+        if (op + 1 < p) _mm256_storeu_ps(y + (size_t)op * q, best);
+        else avx2_store_first(y + (size_t)op * q, best, q);
+    }
+}
+
+/* fwd_avx2's values as fwd_values_avx512, rows of at least 8 windows in steps of 8 (the last overlapping
+   the one before), of 4 to 7 by fwd_short_avx2 */
 AVX2 static void fwd_values_avx2(const float *x, int w, int p, int q, float *y) {
     if (q < 8) {
-        fwd_avx2(x, w, p, q, y, NULL);
+        if (q >= 4) fwd_short_avx2(x, w, p, q, y);
+        else fwd_avx2(x, w, p, q, y, NULL);
         return;
     }
     for (int op = 0; op < p; op++) {
@@ -224,11 +248,8 @@ AVX2 static void fwd_values_avx2(const float *x, int w, int p, int q, float *y) 
         float *yr = y + (size_t)op * q;
         for (int oq = 0; oq < q; oq += 8) {
             const int o = oq + 8 <= q ? oq : q - 8;
-            const __m256 a0 = _mm256_loadu_ps(r0 + 2 * o), b0 = _mm256_loadu_ps(r0 + 2 * o + 8);
-            const __m256 a1 = _mm256_loadu_ps(r1 + 2 * o), b1 = _mm256_loadu_ps(r1 + 2 * o + 8);
-            __m256 best = take_avx2(_mm256_shuffle_ps(a0, b0, 0x88), _mm256_shuffle_ps(a0, b0, 0xDD));
-            best = take_avx2(take_avx2(best, _mm256_shuffle_ps(a1, b1, 0x88)), _mm256_shuffle_ps(a1, b1, 0xDD));
-            _mm256_storeu_ps(yr + o, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(best), 0xD8)));
+            _mm256_storeu_ps(yr + o, fold_pairs_avx2(_mm256_loadu_ps(r0 + 2 * o), _mm256_loadu_ps(r0 + 2 * o + 8),
+                                                     _mm256_loadu_ps(r1 + 2 * o), _mm256_loadu_ps(r1 + 2 * o + 8)));
         }
     }
 }
