@@ -900,6 +900,58 @@ static void test_conv_winograd(void **state) {
     if (!ran) skip();
 }
 
+/* The GEMM adds a conv's bias and applies a ReLU or ReLU6 to each register tile as it stores it (full
+   tiles in the micro-kernel's registers, edge tiles right after), any other activation to each finished
+   block of columns: every way, the bits of the sums, then + bias, then cnn_act_forward. 1x1 convs (the
+   GEMM on x itself): 160 filters over 7 x 7 (edge columns), 300 channels (two blocks of k), 12 filters
+   over 8 x 8 (whole 12 x 32 tiles); inputs with NaN; weights and biases large enough that many sums
+   pass 6 and many are negative. */
+static void epilogue_isa(cnn_isa isa) {
+    static const int shapes[][5] = {{2, 16, 7, 7, 160}, {2, 300, 6, 6, 24}, {2, 8, 8, 8, 12}, {2, 33, 5, 13, 50}};
+    static const int acts[] = {-1, CNN_ACT_RELU, CNN_ACT_RELU6, CNN_ACT_SILU};
+    test_rng rng = test_rng_make(31);
+    cnn_ctx *ctx = cnn_ctx_create(1);
+    assert_int_equal(cnn_ctx_set_isa(ctx, isa), CNN_OK);
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int *sh = shapes[i];
+        const cnn_conv2d c = {.n = sh[0], .c = sh[1], .h = sh[2], .w = sh[3], .k = sh[4], .r = 1, .s = 1};
+        cnn_conv_geom g;
+        assert_int_equal(cnn_conv_validate(&c, &g), CNN_OK);
+        assert_string_equal(cnn_conv_algo_name(ctx, &g, CNN_CONV_FORWARD), "gemm");
+        float *x = test_rand_buf(&rng, g.x_size, -1, 1), *w = test_rand_buf(&rng, g.w_size, 0, 2);
+        float *b = test_rand_buf(&rng, (size_t)c.k, -4, 4);
+        x[3] = NAN, x[(size_t)c.h * c.w + 5] = NAN;
+        float *sums = test_alloc(g.y_size), *want = test_alloc(g.y_size), *got = test_alloc(g.y_size);
+        const size_t floats = cnn_conv2d_packed_floats(ctx, &c);
+        float *pk = floats ? test_alloc(floats) : NULL;
+        if (pk) assert_int_equal(cnn_conv2d_pack(ctx, &c, w, pk), CNN_OK);
+        const cnn_conv_epi none = {-1, 0.0f};
+        assert_int_equal(cnn_conv2d_forward_packed(ctx, &c, x, w, pk, NULL, &none, sums), CNN_OK);
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                const cnn_conv_epi epi = {acts[a], 0.0f};
+                for (size_t j = 0; j < g.y_size; j++) want[j] = with_bias ? sums[j] + b[j / g.pq % (size_t)c.k] : sums[j];
+                if (acts[a] >= 0)
+                    assert_int_equal(cnn_act_forward(ctx, (cnn_act)acts[a], 0.0f, g.y_size, want, want), CNN_OK);
+                assert_int_equal(cnn_conv2d_forward_packed(ctx, &c, x, w, pk, with_bias ? b : NULL, &epi, got), CNN_OK);
+                if (memcmp(want, got, g.y_size * sizeof(float)) != 0) {
+                    fprintf(stderr, "%s: 1x1 conv %d -> %d at %d x %d, act %d, bias %d: not the bits of + bias, then the "
+                                    "activation\n", cnn_isa_name(isa), c.c, c.k, c.h, c.w, acts[a], with_bias);
+                    fail();
+                }
+            }
+        free(x), free(w), free(b), free(sums), free(want), free(got), free(pk);
+    }
+    cnn_ctx_free(ctx);
+}
+
+static void test_conv_gemm_epilogue(void **state) {
+    (void)state;
+    static const cnn_isa isas[] = {CNN_ISA_AVX512, CNN_ISA_AVX2, CNN_ISA_NEON, CNN_ISA_PORTABLE};
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++)
+        if (cnn_isa_available(isas[i])) epilogue_isa(isas[i]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_fd_random),
@@ -912,6 +964,7 @@ int main(void) {
         cmocka_unit_test(test_conv_scratch_query),
         cmocka_unit_test(test_conv_algorithm_choice),
         cmocka_unit_test(test_conv_winograd),
+        cmocka_unit_test(test_conv_gemm_epilogue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

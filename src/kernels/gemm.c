@@ -92,7 +92,7 @@ static void micro_portable(size_t kc, const float *pa, const float *pb, size_t l
     }
 }
 
-static const gemm_kernel PORTABLE = {2, 16, micro_portable, NULL, NULL, 0, NULL, NULL};
+static const gemm_kernel PORTABLE = {2, 16, micro_portable, NULL, NULL, 0, NULL, NULL, NULL, NULL};
 
 /* C[0:mr, 0:nr] = tile + beta C, the tile's rows nr_stride apart */
 static void merge_tile(const float *tile, size_t nr_stride, float *c, size_t ldc, float beta, size_t mr, size_t nr) {
@@ -166,14 +166,19 @@ typedef struct gemm_epi {
 
 /* C[i0:i0+m, j0:j0+n] += the bias of each row, then the activation: a finished block of C. */
 static void epi_block(const gemm_epi *e, float *c, size_t ldc, size_t i0, size_t m, size_t j0, size_t n) {
-    for (size_t i = i0; i < i0 + m; i++) {
-        float *row = c + i * ldc + j0;
-        if (e->bias) {
-            const float bk = e->bias[i];
-            for (size_t j = 0; j < n; j++) row[j] += bk;
-        }
-        if (e->epi && e->epi->act >= 0) e->vx->forward((cnn_act)e->epi->act, e->epi->alpha, n, row, row);
-    }
+    const int act = e->epi && e->epi->act >= 0 ? e->epi->act : CNN_ACT_IDENTITY;
+    const float alpha = e->epi ? e->epi->alpha : 0.0f;
+    if (!e->bias && act == CNN_ACT_IDENTITY) return;
+    for (size_t i = i0; i < i0 + m; i++)
+        e->vx->bias_forward((cnn_act)act, alpha, e->bias ? e->bias + i : NULL, n, c + i * ldc + j0);
+}
+
+/* The kernel's tile epilogue for e (gemm_micro.h: GEMM_EPI_*), or 0 where e's activation is not a clamp it
+   applies (then epi_block does, per block of columns) */
+static int epi_of_tile(const gemm_kernel *kern, const gemm_epi *e) {
+    const int act = e->epi && e->epi->act >= 0 ? e->epi->act : CNN_ACT_IDENTITY;
+    if (!kern->epi) return 0;
+    return act == CNN_ACT_IDENTITY ? GEMM_EPI_BIAS : act == CNN_ACT_RELU ? GEMM_EPI_RELU : act == CNN_ACT_RELU6 ? GEMM_EPI_RELU6 : 0;
 }
 
 /* One thread's share: C[i0:i0+m, j0:j0+n] with its own packing buffers; ktree: k <= KC summed in tree
@@ -185,6 +190,7 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
     /* A row-major B is read in place by the micro-kernel (its rows are NR contiguous floats anyway);
        only a ragged last panel is packed, so nothing is read past the end of B. */
     const int direct = !b->view && !b->trans;
+    const int tile_epi = e ? epi_of_tile(kern, e) : 0;
     float *pa = pack, *pb = pack + (size_t)MC * KC;
     for (size_t jc = j0; jc < j0 + n; jc += NC) {
         size_t nc = j0 + n - jc < NC ? j0 + n - jc : NC;
@@ -207,14 +213,21 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
                     for (size_t ir = 0; ir < mc; ir += MR) {
                         size_t mr = mc - ir < MR ? mc - ir : MR;
                         float *ct = c + (ic + ir) * ldc + jc + jr;
+                        /* the tile summed (its last block of k): its bias and clamp as it is stored, or
+                           after while it is in L1 */
+                        const int last = tile_epi && pc + kc == k;
+                        const float *tb = last && e->bias ? e->bias + ic + ir : NULL;
                         if (ktree) tree_tile(kern, kc, pab + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
+                        else if (mr == MR && nr == NR && last && kern->fn_epi)
+                            kern->fn_epi(kc, pab + ir * kc, bp, ldb, ct, ldc, bt, tb, tile_epi);
                         else if (mr == MR && nr == NR) kern->fn(kc, pab + ir * kc, bp, ldb, ct, ldc, bt);
                         else edge_tile(kern, kc, pab + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
+                        if (last && !(mr == MR && nr == NR && kern->fn_epi)) kern->epi(ct, ldc, mr, nr, tb, tile_epi);
                     }
                 }
             }
         }
-        if (e) epi_block(e, c, ldc, i0, m, jc, nc); /* the block's columns are summed: in cache */
+        if (e && !tile_epi) epi_block(e, c, ldc, i0, m, jc, nc); /* the block's columns are summed: in cache */
     }
 }
 

@@ -24,7 +24,14 @@ typedef struct gemm_kernel {
     void (*pack_bt)(const float *b, size_t ldb, size_t kc, float *panel);
     /* dst (MR x NR, rows ldd apart) += t (rows NR apart), element by element in that order; or NULL */
     void (*add)(float *dst, size_t ldd, const float *t);
+    /* c[i][j] = f(c[i][j] + bias[i]) for i < mr, j < nr (bias NULL: none), f by kind (GEMM_EPI_*): the bits
+       of adding the bias and then cnn_act_forward's ReLU or ReLU6; or NULL */
+    void (*epi)(float *c, size_t ldc, size_t mr, size_t nr, const float *bias, int kind);
+    /* fn, then epi on the full tile in registers before its stores; or NULL */
+    void (*fn_epi)(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc, float beta,
+                   const float *bias, int kind);
 } gemm_kernel;
+enum { GEMM_EPI_BIAS = 1, GEMM_EPI_RELU, GEMM_EPI_RELU6 };
 
 #ifdef CNN_ARCH_X86
 /* 6 x 16 (kernels/x86/gemm_avx2.c) */

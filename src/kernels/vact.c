@@ -6,7 +6,7 @@
 #define VX_NAME(f) vx_portable_##f
 #include "kernels/vact_impl.h"
 
-static const cnn_vact_kernels PORTABLE = {vx_portable_forward, vx_portable_backward};
+static const cnn_vact_kernels PORTABLE = {vx_portable_forward, vx_portable_backward, vx_portable_bias_forward};
 
 const cnn_vact_kernels *cnn_vact_kernels_for(cnn_isa isa) {
 #ifdef CNN_ARCH_X86

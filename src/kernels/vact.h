@@ -18,6 +18,8 @@ typedef struct cnn_vact_kernels {
     void (*forward)(cnn_act a, float alpha, size_t n, const float *x, float *y);
     /* dx = dy f'(x), from x or y where a needs one of them (ops/act.c checks which); dx may be dy */
     void (*backward)(cnn_act a, float alpha, size_t n, const float *x, const float *y, const float *dy, float *dx);
+    /* y = f(y + *b) over n elements (b NULL: f(y)): the bits of adding *b and then forward */
+    void (*bias_forward)(cnn_act a, float alpha, const float *b, size_t n, float *y);
 } cnn_vact_kernels;
 
 /* isa's set (an ISA this build has no set for: the portable one). */

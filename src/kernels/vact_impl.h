@@ -94,6 +94,16 @@ VX_TARGET static void VX_NAME(forward)(cnn_act a, float alpha, size_t n, const f
     }
 }
 
+/* y = f(y + *b) over n elements (b NULL: f(y)): a GEMM tile's row, its bias and activation in passes of
+   this instance's vectors (a pass of narrower stores first would stall the wide loads of the second) */
+VX_TARGET static void VX_NAME(bias_forward)(cnn_act a, float alpha, const float *b, size_t n, float *y) {
+    if (b) {
+        const float bv = *b;
+        for (size_t i = 0; i < n; i++) y[i] += bv;
+    }
+    if (a != CNN_ACT_IDENTITY) VX_NAME(forward)(a, alpha, n, y, y);
+}
+
 VX_TARGET static void VX_NAME(backward)(cnn_act a, float alpha, size_t n, const float *x, const float *y,
                                         const float *dy, float *dx) {
     switch (a) {

@@ -15,11 +15,39 @@ __attribute__((target("avx2,fma"))) static inline void store_ymm(float *c, __m25
     _mm256_storeu_ps(c, r);
 }
 
+/* v + *bias, then the clamp of gemm_micro.h's epi kind: the ReLU keeps v where v > 0 or NaN (NLE_UQ), else
+   +0 (vact_impl.h's select), and the ReLU6 then puts 6 where v > 6 */
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256 epi_ymm(__m256 v, const float *bias, int kind) {
+    if (bias) v = _mm256_add_ps(v, _mm256_set1_ps(*bias)); /* none: not + 0, which would turn -0 into +0 */
+    if (kind == GEMM_EPI_BIAS) return v;
+    v = _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ));
+    if (kind == GEMM_EPI_RELU6) {
+        const __m256 six = _mm256_set1_ps(6.0f);
+        v = _mm256_blendv_ps(v, six, _mm256_cmp_ps(v, six, _CMP_GT_OQ));
+    }
+    return v;
+}
+
+/* c[0, 8) = r + beta c, then with kind its bias and clamp */
+__attribute__((target("avx2,fma"), always_inline)) static inline void store_epi(float *c, __m256 r, float beta,
+                                                                               const float *bias, int kind) {
+    if (!kind) {
+        store_ymm(c, r, beta);
+        return;
+    }
+    if (beta == 1.0f) r = _mm256_add_ps(_mm256_loadu_ps(c), r);
+    else if (beta != 0.0f) r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c)));
+    _mm256_storeu_ps(c, epi_ymm(r, bias, kind));
+}
+
 /* 12 ymm accumulators + 2 for B + 1 broadcast = 15 of 16 registers. The accumulators are named
    variables, not an array: indexed in the store loop, an array made the compiler keep them in memory
-   and store all twelve on every k step (37 GFLOP/s on a 1x1 conv instead of about 100). */
-__attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const float *pa, const float *pb, size_t ldb,
-                                                           float *c, size_t ldc, float beta) {
+   and store all twelve on every k step (37 GFLOP/s on a 1x1 conv instead of about 100). With kind (the
+   tile's last block of k), each row gets its bias and clamp before the store. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void micro_body(size_t kc, const float *pa,
+                                                                                const float *pb, size_t ldb, float *c,
+                                                                                size_t ldc, float beta,
+                                                                                const float *bias, int kind) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (size_t kk = 0; kk < kc; kk++, pa += 6, pb += ldb) {
@@ -43,12 +71,25 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const floa
         c50 = _mm256_fmadd_ps(a, b0, c50);
         c51 = _mm256_fmadd_ps(a, b1, c51);
     }
-    store_ymm(c + 0 * ldc, c00, beta), store_ymm(c + 0 * ldc + 8, c01, beta);
-    store_ymm(c + 1 * ldc, c10, beta), store_ymm(c + 1 * ldc + 8, c11, beta);
-    store_ymm(c + 2 * ldc, c20, beta), store_ymm(c + 2 * ldc + 8, c21, beta);
-    store_ymm(c + 3 * ldc, c30, beta), store_ymm(c + 3 * ldc + 8, c31, beta);
-    store_ymm(c + 4 * ldc, c40, beta), store_ymm(c + 4 * ldc + 8, c41, beta);
-    store_ymm(c + 5 * ldc, c50, beta), store_ymm(c + 5 * ldc + 8, c51, beta);
+#define ROW_BIAS(I) (bias ? bias + (I) : NULL)
+    store_epi(c + 0 * ldc, c00, beta, ROW_BIAS(0), kind), store_epi(c + 0 * ldc + 8, c01, beta, ROW_BIAS(0), kind);
+    store_epi(c + 1 * ldc, c10, beta, ROW_BIAS(1), kind), store_epi(c + 1 * ldc + 8, c11, beta, ROW_BIAS(1), kind);
+    store_epi(c + 2 * ldc, c20, beta, ROW_BIAS(2), kind), store_epi(c + 2 * ldc + 8, c21, beta, ROW_BIAS(2), kind);
+    store_epi(c + 3 * ldc, c30, beta, ROW_BIAS(3), kind), store_epi(c + 3 * ldc + 8, c31, beta, ROW_BIAS(3), kind);
+    store_epi(c + 4 * ldc, c40, beta, ROW_BIAS(4), kind), store_epi(c + 4 * ldc + 8, c41, beta, ROW_BIAS(4), kind);
+    store_epi(c + 5 * ldc, c50, beta, ROW_BIAS(5), kind), store_epi(c + 5 * ldc + 8, c51, beta, ROW_BIAS(5), kind);
+#undef ROW_BIAS
+}
+
+__attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const float *pa, const float *pb, size_t ldb,
+                                                           float *c, size_t ldc, float beta) {
+    micro_body(kc, pa, pb, ldb, c, ldc, beta, NULL, 0);
+}
+
+__attribute__((target("avx2,fma"))) static void micro_epi_avx2(size_t kc, const float *pa, const float *pb, size_t ldb,
+                                                               float *c, size_t ldc, float beta, const float *bias,
+                                                               int kind) {
+    micro_body(kc, pa, pb, ldb, c, ldc, beta, bias, kind);
 }
 
 /* 6 x 8: the left half of a tile, for column edges of at most 8 (half the work of a full tile); the
@@ -129,4 +170,17 @@ __attribute__((target("avx2,fma"))) static void add_avx2(float *dst, size_t ldd,
         }
 }
 
-const gemm_kernel cnn_gemm_avx2 = {6, 16, micro_avx2, half_avx2, row_avx2, 64, pack_bt_avx2, add_avx2};
+/* gemm_micro.h's epi for edge tiles (a full one's is in its micro-kernel's stores) */
+__attribute__((target("avx2,fma"))) static void epi_avx2(float *c, size_t ldc, size_t mr, size_t nr, const float *bias,
+                                                        int kind) {
+    for (size_t i = 0; i < mr; i++)
+        for (size_t j = 0; j < nr; j += 8) {
+            const int n = nr - j >= 8 ? 8 : (int)(nr - j);
+            float *p = c + i * ldc + j;
+            const __m256 v = n == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, avx2_lanes(n));
+            avx2_store_first(p, epi_ymm(v, bias ? bias + i : NULL, kind), n);
+        }
+}
+
+const gemm_kernel cnn_gemm_avx2 = {6, 16, micro_avx2, half_avx2, row_avx2, 64, pack_bt_avx2, add_avx2, epi_avx2,
+                                   micro_epi_avx2};

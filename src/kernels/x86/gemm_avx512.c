@@ -14,11 +14,24 @@ __attribute__((target("avx512f"))) static inline void store_zmm(float *c, __m512
     _mm512_storeu_ps(c, r);
 }
 
+/* v + *bias, then the clamp of gemm_micro.h's epi kind: the ReLU keeps v where v > 0 or NaN (NLE_UQ), else
+   +0 (vact_impl.h's select), and the ReLU6 then puts 6 where v > 6 */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 epi_zmm(__m512 v, const float *bias, int kind) {
+    if (bias) v = _mm512_add_ps(v, _mm512_set1_ps(*bias)); /* none: not + 0, which would turn -0 into +0 */
+    if (kind == GEMM_EPI_BIAS) return v;
+    const __m512 six = _mm512_set1_ps(6.0f);
+    const __mmask16 keep = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ);
+    const __mmask16 top = kind == GEMM_EPI_RELU6 ? _mm512_cmp_ps_mask(v, six, _CMP_GT_OQ) : 0;
+    return _mm512_mask_mov_ps(_mm512_maskz_mov_ps(keep, v), top, six);
+}
+
 /* MR x 32: 2 MR zmm accumulators (24 for MR = 12) + 2 for B + 1 broadcast of 32 registers. Both
-   sum over k in the same order, so the choice between them never changes a result. */
+   sum over k in the same order, so the choice between them never changes a result. With epi (the
+   tile's last block of k), each row's r + beta c gets its bias and clamp before the store. */
 #define MICRO_AVX512(MR)                                                                                           \
-    __attribute__((target("avx512f"))) static void micro_avx512_##MR(size_t kc, const float *pa, const float *pb,  \
-                                                                     size_t ldb, float *c, size_t ldc, float beta) { \
+    __attribute__((target("avx512f"), always_inline)) static inline void micro_body_##MR(                          \
+        size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc, float beta, const float *bias, \
+        int kind) {                                                                                                \
         __m512 acc[MR][2];                                                                                         \
         for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();                                  \
         for (size_t kk = 0; kk < kc; kk++) {                                                                       \
@@ -31,7 +44,26 @@ __attribute__((target("avx512f"))) static inline void store_zmm(float *c, __m512
         }                                                                                                          \
         __m512 vb = _mm512_set1_ps(beta);                                                                          \
         for (int i = 0; i < MR; i++)                                                                               \
-            for (int h = 0; h < 2; h++) store_zmm(c + i * ldc + h * 16, acc[i][h], beta, vb);                     \
+            for (int h = 0; h < 2; h++) {                                                                          \
+                float *ch = c + i * ldc + h * 16;                                                                  \
+                if (!kind) {                                                                                       \
+                    store_zmm(ch, acc[i][h], beta, vb);                                                            \
+                    continue;                                                                                      \
+                }                                                                                                  \
+                __m512 r = acc[i][h];                                                                              \
+                if (beta == 1.0f) r = _mm512_add_ps(_mm512_loadu_ps(ch), r);                                       \
+                else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(ch)));               \
+                _mm512_storeu_ps(ch, epi_zmm(r, bias ? bias + i : NULL, kind));                                   \
+            }                                                                                                      \
+    }                                                                                                              \
+    __attribute__((target("avx512f"))) static void micro_avx512_##MR(size_t kc, const float *pa, const float *pb,  \
+                                                                     size_t ldb, float *c, size_t ldc, float beta) { \
+        micro_body_##MR(kc, pa, pb, ldb, c, ldc, beta, NULL, 0);                                                   \
+    }                                                                                                              \
+    __attribute__((target("avx512f"))) static void micro_epi_avx512_##MR(size_t kc, const float *pa, const float *pb, \
+                                                                         size_t ldb, float *c, size_t ldc, float beta, \
+                                                                         const float *bias, int kind) {            \
+        micro_body_##MR(kc, pa, pb, ldb, c, ldc, beta, bias, kind);                                                \
     }
 
 MICRO_AVX512(12)
@@ -117,7 +149,19 @@ __attribute__((target("avx512f"))) static void pack_bt_avx512(const float *b, si
 ADD_AVX512(12)
 ADD_AVX512(8)
 
+/* gemm_micro.h's epi for edge tiles (a full one's is in its micro-kernel's stores) */
+__attribute__((target("avx512f"))) static void epi_avx512(float *c, size_t ldc, size_t mr, size_t nr, const float *bias,
+                                                          int kind) {
+    for (size_t i = 0; i < mr; i++)
+        for (size_t j = 0; j < nr; j += 16) {
+            const __mmask16 m = nr - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nr - j)) - 1);
+            float *p = c + i * ldc + j;
+            const __m512 v = epi_zmm(_mm512_maskz_loadu_ps(m, p), bias ? bias + i : NULL, kind);
+            _mm512_mask_storeu_ps(p, m, v);
+        }
+}
+
 const gemm_kernel cnn_gemm_avx512_12 = {12, 32, micro_avx512_12, half_avx512_12, row_avx512, 128, pack_bt_avx512,
-                                        add_avx512_12};
+                                        add_avx512_12, epi_avx512, micro_epi_avx512_12};
 const gemm_kernel cnn_gemm_avx512_8 = {8, 32, micro_avx512_8, half_avx512_8, row_avx512, 128, pack_bt_avx512,
-                                       add_avx512_8};
+                                       add_avx512_8, epi_avx512, micro_epi_avx512_8};

@@ -12,5 +12,5 @@
 #define VX_NAME(f) vx_avx512_##f
 #include "kernels/vact_impl.h"
 
-const cnn_vact_kernels cnn_vact_avx2 = {vx_avx2_forward, vx_avx2_backward};
-const cnn_vact_kernels cnn_vact_avx512 = {vx_avx512_forward, vx_avx512_backward};
+const cnn_vact_kernels cnn_vact_avx2 = {vx_avx2_forward, vx_avx2_backward, vx_avx2_bias_forward};
+const cnn_vact_kernels cnn_vact_avx512 = {vx_avx512_forward, vx_avx512_backward, vx_avx512_bias_forward};
