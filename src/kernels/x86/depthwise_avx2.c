@@ -247,3 +247,45 @@ __attribute__((target("avx2,fma"))) void cnn_dw_grad256_3x3(const dw_grad *gr, i
         for (int j = 0; j < 3; j++)
             _mm256_storeu_ps(slot[i * 3 + j], _mm256_add_ps(_mm256_loadu_ps(slot[i * 3 + j]), a[i][j]));
 }
+
+/* 8 columns of row from column at, those outside [0, w) as 0 (masked lanes read nothing) */
+__attribute__((target("avx2,fma"))) static inline __m256 cols8(const float *row, long at, int w) {
+    if (at >= 0 && at + 8 <= w) return _mm256_loadu_ps(row + at);
+    const __m256i l = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(l, _mm256_set1_epi32((int)(-at - 1))),
+                                        _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(w - at)), l));
+    return _mm256_maskload_ps(row + at, in);
+}
+
+/* the even (odd) lanes of a then b: in-lane shuffles, then the 64-bit pairs reordered 0 2 1 3 */
+__attribute__((target("avx2,fma"))) static inline __m256 evens(__m256 a, __m256 b, int odd) {
+    const __m256 t = odd ? _mm256_shuffle_ps(a, b, 0xDD) : _mm256_shuffle_ps(a, b, 0x88);
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0xD8));
+}
+
+__attribute__((target("avx2,fma"))) void cnn_dw_s2_3x3_avx2(const float *x, int h, int w, int pt, int pl,
+                                                           const float *w9, float init, int q, int p0, int p1,
+                                                           float *y) {
+    const __m256 zero = _mm256_setzero_ps(), vi = _mm256_set1_ps(init);
+    __m256 wv[9];
+    for (int t = 0; t < 9; t++) wv[t] = _mm256_set1_ps(w9[t]);
+    for (int o = p0; o < p1; o++)
+        for (int j0 = 0; j0 < q; j0 += 8) {
+            const long base = 2L * j0 - pl; /* tap s of lane l reads column base + 2 l + s */
+            __m256 acc = vi;
+            for (int r = 0; r < 3; r++) {
+                const int ih = 2 * o - pt + r;
+                __m256 t0 = zero, t1 = zero, t2 = zero;
+                if (ih >= 0 && ih < h) {
+                    const float *row = x + (size_t)ih * w;
+                    const __m256 a = cols8(row, base, w), b = cols8(row, base + 8, w);
+                    const __m256 c = cols8(row, base + 2, w), d = cols8(row, base + 10, w);
+                    t0 = evens(a, b, 0), t1 = evens(a, b, 1), t2 = evens(c, d, 0);
+                }
+                acc = _mm256_fmadd_ps(wv[3 * r], t0, acc);
+                acc = _mm256_fmadd_ps(wv[3 * r + 1], t1, acc);
+                acc = _mm256_fmadd_ps(wv[3 * r + 2], t2, acc);
+            }
+            avx2_store_first(y + (size_t)o * q + j0, acc, q - j0 < 8 ? q - j0 : 8);
+        }
+}

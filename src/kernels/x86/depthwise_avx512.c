@@ -259,3 +259,73 @@ __attribute__((target("avx512f"))) void cnn_dw_grad512_3x3(const dw_grad *gr, in
         for (int j = 0; j < 3; j++)
             _mm512_storeu_ps(slot[i * 3 + j], _mm512_add_ps(_mm512_loadu_ps(slot[i * 3 + j]), a[i][j]));
 }
+
+/* the lanes of a 16-column load from column at that lie in [0, w), without branches */
+static inline __mmask16 cols16(long at, int w) {
+    const long lo = at < 0 ? -at : 0, hi = w - at;
+    const unsigned top = hi >= 16 ? 0xFFFFu : hi <= 0 ? 0u : (1u << hi) - 1;
+    return (__mmask16)(lo >= 16 ? 0u : top & (0xFFFFu << lo));
+}
+
+/* NC chunks of 16 outputs from column j0 of output row o: NC accumulators, so that the nine FMAs of each
+   chunk are not one chain waiting on the last */
+__attribute__((target("avx512f"), always_inline)) static inline void s2_chunks(const float *x, int h, int w, int pt,
+                                                                              int pl, const __m512 *wv, __m512 vi,
+                                                                              int q, int o, int j0, const int NC,
+                                                                              float *y) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __m512 acc[4];
+    __mmask16 m[4][4]; /* the lanes inside the row of each chunk's four loads, the same on every row */
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++) {
+        const long base = 2L * (j0 + 16 * c) - pl; /* tap s of lane l reads column base + 2 l + s */
+        acc[c] = vi;
+        m[c][0] = cols16(base, w), m[c][1] = cols16(base + 16, w);
+        m[c][2] = cols16(base + 2, w), m[c][3] = cols16(base + 18, w);
+    }
+#pragma GCC unroll 3
+    for (int r = 0; r < 3; r++) {
+        const int ih = 2 * o - pt + r;
+        const int live = ih >= 0 && ih < h;
+        const float *row = x + (size_t)(live ? ih : 0) * w + 2L * j0 - pl;
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) {
+            __m512 t0 = _mm512_setzero_ps(), t1 = t0, t2 = t0;
+            if (live) { /* masked lanes read nothing */
+                const float *at = row + 32 * c;
+                const __m512 a = _mm512_maskz_loadu_ps(m[c][0], at), b = _mm512_maskz_loadu_ps(m[c][1], at + 16);
+                const __m512 cc = _mm512_maskz_loadu_ps(m[c][2], at + 2), d = _mm512_maskz_loadu_ps(m[c][3], at + 18);
+                t0 = _mm512_permutex2var_ps(a, ev, b), t1 = _mm512_permutex2var_ps(a, od, b);
+                t2 = _mm512_permutex2var_ps(cc, ev, d);
+            }
+            acc[c] = _mm512_fmadd_ps(wv[3 * r], t0, acc[c]);
+            acc[c] = _mm512_fmadd_ps(wv[3 * r + 1], t1, acc[c]);
+            acc[c] = _mm512_fmadd_ps(wv[3 * r + 2], t2, acc[c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++) {
+        const int n = q - j0 - 16 * c;
+        if (n <= 0) break;
+        _mm512_mask_storeu_ps(y + (size_t)o * q + j0 + 16 * c, (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1), acc[c]);
+    }
+}
+
+__attribute__((target("avx512f"))) void cnn_dw_s2_3x3_avx512(const float *x, int h, int w, int pt, int pl,
+                                                            const float *w9, float init, int q, int p0, int p1,
+                                                            float *y) {
+    const __m512 vi = _mm512_set1_ps(init);
+    __m512 wv[9];
+    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w9[t]);
+    for (int o = p0; o < p1; o++) {
+        int j0 = 0;
+        for (; q - j0 > 48; j0 += 64) s2_chunks(x, h, w, pt, pl, wv, vi, q, o, j0, 4, y);
+        switch ((q - j0 + 15) / 16) { /* 0 to 3 chunks left */
+        case 1: s2_chunks(x, h, w, pt, pl, wv, vi, q, o, j0, 1, y); break;
+        case 2: s2_chunks(x, h, w, pt, pl, wv, vi, q, o, j0, 2, y); break;
+        case 3: s2_chunks(x, h, w, pt, pl, wv, vi, q, o, j0, 3, y); break;
+        default: break;
+        }
+    }
+}
