@@ -4,7 +4,7 @@
    dilations 1-3 and widths 1-70 (vector bodies and remainders), plus fixed edge shapes; outputs start as
    NaN so every element must be written. Also: two calls are bit-identical, and so are 1 and 2 threads;
    the forward of short rows with channels in the vector lanes equals the row kernels bit for bit, and the
-   3 x 3 stride-2 forward read straight from the plane gives the bits of their FMA order. */
+   3 x 3 forward of stride 1 and 2 read straight from the plane gives the bits of their FMA order. */
 #include "testutil.h"
 #include "kernels/depthwise.h"
 #include "kernels/depthwise_rows.h"
@@ -300,57 +300,64 @@ static void test_dwvec_bits(void **state) {
     assert_int_equal(bad, 0);
 }
 
-/* The 3 x 3 stride-2 kernels that read the plane itself (cnn_dw_s2_3x3_*) against fmaf in the row kernels'
-   order (init, then kernel rows, then taps; a tap outside the plane multiplies 0): equal bits, on every
-   padding 0-2 a side, odd and even sizes, rows of 8 to 114 outputs (one vector to several groups of
-   four, every count of vectors in the last group) and a ragged last vector. */
+/* The 3 x 3 kernels that read the plane itself (cnn_dw_3x3_*, strides 1 and 2) against fmaf in the row
+   kernels' order (init, then kernel rows, then taps; a tap outside the plane multiplies 0), then the ReLU
+   or ReLU6 of cnn_act_forward: equal bits, on every padding 0-2 a side, odd and even sizes, rows of 8 to
+   about 200 outputs (one vector to several groups of four, every count of vectors in the last group) and
+   a ragged last vector. */
 #if defined(__x86_64__)
-typedef void (*s2_fn)(const float *, int, int, int, int, const float *, float, int, int, int, float *);
+typedef void (*d3_fn)(const float *, int, int, int, int, int, const float *, float, int, int, int, int, float *);
 
-static int s2_check(s2_fn fn, int lanes, test_rng *rng) {
+static int d3_check(d3_fn fn, int lanes, test_rng *rng) {
     int bad = 0;
-    for (int t = 0; t < 300; t++) {
-        const int h = test_rng_int(rng, 3, 24), w = test_rng_int(rng, 2 * lanes, 2 * lanes + 200);
+    cnn_ctx *ref = cnn_ctx_create(1);
+    for (int t = 0; t < 600 && !bad; t++) {
+        const int st = 1 + t % 2, act = t / 2 % 3;
+        const int h = test_rng_int(rng, 3, 24), w = test_rng_int(rng, st * lanes, st * lanes + 200);
         const int pt = test_rng_int(rng, 0, 2), pl = test_rng_int(rng, 0, 2);
         const int pb = test_rng_int(rng, 0, 2), pr = test_rng_int(rng, 0, 2);
-        const int p = (h + pt + pb - 3) / 2 + 1, q = (w + pl + pr - 3) / 2 + 1;
+        const int p = (h + pt + pb - 3) / st + 1, q = (w + pl + pr - 3) / st + 1;
         if (p < 1 || q < lanes) continue;
-        float *x = test_rand_buf(rng, (size_t)h * w, -1, 1), *w9 = test_rand_buf(rng, 9, -1, 1);
-        float *y = test_alloc((size_t)p * q);
+        float *x = test_rand_buf(rng, (size_t)h * w, -4, 4), *w9 = test_rand_buf(rng, 9, -1, 1);
+        float *y = test_alloc((size_t)p * q), *want = test_alloc((size_t)p * q);
         const float init = test_rng_uniform(rng, -1, 1);
+        x[0] = NAN;
         for (size_t i = 0; i < (size_t)p * q; i++) y[i] = NAN;
         const int split = test_rng_int(rng, 0, p); /* two calls, rows [0, split) and [split, p) */
-        fn(x, h, w, pt, pl, w9, init, q, 0, split, y);
-        fn(x, h, w, pt, pl, w9, init, q, split, p, y);
-        for (int o = 0; o < p && !bad; o++)
+        fn(x, h, w, st, pt, pl, w9, init, act, q, 0, split, y);
+        fn(x, h, w, st, pt, pl, w9, init, act, q, split, p, y);
+        for (int o = 0; o < p; o++)
             for (int j = 0; j < q; j++) {
                 float acc = init;
                 for (int r = 0; r < 3; r++)
                     for (int s = 0; s < 3; s++) {
-                        const int ih = 2 * o - pt + r, iw = 2 * j - pl + s;
+                        const int ih = st * o - pt + r, iw = st * j - pl + s;
                         const float v = ih >= 0 && ih < h && iw >= 0 && iw < w ? x[ih * w + iw] : 0.0f;
                         acc = fmaf(w9[3 * r + s], v, acc);
                     }
-                if (memcmp(&acc, &y[o * q + j], sizeof acc) != 0) {
-                    fprintf(stderr, "s2 3x3 (%d lanes): h %d w %d pad %d,%d,%d,%d: (%d, %d) %g, want %g\n", lanes, h, w,
-                            pt, pl, pb, pr, o, j, (double)y[o * q + j], (double)acc);
-                    bad = 1;
-                    break;
-                }
+                want[o * q + j] = acc;
             }
-        free(x), free(w9), free(y);
+        if (act) assert_int_equal(cnn_act_forward(ref, act == 1 ? CNN_ACT_RELU : CNN_ACT_RELU6, 0.0f, (size_t)p * q, want, want), CNN_OK);
+        for (size_t i = 0; i < (size_t)p * q && !bad; i++)
+            if (memcmp(&want[i], &y[i], sizeof *y) != 0) {
+                fprintf(stderr, "3x3 (%d lanes) stride %d act %d: h %d w %d pad %d,%d,%d,%d: element %zu %g, want %g\n",
+                        lanes, st, act, h, w, pt, pl, pb, pr, i, (double)y[i], (double)want[i]);
+                bad = 1;
+            }
+        free(x), free(w9), free(y), free(want);
     }
+    cnn_ctx_free(ref);
     return bad;
 }
 #endif
 
-static void test_s2_3x3_bits(void **state) {
+static void test_3x3_direct_bits(void **state) {
     (void)state;
     int ran = 0, bad = 0;
 #if defined(__x86_64__)
     test_rng rng = test_rng_make(12);
-    if (cnn_isa_available(CNN_ISA_AVX512)) bad += s2_check(cnn_dw_s2_3x3_avx512, 16, &rng), ran++;
-    if (cnn_isa_available(CNN_ISA_AVX2)) bad += s2_check(cnn_dw_s2_3x3_avx2, 8, &rng), ran++;
+    if (cnn_isa_available(CNN_ISA_AVX512)) bad += d3_check(cnn_dw_3x3_avx512, 16, &rng), ran++;
+    if (cnn_isa_available(CNN_ISA_AVX2)) bad += d3_check(cnn_dw_3x3_avx2, 8, &rng), ran++;
 #endif
     assert_int_equal(bad, 0);
     if (!ran) skip();
@@ -362,7 +369,7 @@ int main(void) {
         cmocka_unit_test(test_random_shapes),
         cmocka_unit_test(test_null_ctx),
         cmocka_unit_test(test_dwvec_bits),
-        cmocka_unit_test(test_s2_3x3_bits),
+        cmocka_unit_test(test_3x3_direct_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

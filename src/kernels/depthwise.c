@@ -258,26 +258,34 @@ static void forward_pad(const cnn_conv_geom *g, dw_call *d) {
     }
 }
 
-/* A 3 x 3, stride-2, dilation-1 plane of at least a vector a row on x86-64, read straight from x instead
-   of through a buffer of its rows split into phases (144 channels 56 x 56 -> 28 x 28, one thread: AVX-512
-   0.141 -> 0.096 ms, AVX2 0.165 -> 0.136; from 112 x 112 the plane's reading from memory bounds both). */
-static int s2_3x3(const cnn_conv_geom *g, cnn_isa isa) {
+/* A 3 x 3, stride-2, dilation-1 plane of at least a vector a row on x86-64, read straight from x instead of
+   through a buffer of its padded rows split into phases, its ReLU or ReLU6 applied as it is stored (one
+   thread: 144 channels 56 x 56 -> 28 x 28, AVX-512 0.141 -> 0.096 ms, AVX2 0.165 -> 0.136; from 112 x 112
+   the plane's reading from memory bounds both). Stride 1 stays on the row kernels, which load each input
+   row once for three output rows: the kernels here at stride 1 were no faster on AVX-512 (192 x 28 x 28:
+   0.100 -> 0.096 ms, 144 x 56 x 56: 0.200 -> 0.222) and slower on AVX2 (0.112 -> 0.153, 0.297 -> 0.375). */
+static int direct_3x3(const cnn_conv_geom *g, cnn_isa isa) {
     const int lanes = isa == CNN_ISA_AVX512 ? 16 : isa == CNN_ISA_AVX2 ? 8 : 0;
     return lanes && g->r == 3 && g->s == 3 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 && g->pt <= 2 &&
            g->pl <= 2 && g->q >= lanes;
 }
 
-/* Rows [0, p) of output plane y from input plane x by s2_3x3's kernel, nx prefetched along the way. */
-static void s2_plane(const dw_call *d, const float *x, const float *w9, float init, float *y, const dw_next *nx) {
+/* the activation direct_3x3's kernels apply: 1 ReLU, 2 ReLU6, 0 none (any other: forward_plane's pass) */
+static int direct_act(const cnn_conv_epi *epi) {
+    return !epi ? 0 : epi->act == CNN_ACT_RELU ? 1 : epi->act == CNN_ACT_RELU6 ? 2 : 0;
+}
+
+/* Rows [0, p) of output plane y from input plane x by direct_3x3's kernel, nx prefetched along the way. */
+static void direct_plane(const dw_call *d, const float *x, const float *w9, float init, float *y, const dw_next *nx) {
     const cnn_conv_geom *g = d->g;
-    const int bands = (g->p + BAND - 1) / BAND;
+    const int bands = (g->p + BAND - 1) / BAND, act = direct_act(d->epi);
     for (int b = 0; b < bands; b++) {
         const int p0 = b * BAND, p1 = b + 1 == bands ? g->p : (b + 1) * BAND;
 #ifdef CNN_ARCH_X86
-        (d->isa == CNN_ISA_AVX512 ? cnn_dw_s2_3x3_avx512 : cnn_dw_s2_3x3_avx2)(x, g->h, g->w, g->pt, g->pl, w9, init, g->q,
-                                                                               p0, p1, y);
+        (d->isa == CNN_ISA_AVX512 ? cnn_dw_3x3_avx512 : cnn_dw_3x3_avx2)(x, g->h, g->w, g->sh, g->pt, g->pl, w9, init,
+                                                                         act, g->q, p0, p1, y);
 #else
-        (void)x, (void)w9, (void)init, (void)y, (void)p0, (void)p1;
+        (void)x, (void)w9, (void)init, (void)y, (void)p0, (void)p1, (void)act;
 #endif
         if (nx) prefetch_next(nx, b, bands);
     }
@@ -288,7 +296,7 @@ static void forward_plane(const dw_call *d, size_t item, float *scratch) {
     const cnn_conv_geom *g = d->g;
     const size_t hw = (size_t)g->h * g->w, rs = (size_t)g->r * g->s, items = (size_t)g->n * g->c;
     const int n = (int)(item / (size_t)g->c), c = (int)(item % (size_t)g->c);
-    const int direct = s2_3x3(g, d->isa);
+    const int direct = direct_3x3(g, d->isa);
     const float *xp = direct ? NULL : pad_fill(&d->pad, d->x + item * hw, scratch);
     dw_next nx = {NULL, NULL, 0, 0, NULL, 0};
     if (item + 1 < items) {
@@ -307,9 +315,9 @@ static void forward_plane(const dw_call *d, size_t item, float *scratch) {
         s.w = d->w + k * rs;
         s.out = d->y + ((size_t)n * g->k + k) * g->pq;
         s.init = d->bias ? d->bias[k] : 0.0f;
-        if (direct) s2_plane(d, d->x + item * hw, s.w, s.init, s.out, m == 0 ? &nx : NULL);
+        if (direct) direct_plane(d, d->x + item * hw, s.w, s.init, s.out, m == 0 ? &nx : NULL);
         else sum_plane(d->isa, &s, g->p, m == 0 ? &nx : NULL);
-        if (d->epi && d->epi->act >= 0)
+        if (d->epi && d->epi->act >= 0 && !(direct && direct_act(d->epi)))
             cnn_vact_kernels_for(d->isa)->forward((cnn_act)d->epi->act, d->epi->alpha, g->pq, s.out, s.out);
     }
 }

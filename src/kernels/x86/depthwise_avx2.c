@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kernels/x86/avx2.h"
+#include "kernels/x86/clamp.h"
 
 /* sum512_block of depthwise_avx512.c in 8 lanes (the same overlapped or buffered tails). */
 static inline __attribute__((always_inline, target("avx2,fma"))) void
@@ -248,13 +249,12 @@ __attribute__((target("avx2,fma"))) void cnn_dw_grad256_3x3(const dw_grad *gr, i
             _mm256_storeu_ps(slot[i * 3 + j], _mm256_add_ps(_mm256_loadu_ps(slot[i * 3 + j]), a[i][j]));
 }
 
-/* 8 columns of row from column at, those outside [0, w) as 0 (masked lanes read nothing) */
-__attribute__((target("avx2,fma"))) static inline __m256 cols8(const float *row, long at, int w) {
-    if (at >= 0 && at + 8 <= w) return _mm256_loadu_ps(row + at);
+/* the lanes of an 8-column load from column at that lie in [0, w) */
+__attribute__((target("avx2,fma"))) static inline __m256i cols8(long at, int w) {
     const __m256i l = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(l, _mm256_set1_epi32((int)(-at - 1))),
-                                        _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(w - at)), l));
-    return _mm256_maskload_ps(row + at, in);
+    const long lo = at < -8 ? -8 : at, hi = w - at > 8 ? 8 : w - at;
+    return _mm256_and_si256(_mm256_cmpgt_epi32(l, _mm256_set1_epi32((int)(-lo - 1))),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), l));
 }
 
 /* the even (odd) lanes of a then b: in-lane shuffles, then the 64-bit pairs reordered 0 2 1 3 */
@@ -263,29 +263,77 @@ __attribute__((target("avx2,fma"))) static inline __m256 evens(__m256 a, __m256 
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0xD8));
 }
 
-__attribute__((target("avx2,fma"))) void cnn_dw_s2_3x3_avx2(const float *x, int h, int w, int pt, int pl,
-                                                           const float *w9, float init, int q, int p0, int p1,
-                                                           float *y) {
-    const __m256 zero = _mm256_setzero_ps(), vi = _mm256_set1_ps(init);
+/* as d3_chunks of depthwise_avx512.c, chunks of 8 */
+__attribute__((target("avx2,fma"), always_inline)) static inline void d3_chunks(const float *x, int h, int w, int pt,
+                                                                               int pl, const __m256 *wv, __m256 vi,
+                                                                               int act, int q, int o, int j0,
+                                                                               const int NC, const int ST, float *y) {
+    __m256 acc[4];
+    __m256i m[4][4];
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++) {
+        const long base = (long)ST * (j0 + 8 * c) - pl; /* tap s of lane l reads column base + ST l + s */
+        acc[c] = vi;
+        if (ST == 1) {
+            m[c][0] = cols8(base, w), m[c][1] = cols8(base + 1, w), m[c][2] = cols8(base + 2, w);
+        } else {
+            m[c][0] = cols8(base, w), m[c][1] = cols8(base + 8, w);
+            m[c][2] = cols8(base + 2, w), m[c][3] = cols8(base + 10, w);
+        }
+    }
+#pragma GCC unroll 3
+    for (int r = 0; r < 3; r++) {
+        const int ih = ST * o - pt + r;
+        const int live = ih >= 0 && ih < h;
+        const float *row = x + (size_t)(live ? ih : 0) * w + (long)ST * j0 - pl;
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) {
+            __m256 t0 = _mm256_setzero_ps(), t1 = t0, t2 = t0;
+            if (live && ST == 1) { /* masked lanes read nothing */
+                const float *at = row + 8 * c;
+                t0 = _mm256_maskload_ps(at, m[c][0]), t1 = _mm256_maskload_ps(at + 1, m[c][1]);
+                t2 = _mm256_maskload_ps(at + 2, m[c][2]);
+            } else if (live) {
+                const float *at = row + 16 * c;
+                const __m256 a = _mm256_maskload_ps(at, m[c][0]), b = _mm256_maskload_ps(at + 8, m[c][1]);
+                const __m256 cc = _mm256_maskload_ps(at + 2, m[c][2]), d = _mm256_maskload_ps(at + 10, m[c][3]);
+                t0 = evens(a, b, 0), t1 = evens(a, b, 1), t2 = evens(cc, d, 0);
+            }
+            acc[c] = _mm256_fmadd_ps(wv[3 * r], t0, acc[c]);
+            acc[c] = _mm256_fmadd_ps(wv[3 * r + 1], t1, acc[c]);
+            acc[c] = _mm256_fmadd_ps(wv[3 * r + 2], t2, acc[c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++) {
+        const int n = q - j0 - 8 * c;
+        if (n <= 0) break;
+        avx2_store_first(y + (size_t)o * q + j0 + 8 * c, act ? clamp_ymm(acc[c], act == 2) : acc[c], n < 8 ? n : 8);
+    }
+}
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void d3_rows(const float *x, int h, int w, int pt,
+                                                                             int pl, const float *w9, float init,
+                                                                             int act, int q, int p0, int p1,
+                                                                             const int ST, float *y) {
+    const __m256 vi = _mm256_set1_ps(init);
     __m256 wv[9];
     for (int t = 0; t < 9; t++) wv[t] = _mm256_set1_ps(w9[t]);
-    for (int o = p0; o < p1; o++)
-        for (int j0 = 0; j0 < q; j0 += 8) {
-            const long base = 2L * j0 - pl; /* tap s of lane l reads column base + 2 l + s */
-            __m256 acc = vi;
-            for (int r = 0; r < 3; r++) {
-                const int ih = 2 * o - pt + r;
-                __m256 t0 = zero, t1 = zero, t2 = zero;
-                if (ih >= 0 && ih < h) {
-                    const float *row = x + (size_t)ih * w;
-                    const __m256 a = cols8(row, base, w), b = cols8(row, base + 8, w);
-                    const __m256 c = cols8(row, base + 2, w), d = cols8(row, base + 10, w);
-                    t0 = evens(a, b, 0), t1 = evens(a, b, 1), t2 = evens(c, d, 0);
-                }
-                acc = _mm256_fmadd_ps(wv[3 * r], t0, acc);
-                acc = _mm256_fmadd_ps(wv[3 * r + 1], t1, acc);
-                acc = _mm256_fmadd_ps(wv[3 * r + 2], t2, acc);
-            }
-            avx2_store_first(y + (size_t)o * q + j0, acc, q - j0 < 8 ? q - j0 : 8);
+    for (int o = p0; o < p1; o++) {
+        int j0 = 0;
+        for (; q - j0 > 24; j0 += 32) d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 4, ST, y);
+        switch ((q - j0 + 7) / 8) { /* 0 to 3 chunks left */
+        case 1: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 1, ST, y); break;
+        case 2: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 2, ST, y); break;
+        case 3: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 3, ST, y); break;
+        default: break;
         }
+    }
+}
+
+__attribute__((target("avx2,fma"))) void cnn_dw_3x3_avx2(const float *x, int h, int w, int stride, int pt, int pl,
+                                                        const float *w9, float init, int act, int q, int p0, int p1,
+                                                        float *y) {
+    if (stride == 1) d3_rows(x, h, w, pt, pl, w9, init, act, q, p0, p1, 1, y);
+    else d3_rows(x, h, w, pt, pl, w9, init, act, q, p0, p1, 2, y);
 }

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "kernels/x86/avx2.h"
+#include "kernels/x86/clamp.h"
 #include "kernels/x86/transpose.h"
 
 /* c[0, 8) = r + beta c (beta 0: c is not read; beta 1: c + r, gemm.c's merge order) */
@@ -15,17 +16,10 @@ __attribute__((target("avx2,fma"))) static inline void store_ymm(float *c, __m25
     _mm256_storeu_ps(c, r);
 }
 
-/* v + *bias, then the clamp of gemm_micro.h's epi kind: the ReLU keeps v where v > 0 or NaN (NLE_UQ), else
-   +0 (vact_impl.h's select), and the ReLU6 then puts 6 where v > 6 */
+/* v + *bias, then the clamp of gemm_micro.h's epi kind (x86/clamp.h) */
 __attribute__((target("avx2,fma"), always_inline)) static inline __m256 epi_ymm(__m256 v, const float *bias, int kind) {
     if (bias) v = _mm256_add_ps(v, _mm256_set1_ps(*bias)); /* none: not + 0, which would turn -0 into +0 */
-    if (kind == GEMM_EPI_BIAS) return v;
-    v = _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ));
-    if (kind == GEMM_EPI_RELU6) {
-        const __m256 six = _mm256_set1_ps(6.0f);
-        v = _mm256_blendv_ps(v, six, _mm256_cmp_ps(v, six, _CMP_GT_OQ));
-    }
-    return v;
+    return kind == GEMM_EPI_BIAS ? v : clamp_ymm(v, kind == GEMM_EPI_RELU6);
 }
 
 /* c[0, 8) = r + beta c, then with kind its bias and clamp */

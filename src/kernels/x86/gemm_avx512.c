@@ -5,6 +5,7 @@
 
 #include <immintrin.h>
 
+#include "kernels/x86/clamp.h"
 #include "kernels/x86/transpose.h"
 
 /* c[0, 16) = r + beta c (beta 0: c is not read; beta 1: c + r, gemm.c's merge order) */
@@ -14,15 +15,10 @@ __attribute__((target("avx512f"))) static inline void store_zmm(float *c, __m512
     _mm512_storeu_ps(c, r);
 }
 
-/* v + *bias, then the clamp of gemm_micro.h's epi kind: the ReLU keeps v where v > 0 or NaN (NLE_UQ), else
-   +0 (vact_impl.h's select), and the ReLU6 then puts 6 where v > 6 */
+/* v + *bias, then the clamp of gemm_micro.h's epi kind (x86/clamp.h) */
 __attribute__((target("avx512f"), always_inline)) static inline __m512 epi_zmm(__m512 v, const float *bias, int kind) {
     if (bias) v = _mm512_add_ps(v, _mm512_set1_ps(*bias)); /* none: not + 0, which would turn -0 into +0 */
-    if (kind == GEMM_EPI_BIAS) return v;
-    const __m512 six = _mm512_set1_ps(6.0f);
-    const __mmask16 keep = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ);
-    const __mmask16 top = kind == GEMM_EPI_RELU6 ? _mm512_cmp_ps_mask(v, six, _CMP_GT_OQ) : 0;
-    return _mm512_mask_mov_ps(_mm512_maskz_mov_ps(keep, v), top, six);
+    return kind == GEMM_EPI_BIAS ? v : clamp_zmm(v, kind == GEMM_EPI_RELU6);
 }
 
 /* MR x 32: 2 MR zmm accumulators (24 for MR = 12) + 2 for B + 1 broadcast of 32 registers. Both
