@@ -282,7 +282,7 @@ static void direct_plane(const dw_call *d, const float *x, const float *w9, floa
     for (int b = 0; b < bands; b++) {
         const int p0 = b * BAND, p1 = b + 1 == bands ? g->p : (b + 1) * BAND;
 #ifdef CNN_ARCH_X86
-        (d->isa == CNN_ISA_AVX512 ? cnn_dw_3x3_avx512 : cnn_dw_3x3_avx2)(x, g->h, g->w, g->sh, g->pt, g->pl, w9, init,
+        (d->isa == CNN_ISA_AVX512 ? cnn_dw_3x3_avx512 : cnn_dw_3x3_avx2)(x, g->h, g->w, g->pt, g->pl, w9, init,
                                                                          act, g->q, p0, p1, y);
 #else
         (void)x, (void)w9, (void)init, (void)y, (void)p0, (void)p1, (void)act;

@@ -43,15 +43,15 @@ CNN_LOCAL void cnn_dw_sum512_3x3(const dw_sum *s, int p0, int p1);
 CNN_LOCAL void cnn_dw_sum_avx2(const dw_sum *s, int p0, int p1);
 CNN_LOCAL void cnn_dw_sum256_3x3(const dw_sum *s, int p0, int p1);
 
-/* Output rows [p0, p1) of one plane of a 3 x 3, dilation-1 depthwise forward of stride 1 or 2 straight from
-   its input plane x (h x w, top and left padding pt, pl <= 2; nothing buffered): y[o][j] = init + the taps
-   w9[r 3 + s] x[stride o - pt + r][stride j - pl + s] in the order of the row kernels (kernel rows, then
-   taps), a tap outside x reading 0, so the bits of the buffered path; then act 1 (ReLU) or 2 (ReLU6) as
-   cnn_act_forward, or 0 none. Stride 2 takes each tap's columns from even/odd permutes of whole loads.
-   q of at least one vector (16, 8). */
-CNN_LOCAL void cnn_dw_3x3_avx512(const float *x, int h, int w, int stride, int pt, int pl, const float *w9,
+/* Output rows [p0, p1) of one plane of a 3 x 3, stride-2, dilation-1 depthwise forward straight from its
+   input plane x (h x w, top and left padding pt, pl <= 2; nothing buffered): y[o][j] = init + the taps
+   w9[r 3 + s] x[2 o - pt + r][2 j - pl + s] in the order of the row kernels (kernel rows, then taps), a tap
+   outside x reading 0, so the bits of the buffered path; then act 1 (ReLU) or 2 (ReLU6) as
+   cnn_act_forward, or 0 none. Each tap's columns come from even/odd permutes of whole loads. q of at
+   least one vector (16, 8). */
+CNN_LOCAL void cnn_dw_3x3_avx512(const float *x, int h, int w, int pt, int pl, const float *w9,
                                 float init, int act, int q, int p0, int p1, float *y);
-CNN_LOCAL void cnn_dw_3x3_avx2(const float *x, int h, int w, int stride, int pt, int pl, const float *w9, float init,
+CNN_LOCAL void cnn_dw_3x3_avx2(const float *x, int h, int w, int pt, int pl, const float *w9, float init,
                               int act, int q, int p0, int p1, float *y);
 
 /* g (<= GMAX) dW elements over rows [p0, p1) of gr, added to the LANES floats at slot[u] (element u reads

@@ -267,33 +267,25 @@ __attribute__((target("avx2,fma"))) static inline __m256 evens(__m256 a, __m256 
 __attribute__((target("avx2,fma"), always_inline)) static inline void d3_chunks(const float *x, int h, int w, int pt,
                                                                                int pl, const __m256 *wv, __m256 vi,
                                                                                int act, int q, int o, int j0,
-                                                                               const int NC, const int ST, float *y) {
+                                                                               const int NC, float *y) {
     __m256 acc[4];
     __m256i m[4][4];
 #pragma GCC unroll 4
     for (int c = 0; c < NC; c++) {
-        const long base = (long)ST * (j0 + 8 * c) - pl; /* tap s of lane l reads column base + ST l + s */
+        const long base = 2L * (j0 + 8 * c) - pl; /* tap s of lane l reads column base + 2 l + s */
         acc[c] = vi;
-        if (ST == 1) {
-            m[c][0] = cols8(base, w), m[c][1] = cols8(base + 1, w), m[c][2] = cols8(base + 2, w);
-        } else {
-            m[c][0] = cols8(base, w), m[c][1] = cols8(base + 8, w);
-            m[c][2] = cols8(base + 2, w), m[c][3] = cols8(base + 10, w);
-        }
+        m[c][0] = cols8(base, w), m[c][1] = cols8(base + 8, w);
+        m[c][2] = cols8(base + 2, w), m[c][3] = cols8(base + 10, w);
     }
 #pragma GCC unroll 3
     for (int r = 0; r < 3; r++) {
-        const int ih = ST * o - pt + r;
+        const int ih = 2 * o - pt + r;
         const int live = ih >= 0 && ih < h;
-        const float *row = x + (size_t)(live ? ih : 0) * w + (long)ST * j0 - pl;
+        const float *row = x + (size_t)(live ? ih : 0) * w + 2L * j0 - pl;
 #pragma GCC unroll 4
         for (int c = 0; c < NC; c++) {
             __m256 t0 = _mm256_setzero_ps(), t1 = t0, t2 = t0;
-            if (live && ST == 1) { /* masked lanes read nothing */
-                const float *at = row + 8 * c;
-                t0 = _mm256_maskload_ps(at, m[c][0]), t1 = _mm256_maskload_ps(at + 1, m[c][1]);
-                t2 = _mm256_maskload_ps(at + 2, m[c][2]);
-            } else if (live) {
+            if (live) { /* masked lanes read nothing */
                 const float *at = row + 16 * c;
                 const __m256 a = _mm256_maskload_ps(at, m[c][0]), b = _mm256_maskload_ps(at + 8, m[c][1]);
                 const __m256 cc = _mm256_maskload_ps(at + 2, m[c][2]), d = _mm256_maskload_ps(at + 10, m[c][3]);
@@ -315,25 +307,24 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void d3_chunks(
 __attribute__((target("avx2,fma"), always_inline)) static inline void d3_rows(const float *x, int h, int w, int pt,
                                                                              int pl, const float *w9, float init,
                                                                              int act, int q, int p0, int p1,
-                                                                             const int ST, float *y) {
+                                                                             float *y) {
     const __m256 vi = _mm256_set1_ps(init);
     __m256 wv[9];
     for (int t = 0; t < 9; t++) wv[t] = _mm256_set1_ps(w9[t]);
     for (int o = p0; o < p1; o++) {
         int j0 = 0;
-        for (; q - j0 > 24; j0 += 32) d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 4, ST, y);
+        for (; q - j0 > 24; j0 += 32) d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 4, y);
         switch ((q - j0 + 7) / 8) { /* 0 to 3 chunks left */
-        case 1: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 1, ST, y); break;
-        case 2: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 2, ST, y); break;
-        case 3: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 3, ST, y); break;
+        case 1: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 1, y); break;
+        case 2: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 2, y); break;
+        case 3: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 3, y); break;
         default: break;
         }
     }
 }
 
-__attribute__((target("avx2,fma"))) void cnn_dw_3x3_avx2(const float *x, int h, int w, int stride, int pt, int pl,
+__attribute__((target("avx2,fma"))) void cnn_dw_3x3_avx2(const float *x, int h, int w, int pt, int pl,
                                                         const float *w9, float init, int act, int q, int p0, int p1,
                                                         float *y) {
-    if (stride == 1) d3_rows(x, h, w, pt, pl, w9, init, act, q, p0, p1, 1, y);
-    else d3_rows(x, h, w, pt, pl, w9, init, act, q, p0, p1, 2, y);
+    d3_rows(x, h, w, pt, pl, w9, init, act, q, p0, p1, y);
 }

@@ -269,40 +269,32 @@ static inline __mmask16 cols16(long at, int w) {
     return (__mmask16)(lo >= 16 ? 0u : top & (0xFFFFu << lo));
 }
 
-/* NC chunks of 16 outputs from column j0 of output row o, stride ST: NC accumulators, so that the nine
+/* NC chunks of 16 outputs from column j0 of output row o: NC accumulators, so that the nine
    FMAs of each chunk are not one chain waiting on the last */
 __attribute__((target("avx512f"), always_inline)) static inline void d3_chunks(const float *x, int h, int w, int pt,
                                                                               int pl, const __m512 *wv, __m512 vi,
                                                                               int act, int q, int o, int j0,
-                                                                              const int NC, const int ST, float *y) {
+                                                                              const int NC, float *y) {
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     __m512 acc[4];
     __mmask16 m[4][4]; /* the lanes inside the row of each chunk's loads, the same on every row */
 #pragma GCC unroll 4
     for (int c = 0; c < NC; c++) {
-        const long base = (long)ST * (j0 + 16 * c) - pl; /* tap s of lane l reads column base + ST l + s */
+        const long base = 2L * (j0 + 16 * c) - pl; /* tap s of lane l reads column base + 2 l + s */
         acc[c] = vi;
-        if (ST == 1) {
-            m[c][0] = cols16(base, w), m[c][1] = cols16(base + 1, w), m[c][2] = cols16(base + 2, w);
-        } else {
-            m[c][0] = cols16(base, w), m[c][1] = cols16(base + 16, w);
-            m[c][2] = cols16(base + 2, w), m[c][3] = cols16(base + 18, w);
-        }
+        m[c][0] = cols16(base, w), m[c][1] = cols16(base + 16, w);
+        m[c][2] = cols16(base + 2, w), m[c][3] = cols16(base + 18, w);
     }
 #pragma GCC unroll 3
     for (int r = 0; r < 3; r++) {
-        const int ih = ST * o - pt + r;
+        const int ih = 2 * o - pt + r;
         const int live = ih >= 0 && ih < h;
-        const float *row = x + (size_t)(live ? ih : 0) * w + (long)ST * j0 - pl;
+        const float *row = x + (size_t)(live ? ih : 0) * w + 2L * j0 - pl;
 #pragma GCC unroll 4
         for (int c = 0; c < NC; c++) {
             __m512 t0 = _mm512_setzero_ps(), t1 = t0, t2 = t0;
-            if (live && ST == 1) { /* masked lanes read nothing */
-                const float *at = row + 16 * c;
-                t0 = _mm512_maskz_loadu_ps(m[c][0], at), t1 = _mm512_maskz_loadu_ps(m[c][1], at + 1);
-                t2 = _mm512_maskz_loadu_ps(m[c][2], at + 2);
-            } else if (live) {
+            if (live) { /* masked lanes read nothing */
                 const float *at = row + 32 * c;
                 const __m512 a = _mm512_maskz_loadu_ps(m[c][0], at), b = _mm512_maskz_loadu_ps(m[c][1], at + 16);
                 const __m512 cc = _mm512_maskz_loadu_ps(m[c][2], at + 2), d = _mm512_maskz_loadu_ps(m[c][3], at + 18);
@@ -326,25 +318,24 @@ __attribute__((target("avx512f"), always_inline)) static inline void d3_chunks(c
 __attribute__((target("avx512f"), always_inline)) static inline void d3_rows(const float *x, int h, int w, int pt,
                                                                             int pl, const float *w9, float init,
                                                                             int act, int q, int p0, int p1,
-                                                                            const int ST, float *y) {
+                                                                            float *y) {
     const __m512 vi = _mm512_set1_ps(init);
     __m512 wv[9];
     for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w9[t]);
     for (int o = p0; o < p1; o++) {
         int j0 = 0;
-        for (; q - j0 > 48; j0 += 64) d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 4, ST, y);
+        for (; q - j0 > 48; j0 += 64) d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 4, y);
         switch ((q - j0 + 15) / 16) { /* 0 to 3 chunks left */
-        case 1: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 1, ST, y); break;
-        case 2: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 2, ST, y); break;
-        case 3: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 3, ST, y); break;
+        case 1: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 1, y); break;
+        case 2: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 2, y); break;
+        case 3: d3_chunks(x, h, w, pt, pl, wv, vi, act, q, o, j0, 3, y); break;
         default: break;
         }
     }
 }
 
-__attribute__((target("avx512f"))) void cnn_dw_3x3_avx512(const float *x, int h, int w, int stride, int pt, int pl,
+__attribute__((target("avx512f"))) void cnn_dw_3x3_avx512(const float *x, int h, int w, int pt, int pl,
                                                          const float *w9, float init, int act, int q, int p0, int p1,
                                                          float *y) {
-    if (stride == 1) d3_rows(x, h, w, pt, pl, w9, init, act, q, p0, p1, 1, y);
-    else d3_rows(x, h, w, pt, pl, w9, init, act, q, p0, p1, 2, y);
+    d3_rows(x, h, w, pt, pl, w9, init, act, q, p0, p1, y);
 }
