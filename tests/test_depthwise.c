@@ -4,7 +4,8 @@
    dilations 1-3 and widths 1-70 (vector bodies and remainders), plus fixed edge shapes; outputs start as
    NaN so every element must be written. Also: two calls are bit-identical, and so are 1 and 2 threads;
    the forward of short rows with channels in the vector lanes equals the row kernels bit for bit, and the
-   3 x 3 stride-2 forward read straight from the plane gives the bits of their FMA order. */
+   3 x 3 forwards read straight from the plane (stride 2; stride 1 with rows of 9 to 16) give the bits of
+   their FMA order. */
 #include "testutil.h"
 #include "kernels/depthwise.h"
 #include "kernels/depthwise_rows.h"
@@ -351,6 +352,52 @@ static int d3_check(d3_fn fn, int lanes, test_rng *rng) {
 }
 #endif
 
+/* The 3 x 3 stride-1 kernels of rows of 9 to 16 outputs that stream down the plane itself
+   (cnn_dw_s1_3x3_short_*) against the same fmaf order and cnn_act_forward: equal bits, paddings 0-2 a
+   side, planes 1 to 20 rows tall. */
+#if defined(__x86_64__)
+typedef void (*short_fn)(const float *, int, int, int, int, const float *, float, int, int, int, float *);
+
+static int short_check(short_fn fn, test_rng *rng) {
+    int bad = 0;
+    cnn_ctx *ref = cnn_ctx_create(1);
+    for (int t = 0; t < 600 && !bad; t++) {
+        const int act = t % 3, h = test_rng_int(rng, 1, 20), w = test_rng_int(rng, 7, 18);
+        const int pt = test_rng_int(rng, 0, 2), pl = test_rng_int(rng, 0, 2);
+        const int pb = test_rng_int(rng, 0, 2), pr = test_rng_int(rng, 0, 2);
+        const int p = h + pt + pb - 2, q = w + pl + pr - 2;
+        if (p < 1 || q <= 8 || q > 16) continue;
+        float *x = test_rand_buf(rng, (size_t)h * w, -4, 4), *w9 = test_rand_buf(rng, 9, -1, 1);
+        float *y = test_alloc((size_t)p * q), *want = test_alloc((size_t)p * q);
+        const float init = test_rng_uniform(rng, -1, 1);
+        x[test_rng_int(rng, 0, h * w - 1)] = NAN;
+        for (size_t i = 0; i < (size_t)p * q; i++) y[i] = NAN;
+        fn(x, h, w, pt, pl, w9, init, act, p, q, y);
+        for (int o = 0; o < p; o++)
+            for (int j = 0; j < q; j++) {
+                float acc = init;
+                for (int r = 0; r < 3; r++)
+                    for (int s = 0; s < 3; s++) {
+                        const int ih = o - pt + r, iw = j - pl + s;
+                        const float v = ih >= 0 && ih < h && iw >= 0 && iw < w ? x[ih * w + iw] : 0.0f;
+                        acc = fmaf(w9[3 * r + s], v, acc);
+                    }
+                want[o * q + j] = acc;
+            }
+        if (act) assert_int_equal(cnn_act_forward(ref, act == 1 ? CNN_ACT_RELU : CNN_ACT_RELU6, 0.0f, (size_t)p * q, want, want), CNN_OK);
+        for (size_t i = 0; i < (size_t)p * q && !bad; i++)
+            if (memcmp(&want[i], &y[i], sizeof *y) != 0) {
+                fprintf(stderr, "3x3 s1 short rows, act %d: h %d w %d pad %d,%d,%d,%d: element %zu %g, want %g\n", act, h,
+                        w, pt, pl, pb, pr, i, (double)y[i], (double)want[i]);
+                bad = 1;
+            }
+        free(x), free(w9), free(y), free(want);
+    }
+    cnn_ctx_free(ref);
+    return bad;
+}
+#endif
+
 static void test_3x3_direct_bits(void **state) {
     (void)state;
     int ran = 0, bad = 0;
@@ -358,6 +405,8 @@ static void test_3x3_direct_bits(void **state) {
     test_rng rng = test_rng_make(12);
     if (cnn_isa_available(CNN_ISA_AVX512)) bad += d3_check(cnn_dw_3x3_avx512, 16, &rng), ran++;
     if (cnn_isa_available(CNN_ISA_AVX2)) bad += d3_check(cnn_dw_3x3_avx2, 8, &rng), ran++;
+    if (cnn_isa_available(CNN_ISA_AVX512)) bad += short_check(cnn_dw_s1_3x3_short_avx512, &rng);
+    if (cnn_isa_available(CNN_ISA_AVX2)) bad += short_check(cnn_dw_s1_3x3_short_avx2, &rng);
 #endif
     assert_int_equal(bad, 0);
     if (!ran) skip();

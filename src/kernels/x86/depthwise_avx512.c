@@ -339,3 +339,41 @@ __attribute__((target("avx512f"))) void cnn_dw_3x3_avx512(const float *x, int h,
                                                          float *y) {
     d3_rows(x, h, w, pt, pl, w9, init, act, q, p0, p1, y);
 }
+
+/* A whole plane of a 3 x 3 stride-1 dilation-1 depthwise forward with rows of at most 16 outputs, from x
+   itself: the rows stream down as in cnn_dw_sum512_3x3 (each input row loaded once, as three masked
+   vectors, for the three output rows it meets), the same FMAs in the same order, so the same bits */
+__attribute__((target("avx512f"))) void cnn_dw_s1_3x3_short_avx512(const float *x, int h, int w, int pt, int pl,
+                                                                  const float *w9, float init, int act, int p, int q,
+                                                                  float *y) {
+    __m512 wv[9];
+    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w9[t]);
+    const __m512 vi = _mm512_set1_ps(init), zero = _mm512_setzero_ps();
+    const __mmask16 m0 = cols16(-pl, w), m1 = cols16(1 - pl, w), m2 = cols16(2 - pl, w);
+    const __mmask16 out = (__mmask16)((1u << q) - 1);
+    __m512 a0 = vi, a1 = vi, a2 = vi; /* output rows u, u - 1, u - 2 */
+    for (int u = 0; u < p + 2; u++) {
+        const int ih = u - pt;
+        __m512 x0 = zero, x1 = zero, x2 = zero;
+        if (ih >= 0 && ih < h) {
+            const float *row = x + (size_t)ih * w - pl;
+            x0 = _mm512_maskz_loadu_ps(m0, row), x1 = _mm512_maskz_loadu_ps(m1, row + 1);
+            x2 = _mm512_maskz_loadu_ps(m2, row + 2);
+        }
+        a0 = vi;
+        if (u < p) {
+            a0 = _mm512_fmadd_ps(wv[0], x0, a0), a0 = _mm512_fmadd_ps(wv[1], x1, a0);
+            a0 = _mm512_fmadd_ps(wv[2], x2, a0);
+        }
+        if (u >= 1 && u - 1 < p) {
+            a1 = _mm512_fmadd_ps(wv[3], x0, a1), a1 = _mm512_fmadd_ps(wv[4], x1, a1);
+            a1 = _mm512_fmadd_ps(wv[5], x2, a1);
+        }
+        if (u >= 2) {
+            a2 = _mm512_fmadd_ps(wv[6], x0, a2), a2 = _mm512_fmadd_ps(wv[7], x1, a2);
+            a2 = _mm512_fmadd_ps(wv[8], x2, a2);
+            _mm512_mask_storeu_ps(y + (size_t)(u - 2) * q, out, act ? clamp_zmm(a2, act == 2) : a2);
+        }
+        a2 = a1, a1 = a0;
+    }
+}
