@@ -275,13 +275,15 @@ static int direct_act(const cnn_conv_epi *epi) {
     return !epi ? 0 : epi->act == CNN_ACT_RELU ? 1 : epi->act == CNN_ACT_RELU6 ? 2 : 0;
 }
 
-/* A 3 x 3 stride-1 dilation-1 plane of rows of 9 to 16 outputs on x86-64: from x itself, the rows
-   streaming down, instead of the channels in lanes with their two transposes (relu6 after, one thread:
-   576 x 14 x 14 AVX-512 0.081 -> 0.046 ms, AVX2 0.113 -> 0.077; 384 x 14 x 14 0.058 -> 0.031, 0.078 ->
-   0.050). Rows of 8 or fewer keep the lanes (960 x 7 x 7 AVX-512: 0.028 there, 0.052 here). */
-static int short_3x3(const cnn_conv_geom *g, cnn_isa isa) {
+/* A 3 x 3 stride-1 dilation-1 plane of rows of more than 8 outputs on x86-64: from x itself in strips of
+   columns whose rows stream down, instead of the channels in lanes with their two transposes (rows of
+   up to 16) or the row kernels' padded copy of the plane and separate activation pass (relu6 after, one
+   thread, ms, AVX-512 / AVX2: 576 x 14 x 14 0.081 -> 0.046 / 0.113 -> 0.077; 192 x 28 x 28 0.119 -> 0.073 /
+   0.163 -> 0.113; 144 x 56 x 56 0.289 -> 0.164 / 0.410 -> 0.261; 32 x 112 x 112 0.227 -> 0.134 / 0.341 ->
+   0.246). Rows of 8 or fewer keep the lanes (960 x 7 x 7: 0.041 there, 0.161 here). */
+static int s1_3x3(const cnn_conv_geom *g, cnn_isa isa) {
     return (isa == CNN_ISA_AVX512 || isa == CNN_ISA_AVX2) && g->r == 3 && g->s == 3 && g->sh == 1 && g->sw == 1 &&
-           g->dh == 1 && g->dw == 1 && g->pt <= 2 && g->pl <= 2 && g->q > 8 && g->q <= 16;
+           g->dh == 1 && g->dw == 1 && g->pt <= 2 && g->pl <= 2 && g->q > 8;
 }
 
 /* Rows [0, p) of output plane y from input plane x by direct_3x3's kernel, nx prefetched along the way. */
@@ -305,8 +307,8 @@ static void forward_plane(const dw_call *d, size_t item, float *scratch) {
     const cnn_conv_geom *g = d->g;
     const size_t hw = (size_t)g->h * g->w, rs = (size_t)g->r * g->s, items = (size_t)g->n * g->c;
     const int n = (int)(item / (size_t)g->c), c = (int)(item % (size_t)g->c);
-    const int direct = direct_3x3(g, d->isa), brief = short_3x3(g, d->isa);
-    const float *xp = direct || brief ? NULL : pad_fill(&d->pad, d->x + item * hw, scratch);
+    const int direct = direct_3x3(g, d->isa), strip = s1_3x3(g, d->isa);
+    const float *xp = direct || strip ? NULL : pad_fill(&d->pad, d->x + item * hw, scratch);
     dw_next nx = {NULL, NULL, 0, 0, NULL, 0};
     if (item + 1 < items) {
         nx.rd1 = d->x + (item + 1) * hw, nx.n1 = hw;
@@ -326,12 +328,12 @@ static void forward_plane(const dw_call *d, size_t item, float *scratch) {
         s.init = d->bias ? d->bias[k] : 0.0f;
         if (direct) direct_plane(d, d->x + item * hw, s.w, s.init, s.out, m == 0 ? &nx : NULL);
 #ifdef CNN_ARCH_X86
-        else if (brief)
-            (d->isa == CNN_ISA_AVX512 ? cnn_dw_s1_3x3_short_avx512 : cnn_dw_s1_3x3_short_avx2)(
+        else if (strip)
+            (d->isa == CNN_ISA_AVX512 ? cnn_dw_s1_3x3_avx512 : cnn_dw_s1_3x3_avx2)(
                 d->x + item * hw, g->h, g->w, g->pt, g->pl, s.w, s.init, direct_act(d->epi), g->p, g->q, s.out);
 #endif
         else sum_plane(d->isa, &s, g->p, m == 0 ? &nx : NULL);
-        if (d->epi && d->epi->act >= 0 && !((direct || brief) && direct_act(d->epi)))
+        if (d->epi && d->epi->act >= 0 && !((direct || strip) && direct_act(d->epi)))
             cnn_vact_kernels_for(d->isa)->forward((cnn_act)d->epi->act, d->epi->alpha, g->pq, s.out, s.out);
     }
 }
@@ -677,7 +679,7 @@ static void forward(const cnn_conv_geom *g, int threads, cnn_isa isa, const floa
                     const float *bias, const cnn_conv_epi *epi, float *y, float *scratch, int lanes) {
     dw_call d;
     call_init(&d, g, isa, CNN_CONV_FORWARD);
-    if (!lanes || short_3x3(g, isa)) d.vec = NULL;
+    if (!lanes || s1_3x3(g, isa)) d.vec = NULL;
     d.x = x, d.w = w, d.bias = bias, d.y = y, d.epi = epi;
     run_items(&d, threads, CNN_CONV_FORWARD, d.vec ? forward_groups : forward_planes, scratch);
 }

@@ -54,13 +54,14 @@ CNN_LOCAL void cnn_dw_3x3_avx512(const float *x, int h, int w, int pt, int pl, c
 CNN_LOCAL void cnn_dw_3x3_avx2(const float *x, int h, int w, int pt, int pl, const float *w9, float init,
                               int act, int q, int p0, int p1, float *y);
 
-/* A whole plane (p x q outputs, 8 < q <= 16) of a 3 x 3 stride-1 dilation-1 depthwise forward from x (h x
-   w, padding pt, pl <= 2), the rows streaming down as in cnn_dw_sum512_3x3 (each input row loaded once
-   for the three output rows it meets): the row kernels' bits; then act as above. */
-CNN_LOCAL void cnn_dw_s1_3x3_short_avx512(const float *x, int h, int w, int pt, int pl, const float *w9, float init,
-                                         int act, int p, int q, float *y);
-CNN_LOCAL void cnn_dw_s1_3x3_short_avx2(const float *x, int h, int w, int pt, int pl, const float *w9, float init,
-                                       int act, int p, int q, float *y);
+/* A whole plane (p x q outputs) of a 3 x 3 stride-1 dilation-1 depthwise forward from x (h x w, padding
+   pt, pl <= 2), in strips of 64 (AVX2: 32) columns whose rows stream down as in cnn_dw_sum512_3x3 (each
+   input row loaded once, masked at the plane's edges, for the three output rows it meets): the row
+   kernels' bits; then act as above. */
+CNN_LOCAL void cnn_dw_s1_3x3_avx512(const float *x, int h, int w, int pt, int pl, const float *w9, float init, int act,
+                                   int p, int q, float *y);
+CNN_LOCAL void cnn_dw_s1_3x3_avx2(const float *x, int h, int w, int pt, int pl, const float *w9, float init, int act,
+                                 int p, int q, float *y);
 
 /* g (<= GMAX) dW elements over rows [p0, p1) of gr, added to the LANES floats at slot[u] (element u reads
    x at poff[u]). The 3 x 3 ones: the 9 taps of unit row stride and dilation (poff[0..2]: the tap offsets

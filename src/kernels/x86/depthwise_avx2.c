@@ -329,41 +329,60 @@ __attribute__((target("avx2,fma"))) void cnn_dw_3x3_avx2(const float *x, int h, 
     d3_rows(x, h, w, pt, pl, w9, init, act, q, p0, p1, y);
 }
 
-/* cnn_dw_s1_3x3_short_avx512 in two 8-lane vectors a row (rows of 9 to 16 outputs) */
-__attribute__((target("avx2,fma"))) void cnn_dw_s1_3x3_short_avx2(const float *x, int h, int w, int pt, int pl,
-                                                                 const float *w9, float init, int act, int p, int q,
-                                                                 float *y) {
-    __m256 wv[9];
-    for (int t = 0; t < 9; t++) wv[t] = _mm256_set1_ps(w9[t]);
-    const __m256 vi = _mm256_set1_ps(init), zero = _mm256_setzero_ps();
-    __m256i m[3][2];
-    for (int s = 0; s < 3; s++) m[s][0] = cols8(s - pl, w), m[s][1] = cols8(s - pl + 8, w);
-    __m256 a0[2] = {vi, vi}, a1[2] = {vi, vi}, a2[2] = {vi, vi}; /* output rows u, u - 1, u - 2 */
+/* as s1_strip of depthwise_avx512.c, columns [j0, j0 + 8 NV) */
+__attribute__((target("avx2,fma"), always_inline)) static inline void s1_strip(const float *x, int h, int w, int pt,
+                                                                              int pl, const float *w9, __m256 vi,
+                                                                              int act, int p, int q, int j0,
+                                                                              const int NV, float *y) {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256i m[3][4];
+    for (int v = 0; v < NV; v++)
+        for (int s = 0; s < 3; s++) m[s][v] = cols8(j0 + 8 * v + s - pl, w);
+    __m256 a0[4], a1[4] = {vi, vi, vi, vi}, a2[4] = {vi, vi, vi, vi}; /* output rows u, u - 1, u - 2 */
     for (int u = 0; u < p + 2; u++) {
         const int ih = u - pt;
-        for (int v = 0; v < 2; v++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
             __m256 x0 = zero, x1 = zero, x2 = zero;
             if (ih >= 0 && ih < h) {
-                const float *row = x + (size_t)ih * w - pl + 8 * v;
+                const float *row = x + (size_t)ih * w + j0 + 8 * v - pl;
                 x0 = _mm256_maskload_ps(row, m[0][v]), x1 = _mm256_maskload_ps(row + 1, m[1][v]);
                 x2 = _mm256_maskload_ps(row + 2, m[2][v]);
             }
             a0[v] = vi;
             if (u < p) {
-                a0[v] = _mm256_fmadd_ps(wv[0], x0, a0[v]), a0[v] = _mm256_fmadd_ps(wv[1], x1, a0[v]);
-                a0[v] = _mm256_fmadd_ps(wv[2], x2, a0[v]);
+                a0[v] = _mm256_fmadd_ps(_mm256_broadcast_ss(w9 + 0), x0, a0[v]);
+                a0[v] = _mm256_fmadd_ps(_mm256_broadcast_ss(w9 + 1), x1, a0[v]);
+                a0[v] = _mm256_fmadd_ps(_mm256_broadcast_ss(w9 + 2), x2, a0[v]);
             }
             if (u >= 1 && u - 1 < p) {
-                a1[v] = _mm256_fmadd_ps(wv[3], x0, a1[v]), a1[v] = _mm256_fmadd_ps(wv[4], x1, a1[v]);
-                a1[v] = _mm256_fmadd_ps(wv[5], x2, a1[v]);
+                a1[v] = _mm256_fmadd_ps(_mm256_broadcast_ss(w9 + 3), x0, a1[v]);
+                a1[v] = _mm256_fmadd_ps(_mm256_broadcast_ss(w9 + 4), x1, a1[v]);
+                a1[v] = _mm256_fmadd_ps(_mm256_broadcast_ss(w9 + 5), x2, a1[v]);
             }
             if (u >= 2) {
-                a2[v] = _mm256_fmadd_ps(wv[6], x0, a2[v]), a2[v] = _mm256_fmadd_ps(wv[7], x1, a2[v]);
-                a2[v] = _mm256_fmadd_ps(wv[8], x2, a2[v]);
-                avx2_store_first(y + (size_t)(u - 2) * q + 8 * v, act ? clamp_ymm(a2[v], act == 2) : a2[v],
-                                 v ? q - 8 : 8);
+                a2[v] = _mm256_fmadd_ps(_mm256_broadcast_ss(w9 + 6), x0, a2[v]);
+                a2[v] = _mm256_fmadd_ps(_mm256_broadcast_ss(w9 + 7), x1, a2[v]);
+                a2[v] = _mm256_fmadd_ps(_mm256_broadcast_ss(w9 + 8), x2, a2[v]);
+                const int n = q - j0 - 8 * v;
+                if (n > 0) avx2_store_first(y + (size_t)(u - 2) * q + j0 + 8 * v, act ? clamp_ymm(a2[v], act == 2) : a2[v],
+                                            n < 8 ? n : 8);
             }
             a2[v] = a1[v], a1[v] = a0[v];
         }
+    }
+}
+
+__attribute__((target("avx2,fma"))) void cnn_dw_s1_3x3_avx2(const float *x, int h, int w, int pt, int pl,
+                                                           const float *w9, float init, int act, int p, int q,
+                                                           float *y) {
+    const __m256 vi = _mm256_set1_ps(init);
+    int j0 = 0;
+    for (; q - j0 > 24; j0 += 32) s1_strip(x, h, w, pt, pl, w9, vi, act, p, q, j0, 4, y); /* strips of 32 */
+    switch ((q - j0 + 7) / 8) { /* 0 to 3 vectors left */
+    case 1: s1_strip(x, h, w, pt, pl, w9, vi, act, p, q, j0, 1, y); break;
+    case 2: s1_strip(x, h, w, pt, pl, w9, vi, act, p, q, j0, 2, y); break;
+    case 3: s1_strip(x, h, w, pt, pl, w9, vi, act, p, q, j0, 3, y); break;
+    default: break;
     }
 }

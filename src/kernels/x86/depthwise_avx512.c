@@ -340,40 +340,64 @@ __attribute__((target("avx512f"))) void cnn_dw_3x3_avx512(const float *x, int h,
     d3_rows(x, h, w, pt, pl, w9, init, act, q, p0, p1, y);
 }
 
-/* A whole plane of a 3 x 3 stride-1 dilation-1 depthwise forward with rows of at most 16 outputs, from x
+/* Columns [j0, j0 + 16 NV) of a whole plane of a 3 x 3 stride-1 dilation-1 depthwise forward, from x
    itself: the rows stream down as in cnn_dw_sum512_3x3 (each input row loaded once, as three masked
-   vectors, for the three output rows it meets), the same FMAs in the same order, so the same bits */
-__attribute__((target("avx512f"))) void cnn_dw_s1_3x3_short_avx512(const float *x, int h, int w, int pt, int pl,
-                                                                  const float *w9, float init, int act, int p, int q,
-                                                                  float *y) {
-    __m512 wv[9];
-    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w9[t]);
-    const __m512 vi = _mm512_set1_ps(init), zero = _mm512_setzero_ps();
-    const __mmask16 m0 = cols16(-pl, w), m1 = cols16(1 - pl, w), m2 = cols16(2 - pl, w);
-    const __mmask16 out = (__mmask16)((1u << q) - 1);
-    __m512 a0 = vi, a1 = vi, a2 = vi; /* output rows u, u - 1, u - 2 */
+   vectors a vector of outputs, for the three output rows it meets), the same FMAs in the same order, so
+   the same bits */
+__attribute__((target("avx512f"), always_inline)) static inline void s1_strip(const float *x, int h, int w, int pt,
+                                                                             int pl, const __m512 *wv, __m512 vi,
+                                                                             int act, int p, int q, int j0,
+                                                                             const int NV, float *y) {
+    const __m512 zero = _mm512_setzero_ps();
+    __mmask16 m[3][4], out[4];
+    for (int v = 0; v < NV; v++) {
+        for (int s = 0; s < 3; s++) m[s][v] = cols16(j0 + 16 * v + s - pl, w);
+        const int n = q - j0 - 16 * v;
+        out[v] = (__mmask16)(n >= 16 ? 0xFFFF : n <= 0 ? 0 : (1u << n) - 1);
+    }
+    __m512 a0[4], a1[4] = {vi, vi, vi, vi}, a2[4] = {vi, vi, vi, vi}; /* output rows u, u - 1, u - 2 */
     for (int u = 0; u < p + 2; u++) {
         const int ih = u - pt;
-        __m512 x0 = zero, x1 = zero, x2 = zero;
-        if (ih >= 0 && ih < h) {
-            const float *row = x + (size_t)ih * w - pl;
-            x0 = _mm512_maskz_loadu_ps(m0, row), x1 = _mm512_maskz_loadu_ps(m1, row + 1);
-            x2 = _mm512_maskz_loadu_ps(m2, row + 2);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            __m512 x0 = zero, x1 = zero, x2 = zero;
+            if (ih >= 0 && ih < h) {
+                const float *row = x + (size_t)ih * w + j0 + 16 * v - pl;
+                x0 = _mm512_maskz_loadu_ps(m[0][v], row), x1 = _mm512_maskz_loadu_ps(m[1][v], row + 1);
+                x2 = _mm512_maskz_loadu_ps(m[2][v], row + 2);
+            }
+            a0[v] = vi;
+            if (u < p) {
+                a0[v] = _mm512_fmadd_ps(wv[0], x0, a0[v]), a0[v] = _mm512_fmadd_ps(wv[1], x1, a0[v]);
+                a0[v] = _mm512_fmadd_ps(wv[2], x2, a0[v]);
+            }
+            if (u >= 1 && u - 1 < p) {
+                a1[v] = _mm512_fmadd_ps(wv[3], x0, a1[v]), a1[v] = _mm512_fmadd_ps(wv[4], x1, a1[v]);
+                a1[v] = _mm512_fmadd_ps(wv[5], x2, a1[v]);
+            }
+            if (u >= 2) {
+                a2[v] = _mm512_fmadd_ps(wv[6], x0, a2[v]), a2[v] = _mm512_fmadd_ps(wv[7], x1, a2[v]);
+                a2[v] = _mm512_fmadd_ps(wv[8], x2, a2[v]);
+                _mm512_mask_storeu_ps(y + (size_t)(u - 2) * q + j0 + 16 * v, out[v],
+                                      act ? clamp_zmm(a2[v], act == 2) : a2[v]);
+            }
+            a2[v] = a1[v], a1[v] = a0[v];
         }
-        a0 = vi;
-        if (u < p) {
-            a0 = _mm512_fmadd_ps(wv[0], x0, a0), a0 = _mm512_fmadd_ps(wv[1], x1, a0);
-            a0 = _mm512_fmadd_ps(wv[2], x2, a0);
-        }
-        if (u >= 1 && u - 1 < p) {
-            a1 = _mm512_fmadd_ps(wv[3], x0, a1), a1 = _mm512_fmadd_ps(wv[4], x1, a1);
-            a1 = _mm512_fmadd_ps(wv[5], x2, a1);
-        }
-        if (u >= 2) {
-            a2 = _mm512_fmadd_ps(wv[6], x0, a2), a2 = _mm512_fmadd_ps(wv[7], x1, a2);
-            a2 = _mm512_fmadd_ps(wv[8], x2, a2);
-            _mm512_mask_storeu_ps(y + (size_t)(u - 2) * q, out, act ? clamp_zmm(a2, act == 2) : a2);
-        }
-        a2 = a1, a1 = a0;
+    }
+}
+
+__attribute__((target("avx512f"))) void cnn_dw_s1_3x3_avx512(const float *x, int h, int w, int pt, int pl,
+                                                            const float *w9, float init, int act, int p, int q,
+                                                            float *y) {
+    __m512 wv[9];
+    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w9[t]);
+    const __m512 vi = _mm512_set1_ps(init);
+    int j0 = 0;
+    for (; q - j0 > 48; j0 += 64) s1_strip(x, h, w, pt, pl, wv, vi, act, p, q, j0, 4, y); /* strips of 64 */
+    switch ((q - j0 + 15) / 16) { /* 0 to 3 vectors left */
+    case 1: s1_strip(x, h, w, pt, pl, wv, vi, act, p, q, j0, 1, y); break;
+    case 2: s1_strip(x, h, w, pt, pl, wv, vi, act, p, q, j0, 2, y); break;
+    case 3: s1_strip(x, h, w, pt, pl, wv, vi, act, p, q, j0, 3, y); break;
+    default: break;
     }
 }
