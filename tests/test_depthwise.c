@@ -301,6 +301,30 @@ static void test_dwvec_bits(void **state) {
     assert_int_equal(bad, 0);
 }
 
+#if defined(__x86_64__)
+/* want[p][q]: the 3 x 3 stride-st forward of x (h x w, padding pt, pl) as the row kernels sum it (fmaf from
+   init over kernel rows, then taps; a tap outside the plane multiplies 0), then act 1 (ReLU) or 2 (ReLU6)
+   by cnn_act_forward on ref; the index of the first element of y whose bits differ, or -1 */
+static long d3_diff(cnn_ctx *ref, const float *x, int h, int w, int st, int pt, int pl, const float *w9, float init,
+                    int act, int p, int q, const float *y, float *want) {
+    for (int o = 0; o < p; o++)
+        for (int j = 0; j < q; j++) {
+            float acc = init;
+            for (int r = 0; r < 3; r++)
+                for (int s = 0; s < 3; s++) {
+                    const int ih = st * o - pt + r, iw = st * j - pl + s;
+                    const float v = ih >= 0 && ih < h && iw >= 0 && iw < w ? x[ih * w + iw] : 0.0f;
+                    acc = fmaf(w9[3 * r + s], v, acc);
+                }
+            want[o * q + j] = acc;
+        }
+    if (act) assert_int_equal(cnn_act_forward(ref, act == 1 ? CNN_ACT_RELU : CNN_ACT_RELU6, 0.0f, (size_t)p * q, want, want), CNN_OK);
+    for (size_t i = 0; i < (size_t)p * q; i++)
+        if (memcmp(&want[i], &y[i], sizeof *y) != 0) return (long)i;
+    return -1;
+}
+#endif
+
 /* The 3 x 3 stride-2 kernels that read the plane itself (cnn_dw_3x3_*) against fmaf in the row
    kernels' order (init, then kernel rows, then taps; a tap outside the plane multiplies 0), then the ReLU
    or ReLU6 of cnn_act_forward: equal bits, on every padding 0-2 a side, odd and even sizes, rows of 8 to
@@ -327,24 +351,12 @@ static int d3_check(d3_fn fn, int lanes, test_rng *rng) {
         const int split = test_rng_int(rng, 0, p); /* two calls, rows [0, split) and [split, p) */
         fn(x, h, w, pt, pl, w9, init, act, q, 0, split, y);
         fn(x, h, w, pt, pl, w9, init, act, q, split, p, y);
-        for (int o = 0; o < p; o++)
-            for (int j = 0; j < q; j++) {
-                float acc = init;
-                for (int r = 0; r < 3; r++)
-                    for (int s = 0; s < 3; s++) {
-                        const int ih = st * o - pt + r, iw = st * j - pl + s;
-                        const float v = ih >= 0 && ih < h && iw >= 0 && iw < w ? x[ih * w + iw] : 0.0f;
-                        acc = fmaf(w9[3 * r + s], v, acc);
-                    }
-                want[o * q + j] = acc;
-            }
-        if (act) assert_int_equal(cnn_act_forward(ref, act == 1 ? CNN_ACT_RELU : CNN_ACT_RELU6, 0.0f, (size_t)p * q, want, want), CNN_OK);
-        for (size_t i = 0; i < (size_t)p * q && !bad; i++)
-            if (memcmp(&want[i], &y[i], sizeof *y) != 0) {
-                fprintf(stderr, "3x3 s2 (%d lanes) act %d: h %d w %d pad %d,%d,%d,%d: element %zu %g, want %g\n",
-                        lanes, act, h, w, pt, pl, pb, pr, i, (double)y[i], (double)want[i]);
-                bad = 1;
-            }
+        const long i = d3_diff(ref, x, h, w, st, pt, pl, w9, init, act, p, q, y, want);
+        if (i >= 0) {
+            fprintf(stderr, "3x3 s2 (%d lanes) act %d: h %d w %d pad %d,%d,%d,%d: element %ld %g, want %g\n", lanes,
+                    act, h, w, pt, pl, pb, pr, i, (double)y[i], (double)want[i]);
+            bad = 1;
+        }
         free(x), free(w9), free(y), free(want);
     }
     cnn_ctx_free(ref);
@@ -373,24 +385,12 @@ static int short_check(short_fn fn, test_rng *rng) {
         x[test_rng_int(rng, 0, h * w - 1)] = NAN;
         for (size_t i = 0; i < (size_t)p * q; i++) y[i] = NAN;
         fn(x, h, w, pt, pl, w9, init, act, p, q, y);
-        for (int o = 0; o < p; o++)
-            for (int j = 0; j < q; j++) {
-                float acc = init;
-                for (int r = 0; r < 3; r++)
-                    for (int s = 0; s < 3; s++) {
-                        const int ih = o - pt + r, iw = j - pl + s;
-                        const float v = ih >= 0 && ih < h && iw >= 0 && iw < w ? x[ih * w + iw] : 0.0f;
-                        acc = fmaf(w9[3 * r + s], v, acc);
-                    }
-                want[o * q + j] = acc;
-            }
-        if (act) assert_int_equal(cnn_act_forward(ref, act == 1 ? CNN_ACT_RELU : CNN_ACT_RELU6, 0.0f, (size_t)p * q, want, want), CNN_OK);
-        for (size_t i = 0; i < (size_t)p * q && !bad; i++)
-            if (memcmp(&want[i], &y[i], sizeof *y) != 0) {
-                fprintf(stderr, "3x3 s1 short rows, act %d: h %d w %d pad %d,%d,%d,%d: element %zu %g, want %g\n", act, h,
-                        w, pt, pl, pb, pr, i, (double)y[i], (double)want[i]);
-                bad = 1;
-            }
+        const long i = d3_diff(ref, x, h, w, 1, pt, pl, w9, init, act, p, q, y, want);
+        if (i >= 0) {
+            fprintf(stderr, "3x3 s1 strips, act %d: h %d w %d pad %d,%d,%d,%d: element %ld %g, want %g\n", act, h, w,
+                    pt, pl, pb, pr, i, (double)y[i], (double)want[i]);
+            bad = 1;
+        }
         free(x), free(w9), free(y), free(want);
     }
     cnn_ctx_free(ref);
