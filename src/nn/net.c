@@ -96,6 +96,7 @@ cnn_status cnn_net_create(int c, int h, int w, cnn_net **out) {
 
 void cnn_net_free(cnn_net *net) {
     if (!net) return;
+    for (int i = 0; net->layers && i < net->nlayers; i++) free(net->layers[i].wpack);
     free(net->layers);
     free(net->arena);
     free(net->spec);

@@ -66,6 +66,9 @@ typedef struct cnn_layer {
     int dead;          /* nothing the plan's output depends on reads it (a batchnorm folded into its conv) */
     float *packed;     /* CONV2D: its weights packed for the forward on the plan's last context; DENSE: its
                           weights packed for passes of max_batch images (cnn_dense_pack); NULL: none */
+    /* Set only in training (layer_conv.c): */
+    float *wpack;        /* CONV2D: its weights packed by the last forward run in chunks, for all its chunks */
+    size_t wpack_floats; /* wpack's size */
 } cnn_layer;
 
 struct cnn_net {

@@ -359,7 +359,8 @@ cnn_status cnn_plan_create(const cnn_net *src, int max_batch, cnn_plan **out) {
         *l = src->layers[i];
         l->relu_out = l->fused_fwd = l->in_place = l->relu_in = l->fused_bwd = 0;
         l->pool_after = l->fused_chunk = l->arg_kept = l->act_out = l->add_after = l->out_dropped = 0;
-        l->out = l->aux = l->grad = l->packed = NULL;
+        l->out = l->aux = l->grad = l->packed = l->wpack = NULL;
+        l->wpack_floats = 0;
         l->needs_grad = 0;
     }
     if (st == CNN_OK) {
