@@ -310,6 +310,7 @@ static void forward_plane(const dw_call *d, size_t item, float *scratch) {
     const size_t hw = (size_t)g->h * g->w, rs = (size_t)g->r * g->s, items = (size_t)g->n * g->c;
     const int n = (int)(item / (size_t)g->c), c = (int)(item % (size_t)g->c);
     const int direct = direct_3x3(g, d->isa), strip = s1_3x3(g, d->isa);
+    const int fused = direct || strip ? direct_act(d->epi) : 0; /* the activation those kernels apply */
     const float *xp = direct || strip ? NULL : pad_fill(&d->pad, d->x + item * hw, scratch);
     dw_next nx = {NULL, NULL, 0, 0, NULL, 0};
     if (item + 1 < items) {
@@ -332,10 +333,10 @@ static void forward_plane(const dw_call *d, size_t item, float *scratch) {
 #ifdef CNN_ARCH_X86
         else if (strip)
             (d->isa == CNN_ISA_AVX512 ? cnn_dw_s1_3x3_avx512 : cnn_dw_s1_3x3_avx2)(
-                d->x + item * hw, g->h, g->w, g->pt, g->pl, s.w, s.init, direct_act(d->epi), g->p, g->q, s.out);
+                d->x + item * hw, g->h, g->w, g->pt, g->pl, s.w, s.init, fused, g->p, g->q, s.out);
 #endif
         else sum_plane(d->isa, &s, g->p, m == 0 ? &nx : NULL);
-        if (d->epi && d->epi->act >= 0 && !((direct || strip) && direct_act(d->epi)))
+        if (d->epi && d->epi->act >= 0 && !fused)
             cnn_vact_kernels_for(d->isa)->forward((cnn_act)d->epi->act, d->epi->alpha, g->pq, s.out, s.out);
     }
 }

@@ -164,9 +164,14 @@ typedef struct gemm_epi {
     const cnn_vact_kernels *vx;
 } gemm_epi;
 
+/* e's activation (none: CNN_ACT_IDENTITY) */
+static int epi_act(const gemm_epi *e) {
+    return e->epi && e->epi->act >= 0 ? e->epi->act : CNN_ACT_IDENTITY;
+}
+
 /* C[i0:i0+m, j0:j0+n] += the bias of each row, then the activation: a finished block of C. */
 static void epi_block(const gemm_epi *e, float *c, size_t ldc, size_t i0, size_t m, size_t j0, size_t n) {
-    const int act = e->epi && e->epi->act >= 0 ? e->epi->act : CNN_ACT_IDENTITY;
+    const int act = epi_act(e);
     const float alpha = e->epi ? e->epi->alpha : 0.0f;
     if (!e->bias && act == CNN_ACT_IDENTITY) return;
     for (size_t i = i0; i < i0 + m; i++)
@@ -176,7 +181,7 @@ static void epi_block(const gemm_epi *e, float *c, size_t ldc, size_t i0, size_t
 /* The kernel's tile epilogue for e (gemm_micro.h: GEMM_EPI_*), or 0 where e's activation is not a clamp it
    applies (then epi_block does, per block of columns) */
 static int epi_of_tile(const gemm_kernel *kern, const gemm_epi *e) {
-    const int act = e->epi && e->epi->act >= 0 ? e->epi->act : CNN_ACT_IDENTITY;
+    const int act = epi_act(e);
     if (!kern->epi) return 0;
     return act == CNN_ACT_IDENTITY ? GEMM_EPI_BIAS : act == CNN_ACT_RELU ? GEMM_EPI_RELU : act == CNN_ACT_RELU6 ? GEMM_EPI_RELU6 : 0;
 }
@@ -215,14 +220,14 @@ static void gemm_block(const gemm_kernel *kern, int trans_a, size_t i0, size_t m
                         float *ct = c + (ic + ir) * ldc + jc + jr;
                         /* the tile summed (its last block of k): its bias and clamp as it is stored, or
                            after while it is in L1 */
-                        const int last = tile_epi && pc + kc == k;
+                        const int whole = mr == MR && nr == NR, last = tile_epi && pc + kc == k;
+                        const int in_regs = last && whole && kern->fn_epi;
                         const float *tb = last && e->bias ? e->bias + ic + ir : NULL;
                         if (ktree) tree_tile(kern, kc, pab + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
-                        else if (mr == MR && nr == NR && last && kern->fn_epi)
-                            kern->fn_epi(kc, pab + ir * kc, bp, ldb, ct, ldc, bt, tb, tile_epi);
-                        else if (mr == MR && nr == NR) kern->fn(kc, pab + ir * kc, bp, ldb, ct, ldc, bt);
+                        else if (in_regs) kern->fn_epi(kc, pab + ir * kc, bp, ldb, ct, ldc, bt, tb, tile_epi);
+                        else if (whole) kern->fn(kc, pab + ir * kc, bp, ldb, ct, ldc, bt);
                         else edge_tile(kern, kc, pab + ir * kc, bp, ldb, ct, ldc, bt, mr, nr);
-                        if (last && !(mr == MR && nr == NR && kern->fn_epi)) kern->epi(ct, ldc, mr, nr, tb, tile_epi);
+                        if (last && !in_regs) kern->epi(ct, ldc, mr, nr, tb, tile_epi);
                     }
                 }
             }

@@ -27,10 +27,6 @@ CNN_LOCAL cnn_status cnn_batchnorm2d_backward_act(cnn_ctx *ctx, const cnn_batchn
                                                   float *dx, float *dgamma, float *dbeta);
 CNN_LOCAL cnn_status cnn_conv2d_forward_act(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,
                                             const float *bias, int relu, float *y);
-/* Forward weights packed once for many calls (an inference plan): the floats the forward of p on ctx
-   packs w into (0: its algorithm reads w as it is), packing them, and the forward reading them. The
-   packing belongs to ctx's instruction set and algorithm choice; packed NULL packs per call. epi (may
-   be NULL): the activation applied to the output while it is in cache (a ReLU in the kernels' tiles). */
 /* dense.c: an inference plan's copy of w for passes of `pass` images (transposed, or the GEMM's panels),
    the scratch of a forward of p->n <= pass images reading it, and that forward */
 CNN_LOCAL size_t cnn_dense_packed_floats(const cnn_ctx *ctx, const cnn_dense *p, int pass);
@@ -38,6 +34,10 @@ CNN_LOCAL cnn_status cnn_dense_pack(const cnn_ctx *ctx, const cnn_dense *p, int 
 CNN_LOCAL size_t cnn_dense_packed_scratch_floats(const cnn_ctx *ctx, const cnn_dense *p, int pass);
 CNN_LOCAL cnn_status cnn_dense_forward_packed(cnn_ctx *ctx, const cnn_dense *p, int pass, const float *x,
                                               const float *packed, const float *b, float *y);
+/* Forward weights packed once for many calls (an inference plan): the floats the forward of p on ctx
+   packs w into (0: its algorithm reads w as it is), packing them, and the forward reading them. The
+   packing belongs to ctx's instruction set and algorithm choice; packed NULL packs per call. epi (may
+   be NULL): the activation applied to the output while it is in cache (a ReLU in the kernels' tiles). */
 CNN_LOCAL size_t cnn_conv2d_packed_floats(const cnn_ctx *ctx, const cnn_conv2d *p);
 CNN_LOCAL cnn_status cnn_conv2d_pack(const cnn_ctx *ctx, const cnn_conv2d *p, const float *w, float *packed);
 CNN_LOCAL cnn_status cnn_conv2d_forward_packed(cnn_ctx *ctx, const cnn_conv2d *p, const float *x, const float *w,

@@ -5,9 +5,9 @@
 #include "kernels/unroll.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #include "kernels/x86/clamp.h"
-#include <string.h>
 
 /* NV vectors of 16 outputs at o + d[v]. Unmasked tails overlap the vector before them (the lanes
    computed twice get the same value); masked ones (accumulating, or rows under 16) load with the mask

@@ -9,11 +9,15 @@
 #include "kernels/x86/clamp.h"
 #include "kernels/x86/transpose.h"
 
-/* c[0, 8) = r + beta c (beta 0: c is not read; beta 1: c + r, gemm.c's merge order) */
+/* r + beta c[0, 8) (beta 0: c is not read; beta 1: c + r, gemm.c's merge order) */
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256 with_beta(const float *c, __m256 r, float beta) {
+    if (beta == 1.0f) return _mm256_add_ps(_mm256_loadu_ps(c), r);
+    return beta != 0.0f ? _mm256_add_ps(r, _mm256_mul_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c))) : r;
+}
+
+/* c[0, 8) = r + beta c */
 __attribute__((target("avx2,fma"))) static inline void store_ymm(float *c, __m256 r, float beta) {
-    if (beta == 1.0f) r = _mm256_add_ps(_mm256_loadu_ps(c), r);
-    else if (beta != 0.0f) r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c)));
-    _mm256_storeu_ps(c, r);
+    _mm256_storeu_ps(c, with_beta(c, r, beta));
 }
 
 /* v + *bias, then the clamp of gemm_micro.h's epi kind (x86/clamp.h) */
@@ -25,13 +29,8 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256 epi_ymm(
 /* c[0, 8) = r + beta c, then with kind its bias and clamp */
 __attribute__((target("avx2,fma"), always_inline)) static inline void store_epi(float *c, __m256 r, float beta,
                                                                                const float *bias, int kind) {
-    if (!kind) {
-        store_ymm(c, r, beta);
-        return;
-    }
-    if (beta == 1.0f) r = _mm256_add_ps(_mm256_loadu_ps(c), r);
-    else if (beta != 0.0f) r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c)));
-    _mm256_storeu_ps(c, epi_ymm(r, bias, kind));
+    r = with_beta(c, r, beta);
+    _mm256_storeu_ps(c, kind ? epi_ymm(r, bias, kind) : r);
 }
 
 /* 12 ymm accumulators + 2 for B + 1 broadcast = 15 of 16 registers. The accumulators are named

@@ -8,11 +8,16 @@
 #include "kernels/x86/clamp.h"
 #include "kernels/x86/transpose.h"
 
-/* c[0, 16) = r + beta c (beta 0: c is not read; beta 1: c + r, gemm.c's merge order) */
+/* r + beta c[0, 16) (beta 0: c is not read; beta 1: c + r, gemm.c's merge order); vb: beta in every lane */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 with_beta(const float *c, __m512 r, float beta,
+                                                                                __m512 vb) {
+    if (beta == 1.0f) return _mm512_add_ps(_mm512_loadu_ps(c), r);
+    return beta != 0.0f ? _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(c))) : r;
+}
+
+/* c[0, 16) = r + beta c */
 __attribute__((target("avx512f"))) static inline void store_zmm(float *c, __m512 r, float beta, __m512 vb) {
-    if (beta == 1.0f) r = _mm512_add_ps(_mm512_loadu_ps(c), r);
-    else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(c)));
-    _mm512_storeu_ps(c, r);
+    _mm512_storeu_ps(c, with_beta(c, r, beta, vb));
 }
 
 /* v + *bias, then the clamp of gemm_micro.h's epi kind (x86/clamp.h) */
@@ -42,14 +47,8 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 epi_zmm(_
         for (int i = 0; i < MR; i++)                                                                               \
             for (int h = 0; h < 2; h++) {                                                                          \
                 float *ch = c + i * ldc + h * 16;                                                                  \
-                if (!kind) {                                                                                       \
-                    store_zmm(ch, acc[i][h], beta, vb);                                                            \
-                    continue;                                                                                      \
-                }                                                                                                  \
-                __m512 r = acc[i][h];                                                                              \
-                if (beta == 1.0f) r = _mm512_add_ps(_mm512_loadu_ps(ch), r);                                       \
-                else if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_loadu_ps(ch)));               \
-                _mm512_storeu_ps(ch, epi_zmm(r, bias ? bias + i : NULL, kind));                                   \
+                const __m512 r = with_beta(ch, acc[i][h], beta, vb);                                               \
+                _mm512_storeu_ps(ch, kind ? epi_zmm(r, bias ? bias + i : NULL, kind) : r);                         \
             }                                                                                                      \
     }                                                                                                              \
     __attribute__((target("avx512f"))) static void micro_avx512_##MR(size_t kc, const float *pa, const float *pb,  \
