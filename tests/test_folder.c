@@ -596,7 +596,9 @@ static void test_progress(void **state) {
     cnn_dataset *ds = load_ok(t, CNN_SPLIT_TRAIN, &opt);
     cnn_dataset_free(ds);
     assert_int_equal(c.others, 0); /* only the calling thread reports */
-    assert_true(c.n >= 3);         /* the start, at least one on the way, the end */
+    /* the start and the end; the calls on the way come when the calling thread crosses a multiple of
+       the interval itself, which a busy machine's scheduler may not let it do */
+    assert_true(c.n >= 2);
     assert_int_equal(c.last_done, 1200);
     assert_int_equal(c.last_total, 1200);
     c = (calls){0};
