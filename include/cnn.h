@@ -83,6 +83,26 @@ CNN_API cnn_status cnn_ctx_set_isa(cnn_ctx *ctx, cnn_isa isa);
 CNN_API cnn_isa cnn_ctx_isa(const cnn_ctx *ctx); /* the kernels in use (for NULL: the CPU's best) */
 CNN_API const char *cnn_isa_name(cnn_isa isa);   /* "avx512", "avx2", "portable", "auto" */
 
+/* The arithmetic of convolutions (all three passes, transposed ones included) and dense layers. FP32
+   is the default. BF16 is mixed precision as PyTorch's autocast and oneDNN define it: each operand of a
+   product (x and w forward, dy and w for dL/dX, x and dy for dL/dW and the bias gradient) is rounded to bfloat16 first
+   (cnn_round_bf16), every sum accumulates in FP32, and everything else (bias, activations, pooling,
+   batchnorm, losses, optimizer, the weights kept) stays FP32. The product of two bfloat16 values is exact
+   in FP32, so the numbers are those of the FP32 kernels on rounded operands, within the FP32 kernels'
+   own summation-order differences. Append-only. */
+typedef enum cnn_precision { CNN_PRECISION_FP32 = 0, CNN_PRECISION_BF16 = 1 } cnn_precision;
+/* CNN_ERR_ARG for an unknown value. */
+CNN_API cnn_status cnn_ctx_set_precision(cnn_ctx *ctx, cnn_precision precision);
+CNN_API cnn_precision cnn_ctx_precision(const cnn_ctx *ctx); /* FP32 for NULL */
+CNN_API const char *cnn_precision_name(cnn_precision precision); /* "fp32", "bf16" */
+/* How ctx's precision runs, in a few words (for a tool to print): for BF16 on every instruction set,
+   "bf16 operands rounded, FP32 kernels". Never NULL. */
+CNN_API const char *cnn_ctx_precision_path(const cnn_ctx *ctx);
+/* y[i] = x[i] rounded to the nearest bfloat16, ties to even, and widened back to a float (its low 16
+   bits zero). Subnormal inputs become zero of their sign, as in the x86 BF16 instructions; a value
+   past the largest bfloat16 rounds to infinity; a NaN stays a NaN (quiet). y may be x. */
+CNN_API void cnn_round_bf16(size_t n, const float *x, float *y);
+
 /* Every op below accepts ctx == NULL: it then runs on one thread with its own scratch. */
 
 /* ---------------------------------------------------------------- conv2d */

@@ -81,6 +81,38 @@ cnn_status cnn_ctx_set_isa(cnn_ctx *ctx, cnn_isa isa) {
     return CNN_OK;
 }
 
+cnn_status cnn_ctx_set_precision(cnn_ctx *ctx, cnn_precision precision) {
+    if (!ctx || (precision != CNN_PRECISION_FP32 && precision != CNN_PRECISION_BF16)) return CNN_ERR_ARG;
+    ctx->precision = precision;
+    return CNN_OK;
+}
+
+cnn_precision cnn_ctx_precision(const cnn_ctx *ctx) { return ctx ? ctx->precision : CNN_PRECISION_FP32; }
+
+const char *cnn_precision_name(cnn_precision precision) {
+    switch (precision) {
+    case CNN_PRECISION_FP32: return "fp32";
+    case CNN_PRECISION_BF16: return "bf16";
+    }
+    return "unknown";
+}
+
+const char *cnn_ctx_precision_path(const cnn_ctx *ctx) {
+    return cnn_ctx_precision(ctx) == CNN_PRECISION_BF16 ? "bf16 operands rounded, FP32 kernels" : "FP32 kernels";
+}
+
+cnn_status cnn_ctx_inherit(cnn_ctx *dst, const cnn_ctx *src) {
+    cnn_status st = cnn_ctx_set_isa(dst, cnn_ctx_isa(src));
+    if (st == CNN_OK) st = cnn_ctx_set_algo(dst, cnn_ctx_algo(src));
+    if (st == CNN_OK) st = cnn_ctx_set_precision(dst, cnn_ctx_precision(src));
+    return st;
+}
+
+int cnn_ctx_runs_as(const cnn_ctx *a, const cnn_ctx *b) {
+    return cnn_ctx_isa(a) == cnn_ctx_isa(b) && cnn_ctx_algo(a) == cnn_ctx_algo(b) &&
+           cnn_ctx_precision(a) == cnn_ctx_precision(b);
+}
+
 cnn_isa cnn_isa_of(const cnn_ctx *ctx) { return ctx ? ctx->isa : cnn_isa_detect(); }
 cnn_isa cnn_ctx_isa(const cnn_ctx *ctx) { return cnn_isa_of(ctx); }
 

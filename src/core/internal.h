@@ -13,6 +13,7 @@ struct cnn_ctx {
     int threads;
     cnn_algo algo;
     cnn_isa isa;         /* resolved: never AUTO */
+    cnn_precision precision;
     void *scratch;       /* grown on demand, reused across calls */
     size_t scratch_size; /* bytes */
 };
@@ -53,5 +54,9 @@ CNN_LOCAL int cnn_isa_available(cnn_isa isa);
 static inline int cnn_algo_of(const cnn_ctx *ctx) { return ctx ? (int)ctx->algo : (int)CNN_ALGO_AUTO; }
 /* The micro-kernels the ops of ctx use (for NULL: the CPU's best). */
 CNN_LOCAL cnn_isa cnn_isa_of(const cnn_ctx *ctx);
+/* dst runs as src does: instruction set, algorithm choice and precision (a worker's context). */
+CNN_LOCAL cnn_status cnn_ctx_inherit(cnn_ctx *dst, const cnn_ctx *src);
+/* 1 when a and b run alike: the same instruction set, algorithm choice and precision. */
+CNN_LOCAL int cnn_ctx_runs_as(const cnn_ctx *a, const cnn_ctx *b);
 
 #endif

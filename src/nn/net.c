@@ -120,16 +120,14 @@ void cnn_net_free_extras(cnn_net *net) {
 
 cnn_ctx **cnn_net_team(cnn_net *net, const cnn_ctx *ctx) {
     const int nt = cnn_ctx_threads(ctx);
-    if (net->nteam >= nt && cnn_ctx_isa(net->team[0]) == cnn_ctx_isa(ctx) &&
-        cnn_ctx_algo(net->team[0]) == cnn_ctx_algo(ctx))
-        return net->team;
+    if (net->nteam >= nt && cnn_ctx_runs_as(net->team[0], ctx)) return net->team;
     for (int t = 0; t < net->nteam; t++) cnn_ctx_free(net->team[t]);
     free(net->team);
     net->team = NULL, net->nteam = 0;
     if (!(net->team = calloc((size_t)nt, sizeof *net->team))) return NULL;
     for (; net->nteam < nt; net->nteam++) {
         cnn_ctx *c = net->team[net->nteam] = cnn_ctx_create(1);
-        if (!c || cnn_ctx_set_isa(c, cnn_ctx_isa(ctx)) != CNN_OK || cnn_ctx_set_algo(c, cnn_ctx_algo(ctx)) != CNN_OK ||
+        if (!c || cnn_ctx_inherit(c, ctx) != CNN_OK ||
             cnn_ctx_reserve(c, cnn_net_step_scratch(net, c)) != CNN_OK) {
             net->nteam++; /* freed with the rest */
             for (int t = 0; t < net->nteam; t++) cnn_ctx_free(net->team[t]);
@@ -549,7 +547,8 @@ void cnn_rng_skip(cnn_rng *rng, size_t draws) {
 
 int cnn_net_reserved_for(const cnn_net *net, const cnn_ctx *ctx) {
     return ctx == net->reserved_ctx && cnn_ctx_threads(ctx) == net->reserved_threads &&
-           cnn_ctx_isa(ctx) == net->reserved_isa && cnn_ctx_algo(ctx) == net->reserved_algo;
+           cnn_ctx_isa(ctx) == net->reserved_isa && cnn_ctx_algo(ctx) == net->reserved_algo &&
+           cnn_ctx_precision(ctx) == net->reserved_precision;
 }
 
 void cnn_net_reserve_for(cnn_net *net, const cnn_ctx *ctx) {
@@ -558,6 +557,7 @@ void cnn_net_reserve_for(cnn_net *net, const cnn_ctx *ctx) {
     net->reserved_threads = cnn_ctx_threads(ctx);
     net->reserved_isa = cnn_ctx_isa(ctx);
     net->reserved_algo = cnn_ctx_algo(ctx);
+    net->reserved_precision = cnn_ctx_precision(ctx);
 }
 
 cnn_status cnn_net_forward(cnn_ctx *ctx, cnn_net *net, int n, const float *x, int training, const float **out) {

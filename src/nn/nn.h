@@ -90,6 +90,7 @@ struct cnn_net {
     int reserved_threads;        /* with this many threads, this instruction set and algorithm choice */
     cnn_isa reserved_isa;
     cnn_algo reserved_algo;
+    cnn_precision reserved_precision;
     size_t reserved_floats;      /* to this many floats */
     cnn_ctx *own_ctx;       /* used when the caller passes ctx == NULL */
     double *prof;           /* cnn_net_set_profile: each layer's forward seconds, then its backward seconds

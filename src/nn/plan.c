@@ -456,9 +456,7 @@ static cnn_status run_range(const cnn_plan *plan, cnn_ctx *ctx, cnn_net *net, in
 /* count workers for ctx's instruction set and algorithm choice, their arenas and one-thread contexts
    made (once: again only when they change) */
 static cnn_status workers_for(cnn_plan *plan, const cnn_ctx *ctx, int count) {
-    if (plan->nworkers >= count && cnn_ctx_isa(plan->workers[0].ctx) == cnn_ctx_isa(ctx) &&
-        cnn_ctx_algo(plan->workers[0].ctx) == cnn_ctx_algo(ctx))
-        return CNN_OK;
+    if (plan->nworkers >= count && cnn_ctx_runs_as(plan->workers[0].ctx, ctx)) return CNN_OK;
     workers_free(plan);
     if (!(plan->workers = calloc((size_t)count, sizeof *plan->workers))) return CNN_ERR_NOMEM;
     plan->nworkers = count;
@@ -475,8 +473,7 @@ static cnn_status workers_for(cnn_plan *plan, const cnn_ctx *ctx, int count) {
         point_buffers(plan, wk->layers, wk->arena);
         wk->net.layers = wk->layers, wk->net.arena = wk->arena, wk->net.own_ctx = NULL;
         wk->net.team = NULL, wk->net.nteam = 0, wk->net.prof = NULL; /* the plan's net's, not the worker's */
-        cnn_status st = cnn_ctx_set_isa(wk->ctx, cnn_ctx_isa(ctx));
-        if (st == CNN_OK) st = cnn_ctx_set_algo(wk->ctx, cnn_ctx_algo(ctx));
+        cnn_status st = cnn_ctx_inherit(wk->ctx, ctx);
         if (st == CNN_OK) st = cnn_ctx_reserve(wk->ctx, cnn_net_step_scratch(&wk->net, wk->ctx));
         if (st != CNN_OK) return st;
     }
@@ -486,12 +483,10 @@ static cnn_status workers_for(cnn_plan *plan, const cnn_ctx *ctx, int count) {
 /* The plan's one-thread context for ctx's instruction set and algorithm choice (made again only when they
    change), with the scratch the plan's layers take. */
 static cnn_status solo_for(cnn_plan *plan, const cnn_ctx *ctx) {
-    if (plan->solo && cnn_ctx_isa(plan->solo) == cnn_ctx_isa(ctx) && cnn_ctx_algo(plan->solo) == cnn_ctx_algo(ctx))
-        return CNN_OK;
+    if (plan->solo && cnn_ctx_runs_as(plan->solo, ctx)) return CNN_OK;
     cnn_ctx_free(plan->solo);
     if (!(plan->solo = cnn_ctx_create(1))) return CNN_ERR_NOMEM;
-    cnn_status st = cnn_ctx_set_isa(plan->solo, cnn_ctx_isa(ctx));
-    if (st == CNN_OK) st = cnn_ctx_set_algo(plan->solo, cnn_ctx_algo(ctx));
+    cnn_status st = cnn_ctx_inherit(plan->solo, ctx);
     if (st == CNN_OK) st = cnn_ctx_reserve(plan->solo, plan->net->reserved_floats);
     if (st != CNN_OK) {
         cnn_ctx_free(plan->solo);

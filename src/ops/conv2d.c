@@ -357,6 +357,7 @@ typedef struct conv_call {
     cnn_isa isa;
     int reference;  /* the context asks for the reference loops */
     int direct_sum; /* the context asks for sums over (c, r, s) as the reference's (no Winograd) */
+    int bf16;       /* BF16 precision: the pass's two operands rounded first (run_pass) */
     const float *x, *w, *bias, *dy;
     float *y, *dx, *dw, *dbias; /* dbias may be NULL */
     cnn_conv_epi epi;           /* forward: the activation applied to the output */
@@ -688,20 +689,48 @@ static conv_call call_of(const cnn_ctx *ctx, const cnn_conv_geom *g, cnn_conv_pa
                    .isa = cnn_isa_of(ctx),
                    .reference = cnn_algo_of(ctx) == CNN_ALGO_REFERENCE,
                    .direct_sum = cnn_algo_of(ctx) == CNN_ALGO_DIRECT,
+                   .bf16 = cnn_bf16_of(ctx),
                    .epi = {-1, 0.0f}};
     return c;
 }
 
+/* The pass's two operands, as cnn_bf16_operands takes them: forward x and w, backward-data dy and w,
+   backward-weights x and dy. */
+typedef struct operands {
+    const float **a, **b;
+    size_t na, nb;
+} operands;
+static operands operands_of(conv_call *c) {
+    const cnn_conv_geom *g = c->g;
+    switch (c->pass) {
+    case CNN_CONV_BACKWARD_DATA: return (operands){&c->dy, &c->w, g->y_size, g->w_size};
+    case CNN_CONV_BACKWARD_WEIGHTS: return (operands){&c->x, &c->dy, g->x_size, g->y_size};
+    default: return (operands){&c->x, &c->w, g->x_size, g->w_size};
+    }
+}
+
+/* The scratch of a call to algorithm a: its own, then under BF16 the rounded operands. */
+static size_t call_floats(const conv_call *c, const conv_algo *a) {
+    conv_call t = *c;
+    operands o = operands_of(&t);
+    return a->scratch_floats(c) + (c->bf16 ? o.na + o.nb : 0);
+}
+
 /* The chosen algorithm of pass with its scratch from ctx: the one place an algorithm is run. */
-static cnn_status run_pass(cnn_ctx *ctx, const conv_call *c) {
-    const conv_algo *a = choose(c);
-    const size_t floats = a->scratch_floats(c);
+static cnn_status run_pass(cnn_ctx *ctx, const conv_call *call) {
+    conv_call c = *call;
+    const conv_algo *a = choose(&c);
+    const size_t own = a->scratch_floats(&c), floats = call_floats(&c, a);
     cnn_scratch s = {NULL, 0};
     if (floats) {
         cnn_status st = cnn_scratch_get(ctx, floats, &s);
         if (st != CNN_OK) return st;
     }
-    a->run(c, s.p);
+    if (c.bf16) {
+        operands o = operands_of(&c);
+        cnn_bf16_operands(ctx, s.p + own, o.a, o.na, o.b, o.nb);
+    }
+    a->run(&c, s.p);
     cnn_scratch_release(&s);
     return CNN_OK;
 }
@@ -716,7 +745,7 @@ size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
     size_t need = 0;
     for (int pass = 0; pass < CNN_CONV_PASSES; pass++) {
         conv_call c = call_of(ctx, g, (cnn_conv_pass)pass);
-        size_t n = choose(&c)->scratch_floats(&c);
+        size_t n = call_floats(&c, choose(&c));
         if (n > need) need = n;
     }
     return need;
@@ -725,7 +754,7 @@ size_t cnn_conv_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
 size_t cnn_conv_packed_scratch_floats(const cnn_ctx *ctx, const cnn_conv_geom *g) {
     conv_call c = call_of(ctx, g, CNN_CONV_FORWARD);
     c.plan = 1;
-    return choose(&c)->scratch_floats(&c);
+    return call_floats(&c, choose(&c));
 }
 
 /* ---------------------------------------------------------------- the public calls */
@@ -747,7 +776,7 @@ size_t cnn_conv2d_packed_floats(const cnn_ctx *ctx, const cnn_conv2d *p) {
     conv_call c = call_of(ctx, &g, CNN_CONV_FORWARD);
     c.plan = 1;
     const conv_algo *a = choose(&c);
-    return a->packed_floats ? a->packed_floats(&c) : 0;
+    return a->packed_floats ? a->packed_floats(&c) + (c.bf16 ? g.w_size : 0) : 0;
 }
 
 cnn_status cnn_conv2d_pack(const cnn_ctx *ctx, const cnn_conv2d *p, const float *w, float *packed) {
@@ -759,6 +788,10 @@ cnn_status cnn_conv2d_pack(const cnn_ctx *ctx, const cnn_conv2d *p, const float 
     const conv_algo *a = choose(&c);
     if (!w || !packed || !a->pack) return CNN_ERR_ARG;
     c.w = w;
+    if (c.bf16) { /* the weights rounded past the packing, and packed from there */
+        float *room = packed + a->packed_floats(&c);
+        cnn_bf16_operands(ctx, room, &c.w, g.w_size, NULL, 0);
+    }
     a->pack(&c, packed);
     return CNN_OK;
 }

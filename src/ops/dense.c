@@ -28,11 +28,9 @@ static cnn_status gemm_call(cnn_ctx *ctx, int ta, int tb, size_t m, size_t n, si
 }
 
 /* y[i,o] = b[o] + sum_j x[i,j] w[o,j] */
-cnn_status cnn_dense_forward(cnn_ctx *ctx, const cnn_dense *p, const float *x, const float *w, const float *b,
-                             float *y) {
-    cnn_status st = dense_check(p);
-    if (st != CNN_OK) return st;
-    if (!x || !w || !y) return CNN_ERR_ARG;
+static cnn_status forward_fp32(cnn_ctx *ctx, const cnn_dense *p, const float *x, const float *w, const float *b,
+                               float *y) {
+    cnn_status st;
     const size_t n = (size_t)p->n, in = (size_t)p->in, out = (size_t)p->out;
     if (cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) {
         for (size_t i = 0; i < n; i++)
@@ -50,6 +48,18 @@ cnn_status cnn_dense_forward(cnn_ctx *ctx, const cnn_dense *p, const float *x, c
     return CNN_OK;
 }
 
+cnn_status cnn_dense_forward(cnn_ctx *ctx, const cnn_dense *p, const float *x, const float *w, const float *b,
+                             float *y) {
+    cnn_status st = dense_check(p);
+    if (st != CNN_OK) return st;
+    if (!x || !w || !y) return CNN_ERR_ARG;
+    cnn_scratch r;
+    st = cnn_bf16_hold(ctx, cnn_ops_scratch_floor(ctx), &x, (size_t)p->n * p->in, &w, (size_t)p->out * p->in, &r);
+    if (st == CNN_OK) st = forward_fp32(ctx, p, x, w, b, y);
+    cnn_scratch_release(&r);
+    return st;
+}
+
 /* An inference plan's copy of w for passes of `pass` images. One or two images: w transposed (IN x
    OUT), a row-major B that the GEMM's rows kernel reads in place. More: W in the GEMM's A panels, and
    the forward computes y^T = W x^T, where that fills the micro-kernel's register tiles better: AVX2's
@@ -63,10 +73,15 @@ static int by_panels(const cnn_ctx *ctx, const cnn_dense *p, int pass) {
     return pass > 2 && cnn_gemm_tiled(isa, (size_t)p->out, (size_t)pass) < cnn_gemm_tiled(isa, (size_t)pass, (size_t)p->out);
 }
 
+static size_t packed_own_floats(const cnn_ctx *ctx, const cnn_dense *p, int pass) {
+    return by_panels(ctx, p, pass) ? cnn_gemm_packed_a_floats(cnn_isa_of(ctx), (size_t)p->out, (size_t)p->in)
+                                   : (size_t)p->in * p->out;
+}
+
+/* Under BF16 the packing is followed by the rounded weights it was made from. */
 size_t cnn_dense_packed_floats(const cnn_ctx *ctx, const cnn_dense *p, int pass) {
     if (dense_check(p) != CNN_OK || cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) return 0;
-    return by_panels(ctx, p, pass) ? cnn_gemm_packed_a_floats(cnn_isa_of(ctx), (size_t)p->out, (size_t)p->in)
-                           : (size_t)p->in * p->out;
+    return packed_own_floats(ctx, p, pass) + cnn_bf16_operand_floats(ctx, (size_t)p->out * p->in, 0);
 }
 
 cnn_status cnn_dense_pack(const cnn_ctx *ctx, const cnn_dense *p, int pass, const float *w, float *packed) {
@@ -74,6 +89,7 @@ cnn_status cnn_dense_pack(const cnn_ctx *ctx, const cnn_dense *p, int pass, cons
     if (st != CNN_OK) return st;
     if (!w || !packed || cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) return CNN_ERR_ARG;
     const size_t in = (size_t)p->in, out = (size_t)p->out;
+    cnn_bf16_operands(ctx, packed + packed_own_floats(ctx, p, pass), &w, out * in, NULL, 0);
     if (by_panels(ctx, p, pass)) {
         cnn_gemm_pack_a(cnn_isa_of(ctx), 0, out, in, w, in, packed);
         return CNN_OK;
@@ -83,16 +99,18 @@ cnn_status cnn_dense_pack(const cnn_ctx *ctx, const cnn_dense *p, int pass, cons
     return CNN_OK;
 }
 
-size_t cnn_dense_packed_scratch_floats(const cnn_ctx *ctx, const cnn_dense *p, int pass) {
-    if (dense_check(p) != CNN_OK) return 0;
+static size_t packed_scratch_own(const cnn_ctx *ctx, const cnn_dense *p, int pass) {
     return cnn_ops_scratch_floor(ctx) + (by_panels(ctx, p, pass) ? (size_t)p->n * p->out : 0);
 }
 
-cnn_status cnn_dense_forward_packed(cnn_ctx *ctx, const cnn_dense *p, int pass, const float *x, const float *packed,
-                                    const float *b, float *y) {
-    cnn_status st = dense_check(p);
-    if (st != CNN_OK) return st;
-    if (!x || !packed || !y || cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) return CNN_ERR_ARG;
+size_t cnn_dense_packed_scratch_floats(const cnn_ctx *ctx, const cnn_dense *p, int pass) {
+    if (dense_check(p) != CNN_OK) return 0;
+    return packed_scratch_own(ctx, p, pass) + cnn_bf16_operand_floats(ctx, (size_t)p->n * p->in, 0);
+}
+
+static cnn_status forward_packed_fp32(cnn_ctx *ctx, const cnn_dense *p, int pass, const float *x,
+                                      const float *packed, const float *b, float *y) {
+    cnn_status st;
     const size_t n = (size_t)p->n, in = (size_t)p->in, out = (size_t)p->out;
     if (!by_panels(ctx, p, pass)) {
         if ((st = gemm_call(ctx, 0, 0, n, out, in, x, in, packed, out, y, out)) != CNN_OK) return st;
@@ -102,7 +120,7 @@ cnn_status cnn_dense_forward_packed(cnn_ctx *ctx, const cnn_dense *p, int pass, 
         return CNN_OK;
     }
     cnn_scratch s;
-    if ((st = cnn_scratch_get(ctx, cnn_dense_packed_scratch_floats(ctx, p, pass), &s)) != CNN_OK) return st;
+    if ((st = cnn_scratch_get(ctx, packed_scratch_own(ctx, p, pass), &s)) != CNN_OK) return st;
     float *yt = s.p + cnn_ops_scratch_floor(ctx); /* y^T: OUT x n */
     const cnn_gemm_b xt = {x, in, 1, NULL, 0};
     cnn_gemm_pa_epi(cnn_isa_of(ctx), cnn_ctx_threads(ctx), 0, out, n, in, NULL, 0, packed, &xt, yt, n, s.p, b, NULL);
@@ -112,11 +130,20 @@ cnn_status cnn_dense_forward_packed(cnn_ctx *ctx, const cnn_dense *p, int pass, 
     return CNN_OK;
 }
 
-/* dx[i,j] = sum_o dy[i,o] w[o,j] */
-cnn_status cnn_dense_backward_data(cnn_ctx *ctx, const cnn_dense *p, const float *dy, const float *w, float *dx) {
+cnn_status cnn_dense_forward_packed(cnn_ctx *ctx, const cnn_dense *p, int pass, const float *x, const float *packed,
+                                    const float *b, float *y) {
     cnn_status st = dense_check(p);
     if (st != CNN_OK) return st;
-    if (!dy || !w || !dx) return CNN_ERR_ARG;
+    if (!x || !packed || !y || cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) return CNN_ERR_ARG;
+    cnn_scratch r;
+    st = cnn_bf16_hold(ctx, packed_scratch_own(ctx, p, pass), &x, (size_t)p->n * p->in, NULL, 0, &r);
+    if (st == CNN_OK) st = forward_packed_fp32(ctx, p, pass, x, packed, b, y);
+    cnn_scratch_release(&r);
+    return st;
+}
+
+/* dx[i,j] = sum_o dy[i,o] w[o,j] */
+static cnn_status backward_data_fp32(cnn_ctx *ctx, const cnn_dense *p, const float *dy, const float *w, float *dx) {
     const size_t n = (size_t)p->n, in = (size_t)p->in, out = (size_t)p->out;
     if (cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) {
         for (size_t i = 0; i < n; i++)
@@ -128,6 +155,17 @@ cnn_status cnn_dense_backward_data(cnn_ctx *ctx, const cnn_dense *p, const float
         return CNN_OK;
     }
     return gemm_call(ctx, 0, 0, n, in, out, dy, out, w, in, dx, in);
+}
+
+cnn_status cnn_dense_backward_data(cnn_ctx *ctx, const cnn_dense *p, const float *dy, const float *w, float *dx) {
+    cnn_status st = dense_check(p);
+    if (st != CNN_OK) return st;
+    if (!dy || !w || !dx) return CNN_ERR_ARG;
+    cnn_scratch r;
+    st = cnn_bf16_hold(ctx, cnn_ops_scratch_floor(ctx), &dy, (size_t)p->n * p->out, &w, (size_t)p->out * p->in, &r);
+    if (st == CNN_OK) st = backward_data_fp32(ctx, p, dy, w, dx);
+    cnn_scratch_release(&r);
+    return st;
 }
 
 /* A node of the batch's summation tree (kernels/tree.h): rows [lo, hi) of the batch, at most
@@ -160,9 +198,8 @@ static void bias_leaf(void *arg, int team, int lo, int hi, float *out) {
     }
 }
 
-size_t cnn_dense_scratch_floats(const cnn_ctx *ctx, const cnn_dense *p) {
+static size_t scratch_own(const cnn_ctx *ctx, const cnn_dense *p) {
     const int t = cnn_ctx_threads(ctx), node = (int)cnn_gemm_ktree_max();
-    if (dense_check(p) != CNN_OK) return 0;
     /* forward and backward-data: t packing buffers; backward-weights: the trees' buffers, then the
        teams' packing buffers */
     size_t weights = cnn_tree_scratch_floats(p->n, t, node, (size_t)p->out * p->in) +
@@ -171,13 +208,20 @@ size_t cnn_dense_scratch_floats(const cnn_ctx *ctx, const cnn_dense *p) {
     return weights > bias ? weights : bias;
 }
 
+/* Under BF16 the most any pass's rounded operands take past it. */
+size_t cnn_dense_scratch_floats(const cnn_ctx *ctx, const cnn_dense *p) {
+    if (dense_check(p) != CNN_OK) return 0;
+    const size_t x = (size_t)p->n * p->in, y = (size_t)p->n * p->out, w = (size_t)p->out * p->in;
+    const size_t fwd = x + w, data = y + w, weights = x + y;
+    const size_t most = fwd > data ? (fwd > weights ? fwd : weights) : (data > weights ? data : weights);
+    return scratch_own(ctx, p) + cnn_bf16_operand_floats(ctx, most, 0);
+}
+
 /* dw[o,j] = sum_i dy[i,o] x[i,j]; db[o] = sum_i dy[i,o]: each the summation tree over the batch, so the
    same bits for any thread count and for a batch split between two MPI ranks */
-cnn_status cnn_dense_backward_weights(cnn_ctx *ctx, const cnn_dense *p, const float *x, const float *dy,
-                                      float *dw, float *db) {
-    cnn_status st = dense_check(p);
-    if (st != CNN_OK) return st;
-    if (!x || !dy || !dw) return CNN_ERR_ARG;
+static cnn_status backward_weights_fp32(cnn_ctx *ctx, const cnn_dense *p, const float *x, const float *dy,
+                                        float *dw, float *db) {
+    cnn_status st;
     const size_t n = (size_t)p->n, in = (size_t)p->in, out = (size_t)p->out;
     if (cnn_algo_of(ctx) == CNN_ALGO_REFERENCE) {
         for (size_t o = 0; o < out; o++)
@@ -197,10 +241,24 @@ cnn_status cnn_dense_backward_weights(cnn_ctx *ctx, const cnn_dense *p, const fl
     const int t = cnn_ctx_threads(ctx), node = (int)cnn_gemm_ktree_max(), teams = cnn_tree_teams(p->n, t, node);
     const size_t tree = cnn_tree_scratch_floats(p->n, t, node, out * in);
     cnn_scratch s;
-    if ((st = cnn_scratch_get(ctx, cnn_dense_scratch_floats(ctx, p), &s)) != CNN_OK) return st;
+    if ((st = cnn_scratch_get(ctx, scratch_own(ctx, p), &s)) != CNN_OK) return st;
     dense_job j = {p, cnn_isa_of(ctx), x, dy, s.p + tree, teams == 1 ? t : 1};
     cnn_tree_sum(p->n, t, node, out * in, weights_node, &j, dw, s.p);
     if (db) cnn_tree_sum(p->n, t, CNN_TREE_LEAF, out, bias_leaf, &j, db, s.p);
     cnn_scratch_release(&s);
     return CNN_OK;
+}
+
+/* Under BF16 db sums the rounded dy as dw reads it (in FP32), as the bias gradient of a bf16 layer in
+   PyTorch's autocast does. */
+cnn_status cnn_dense_backward_weights(cnn_ctx *ctx, const cnn_dense *p, const float *x, const float *dy,
+                                      float *dw, float *db) {
+    cnn_status st = dense_check(p);
+    if (st != CNN_OK) return st;
+    if (!x || !dy || !dw) return CNN_ERR_ARG;
+    cnn_scratch r;
+    st = cnn_bf16_hold(ctx, scratch_own(ctx, p), &x, (size_t)p->n * p->in, &dy, (size_t)p->n * p->out, &r);
+    if (st == CNN_OK) st = backward_weights_fp32(ctx, p, x, dy, dw, db);
+    cnn_scratch_release(&r);
+    return st;
 }

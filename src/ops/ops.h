@@ -58,6 +58,19 @@ CNN_LOCAL cnn_status cnn_pool2d_forward_arg(cnn_ctx *ctx, const cnn_pool2d *p, c
 CNN_LOCAL cnn_status cnn_pool2d_backward_arg(cnn_ctx *ctx, const cnn_pool2d *p, const uint8_t *arg,
                                             const float *dy, int relu_in, float *dx);
 
+/* BF16 precision (ops/bf16.c): 1 when ctx runs it. The floats of the rounded copies of two operands of
+   na and nb floats (0 under FP32), and the copies made: *a and *b (either may be NULL: skipped) rounded
+   into room (na, then nb floats) and pointed there; under FP32 nothing is done. An op places room past
+   the scratch its own calls take, so that they find the copies untouched. */
+CNN_LOCAL int cnn_bf16_of(const cnn_ctx *ctx);
+CNN_LOCAL size_t cnn_bf16_operand_floats(const cnn_ctx *ctx, size_t na, size_t nb);
+CNN_LOCAL void cnn_bf16_operands(const cnn_ctx *ctx, float *room, const float **a, size_t na, const float **b,
+                                 size_t nb);
+/* The same with room taken from ctx's scratch past `below` floats, held in *s until cnn_scratch_release
+   (nothing under FP32): for an op whose own calls take at most `below` floats of ctx's scratch. */
+CNN_LOCAL cnn_status cnn_bf16_hold(cnn_ctx *ctx, size_t below, const float **a, size_t na, const float **b,
+                                   size_t nb, cnn_scratch *s);
+
 /* The scratch any op call on ctx that runs a GEMM takes at the least (a packing buffer per thread). */
 CNN_LOCAL size_t cnn_ops_scratch_floor(const cnn_ctx *ctx);
 /* The scratch floats one call of any pass of g on ctx takes (the most of the passes' chosen algorithms). */
