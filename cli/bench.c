@@ -22,9 +22,9 @@ static const char prog[] = "cnn bench";
 
 const char cmd_bench_usage[] =
     "usage: cnn bench [--threads N] [--shape NAME[,NAME...]]... [--min-time SECONDS]\n"
-    "                 [--isa NAME] [--median] [--no-mallopt] [--csv] [--list]\n"
-    "       cnn bench --model FILE [--batch N] [--threads N] [--isa NAME] [--min-time SECONDS] [--no-plan]\n"
-    "                 [--layers] [--csv]\n"
+    "                 [--isa NAME] [--precision P] [--median] [--no-mallopt] [--csv] [--list]\n"
+    "       cnn bench --model FILE [--batch N] [--threads N] [--isa NAME] [--precision P]\n"
+    "                 [--min-time SECONDS] [--no-plan] [--layers] [--csv]\n"
     "GFLOP/s of conv2d forward, backward-data and backward-weights per layer shape; with --model,\n"
     "the inference of a whole model (checkpoint, .onnx or spec) on random inputs: images/s, and the\n"
     "median and 99th-percentile latency of a forward of one batch, and the inference plan's memory.\n"
@@ -34,6 +34,7 @@ const char cmd_bench_usage[] =
     "  --batch N       images per forward with --model (default 1)\n"
     "  --threads N     threads of the context (default 1; 0 = all online cores)\n"
     "  --isa NAME      avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n"
+    "  --precision P   fp32 (default) or bf16 (conv and dense operands rounded to bfloat16, FP32 sums)\n"
     "  --shape NAMES   shapes to run (repeatable or comma list; default all)\n"
     "  --min-time S    seconds of repeats per pass after one warm-up (default 0.5)\n"
     "  --median        report the median repeat (default: the best)\n"
@@ -64,6 +65,7 @@ static const char *const pass_names[NPASSES] = {"fwd", "bwd_data", "bwd_weights"
 typedef struct bench_opts {
     int threads;
     const char *isa; /* --isa (NULL: $CNN_ISA, else the CPU's best) */
+    const char *precision; /* --precision (NULL: fp32) */
     double min_time; /* seconds per pass */
     int csv, median, no_mallopt, list, no_plan, layers;
     const char *model; /* --model: time this model's inference instead of the shapes */
@@ -247,6 +249,11 @@ static int run_benchmarks(const bench_opts *o) {
     int rc = CLI_EXIT_OK;
     cnn_ctx *ctx = cli_ctx_create(prog, o->threads, o->isa, &rc);
     if (!ctx) return rc;
+    if ((rc = cli_set_precision(prog, ctx, o->precision)) != 0) {
+        cnn_ctx_free(ctx);
+        return rc;
+    }
+    cli_note_precision(prog, ctx);
     double *times = malloc(MAX_REPS * sizeof *times);
     if (!times) {
         cli_error(prog, "out of memory");
@@ -310,6 +317,11 @@ static int bench_model(const bench_opts *o) {
     int rc = CLI_EXIT_OK;
     cnn_ctx *ctx = cli_ctx_create(prog, o->threads, o->isa, &rc);
     if (!ctx) return rc;
+    if ((rc = cli_set_precision(prog, ctx, o->precision)) != 0) {
+        cnn_ctx_free(ctx);
+        return rc;
+    }
+    cli_note_precision(prog, ctx);
     cnn_net *net = NULL;
     cnn_plan *plan = NULL;
     float *x = NULL;
@@ -402,6 +414,7 @@ int cmd_bench(int argc, char **argv) {
         {.name = "--batch", .kind = CLI_INT, .dst = &o.batch, .min = 1, .max = 65536},
         {.name = "--threads", .kind = CLI_INT, .dst = &o.threads, .min = 0, .max = 4096},
         CLI_ISA_OPT(&o.isa),
+        CLI_PRECISION_OPT(&o.precision),
         {.name = "--min-time", .kind = CLI_DOUBLE, .dst = &o.min_time, .min = 0, .max = 3600},
         {.name = "--shape", .kind = CLI_CALL, .dst = &o, .fn = select_shapes},
         {.name = "--median", .kind = CLI_FLAG, .dst = &o.median},

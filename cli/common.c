@@ -269,6 +269,28 @@ cnn_ctx *cli_ctx_create(const char *prog, int threads, const char *isa, int *rc)
     return ctx;
 }
 
+int cli_set_precision(const char *prog, cnn_ctx *ctx, const char *name) {
+    if (!name || !strcmp(name, "fp32")) return cnn_ctx_set_precision(ctx, CNN_PRECISION_FP32) == CNN_OK ? 0 : CLI_EXIT_FAIL;
+    if (!strcmp(name, "bf16")) return cnn_ctx_set_precision(ctx, CNN_PRECISION_BF16) == CNN_OK ? 0 : CLI_EXIT_FAIL;
+    cli_error(prog, "--precision %s: unknown precision (fp32 or bf16)", name);
+    return CLI_EXIT_USAGE;
+}
+
+void cli_precision_line(const cnn_ctx *ctx, char *buf, size_t size) {
+    const cnn_precision p = cnn_ctx_precision(ctx);
+    if (p == CNN_PRECISION_FP32)
+        snprintf(buf, size, "%s", cnn_precision_name(p));
+    else
+        snprintf(buf, size, "%s (%s)", cnn_precision_name(p), cnn_ctx_precision_path(ctx));
+}
+
+void cli_note_precision(const char *prog, const cnn_ctx *ctx) {
+    char line[128];
+    if (cnn_ctx_precision(ctx) == CNN_PRECISION_FP32) return;
+    cli_precision_line(ctx, line, sizeof line);
+    fprintf(stderr, "%s: precision %s\n", prog, line);
+}
+
 void cli_isa_line(char *buf, size_t size) {
     const char *best = cnn_isa_name(cnn_ctx_isa(NULL)), *env = getenv("CNN_ISA");
     cnn_isa want;

@@ -78,6 +78,15 @@ cnn_ctx *cli_ctx_create(const char *prog, int threads, const char *isa, int *rc)
 const char *cli_algo_name(const cnn_ctx *ctx);
 /* "avx2 (CNN_ISA; the CPU's best: avx512)": the instruction set a command runs without --isa, and why. */
 void cli_isa_line(char *buf, size_t size);
+/* ctx's precision from --precision NAME, "fp32" or "bf16" (NULL: fp32). 0, else after a one-line error
+   CLI_EXIT_USAGE (another name). */
+int cli_set_precision(const char *prog, cnn_ctx *ctx, const char *name);
+/* "fp32", or "bf16 (bf16 operands rounded, FP32 kernels)": the precision a command runs and how. */
+void cli_precision_line(const cnn_ctx *ctx, char *buf, size_t size);
+/* Under a precision other than fp32: "PROG: precision bf16 (...)" on stderr, so that it never runs
+   unsaid. */
+void cli_note_precision(const char *prog, const cnn_ctx *ctx);
+#define CLI_PRECISION_OPT(dst) {"--precision", CLI_STRING, (dst), 0, 0, 0, NULL}
 /* The --isa option row of a command, into a const char *. */
 #define CLI_ISA_OPT(dst) {"--isa", CLI_STRING, (dst), 0, 0, 0, NULL}
 

@@ -42,7 +42,7 @@ int cmd_compare(int argc, char **argv) {
         cli_error("cnn compare", "%s: %s", expect, err);
         return CLI_EXIT_FAIL;
     }
-    if (cli_run_npy("cnn compare", argv[1], in, batch, threads, isa, &got, &rc) != CNN_OK) {
+    if (cli_run_npy("cnn compare", argv[1], in, batch, threads, isa, NULL, &got, &rc) != CNN_OK) {
         cli_npy_free(&want);
         return rc;
     }

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 
 const char cmd_eval_usage[] =
-    "usage: cnn eval CKPT [--data PATH] [--batch N] [--threads N] [--isa NAME] [--fit MODE]\n"
-    "                     [--val-split F]\n"
+    "usage: cnn eval CKPT [--data PATH] [--batch N] [--threads N] [--isa NAME] [--precision P]\n"
+    "                     [--fit MODE] [--val-split F]\n"
     "Evaluates a checkpoint on the test split of a dataset (IDX, CSV, CIFAR or image folders).\n"
     "Prints 'accuracy 0.XXXX' first, then the loss, per-class accuracy and the confusion matrix\n"
     "(rows: true class, columns: predicted).\n"
@@ -16,7 +16,9 @@ const char cmd_eval_usage[] =
     "                /usr/share/datasets/fashion-mnist)\n"
     "  --batch N     images per forward pass (default 256)\n"
     "  --threads N   threads (default: all cores)\n"
-    "  --isa NAME    avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n" CLI_DATA_FLAGS_HELP;
+    "  --isa NAME    avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n"
+    "  --precision P fp32 (default) or bf16 (conv and dense operands rounded to bfloat16, FP32 sums);\n"
+    "                bf16 is said on stderr\n" CLI_DATA_FLAGS_HELP;
 
 static void print_report(const cnn_net *net, const cli_eval_result *r, const long *conf, int classes) {
     printf("accuracy %.4f\n", r->accuracy);
@@ -42,7 +44,7 @@ static void print_report(const cnn_net *net, const cli_eval_result *r, const lon
 int cmd_eval(int argc, char **argv) {
     const char *data = cli_default_data_dir();
     int batch = 256, threads = 0, npos = 0;
-    const char *isa = NULL;
+    const char *isa = NULL, *precision = NULL;
     cli_data_flags df = {0};
     const cli_opt opts[] = {
         CLI_DATA_OPTS(&df),
@@ -50,6 +52,7 @@ int cmd_eval(int argc, char **argv) {
         {"--batch", CLI_INT, &batch, 1, 65536, 0, NULL},
         {"--threads", CLI_INT, &threads, 0, 1024, 0, NULL},
         CLI_ISA_OPT(&isa),
+        CLI_PRECISION_OPT(&precision),
         {NULL, CLI_FLAG, NULL, 0, 0, 0, NULL},
     };
     int rc = cli_parse("cnn eval", cmd_eval_usage, opts, argc, argv, 1, &npos);
@@ -61,6 +64,11 @@ int cmd_eval(int argc, char **argv) {
     cnn_train_state ts;
     cnn_ctx *ctx = cli_ctx_create("cnn eval", threads, isa, &rc);
     if (!ctx) return rc;
+    if ((rc = cli_set_precision("cnn eval", ctx, precision)) != 0) {
+        cnn_ctx_free(ctx);
+        return rc;
+    }
+    cli_note_precision("cnn eval", ctx);
     long *conf = NULL;
     rc = CLI_EXIT_FAIL;
     if (cli_load_trained("cnn eval", argv[1], batch, 1, &net, &ts) != CNN_OK) goto done;

@@ -30,9 +30,9 @@ int cli_npy_write(const char *path, const float *data, int ndim, const int64_t *
 void cli_npy_free(cli_npy *a);
 
 /* cnn run's work (cli/run.c): MODEL (checkpoint, .onnx or spec) in evaluation mode on the tensor in
-   the .npy file IN, in forwards of up to batch images, the output into *y (N x F or N x C x H x W).
+   the .npy file IN, in forwards of up to batch images on isa and precision (cli_ctx_create, cli_set_precision), the output into *y (N x F or N x C x H x W).
    On failure prints "PROG: <message>", sets *rc to the exit status and returns the status. */
 cnn_status cli_run_npy(const char *prog, const char *model, const char *in, int batch, int threads, const char *isa,
-                       cli_npy *y, int *rc);
+                       const char *precision, cli_npy *y, int *rc);
 
 #endif

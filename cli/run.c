@@ -12,6 +12,7 @@
 
 const char cmd_run_usage[] =
     "usage: cnn run MODEL --input IN.npy --output OUT.npy [--batch N] [--threads N] [--isa NAME]\n"
+    "               [--precision P]\n"
     "Runs a model in evaluation mode on a float32 tensor and writes its output (logits for a\n"
     "classifier: the layer before the loss). MODEL is a checkpoint, an ONNX file (.onnx) or a spec\n"
     "(its initial weights, seed 0). The tensor is used as it is: no normalisation is applied.\n"
@@ -19,7 +20,9 @@ const char cmd_run_usage[] =
     "  --output FILE  the output as .npy: N x F after a dense or flatten layer, else N x C x H x W\n"
     "  --batch N      images per forward pass (default 64)\n"
     "  --threads N    threads (default: all cores)\n"
-    "  --isa NAME     avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n";
+    "  --isa NAME     avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n"
+    "  --precision P  fp32 (default) or bf16 (conv and dense operands rounded to bfloat16, FP32 sums);\n"
+    "                 bf16 is said on stderr\n";
 
 /* Whether layer i's output is flat (N x F): a dense or flatten layer's, and what a layer that keeps
    its first input's shape (activations, add, mul, concat, batchnorm, dropout) makes of a flat one. */
@@ -57,7 +60,7 @@ static int output_shape(const cnn_net *net, int64_t dims[4]) {
 }
 
 cnn_status cli_run_npy(const char *prog, const char *model, const char *in, int batch, int threads, const char *isa,
-                       cli_npy *y, int *rc) {
+                       const char *precision, cli_npy *y, int *rc) {
     char err[512];
     cli_npy x = {0};
     memset(y, 0, sizeof *y);
@@ -70,7 +73,8 @@ cnn_status cli_run_npy(const char *prog, const char *model, const char *in, int 
     cnn_plan *plan = NULL;
     cnn_status st = CNN_ERR_ARG;
     cnn_ctx *ctx = cli_ctx_create(prog, threads, isa, rc);
-    if (!ctx) goto done;
+    if (!ctx || (*rc = cli_set_precision(prog, ctx, precision)) != 0) goto done;
+    cli_note_precision(prog, ctx);
     *rc = CLI_EXIT_FAIL;
     if ((st = cli_load_model(prog, model, batch, &net, NULL, NULL, NULL)) != CNN_OK) goto done;
     int c, h, w;
@@ -124,7 +128,7 @@ done:
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *in = NULL, *out = NULL, *isa = NULL;
+    const char *in = NULL, *out = NULL, *isa = NULL, *precision = NULL;
     int batch = 64, threads = 0, npos = 0;
     const cli_opt opts[] = {
         {"--input", CLI_STRING, &in, 0, 0, 0, NULL},
@@ -132,6 +136,7 @@ int cmd_run(int argc, char **argv) {
         {"--batch", CLI_INT, &batch, 1, 65536, 0, NULL},
         {"--threads", CLI_INT, &threads, 0, 1024, 0, NULL},
         CLI_ISA_OPT(&isa),
+        CLI_PRECISION_OPT(&precision),
         {NULL, CLI_FLAG, NULL, 0, 0, 0, NULL},
     };
     int rc = cli_parse("cnn run", cmd_run_usage, opts, argc, argv, 1, &npos);
@@ -139,7 +144,7 @@ int cmd_run(int argc, char **argv) {
     if (npos != 1) return cli_usage_error("cnn run", cmd_run_usage, "expected one model file");
     if (!in || !out) return cli_usage_error("cnn run", cmd_run_usage, "--input and --output are required");
     cli_npy y;
-    if (cli_run_npy("cnn run", argv[1], in, batch, threads, isa, &y, &rc) != CNN_OK) return rc;
+    if (cli_run_npy("cnn run", argv[1], in, batch, threads, isa, precision, &y, &rc) != CNN_OK) return rc;
     if (cli_npy_write(out, y.data, y.ndim, y.dims) != 0) {
         cli_error("cnn run", "%s: cannot write: %s", out, strerror(errno));
         rc = CLI_EXIT_FAIL;

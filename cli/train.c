@@ -21,8 +21,8 @@ const char cmd_train_usage[] =
     "usage: cnn train [--model FILE] [--data DIR] [--epochs N] [--batch N] [--lr X]\n"
     "                 [--optimizer sgd|adam|adamw] [--momentum X] [--nesterov] [--weight-decay X]\n"
     "                 [--schedule constant|step|cosine] [--warmup N] [--augment] [--seed N]\n"
-    "                 [--threads N] [--isa NAME] [--out FILE] [--resume FILE] [--log FILE]\n"
-    "                 [--plot FILE]\n"
+    "                 [--threads N] [--isa NAME] [--precision P] [--out FILE] [--resume FILE]\n"
+    "                 [--log FILE] [--plot FILE]\n"
     "Trains a model on a dataset and writes a checkpoint after every epoch.\n"
     "  --model FILE      model spec (default: the built-in fashion-cnn, see models/fashion-cnn.cfg),\n"
     "                    or an ONNX model (.onnx) to fine-tune from its own weights (fed pixels / 255);\n"
@@ -46,6 +46,9 @@ const char cmd_train_usage[] =
     "                    shared among its ranks)\n"
     "  --isa NAME        instruction set: avx512, avx2, neon, portable or auto (default: $CNN_ISA, else\n"
     "                    the CPU's best)\n"
+    "  --precision P     fp32 (default) or bf16: conv and dense operands rounded to bfloat16, sums,\n"
+    "                    weights, optimizer and loss in FP32; the checkpoint stays FP32 (resume with\n"
+    "                    the same --precision for the same bits)\n"
     "  --out FILE        checkpoint written after every epoch (default model.cnn)\n"
     "  --resume FILE     continue the run saved in FILE; its model, data settings and optimizer are\n"
     "                    used, and --epochs says where to stop; FILE must exist (a run killed before\n"
@@ -64,7 +67,7 @@ const char cmd_train_usage[] =
     "checkpoint written with any rank count. See docs/mpi.md.\n";
 
 typedef struct train_opts {
-    const char *model, *data, *optimizer, *schedule, *out, *resume, *log, *plot, *isa;
+    const char *model, *data, *optimizer, *schedule, *out, *resume, *log, *plot, *isa, *precision;
     cli_data_flags dataf;
     int epochs, batch, warmup, augment, threads, nesterov;
     double lr, momentum, weight_decay;
@@ -458,6 +461,7 @@ static int parse_args(train_opts *o, int argc, char **argv) {
         {"--seed", CLI_U64, &o->seed, 0, 0, 0, NULL},
         {"--threads", CLI_INT, &o->threads, 0, 1024, 0, NULL},
         CLI_ISA_OPT(&o->isa),
+        CLI_PRECISION_OPT(&o->precision),
         {"--out", CLI_STRING, &o->out, 0, 0, 0, NULL},
         {"--resume", CLI_STRING, &o->resume, 0, 0, 0, NULL},
         {"--log", CLI_STRING, &o->log, 0, 0, 0, NULL},
@@ -542,6 +546,7 @@ int cmd_train(int argc, char **argv) {
     if (cli_dist_begin(&r.dist, "cnn train") != CLI_EXIT_OK) return CLI_EXIT_FAIL;
     if (!(r.ctx = cli_ctx_create("cnn train", cli_dist_threads(&r.dist, r.o.threads), r.o.isa, &rc)))
         return cli_dist_end(&r.dist, rc);
+    if ((rc = cli_set_precision("cnn train", r.ctx, r.o.precision)) != 0) goto done;
     rc = CLI_EXIT_FAIL;
     if (r.o.resume && r.dist.rank == 0) note_ignored(&r.o);
     if ((rc = r.o.resume ? setup_resume(&r) : setup_fresh(&r)) != CLI_EXIT_OK) goto done;
@@ -580,11 +585,13 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     fix_schedule(&r);
+    char prec[128];
+    cli_precision_line(r.ctx, prec, sizeof prec);
     if (r.dist.rank == 0)
-        fprintf(stderr, "cnn train: %s, %zu parameters, %d training and %d test images, batch %d, %d thread%s (%s)\n",
+        fprintf(stderr, "cnn train: %s, %zu parameters, %d training and %d test images, batch %d, %d thread%s (%s, %s)\n",
                 r.o.model ? r.o.model : cli_default_model_name, cnn_net_param_count(r.net), count,
                 cnn_dataset_count(r.test), r.o.batch, cnn_ctx_threads(r.ctx), cnn_ctx_threads(r.ctx) > 1 ? "s" : "",
-                cnn_isa_name(cnn_ctx_isa(r.ctx)));
+                cnn_isa_name(cnn_ctx_isa(r.ctx)), prec);
     cli_dist_announce(&r.dist, r.o.batch, cnn_ctx_threads(r.ctx), cnn_net_param_count(r.net));
     if (r.dist.rank == 0) remove_stale_temps(r.o.out);
     rc = run_epochs(&r);

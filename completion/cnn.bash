@@ -12,19 +12,19 @@ _cnn_opts() {
     case $1 in
     train)
         echo --model --data --epochs --batch --lr --optimizer --momentum --nesterov --weight-decay \
-            --schedule --warmup --augment --seed --threads --isa --out --resume --log --plot --fit --val-split \
+            --schedule --warmup --augment --seed --threads --isa --precision --out --resume --log --plot --fit --val-split \
             --cache-dir --help ;;
-    eval) echo --data --batch --threads --isa --fit --val-split --cache-dir --help ;;
+    eval) echo --data --batch --threads --isa --precision --fit --val-split --cache-dir --help ;;
     predict) echo --top --saliency --threads --isa --help ;;
     report) echo --data --out --threads --isa --fit --val-split --cache-dir --help ;;
-    run) echo --input --output --batch --threads --isa --help ;;
+    run) echo --input --output --batch --threads --isa --precision --help ;;
     compare) echo --input --expect --tolerance --batch --threads --isa --help ;;
     import) echo --no-loss --help ;;
     export) echo --opset --help ;;
     info) echo --help ;;
     gradcheck) echo --model --batch --seed --eps --samples --verbose --corrupt --help ;;
     explain) echo --x --w --y --help ;;
-    bench) echo --model --batch --threads --isa --shape --min-time --median --no-mallopt --no-plan --layers --csv --list --help ;;
+    bench) echo --model --batch --threads --isa --precision --shape --min-time --median --no-mallopt --no-plan --layers --csv --list --help ;;
     esac
 }
 
@@ -153,6 +153,10 @@ _cnn() {
         ;;
     --fit)
         _cnn_words "crop pad stretch"
+        return 0
+        ;;
+    --precision)
+        _cnn_words "fp32 bf16"
         return 0
         ;;
     --log)

@@ -67,6 +67,19 @@ if [ "$best" != avx512 ]; then
     first_err "cnn bench: --isa avx512: this CPU cannot run it (its best is $best)"
 fi
 
+# The precision: --precision fp32 or bf16 on train, eval, run and bench; bf16 says on stderr how it runs,
+# fp32 says nothing; another name is one line, exit 2.
+expect 0 bench --shape lenet2 --min-time 0 --precision bf16
+has err "cnn bench: precision bf16 (bf16 operands rounded, FP32 kernels)"
+expect 0 bench --shape lenet2 --min-time 0 --precision fp32
+lacks err "precision"
+for cmd in bench train; do
+    expect 2 $cmd --precision fp16
+    first_err "cnn $cmd: --precision fp16: unknown precision (fp32 or bf16)"
+done
+expect 2 eval "$tmp/none.cnn" --precision int8
+first_err "cnn eval: --precision int8: unknown precision (fp32 or bf16)"
+
 for h in --help -h help; do
     expect 0 $h
     has out "explain"
