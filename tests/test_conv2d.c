@@ -904,10 +904,13 @@ static void test_conv_winograd(void **state) {
    tiles in the micro-kernel's registers, edge tiles right after), any other activation to each finished
    block of columns: every way, the bits of the sums, then + bias, then cnn_act_forward. 1x1 convs (the
    GEMM on x itself): 160 filters over 7 x 7 (edge columns), 300 channels (two blocks of k), 12 filters
-   over 8 x 8 (whole 12 x 32 tiles); inputs with NaN; weights and biases large enough that many sums
-   pass 6 and many are negative. */
+   over 8 x 8 (whole 12 x 32 tiles), outputs of at least 2^18 floats that the micro-kernels store past the
+   caches (72 filters over 56 x 70, every row on a 64-byte boundary; 84 over 56 x 57, every other row:
+   the others stored as usual); inputs with NaN; weights and biases large enough that many sums pass 6
+   and many are negative. The output is 64-byte aligned, as the arena of an inference plan is. */
 static void epilogue_isa(cnn_isa isa) {
-    static const int shapes[][5] = {{2, 16, 7, 7, 160}, {2, 300, 6, 6, 24}, {2, 8, 8, 8, 12}, {2, 33, 5, 13, 50}};
+    static const int shapes[][5] = {{2, 16, 7, 7, 160}, {2, 300, 6, 6, 24}, {2, 8, 8, 8, 12}, {2, 33, 5, 13, 50},
+                                    {1, 16, 56, 70, 72}, {2, 16, 56, 57, 84}};
     static const int acts[] = {-1, CNN_ACT_RELU, CNN_ACT_RELU6, CNN_ACT_SILU};
     test_rng rng = test_rng_make(31);
     cnn_ctx *ctx = cnn_ctx_create(1);
@@ -921,7 +924,9 @@ static void epilogue_isa(cnn_isa isa) {
         float *x = test_rand_buf(&rng, g.x_size, -1, 1), *w = test_rand_buf(&rng, g.w_size, 0, 2);
         float *b = test_rand_buf(&rng, (size_t)c.k, -4, 4);
         x[3] = NAN, x[(size_t)c.h * c.w + 5] = NAN;
-        float *sums = test_alloc(g.y_size), *want = test_alloc(g.y_size), *got = test_alloc(g.y_size);
+        float *sums = test_alloc(g.y_size), *want = test_alloc(g.y_size);
+        float *got = aligned_alloc(64, (g.y_size * sizeof(float) + 63) / 64 * 64);
+        assert_non_null(got);
         const size_t floats = cnn_conv2d_packed_floats(ctx, &c);
         float *pk = floats ? test_alloc(floats) : NULL;
         if (pk) assert_int_equal(cnn_conv2d_pack(ctx, &c, w, pk), CNN_OK);

@@ -27,11 +27,15 @@ typedef struct gemm_kernel {
     /* c[i][j] = f(c[i][j] + bias[i]) for i < mr, j < nr (bias NULL: none), f by kind (GEMM_EPI_*): the bits
        of adding the bias and then cnn_act_forward's ReLU or ReLU6; or NULL */
     void (*epi)(float *c, size_t ldc, size_t mr, size_t nr, const float *bias, int kind);
-    /* fn, then epi on the full tile in registers before its stores; or NULL */
+    /* fn, then epi on the full tile in registers before its stores; or NULL. With GEMM_EPI_STREAM in
+       kind, the rows that start on a vector-aligned address are stored past the caches (non-temporal) */
     void (*fn_epi)(size_t kc, const float *pa, const float *pb, size_t ldb, float *c, size_t ldc, float beta,
                    const float *bias, int kind);
+    /* orders a thread's non-temporal stores before its later ones (x86 sfence); NULL where fn_epi never
+       streams */
+    void (*fence)(void);
 } gemm_kernel;
-enum { GEMM_EPI_BIAS = 1, GEMM_EPI_RELU, GEMM_EPI_RELU6 };
+enum { GEMM_EPI_BIAS = 1, GEMM_EPI_RELU, GEMM_EPI_RELU6, GEMM_EPI_KINDS = 3, GEMM_EPI_STREAM = 4 };
 
 #ifdef CNN_ARCH_X86
 /* 6 x 16 (kernels/x86/gemm_avx2.c) */

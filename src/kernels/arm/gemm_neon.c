@@ -33,4 +33,4 @@ static void micro_neon(size_t kc, const float *pa, const float *pb, size_t ldb, 
         }
 }
 
-const gemm_kernel cnn_gemm_neon = {8, 12, micro_neon, NULL, NULL, 0, NULL, NULL, NULL, NULL};
+const gemm_kernel cnn_gemm_neon = {8, 12, micro_neon, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL};

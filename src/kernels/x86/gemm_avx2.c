@@ -26,12 +26,17 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256 epi_ymm(
     return kind == GEMM_EPI_BIAS ? v : clamp_ymm(v, kind == GEMM_EPI_RELU6);
 }
 
-/* c[0, 8) = r + beta c, then with kind its bias and clamp */
+/* c[0, 8) = r + beta c, then with kind its bias and clamp; with GEMM_EPI_STREAM stored past the caches
+   where c is 32-byte aligned */
 __attribute__((target("avx2,fma"), always_inline)) static inline void store_epi(float *c, __m256 r, float beta,
                                                                                const float *bias, int kind) {
     r = with_beta(c, r, beta);
-    _mm256_storeu_ps(c, kind ? epi_ymm(r, bias, kind) : r);
+    if (kind & GEMM_EPI_KINDS) r = epi_ymm(r, bias, kind & GEMM_EPI_KINDS);
+    if ((kind & GEMM_EPI_STREAM) && !((uintptr_t)c & 31)) _mm256_stream_ps(c, r);
+    else _mm256_storeu_ps(c, r);
 }
+
+__attribute__((target("avx2"))) static void fence_avx2(void) { _mm_sfence(); }
 
 /* 12 ymm accumulators + 2 for B + 1 broadcast = 15 of 16 registers. The accumulators are named
    variables, not an array: indexed in the store loop, an array made the compiler keep them in memory
@@ -176,4 +181,4 @@ __attribute__((target("avx2,fma"))) static void epi_avx2(float *c, size_t ldc, s
 }
 
 const gemm_kernel cnn_gemm_avx2 = {6, 16, micro_avx2, half_avx2, row_avx2, 64, pack_bt_avx2, add_avx2, epi_avx2,
-                                   micro_epi_avx2};
+                                   micro_epi_avx2, fence_avx2};

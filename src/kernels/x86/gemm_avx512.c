@@ -26,6 +26,8 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 epi_zmm(_
     return kind == GEMM_EPI_BIAS ? v : clamp_zmm(v, kind == GEMM_EPI_RELU6);
 }
 
+__attribute__((target("avx512f"))) static void fence_avx512(void) { _mm_sfence(); }
+
 /* MR x 32: 2 MR zmm accumulators (24 for MR = 12) + 2 for B + 1 broadcast of 32 registers. Both
    sum over k in the same order, so the choice between them never changes a result. With epi (the
    tile's last block of k), each row's r + beta c gets its bias and clamp before the store. */
@@ -44,11 +46,15 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 epi_zmm(_
             }                                                                                                      \
         }                                                                                                          \
         __m512 vb = _mm512_set1_ps(beta);                                                                          \
+        const int stream = kind & GEMM_EPI_STREAM;                                                                 \
+        kind &= GEMM_EPI_KINDS;                                                                                    \
         for (int i = 0; i < MR; i++)                                                                               \
             for (int h = 0; h < 2; h++) {                                                                          \
                 float *ch = c + i * ldc + h * 16;                                                                  \
-                const __m512 r = with_beta(ch, acc[i][h], beta, vb);                                               \
-                _mm512_storeu_ps(ch, kind ? epi_zmm(r, bias ? bias + i : NULL, kind) : r);                         \
+                __m512 r = with_beta(ch, acc[i][h], beta, vb);                                                     \
+                if (kind) r = epi_zmm(r, bias ? bias + i : NULL, kind);                                            \
+                if (stream && !((uintptr_t)ch & 63)) _mm512_stream_ps(ch, r);                                      \
+                else _mm512_storeu_ps(ch, r);                                                                      \
             }                                                                                                      \
     }                                                                                                              \
     __attribute__((target("avx512f"))) static void micro_avx512_##MR(size_t kc, const float *pa, const float *pb,  \
@@ -157,6 +163,6 @@ __attribute__((target("avx512f"))) static void epi_avx512(float *c, size_t ldc, 
 }
 
 const gemm_kernel cnn_gemm_avx512_12 = {12, 32, micro_avx512_12, half_avx512_12, row_avx512, 128, pack_bt_avx512,
-                                        add_avx512_12, epi_avx512, micro_epi_avx512_12};
+                                        add_avx512_12, epi_avx512, micro_epi_avx512_12, fence_avx512};
 const gemm_kernel cnn_gemm_avx512_8 = {8, 32, micro_avx512_8, half_avx512_8, row_avx512, 128, pack_bt_avx512,
-                                       add_avx512_8, epi_avx512, micro_epi_avx512_8};
+                                       add_avx512_8, epi_avx512, micro_epi_avx512_8, fence_avx512};
