@@ -14,7 +14,8 @@
      loss layer is not part of it.
    - The caller's input is read where it is; the context's scratch is reserved, and each conv's
      weights packed for its forward's algorithm (Winograd, kvec, GEMM), once per context.
-   - A layer of under 10 MFLOP in a batch smaller than the thread count runs on one thread.
+   - A layer of under 10 MFLOP and 128 KiB of output in a batch smaller than the thread count runs on one
+     thread.
    Every layer computes what its training-mode forward computes in evaluation; a folded batchnorm
    rounds differently (once instead of after the conv and again in the batchnorm), and a 3x3 conv run
    by Winograd (kernels/winograd.h) differently from the direct sum, which test_plan and test_conv2d
@@ -68,8 +69,14 @@ enum { CHUNK_FLOATS = 1 << 20 };
    threads' start and join and the next layer's reading of the other core's cache cost more than the
    second thread saves. fashion-resnet (layers of 0.1-3.7 MFLOP), batch 1 on two threads: 1620 images/s
    with every layer split, 2200 with none (one thread: 2290); resnet18 and squeezenet1_1 (layers of
-   10-240 MFLOP) within 3 % either way. */
+   10-240 MFLOP) within 3 % either way. But a layer that moves much data for its arithmetic (a
+   depthwise conv, a pool) is worth its split however few its FLOPs: one of at least SOLO_FLOATS of
+   output is split. Batch 1 on two threads, alternating, four runs each: mobilenet_v2 131-153 -> 160-171
+   images/s (three runs of four; the fourth fell to 125 with the machine), efficientnet_b0 65-89 ->
+   93-102 (its depthwise layers of 2.7-8.1 MFLOP, 47-301 K floats); fashion-resnet (at most 12.5 K
+   floats), squeezenet1_1 and resnet18 unchanged within the noise. */
 #define SOLO_FLOPS 1e7
+#define SOLO_FLOATS 32768.0
 
 /* Readers of every layer among the live ones; the layers nothing live reads are dead. */
 static void count_readers(cnn_net *net) {
@@ -414,8 +421,8 @@ cnn_status cnn_plan_create(const cnn_net *src, int max_batch, cnn_plan **out) {
     return CNN_OK;
 }
 
-/* The live layers of net on n (<= its chunk) images at x, on ctx (a layer of fewer than SOLO_FLOPS on solo
-   where solo is not NULL); the output stays in net's buffers. prof (may be NULL): each layer's seconds
+/* The live layers of net on n (<= its chunk) images at x, on ctx (a layer of fewer than SOLO_FLOPS and
+   SOLO_FLOATS of output on solo where solo is not NULL); the output stays in net's buffers. prof (may be NULL): each layer's seconds
    added. */
 static cnn_status run_layers(cnn_ctx *ctx, cnn_net *net, int n, const float *x, double *prof, cnn_ctx *solo) {
     cnn_status st = CNN_OK;
@@ -431,7 +438,8 @@ static cnn_status run_layers(cnn_ctx *ctx, cnn_net *net, int n, const float *x, 
         if (cls->check_batch && (st = cls->check_batch(l, n, 0)) != CNN_OK) break;
         for (int k = 0; k < l->nin; k++) xs[k] = cnn_net_tensor(net, l->in[k]);
         const double t0 = prof ? cnn_seconds_now() : 0.0;
-        cnn_ctx *on = solo && cls->flops && cls->flops(l) * n < SOLO_FLOPS ? solo : ctx;
+        const int small = cls->flops && cls->flops(l) * n < SOLO_FLOPS && (double)l->out_size * n < SOLO_FLOATS;
+        cnn_ctx *on = solo && small ? solo : ctx;
         if ((st = cls->forward(on, net, l, n, xs)) != CNN_OK) break;
         if (prof) prof[i] += cnn_seconds_now() - t0;
     }
