@@ -2,13 +2,13 @@
    vectorised by the compiler for each; the same bits as the portable instance (kernels/vact.h). */
 #include "kernels/vact.h"
 
-#define VX_TARGET __attribute__((target("avx2")))
+#define VX_TARGET __attribute__((target("avx2,fma")))
 #define VX_NAME(f) vx_avx2_##f
 #include "kernels/vact_impl.h"
 #undef VX_TARGET
 #undef VX_NAME
 
-#define VX_TARGET __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
+#define VX_TARGET __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma")))
 #define VX_NAME(f) vx_avx512_##f
 #include "kernels/vact_impl.h"
 
