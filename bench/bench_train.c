@@ -23,13 +23,14 @@
 static const char prog[] = "bench_train";
 static const char usage[] =
     "usage: bench_train [--model FILE] [--batch N] [--threads N] [--steps N] [--warmup N] [--data DIR]\n"
-    "                   [--isa NAME] [--no-infer] [--layers] [--csv]\n"
+    "                   [--isa NAME] [--precision P] [--no-infer] [--layers] [--csv]\n"
     "Training and inference images/s of a model (default fashion-cnn, models/fashion-cnn.cfg) on\n"
     "Fashion-MNIST, data prepared in memory first (bench/train_torch.py is PyTorch's twin).\n"
     "  --model FILE  model spec (its train line is not used: SGD, lr 0.05, as for fashion-cnn)\n"
     "  --batch N     training batch (default 64)\n"
     "  --threads N   threads (default 1; 0: all cores)\n"
     "  --isa NAME    avx512, avx2, neon, portable or auto (default: $CNN_ISA, else the CPU's best)\n"
+    "  --precision P fp32 (default) or bf16 (cnn_ctx_set_precision), training and inference\n"
     "  --steps N     timed training steps (default 300)\n"
     "  --warmup N    untimed training steps first (default 20)\n"
     "  --data DIR    dataset folder (default: $CNN_DATA, else /usr/share/datasets/fashion-mnist)\n"
@@ -41,7 +42,7 @@ static const char usage[] =
 
 typedef struct bench_opts {
     int threads, steps, warmup, no_infer, csv, batch, layers;
-    const char *data, *model, *isa;
+    const char *data, *model, *isa, *precision;
 } bench_opts;
 
 typedef struct bench_result {
@@ -230,6 +231,10 @@ static int run(const bench_opts *o) {
     bench_result res = {0.0, 0.0, 0.0, 0.0f};
     cnn_status st;
     if (!ctx) return rc;
+    if ((rc = cli_set_precision(prog, ctx, o->precision)) != 0) {
+        cnn_ctx_free(ctx);
+        return rc;
+    }
     rc = CLI_EXIT_FAIL;
     st = o->model ? cnn_net_from_spec_file(o->model, o->batch, &net, err, sizeof err)
                   : cnn_net_from_spec(cli_default_model, o->batch, &net, err, sizeof err);
@@ -252,14 +257,17 @@ static int run(const bench_opts *o) {
     if (te && infer(ctx, net, te, &cfg, &res) != CLI_EXIT_OK) goto done;
     const int threads = cnn_ctx_threads(ctx);
     const char *isa = cnn_isa_name(cnn_ctx_isa(ctx));
+    char prec[128];
+    cli_precision_line(ctx, prec, sizeof prec);
     if (o->csv) {
-        printf("# cnn.c %s threads=%d isa=%s algo=%s batch=%d steps=%d warmup=%d infer_batch=%d\n", cnn_version(), threads, isa,
-               cli_algo_name(ctx), o->batch, o->steps, o->warmup, INFER_BATCH);
+        printf("# cnn.c %s threads=%d isa=%s algo=%s precision=%s batch=%d steps=%d warmup=%d infer_batch=%d\n",
+               cnn_version(), threads, isa, cli_algo_name(ctx), cnn_precision_name(cnn_ctx_precision(ctx)), o->batch,
+               o->steps, o->warmup, INFER_BATCH);
         printf("train_img_s,infer_img_s,final_loss,test_acc\n");
         printf("%.1f,%.1f,%.4f,%.4f\n", res.train_ips, res.infer_ips, (double)res.loss, res.acc);
     } else {
-        printf("cnn.c %s %s, %d thread%s (%s, algorithms %s)\n", cnn_version(), o->model ? o->model : "fashion-cnn",
-               threads, threads == 1 ? "" : "s", isa, cli_algo_name(ctx));
+        printf("cnn.c %s %s, %d thread%s (%s, algorithms %s, precision %s)\n", cnn_version(),
+               o->model ? o->model : "fashion-cnn", threads, threads == 1 ? "" : "s", isa, cli_algo_name(ctx), prec);
         printf("training:  %.1f images/s (batch %d, %d steps after %d warm-up), last loss %.4f\n", res.train_ips,
                o->batch, o->steps, o->warmup, (double)res.loss);
         if (te)
@@ -276,12 +284,13 @@ done:
 }
 
 int main(int argc, char **argv) {
-    bench_opts o = {1, 300, 20, 0, 0, 64, 0, cli_default_data_dir(), NULL, NULL};
+    bench_opts o = {1, 300, 20, 0, 0, 64, 0, cli_default_data_dir(), NULL, NULL, NULL};
     const cli_opt opts[] = {
         {.name = "--model", .kind = CLI_STRING, .dst = &o.model},
         {.name = "--batch", .kind = CLI_INT, .dst = &o.batch, .min = 1, .max = 65536},
         {.name = "--threads", .kind = CLI_INT, .dst = &o.threads, .min = 0, .max = 4096},
         CLI_ISA_OPT(&o.isa),
+        CLI_PRECISION_OPT(&o.precision),
         {.name = "--steps", .kind = CLI_INT, .dst = &o.steps, .min = 1, .max = 10000000},
         {.name = "--warmup", .kind = CLI_INT, .dst = &o.warmup, .min = 0, .max = 10000000},
         {.name = "--data", .kind = CLI_STRING, .dst = &o.data},

@@ -12,7 +12,7 @@ set -euo pipefail
 usage() {
     cat <<EOF
 usage: bench/compare_train.sh [BUILD_DIR] [--model FILE] [--batch N] [--threads N]... [--steps N] [--warmup N]
-                              [--mem-steps N] [--no-peak] [--isa NAME]
+                              [--mem-steps N] [--no-peak] [--isa NAME] [--precision bf16]
   BUILD_DIR      the CMake build directory holding bench/bench_train (default: \$BUILD_DIR or ./build)
   --model FILE   a model spec instead of fashion-cnn (PyTorch builds it with scripts/spec_torch.py)
   --batch N      training batch (default 64)
@@ -23,6 +23,8 @@ usage: bench/compare_train.sh [BUILD_DIR] [--model FILE] [--batch N] [--threads 
   --no-peak      do not run bench_peak first (bench/all.sh has run it already)
   --isa NAME     hold both sides to one instruction set: avx2 or avx512 (cnn.c through CNN_ISA,
                  PyTorch's oneDNN through ONEDNN_MAX_CPU_ISA); default: each its best
+  --precision P  bf16: cnn.c with --precision bf16, PyTorch under bf16 autocast (train_torch.py
+                 --autocast bf16); fp32 (default): neither
 environment: PYTHON, a python3 with torch (default: /usr/bin/python3); CNN_DATA, the dataset folder
 EOF
 }
@@ -38,6 +40,8 @@ threads=()
 model=()
 batch=64
 isa=
+precision=()
+autocast=()
 while [ $# -gt 0 ]; do
     case $1 in
     --model) model=(--model "${2:?--model needs a file}"); shift 2 ;;
@@ -48,6 +52,13 @@ while [ $# -gt 0 ]; do
     --mem-steps) mem_steps=${2:?--mem-steps needs a number}; shift 2 ;;
     --no-peak) show_peak=0; shift ;;
     --isa) isa=${2:?--isa needs a name}; shift 2 ;;
+    --precision)
+        case ${2:?--precision needs fp32 or bf16} in
+        fp32) precision=() autocast=() ;;
+        bf16) precision=(--precision bf16) autocast=(--autocast bf16) ;;
+        *) echo "compare_train.sh: --precision takes fp32 or bf16, not '$2'" >&2; exit 1 ;;
+        esac
+        shift 2 ;;
     -h | --help) usage; exit 0 ;;
     -*) echo "compare_train.sh: unknown option '$1'" >&2; usage >&2; exit 1 ;;
     *) build=$1; shift ;;
@@ -82,9 +93,9 @@ trap 'rm -rf "$tmp"' EXIT
 : >"$tmp/rows"
 for t in "${threads[@]}"; do
     common=("${model[@]}" --batch "$batch" --threads "$t" --steps "$steps" --warmup "$warmup" --csv)
-    "$bench" "${common[@]}" >"$tmp/cnn.$t"
+    "$bench" "${common[@]}" "${precision[@]}" >"$tmp/cnn.$t"
     if [ $have_torch = 1 ]; then
-        "$python" "$here/train_torch.py" "${common[@]}" >"$tmp/torch.$t"
+        "$python" "$here/train_torch.py" "${common[@]}" "${autocast[@]}" >"$tmp/torch.$t"
     else
         printf '# pytorch not found\ntrain_img_s,infer_img_s,final_loss,test_acc\n0,0,0,0\n' >"$tmp/torch.$t"
     fi
@@ -119,11 +130,11 @@ if [ "$mem_steps" -gt 0 ]; then
             /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $2 }'
         }
         mem=("${model[@]}" --batch "$batch" --threads 1 --steps "$mem_steps" --warmup 5 --no-infer)
-        cnn_kb=$(maxrss "$bench" "${mem[@]}")
+        cnn_kb=$(maxrss "$bench" "${mem[@]}" "${precision[@]}")
         echo "peak resident memory, training only ($mem_steps steps of batch $batch, 1 thread; /usr/bin/time -v):"
         printf '  cnn.c    %8.1f MiB\n' "$(awk -v k="$cnn_kb" 'BEGIN { print k / 1024 }')"
         if [ $have_torch = 1 ]; then
-            torch_kb=$(maxrss "$python" "$here/train_torch.py" "${mem[@]}")
+            torch_kb=$(maxrss "$python" "$here/train_torch.py" "${mem[@]}" "${autocast[@]}")
             import_kb=$(maxrss "$python" -c 'import numpy, torch')
             printf '  PyTorch  %8.1f MiB   (python3 + import torch alone: %.1f MiB)\n' \
                 "$(awk -v k="$torch_kb" 'BEGIN { print k / 1024 }')" "$(awk -v k="$import_kb" 'BEGIN { print k / 1024 }')"

@@ -18,6 +18,7 @@ are costly. cnn.c allocates its arena once and needs no such setting.
 Run with a python3 that has torch (Debian: /usr/bin/python3 with python3-torch).
 """
 import argparse
+import contextlib
 import ctypes
 import gzip
 import os
@@ -51,6 +52,8 @@ def parse_args():
     ap.add_argument("--no-infer", action="store_true", help="skip inference (and the test set)")
     ap.add_argument("--no-mallopt", action="store_true", help="leave glibc's malloc settings alone")
     ap.add_argument("--csv", action="store_true", help="'#' line, header and one row, as bench_train")
+    ap.add_argument("--autocast", choices=["bf16"], help="torch.autocast('cpu', torch.bfloat16) around forward "
+                    "and loss, training and inference (bench_train's --precision bf16 twin)")
     a = ap.parse_args()
     if a.threads < 1 or a.steps < 1 or a.warmup < 0 or a.batch < 1:
         ap.error("--threads, --steps and --batch must be >= 1, --warmup >= 0")
@@ -137,7 +140,8 @@ def train(a, model, images, labels, mean, std):
             t0 = time.perf_counter()
         b = (s % pool) * a.batch
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x[b:b + a.batch]), y[b:b + a.batch])
+        with autocast(a):
+            loss = F.cross_entropy(model(x[b:b + a.batch]), y[b:b + a.batch])
         loss.backward()
         opt.step()
     secs = time.perf_counter() - t0
@@ -157,11 +161,18 @@ class SpecModel(nn.Module):
         return self.net(x)
 
 
-def infer(model, images, labels, mean, std):
+def autocast(a):
+    """The bf16 autocast context of --autocast bf16, else one that does nothing."""
+    if a.autocast == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def infer(a, model, images, labels, mean, std):
     x, y = prepare(images, labels, np.arange(len(images)), mean, std)
     model.eval()
     best = acc = 0.0
-    with torch.no_grad():
+    with torch.no_grad(), autocast(a):
         model(x[:INFER_BATCH])  # warm-up batch
         for _ in range(INFER_PASSES):
             correct = 0
@@ -193,10 +204,10 @@ def main():
     del tr_images, tr_labels
     infer_ips = acc = 0.0
     if not a.no_infer:
-        infer_ips, acc = infer(model, te_images, te_labels, mean, std)
+        infer_ips, acc = infer(a, model, te_images, te_labels, mean, std)
     if a.csv:
-        print("# pytorch %s threads=%d batch=%d steps=%d warmup=%d infer_batch=%d malloc=%s"
-              % (torch.__version__, threads, a.batch, a.steps, a.warmup, INFER_BATCH, malloc))
+        print("# pytorch %s threads=%d autocast=%s batch=%d steps=%d warmup=%d infer_batch=%d malloc=%s"
+              % (torch.__version__, threads, a.autocast or "none", a.batch, a.steps, a.warmup, INFER_BATCH, malloc))
         print("train_img_s,infer_img_s,final_loss,test_acc")
         print("%.1f,%.1f,%.4f,%.4f" % (train_ips, infer_ips, loss, acc))
     else:
