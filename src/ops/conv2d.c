@@ -710,17 +710,20 @@ static operands operands_of(conv_call *c) {
 }
 
 /* The scratch of a call to algorithm a: its own, then under BF16 the rounded operands. */
+static size_t rounded_floats(const conv_call *c) {
+    conv_call t = *c; /* operands_of points into the call it is given */
+    const operands o = operands_of(&t);
+    return c->bf16 ? o.na + o.nb : 0;
+}
 static size_t call_floats(const conv_call *c, const conv_algo *a) {
-    conv_call t = *c;
-    operands o = operands_of(&t);
-    return a->scratch_floats(c) + (c->bf16 ? o.na + o.nb : 0);
+    return a->scratch_floats(c) + rounded_floats(c);
 }
 
 /* The chosen algorithm of pass with its scratch from ctx: the one place an algorithm is run. */
 static cnn_status run_pass(cnn_ctx *ctx, const conv_call *call) {
     conv_call c = *call;
     const conv_algo *a = choose(&c);
-    const size_t own = a->scratch_floats(&c), floats = call_floats(&c, a);
+    const size_t own = a->scratch_floats(&c), floats = own + rounded_floats(&c);
     cnn_scratch s = {NULL, 0};
     if (floats) {
         cnn_status st = cnn_scratch_get(ctx, floats, &s);
